@@ -29,16 +29,24 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a runbook and report every problem with its line and column.
-    #[command(after_help = "Examples:\n  cutover validate runbooks/demo.yaml\n  cutover validate --strict runbooks/*.yaml\n  cutover validate --format json runbooks/contoso-weekend.yaml")]
+    #[command(
+        after_help = "Examples:\n  cutover validate runbooks/demo.yaml\n  cutover validate --strict runbooks/*.yaml\n  cutover validate --format json runbooks/contoso-weekend.yaml"
+    )]
     Validate(ValidateArgs),
     /// Show the execution order (phases → waves → steps, gates) and the critical path.
-    #[command(after_help = "Examples:\n  cutover plan runbooks/demo.yaml\n  cutover plan --format json runbooks/demo.yaml")]
+    #[command(
+        after_help = "Examples:\n  cutover plan runbooks/demo.yaml\n  cutover plan --format json runbooks/demo.yaml"
+    )]
     Plan(PlanArgs),
     /// Serve the simulated F&O, Dataverse, dual-write and Entra ID endpoints on loopback.
-    #[command(after_help = "Examples:\n  cutover sim\n  cutover sim --scenario runbooks/demo.sim.yaml --listen 127.0.0.1:8080\n\nThe first line on stdout is `listening on http://HOST:PORT`.")]
+    #[command(
+        after_help = "Examples:\n  cutover sim\n  cutover sim --scenario runbooks/demo.sim.yaml --listen 127.0.0.1:8080\n\nThe first line on stdout is `listening on http://HOST:PORT`."
+    )]
     Sim(SimArgs),
     /// Print a shell completion script.
-    #[command(after_help = "Examples:\n  cutover completions bash > /etc/bash_completion.d/cutover\n  cutover completions zsh > ~/.zfunc/_cutover")]
+    #[command(
+        after_help = "Examples:\n  cutover completions bash > /etc/bash_completion.d/cutover\n  cutover completions zsh > ~/.zfunc/_cutover"
+    )]
     Completions {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,

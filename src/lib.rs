@@ -14,6 +14,7 @@ pub mod connectors;
 pub mod engine;
 pub mod exit;
 pub mod journal;
+pub mod net;
 pub mod runbook;
 pub mod sim;
 pub mod tui;
