@@ -1,0 +1,371 @@
+//! The typed runbook model (format version 1, see `/work/shared/runbook-format.md` and the README's
+//! "Runbook format"). Every struct rejects unknown fields so a typo fails validation instead of being
+//! ignored. Strings containing `${...}` are kept as written: interpolation happens at run time
+//! ([`super::vars::interpolate`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use super::duration::{Duration, Timestamp};
+
+/// A step id as written in the runbook (`[A-Za-z0-9_-]+`). Planned steps a wave expands into use
+/// `<wave-id>:<map-id>` and `<wave-id>:gate`, which cannot collide with user ids.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct StepId(pub String);
+
+/// A map id (a key of `maps:`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct MapId(pub String);
+
+macro_rules! id_impls {
+    ($t:ty) => {
+        impl $t {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl From<&str> for $t {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+        impl std::borrow::Borrow<str> for $t {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+id_impls!(StepId);
+id_impls!(MapId);
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A cutover runbook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "cutover runbook (format version 1)")]
+pub struct Runbook {
+    /// Name of the runbook, `[a-z0-9-]+`.
+    pub runbook: String,
+    /// Version of this runbook (semver, e.g. `1.4.2`).
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The business freeze; the console counts down to `end`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_window: Option<FreezeWindow>,
+    #[serde(default, skip_serializing_if = "Defaults::is_empty")]
+    pub defaults: Defaults,
+    /// Named environments; at least one.
+    pub environments: BTreeMap<String, Environment>,
+    /// Dual-write table maps (or any source → target pair), by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub maps: BTreeMap<MapId, MapSpec>,
+    /// Phases, run in order.
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeWindow {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// Runbook-wide defaults; each has a built-in value (see the accessor methods).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Per step (built-in 30m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Retries of transient failures (connect, 5xx, 429); built-in 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Polling interval for long operations (built-in 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<Duration>,
+    /// Maps running at once inside a wave (built-in 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+}
+
+impl Defaults {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+            .clone()
+            .unwrap_or_else(|| Duration::from_secs(30 * 60))
+    }
+    pub fn retries(&self) -> u32 {
+        self.retries.unwrap_or(3)
+    }
+    pub fn poll(&self) -> Duration {
+        self.poll.clone().unwrap_or_else(|| Duration::from_secs(10))
+    }
+    pub fn concurrency(&self) -> u32 {
+        self.concurrency.unwrap_or(4)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvKind {
+    Fno,
+    Dataverse,
+    Dualwrite,
+    Http,
+}
+
+/// How a `dualwrite` environment is driven.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DualWriteMode {
+    /// The console shows what to do in the dual-write workspace, the operator confirms, the console verifies.
+    #[default]
+    Operator,
+    /// The console drives the dual-write management API (unsupported by Microsoft: opt-in).
+    Gateway,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub kind: EnvKind,
+    /// Base URL (for `dualwrite`, the gateway URL; gateway mode only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+    /// `dualwrite` only: the linked pair `[fno-env, dataverse-env]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Vec<String>>,
+    /// `dualwrite` only; `operator` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<DualWriteMode>,
+}
+
+/// Entra ID client credentials. `client_secret` must be a `${VAR}`: a literal is a validation error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// Defaults to `https://login.microsoftonline.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    pub tenant: String,
+    pub client_id: String,
+    #[schemars(regex(pattern = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"))]
+    pub client_secret: String,
+}
+
+impl Auth {
+    pub const DEFAULT_AUTHORITY: &'static str = "https://login.microsoftonline.com";
+    pub fn authority(&self) -> &str {
+        self.authority.as_deref().unwrap_or(Self::DEFAULT_AUTHORITY)
+    }
+}
+
+/// Conflict rule of a map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Master {
+    Fno,
+    Dataverse,
+    /// Allowed with a warning: concurrent edits silently overwrite each other.
+    LastWriteWins,
+}
+
+/// How a map's rows first reach the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialSync {
+    /// Dual-write's initial sync, in a wave.
+    DualWrite,
+    /// Loaded beforehand (e.g. by a DMF step); waves may depend on it without ordering.
+    None,
+}
+
+/// Allowed |source − target| at a gate: a count (`0`, `5`) or a percentage string (`"0.1%"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Tolerance {
+    Count(u64),
+    Percent(#[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?%$"))] String),
+}
+
+/// A row-count estimate: a total, or per legal entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Rows {
+    Total(u64),
+    PerCompany(BTreeMap<String, u64>),
+}
+
+impl Rows {
+    pub fn total(&self) -> u64 {
+        match self {
+            Rows::Total(n) => *n,
+            Rows::PerCompany(m) => m.values().fold(0u64, |a, b| a.saturating_add(*b)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPair {
+    pub source: String,
+    pub target: String,
+}
+
+/// One dual-write table map (or any source → target pair).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MapSpec {
+    /// `env:EntitySet`, e.g. `fno:CustomersV3`.
+    pub source: String,
+    /// `env:EntitySet`, e.g. `dataverse:accounts`.
+    pub target: String,
+    /// Maps that must be synced in an earlier wave.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<MapId>,
+    /// Legal entities compared separately by parity (dataAreaId vs cdm_companyid).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub companies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<Master>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<Tolerance>,
+    /// `dual_write` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_sync: Option<InitialSync>,
+    /// Alternate key, for sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyPair>,
+    /// Source field → target field compared by `sample`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub compare: BTreeMap<String, String>,
+    /// Row estimate (source side): informs the plan's durations and the dual-write limit warnings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Rows>,
+}
+
+impl MapSpec {
+    /// The environment part of `source` (`fno` in `fno:CustomersV3`).
+    pub fn source_env(&self) -> &str {
+        self.source.split_once(':').map_or("", |(e, _)| e)
+    }
+    pub fn target_env(&self) -> &str {
+        self.target.split_once(':').map_or("", |(e, _)| e)
+    }
+    pub fn initial_sync(&self) -> InitialSync {
+        self.initial_sync.unwrap_or(InitialSync::DualWrite)
+    }
+}
+
+/// A phase: either `steps` (run in listed order) or `waves` (initial sync, gated).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Checked after every wave before the next starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<Step>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waves: Option<Vec<Wave>>,
+}
+
+/// The check between waves.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    /// Source and target counts must agree within each map's tolerance.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub parity: bool,
+    /// Most error-queue entries allowed for the wave's maps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_errors: Option<u64>,
+    /// Times a failed gate is re-checked before it fails (built-in 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Wait between re-checks (built-in: the defaults' `poll`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_every: Option<Duration>,
+    /// The operator confirms before the next wave starts.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub confirm: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wave {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub maps: Vec<MapId>,
+    /// Maps running at once (the defaults' `concurrency` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+}
+
+/// What happens when a step fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    #[default]
+    Halt,
+    Continue,
+}
+
+/// One step: the common fields plus the kind-specific ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Step {
+    /// Unique in the runbook, `[A-Za-z0-9_-]+`.
+    pub id: StepId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Extra step ids that must finish first (earlier in the runbook).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<StepId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
+    /// The operator must confirm before it starts (destructive steps).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub confirm: bool,
+    /// Shown as such; the console asks twice.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub point_of_no_return: bool,
+    #[serde(flatten)]
+    pub kind: StepKind,
+}
+
+pub use super::kinds::*;
+
+impl Step {
+    /// The `kind:` text (`dmf.export`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.name()
+    }
+}
