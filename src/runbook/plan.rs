@@ -1,0 +1,248 @@
+//! The plan: the execution order a runbook implies (phases → waves → steps, with the per-map steps a
+//! wave expands into and the gates between waves), each step's full `needs`, and the critical path by
+//! estimated duration.
+//!
+//! Implicit order: phases run in order (the first step of a phase needs the last step(s) of the previous
+//! one); steps of a `steps:` phase run in listed order (each needs the one before it, plus its own
+//! `needs`); a wave's map steps need the previous wave's gate (or, without a gate, the previous wave's map
+//! steps); a gate needs its wave's map steps. `steps` is in a valid execution order: every `needs` entry
+//! appears earlier.
+//!
+//! Estimates (documented for users in the README): manual 10m, wait/monitor their `for` (0 with `until`),
+//! http 1m, shell 2m, parity 5m, error_queue 1m, dmf.export/dmf.import 30m, dualwrite.run with initial
+//! sync 5m + rows/50 s per map (rows 10,000 when unknown), without 2m, pause/resume/stop 2m, roundtrip its
+//! `within` (2m), sample 5m, notify 10s, gate 5m.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::model::{MapId, Runbook, Step, StepId, StepKind};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub runbook: String,
+    pub steps: Vec<PlannedStep>,
+    pub critical_path: Vec<StepId>,
+    /// Sum of the estimates along the critical path, in seconds.
+    pub critical_path_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedStep {
+    /// The user's step id, or `<wave-id>:<map-id>` / `<wave-id>:gate` for what a wave expands into.
+    pub id: StepId,
+    pub phase: String,
+    pub wave: Option<String>,
+    pub kind: String,
+    pub needs: Vec<StepId>,
+    pub title: Option<String>,
+    pub point_of_no_return: bool,
+    pub estimate_secs: u64,
+    pub what: PlannedWhat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlannedWhat {
+    /// An ordinary step, as written.
+    Step(Box<Step>),
+    /// The `dualwrite.run` with initial sync of one map of a wave.
+    WaveMap { map: MapId },
+    /// The phase gate checked after a wave.
+    Gate { wave: String },
+}
+
+const DEFAULT_ROWS: u64 = 10_000;
+
+fn estimate(rb: &Runbook, kind: &StepKind) -> u64 {
+    match kind {
+        StepKind::Manual { .. } => 600,
+        StepKind::Wait { for_, .. } | StepKind::Monitor { for_, .. } => {
+            for_.as_ref().map_or(0, |d| d.as_secs())
+        }
+        StepKind::Http { .. } | StepKind::ErrorQueue { .. } => 60,
+        StepKind::Shell { .. } => 120,
+        StepKind::Parity { .. } | StepKind::Sample { .. } => 300,
+        StepKind::DmfExport { .. } | StepKind::DmfImport { .. } => 1_800,
+        StepKind::DualwriteRun {
+            initial_sync, maps, ..
+        } => {
+            if initial_sync.unwrap_or(true) {
+                maps.resolve(rb.maps.keys())
+                    .iter()
+                    .map(|m| map_sync_secs(rb, m))
+                    .max()
+                    .unwrap_or(120)
+            } else {
+                120
+            }
+        }
+        StepKind::DualwritePause { .. }
+        | StepKind::DualwriteResume { .. }
+        | StepKind::DualwriteStop { .. } => 120,
+        StepKind::Roundtrip { within, .. } => within.as_ref().map_or(120, |d| d.as_secs()),
+        StepKind::Notify { .. } => 10,
+    }
+}
+
+fn map_sync_secs(rb: &Runbook, map: &MapId) -> u64 {
+    let rows = rb
+        .maps
+        .get(map)
+        .and_then(|m| m.rows.as_ref())
+        .map_or(DEFAULT_ROWS, super::model::Rows::total);
+    300 + rows / 50
+}
+
+/// Plans a runbook. Expects a runbook that validated; references to unknown ids are kept as written.
+pub fn plan(rb: &Runbook) -> Plan {
+    let mut steps: Vec<PlannedStep> = Vec::new();
+    let mut tail: Vec<StepId> = Vec::new(); // what the next thing in order must wait for
+    for phase in &rb.phases {
+        for wave in phase.waves.iter().flatten() {
+            let entry = tail.clone();
+            let mut wave_steps = Vec::new();
+            for map in &wave.maps {
+                let id = StepId(format!("{}:{}", wave.id, map));
+                steps.push(PlannedStep {
+                    id: id.clone(),
+                    phase: phase.id.clone(),
+                    wave: Some(wave.id.clone()),
+                    kind: "dualwrite.run".into(),
+                    needs: entry.clone(),
+                    title: Some(format!("Initial sync of {map}")),
+                    point_of_no_return: false,
+                    estimate_secs: map_sync_secs(rb, map),
+                    what: PlannedWhat::WaveMap { map: map.clone() },
+                });
+                wave_steps.push(id);
+            }
+            tail = wave_steps.clone();
+            if phase.gate.is_some() {
+                let id = StepId(format!("{}:gate", wave.id));
+                steps.push(PlannedStep {
+                    id: id.clone(),
+                    phase: phase.id.clone(),
+                    wave: Some(wave.id.clone()),
+                    kind: "gate".into(),
+                    needs: wave_steps,
+                    title: Some(format!("Gate after {}", wave.id)),
+                    point_of_no_return: false,
+                    estimate_secs: 300,
+                    what: PlannedWhat::Gate {
+                        wave: wave.id.clone(),
+                    },
+                });
+                tail = vec![id];
+            }
+        }
+        for step in phase.steps.iter().flatten() {
+            let mut needs = tail.clone();
+            for n in &step.needs {
+                if !needs.contains(n) {
+                    needs.push(n.clone());
+                }
+            }
+            steps.push(PlannedStep {
+                id: step.id.clone(),
+                phase: phase.id.clone(),
+                wave: None,
+                kind: step.kind_name().into(),
+                needs,
+                title: step.title.clone(),
+                point_of_no_return: step.point_of_no_return,
+                estimate_secs: estimate(rb, &step.kind),
+                what: PlannedWhat::Step(Box::new(step.clone())),
+            });
+            tail = vec![step.id.clone()];
+        }
+    }
+    let (critical_path, critical_path_secs) = critical_path(&steps);
+    Plan {
+        runbook: rb.runbook.clone(),
+        steps,
+        critical_path,
+        critical_path_secs,
+    }
+}
+
+/// Longest path by estimates; `steps` are in execution order, so one forward pass suffices.
+fn critical_path(steps: &[PlannedStep]) -> (Vec<StepId>, u64) {
+    let index: std::collections::HashMap<&StepId, usize> =
+        steps.iter().enumerate().map(|(i, s)| (&s.id, i)).collect();
+    let mut finish = vec![0u64; steps.len()];
+    let mut prev: Vec<Option<usize>> = vec![None; steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        let mut start = 0;
+        for n in &s.needs {
+            if let Some(&j) = index.get(n)
+                && j < i
+                && (finish[j] > start || prev[i].is_none())
+            {
+                start = finish[j];
+                prev[i] = Some(j);
+            }
+        }
+        finish[i] = start + s.estimate_secs;
+    }
+    let Some((mut at, total)) = finish.iter().copied().enumerate().max_by_key(|(i, f)| (*f, *i)) else {
+        return (Vec::new(), 0);
+    };
+    let mut path = vec![steps[at].id.clone()];
+    while let Some(p) = prev[at] {
+        path.push(steps[p].id.clone());
+        at = p;
+    }
+    path.reverse();
+    (path, total)
+}
+
+fn human(secs: u64) -> String {
+    super::duration::Duration::from_secs(secs).to_string()
+}
+
+/// A readable tree: phases, waves, steps, gates; `*` marks the critical path, `!` a point of no return.
+pub fn render_text(p: &Plan) -> String {
+    let critical: std::collections::HashSet<&StepId> = p.critical_path.iter().collect();
+    let mut out = format!(
+        "plan for {}: {} steps, critical path ≈ {} ({} steps, marked *)\n",
+        p.runbook,
+        p.steps.len(),
+        human(p.critical_path_secs),
+        p.critical_path.len()
+    );
+    let (mut phase, mut wave): (Option<&str>, Option<&str>) = (None, None);
+    for s in &p.steps {
+        if phase != Some(s.phase.as_str()) {
+            let _ = writeln!(out, "phase {}", s.phase);
+            phase = Some(&s.phase);
+            wave = None;
+        }
+        if s.wave.as_deref() != wave {
+            wave = s.wave.as_deref();
+            if let Some(w) = wave {
+                let _ = writeln!(out, "  wave {w}");
+            }
+        }
+        let indent = if s.wave.is_some() { "    " } else { "  " };
+        let mark = if critical.contains(&s.id) { '*' } else { ' ' };
+        let pnr = if s.point_of_no_return {
+            "  ! point of no return"
+        } else {
+            ""
+        };
+        let label = match &s.what {
+            PlannedWhat::Gate { .. } => "── gate ──".to_owned(),
+            _ => s.kind.clone(),
+        };
+        let title = s.title.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{mark} {indent}{:<34} {label:<14} ~{:<7}{title}{pnr}",
+            s.id,
+            human(s.estimate_secs)
+        );
+    }
+    out
+}

@@ -1,0 +1,416 @@
+//! Semantic validation of a loaded runbook: ids, references, dependency order, secrets, variables,
+//! times and the published dual-write limits. Gathers every problem; positions come from the tree.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::diag::{Diagnostic, Severity, did_you_mean, sort_and_dedup};
+use super::load::{diag, load};
+use super::model::{EnvKind, InitialSync, MapId, Master, Runbook, StepKind, Tolerance};
+use super::tree::{Node, Pos, Seg};
+use super::vars::EnvLookup;
+
+/// Published dual-write limit: rows per initial-sync run, per legal entity.
+pub const MAX_ROWS_PER_COMPANY: u64 = 500_000;
+/// Published dual-write limit: legal entities per initial sync.
+pub const MAX_COMPANIES: usize = 40;
+/// Waves larger than this are hard to watch and to recover; a warning.
+pub const MAX_WAVE_MAPS: usize = 10;
+
+/// Loads and validates `text` (the contents of `file`). `strict` turns unset `${VAR}`s into errors
+/// (as `run` does). Every problem is returned, sorted by position.
+pub fn validate(text: &str, file: &str, env: &dyn EnvLookup, strict: bool) -> Vec<Diagnostic> {
+    let loaded = load(text, file);
+    let mut diags = loaded.diagnostics;
+    if let (Some(rb), Some(tree)) = (&loaded.runbook, &loaded.tree) {
+        diags.extend(check(rb, tree, file, env, strict));
+    }
+    sort_and_dedup(&mut diags);
+    diags
+}
+
+/// Collects diagnostics, with the tree for positions.
+pub(crate) struct Ctx<'a> {
+    pub tree: &'a Node,
+    pub file: &'a str,
+    pub out: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    pub fn at(&self, path: &[Seg<'_>]) -> Pos {
+        self.tree.pos_at(path)
+    }
+    pub fn key(&self, path: &[Seg<'_>], key: &str) -> Pos {
+        self.tree.key_pos(path, key)
+    }
+    pub fn push(
+        &mut self,
+        pos: Pos,
+        sev: Severity,
+        code: &'static str,
+        msg: String,
+        hint: impl Into<Option<String>>,
+    ) {
+        let mut d = diag(self.file, pos, sev, code, msg);
+        d.hint = hint.into();
+        self.out.push(d);
+    }
+    pub fn error(&mut self, pos: Pos, code: &'static str, msg: String, hint: impl Into<Option<String>>) {
+        self.push(pos, Severity::Error, code, msg, hint);
+    }
+    pub fn warn(&mut self, pos: Pos, code: &'static str, msg: String, hint: impl Into<Option<String>>) {
+        self.push(pos, Severity::Warning, code, msg, hint);
+    }
+}
+
+fn suggest<'a>(word: &str, pool: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    did_you_mean(word, pool).map(|s| format!("did you mean `{s}`?"))
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+pub(crate) fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn is_semver(s: &str) -> bool {
+    let core = s.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn check(rb: &Runbook, tree: &Node, file: &str, env: &dyn EnvLookup, strict: bool) -> Vec<Diagnostic> {
+    let mut cx = Ctx {
+        tree,
+        file,
+        out: Vec::new(),
+    };
+    header(rb, &mut cx);
+    environments(rb, &mut cx);
+    maps(rb, &mut cx);
+    super::validate_flow::phases(rb, &mut cx);
+    super::validate_flow::variables(rb, &mut cx, env, strict);
+    cx.out
+}
+
+fn header(rb: &Runbook, cx: &mut Ctx<'_>) {
+    use Seg::Key;
+    if !is_name(&rb.runbook) {
+        let hint = "use lower-case letters, digits and `-`, e.g. `contoso-dual-write`".to_owned();
+        cx.error(
+            cx.at(&[Key("runbook")]),
+            "invalid-name",
+            format!("runbook name `{}` is not [a-z0-9-]+", rb.runbook),
+            hint,
+        );
+    }
+    if !is_semver(&rb.version) {
+        let hint = "write MAJOR.MINOR.PATCH, e.g. `1.4.2`".to_owned();
+        cx.error(
+            cx.at(&[Key("version")]),
+            "invalid-version",
+            format!("version `{}` is not semver", rb.version),
+            hint,
+        );
+    }
+    if let Some(w) = &rb.freeze_window
+        && w.end.at() <= w.start.at()
+    {
+        cx.error(
+            cx.at(&[Key("freeze_window"), Key("end")]),
+            "freeze-window-order",
+            format!(
+                "the freeze window ends ({}) before it starts ({})",
+                w.end, w.start
+            ),
+            "swap `start` and `end`, or fix the date".to_owned(),
+        );
+    }
+    let d = &rb.defaults;
+    if d.concurrency == Some(0) {
+        cx.error(
+            cx.at(&[Key("defaults"), Key("concurrency")]),
+            "invalid-value",
+            "concurrency must be at least 1".into(),
+            None,
+        );
+    }
+}
+
+fn environments(rb: &Runbook, cx: &mut Ctx<'_>) {
+    use Seg::Key;
+    if rb.environments.is_empty() {
+        let hint = "declare at least one, e.g. `fno: {kind: fno, url: ${FNO_URL}, auth: ...}`".to_owned();
+        cx.error(
+            cx.at(&[Key("environments")]),
+            "no-environments",
+            "no environments are declared".into(),
+            hint,
+        );
+    }
+    for (name, e) in &rb.environments {
+        let path = [Key("environments"), Key(name)];
+        if let Some(auth) = &e.auth
+            && !super::vars::is_single_env_ref(&auth.client_secret)
+        {
+            let p = [Key("environments"), Key(name), Key("auth"), Key("client_secret")];
+            cx.error(
+                cx.at(&p),
+                "literal-secret",
+                format!("environment `{name}` has a literal client secret"),
+                "write `${NAME}` and set NAME in the environment; remove the secret from the file (and rotate it)"
+                    .to_owned(),
+            );
+        }
+        match e.kind {
+            EnvKind::Dualwrite => {
+                match &e.link {
+                    None => cx.error(
+                        cx.at(&path),
+                        "missing-field",
+                        format!("dual-write environment `{name}` has no `link`"),
+                        "add `link: [fno, dataverse]` naming the linked environments".to_owned(),
+                    ),
+                    Some(link) => {
+                        if link.len() != 2 {
+                            let p = cx.at(&[Key("environments"), Key(name), Key("link")]);
+                            cx.error(
+                                p,
+                                "invalid-value",
+                                "`link` names exactly two environments".into(),
+                                None,
+                            );
+                        }
+                        for (i, l) in link.iter().enumerate() {
+                            let p = cx.at(&[Key("environments"), Key(name), Key("link"), Seg::Idx(i)]);
+                            unknown_env(rb, cx, l, p);
+                        }
+                    }
+                }
+                if e.mode == Some(super::model::DualWriteMode::Gateway) && e.url.is_none() {
+                    let hint = "add the gateway `url`, or use `mode: operator`".to_owned();
+                    cx.error(
+                        cx.at(&path),
+                        "missing-field",
+                        format!("gateway mode needs a `url` in `{name}`"),
+                        hint,
+                    );
+                }
+            }
+            EnvKind::Fno | EnvKind::Dataverse | EnvKind::Http => {
+                if e.url.is_none() {
+                    let hint = "add `url: ${...}`".to_owned();
+                    cx.error(
+                        cx.at(&path),
+                        "missing-field",
+                        format!("environment `{name}` has no `url`"),
+                        hint,
+                    );
+                }
+                if e.link.is_some() || e.mode.is_some() {
+                    let field = if e.link.is_some() { "link" } else { "mode" };
+                    let p = cx.key(&path, field);
+                    cx.error(
+                        p,
+                        "invalid-field",
+                        format!("`{field}` applies only to dual-write environments"),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Reports `name` if it is not an environment; returns whether it exists.
+pub(crate) fn unknown_env(rb: &Runbook, cx: &mut Ctx<'_>, name: &str, pos: Pos) -> bool {
+    if rb.environments.contains_key(name) {
+        return true;
+    }
+    let pool: Vec<&str> = rb.environments.keys().map(String::as_str).collect();
+    let hint =
+        suggest(name, pool.iter().copied()).unwrap_or_else(|| format!("environments: {}", pool.join(", ")));
+    cx.error(pos, "unknown-env", format!("unknown environment `{name}`"), hint);
+    false
+}
+
+/// Reports `id` if it is not a map; returns whether it exists.
+pub(crate) fn unknown_map(rb: &Runbook, cx: &mut Ctx<'_>, id: &MapId, pos: Pos) -> bool {
+    if rb.maps.contains_key(id) {
+        return true;
+    }
+    let hint = suggest(id.as_str(), rb.maps.keys().map(MapId::as_str))
+        .unwrap_or_else(|| "declare it under `maps:`".to_owned());
+    cx.error(pos, "unknown-map", format!("unknown map `{id}`"), hint);
+    false
+}
+
+fn maps(rb: &Runbook, cx: &mut Ctx<'_>) {
+    use Seg::{Idx, Key};
+    for (id, m) in &rb.maps {
+        let base = [Key("maps"), Key(id.as_str())];
+        for (field, endpoint) in [("source", &m.source), ("target", &m.target)] {
+            let p = cx.at(&[base[0], base[1], Key(field)]);
+            match endpoint.split_once(':') {
+                Some((env, entity)) if !env.is_empty() && !entity.is_empty() => {
+                    unknown_env(rb, cx, env, p);
+                }
+                _ => cx.error(
+                    p,
+                    "invalid-endpoint",
+                    format!("`{endpoint}` is not `environment:EntitySet`"),
+                    "write e.g. `fno:CustomersV3` or `dataverse:accounts`".to_owned(),
+                ),
+            }
+        }
+        for (i, dep) in m.depends_on.iter().enumerate() {
+            let p = cx.at(&[base[0], base[1], Key("depends_on"), Idx(i)]);
+            if unknown_map(rb, cx, dep, p) && dep == id {
+                cx.error(
+                    p,
+                    "dependency-cycle",
+                    format!("map `{id}` depends on itself"),
+                    None,
+                );
+            }
+        }
+        if m.master == Some(Master::LastWriteWins) {
+            cx.warn(
+                cx.at(&[base[0], base[1], Key("master")]),
+                "last-write-wins",
+                format!("map `{id}` resolves conflicts by last write wins"),
+                "concurrent edits on both sides overwrite each other silently; prefer `fno` or `dataverse`"
+                    .to_owned(),
+            );
+        }
+        if let Some(Tolerance::Percent(p)) = &m.tolerance {
+            let ok = p
+                .strip_suffix('%')
+                .and_then(|n| n.parse::<f64>().ok())
+                .is_some_and(|n| (0.0..=100.0).contains(&n));
+            if !ok {
+                let pos = cx.at(&[base[0], base[1], Key("tolerance")]);
+                cx.error(
+                    pos,
+                    "invalid-value",
+                    format!("tolerance `{p}` is not a count or a percentage"),
+                    None,
+                );
+            }
+        }
+        if m.companies.len() > MAX_COMPANIES {
+            cx.warn(
+                cx.at(&[base[0], base[1], Key("companies")]),
+                "dual-write-limit",
+                format!("map `{id}` has {} legal entities; dual-write's initial sync takes at most {MAX_COMPANIES}", m.companies.len()),
+                "split the companies over several runs or load some by DMF (`initial_sync: none`)".to_owned(),
+            );
+        }
+    }
+    map_cycles(rb, cx);
+}
+
+/// Cycles in `depends_on` (named in order), found by depth-first search.
+fn map_cycles(rb: &Runbook, cx: &mut Ctx<'_>) {
+    let mut state: HashMap<&MapId, u8> = HashMap::new(); // 1 = on stack, 2 = done
+    let mut reported: BTreeSet<Vec<MapId>> = BTreeSet::new();
+    for start in rb.maps.keys() {
+        let mut stack: Vec<(&MapId, usize)> = vec![(start, 0)];
+        if state.contains_key(start) {
+            continue;
+        }
+        state.insert(start, 1);
+        while let Some((node, i)) = stack.pop() {
+            let deps = rb.maps.get(node).map_or(&[][..], |m| &m.depends_on[..]);
+            if let Some(dep) = deps.get(i) {
+                stack.push((node, i + 1));
+                if dep == node || !rb.maps.contains_key(dep) {
+                    continue;
+                }
+                match state.get(dep) {
+                    None => {
+                        state.insert(dep, 1);
+                        stack.push((dep, 0));
+                    }
+                    Some(1) => {
+                        let from = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
+                        let mut cycle: Vec<MapId> = stack[from..].iter().map(|(n, _)| (*n).clone()).collect();
+                        let mut key = cycle.clone();
+                        key.sort();
+                        if reported.insert(key) {
+                            cycle.push(dep.clone());
+                            let names: Vec<&str> = cycle.iter().map(MapId::as_str).collect();
+                            let p =
+                                cx.at(&[Seg::Key("maps"), Seg::Key(node.as_str()), Seg::Key("depends_on")]);
+                            cx.error(
+                                p,
+                                "dependency-cycle",
+                                format!("maps depend on each other in a cycle: {}", names.join(" → ")),
+                                "remove one `depends_on` entry to break the cycle".to_owned(),
+                            );
+                        }
+                    }
+                    Some(_) => {}
+                }
+            } else {
+                state.insert(node, 2);
+            }
+        }
+    }
+}
+
+/// Rows per legal entity for the dual-write limit check, when the map has an estimate.
+pub(crate) fn rows_per_company(rb: &Runbook, id: &MapId) -> Option<Vec<(String, u64)>> {
+    let m = rb.maps.get(id)?;
+    Some(match m.rows.as_ref()? {
+        super::model::Rows::PerCompany(per) => per.iter().map(|(c, n)| (c.clone(), *n)).collect(),
+        super::model::Rows::Total(n) => {
+            let k = u64::try_from(m.companies.len().max(1)).unwrap_or(1);
+            vec![("(each company)".to_owned(), n.div_ceil(k))]
+        }
+    })
+}
+
+/// Whether a map is synced by dual-write's initial sync (as opposed to loaded beforehand).
+pub(crate) fn needs_initial_sync(rb: &Runbook, id: &MapId) -> bool {
+    rb.maps
+        .get(id)
+        .is_some_and(|m| m.initial_sync() == InitialSync::DualWrite)
+}
+
+/// Step kind names that act on the maps.
+pub(crate) fn kind_env(kind: &StepKind) -> Vec<(&'static str, &str, Option<EnvKind>)> {
+    match kind {
+        StepKind::Http { env: Some(e), .. } => vec![("env", e.as_str(), None)],
+        StepKind::DmfExport { env, .. } => vec![("env", env.as_str(), Some(EnvKind::Fno))],
+        StepKind::DmfImport {
+            env, record_install, ..
+        } => {
+            let mut v = vec![("env", env.as_str(), Some(EnvKind::Fno))];
+            if let Some(r) = record_install {
+                v.push(("record_install", r.env.as_str(), None));
+            }
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Step ids declared in the runbook, in listed order, with (phase index, step index).
+pub(crate) fn step_index(rb: &Runbook) -> BTreeMap<&str, (usize, usize)> {
+    let mut out = BTreeMap::new();
+    for (pi, phase) in rb.phases.iter().enumerate() {
+        for (si, step) in phase.steps.iter().flatten().enumerate() {
+            out.entry(step.id.as_str()).or_insert((pi, si));
+        }
+    }
+    out
+}

@@ -1,0 +1,445 @@
+//! Validation of the flow: phases, waves (dependency order, size, dual-write limits), steps (ids,
+//! `needs`, per-kind references) and `${...}` references.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::model::{EnvKind, MapId, MapSelection, Runbook, Step, StepKind};
+use super::tree::{Node, Seg};
+use super::validate::{
+    Ctx, MAX_ROWS_PER_COMPANY, MAX_WAVE_MAPS, is_id, kind_env, needs_initial_sync, rows_per_company,
+    step_index, unknown_env, unknown_map,
+};
+use super::vars::{self, EnvLookup, Piece, VarRef};
+
+pub(crate) fn phases(rb: &Runbook, cx: &mut Ctx<'_>) {
+    use Seg::{Idx, Key};
+    if rb.phases.is_empty() {
+        cx.error(
+            cx.at(&[Key("phases")]),
+            "no-phases",
+            "no phases are declared".into(),
+            None,
+        );
+    }
+    // Ids of phases, waves and steps share one namespace: plan ids are built from them.
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut claim = |cx: &mut Ctx<'_>, id: &str, path: &[Seg<'_>], what: &str| {
+        let pos = cx.at(path);
+        if !is_id(id) {
+            let hint = "use letters, digits, `-` and `_`".to_owned();
+            cx.error(
+                pos,
+                "invalid-id",
+                format!("{what} id `{id}` is not [A-Za-z0-9_-]+"),
+                hint,
+            );
+        }
+        if let Some(line) = seen.get(id) {
+            let hint = "ids of phases, waves and steps must be unique in the runbook".to_owned();
+            cx.error(
+                pos,
+                "duplicate-id",
+                format!("{what} id `{id}` is already used at line {line}"),
+                hint,
+            );
+        } else {
+            seen.insert(id.to_owned(), pos.line);
+        }
+    };
+    let index = step_index(rb);
+    // Wave number of each map synced by a wave, for the dependency order.
+    let mut wave_of: HashMap<&MapId, (usize, &str)> = HashMap::new();
+    let mut wave_no = 0usize;
+    for (pi, phase) in rb.phases.iter().enumerate() {
+        let pp = [Key("phases"), Idx(pi)];
+        claim(cx, &phase.id, &[pp[0], pp[1], Key("id")], "phase");
+        match (&phase.steps, &phase.waves) {
+            (Some(_), Some(_)) | (None, None) => cx.error(
+                cx.at(&pp),
+                "phase-shape",
+                format!("phase `{}` must have either `steps` or `waves`", phase.id),
+                "a phase is a list of steps, or a list of waves of maps; split it in two".to_owned(),
+            ),
+            _ => {}
+        }
+        if phase.gate.is_some() && phase.waves.is_none() {
+            let pos = cx.key(&pp, "gate");
+            cx.warn(
+                pos,
+                "gate-without-waves",
+                "a gate is checked only between waves; it is ignored here".into(),
+                None,
+            );
+        }
+        for (wi, wave) in phase.waves.iter().flatten().enumerate() {
+            wave_no += 1;
+            let wp = [pp[0], pp[1], Key("waves"), Idx(wi)];
+            claim(cx, &wave.id, &[wp[0], wp[1], wp[2], wp[3], Key("id")], "wave");
+            if wave.maps.is_empty() {
+                cx.error(
+                    cx.at(&wp),
+                    "empty-wave",
+                    format!("wave `{}` has no maps", wave.id),
+                    None,
+                );
+            }
+            if wave.maps.len() > MAX_WAVE_MAPS {
+                cx.warn(
+                    cx.at(&[wp[0], wp[1], wp[2], wp[3], Key("maps")]),
+                    "wave-too-large",
+                    format!(
+                        "wave `{}` has {} maps (more than {MAX_WAVE_MAPS})",
+                        wave.id,
+                        wave.maps.len()
+                    ),
+                    "large waves are hard to watch and to recover; split it".to_owned(),
+                );
+            }
+            if wave.concurrency == Some(0) {
+                let pos = cx.at(&[wp[0], wp[1], wp[2], wp[3], Key("concurrency")]);
+                cx.error(
+                    pos,
+                    "invalid-value",
+                    "concurrency must be at least 1".into(),
+                    None,
+                );
+            }
+            for (mi, map) in wave.maps.iter().enumerate() {
+                let pos = cx.at(&[wp[0], wp[1], wp[2], wp[3], Key("maps"), Idx(mi)]);
+                if !unknown_map(rb, cx, map, pos) {
+                    continue;
+                }
+                if let Some((_, other)) = wave_of.get(map) {
+                    let msg = format!("map `{map}` is already synced in wave `{other}`");
+                    cx.error(
+                        pos,
+                        "duplicate-map",
+                        msg,
+                        "a map's initial sync runs once".to_owned(),
+                    );
+                    continue;
+                }
+                wave_of.insert(map, (wave_no, wave.id.as_str()));
+                for (company, rows) in rows_per_company(rb, map).unwrap_or_default() {
+                    if rows > MAX_ROWS_PER_COMPANY {
+                        cx.warn(
+                            pos,
+                            "dual-write-limit",
+                            format!(
+                                "map `{map}` has about {rows} rows for {company}; dual-write's initial sync takes at most {MAX_ROWS_PER_COMPANY} per legal entity"
+                            ),
+                            "load it by DMF beforehand (`initial_sync: none`) or split it by company".to_owned(),
+                        );
+                    }
+                }
+            }
+            // Dependency order, once the whole wave is known (a dependency in the same wave is too late).
+            for (mi, map) in wave.maps.iter().enumerate() {
+                let Some(spec) = rb.maps.get(map) else { continue };
+                for dep in &spec.depends_on {
+                    if !rb.maps.contains_key(dep) || !needs_initial_sync(rb, dep) {
+                        continue;
+                    }
+                    let placed = wave_of.get(dep).copied();
+                    let ok = placed.is_some_and(|(n, _)| n < wave_no);
+                    if !ok {
+                        let pos = cx.at(&[wp[0], wp[1], wp[2], wp[3], Key("maps"), Idx(mi)]);
+                        let where_ = match placed {
+                            Some((n, w)) if n == wave_no => format!("is in the same wave `{w}`"),
+                            Some((_, w)) => format!("comes later, in wave `{w}`"),
+                            None => "is in no earlier wave".to_owned(),
+                        };
+                        cx.error(
+                            pos,
+                            "dependency-order",
+                            format!("map `{map}` depends on `{dep}`, which {where_}"),
+                            format!("sync `{dep}` in an earlier wave, or mark it `initial_sync: none` if it is loaded beforehand"),
+                        );
+                    }
+                }
+            }
+        }
+        for (si, step) in phase.steps.iter().flatten().enumerate() {
+            let sp = [pp[0], pp[1], Key("steps"), Idx(si)];
+            claim(
+                cx,
+                step.id.as_str(),
+                &[sp[0], sp[1], sp[2], sp[3], Key("id")],
+                "step",
+            );
+            step_needs(rb, cx, step, &sp, (pi, si), &index);
+            step_kind(rb, cx, step, &sp);
+        }
+    }
+}
+
+fn step_needs(
+    rb: &Runbook,
+    cx: &mut Ctx<'_>,
+    step: &Step,
+    sp: &[Seg<'_>; 4],
+    at: (usize, usize),
+    index: &BTreeMap<&str, (usize, usize)>,
+) {
+    for (ni, need) in step.needs.iter().enumerate() {
+        let pos = cx.at(&[sp[0], sp[1], sp[2], sp[3], Seg::Key("needs"), Seg::Idx(ni)]);
+        match index.get(need.as_str()) {
+            None => {
+                let hint = super::diag::did_you_mean(need.as_str(), index.keys().copied()).map_or_else(
+                    || "name a step declared earlier".to_owned(),
+                    |s| format!("did you mean `{s}`?"),
+                );
+                cx.error(pos, "unknown-step", format!("unknown step `{need}`"), hint);
+            }
+            Some(&there) if there == at => {
+                cx.error(
+                    pos,
+                    "dependency-cycle",
+                    format!("step `{need}` needs itself"),
+                    None,
+                );
+            }
+            Some(&(p, _)) if p > at.0 => {
+                let phase = rb.phases.get(p).map_or("", |ph| ph.id.as_str());
+                cx.error(
+                    pos,
+                    "needs-forward",
+                    format!(
+                        "step `{}` needs `{need}`, which runs later, in phase `{phase}`",
+                        step.id
+                    ),
+                    "phases run in order: a step can only need steps of its own or an earlier phase"
+                        .to_owned(),
+                );
+            }
+            Some(&there) if there > at => cx.error(
+                pos,
+                "needs-forward",
+                format!("step `{}` needs `{need}`, which is listed after it", step.id),
+                "steps of a phase run in listed order; move the step after the one it needs".to_owned(),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+fn step_kind(rb: &Runbook, cx: &mut Ctx<'_>, step: &Step, sp: &[Seg<'_>; 4]) {
+    use Seg::{Idx, Key};
+    let path = |k: &'static str| [sp[0], sp[1], sp[2], sp[3], Key(k)];
+    for (field, env, want) in kind_env(&step.kind) {
+        let pos = cx.at(&path(field));
+        if unknown_env(rb, cx, env, pos)
+            && let (Some(want), Some(e)) = (want, rb.environments.get(env))
+            && e.kind != want
+        {
+            let msg = format!(
+                "`{}` needs an F&O environment; `{env}` is {:?}",
+                step.kind_name(),
+                e.kind
+            );
+            cx.error(pos, "wrong-env-kind", msg.to_lowercase(), None);
+        }
+    }
+    if let Some(MapSelection::List(list)) = step.kind.maps() {
+        for (mi, map) in list.iter().enumerate() {
+            let pos = cx.at(&[sp[0], sp[1], sp[2], sp[3], Key("maps"), Idx(mi)]);
+            unknown_map(rb, cx, map, pos);
+        }
+    }
+    let both = |cx: &mut Ctx<'_>, a: bool, b: bool, names: (&str, &str)| {
+        if a == b {
+            let what = if a { "both" } else { "neither" };
+            let msg = format!("step `{}` has {what} of `{}` and `{}`", step.id, names.0, names.1);
+            let hint = format!("give exactly one of `{}` and `{}`", names.0, names.1);
+            cx.error(cx.at(sp), "conflicting-fields", msg, hint);
+        }
+    };
+    match &step.kind {
+        StepKind::Wait { until, for_ } => both(cx, until.is_some(), for_.is_some(), ("until", "for")),
+        StepKind::Monitor {
+            for_, until, every, ..
+        } => {
+            both(cx, until.is_some(), for_.is_some(), ("until", "for"));
+            if every.as_secs() == 0 {
+                cx.error(
+                    cx.at(&path("every")),
+                    "invalid-value",
+                    "`every` must be longer than 0s".into(),
+                    None,
+                );
+            }
+        }
+        StepKind::Http {
+            path: p, url, env, ..
+        } => {
+            both(cx, p.is_some(), url.is_some(), ("path", "url"));
+            if p.is_some() && env.is_none() {
+                let hint = "add `env:` for the base URL, or write a full `url`".to_owned();
+                cx.error(
+                    cx.at(&path("path")),
+                    "missing-field",
+                    "`path` needs an `env`".into(),
+                    hint,
+                );
+            }
+        }
+        StepKind::Roundtrip { map, from, .. } => {
+            let pos = cx.at(&path("map"));
+            if unknown_map(rb, cx, map, pos)
+                && let Some(spec) = rb.maps.get(map)
+                && from != spec.source_env()
+                && from != spec.target_env()
+            {
+                let msg = format!("`from: {from}` is neither side of map `{map}`");
+                let hint = format!("write `{}` or `{}`", spec.source_env(), spec.target_env());
+                cx.error(cx.at(&path("from")), "unknown-env", msg, hint);
+            }
+        }
+        StepKind::Sample { from: Some(from), .. } if !rb.environments.contains_key(from.as_str()) => {
+            let pos = cx.at(&path("from"));
+            unknown_env(rb, cx, from, pos);
+        }
+        StepKind::Notify { url, .. } if !url.contains("${") => cx.warn(
+            cx.at(&path("url")),
+            "literal-webhook",
+            "the webhook URL is written literally; it carries its own access token".into(),
+            "write `${TEAMS_WEBHOOK_URL}` and set it in the environment".to_owned(),
+        ),
+        StepKind::DualwriteRun { .. }
+        | StepKind::DualwritePause { .. }
+        | StepKind::DualwriteResume { .. }
+        | StepKind::DualwriteStop { .. }
+            if !rb.environments.values().any(|e| e.kind == EnvKind::Dualwrite) =>
+        {
+            let hint = "declare an environment of `kind: dualwrite`".to_owned();
+            cx.error(
+                cx.at(&path("kind")),
+                "unknown-env",
+                "no dual-write environment to run this step".into(),
+                hint,
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Checks every `${...}`: syntax, environment variables set, captures of earlier steps.
+pub(crate) fn variables(rb: &Runbook, cx: &mut Ctx<'_>, env: &dyn EnvLookup, strict: bool) {
+    // Captures declared by each step, and each step's position in listed order.
+    let mut captures: HashMap<&str, (usize, Vec<&str>)> = HashMap::new();
+    for (order, step) in rb
+        .phases
+        .iter()
+        .flat_map(|p| p.steps.iter().flatten())
+        .enumerate()
+    {
+        let names = match &step.kind {
+            StepKind::Http { capture, .. } => capture.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        captures.entry(step.id.as_str()).or_insert((order, names));
+    }
+    let tree = cx.tree;
+    // Outside steps only environment and run references make sense: use an order before every step.
+    scan(tree, cx, env, strict, &captures, None, true);
+    let mut order = 0usize;
+    for (pi, phase) in rb.phases.iter().enumerate() {
+        for si in 0..phase.steps.as_ref().map_or(0, Vec::len) {
+            if let Some(node) = tree.at(&[Seg::Key("phases"), Seg::Idx(pi), Seg::Key("steps"), Seg::Idx(si)])
+            {
+                scan(node, cx, env, strict, &captures, Some(order), false);
+            }
+            order += 1;
+        }
+    }
+}
+
+fn scan(
+    node: &Node,
+    cx: &mut Ctx<'_>,
+    env: &dyn EnvLookup,
+    strict: bool,
+    captures: &HashMap<&str, (usize, Vec<&str>)>,
+    step_order: Option<usize>,
+    skip_steps: bool,
+) {
+    let mut found: Vec<(super::tree::Pos, String)> = Vec::new();
+    walk_values(node, skip_steps, &mut |n| {
+        if let Some(s) = n.as_str()
+            && s.contains('$')
+        {
+            found.push((n.pos, s.to_owned()));
+        }
+    });
+    for (pos, text) in found {
+        let pieces = match vars::parse(&text) {
+            Ok(p) => p,
+            Err(e) => {
+                cx.error(pos, "invalid-variable", e.to_string(), None);
+                continue;
+            }
+        };
+        for piece in pieces {
+            let Piece::Var { var, .. } = piece else { continue };
+            match var {
+                VarRef::Env(name) if env.get(&name).is_none() => {
+                    let msg = format!("environment variable `{name}` is not set");
+                    let hint = format!("export {name}=... before running; `run` refuses unset variables");
+                    if strict {
+                        cx.error(pos, "unset-variable", msg, hint);
+                    } else {
+                        cx.warn(pos, "unset-variable", msg, hint);
+                    }
+                }
+                VarRef::Step { step, name } => match (captures.get(step.as_str()), step_order) {
+                    (None, _) => {
+                        let hint = "`${steps.<id>.<name>}` names an earlier step's capture".to_owned();
+                        cx.error(
+                            pos,
+                            "unknown-step",
+                            format!("`${{steps.{step}.{name}}}`: no step `{step}`"),
+                            hint,
+                        );
+                    }
+                    (Some(_), None) => cx.error(
+                        pos,
+                        "unknown-step",
+                        format!("`${{steps.{step}.{name}}}` is used outside a step"),
+                        "step captures exist only while the run executes steps".to_owned(),
+                    ),
+                    (Some((at, _)), Some(me)) if *at >= me => cx.error(
+                        pos,
+                        "needs-forward",
+                        format!("`${{steps.{step}.{name}}}` refers to a step that has not run yet"),
+                        "a step can only read captures of steps listed before it".to_owned(),
+                    ),
+                    (Some((_, names)), _) if !names.contains(&name.as_str()) => cx.error(
+                        pos,
+                        "unknown-capture",
+                        format!("step `{step}` has no capture `{name}`"),
+                        "add it under the step's `capture:` (an http step)".to_owned(),
+                    ),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Scalar values (not keys) under `node`; with `skip_steps`, not descending into phases' `steps`.
+fn walk_values<'a>(node: &'a Node, skip_steps: bool, f: &mut dyn FnMut(&'a Node)) {
+    match &node.value {
+        super::tree::Value::Scalar(_) => f(node),
+        super::tree::Value::Seq(items) => items.iter().for_each(|n| walk_values(n, skip_steps, f)),
+        super::tree::Value::Map(entries) => {
+            for (k, v) in entries {
+                if skip_steps && k.as_str() == Some("steps") {
+                    continue;
+                }
+                walk_values(v, skip_steps, f);
+            }
+        }
+        super::tree::Value::Null => {}
+    }
+}
