@@ -52,7 +52,11 @@ pub(crate) fn classify(e: &Error, tree: Option<&Node>, file: &str) -> Diagnostic
             None => format!("one of: {}", pool.join(", ")),
         };
         if let (Some(t), Some(q)) = (tree, quoted.as_deref()) {
-            pos = refine(t, pos, q);
+            pos = if is_kind {
+                refine_kind(t, pos, q)
+            } else {
+                refine(t, pos, q)
+            };
         }
         if is_kind {
             (
@@ -97,7 +101,7 @@ pub(crate) fn classify(e: &Error, tree: Option<&Node>, file: &str) -> Diagnostic
             "this value has the wrong form".to_owned(),
             Some(hint.to_owned()),
         )
-    } else if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
+    } else if msg.starts_with("invalid ") {
         (
             "invalid-type",
             msg.clone(),
@@ -167,4 +171,20 @@ fn refine(tree: &Node, pos: Pos, text: &str) -> Pos {
         }
     });
     best.unwrap_or(pos)
+}
+
+/// The `kind: <word>` value nearest before `pos` (serde reports the step after reading its tag).
+fn refine_kind(tree: &Node, pos: Pos, word: &str) -> Pos {
+    let mut before: Option<Pos> = None;
+    let mut after: Option<Pos> = None;
+    tree.walk(&mut |n, key| {
+        if key.and_then(Node::as_str) == Some("kind") && n.as_str() == Some(word) {
+            if n.pos <= pos {
+                before = Some(before.map_or(n.pos, |b| b.max(n.pos)));
+            } else {
+                after = Some(after.map_or(n.pos, |a| a.min(n.pos)));
+            }
+        }
+    });
+    before.or(after).unwrap_or(pos)
 }

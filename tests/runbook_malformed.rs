@@ -1,0 +1,68 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Every file under tests/malformed/ carries `# expect: LINE:COL CODE` on its first line; validation must
+//! report that code at that position (other findings are allowed). Regenerate with
+//! `cd tests/malformed && python3 generate.py`.
+
+use cutover::runbook::validate;
+
+/// Variables named `UNSET_*` are unset; every other variable is set.
+fn env(name: &str) -> Option<String> {
+    (!name.starts_with("UNSET_")).then(|| "value".to_owned())
+}
+
+#[test]
+fn each_malformed_runbook_reports_its_diagnostic_at_its_position() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/malformed");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 40, "only {} malformed runbooks", files.len());
+    let mut failures = Vec::new();
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let header = text.lines().next().unwrap_or("");
+        let spec = header
+            .strip_prefix("# expect: ")
+            .unwrap_or_else(|| panic!("{}: no expect header", path.display()));
+        let (pos, code) = spec.split_once(' ').unwrap();
+        let (line, column) = pos.split_once(':').unwrap();
+        let (line, column): (u32, u32) = (line.parse().unwrap(), column.parse().unwrap());
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let diags = validate(&text, &name, &env, false);
+        if !diags
+            .iter()
+            .any(|d| d.line == line && d.column == column && d.code == code)
+        {
+            let got: Vec<String> = diags
+                .iter()
+                .map(|d| format!("{}:{} {} ({})", d.line, d.column, d.code, d.message))
+                .collect();
+            failures.push(format!("{name}: expected {line}:{column} {code}, got {got:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_sample_runbooks_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks");
+    for name in ["demo.yaml", "contoso-weekend.yaml"] {
+        let path = dir.join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let diags = validate(&text, name, &env, true);
+        assert!(diags.is_empty(), "{name}: {diags:#?}");
+        assert!(text.starts_with("# yaml-language-server: $schema=../assets/runbook.schema.json\n"));
+    }
+}
