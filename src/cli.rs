@@ -43,6 +43,9 @@ pub enum Command {
         after_help = "Examples:\n  cutover sim\n  cutover sim --scenario runbooks/demo.sim.yaml --listen 127.0.0.1:8080\n\nThe first line on stdout is `listening on http://HOST:PORT`."
     )]
     Sim(SimArgs),
+    /// Print the runbook JSON schema (the same as assets/runbook.schema.json).
+    #[command(hide = true)]
+    Schema,
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  cutover completions bash > /etc/bash_completion.d/cutover\n  cutover completions zsh > ~/.zfunc/_cutover"
@@ -103,6 +106,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate(args) => crate::runbook::cmd_validate(&args),
         Command::Plan(args) => crate::runbook::cmd_plan(&args),
         Command::Sim(args) => crate::sim::cmd_sim(&args),
+        Command::Schema => {
+            print!("{}", crate::runbook::schema::generate());
+            exit::OK
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "cutover", &mut std::io::stdout());
             exit::OK

@@ -7,6 +7,7 @@ pub mod kinds;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod schema;
 pub mod tree;
 mod typed_error;
 pub mod validate;
