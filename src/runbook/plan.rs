@@ -239,9 +239,10 @@ pub fn render_text(p: &Plan) -> String {
         let title = s.title.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{mark} {indent}{:<34} {label:<14} ~{:<7}{title}{pnr}",
-            s.id,
-            human(s.estimate_secs)
+            "{mark} {indent}{:<w$} {label:<14} ~{:<8}{title}{pnr}",
+            s.id.as_str(),
+            human(s.estimate_secs),
+            w = 36 - indent.len()
         );
     }
     out
