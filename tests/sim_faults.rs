@@ -280,3 +280,83 @@ fn cli_prints_the_address_first_and_rejects_a_bad_scenario() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn every_bundled_scenario_parses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/scenarios");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            Scenario::from_yaml(&text).unwrap_or_else(|err| panic!("{}: {err}", p.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "{n}");
+}
+
+#[tokio::test]
+async fn corrupt_share_makes_sampling_find_mismatches() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/runbooks/scenarios/sample-drift.yaml"
+    ))
+    .unwrap();
+    let h = start(
+        Scenario::from_yaml(&text).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let c = cutover::net::client().unwrap();
+    let tok: Value = c
+        .post(format!("{}/t/oauth2/v2.0/token", h.url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "a"),
+            ("client_secret", "s"),
+            ("scope", "https://x/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tok = tok["access_token"].as_str().unwrap();
+    let src: Value = c
+        .get(format!(
+            "{}/data/CustomersV3?cross-company=true&$top=500&$select=CustomerAccount,OrganizationName",
+            h.url()
+        ))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut mismatches = 0;
+    for r in src["value"].as_array().unwrap().iter().step_by(5) {
+        let q = format!(
+            "{}/api/data/v9.2/accounts?$select=name&$filter=accountnumber eq '{}'",
+            h.url(),
+            r["CustomerAccount"].as_str().unwrap()
+        );
+        let t: Value = c
+            .get(q)
+            .bearer_auth(tok)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let t = &t["value"][0];
+        if t["name"] != r["OrganizationName"] {
+            mismatches += 1;
+        }
+    }
+    assert!((1..=10).contains(&mismatches), "{mismatches} of 100 sampled");
+}
