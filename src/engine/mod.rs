@@ -1,1 +1,77 @@
-//! See the crate docs for this layer's job.
+//! The engine layer: the facts a run produces ([`event::Event`]), the envelope the journal wraps
+//! them in ([`event::Envelope`]), and the one reducer that turns them into everything the console
+//! shows ([`state::RunState::apply`]). No UI dependencies: the TUI, the headless runner, resume and
+//! the auditor's replay all read the same [`state::RunState`].
+
+pub mod event;
+pub mod state;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use event::{Envelope, Event};
+pub use state::RunState;
+
+/// Identifies one run inside a journal (a journal can hold rehearsals and the real weekend).
+/// Serialised as a bare string.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[serde(transparent)]
+pub struct RunId(pub String);
+
+/// Identifies one planned step (its runbook id, or a generated id such as `wave-2.customers`).
+/// Serialised as a bare string; trivially convertible from and to `String`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[serde(transparent)]
+pub struct StepId(pub String);
+
+macro_rules! string_newtype {
+    ($t:ident) => {
+        impl $t {
+            /// The id as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl From<String> for $t {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+        impl From<&str> for $t {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+        impl From<$t> for String {
+            fn from(id: $t) -> String {
+                id.0
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl std::borrow::Borrow<str> for $t {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_newtype!(RunId);
+string_newtype!(StepId);
+
+impl RunId {
+    /// A fresh random run id (UUID v4, hyphenated).
+    pub fn new_random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+}

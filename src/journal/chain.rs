@@ -1,0 +1,162 @@
+//! The hash chain and the canonical JSON it hashes. See the [module docs](super) for the rule.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The `prev_hash` of the very first event of a journal: 64 hex zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Canonical JSON: compact (no whitespace), object keys sorted by their UTF-8 bytes at every level,
+/// strings escaped as serde_json does (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, other control
+/// characters as `\u00xx` lowercase; everything else raw UTF-8), numbers as serde_json prints them.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::with_capacity(256);
+    write_value(&mut out, value);
+    out
+}
+
+fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => push_json_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            // Already sorted unless serde_json's preserve_order feature is on; sorting is then a no-op pass.
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (k, val)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_str(out, k);
+                out.push(':');
+                write_value(out, val);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Append `s` as a JSON string literal (serde_json's escaping).
+pub fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// The `at` column: RFC 3339, UTC, milliseconds, `Z` suffix (e.g. `2026-11-28T03:12:45.120Z`).
+pub fn format_at(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The canonical envelope `{"at":..,"kind":..,"payload":..,"run_id":..,"seq":..}` for a payload that
+/// is already canonical JSON. Equal to `canonical_json` of that object, built without re-parsing.
+pub fn canonical_envelope(run_id: &str, seq: u64, at: &str, kind: &str, payload: &str) -> String {
+    let mut c = String::with_capacity(payload.len() + run_id.len() + 96);
+    c.push_str("{\"at\":");
+    push_json_str(&mut c, at);
+    c.push_str(",\"kind\":");
+    push_json_str(&mut c, kind);
+    c.push_str(",\"payload\":");
+    c.push_str(payload);
+    c.push_str(",\"run_id\":");
+    push_json_str(&mut c, run_id);
+    let _ = write!(c, ",\"seq\":{seq}}}");
+    c
+}
+
+/// `hex(sha256(bytes(prev_hash) || canonical))`, where `bytes(prev_hash)` is the 32 bytes the
+/// 64-hex-digit `prev_hash` encodes. A `prev_hash` that is not 64 hex digits hashes as its text
+/// (it then cannot match any honest chain).
+pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
+    let mut h = Sha256::new();
+    let mut raw = [0u8; 32];
+    match hex::decode_to_slice(prev_hash, &mut raw) {
+        Ok(()) => h.update(raw),
+        Err(_) => h.update(prev_hash.as_bytes()),
+    }
+    h.update(canonical.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Hex sha256 of a text (used for the runbook text).
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn canonical_sorts_keys_and_matches_serde_escaping() {
+        let v = json!({"b": 1, "a": {"z": [1.5, null, true], "y": "q\"\\\n\u{1}é"}, "A": -3});
+        let c = canonical_json(&v);
+        assert_eq!(
+            c,
+            r#"{"A":-3,"a":{"y":"q\"\\\n\u0001é","z":[1.5,null,true]},"b":1}"#
+        );
+        // serde_json (sorted maps) agrees byte for byte.
+        assert_eq!(c, serde_json::to_string(&v).unwrap());
+    }
+
+    #[test]
+    fn envelope_shortcut_equals_canonical_of_the_object() {
+        let payload = canonical_json(&json!({"kind": "log", "message": "hi\t", "level": "info"}));
+        let at = "2026-11-28T03:12:45.120Z";
+        let fast = canonical_envelope("run-1", 7, at, "log", &payload);
+        let slow = canonical_json(&json!({
+            "seq": 7, "run_id": "run-1", "kind": "log", "at": at,
+            "payload": serde_json::from_str::<Value>(&payload).unwrap(),
+        }));
+        assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn chain_hash_uses_prev_hash_bytes() {
+        let expected = hex::encode(Sha256::digest([&[0u8; 32][..], b"{}"].concat()));
+        assert_eq!(chain_hash(GENESIS_HASH, "{}"), expected);
+        assert_ne!(chain_hash(&expected, "{}"), expected);
+    }
+}

@@ -1,0 +1,337 @@
+//! Read-only access: runs, envelopes, state at any event, and chain verification.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::JournalError;
+use super::chain::{GENESIS_HASH, canonical_envelope, chain_hash, sha256_hex};
+use super::store::{known_version, user_version};
+use crate::engine::event::RunOutcome;
+use crate::engine::{Envelope, Event, RunId, RunState};
+
+/// Envelopes fetched per query while streaming.
+const PAGE: i64 = 4096;
+
+/// One run as `cutover runs` lists it (from the `runs` index).
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    pub run_id: RunId,
+    pub runbook: String,
+    pub version: String,
+    pub runbook_sha256: String,
+    pub operator: String,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    pub first_event_id: i64,
+    pub last_event_id: i64,
+    /// Events in the run (its last seq).
+    pub events: u64,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: Option<RunOutcome>,
+}
+
+/// A journal that verified: how many events, and the chain head to record elsewhere.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub events: u64,
+    pub runs: usize,
+    pub last_id: i64,
+    pub head_hash: String,
+}
+
+/// The first event that does not verify. `seq` and `run_id` are absent when the event is missing
+/// altogether (a truncated tail).
+#[derive(Serialize, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("event {event_id} does not verify: {reason}")]
+pub struct VerifyFailure {
+    pub event_id: i64,
+    pub seq: Option<u64>,
+    pub run_id: Option<RunId>,
+    pub reason: String,
+}
+
+/// A journal opened with `SQLITE_OPEN_READ_ONLY`: nothing done through it can change the file.
+pub struct JournalReader {
+    conn: Connection,
+}
+
+fn parse_at(id: i64, s: &str) -> Result<DateTime<Utc>, JournalError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| JournalError::Corrupt {
+            id,
+            message: format!("bad time {s:?}: {e}"),
+        })
+}
+
+fn envelope_from_row(r: &Row<'_>) -> Result<Envelope, JournalError> {
+    let id: i64 = r.get(0)?;
+    let run_id: String = r.get(1)?;
+    let seq: i64 = r.get(2)?;
+    let at: String = r.get(3)?;
+    let payload: String = r.get(4)?;
+    let event: Event = serde_json::from_str(&payload).map_err(|e| JournalError::Corrupt {
+        id,
+        message: format!("payload does not decode: {e}"),
+    })?;
+    Ok(Envelope {
+        id,
+        seq: u64::try_from(seq).unwrap_or(0),
+        at: parse_at(id, &at)?,
+        run_id: RunId(run_id),
+        event,
+    })
+}
+
+impl JournalReader {
+    /// Open read-only; works while another process is writing (WAL readers do not block writers).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        let path = path.as_ref();
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| JournalError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let found = user_version(&conn)?;
+        if found > known_version() {
+            return Err(JournalError::SchemaTooNew {
+                found,
+                known: known_version(),
+            });
+        }
+        if found == 0 {
+            return Err(JournalError::Open {
+                path: path.display().to_string(),
+                message: "not a cutover journal".into(),
+            });
+        }
+        Ok(Self { conn })
+    }
+
+    /// The underlying read-only connection (for reports that need their own queries).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Every run in the journal, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunSummary>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT run_id, runbook, version, runbook_sha256, operator, host, started_at, first_event_id, last_event_id, finished_at, outcome, (SELECT MAX(seq) FROM events e WHERE e.run_id = runs.run_id) FROM runs ORDER BY first_event_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let first: i64 = r.get(7)?;
+            let finished: Option<String> = r.get(9)?;
+            let outcome: Option<String> = r.get(10)?;
+            out.push(RunSummary {
+                run_id: RunId(r.get(0)?),
+                runbook: r.get(1)?,
+                version: r.get(2)?,
+                runbook_sha256: r.get(3)?,
+                operator: r.get(4)?,
+                host: r.get(5)?,
+                started_at: parse_at(first, &r.get::<_, String>(6)?)?,
+                first_event_id: first,
+                last_event_id: r.get(8)?,
+                events: u64::try_from(r.get::<_, Option<i64>>(11)?.unwrap_or(0)).unwrap_or(0),
+                finished_at: finished.map(|f| parse_at(first, &f)).transpose()?,
+                outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The run's envelopes in order, fetched a page at a time (memory stays flat for any length).
+    pub fn events(&self, run_id: &RunId) -> EventIter<'_> {
+        self.events_upto(run_id, i64::MAX)
+    }
+
+    /// The run's envelopes with `id <= upto_event_id`.
+    pub fn events_upto(&self, run_id: &RunId, upto_event_id: i64) -> EventIter<'_> {
+        EventIter {
+            reader: self,
+            run_id: run_id.clone(),
+            after_seq: 0,
+            upto: upto_event_id,
+            page: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    /// The last envelope of a run, or of the whole journal when `run_id` is `None`.
+    pub fn last_event(&self, run_id: Option<&RunId>) -> Result<Option<Envelope>, JournalError> {
+        let cols = "SELECT id, run_id, seq, at, payload FROM events";
+        let row = match run_id {
+            Some(r) => self
+                .conn
+                .query_row(
+                    &format!("{cols} WHERE run_id = ?1 ORDER BY seq DESC LIMIT 1"),
+                    [&r.0],
+                    |row| Ok(envelope_from_row(row)),
+                )
+                .optional()?,
+            None => self
+                .conn
+                .query_row(&format!("{cols} ORDER BY id DESC LIMIT 1"), [], |row| {
+                    Ok(envelope_from_row(row))
+                })
+                .optional()?,
+        };
+        row.transpose()
+    }
+
+    /// The state the console showed right after event `upto_event_id` (`None`: after the last).
+    pub fn state_at(&self, run_id: &RunId, upto_event_id: Option<i64>) -> Result<RunState, JournalError> {
+        let mut state = RunState::default();
+        for env in self.events_upto(run_id, upto_event_id.unwrap_or(i64::MAX)) {
+            state.apply(&env?);
+        }
+        Ok(state)
+    }
+
+    /// Recompute the whole chain (see the [module docs](super) for the rule). The outer error is
+    /// for I/O; the inner one names the first event that does not verify.
+    pub fn verify(&self) -> Result<Result<VerifyReport, VerifyFailure>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, run_id, seq, at, kind, payload, prev_hash, hash FROM events ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        let mut head = GENESIS_HASH.to_owned();
+        let mut last_id = 0i64;
+        let mut events = 0u64;
+        let mut seqs: HashMap<String, u64> = HashMap::new();
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let run_id: String = r.get(1)?;
+            let seq = u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0);
+            let fail = |reason: String| {
+                Ok(Err(VerifyFailure {
+                    event_id: id,
+                    seq: Some(seq),
+                    run_id: Some(RunId(run_id.clone())),
+                    reason,
+                }))
+            };
+            let at: String = r.get(3)?;
+            let kind: String = r.get(4)?;
+            let payload: String = r.get(5)?;
+            let prev: String = r.get(6)?;
+            let hash: String = r.get(7)?;
+            if id != last_id + 1 {
+                return fail(format!("event(s) {} to {} are missing", last_id + 1, id - 1));
+            }
+            if prev != head {
+                return fail(
+                    "its prev_hash is not the previous event's hash (rows removed, inserted or reordered)"
+                        .into(),
+                );
+            }
+            if chain_hash(&prev, &canonical_envelope(&run_id, seq, &at, &kind, &payload)) != hash {
+                return fail("its hash does not match its contents (the row was edited)".into());
+            }
+            let expected = seqs.get(&run_id).map_or(1, |s| s + 1);
+            if seq != expected {
+                return fail(format!("seq {seq} where {expected} was expected in run {run_id}"));
+            }
+            if kind == "run_started" {
+                match serde_json::from_str::<Event>(&payload) {
+                    Ok(Event::RunStarted { runbook, .. }) if sha256_hex(&runbook.text) == runbook.sha256 => {}
+                    Ok(_) => return fail("the runbook text does not match its recorded sha256".into()),
+                    Err(e) => return fail(format!("the payload does not decode: {e}")),
+                }
+            }
+            match seqs.get_mut(run_id.as_str()) {
+                Some(s) => *s = seq,
+                None => {
+                    seqs.insert(run_id, seq);
+                }
+            }
+            head = hash;
+            last_id = id;
+            events += 1;
+        }
+        let (head_id, head_hash): (i64, String) =
+            self.conn
+                .query_row("SELECT last_id, hash FROM chain_head WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+        if head_id != last_id || head_hash != head {
+            let reason = if head_id > last_id {
+                format!(
+                    "the chain head names event {head_id} but the journal ends at {last_id} (tail truncated)"
+                )
+            } else {
+                format!("the chain head (event {head_id}) does not match the last event {last_id}")
+            };
+            return Ok(Err(VerifyFailure {
+                event_id: last_id + 1,
+                seq: None,
+                run_id: None,
+                reason,
+            }));
+        }
+        Ok(Ok(VerifyReport {
+            events,
+            runs: seqs.len(),
+            last_id,
+            head_hash: head,
+        }))
+    }
+}
+
+/// Streams a run's envelopes page by page; see [`JournalReader::events`].
+pub struct EventIter<'a> {
+    reader: &'a JournalReader,
+    run_id: RunId,
+    after_seq: i64,
+    upto: i64,
+    page: std::vec::IntoIter<Result<Envelope, JournalError>>,
+    done: bool,
+}
+
+impl EventIter<'_> {
+    fn fetch(&mut self) -> Result<Vec<Result<Envelope, JournalError>>, JournalError> {
+        let mut stmt = self.reader.conn.prepare_cached(
+            "SELECT id, run_id, seq, at, payload FROM events WHERE run_id = ?1 AND seq > ?2 AND id <= ?3 ORDER BY seq LIMIT ?4",
+        )?;
+        let mut rows = stmt.query(params![self.run_id.0, self.after_seq, self.upto, PAGE])?;
+        let mut out = Vec::with_capacity(usize::try_from(PAGE).unwrap_or(0));
+        while let Some(r) = rows.next()? {
+            self.after_seq = r.get(2)?;
+            out.push(envelope_from_row(r));
+        }
+        Ok(out)
+    }
+}
+
+impl Iterator for EventIter<'_> {
+    type Item = Result<Envelope, JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.page.next() {
+            return Some(e);
+        }
+        if self.done {
+            return None;
+        }
+        match self.fetch() {
+            Ok(page) => {
+                if i64::try_from(page.len()).unwrap_or(0) < PAGE {
+                    self.done = true;
+                }
+                self.page = page.into_iter();
+                self.page.next()
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

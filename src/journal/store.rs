@@ -1,0 +1,281 @@
+//! The SQLite side of the writer: file creation (0600), pragmas, migrations, and the one
+//! transaction that appends a batch and moves the chain head.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::JournalError;
+use super::chain::{canonical_envelope, canonical_json, chain_hash, format_at};
+use super::redact::Redactor;
+use crate::engine::{Envelope, Event, RunId};
+
+/// Migrations in order; `PRAGMA user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+fn open_err(path: &Path, e: impl std::fmt::Display) -> JournalError {
+    JournalError::Open {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Create the file with mode 0600 before SQLite writes a byte to it (SQLite gives the -wal and
+/// -shm files the database's mode). An existing file is tightened to 0600.
+fn ensure_file(path: &Path, must_be_new: bool) -> Result<(), JournalError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if must_be_new {
+        opts.create_new(true);
+    } else {
+        opts.create(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(JournalError::AlreadyExists {
+                path: path.display().to_string(),
+            });
+        }
+        Err(e) => return Err(open_err(path, e)),
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| open_err(path, e))?;
+    }
+    Ok(())
+}
+
+/// Open a journal for writing: WAL, `synchronous=FULL`, foreign keys, migrations applied.
+pub(crate) fn open_rw(path: &Path, must_be_new: bool) -> Result<Connection, JournalError> {
+    ensure_file(path, must_be_new)?;
+    let mut conn = Connection::open(path).map_err(|e| open_err(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(open_err(path, format!("could not switch to WAL (got {mode})")));
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// The schema version this build writes.
+pub(crate) fn known_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn user_version(conn: &Connection) -> Result<i64, JournalError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Apply every migration newer than `user_version`, each in its own transaction with its version
+/// bump, so a crash mid-migration leaves the previous version intact. Idempotent.
+fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
+    let found = user_version(conn)?;
+    if found > known_version() {
+        return Err(JournalError::SchemaTooNew {
+            found,
+            known: known_version(),
+        });
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// An event ready to be written: redacted, with its canonical payload.
+pub(crate) struct Encoded {
+    pub run_id: RunId,
+    pub event: Event,
+    pub payload: String,
+}
+
+/// Redact and canonicalise an event. When redaction changed anything, the returned event is the
+/// redacted one, so the caller's reducer sees exactly what was written.
+pub(crate) fn encode(redactor: &Redactor, run_id: RunId, event: Event) -> Result<Encoded, JournalError> {
+    let mut value = serde_json::to_value(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
+    let event = if redactor.redact_value(&mut value) {
+        serde_json::from_value(value.clone())
+            .map_err(|e| JournalError::Encode(format!("redacted {} no longer decodes: {e}", event.kind())))?
+    } else {
+        event
+    };
+    let run_id = match redactor.redact_str(&run_id.0) {
+        Some(r) => RunId(r),
+        None => run_id,
+    };
+    Ok(Encoded {
+        run_id,
+        event,
+        payload: canonical_json(&value),
+    })
+}
+
+/// The writer's connection plus what it remembers between batches.
+pub(crate) struct Store {
+    conn: Connection,
+    /// Last seq per run, valid while `head_id` still matches the file's chain head.
+    seqs: HashMap<RunId, u64>,
+    head_id: i64,
+    last_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub(crate) fn new(conn: Connection) -> Result<Self, JournalError> {
+        let last_at = conn
+            .query_row("SELECT at FROM events ORDER BY id DESC LIMIT 1", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map_or(DateTime::<Utc>::MIN_UTC, |d| d.with_timezone(&Utc));
+        Ok(Self {
+            conn,
+            seqs: HashMap::new(),
+            head_id: -1,
+            last_at,
+        })
+    }
+
+    /// Append `items` in one transaction (ids, seqs, times and hashes assigned here) and move the
+    /// chain head; returns their envelopes in order. On error nothing was written.
+    pub(crate) fn append(
+        &mut self,
+        items: Vec<Encoded>,
+        now: &dyn Fn() -> DateTime<Utc>,
+    ) -> Result<Vec<Envelope>, JournalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (mut last_id, mut prev_hash): (i64, String) =
+            tx.query_row("SELECT last_id, hash FROM chain_head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        if last_id != self.head_id {
+            // Someone else appended (or this is the first batch): forget cached seqs.
+            self.seqs.clear();
+        }
+        let mut seqs = self.seqs.clone();
+        let mut last_at = self.last_at;
+        let mut out = Vec::with_capacity(items.len());
+        let mut touched: Vec<(RunId, i64)> = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (id, run_id, seq, at, kind, payload, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut max_seq =
+                tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?1")?;
+            for item in items {
+                let seq = match seqs.get_mut(&item.run_id) {
+                    Some(s) => {
+                        *s += 1;
+                        *s
+                    }
+                    None => {
+                        let s: i64 = max_seq.query_row([&item.run_id.0], |r| r.get(0))?;
+                        let s = u64::try_from(s).unwrap_or(0) + 1;
+                        seqs.insert(item.run_id.clone(), s);
+                        s
+                    }
+                };
+                let t = now();
+                let t = DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t);
+                last_at = last_at.max(t);
+                let at = format_at(last_at);
+                let kind = item.event.kind();
+                let canonical = canonical_envelope(&item.run_id.0, seq, &at, kind, &item.payload);
+                let hash = chain_hash(&prev_hash, &canonical);
+                last_id += 1;
+                let seq_i = i64::try_from(seq).map_err(|e| JournalError::Encode(e.to_string()))?;
+                insert.execute(params![
+                    last_id,
+                    item.run_id.0,
+                    seq_i,
+                    at,
+                    kind,
+                    item.payload,
+                    prev_hash,
+                    hash
+                ])?;
+                index_run(&tx, last_id, &item.run_id, &item.event, &at)?;
+                match touched.iter_mut().find(|(r, _)| *r == item.run_id) {
+                    Some(t) => t.1 = last_id,
+                    None => touched.push((item.run_id.clone(), last_id)),
+                }
+                prev_hash = hash;
+                out.push(Envelope {
+                    id: last_id,
+                    seq,
+                    at: last_at,
+                    run_id: item.run_id,
+                    event: item.event,
+                });
+            }
+        }
+        for (run, id) in &touched {
+            tx.execute(
+                "UPDATE runs SET last_event_id = ?1 WHERE run_id = ?2",
+                params![id, run.0],
+            )?;
+        }
+        tx.execute(
+            "UPDATE chain_head SET last_id = ?1, hash = ?2 WHERE id = 1",
+            params![last_id, prev_hash],
+        )?;
+        tx.commit()?;
+        self.seqs = seqs;
+        self.head_id = last_id;
+        self.last_at = last_at;
+        Ok(out)
+    }
+}
+
+fn index_run(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    run_id: &RunId,
+    event: &Event,
+    at: &str,
+) -> Result<(), JournalError> {
+    match event {
+        Event::RunStarted {
+            runbook,
+            operator,
+            host,
+            started_at,
+            ..
+        } => {
+            tx.execute(
+                    "INSERT OR IGNORE INTO runs (run_id, runbook, version, runbook_sha256, operator, host, started_at, first_event_id, last_event_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                    params![run_id.0, runbook.name, runbook.version, runbook.sha256, operator, host, format_at(*started_at), id],
+                )?;
+        }
+        Event::RunFinished { outcome } => {
+            let outcome = serde_json::to_string(outcome).map_err(|e| JournalError::Encode(e.to_string()))?;
+            tx.execute(
+                "UPDATE runs SET finished_at = ?1, outcome = ?2 WHERE run_id = ?3",
+                params![at, outcome, run_id.0],
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
+}

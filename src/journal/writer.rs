@@ -1,0 +1,384 @@
+//! The writer thread: owns the read-write connection, fed by a channel, group-commits.
+//!
+//! Loop: wait for a message; drain everything already queued (up to `max_batch`); if anything in
+//! hand is durable (an `append` or a `flush` waiter) or the oldest batched event has waited
+//! `batch_window`, commit it all in ONE transaction and acknowledge every waiter with its envelope.
+//! A failed commit poisons the writer: every later append fails, so the engine stops acting
+//! before its next side effect (nothing is ever executed unjournaled).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc as tmpsc, oneshot};
+
+use super::JournalError;
+use super::redact::Redactor;
+use super::store::{Encoded, Store, encode, open_rw};
+use crate::engine::{Envelope, Event, RunId};
+
+/// The time source for envelope timestamps (injectable for tests). Times are truncated to
+/// milliseconds and never go backwards within a journal.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How a journal is opened and how its writer batches.
+#[derive(Clone)]
+pub struct JournalOptions {
+    pub clock: Clock,
+    /// The longest a batched event waits for a commit when nothing durable comes along.
+    pub batch_window: Duration,
+    /// The most events committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(Utc::now),
+            batch_window: Duration::from_millis(50),
+            max_batch: 8192,
+        }
+    }
+}
+
+type Reply<T> = Result<T, JournalError>;
+
+enum Ack {
+    Async(oneshot::Sender<Reply<Envelope>>),
+    Blocking(mpsc::SyncSender<Reply<Envelope>>),
+}
+
+impl Ack {
+    fn send(self, r: Reply<Envelope>) {
+        // A caller that stopped waiting is not an error for the writer.
+        match self {
+            Ack::Async(tx) => drop(tx.send(r)),
+            Ack::Blocking(tx) => drop(tx.send(r)),
+        }
+    }
+}
+
+enum FlushAck {
+    Async(oneshot::Sender<Reply<()>>),
+    Blocking(mpsc::SyncSender<Reply<()>>),
+}
+
+impl FlushAck {
+    fn send(self, r: Reply<()>) {
+        match self {
+            FlushAck::Async(tx) => drop(tx.send(r)),
+            FlushAck::Blocking(tx) => drop(tx.send(r)),
+        }
+    }
+}
+
+// Appends dominate the channel, so boxing the event would only add an allocation per append.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    Append {
+        run_id: RunId,
+        event: Event,
+        ack: Option<Ack>,
+    },
+    Flush(FlushAck),
+    Subscribe(tmpsc::UnboundedSender<Envelope>),
+    Shutdown,
+}
+
+/// A handle for appending to a journal; cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct JournalWriter {
+    tx: mpsc::Sender<Msg>,
+    failed: Arc<AtomicBool>,
+}
+
+/// An open journal: its writer thread and the handle to it. Dropping it (or [`Journal::close`])
+/// commits what is queued and stops the thread; later appends through clones fail with `Closed`.
+pub struct Journal {
+    writer: JournalWriter,
+    thread: Option<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Create a new journal file (mode 0600); fails if `path` exists.
+    pub fn create(path: impl AsRef<Path>, redactor: Redactor) -> Result<Journal, JournalError> {
+        Self::start(path.as_ref(), redactor, JournalOptions::default(), true)
+    }
+
+    /// Open a journal, creating it (mode 0600) when missing; migrations are applied.
+    pub fn open(path: impl AsRef<Path>, redactor: Redactor) -> Result<Journal, JournalError> {
+        Self::start(path.as_ref(), redactor, JournalOptions::default(), false)
+    }
+
+    /// [`Journal::open`] with a clock and batching of your choice.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        redactor: Redactor,
+        options: JournalOptions,
+    ) -> Result<Journal, JournalError> {
+        Self::start(path.as_ref(), redactor, options, false)
+    }
+
+    fn start(
+        path: &Path,
+        redactor: Redactor,
+        options: JournalOptions,
+        new: bool,
+    ) -> Result<Journal, JournalError> {
+        let store = Store::new(open_rw(path, new)?)?;
+        let (tx, rx) = mpsc::channel();
+        let failed = Arc::new(AtomicBool::new(false));
+        let thread_failed = Arc::clone(&failed);
+        let thread = std::thread::Builder::new()
+            .name("cutover-journal".into())
+            .spawn(move || run(store, &rx, &redactor, &options, &thread_failed))
+            .map_err(|e| JournalError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Journal {
+            writer: JournalWriter { tx, failed },
+            thread: Some(thread),
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn writer(&self) -> JournalWriter {
+        self.writer.clone()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commit what is queued, stop the writer thread and wait for it.
+    pub fn close(mut self) -> Result<(), JournalError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), JournalError> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        // The thread may already be gone (all senders dropped); that is fine.
+        drop(self.writer.tx.send(Msg::Shutdown));
+        thread
+            .join()
+            .map_err(|_| JournalError::WriteFailed("the journal writer thread panicked".into()))?;
+        if self.writer.failed.load(Ordering::SeqCst) {
+            return Err(JournalError::WriteFailed("an earlier commit failed".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        // Errors were already reported to the appenders that were waiting.
+        drop(self.stop());
+    }
+}
+
+impl JournalWriter {
+    fn send(&self, msg: Msg) -> Result<(), JournalError> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(JournalError::WriteFailed("an earlier commit failed".into()));
+        }
+        self.tx.send(msg).map_err(|_| JournalError::Closed)
+    }
+
+    /// Journal `event` durably: returns after its transaction committed with `synchronous=FULL`,
+    /// with the envelope as written (redacted, with id, seq and time). Act on it only after this.
+    pub async fn append(&self, run_id: RunId, event: Event) -> Result<Envelope, JournalError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::Append {
+            run_id,
+            event,
+            ack: Some(Ack::Async(tx)),
+        })?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// [`JournalWriter::append`] for threads that are not async (blocks the calling thread).
+    pub fn append_blocking(&self, run_id: RunId, event: Event) -> Result<Envelope, JournalError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(Msg::Append {
+            run_id,
+            event,
+            ack: Some(Ack::Blocking(tx)),
+        })?;
+        rx.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    /// Queue a high-rate event (request summary, progress): committed with the next durable append
+    /// or flush, or within the batch window. Its envelope reaches [`JournalWriter::subscribe`]rs.
+    /// Fails only when the writer has stopped or failed.
+    pub fn append_batched(&self, run_id: RunId, event: Event) -> Result<(), JournalError> {
+        self.send(Msg::Append {
+            run_id,
+            event,
+            ack: None,
+        })
+    }
+
+    /// Returns once everything queued before it is committed durably.
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::Flush(FlushAck::Async(tx)))?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// [`JournalWriter::flush`] for threads that are not async.
+    pub fn flush_blocking(&self) -> Result<(), JournalError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(Msg::Flush(FlushAck::Blocking(tx)))?;
+        rx.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    /// Every envelope committed after this call, in journal order (durable and batched alike):
+    /// what a live console feeds its reducer so that it equals a replay.
+    pub fn subscribe(&self) -> Result<tmpsc::UnboundedReceiver<Envelope>, JournalError> {
+        let (tx, rx) = tmpsc::unbounded_channel();
+        self.send(Msg::Subscribe(tx))?;
+        Ok(rx)
+    }
+
+    /// True once a commit has failed (every later append is refused).
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+}
+
+struct Pending {
+    items: Vec<(Encoded, Option<Ack>)>,
+    flushes: Vec<FlushAck>,
+    urgent: bool,
+    oldest: Option<Instant>,
+}
+
+fn run(
+    mut store: Store,
+    rx: &mpsc::Receiver<Msg>,
+    redactor: &Redactor,
+    opts: &JournalOptions,
+    failed: &AtomicBool,
+) {
+    let mut subscribers: Vec<tmpsc::UnboundedSender<Envelope>> = Vec::new();
+    let mut p = Pending {
+        items: Vec::new(),
+        flushes: Vec::new(),
+        urgent: false,
+        oldest: None,
+    };
+    let mut closing = false;
+    while !closing {
+        let first = if p.items.is_empty() && p.flushes.is_empty() {
+            rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+        } else {
+            let deadline = p.oldest.map_or_else(Instant::now, |t| t + opts.batch_window);
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        };
+        match first {
+            Ok(msg) => {
+                closing |= take(msg, &mut p, &mut subscribers, redactor);
+                while !closing && p.items.len() < opts.max_batch {
+                    match rx.try_recv() {
+                        Ok(msg) => closing |= take(msg, &mut p, &mut subscribers, redactor),
+                        Err(mpsc::TryRecvError::Empty) => break,
+                        Err(mpsc::TryRecvError::Disconnected) => closing = true,
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => p.urgent = true,
+            Err(mpsc::RecvTimeoutError::Disconnected) => closing = true,
+        }
+        let window_over = p.oldest.is_some_and(|t| t.elapsed() >= opts.batch_window);
+        if p.urgent || closing || window_over || p.items.len() >= opts.max_batch {
+            commit(&mut store, &mut p, &mut subscribers, opts, failed);
+        }
+    }
+}
+
+/// Add one message to the pending batch; true on shutdown.
+fn take(
+    msg: Msg,
+    p: &mut Pending,
+    subs: &mut Vec<tmpsc::UnboundedSender<Envelope>>,
+    redactor: &Redactor,
+) -> bool {
+    match msg {
+        Msg::Append { run_id, event, ack } => match encode(redactor, run_id, event) {
+            Ok(enc) => {
+                p.urgent |= ack.is_some();
+                if p.oldest.is_none() {
+                    p.oldest = Some(Instant::now());
+                }
+                p.items.push((enc, ack));
+            }
+            Err(e) => {
+                if let Some(ack) = ack {
+                    ack.send(Err(e));
+                } else {
+                    tracing::error!(error = %e, "a batched journal event could not be encoded");
+                }
+            }
+        },
+        Msg::Flush(ack) => {
+            p.urgent = true;
+            p.flushes.push(ack);
+        }
+        Msg::Subscribe(tx) => subs.push(tx),
+        Msg::Shutdown => return true,
+    }
+    false
+}
+
+fn commit(
+    store: &mut Store,
+    p: &mut Pending,
+    subs: &mut Vec<tmpsc::UnboundedSender<Envelope>>,
+    opts: &JournalOptions,
+    failed: &AtomicBool,
+) {
+    let items = std::mem::take(&mut p.items);
+    let flushes = std::mem::take(&mut p.flushes);
+    p.urgent = false;
+    p.oldest = None;
+    if failed.load(Ordering::SeqCst) {
+        let e = JournalError::WriteFailed("an earlier commit failed".into());
+        items
+            .into_iter()
+            .filter_map(|(_, a)| a)
+            .for_each(|a| a.send(Err(e.clone())));
+        flushes.into_iter().for_each(|f| f.send(Err(e.clone())));
+        return;
+    }
+    let (encoded, acks): (Vec<Encoded>, Vec<Option<Ack>>) = items.into_iter().unzip();
+    let result = if encoded.is_empty() {
+        Ok(Vec::new())
+    } else {
+        store.append(encoded, opts.clock.as_ref())
+    };
+    match result {
+        Ok(envelopes) => {
+            for (env, ack) in envelopes.into_iter().zip(acks) {
+                subs.retain(|s| s.send(env.clone()).is_ok());
+                if let Some(ack) = ack {
+                    ack.send(Ok(env));
+                }
+            }
+            flushes.into_iter().for_each(|f| f.send(Ok(())));
+        }
+        Err(e) => {
+            failed.store(true, Ordering::SeqCst);
+            tracing::error!(error = %e, "journal commit failed; the writer refuses further events");
+            let e = JournalError::WriteFailed(e.to_string());
+            acks.into_iter().flatten().for_each(|a| a.send(Err(e.clone())));
+            flushes.into_iter().for_each(|f| f.send(Err(e.clone())));
+        }
+    }
+}
