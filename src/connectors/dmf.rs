@@ -366,9 +366,13 @@ impl DmfClient {
         for e in entities {
             checks.push(self.check_entity(execution_id, e, poll, cancel).await?);
         }
+        // GetExecutionErrors is read on every import: with it, an import is checked even when the caller could
+        // not name the package's entities.
+        let errors = self.execution_errors(execution_id, cancel).await?;
         let dirty = checks
             .iter()
-            .any(|c| c.target_errors || !c.staging_error_file_url.is_empty());
+            .any(|c| c.target_errors || !c.staging_error_file_url.is_empty())
+            || !errors.is_empty();
         if status == ExecutionStatus::Succeeded && !dirty {
             return Ok(ImportOutcome {
                 execution_id: execution_id.to_owned(),
@@ -391,9 +395,7 @@ impl DmfClient {
                 )
             })
             .collect();
-        if let Ok(errors) = self.execution_errors(execution_id, cancel).await {
-            details.extend(describe_errors(errors));
-        }
+        details.extend(describe_errors(errors));
         let label = if status == ExecutionStatus::Succeeded {
             "Succeeded with errors".to_owned()
         } else {

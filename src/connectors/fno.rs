@@ -34,7 +34,8 @@ pub fn company_filter(company: &str) -> String {
 
 fn and(a: Option<String>, b: Option<String>) -> Option<String> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(format!("({a}) and ({b})")),
+        // Terms are simple comparisons, so no parentheses are needed (and some OData stacks parse fewer forms).
+        (Some(a), Some(b)) => Some(format!("{a} and {b}")),
         (a, b) => a.or(b),
     }
 }
@@ -233,6 +234,7 @@ impl FnoClient {
     }
 
     /// Error-queue entries with `ErrorId` greater than `after` (all when `None`), oldest first, at most `max`.
+    /// Uses `$filter=ErrorId gt N`; a service that refuses `gt` (400) gets the ordered read filtered here.
     pub async fn error_queue_since(
         &self,
         after: Option<i64>,
@@ -240,7 +242,7 @@ impl FnoClient {
         cancel: &CancellationToken,
     ) -> Result<Vec<ErrorLogEntry>> {
         let filter = after.map(|id| format!("ErrorId gt {id}"));
-        let rows = self
+        let rows = match self
             .read(
                 ERROR_QUEUE_SET,
                 filter.as_deref(),
@@ -249,21 +251,35 @@ impl FnoClient {
                 max,
                 cancel,
             )
-            .await?;
-        rows.into_iter()
-            .map(|r| {
-                error_log_entry(&Value::Object(r)).ok_or_else(|| {
-                    ConnectorError::bad_body(
-                        self.t.env(),
-                        "fno.error_queue",
-                        "an entry has no integer ErrorId",
-                    )
-                })
-            })
-            .collect()
+            .await
+        {
+            Err(ConnectorError::Service { status: 400, .. }) if filter.is_some() => {
+                self.read(
+                    ERROR_QUEUE_SET,
+                    None,
+                    &[],
+                    Some("ErrorId asc"),
+                    usize::MAX,
+                    cancel,
+                )
+                .await?
+            }
+            other => other?,
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let e = error_log_entry(&Value::Object(r)).ok_or_else(|| {
+                ConnectorError::bad_body(self.t.env(), "fno.error_queue", "an entry has no integer ErrorId")
+            })?;
+            if after.is_none_or(|a| e.error_id > a) && out.len() < max {
+                out.push(e);
+            }
+        }
+        Ok(out)
     }
 
     /// Error-queue entries matching a map and/or a category (and newer than `after`), by `$count` + `$filter`.
+    /// When the service refuses `gt`, the newer-than part is counted over the matching rows' ids.
     pub async fn error_count(
         &self,
         map: Option<&str>,
@@ -271,14 +287,43 @@ impl FnoClient {
         after: Option<i64>,
         cancel: &CancellationToken,
     ) -> Result<u64> {
-        let filter = and(
-            and(
-                map.map(|m| eq_filter("MapName", m)),
-                category.map(|c| eq_filter("Category", c)),
-            ),
-            after.map(|id| format!("ErrorId gt {id}")),
+        let base = and(
+            map.map(|m| eq_filter("MapName", m)),
+            category.map(|c| eq_filter("Category", c)),
         );
-        self.count_where(ERROR_QUEUE_SET, filter, cancel).await
+        let Some(after) = after else {
+            return self.count_where(ERROR_QUEUE_SET, base, cancel).await;
+        };
+        match self
+            .count_where(
+                ERROR_QUEUE_SET,
+                and(base.clone(), Some(format!("ErrorId gt {after}"))),
+                cancel,
+            )
+            .await
+        {
+            Err(ConnectorError::Service { status: 400, .. }) => {
+                let rows = self
+                    .read(
+                        ERROR_QUEUE_SET,
+                        base.as_deref(),
+                        &["ErrorId"],
+                        None,
+                        usize::MAX,
+                        cancel,
+                    )
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .filter(|r| {
+                        r.get("ErrorId")
+                            .and_then(Value::as_i64)
+                            .is_some_and(|id| id > after)
+                    })
+                    .count() as u64)
+            }
+            other => other,
+        }
     }
 
     /// Counts per category for one map (only non-zero categories are returned).
@@ -318,7 +363,7 @@ mod tests {
     fn filters_quote_and_lowercase() {
         assert_eq!(company_filter("USMF"), "dataAreaId eq 'usmf'");
         assert_eq!(eq_filter("Name", "O'Brien"), "Name eq 'O''Brien'");
-        assert_eq!(and(Some("a".into()), Some("b".into())).unwrap(), "(a) and (b)");
+        assert_eq!(and(Some("a".into()), Some("b".into())).unwrap(), "a and b");
         assert_eq!(and(None, Some("b".into())).unwrap(), "b");
     }
 
