@@ -15,7 +15,8 @@ use super::transport::{Idempotency, Request, Transport};
 use super::{ConnectorError, Result, parse};
 
 const API: &str = "/api/data/v9.2";
-const COUNT_CAP: u64 = 5_000;
+/// The smallest documented `$count` cap (elastic tables; standard tables cap at 5,000).
+const SMALLEST_CAP: u64 = 500;
 const PREFER_COUNT: &str = "odata.include-annotations=\"Microsoft.Dynamics.CRM.totalrecordcount,Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded\"";
 
 /// Adds the headers Dataverse documents for every request.
@@ -90,6 +91,8 @@ impl DataverseClient {
         let count = page
             .count
             .or_else(|| page.total_record_count.and_then(|n| u64::try_from(n).ok()));
+        // Trusted only when the service says the limit was not exceeded, or, when it omits the flag, when the
+        // figure is below the smallest documented cap (500, elastic tables). Otherwise: page over ids.
         match (count, page.limit_exceeded) {
             (Some(n), Some(false)) => {
                 return Ok(Count {
@@ -98,7 +101,7 @@ impl DataverseClient {
                     pages: 1,
                 });
             }
-            (Some(n), None) if n < COUNT_CAP => {
+            (Some(n), None) if n < SMALLEST_CAP => {
                 return Ok(Count {
                     rows: n,
                     method: CountMethod::ODataCount,
