@@ -1,10 +1,195 @@
 //! The simulator: F&O, Dataverse, dual-write and Entra ID on one loopback address.
+//!
+//! `start` serves a [`Scenario`] on a tokio task and returns a [`SimHandle`]; `cutover sim` serves it
+//! until SIGINT/SIGTERM. Paths do not collide: Entra ID `/{tenant}/oauth2/v2.0/token`, F&O `/data/`,
+//! Dataverse `/api/data/v9.2/`, the dual-write gateway `/api/DualWriteManagement/1.0/`, blob storage
+//! `/_blob/`, inspection `/_sim/`. Every behaviour the public documentation leaves open is "our
+//! model", stated in the doc comment of the module that implements it and in `docs/simulator.md`.
+
+// Handlers return a ready `Response` as their error (the axum idiom); boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod dataverse;
+mod dmf;
+mod dual_write;
+pub mod faults;
+mod fno;
+mod live;
+pub mod odata;
+pub mod scenario;
+mod server;
+pub mod state;
+mod world;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+pub use faults::{Budget, FaultRule, Faults, Service};
+pub use scenario::Scenario;
 
 use crate::cli::SimArgs;
 use crate::exit;
 
-/// `cutover sim`.
-pub fn cmd_sim(_args: &SimArgs) -> i32 {
-    eprintln!("cutover: sim is not implemented yet");
-    exit::INVALID
+/// Errors of the simulator's library API.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("scenario: line {line}, column {column}: {message}")]
+    Scenario { line: u64, column: u64, message: String },
+    #[error("scenario: {0}")]
+    Invalid(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct SimHandle {
+    addr: SocketAddr,
+    shared: server::App,
+    cancel: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The same JSON as `GET /_sim/state`.
+    pub fn state(&self) -> serde_json::Value {
+        self.shared.with(|st| st.inspect())
+    }
+
+    /// Replaces the fault rules (as `POST /_sim/faults` does).
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.set_faults(faults);
+    }
+
+    /// Simulated seconds per real second.
+    pub fn time_scale(&self) -> f64 {
+        self.shared.clock.scale
+    }
+
+    /// Stops accepting requests and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves `scenario` on a tokio task.
+pub async fn start(scenario: Scenario, addr: SocketAddr) -> Result<SimHandle, SimError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimError::Bind { addr, source })?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(server::Shared::new(
+        world::SimState::new(scenario),
+        format!("http://{addr}"),
+    ));
+    let router = server::router(shared.clone());
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let task = tokio::spawn(async move {
+        let serve =
+            axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
+        if let Err(e) = serve.await {
+            tracing::warn!("simulator stopped: {e}");
+        }
+    });
+    Ok(SimHandle {
+        addr,
+        shared,
+        cancel,
+        task: Some(task),
+    })
+}
+
+/// `cutover sim`: prints `listening on http://HOST:PORT` first, serves until SIGINT/SIGTERM.
+pub fn cmd_sim(args: &SimArgs) -> i32 {
+    let scenario = match &args.scenario {
+        None => Scenario::demo(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(SimError::from)
+            .and_then(|t| Scenario::from_yaml(&t))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cutover: {}: {e}", path.display());
+                return exit::INVALID;
+            }
+        },
+    };
+    let addr: SocketAddr = match args.listen.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("cutover: --listen {}: {e}", args.listen);
+            return exit::INVALID;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cutover: cannot start the runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    rt.block_on(async move {
+        let handle = match start(scenario, addr).await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("cutover: {e}");
+                return exit::INVALID;
+            }
+        };
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "listening on {}", handle.url());
+        let _ = out.flush();
+        wait_for_signal().await;
+        handle.shutdown().await;
+        exit::OK
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -1,0 +1,382 @@
+//! F&O Data management package API (DMF) and our stand-in for its blob storage.
+//!
+//! Actions answer `{"@odata.context": "<base>/data/$metadata#Edm.<Type>", "value": ...}`.
+//! A job is `NotRun` for the group's `queued` time, `Executing` for `duration`, then its `outcome`
+//! (an import whose package was never uploaded ends `Failed`); an unknown execution id is `Unknown`.
+//! When an import reaches Succeeded/PartiallySucceeded its entities' rows (minus `target_errors`)
+//! are loaded into the F&O tables (and flow through Running maps). Our models:
+//! - `GetExecutionErrors` value: a JSON string holding a JSON array of
+//!   `{"entityName","errorMessage","recordKey","stage":"Staging"|"Target"}`.
+//! - Blob storage: `PUT/GET /_blob/dmf/<name>?sv=..&se=..&sr=b&sp=rw&sig=..`; the signature is a
+//!   hash of the name and expiry under the seed, expiry one real hour; PUT needs
+//!   `x-ms-blob-type: BlockBlob` and answers 201 like Azure Storage.
+//! - The exported package is an empty but valid zip archive.
+//! - `GetImportTargetErrorKeysFileUrl` is `""` until `error_file_delay` (simulated) after
+//!   `GenerateImportTargetErrorKeysFile` was called for that entity.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::scenario::{DmfEntity, JobBehaviour, Side};
+use super::server::{App, json_error};
+use super::state::NO_COMPANY;
+use super::world::SimState;
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub import: bool,
+    pub created: f64,
+    pub behaviour: JobBehaviour,
+    pub entities: Vec<DmfEntity>,
+    pub package_ok: bool,
+    pub loaded: bool,
+    pub generate: HashMap<String, f64>,
+    pub company: Option<String>,
+}
+
+impl Job {
+    pub fn status(&self, t: f64) -> &'static str {
+        let b = &self.behaviour;
+        if t < self.created + b.queued.0 {
+            "NotRun"
+        } else if t < self.created + b.queued.0 + b.duration.0 {
+            "Executing"
+        } else if !self.package_ok {
+            "Failed"
+        } else {
+            b.outcome.as_str()
+        }
+    }
+
+    fn terminal(&self, t: f64) -> bool {
+        !matches!(self.status(t), "NotRun" | "Executing")
+    }
+}
+
+impl SimState {
+    /// Loads the rows of imports that reached a loading outcome.
+    pub fn advance_jobs(&mut self, t: f64) {
+        let ready: Vec<String> = self
+            .jobs
+            .values()
+            .filter(|j| j.import && !j.loaded && j.terminal(t))
+            .map(|j| j.id.clone())
+            .collect();
+        for id in ready {
+            let Some(job) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            job.loaded = true;
+            let loads = matches!(job.status(t), "Succeeded" | "PartiallySucceeded");
+            let entities = job.entities.clone();
+            let legal = job
+                .company
+                .as_deref()
+                .and_then(|c| super::odata::company_index(&self.companies, c));
+            if !loads {
+                continue;
+            }
+            for e in entities {
+                let Some(&idx) = self.fno_idx.get(&e.entity_set) else {
+                    continue;
+                };
+                let mut budget = e.target_errors;
+                let targets: Vec<u16> = if self.fno[idx].company_specific {
+                    (0..self.companies.len() as u16).collect()
+                } else {
+                    vec![NO_COMPANY]
+                };
+                for c in targets {
+                    // A plain row count on a company-specific set goes to the job's legal entity.
+                    let mut n = match (&e.rows, legal) {
+                        (super::scenario::Rows::Shared(n), Some(l)) if c == l => *n,
+                        _ => self.rows_for(&e.rows, c),
+                    };
+                    let skip = budget.min(n);
+                    budget -= skip;
+                    n -= skip;
+                    for _ in 0..n {
+                        let pos = self.fno[idx].add_generated(c, 1);
+                        let row = self.fno[idx].rows[pos].clone();
+                        self.propagate(Side::Fno, idx, super::live::ChangeKind::Create(row));
+                    }
+                }
+            }
+        }
+    }
+
+    fn new_job(&mut self, id: String, import: bool, group: &str, package_ok: bool, company: Option<String>) {
+        let g = self.scenario.dmf.definition_groups.get(group);
+        let behaviour = g.map_or_else(|| self.scenario.dmf.default_job.clone(), |g| g.job.clone());
+        let entities = g.map(|g| g.entities.clone()).unwrap_or_default();
+        let job = Job {
+            id: id.clone(),
+            import,
+            created: self.now,
+            behaviour,
+            entities,
+            package_ok,
+            loaded: false,
+            generate: HashMap::new(),
+            company,
+        };
+        self.jobs.insert(id, job);
+    }
+}
+
+/// The SAS signature of a blob name and expiry.
+fn sign(seed: u64, name: &str, se: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("{seed}:{name}:{se}").as_bytes());
+    hex::encode(&d[..16])
+}
+
+fn blob_url(app: &App, name: &str) -> String {
+    let se = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let sig = sign(app.seed, name, &se);
+    format!(
+        "{}/_blob/dmf/{name}?sv=2021-08-06&se={}&sr=b&sp=rw&sig={sig}",
+        app.base,
+        super::odata::encode(&se)
+    )
+}
+
+/// Checks `sig` and `se` of a blob request.
+fn sas_ok(app: &App, name: &str, query: Option<&str>) -> bool {
+    let pairs = super::odata::pairs(query);
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (Some(se), Some(sig)) = (get("se"), get("sig")) else {
+        return false;
+    };
+    let fresh = chrono::DateTime::parse_from_rfc3339(&se).is_ok_and(|d| d > chrono::Utc::now());
+    fresh && sign(app.seed, name, &se) == sig
+}
+
+fn storage_error(status: StatusCode, code: &str, msg: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{msg}</Message></Error>"
+    );
+    (status, [("content-type", "application/xml")], body).into_response()
+}
+
+pub async fn blob_put(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !sas_ok(&app, &name, q.as_deref()) {
+        return storage_error(
+            StatusCode::FORBIDDEN,
+            "AuthenticationFailed",
+            "Server failed to authenticate the request.",
+        );
+    }
+    if headers.get("x-ms-blob-type").and_then(|v| v.to_str().ok()) != Some("BlockBlob") {
+        return storage_error(
+            StatusCode::BAD_REQUEST,
+            "MissingRequiredHeader",
+            "An HTTP header that's mandatory for this request is not specified: x-ms-blob-type.",
+        );
+    }
+    app.with(|st| st.blobs.insert(name, body.to_vec()));
+    StatusCode::CREATED.into_response()
+}
+
+pub async fn blob_get(State(app): State<App>, Path(name): Path<String>, RawQuery(q): RawQuery) -> Response {
+    if !sas_ok(&app, &name, q.as_deref()) {
+        return storage_error(
+            StatusCode::FORBIDDEN,
+            "AuthenticationFailed",
+            "Server failed to authenticate the request.",
+        );
+    }
+    match app.with(|st| st.blobs.get(&name).cloned()) {
+        Some(b) => (StatusCode::OK, [("content-type", "application/octet-stream")], b).into_response(),
+        None => storage_error(
+            StatusCode::NOT_FOUND,
+            "BlobNotFound",
+            "The specified blob does not exist.",
+        ),
+    }
+}
+
+/// An empty zip archive (end-of-central-directory record only).
+const EMPTY_ZIP: [u8; 22] = [
+    0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+fn envelope(app: &App, ty: &str, value: Value) -> Response {
+    Json(json!({"@odata.context": format!("{}/data/$metadata#Edm.{ty}", app.base), "value": value}))
+        .into_response()
+}
+
+/// `POST /data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.<Action>`.
+pub async fn action(app: App, action: &str, body: Value) -> Response {
+    let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    match action {
+        "GetAzureWriteUrl" => {
+            let file = s("uniqueFileName");
+            let name = if file.is_empty() {
+                app.with(|st| st.next_guid())
+            } else {
+                super::odata::encode(&file)
+            };
+            let blob_id = app.with(|st| st.next_guid());
+            let inner = json!({"BlobId": format!("{{{blob_id}}}"), "BlobUrl": blob_url(&app, &name)});
+            envelope(&app, "String", json!(inner.to_string()))
+        }
+        "ImportFromPackage" | "ImportFromPackageAsync" => {
+            let (pkg, group) = (s("packageUrl"), s("definitionGroupId"));
+            let legal = Some(s("legalEntityId")).filter(|l| !l.is_empty());
+            let id = app.with(|st| {
+                let id = Some(s("executionId"))
+                    .filter(|e| !e.is_empty())
+                    .unwrap_or_else(|| st.next_guid());
+                if !st.jobs.contains_key(&id) {
+                    let blob = pkg
+                        .split("/_blob/dmf/")
+                        .nth(1)
+                        .and_then(|r| r.split('?').next())
+                        .unwrap_or("");
+                    let ok = st.blobs.contains_key(blob);
+                    st.new_job(id.clone(), true, &group, ok, legal);
+                    st.effect(format!("dmf.import:{id}"));
+                }
+                id
+            });
+            envelope(&app, "String", json!(id))
+        }
+        "ExportToPackage" | "ExportToPackageAsync" | "ExportToPackagePreview" => {
+            let group = s("definitionGroupId");
+            let legal = Some(s("legalEntityId")).filter(|l| !l.is_empty());
+            let id = app.with(|st| {
+                let id = Some(s("executionId"))
+                    .filter(|e| !e.is_empty())
+                    .unwrap_or_else(|| st.next_guid());
+                if !st.jobs.contains_key(&id) {
+                    st.new_job(id.clone(), false, &group, true, legal);
+                    st.blobs.insert(format!("{id}.zip"), EMPTY_ZIP.to_vec());
+                    st.effect(format!("dmf.export:{id}"));
+                }
+                id
+            });
+            envelope(&app, "String", json!(id))
+        }
+        "GetExportedPackageUrl" => {
+            let id = s("executionId");
+            let done = app.with(|st| {
+                st.jobs
+                    .get(&id)
+                    .is_some_and(|j| !j.import && j.terminal(st.now) && j.status(st.now) != "Failed")
+            });
+            let url = if done {
+                blob_url(&app, &format!("{id}.zip"))
+            } else {
+                String::new()
+            };
+            envelope(&app, "String", json!(url))
+        }
+        "GetExecutionSummaryStatus" => {
+            let id = s("executionId");
+            let status = app.with(|st| st.jobs.get(&id).map_or("Unknown", |j| j.status(st.now)));
+            envelope(&app, "String", json!(status))
+        }
+        "GetExecutionErrors" => {
+            let id = s("executionId");
+            let errors = app.with(|st| {
+                let Some(j) = st.jobs.get(&id).filter(|j| j.terminal(st.now)) else { return Vec::new() };
+                let mut out = Vec::new();
+                for e in &j.entities {
+                    for (stage, n) in [("Staging", e.staging_errors), ("Target", e.target_errors)] {
+                        for k in 0..n {
+                            out.push(json!({"entityName": e.name, "errorMessage": format!("{stage} validation failed for record {}.", k + 1), "recordKey": format!("{}-ERR-{:04}", e.entity_set, k + 1), "stage": stage}));
+                        }
+                    }
+                }
+                if !j.package_ok {
+                    out.push(json!({"entityName": "", "errorMessage": "The package could not be read from the package URL.", "recordKey": "", "stage": "Staging"}));
+                }
+                out
+            });
+            envelope(&app, "String", json!(Value::Array(errors).to_string()))
+        }
+        "GenerateImportTargetErrorKeysFile" => {
+            let (id, entity) = (s("executionId"), s("entityName"));
+            let has = app.with(|st| {
+                let now = st.now;
+                let Some(j) = st.jobs.get_mut(&id) else {
+                    return false;
+                };
+                let has = j
+                    .entities
+                    .iter()
+                    .any(|e| e.name.eq_ignore_ascii_case(&entity) && e.target_errors > 0);
+                if has {
+                    j.generate.entry(entity.to_lowercase()).or_insert(now);
+                }
+                has
+            });
+            envelope(&app, "Boolean", json!(has))
+        }
+        "GetImportTargetErrorKeysFileUrl" => {
+            let (id, entity) = (s("executionId"), s("entityName"));
+            let ready = app.with(|st| {
+                let j = st.jobs.get(&id)?;
+                let at = j.generate.get(&entity.to_lowercase())?;
+                (st.now >= at + j.behaviour.error_file_delay.0).then_some(())
+            });
+            let url = match ready {
+                Some(()) => {
+                    let name = format!("{id}-{}-targeterrors.csv", super::odata::encode(&entity));
+                    app.with(|st| {
+                        st.blobs
+                            .entry(name.clone())
+                            .or_insert_with(|| b"RecordKey\r\n".to_vec());
+                    });
+                    blob_url(&app, &name)
+                }
+                None => String::new(),
+            };
+            envelope(&app, "String", json!(url))
+        }
+        "GetImportStagingErrorFileUrl" => {
+            let (id, entity) = (s("executionId"), s("entityName"));
+            let has = app.with(|st| {
+                st.jobs.get(&id).is_some_and(|j| {
+                    j.terminal(st.now)
+                        && j.entities
+                            .iter()
+                            .any(|e| e.name.eq_ignore_ascii_case(&entity) && e.staging_errors > 0)
+                })
+            });
+            let url = if has {
+                let name = format!("{id}-{}-stagingerrors.csv", super::odata::encode(&entity));
+                app.with(|st| {
+                    st.blobs
+                        .entry(name.clone())
+                        .or_insert_with(|| b"Error\r\n".to_vec());
+                });
+                blob_url(&app, &name)
+            } else {
+                String::new()
+            };
+            envelope(&app, "String", json!(url))
+        }
+        _ => json_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("No action named '{action}' is bound to DataManagementDefinitionGroups."),
+        ),
+    }
+}

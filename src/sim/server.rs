@@ -1,0 +1,329 @@
+//! The HTTP server: routes, the request pipeline (latency → faults → auth → service protection →
+//! handler → response mangling) and the `/_sim/` inspection API.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde_json::{Value, json};
+
+use super::faults::{Decision, FaultState, Faults, Mangle, SIGN_IN_HTML, Service, mix};
+use super::world::SimState;
+use super::{auth, dataverse, dmf, dual_write, fno};
+
+/// Simulated time: real elapsed seconds × scale.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    pub started: Instant,
+    pub scale: f64,
+}
+
+impl Clock {
+    pub fn now(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * self.scale
+    }
+}
+
+/// What every handler shares. The state mutex is never held across an await.
+pub struct Shared {
+    state: Mutex<SimState>,
+    faults: Mutex<FaultState>,
+    pub clock: Clock,
+    pub base: String,
+    pub seed: u64,
+    pub latency: (u64, u64),
+    /// (F&O URL, Dataverse URL) reported by the gateway's `Environments`.
+    pub scenario_resources: (String, String),
+}
+
+pub type App = Arc<Shared>;
+
+impl Shared {
+    pub fn new(state: SimState, base: String) -> Shared {
+        let sc = &state.scenario;
+        let clock = Clock {
+            started: Instant::now(),
+            scale: sc.time_scale,
+        };
+        let res = &sc.auth.resources;
+        let scenario_resources = (
+            res.fno.clone().unwrap_or_else(|| base.clone()),
+            res.dataverse.clone().unwrap_or_else(|| base.clone()),
+        );
+        Shared {
+            faults: Mutex::new(FaultState::new(sc.faults.clone())),
+            seed: sc.seed,
+            latency: (sc.latency.ms, sc.latency.jitter_ms),
+            clock,
+            base,
+            scenario_resources,
+            state: Mutex::new(state),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, SimState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Advances the world to now and runs `f` on it.
+    pub fn with<R>(&self, f: impl FnOnce(&mut SimState) -> R) -> R {
+        let mut st = self.lock();
+        st.advance(self.clock.now());
+        f(&mut st)
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = FaultState::new(faults);
+    }
+}
+
+/// `{"error":{"code","message"}}` with a status: the OData error body both services use.
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
+        .route(
+            "/data/{set}",
+            get(fno::collection).post(fno::create).delete(fno::delete),
+        )
+        .route("/data/{set}/{tail}", get(fno::count).post(fno::post_tail))
+        .route(
+            "/api/data/v9.2/{set}",
+            get(dataverse::collection)
+                .post(dataverse::create)
+                .delete(dataverse::delete),
+        )
+        .route("/api/data/v9.2/{set}/{tail}", get(dataverse::count))
+        .route(
+            "/api/DualWriteManagement/1.0/Environments",
+            get(dual_write::environments),
+        )
+        .route("/api/DualWriteManagement/1.0/Entities", get(dual_write::entities))
+        .route(
+            "/api/DualWriteManagement/1.0/Entities/{id}",
+            get(dual_write::entity),
+        )
+        .route("/api/DualWriteManagement/1.0/Start", post(dual_write::start))
+        .route(
+            "/api/DualWriteManagement/1.0/Status/{id}",
+            get(dual_write::status),
+        )
+        .route("/_blob/dmf/{name}", put(dmf::blob_put).get(dmf::blob_get))
+        .route("/_sim/state", get(sim_state))
+        .route("/_sim/faults", post(sim_faults).get(sim_faults_get))
+        .route("/_sim/clock", get(sim_clock))
+        .route("/_sim/webhook", post(sim_webhook))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), pipeline))
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "No HTTP resource was found that matches the request URI.",
+    )
+}
+
+async fn sim_state(State(app): State<App>) -> Response {
+    Json(app.with(|st| st.inspect())).into_response()
+}
+
+async fn sim_faults(
+    State(app): State<App>,
+    body: Result<Json<Faults>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    match body {
+        Ok(Json(f)) => {
+            app.set_faults(f);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => json_error(StatusCode::BAD_REQUEST, "BadRequest", &e.body_text()),
+    }
+}
+
+async fn sim_faults_get(State(app): State<App>) -> Response {
+    let f = app
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Json(json!({"faults": f.faults, "injected": f.injected})).into_response()
+}
+
+async fn sim_clock(State(app): State<App>) -> Response {
+    Json(app.with(|st| json!({"time_scale": st.scenario.time_scale, "sim_now": st.sim_time(st.now)})))
+        .into_response()
+}
+
+async fn sim_webhook(State(app): State<App>, body: Bytes) -> Response {
+    let card: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&body)));
+    app.with(|st| {
+        st.webhooks.push(card);
+        let n = st.webhooks.len();
+        st.effect(format!("notify:{n}"));
+    });
+    (StatusCode::OK, "1").into_response()
+}
+
+/// The request pipeline every route goes through.
+async fn pipeline(State(app): State<App>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let service = Service::of(&path);
+    if service == Service::Sim {
+        return next.run(req).await;
+    }
+    let count = {
+        let mut st = app.lock();
+        st.requests += 1;
+        st.requests
+    };
+    let (ms, jitter) = app.latency;
+    if ms + jitter > 0 {
+        let extra = if jitter > 0 {
+            mix(app.seed ^ 0x1A7E, count) % (jitter + 1)
+        } else {
+            0
+        };
+        tokio::time::sleep(Duration::from_millis(ms + extra)).await;
+    }
+    let decision = app
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .decide(app.seed, &path, Instant::now());
+    match decision {
+        Decision::Pass | Decision::Mangle(_) => {}
+        Decision::Throttle { retry_after, header } => return throttled(service, retry_after, header),
+        Decision::ServerError => {
+            let (status, code) = match service {
+                Service::Dataverse => (StatusCode::INTERNAL_SERVER_ERROR, "0x80040216"),
+                _ => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            };
+            return json_error(
+                status,
+                code,
+                "The service is temporarily unavailable. (simulated fault)",
+            );
+        }
+        Decision::Reset => return reset(),
+        Decision::HtmlSignIn => {
+            return (
+                StatusCode::OK,
+                [("content-type", "text/html; charset=utf-8")],
+                SIGN_IN_HTML,
+            )
+                .into_response();
+        }
+    }
+    let mut guard = None;
+    let mut remaining = None;
+    if matches!(service, Service::Fno | Service::Dataverse | Service::Dualwrite) {
+        if let Err(r) = auth::check(&app, service, req.headers()) {
+            return r;
+        }
+        if service == Service::Dataverse {
+            match dataverse::protect(&app, req.headers()) {
+                Ok((g, left)) => {
+                    guard = Some(g);
+                    remaining = Some(left);
+                }
+                Err(r) => return r,
+            }
+        }
+    }
+    let mut resp = next.run(req).await;
+    drop(guard);
+    if let Some(left) = remaining {
+        if let Ok(v) = HeaderValue::from_str(&left.to_string()) {
+            resp.headers_mut()
+                .insert("x-ms-ratelimit-burst-remaining-xrm-requests", v);
+        }
+    }
+    match decision {
+        Decision::Mangle(m) => mangle(resp, m).await,
+        _ => resp,
+    }
+}
+
+/// A 429 in the throttled service's own shape.
+pub fn throttled(service: Service, retry_after: u64, header: bool) -> Response {
+    let mut resp = match service {
+        Service::Dataverse => json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "0x80072322",
+            "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+        ),
+        _ => json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests",
+        ),
+    };
+    if header {
+        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+            resp.headers_mut().insert("retry-after", v);
+        }
+    }
+    resp
+}
+
+/// A response whose body fails before the first byte: hyper drops the connection without
+/// writing the buffered head, so the client sees a reset rather than a status.
+fn reset() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated reset",
+        ))
+    });
+    Response::new(Body::from_stream(stream))
+}
+
+async fn mangle(resp: Response, m: Mangle) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return reset();
+    };
+    parts.headers.remove("content-length");
+    match m {
+        Mangle::Truncate => {
+            let cut = bytes.slice(..bytes.len() / 2);
+            Response::from_parts(parts, Body::from(cut))
+        }
+        Mangle::Malformed => {
+            let mut b = bytes.to_vec();
+            b.splice(0..0, b"{\"value\": [,".iter().copied());
+            Response::from_parts(parts, Body::from(b))
+        }
+        Mangle::Slow { chunk_ms } => {
+            let chunks: Vec<Bytes> = bytes.chunks(64).map(Bytes::copy_from_slice).collect();
+            let stream = futures::stream::unfold(chunks.into_iter(), move |mut it| async move {
+                let next = it.next()?;
+                tokio::time::sleep(Duration::from_millis(chunk_ms)).await;
+                Some((Ok::<Bytes, std::io::Error>(next), it))
+            });
+            Response::from_parts(parts, Body::from_stream(stream))
+        }
+    }
+}
+
+/// Reads a header as a string.
+pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
