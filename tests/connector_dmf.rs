@@ -204,3 +204,30 @@ async fn an_export_returns_a_downloadable_package_url() {
     assert!(bytes.starts_with(b"PK"), "a zip archive");
     assert_eq!(h.side_effect("dmf.export:exec-export-1").await, 1);
 }
+
+#[tokio::test]
+async fn a_submit_with_its_execution_id_is_retried_through_5xx_and_runs_once() {
+    let h = start(YAML).await;
+    h.faults(serde_json::json!([{"service": "fno", "path_prefix": "/data/DataManagementDefinitionGroups", "server_error_rate": 0.5}])).await;
+    let out = h
+        .dmf()
+        .import(
+            &import("CleanImport", "exec-5xx-1"),
+            "pkg.zip",
+            PACKAGE,
+            POLL,
+            &h.cancel,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.status, ExecutionStatus::Succeeded);
+    assert!(
+        h.summaries().iter().any(|s| s.status.is_some_and(|c| c >= 500)),
+        "the burst happened"
+    );
+    assert_eq!(
+        h.side_effect("dmf.import:exec-5xx-1").await,
+        1,
+        "retried submits with the same executionId act once"
+    );
+}

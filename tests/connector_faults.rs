@@ -223,3 +223,43 @@ async fn a_long_retry_after_wait_is_cancellable() {
         "the wait was reported before it began"
     );
 }
+
+#[tokio::test]
+async fn connection_resets_are_ridden_out_for_reads() {
+    let h = start(YAML).await;
+    h.faults(json!([{"service": "fno", "reset_rate": 0.4}])).await;
+    let fno = h.fno();
+    for _ in 0..4 {
+        let rows = fno
+            .read("CustomersV3", None, &[], None, usize::MAX, &h.cancel)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 50);
+    }
+    assert!(
+        h.summaries()
+            .iter()
+            .any(|s| s.status.is_none() && s.error.is_some()),
+        "resets happened"
+    );
+}
+
+#[tokio::test]
+async fn a_response_slower_than_the_timeout_is_a_timeout() {
+    let h = start(YAML).await;
+    h.faults(json!([{"service": "fno", "slow_rate": 1.0, "slow_chunk_ms": 400}]))
+        .await;
+    let policy = RetryPolicy {
+        retries: 1,
+        timeout: Duration::from_millis(300),
+        ..fast_policy()
+    };
+    let err = FnoClient::new(h.transport("fno", FNO, policy))
+        .read("CustomersV3", None, &[], None, 100, &h.cancel)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::Timeout { after_ms: 300, .. }),
+        "{err}"
+    );
+}
