@@ -1,1 +1,34 @@
-//! See the crate docs for this layer's job.
+//! Connectors: the HTTP clients (and the local `shell`) that talk to the live services.
+//!
+//! Each connector takes plain parameters and returns `Result<T, ConnectorError>`; the engine maps runbook steps
+//! onto them. All network traffic goes through one [`transport::Transport`] per environment, which owns the
+//! timeout, the retry policy (see its docs for exactly what is retried), the token and the request observer the
+//! engine journals. Wire parsing lives in [`parse`] as pure functions over bytes so it can be fuzzed.
+//!
+//! - [`auth`]: Entra ID client-credentials tokens, cached and shared, refreshed before expiry and on 401.
+//! - [`fno`]: F&O OData counts (cross-company, per company), paging, lookups, random keys, the error queue.
+//! - [`dmf`]: the Data management package API: export, import, status polling, the per-entity error check.
+//! - [`dataverse`]: exact counts past the 5,000 and 50,000 caps, lookups by key, canary create/delete, WhoAmI.
+//! - [`dual_write`]: the dual-write management gateway (our model) and operator-mode instructions/verification.
+//! - [`http`], [`shell`], [`notify`]: the generic step kinds.
+//! - [`sample`]: field-by-field comparison for record sampling.
+
+pub mod auth;
+pub mod dataverse;
+pub mod dmf;
+pub mod dual_write;
+mod error;
+pub mod fno;
+pub mod http;
+pub mod notify;
+pub mod parse;
+mod request;
+pub mod sample;
+pub mod shell;
+pub mod transport;
+
+pub use error::{ConnectorError, JobFailure};
+pub use transport::{Idempotency, RequestObserver, RequestSummary, RetryPolicy, Transport};
+
+/// The result type of every connector call.
+pub type Result<T> = std::result::Result<T, ConnectorError>;

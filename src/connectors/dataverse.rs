@@ -1,0 +1,308 @@
+//! Dataverse Web API (`/api/data/v9.2/`): exact counts, lookups by key, canary create/delete, WhoAmI.
+//!
+//! Exact counts: `$count=true` is capped at 5,000 and FetchXML aggregates fail above 50,000 rows, and
+//! `RetrieveTotalRecordCount` is a snapshot up to 24 h old. [`DataverseClient::count`] therefore asks
+//! `$count=true` with the `totalrecordcount` annotations; when the service says the limit was exceeded (or the
+//! answer sits exactly on the cap) it counts by paging over the primary id only (`$select=<id>`,
+//! `Prefer: odata.maxpagesize=5000`, following `@odata.nextLink` verbatim), which is exact at any size.
+//! The OData headers Dataverse requires are sent on every request (see [`dataverse_transport`]).
+
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::fno::{eq_filter, odata_string};
+use super::transport::{Idempotency, Request, Transport};
+use super::{ConnectorError, Result, parse};
+
+const API: &str = "/api/data/v9.2";
+/// The smallest documented `$count` cap (elastic tables; standard tables cap at 5,000).
+const SMALLEST_CAP: u64 = 500;
+const PREFER_COUNT: &str = "odata.include-annotations=\"Microsoft.Dynamics.CRM.totalrecordcount,Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded\"";
+
+/// Adds the headers Dataverse documents for every request.
+pub fn dataverse_transport(t: Transport) -> Transport {
+    t.with_header("Accept", "application/json")
+        .with_header("OData-MaxVersion", "4.0")
+        .with_header("OData-Version", "4.0")
+}
+
+/// How a count was obtained (journaled with the figure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountMethod {
+    /// `$count=true`, under the 5,000 cap.
+    ODataCount,
+    /// Paged over primary ids, because the cap was exceeded.
+    PagedIds,
+}
+
+/// An exact count and how it was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    pub rows: u64,
+    pub method: CountMethod,
+    pub pages: u32,
+}
+
+/// `WhoAmI`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhoAmI {
+    pub user_id: String,
+    pub business_unit_id: String,
+    pub organization_id: String,
+}
+
+/// The Dataverse client of one environment.
+#[derive(Debug, Clone)]
+pub struct DataverseClient {
+    t: Transport,
+}
+
+impl DataverseClient {
+    /// Wraps a transport, adding the OData headers.
+    pub fn new(t: Transport) -> Self {
+        Self {
+            t: dataverse_transport(t),
+        }
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.t
+    }
+
+    /// The exact number of rows in `set` matching `filter` (all rows when `None`). `primary_id` is the table's
+    /// primary id column (e.g. `accountid`).
+    pub async fn count(
+        &self,
+        set: &str,
+        primary_id: &str,
+        filter: Option<&str>,
+        cancel: &CancellationToken,
+    ) -> Result<Count> {
+        let call = format!("dataverse.count {set}");
+        let mut req = Request::get(&call, format!("{API}/{set}"))
+            .query("$select", primary_id)
+            .query("$count", "true")
+            .header("Prefer", format!("{PREFER_COUNT},odata.maxpagesize=1"));
+        if let Some(f) = filter {
+            req = req.query("$filter", f);
+        }
+        let resp = self.t.send(req, cancel).await?;
+        let page = self.t.parse(&resp, parse::collection)?;
+        let count = page
+            .count
+            .or_else(|| page.total_record_count.and_then(|n| u64::try_from(n).ok()));
+        // Trusted only when the service says the limit was not exceeded, or, when it omits the flag, when the
+        // figure is below the smallest documented cap (500, elastic tables). Otherwise: page over ids.
+        match (count, page.limit_exceeded) {
+            (Some(n), Some(false)) => {
+                return Ok(Count {
+                    rows: n,
+                    method: CountMethod::ODataCount,
+                    pages: 1,
+                });
+            }
+            (Some(n), None) if n < SMALLEST_CAP => {
+                return Ok(Count {
+                    rows: n,
+                    method: CountMethod::ODataCount,
+                    pages: 1,
+                });
+            }
+            _ => {}
+        }
+        self.count_by_paging(set, primary_id, filter, cancel).await
+    }
+
+    /// Counts by reading only primary ids, 5,000 per page, following nextLink verbatim.
+    pub async fn count_by_paging(
+        &self,
+        set: &str,
+        primary_id: &str,
+        filter: Option<&str>,
+        cancel: &CancellationToken,
+    ) -> Result<Count> {
+        let call = format!("dataverse.count_paged {set}");
+        let mut req = Request::get(&call, format!("{API}/{set}")).query("$select", primary_id);
+        if let Some(f) = filter {
+            req = req.query("$filter", f);
+        }
+        let mut rows = 0u64;
+        let mut pages = 0u32;
+        loop {
+            let resp = self
+                .t
+                .send(req.header("Prefer", "odata.maxpagesize=5000"), cancel)
+                .await?;
+            let page = self.t.parse(&resp, parse::collection)?;
+            rows += page.value.len() as u64;
+            pages += 1;
+            match page.next_link {
+                Some(next) => req = Request::get(&call, next),
+                None => {
+                    return Ok(Count {
+                        rows,
+                        method: CountMethod::PagedIds,
+                        pages,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Rows of one company: `filter` on the company column (e.g. `cdm_companycode eq 'USMF'`).
+    pub async fn count_company(
+        &self,
+        set: &str,
+        primary_id: &str,
+        company_column: &str,
+        company: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Count> {
+        self.count(set, primary_id, Some(&eq_filter(company_column, company)), cancel)
+            .await
+    }
+
+    /// A FetchXML count aggregate (fails above 50,000 rows with `AggregateQueryRecordLimit`: callers fall back to
+    /// [`Self::count`]).
+    pub async fn fetchxml_count(
+        &self,
+        set: &str,
+        logical_name: &str,
+        primary_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<u64> {
+        let xml = format!(
+            "<fetch aggregate='true'><entity name='{logical_name}'><attribute name='{primary_id}' alias='c' aggregate='count'/></entity></fetch>"
+        );
+        let req = Request::get(format!("dataverse.fetchxml_count {set}"), format!("{API}/{set}"))
+            .query("fetchXml", xml);
+        let resp = self.t.send(req, cancel).await?;
+        self.t.parse(&resp, |b| parse::fetchxml_aggregate(b, "c"))
+    }
+
+    /// `RetrieveTotalRecordCount` for logical names: a snapshot up to 24 h old, for cross-checks only.
+    pub async fn retrieve_total_record_count(
+        &self,
+        logical_names: &[&str],
+        cancel: &CancellationToken,
+    ) -> Result<Vec<(String, i64)>> {
+        let list = serde_json::to_string(logical_names)
+            .map_err(|e| ConnectorError::bad_body(self.t.env(), "dataverse.rtrc", e.to_string()))?;
+        let req = Request::get(
+            "dataverse.retrieve_total_record_count",
+            format!("{API}/RetrieveTotalRecordCount(EntityNames=@p1)"),
+        )
+        .query("@p1", list);
+        let resp = self.t.send(req, cancel).await?;
+        self.t.parse(&resp, parse::retrieve_total_record_count)
+    }
+
+    /// Rows whose `key_field` equals `value` (at most `max`), with optional `$select`.
+    pub async fn find_by_key(
+        &self,
+        set: &str,
+        key_field: &str,
+        value: &str,
+        select: &[&str],
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Map<String, Value>>> {
+        let mut req = Request::get(format!("dataverse.find {set}"), format!("{API}/{set}"))
+            .query("$filter", eq_filter(key_field, value));
+        if !select.is_empty() {
+            req = req.query("$select", select.join(","));
+        }
+        let resp = self
+            .t
+            .send(req.header("Prefer", "odata.maxpagesize=50"), cancel)
+            .await?;
+        let page = self.t.parse(&resp, parse::collection)?;
+        Ok(page
+            .value
+            .into_iter()
+            .filter_map(|v| if let Value::Object(o) = v { Some(o) } else { None })
+            .collect())
+    }
+
+    /// Creates a row (`Prefer: return=representation`) and returns it. `key` = (alternate key field, value) is the
+    /// idempotency handle: when the create's outcome is unknown (5xx, timeout), the row is looked up by that key
+    /// before anything is repeated, so a canary is never created twice.
+    pub async fn create(
+        &self,
+        set: &str,
+        body: &Value,
+        key: Option<(&str, &str)>,
+        cancel: &CancellationToken,
+    ) -> Result<Map<String, Value>> {
+        let call = format!("dataverse.create {set}");
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let req = Request::post(&call, format!("{API}/{set}"))
+                .json(body.clone())
+                .header("Prefer", "return=representation")
+                .idempotency(Idempotency::Unsafe);
+            match self.t.send(req, cancel).await {
+                Ok(resp) => return self.t.parse(&resp, parse::object),
+                Err(ConnectorError::Ambiguous { detail, .. })
+                    if key.is_some() && attempts <= self.t.policy().retries =>
+                {
+                    let (field, value) = key.unwrap_or_default();
+                    if let Some(found) = self
+                        .find_by_key(set, field, value, &[], cancel)
+                        .await?
+                        .into_iter()
+                        .next()
+                    {
+                        return Ok(found);
+                    }
+                    tracing::debug!(
+                        call,
+                        detail,
+                        "create outcome unknown and no row with the key: creating again"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Deletes a row by its primary id. A row that is already gone counts as deleted (safe to repeat).
+    pub async fn delete(&self, set: &str, id: &str, cancel: &CancellationToken) -> Result<()> {
+        let req = Request::new(
+            format!("dataverse.delete {set}"),
+            reqwest::Method::DELETE,
+            format!("{API}/{set}({})", id.trim_matches(|c| c == '{' || c == '}')),
+        );
+        match self.t.send(req, cancel).await {
+            Ok(_) | Err(ConnectorError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `WhoAmI`: proves the credentials reach this organisation.
+    pub async fn who_am_i(&self, cancel: &CancellationToken) -> Result<WhoAmI> {
+        let resp = self
+            .t
+            .send(Request::get("dataverse.whoami", format!("{API}/WhoAmI")), cancel)
+            .await?;
+        let o = self.t.parse(&resp, parse::object)?;
+        let s = |k: &str| o.get(k).and_then(parse::scalar_string).unwrap_or_default();
+        if s("UserId").is_empty() {
+            return Err(ConnectorError::bad_body(
+                self.t.env(),
+                "dataverse.whoami",
+                "no UserId in the response",
+            ));
+        }
+        Ok(WhoAmI {
+            user_id: s("UserId"),
+            business_unit_id: s("BusinessUnitId"),
+            organization_id: s("OrganizationId"),
+        })
+    }
+}
+
+/// An OData string literal (re-exported for callers building Dataverse filters).
+pub fn literal(v: &str) -> String {
+    odata_string(v)
+}

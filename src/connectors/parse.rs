@@ -1,0 +1,390 @@
+//! Pure parsers for every body the connectors read. They take bytes or text, never panic, and return
+//! [`ParseError`] with a short human reason; callers wrap it into `ConnectorError::BadBody` naming env and call.
+//! Unknown fields are ignored everywhere (services add fields over time).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Why a body could not be read. The text is safe to show (it never echoes the body, which may hold a token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+fn err(s: impl Into<String>) -> ParseError {
+    ParseError(s.into())
+}
+
+/// Parses JSON, describing truncation and syntax errors by position only.
+pub fn json(body: &[u8]) -> Result<Value, ParseError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(err("empty body where JSON was expected"));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_eof() {
+            err(format!(
+                "truncated JSON (ended at line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        } else {
+            err(format!(
+                "malformed JSON at line {} column {}: {}",
+                e.line(),
+                e.column(),
+                e.classify_kind()
+            ))
+        }
+    })
+}
+
+trait Classify {
+    fn classify_kind(&self) -> &'static str;
+}
+impl Classify for serde_json::Error {
+    fn classify_kind(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected data",
+            serde_json::error::Category::Eof => "unexpected end",
+        }
+    }
+}
+
+/// True when a body is an HTML page: by content type, or by its first non-blank byte being `<`.
+pub fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
+    if content_type.is_some_and(|c| c.to_ascii_lowercase().contains("text/html")) {
+        return true;
+    }
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+}
+
+/// The `<title>` of an HTML page, trimmed and at most 120 characters.
+pub fn html_title(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    let lower = text.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find("</title")?;
+    let title: String = text
+        .get(start..end)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!title.is_empty()).then(|| title.chars().take(120).collect())
+}
+
+/// Heuristic: the page is a sign-in page (Entra ID, ADFS, a proxy's login form).
+pub fn looks_like_sign_in(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).to_ascii_lowercase();
+    [
+        "sign in",
+        "sign-in",
+        "signin",
+        "login",
+        "log in",
+        "microsoftonline",
+        "password",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
+/// The service's own words from an error body.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceMessage {
+    pub code: String,
+    pub message: String,
+}
+
+/// Reads an error body: OData/Dataverse `{"error":{"code","message"}}` or Entra ID
+/// `{"error":"invalid_client","error_description":"AADSTS..."}`. `None` when neither shape is present.
+pub fn error_message(body: &[u8]) -> Option<ServiceMessage> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    match v.get("error")? {
+        Value::Object(e) => Some(ServiceMessage {
+            code: e.get("code").and_then(scalar_string).unwrap_or_default(),
+            message: e.get("message").and_then(scalar_string).unwrap_or_default(),
+        }),
+        Value::String(code) => Some(ServiceMessage {
+            code: code.clone(),
+            message: v
+                .get("error_description")
+                .and_then(scalar_string)
+                .unwrap_or_default(),
+        }),
+        _ => None,
+    }
+}
+
+/// A string, number or bool as text (keys and ids come as either).
+pub fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// An Entra ID token response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub token_type: String,
+}
+
+/// Parses `{"token_type":"Bearer","expires_in":3599,"access_token":"..."}`; `expires_in` may be a number or a
+/// numeric string (older endpoints).
+pub fn token_response(body: &[u8]) -> Result<TokenResponse, ParseError> {
+    let v = json(body)?;
+    let access_token = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| err("token response has no access_token"))?
+        .to_owned();
+    let expires_in = match v.get("expires_in") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| err("expires_in is not a whole number"))?,
+        Some(Value::String(s)) => s.trim().parse().map_err(|_| err("expires_in is not a number"))?,
+        _ => return Err(err("token response has no expires_in")),
+    };
+    let token_type = v
+        .get("token_type")
+        .and_then(Value::as_str)
+        .unwrap_or("Bearer")
+        .to_owned();
+    Ok(TokenResponse {
+        access_token,
+        expires_in,
+        token_type,
+    })
+}
+
+/// One page of an OData collection.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Collection {
+    pub value: Vec<Value>,
+    pub next_link: Option<String>,
+    /// `@odata.count` when `$count=true` was asked.
+    pub count: Option<u64>,
+    /// Dataverse `@Microsoft.Dynamics.CRM.totalrecordcount` (-1 when not computed).
+    pub total_record_count: Option<i64>,
+    /// Dataverse `@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded`.
+    pub limit_exceeded: Option<bool>,
+}
+
+/// Parses an OData v4 collection page (F&O and Dataverse).
+pub fn collection(body: &[u8]) -> Result<Collection, ParseError> {
+    let v = json(body)?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| err("expected a JSON object with a value array"))?;
+    let value = match obj.get("value") {
+        Some(Value::Array(a)) => a.clone(),
+        _ => return Err(err("collection has no value array")),
+    };
+    let next_link = obj
+        .get("@odata.nextLink")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let count = match obj.get("@odata.count") {
+        None => None,
+        Some(c) => Some(
+            c.as_u64()
+                .ok_or_else(|| err("@odata.count is not a whole number"))?,
+        ),
+    };
+    Ok(Collection {
+        value,
+        next_link,
+        count,
+        total_record_count: obj
+            .get("@Microsoft.Dynamics.CRM.totalrecordcount")
+            .and_then(Value::as_i64),
+        limit_exceeded: obj
+            .get("@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded")
+            .and_then(Value::as_bool),
+    })
+}
+
+/// Parses a `/$count` body: a bare non-negative integer as text (a UTF-8 BOM and whitespace are tolerated).
+pub fn count_text(body: &[u8]) -> Result<u64, ParseError> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let text = std::str::from_utf8(body)
+        .map_err(|_| err("count is not UTF-8 text"))?
+        .trim();
+    if text.is_empty() {
+        return Err(err("empty count body"));
+    }
+    text.parse::<u64>()
+        .map_err(|_| err("count body is not a whole number"))
+}
+
+/// The `value` of a DMF action envelope as a string, accepting both the flat shape
+/// `{"value":"..."}` (the real one per Microsoft's sample client) and the doc's nested `{"value":{"value":"..."}}`.
+pub fn dmf_value_string(body: &[u8]) -> Result<String, ParseError> {
+    let v = json(body)?;
+    match v.get("value") {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Object(inner)) => match inner.get("value") {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(err("nested value is not a string")),
+        },
+        Some(Value::Null) => Ok(String::new()),
+        _ => Err(err("action response has no string value")),
+    }
+}
+
+/// The `value` of a DMF action envelope as a boolean (`GenerateImportTargetErrorKeysFile`).
+pub fn dmf_value_bool(body: &[u8]) -> Result<bool, ParseError> {
+    let v = json(body)?;
+    match v.get("value") {
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
+        Some(Value::Object(inner)) => inner
+            .get("value")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| err("value is not a boolean")),
+        _ => Err(err("action response has no boolean value")),
+    }
+}
+
+/// The blob to upload a package to, from `GetAzureWriteUrl`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WriteUrl {
+    #[serde(rename = "BlobId")]
+    pub blob_id: String,
+    #[serde(rename = "BlobUrl")]
+    pub blob_url: String,
+}
+
+/// Decodes `GetAzureWriteUrl`'s value: a string that itself contains JSON (`{"BlobId","BlobUrl"}`).
+pub fn dmf_write_url(body: &[u8]) -> Result<WriteUrl, ParseError> {
+    let inner = dmf_value_string(body)?;
+    let w: WriteUrl = serde_json::from_str(&inner)
+        .map_err(|_| err("GetAzureWriteUrl value is not the expected JSON string with BlobId and BlobUrl"))?;
+    if w.blob_url.is_empty() {
+        return Err(err("GetAzureWriteUrl returned an empty BlobUrl"));
+    }
+    Ok(w)
+}
+
+/// One entry of `GetExecutionErrors` (our simulator model; real element shape is undocumented, so plain strings
+/// and unknown objects are kept as the message).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExecutionError {
+    pub entity_name: String,
+    pub error_message: String,
+    pub record_key: String,
+    pub stage: String,
+}
+
+/// Parses `GetExecutionErrors`: the value is a string holding a JSON list (or, tolerantly, the list itself).
+pub fn dmf_execution_errors(body: &[u8]) -> Result<Vec<ExecutionError>, ParseError> {
+    let v = json(body)?;
+    let list = match v.get("value") {
+        Some(Value::String(s)) if s.trim().is_empty() => return Ok(Vec::new()),
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s)
+            .map_err(|_| err("GetExecutionErrors value is not a JSON list"))?,
+        Some(other) => other.clone(),
+        None => return Err(err("GetExecutionErrors response has no value")),
+    };
+    let Value::Array(items) = list else {
+        return Err(err("GetExecutionErrors value is not a list"));
+    };
+    Ok(items
+        .iter()
+        .map(|item| match item {
+            Value::Object(o) => {
+                let f = |k: &str| o.get(k).and_then(scalar_string).unwrap_or_default();
+                let mut e = ExecutionError {
+                    entity_name: f("entityName"),
+                    error_message: f("errorMessage"),
+                    record_key: f("recordKey"),
+                    stage: f("stage"),
+                };
+                if e.error_message.is_empty() {
+                    e.error_message = item.to_string();
+                }
+                e
+            }
+            other => ExecutionError {
+                error_message: scalar_string(other).unwrap_or_else(|| other.to_string()),
+                ..Default::default()
+            },
+        })
+        .collect())
+}
+
+/// Parses `RetrieveTotalRecordCount`: logical name -> count (a snapshot up to 24 h old; a cross-check only).
+pub fn retrieve_total_record_count(body: &[u8]) -> Result<Vec<(String, i64)>, ParseError> {
+    let v = json(body)?;
+    let c = v
+        .get("EntityRecordCountCollection")
+        .ok_or_else(|| err("no EntityRecordCountCollection"))?;
+    let keys = c
+        .get("Keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| err("no Keys list"))?;
+    let values = c
+        .get("Values")
+        .and_then(Value::as_array)
+        .ok_or_else(|| err("no Values list"))?;
+    if keys.len() != values.len() {
+        return Err(err("Keys and Values differ in length"));
+    }
+    keys.iter()
+        .zip(values)
+        .map(|(k, v)| {
+            Ok((
+                k.as_str().ok_or_else(|| err("a key is not a string"))?.to_owned(),
+                v.as_i64().ok_or_else(|| err("a value is not an integer"))?,
+            ))
+        })
+        .collect()
+}
+
+/// The first row's field of a FetchXML aggregate result (`value[0].<alias>`).
+pub fn fetchxml_aggregate(body: &[u8], alias: &str) -> Result<u64, ParseError> {
+    let c = collection(body)?;
+    let row = c.value.first().ok_or_else(|| err("aggregate returned no row"))?;
+    row.get(alias)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| err(format!("aggregate row has no whole-number {alias}")))
+}
+
+/// A JSON object body (Dataverse create with `return=representation`, WhoAmI, gateway map).
+pub fn object(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
+    match json(body)? {
+        Value::Object(o) => Ok(o),
+        _ => Err(err("expected a JSON object")),
+    }
+}
+
+/// Parses `Retry-After`: delta-seconds or an HTTP date (relative to `now`). Past dates give zero.
+pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = value.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let delta = at.with_timezone(&chrono::Utc) - now;
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

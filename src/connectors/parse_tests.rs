@@ -1,0 +1,200 @@
+//! Parser tests: documented sample bodies from d365-api.md, garbage, and arbitrary bytes (never a panic).
+
+use proptest::prelude::*;
+
+use super::*;
+
+#[test]
+fn token_response_documented_sample() {
+    let t =
+        token_response(br#"{ "token_type": "Bearer", "expires_in": 3599, "access_token": "eyJ0eXAi..." }"#)
+            .unwrap();
+    assert_eq!(
+        (t.access_token.as_str(), t.expires_in, t.token_type.as_str()),
+        ("eyJ0eXAi...", 3599, "Bearer")
+    );
+    assert_eq!(
+        token_response(br#"{"expires_in":"60","access_token":"x","ext_expires_in":1}"#)
+            .unwrap()
+            .expires_in,
+        60
+    );
+    assert!(token_response(br#"{"expires_in":60}"#).is_err());
+    assert!(token_response(br#"{"access_token":"x"}"#).is_err());
+}
+
+#[test]
+fn entra_and_odata_error_bodies() {
+    let entra = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215],"timestamp":"2026-01-01 00:00:00Z","trace_id":"t","correlation_id":"c"}"#;
+    let m = error_message(entra).unwrap();
+    assert_eq!(m.code, "invalid_client");
+    assert!(m.message.starts_with("AADSTS7000215"));
+    let dv = error_message(br#"{"error":{"code":"0x80072322","message":"Number of requests exceeded the limit of 6000 over time window of 300 seconds."}}"#).unwrap();
+    assert_eq!(dv.code, "0x80072322");
+    assert!(dv.message.contains("6000"));
+    assert!(error_message(b"not json").is_none());
+    assert!(error_message(br#"{"error":5}"#).is_none());
+}
+
+#[test]
+fn odata_collection_documented_sample() {
+    let body = br#"{ "@odata.context": "https://env/data/$metadata#CustomersV3", "@odata.count": 1234,
+      "value": [ { "@odata.etag": "W/\"x\"", "dataAreaId": "usmf", "CustomerAccount": "US-001" } ],
+      "@odata.nextLink": "https://env/data/CustomersV3?cross-company=true&$skip=10000" }"#;
+    let c = collection(body).unwrap();
+    assert_eq!(c.count, Some(1234));
+    assert_eq!(c.value.len(), 1);
+    assert_eq!(
+        c.next_link.as_deref(),
+        Some("https://env/data/CustomersV3?cross-company=true&$skip=10000")
+    );
+    assert!(collection(br#"{"value":{}}"#).is_err());
+    assert!(collection(br#"{"value":[],"@odata.count":-1}"#).is_err());
+}
+
+#[test]
+fn dataverse_count_annotations() {
+    let body = br#"{"@odata.count":5000,"@Microsoft.Dynamics.CRM.totalrecordcount":5000,"@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded":true,"value":[]}"#;
+    let c = collection(body).unwrap();
+    assert_eq!(
+        (c.count, c.total_record_count, c.limit_exceeded),
+        (Some(5000), Some(5000), Some(true))
+    );
+    let rtrc = br#"{"@odata.context":"x","EntityRecordCountCollection":{"Count":2,"IsReadOnly":false,"Keys":["account","contact"],"Values":[19,3]}}"#;
+    assert_eq!(
+        retrieve_total_record_count(rtrc).unwrap(),
+        vec![("account".into(), 19), ("contact".into(), 3)]
+    );
+    assert_eq!(fetchxml_aggregate(br#"{"value":[{"c":42}]}"#, "c").unwrap(), 42);
+    assert!(fetchxml_aggregate(br#"{"value":[]}"#, "c").is_err());
+}
+
+#[test]
+fn count_text_tolerates_bom_and_whitespace() {
+    assert_eq!(count_text(b"12000").unwrap(), 12000);
+    assert_eq!(count_text(b"\xEF\xBB\xBF 7\r\n").unwrap(), 7);
+    assert!(count_text(b"").is_err());
+    assert!(count_text(b"-1").is_err());
+    assert!(count_text(b"<html>").is_err());
+}
+
+#[test]
+fn dmf_values_flat_nested_and_double_encoded() {
+    let flat = br#"{"@odata.context":"https://env/data/$metadata#Edm.String","value":"PartiallySucceeded"}"#;
+    assert_eq!(dmf_value_string(flat).unwrap(), "PartiallySucceeded");
+    let nested = br#"{"value":{"value":"https://blob/x?sig=1"}}"#;
+    assert_eq!(dmf_value_string(nested).unwrap(), "https://blob/x?sig=1");
+    let write = br#"{"@odata.context":"x","value":"{\"BlobId\":\"{B0B}\",\"BlobUrl\":\"https://acct.blob.core.windows.net/dmf/p.zip?sv=1&sig=2\"}"}"#;
+    let w = dmf_write_url(write).unwrap();
+    assert_eq!(w.blob_id, "{B0B}");
+    assert!(w.blob_url.ends_with("sig=2"));
+    assert!(dmf_write_url(br#"{"value":"not json"}"#).is_err());
+    assert!(dmf_value_bool(br#"{"value":true}"#).unwrap());
+    assert!(!dmf_value_bool(br#"{"value":"false"}"#).unwrap());
+    assert!(dmf_value_bool(br#"{"value":"maybe"}"#).is_err());
+}
+
+#[test]
+fn dmf_execution_errors_shapes() {
+    let ours = br#"{"value":"[{\"entityName\":\"Customers V3\",\"errorMessage\":\"bad\",\"recordKey\":\"US-1\",\"stage\":\"Target\"}]"}"#;
+    let e = dmf_execution_errors(ours).unwrap();
+    assert_eq!(
+        (e[0].entity_name.as_str(), e[0].stage.as_str()),
+        ("Customers V3", "Target")
+    );
+    assert_eq!(
+        dmf_execution_errors(br#"{"value":["plain message"]}"#).unwrap()[0].error_message,
+        "plain message"
+    );
+    assert!(dmf_execution_errors(br#"{"value":""}"#).unwrap().is_empty());
+    assert!(dmf_execution_errors(br#"{"value":"{}"}"#).is_err());
+}
+
+#[test]
+fn html_is_detected_with_its_title() {
+    let page = b"\n  <!DOCTYPE html><html><head><title>Sign in to your account</title></head><body>login.microsoftonline.com</body></html>";
+    assert!(is_html(None, page));
+    assert!(is_html(Some("text/html; charset=utf-8"), b"{}"));
+    assert!(!is_html(Some("application/json"), b"{}"));
+    assert_eq!(html_title(page).as_deref(), Some("Sign in to your account"));
+    assert!(looks_like_sign_in(page));
+    assert!(!looks_like_sign_in(
+        b"<html><title>502 Bad Gateway</title></html>"
+    ));
+}
+
+#[test]
+fn malformed_json_names_the_problem_not_the_body() {
+    let e = json(br#"{"access_token":"SECRET-VALUE","#).unwrap_err();
+    assert!(e.0.contains("truncated"), "{e}");
+    assert!(!e.0.contains("SECRET"));
+    assert!(json(b"  ").unwrap_err().0.contains("empty"));
+    assert!(json(b"{x}").unwrap_err().0.contains("malformed"));
+}
+
+#[test]
+fn retry_after_seconds_and_http_date() {
+    let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+    assert_eq!(
+        retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(retry_after("soon", now), None);
+}
+
+proptest! {
+    #[test]
+    fn no_parser_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = json(&bytes);
+        let _ = is_html(None, &bytes);
+        let _ = html_title(&bytes);
+        let _ = looks_like_sign_in(&bytes);
+        let _ = error_message(&bytes);
+        let _ = token_response(&bytes);
+        let _ = collection(&bytes);
+        let _ = count_text(&bytes);
+        let _ = dmf_value_string(&bytes);
+        let _ = dmf_value_bool(&bytes);
+        let _ = dmf_write_url(&bytes);
+        let _ = dmf_execution_errors(&bytes);
+        let _ = retrieve_total_record_count(&bytes);
+        let _ = fetchxml_aggregate(&bytes, "c");
+        let _ = object(&bytes);
+        let _ = crate::connectors::dual_write::parse_maps(&bytes);
+        let _ = crate::connectors::dual_write::parse_map(&bytes);
+        let _ = crate::connectors::dual_write::parse_request_id(&bytes);
+        let _ = crate::connectors::dual_write::parse_request_status(&bytes);
+        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+            let _ = crate::connectors::fno::error_log_entry(&v);
+        }
+        let _ = retry_after(&String::from_utf8_lossy(&bytes), chrono::Utc::now());
+    }
+
+    #[test]
+    fn no_parser_panics_on_json_like_text(s in r#"[{}\[\]":,0-9a-zA-Z. \\<>/-]{0,200}"#) {
+        let b = s.as_bytes();
+        let _ = token_response(b);
+        let _ = collection(b);
+        let _ = dmf_value_string(b);
+        let _ = dmf_write_url(b);
+        let _ = dmf_execution_errors(b);
+        let _ = html_title(b);
+        let _ = crate::connectors::dual_write::parse_maps(b);
+        let _ = crate::connectors::dual_write::parse_request_status(b);
+    }
+
+    #[test]
+    fn wrapped_dmf_strings_round_trip(s in ".{0,100}") {
+        let flat = serde_json::json!({"value": s}).to_string();
+        let nested = serde_json::json!({"value": {"value": s}}).to_string();
+        prop_assert_eq!(dmf_value_string(flat.as_bytes()).unwrap(), s.clone());
+        prop_assert_eq!(dmf_value_string(nested.as_bytes()).unwrap(), s);
+    }
+}

@@ -1,0 +1,164 @@
+//! The data a [`super::transport::Transport`] call is made of: the retry policy, the idempotency class, the
+//! request and the final response. Split from `transport.rs` to keep each file readable.
+
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde_json::Value;
+
+/// Timeouts and retry settings of one environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Extra attempts after the first for transient failures.
+    pub retries: u32,
+    /// Per-attempt timeout, from connecting to the end of the body.
+    pub timeout: Duration,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Longest `Retry-After` honoured; a longer one is clamped to this.
+    pub max_retry_after: Duration,
+    /// Wait on a 429 without `Retry-After`; `None` means use the backoff.
+    pub retry_after_fallback: Option<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 3,
+            timeout: Duration::from_secs(100),
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
+            retry_after_fallback: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// F&O: Microsoft's service-protection sample waits 30 s when a 429 carries no `Retry-After`.
+    pub fn fno() -> Self {
+        Self {
+            retry_after_fallback: Some(Duration::from_secs(30)),
+            ..Self::default()
+        }
+    }
+
+    /// The wait before attempt `attempt + 1` (attempt is 1-based): base * 2^(attempt-1), capped, with jitter
+    /// drawing uniformly from the upper half so concurrent callers spread out.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let capped = exp.min(self.max_delay);
+        let ms = u64::try_from(capped.as_millis()).unwrap_or(u64::MAX);
+        if ms < 2 {
+            return capped;
+        }
+        Duration::from_millis(rand::rng().random_range(ms / 2..=ms))
+    }
+}
+
+/// Whether a call may be repeated after a transient failure. See the module docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Repeating has no extra effect (reads, PUT, DELETE, status actions).
+    Safe,
+    /// Not idempotent by itself, but carries a caller-generated handle (executionId, requestId, canary key).
+    Handle(String),
+    /// Not idempotent and no handle: only provably-unprocessed failures are retried.
+    Unsafe,
+}
+
+/// A request body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Empty,
+    Json(Value),
+    Form(Vec<(String, String)>),
+    Bytes { data: Vec<u8>, content_type: String },
+}
+
+/// One call, described as data so it can be retried.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// A short name for errors and the journal, e.g. `fno.count CustomersV3`.
+    pub call: String,
+    pub method: Method,
+    /// A path under the base URL (`/data/...`) or an absolute URL (a nextLink or SAS URL, used verbatim).
+    pub target: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+    pub idempotency: Idempotency,
+    /// Attach the environment's bearer token (false for SAS blob URLs and webhooks).
+    pub authenticated: bool,
+}
+
+impl Request {
+    pub fn new(call: impl Into<String>, method: Method, target: impl Into<String>) -> Self {
+        let idempotency = if matches!(method, Method::POST | Method::PATCH) {
+            Idempotency::Unsafe
+        } else {
+            Idempotency::Safe
+        };
+        Self {
+            call: call.into(),
+            method,
+            target: target.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Body::Empty,
+            idempotency,
+            authenticated: true,
+        }
+    }
+    pub fn get(call: impl Into<String>, target: impl Into<String>) -> Self {
+        Self::new(call, Method::GET, target)
+    }
+    pub fn post(call: impl Into<String>, target: impl Into<String>) -> Self {
+        Self::new(call, Method::POST, target)
+    }
+    pub fn query(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.query.push((k.into(), v.into()));
+        self
+    }
+    pub fn header(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+    pub fn json(mut self, v: Value) -> Self {
+        self.body = Body::Json(v);
+        self
+    }
+    pub fn body(mut self, b: Body) -> Self {
+        self.body = b;
+        self
+    }
+    pub fn idempotency(mut self, i: Idempotency) -> Self {
+        self.idempotency = i;
+        self
+    }
+    pub fn unauthenticated(mut self) -> Self {
+        self.authenticated = false;
+        self
+    }
+}
+
+/// A final response (after retries).
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The summary path (no query values) for error messages.
+    pub path: String,
+    pub call: String,
+}
+
+impl Response {
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    }
+}

@@ -1,0 +1,562 @@
+//! One [`Transport`] per environment: the shared `reqwest::Client`, a base URL, an optional token source, the
+//! retry policy and the request observer the engine journals.
+//!
+//! What is retried (up to `RetryPolicy::retries` extra attempts, exponential backoff with jitter between
+//! `base_delay` and `max_delay`, or the service's `Retry-After` in seconds or as an HTTP date, capped at
+//! `max_retry_after`):
+//! - [`Idempotency::Safe`] (reads, PUT, DELETE, read-only actions) and [`Idempotency::Handle`] (a create/start
+//!   call carrying a caller-generated handle the service or the caller can reconcile on): connect errors, resets,
+//!   timeouts, 5xx (except 501/505) and 429.
+//! - [`Idempotency::Unsafe`] (a create/start call with no handle): only failures that prove the request had no
+//!   effect: connect errors (nothing was sent) and 429 (throttled before processing). Anything else transient ends
+//!   as [`ConnectorError::Ambiguous`] so the engine reconciles instead of acting twice.
+//! - A 401 with a token source: the token is dropped, one fresh token is fetched and the call is repeated once.
+//!
+//! On a 429 without `Retry-After` the wait is `retry_after_fallback` when the service documents one (F&O's docs fall
+//! back to 30 s, see [`RetryPolicy::fno`]), otherwise the backoff. Every attempt, and every wait before a retry, is
+//! reported to the observer; every wait is cancellable through the `CancellationToken`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use reqwest::Url;
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::auth::TokenSource;
+use super::parse;
+pub use super::request::{Body, Idempotency, Request, Response, RetryPolicy};
+use super::{ConnectorError, Result};
+
+/// Receives one summary per HTTP attempt (the engine journals them). Never given a header value or a body.
+pub type RequestObserver = Arc<dyn Fn(RequestSummary) + Send + Sync>;
+
+/// What the journal may know about one attempt: no header values, no bodies, no query values (they can hold SAS
+/// signatures or record keys); the query's keys are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestSummary {
+    pub env: String,
+    pub call: String,
+    pub method: String,
+    /// Path plus the query's keys, e.g. `/data/CustomersV3/$count?cross-company&$filter`.
+    pub path: String,
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    /// 1-based attempt number within the call.
+    pub attempt: u32,
+    pub error: Option<String>,
+    /// Set when the transport is about to wait this long and try again.
+    pub retry_in_ms: Option<u64>,
+}
+
+/// Builds the HTTP client the connectors use: the crate's defaults, plus a redirect policy that refuses to follow
+/// a redirect to plain http on a non-loopback host (TLS verification stays on for https).
+pub fn client() -> std::result::Result<reqwest::Client, reqwest::Error> {
+    crate::net::client_builder()
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= 5 {
+                attempt.error("too many redirects")
+            } else if !url_allowed(attempt.url()) {
+                attempt.error("refused a redirect to plain http on a non-loopback host")
+            } else {
+                attempt.follow()
+            }
+        }))
+        .build()
+}
+
+/// https anywhere; plain http only to a loopback host (the simulator).
+pub fn url_allowed(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host_str() {
+            Some(h) => {
+                let bare = h.trim_start_matches('[').trim_end_matches(']');
+                bare.eq_ignore_ascii_case("localhost")
+                    || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// Percent-encodes a query key or value (spaces as `%20`, which every OData server reads; `$`, quotes and
+/// parentheses kept readable).
+pub fn encode_query_part(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~$'(),:".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The calls of one environment. Cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    env: String,
+    client: reqwest::Client,
+    base: Url,
+    token: Option<Arc<TokenSource>>,
+    observer: Option<RequestObserver>,
+    policy: RetryPolicy,
+    default_headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("env", &self.env)
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// A transport for `env` at `base_url`. Refuses plain http to a non-loopback host.
+    pub fn new(env: &str, client: reqwest::Client, base_url: &str, policy: RetryPolicy) -> Result<Self> {
+        let base = Url::parse(base_url).map_err(|e| ConnectorError::Config {
+            env: env.to_owned(),
+            detail: format!("invalid URL {base_url:?}: {e}"),
+        })?;
+        check_url(env, &base)?;
+        Ok(Self {
+            env: env.to_owned(),
+            client,
+            base,
+            token: None,
+            observer: None,
+            policy,
+            default_headers: Vec::new(),
+        })
+    }
+    pub fn with_token(mut self, token: Arc<TokenSource>) -> Self {
+        self.token = Some(token);
+        self
+    }
+    pub fn with_observer(mut self, observer: RequestObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+    /// A header sent on every request (the Dataverse OData headers).
+    pub fn with_header(mut self, k: &str, v: &str) -> Self {
+        self.default_headers.push((k.to_owned(), v.to_owned()));
+        self
+    }
+    pub fn env(&self) -> &str {
+        &self.env
+    }
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+    pub fn token_source(&self) -> Option<&Arc<TokenSource>> {
+        self.token.as_ref()
+    }
+
+    /// Sends with retries and maps every non-2xx status to an error with the service's own message. An HTML body
+    /// is [`ConnectorError::UnexpectedHtml`] whatever the status.
+    pub async fn send(&self, req: Request, cancel: &CancellationToken) -> Result<Response> {
+        let resp = self.send_any(req, cancel).await?;
+        self.reject_html(&resp)?;
+        if (200..300).contains(&resp.status) {
+            return Ok(resp);
+        }
+        Err(self.status_error(&resp))
+    }
+
+    /// Sends with retries and the 401 refresh, returning whatever final status the service gave (the generic
+    /// `http` step checks its own expected status).
+    pub async fn send_any(&self, req: Request, cancel: &CancellationToken) -> Result<Response> {
+        let url = self.url_for(&req)?;
+        let path = summary_path(&url);
+        let mut attempt = 0u32;
+        let mut refreshed = false;
+        let mut timeouts = 0u32;
+        loop {
+            attempt += 1;
+            let token = match (&self.token, req.authenticated) {
+                // Boxed: the token source itself sends through a Transport, which makes the future recursive.
+                (Some(ts), true) => Some(Box::pin(ts.token(cancel)).await?),
+                _ => None,
+            };
+            let started = Instant::now();
+            let builder = self.build(&req, url.clone(), token.as_ref().map(|t| t.expose()))?;
+            let outcome = tokio::select! {
+                () = cancel.cancelled() => return Err(self.cancelled(&req.call)),
+                r = async {
+                    let resp = builder.send().await?;
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let body = resp.bytes().await?;
+                    Ok::<_, reqwest::Error>((status, headers, body.to_vec()))
+                } => r,
+            };
+            let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let mut summary = RequestSummary {
+                env: self.env.clone(),
+                call: req.call.clone(),
+                method: req.method.to_string(),
+                path: path.clone(),
+                status: None,
+                duration_ms: elapsed,
+                attempt,
+                error: None,
+                retry_in_ms: None,
+            };
+            let (retry_reason, wait_hint, provably_unsent) = match outcome {
+                Ok((status, headers, body)) => {
+                    summary.status = Some(status);
+                    if status == 401
+                        && !refreshed
+                        && let (Some(ts), Some(tok)) = (&self.token, &token)
+                    {
+                        summary.error = Some("401: refreshing the token once".into());
+                        self.observe(summary);
+                        ts.invalidate(tok.expose()).await;
+                        refreshed = true;
+                        continue;
+                    }
+                    let transient =
+                        status == 429 || (500..600).contains(&status) && status != 501 && status != 505;
+                    if !transient {
+                        self.observe(summary);
+                        return Ok(Response {
+                            status,
+                            headers,
+                            body,
+                            path,
+                            call: req.call.clone(),
+                        });
+                    }
+                    let msg = parse::error_message(&body)
+                        .map(|m| m.message)
+                        .filter(|m| !m.is_empty());
+                    let reason = format!(
+                        "HTTP {status}{}",
+                        msg.map(|m| format!(": {m}")).unwrap_or_default()
+                    );
+                    let hint = headers
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse::retry_after(v, chrono::Utc::now()))
+                        .or(if status == 429 {
+                            self.policy.retry_after_fallback
+                        } else {
+                            None
+                        });
+                    (reason, hint, status == 429)
+                }
+                Err(e) => {
+                    if e.is_redirect() || e.is_builder() {
+                        let detail = error_chain(&e.without_url());
+                        summary.error = Some(detail.clone());
+                        self.observe(summary);
+                        return Err(ConnectorError::Config {
+                            env: self.env.clone(),
+                            detail: format!("{}: {detail}", req.call),
+                        });
+                    }
+                    if e.is_timeout() {
+                        timeouts += 1;
+                    }
+                    let unsent = e.is_connect();
+                    (error_chain(&e.without_url()), None, unsent)
+                }
+            };
+            let may_retry = match req.idempotency {
+                Idempotency::Safe | Idempotency::Handle(_) => true,
+                Idempotency::Unsafe => provably_unsent,
+            };
+            summary.error = Some(retry_reason.clone());
+            if !may_retry {
+                self.observe(summary);
+                return Err(ConnectorError::Ambiguous {
+                    env: self.env.clone(),
+                    call: req.call.clone(),
+                    detail: retry_reason,
+                });
+            }
+            if attempt > self.policy.retries {
+                self.observe(summary);
+                if timeouts == attempt {
+                    let after_ms = u64::try_from(self.policy.timeout.as_millis()).unwrap_or(u64::MAX);
+                    return Err(ConnectorError::Timeout {
+                        env: self.env.clone(),
+                        call: req.call.clone(),
+                        after_ms,
+                    });
+                }
+                return Err(ConnectorError::TransientExhausted {
+                    env: self.env.clone(),
+                    call: req.call.clone(),
+                    attempts: attempt,
+                    last: retry_reason,
+                });
+            }
+            let wait = wait_hint.map_or_else(
+                || self.policy.backoff(attempt),
+                |w| w.min(self.policy.max_retry_after),
+            );
+            summary.retry_in_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+            self.observe(summary);
+            tokio::select! {
+                () = cancel.cancelled() => return Err(self.cancelled(&req.call)),
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Parses a successful response with a pure parser, wrapping its failure as `BadBody` naming env and call.
+    pub fn parse<T>(
+        &self,
+        resp: &Response,
+        f: impl FnOnce(&[u8]) -> std::result::Result<T, parse::ParseError>,
+    ) -> Result<T> {
+        self.reject_html(resp)?;
+        f(&resp.body).map_err(|e| ConnectorError::bad_body(&self.env, &resp.call, e.0))
+    }
+
+    fn reject_html(&self, resp: &Response) -> Result<()> {
+        if parse::is_html(resp.content_type(), &resp.body) {
+            return Err(ConnectorError::UnexpectedHtml {
+                env: self.env.clone(),
+                path: resp.path.clone(),
+                status: resp.status,
+                title: parse::html_title(&resp.body),
+                sign_in: parse::looks_like_sign_in(&resp.body),
+            });
+        }
+        Ok(())
+    }
+
+    /// The error for a non-2xx final response.
+    pub fn status_error(&self, resp: &Response) -> ConnectorError {
+        let env = self.env.clone();
+        let call = resp.call.clone();
+        let msg = parse::error_message(&resp.body).unwrap_or_else(|| parse::ServiceMessage {
+            code: String::new(),
+            message: String::from_utf8_lossy(&resp.body[..resp.body.len().min(300)])
+                .trim()
+                .to_owned(),
+        });
+        let message = if msg.message.is_empty() {
+            format!("HTTP {}", resp.status)
+        } else {
+            msg.message
+        };
+        match resp.status {
+            401 | 403 => ConnectorError::Auth {
+                env,
+                call,
+                status: Some(resp.status),
+                message,
+            },
+            404 => ConnectorError::NotFound { env, call, message },
+            status => ConnectorError::Service {
+                env,
+                call,
+                status,
+                code: msg.code,
+                message,
+            },
+        }
+    }
+
+    fn cancelled(&self, call: &str) -> ConnectorError {
+        ConnectorError::Cancelled {
+            env: self.env.clone(),
+            call: call.to_owned(),
+        }
+    }
+
+    fn observe(&self, s: RequestSummary) {
+        if let Some(o) = &self.observer {
+            o(s);
+        }
+    }
+
+    /// The full URL of a request: absolute targets verbatim, paths joined to the base; query pairs appended.
+    pub fn url_for(&self, req: &Request) -> Result<Url> {
+        let mut text = if req.target.starts_with("http://") || req.target.starts_with("https://") {
+            req.target.clone()
+        } else {
+            let base = self.base.as_str().trim_end_matches('/');
+            format!("{base}/{}", req.target.trim_start_matches('/'))
+        };
+        if !req.query.is_empty() {
+            text.push(if text.contains('?') { '&' } else { '?' });
+            let q: Vec<String> = req
+                .query
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode_query_part(k), encode_query_part(v)))
+                .collect();
+            text.push_str(&q.join("&"));
+        }
+        let url = Url::parse(&text).map_err(|e| ConnectorError::Config {
+            env: self.env.clone(),
+            detail: format!("{}: invalid URL for {}: {e}", req.call, summary_path_str(&text)),
+        })?;
+        check_url(&self.env, &url)?;
+        Ok(url)
+    }
+
+    fn build(&self, req: &Request, url: Url, token: Option<&str>) -> Result<reqwest::RequestBuilder> {
+        let mut b = self
+            .client
+            .request(req.method.clone(), url)
+            .timeout(self.policy.timeout);
+        for (k, v) in self.default_headers.iter().chain(&req.headers) {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        if let Some(t) = token {
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| ConnectorError::Config {
+                    env: self.env.clone(),
+                    detail: "token is not a valid header value".into(),
+                })?;
+            v.set_sensitive(true);
+            b = b.header(reqwest::header::AUTHORIZATION, v);
+        }
+        Ok(match &req.body {
+            Body::Empty => b,
+            Body::Json(v) => b.json(v),
+            Body::Form(f) => b.form(f),
+            Body::Bytes { data, content_type } => {
+                b.header(CONTENT_TYPE, content_type.as_str()).body(data.clone())
+            }
+        })
+    }
+}
+
+fn check_url(env: &str, url: &Url) -> Result<()> {
+    if url_allowed(url) {
+        return Ok(());
+    }
+    Err(ConnectorError::Config {
+        env: env.to_owned(),
+        detail: format!(
+            "refusing {}://{}: only https, or plain http to a loopback host (the simulator), is allowed",
+            url.scheme(),
+            url.host_str().unwrap_or("")
+        ),
+    })
+}
+
+/// Path plus query keys, never query values.
+pub fn summary_path(url: &Url) -> String {
+    let keys: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    if keys.is_empty() {
+        url.path().to_owned()
+    } else {
+        format!("{}?{}", url.path(), keys.join("&"))
+    }
+}
+
+fn summary_path_str(text: &str) -> String {
+    text.split('?').next().unwrap_or_default().to_owned()
+}
+
+/// A reqwest error and its sources as one line (the URL already removed).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut out = if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        e.to_string()
+    };
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn only_loopback_http_is_allowed() {
+        let ok = |s: &str| url_allowed(&Url::parse(s).unwrap());
+        assert!(ok("https://contoso.operations.dynamics.com"));
+        assert!(ok("http://127.0.0.1:8080/data"));
+        assert!(ok("http://[::1]:1/"));
+        assert!(ok("http://localhost:3000"));
+        assert!(!ok("http://contoso.operations.dynamics.com"));
+        assert!(!ok("http://10.0.0.1/"));
+        assert!(!ok("ftp://127.0.0.1/"));
+        let err = Transport::new(
+            "fno",
+            crate::connectors::transport::client().unwrap(),
+            "http://example.com",
+            RetryPolicy::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("refusing http://example.com"), "{err}");
+    }
+
+    #[test]
+    fn summary_keeps_query_keys_not_values() {
+        let url = Url::parse("http://127.0.0.1/_blob/dmf/p.zip?sv=2020&sig=SECRET&$filter=x").unwrap();
+        let p = summary_path(&url);
+        assert_eq!(p, "/_blob/dmf/p.zip?sv&sig&$filter");
+        assert!(!p.contains("SECRET"));
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded_with_spaces_as_20() {
+        let t = Transport::new(
+            "fno",
+            crate::connectors::transport::client().unwrap(),
+            "http://127.0.0.1:1/",
+            RetryPolicy::default(),
+        )
+        .unwrap();
+        let r = Request::get("c", "/data/X").query("$filter", "dataAreaId eq 'usmf' & x");
+        assert_eq!(
+            t.url_for(&r).unwrap().as_str(),
+            "http://127.0.0.1:1/data/X?$filter=dataAreaId%20eq%20%27usmf%27%20%26%20x"
+        );
+        let abs = Request::get("c", "http://127.0.0.1:1/data/X?$skip=10").query("a", "b");
+        assert_eq!(
+            t.url_for(&abs).unwrap().as_str(),
+            "http://127.0.0.1:1/data/X?$skip=10&a=b"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..50 {
+            let d1 = p.backoff(1);
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
+            let d3 = p.backoff(3);
+            assert!(
+                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+                "{d3:?}"
+            );
+            assert!(p.backoff(30) <= Duration::from_millis(1000));
+        }
+    }
+}
