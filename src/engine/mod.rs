@@ -3,6 +3,8 @@
 //! shows ([`state::RunState::apply`]). No UI dependencies: the TUI, the headless runner, resume and
 //! the auditor's replay all read the same [`state::RunState`].
 
+pub mod ctx;
+pub mod envs;
 pub mod event;
 pub mod state;
 
