@@ -17,7 +17,7 @@ pub mod vars;
 pub use diag::{Diagnostic, Severity};
 pub use load::{Loaded, load};
 pub use model::*;
-pub use validate::validate;
+pub use validate::{validate, validate_loaded};
 pub use vars::{EnvLookup, ProcessEnv};
 
 use crate::cli::{OutputFormat, PlanArgs, ValidateArgs};
@@ -125,8 +125,8 @@ pub fn cmd_plan(args: &PlanArgs) -> i32 {
             return exit::INVALID;
         }
     };
-    let diags = validate(&text, &file, &ProcessEnv, false);
     let loaded = load(&text, &file);
+    let diags = validate::validate_loaded(&loaded, &file, &ProcessEnv, false);
     let (Some(rb), false) = (loaded.runbook, diags.iter().any(Diagnostic::is_error)) else {
         for d in &diags {
             eprintln!("{}", d.render(Some(&text), false));

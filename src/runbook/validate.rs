@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::diag::{Diagnostic, Severity, did_you_mean, sort_and_dedup};
-use super::load::{diag, load};
+use super::load::{Loaded, diag, load};
 use super::model::{EnvKind, InitialSync, MapId, Master, Runbook, StepKind, Tolerance};
 use super::tree::{Node, Pos, Seg};
 use super::vars::EnvLookup;
@@ -19,8 +19,13 @@ pub const MAX_WAVE_MAPS: usize = 10;
 /// Loads and validates `text` (the contents of `file`). `strict` turns unset `${VAR}`s into errors
 /// (as `run` does). Every problem is returned, sorted by position.
 pub fn validate(text: &str, file: &str, env: &dyn EnvLookup, strict: bool) -> Vec<Diagnostic> {
-    let loaded = load(text, file);
-    let mut diags = loaded.diagnostics;
+    validate_loaded(&load(text, file), file, env, strict)
+}
+
+/// Validates what [`load`] returned (loading diagnostics included), for callers that also need the
+/// model: `run` and `plan` load once, validate, then use `loaded.runbook`.
+pub fn validate_loaded(loaded: &Loaded, file: &str, env: &dyn EnvLookup, strict: bool) -> Vec<Diagnostic> {
+    let mut diags = loaded.diagnostics.clone();
     if let (Some(rb), Some(tree)) = (&loaded.runbook, &loaded.tree) {
         diags.extend(check(rb, tree, file, env, strict));
     }
