@@ -144,7 +144,11 @@ pub fn load(text: &str, file: &str) -> Loaded {
     };
     match serde_saphyr::from_str_with_options::<Runbook>(text, options(policy)) {
         Ok(rb) => out.runbook = Some(rb),
-        Err(e) => out.diagnostics.push(typed_error::classify(&e, Some(&tree), file)),
+        Err(e) => {
+            out.diagnostics.push(typed_error::classify(&e, Some(&tree), file));
+            // serde stops at the first structural error; find the others (the same one merges).
+            out.diagnostics.extend(super::structure::check(&tree, file));
+        }
     }
     out.tree = Some(tree);
     out

@@ -8,6 +8,7 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod schema;
+mod structure;
 pub mod tree;
 mod typed_error;
 pub mod validate;
