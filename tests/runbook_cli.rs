@@ -130,3 +130,51 @@ fn plan_prints_json_in_execution_order() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn a_missing_dmf_package_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo.yaml"))
+            .unwrap();
+    let path = dir.path().join("demo.yaml");
+    std::fs::write(&path, &demo).unwrap();
+    let line = demo.lines().position(|l| l.contains("package_file:")).unwrap() + 1;
+    let out = cutover().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            ":{line}:23: error: package `packages/reference-data.zip` does not exist"
+        )),
+        "{err}"
+    );
+
+    std::fs::create_dir(dir.path().join("packages")).unwrap();
+    std::fs::write(dir.path().join("packages/reference-data.zip"), b"PK").unwrap();
+    let ok = cutover().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+#[test]
+fn an_unquoted_variable_in_a_flow_mapping_gets_a_plain_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flow.yaml");
+    std::fs::write(
+        &path,
+        "runbook: x\nversion: 1.0.0\nenvironments:\n  fno: { kind: fno, url: ${FNO_URL} }\nphases: []\n",
+    )
+    .unwrap();
+    let out = cutover().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":4:27: error: ") && err.contains("must be quoted"),
+        "{err}"
+    );
+}

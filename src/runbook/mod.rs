@@ -41,7 +41,16 @@ pub fn cmd_validate(args: &ValidateArgs) -> i32 {
                 continue;
             }
         };
-        for d in validate(&text, &file, &ProcessEnv, args.strict) {
+        let loaded = load(&text, &file);
+        let mut diags = validate_loaded(&loaded, &file, &ProcessEnv, args.strict);
+        let dir = path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        diags.extend(validate::package_diagnostics(&loaded, &file, &|p| {
+            dir.join(p).is_file()
+        }));
+        for d in diags {
             if d.is_error() {
                 errors += 1;
             } else {

@@ -419,3 +419,39 @@ pub(crate) fn step_index(rb: &Runbook) -> BTreeMap<&str, (usize, usize)> {
     }
     out
 }
+
+/// `dmf.import` packages that do not exist. `exists` is asked about each `package_file` as written
+/// (relative to the runbook's folder); the caller does the I/O, so this module stays pure.
+pub fn package_diagnostics(loaded: &Loaded, file: &str, exists: &dyn Fn(&str) -> bool) -> Vec<Diagnostic> {
+    let (Some(rb), Some(tree)) = (&loaded.runbook, &loaded.tree) else {
+        return Vec::new();
+    };
+    let mut cx = Ctx {
+        tree,
+        file,
+        out: Vec::new(),
+    };
+    for (pi, phase) in rb.phases.iter().enumerate() {
+        for (si, step) in phase.steps.iter().flatten().enumerate() {
+            if let StepKind::DmfImport { package_file, .. } = &step.kind
+                && !package_file.contains("${")
+                && !exists(package_file)
+            {
+                let path = [
+                    Seg::Key("phases"),
+                    Seg::Idx(pi),
+                    Seg::Key("steps"),
+                    Seg::Idx(si),
+                    Seg::Key("package_file"),
+                ];
+                cx.error(
+                    cx.at(&path),
+                    "missing-package",
+                    format!("package `{package_file}` does not exist"),
+                    "the path is relative to the runbook's folder".to_owned(),
+                );
+            }
+        }
+    }
+    cx.out
+}
