@@ -66,3 +66,28 @@ fn the_sample_runbooks_are_valid() {
         assert!(text.starts_with("# yaml-language-server: $schema=../assets/runbook.schema.json\n"));
     }
 }
+
+#[test]
+fn every_structural_error_is_reported_not_only_the_first() {
+    let text = include_str!("multi-structural.yaml.txt");
+    let diags = validate(text, "multi.yaml", &env, false);
+    let got: Vec<(u32, u32, &str)> = diags.iter().map(|d| (d.line, d.column, d.code)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, 1, "unknown-field"),
+            (7, 5, "unknown-field"),
+            (12, 5, "unknown-field"),
+            (17, 15, "unknown-step-kind"),
+            (21, 9, "unknown-field"),
+            (26, 9, "unknown-field"),
+        ]
+    );
+    assert!(
+        diags[1]
+            .hint
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `url`?")
+    );
+}

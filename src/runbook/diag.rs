@@ -90,10 +90,11 @@ impl Diagnostic {
     }
 }
 
-/// Sorts by position, then code, and drops exact duplicates (the same finding reached twice).
+/// Sorts by position, then code, and drops duplicates (the same finding reached by two passes: same
+/// position, code and message).
 pub fn sort_and_dedup(diags: &mut Vec<Diagnostic>) {
     diags.sort_by(|a, b| (a.line, a.column, a.code, &a.message).cmp(&(b.line, b.column, b.code, &b.message)));
-    diags.dedup();
+    diags.dedup_by(|a, b| (a.line, a.column, a.code, &a.message) == (b.line, b.column, b.code, &b.message));
 }
 
 /// The closest candidate by edit distance, when it is close enough to be a plausible typo.

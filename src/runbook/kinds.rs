@@ -50,9 +50,26 @@ pub struct PointerMatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpExpect {
-    /// Accepted status codes (2xx when absent).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub status: Vec<u16>,
+    /// Accepted status code(s) (any 2xx when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusSpec>,
+}
+
+/// `status: 200` or `status: [200, 202]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum StatusSpec {
+    One(u16),
+    Many(Vec<u16>),
+}
+
+impl StatusSpec {
+    pub fn accepts(&self, status: u16) -> bool {
+        match self {
+            StatusSpec::One(s) => *s == status,
+            StatusSpec::Many(list) => list.contains(&status),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

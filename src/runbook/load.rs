@@ -116,7 +116,10 @@ pub fn load(text: &str, file: &str) -> Loaded {
             Err(e) => {
                 // A tab where indentation is expected is the usual cause of a syntax error in a hand-edited
                 // file; only then is the plainer message worth giving (tabs inside scalars are legal).
-                push(tab_indentation(text, file).unwrap_or_else(|| typed_error::classify(&e, None, file)));
+                let mut d =
+                    tab_indentation(text, file).unwrap_or_else(|| typed_error::classify(&e, None, file));
+                flow_variable_hint(text, &mut d);
+                push(d);
                 return out;
             }
         };
@@ -144,10 +147,28 @@ pub fn load(text: &str, file: &str) -> Loaded {
     };
     match serde_saphyr::from_str_with_options::<Runbook>(text, options(policy)) {
         Ok(rb) => out.runbook = Some(rb),
-        Err(e) => out.diagnostics.push(typed_error::classify(&e, Some(&tree), file)),
+        Err(e) => {
+            out.diagnostics.push(typed_error::classify(&e, Some(&tree), file));
+            // serde stops at the first structural error; find the others (the same one merges).
+            out.diagnostics.extend(super::structure::check(&tree, file));
+        }
     }
     out.tree = Some(tree);
     out
+}
+
+/// `{ secret: ${X} }` is the classic trap: inside a flow mapping `{` and `}` end a plain value.
+fn flow_variable_hint(text: &str, d: &mut Diagnostic) {
+    let line = usize::try_from(d.line)
+        .ok()
+        .and_then(|l| l.checked_sub(1))
+        .and_then(|i| text.lines().nth(i));
+    if d.code == "yaml-syntax" && line.is_some_and(|l| l.contains('{') && l.contains("${")) {
+        d.hint = Some(
+            "inside `{ ... }` a `${VAR}` must be quoted (`\"${VAR}\"`), or write the mapping in block style"
+                .into(),
+        );
+    }
 }
 
 /// YAML forbids tabs for indentation; say so plainly, at the first offending line.

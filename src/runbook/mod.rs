@@ -8,6 +8,7 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod schema;
+mod structure;
 pub mod tree;
 mod typed_error;
 pub mod validate;
@@ -17,7 +18,7 @@ pub mod vars;
 pub use diag::{Diagnostic, Severity};
 pub use load::{Loaded, load};
 pub use model::*;
-pub use validate::validate;
+pub use validate::{validate, validate_loaded};
 pub use vars::{EnvLookup, ProcessEnv};
 
 use crate::cli::{OutputFormat, PlanArgs, ValidateArgs};
@@ -40,7 +41,16 @@ pub fn cmd_validate(args: &ValidateArgs) -> i32 {
                 continue;
             }
         };
-        for d in validate(&text, &file, &ProcessEnv, args.strict) {
+        let loaded = load(&text, &file);
+        let mut diags = validate_loaded(&loaded, &file, &ProcessEnv, args.strict);
+        let dir = path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        diags.extend(validate::package_diagnostics(&loaded, &file, &|p| {
+            dir.join(p).is_file()
+        }));
+        for d in diags {
             if d.is_error() {
                 errors += 1;
             } else {
@@ -125,8 +135,8 @@ pub fn cmd_plan(args: &PlanArgs) -> i32 {
             return exit::INVALID;
         }
     };
-    let diags = validate(&text, &file, &ProcessEnv, false);
     let loaded = load(&text, &file);
+    let diags = validate::validate_loaded(&loaded, &file, &ProcessEnv, false);
     let (Some(rb), false) = (loaded.runbook, diags.iter().any(Diagnostic::is_error)) else {
         for d in &diags {
             eprintln!("{}", d.render(Some(&text), false));

@@ -160,6 +160,13 @@ pub struct Environment {
     pub mode: Option<DualWriteMode>,
 }
 
+impl Environment {
+    /// The dual-write mode (`operator` when absent).
+    pub fn mode(&self) -> DualWriteMode {
+        self.mode.unwrap_or_default()
+    }
+}
+
 /// Entra ID client credentials. `client_secret` must be a `${VAR}`: a literal is a validation error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::diag::{Diagnostic, Severity, did_you_mean, sort_and_dedup};
-use super::load::{diag, load};
+use super::load::{Loaded, diag, load};
 use super::model::{EnvKind, InitialSync, MapId, Master, Runbook, StepKind, Tolerance};
 use super::tree::{Node, Pos, Seg};
 use super::vars::EnvLookup;
@@ -19,8 +19,13 @@ pub const MAX_WAVE_MAPS: usize = 10;
 /// Loads and validates `text` (the contents of `file`). `strict` turns unset `${VAR}`s into errors
 /// (as `run` does). Every problem is returned, sorted by position.
 pub fn validate(text: &str, file: &str, env: &dyn EnvLookup, strict: bool) -> Vec<Diagnostic> {
-    let loaded = load(text, file);
-    let mut diags = loaded.diagnostics;
+    validate_loaded(&load(text, file), file, env, strict)
+}
+
+/// Validates what [`load`] returned (loading diagnostics included), for callers that also need the
+/// model: `run` and `plan` load once, validate, then use `loaded.runbook`.
+pub fn validate_loaded(loaded: &Loaded, file: &str, env: &dyn EnvLookup, strict: bool) -> Vec<Diagnostic> {
+    let mut diags = loaded.diagnostics.clone();
     if let (Some(rb), Some(tree)) = (&loaded.runbook, &loaded.tree) {
         diags.extend(check(rb, tree, file, env, strict));
     }
@@ -413,4 +418,40 @@ pub(crate) fn step_index(rb: &Runbook) -> BTreeMap<&str, (usize, usize)> {
         }
     }
     out
+}
+
+/// `dmf.import` packages that do not exist. `exists` is asked about each `package_file` as written
+/// (relative to the runbook's folder); the caller does the I/O, so this module stays pure.
+pub fn package_diagnostics(loaded: &Loaded, file: &str, exists: &dyn Fn(&str) -> bool) -> Vec<Diagnostic> {
+    let (Some(rb), Some(tree)) = (&loaded.runbook, &loaded.tree) else {
+        return Vec::new();
+    };
+    let mut cx = Ctx {
+        tree,
+        file,
+        out: Vec::new(),
+    };
+    for (pi, phase) in rb.phases.iter().enumerate() {
+        for (si, step) in phase.steps.iter().flatten().enumerate() {
+            if let StepKind::DmfImport { package_file, .. } = &step.kind
+                && !package_file.contains("${")
+                && !exists(package_file)
+            {
+                let path = [
+                    Seg::Key("phases"),
+                    Seg::Idx(pi),
+                    Seg::Key("steps"),
+                    Seg::Idx(si),
+                    Seg::Key("package_file"),
+                ];
+                cx.error(
+                    cx.at(&path),
+                    "missing-package",
+                    format!("package `{package_file}` does not exist"),
+                    "the path is relative to the runbook's folder".to_owned(),
+                );
+            }
+        }
+    }
+    cx.out
 }
