@@ -21,11 +21,9 @@ pub use state::RunState;
 #[serde(transparent)]
 pub struct RunId(pub String);
 
-/// Identifies one planned step (its runbook id, or a generated id such as `wave-2.customers`).
-/// Serialised as a bare string; trivially convertible from and to `String`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-#[serde(transparent)]
-pub struct StepId(pub String);
+/// Identifies one planned step: its runbook id, or a generated id such as `wave-2:customers`.
+/// One type shared with the runbook model, so plan and events never need converting.
+pub use crate::runbook::StepId;
 
 macro_rules! string_newtype {
     ($t:ident) => {
@@ -69,7 +67,6 @@ macro_rules! string_newtype {
 }
 
 string_newtype!(RunId);
-string_newtype!(StepId);
 
 impl RunId {
     /// A fresh random run id (UUID v4, hyphenated).

@@ -13,7 +13,7 @@ pub use super::duration::{Duration, Timestamp};
 
 /// A step id as written in the runbook (`[A-Za-z0-9_-]+`). Planned steps a wave expands into use
 /// `<wave-id>:<map-id>` and `<wave-id>:gate`, which cannot collide with user ids.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct StepId(pub String);
 
@@ -37,6 +37,21 @@ macro_rules! id_impls {
         impl From<&str> for $t {
             fn from(s: &str) -> Self {
                 Self(s.to_owned())
+            }
+        }
+        impl From<String> for $t {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(id: $t) -> String {
+                id.0
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
             }
         }
         impl std::borrow::Borrow<str> for $t {
