@@ -40,7 +40,11 @@ impl Clock {
     /// `scale` environment seconds pass per real second (the simulator scenario's `time_scale`).
     /// Non-finite or non-positive scales are treated as 1.
     pub fn scaled(scale: f64) -> Self {
-        let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
         Self { scale }
     }
 
