@@ -131,6 +131,19 @@ impl SimState {
     }
 }
 
+/// A blob name that survives a URL path unchanged.
+fn safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// The SAS signature of a blob name and expiry.
 fn sign(seed: u64, name: &str, se: &str) -> String {
     use sha2::Digest;
@@ -230,7 +243,7 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
             let name = if file.is_empty() {
                 app.with(|st| st.next_guid())
             } else {
-                super::odata::encode(&file)
+                safe(&file)
             };
             let blob_id = app.with(|st| st.next_guid());
             let inner = json!({"BlobId": format!("{{{blob_id}}}"), "BlobUrl": blob_url(&app, &name)});
@@ -338,7 +351,7 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
             });
             let url = match ready {
                 Some(()) => {
-                    let name = format!("{id}-{}-targeterrors.csv", super::odata::encode(&entity));
+                    let name = format!("{id}-{}-targeterrors.csv", safe(&entity));
                     app.with(|st| {
                         st.blobs
                             .entry(name.clone())
@@ -361,7 +374,7 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
                 })
             });
             let url = if has {
-                let name = format!("{id}-{}-stagingerrors.csv", super::odata::encode(&entity));
+                let name = format!("{id}-{}-stagingerrors.csv", safe(&entity));
                 app.with(|st| {
                     st.blobs
                         .entry(name.clone())

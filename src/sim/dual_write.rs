@@ -53,6 +53,8 @@ pub struct SyncRt {
     pub copied: u64,
     pub total: u64,
     pub errors: u64,
+    /// Rows of this pass that were already on the target (a restart).
+    pub dups: u64,
     pub failed_at: Option<u64>,
     pub category: Option<String>,
     pub message: Option<String>,
@@ -303,6 +305,7 @@ impl SimState {
                 let msg = format!("A record that has the attribute values {key} already exists in {target}.");
                 self.log_error(m, &key, "duplicate_key", &msg, src_row.company);
                 self.maps[m].sync.errors += 1;
+                self.maps[m].sync.dups += 1;
             } else {
                 let row = self.copy_row(&self.maps[m], pos);
                 let tgt = self.maps[m].tgt;
@@ -325,7 +328,7 @@ impl SimState {
             map.sync.total = src_len as u64;
             map.sync.failed_at = None;
             map.sync.dup = None;
-            if map.sync.errors > 0 && map.sync.category.is_none() {
+            if map.sync.dups > 0 {
                 map.sync.state = "Failed";
                 map.status = NOT_RUNNING;
                 map.sync.category = Some("duplicate_key".into());

@@ -18,6 +18,7 @@ mod fno;
 mod live;
 pub mod odata;
 pub mod scenario;
+mod sections;
 mod server;
 pub mod state;
 mod world;

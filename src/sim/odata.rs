@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::state::{NO_COMPANY, Table, Tables};
+use super::state::{Table, Tables};
 
 /// One `field op literal` term.
 #[derive(Debug, Clone, PartialEq)]
@@ -226,13 +226,8 @@ pub fn select(
     let mut pos: Vec<usize> = (0..t.rows.len())
         .filter(|&i| {
             let row = &t.rows[i];
-            if let Some(c) = company {
-                if row.company != c && row.owned.is_none() {
-                    return false;
-                }
-                if row.owned.is_some() && !owned_in_company(tables, t, row, c, companies) {
-                    return false;
-                }
+            if company.is_some_and(|c| row.company != c) {
+                return false;
             }
             q.filter.iter().all(|cl| {
                 let v = tables
@@ -272,22 +267,6 @@ pub fn select(
     pos
 }
 
-fn owned_in_company(
-    tables: &Tables,
-    t: &Table,
-    row: &super::state::Row,
-    c: u16,
-    companies: &[String],
-) -> bool {
-    let Some(field) = &t.company_field else {
-        return true;
-    };
-    let v = tables.value_of(t, row, field, companies).unwrap_or(Value::Null);
-    companies
-        .get(c as usize)
-        .is_some_and(|name| values_equal(&v, &json!(name)))
-}
-
 fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x
@@ -322,11 +301,11 @@ pub fn count(tables: &Tables, t: &Table, q: &Query, company: Option<u16>, compan
         }
         _ => None,
     };
-    let owned_rows = t.rows.iter().any(|r| r.owned.is_some());
+    // Every row, created ones included, carries its company index, so the cached counts are exact.
     match company_only {
         Some(None) => t.len(),
-        Some(Some(c)) if !owned_rows => t.count_company(c),
-        _ => select(tables, t, q, company, companies).len() as u64,
+        Some(Some(c)) => t.count_company(c),
+        None => select(tables, t, q, company, companies).len() as u64,
     }
 }
 
@@ -336,14 +315,6 @@ pub fn company_index(companies: &[String], name: &str) -> Option<u16> {
         .iter()
         .position(|c| c.eq_ignore_ascii_case(name))
         .map(|i| i as u16)
-}
-
-/// True for rows without a company (shared sets) when scoping by company.
-pub fn is_shared(t: &Table) -> bool {
-    !t.company_specific
-        || t.rows
-            .iter()
-            .all(|r| r.company == NO_COMPANY && r.owned.is_none())
 }
 
 #[cfg(test)]

@@ -295,7 +295,17 @@ fn reset() -> Response {
     Response::new(Body::from_stream(stream))
 }
 
+/// Damages or slows a response. Truncation and malformation apply to JSON bodies only: a cut
+/// `text/plain` count would be a silently wrong number, which no real transport produces.
 async fn mangle(resp: Response, m: Mangle) -> Response {
+    let json = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.contains("json"));
+    if !json && !matches!(m, Mangle::Slow { .. }) {
+        return resp;
+    }
     let (mut parts, body) = resp.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return reset();

@@ -1,0 +1,103 @@
+//! Count requests per second against the in-process simulator with zero injected latency.
+//!
+//! Run with `cargo bench --bench sim`. A plain reqwest client with a few concurrent tasks asks
+//! `GET /data/CustomersV3/$count?cross-company=true` (F&O) and `GET /api/data/v9.2/accounts/$count`
+//! (Dataverse) of the demo scenario for a fixed time and prints the rate. Target: 5,000/s on 2 cores.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cutover::sim::{Scenario, start};
+use serde_json::Value;
+
+const TASKS: usize = 8;
+const RUN: Duration = Duration::from_secs(5);
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // The demo estate, with Dataverse's 6,000-requests-per-5-minutes limit lifted: this measures
+        // the server, not the service-protection model.
+        let mut scenario = Scenario::demo();
+        scenario.dataverse.service_protection.requests = u64::MAX;
+        scenario.dataverse.service_protection.concurrent = u64::MAX;
+        let h = start(scenario, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let c = cutover::net::client_builder()
+            .pool_max_idle_per_host(TASKS)
+            .build()
+            .unwrap();
+        let mut tokens = Vec::new();
+        for scope in [
+            "https://contoso-demo.operations.dynamics.com/.default",
+            "https://contoso-demo.crm.dynamics.com/.default",
+        ] {
+            let v: Value = c
+                .post(format!("{}/t/oauth2/v2.0/token", h.url()))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "bench"),
+                    ("client_secret", "x"),
+                    ("scope", scope),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            tokens.push(v["access_token"].as_str().unwrap().to_string());
+        }
+        let targets = [
+            (
+                format!("{}/data/CustomersV3/$count?cross-company=true", h.url()),
+                tokens[0].clone(),
+                "F&O $count",
+            ),
+            (
+                format!("{}/api/data/v9.2/accounts/$count", h.url()),
+                tokens[1].clone(),
+                "Dataverse $count",
+            ),
+        ];
+        for (url, tok, label) in targets {
+            let done = Arc::new(AtomicU64::new(0));
+            let errors = Arc::new(AtomicU64::new(0));
+            let start_at = Instant::now();
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    let (c, url, tok, done, errors) =
+                        (c.clone(), url.clone(), tok.clone(), done.clone(), errors.clone());
+                    tokio::spawn(async move {
+                        while start_at.elapsed() < RUN {
+                            match c.get(&url).bearer_auth(&tok).send().await {
+                                Ok(r) if r.status().is_success() => {
+                                    let _ = r.bytes().await;
+                                    done.fetch_add(1, Ordering::Relaxed);
+                                }
+                                _ => {
+                                    errors.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let secs = start_at.elapsed().as_secs_f64();
+            let n = done.load(Ordering::Relaxed);
+            println!(
+                "{label}: {n} requests in {secs:.1}s with {TASKS} tasks = {:.0} requests/s ({} errors)",
+                n as f64 / secs,
+                errors.load(Ordering::Relaxed)
+            );
+        }
+        h.shutdown().await;
+    });
+}
