@@ -11,7 +11,8 @@
 //! - [`dataverse`]: exact counts past the 5,000 and 50,000 caps, lookups by key, canary create/delete, WhoAmI.
 //! - [`dual_write`]: the dual-write management gateway (our model) and operator-mode instructions/verification.
 //! - [`http`], [`shell`], [`notify`]: the generic step kinds.
-//! - [`sample`]: field-by-field comparison for record sampling.
+//! - [`sample`]: record sampling (random F&O keys looked up on Dataverse, compared field by field).
+//! - [`setup`]: one call to build an environment's transport from its runbook settings.
 
 pub mod auth;
 pub mod dataverse;
@@ -24,6 +25,7 @@ pub mod notify;
 pub mod parse;
 mod request;
 pub mod sample;
+pub mod setup;
 pub mod shell;
 pub mod transport;
 
