@@ -182,6 +182,19 @@ async fn the_same_request_id_never_acts_twice() {
     gw.wait_request("req-start-vendors", POLL, &h.cancel)
         .await
         .unwrap();
+    assert!(
+        gw.find_request("req-start-vendors", &h.cancel)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        gw.find_request("req-never-sent", &h.cancel)
+            .await
+            .unwrap()
+            .is_none(),
+        "unknown id: safe to send"
+    );
     gw.wait_map_status(&map.id, status::RUNNING, POLL, &h.cancel, |_| {})
         .await
         .unwrap();
