@@ -191,6 +191,18 @@ async fn canary_is_created_found_by_key_and_deleted_once() {
         .and_then(|v| v.as_str())
         .expect("created row has its id")
         .to_owned();
+    // A resumed engine that journaled the canary key finds it instead of creating it again.
+    let (again, created) = dv
+        .ensure_created(
+            "accounts",
+            &json!({"accountnumber": key, "name": "cutover canary"}),
+            ("accountnumber", key),
+            &h.cancel,
+        )
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again["accountid"], id.as_str());
     let found = dv
         .find_by_key(
             "accounts",

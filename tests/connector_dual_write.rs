@@ -182,6 +182,19 @@ async fn the_same_request_id_never_acts_twice() {
     gw.wait_request("req-start-vendors", POLL, &h.cancel)
         .await
         .unwrap();
+    assert!(
+        gw.find_request("req-start-vendors", &h.cancel)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        gw.find_request("req-never-sent", &h.cancel)
+            .await
+            .unwrap()
+            .is_none(),
+        "unknown id: safe to send"
+    );
     gw.wait_map_status(&map.id, status::RUNNING, POLL, &h.cancel, |_| {})
         .await
         .unwrap();
@@ -308,6 +321,25 @@ async fn generic_http_polls_until_a_pointer_matches_and_captures() {
     .await
     .unwrap();
     assert_eq!(out.captures["name"], "Completed");
+    // fail_if ends the poll with the value that matched.
+    let failing = PollSpec {
+        until: Condition {
+            pointer: "/status".into(),
+            equals: json!(99),
+        },
+        fail_if: Some(Condition {
+            pointer: "/statusName".into(),
+            equals: json!("Completed"),
+        }),
+        ..poll
+    };
+    let err = http::request(&t, &status_call, Some(&failing), &[], &h.cancel)
+        .await
+        .unwrap_err();
+    let ConnectorError::JobFailed(f) = &err else {
+        panic!("expected fail_if to fail the step, got {err}")
+    };
+    assert_eq!(f.details, vec!["/statusName = \"Completed\"".to_owned()]);
     let wrong = HttpCall {
         expect_status: vec![201],
         ..start

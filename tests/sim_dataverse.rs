@@ -152,6 +152,8 @@ async fn paging_uses_maxpagesize_and_an_opaque_skiptoken() {
         }
     }
     assert_eq!((seen.len(), pages), (5000, 3));
+    let (s, _, _) = get_json(&c, &tok, &api(&h, "accounts?$skip=3"), None).await;
+    assert_eq!(s, 400, "Dataverse pages by $skiptoken only");
     let (_, _, v) = get_json(&c, &tok, &api(&h, "accounts?$top=3"), None).await;
     assert_eq!(v["value"].as_array().unwrap().len(), 3);
     assert!(v.get("@odata.nextLink").is_none());

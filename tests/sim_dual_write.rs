@@ -179,6 +179,10 @@ async fn initial_sync_fails_at_row_n_and_resume_finishes_it() {
     assert_eq!(m["initialSync"]["state"], "Completed");
     assert_eq!(g.table("dataverse", "msdyn_vendors"), 350);
     assert_eq!(g.table("fno", "VendorsV2"), 350);
+    let active = g
+        .get("data/DualWriteErrorLogs?$filter=MapName eq 'vendors' and Status eq 'Active'&$count=true")
+        .await;
+    assert_eq!(active["@odata.count"], 0, "the resumed sync resolved its failure");
     let st = g.h.state();
     assert_eq!(st["side_effects"]["dualwrite.initial_sync:vendors"], 1);
     assert_eq!(st["side_effects"]["dualwrite.resume:vendors"], 1);
@@ -205,6 +209,12 @@ async fn a_restart_instead_of_resume_produces_duplicate_key_errors() {
         })
         .await;
     assert_eq!(m["initialSync"]["errorCount"], 209);
+    assert!(
+        m["initialSync"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("209 rows failed")
+    );
     assert_eq!(m["status"], 6);
     let dups = g
         .get("data/DualWriteErrorLogs?$filter=Category eq 'duplicate_key'&$count=true&$top=1")

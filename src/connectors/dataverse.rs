@@ -266,6 +266,26 @@ impl DataverseClient {
         }
     }
 
+    /// The resume-safe canary create: looks the row up by its key first and creates it only when absent. Returns
+    /// the row and whether this call created it.
+    pub async fn ensure_created(
+        &self,
+        set: &str,
+        body: &Value,
+        key: (&str, &str),
+        cancel: &CancellationToken,
+    ) -> Result<(Map<String, Value>, bool)> {
+        if let Some(found) = self
+            .find_by_key(set, key.0, key.1, &[], cancel)
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Ok((found, false));
+        }
+        Ok((self.create(set, body, Some(key), cancel).await?, true))
+    }
+
     /// Deletes a row by its primary id. A row that is already gone counts as deleted (safe to repeat).
     pub async fn delete(&self, set: &str, id: &str, cancel: &CancellationToken) -> Result<()> {
         let req = Request::new(

@@ -250,6 +250,20 @@ impl GatewayClient {
         self.t.parse(&resp, parse_request_status)
     }
 
+    /// The resume question: what became of a journaled request id? `None` when the gateway never received it
+    /// (404), so sending it is safe; otherwise its status (re-sending the same id would not act twice either).
+    pub async fn find_request(
+        &self,
+        request_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Option<RequestStatus>> {
+        match self.request_status(request_id, cancel).await {
+            Ok(s) => Ok(Some(s)),
+            Err(ConnectorError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Polls a request until Completed (Ok) or Error (`JobFailed` with the gateway's message).
     pub async fn wait_request(
         &self,

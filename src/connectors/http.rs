@@ -119,7 +119,7 @@ pub async fn request(
             return Err(ConnectorError::job_failed(
                 t.env(),
                 &name,
-                &call.target,
+                summary_target(&call.target),
                 "fail_if matched",
                 vec![format!(
                     "{} = {shown}",

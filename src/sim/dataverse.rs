@@ -91,6 +91,9 @@ pub async fn collection(
         return total_record_count(&app, &seg, raw.as_deref(), &base);
     }
     let q = match Query::parse(raw.as_deref()) {
+        Ok(q) if q.pairs.iter().any(|(k, _)| k == "$skip") => {
+            return bad("The query parameter $skip is not supported");
+        }
         Ok(q) => q,
         Err(e) => return bad(&e),
     };

@@ -334,11 +334,13 @@ impl SimState {
                 map.sync.category = Some("duplicate_key".into());
                 map.sync.message = Some(format!(
                     "{} rows failed: a record with the same key already exists.",
-                    map.sync.errors
+                    map.sync.dups
                 ));
             } else {
                 map.sync.state = "Completed";
                 map.status = RUNNING;
+                let name = map.def.name.clone();
+                self.resolve_errors(&name);
             }
         }
     }

@@ -177,6 +177,7 @@ impl SimState {
         row.insert("RecordKey".into(), json!(key));
         row.insert("Category".into(), json!(category));
         row.insert("ErrorMessage".into(), json!(message));
+        row.insert("Status".into(), json!("Active"));
         row.insert("dataAreaId".into(), json!(company));
         if let Some(&i) = self.fno_idx.get(ERROR_LOG_SET) {
             self.fno[i].push(super::state::Row {
@@ -187,6 +188,21 @@ impl SimState {
                 corrupt: false,
                 owned: Some(Box::new(row)),
             });
+        }
+    }
+
+    /// Marks a map's active error-queue entries `Resolved` (our model: an initial sync that
+    /// completes after a Resume has retried its failed rows successfully).
+    pub fn resolve_errors(&mut self, map: &str) {
+        let Some(&i) = self.fno_idx.get(ERROR_LOG_SET) else {
+            return;
+        };
+        for row in &mut self.fno[i].rows {
+            if let Some(o) = row.owned.as_mut() {
+                if o.get("MapName").and_then(Value::as_str) == Some(map) {
+                    o.insert("Status".into(), json!("Resolved"));
+                }
+            }
         }
     }
 
