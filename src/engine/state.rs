@@ -378,23 +378,33 @@ impl RunState {
                 if error.is_some() || status.is_some_and(|c| c >= 400) {
                     self.requests_failed += 1;
                 }
-                let r = RequestSummary {
-                    at,
-                    env: e.clone(),
-                    method: method.clone(),
-                    path: path.clone(),
-                    status: *status,
-                    duration_ms: *duration_ms,
-                    error: error.clone(),
-                };
-                match step {
+                let (q, cap) = match step {
                     Some(id) => {
                         let s = self.step_mut(id);
                         s.request_count += 1;
-                        push_bounded(&mut s.requests, REQUESTS_PER_STEP, r);
+                        (&mut s.requests, REQUESTS_PER_STEP)
                     }
-                    None => push_bounded(&mut self.unattached_requests, UNATTACHED_REQUESTS, r),
-                }
+                    None => (&mut self.unattached_requests, UNATTACHED_REQUESTS),
+                };
+                // At capacity, reuse the evicted summary's buffers: no allocation in the steady state.
+                let evicted = if q.len() >= cap { q.pop_front() } else { None };
+                let mut r = evicted.unwrap_or_else(|| RequestSummary {
+                    at,
+                    env: String::new(),
+                    method: String::new(),
+                    path: String::new(),
+                    status: None,
+                    duration_ms: 0,
+                    error: None,
+                });
+                r.at = at;
+                r.env.clone_from(e);
+                r.method.clone_from(method);
+                r.path.clone_from(path);
+                r.status = *status;
+                r.duration_ms = *duration_ms;
+                r.error.clone_from(error);
+                q.push_back(r);
             }
             Event::StepFinished {
                 step,
