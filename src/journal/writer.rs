@@ -3,6 +3,9 @@
 //! Loop: wait for a message; drain everything already queued (up to `max_batch`); if anything in
 //! hand is durable (an `append` or a `flush` waiter) or the oldest batched event has waited
 //! `batch_window`, commit it all in ONE transaction and acknowledge every waiter with its envelope.
+//! When the previous commit served several waiters, a durable batch first lingers up to 1 ms for
+//! as many (concurrent appenders woken by that commit), so one fsync serves them all. Redaction
+//! and canonical JSON happen on the caller's thread, beside the writer's inserts.
 //! A failed commit poisons the writer: every later append fails, so the engine stops acting
 //! before its next side effect (nothing is ever executed unjournaled).
 
