@@ -8,20 +8,20 @@
 //! saw then.
 
 pub mod errors;
+mod eta;
 pub mod parity;
+mod views;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 pub use self::errors::ErrorQueue;
+pub use self::eta::default_estimate_ms;
 pub use self::parity::{ParityKey, ParityRow, ParityStatus, ParityTable};
-use super::event::{
-    DecisionKind, Envelope, Event, FreezeWindow, GateFailure, Handle, LogLevel, MapInfo, OperatorAction,
-    PlannedStepInfo, RunOutcome, Severity, StepOutcome, Tolerance,
-};
-use super::{RunId, StepId};
+pub use self::views::*;
+use super::StepId;
+use super::event::{Envelope, Event, MapInfo, OperatorAction, PlannedStepInfo, StepOutcome, Tolerance};
 
 /// Requests kept per step for the detail pane (newest last); `StepView::request_count` stays exact.
 pub const REQUESTS_PER_STEP: usize = 50;
@@ -31,172 +31,6 @@ pub const UNATTACHED_REQUESTS: usize = 200;
 pub const LOG_LINES: usize = 1_000;
 /// Alerts, operator decisions and gate verdicts kept (each also has an exact total).
 pub const HISTORY_KEPT: usize = 10_000;
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum StepStatus {
-    Pending,
-    Running {
-        since: DateTime<Utc>,
-        attempt: u32,
-    },
-    AwaitingOperator {
-        since: DateTime<Utc>,
-        decision: DecisionKind,
-    },
-    Succeeded,
-    Failed {
-        message: String,
-    },
-    Skipped {
-        reason: String,
-    },
-    Waived {
-        reason: Option<String>,
-    },
-}
-
-impl StepStatus {
-    /// Done for scheduling purposes: succeeded, skipped or waived.
-    pub fn is_done(&self) -> bool {
-        matches!(
-            self,
-            StepStatus::Succeeded | StepStatus::Skipped { .. } | StepStatus::Waived { .. }
-        )
-    }
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct Progress {
-    pub done: u64,
-    pub total: Option<u64>,
-    pub note: Option<String>,
-    pub at: DateTime<Utc>,
-}
-
-/// One HTTP call as the detail pane lists it.
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct RequestSummary {
-    pub at: DateTime<Utc>,
-    pub env: String,
-    pub method: String,
-    pub path: String,
-    pub status: Option<u16>,
-    pub duration_ms: u64,
-    pub error: Option<String>,
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct InstallView {
-    pub at: DateTime<Utc>,
-    pub step: StepId,
-    pub package: String,
-    pub version: String,
-    pub sha256: String,
-    pub execution_id: String,
-    pub result: String,
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct StepView {
-    pub info: PlannedStepInfo,
-    /// False for a step the engine reported that was not in `RunStarted`'s plan.
-    pub planned: bool,
-    pub status: StepStatus,
-    /// The highest attempt number seen in a `StepIntent` (0: never started).
-    pub attempts: u32,
-    /// Start of the latest attempt.
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Duration of the latest finished attempt.
-    pub duration_ms: Option<u64>,
-    pub progress: Option<Progress>,
-    pub handle: Option<Handle>,
-    /// The last [`REQUESTS_PER_STEP`] requests, oldest first.
-    pub requests: VecDeque<RequestSummary>,
-    pub request_count: u64,
-    pub outputs: BTreeMap<String, String>,
-    pub install: Option<InstallView>,
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq, Default)]
-pub struct Header {
-    pub run_id: RunId,
-    pub runbook: String,
-    pub version: String,
-    pub runbook_sha256: String,
-    /// Every operator that started, resumed or decided something, in order of first appearance.
-    pub operators: Vec<String>,
-    pub hosts: Vec<String>,
-    /// Phase and wave of the step that started most recently.
-    pub phase: Option<String>,
-    pub wave: Option<String>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub last_event_at: Option<DateTime<Utc>>,
-    /// `last_event_at - started_at`.
-    pub elapsed_ms: u64,
-    pub freeze_window: Option<FreezeWindow>,
-    pub time_scale: f64,
-    pub resumes: u32,
-    pub accepted_changed_runbook: bool,
-    pub lease_takeovers: u32,
-    pub outcome: Option<RunOutcome>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct PendingDecision {
-    pub step: Option<StepId>,
-    pub decision: DecisionKind,
-    pub prompt: String,
-    pub checklist: Vec<String>,
-    pub deadline: Option<DateTime<Utc>>,
-    pub since: DateTime<Utc>,
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct DecisionRecord {
-    pub at: DateTime<Utc>,
-    pub step: Option<StepId>,
-    pub action: OperatorAction,
-    pub operator: String,
-    pub reason: Option<String>,
-    pub checklist_done: Vec<String>,
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct AlertView {
-    pub at: DateTime<Utc>,
-    pub severity: Severity,
-    pub message: String,
-    pub map: Option<String>,
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct GateView {
-    pub at: DateTime<Utc>,
-    pub step: StepId,
-    pub wave: Option<String>,
-    pub passed: bool,
-    pub failures: Vec<GateFailure>,
-}
-
-#[derive(Serialize, Clone, Debug, PartialEq)]
-pub struct LogLine {
-    pub at: DateTime<Utc>,
-    pub level: LogLevel,
-    pub message: String,
-}
-
-/// The remaining time of the run as [`RunState::eta`] estimates it.
-#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Eta {
-    pub remaining_ms: u64,
-    /// Remaining steps (pending, running or waiting).
-    pub remaining_steps: usize,
-    /// How many of those were estimated from measured durations of the same kind.
-    pub measured: usize,
-}
 
 /// Everything the console shows about one run. Build it with [`RunState::default`] and feed it
 /// every envelope of the run, in journal order.
@@ -244,25 +78,8 @@ fn add_unique(list: &mut Vec<String>, name: &str) {
     }
 }
 
-fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+pub(super) fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
     u64::try_from((to - from).num_milliseconds()).unwrap_or(0)
-}
-
-/// The estimate for a step kind nothing has measured yet, at real time (divided by the run's
-/// `time_scale`). Long operations get the typical durations seen on tier-2 environments; anything
-/// unknown gets five minutes.
-pub fn default_estimate_ms(kind: &str) -> u64 {
-    match kind {
-        "manual" => 10 * 60_000,
-        "notify" => 5_000,
-        "http" | "error_queue" => 30_000,
-        "shell" | "parity" | "gate" | "wait" => 60_000,
-        "dualwrite.pause" | "dualwrite.resume" | "dualwrite.stop" | "roundtrip" | "sample" => 2 * 60_000,
-        "dmf.export" | "dualwrite.run" => 15 * 60_000,
-        "dmf.import" => 20 * 60_000,
-        "monitor" => 60 * 60_000,
-        _ => 5 * 60_000,
-    }
 }
 
 impl RunState {
@@ -295,7 +112,7 @@ impl RunState {
         }
         match &env.event {
             Event::RunStarted {
-                run_id,
+                run_id: _,
                 runbook,
                 operator,
                 host,
@@ -306,7 +123,8 @@ impl RunState {
                 time_scale,
             } => {
                 let h = &mut self.header;
-                h.run_id = run_id.clone();
+                // The envelope's run id is the journal's; the event's copy is informational.
+                h.run_id = env.run_id.clone();
                 h.runbook.clone_from(&runbook.name);
                 h.version.clone_from(&runbook.version);
                 h.runbook_sha256.clone_from(&runbook.sha256);
@@ -378,23 +196,33 @@ impl RunState {
                 if error.is_some() || status.is_some_and(|c| c >= 400) {
                     self.requests_failed += 1;
                 }
-                let r = RequestSummary {
-                    at,
-                    env: e.clone(),
-                    method: method.clone(),
-                    path: path.clone(),
-                    status: *status,
-                    duration_ms: *duration_ms,
-                    error: error.clone(),
-                };
-                match step {
+                let (q, cap) = match step {
                     Some(id) => {
                         let s = self.step_mut(id);
                         s.request_count += 1;
-                        push_bounded(&mut s.requests, REQUESTS_PER_STEP, r);
+                        (&mut s.requests, REQUESTS_PER_STEP)
                     }
-                    None => push_bounded(&mut self.unattached_requests, UNATTACHED_REQUESTS, r),
-                }
+                    None => (&mut self.unattached_requests, UNATTACHED_REQUESTS),
+                };
+                // At capacity, reuse the evicted summary's buffers: no allocation in the steady state.
+                let evicted = if q.len() >= cap { q.pop_front() } else { None };
+                let mut r = evicted.unwrap_or_else(|| RequestSummary {
+                    at,
+                    env: String::new(),
+                    method: String::new(),
+                    path: String::new(),
+                    status: None,
+                    duration_ms: 0,
+                    error: None,
+                });
+                r.at = at;
+                r.env.clone_from(e);
+                r.method.clone_from(method);
+                r.path.clone_from(path);
+                r.status = *status;
+                r.duration_ms = *duration_ms;
+                r.error.clone_from(error);
+                q.push_back(r);
             }
             Event::StepFinished {
                 step,
@@ -664,63 +492,6 @@ impl RunState {
                 self.insert_step(info, false)
             }
         }
-    }
-
-    /// Estimated time for a step of this kind: the mean of this run's succeeded steps of the same
-    /// kind when any were measured, else the plan's `estimate_ms`, else [`default_estimate_ms`]
-    /// divided by the run's time scale. The bool says whether it was measured.
-    pub fn estimate_ms(&self, step: &StepView) -> (u64, bool) {
-        if let Some(&(n, total)) = self.durations_by_kind.get(step.info.kind.as_str())
-            && n > 0
-        {
-            return (total / n, true);
-        }
-        if let Some(e) = step.info.estimate_ms {
-            return (e, false);
-        }
-        let scale = if self.header.time_scale > 0.0 {
-            self.header.time_scale
-        } else {
-            1.0
-        };
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let scaled = (default_estimate_ms(&step.info.kind) as f64 / scale) as u64;
-        (scaled, false)
-    }
-
-    /// The remaining time: the sum of the estimates of every step not done (a running step counts
-    /// what is left of its estimate at the last event). Summing is sequential, so it is an upper
-    /// bound where waves run maps concurrently; the console labels it as such.
-    pub fn eta(&self) -> Eta {
-        let now = self.header.last_event_at;
-        let mut eta = Eta {
-            remaining_ms: 0,
-            remaining_steps: 0,
-            measured: 0,
-        };
-        if self.header.outcome.is_some() {
-            return eta;
-        }
-        for s in &self.steps {
-            if s.status.is_done() {
-                continue;
-            }
-            let (est, measured) = self.estimate_ms(s);
-            let left = match (&s.status, now) {
-                (StepStatus::Running { since, .. }, Some(now)) => {
-                    est.saturating_sub(millis_between(*since, now))
-                }
-                _ => est,
-            };
-            eta.remaining_ms += left;
-            eta.remaining_steps += 1;
-            eta.measured += usize::from(measured);
-        }
-        eta
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
@@ -187,12 +188,70 @@ impl JournalReader {
     }
 
     /// The state the console showed right after event `upto_event_id` (`None`: after the last).
+    ///
+    /// Pipelined: this thread reads pages and folds them while a helper thread decodes the next
+    /// page's JSON, so a long run rebuilds in about the time of the slower half.
     pub fn state_at(&self, run_id: &RunId, upto_event_id: Option<i64>) -> Result<RunState, JournalError> {
+        type Decoded = Result<Vec<Envelope>, JournalError>;
+        let upto = upto_event_id.unwrap_or(i64::MAX);
         let mut state = RunState::default();
-        for env in self.events_upto(run_id, upto_event_id.unwrap_or(i64::MAX)) {
-            state.apply(&env?);
-        }
+        std::thread::scope(|scope| -> Result<(), JournalError> {
+            let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<RawRow>>(2);
+            let (dec_tx, dec_rx) = mpsc::sync_channel::<Decoded>(2);
+            scope.spawn(move || {
+                for page in raw_rx {
+                    let decoded: Decoded = page.into_iter().map(RawRow::decode).collect();
+                    if dec_tx.send(decoded).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut after_seq = 0i64;
+            let mut in_flight = 0usize;
+            let mut finished = false;
+            while !finished || in_flight > 0 {
+                if !finished {
+                    let page = self.raw_page(run_id, after_seq, upto)?;
+                    finished = i64::try_from(page.len()).unwrap_or(0) < PAGE;
+                    if let Some(last) = page.last() {
+                        after_seq = last.seq;
+                        raw_tx
+                            .send(page)
+                            .map_err(|_| JournalError::Db("replay decoder stopped".into()))?;
+                        in_flight += 1;
+                    }
+                }
+                if in_flight >= 2 || (finished && in_flight > 0) {
+                    let page = dec_rx
+                        .recv()
+                        .map_err(|_| JournalError::Db("replay decoder stopped".into()))??;
+                    in_flight -= 1;
+                    for env in &page {
+                        state.apply(env);
+                    }
+                }
+            }
+            Ok(())
+        })?;
         Ok(state)
+    }
+
+    fn raw_page(&self, run_id: &RunId, after_seq: i64, upto: i64) -> Result<Vec<RawRow>, JournalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, seq, at, payload FROM events WHERE run_id = ?1 AND seq > ?2 AND id <= ?3 ORDER BY seq LIMIT ?4",
+        )?;
+        let mut rows = stmt.query(params![run_id.0, after_seq, upto, PAGE])?;
+        let mut out = Vec::with_capacity(usize::try_from(PAGE).unwrap_or(0));
+        while let Some(r) = rows.next()? {
+            out.push(RawRow {
+                id: r.get(0)?,
+                run_id: run_id.clone(),
+                seq: r.get(1)?,
+                at: r.get(2)?,
+                payload: r.get(3)?,
+            });
+        }
+        Ok(out)
     }
 
     /// Recompute the whole chain (see the [module docs](super) for the rule). The outer error is
@@ -282,6 +341,32 @@ impl JournalReader {
             last_id,
             head_hash: head,
         }))
+    }
+}
+
+/// A row as read, before its JSON is decoded (decoding happens on another thread in `state_at`).
+struct RawRow {
+    id: i64,
+    run_id: RunId,
+    seq: i64,
+    at: String,
+    payload: String,
+}
+
+impl RawRow {
+    fn decode(self) -> Result<Envelope, JournalError> {
+        let id = self.id;
+        let event: Event = serde_json::from_str(&self.payload).map_err(|e| JournalError::Corrupt {
+            id,
+            message: format!("payload does not decode: {e}"),
+        })?;
+        Ok(Envelope {
+            id,
+            seq: u64::try_from(self.seq).unwrap_or(0),
+            at: parse_at(id, &self.at)?,
+            run_id: self.run_id,
+            event,
+        })
     }
 }
 

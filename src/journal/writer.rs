@@ -3,6 +3,9 @@
 //! Loop: wait for a message; drain everything already queued (up to `max_batch`); if anything in
 //! hand is durable (an `append` or a `flush` waiter) or the oldest batched event has waited
 //! `batch_window`, commit it all in ONE transaction and acknowledge every waiter with its envelope.
+//! When the previous commit served several waiters, a durable batch first lingers up to 1 ms for
+//! as many (concurrent appenders woken by that commit), so one fsync serves them all. Redaction
+//! and canonical JSON happen on the caller's thread, beside the writer's inserts.
 //! A failed commit poisons the writer: every later append fails, so the engine stops acting
 //! before its next side effect (nothing is ever executed unjournaled).
 
@@ -78,11 +81,7 @@ impl FlushAck {
 // Appends dominate the channel, so boxing the event would only add an allocation per append.
 #[allow(clippy::large_enum_variant)]
 enum Msg {
-    Append {
-        run_id: RunId,
-        event: Event,
-        ack: Option<Ack>,
-    },
+    Append { item: Encoded, ack: Option<Ack> },
     Flush(FlushAck),
     Subscribe(tmpsc::UnboundedSender<Envelope>),
     Shutdown,
@@ -93,6 +92,7 @@ enum Msg {
 pub struct JournalWriter {
     tx: mpsc::Sender<Msg>,
     failed: Arc<AtomicBool>,
+    redactor: Redactor,
 }
 
 /// An open journal: its writer thread and the handle to it. Dropping it (or [`Journal::close`])
@@ -135,13 +135,13 @@ impl Journal {
         let thread_failed = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
             .name("cutover-journal".into())
-            .spawn(move || run(store, &rx, &redactor, &options, &thread_failed))
+            .spawn(move || run(store, &rx, &options, &thread_failed))
             .map_err(|e| JournalError::Open {
                 path: path.display().to_string(),
                 message: e.to_string(),
             })?;
         Ok(Journal {
-            writer: JournalWriter { tx, failed },
+            writer: JournalWriter { tx, failed, redactor },
             thread: Some(thread),
             path: path.to_owned(),
         })
@@ -191,38 +191,33 @@ impl JournalWriter {
         self.tx.send(msg).map_err(|_| JournalError::Closed)
     }
 
+    /// Redact and canonicalise on the caller's thread: CPU work that runs in parallel with the
+    /// writer's inserts (the writer only assigns ids, times and hashes, and writes).
+    fn send_event(&self, run_id: RunId, event: Event, ack: Option<Ack>) -> Result<(), JournalError> {
+        let item = encode(&self.redactor, run_id, event)?;
+        self.send(Msg::Append { item, ack })
+    }
+
     /// Journal `event` durably: returns after its transaction committed with `synchronous=FULL`,
     /// with the envelope as written (redacted, with id, seq and time). Act on it only after this.
     pub async fn append(&self, run_id: RunId, event: Event) -> Result<Envelope, JournalError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Msg::Append {
-            run_id,
-            event,
-            ack: Some(Ack::Async(tx)),
-        })?;
+        self.send_event(run_id, event, Some(Ack::Async(tx)))?;
         rx.await.map_err(|_| JournalError::Closed)?
     }
 
     /// [`JournalWriter::append`] for threads that are not async (blocks the calling thread).
     pub fn append_blocking(&self, run_id: RunId, event: Event) -> Result<Envelope, JournalError> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.send(Msg::Append {
-            run_id,
-            event,
-            ack: Some(Ack::Blocking(tx)),
-        })?;
+        self.send_event(run_id, event, Some(Ack::Blocking(tx)))?;
         rx.recv().map_err(|_| JournalError::Closed)?
     }
 
     /// Queue a high-rate event (request summary, progress): committed with the next durable append
     /// or flush, or within the batch window. Its envelope reaches [`JournalWriter::subscribe`]rs.
-    /// Fails only when the writer has stopped or failed.
+    /// Fails only when the event cannot be encoded or the writer has stopped or failed.
     pub fn append_batched(&self, run_id: RunId, event: Event) -> Result<(), JournalError> {
-        self.send(Msg::Append {
-            run_id,
-            event,
-            ack: None,
-        })
+        self.send_event(run_id, event, None)
     }
 
     /// Returns once everything queued before it is committed durably.
@@ -258,23 +253,27 @@ struct Pending {
     flushes: Vec<FlushAck>,
     urgent: bool,
     oldest: Option<Instant>,
+    /// Durable appends and flushes waiting in this batch.
+    waiters: usize,
 }
 
-fn run(
-    mut store: Store,
-    rx: &mpsc::Receiver<Msg>,
-    redactor: &Redactor,
-    opts: &JournalOptions,
-    failed: &AtomicBool,
-) {
+/// The longest a durable batch lingers for more concurrent appenders (see `run`).
+const LINGER: Duration = Duration::from_millis(1);
+
+fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed: &AtomicBool) {
     let mut subscribers: Vec<tmpsc::UnboundedSender<Envelope>> = Vec::new();
     let mut p = Pending {
         items: Vec::new(),
         flushes: Vec::new(),
         urgent: false,
         oldest: None,
+        waiters: 0,
     };
     let mut closing = false;
+    // Waiters in the previous commit: when several appenders were waiting together, the next
+    // batch lingers up to LINGER for as many (they are being woken by the last acknowledgement),
+    // so one fsync serves them all instead of the first few.
+    let mut last_waiters = 0usize;
     while !closing {
         let first = if p.items.is_empty() && p.flushes.is_empty() {
             rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
@@ -284,12 +283,22 @@ fn run(
         };
         match first {
             Ok(msg) => {
-                closing |= take(msg, &mut p, &mut subscribers, redactor);
+                closing |= take(msg, &mut p, &mut subscribers);
                 while !closing && p.items.len() < opts.max_batch {
                     match rx.try_recv() {
-                        Ok(msg) => closing |= take(msg, &mut p, &mut subscribers, redactor),
+                        Ok(msg) => closing |= take(msg, &mut p, &mut subscribers),
                         Err(mpsc::TryRecvError::Empty) => break,
                         Err(mpsc::TryRecvError::Disconnected) => closing = true,
+                    }
+                }
+                if p.urgent && last_waiters >= 2 {
+                    let until = Instant::now() + LINGER;
+                    while !closing && p.waiters < last_waiters && p.items.len() < opts.max_batch {
+                        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                            Ok(msg) => closing |= take(msg, &mut p, &mut subscribers),
+                            Err(mpsc::RecvTimeoutError::Timeout) => break,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => closing = true,
+                        }
                     }
                 }
             }
@@ -298,37 +307,26 @@ fn run(
         }
         let window_over = p.oldest.is_some_and(|t| t.elapsed() >= opts.batch_window);
         if p.urgent || closing || window_over || p.items.len() >= opts.max_batch {
+            last_waiters = p.waiters;
             commit(&mut store, &mut p, &mut subscribers, opts, failed);
         }
     }
 }
 
 /// Add one message to the pending batch; true on shutdown.
-fn take(
-    msg: Msg,
-    p: &mut Pending,
-    subs: &mut Vec<tmpsc::UnboundedSender<Envelope>>,
-    redactor: &Redactor,
-) -> bool {
+fn take(msg: Msg, p: &mut Pending, subs: &mut Vec<tmpsc::UnboundedSender<Envelope>>) -> bool {
     match msg {
-        Msg::Append { run_id, event, ack } => match encode(redactor, run_id, event) {
-            Ok(enc) => {
-                p.urgent |= ack.is_some();
-                if p.oldest.is_none() {
-                    p.oldest = Some(Instant::now());
-                }
-                p.items.push((enc, ack));
+        Msg::Append { item, ack } => {
+            p.urgent |= ack.is_some();
+            p.waiters += usize::from(ack.is_some());
+            if p.oldest.is_none() {
+                p.oldest = Some(Instant::now());
             }
-            Err(e) => {
-                if let Some(ack) = ack {
-                    ack.send(Err(e));
-                } else {
-                    tracing::error!(error = %e, "a batched journal event could not be encoded");
-                }
-            }
-        },
+            p.items.push((item, ack));
+        }
         Msg::Flush(ack) => {
             p.urgent = true;
+            p.waiters += 1;
             p.flushes.push(ack);
         }
         Msg::Subscribe(tx) => subs.push(tx),
@@ -348,6 +346,7 @@ fn commit(
     let flushes = std::mem::take(&mut p.flushes);
     p.urgent = false;
     p.oldest = None;
+    p.waiters = 0;
     if failed.load(Ordering::SeqCst) {
         let e = JournalError::WriteFailed("an earlier commit failed".into());
         items

@@ -41,10 +41,24 @@ impl ErrorQueue {
                 }
             }
             self.bump_minute(e.at);
-            if self.newest.len() == ERROR_ENTRIES_KEPT {
-                self.newest.pop_back();
+            // At capacity, reuse the evicted entry's buffers: no allocation in the steady state.
+            let evicted = if self.newest.len() >= ERROR_ENTRIES_KEPT {
+                self.newest.pop_back()
+            } else {
+                None
+            };
+            match evicted {
+                Some(mut old) => {
+                    old.id.clone_from(&e.id);
+                    old.at = e.at;
+                    old.map.clone_from(&e.map);
+                    old.key.clone_from(&e.key);
+                    old.category.clone_from(&e.category);
+                    old.message.clone_from(&e.message);
+                    self.newest.push_front(old);
+                }
+                None => self.newest.push_front(e.clone()),
             }
-            self.newest.push_front(e.clone());
         }
     }
 
