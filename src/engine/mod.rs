@@ -6,6 +6,7 @@
 pub mod ctx;
 pub mod envs;
 pub mod event;
+pub mod exec;
 pub mod state;
 
 use std::fmt;
