@@ -61,12 +61,30 @@ fn attr(text: &str, name: &str) -> Option<String> {
     None
 }
 
+/// Splits a `Prefer` header into its preferences on the commas outside double quotes: the documented
+/// `odata.include-annotations="A,B"` form carries a comma inside its quoted value.
+fn preferences(prefer: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in prefer.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(prefer[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(prefer[start..].trim());
+    out
+}
+
 fn wants_annotation(headers: &HeaderMap, name: &str) -> bool {
     header(headers, "prefer").is_some_and(|p| {
-        p.split(',').any(|x| {
-            let x = x.trim();
-            x.starts_with("odata.include-annotations") && (x.contains(name) || x.contains('*'))
-        })
+        preferences(p)
+            .into_iter()
+            .any(|x| x.starts_with("odata.include-annotations") && (x.contains(name) || x.contains('*')))
     })
 }
 
@@ -511,4 +529,26 @@ pub fn protect(app: &App, headers: &HeaderMap) -> Result<(InFlight, u64), Respon
         },
         left,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_names_of_the_documented_two_name_annotation_form_are_recognised() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "prefer",
+            axum::http::HeaderValue::from_static(
+                "odata.maxpagesize=10, odata.include-annotations=\"Microsoft.Dynamics.CRM.totalrecordcount,Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded\"",
+            ),
+        );
+        assert!(wants_annotation(&h, "Microsoft.Dynamics.CRM.totalrecordcount"));
+        assert!(wants_annotation(
+            &h,
+            "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"
+        ));
+        assert_eq!(preferences("a, b=\"x,y\", c"), vec!["a", "b=\"x,y\"", "c"]);
+    }
 }
