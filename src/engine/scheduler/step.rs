@@ -194,7 +194,7 @@ impl Scheduler {
             r = run => r,
             () = async {
                 match timeout {
-                    Some(t) => tokio::time::sleep(self.clock.to_real(t)).await,
+                    Some(t) => tokio::time::sleep(real_timeout(&self.clock, t)).await,
                     None => std::future::pending().await,
                 }
             } => StepResult {
@@ -358,6 +358,14 @@ impl Scheduler {
             },
         }
     }
+}
+
+/// The real time a step may take: its timeout in environment time, but never less than the
+/// timeout itself capped at two minutes. Against an accelerated simulator requests still take real
+/// time (a 100-record sample is 100 real round trips), so a 30-minute timeout at 600x must not
+/// fire after 3 real seconds; at real time (scale 1) this is exactly the timeout.
+pub(super) fn real_timeout(clock: &crate::engine::ctx::Clock, t: Duration) -> Duration {
+    clock.to_real(t).max(t.min(Duration::from_secs(120)))
 }
 
 fn abort_reason(d: &Decision, step: &PlannedStep) -> String {
