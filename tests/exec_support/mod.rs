@@ -34,13 +34,16 @@ pub fn environments(operator: bool) -> String {
     )
 }
 
+/// Called with every question the operator gets.
+pub type AskHook = Box<dyn Fn(&Ask) + Send + Sync>;
+
 /// An operator that answers from a queue (Approve with the whole checklist when empty) and records asks.
 #[derive(Default)]
 pub struct TestOperator {
     pub asks: Mutex<Vec<Ask>>,
     pub answers: Mutex<VecDeque<OperatorAction>>,
     /// Called on every ask (e.g. to do what an operator-mode instruction says).
-    pub on_ask: Mutex<Option<Box<dyn Fn(&Ask) + Send + Sync>>>,
+    pub on_ask: Mutex<Option<AskHook>>,
 }
 
 impl Operator for TestOperator {
