@@ -44,6 +44,8 @@ pub struct TestOperator {
     pub answers: Mutex<VecDeque<OperatorAction>>,
     /// Called on every ask (e.g. to do what an operator-mode instruction says).
     pub on_ask: Mutex<Option<AskHook>>,
+    /// How long the operator takes to answer.
+    pub delay: Mutex<Option<std::time::Duration>>,
 }
 
 impl Operator for TestOperator {
@@ -51,6 +53,10 @@ impl Operator for TestOperator {
         Box::pin(async move {
             if let Some(f) = self.on_ask.lock().unwrap().as_ref() {
                 f(&ask);
+            }
+            let delay = *self.delay.lock().unwrap();
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
             }
             let action = self
                 .answers
