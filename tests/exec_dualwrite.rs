@@ -235,3 +235,18 @@ async fn operator_mode_asks_then_verifies_by_reading_the_environment() {
     assert!(events.iter().any(|e| matches!(&e.event,
         Event::ParitySample { map, source: 3, target: 3, .. } if map == "companies")));
 }
+
+#[tokio::test]
+async fn an_operator_who_confirms_without_acting_is_asked_again_then_the_step_fails() {
+    let h = start(None, &runbook(true)).await;
+    let msg = failure(&h.run("w2:currencies").await);
+    assert!(msg.contains("still not done after 10 confirmations"), "{msg}");
+    let asks = h.operator.asks.lock().unwrap().clone();
+    assert_eq!(asks.len(), 10);
+    assert!(
+        asks[1].prompt.contains("not done yet") && asks[1].prompt.contains("40 rows"),
+        "{}",
+        asks[1].prompt
+    );
+    assert_eq!(h.effect("dualwrite.initial_sync:currencies"), 0);
+}
