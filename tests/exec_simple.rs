@@ -206,3 +206,88 @@ phases:
     assert_eq!(p("post"), Reconcile::AskOperator);
     assert_eq!(p("cmd"), Reconcile::AskOperator);
 }
+
+#[tokio::test]
+async fn environments_refuse_unset_secrets_and_the_wrong_kind() {
+    use cutover::engine::ctx::Emitter;
+    use cutover::engine::envs::{Envs, EnvsError, Target};
+    let rb = cutover::runbook::load(&runbook(), "t.yaml").runbook.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let redactor = cutover::journal::Redactor::new();
+    let journal = cutover::journal::Journal::create(dir.path().join("j"), redactor.clone()).unwrap();
+    let emit = Emitter::new(journal.writer(), cutover::engine::RunId("r".into()));
+    let target = Target::Sim {
+        url: "http://127.0.0.1:9".into(),
+    };
+    let none = |_: &str| None;
+    match Envs::build(&rb, &none, &target, &redactor, &emit) {
+        Err(EnvsError::Invalid { env, message }) => {
+            assert_eq!(env, "dataverse");
+            assert!(message.contains("TEST_SECRET"), "{message}");
+        }
+        other => panic!("expected Invalid, got {:?}", other.err()),
+    }
+    let vars = |n: &str| (n == "TEST_SECRET").then(|| SECRET.to_owned());
+    let envs = Envs::build(&rb, &vars, &target, &redactor, &emit).unwrap();
+    assert!(envs.fno("fno").is_ok() && envs.dataverse("dataverse").is_ok());
+    assert!(envs.gateway("dualwrite").is_ok());
+    let e = envs.fno("dataverse").unwrap_err().to_string();
+    assert!(e.contains("dataverse") && e.contains("not fno"), "{e}");
+    assert!(envs.transport("nope").is_err());
+    assert_eq!(
+        envs.transport("fno")
+            .unwrap()
+            .token_source()
+            .unwrap()
+            .credentials()
+            .scope,
+        "https://contoso-demo.operations.dynamics.com/.default"
+    );
+    assert_eq!(
+        envs.transport("fno").unwrap().base_url().as_str(),
+        "http://127.0.0.1:9/"
+    );
+    assert_eq!(
+        redactor.redact_str(&format!("x {SECRET} y")).as_deref(),
+        Some("x [REDACTED] y")
+    );
+}
+
+#[tokio::test]
+async fn wait_until_uses_the_environments_clock_and_http_polls() {
+    let rb = format!(
+        r#"runbook: exec-wait
+version: 1.0.0
+{}
+phases:
+  - id: p
+    steps:
+      - {{ id: until, kind: wait, until: "2026-11-27T18:20:00Z" }}
+      - id: poll
+        kind: http
+        url: ${{SIM_URL}}/_sim/clock
+        poll: {{ every: 10s, until: {{ pointer: /time_scale, equals: 600.0 }} }}
+        capture: {{ now: /sim_now }}
+      - id: poll-fail
+        kind: http
+        url: ${{SIM_URL}}/_sim/clock
+        poll: {{ every: 10s, until: {{ pointer: /x, equals: 1 }}, fail_if: {{ pointer: /time_scale, equals: 600.0 }} }}
+"#,
+        environments(false)
+    );
+    let h = start(None, &rb).await;
+    // The demo's clock starts at 18:00 and runs 600x: 20 minutes are about two real seconds.
+    let t = std::time::Instant::now();
+    assert_ok(&h.run("until").await);
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    let r = h.run("poll").await;
+    assert_ok(&r);
+    assert!(r.outputs["now"].starts_with("2026-11-27T18:2"), "{:?}", r.outputs);
+    let msg = failure(&h.run("poll-fail").await);
+    assert!(msg.contains("fail_if"), "{msg}");
+}
