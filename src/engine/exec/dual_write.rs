@@ -12,13 +12,14 @@
 //! otherwise the action is sent with its requestId (the gateway dedups a repeated id) and the map is waited on.
 //!
 //! Operator mode. The operator gets `operator_instructions` (through an `ApproveManual` question), then the
-//! console verifies by reading both sides and the error queue (`verify_operator`); a failed verification is
-//! journaled and the question is asked again with the reasons.
+//! console verifies by reading both sides and the error queue (`verify_operator`), looking again up to three
+//! times one `poll` apart (dual-write lags); a failed verification is journaled and the question asked again
+//! with the reasons, at most ten times (then the step fails: an auto-approving operator must not loop).
 
 use super::handle::derive_id;
 use super::manual::accept;
 use super::maps::{MapRef, count_side, error_env, journal_new_entries, map_ref, primary_id, resolve};
-use super::{Mode, Res, StepCtx, fail, log, poll, progress};
+use super::{Mode, Res, StepCtx, fail, log, poll, progress, sleep_env};
 use crate::connectors::ConnectorError;
 use crate::connectors::dual_write::{
     GatewayClient, MapAction, MapInfo, Master, OperatorAction, RequestState, initial_sync_next_action,
@@ -329,6 +330,11 @@ async fn initial_sync(
     }
 }
 
+/// Re-checks (one `poll` apart) after a confirmation before the operator is asked again.
+const VERIFY_CHECKS: u32 = 3;
+/// Confirmations that did not verify before the step fails (an auto-approving operator would loop forever).
+const MAX_ASKS: u32 = 10;
+
 /// The newest error-queue id (so a verification counts only entries after the operator's action).
 async fn latest_error_id(ctx: &StepCtx, fno: &crate::connectors::fno::FnoClient) -> Res<Option<i64>> {
     let req = Request::get("fno.error_queue latest", format!("/data/{ERROR_QUEUE_SET}"))
@@ -367,6 +373,7 @@ async fn operator(ctx: &StepCtx, m: &MapRef, info: &EnvInfo, action: OperatorAct
     let instructions = operator_instructions(&spec, action, &fno_url);
     let errors_after = latest_error_id(ctx, &fno).await?;
     let mut reasons: Vec<String> = Vec::new();
+    let mut asks = 0u32;
     loop {
         let prompt = if reasons.is_empty() {
             instructions.clone()
@@ -387,7 +394,16 @@ async fn operator(ctx: &StepCtx, m: &MapRef, info: &EnvInfo, action: OperatorAct
             })
             .await?;
         accept(&d)?;
-        let v = verify_operator(&fno, &dv, &spec, action, errors_after, &ctx.cancel).await?;
+        asks += 1;
+        // Dual-write propagates with a lag: look a few times before asking again.
+        let mut v = verify_operator(&fno, &dv, &spec, action, errors_after, &ctx.cancel).await?;
+        for _ in 0..VERIFY_CHECKS {
+            if v.satisfied {
+                break;
+            }
+            sleep_env(ctx, ctx.runbook.defaults.poll().as_std()).await?;
+            v = verify_operator(&fno, &dv, &spec, action, errors_after, &ctx.cancel).await?;
+        }
         ctx.emit
             .durable(Event::ParitySample {
                 step: Some(ctx.step.id.clone()),
@@ -405,6 +421,13 @@ async fn operator(ctx: &StepCtx, m: &MapRef, info: &EnvInfo, action: OperatorAct
             LogLevel::Warn,
             format!("verification of {} failed: {}", m.id, v.reasons.join("; ")),
         );
+        if asks >= MAX_ASKS {
+            return Err(fail(format!(
+                "{}: still not done after {asks} confirmations: {}",
+                m.id,
+                v.reasons.join("; ")
+            )));
+        }
         reasons = v.reasons;
     }
 }

@@ -1,7 +1,9 @@
 //! `parity`: counts both sides of each map (per company where the map names companies), journals a
 //! `ParitySample` per pair and fails when any pair is outside tolerance (the step's `tolerance` overrides the
 //! maps'). `record_baseline: true` journals that these figures are the run's baseline (the reducer keeps the
-//! first sample of every pair as its baseline, so the step only says so).
+//! first sample of every pair as its baseline, so the step only says so). A baseline is taken before the
+//! initial sync, when the targets are still empty: a `record_baseline` step journals its differences as a log
+//! line and never fails on them.
 
 use super::maps::{Pair, count_pairs, resolve, tolerance};
 use super::{Res, StepCtx, fail, log};
@@ -36,6 +38,13 @@ pub async fn run(ctx: &StepCtx, maps: &MapSelection, record_baseline: bool, tol:
         );
     }
     if bad.is_empty() {
+        Ok(Default::default())
+    } else if record_baseline {
+        log(
+            ctx,
+            LogLevel::Info,
+            format!("baseline differences: {}", bad.join("; ")),
+        );
         Ok(Default::default())
     } else {
         Err(fail(format!("parity outside tolerance: {}", bad.join("; "))))
