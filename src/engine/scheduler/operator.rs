@@ -247,8 +247,13 @@ impl InteractiveOperator {
 impl Operator for InteractiveOperator {
     fn ask(&self, ask: Ask) -> AskFuture<'_> {
         Box::pin(async move {
-            journal_ask(&self.emit, &ask).await?;
+            // Registered before it is journaled: a console that answers as soon as it sees the
+            // question always finds it open.
             let (id, rx) = self.questions.register(ask.step.clone(), ask.kind);
+            if let Err(e) = journal_ask(&self.emit, &ask).await {
+                self.questions.forget(id);
+                return Err(e);
+            }
             let cmd = tokio::select! {
                 c = rx => c.map_err(|_| AskError::Cancelled)?,
                 () = self.cancel.cancelled() => {
