@@ -1,0 +1,111 @@
+//! `cutover demo --headless` as a user runs it: from a directory that holds no runbook, exit 0, a
+//! journal with every step done and a parity sample per map per wave, no secret in it; a second
+//! run on the same journal says it already finished; `cutover runs` lists it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use cutover::engine::event::Event;
+use cutover::journal::JournalReader;
+use cutover::runbook::plan::PlannedWhat;
+
+const SECRET: &str = "demo-test-client-secret-9f2c";
+
+#[test]
+fn headless_demo_finishes_with_every_step_and_parity_per_map_per_wave() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("demo.journal");
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .current_dir(dir.path())
+        .args(["demo", "--headless", "--journal"])
+        .arg(&journal)
+        .env("DEMO_CLIENT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
+    assert!(
+        stdout.contains("wave-3:gate FAILED"),
+        "the drift fails wave-3's gate first"
+    );
+    assert!(stdout.contains("gate    wave-3:gate passed"));
+    assert!(stdout.contains("finished: succeeded"));
+
+    let reader = JournalReader::open_read_only(&journal).unwrap();
+    assert!(reader.verify().unwrap().is_ok());
+    let runs = reader.runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    let st = reader.state_at(&runs[0].run_id, None).unwrap();
+    let rb = cutover::runbook::load(cutover::headless::DEMO_RUNBOOK, "demo.yaml")
+        .runbook
+        .unwrap();
+    let plan = cutover::runbook::plan::plan(&rb);
+    assert_eq!(st.steps.len(), plan.steps.len());
+    for s in &st.steps {
+        assert!(s.status.is_done(), "{} is {:?}", s.info.id, s.status);
+    }
+    // A parity sample per map per wave, taken by that wave's gate.
+    let samples: BTreeSet<(String, String)> = reader
+        .events(&runs[0].run_id)
+        .map(Result::unwrap)
+        .filter_map(|e| match e.event {
+            Event::ParitySample {
+                step: Some(step),
+                map,
+                ..
+            } => Some((step.0, map)),
+            _ => None,
+        })
+        .collect();
+    for s in &plan.steps {
+        if let PlannedWhat::WaveMap { map } = &s.what {
+            let gate = format!("{}:gate", s.wave.as_deref().unwrap());
+            assert!(
+                samples.contains(&(gate.clone(), map.0.clone())),
+                "no parity sample of {map} at {gate}"
+            );
+        }
+    }
+    // The secret never reaches the journal.
+    for ext in ["", "-wal"] {
+        if let Ok(bytes) = std::fs::read(format!("{}{ext}", journal.display())) {
+            assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&journal).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    // Again on the same journal: already finished, nothing re-run.
+    let again = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["demo", "--headless", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already finished"));
+    assert_eq!(
+        JournalReader::open_read_only(&journal)
+            .unwrap()
+            .runs()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let runs_out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .arg("runs")
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&runs_out.stdout);
+    assert!(
+        listing.contains("contoso-demo") && listing.contains("succeeded"),
+        "{listing}"
+    );
+}
