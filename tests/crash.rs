@@ -248,5 +248,9 @@ fn sigkill_at_fifty_points_then_resume_does_everything_exactly_once() {
         assert!(s.status.is_done(), "{} is {:?}", s.info.id, s.status);
     }
     assert!(st.header.resumes as usize >= MIN_KILLS);
+    assert!(
+        st.header.lease_takeovers as usize >= MIN_KILLS,
+        "every take-over is journaled"
+    );
     drop(sim);
 }

@@ -109,3 +109,102 @@ fn headless_demo_finishes_with_every_step_and_parity_per_map_per_wave() {
         "{listing}"
     );
 }
+
+/// SIGINT mid-run: exit 130 with a consistent journal; `cutover resume` (jsonl) carries on to 0.
+#[test]
+fn sigint_exits_130_and_resume_finishes_the_run() {
+    use std::io::{BufRead, BufReader};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt
+        .block_on(cutover::sim::start(
+            cutover::sim::Scenario::demo(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("packages")).unwrap();
+    std::fs::write(
+        dir.path().join("packages/reference-data.zip"),
+        cutover::headless::DEMO_PACKAGE,
+    )
+    .unwrap();
+    let runbook = dir.path().join("short.yaml");
+    std::fs::write(&runbook, include_str!("engine_support/short-demo.yaml")).unwrap();
+    let journal = dir.path().join("j.journal");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args([
+            "run",
+            runbook.to_str().unwrap(),
+            "--headless",
+            "--auto-approve",
+            "--format",
+            "jsonl",
+        ])
+        .args(["--sim-url", &sim.url(), "--journal"])
+        .arg(&journal)
+        .env("DEMO_CLIENT_SECRET", SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    // Wait until the first wave has started, then interrupt.
+    loop {
+        let line = lines.next().expect("the run ended before wave-1").unwrap();
+        let env: cutover::engine::Envelope = serde_json::from_str(&line).expect("jsonl lines are envelopes");
+        if matches!(&env.event, Event::StepIntent { step, .. } if step.as_str().starts_with("wave-1:")) {
+            break;
+        }
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    for l in lines.by_ref() {
+        assert!(serde_json::from_str::<cutover::engine::Envelope>(&l.unwrap()).is_ok());
+    }
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(130));
+    let reader = JournalReader::open_read_only(&journal).unwrap();
+    assert!(reader.verify().unwrap().is_ok());
+    assert!(
+        reader.runs().unwrap()[0].outcome.is_none(),
+        "an interrupted run stays open"
+    );
+    drop(reader);
+
+    let resumed = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args([
+            "resume",
+            journal.to_str().unwrap(),
+            "--headless",
+            "--auto-approve",
+        ])
+        .args(["--sim-url", &sim.url()])
+        .env("DEMO_CLIENT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let text = String::from_utf8_lossy(&resumed.stdout);
+    assert!(text.contains("resumed by"), "{text}");
+    let state = sim.state();
+    for (k, v) in state["side_effects"].as_object().unwrap() {
+        if k.starts_with("dmf.")
+            || k.starts_with("dualwrite.initial_sync:")
+            || k.starts_with("canary.create:")
+        {
+            assert_eq!(v.as_u64(), Some(1), "{k}");
+        }
+    }
+}
