@@ -208,3 +208,33 @@ fn sigint_exits_130_and_resume_finishes_the_run() {
         }
     }
 }
+
+/// Invalid input is exit 2 with the diagnostics; a manual step without --auto-approve is exit 3
+/// naming the step and what it waits for.
+#[test]
+fn invalid_runbook_exits_2_and_an_unanswered_manual_step_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "runbook: x\nversion: 1.0.0\nphases: []\nbogus: 1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["run", bad.to_str().unwrap(), "--headless", "--journal"])
+        .arg(dir.path().join("bad.journal"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not validate"));
+
+    let file = cutover::headless::materialize_demo().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["run", file.to_str().unwrap(), "--headless", "--sim", "--journal"])
+        .arg(dir.path().join("manual.journal"))
+        .env("DEMO_CLIENT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("announce-freeze") && stderr.contains("approval"),
+        "{stderr}"
+    );
+}
