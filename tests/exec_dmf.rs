@@ -26,6 +26,12 @@ phases:
         package_file: packages/reference-data.zip
         package_version: 1.0.0
         legal_entity: USMF
+      - id: recorded-import
+        kind: dmf.import
+        env: fno
+        definition_group: CutoverDelta
+        package_file: packages/reference-data.zip
+        record_install: {{ env: fno, entity: CutoverInstallRecords }}
       - id: bad-import
         kind: dmf.import
         env: fno
@@ -160,4 +166,18 @@ async fn succeeded_with_target_errors_and_partially_succeeded_fail() {
     let result_of = |s: &str| ins.iter().find(|i| i.0 == s).map(|i| i.3.clone());
     assert_eq!(result_of("bad-import").as_deref(), Some("Succeeded with errors"));
     assert_eq!(result_of("partial-import").as_deref(), Some("PartiallySucceeded"));
+}
+
+#[tokio::test]
+async fn an_install_record_that_cannot_be_written_back_fails_the_step_after_the_journal_has_it() {
+    let h = start(None, &runbook()).await;
+    let msg = failure(&h.run("recorded-import").await);
+    assert!(
+        msg.contains("succeeded, but its install record could not be written")
+            && msg.contains("CutoverInstallRecords"),
+        "{msg}"
+    );
+    let ins = installs(&h.events().await);
+    assert_eq!(ins.len(), 1);
+    assert_eq!(ins[0].3, "Succeeded");
 }

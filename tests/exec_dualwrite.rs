@@ -250,3 +250,41 @@ async fn an_operator_who_confirms_without_acting_is_asked_again_then_the_step_fa
     );
     assert_eq!(h.effect("dualwrite.initial_sync:currencies"), 0);
 }
+
+#[tokio::test]
+async fn reconcile_with_a_journaled_resume_handle_waits_for_that_resume() {
+    let h = start(None, &runbook(false)).await;
+    first_two_waves(&h).await;
+    let gw = gateway(&h);
+    let cancel = CancellationToken::new();
+    let ctx = h.ctx("w3:vendors", 1).await;
+    let handle = exec::handle_for(&ctx.step, &h.run_id, 1).unwrap();
+    let intent = |hd: cutover::engine::event::Handle| Event::StepIntent {
+        step: ctx.step.id.clone(),
+        attempt: 1,
+        handle: Some(hd),
+    };
+    h.emit.durable(intent(handle.clone())).await.unwrap();
+    let map = gw.find_map("VendorsV2", "msdyn_vendors", &cancel).await.unwrap();
+    gw.send_action(&map.id, MapAction::InitialSync, Master::Fno, &handle.id, &cancel)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gw.map(&map.id, &cancel).await.unwrap().initial_sync.state != "Failed" {
+        assert!(Instant::now() < deadline, "the vendors sync never failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The crashed process had journaled its first resume and sent it.
+    let resume = cutover::engine::event::Handle {
+        kind: "dualwrite.resume".into(),
+        id: exec::derive_id(&handle.id, "resume-1"),
+    };
+    h.emit.durable(intent(resume.clone())).await.unwrap();
+    gw.send_action(&map.id, MapAction::Resume, Master::Fno, &resume.id, &cancel)
+        .await
+        .unwrap();
+    assert_ok(&h.run_mode("w3:vendors", 1, Mode::Reconcile).await);
+    assert_eq!(h.effect("dualwrite.initial_sync:vendors"), 1);
+    assert_eq!(h.effect("dualwrite.resume:vendors"), 1);
+    assert_eq!(h.map_state("vendors")["initialSync"]["state"], "Completed");
+}

@@ -43,6 +43,11 @@ phases:
         path: /api/data/v9.2/WhoAmI
         expect: {{ status: 200 }}
         capture: {{ user: /UserId }}
+      - id: whoami-url
+        kind: http
+        env: dataverse
+        url: https://contoso-demo.crm.dynamics.com/api/data/v9.2/WhoAmI
+        capture: {{ user: /UserId }}
       - id: wrong-status
         kind: http
         env: dataverse
@@ -104,6 +109,9 @@ async fn manual_wait_shell_http_notify() {
     assert_ok(&r);
     assert_eq!(r.outputs["scale"].parse::<f64>().unwrap(), 600.0);
     let r = h.run("whoami").await;
+    assert_ok(&r);
+    assert!(!r.outputs["user"].is_empty());
+    let r = h.run("whoami-url").await;
     assert_ok(&r);
     assert!(!r.outputs["user"].is_empty());
     let msg = failure(&h.run("wrong-status").await);

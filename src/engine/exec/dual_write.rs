@@ -65,12 +65,21 @@ fn master(ctx: &StepCtx, m: &MapRef) -> Master {
 /// A wave map step: the initial sync of one map.
 pub async fn wave_map(ctx: &StepCtx, map: &str, handle: Option<&Handle>, mode: Mode) -> Res {
     let m = map_ref(ctx, map)?;
-    let base = handle
-        .map(|h| h.id.clone())
-        .ok_or_else(|| fail("no requestId handle for this step"))?;
+    let base = base_request(ctx, handle)?;
     let with_sync = m.spec.initial_sync() == InitialSync::DualWrite;
     run_map(ctx, &m, &base, mode, Kind::Run { with_sync }).await?;
     Ok(Default::default())
+}
+
+/// The step's request id. On resume the journaled handle may be a resume's (`dualwrite.resume`): the step's own
+/// is recomputed from (run id, step id, attempt), which is what it was derived from.
+fn base_request(ctx: &StepCtx, handle: Option<&Handle>) -> Res<String> {
+    match handle {
+        Some(h) if h.kind == "dualwrite.request" => Ok(h.id.clone()),
+        _ => super::handle_for(&ctx.step, &ctx.run_id, ctx.attempt)
+            .map(|h| h.id)
+            .ok_or_else(|| fail("no requestId handle for this step")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,9 +106,7 @@ pub async fn step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
         StepKind::DualwriteStop { maps } => (maps, Kind::Stop),
         _ => return Err(fail("not a dualwrite step")),
     };
-    let base = handle
-        .map(|h| h.id.clone())
-        .ok_or_else(|| fail("no requestId handle for this step"))?;
+    let base = base_request(ctx, handle)?;
     let mut maps = resolve(ctx, sel)?;
     if matches!(kind, Kind::Run { .. }) {
         maps = dependency_order(maps);

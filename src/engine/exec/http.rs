@@ -1,5 +1,5 @@
-//! `http`: one request through `connectors::http`, with `env`'s base URL and token (a bare `url` without `env`
-//! is sent unauthenticated), `expect.status`, optional polling (`poll.every` is environment time; the budget is
+//! `http`: one request through `connectors::http`, with `env`'s base URL and token (a `url` is sent with the
+//! token only when it is under `env`'s runbook URL; any other URL, or one without `env`, goes unauthenticated), `expect.status`, optional polling (`poll.every` is environment time; the budget is
 //! the step's timeout) and captures by JSON pointer, returned as the step's outputs (strings unquoted, other
 //! JSON as text). `${...}` in `path`, `url` and every string of `body` is interpolated with the run's captures.
 //! GET/PUT/DELETE are retried as reads; POST/PATCH only when provably unsent (see the transport's docs).
@@ -54,7 +54,25 @@ pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
     let scope = ctx.envs.scoped(Some(&ctx.step.id));
     let (transport, target, authenticated) = match (env, path, url) {
         (Some(e), Some(p), _) => (scope.transport(e)?, interpolate_step(ctx, p)?, true),
-        (Some(e), None, Some(u)) => (scope.transport(e)?, interpolate_step(ctx, u)?, true),
+        (Some(e), None, Some(u)) => {
+            let u = interpolate_step(ctx, u)?;
+            // The environment's token goes only to the environment's own URL (sent to wherever the
+            // environment's requests go, the simulator included); any other URL is sent without it.
+            let own = ctx
+                .envs
+                .info
+                .get(e)
+                .and_then(|i| i.url.clone())
+                .unwrap_or_default();
+            match u.strip_prefix(own.trim_end_matches('/')) {
+                Some(rest) if !own.is_empty() && (rest.is_empty() || rest.starts_with('/')) => (
+                    scope.transport(e)?,
+                    format!("/{}", rest.trim_start_matches('/')),
+                    true,
+                ),
+                _ => (scope.bare(&u)?, u, false),
+            }
+        }
         (None, _, Some(u)) => {
             let u = interpolate_step(ctx, u)?;
             (scope.bare(&u)?, u, false)
