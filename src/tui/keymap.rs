@@ -122,7 +122,7 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[k('o')],
         action: Action::Sort,
         group: "View",
-        help: "parity: cycle sort (worst, map, difference, percent)",
+        help: "parity: cycle the sort order",
     },
     Binding {
         keys: &[k('v')],

@@ -42,17 +42,19 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         l1.push(Span::styled(format!("  resumed ×{}", h.resumes), t.warn()));
     }
 
-    let mut l2 = vec![Span::raw(format!(
-        " phase {} · wave {}",
+    let (phase, wave) = (
         h.phase.as_deref().unwrap_or("-"),
-        h.wave.as_deref().unwrap_or("-")
-    ))];
+        h.wave.as_deref().unwrap_or("-"),
+    );
+    let mut l2 = vec![Span::raw(if compact {
+        format!(" {phase} › {wave}")
+    } else {
+        format!(" phase {phase} · wave {wave}")
+    })];
     if let Some(start) = h.started_at {
         let end = h.finished_at.unwrap_or(now);
-        l2.push(Span::raw(format!(
-            " · elapsed {}",
-            clock_ms(since_ms(start, end))
-        )));
+        let label = if compact { "" } else { "elapsed " };
+        l2.push(Span::raw(format!(" · {label}{}", clock_ms(since_ms(start, end)))));
     }
     match &h.outcome {
         Some(o) => {
@@ -66,10 +68,14 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         }
         None => {
             let eta = s.eta();
+            let left = if compact {
+                String::new()
+            } else {
+                format!(" ({} left)", eta.remaining_steps)
+            };
             l2.push(Span::raw(format!(
-                " · ETA ≤{} ({} left)",
-                duration_ms(eta.remaining_ms),
-                eta.remaining_steps
+                " · ETA ≤{}{left}",
+                duration_ms(eta.remaining_ms)
             )));
         }
     }
@@ -88,11 +94,11 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
     } else {
         for (i, p) in s.pending.iter().take(max).enumerate() {
             let more = if i + 1 == max && s.pending.len() > max {
-                format!("  (+{} more)", s.pending.len() - max)
+                s.pending.len() - max
             } else {
-                String::new()
+                0
             };
-            let text = format!("{}{more}", banner_text(p, now));
+            let text = banner_text(p, now, compact, more);
             lines.push(Line::from(Span::styled(
                 super::super::fmt::pad(&text, w),
                 t.banner(),
@@ -144,15 +150,32 @@ fn decision_word(kind: DecisionKind) -> &'static str {
 }
 
 /// One banner line: `▶ WAITING ON YOU · APPROVE cutover-freeze: prompt · deadline 14:00 (in 12m) · [a approve]`.
-pub fn banner_text(p: &PendingDecision, now: DateTime<Utc>) -> String {
+/// Compact: the count of further decisions first and no prompt, so the keys and deadline fit 80 columns.
+pub fn banner_text(p: &PendingDecision, now: DateTime<Utc>, compact: bool, more: usize) -> String {
     let step = p.step.as_ref().map_or("run", |s| s.as_str());
     let deadline = p
         .deadline
         .map(|d| format!(" · deadline {} ({})", hms(d), countdown(d, now)))
         .unwrap_or_default();
+    let more_text = if more > 0 {
+        format!(" (+{more} more)")
+    } else {
+        String::new()
+    };
+    if compact {
+        let due = p
+            .deadline
+            .map(|d| format!(" · due {}", countdown(d, now)))
+            .unwrap_or_default();
+        return format!(
+            " ▶ YOU{more_text}: {} {step}{due} · {}",
+            decision_word(p.decision),
+            decision_keys(p.decision)
+        );
+    }
     let prompt = p.prompt.lines().next().unwrap_or("");
     format!(
-        " ▶ WAITING ON YOU · {} {step}: {} · for {}{deadline} · [{}]",
+        " ▶ WAITING ON YOU · {} {step}: {} · for {}{deadline} · [{}]{more_text}",
         decision_word(p.decision),
         fit(prompt, 60),
         duration_ms(since_ms(p.since, now)),

@@ -33,7 +33,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
     lines.push(Line::raw(
         "  mouse: click selects, wheel scrolls · any key closes",
     ));
-    let width = area.width.min(72);
+    let width = area.width.min(76);
     let height = u16::try_from(lines.len() + 2)
         .unwrap_or(u16::MAX)
         .min(area.height);

@@ -115,6 +115,18 @@ fn render_footer(f: &mut Frame, r: Rect, app: &App) {
     let text = match (&app.flash, app.filter_editing) {
         (_, true) => "type to filter by map or category · enter: keep · esc: clear".to_owned(),
         (Some(msg), _) => msg.clone(),
+        (None, _) if r.width < 100 => format!(
+            "{} help  tab pane  {} filter  {} {} {} {} {} {} decide  {} quit",
+            k(Action::Help),
+            k(Action::Filter),
+            k(Action::Approve),
+            k(Action::Retry),
+            k(Action::Skip),
+            k(Action::Waive),
+            k(Action::PauseResume),
+            k(Action::Abort),
+            k(Action::Quit),
+        ),
         (None, _) => format!(
             "{} help  tab pane  {} filter  {} approve  {} retry  {} skip  {} waive  {} pause  {} abort  {} quit",
             k(Action::Help),
