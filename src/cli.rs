@@ -43,6 +43,26 @@ pub enum Command {
         after_help = "Examples:\n  cutover sim\n  cutover sim --scenario runbooks/demo.sim.yaml --listen 127.0.0.1:8080\n\nThe first line on stdout is `listening on http://HOST:PORT`."
     )]
     Sim(SimArgs),
+    /// Run a runbook against its environments (or the simulator), journaling every step.
+    #[command(
+        after_help = "Examples:\n  cutover run runbooks/demo.yaml --headless --sim --auto-approve\n  cutover run runbooks/contoso-weekend.yaml --headless --journal weekend.journal --operator alice\n  cutover run runbooks/demo.yaml --headless --sim=runbooks/scenarios/throttle-storm.yaml --format jsonl\n  cutover run runbooks/demo.yaml --headless --sim-url http://127.0.0.1:8080 --journal j --take-over\n\nOn a journal whose last run is unfinished, `run` resumes it (same as `cutover resume`)."
+    )]
+    Run(RunArgs),
+    /// Carry on with a journal's unfinished run exactly where it stopped.
+    #[command(
+        after_help = "Examples:\n  cutover resume weekend.journal --headless\n  cutover resume weekend.journal --headless --take-over --operator bob\n  cutover resume weekend.journal --headless --runbook runbooks/contoso-weekend.yaml --accept-changed-runbook\n\nFinished steps are never re-run; an in-flight step is reconciled through its journaled handle."
+    )]
+    Resume(ResumeArgs),
+    /// Run the demo cutover (runbooks/demo.yaml, embedded) against the in-process simulator.
+    #[command(
+        after_help = "Examples:\n  cutover demo --headless\n  cutover demo --headless --journal /tmp/demo.journal\n  cutover demo --headless --new-run\n\nA second `cutover demo` on the same journal resumes an unfinished run; when the last run\nfinished it says so and exits, unless --new-run starts another run in the same journal."
+    )]
+    Demo(DemoArgs),
+    /// List the runs of a journal (id, runbook, version, started, status).
+    #[command(
+        after_help = "Examples:\n  cutover runs cutover-demo.journal\n  cutover runs weekend.journal --format json"
+    )]
+    Runs(RunsArgs),
     /// Print the runbook JSON schema (the same as assets/runbook.schema.json).
     #[command(hide = true)]
     Schema,
@@ -95,6 +115,104 @@ pub struct SimArgs {
     pub listen: String,
 }
 
+/// Output of headless runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum HeadlessFormat {
+    /// One readable line per meaningful event.
+    #[default]
+    Text,
+    /// Every journaled envelope as one JSON object per line.
+    Jsonl,
+}
+
+/// Flags shared by `run` and `resume`.
+#[derive(Debug, Args, Clone)]
+pub struct DriveArgs {
+    /// No console: print events, auto-decide only with --auto-approve, exit with a code.
+    #[arg(long)]
+    pub headless: bool,
+    /// Headless output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: HeadlessFormat,
+    /// Operator name journaled with the run and its decisions (default: $USER).
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Headless: approve manual steps and confirmations, re-check failed gates (never answers an
+    /// ambiguous in-flight step or a failed step).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Start the simulator in-process (the demo scenario, or a scenario file) and point every
+    /// environment at it.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "demo", value_name = "SCENARIO")]
+    pub sim: Option<String>,
+    /// Use a simulator already running at this URL.
+    #[arg(long, conflicts_with = "sim", value_name = "URL")]
+    pub sim_url: Option<String>,
+    /// Continue although the runbook changed since the run started (journaled).
+    #[arg(long)]
+    pub accept_changed_runbook: bool,
+    /// Take the journal over from a holder that looks dead (journaled).
+    #[arg(long)]
+    pub take_over: bool,
+    /// Start a new run even though the journal's last run finished.
+    #[arg(long)]
+    pub new_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook to run.
+    pub runbook: PathBuf,
+    /// Journal file (default ./<runbook>-<date>.journal).
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    #[command(flatten)]
+    pub drive: DriveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The journal of the run to resume.
+    pub journal: PathBuf,
+    /// The runbook file (default: the file the run was started from, else the journaled text).
+    #[arg(long)]
+    pub runbook: Option<PathBuf>,
+    #[command(flatten)]
+    pub drive: DriveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// No console: print events and exit with a code (auto-approval is on).
+    #[arg(long)]
+    pub headless: bool,
+    /// Journal file.
+    #[arg(long, default_value = "cutover-demo.journal")]
+    pub journal: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: HeadlessFormat,
+    /// Operator name (default: $USER).
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Start a new demo run when the journal's last run finished.
+    #[arg(long)]
+    pub new_run: bool,
+    /// Take the journal over from a holder that looks dead.
+    #[arg(long)]
+    pub take_over: bool,
+    /// Use a simulator already running at this URL instead of an in-process one.
+    #[arg(long, value_name = "URL")]
+    pub sim_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// The journal to list.
+    pub journal: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
 /// Whether colour may be used on stderr/stdout (`NO_COLOR` set to anything non-empty disables it).
 pub fn colour_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -106,6 +224,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate(args) => crate::runbook::cmd_validate(&args),
         Command::Plan(args) => crate::runbook::cmd_plan(&args),
         Command::Sim(args) => crate::sim::cmd_sim(&args),
+        Command::Run(args) => crate::headless::cmd_run(&args),
+        Command::Resume(args) => crate::headless::cmd_resume(&args),
+        Command::Demo(args) => crate::headless::cmd_demo(&args),
+        Command::Runs(args) => crate::headless::cmd_runs(&args),
         Command::Schema => {
             print!("{}", crate::runbook::schema::generate());
             exit::OK

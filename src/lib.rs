@@ -13,6 +13,7 @@ pub mod cli;
 pub mod connectors;
 pub mod engine;
 pub mod exit;
+pub mod headless;
 pub mod journal;
 pub mod net;
 pub mod runbook;

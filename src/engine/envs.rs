@@ -1,14 +1,32 @@
 //! The environments of a run: one transport (and typed clients) per runbook environment, with tokens,
 //! retry policy and request journaling wired in. Built once per run; `--sim` points them at the simulator.
+//!
+//! Requests are journaled as [`Event::Request`] (batched; method, path with query keys only, status,
+//! duration: never a header value or a body). A step's requests carry its id: [`Envs::scoped`] hands out
+//! transports that are clones of the environment's with a step-scoped observer (one `Arc` per call).
+//!
+//! Per-attempt HTTP timeout: `min(defaults.timeout, 100 s)`; retries: `defaults.retries`.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use crate::connectors::auth::TokenCache;
-use crate::connectors::transport::Transport;
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::connectors::auth::{Secret, TokenCache};
+use crate::connectors::dataverse::DataverseClient;
+use crate::connectors::dmf::DmfClient;
+use crate::connectors::dual_write::GatewayClient;
+use crate::connectors::fno::FnoClient;
+use crate::connectors::setup::{EnvAuth, EnvConfig};
+use crate::connectors::transport::{Request, RequestObserver, RequestSummary, RetryPolicy, Transport};
 use crate::journal::Redactor;
-use crate::runbook::{EnvLookup, Runbook};
+use crate::runbook::vars::{Piece, VarContext, VarRef, interpolate, parse};
+use crate::runbook::{DualWriteMode, EnvKind, EnvLookup, Runbook, StepId};
 
 use super::ctx::Emitter;
+use super::event::Event;
 
 /// Where requests go: the runbook's URLs, or a simulator that stands in for all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,26 +47,334 @@ pub enum EnvsError {
     Connector(#[from] crate::connectors::ConnectorError),
 }
 
+/// What the engine knows about one runbook environment besides its transport.
+#[derive(Debug, Clone)]
+pub struct EnvInfo {
+    pub kind: EnvKind,
+    /// The runbook URL, resolved (the token resource; shown in operator instructions).
+    pub url: Option<String>,
+    pub mode: DualWriteMode,
+    /// `dualwrite` only: `[fno-env, dataverse-env]`.
+    pub link: Vec<String>,
+}
+
 /// The environments of a run.
 pub struct Envs {
     /// One transport per runbook environment id; requests are journaled as `Event::Request`.
     pub transports: BTreeMap<String, Transport>,
     pub tokens: TokenCache,
+    /// Kind, URL, mode and link of every runbook environment (with or without a transport).
+    pub info: BTreeMap<String, EnvInfo>,
+    client: reqwest::Client,
+    emit: Emitter,
+    policy: RetryPolicy,
+    sim_url: Option<String>,
+    /// `${NAME}` values the runbook's steps reference, resolved at build time.
+    vars: BTreeMap<String, String>,
+    redactor: Redactor,
+    /// Highest error-queue `ErrorId` journaled per F&O environment in this process.
+    error_marks: Mutex<BTreeMap<String, i64>>,
+}
+
+fn invalid(env: &str, message: impl Into<String>) -> EnvsError {
+    EnvsError::Invalid {
+        env: env.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Every `${NAME}` referenced anywhere in the runbook's steps (urls, texts, bodies, env maps).
+fn env_refs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Ok(pieces) = parse(s) {
+                for p in pieces {
+                    if let Piece::Var {
+                        var: VarRef::Env(n), ..
+                    } = p
+                    {
+                        out.push(n);
+                    }
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| env_refs(v, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|v| env_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The request observer that journals summaries for `step`.
+fn observer(emit: &Emitter, step: Option<StepId>) -> RequestObserver {
+    let emit = emit.clone();
+    Arc::new(move |s: RequestSummary| {
+        let error = match (s.error, s.retry_in_ms) {
+            (Some(e), Some(ms)) => Some(format!("{e} (retry {} in {ms} ms)", s.attempt + 1)),
+            (e, _) => e,
+        };
+        // A journal that has failed makes the run halt elsewhere; a summary is not worth failing a call for.
+        let _ = emit.batched(Event::Request {
+            step: step.clone(),
+            env: s.env,
+            method: s.method,
+            path: s.path,
+            status: s.status,
+            duration_ms: s.duration_ms,
+            error,
+        });
+    })
 }
 
 impl Envs {
     /// Builds every environment of `runbook`: secrets resolved through `vars` and added to `redactor`
     /// (so the journal masks them), tokens cached per credentials, request summaries sent to `emit`.
     pub fn build(
-        _runbook: &Runbook,
-        _vars: &dyn EnvLookup,
-        _target: &Target,
-        _redactor: &Redactor,
-        _emit: &Emitter,
+        runbook: &Runbook,
+        vars: &dyn EnvLookup,
+        target: &Target,
+        redactor: &Redactor,
+        emit: &Emitter,
     ) -> Result<Envs, EnvsError> {
-        Err(EnvsError::Invalid {
-            env: String::new(),
-            message: "not built yet".into(),
+        let client = crate::connectors::transport::client()
+            .map_err(|e| invalid("*", format!("cannot build the HTTP client: {e}")))?;
+        let per_attempt =
+            Duration::from_secs(runbook.defaults.timeout().as_secs().max(1)).min(Duration::from_secs(100));
+        let policy = RetryPolicy {
+            retries: runbook.defaults.retries(),
+            timeout: per_attempt,
+            ..RetryPolicy::default()
+        };
+        let hook_redactor = redactor.clone();
+        let token_redactor: crate::connectors::auth::Redactor =
+            Arc::new(move |t: &str| hook_redactor.add_secret(t));
+        let tokens = TokenCache::new(
+            client.clone(),
+            policy.clone(),
+            Some(observer(emit, None)),
+            Some(token_redactor),
+        );
+        let ctx = VarContext {
+            env: vars,
+            run_id: String::new(),
+            run_date: String::new(),
+            run_operator: String::new(),
+            captures: BTreeMap::new(),
+        };
+        let resolve = |env: &str, what: &str, text: &str| {
+            interpolate(text, &ctx).map_err(|e| invalid(env, format!("{what}: {e}")))
+        };
+        let sim_url = match target {
+            Target::Live => None,
+            Target::Sim { url } => Some(url.trim_end_matches('/').to_owned()),
+        };
+        let mut transports = BTreeMap::new();
+        let mut info = BTreeMap::new();
+        for (name, env) in &runbook.environments {
+            let url = env.url.as_deref().map(|u| resolve(name, "url", u)).transpose()?;
+            info.insert(
+                name.clone(),
+                EnvInfo {
+                    kind: env.kind,
+                    url: url.clone(),
+                    mode: env.mode(),
+                    link: env.link.clone().unwrap_or_default(),
+                },
+            );
+            let Some(url) = url else { continue };
+            let auth = match &env.auth {
+                Some(a) => {
+                    let secret = resolve(name, "client_secret", &a.client_secret)?;
+                    redactor.add_secret(secret.clone());
+                    Some(EnvAuth {
+                        authority: Some(match &sim_url {
+                            Some(s) => s.clone(),
+                            None => resolve(name, "authority", a.authority())?,
+                        }),
+                        tenant: resolve(name, "tenant", &a.tenant)?,
+                        client_id: resolve(name, "client_id", &a.client_id)?,
+                        client_secret: Secret::new(secret),
+                    })
+                }
+                None => None,
+            };
+            let mut env_policy = if env.kind == EnvKind::Fno {
+                RetryPolicy::fno()
+            } else {
+                RetryPolicy::default()
+            };
+            env_policy.retries = policy.retries;
+            env_policy.timeout = policy.timeout;
+            let cfg = EnvConfig {
+                name: name.clone(),
+                resource: url.clone(),
+                send_to: sim_url.clone().unwrap_or_else(|| url.clone()),
+                auth,
+                policy: env_policy,
+                dataverse: env.kind == EnvKind::Dataverse,
+            };
+            let t = crate::connectors::setup::transport(&cfg, &client, &tokens, Some(observer(emit, None)))?;
+            transports.insert(name.clone(), t);
+        }
+        let mut names = Vec::new();
+        if let Ok(v) = serde_json::to_value(&runbook.phases) {
+            env_refs(&v, &mut names);
+        }
+        let mut resolved = BTreeMap::new();
+        for n in names {
+            if let Some(v) = vars.get(&n) {
+                resolved.insert(n, v);
+            }
+        }
+        Ok(Envs {
+            transports,
+            tokens,
+            info,
+            client,
+            emit: emit.clone(),
+            policy,
+            sim_url,
+            vars: resolved,
+            redactor: redactor.clone(),
+            error_marks: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Accessors whose requests are journaled with `step`'s id.
+    pub fn scoped(&self, step: Option<&StepId>) -> EnvScope<'_> {
+        EnvScope {
+            envs: self,
+            step: step.cloned(),
+        }
+    }
+
+    /// The environment's transport (requests journaled without a step).
+    pub fn transport(&self, env: &str) -> Result<Transport, EnvsError> {
+        self.scoped(None).transport(env)
+    }
+    pub fn fno(&self, env: &str) -> Result<FnoClient, EnvsError> {
+        self.scoped(None).fno(env)
+    }
+    pub fn dataverse(&self, env: &str) -> Result<DataverseClient, EnvsError> {
+        self.scoped(None).dataverse(env)
+    }
+    pub fn dmf(&self, env: &str) -> Result<DmfClient, EnvsError> {
+        self.scoped(None).dmf(env)
+    }
+    pub fn gateway(&self, env: &str) -> Result<GatewayClient, EnvsError> {
+        self.scoped(None).gateway(env)
+    }
+
+    /// The simulator's base URL in `--sim` mode.
+    pub fn sim_url(&self) -> Option<&str> {
+        self.sim_url.as_deref()
+    }
+
+    /// A `${NAME}` value the runbook's steps reference (resolved when the environments were built).
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+
+    /// The run's redactor (to mask values such as webhook paths before they are journaled).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// The environment's current time: the simulator's clock in `--sim` mode, else the wall clock.
+    pub async fn env_now(&self, cancel: &CancellationToken) -> DateTime<Utc> {
+        let Some(sim) = &self.sim_url else {
+            return Utc::now();
+        };
+        let Ok(t) = Transport::new("sim", self.client.clone(), sim, self.policy.clone()) else {
+            return Utc::now();
+        };
+        let req = Request::get("sim.clock", "/_sim/clock").unauthenticated();
+        let now = async {
+            let resp = t.send(req, cancel).await.ok()?;
+            let v: serde_json::Value = serde_json::from_slice(&resp.body).ok()?;
+            let s = v.get("sim_now")?.as_str()?.to_owned();
+            DateTime::parse_from_rfc3339(&s)
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+        };
+        now.await.unwrap_or_else(Utc::now)
+    }
+
+    /// The highest error-queue id this process journaled for an F&O environment.
+    pub fn error_mark(&self, env: &str) -> Option<i64> {
+        self.error_marks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(env)
+            .copied()
+    }
+
+    /// Raises the mark (never lowers it).
+    pub fn raise_error_mark(&self, env: &str, id: i64) {
+        let mut m = self.error_marks.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = m.entry(env.to_owned()).or_insert(id);
+        *e = (*e).max(id);
+    }
+
+    fn info_of(&self, env: &str) -> Result<&EnvInfo, EnvsError> {
+        self.info
+            .get(env)
+            .ok_or_else(|| invalid(env, "no such environment in the runbook"))
+    }
+}
+
+/// Typed clients of the run's environments whose requests are journaled with one step's id.
+pub struct EnvScope<'a> {
+    envs: &'a Envs,
+    step: Option<StepId>,
+}
+
+impl EnvScope<'_> {
+    /// The environment's transport, with this scope's observer.
+    pub fn transport(&self, env: &str) -> Result<Transport, EnvsError> {
+        let t = self
+            .envs
+            .transports
+            .get(env)
+            .ok_or_else(|| invalid(env, "has no url: there is nothing to send requests to"))?;
+        Ok(t.clone()
+            .with_observer(observer(&self.envs.emit, self.step.clone())))
+    }
+
+    fn of_kind(&self, env: &str, kind: EnvKind) -> Result<Transport, EnvsError> {
+        let info = self.envs.info_of(env)?;
+        if info.kind != kind {
+            return Err(invalid(
+                env,
+                format!("is a {:?} environment, not {kind:?}", info.kind).to_lowercase(),
+            ));
+        }
+        self.transport(env)
+    }
+
+    pub fn fno(&self, env: &str) -> Result<FnoClient, EnvsError> {
+        Ok(FnoClient::new(self.of_kind(env, EnvKind::Fno)?))
+    }
+    pub fn dataverse(&self, env: &str) -> Result<DataverseClient, EnvsError> {
+        Ok(DataverseClient::new(self.of_kind(env, EnvKind::Dataverse)?))
+    }
+    pub fn dmf(&self, env: &str) -> Result<DmfClient, EnvsError> {
+        Ok(DmfClient::new(self.of_kind(env, EnvKind::Fno)?))
+    }
+    /// The gateway client of a `dualwrite` environment in `gateway` mode.
+    pub fn gateway(&self, env: &str) -> Result<GatewayClient, EnvsError> {
+        let info = self.envs.info_of(env)?;
+        if info.mode != DualWriteMode::Gateway {
+            return Err(invalid(env, "is in operator mode: there is no gateway to drive"));
+        }
+        Ok(GatewayClient::new(self.of_kind(env, EnvKind::Dualwrite)?))
+    }
+
+    /// An unauthenticated transport for an absolute URL outside the environments (webhooks, bare `http`
+    /// steps). In `--sim` mode the URL is used as written (tests point it at the simulator).
+    pub fn bare(&self, url: &str) -> Result<Transport, EnvsError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| invalid("url", format!("invalid URL: {e}")))?;
+        let origin = parsed.origin().ascii_serialization();
+        let t = Transport::new("url", self.envs.client.clone(), &origin, self.envs.policy.clone())?;
+        Ok(t.with_observer(observer(&self.envs.emit, self.step.clone())))
     }
 }

@@ -7,6 +7,10 @@ pub mod ctx;
 pub mod envs;
 pub mod event;
 pub mod exec;
+pub mod ops;
+pub mod resume;
+pub mod runner;
+pub mod scheduler;
 pub mod state;
 
 use std::fmt;
@@ -14,6 +18,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use event::{Envelope, Event};
+pub use ops::{Command, EngineHandle, RunEnd};
+pub use runner::{RunOptions, SetupError, SimTarget, start_engine};
 pub use state::RunState;
 
 /// Identifies one run inside a journal (a journal can hold rehearsals and the real weekend).

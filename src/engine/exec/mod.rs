@@ -1,12 +1,47 @@
 //! Step executors: one per step kind, each running a step against the environments and reporting facts
 //! through the [`Emitter`](super::ctx::Emitter). The scheduler journals intent and result around them.
+//!
+//! Time: runbook durations (`poll`, `within`, `every`, `for`, step `timeout`) are environment time and are
+//! converted with [`StepCtx::clock`](super::ctx::StepCtx); a polling budget never drops below
+//! [`MIN_REAL_BUDGET`] of real time, so the real-time retries of a throttled service cannot eat a budget the
+//! simulator's time scale made tiny.
+
+mod dmf;
+mod dual_write;
+mod error_queue;
+mod gate;
+pub mod handle;
+mod http;
+mod manual;
+mod maps;
+mod monitor;
+mod notify;
+mod parity;
+mod roundtrip;
+mod sample;
+mod shell;
+mod wait;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::RunId;
-use super::ctx::StepCtx;
-use super::event::{Handle, StepOutcome};
-use crate::runbook::plan::PlannedStep;
+use super::ctx::{AskError, StepCtx};
+use super::envs::EnvsError;
+use super::event::{Event, Handle, LogLevel, StepOutcome};
+use crate::connectors::ConnectorError;
+use crate::connectors::dmf::Poll;
+use crate::journal::JournalError;
+use crate::runbook::plan::{PlannedStep, PlannedWhat};
+use crate::runbook::vars::{VarContext, VarError, interpolate};
+use crate::runbook::{HttpMethod, Step, StepKind};
+
+pub use handle::{canary_key, derive_id, uuid_like};
+
+/// The least real time a polling budget gets (see the module docs).
+pub const MIN_REAL_BUDGET: Duration = Duration::from_secs(120);
+/// The shortest real polling interval (a scaled `poll` can come out at microseconds).
+pub const MIN_REAL_POLL: Duration = Duration::from_millis(10);
 
 /// Whether the step starts fresh or picks up an in-flight attempt found on resume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,21 +73,209 @@ pub struct StepResult {
 
 /// The external handle a step will use, computed before its intent is journaled. Deterministic in
 /// (run id, step id, attempt), so a resumed process computes the same one.
-pub fn handle_for(_step: &PlannedStep, _run_id: &RunId, _attempt: u32) -> Option<Handle> {
-    None
+pub fn handle_for(step: &PlannedStep, run_id: &RunId, attempt: u32) -> Option<Handle> {
+    handle::handle_for(step, run_id, attempt)
 }
 
 /// How `step` is reconciled when found in flight on resume.
-pub fn reconcile_policy(_step: &PlannedStep) -> Reconcile {
-    Reconcile::AskOperator
+pub fn reconcile_policy(step: &PlannedStep) -> Reconcile {
+    match &step.what {
+        PlannedWhat::Gate { .. } => Reconcile::Rerun,
+        PlannedWhat::WaveMap { .. } => Reconcile::ByHandle,
+        PlannedWhat::Step(s) => match &s.kind {
+            StepKind::Manual { .. }
+            | StepKind::Wait { .. }
+            | StepKind::Parity { .. }
+            | StepKind::ErrorQueue { .. }
+            | StepKind::Sample { .. }
+            | StepKind::Monitor { .. } => Reconcile::Rerun,
+            StepKind::Http { method, .. } => match method {
+                None | Some(HttpMethod::Get) => Reconcile::Rerun,
+                Some(_) => Reconcile::AskOperator,
+            },
+            StepKind::Shell { .. } => Reconcile::AskOperator,
+            StepKind::DmfExport { .. }
+            | StepKind::DmfImport { .. }
+            | StepKind::DualwriteRun { .. }
+            | StepKind::DualwritePause { .. }
+            | StepKind::DualwriteResume { .. }
+            | StepKind::DualwriteStop { .. }
+            | StepKind::Roundtrip { .. }
+            | StepKind::Notify { .. } => Reconcile::ByHandle,
+        },
+    }
 }
 
-/// Runs one step (gates included: kind `gate`).
-pub async fn execute(_ctx: &StepCtx, _handle: Option<&Handle>, _mode: Mode) -> StepResult {
-    StepResult {
-        outcome: StepOutcome::Failed {
-            message: "executor not built yet".into(),
+/// Runs one step (gates included: kind `gate`). A handle missing from the journal is recomputed.
+pub async fn execute(ctx: &StepCtx, handle: Option<&Handle>, mode: Mode) -> StepResult {
+    let handle = handle
+        .cloned()
+        .or_else(|| handle_for(&ctx.step, &ctx.run_id, ctx.attempt));
+    let result = match &ctx.step.what {
+        PlannedWhat::Gate { wave } => gate::run(ctx, wave).await,
+        PlannedWhat::WaveMap { map } => dual_write::wave_map(ctx, map.as_str(), handle.as_ref(), mode).await,
+        PlannedWhat::Step(step) => run_step(ctx, step, handle.as_ref(), mode).await,
+    };
+    match result {
+        Ok(outputs) => StepResult {
+            outcome: StepOutcome::Succeeded,
+            outputs,
         },
-        outputs: BTreeMap::new(),
+        Err(Stop::Skipped(reason)) => StepResult {
+            outcome: StepOutcome::Skipped { reason },
+            outputs: BTreeMap::new(),
+        },
+        Err(Stop::Failed(message)) => StepResult {
+            outcome: StepOutcome::Failed { message },
+            outputs: BTreeMap::new(),
+        },
+    }
+}
+
+async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
+    match &step.kind {
+        StepKind::Manual {
+            instructions,
+            checklist,
+        } => manual::run(ctx, step, instructions.as_deref(), checklist).await,
+        StepKind::Wait { until, for_ } => wait::run(ctx, until.as_ref(), for_.as_ref()).await,
+        StepKind::Http { .. } => http::run(ctx, step).await,
+        StepKind::Shell { run, env } => shell::run(ctx, run, env).await,
+        StepKind::Parity {
+            maps,
+            record_baseline,
+            tolerance,
+        } => parity::run(ctx, maps, *record_baseline, tolerance.as_ref()).await,
+        StepKind::ErrorQueue { maps, max } => error_queue::run(ctx, maps, max.unwrap_or(0)).await,
+        StepKind::DmfExport { .. } => dmf::export(ctx, step, handle, mode).await,
+        StepKind::DmfImport { .. } => dmf::import(ctx, step, handle, mode).await,
+        StepKind::DualwriteRun { .. }
+        | StepKind::DualwritePause { .. }
+        | StepKind::DualwriteResume { .. }
+        | StepKind::DualwriteStop { .. } => dual_write::step(ctx, step, handle, mode).await,
+        StepKind::Roundtrip { .. } => roundtrip::run(ctx, step, handle, mode).await,
+        StepKind::Sample { maps, size, from } => {
+            sample::run(ctx, maps, size.unwrap_or(100), from.as_deref()).await
+        }
+        StepKind::Monitor { .. } => monitor::run(ctx, step).await,
+        StepKind::Notify { url, text } => notify::run(ctx, step, url, text, mode).await,
+    }
+}
+
+/// Why a step did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Failed(String),
+    Skipped(String),
+}
+
+pub(crate) fn fail(msg: impl Into<String>) -> Stop {
+    Stop::Failed(msg.into())
+}
+
+impl From<ConnectorError> for Stop {
+    fn from(e: ConnectorError) -> Self {
+        Stop::Failed(e.to_string())
+    }
+}
+impl From<EnvsError> for Stop {
+    fn from(e: EnvsError) -> Self {
+        Stop::Failed(e.to_string())
+    }
+}
+impl From<JournalError> for Stop {
+    fn from(e: JournalError) -> Self {
+        Stop::Failed(format!("journal: {e}"))
+    }
+}
+impl From<AskError> for Stop {
+    fn from(e: AskError) -> Self {
+        Stop::Failed(e.to_string())
+    }
+}
+impl From<VarError> for Stop {
+    fn from(e: VarError) -> Self {
+        Stop::Failed(e.to_string())
+    }
+}
+
+/// What an executor returns: the step's outputs, or why it stopped.
+pub(crate) type Res<T = BTreeMap<String, String>> = Result<T, Stop>;
+
+/// The runbook step's own `retries`, else the defaults'.
+pub(crate) fn retries(ctx: &StepCtx) -> u32 {
+    match &ctx.step.what {
+        PlannedWhat::Step(s) => s.retries,
+        _ => None,
+    }
+    .unwrap_or_else(|| ctx.runbook.defaults.retries())
+}
+
+/// The step's timeout (environment time).
+pub(crate) fn timeout(ctx: &StepCtx) -> Duration {
+    match &ctx.step.what {
+        PlannedWhat::Step(s) => s.timeout.as_ref().map(crate::runbook::Duration::as_std),
+        _ => None,
+    }
+    .unwrap_or_else(|| ctx.runbook.defaults.timeout().as_std())
+}
+
+/// A real-time polling schedule for an environment-time interval within the step's timeout.
+pub(crate) fn poll_with(ctx: &StepCtx, every_env: Duration) -> Poll {
+    Poll {
+        every: ctx.clock.to_real(every_env).max(MIN_REAL_POLL),
+        timeout: ctx.clock.to_real(timeout(ctx)).max(MIN_REAL_BUDGET),
+    }
+}
+
+/// The runbook's `defaults.poll` as a real-time schedule.
+pub(crate) fn poll(ctx: &StepCtx) -> Poll {
+    poll_with(ctx, ctx.runbook.defaults.poll().as_std())
+}
+
+/// `${...}` in `text`, against the run's captures and the variables resolved when the environments were built.
+pub(crate) fn interpolate_step(ctx: &StepCtx, text: &str) -> Result<String, VarError> {
+    let captures: BTreeMap<String, BTreeMap<String, String>> = match ctx.state.read() {
+        Ok(s) => s
+            .steps
+            .iter()
+            .filter(|v| !v.outputs.is_empty())
+            .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    };
+    let lookup = |n: &str| ctx.envs.var(n);
+    let vc = VarContext {
+        env: &lookup,
+        run_id: ctx.run_id.as_str().to_owned(),
+        run_date: ctx.run_date.clone(),
+        run_operator: ctx.run_operator.clone(),
+        captures,
+    };
+    interpolate(text, &vc)
+}
+
+/// Journals a log line with the next group commit.
+pub(crate) fn log(ctx: &StepCtx, level: LogLevel, message: impl Into<String>) {
+    let message = format!("{}: {}", ctx.step.id, message.into());
+    let _ = ctx.emit.batched(Event::Log { level, message });
+}
+
+/// Journals progress with the next group commit.
+pub(crate) fn progress(ctx: &StepCtx, done: u64, total: Option<u64>, note: Option<String>) {
+    let _ = ctx.emit.batched(Event::StepProgress {
+        step: ctx.step.id.clone(),
+        done,
+        total,
+        note,
+    });
+}
+
+/// Sleeps an environment duration; a cancellation is a failure.
+pub(crate) async fn sleep_env(ctx: &StepCtx, d: Duration) -> Res<()> {
+    if ctx.clock.sleep(d, &ctx.cancel).await {
+        Ok(())
+    } else {
+        Err(fail("cancelled"))
     }
 }

@@ -1,0 +1,291 @@
+//! `dmf.export` and `dmf.import`, with the step handle as the executionId.
+//!
+//! Fresh: submit with the handle's executionId, poll `GetExecutionSummaryStatus` to a terminal status
+//! (journaling each status change as progress), then (import) the per-entity error check. Reconcile: ask
+//! `status(executionId)` first; `Unknown` means the service never saw it, so it is submitted with the same id
+//! (the service dedupes anyway); any other status is polled and finished, never re-submitted.
+//!
+//! Imports: `package_file` resolves against the runbook's directory; the package's entities are the data files
+//! named in its zip directory (every file but `Manifest.xml` and `PackageHeader.xml`, extension dropped), each
+//! checked for staging and target errors. "Succeeded" with target errors and "PartiallySucceeded" are failures
+//! with the service's details. Every import that reaches a verdict journals an `InstallRecord` (package name =
+//! file stem, version = `package_version` or `unversioned`, sha256, executionId, result) and, with
+//! `record_install`, writes the same row to that F&O entity (looked up by `ExecutionId` first, so a resumed
+//! step does not write it twice). `legal_entity` defaults to the empty string (the service's default company).
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::{Mode, Res, StepCtx, fail, interpolate_step, log, poll, progress};
+use crate::connectors::ConnectorError;
+use crate::connectors::dmf::{DmfClient, ExecutionStatus, ExportRequest, ImportRequest, package_sha256};
+use crate::connectors::fno::eq_filter;
+use crate::connectors::transport::{Idempotency, Request};
+use crate::engine::event::{Event, Handle, LogLevel};
+use crate::runbook::{Step, StepKind};
+
+/// The data files of a zip package (see the module docs); empty when the central directory is unreadable.
+pub fn package_entities(zip: &[u8]) -> Vec<String> {
+    let u16_at = |i: usize| {
+        zip.get(i..i + 2)
+            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    let u32_at = |i: usize| {
+        zip.get(i..i + 4)
+            .and_then(|b| usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok())
+    };
+    let Some(eocd) = (0..zip.len().saturating_sub(21))
+        .rev()
+        .find(|&i| zip.get(i..i + 4) == Some(&[0x50, 0x4b, 0x05, 0x06][..]))
+    else {
+        return Vec::new();
+    };
+    let (Some(count), Some(mut at)) = (u16_at(eocd + 10), u32_at(eocd + 16)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for _ in 0..count {
+        if zip.get(at..at + 4) != Some(&[0x50, 0x4b, 0x01, 0x02][..]) {
+            break;
+        }
+        let (Some(n), Some(x), Some(c)) = (u16_at(at + 28), u16_at(at + 30), u16_at(at + 32)) else {
+            break;
+        };
+        if let Some(name) = zip.get(at + 46..at + 46 + n) {
+            let name = String::from_utf8_lossy(name).into_owned();
+            let base = name.rsplit('/').next().unwrap_or(&name).to_owned();
+            let lower = base.to_ascii_lowercase();
+            if !base.is_empty() && lower != "manifest.xml" && lower != "packageheader.xml" {
+                let stem = base.rsplit_once('.').map_or(base.as_str(), |(s, _)| s);
+                out.push(stem.to_owned());
+            }
+        }
+        at += 46 + n + x + c;
+    }
+    out
+}
+
+fn execution_id(handle: Option<&Handle>) -> Res<String> {
+    handle
+        .map(|h| h.id.clone())
+        .ok_or_else(|| fail("no executionId handle for this step"))
+}
+
+/// Polls to a terminal status, journaling each change as progress.
+async fn wait(ctx: &StepCtx, dmf: &DmfClient, id: &str) -> Res<ExecutionStatus> {
+    let mut last = String::new();
+    let mut n = 0u64;
+    let s = dmf
+        .wait_terminal(id, poll(ctx), &ctx.cancel, |s| {
+            n += 1;
+            if s.as_str() != last {
+                last = s.as_str().to_owned();
+                progress(ctx, n, None, Some(format!("DMF {id}: {last}")));
+            }
+        })
+        .await?;
+    Ok(s)
+}
+
+pub async fn export(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
+    let StepKind::DmfExport {
+        env,
+        definition_group,
+        package,
+        legal_entity,
+    } = &step.kind
+    else {
+        return Err(fail("not a dmf.export step"));
+    };
+    let id = execution_id(handle)?;
+    let dmf = ctx.envs.scoped(Some(&ctx.step.id)).dmf(env)?;
+    let package_name = match package {
+        Some(p) => interpolate_step(ctx, p)?,
+        None => format!("{definition_group}-{}", ctx.run_date),
+    };
+    let known =
+        mode == Mode::Reconcile && !matches!(dmf.status(&id, &ctx.cancel).await?, ExecutionStatus::Unknown);
+    if known {
+        log(
+            ctx,
+            LogLevel::Info,
+            format!("export {id} is known to the service: polling it, not re-submitting"),
+        );
+    } else {
+        let req = ExportRequest {
+            definition_group: interpolate_step(ctx, definition_group)?,
+            package_name: package_name.clone(),
+            execution_id: id.clone(),
+            legal_entity: legal_entity.clone().unwrap_or_default(),
+            re_execute: false,
+        };
+        dmf.submit_export(&req, &ctx.cancel).await?;
+    }
+    wait(ctx, &dmf, &id).await?;
+    let out = dmf.finish_export(&id, poll(ctx), &ctx.cancel).await?;
+    let path = reqwest::Url::parse(&out.package_url)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default();
+    log(
+        ctx,
+        LogLevel::Info,
+        format!("exported {package_name} ({id}) to {path}"),
+    );
+    Ok(BTreeMap::from([
+        ("execution_id".to_owned(), id),
+        ("package_path".to_owned(), path),
+    ]))
+}
+
+struct Package {
+    name: String,
+    version: String,
+    sha256: String,
+    bytes: Vec<u8>,
+}
+
+pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
+    let StepKind::DmfImport {
+        env,
+        definition_group,
+        package_file,
+        package_version,
+        legal_entity,
+        overwrite,
+        record_install,
+    } = &step.kind
+    else {
+        return Err(fail("not a dmf.import step"));
+    };
+    let id = execution_id(handle)?;
+    let path = ctx.runbook_dir.join(interpolate_step(ctx, package_file)?);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| fail(format!("cannot read package {}: {e}", path.display())))?;
+    let pkg = Package {
+        name: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        version: package_version.clone().unwrap_or_else(|| "unversioned".into()),
+        sha256: package_sha256(&bytes),
+        bytes,
+    };
+    let dmf = ctx.envs.scoped(Some(&ctx.step.id)).dmf(env)?;
+    let req = ImportRequest {
+        definition_group: interpolate_step(ctx, definition_group)?,
+        execution_id: id.clone(),
+        legal_entity: legal_entity.clone().unwrap_or_default(),
+        overwrite: *overwrite,
+        entities: package_entities(&pkg.bytes),
+    };
+    let known =
+        mode == Mode::Reconcile && !matches!(dmf.status(&id, &ctx.cancel).await?, ExecutionStatus::Unknown);
+    if known {
+        log(
+            ctx,
+            LogLevel::Info,
+            format!("import {id} is known to the service: polling it, not re-submitting"),
+        );
+    } else {
+        let w = dmf.write_url(&format!("{id}-{}", pkg.name), &ctx.cancel).await?;
+        dmf.upload(&w.blob_url, &pkg.bytes, &ctx.cancel).await?;
+        dmf.submit_import(&req, &w.blob_url, &ctx.cancel).await?;
+    }
+    wait(ctx, &dmf, &id).await?;
+    let verdict = dmf
+        .finish_import(&id, &req.entities, poll(ctx), &ctx.cancel)
+        .await;
+    let (result, failure) = match verdict {
+        Ok(o) => (o.status.as_str().to_owned(), None),
+        Err(ConnectorError::JobFailed(j)) => {
+            let msg = ConnectorError::JobFailed(j.clone()).to_string();
+            (j.status.clone(), Some(msg))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ctx.emit
+        .durable(Event::InstallRecord {
+            step: ctx.step.id.clone(),
+            package: pkg.name.clone(),
+            version: pkg.version.clone(),
+            sha256: pkg.sha256.clone(),
+            execution_id: id.clone(),
+            result: result.clone(),
+        })
+        .await?;
+    let written = match record_install {
+        Some(r) => write_record(ctx, &r.env, &r.entity, &pkg, &id, &result).await,
+        None => Ok(()),
+    };
+    match (failure, written) {
+        (Some(f), _) => Err(fail(f)),
+        (None, Err(e)) => Err(fail(format!(
+            "import {id} succeeded, but its install record could not be written: {e}"
+        ))),
+        (None, Ok(())) => Ok(BTreeMap::from([
+            ("execution_id".to_owned(), id),
+            ("sha256".to_owned(), pkg.sha256),
+        ])),
+    }
+}
+
+/// Writes the install record to an F&O entity unless a row with this executionId exists.
+async fn write_record(
+    ctx: &StepCtx,
+    env: &str,
+    entity: &str,
+    pkg: &Package,
+    id: &str,
+    result: &str,
+) -> Result<(), String> {
+    let fno = ctx
+        .envs
+        .scoped(Some(&ctx.step.id))
+        .fno(env)
+        .map_err(|e| e.to_string())?;
+    let found = fno
+        .read(
+            entity,
+            Some(&eq_filter("ExecutionId", id)),
+            &[],
+            None,
+            1,
+            &ctx.cancel,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if !found.is_empty() {
+        return Ok(());
+    }
+    let body = json!({
+        "PackageName": pkg.name, "PackageVersion": pkg.version, "PackageSha256": pkg.sha256,
+        "ExecutionId": id, "Result": result, "Runbook": ctx.runbook.runbook,
+        "RunId": ctx.run_id.as_str(), "InstalledBy": ctx.run_operator,
+    });
+    let req = Request::post(format!("fno.create {entity}"), format!("/data/{entity}"))
+        .json(body)
+        .idempotency(Idempotency::Handle(id.to_owned()));
+    fno.transport()
+        .send(req, &ctx.cancel)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entities_come_from_the_zip_directory() {
+        let zip = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/runbooks/packages/reference-data.zip"
+        ))
+        .unwrap();
+        assert_eq!(package_entities(&zip), vec!["Customer groups".to_owned()]);
+        assert!(package_entities(b"not a zip").is_empty());
+    }
+}

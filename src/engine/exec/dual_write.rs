@@ -1,0 +1,410 @@
+//! Dual-write: wave map steps (initial sync of one map) and `dualwrite.run` / `pause` / `resume` / `stop`.
+//!
+//! Gateway mode. Maps are found by (source entity set, target entity set). A wave map step's requestId is
+//! the step handle; a `dualwrite.*` step derives one per map (`derive_id(handle, map)`), and one per resume
+//! (`derive_id(map request, "resume-<n>")`), each resume journaled as a new `StepIntent` handle
+//! (`dualwrite.resume`) before it is sent. Initial sync: action 8 unless the map is already initialising or
+//! running; wait for Running with `StepProgress` (rows copied / total); a failed initial sync journals the
+//! queue's new entries and is Resumed (action 4) up to the step's `retries` times: never action 8 again.
+//! Reconcile asks `Status/{requestId}` for the map request and each resume id in turn (404 = never received),
+//! waits for whatever was received, then continues from the map's state with the same rules.
+//! Pause/resume/stop/run-without-initial-sync: nothing is sent when the map is already in the wanted state;
+//! otherwise the action is sent with its requestId (the gateway dedups a repeated id) and the map is waited on.
+//!
+//! Operator mode. The operator gets `operator_instructions` (through an `ApproveManual` question), then the
+//! console verifies by reading both sides and the error queue (`verify_operator`); a failed verification is
+//! journaled and the question is asked again with the reasons.
+
+use super::handle::derive_id;
+use super::manual::accept;
+use super::maps::{MapRef, count_side, error_env, journal_new_entries, map_ref, primary_id, resolve};
+use super::{Mode, Res, StepCtx, fail, log, poll, progress};
+use crate::connectors::ConnectorError;
+use crate::connectors::dual_write::{
+    GatewayClient, MapAction, MapInfo, Master, OperatorAction, RequestState, initial_sync_next_action,
+    operator_instructions, status, verify_operator,
+};
+use crate::connectors::fno::ERROR_QUEUE_SET;
+use crate::connectors::parse;
+use crate::connectors::transport::Request;
+use crate::engine::ctx::Ask;
+use crate::engine::envs::EnvInfo;
+use crate::engine::event::{DecisionKind, Event, Handle, LogLevel};
+use crate::runbook::{DualWriteMode, InitialSync, Step, StepKind};
+
+/// The `dualwrite` environment driving a map: one whose `link` names a side of the map, else the first.
+fn dw_env(ctx: &StepCtx, m: &MapRef) -> Res<(String, EnvInfo)> {
+    let all: Vec<(&String, &EnvInfo)> = ctx
+        .envs
+        .info
+        .iter()
+        .filter(|(_, i)| i.kind == crate::runbook::EnvKind::Dualwrite)
+        .collect();
+    all.iter()
+        .find(|(_, i)| i.link.iter().any(|l| *l == m.source_env || *l == m.target_env))
+        .or_else(|| all.first())
+        .map(|(n, i)| ((*n).clone(), (*i).clone()))
+        .ok_or_else(|| fail("the runbook has no dualwrite environment"))
+}
+
+fn master(ctx: &StepCtx, m: &MapRef) -> Master {
+    let step_master = match &ctx.step.what {
+        crate::runbook::plan::PlannedWhat::Step(s) => match &s.kind {
+            StepKind::DualwriteRun { master, .. } => *master,
+            _ => None,
+        },
+        _ => None,
+    };
+    match step_master.or(m.spec.master) {
+        Some(crate::runbook::Master::Dataverse) => Master::Dataverse,
+        _ => Master::Fno,
+    }
+}
+
+/// A wave map step: the initial sync of one map.
+pub async fn wave_map(ctx: &StepCtx, map: &str, handle: Option<&Handle>, mode: Mode) -> Res {
+    let m = map_ref(ctx, map)?;
+    let base = handle
+        .map(|h| h.id.clone())
+        .ok_or_else(|| fail("no requestId handle for this step"))?;
+    let with_sync = m.spec.initial_sync() == InitialSync::DualWrite;
+    run_map(ctx, &m, &base, mode, Kind::Run { with_sync }).await?;
+    Ok(Default::default())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Run { with_sync: bool },
+    Pause,
+    Resume,
+    Stop,
+}
+
+/// `dualwrite.run` / `pause` / `resume` / `stop` over the selected maps, in dependency order for `run`.
+pub async fn step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
+    let (sel, kind) = match &step.kind {
+        StepKind::DualwriteRun {
+            maps, initial_sync, ..
+        } => (
+            maps,
+            Kind::Run {
+                with_sync: initial_sync.unwrap_or(true),
+            },
+        ),
+        StepKind::DualwritePause { maps } => (maps, Kind::Pause),
+        StepKind::DualwriteResume { maps } => (maps, Kind::Resume),
+        StepKind::DualwriteStop { maps } => (maps, Kind::Stop),
+        _ => return Err(fail("not a dualwrite step")),
+    };
+    let base = handle
+        .map(|h| h.id.clone())
+        .ok_or_else(|| fail("no requestId handle for this step"))?;
+    let mut maps = resolve(ctx, sel)?;
+    if matches!(kind, Kind::Run { .. }) {
+        maps = dependency_order(maps);
+    }
+    for m in &maps {
+        run_map(ctx, m, &derive_id(&base, &m.id), mode, kind).await?;
+    }
+    Ok(Default::default())
+}
+
+/// Maps whose `depends_on` (within the selection) come first; cycles keep their listed order.
+fn dependency_order(mut rest: Vec<MapRef>) -> Vec<MapRef> {
+    let mut out: Vec<MapRef> = Vec::with_capacity(rest.len());
+    while !rest.is_empty() {
+        let ready = rest.iter().position(|m| {
+            m.spec
+                .depends_on
+                .iter()
+                .all(|d| !rest.iter().any(|r| r.id == d.as_str()))
+        });
+        out.push(rest.remove(ready.unwrap_or(0)));
+    }
+    out
+}
+
+async fn run_map(ctx: &StepCtx, m: &MapRef, request_id: &str, mode: Mode, kind: Kind) -> Res<()> {
+    let (env, info) = dw_env(ctx, m)?;
+    if info.mode == DualWriteMode::Operator {
+        let action = match kind {
+            Kind::Run { with_sync } => OperatorAction::Run {
+                initial_sync: with_sync,
+                master: master(ctx, m),
+            },
+            Kind::Pause => OperatorAction::Pause,
+            Kind::Resume => OperatorAction::Resume,
+            Kind::Stop => OperatorAction::Stop,
+        };
+        return operator(ctx, m, &info, action).await;
+    }
+    let gw = ctx.envs.scoped(Some(&ctx.step.id)).gateway(&env)?;
+    let map = gw.find_map(&m.source_set, &m.target_set, &ctx.cancel).await?;
+    match kind {
+        Kind::Run { with_sync: true } => initial_sync(ctx, &gw, m, &map, request_id, mode).await,
+        Kind::Run { with_sync: false } => {
+            transition(ctx, &gw, &map, MapAction::Start, request_id, status::RUNNING).await
+        }
+        Kind::Pause => transition(ctx, &gw, &map, MapAction::Pause, request_id, status::PAUSED).await,
+        Kind::Resume => transition(ctx, &gw, &map, MapAction::Resume, request_id, status::RUNNING).await,
+        Kind::Stop => transition(ctx, &gw, &map, MapAction::Stop, request_id, status::STOPPED).await,
+    }
+}
+
+/// Whether `map` is already where `action` would take it (or on its way there).
+fn settled(map: &MapInfo, want: i64) -> bool {
+    map.status == want
+        || (want == status::STOPPED && map.status == status::NOT_RUNNING)
+        || (want == status::RUNNING && (map.status == status::RESUMING || map.status == status::INITIAL_SYNC))
+}
+
+async fn transition(
+    ctx: &StepCtx,
+    gw: &GatewayClient,
+    map: &MapInfo,
+    action: MapAction,
+    request_id: &str,
+    want: i64,
+) -> Res<()> {
+    let sent = gw.find_request(request_id, &ctx.cancel).await?;
+    if sent.is_none()
+        && (map.status == want || (want == status::STOPPED && map.status == status::NOT_RUNNING))
+    {
+        return Ok(());
+    }
+    if sent.is_none() && !settled(map, want) {
+        gw.send_action(&map.id, action, Master::Fno, request_id, &ctx.cancel)
+            .await?;
+    }
+    if sent.is_some() || !settled(map, want) {
+        gw.wait_request(request_id, poll(ctx), &ctx.cancel).await?;
+    }
+    wait_status(ctx, gw, map, want).await?;
+    Ok(())
+}
+
+/// Waits for a map status, journaling initial-sync progress when it changes.
+async fn wait_status(
+    ctx: &StepCtx,
+    gw: &GatewayClient,
+    map: &MapInfo,
+    want: i64,
+) -> Result<MapInfo, ConnectorError> {
+    let mut last = (u64::MAX, u64::MAX, String::new());
+    gw.wait_map_status(&map.id, want, poll(ctx), &ctx.cancel, |m| {
+        let s = &m.initial_sync;
+        let now = (s.rows_copied, s.rows_total, m.status_name.clone());
+        if now != last {
+            progress(
+                ctx,
+                s.rows_copied,
+                (s.rows_total > 0).then_some(s.rows_total),
+                Some(format!("{} {}", m.name, m.status_name)),
+            );
+            last = now;
+        }
+    })
+    .await
+}
+
+fn resume_id(base: &str, n: u32) -> String {
+    derive_id(base, &format!("resume-{n}"))
+}
+
+async fn settle_request(ctx: &StepCtx, gw: &GatewayClient, id: &str) -> Res<()> {
+    gw.wait_request(id, poll(ctx), &ctx.cancel).await?;
+    Ok(())
+}
+
+/// Brings a map's initial sync to completion (see the module docs).
+async fn initial_sync(
+    ctx: &StepCtx,
+    gw: &GatewayClient,
+    m: &MapRef,
+    map: &MapInfo,
+    base: &str,
+    mode: Mode,
+) -> Res<()> {
+    let retries = super::retries(ctx);
+    let mut base_sent = false;
+    let mut resumes = 0u32;
+    if mode == Mode::Reconcile {
+        if let Some(s) = gw.find_request(base, &ctx.cancel).await? {
+            base_sent = true;
+            if s.state == RequestState::Waiting {
+                settle_request(ctx, gw, base).await?;
+            }
+        }
+        while resumes < retries {
+            match gw
+                .find_request(&resume_id(base, resumes + 1), &ctx.cancel)
+                .await?
+            {
+                Some(_) => resumes += 1,
+                None => break,
+            }
+        }
+        if resumes > 0 {
+            settle_request(ctx, gw, &resume_id(base, resumes)).await?;
+        }
+        log(
+            ctx,
+            LogLevel::Info,
+            format!(
+                "reconciling {}: initial-sync request {}received, {resumes} resume(s) received",
+                m.id,
+                if base_sent { "" } else { "not " }
+            ),
+        );
+    }
+    let mut last_failure = String::new();
+    loop {
+        let cur = gw.map(&map.id, &ctx.cancel).await?;
+        match initial_sync_next_action(&cur) {
+            None if cur.status == status::RUNNING
+                || cur.status == status::INITIAL_SYNC
+                || cur.status == status::RESUMING =>
+            {
+                match wait_status(ctx, gw, &cur, status::RUNNING).await {
+                    Ok(_) => return Ok(()),
+                    Err(ConnectorError::JobFailed(j)) if j.call == "dualwrite.initial_sync" => {
+                        last_failure = ConnectorError::JobFailed(j).to_string();
+                        log(ctx, LogLevel::Warn, last_failure.clone());
+                        journal_new_entries(ctx, &error_env(ctx, m)?).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => {
+                // Synced before but not running now (stopped since): start live sync, no initial sync.
+                let id = derive_id(base, "start");
+                transition(ctx, gw, &cur, MapAction::Start, &id, status::RUNNING).await?;
+                return Ok(());
+            }
+            Some(MapAction::InitialSync) if !base_sent => {
+                gw.send_action(&cur.id, MapAction::InitialSync, master(ctx, m), base, &ctx.cancel)
+                    .await?;
+                base_sent = true;
+                settle_request(ctx, gw, base).await?;
+            }
+            Some(MapAction::InitialSync) => {
+                return Err(fail(format!(
+                    "map {} shows no initial sync although request {base} was accepted: refusing to restart it",
+                    m.id
+                )));
+            }
+            Some(_) => {
+                if resumes >= retries {
+                    let why = if last_failure.is_empty() {
+                        format!("the initial sync of {} failed", m.id)
+                    } else {
+                        last_failure
+                    };
+                    return Err(fail(format!(
+                        "{why} (resumed {resumes} times, retries {retries})"
+                    )));
+                }
+                resumes += 1;
+                let id = resume_id(base, resumes);
+                ctx.emit
+                    .durable(Event::StepIntent {
+                        step: ctx.step.id.clone(),
+                        attempt: ctx.attempt,
+                        handle: Some(Handle {
+                            kind: "dualwrite.resume".into(),
+                            id: id.clone(),
+                        }),
+                    })
+                    .await?;
+                log(
+                    ctx,
+                    LogLevel::Info,
+                    format!("resuming the initial sync of {} ({resumes}/{retries})", m.id),
+                );
+                gw.send_action(&cur.id, MapAction::Resume, master(ctx, m), &id, &ctx.cancel)
+                    .await?;
+                settle_request(ctx, gw, &id).await?;
+            }
+        }
+    }
+}
+
+/// The newest error-queue id (so a verification counts only entries after the operator's action).
+async fn latest_error_id(ctx: &StepCtx, fno: &crate::connectors::fno::FnoClient) -> Res<Option<i64>> {
+    let req = Request::get("fno.error_queue latest", format!("/data/{ERROR_QUEUE_SET}"))
+        .query("cross-company", "true")
+        .query("$select", "ErrorId")
+        .query("$orderby", "ErrorId desc")
+        .query("$top", "1");
+    let resp = fno.transport().send(req, &ctx.cancel).await?;
+    let page = fno.transport().parse(&resp, parse::collection)?;
+    Ok(page
+        .value
+        .first()
+        .and_then(|v| v.get("ErrorId"))
+        .and_then(serde_json::Value::as_i64))
+}
+
+async fn operator(ctx: &StepCtx, m: &MapRef, info: &EnvInfo, action: OperatorAction) -> Res<()> {
+    let fno_env = info.link.first().cloned().unwrap_or_else(|| m.source_env.clone());
+    let dv_env = info.link.get(1).cloned().unwrap_or_else(|| m.target_env.clone());
+    let scope = ctx.envs.scoped(Some(&ctx.step.id));
+    let (fno, dv) = (scope.fno(&fno_env)?, scope.dataverse(&dv_env)?);
+    let source = count_side(ctx, &m.source_env, &m.source_set, None).await?;
+    let spec = crate::connectors::dual_write::MapSpec {
+        name: m.id.clone(),
+        source_set: m.source_set.clone(),
+        target_set: m.target_set.clone(),
+        target_primary_id: primary_id(&m.target_set),
+        tolerance: m.tolerance.allowed(source),
+    };
+    let fno_url = ctx
+        .envs
+        .info
+        .get(&fno_env)
+        .and_then(|i| i.url.clone())
+        .unwrap_or_default();
+    let instructions = operator_instructions(&spec, action, &fno_url);
+    let errors_after = latest_error_id(ctx, &fno).await?;
+    let mut reasons: Vec<String> = Vec::new();
+    loop {
+        let prompt = if reasons.is_empty() {
+            instructions.clone()
+        } else {
+            format!(
+                "The console checked and it is not done yet: {}\n\n{instructions}",
+                reasons.join("; ")
+            )
+        };
+        let d = ctx
+            .operator
+            .ask(Ask {
+                step: Some(ctx.step.id.clone()),
+                kind: DecisionKind::ApproveManual,
+                prompt,
+                checklist: Vec::new(),
+                deadline: None,
+            })
+            .await?;
+        accept(&d)?;
+        let v = verify_operator(&fno, &dv, &spec, action, errors_after, &ctx.cancel).await?;
+        ctx.emit
+            .durable(Event::ParitySample {
+                step: Some(ctx.step.id.clone()),
+                map: m.id.clone(),
+                company: None,
+                source: v.source_rows,
+                target: v.target_rows,
+            })
+            .await?;
+        if v.satisfied {
+            return Ok(());
+        }
+        log(
+            ctx,
+            LogLevel::Warn,
+            format!("verification of {} failed: {}", m.id, v.reasons.join("; ")),
+        );
+        reasons = v.reasons;
+    }
+}

@@ -1,0 +1,88 @@
+//! The wave gate (`<wave>:gate`): counts every map of the wave per company (when the phase gate has
+//! `parity: true`), reads the error queue of the wave's maps (Active entries, when `max_errors` is set), and
+//! journals `GateEvaluated`. Failures name each map/company pair outside its tolerance, and, when the wave's
+//! Active entries exceed `max_errors`, every map that has some. The scheduler decides retry/waive/abort.
+
+use std::collections::BTreeMap;
+
+use super::maps::{count_pairs, error_totals, map_ref};
+use super::parity::describe;
+use super::{Res, StepCtx, fail};
+use crate::engine::event::{Event, GateFailure};
+use crate::runbook::Gate;
+
+fn find_wave(ctx: &StepCtx, wave: &str) -> Res<(Gate, Vec<String>)> {
+    for phase in &ctx.runbook.phases {
+        for w in phase.waves.iter().flatten() {
+            if w.id == wave {
+                let maps = w.maps.iter().map(|m| m.as_str().to_owned()).collect();
+                return Ok((phase.gate.clone().unwrap_or_default(), maps));
+            }
+        }
+    }
+    Err(fail(format!("wave `{wave}` is not in the runbook")))
+}
+
+pub async fn run(ctx: &StepCtx, wave: &str) -> Res {
+    let (gate, ids) = find_wave(ctx, wave)?;
+    let maps = ids.iter().map(|m| map_ref(ctx, m)).collect::<Res<Vec<_>>>()?;
+    let mut failures = Vec::new();
+    let mut lines = Vec::new();
+    let errors: BTreeMap<String, u64> = if gate.max_errors.is_some() {
+        error_totals(ctx, &maps).await?
+    } else {
+        BTreeMap::new()
+    };
+    let total_errors: u64 = errors.values().sum();
+    let errors_fail = gate.max_errors.is_some_and(|max| total_errors > max);
+    if gate.parity {
+        for p in count_pairs(ctx, &maps, None).await? {
+            if !p.within() {
+                lines.push(describe(&p));
+                failures.push(GateFailure {
+                    map: p.map.clone(),
+                    company: p.company.clone(),
+                    source: p.source,
+                    target: p.target,
+                    allowed: p.allowed,
+                    errors: errors.get(&p.map).copied().unwrap_or(0),
+                });
+            }
+        }
+    }
+    if errors_fail {
+        for (m, n) in errors.iter().filter(|(_, n)| **n > 0) {
+            lines.push(format!("{m}: {n} active error-queue entries"));
+            if !failures.iter().any(|f| &f.map == m) {
+                failures.push(GateFailure {
+                    map: m.clone(),
+                    company: None,
+                    source: 0,
+                    target: 0,
+                    allowed: 0,
+                    errors: *n,
+                });
+            }
+        }
+    }
+    let passed = failures.is_empty();
+    ctx.emit
+        .durable(Event::GateEvaluated {
+            step: ctx.step.id.clone(),
+            wave: Some(wave.to_owned()),
+            passed,
+            failures,
+        })
+        .await?;
+    if passed {
+        return Ok(Default::default());
+    }
+    let mut msg = format!("gate after {wave} failed: {}", lines.join("; "));
+    if errors_fail {
+        msg.push_str(&format!(
+            " (error queue {total_errors} > max_errors {})",
+            gate.max_errors.unwrap_or(0)
+        ));
+    }
+    Err(fail(msg))
+}

@@ -1,0 +1,196 @@
+//! `sample`: for each map with a `key`, `size` random source keys (seeded by run, step and attempt, so a rerun
+//! of the same attempt samples the same keys) are looked up on the target and the `compare` fields compared
+//! (`connectors::sample`). Sampling always starts on the F&O side (Dataverse cannot page to a random offset);
+//! a `from` naming the Dataverse side is noted and sampled from F&O. A key that is missing or differs is
+//! looked at again once after [`SETTLE`] (environment time), so a change still on its way through dual-write
+//! is not reported; what persists goes to the journal's error queue as `sample_mismatch` entries.
+//!
+//! Threshold: the step fails when more than 1% of the checked records (rounded down; 0 for fewer than 100)
+//! persistently differ or are missing. Maps without a `key` are skipped with a warning.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::handle::uuid_like;
+use super::maps::{MapRef, resolve};
+use super::{Res, StepCtx, fail, log, sleep_env};
+use crate::connectors::sample::{SampleSpec, compare, reconcile};
+use crate::engine::event::{ErrorEntry, Event, LogLevel};
+use crate::runbook::{EnvKind, MapSelection};
+
+/// How long a differing record gets to catch up before it counts (environment time).
+pub const SETTLE: Duration = Duration::from_secs(120);
+
+/// The outcome of sampling one map.
+pub struct Sampled {
+    pub checked: usize,
+    pub bad: usize,
+}
+
+fn seed(ctx: &StepCtx, round: u32) -> u64 {
+    let id = uuid_like(&ctx.run_id, &format!("{}#{round}", ctx.step.id), ctx.attempt);
+    u64::from_str_radix(&id[..8], 16).unwrap_or(0) << 32 | u64::from_str_radix(&id[9..13], 16).unwrap_or(0)
+}
+
+/// Samples one map (see the module docs); `round` varies the keys between monitor ticks.
+pub async fn sample_map(ctx: &StepCtx, m: &MapRef, size: usize, round: u32) -> Res<Option<Sampled>> {
+    let Some(key) = m.spec.key.clone() else {
+        log(
+            ctx,
+            LogLevel::Warn,
+            format!("map {} has no key: not sampled", m.id),
+        );
+        return Ok(None);
+    };
+    let kind = |e: &str| ctx.envs.info.get(e).map(|i| i.kind);
+    let (fno_env, fno_set, fno_key, dv_env, dv_set, dv_key, fwd) =
+        match (kind(&m.source_env), kind(&m.target_env)) {
+            (Some(EnvKind::Fno), Some(EnvKind::Dataverse)) => (
+                &m.source_env,
+                &m.source_set,
+                key.source.clone(),
+                &m.target_env,
+                &m.target_set,
+                key.target.clone(),
+                true,
+            ),
+            (Some(EnvKind::Dataverse), Some(EnvKind::Fno)) => (
+                &m.target_env,
+                &m.target_set,
+                key.target.clone(),
+                &m.source_env,
+                &m.source_set,
+                key.source.clone(),
+                false,
+            ),
+            _ => {
+                return Err(fail(format!(
+                    "map {}: sampling needs an fno and a dataverse side",
+                    m.id
+                )));
+            }
+        };
+    let pairs: Vec<(String, String)> = m
+        .spec
+        .compare
+        .iter()
+        .map(|(s, t)| {
+            if fwd {
+                (s.clone(), t.clone())
+            } else {
+                (t.clone(), s.clone())
+            }
+        })
+        .collect();
+    let scope = ctx.envs.scoped(Some(&ctx.step.id));
+    let (fno, dv) = (scope.fno(fno_env)?, scope.dataverse(dv_env)?);
+    let spec = SampleSpec {
+        source_set: fno_set.clone(),
+        source_key: fno_key.clone(),
+        target_set: dv_set.clone(),
+        target_key: dv_key.clone(),
+        compare: pairs.clone(),
+        size,
+        seed: seed(ctx, round),
+        company: None,
+    };
+    let report = reconcile(&fno, &dv, &spec, &ctx.cancel).await?;
+    let mut suspects: Vec<String> = report.missing.clone();
+    suspects.extend(report.mismatched.iter().map(|(k, _)| k.clone()));
+    if suspects.is_empty() {
+        return Ok(Some(Sampled {
+            checked: report.checked,
+            bad: 0,
+        }));
+    }
+    sleep_env(ctx, SETTLE).await?;
+    let mut entries = Vec::new();
+    for k in suspects {
+        let s = fno.find_eq(fno_set, &fno_key, &k, None, &ctx.cancel).await?;
+        let t = dv.find_by_key(dv_set, &dv_key, &k, &[], &ctx.cancel).await?;
+        let message = match (s.first(), t.first()) {
+            (Some(_), None) => format!("{k} is in {fno_set} but not in {dv_set}"),
+            (Some(s), Some(t)) => {
+                let diff = compare(s, t, &pairs);
+                if diff.is_empty() {
+                    continue;
+                }
+                diff.iter()
+                    .map(|d| {
+                        format!(
+                            "{} {:?} vs {} {:?}",
+                            d.source_field, d.source, d.target_field, d.target
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+            (None, _) => continue,
+        };
+        entries.push(ErrorEntry {
+            id: format!("sample:{}:{}:{round}:{k}", ctx.step.id, ctx.attempt),
+            at: Utc::now(),
+            map: m.id.clone(),
+            key: k,
+            category: "sample_mismatch".into(),
+            message,
+        });
+    }
+    let bad = entries.len();
+    if bad > 0 {
+        ctx.emit
+            .durable(Event::ErrorEntries {
+                map: m.id.clone(),
+                entries,
+            })
+            .await?;
+    }
+    Ok(Some(Sampled {
+        checked: report.checked,
+        bad,
+    }))
+}
+
+pub async fn run(ctx: &StepCtx, maps: &MapSelection, size: u32, from: Option<&str>) -> Res {
+    let maps = resolve(ctx, maps)?;
+    let size = usize::try_from(size).unwrap_or(100);
+    let (mut checked, mut bad, mut lines) = (0usize, 0usize, Vec::new());
+    for m in &maps {
+        if let Some(f) = from
+            && ctx.envs.info.get(f).is_some_and(|i| i.kind == EnvKind::Dataverse)
+        {
+            log(
+                ctx,
+                LogLevel::Info,
+                format!(
+                    "{}: sampling starts on F&O (Dataverse cannot page to random offsets)",
+                    m.id
+                ),
+            );
+        }
+        if let Some(s) = sample_map(ctx, m, size, 0).await? {
+            checked += s.checked;
+            bad += s.bad;
+            if s.bad > 0 {
+                lines.push(format!(
+                    "{}: {} of {} differ or are missing",
+                    m.id, s.bad, s.checked
+                ));
+            }
+        }
+    }
+    log(
+        ctx,
+        LogLevel::Info,
+        format!("sampled {checked} records, {bad} differ or are missing"),
+    );
+    if bad > checked / 100 {
+        return Err(fail(format!(
+            "sample: {} (allowed {} of {checked})",
+            lines.join("; "),
+            checked / 100
+        )));
+    }
+    Ok(Default::default())
+}

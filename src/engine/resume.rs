@@ -1,0 +1,273 @@
+//! Resume: where each step of an unfinished run stands, computed from the journal's events.
+//!
+//! Per step, in journal order: a `StepIntent` opens an attempt (with its handle); a `StepFinished`
+//! closes it with an outcome; an `OperatorDecision` after a failure settles it (`Skip`, `Waive`:
+//! done; `Retry`: a new attempt). What is left is one of: done (never re-run), in flight (intent
+//! without result: reconciled through its handle), failed without a decision (straight to failure
+//! handling), or not started. A failed gate is re-checked (a gate is a pure read).
+
+use std::collections::BTreeMap;
+
+use super::event::{Event, Handle, OperatorAction, StepOutcome};
+use super::scheduler::Start;
+use super::{Envelope, StepId};
+use crate::runbook::plan::{Plan, PlannedWhat};
+
+/// What the journal says about one step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepRecord {
+    /// Highest attempt journaled (0: never started).
+    pub attempts: u32,
+    /// An intent without a result.
+    pub open: bool,
+    pub handle: Option<Handle>,
+    /// The last result, once the attempt closed.
+    pub outcome: Option<StepOutcome>,
+    /// Skipped or waived by a decision after the result.
+    pub settled: bool,
+    /// A Retry decision came after the last failure.
+    pub retry_decided: bool,
+}
+
+/// The journal's view of a run, for resume.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resumable {
+    pub steps: BTreeMap<StepId, StepRecord>,
+    pub paused: bool,
+    pub finished: bool,
+}
+
+impl Resumable {
+    /// Folds one envelope in.
+    pub fn apply(&mut self, env: &Envelope) {
+        match &env.event {
+            Event::StepIntent {
+                step,
+                attempt,
+                handle,
+            } => {
+                let r = self.steps.entry(step.clone()).or_default();
+                r.attempts = r.attempts.max(*attempt);
+                r.open = true;
+                if handle.is_some() {
+                    r.handle.clone_from(handle);
+                }
+                r.outcome = None;
+                r.settled = false;
+                r.retry_decided = false;
+            }
+            Event::StepFinished { step, outcome, .. } => {
+                let r = self.steps.entry(step.clone()).or_default();
+                r.open = false;
+                r.outcome = Some(outcome.clone());
+            }
+            Event::OperatorDecision { step, action, .. } => match (step, action) {
+                (None, OperatorAction::Pause) => self.paused = true,
+                (None, OperatorAction::Resume) => self.paused = false,
+                (Some(id), OperatorAction::Skip | OperatorAction::Waive) => {
+                    let r = self.steps.entry(id.clone()).or_default();
+                    if !r.open || *action == OperatorAction::Waive {
+                        r.settled = true;
+                    }
+                }
+                (Some(id), OperatorAction::Retry) => {
+                    let r = self.steps.entry(id.clone()).or_default();
+                    if !r.open {
+                        r.retry_decided = true;
+                    }
+                }
+                _ => {}
+            },
+            Event::RunFinished { .. } => self.finished = true,
+            _ => {}
+        }
+    }
+
+    /// Builds it from a run's envelopes.
+    pub fn from_envelopes<'a>(envs: impl IntoIterator<Item = &'a Envelope>) -> Self {
+        let mut r = Self::default();
+        for e in envs {
+            r.apply(e);
+        }
+        r
+    }
+
+    /// How each step that is not done starts (steps absent are done and never re-run).
+    pub fn starts(&self, plan: &Plan) -> BTreeMap<StepId, Start> {
+        let mut out = BTreeMap::new();
+        for s in &plan.steps {
+            let Some(r) = self.steps.get(&s.id) else {
+                out.insert(s.id.clone(), Start::Fresh { attempt: 1 });
+                continue;
+            };
+            let is_gate = matches!(s.what, PlannedWhat::Gate { .. });
+            let start = if r.settled {
+                None
+            } else if r.open {
+                Some(Start::Reconcile {
+                    attempt: r.attempts.max(1),
+                    handle: r.handle.clone(),
+                })
+            } else {
+                match &r.outcome {
+                    Some(StepOutcome::Succeeded | StepOutcome::Skipped { .. }) => None,
+                    Some(StepOutcome::Failed { .. }) if r.retry_decided || is_gate => Some(Start::Fresh {
+                        attempt: r.attempts + 1,
+                    }),
+                    Some(StepOutcome::Failed { message }) => Some(Start::AfterFailure {
+                        attempt: r.attempts,
+                        message: message.clone(),
+                    }),
+                    None => Some(Start::Fresh {
+                        attempt: r.attempts + 1,
+                    }),
+                }
+            };
+            if let Some(start) = start {
+                out.insert(s.id.clone(), start);
+            }
+        }
+        out
+    }
+
+    /// Steps in flight (for the resume message).
+    pub fn in_flight(&self) -> Vec<&StepId> {
+        self.steps
+            .iter()
+            .filter(|(_, r)| r.open)
+            .map(|(id, _)| id)
+            .collect()
+    }
+}
+
+/// A short summary of what changed between two runbook texts: changed, added and removed lines
+/// (line numbers of the new text), at most `max` lines of detail.
+pub fn diff_summary(old: &str, new: &str, max: usize) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    // Common prefix and suffix; the middle is what changed (enough to show an operator).
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let removed = &a[prefix..a.len() - suffix];
+    let added = &b[prefix..b.len() - suffix];
+    let mut out = format!(
+        "runbook changed at line {}: {} line(s) removed, {} line(s) added\n",
+        prefix + 1,
+        removed.len(),
+        added.len()
+    );
+    let mut n = 0;
+    for l in removed {
+        if n == max {
+            break;
+        }
+        out.push_str(&format!("- {l}\n"));
+        n += 1;
+    }
+    for l in added {
+        if n == max {
+            break;
+        }
+        out.push_str(&format!("+ {l}\n"));
+        n += 1;
+    }
+    if removed.len() + added.len() > max {
+        out.push_str("  ...\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(seq: u64, event: Event) -> Envelope {
+        Envelope {
+            id: i64::try_from(seq).unwrap_or(0),
+            seq,
+            at: chrono::Utc::now(),
+            run_id: "r".into(),
+            event,
+        }
+    }
+
+    #[test]
+    fn open_intent_is_in_flight_and_decided_failures_settle() {
+        let h = Handle {
+            kind: "dmf.import".into(),
+            id: "x".into(),
+        };
+        let evs = vec![
+            env(
+                1,
+                Event::StepIntent {
+                    step: "a".into(),
+                    attempt: 1,
+                    handle: Some(h.clone()),
+                },
+            ),
+            env(
+                2,
+                Event::StepIntent {
+                    step: "b".into(),
+                    attempt: 1,
+                    handle: None,
+                },
+            ),
+            env(
+                3,
+                Event::StepFinished {
+                    step: "b".into(),
+                    outcome: StepOutcome::Failed { message: "m".into() },
+                    outputs: BTreeMap::new(),
+                },
+            ),
+            env(
+                4,
+                Event::OperatorDecision {
+                    step: Some("b".into()),
+                    action: OperatorAction::Skip,
+                    operator: "o".into(),
+                    reason: Some("r".into()),
+                    checklist_done: vec![],
+                },
+            ),
+            env(
+                5,
+                Event::StepIntent {
+                    step: "c".into(),
+                    attempt: 2,
+                    handle: None,
+                },
+            ),
+            env(
+                6,
+                Event::StepFinished {
+                    step: "c".into(),
+                    outcome: StepOutcome::Failed {
+                        message: "boom".into(),
+                    },
+                    outputs: BTreeMap::new(),
+                },
+            ),
+        ];
+        let r = Resumable::from_envelopes(&evs);
+        assert!(r.steps["a"].open);
+        assert_eq!(r.steps["a"].handle, Some(h));
+        assert!(r.steps["b"].settled);
+        assert!(!r.steps["c"].settled);
+        assert_eq!(r.in_flight(), vec![&StepId::from("a")]);
+    }
+
+    #[test]
+    fn diff_summary_names_changed_lines() {
+        let d = diff_summary("a\nb\nc\n", "a\nB\nc\n", 10);
+        assert!(d.contains("line 2"), "{d}");
+        assert!(d.contains("- b") && d.contains("+ B"), "{d}");
+    }
+}

@@ -1,0 +1,641 @@
+//! Setting a run up and driving it: read and strictly validate the runbook, open (or create, 0600)
+//! the journal, take its lease, pick the run (new, or the unfinished one to resume), build the
+//! environments (pointed at the simulator with `--sim`/`--sim-url`), journal `RunStarted` or
+//! `RunResumed`, then run the scheduler on its own task. [`start_engine`] is what the console and
+//! the headless runner both call.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::ctx::{Clock, Emitter, Operator};
+use super::envs::{Envs, Target};
+use super::event::{Event, LogLevel, MapInfo, PlannedStepInfo, RunbookInfo, Tolerance};
+use super::ops::{Command, EngineHandle, RunEnd};
+use super::resume::{Resumable, diff_summary};
+use super::scheduler::operator::{
+    AutoApprove, HeadlessOperator, InteractiveOperator, Questions, Refusals, log_unrouted,
+};
+use super::scheduler::{
+    Control, DEFAULT_SETTLE_CHECKS, GatePolicy, RealExecutor, Scheduler, Start, set_paused,
+};
+use super::{Envelope, RunId, RunState, StepId};
+use crate::journal::{Journal, JournalReader, Redactor};
+use crate::runbook::plan::{Plan, PlannedWhat};
+use crate::runbook::{EnvLookup, Runbook};
+use crate::sim::{Scenario, SimHandle};
+
+mod lease;
+
+/// Where the environments are.
+#[derive(Debug, Clone)]
+pub enum SimTarget {
+    /// The runbook's own URLs.
+    None,
+    /// Start the simulator in-process with this scenario.
+    InProcess(Box<Scenario>),
+    /// A simulator already running at this base URL.
+    Url(String),
+}
+
+/// Everything `run`, `resume` and `demo` decide before a run is driven.
+pub struct RunOptions {
+    /// The runbook file. `None` (`cutover resume`): the file the run was started from, else the
+    /// journaled text.
+    pub runbook: Option<PathBuf>,
+    pub journal: PathBuf,
+    pub operator: String,
+    /// Headless auto-approval (`None` in interactive mode or without `--auto-approve`).
+    pub auto_approve: Option<AutoApprove>,
+    /// Questions go to the console (commands channel) instead of the headless policy.
+    pub interactive: bool,
+    pub sim: SimTarget,
+    pub accept_changed_runbook: bool,
+    pub take_over: bool,
+    /// Start a new run even though the journal's last run finished.
+    pub new_run: bool,
+    /// Only resume (`cutover resume`): never start a new run.
+    pub resume_only: bool,
+    /// `${VAR}` lookups (the process environment, or an overlay such as the demo's secret).
+    pub vars: Arc<dyn EnvLookup + Send + Sync>,
+}
+
+/// Why a run could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Invalid input (runbook, flags, files, a changed runbook): exit 2.
+    #[error("{0}")]
+    Invalid(String),
+    /// The journal's last run already finished: nothing to do without `--new-run`.
+    #[error(
+        "run {run_id} in {journal} already finished ({outcome}); pass --new-run to start another run in this journal"
+    )]
+    AlreadyFinished {
+        run_id: RunId,
+        journal: String,
+        outcome: String,
+        code: i32,
+    },
+    /// The journal lease is held: exit 2 with who holds it.
+    #[error("{0}")]
+    Lease(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl SetupError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SetupError::Invalid(_) | SetupError::Lease(_) => crate::exit::INVALID,
+            SetupError::AlreadyFinished { code, .. } => *code,
+            SetupError::Failed(_) => crate::exit::FAILED,
+        }
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> SetupError {
+    SetupError::Invalid(e.to_string())
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Loads and strictly validates a runbook; every diagnostic rendered on failure.
+pub fn load_strict(text: &str, file: &str, dir: &Path, vars: &dyn EnvLookup) -> Result<Runbook, SetupError> {
+    let loaded = crate::runbook::load(text, file);
+    let mut diags = crate::runbook::validate_loaded(&loaded, file, vars, true);
+    diags.extend(crate::runbook::validate::package_diagnostics(
+        &loaded,
+        file,
+        &|p| dir.join(p).is_file(),
+    ));
+    let errors: Vec<String> = diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.render(Some(text), false))
+        .collect();
+    match loaded.runbook {
+        Some(rb) if errors.is_empty() => Ok(rb),
+        _ => Err(SetupError::Invalid(format!(
+            "{}\n{file}: the runbook does not validate ({} error(s))",
+            errors.join("\n"),
+            errors.len().max(1)
+        ))),
+    }
+}
+
+fn tolerance(t: Option<&crate::runbook::Tolerance>) -> Tolerance {
+    match t {
+        Some(crate::runbook::Tolerance::Count(n)) => Tolerance::Count(*n),
+        Some(crate::runbook::Tolerance::Percent(p)) => {
+            Tolerance::Percent(p.trim_end_matches('%').trim().parse().unwrap_or(0.0))
+        }
+        None => Tolerance::Count(0),
+    }
+}
+
+/// The plan as `RunStarted` lists it.
+pub fn plan_info(rb: &Runbook, plan: &Plan) -> (Vec<PlannedStepInfo>, Vec<MapInfo>) {
+    let steps = plan
+        .steps
+        .iter()
+        .map(|s| {
+            let confirm = match &s.what {
+                PlannedWhat::Step(st) => st.confirm,
+                PlannedWhat::Gate { .. } => rb
+                    .phases
+                    .iter()
+                    .find(|p| p.id == s.phase)
+                    .and_then(|p| p.gate.as_ref())
+                    .is_some_and(|g| g.confirm),
+                PlannedWhat::WaveMap { .. } => false,
+            };
+            PlannedStepInfo {
+                id: s.id.clone(),
+                phase: s.phase.clone(),
+                wave: s.wave.clone(),
+                kind: s.kind.clone(),
+                title: s.title.clone().unwrap_or_else(|| s.id.0.clone()),
+                needs: s.needs.clone(),
+                point_of_no_return: s.point_of_no_return,
+                confirm,
+                map: match &s.what {
+                    PlannedWhat::WaveMap { map } => Some(map.0.clone()),
+                    _ => None,
+                },
+                estimate_ms: Some(s.estimate_secs.saturating_mul(1000)),
+            }
+        })
+        .collect();
+    let maps = rb
+        .maps
+        .iter()
+        .map(|(id, m)| MapInfo {
+            id: id.0.clone(),
+            companies: m.companies.clone(),
+            tolerance: tolerance(m.tolerance.as_ref()),
+        })
+        .collect();
+    (steps, maps)
+}
+
+/// Prefix of the `Log` line that records the runbook file a run was started from.
+const RUNBOOK_FILE_LOG: &str = "runbook file: ";
+
+async fn sim_clock(url: &str) -> Result<f64, SetupError> {
+    let client = crate::net::client().map_err(|e| SetupError::Failed(e.to_string()))?;
+    let v: serde_json::Value = client
+        .get(format!("{}/_sim/clock", url.trim_end_matches('/')))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| invalid(format!("--sim-url {url}: {e}")))?
+        .json()
+        .await
+        .map_err(|e| invalid(format!("--sim-url {url}: {e}")))?;
+    Ok(v["time_scale"].as_f64().unwrap_or(1.0))
+}
+
+/// The run to drive: a new one, or the journal's unfinished last run.
+enum Chosen {
+    New,
+    Resume {
+        run_id: RunId,
+        started: Box<Envelope>,
+        record: Resumable,
+        state: Box<RunState>,
+        file: Option<PathBuf>,
+    },
+}
+
+fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupError> {
+    let reader = JournalReader::open_read_only(journal).map_err(invalid)?;
+    let runs = reader.runs().map_err(invalid)?;
+    let Some(last) = runs.last() else {
+        if opts.resume_only {
+            return Err(invalid(format!(
+                "{}: the journal holds no run to resume",
+                journal.display()
+            )));
+        }
+        return Ok(Chosen::New);
+    };
+    if let Some(outcome) = &last.outcome {
+        if opts.new_run && !opts.resume_only {
+            return Ok(Chosen::New);
+        }
+        let code = match outcome {
+            super::event::RunOutcome::Succeeded => crate::exit::OK,
+            _ => crate::exit::FAILED,
+        };
+        return Err(SetupError::AlreadyFinished {
+            run_id: last.run_id.clone(),
+            journal: journal.display().to_string(),
+            outcome: serde_json::to_value(outcome)
+                .ok()
+                .and_then(|v| v["status"].as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            code,
+        });
+    }
+    let run_id = last.run_id.clone();
+    let mut envelopes = Vec::new();
+    for e in reader.events(&run_id) {
+        envelopes.push(e.map_err(invalid)?);
+    }
+    let Some(started) = envelopes.first().cloned() else {
+        return Err(invalid("the unfinished run has no events"));
+    };
+    let mut state = RunState::default();
+    let mut file = None;
+    for e in &envelopes {
+        state.apply(e);
+        if let Event::Log { message, .. } = &e.event
+            && let Some(f) = message.strip_prefix(RUNBOOK_FILE_LOG)
+        {
+            file = Some(PathBuf::from(f));
+        }
+    }
+    let record = Resumable::from_envelopes(&envelopes);
+    Ok(Chosen::Resume {
+        run_id,
+        started: Box::new(started),
+        record,
+        state: Box::new(state),
+        file,
+    })
+}
+
+/// A run set up and ready to drive.
+struct Prepared {
+    scheduler: Scheduler,
+    starts: BTreeMap<StepId, Start>,
+    journal: Journal,
+    lease: lease::Heartbeat,
+    sim: Option<SimHandle>,
+    questions: Option<Arc<Questions>>,
+}
+
+/// Starts the engine: sets the run up, then drives it on its own task. Returns the handle, the
+/// state as it stood before this process journaled anything (a resumed run's rebuilt state), and a
+/// subscription to every envelope this process journals, in order (fold them into that state).
+pub async fn start_engine(
+    opts: RunOptions,
+) -> Result<(EngineHandle, RunState, mpsc::UnboundedReceiver<Envelope>), SetupError> {
+    let cancel = CancellationToken::new();
+    let (p, initial, sub, mine) = prepare(&opts, cancel.clone()).await?;
+    let state = Arc::clone(&p.scheduler.state);
+    let run_id = p.scheduler.run_id.clone();
+    let emit = p.scheduler.emit.clone();
+    let control = Arc::clone(&p.scheduler.control);
+    let (tx, mut rx) = mpsc::channel::<Command>(64);
+    // The engine's own copy of the state follows the journal.
+    let follow = Arc::clone(&state);
+    let mut mine = mine;
+    tokio::spawn(async move {
+        while let Some(env) = mine.recv().await {
+            follow.write().unwrap_or_else(PoisonError::into_inner).apply(&env);
+        }
+    });
+    let questions = p.questions.clone();
+    let router_cancel = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            let cmd = tokio::select! {
+                c = rx.recv() => match c { Some(c) => c, None => break },
+                () = router_cancel.cancelled() => break,
+            };
+            route(&emit, &control, questions.as_deref(), cmd).await;
+        }
+    });
+    let Prepared {
+        scheduler,
+        starts,
+        journal,
+        lease,
+        sim,
+        questions: _,
+    } = p;
+    let writer = journal.writer();
+    let done = tokio::spawn(async move {
+        let end = scheduler.run(starts).await;
+        let end = match (writer.flush().await, end) {
+            (Err(e), RunEnd::Finished(_)) => RunEnd::Broken(e.to_string()),
+            (_, end) => end,
+        };
+        let end = match lease.stop() {
+            Some(lost) if !matches!(end, RunEnd::Broken(_)) => RunEnd::Broken(lost),
+            _ => end,
+        };
+        let close = tokio::task::spawn_blocking(move || journal.close()).await;
+        if let Some(sim) = sim {
+            sim.shutdown().await;
+        }
+        match close {
+            Ok(Ok(())) => end,
+            Ok(Err(e)) => RunEnd::Broken(e.to_string()),
+            Err(e) => RunEnd::Broken(e.to_string()),
+        }
+    });
+    Ok((
+        EngineHandle {
+            run_id,
+            commands: tx,
+            cancel,
+            state,
+            done,
+        },
+        initial,
+        sub,
+    ))
+}
+
+async fn route(emit: &Emitter, control: &Control, questions: Option<&Questions>, cmd: Command) {
+    use super::event::OperatorAction as A;
+    match cmd.action {
+        A::Pause | A::Resume => {
+            let paused = cmd.action == A::Pause;
+            if set_paused(emit, control, paused, &cmd.operator, cmd.reason.clone())
+                .await
+                .is_err()
+            {
+                control.request_abort("the journal refused a write".into());
+            }
+        }
+        A::Abort if cmd.step.is_none() => {
+            let decided = emit
+                .durable(Event::OperatorDecision {
+                    step: None,
+                    action: A::Abort,
+                    operator: cmd.operator.clone(),
+                    reason: cmd.reason.clone(),
+                    checklist_done: Vec::new(),
+                })
+                .await;
+            let why = cmd.reason.clone().unwrap_or_else(|| "no reason given".into());
+            if decided.is_ok() {
+                control.request_abort(format!("aborted by {}: {why}", cmd.operator));
+            }
+        }
+        _ => match questions {
+            Some(q) => {
+                if let Err(why) = q.route(cmd.clone()) {
+                    log_unrouted(emit, &cmd, &why);
+                }
+            }
+            None => log_unrouted(emit, &cmd, &super::scheduler::operator::Unrouted::NothingWaiting),
+        },
+    }
+}
+
+type PrepareOut = (
+    Prepared,
+    RunState,
+    mpsc::UnboundedReceiver<Envelope>,
+    mpsc::UnboundedReceiver<Envelope>,
+);
+
+async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<PrepareOut, SetupError> {
+    let redactor = Redactor::new();
+    let journal = Journal::open(&opts.journal, redactor.clone()).map_err(invalid)?;
+    let holder = crate::journal::LeaseHolder::this_process(opts.operator.clone());
+    let (lease, takeover) = lease::acquire(&opts.journal, &holder, opts.take_over)?;
+    let chosen = choose(&opts.journal, opts)?;
+    // The runbook: the file given, the file the run was started from, else the journaled text.
+    let (file, text, dir, journaled) = match (&chosen, &opts.runbook) {
+        (_, Some(f)) => {
+            let text = std::fs::read_to_string(f).map_err(|e| invalid(format!("{}: {e}", f.display())))?;
+            (
+                f.clone(),
+                text,
+                f.parent().map(Path::to_path_buf).unwrap_or_default(),
+                None,
+            )
+        }
+        (Chosen::Resume { started, file, .. }, None) => {
+            let Event::RunStarted { runbook, .. } = &started.event else {
+                return Err(invalid("the run's first event is not RunStarted"));
+            };
+            match file
+                .as_ref()
+                .and_then(|f| std::fs::read_to_string(f).ok().map(|t| (f.clone(), t)))
+            {
+                Some((f, t)) => {
+                    let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
+                    (f, t, dir, Some(runbook.clone()))
+                }
+                None => {
+                    let dir = opts.journal.parent().map(Path::to_path_buf).unwrap_or_default();
+                    (
+                        PathBuf::from(format!("{} (journaled)", runbook.name)),
+                        runbook.text.clone(),
+                        dir,
+                        Some(runbook.clone()),
+                    )
+                }
+            }
+        }
+        (Chosen::New, None) => return Err(invalid("no runbook given")),
+    };
+    let file_label = file.display().to_string();
+    let rb = load_strict(&text, &file_label, &dir, opts.vars.as_ref())?;
+    let plan = crate::runbook::plan::plan(&rb);
+    let sha = sha256_hex(&text);
+    let host = holder.host.clone();
+    let (run_id, started_at, accepted) = match &chosen {
+        Chosen::New => (RunId::new_random(), Utc::now(), false),
+        Chosen::Resume { run_id, started, .. } => {
+            let Event::RunStarted {
+                runbook, started_at, ..
+            } = &started.event
+            else {
+                return Err(invalid("the run's first event is not RunStarted"));
+            };
+            let _ = journaled;
+            if runbook.name != rb.runbook {
+                return Err(invalid(format!(
+                    "the journal's unfinished run {run_id} is of runbook `{}`, not `{}`; finish it or use another journal",
+                    runbook.name, rb.runbook
+                )));
+            }
+            let changed = runbook.sha256 != sha;
+            if changed && !opts.accept_changed_runbook {
+                return Err(invalid(format!(
+                    "{}the runbook changed since run {run_id} started (sha256 {} → {}); pass --accept-changed-runbook to continue with the new text",
+                    diff_summary(&runbook.text, &text, 20),
+                    &runbook.sha256[..12.min(runbook.sha256.len())],
+                    &sha[..12]
+                )));
+            }
+            (run_id.clone(), *started_at, changed)
+        }
+    };
+    let writer = journal.writer();
+    let emit = Emitter::new(writer.clone(), run_id.clone());
+    let (sim, target, scale) = match &opts.sim {
+        SimTarget::None => (None, Target::Live, 1.0),
+        SimTarget::InProcess(sc) => {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let h = crate::sim::start((**sc).clone(), addr)
+                .await
+                .map_err(|e| SetupError::Failed(e.to_string()))?;
+            let (url, scale) = (h.url(), h.time_scale());
+            (Some(h), Target::Sim { url }, scale)
+        }
+        SimTarget::Url(u) => (
+            None,
+            Target::Sim {
+                url: u.trim_end_matches('/').to_owned(),
+            },
+            sim_clock(u).await?,
+        ),
+    };
+    let envs = Envs::build(&rb, opts.vars.as_ref(), &target, &redactor, &emit).map_err(invalid)?;
+    let initial = match &chosen {
+        Chosen::Resume { state, .. } => (**state).clone(),
+        Chosen::New => RunState::default(),
+    };
+    let sub = writer
+        .subscribe()
+        .map_err(|e| SetupError::Failed(e.to_string()))?;
+    let mine = writer
+        .subscribe()
+        .map_err(|e| SetupError::Failed(e.to_string()))?;
+    let journal_err = |e: crate::journal::JournalError| SetupError::Failed(e.to_string());
+    let starts = match &chosen {
+        Chosen::New => {
+            let (steps, maps) = plan_info(&rb, &plan);
+            let fw = rb.freeze_window.as_ref().map(|f| super::event::FreezeWindow {
+                start: f.start.at().with_timezone(&Utc),
+                end: f.end.at().with_timezone(&Utc),
+            });
+            emit.durable(Event::RunStarted {
+                run_id: run_id.clone(),
+                runbook: RunbookInfo {
+                    name: rb.runbook.clone(),
+                    version: rb.version.clone(),
+                    sha256: sha.clone(),
+                    text: text.clone(),
+                },
+                operator: opts.operator.clone(),
+                host: host.clone(),
+                started_at,
+                freeze_window: fw,
+                steps,
+                maps,
+                time_scale: scale,
+            })
+            .await
+            .map_err(journal_err)?;
+            if let Some(ev) = takeover {
+                emit.durable(ev).await.map_err(journal_err)?;
+            }
+            if let Ok(abs) = std::fs::canonicalize(&file) {
+                emit.durable(Event::Log {
+                    level: LogLevel::Info,
+                    message: format!("{RUNBOOK_FILE_LOG}{}", abs.display()),
+                })
+                .await
+                .map_err(journal_err)?;
+            }
+            plan.steps
+                .iter()
+                .map(|s| (s.id.clone(), Start::Fresh { attempt: 1 }))
+                .collect()
+        }
+        Chosen::Resume { record, .. } => {
+            emit.durable(Event::RunResumed {
+                operator: opts.operator.clone(),
+                host: host.clone(),
+                accepted_changed_runbook: accepted,
+            })
+            .await
+            .map_err(journal_err)?;
+            if let Some(ev) = takeover {
+                emit.durable(ev).await.map_err(journal_err)?;
+            }
+            record.starts(&plan)
+        }
+    };
+    let control = Arc::new(Control::default());
+    if let Chosen::Resume { record, .. } = &chosen
+        && record.paused
+        && opts.interactive
+    {
+        control.set_paused(true);
+    }
+    let refusals = Arc::new(Refusals::default());
+    let (operator, questions, gate_policy): (Arc<dyn Operator>, _, _) = if opts.interactive {
+        let q = Arc::new(Questions::default());
+        let op = InteractiveOperator::new(emit.clone(), Arc::clone(&q), cancel.clone());
+        (Arc::new(op), Some(q), GatePolicy::Ask)
+    } else {
+        let policy = match &opts.auto_approve {
+            Some(a) => GatePolicy::AutoRecheck {
+                max_checks: DEFAULT_SETTLE_CHECKS,
+                every: settle_every(&rb, &plan),
+                operator: a.operator.clone(),
+            },
+            None => GatePolicy::Ask,
+        };
+        let op = HeadlessOperator::new(emit.clone(), opts.auto_approve.clone(), Arc::clone(&refusals));
+        (Arc::new(op), None, policy)
+    };
+    let scheduler = Scheduler {
+        run_id,
+        run_date: started_at.format("%Y-%m-%d").to_string(),
+        run_operator: opts.operator.clone(),
+        runbook: Arc::new(rb),
+        runbook_dir: dir,
+        plan: Arc::new(plan),
+        envs: Arc::new(envs),
+        emit,
+        clock: Clock::scaled(scale),
+        cancel: cancel.clone(),
+        operator,
+        state: Arc::new(RwLock::new(initial.clone())),
+        executor: Arc::new(RealExecutor),
+        gate_policy,
+        control,
+        refusals,
+    };
+    let lease = lease::Heartbeat::start(lease, cancel);
+    Ok((
+        Prepared {
+            scheduler,
+            starts,
+            journal,
+            lease,
+            sim,
+            questions,
+        },
+        initial,
+        sub,
+        mine,
+    ))
+}
+
+/// The interval between automatic gate re-checks: the first gate's `retry_every` (else the
+/// defaults' `poll`), at least 10 minutes of environment time, so that ten re-checks cover a drift
+/// of well over an hour (dual-write lags are minutes to tens of minutes).
+fn settle_every(rb: &Runbook, _plan: &Plan) -> std::time::Duration {
+    let floor = std::time::Duration::from_secs(600);
+    let every = rb
+        .phases
+        .iter()
+        .find_map(|p| p.gate.as_ref().and_then(|g| g.retry_every.clone()))
+        .unwrap_or_else(|| rb.defaults.poll())
+        .as_std();
+    every.max(floor)
+}
+
+/// When a run started, for `${run.date}` (UTC).
+pub fn run_date(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}

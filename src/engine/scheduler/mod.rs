@@ -1,0 +1,351 @@
+//! The scheduler: decides what runs when, journals each step's intent and result around the
+//! executor, and owns every conversation with the operator.
+//!
+//! - A step starts when all its `needs` are done (succeeded, skipped, waived, or failed with
+//!   `on_failure: continue`) and the run is not paused; a wave's map steps run at most `concurrency`
+//!   at once (the wave's, else the defaults'). Phases and `steps:` lists are ordered by the plan's
+//!   `needs`.
+//! - Each step runs on its own task ([`step`]): confirmations, intent (durable), execution with the
+//!   step's timeout, result (durable), then failure handling (gate policy, `on_failure`, the
+//!   operator's retry/skip/abort).
+//! - A halt (headless, nobody to decide) stops new starts, lets running steps finish, and ends the
+//!   process without `RunFinished`, so the run can be resumed. Abort cancels running steps and
+//!   journals `RunFinished { Aborted }`. Cancellation (SIGINT, console quit) drops running steps
+//!   without journaling their result: resume reconciles them.
+
+pub mod operator;
+mod step;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::ctx::{Clock, Emitter, Operator, StepCtx};
+use super::envs::Envs;
+use super::event::{Event, Handle, OperatorAction, RunOutcome};
+use super::exec::{Mode, Reconcile, StepResult};
+use super::ops::RunEnd;
+use super::{RunId, RunState, StepId};
+use crate::runbook::Runbook;
+use crate::runbook::plan::{Plan, PlannedStep, PlannedWhat};
+
+pub use step::Start;
+
+/// What runs a step: [`RealExecutor`] (the `exec` module) in production; tests may script one.
+pub trait Executor: Send + Sync + 'static {
+    fn handle_for(&self, step: &PlannedStep, run_id: &RunId, attempt: u32) -> Option<Handle>;
+    fn reconcile_policy(&self, step: &PlannedStep) -> Reconcile;
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        handle: Option<&'a Handle>,
+        mode: Mode,
+    ) -> Pin<Box<dyn Future<Output = StepResult> + Send + 'a>>;
+}
+
+/// The step executors of [`crate::engine::exec`].
+pub struct RealExecutor;
+
+impl Executor for RealExecutor {
+    fn handle_for(&self, step: &PlannedStep, run_id: &RunId, attempt: u32) -> Option<Handle> {
+        super::exec::handle_for(step, run_id, attempt)
+    }
+    fn reconcile_policy(&self, step: &PlannedStep) -> Reconcile {
+        super::exec::reconcile_policy(step)
+    }
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        handle: Option<&'a Handle>,
+        mode: Mode,
+    ) -> Pin<Box<dyn Future<Output = StepResult> + Send + 'a>> {
+        Box::pin(super::exec::execute(ctx, handle, mode))
+    }
+}
+
+/// What happens when a gate fails.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatePolicy {
+    /// Ask the operator (retry, waive with a reason, abort).
+    Ask,
+    /// Headless `--auto-approve`: re-check every `every` (environment time) up to `max_checks`
+    /// times, journaling each re-check as an automatic Retry decision by `operator`; then halt.
+    AutoRecheck {
+        max_checks: u32,
+        every: Duration,
+        operator: String,
+    },
+}
+
+/// Default number of automatic gate re-checks in headless `--auto-approve` mode.
+pub const DEFAULT_SETTLE_CHECKS: u32 = 10;
+
+/// Pause / abort requests, shared by the command router and the loop.
+#[derive(Default)]
+pub struct Control {
+    paused: AtomicBool,
+    abort: Mutex<Option<String>>,
+    wake: Notify,
+}
+
+impl Control {
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+    pub fn request_abort(&self, reason: String) {
+        let mut a = self.abort.lock().unwrap_or_else(PoisonError::into_inner);
+        if a.is_none() {
+            *a = Some(reason);
+        }
+        drop(a);
+        self.wake.notify_one();
+    }
+    fn abort_reason(&self) -> Option<String> {
+        self.abort.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// Everything the scheduler needs for one run.
+pub struct Scheduler {
+    pub run_id: RunId,
+    pub run_date: String,
+    pub run_operator: String,
+    pub runbook: Arc<Runbook>,
+    pub runbook_dir: PathBuf,
+    pub plan: Arc<Plan>,
+    pub envs: Arc<Envs>,
+    pub emit: Emitter,
+    pub clock: Clock,
+    /// Cancelled on SIGINT/SIGTERM or when the console quits.
+    pub cancel: CancellationToken,
+    pub operator: Arc<dyn Operator>,
+    pub state: Arc<RwLock<RunState>>,
+    pub executor: Arc<dyn Executor>,
+    pub gate_policy: GatePolicy,
+    pub control: Arc<Control>,
+    /// Questions the headless operator refused (shared with it).
+    pub refusals: Arc<operator::Refusals>,
+}
+
+/// How a step's task ended.
+#[derive(Debug)]
+enum TaskEnd {
+    /// Done for `needs`: succeeded, skipped, waived, or failed with `on_failure: continue` (`false`).
+    Done {
+        ok: bool,
+    },
+    Halt(String),
+    Waiting(String),
+    Abort(String),
+    Cancelled,
+    Broken(String),
+}
+
+#[derive(Debug, Clone)]
+enum Status {
+    Waiting(Start),
+    Running,
+    Done,
+    Stuck,
+}
+
+impl Scheduler {
+    fn wave_concurrency(&self, wave: &str) -> usize {
+        let w = self
+            .runbook
+            .phases
+            .iter()
+            .flat_map(|p| p.waves.iter().flatten())
+            .find(|w| w.id == wave);
+        let n = w
+            .and_then(|w| w.concurrency)
+            .unwrap_or_else(|| self.runbook.defaults.concurrency());
+        usize::try_from(n.max(1)).unwrap_or(1)
+    }
+
+    /// Drives the run until it finishes, halts, waits for a person, or is cancelled. `starts` says
+    /// how each step not yet done begins (all `Start::Fresh { attempt: 1 }` for a new run; resume
+    /// computes it from the journal); steps absent from `starts` are done already.
+    pub async fn run(self, starts: BTreeMap<StepId, Start>) -> RunEnd {
+        let this = Arc::new(self);
+        let steps_cancel = this.cancel.child_token();
+        let mut status: HashMap<StepId, Status> = HashMap::new();
+        for s in &this.plan.steps {
+            let st = match starts.get(&s.id) {
+                Some(start) => Status::Waiting(start.clone()),
+                None => Status::Done,
+            };
+            status.insert(s.id.clone(), st);
+        }
+        let mut set: JoinSet<(StepId, TaskEnd)> = JoinSet::new();
+        let mut running_per_wave: HashMap<String, usize> = HashMap::new();
+        let mut stop: Option<RunEnd> = None;
+        let mut failed_continue: Vec<StepId> = Vec::new();
+        loop {
+            if let Some(reason) = this.control.abort_reason() {
+                steps_cancel.cancel();
+                while set.join_next().await.is_some() {}
+                return this.finish(RunOutcome::Aborted { reason }).await;
+            }
+            if this.cancel.is_cancelled() {
+                while set.join_next().await.is_some() {}
+                return RunEnd::Interrupted;
+            }
+            if stop.is_none() && !this.control.is_paused() {
+                for s in &this.plan.steps {
+                    let Some(Status::Waiting(start)) = status.get(&s.id) else {
+                        continue;
+                    };
+                    let ready = s
+                        .needs
+                        .iter()
+                        .all(|n| matches!(status.get(n), Some(Status::Done) | None));
+                    if !ready {
+                        continue;
+                    }
+                    if let (PlannedWhat::WaveMap { .. }, Some(w)) = (&s.what, &s.wave) {
+                        let n = running_per_wave.get(w).copied().unwrap_or(0);
+                        if n >= this.wave_concurrency(w) {
+                            continue;
+                        }
+                        running_per_wave.insert(w.clone(), n + 1);
+                    }
+                    let start = start.clone();
+                    status.insert(s.id.clone(), Status::Running);
+                    let (me, step, cancel) = (Arc::clone(&this), s.clone(), steps_cancel.child_token());
+                    set.spawn(async move {
+                        let id = step.id.clone();
+                        (id, step::drive(me, step, start, cancel).await)
+                    });
+                }
+            }
+            if set.is_empty() {
+                if let Some(end) = stop {
+                    return end;
+                }
+                let all_done = status.values().all(|s| matches!(s, Status::Done));
+                if all_done {
+                    let outcome = if failed_continue.is_empty() {
+                        RunOutcome::Succeeded
+                    } else {
+                        let ids: Vec<&str> = failed_continue.iter().map(StepId::as_str).collect();
+                        RunOutcome::Failed {
+                            message: format!("failed with on_failure: continue: {}", ids.join(", ")),
+                        }
+                    };
+                    return this.finish(outcome).await;
+                }
+                if !this.control.is_paused() {
+                    let blocked: Vec<&str> = this
+                        .plan
+                        .steps
+                        .iter()
+                        .filter(|s| !matches!(status.get(&s.id), Some(Status::Done)))
+                        .map(|s| s.id.as_str())
+                        .collect();
+                    return RunEnd::Halted {
+                        step: StepId(blocked.first().copied().unwrap_or("").to_owned()),
+                        message: format!("no step can start; blocked: {}", blocked.join(", ")),
+                    };
+                }
+            }
+            tokio::select! {
+                joined = set.join_next(), if !set.is_empty() => {
+                    let Some(joined) = joined else { continue };
+                    let (id, end) = match joined {
+                        Ok(v) => v,
+                        Err(e) => {
+                            stop.get_or_insert(RunEnd::Broken(format!("a step task failed: {e}")));
+                            continue;
+                        }
+                    };
+                    if let Some(w) = this.plan.steps.iter().find(|s| s.id == id).and_then(|s| {
+                        matches!(s.what, PlannedWhat::WaveMap { .. }).then_some(s.wave.clone()).flatten()
+                    }) && let Some(n) = running_per_wave.get_mut(&w) {
+                        *n = n.saturating_sub(1);
+                    }
+                    match end {
+                        TaskEnd::Done { ok } => {
+                            if !ok {
+                                failed_continue.push(id.clone());
+                            }
+                            status.insert(id, Status::Done);
+                        }
+                        TaskEnd::Halt(message) => {
+                            status.insert(id.clone(), Status::Stuck);
+                            stop.get_or_insert(RunEnd::Halted { step: id, message });
+                        }
+                        TaskEnd::Waiting(message) => {
+                            status.insert(id.clone(), Status::Stuck);
+                            stop.get_or_insert(RunEnd::Waiting { step: Some(id), message });
+                        }
+                        TaskEnd::Abort(reason) => this.control.request_abort(reason),
+                        TaskEnd::Cancelled => {
+                            status.insert(id, Status::Stuck);
+                        }
+                        TaskEnd::Broken(message) => {
+                            status.insert(id, Status::Stuck);
+                            stop.get_or_insert(RunEnd::Broken(message));
+                            steps_cancel.cancel();
+                        }
+                    }
+                }
+                () = this.control.wake.notified() => {}
+                () = this.cancel.cancelled() => {}
+            }
+        }
+    }
+
+    async fn finish(&self, outcome: RunOutcome) -> RunEnd {
+        match self
+            .emit
+            .durable(Event::RunFinished {
+                outcome: outcome.clone(),
+            })
+            .await
+        {
+            Ok(_) => RunEnd::Finished(outcome),
+            Err(e) => RunEnd::Broken(e.to_string()),
+        }
+    }
+}
+
+/// Journals a pause/resume decision and applies it.
+pub async fn set_paused(
+    emit: &Emitter,
+    control: &Control,
+    paused: bool,
+    operator: &str,
+    reason: Option<String>,
+) -> Result<(), crate::journal::JournalError> {
+    let action = if paused {
+        OperatorAction::Pause
+    } else {
+        OperatorAction::Resume
+    };
+    emit.durable(Event::OperatorDecision {
+        step: None,
+        action,
+        operator: operator.to_owned(),
+        reason,
+        checklist_done: Vec::new(),
+    })
+    .await?;
+    control.set_paused(paused);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

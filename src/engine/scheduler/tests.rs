@@ -1,0 +1,658 @@
+//! The scheduler against a scripted executor: ordering, waves, gates, operator policies, journal
+//! first, cancellation and resume. (End-to-end runs against the simulator live in tests/engine_*.rs.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::operator::{AutoApprove, HeadlessOperator, InteractiveOperator, Questions, Refusals};
+use super::*;
+use crate::engine::ctx::Ask;
+use crate::engine::event::{DecisionKind, StepOutcome};
+use crate::engine::ops::Command;
+use crate::engine::resume::Resumable;
+use crate::journal::{Journal, JournalReader, Redactor};
+
+const RUNBOOK: &str = r"
+runbook: sched-test
+version: 1.0.0
+defaults: { concurrency: 4 }
+environments:
+  fno: { kind: fno, url: https://f.example.com }
+  dataverse: { kind: dataverse, url: https://d.example.com }
+maps:
+  a: { source: fno:A, target: dataverse:a }
+  b: { source: fno:B, target: dataverse:b }
+  c: { source: fno:C, target: dataverse:c }
+phases:
+  - id: prep
+    steps:
+      - id: approve
+        kind: manual
+        checklist: [one, two]
+      - id: flaky
+        kind: wait
+        for: 1s
+        on_failure: continue
+  - id: sync
+    gate: { parity: true }
+    waves:
+      - id: w1
+        maps: [a, b, c]
+        concurrency: 2
+  - id: go
+    steps:
+      - id: live
+        kind: wait
+        for: 1s
+        point_of_no_return: true
+";
+
+type Call = (String, u32, Mode, Option<Handle>);
+
+#[derive(Default)]
+struct Fake {
+    /// Step id → how many first attempts fail.
+    fail: HashMap<String, u32>,
+    policy: Option<Reconcile>,
+    calls: Mutex<Vec<Call>>,
+    wave_now: AtomicUsize,
+    wave_max: AtomicUsize,
+    /// Steps that never finish by themselves.
+    hang: Vec<String>,
+}
+
+impl Executor for Fake {
+    fn handle_for(&self, step: &PlannedStep, _run: &RunId, attempt: u32) -> Option<Handle> {
+        Some(Handle {
+            kind: "test".into(),
+            id: format!("{}#{attempt}", step.id),
+        })
+    }
+    fn reconcile_policy(&self, _step: &PlannedStep) -> Reconcile {
+        self.policy.unwrap_or(Reconcile::Rerun)
+    }
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        handle: Option<&'a Handle>,
+        mode: Mode,
+    ) -> Pin<Box<dyn Future<Output = StepResult> + Send + 'a>> {
+        Box::pin(async move {
+            let id = ctx.step.id.0.clone();
+            self.calls
+                .lock()
+                .unwrap()
+                .push((id.clone(), ctx.attempt, mode, handle.cloned()));
+            let outputs = BTreeMap::new();
+            if self.hang.contains(&id) {
+                ctx.cancel.cancelled().await;
+                return StepResult {
+                    outcome: StepOutcome::Failed {
+                        message: "cancelled".into(),
+                    },
+                    outputs,
+                };
+            }
+            if ctx.step.kind == "manual" {
+                let ask = Ask {
+                    step: Some(ctx.step.id.clone()),
+                    kind: DecisionKind::ApproveManual,
+                    prompt: "do it".into(),
+                    checklist: vec!["one".into(), "two".into()],
+                    deadline: None,
+                };
+                if let Err(e) = ctx.operator.ask(ask).await {
+                    return StepResult {
+                        outcome: StepOutcome::Failed {
+                            message: e.to_string(),
+                        },
+                        outputs,
+                    };
+                }
+            }
+            let wave = matches!(ctx.step.what, PlannedWhat::WaveMap { .. });
+            if wave {
+                let now = self.wave_now.fetch_add(1, Ordering::SeqCst) + 1;
+                self.wave_max.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                self.wave_now.fetch_sub(1, Ordering::SeqCst);
+            }
+            let fails = self.fail.get(&id).copied().unwrap_or(0);
+            let outcome = if ctx.attempt <= fails {
+                StepOutcome::Failed {
+                    message: format!("{id} failed on attempt {}", ctx.attempt),
+                }
+            } else {
+                StepOutcome::Succeeded
+            };
+            StepResult { outcome, outputs }
+        })
+    }
+}
+
+enum Who {
+    Headless(Option<AutoApprove>),
+    Interactive(Arc<Questions>),
+}
+
+struct Run {
+    end: RunEnd,
+    events: Vec<Event>,
+}
+
+fn auto() -> AutoApprove {
+    AutoApprove {
+        operator: "robot".into(),
+        reason: "auto-approved (test)".into(),
+    }
+}
+
+async fn run_with(
+    fake: Arc<Fake>,
+    who: Who,
+    policy: GatePolicy,
+    journal: &std::path::Path,
+    starts: Option<BTreeMap<StepId, Start>>,
+    control: Arc<Control>,
+    cancel: CancellationToken,
+) -> Run {
+    let rb = crate::runbook::load(RUNBOOK, "t.yaml")
+        .runbook
+        .expect("test runbook loads");
+    let plan = crate::runbook::plan::plan(&rb);
+    let j = Journal::open(journal, Redactor::new()).unwrap();
+    let reader_runs = JournalReader::open_read_only(journal).unwrap().runs().unwrap();
+    let run_id = reader_runs
+        .last()
+        .map_or_else(|| RunId::from("run-1"), |r| r.run_id.clone());
+    let emit = Emitter::new(j.writer(), run_id.clone());
+    if reader_runs.is_empty() {
+        let (steps, maps) = crate::engine::runner::plan_info(&rb, &plan);
+        emit.durable(Event::RunStarted {
+            run_id: run_id.clone(),
+            runbook: crate::engine::event::RunbookInfo {
+                name: rb.runbook.clone(),
+                version: rb.version.clone(),
+                sha256: crate::engine::runner::sha256_hex(RUNBOOK),
+                text: RUNBOOK.into(),
+            },
+            operator: "t".into(),
+            host: "h".into(),
+            started_at: chrono::Utc::now(),
+            freeze_window: None,
+            steps,
+            maps,
+            time_scale: 1000.0,
+        })
+        .await
+        .unwrap();
+    }
+    let refusals = Arc::new(Refusals::default());
+    let operator: Arc<dyn Operator> = match who {
+        Who::Headless(a) => Arc::new(HeadlessOperator::new(emit.clone(), a, Arc::clone(&refusals))),
+        Who::Interactive(q) => Arc::new(InteractiveOperator::new(emit.clone(), q, cancel.clone())),
+    };
+    let client = crate::net::client().unwrap();
+    let envs = Envs {
+        transports: BTreeMap::new(),
+        tokens: crate::connectors::auth::TokenCache::new(client, Default::default(), None, None),
+    };
+    let starts = starts.unwrap_or_else(|| {
+        plan.steps
+            .iter()
+            .map(|s| (s.id.clone(), Start::Fresh { attempt: 1 }))
+            .collect()
+    });
+    let sched = Scheduler {
+        run_id: run_id.clone(),
+        run_date: "2026-11-27".into(),
+        run_operator: "t".into(),
+        runbook: Arc::new(rb),
+        runbook_dir: ".".into(),
+        plan: Arc::new(plan),
+        envs: Arc::new(envs),
+        emit,
+        clock: Clock::scaled(1000.0),
+        cancel,
+        operator,
+        state: Arc::new(RwLock::new(RunState::default())),
+        executor: fake,
+        gate_policy: policy,
+        control,
+        refusals,
+    };
+    let end = sched.run(starts).await;
+    j.close().unwrap();
+    let reader = JournalReader::open_read_only(journal).unwrap();
+    let v = reader.verify().unwrap();
+    assert!(v.is_ok(), "{v:?}");
+    let events = reader.events(&run_id).map(|e| e.unwrap().event).collect();
+    Run { end, events }
+}
+
+fn recheck(max: u32) -> GatePolicy {
+    GatePolicy::AutoRecheck {
+        max_checks: max,
+        every: Duration::from_secs(10),
+        operator: "robot".into(),
+    }
+}
+
+fn tmp() -> (tempfile::TempDir, std::path::PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("j.journal");
+    (d, p)
+}
+
+fn decisions(events: &[Event], kind: DecisionKind) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::AwaitingOperator { decision, .. } if *decision == kind))
+        .count()
+}
+
+/// Every StepFinished follows an intent of its step with no other result in between.
+fn assert_journal_first(events: &[Event]) {
+    let mut open: HashMap<String, bool> = HashMap::new();
+    for e in events {
+        match e {
+            Event::StepIntent { step, .. } => {
+                open.insert(step.0.clone(), true);
+            }
+            Event::StepFinished { step, outcome, .. } => {
+                let was_open = open.insert(step.0.clone(), false).unwrap_or(false);
+                let decided_skip = matches!(outcome, StepOutcome::Skipped { .. });
+                assert!(was_open || decided_skip, "{step} finished without an open intent");
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn headless_auto_approve_runs_everything_in_order_within_wave_concurrency() {
+    let (_d, j) = tmp();
+    let fake = Arc::new(Fake::default());
+    let r = run_with(
+        fake.clone(),
+        Who::Headless(Some(auto())),
+        recheck(3),
+        &j,
+        None,
+        Arc::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(r.end, RunEnd::Finished(RunOutcome::Succeeded));
+    assert_journal_first(&r.events);
+    assert_eq!(fake.wave_max.load(Ordering::SeqCst), 2, "wave concurrency is 2");
+    // The point of no return is asked twice, then the manual approval carries the checklist.
+    assert_eq!(decisions(&r.events, DecisionKind::Confirm), 1);
+    assert_eq!(decisions(&r.events, DecisionKind::PointOfNoReturn), 1);
+    let approved = r.events.iter().any(|e| matches!(e, Event::OperatorDecision { action: OperatorAction::Approve, operator, checklist_done, reason, .. }
+        if operator == "robot" && checklist_done.len() == 2 && reason.as_deref() == Some("auto-approved (test)")));
+    assert!(approved);
+    let order: Vec<String> = fake.calls.lock().unwrap().iter().map(|c| c.0.clone()).collect();
+    let pos = |s: &str| order.iter().position(|o| o == s).unwrap();
+    assert!(pos("approve") < pos("flaky") && pos("flaky") < pos("w1:a"));
+    assert!(pos("w1:c") < pos("w1:gate") && pos("w1:gate") < pos("live"));
+}
+
+#[tokio::test]
+async fn failing_gate_is_rechecked_until_it_passes_then_halts_past_the_limit() {
+    let (_d, j) = tmp();
+    let fake = Arc::new(Fake {
+        fail: HashMap::from([("w1:gate".to_owned(), 2)]),
+        ..Fake::default()
+    });
+    let r = run_with(
+        fake.clone(),
+        Who::Headless(Some(auto())),
+        recheck(3),
+        &j,
+        None,
+        Arc::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(r.end, RunEnd::Finished(RunOutcome::Succeeded));
+    let retries = r.events.iter().filter(|e| matches!(e, Event::OperatorDecision { action: OperatorAction::Retry, step: Some(s), .. } if s.as_str() == "w1:gate")).count();
+    assert_eq!(retries, 2);
+    let gate_calls = fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.0 == "w1:gate")
+        .count();
+    assert_eq!(gate_calls, 3);
+
+    let (_d2, j2) = tmp();
+    let fake = Arc::new(Fake {
+        fail: HashMap::from([("w1:gate".to_owned(), 5)]),
+        ..Fake::default()
+    });
+    let r = run_with(
+        fake,
+        Who::Headless(Some(auto())),
+        recheck(2),
+        &j2,
+        None,
+        Arc::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        matches!(&r.end, RunEnd::Halted { step, .. } if step.as_str() == "w1:gate"),
+        "{:?}",
+        r.end
+    );
+    assert_eq!(r.end.exit_code(), crate::exit::FAILED);
+    assert!(
+        !r.events
+            .iter()
+            .any(|e| matches!(e, Event::StepIntent { step, .. } if step.as_str() == "live"))
+    );
+    assert!(
+        !r.events.iter().any(|e| matches!(e, Event::RunFinished { .. })),
+        "a halted run stays open"
+    );
+}
+
+#[tokio::test]
+async fn headless_without_auto_approve_waits_for_the_manual_step_with_exit_3() {
+    let (_d, j) = tmp();
+    let fake = Arc::new(Fake::default());
+    let r = run_with(
+        fake,
+        Who::Headless(None),
+        GatePolicy::Ask,
+        &j,
+        None,
+        Arc::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    match &r.end {
+        RunEnd::Waiting { step, message } => {
+            assert_eq!(step.as_ref().map(StepId::as_str), Some("approve"));
+            assert!(message.contains("approve"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.end.exit_code(), crate::exit::WAITING);
+    assert!(
+        !r.events.iter().any(|e| matches!(e, Event::StepFinished { .. })),
+        "the attempt stays open"
+    );
+}
+
+#[tokio::test]
+async fn on_failure_continue_goes_on_and_the_run_ends_failed() {
+    let (_d, j) = tmp();
+    let fake = Arc::new(Fake {
+        fail: HashMap::from([("flaky".to_owned(), 9)]),
+        ..Fake::default()
+    });
+    let r = run_with(
+        fake.clone(),
+        Who::Headless(Some(auto())),
+        recheck(1),
+        &j,
+        None,
+        Arc::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    match &r.end {
+        RunEnd::Finished(RunOutcome::Failed { message }) => assert!(message.contains("flaky")),
+        other => panic!("{other:?}"),
+    }
+    assert!(fake.calls.lock().unwrap().iter().any(|c| c.0 == "live"));
+}
+
+#[tokio::test]
+async fn a_failed_halting_step_stops_headless_with_exit_1() {
+    let (_d, j) = tmp();
+    let fake = Arc::new(Fake {
+        fail: HashMap::from([("w1:b".to_owned(), 9)]),
+        ..Fake::default()
+    });
+    let r = run_with(
+        fake.clone(),
+        Who::Headless(Some(auto())),
+        recheck(1),
+        &j,
+        None,
+        Arc::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        matches!(&r.end, RunEnd::Halted { step, .. } if step.as_str() == "w1:b"),
+        "{:?}",
+        r.end
+    );
+    // The other maps of the wave still finished; nothing after the wave started.
+    assert!(
+        r.events
+            .iter()
+            .any(|e| matches!(e, Event::StepFinished { step, .. } if step.as_str() == "w1:c"))
+    );
+    assert!(!fake.calls.lock().unwrap().iter().any(|c| c.0 == "w1:gate"));
+}
+
+async fn answer(q: &Questions, cmd: Command) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if q.route(cmd.clone()).is_ok() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing asked for {cmd:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn interactive_decisions_drive_the_run_and_are_journaled_with_names() {
+    let (_d, j) = tmp();
+    let fake = Arc::new(Fake {
+        fail: HashMap::from([("w1:gate".to_owned(), 1), ("w1:a".to_owned(), 1)]),
+        ..Fake::default()
+    });
+    let q = Arc::new(Questions::default());
+    let q2 = Arc::clone(&q);
+    let driver = tokio::spawn(async move {
+        let mut c = Command::new(OperatorAction::Approve, Some("approve".into()), "alice");
+        c.checklist_done = vec!["one".into(), "two".into()];
+        answer(&q2, c).await;
+        answer(
+            &q2,
+            Command::new(OperatorAction::Retry, Some("w1:a".into()), "alice"),
+        )
+        .await;
+        // Waive needs a reason: refused without one, accepted with it.
+        let bare = Command::new(OperatorAction::Waive, Some("w1:gate".into()), "bob");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while q2.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(q2.route(bare.clone()).is_err());
+        answer(&q2, bare.with_reason("counts agree in the source report")).await;
+        answer(
+            &q2,
+            Command::new(OperatorAction::Confirm, Some("live".into()), "carol"),
+        )
+        .await;
+        answer(
+            &q2,
+            Command::new(OperatorAction::Confirm, Some("live".into()), "carol"),
+        )
+        .await;
+    });
+    let r = run_with(
+        fake,
+        Who::Interactive(q),
+        GatePolicy::Ask,
+        &j,
+        None,
+        Arc::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    driver.await.unwrap();
+    assert_eq!(r.end, RunEnd::Finished(RunOutcome::Succeeded));
+    let waived = r.events.iter().any(|e| matches!(e, Event::OperatorDecision { action: OperatorAction::Waive, operator, reason: Some(_), .. } if operator == "bob"));
+    assert!(waived);
+    assert_eq!(decisions(&r.events, DecisionKind::StepFailed), 1);
+    assert_eq!(decisions(&r.events, DecisionKind::GateFailure), 1);
+}
+
+#[tokio::test]
+async fn pause_holds_new_steps_and_abort_finishes_the_run_aborted() {
+    let (_d, j) = tmp();
+    let fake = Arc::new(Fake::default());
+    let control = Arc::new(Control::default());
+    control.set_paused(true);
+    let c2 = Arc::clone(&control);
+    let f2 = Arc::clone(&fake);
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(f2.calls.lock().unwrap().is_empty(), "nothing starts while paused");
+        c2.request_abort("test abort".into());
+    });
+    let r = run_with(
+        fake,
+        Who::Headless(Some(auto())),
+        recheck(1),
+        &j,
+        None,
+        control,
+        CancellationToken::new(),
+    )
+    .await;
+    stopper.await.unwrap();
+    assert_eq!(
+        r.end,
+        RunEnd::Finished(RunOutcome::Aborted {
+            reason: "test abort".into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn cancel_leaves_the_running_step_in_flight_and_resume_reconciles_it_by_handle() {
+    let (_d, j) = tmp();
+    let fake = Arc::new(Fake {
+        hang: vec!["w1:b".into()],
+        ..Fake::default()
+    });
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    let f2 = Arc::clone(&fake);
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !f2.calls.lock().unwrap().iter().any(|c| c.0 == "w1:b")
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        c2.cancel();
+    });
+    let r = run_with(
+        fake,
+        Who::Headless(Some(auto())),
+        recheck(1),
+        &j,
+        None,
+        Arc::default(),
+        cancel,
+    )
+    .await;
+    assert_eq!(r.end, RunEnd::Interrupted);
+    assert!(
+        !r.events
+            .iter()
+            .any(|e| matches!(e, Event::StepFinished { step, .. } if step.as_str() == "w1:b"))
+    );
+
+    // Resume: only unfinished steps run; w1:b is reconciled with its journaled handle.
+    let rb = crate::runbook::load(RUNBOOK, "t.yaml").runbook.unwrap();
+    let plan = crate::runbook::plan::plan(&rb);
+    let reader = JournalReader::open_read_only(&j).unwrap();
+    let run_id = reader.runs().unwrap()[0].run_id.clone();
+    let envs: Vec<_> = reader.events(&run_id).map(Result::unwrap).collect();
+    let starts = Resumable::from_envelopes(&envs).starts(&plan);
+    assert!(!starts.contains_key("approve") && !starts.contains_key("flaky"));
+    assert!(matches!(
+        starts.get("w1:b"),
+        Some(Start::Reconcile {
+            attempt: 1,
+            handle: Some(_)
+        })
+    ));
+    let fake2 = Arc::new(Fake {
+        policy: Some(Reconcile::ByHandle),
+        ..Fake::default()
+    });
+    let r = run_with(
+        fake2.clone(),
+        Who::Headless(Some(auto())),
+        recheck(1),
+        &j,
+        Some(starts),
+        Arc::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(r.end, RunEnd::Finished(RunOutcome::Succeeded));
+    let calls = fake2.calls.lock().unwrap();
+    assert!(
+        !calls.iter().any(|c| c.0 == "approve" || c.0 == "flaky"),
+        "finished steps never re-run"
+    );
+    let b = calls.iter().find(|c| c.0 == "w1:b").unwrap();
+    assert_eq!(b.2, Mode::Reconcile);
+    assert_eq!(b.3.as_ref().map(|h| h.id.as_str()), Some("w1:b#1"));
+}
+
+#[tokio::test]
+async fn an_ambiguous_in_flight_step_is_never_auto_answered() {
+    let (_d, j) = tmp();
+    let fake = Arc::new(Fake {
+        policy: Some(Reconcile::AskOperator),
+        ..Fake::default()
+    });
+    let mut starts: BTreeMap<StepId, Start> = BTreeMap::new();
+    starts.insert(
+        "approve".into(),
+        Start::Reconcile {
+            attempt: 1,
+            handle: None,
+        },
+    );
+    let r = run_with(
+        fake.clone(),
+        Who::Headless(Some(auto())),
+        recheck(1),
+        &j,
+        Some(starts),
+        Arc::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        matches!(&r.end, RunEnd::Waiting { step: Some(s), .. } if s.as_str() == "approve"),
+        "{:?}",
+        r.end
+    );
+    assert!(fake.calls.lock().unwrap().is_empty());
+}

@@ -1,0 +1,521 @@
+//! Headless mode: the same engine and reducer as the console, printing lines (or JSON) instead of
+//! drawing. `cutover run`, `cutover resume`, `cutover demo` and `cutover runs` live here.
+//!
+//! Text output is one line per event a person wants to read (steps starting and finishing with
+//! their duration, gate verdicts, parity samples, decisions, alerts, install records); jsonl is
+//! every journaled envelope as one JSON object per line. Both come from the journal subscription,
+//! so they show only what is already durable. Exit codes: see [`crate::exit`]; SIGINT/SIGTERM
+//! cancel the run, flush the journal and exit 130.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::cli::{DemoArgs, DriveArgs, HeadlessFormat, ResumeArgs, RunArgs, RunsArgs};
+use crate::engine::event::{Event, RunOutcome, StepOutcome};
+use crate::engine::runner::{RunOptions, SetupError, SimTarget, start_engine};
+use crate::engine::scheduler::operator::AutoApprove;
+use crate::engine::{Envelope, RunEnd, RunState};
+use crate::exit;
+use crate::runbook::EnvLookup;
+
+/// The demo runbook and its package, embedded so `cutover demo` runs from any directory.
+pub const DEMO_RUNBOOK: &str = include_str!("../runbooks/demo.yaml");
+pub const DEMO_PACKAGE: &[u8] = include_bytes!("../runbooks/packages/reference-data.zip");
+/// Where `cutover demo` journals by default.
+pub const DEMO_JOURNAL: &str = "cutover-demo.journal";
+
+fn ms(ms: u64) -> String {
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+/// The text line for one envelope (after `state` applied it), or `None` for events a person does
+/// not need to read one by one (requests, progress, error counts).
+pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
+    let t = env.at.format("%H:%M:%S");
+    let line = match &env.event {
+        Event::RunStarted {
+            runbook,
+            operator,
+            host,
+            steps,
+            ..
+        } => format!(
+            "run {} started: {} {} by {operator} on {host}, {} steps",
+            env.run_id,
+            runbook.name,
+            runbook.version,
+            steps.len()
+        ),
+        Event::RunResumed {
+            operator,
+            host,
+            accepted_changed_runbook,
+        } => format!(
+            "run {} resumed by {operator} on {host}{}",
+            env.run_id,
+            if *accepted_changed_runbook {
+                " (changed runbook accepted)"
+            } else {
+                ""
+            }
+        ),
+        Event::StepIntent {
+            step,
+            attempt,
+            handle,
+        } => {
+            let h = handle
+                .as_ref()
+                .map(|h| format!(" [{} {}]", h.kind, h.id))
+                .unwrap_or_default();
+            let a = if *attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            };
+            format!("start   {step}{a}{h}")
+        }
+        Event::StepFinished { step, outcome, .. } => {
+            let d = state
+                .step(step.as_str())
+                .and_then(|s| s.duration_ms)
+                .map(ms)
+                .unwrap_or_default();
+            match outcome {
+                StepOutcome::Succeeded => format!("done    {step} in {d}"),
+                StepOutcome::Failed { message } => format!("FAILED  {step} after {d}: {message}"),
+                StepOutcome::Skipped { reason } => format!("skipped {step}: {reason}"),
+            }
+        }
+        Event::GateEvaluated {
+            step,
+            passed,
+            failures,
+            ..
+        } => {
+            if *passed {
+                format!("gate    {step} passed")
+            } else {
+                let f: Vec<String> = failures
+                    .iter()
+                    .map(|f| {
+                        let m = f
+                            .company
+                            .as_ref()
+                            .map_or_else(|| f.map.clone(), |c| format!("{}/{c}", f.map));
+                        format!(
+                            "{m} source {} target {} allowed {} errors {}",
+                            f.source, f.target, f.allowed, f.errors
+                        )
+                    })
+                    .collect();
+                format!("gate    {step} FAILED: {}", f.join("; "))
+            }
+        }
+        Event::ParitySample {
+            map,
+            company,
+            source,
+            target,
+            ..
+        } => {
+            let m = company
+                .as_ref()
+                .map_or_else(|| map.clone(), |c| format!("{map}/{c}"));
+            let mark = if source == target { "=" } else { "≠" };
+            format!("parity  {m}: source {source} {mark} target {target}")
+        }
+        Event::AwaitingOperator {
+            step,
+            decision,
+            prompt,
+            ..
+        } => format!(
+            "waiting {} for {decision:?}: {}",
+            step.as_ref().map_or("run", |s| s.as_str()),
+            prompt.lines().next().unwrap_or("")
+        ),
+        Event::OperatorDecision {
+            step,
+            action,
+            operator,
+            reason,
+            ..
+        } => format!(
+            "decided {}: {action:?} by {operator}{}",
+            step.as_ref().map_or("run", |s| s.as_str()),
+            reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+        ),
+        Event::ErrorEntries { map, entries } if !entries.is_empty() => {
+            format!("errors  {map}: {} new error-queue entries", entries.len())
+        }
+        Event::Alert {
+            severity, message, ..
+        } => format!("ALERT   [{severity:?}] {message}"),
+        Event::InstallRecord {
+            step,
+            package,
+            version,
+            sha256,
+            execution_id,
+            result,
+        } => format!(
+            "install {step}: {package} {version} sha256 {} execution {execution_id}: {result}",
+            &sha256[..sha256.len().min(12)]
+        ),
+        Event::LeaseTakenOver {
+            previous_holder,
+            previous_host,
+            previous_pid,
+            holder,
+            ..
+        } => format!(
+            "lease taken over by {holder} from {previous_holder} (pid {previous_pid} on {previous_host})"
+        ),
+        Event::Log { level, message } if *level >= crate::engine::event::LogLevel::Info => {
+            format!("log     {message}")
+        }
+        Event::RunFinished { outcome } => match outcome {
+            RunOutcome::Succeeded => format!("run {} finished: succeeded", env.run_id),
+            RunOutcome::Failed { message } => format!("run {} finished: FAILED: {message}", env.run_id),
+            RunOutcome::Aborted { reason } => format!("run {} finished: aborted: {reason}", env.run_id),
+        },
+        _ => return None,
+    };
+    Some(format!("{t} {line}"))
+}
+
+fn operator_name(given: Option<&String>) -> String {
+    given
+        .cloned()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "operator".into())
+}
+
+fn sim_target(d: &DriveArgs) -> Result<SimTarget, String> {
+    if let Some(u) = &d.sim_url {
+        return Ok(SimTarget::Url(u.clone()));
+    }
+    match d.sim.as_deref() {
+        None => Ok(SimTarget::None),
+        Some("" | "demo") => Ok(SimTarget::InProcess(Box::new(crate::sim::Scenario::demo()))),
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--sim={path}: {e}"))
+            .and_then(|t| crate::sim::Scenario::from_yaml(&t).map_err(|e| format!("--sim={path}: {e}")))
+            .map(|s| SimTarget::InProcess(Box::new(s))),
+    }
+}
+
+fn options(
+    d: &DriveArgs,
+    runbook: Option<PathBuf>,
+    journal: PathBuf,
+    vars: Arc<dyn EnvLookup + Send + Sync>,
+    reason: &str,
+) -> Result<RunOptions, String> {
+    let operator = operator_name(d.operator.as_ref());
+    Ok(RunOptions {
+        runbook,
+        journal,
+        auto_approve: d.auto_approve.then(|| AutoApprove {
+            operator: operator.clone(),
+            reason: reason.to_owned(),
+        }),
+        operator,
+        interactive: false,
+        sim: sim_target(d)?,
+        accept_changed_runbook: d.accept_changed_runbook,
+        take_over: d.take_over,
+        new_run: d.new_run,
+        resume_only: false,
+        vars,
+    })
+}
+
+/// Drives a run headless and returns the exit code.
+pub async fn drive(opts: RunOptions, format: HeadlessFormat) -> i32 {
+    let journal = opts.journal.clone();
+    let (handle, mut state, mut sub) = match start_engine(opts).await {
+        Ok(v) => v,
+        Err(e) => {
+            let code = e.exit_code();
+            match &e {
+                SetupError::AlreadyFinished { .. } => eprintln!("cutover: {e}"),
+                _ => eprintln!("cutover: {e}"),
+            }
+            return code;
+        }
+    };
+    let cancel = handle.cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        cancel.cancel();
+    });
+    let mut out = std::io::stdout().lock();
+    let mut done = handle.done;
+    let end = loop {
+        tokio::select! {
+            biased;
+            Some(env) = sub.recv() => {
+                state.apply(&env);
+                let line = match format {
+                    HeadlessFormat::Jsonl => serde_json::to_string(&env).ok(),
+                    HeadlessFormat::Text => text_line(&env, &state),
+                };
+                if let Some(l) = line {
+                    // A closed stdout must not stop the run; the journal is the record.
+                    let _ = writeln!(out, "{l}");
+                }
+            }
+            end = &mut done => break end.unwrap_or_else(|e| RunEnd::Broken(e.to_string())),
+        }
+    };
+    // Whatever was committed before the end is still queued on the subscription.
+    while let Ok(env) = sub.try_recv() {
+        state.apply(&env);
+        let line = match format {
+            HeadlessFormat::Jsonl => serde_json::to_string(&env).ok(),
+            HeadlessFormat::Text => text_line(&env, &state),
+        };
+        if let Some(l) = line {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    let _ = out.flush();
+    let j = journal.display();
+    match &end {
+        RunEnd::Finished(_) => {}
+        RunEnd::Halted { message, .. } => eprintln!(
+            "cutover: halted: {message}\n  the run stays open; decide it in the console or `cutover resume {j}`"
+        ),
+        RunEnd::Waiting { message, .. } => eprintln!(
+            "cutover: waiting for an operator: {message}\n  headless mode cannot decide this; open the console on {j}"
+        ),
+        RunEnd::Interrupted => {
+            eprintln!("cutover: interrupted; the journal is consistent; `cutover resume {j}` carries on")
+        }
+        RunEnd::Broken(m) => eprintln!("cutover: stopped: {m}"),
+    }
+    end.exit_code()
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn block_on(f: impl std::future::Future<Output = i32>) -> i32 {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("cutover: cannot start the runtime: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+fn default_journal(runbook: &Path) -> PathBuf {
+    let name = std::fs::read_to_string(runbook)
+        .ok()
+        .and_then(|t| crate::runbook::load(&t, "").runbook.map(|r| r.runbook))
+        .or_else(|| runbook.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "run".into());
+    PathBuf::from(format!("{name}-{}.journal", Utc::now().format("%Y-%m-%d")))
+}
+
+fn process_env() -> Arc<dyn EnvLookup + Send + Sync> {
+    Arc::new(crate::runbook::ProcessEnv)
+}
+
+fn interactive_note(headless: bool) {
+    if !headless {
+        eprintln!(
+            "cutover: the interactive console is not built into this binary yet; running headless (--headless)"
+        );
+    }
+}
+
+/// `cutover run`.
+pub fn cmd_run(args: &RunArgs) -> i32 {
+    interactive_note(args.drive.headless);
+    let journal = args.journal.clone().unwrap_or_else(|| {
+        let j = default_journal(&args.runbook);
+        eprintln!("cutover: journal {}", j.display());
+        j
+    });
+    let opts = match options(
+        &args.drive,
+        Some(args.runbook.clone()),
+        journal,
+        process_env(),
+        "auto-approved (headless --auto-approve)",
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("cutover: {e}");
+            return exit::INVALID;
+        }
+    };
+    block_on(drive(opts, args.drive.format))
+}
+
+/// `cutover resume`.
+pub fn cmd_resume(args: &ResumeArgs) -> i32 {
+    interactive_note(args.drive.headless);
+    if !args.journal.is_file() {
+        eprintln!("cutover: {}: no such journal", args.journal.display());
+        return exit::INVALID;
+    }
+    let mut opts = match options(
+        &args.drive,
+        args.runbook.clone(),
+        args.journal.clone(),
+        process_env(),
+        "auto-approved (headless --auto-approve)",
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("cutover: {e}");
+            return exit::INVALID;
+        }
+    };
+    opts.resume_only = true;
+    block_on(drive(opts, args.drive.format))
+}
+
+/// Writes the embedded demo runbook and package into a directory of their own (by content hash).
+pub fn materialize_demo() -> std::io::Result<PathBuf> {
+    let sha = crate::engine::runner::sha256_hex(DEMO_RUNBOOK);
+    let dir = std::env::temp_dir().join(format!("cutover-demo-{}", &sha[..12]));
+    std::fs::create_dir_all(dir.join("packages"))?;
+    let file = dir.join("demo.yaml");
+    std::fs::write(&file, DEMO_RUNBOOK)?;
+    std::fs::write(dir.join("packages").join("reference-data.zip"), DEMO_PACKAGE)?;
+    Ok(file)
+}
+
+/// `cutover demo`.
+pub fn cmd_demo(args: &DemoArgs) -> i32 {
+    interactive_note(args.headless);
+    let file = match materialize_demo() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("cutover: cannot write the demo runbook: {e}");
+            return exit::FAILED;
+        }
+    };
+    let secret = std::env::var("DEMO_CLIENT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("demo-{}", uuid::Uuid::new_v4().simple()));
+    let vars: Arc<dyn EnvLookup + Send + Sync> = Arc::new(move |name: &str| {
+        if name == "DEMO_CLIENT_SECRET" {
+            Some(secret.clone())
+        } else {
+            std::env::var(name).ok()
+        }
+    });
+    let journal = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEMO_JOURNAL));
+    eprintln!("cutover: demo journal {}", journal.display());
+    let drive_args = DriveArgs {
+        headless: true,
+        format: args.format,
+        operator: args.operator.clone(),
+        auto_approve: true,
+        sim: if args.sim_url.is_some() {
+            None
+        } else {
+            Some("demo".into())
+        },
+        sim_url: args.sim_url.clone(),
+        accept_changed_runbook: false,
+        take_over: args.take_over,
+        new_run: args.new_run,
+    };
+    let opts = match options(
+        &drive_args,
+        Some(file),
+        journal,
+        vars,
+        "auto-approved (headless demo)",
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("cutover: {e}");
+            return exit::INVALID;
+        }
+    };
+    block_on(drive(opts, args.format))
+}
+
+/// `cutover runs`.
+pub fn cmd_runs(args: &RunsArgs) -> i32 {
+    let reader = match crate::journal::JournalReader::open_read_only(&args.journal) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cutover: {e}");
+            return exit::INVALID;
+        }
+    };
+    let runs = match reader.runs() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cutover: {e}");
+            return exit::FAILED;
+        }
+    };
+    if args.format == crate::cli::OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).unwrap_or_else(|_| "[]".into())
+        );
+        return exit::OK;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<36}  {:<20} {:<9} {:<20} {:>7}  status",
+        "run", "runbook", "version", "started (UTC)", "events"
+    );
+    for r in &runs {
+        let status = match &r.outcome {
+            None => "unfinished".to_owned(),
+            Some(RunOutcome::Succeeded) => "succeeded".to_owned(),
+            Some(RunOutcome::Failed { message }) => format!("failed: {message}"),
+            Some(RunOutcome::Aborted { reason }) => format!("aborted: {reason}"),
+        };
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<20} {:<9} {:<20} {:>7}  {status}",
+            r.run_id,
+            r.runbook,
+            r.version,
+            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            r.events
+        );
+    }
+    exit::OK
+}
