@@ -197,11 +197,14 @@ async fn run_with(
         Who::Headless(a) => Arc::new(HeadlessOperator::new(emit.clone(), a, Arc::clone(&refusals))),
         Who::Interactive(q) => Arc::new(InteractiveOperator::new(emit.clone(), q, cancel.clone())),
     };
-    let client = crate::net::client().unwrap();
-    let envs = Envs {
-        transports: BTreeMap::new(),
-        tokens: crate::connectors::auth::TokenCache::new(client, Default::default(), None, None),
-    };
+    let envs = Envs::build(
+        &rb,
+        &crate::runbook::ProcessEnv,
+        &crate::engine::envs::Target::Live,
+        &Redactor::new(),
+        &emit,
+    )
+    .unwrap();
     let starts = starts.unwrap_or_else(|| {
         plan.steps
             .iter()
