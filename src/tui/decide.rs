@@ -25,6 +25,8 @@ fn kinds_for(action: Action) -> &'static [DecisionKind] {
             DecisionKind::StepFailed,
             DecisionKind::AmbiguousInFlight,
             DecisionKind::Confirm,
+            DecisionKind::ApproveManual,
+            DecisionKind::PointOfNoReturn,
         ],
         Action::Waive => &[DecisionKind::GateFailure],
         _ => &[],

@@ -69,6 +69,9 @@ where
 {
     let size = terminal.size()?;
     app.on_resize(size.width, size.height);
+    // The first frame at once, before the first interval tick (which waits on the timer driver).
+    app.take_dirty();
+    terminal.draw(|f| super::panes::draw(f, app))?;
     let mut tick = tokio::time::interval(timing.tick);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut frame = tokio::time::interval(timing.frame);

@@ -13,6 +13,7 @@
 
 pub mod action;
 pub mod app;
+pub mod console;
 pub mod decide;
 pub mod event_loop;
 pub mod fmt;
@@ -33,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::action::{Action, OperatorCommand, PaneId};
 pub use self::app::{App, ConsoleConfig, Now};
+pub use self::console::{drive_console, run_console};
 pub use self::event_loop::{ConsoleExit, Timing};
 pub use self::panes::draw;
 pub use self::theme::Theme;
