@@ -280,3 +280,41 @@ fn moving_in_the_tree_skips_headers_and_stops_following() {
     key(&mut app, KeyCode::Char('f'));
     assert_eq!(app.selected_step().unwrap().info.id.as_str(), "wave-1:vendors");
 }
+
+#[test]
+fn parity_sort_cycles_and_worst_is_first_by_default() {
+    let mut app = live_app(&mid_run(30 * 3600), true);
+    let order = |app: &App| -> Vec<String> {
+        cutover::tui::panes::parity::ordered(app)
+            .iter()
+            .map(|(k, _)| {
+                format!(
+                    "{}{}",
+                    k.map,
+                    k.company.as_deref().map(|c| format!("@{c}")).unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(order(&app), ["vendors", "customers@USMF", "customers@DEMF"]);
+    key(&mut app, KeyCode::Char('o'));
+    assert_eq!(order(&app), ["customers@DEMF", "customers@USMF", "vendors"]);
+    key(&mut app, KeyCode::Char('o'));
+    key(&mut app, KeyCode::Char('o'));
+    // By percent: vendors 1.5%, USMF 0.2%, DEMF 0%.
+    assert_eq!(order(&app), ["vendors", "customers@USMF", "customers@DEMF"]);
+    assert!(app.flash.as_deref().unwrap().contains("by percent"));
+}
+
+#[test]
+fn help_closes_on_any_key_without_acting_on_it() {
+    let mut app = live_app(&mid_run(30 * 3600), true);
+    key(&mut app, KeyCode::Char('?'));
+    assert!(app.help);
+    key(&mut app, KeyCode::Char('r'));
+    assert!(!app.help);
+    assert!(
+        app.modal.is_none(),
+        "the key that closes the help does nothing else"
+    );
+}
