@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
-use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::terminal::{
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
@@ -30,10 +32,16 @@ pub fn enter() -> io::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGuard)
     ACTIVE.store(true, Ordering::SeqCst);
     let guard = TerminalGuard(());
     let mut out = io::stdout();
-    execute!(out, EnterAlternateScreen, EnableMouseCapture)?;
+    // Clear with a plain escape: `Terminal::clear` asks the terminal for the cursor position and
+    // waits for the answer, which a pseudo-terminal under test (or a slow link) may never send.
+    execute!(
+        out,
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        Clear(ClearType::All)
+    )?;
     let mut terminal = Terminal::new(CrosstermBackend::new(out))?;
     terminal.hide_cursor()?;
-    terminal.clear()?;
     Ok((terminal, guard))
 }
 
