@@ -178,6 +178,8 @@ async fn approve_in_the_console_quit_mid_run_and_resume() {
     })
     .await;
     let screen = c.screen();
+    // Shown with --nocapture: the README's capture of the demo after a resume.
+    println!("{screen}");
     assert!(screen.contains("resumed ×1"), "{screen}");
     assert!(screen.contains("dataverse-admin-mode"), "{screen}");
     assert_eq!(c.quit().await, RunEnd::Interrupted);
