@@ -24,6 +24,7 @@ pub mod panes;
 pub mod params;
 pub mod terminal;
 pub mod theme;
+pub mod view;
 
 use std::io::IsTerminal;
 
