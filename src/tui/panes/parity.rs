@@ -1,0 +1,140 @@
+//! The parity pane: per map (and company) the latest source and target counts, the difference and
+//! its percentage, the status against the map's tolerance, the sample time and a sparkline of the
+//! difference over time. Worst first by default; `o` cycles the order.
+
+use std::cmp::Ordering;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::super::action::PaneId;
+use super::super::app::{App, ParitySort};
+use super::super::fmt::{hms, pad, rpad, sparkline, thousands};
+use super::block;
+use crate::engine::state::{ParityKey, ParityRow, ParityStatus};
+
+/// The rows in display order.
+pub fn ordered(app: &App) -> Vec<(&ParityKey, &ParityRow)> {
+    let table = &app.state.parity;
+    match app.parity_sort {
+        ParitySort::Worst => table.worst_first(),
+        sort => {
+            let mut v: Vec<_> = table.rows.iter().collect();
+            if sort != ParitySort::Map {
+                v.sort_by(|(ka, a), (kb, b)| {
+                    let o = match sort {
+                        ParitySort::Difference => {
+                            b.difference.unsigned_abs().cmp(&a.difference.unsigned_abs())
+                        }
+                        _ => b.percent.partial_cmp(&a.percent).unwrap_or(Ordering::Equal),
+                    };
+                    o.then_with(|| ka.cmp(kb))
+                });
+            }
+            v
+        }
+    }
+}
+
+fn label(k: &ParityKey) -> String {
+    match &k.company {
+        Some(c) => format!("{}@{c}", k.map),
+        None => k.map.clone(),
+    }
+}
+
+pub fn render(f: &mut Frame, r: Rect, app: &App) {
+    let t = app.theme();
+    let table = &app.state.parity;
+    let title = format!(
+        "Parity {} rows · {} drifting · {}",
+        table.rows.len(),
+        table.drifting(),
+        app.parity_sort.label()
+    );
+    let b = block(title, PaneId::Parity, app);
+    let inner = b.inner(r);
+    f.render_widget(b, r);
+    let w = usize::from(inner.width);
+    let narrow = w < 70;
+    let header = if narrow {
+        format!(
+            "{} {} {} {} trend",
+            pad("map", 16),
+            rpad("diff", 7),
+            rpad("%", 6),
+            pad("status", 7)
+        )
+    } else {
+        format!(
+            "{} {} {} {} {} {} {} trend",
+            pad("map@company", 22),
+            rpad("source", 11),
+            rpad("target", 11),
+            rpad("diff", 8),
+            rpad("%", 7),
+            pad("status", 9),
+            pad("sampled", 8)
+        )
+    };
+    let mut lines = vec![Line::from(Span::styled(pad(&header, w), t.title()))];
+    if table.rows.is_empty() {
+        lines.push(Line::from(Span::styled("no parity sample yet", t.dim())));
+    }
+    let h = usize::from(inner.height.saturating_sub(1));
+    let rows = ordered(app);
+    let view = app.parity_view;
+    for (i, (k, row)) in rows.iter().enumerate().skip(view.offset).take(h) {
+        let status = match row.status {
+            ParityStatus::Within => format!("✓ ≤{}", row.allowed),
+            ParityStatus::Drift => format!("✗ >{}", row.allowed),
+        };
+        let style = if row.status == ParityStatus::Drift {
+            t.bad()
+        } else {
+            t.ok()
+        };
+        let (cells, trend_w) = if narrow {
+            (
+                format!(
+                    "{} {} {} ",
+                    pad(&label(k), 16),
+                    rpad(&row.difference.to_string(), 7),
+                    rpad(&format!("{:.2}", row.percent), 6)
+                ),
+                w.saturating_sub(16 + 7 + 6 + 3 + 8),
+            )
+        } else {
+            (
+                format!(
+                    "{} {} {} {} {} ",
+                    pad(&label(k), 22),
+                    rpad(&thousands(row.source), 11),
+                    rpad(&thousands(row.target), 11),
+                    rpad(&row.difference.to_string(), 8),
+                    rpad(&format!("{:.3}", row.percent), 7)
+                ),
+                w.saturating_sub(22 + 11 + 11 + 8 + 7 + 5 + 10 + 9),
+            )
+        };
+        let trend = sparkline(row.history.iter().map(|(_, d)| *d), trend_w);
+        let mut spans = vec![
+            Span::raw(cells),
+            Span::styled(pad(&status, if narrow { 7 } else { 9 }), style),
+            Span::raw(" "),
+        ];
+        if !narrow {
+            spans.push(Span::styled(format!("{} ", hms(row.at)), t.dim()));
+        }
+        spans.push(Span::styled(pad(&trend, trend_w), style));
+        let line = Line::from(spans);
+        lines.push(if i == view.selected && app.focus == PaneId::Parity {
+            line.patch_style(t.selected())
+        } else {
+            line
+        });
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
