@@ -90,6 +90,13 @@ pub struct ValidateArgs {
 pub struct PlanArgs {
     /// The runbook to plan.
     pub runbook: PathBuf,
+    /// Replace estimates with the step durations measured in a journal's run (a rehearsal), and
+    /// show where the plan would overrun the freeze window.
+    #[arg(long, value_name = "JOURNAL")]
+    pub from_journal: Option<PathBuf>,
+    /// The run of `--from-journal` to measure (id or unique prefix; default: the latest).
+    #[arg(long, value_name = "ID", requires = "from_journal")]
+    pub journal_run: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,

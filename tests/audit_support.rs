@@ -13,7 +13,7 @@ use cutover::engine::event::{
     DecisionKind, ErrorEntry, FreezeWindow, GateFailure, Handle, MapInfo, OperatorAction, PlannedStepInfo,
     RunOutcome, RunbookInfo, Severity, StepOutcome, Tolerance,
 };
-use cutover::engine::{Event, RunId};
+use cutover::engine::{Envelope, Event, RunId};
 use cutover::journal::chain::sha256_hex;
 use cutover::journal::{Journal, JournalOptions, JournalWriter, Redactor};
 use rusqlite::Connection;
@@ -131,6 +131,8 @@ pub struct Rec {
     run: RunId,
     now_ms: Arc<AtomicI64>,
     pub secret: Option<String>,
+    /// Every envelope the writer handed back (what the live console applied).
+    pub written: Vec<Envelope>,
 }
 
 impl Rec {
@@ -140,7 +142,8 @@ impl Rec {
         self
     }
     pub fn ev(&mut self, e: Event) -> &mut Self {
-        self.w.append_blocking(self.run.clone(), e).unwrap();
+        let env = self.w.append_blocking(self.run.clone(), e).unwrap();
+        self.written.push(env);
         self
     }
     fn leak(&self, s: &str) -> String {
@@ -231,12 +234,18 @@ pub fn recorder(path: &Path, run: &str, base: DateTime<Utc>, secret: Option<&str
         run: RunId::from(run),
         now_ms,
         secret: secret.map(str::to_owned),
+        written: Vec::new(),
     };
     (j, rec)
 }
 
 /// The demo-like journal: a failed rehearsal (ids 1..=8), then the weekend run.
 pub fn build_demo(dir: &Path, secret: Option<&str>) -> PathBuf {
+    build_demo_live(dir, secret).0
+}
+
+/// [`build_demo`], also returning the weekend run's envelopes as the writer returned them.
+pub fn build_demo_live(dir: &Path, secret: Option<&str>) -> (PathBuf, Vec<Envelope>) {
     let path = dir.join("demo.journal");
     let rehearsal_start = t0() - Duration::days(7);
     {
@@ -405,9 +414,10 @@ pub fn build_demo(dir: &Path, secret: Option<&str>) -> PathBuf {
     r.at_min(91.0).ev(Event::RunFinished {
         outcome: RunOutcome::Succeeded,
     });
+    let written = std::mem::take(&mut r.written);
     drop(r);
     j.close().unwrap();
-    path
+    (path, written)
 }
 
 /// Open for tampering the way an attacker would: drop the append-only triggers first.

@@ -373,7 +373,7 @@ pub fn assemble(
         waves,
         steps,
         decisions: fold.decisions.clone(),
-        gates: fold.gates.iter().cloned().collect(),
+        gates: fold.gate_rows(),
         gates_total: fold.gates_total,
         parity,
         errors,

@@ -13,22 +13,75 @@ use chrono::{DateTime, Utc};
 use super::model::{AlertRow, DecisionRow, GateCount, GateRow, InstallRow, Point};
 use super::series::Downsampler;
 use super::text::{at, enum_name, scrub};
-use crate::engine::event::{DecisionKind, Event};
+use crate::engine::event::{DecisionKind, Event, GateFailure};
 use crate::engine::state::ParityKey;
 use crate::engine::{Envelope, RunState, StepId};
 
 /// Gate verdicts kept with their counts (the newest); `gates_total` stays exact.
-pub const GATES_KEPT: usize = 500;
+pub const GATES_KEPT: usize = 200;
 /// Points per chart series.
 pub const CHART_POINTS: usize = 240;
 /// Parity rows drawn in the drift chart (the ones that drifted most).
 pub const CHART_SERIES: usize = 8;
 
+const NO_COMPANY: u32 = u32::MAX;
+
+/// One row of a gate's counts, names interned in [`Fold`].
+#[derive(Clone, Copy, Debug)]
+pub struct CountRow {
+    map: u32,
+    company: u32,
+    source: u64,
+    target: u64,
+    difference: i64,
+    allowed: u64,
+    errors: u64,
+    failed: bool,
+}
+
+/// A gate verdict as folded; [`Fold::gate_rows`] turns it into report rows.
+#[derive(Clone, Debug)]
+pub struct GateSnap {
+    pub at: String,
+    pub event_id: i64,
+    pub step: String,
+    pub wave: Option<String>,
+    pub passed: bool,
+    counts: Vec<CountRow>,
+}
+
+/// Map and company names, stored once and referred to by index.
+#[derive(Default)]
+pub struct Interner {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX - 1);
+        self.names.push(name.to_owned());
+        self.index.insert(name.to_owned(), i);
+        i
+    }
+
+    fn name(&self, i: u32) -> String {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.names.get(i))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
 /// Per-run fold state: the reducer's state plus the audit history it does not keep.
 pub struct Fold {
     pub state: RunState,
     pub decisions: Vec<DecisionRow>,
-    pub gates: std::collections::VecDeque<GateRow>,
+    pub gates: std::collections::VecDeque<GateSnap>,
     pub gates_total: u64,
     pub alerts: Vec<AlertRow>,
     /// First sample per parity row: (time, source, target).
@@ -42,6 +95,7 @@ pub struct Fold {
     /// Maps of each wave (from the plan), for gate counts.
     wave_maps: HashMap<String, Vec<String>>,
     start: Option<DateTime<Utc>>,
+    names: Interner,
 }
 
 impl Default for Fold {
@@ -60,6 +114,7 @@ impl Default for Fold {
             asked: HashMap::new(),
             wave_maps: HashMap::new(),
             start: None,
+            names: Interner::default(),
         }
     }
 }
@@ -129,7 +184,7 @@ impl Fold {
                 failures,
             } => {
                 self.gates_total += 1;
-                let row = GateRow {
+                let row = GateSnap {
                     at: at(env.at),
                     event_id: env.id,
                     step: step.0.clone(),
@@ -185,36 +240,47 @@ impl Fold {
         }
     }
 
-    /// The counts of the wave's maps (every map when `wave` is unknown) as the reducer has them now.
-    fn gate_counts(
-        &self,
-        wave: Option<&str>,
-        failures: &[crate::engine::event::GateFailure],
-    ) -> Vec<GateCount> {
-        let maps: Vec<&String> = match wave.and_then(|w| self.wave_maps.get(w)) {
-            Some(m) => m.iter().collect(),
-            None => self.state.maps.keys().collect(),
+    /// The counts of the wave's maps (every map when `wave` is unknown) as the reducer has them now,
+    /// as compact rows (names interned): a gate verdict allocates one key per map, nothing per row.
+    fn gate_counts(&mut self, wave: Option<&str>, failures: &[GateFailure]) -> Vec<CountRow> {
+        let Self {
+            state,
+            wave_maps,
+            names,
+            ..
+        } = self;
+        let all: Vec<&String>;
+        let maps: &[String] = match wave.and_then(|w| wave_maps.get(w)) {
+            Some(m) => m,
+            None => {
+                all = state.maps.keys().collect();
+                return Self::counts_of(state, names, all.into_iter(), failures);
+            }
         };
+        Self::counts_of(state, names, maps.iter(), failures)
+    }
+
+    fn counts_of<'a>(
+        state: &RunState,
+        names: &mut Interner,
+        maps: impl Iterator<Item = &'a String>,
+        failures: &[GateFailure],
+    ) -> Vec<CountRow> {
         let mut out = Vec::new();
         for map in maps {
-            let errors = self.state.errors.total_for_map(map);
+            let map_i = names.intern(map);
+            let errors = state.errors.total_for_map(map);
             let from = ParityKey {
                 map: map.clone(),
                 company: None,
             };
-            for (k, r) in self
-                .state
-                .parity
-                .rows
-                .range(from..)
-                .take_while(|(k, _)| &k.map == map)
-            {
+            for (k, r) in state.parity.rows.range(from..).take_while(|(k, _)| &k.map == map) {
                 let failed = failures
                     .iter()
                     .any(|f| &f.map == map && (f.company.is_none() || f.company == k.company));
-                out.push(GateCount {
-                    map: map.clone(),
-                    company: k.company.clone(),
+                out.push(CountRow {
+                    map: map_i,
+                    company: k.company.as_deref().map_or(NO_COMPANY, |c| names.intern(c)),
                     source: r.source,
                     target: r.target,
                     difference: r.difference,
@@ -226,10 +292,12 @@ impl Fold {
         }
         // A failure the parity table has no row for (e.g. errors only) is still shown.
         for f in failures {
-            if !out.iter().any(|c| c.map == f.map && c.company == f.company) {
-                out.push(GateCount {
-                    map: f.map.clone(),
-                    company: f.company.clone(),
+            let map = names.intern(&f.map);
+            let company = f.company.as_deref().map_or(NO_COMPANY, |c| names.intern(c));
+            if !out.iter().any(|c| c.map == map && c.company == company) {
+                out.push(CountRow {
+                    map,
+                    company,
                     source: f.source,
                     target: f.target,
                     difference: i64::try_from(i128::from(f.source) - i128::from(f.target)).unwrap_or(0),
@@ -240,6 +308,35 @@ impl Fold {
             }
         }
         out
+    }
+
+    /// The kept gate verdicts with their counts, names resolved.
+    pub fn gate_rows(&self) -> Vec<GateRow> {
+        let name = |i: u32| self.names.name(i);
+        self.gates
+            .iter()
+            .map(|g| GateRow {
+                at: g.at.clone(),
+                event_id: g.event_id,
+                step: g.step.clone(),
+                wave: g.wave.clone(),
+                passed: g.passed,
+                counts: g
+                    .counts
+                    .iter()
+                    .map(|c| GateCount {
+                        map: name(c.map),
+                        company: (c.company != NO_COMPANY).then(|| name(c.company)),
+                        source: c.source,
+                        target: c.target,
+                        difference: c.difference,
+                        allowed: c.allowed,
+                        errors: c.errors,
+                        failed: c.failed,
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// The install records, as the reducer kept them.

@@ -451,7 +451,7 @@ fn charts(p: &mut Page, r: &Report) {
     p.h2("Error-queue entries over time");
     let errors = [Series {
         label: "entries seen (cumulative)".into(),
-        points: c.errors.clone(),
+        points: svg::cumulative_steps(&c.errors, c.span_ms),
     }];
     p.out.push_str(&svg::line_chart(
         "Error-queue entries seen over time",

@@ -10,6 +10,7 @@
 //! - [`markdown`], [`html`], [`csv`] render it; JSON is the [`Report`] serialised, described by
 //!   `assets/report.schema.json` ([`schema::generate`]).
 //! - [`durations::measured_step_durations`] gives `plan --from-journal` a rehearsal's timings.
+//! - [`timeline`] gives replay its landmarks (decisions, gates, failures, alerts) and event lookups.
 
 pub mod assemble;
 pub mod build;
@@ -24,6 +25,7 @@ mod series;
 pub mod stream;
 mod svg;
 pub mod text;
+pub mod timeline;
 
 use std::path::Path;
 

@@ -75,9 +75,15 @@ pub fn line_chart(title: &str, series: &[Series], span_ms: u64, y_label: &str) -
     for i in 0..=4u64 {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let t = (span * i as f64 / 4.0) as u64;
+        // The last label ends at the frame's right edge instead of running past it.
+        let anchor = match i {
+            0 => "start",
+            4 => "end",
+            _ => "middle",
+        };
         let _ = write!(
             out,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
+            r#"<text x="{:.1}" y="{}" text-anchor="{anchor}" class="tick">{}</text>"#,
             x(t),
             H - BOTTOM + 16.0,
             duration(t)
@@ -133,5 +139,25 @@ pub fn legend(series: &[Series]) -> String {
         );
     }
     out.push_str("</ul>");
+    out
+}
+
+/// A cumulative count as a step line from zero at the start to its last value at `span_ms`.
+pub fn cumulative_steps(points: &[Point], span_ms: u64) -> Vec<Point> {
+    let mut out = vec![Point { t_ms: 0, value: 0 }];
+    let mut prev = 0;
+    for p in points {
+        out.push(Point {
+            t_ms: p.t_ms,
+            value: prev,
+        });
+        out.push(*p);
+        prev = p.value;
+    }
+    let end = span_ms.max(out.last().map_or(0, |p| p.t_ms));
+    out.push(Point {
+        t_ms: end,
+        value: prev,
+    });
     out
 }
