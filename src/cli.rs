@@ -74,6 +74,16 @@ pub enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
+    /// Recompute a journal's hash chain and runbook hashes (read-only); name the first bad event.
+    #[command(
+        after_help = "Examples:\n  cutover verify weekend.journal\n  cutover verify --format json weekend.journal\n\nExit codes: 0 intact, 1 an event does not verify (named), 2 not a journal."
+    )]
+    Verify(VerifyArgs),
+    /// Export a run's evidence pack (summary, timeline, decisions, gates, parity, errors, alerts).
+    #[command(
+        after_help = "Examples:\n  cutover report weekend.journal > evidence.md\n  cutover report --format html -o evidence.html weekend.journal\n  cutover report --format csv -o evidence/ --run 3f2a weekend.journal\n\nRefuses a journal that does not verify (exit 1) unless --unverified."
+    )]
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -100,6 +110,13 @@ pub struct ValidateArgs {
 pub struct PlanArgs {
     /// The runbook to plan.
     pub runbook: PathBuf,
+    /// Replace estimates with the step durations measured in a journal's run (a rehearsal), and
+    /// show where the plan would overrun the freeze window.
+    #[arg(long, value_name = "JOURNAL")]
+    pub from_journal: Option<PathBuf>,
+    /// The run of `--from-journal` to measure (id or unique prefix; default: the latest).
+    #[arg(long, value_name = "ID", requires = "from_journal")]
+    pub journal_run: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
@@ -213,6 +230,42 @@ pub struct RunsArgs {
     pub format: OutputFormat,
 }
 
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The journal file (opened read-only).
+    pub journal: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReportFormat {
+    #[default]
+    Md,
+    Html,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The journal file (opened read-only).
+    pub journal: PathBuf,
+    /// The run to report on: its id or a unique prefix (default: the latest run).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ReportFormat,
+    /// Output file (md, html, json; default stdout) or directory (csv; required).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Report on a journal that does not verify; every page and section then says UNVERIFIED.
+    #[arg(long)]
+    pub unverified: bool,
+}
+
 /// Whether colour may be used on stderr/stdout (`NO_COLOR` set to anything non-empty disables it).
 pub fn colour_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -236,6 +289,8 @@ pub fn run(cli: Cli) -> i32 {
             clap_complete::generate(shell, &mut Cli::command(), "cutover", &mut std::io::stdout());
             exit::OK
         }
+        Command::Verify(args) => crate::audit::cmd::cmd_verify(&args),
+        Command::Report(args) => crate::audit::cmd::cmd_report(&args),
     }
 }
 

@@ -8,7 +8,9 @@
 //! - [`engine`]: scheduler, events and the one reducer `RunState::apply`.
 //! - [`connectors`]: HTTP clients for the live services.
 //! - [`tui`]: the console.
+//! - [`audit`]: verify a journal and export a run's evidence pack, read-only.
 
+pub mod audit;
 pub mod cli;
 pub mod connectors;
 pub mod engine;

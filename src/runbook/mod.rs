@@ -145,6 +145,9 @@ pub fn cmd_plan(args: &PlanArgs) -> i32 {
         return exit::INVALID;
     };
     let p = plan::plan(&rb);
+    if let Some(journal) = &args.from_journal {
+        return plan_from_journal(args, journal, &rb, p);
+    }
     if args.format == OutputFormat::Json {
         println!(
             "{}",
@@ -152,6 +155,39 @@ pub fn cmd_plan(args: &PlanArgs) -> i32 {
         );
     } else {
         print!("{}", plan::render_text(&p));
+    }
+    exit::OK
+}
+
+/// `plan --from-journal`: the journal is read by the audit layer; this module only re-plans with
+/// the durations it returns (seconds) and reports the freeze-window budget.
+fn plan_from_journal(args: &PlanArgs, journal: &std::path::Path, rb: &Runbook, p: plan::Plan) -> i32 {
+    let measured =
+        match crate::audit::durations::measured_step_durations(journal, args.journal_run.as_deref()) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("cutover plan: {}: {e}", journal.display());
+                return exit::INVALID;
+            }
+        };
+    let secs = measured
+        .into_iter()
+        .map(|(id, ms)| (id, ms.div_ceil(1000)))
+        .collect();
+    let window = rb
+        .freeze_window
+        .as_ref()
+        .map(|w| u64::try_from((w.end.at() - w.start.at()).num_seconds()).unwrap_or(0));
+    let (p, budget) = plan::with_measured(p, &secs, window);
+    if args.format == OutputFormat::Json {
+        let value = serde_json::json!({"plan": p, "budget": budget});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".into())
+        );
+    } else {
+        print!("{}", plan::render_text(&p));
+        print!("{}", plan::render_budget(&budget));
     }
     exit::OK
 }

@@ -198,6 +198,104 @@ fn critical_path(steps: &[PlannedStep]) -> (Vec<StepId>, u64) {
     (path, total)
 }
 
+/// Where a plan stands against a time budget (the freeze window), after measured durations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Budget {
+    /// Steps whose estimate was replaced by a measured duration.
+    pub measured_steps: Vec<StepId>,
+    /// The freeze window's length, when the runbook has one.
+    pub window_secs: Option<u64>,
+    /// The earliest finish of the whole plan (its critical path).
+    pub critical_path_secs: u64,
+    /// Steps (in execution order) that would finish after the window ends, with their finish
+    /// time from the start; empty when the plan fits.
+    pub past_window: Vec<(StepId, u64)>,
+}
+
+/// Replace the estimates of the steps `measured` names (seconds, e.g. from a rehearsal's journal),
+/// recompute the critical path, and find what would finish past a window of `window_secs`.
+pub fn with_measured(
+    mut p: Plan,
+    measured: &std::collections::BTreeMap<String, u64>,
+    window_secs: Option<u64>,
+) -> (Plan, Budget) {
+    let mut measured_steps = Vec::new();
+    for s in &mut p.steps {
+        if let Some(&secs) = measured.get(s.id.as_str()) {
+            s.estimate_secs = secs;
+            measured_steps.push(s.id.clone());
+        }
+    }
+    let (path, total) = critical_path(&p.steps);
+    p.critical_path = path;
+    p.critical_path_secs = total;
+    let past_window = match window_secs {
+        Some(w) => finish_times(&p.steps)
+            .into_iter()
+            .zip(&p.steps)
+            .filter(|(f, _)| *f > w)
+            .map(|(f, s)| (s.id.clone(), f))
+            .collect(),
+        None => Vec::new(),
+    };
+    let budget = Budget {
+        measured_steps,
+        window_secs,
+        critical_path_secs: total,
+        past_window,
+    };
+    (p, budget)
+}
+
+/// Earliest finish of every step (seconds from the start), steps in execution order.
+fn finish_times(steps: &[PlannedStep]) -> Vec<u64> {
+    let index: std::collections::HashMap<&StepId, usize> =
+        steps.iter().enumerate().map(|(i, s)| (&s.id, i)).collect();
+    let mut finish = vec![0u64; steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        let start = s
+            .needs
+            .iter()
+            .filter_map(|n| index.get(n).copied().filter(|&j| j < i).map(|j| finish[j]))
+            .max()
+            .unwrap_or(0);
+        finish[i] = start + s.estimate_secs;
+    }
+    finish
+}
+
+/// The text `plan --from-journal` adds under the plan.
+pub fn render_budget(b: &Budget) -> String {
+    let mut out = format!(
+        "measured: {} step(s) use durations from the journal; critical path ≈ {}\n",
+        b.measured_steps.len(),
+        human(b.critical_path_secs)
+    );
+    match (b.window_secs, b.past_window.first()) {
+        (None, _) => out.push_str("no freeze window in the runbook: nothing to overrun\n"),
+        (Some(w), None) => {
+            let _ = writeln!(
+                out,
+                "fits the freeze window ({}) with {} to spare",
+                human(w),
+                human(w.saturating_sub(b.critical_path_secs))
+            );
+        }
+        (Some(w), Some((first, at))) => {
+            let _ = writeln!(
+                out,
+                "OVERRUNS the freeze window ({}) by {}: {} step(s) would finish after it ends, the first {} at +{}",
+                human(w),
+                human(b.critical_path_secs.saturating_sub(w)),
+                b.past_window.len(),
+                first,
+                human(*at)
+            );
+        }
+    }
+    out
+}
+
 fn human(secs: u64) -> String {
     super::duration::Duration::from_secs(secs).to_string()
 }

@@ -1,0 +1,358 @@
+//! Building a [`Report`] by folding a run's envelopes once, in journal order.
+//!
+//! What the console already computes (step statuses, parity table, error totals, installs, the
+//! header) comes from the one reducer, [`RunState::apply`]. What the console does not keep (every
+//! decision with the question asked, gate counts at the moment of the verdict, first attempts,
+//! chart series over the whole run) is folded here beside it. Memory is bounded by the plan and the
+//! number of decisions and alerts, never by the number of events.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::model::{AlertRow, DecisionRow, GateCount, GateRow, InstallRow, Point};
+use super::series::Downsampler;
+use super::text::{at, enum_name, scrub};
+use crate::engine::event::{DecisionKind, Event, GateFailure};
+use crate::engine::state::ParityKey;
+use crate::engine::{Envelope, RunState, StepId};
+
+/// Gate verdicts kept with their counts (the newest); `gates_total` stays exact.
+pub const GATES_KEPT: usize = 200;
+/// Points per chart series.
+pub const CHART_POINTS: usize = 240;
+/// Parity rows drawn in the drift chart (the ones that drifted most).
+pub const CHART_SERIES: usize = 8;
+
+const NO_COMPANY: u32 = u32::MAX;
+
+/// One row of a gate's counts, names interned in [`Fold`].
+#[derive(Clone, Copy, Debug)]
+pub struct CountRow {
+    map: u32,
+    company: u32,
+    source: u64,
+    target: u64,
+    difference: i64,
+    allowed: u64,
+    errors: u64,
+    failed: bool,
+}
+
+/// A gate verdict as folded; [`Fold::gate_rows`] turns it into report rows.
+#[derive(Clone, Debug)]
+pub struct GateSnap {
+    pub at: String,
+    pub event_id: i64,
+    pub step: String,
+    pub wave: Option<String>,
+    pub passed: bool,
+    counts: Vec<CountRow>,
+}
+
+/// Map and company names, stored once and referred to by index.
+#[derive(Default)]
+pub struct Interner {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX - 1);
+        self.names.push(name.to_owned());
+        self.index.insert(name.to_owned(), i);
+        i
+    }
+
+    fn name(&self, i: u32) -> String {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.names.get(i))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Per-run fold state: the reducer's state plus the audit history it does not keep.
+pub struct Fold {
+    pub state: RunState,
+    pub decisions: Vec<DecisionRow>,
+    pub gates: std::collections::VecDeque<GateSnap>,
+    pub gates_total: u64,
+    pub alerts: Vec<AlertRow>,
+    /// First sample per parity row: (time, source, target).
+    pub first_parity: BTreeMap<ParityKey, (DateTime<Utc>, u64, u64)>,
+    pub peak: HashMap<ParityKey, u64>,
+    pub first_started: HashMap<StepId, DateTime<Utc>>,
+    pub parity_series: HashMap<ParityKey, Downsampler>,
+    pub error_series: Downsampler,
+    /// The question pending per step (what the next decision answers).
+    asked: HashMap<Option<StepId>, (DecisionKind, String)>,
+    /// Maps of each wave (from the plan), for gate counts.
+    wave_maps: HashMap<String, Vec<String>>,
+    start: Option<DateTime<Utc>>,
+    names: Interner,
+}
+
+impl Default for Fold {
+    fn default() -> Self {
+        Self {
+            state: RunState::default(),
+            decisions: Vec::new(),
+            gates: std::collections::VecDeque::new(),
+            gates_total: 0,
+            alerts: Vec::new(),
+            first_parity: BTreeMap::new(),
+            peak: HashMap::new(),
+            first_started: HashMap::new(),
+            parity_series: HashMap::new(),
+            error_series: Downsampler::new(CHART_POINTS),
+            asked: HashMap::new(),
+            wave_maps: HashMap::new(),
+            start: None,
+            names: Interner::default(),
+        }
+    }
+}
+
+fn since(start: Option<DateTime<Utc>>, t: DateTime<Utc>) -> u64 {
+    start.map_or(0, |s| u64::try_from((t - s).num_milliseconds()).unwrap_or(0))
+}
+
+impl Fold {
+    /// Fold one envelope of the run (journal order).
+    pub fn apply(&mut self, env: &Envelope) {
+        self.state.apply(env);
+        let t = since(self.start, env.at);
+        match &env.event {
+            Event::RunStarted {
+                started_at, steps, ..
+            } => {
+                *self = Self {
+                    state: std::mem::take(&mut self.state),
+                    ..Self::default()
+                };
+                self.start = Some(*started_at);
+                for s in steps {
+                    if let (Some(w), Some(m)) = (&s.wave, &s.map) {
+                        let maps = self.wave_maps.entry(w.clone()).or_default();
+                        if !maps.contains(m) {
+                            maps.push(m.clone());
+                        }
+                    }
+                }
+            }
+            Event::StepIntent { step, .. } => {
+                self.first_started.entry(step.clone()).or_insert(env.at);
+            }
+            Event::AwaitingOperator {
+                step,
+                decision,
+                prompt,
+                ..
+            } => {
+                self.asked.insert(step.clone(), (*decision, scrub(prompt)));
+            }
+            Event::OperatorDecision {
+                step,
+                action,
+                operator,
+                reason,
+                checklist_done,
+            } => {
+                let asked = self.asked.remove(step);
+                self.decisions.push(DecisionRow {
+                    at: at(env.at),
+                    event_id: env.id,
+                    step: step.as_ref().map(|s| s.0.clone()),
+                    asked: asked.as_ref().map(|(k, _)| enum_name(k)),
+                    prompt: asked.map(|(_, p)| p),
+                    action: enum_name(action),
+                    operator: scrub(operator),
+                    reason: reason.as_deref().map(scrub),
+                    checklist_done: checklist_done.iter().map(|c| scrub(c)).collect(),
+                });
+            }
+            Event::GateEvaluated {
+                step,
+                wave,
+                passed,
+                failures,
+            } => {
+                self.gates_total += 1;
+                let row = GateSnap {
+                    at: at(env.at),
+                    event_id: env.id,
+                    step: step.0.clone(),
+                    wave: wave.clone(),
+                    passed: *passed,
+                    counts: self.gate_counts(wave.as_deref(), failures),
+                };
+                if self.gates.len() == GATES_KEPT {
+                    self.gates.pop_front();
+                }
+                self.gates.push_back(row);
+            }
+            Event::ParitySample {
+                map,
+                company,
+                source,
+                target,
+                ..
+            } => {
+                let key = ParityKey {
+                    map: map.clone(),
+                    company: company.clone(),
+                };
+                let diff = i128::from(*source) - i128::from(*target);
+                let diff = i64::try_from(diff).unwrap_or(if diff < 0 { i64::MIN } else { i64::MAX });
+                let peak = self.peak.entry(key.clone()).or_insert(0);
+                *peak = (*peak).max(diff.unsigned_abs());
+                self.parity_series
+                    .entry(key.clone())
+                    .or_insert_with(|| Downsampler::new(CHART_POINTS))
+                    .push(Point { t_ms: t, value: diff });
+                self.first_parity.entry(key).or_insert((env.at, *source, *target));
+            }
+            Event::ErrorEntries { entries, .. } if !entries.is_empty() => {
+                let total = i64::try_from(self.state.errors.seen_total).unwrap_or(i64::MAX);
+                self.error_series.push(Point {
+                    t_ms: t,
+                    value: total,
+                });
+            }
+            Event::Alert {
+                severity,
+                message,
+                map,
+            } => self.alerts.push(AlertRow {
+                at: at(env.at),
+                event_id: env.id,
+                severity: enum_name(severity),
+                map: map.clone(),
+                message: scrub(message),
+            }),
+            _ => {}
+        }
+    }
+
+    /// The counts of the wave's maps (every map when `wave` is unknown) as the reducer has them now,
+    /// as compact rows (names interned): a gate verdict allocates one key per map, nothing per row.
+    fn gate_counts(&mut self, wave: Option<&str>, failures: &[GateFailure]) -> Vec<CountRow> {
+        let Self {
+            state,
+            wave_maps,
+            names,
+            ..
+        } = self;
+        let all: Vec<&String>;
+        let maps: &[String] = match wave.and_then(|w| wave_maps.get(w)) {
+            Some(m) => m,
+            None => {
+                all = state.maps.keys().collect();
+                return Self::counts_of(state, names, all.into_iter(), failures);
+            }
+        };
+        Self::counts_of(state, names, maps.iter(), failures)
+    }
+
+    fn counts_of<'a>(
+        state: &RunState,
+        names: &mut Interner,
+        maps: impl Iterator<Item = &'a String>,
+        failures: &[GateFailure],
+    ) -> Vec<CountRow> {
+        let mut out = Vec::new();
+        for map in maps {
+            let map_i = names.intern(map);
+            let errors = state.errors.total_for_map(map);
+            let from = ParityKey {
+                map: map.clone(),
+                company: None,
+            };
+            for (k, r) in state.parity.rows.range(from..).take_while(|(k, _)| &k.map == map) {
+                let failed = failures
+                    .iter()
+                    .any(|f| &f.map == map && (f.company.is_none() || f.company == k.company));
+                out.push(CountRow {
+                    map: map_i,
+                    company: k.company.as_deref().map_or(NO_COMPANY, |c| names.intern(c)),
+                    source: r.source,
+                    target: r.target,
+                    difference: r.difference,
+                    allowed: r.allowed,
+                    errors,
+                    failed,
+                });
+            }
+        }
+        // A failure the parity table has no row for (e.g. errors only) is still shown.
+        for f in failures {
+            let map = names.intern(&f.map);
+            let company = f.company.as_deref().map_or(NO_COMPANY, |c| names.intern(c));
+            if !out.iter().any(|c| c.map == map && c.company == company) {
+                out.push(CountRow {
+                    map,
+                    company,
+                    source: f.source,
+                    target: f.target,
+                    difference: i64::try_from(i128::from(f.source) - i128::from(f.target)).unwrap_or(0),
+                    allowed: f.allowed,
+                    errors: f.errors,
+                    failed: true,
+                });
+            }
+        }
+        out
+    }
+
+    /// The kept gate verdicts with their counts, names resolved.
+    pub fn gate_rows(&self) -> Vec<GateRow> {
+        let name = |i: u32| self.names.name(i);
+        self.gates
+            .iter()
+            .map(|g| GateRow {
+                at: g.at.clone(),
+                event_id: g.event_id,
+                step: g.step.clone(),
+                wave: g.wave.clone(),
+                passed: g.passed,
+                counts: g
+                    .counts
+                    .iter()
+                    .map(|c| GateCount {
+                        map: name(c.map),
+                        company: (c.company != NO_COMPANY).then(|| name(c.company)),
+                        source: c.source,
+                        target: c.target,
+                        difference: c.difference,
+                        allowed: c.allowed,
+                        errors: c.errors,
+                        failed: c.failed,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The install records, as the reducer kept them.
+    pub fn installs(&self) -> Vec<InstallRow> {
+        self.state
+            .installs
+            .iter()
+            .map(|i| InstallRow {
+                at: at(i.at),
+                step: i.step.0.clone(),
+                package: scrub(&i.package),
+                version: i.version.clone(),
+                sha256: i.sha256.clone(),
+                execution_id: i.execution_id.clone(),
+                result: scrub(&i.result),
+            })
+            .collect()
+    }
+}

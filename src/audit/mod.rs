@@ -1,0 +1,180 @@
+//! The auditor's side: verify a journal, and export a run's evidence pack, without being able to
+//! change anything (every journal is opened with `SQLITE_OPEN_READ_ONLY`).
+//!
+//! - [`verify_journal`] recomputes the hash chain and every run's runbook hash
+//!   ([`JournalReader::verify`]) and lists the runs.
+//! - [`build_report`] folds one run's envelopes (streamed, never all in memory) through the one
+//!   reducer plus an audit fold ([`build::Fold`]) into a [`Report`], verifying the journal on a
+//!   second read-only connection at the same time; it refuses a journal that fails verification
+//!   unless `allow_unverified`, and then the report says UNVERIFIED everywhere.
+//! - [`markdown`], [`html`], [`csv`] render it; JSON is the [`Report`] serialised, described by
+//!   `assets/report.schema.json` ([`schema::generate`]).
+//! - [`durations::measured_step_durations`] gives `plan --from-journal` a rehearsal's timings.
+//! - [`timeline`] gives replay its landmarks (decisions, gates, failures, alerts) and event lookups.
+
+pub mod assemble;
+pub mod build;
+pub mod cmd;
+pub mod csv;
+pub mod durations;
+pub mod html;
+pub mod markdown;
+pub mod model;
+pub mod schema;
+mod series;
+pub mod stream;
+mod svg;
+pub mod text;
+pub mod timeline;
+
+use std::path::Path;
+
+use rusqlite::OptionalExtension;
+
+pub use self::model::Report;
+use self::model::{Verification, VerifyFailureInfo};
+use crate::engine::RunId;
+use crate::journal::{JournalError, JournalReader, RunSummary, VerifyFailure, VerifyReport};
+
+/// Why an audit command could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The file is missing, not SQLite, or not a cutover journal.
+    #[error("{0}")]
+    NotAJournal(JournalError),
+    #[error("the journal holds no run")]
+    NoRuns,
+    #[error("the journal has no run {0:?} (see `cutover runs`)")]
+    UnknownRun(String),
+    /// Verification failed and the caller did not allow an unverified report.
+    #[error("the journal does not verify: {0} (pass --unverified to report anyway)")]
+    Unverified(VerifyFailure),
+    #[error("{0}")]
+    Journal(#[from] JournalError),
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+}
+
+/// The outcome of [`verify_journal`]: the chain's verdict and the runs it holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JournalVerdict {
+    pub result: Result<VerifyReport, VerifyFailure>,
+    pub runs: Vec<RunSummary>,
+}
+
+/// Open read-only; any failure to open means "not a journal" (exit 2 at the CLI).
+pub fn open(path: &Path) -> Result<JournalReader, AuditError> {
+    let reader = JournalReader::open_read_only(path).map_err(AuditError::NotAJournal)?;
+    // A file that is not SQLite fails at its first query, not at open: ask for the tables now.
+    let has_events: Option<i64> = reader
+        .connection()
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| AuditError::NotAJournal(e.into()))?;
+    if has_events.is_none() {
+        return Err(AuditError::NotAJournal(JournalError::Open {
+            path: path.display().to_string(),
+            message: "not a cutover journal (no events table)".into(),
+        }));
+    }
+    Ok(reader)
+}
+
+/// Recompute the chain and the runbook hashes (`cutover verify`).
+pub fn verify_journal(path: &Path) -> Result<JournalVerdict, AuditError> {
+    let reader = open(path)?;
+    let result = reader.verify()?;
+    let runs = reader.runs()?;
+    Ok(JournalVerdict { result, runs })
+}
+
+/// The run `wanted` names (an exact id, or a unique prefix of one), else the latest run.
+pub fn select_run(runs: &[RunSummary], wanted: Option<&str>) -> Result<RunSummary, AuditError> {
+    match wanted {
+        None => runs.last().cloned().ok_or(AuditError::NoRuns),
+        Some(w) => {
+            if let Some(r) = runs.iter().find(|r| r.run_id.0 == w) {
+                return Ok(r.clone());
+            }
+            let mut prefixed = runs.iter().filter(|r| r.run_id.0.starts_with(w));
+            match (prefixed.next(), prefixed.next()) {
+                (Some(r), None) if !w.is_empty() => Ok(r.clone()),
+                _ => Err(AuditError::UnknownRun(w.to_owned())),
+            }
+        }
+    }
+}
+
+fn verification_of(result: &Result<VerifyReport, VerifyFailure>) -> Verification {
+    match result {
+        Ok(v) => Verification {
+            verified: true,
+            events: v.events,
+            head_hash: Some(v.head_hash.clone()),
+            head_event_id: Some(v.last_id),
+            failure: None,
+        },
+        Err(f) => Verification {
+            verified: false,
+            events: u64::try_from(f.event_id.saturating_sub(1)).unwrap_or(0),
+            head_hash: None,
+            head_event_id: None,
+            failure: Some(VerifyFailureInfo {
+                event_id: f.event_id,
+                run_id: f.run_id.as_ref().map(|r| r.0.clone()),
+                seq: f.seq,
+                reason: f.reason.clone(),
+            }),
+        },
+    }
+}
+
+/// Build the evidence pack for one run (`run`: id or unique prefix; `None`: the latest run).
+///
+/// The chain is verified on a second read-only connection while this thread folds the run, so
+/// the report costs about the longer of the two. With `allow_unverified` false a journal that
+/// fails verification is refused with [`AuditError::Unverified`].
+pub fn build_report(path: &Path, run: Option<&str>, allow_unverified: bool) -> Result<Report, AuditError> {
+    let reader = open(path)?;
+    let runs = reader.runs()?;
+    let selected = select_run(&runs, run)?;
+    let verifier = open(path)?;
+    let (verdict, fold) = std::thread::scope(|scope| {
+        let handle = scope.spawn(move || verifier.verify());
+        let mut fold = build::Fold::default();
+        let folded = stream::for_each_envelope(&reader, &selected.run_id, |env| fold.apply(env));
+        let verdict = handle
+            .join()
+            .unwrap_or_else(|_| Err(JournalError::Db("the verifier thread panicked".into())));
+        (verdict, folded.map(|()| fold))
+    });
+    let verdict = verdict?;
+    if let (Err(f), false) = (&verdict, allow_unverified) {
+        return Err(AuditError::Unverified(f.clone()));
+    }
+    let fold = fold?;
+    let last_hash = last_event_hash(&reader, &selected.run_id)?;
+    Ok(assemble::assemble(
+        &fold,
+        &runs,
+        &selected,
+        verification_of(&verdict),
+        last_hash,
+    ))
+}
+
+fn last_event_hash(reader: &JournalReader, run: &RunId) -> Result<Option<String>, AuditError> {
+    Ok(reader
+        .connection()
+        .query_row(
+            "SELECT hash FROM events WHERE run_id = ?1 ORDER BY seq DESC LIMIT 1",
+            [&run.0],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(JournalError::from)?)
+}

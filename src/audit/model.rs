@@ -1,0 +1,291 @@
+//! The evidence pack as data: one [`Report`] per run, built by [`super::build::build_report`] and
+//! rendered as Markdown, HTML, JSON or CSV. Every time is RFC 3339 UTC with milliseconds (the
+//! journal's own format), every duration is in milliseconds. The JSON rendering is this struct
+//! serialised; `assets/report.schema.json` is generated from it (see [`super::schema`]).
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// Version of the report's JSON shape; bumped when a field changes meaning or disappears.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// The whole evidence pack for one run of a journal.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Report {
+    pub schema_version: u32,
+    /// `cutover <version>` that produced the report.
+    pub generated_by: String,
+    /// Whether the journal's hash chain verified when the report was made.
+    pub verification: Verification,
+    pub run: RunInfo,
+    /// Every run in the journal (rehearsals and the real weekend), oldest first.
+    pub runs: Vec<RunListing>,
+    /// Phases in plan order, with planned and actual durations.
+    pub phases: Vec<PhaseRow>,
+    pub waves: Vec<WaveRow>,
+    /// Steps in plan order (unplanned steps the engine reported are appended).
+    pub steps: Vec<StepRow>,
+    /// Every operator decision, in journal order.
+    pub decisions: Vec<DecisionRow>,
+    /// Gate verdicts (the newest [`super::build::GATES_KEPT`]), each with the counts at the time.
+    pub gates: Vec<GateRow>,
+    /// Gate verdicts in the run (exact, even when `gates` was cut).
+    pub gates_total: u64,
+    /// Parity per map and company: the first sample (before) and the last (after).
+    pub parity: Vec<ParityRow>,
+    /// Error-queue totals by map and category at the end of the run.
+    pub errors: Vec<ErrorTotal>,
+    /// Error-queue entries seen during the run (exact).
+    pub errors_seen_total: u64,
+    pub alerts: Vec<AlertRow>,
+    /// DMF package install records.
+    pub installs: Vec<InstallRow>,
+    pub charts: Charts,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Verification {
+    /// True when the whole chain and every runbook hash verified.
+    pub verified: bool,
+    /// Events in the journal that verified (all of them when `verified`).
+    pub events: u64,
+    /// The journal's chain head: record it elsewhere to detect a rewritten chain later.
+    pub head_hash: Option<String>,
+    pub head_event_id: Option<i64>,
+    /// The first event that does not verify, when `verified` is false.
+    pub failure: Option<VerifyFailureInfo>,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+pub struct VerifyFailureInfo {
+    pub event_id: i64,
+    pub run_id: Option<String>,
+    pub seq: Option<u64>,
+    pub reason: String,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub runbook: String,
+    pub version: String,
+    pub runbook_sha256: String,
+    /// Everyone who started, resumed or decided something, in order of first appearance.
+    pub operators: Vec<String>,
+    pub hosts: Vec<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// `succeeded`, `failed`, `aborted` or `unfinished`.
+    pub outcome: String,
+    /// The failure message or abort reason.
+    pub outcome_detail: Option<String>,
+    /// From the run's start to its last event.
+    pub elapsed_ms: u64,
+    pub freeze_window_start: Option<String>,
+    pub freeze_window_end: Option<String>,
+    pub resumes: u32,
+    pub lease_takeovers: u32,
+    pub accepted_changed_runbook: bool,
+    /// Simulator time acceleration (1 on live environments).
+    pub time_scale: f64,
+    pub events: u64,
+    pub first_event_id: i64,
+    pub last_event_id: i64,
+    /// Hash of the run's last journal row.
+    pub last_event_hash: Option<String>,
+    /// Hash of the journal's chain head (covers this run and everything before it).
+    pub chain_head_hash: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct RunListing {
+    pub run_id: String,
+    pub runbook: String,
+    pub version: String,
+    pub operator: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: String,
+    pub events: u64,
+    /// True for the run this report is about.
+    pub selected: bool,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct PhaseRow {
+    pub phase: String,
+    pub steps: usize,
+    /// `done`, `failed`, `running`, `waiting`, `pending` or `partial`.
+    pub status: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub actual_ms: Option<u64>,
+    /// Steps outside waves add up; a wave counts its longest map step (the maps run at once) plus
+    /// its gate. Each step's estimate is its plan `estimate_ms`, else the reducer's default.
+    pub planned_ms: u64,
+    /// `actual_ms - planned_ms` (positive: the phase overran its plan).
+    pub over_ms: Option<i64>,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct WaveRow {
+    pub phase: String,
+    pub wave: String,
+    pub maps: Vec<String>,
+    pub steps: usize,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub actual_ms: Option<u64>,
+    pub planned_ms: u64,
+    /// The last gate verdict for this wave, if any.
+    pub gate_passed: Option<bool>,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct StepRow {
+    pub id: String,
+    pub phase: String,
+    pub wave: Option<String>,
+    pub kind: String,
+    pub title: String,
+    pub map: Option<String>,
+    /// False for a step the engine reported that was not in the plan.
+    pub planned: bool,
+    /// `pending`, `running`, `awaiting_operator`, `succeeded`, `failed`, `skipped` or `waived`.
+    pub status: String,
+    /// The failure message, skip reason or waiver reason.
+    pub detail: Option<String>,
+    pub attempts: u32,
+    /// Start of the first attempt.
+    pub first_started_at: Option<String>,
+    /// Start of the latest attempt.
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Duration of the latest finished attempt.
+    pub duration_ms: Option<u64>,
+    /// From the first attempt's start to the final finish (retries and waits included).
+    pub elapsed_ms: Option<u64>,
+    pub estimate_ms: u64,
+    pub requests: u64,
+    /// The external handle of the latest attempt (`kind:id`).
+    pub handle: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct DecisionRow {
+    pub at: String,
+    pub event_id: i64,
+    pub step: Option<String>,
+    /// What was asked (`approve_manual`, `gate_failure`, ...), when the engine asked.
+    pub asked: Option<String>,
+    pub prompt: Option<String>,
+    /// `approve`, `retry`, `skip`, `waive`, `abort`, `pause`, `resume`, `confirm` or `take_over_lease`.
+    pub action: String,
+    pub operator: String,
+    pub reason: Option<String>,
+    pub checklist_done: Vec<String>,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct GateRow {
+    pub at: String,
+    pub event_id: i64,
+    pub step: String,
+    pub wave: Option<String>,
+    pub passed: bool,
+    /// The counts of the wave's maps at the moment of the verdict (every map of the run when the
+    /// gate names no wave), failing rows included.
+    pub counts: Vec<GateCount>,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+pub struct GateCount {
+    pub map: String,
+    pub company: Option<String>,
+    pub source: u64,
+    pub target: u64,
+    pub difference: i64,
+    pub allowed: u64,
+    /// Error-queue entries counted against the gate's `max_errors`.
+    pub errors: u64,
+    /// True when the gate named this row among its failures.
+    pub failed: bool,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct ParityRow {
+    pub map: String,
+    pub company: Option<String>,
+    pub first_at: String,
+    pub first_source: u64,
+    pub first_target: u64,
+    pub first_difference: i64,
+    pub last_at: String,
+    pub last_source: u64,
+    pub last_target: u64,
+    pub last_difference: i64,
+    /// The allowed absolute difference at the last source count.
+    pub allowed: u64,
+    /// `within` or `drift` at the last sample.
+    pub status: String,
+    pub samples: u64,
+    /// The largest |difference| sampled.
+    pub peak_difference: u64,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+pub struct ErrorTotal {
+    pub map: String,
+    pub category: String,
+    pub count: u64,
+    /// `reported` (the service's own totals) or `seen` (entries the run counted).
+    pub source: String,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct AlertRow {
+    pub at: String,
+    pub event_id: i64,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    pub map: Option<String>,
+    pub message: String,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct InstallRow {
+    pub at: String,
+    pub step: String,
+    pub package: String,
+    pub version: String,
+    pub sha256: String,
+    pub execution_id: String,
+    pub result: String,
+}
+
+/// Down-sampled series for the HTML charts (at most [`super::build::CHART_POINTS`] points each).
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Charts {
+    /// Milliseconds from the run's start to its last event (the x axis).
+    pub span_ms: u64,
+    /// Parity difference (source - target) over time for the rows that drifted most.
+    pub parity: Vec<Series>,
+    /// Parity rows left out of `parity` (they drifted less).
+    pub parity_omitted: usize,
+    /// Cumulative error-queue entries seen over time.
+    pub errors: Vec<Point>,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Series {
+    /// `map` or `map/company`.
+    pub label: String,
+    pub points: Vec<Point>,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Point {
+    /// Milliseconds since the run's start.
+    pub t_ms: u64,
+    pub value: i64,
+}
