@@ -347,11 +347,14 @@ fn process_env() -> Arc<dyn EnvLookup + Send + Sync> {
     Arc::new(crate::runbook::ProcessEnv)
 }
 
+/// True when the console should open: not asked for headless, and stdout is a terminal.
+fn wants_console(headless: bool) -> bool {
+    !headless && crate::tui::stdout_is_terminal()
+}
+
 fn interactive_note(headless: bool) {
-    if !headless {
-        eprintln!(
-            "cutover: the interactive console is not built into this binary yet; running headless (--headless)"
-        );
+    if !headless && !crate::tui::stdout_is_terminal() {
+        eprintln!("cutover: stdout is not a terminal; running headless (as with --headless)");
     }
 }
 
@@ -376,6 +379,9 @@ pub fn cmd_run(args: &RunArgs) -> i32 {
             return exit::INVALID;
         }
     };
+    if wants_console(args.drive.headless) {
+        return block_on(crate::tui::drive_console(opts));
+    }
     block_on(drive(opts, args.drive.format))
 }
 
@@ -400,6 +406,9 @@ pub fn cmd_resume(args: &ResumeArgs) -> i32 {
         }
     };
     opts.resume_only = true;
+    if wants_console(args.drive.headless) {
+        return block_on(crate::tui::drive_console(opts));
+    }
     block_on(drive(opts, args.drive.format))
 }
 
@@ -468,6 +477,9 @@ pub fn cmd_demo(args: &DemoArgs) -> i32 {
             return exit::INVALID;
         }
     };
+    if wants_console(args.headless) {
+        return block_on(crate::tui::drive_console(opts));
+    }
     block_on(drive(opts, args.format))
 }
 
