@@ -39,6 +39,35 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Run the `cutover` binary; returns (wall seconds, peak RSS in MB, polled from /proc every 5 ms).
+fn child(args: &[&str]) -> (f64, f64) {
+    let start = Instant::now();
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", c.id());
+    let mut peak_kb = 0f64;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path)
+            && let Some(kb) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if let Some(st) = c.try_wait().unwrap() {
+            assert!(st.success(), "cutover {args:?} failed: {st}");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    (start.elapsed().as_secs_f64(), peak_kb / 1024.0)
+}
+
 fn write_html(dir: &Path, journal: &Path, name: &str) {
     let report = build_report(journal, None, false).unwrap();
     let out = dir.join(name);
@@ -113,6 +142,19 @@ fn main() {
     let fold_secs = start.elapsed().as_secs_f64();
     assert_eq!(count, n as u64);
 
+    // The CLI as a user runs it, in a child process: wall time and its own peak memory.
+    let journal_arg = path.to_str().unwrap().to_owned();
+    let json_out = dir.join("cli-report.json");
+    let (cli_verify_secs, cli_verify_mb) = child(&["verify", &journal_arg]);
+    let (cli_report_secs, cli_report_mb) = child(&[
+        "report",
+        "--format",
+        "json",
+        "-o",
+        json_out.to_str().unwrap(),
+        &journal_arg,
+    ]);
+
     let verdict_of = |ok: bool| if ok { "MET" } else { "MISSED" };
     println!("audit bench: {n} events over {maps} maps, journal {size:.0} MB (written in {gen_secs:.1} s)");
     println!(
@@ -123,6 +165,14 @@ fn main() {
         "  report --format json   : {report_secs:>6.2} s (target < 5 s) {} ({:.1} MB of JSON)",
         verdict_of(report_secs < 5.0),
         json.len() as f64 / 1e6
+    );
+    println!(
+        "  cutover verify (CLI)   : {cli_verify_secs:>6.2} s (target < 5 s) {}, peak RSS {cli_verify_mb:.0} MB",
+        verdict_of(cli_verify_secs < 5.0)
+    );
+    println!(
+        "  cutover report --format json (CLI): {cli_report_secs:.2} s (target < 5 s) {}, peak RSS {cli_report_mb:.0} MB",
+        verdict_of(cli_report_secs < 5.0)
     );
     println!("  html render (after)    : {html_secs:>6.2} s");
     println!(

@@ -96,6 +96,15 @@ pub struct Fold {
     wave_maps: HashMap<String, Vec<String>>,
     start: Option<DateTime<Utc>>,
     names: Interner,
+    /// Per gate wave (`None`: every map), the parity rows its verdicts read.
+    layouts: HashMap<Option<String>, Layout>,
+}
+
+/// The parity rows a wave's gate reads, in report order, valid while the table has `rows_len` rows.
+#[derive(Default)]
+struct Layout {
+    rows_len: Option<usize>,
+    entries: Vec<(u32, u32, ParityKey)>,
 }
 
 impl Default for Fold {
@@ -115,6 +124,7 @@ impl Default for Fold {
             wave_maps: HashMap::new(),
             start: None,
             names: Interner::default(),
+            layouts: HashMap::new(),
         }
     }
 }
@@ -241,54 +251,57 @@ impl Fold {
     }
 
     /// The counts of the wave's maps (every map when `wave` is unknown) as the reducer has them now,
-    /// as compact rows (names interned): a gate verdict allocates one key per map, nothing per row.
+    /// as compact rows (names interned). The parity rows a gate reads are laid out once per wave
+    /// and laid out again only when the parity table gained a row, so a verdict allocates nothing
+    /// per row.
     fn gate_counts(&mut self, wave: Option<&str>, failures: &[GateFailure]) -> Vec<CountRow> {
         let Self {
             state,
             wave_maps,
             names,
+            layouts,
             ..
         } = self;
-        let all: Vec<&String>;
-        let maps: &[String] = match wave.and_then(|w| wave_maps.get(w)) {
-            Some(m) => m,
-            None => {
-                all = state.maps.keys().collect();
-                return Self::counts_of(state, names, all.into_iter(), failures);
-            }
-        };
-        Self::counts_of(state, names, maps.iter(), failures)
-    }
-
-    fn counts_of<'a>(
-        state: &RunState,
-        names: &mut Interner,
-        maps: impl Iterator<Item = &'a String>,
-        failures: &[GateFailure],
-    ) -> Vec<CountRow> {
-        let mut out = Vec::new();
-        for map in maps {
-            let map_i = names.intern(map);
-            let errors = state.errors.total_for_map(map);
-            let from = ParityKey {
-                map: map.clone(),
-                company: None,
+        let wave_key = wave.filter(|w| wave_maps.contains_key(*w)).map(str::to_owned);
+        let rows_now = state.parity.rows.len();
+        let layout = layouts.entry(wave_key.clone()).or_default();
+        if layout.rows_len != Some(rows_now) {
+            layout.entries.clear();
+            let maps: Vec<&String> = match wave_key.as_deref().and_then(|w| wave_maps.get(w)) {
+                Some(m) => m.iter().collect(),
+                None => state.maps.keys().collect(),
             };
-            for (k, r) in state.parity.rows.range(from..).take_while(|(k, _)| &k.map == map) {
-                let failed = failures
-                    .iter()
-                    .any(|f| &f.map == map && (f.company.is_none() || f.company == k.company));
-                out.push(CountRow {
-                    map: map_i,
-                    company: k.company.as_deref().map_or(NO_COMPANY, |c| names.intern(c)),
-                    source: r.source,
-                    target: r.target,
-                    difference: r.difference,
-                    allowed: r.allowed,
-                    errors,
-                    failed,
-                });
+            for map in maps {
+                let map_i = names.intern(map);
+                let from = ParityKey {
+                    map: map.clone(),
+                    company: None,
+                };
+                for (k, _) in state.parity.rows.range(from..).take_while(|(k, _)| &k.map == map) {
+                    let company = k.company.as_deref().map_or(NO_COMPANY, |c| names.intern(c));
+                    layout.entries.push((map_i, company, k.clone()));
+                }
             }
+            layout.rows_len = Some(rows_now);
+        }
+        let mut out = Vec::with_capacity(layout.entries.len() + failures.len());
+        for (map_i, company, k) in &layout.entries {
+            let Some(r) = state.parity.rows.get(k) else {
+                continue;
+            };
+            let failed = failures
+                .iter()
+                .any(|f| f.map == k.map && (f.company.is_none() || f.company == k.company));
+            out.push(CountRow {
+                map: *map_i,
+                company: *company,
+                source: r.source,
+                target: r.target,
+                difference: r.difference,
+                allowed: r.allowed,
+                errors: state.errors.total_for_map(&k.map),
+                failed,
+            });
         }
         // A failure the parity table has no row for (e.g. errors only) is still shown.
         for f in failures {
