@@ -738,7 +738,7 @@ async fn a_gate_with_confirm_waits_for_the_operator_and_a_skipped_failure_lets_t
     let skipped = r.events.iter().any(|e| matches!(e, Event::StepFinished { step, outcome: StepOutcome::Skipped { reason }, .. } if step.as_str() == "flaky" && reason == "known flaky"));
     assert!(skipped);
     // The gate's confirmation comes before its result, so the next wave waits for it.
-    let pos = |f: &dyn Fn(&Event) -> bool| r.events.iter().position(|e| f(e)).unwrap();
+    let pos = |f: &dyn Fn(&Event) -> bool| r.events.iter().position(f).unwrap();
     let confirm = pos(
         &|e| matches!(e, Event::AwaitingOperator { step: Some(s), decision: DecisionKind::Confirm, .. } if s.as_str() == "w1:gate"),
     );
