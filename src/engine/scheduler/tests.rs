@@ -161,7 +161,21 @@ async fn run_with(
     control: Arc<Control>,
     cancel: CancellationToken,
 ) -> Run {
-    let rb = crate::runbook::load(RUNBOOK, "t.yaml")
+    run_text(RUNBOOK, fake, who, policy, journal, starts, control, cancel).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_text(
+    text: &str,
+    fake: Arc<Fake>,
+    who: Who,
+    policy: GatePolicy,
+    journal: &std::path::Path,
+    starts: Option<BTreeMap<StepId, Start>>,
+    control: Arc<Control>,
+    cancel: CancellationToken,
+) -> Run {
+    let rb = crate::runbook::load(text, "t.yaml")
         .runbook
         .expect("test runbook loads");
     let plan = crate::runbook::plan::plan(&rb);
@@ -178,8 +192,8 @@ async fn run_with(
             runbook: crate::engine::event::RunbookInfo {
                 name: rb.runbook.clone(),
                 version: rb.version.clone(),
-                sha256: crate::engine::runner::sha256_hex(RUNBOOK),
-                text: RUNBOOK.into(),
+                sha256: crate::engine::runner::sha256_hex(text),
+                text: text.into(),
             },
             operator: "t".into(),
             host: "h".into(),
@@ -658,4 +672,76 @@ async fn an_ambiguous_in_flight_step_is_never_auto_answered() {
         r.end
     );
     assert!(fake.calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_gate_with_confirm_waits_for_the_operator_and_a_skipped_failure_lets_the_run_go_on() {
+    let text = RUNBOOK
+        .replace("gate: { parity: true }", "gate: { parity: true, confirm: true }")
+        .replace("        on_failure: continue\n", "");
+    let (_d, j) = tmp();
+    let fake = Arc::new(Fake {
+        fail: HashMap::from([("flaky".to_owned(), 9)]),
+        ..Fake::default()
+    });
+    let q = Arc::new(Questions::default());
+    let q2 = Arc::clone(&q);
+    let driver = tokio::spawn(async move {
+        answer(
+            &q2,
+            Command::new(OperatorAction::Approve, Some("approve".into()), "alice"),
+        )
+        .await;
+        answer(
+            &q2,
+            Command::new(OperatorAction::Skip, Some("flaky".into()), "alice").with_reason("known flaky"),
+        )
+        .await;
+        answer(
+            &q2,
+            Command::new(OperatorAction::Confirm, Some("w1:gate".into()), "bob"),
+        )
+        .await;
+        answer(
+            &q2,
+            Command::new(OperatorAction::Confirm, Some("live".into()), "bob"),
+        )
+        .await;
+        answer(
+            &q2,
+            Command::new(OperatorAction::Confirm, Some("live".into()), "bob"),
+        )
+        .await;
+    });
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    let watchdog = tokio::spawn(async move {
+        let r = driver.await;
+        if r.is_err() {
+            c2.cancel();
+        }
+        r
+    });
+    let r = run_text(
+        &text,
+        fake,
+        Who::Interactive(q),
+        GatePolicy::Ask,
+        &j,
+        None,
+        Arc::default(),
+        cancel,
+    )
+    .await;
+    watchdog.await.unwrap().unwrap();
+    assert_eq!(r.end, RunEnd::Finished(RunOutcome::Succeeded));
+    let skipped = r.events.iter().any(|e| matches!(e, Event::StepFinished { step, outcome: StepOutcome::Skipped { reason }, .. } if step.as_str() == "flaky" && reason == "known flaky"));
+    assert!(skipped);
+    // The gate's confirmation comes before its result, so the next wave waits for it.
+    let pos = |f: &dyn Fn(&Event) -> bool| r.events.iter().position(f).unwrap();
+    let confirm = pos(
+        &|e| matches!(e, Event::AwaitingOperator { step: Some(s), decision: DecisionKind::Confirm, .. } if s.as_str() == "w1:gate"),
+    );
+    let done = pos(&|e| matches!(e, Event::StepFinished { step, .. } if step.as_str() == "w1:gate"));
+    assert!(confirm < done);
 }
