@@ -277,6 +277,12 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     };
     // Shown with --nocapture: the README's capture of the demo mid-run.
     println!("{failed}");
+    // At 120 columns the banner keeps the keys that answer the decision (the prompt gives way),
+    // and the parity rows keep room for their trend (the sparkline of the difference).
+    let banner = line_with(&failed, "GATE FAILED wave-3:gate");
+    assert!(banner.contains("[r retry · w waive · X abort]"), "{failed}");
+    let parity = line_with(&failed, "sales_order_lines@USMF");
+    assert!(parity.contains("30,000") && parity.contains('█'), "{failed}");
 
     // Filter the error queue by map: typed on its own line, kept with enter.
     c.keys("/");
