@@ -98,7 +98,7 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
             } else {
                 0
             };
-            let text = banner_text(p, now, compact, more);
+            let text = banner_text(p, now, compact, more, w);
             lines.push(Line::from(Span::styled(
                 super::super::fmt::pad(&text, w),
                 t.banner(),
@@ -151,7 +151,15 @@ fn decision_word(kind: DecisionKind) -> &'static str {
 
 /// One banner line: `▶ WAITING ON YOU · APPROVE cutover-freeze: prompt · deadline 14:00 (in 12m) · [a approve]`.
 /// Compact: the count of further decisions first and no prompt, so the keys and deadline fit 80 columns.
-pub fn banner_text(p: &PendingDecision, now: DateTime<Utc>, compact: bool, more: usize) -> String {
+/// Wide: the prompt (at most 60 characters) gives way first, so the keys that answer the decision
+/// stay on screen in `width` columns.
+pub fn banner_text(
+    p: &PendingDecision,
+    now: DateTime<Utc>,
+    compact: bool,
+    more: usize,
+    width: usize,
+) -> String {
     let step = p.step.as_ref().map_or("run", |s| s.as_str());
     let deadline = p
         .deadline
@@ -174,13 +182,16 @@ pub fn banner_text(p: &PendingDecision, now: DateTime<Utc>, compact: bool, more:
         );
     }
     let prompt = p.prompt.lines().next().unwrap_or("");
-    format!(
-        " ▶ WAITING ON YOU · {} {step}: {} · for {}{deadline} · [{}]{more_text}",
-        decision_word(p.decision),
-        fit(prompt, 60),
-        duration_ms(since_ms(p.since, now)),
-        decision_keys(p.decision)
-    )
+    let line = |prompt: &str| {
+        format!(
+            " ▶ WAITING ON YOU · {} {step}: {prompt} · for {}{deadline} · [{}]{more_text}",
+            decision_word(p.decision),
+            duration_ms(since_ms(p.since, now)),
+            decision_keys(p.decision)
+        )
+    };
+    let room = width.saturating_sub(line("").chars().count());
+    line(&fit(prompt, room.min(60)))
 }
 
 fn quiet_line(app: &App, w: usize) -> Line<'static> {

@@ -45,6 +45,9 @@ fn label(k: &ParityKey) -> String {
     }
 }
 
+/// The wide row before the sample time and the trend: the cells, the status and their spaces.
+const WIDE_ROW: usize = 22 + 11 + 11 + 8 + 7 + 5 + 10;
+
 pub fn render(f: &mut Frame, r: Rect, app: &App) {
     let t = app.theme();
     let table = &app.state.parity;
@@ -59,6 +62,9 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
     f.render_widget(b, r);
     let w = usize::from(inner.width);
     let narrow = w < 70;
+    // The sample time only where it fits beside a trend: at 70..87 columns (the 120-column
+    // layout gives the pane 78) the full row would be cut mid-time and lose the sparkline.
+    let timed = w >= WIDE_ROW + 8 + 6;
     let header = if narrow {
         format!(
             "{} {} {} {} trend",
@@ -69,14 +75,14 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
         )
     } else {
         format!(
-            "{} {} {} {} {} {} {} trend",
+            "{} {} {} {} {} {} {}trend",
             pad("map@company", 22),
             rpad("source", 11),
             rpad("target", 11),
             rpad("diff", 8),
             rpad("%", 7),
             pad("status", 9),
-            pad("sampled", 8)
+            if timed { "sampled  " } else { "" }
         )
     };
     let mut lines = vec![Line::from(Span::styled(pad(&header, w), t.title()))];
@@ -116,7 +122,7 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
                     rpad(&row.difference.to_string(), 8),
                     rpad(&format!("{:.3}", row.percent), 7)
                 ),
-                w.saturating_sub(22 + 11 + 11 + 8 + 7 + 5 + 10 + 9),
+                w.saturating_sub(WIDE_ROW + if timed { 9 } else { 0 }),
             )
         };
         let trend = sparkline(row.history.iter().map(|(_, d)| *d), trend_w);
@@ -125,7 +131,7 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
             Span::styled(pad(&status, if narrow { 7 } else { 9 }), style),
             Span::raw(" "),
         ];
-        if !narrow {
+        if !narrow && timed {
             spans.push(Span::styled(format!("{} ", hms(row.at)), t.dim()));
         }
         spans.push(Span::styled(pad(&trend, trend_w), style));
