@@ -418,9 +418,17 @@ pub fn materialize_demo() -> std::io::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("cutover-demo-{}", &sha[..12]));
     std::fs::create_dir_all(dir.join("packages"))?;
     let file = dir.join("demo.yaml");
-    std::fs::write(&file, DEMO_RUNBOOK)?;
-    std::fs::write(dir.join("packages").join("reference-data.zip"), DEMO_PACKAGE)?;
+    write_atomically(&dir.join("packages").join("reference-data.zip"), DEMO_PACKAGE)?;
+    write_atomically(&file, DEMO_RUNBOOK.as_bytes())?;
     Ok(file)
+}
+
+/// Writes through a process-unique temporary file and a rename, so two demos starting at once never
+/// read each other's half-written file.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// `cutover demo`.
