@@ -92,8 +92,12 @@ impl ErrorQueue {
     }
 
     /// Entries per hour over the hour ending at `now` (counted by the entries' own times, per minute).
+    /// When the service stamps entries ahead of `now` (the simulator's scaled clock, or a server whose
+    /// clock runs fast), the hour ends at the newest entry instead, so fresh errors are never shown as
+    /// a zero rate.
     pub fn rate_per_hour(&self, now: DateTime<Utc>) -> u64 {
-        let now_minute = now.timestamp().div_euclid(60);
+        let newest = self.minutes.back().map_or(i64::MIN, |(m, _)| *m);
+        let now_minute = now.timestamp().div_euclid(60).max(newest);
         self.minutes
             .iter()
             .filter(|(m, _)| *m > now_minute - 60 && *m <= now_minute)
@@ -155,6 +159,18 @@ mod tests {
         let now = entries[239].at;
         assert_eq!(q.rate_per_hour(now), 120);
         assert!(q.minutes.len() <= 61);
+    }
+
+    #[test]
+    fn entries_stamped_ahead_of_now_still_count() {
+        // The simulator's scaled clock stamps entries days ahead of the wall clock.
+        let mut q = ErrorQueue::default();
+        let entries: Vec<_> = (0..10).map(|i| entry(i, "vendors", "missing_lookup")).collect();
+        q.add_entries(&entries);
+        let four_days_earlier = entries[0].at - chrono::Duration::days(4);
+        assert_eq!(q.rate_per_hour(four_days_earlier), 10);
+        // Once now has moved two hours past the newest entry, the rate falls back to zero.
+        assert_eq!(q.rate_per_hour(entries[9].at + chrono::Duration::hours(2)), 0);
     }
 
     #[test]
