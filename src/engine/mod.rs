@@ -32,48 +32,7 @@ pub struct RunId(pub String);
 /// One type shared with the runbook model, so plan and events never need converting.
 pub use crate::runbook::StepId;
 
-macro_rules! string_newtype {
-    ($t:ident) => {
-        impl $t {
-            /// The id as a string slice.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-        impl From<String> for $t {
-            fn from(s: String) -> Self {
-                Self(s)
-            }
-        }
-        impl From<&str> for $t {
-            fn from(s: &str) -> Self {
-                Self(s.to_owned())
-            }
-        }
-        impl From<$t> for String {
-            fn from(id: $t) -> String {
-                id.0
-            }
-        }
-        impl AsRef<str> for $t {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-        impl std::borrow::Borrow<str> for $t {
-            fn borrow(&self) -> &str {
-                &self.0
-            }
-        }
-    };
-}
-
-string_newtype!(RunId);
+crate::runbook::model::id_impls!(RunId);
 
 impl RunId {
     /// A fresh random run id (UUID v4, hyphenated).

@@ -22,6 +22,7 @@ pub struct StepId(pub String);
 #[serde(transparent)]
 pub struct MapId(pub String);
 
+/// `as_str`, `Display`, and conversions from and to strings for a `String` newtype id.
 macro_rules! id_impls {
     ($t:ty) => {
         impl $t {
@@ -63,6 +64,8 @@ macro_rules! id_impls {
 }
 id_impls!(StepId);
 id_impls!(MapId);
+/// The same conversions for other string ids of the crate (the engine's `RunId`).
+pub(crate) use id_impls;
 
 fn is_false(b: &bool) -> bool {
     !*b
