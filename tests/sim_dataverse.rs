@@ -1,7 +1,9 @@
 //! Contract tests: Dataverse Web API against d365-api.md §4, with a plain HTTP client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cutover::sim::{Scenario, SimHandle, start};
+mod sim_support;
+
+use cutover::sim::SimHandle;
 use serde_json::{Value, json};
 
 const ANN: &str = "odata.include-annotations=\"Microsoft.Dynamics.CRM.totalrecordcount,Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded\"";
@@ -29,29 +31,7 @@ maps:
 {extra}
 "#
     );
-    let h = start(
-        Scenario::from_yaml(&yaml).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let c = cutover::net::client().unwrap();
-    let v: Value = c
-        .post(format!("{}/tenant/oauth2/v2.0/token", h.url()))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "a"),
-            ("client_secret", "s"),
-            ("scope", "https://org.crm.dynamics.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tok = v["access_token"].as_str().unwrap().to_string();
-    (h, c, tok)
+    sim_support::sim_with_token(&yaml, "https://org.crm.dynamics.com/.default").await
 }
 
 fn api(h: &SimHandle, path: &str) -> String {

@@ -1,32 +1,25 @@
 //! The demo scenario's troubles, driven the way the engine will: waves 1–3 through the gateway.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod sim_support;
+
 use std::time::{Duration, Instant};
 
-use cutover::sim::{Scenario, start};
+use cutover::sim::Scenario;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn vendors_fail_at_2100_resume_and_customers_drift_then_catch_up() {
-    let h = start(Scenario::demo(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let h = sim_support::start_sim(Scenario::demo()).await;
     let c = cutover::net::client().unwrap();
-    let v: Value = c
-        .post(format!("{}/t/oauth2/v2.0/token", h.url()))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "demo"),
-            ("client_secret", "demo"),
-            ("scope", "https://contoso-demo.dualwrite.dynamics.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tok = v["access_token"].as_str().unwrap().to_string();
+    let tok = sim_support::token(
+        &c,
+        &h.url(),
+        "demo",
+        "demo",
+        "https://contoso-demo.dualwrite.dynamics.com/.default",
+    )
+    .await;
     let gw = format!("{}/api/DualWriteManagement/1.0", h.url());
     let maps: Value = c
         .get(format!("{gw}/Entities"))

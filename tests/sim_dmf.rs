@@ -1,9 +1,11 @@
 //! Contract tests: the F&O Data management package API against d365-api.md §3.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod sim_support;
+
 use std::time::{Duration, Instant};
 
-use cutover::sim::{Scenario, SimHandle, start};
+use cutover::sim::SimHandle;
 use serde_json::{Value, json};
 
 const YAML: &str = r#"
@@ -34,29 +36,9 @@ struct Dmf {
 
 impl Dmf {
     async fn new() -> Dmf {
-        let h = start(Scenario::from_yaml(YAML).unwrap(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let c = cutover::net::client().unwrap();
-        let v: Value = c
-            .post(format!("{}/t/oauth2/v2.0/token", h.url()))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", "a"),
-                ("client_secret", "s"),
-                ("scope", "https://x.operations.dynamics.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Dmf {
-            tok: v["access_token"].as_str().unwrap().into(),
-            h,
-            c,
-        }
+        let (h, c, tok) =
+            sim_support::sim_with_token(YAML, "https://x.operations.dynamics.com/.default").await;
+        Dmf { h, c, tok }
     }
 
     async fn action(&self, name: &str, body: Value) -> Value {

@@ -2,9 +2,11 @@
 //! Resume finishing it, a restart producing duplicate-key errors, dependencies, pause queues.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod sim_support;
+
 use std::time::{Duration, Instant};
 
-use cutover::sim::{Scenario, SimHandle, start};
+use cutover::sim::SimHandle;
 use serde_json::{Value, json};
 
 const GW: &str = "api/DualWriteManagement/1.0";
@@ -48,29 +50,8 @@ struct Gw {
 
 impl Gw {
     async fn new(text: &str) -> Gw {
-        let h = start(Scenario::from_yaml(text).unwrap(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let c = cutover::net::client().unwrap();
-        let v: Value = c
-            .post(format!("{}/t/oauth2/v2.0/token", h.url()))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", "a"),
-                ("client_secret", "s"),
-                ("scope", "https://gw.example/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Gw {
-            tok: v["access_token"].as_str().unwrap().into(),
-            h,
-            c,
-        }
+        let (h, c, tok) = sim_support::sim_with_token(text, "https://gw.example/.default").await;
+        Gw { h, c, tok }
     }
 
     async fn get(&self, path: &str) -> Value {

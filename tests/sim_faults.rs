@@ -1,11 +1,13 @@
 //! Fault injection, the `/_sim/` inspection API, and the `cutover sim` command line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod sim_support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cutover::sim::{FaultRule, Faults, Scenario, Service, SimHandle, start};
+use cutover::sim::{FaultRule, Faults, Scenario, Service, SimHandle};
 use serde_json::{Value, json};
 
 const YAML: &str = r#"
@@ -17,28 +19,7 @@ entities:
 "#;
 
 async fn sim(faults: &str) -> (SimHandle, reqwest::Client, String) {
-    let h = start(
-        Scenario::from_yaml(&format!("{YAML}{faults}")).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let c = cutover::net::client().unwrap();
-    let v: Value = c
-        .post(format!("{}/t/oauth2/v2.0/token", h.url()))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "a"),
-            ("client_secret", "s"),
-            ("scope", "https://x/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (h, c, v["access_token"].as_str().unwrap().into())
+    sim_support::sim_with_token(&format!("{YAML}{faults}"), "https://x/.default").await
 }
 
 #[tokio::test]
@@ -303,28 +284,8 @@ async fn corrupt_share_makes_sampling_find_mismatches() {
         "/runbooks/scenarios/sample-drift.yaml"
     ))
     .unwrap();
-    let h = start(
-        Scenario::from_yaml(&text).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let c = cutover::net::client().unwrap();
-    let tok: Value = c
-        .post(format!("{}/t/oauth2/v2.0/token", h.url()))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "a"),
-            ("client_secret", "s"),
-            ("scope", "https://x/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tok = tok["access_token"].as_str().unwrap();
+    let (h, c, tok) = sim_support::sim_with_token(&text, "https://x/.default").await;
+    let tok = tok.as_str();
     let src: Value = c
         .get(format!(
             "{}/data/CustomersV3?cross-company=true&$top=500&$select=CustomerAccount,OrganizationName",

@@ -1,7 +1,9 @@
 //! Contract tests: Entra ID tokens and F&O OData against d365-api.md §1–2, with a plain HTTP client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use cutover::sim::{Scenario, SimHandle, start};
+mod sim_support;
+
+use cutover::sim::{Scenario, SimHandle};
 use serde_json::{Value, json};
 
 const FNO: &str = "https://contoso.operations.dynamics.com";
@@ -33,7 +35,7 @@ entities:
 }
 
 async fn sim() -> (SimHandle, reqwest::Client) {
-    let h = start(scenario(""), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let h = sim_support::start_sim(scenario("")).await;
     (h, cutover::net::client().unwrap())
 }
 
