@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::model::{Report, Series};
 use super::svg;
-use super::text::{duration, signed_duration};
+use super::tables::{self, Format, Table};
 
 /// Escape text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -80,14 +80,15 @@ impl Page {
         }
         self.out.push_str("</tbody></table>");
     }
-}
 
-fn o(s: Option<&str>) -> String {
-    s.unwrap_or("-").to_owned()
-}
-
-fn oms(ms: Option<u64>) -> String {
-    ms.map_or_else(|| "-".into(), duration)
+    /// A shared table in its HTML form; numeric columns right-aligned.
+    fn put(&mut self, t: &Table) {
+        self.table(
+            &t.headers(Format::Html),
+            &t.numeric(Format::Html),
+            t.rows(Format::Html),
+        );
+    }
 }
 
 /// Render the report as one HTML document.
@@ -133,148 +134,21 @@ pub fn render(r: &Report) -> String {
         }
     }
     p.h2("Run summary");
-    let outcome = match &run.outcome_detail {
-        Some(d) => format!("{}: {d}", run.outcome),
-        None => run.outcome.clone(),
-    };
-    let freeze = match (&run.freeze_window_start, &run.freeze_window_end) {
-        (Some(a), Some(b)) => format!("{a} to {b}"),
-        _ => "-".into(),
-    };
-    let summary = vec![
-        vec!["Run".into(), run.run_id.clone()],
-        vec!["Runbook".into(), format!("{} {}", run.runbook, run.version)],
-        vec!["Runbook sha256".into(), run.runbook_sha256.clone()],
-        vec!["Operators".into(), run.operators.join(", ")],
-        vec!["Hosts".into(), run.hosts.join(", ")],
-        vec!["Started".into(), o(run.started_at.as_deref())],
-        vec!["Finished".into(), o(run.finished_at.as_deref())],
-        vec!["Outcome".into(), outcome],
-        vec!["Elapsed".into(), duration(run.elapsed_ms)],
-        vec!["Freeze window".into(), freeze],
-        vec![
-            "Resumes / lease take-overs".into(),
-            format!("{} / {}", run.resumes, run.lease_takeovers),
-        ],
-        vec![
-            "Events".into(),
-            format!(
-                "{} (ids {} to {})",
-                run.events, run.first_event_id, run.last_event_id
-            ),
-        ],
-        vec!["Run's last event hash".into(), o(run.last_event_hash.as_deref())],
-        vec![
-            "Journal chain head hash".into(),
-            o(run.chain_head_hash.as_deref()),
-        ],
-    ];
-    p.table(&["Field", "Value"], &[], summary);
+    p.put(&tables::summary(r));
     if r.runs.len() > 1 {
         p.h2("Runs in this journal");
-        p.table(
-            &["Run", "Runbook", "Operator", "Started", "Outcome", "Events", ""],
-            &[5],
-            r.runs.iter().map(|x| {
-                vec![
-                    x.run_id.clone(),
-                    format!("{} {}", x.runbook, x.version),
-                    x.operator.clone(),
-                    x.started_at.clone(),
-                    x.outcome.clone(),
-                    x.events.to_string(),
-                    if x.selected {
-                        "this report".into()
-                    } else {
-                        String::new()
-                    },
-                ]
-            }),
-        );
+        p.put(&tables::runs(r));
     }
     p.h2("Parity drift over time");
     charts(&mut p, r);
     p.h2("Planned vs actual by phase");
-    p.table(
-        &[
-            "Phase", "Steps", "Status", "Started", "Finished", "Planned", "Actual", "Over",
-        ],
-        &[1, 5, 6, 7],
-        r.phases.iter().map(|x| {
-            vec![
-                x.phase.clone(),
-                x.steps.to_string(),
-                x.status.clone(),
-                o(x.started_at.as_deref()),
-                o(x.finished_at.as_deref()),
-                duration(x.planned_ms),
-                oms(x.actual_ms),
-                x.over_ms.map_or_else(|| "-".into(), signed_duration),
-            ]
-        }),
-    );
+    p.put(&tables::phases(r));
     p.h2("Waves");
-    p.table(
-        &[
-            "Phase", "Wave", "Maps", "Started", "Finished", "Planned", "Actual", "Gate",
-        ],
-        &[5, 6],
-        r.waves.iter().map(|w| {
-            vec![
-                w.phase.clone(),
-                w.wave.clone(),
-                w.maps.join(", "),
-                o(w.started_at.as_deref()),
-                o(w.finished_at.as_deref()),
-                duration(w.planned_ms),
-                oms(w.actual_ms),
-                w.gate_passed
-                    .map_or("-", |g| if g { "passed" } else { "failed" })
-                    .into(),
-            ]
-        }),
-    );
+    p.put(&tables::waves(r));
     p.h2("Timeline of steps");
-    p.table(
-        &[
-            "Step", "Phase", "Wave", "Kind", "Status", "Attempts", "Started", "Finished", "Duration",
-            "Estimate",
-        ],
-        &[5, 8, 9],
-        r.steps.iter().map(|s| {
-            vec![
-                s.id.clone(),
-                s.phase.clone(),
-                o(s.wave.as_deref()),
-                s.kind.clone(),
-                match &s.detail {
-                    Some(d) => format!("{}: {d}", s.status),
-                    None => s.status.clone(),
-                },
-                s.attempts.to_string(),
-                o(s.first_started_at.as_deref()),
-                o(s.finished_at.as_deref()),
-                oms(s.duration_ms),
-                duration(s.estimate_ms),
-            ]
-        }),
-    );
+    p.put(&tables::steps(r));
     p.h2("Operator decisions");
-    p.table(
-        &["Time", "Event", "Operator", "Action", "Step", "Asked", "Reason"],
-        &[1],
-        r.decisions.iter().map(|d| {
-            vec![
-                d.at.clone(),
-                d.event_id.to_string(),
-                d.operator.clone(),
-                d.action.clone(),
-                o(d.step.as_deref()),
-                o(d.asked.as_deref()),
-                o(d.reason.as_deref()),
-            ]
-        }),
-    );
+    p.put(&tables::decisions(r));
     p.h2("Gates");
     if r.gates_total > r.gates.len() as u64 {
         let _ = write!(
@@ -284,146 +158,20 @@ pub fn render(r: &Report) -> String {
             r.gates_total
         );
     }
-    p.table(
-        &[
-            "Time",
-            "Gate",
-            "Wave",
-            "Verdict",
-            "Map",
-            "Company",
-            "Source",
-            "Target",
-            "Difference",
-            "Allowed",
-            "Errors",
-        ],
-        &[6, 7, 8, 9, 10],
-        r.gates.iter().flat_map(|g| {
-            let head = vec![
-                g.at.clone(),
-                g.step.clone(),
-                o(g.wave.as_deref()),
-                if g.passed {
-                    "passed".into()
-                } else {
-                    "FAILED".into()
-                },
-            ];
-            let mut rows: Vec<Vec<String>> = g
-                .counts
-                .iter()
-                .map(|c| {
-                    let mut row = head.clone();
-                    row.extend([
-                        format!("{}{}", c.map, if c.failed { " (failed)" } else { "" }),
-                        o(c.company.as_deref()),
-                        c.source.to_string(),
-                        c.target.to_string(),
-                        c.difference.to_string(),
-                        c.allowed.to_string(),
-                        c.errors.to_string(),
-                    ]);
-                    row
-                })
-                .collect();
-            if rows.is_empty() {
-                let mut row = head;
-                row.extend(std::iter::repeat_n("-".to_owned(), 7));
-                rows.push(row);
-            }
-            rows
-        }),
-    );
+    p.put(&tables::gates(r));
     p.h2("Parity before and after");
-    p.table(
-        &[
-            "Map",
-            "Company",
-            "First sample",
-            "Before src",
-            "Before tgt",
-            "Before diff",
-            "Last sample",
-            "After src",
-            "After tgt",
-            "After diff",
-            "Allowed",
-            "Status",
-        ],
-        &[3, 4, 5, 7, 8, 9, 10],
-        r.parity.iter().map(|x| {
-            vec![
-                x.map.clone(),
-                o(x.company.as_deref()),
-                x.first_at.clone(),
-                x.first_source.to_string(),
-                x.first_target.to_string(),
-                x.first_difference.to_string(),
-                x.last_at.clone(),
-                x.last_source.to_string(),
-                x.last_target.to_string(),
-                x.last_difference.to_string(),
-                x.allowed.to_string(),
-                x.status.clone(),
-            ]
-        }),
-    );
+    p.put(&tables::parity(r));
     p.h2("Error queue totals");
     let _ = write!(
         p.out,
         "<p>{} entries seen during the run.</p>",
         r.errors_seen_total
     );
-    p.table(
-        &["Map", "Category", "Count", "Source"],
-        &[2],
-        r.errors.iter().map(|e| {
-            vec![
-                e.map.clone(),
-                e.category.clone(),
-                e.count.to_string(),
-                e.source.clone(),
-            ]
-        }),
-    );
+    p.put(&tables::errors(r));
     p.h2("Alerts");
-    p.table(
-        &["Time", "Severity", "Map", "Message"],
-        &[],
-        r.alerts.iter().map(|a| {
-            vec![
-                a.at.clone(),
-                a.severity.clone(),
-                o(a.map.as_deref()),
-                a.message.clone(),
-            ]
-        }),
-    );
+    p.put(&tables::alerts(r));
     p.h2("DMF install records");
-    p.table(
-        &[
-            "Time",
-            "Step",
-            "Package",
-            "Version",
-            "sha256",
-            "Execution",
-            "Result",
-        ],
-        &[],
-        r.installs.iter().map(|i| {
-            vec![
-                i.at.clone(),
-                i.step.clone(),
-                i.package.clone(),
-                i.version.clone(),
-                i.sha256.clone(),
-                i.execution_id.clone(),
-                i.result.clone(),
-            ]
-        }),
-    );
+    p.put(&tables::installs(r));
     let _ = writeln!(
         p.out,
         "<p class=\"tick\">Generated by {} from a read-only journal.</p></body></html>",

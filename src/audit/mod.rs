@@ -24,6 +24,7 @@ pub mod schema;
 mod series;
 pub mod stream;
 mod svg;
+pub mod tables;
 pub mod text;
 pub mod timeline;
 
