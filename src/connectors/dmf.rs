@@ -168,19 +168,8 @@ impl DmfClient {
     pub async fn submit_export(&self, req: &ExportRequest, cancel: &CancellationToken) -> Result<String> {
         let body = json!({"definitionGroupId": req.definition_group, "packageName": req.package_name,
             "executionId": req.execution_id, "reExecute": req.re_execute, "legalEntityId": req.legal_entity});
-        let id = self
-            .action_string(
-                "ExportToPackage",
-                body,
-                Idempotency::Handle(req.execution_id.clone()),
-                cancel,
-            )
-            .await?;
-        Ok(if id.is_empty() {
-            req.execution_id.clone()
-        } else {
-            id
-        })
+        self.submit_job("ExportToPackage", body, &req.execution_id, cancel)
+            .await
     }
 
     /// `GetExecutionSummaryStatus`: what became of an execution (the resume question).
@@ -320,16 +309,24 @@ impl DmfClient {
     ) -> Result<String> {
         let body = json!({"packageUrl": package_url, "definitionGroupId": req.definition_group, "executionId": req.execution_id,
             "execute": true, "overwrite": req.overwrite, "legalEntityId": req.legal_entity});
+        self.submit_job("ImportFromPackage", body, &req.execution_id, cancel)
+            .await
+    }
+
+    /// Submits a job action carrying the caller's executionId (so a retry cannot run it twice) and
+    /// returns the executionId the service echoes, or the caller's when it echoes an empty string.
+    async fn submit_job(
+        &self,
+        action: &str,
+        body: serde_json::Value,
+        execution_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<String> {
         let id = self
-            .action_string(
-                "ImportFromPackage",
-                body,
-                Idempotency::Handle(req.execution_id.clone()),
-                cancel,
-            )
+            .action_string(action, body, Idempotency::Handle(execution_id.to_owned()), cancel)
             .await?;
         Ok(if id.is_empty() {
-            req.execution_id.clone()
+            execution_id.to_owned()
         } else {
             id
         })
