@@ -115,30 +115,30 @@ fn render_footer(f: &mut Frame, r: Rect, app: &App) {
     let text = match (&app.flash, app.filter_editing) {
         (_, true) => "type to filter by map or category · enter: keep · esc: clear".to_owned(),
         (Some(msg), _) => msg.clone(),
-        (None, _) if r.width < 100 => format!(
-            "{} help  tab pane  {} filter  {} {} {} {} {} {} decide  {} quit",
-            k(Action::Help),
-            k(Action::Filter),
-            k(Action::Approve),
-            k(Action::Retry),
-            k(Action::Skip),
-            k(Action::Waive),
-            k(Action::PauseResume),
-            k(Action::Abort),
-            k(Action::Quit),
-        ),
-        (None, _) => format!(
-            "{} help  tab pane  {} filter  {} approve  {} retry  {} skip  {} waive  {} pause  {} abort  {} quit",
-            k(Action::Help),
-            k(Action::Filter),
-            k(Action::Approve),
-            k(Action::Retry),
-            k(Action::Skip),
-            k(Action::Waive),
-            k(Action::PauseResume),
-            k(Action::Abort),
-            k(Action::Quit),
-        ),
+        (None, _) => {
+            // One list of (action, label): the narrow footer drops the labels of the decisions.
+            let decide = [
+                (Action::Approve, "approve"),
+                (Action::Retry, "retry"),
+                (Action::Skip, "skip"),
+                (Action::Waive, "waive"),
+                (Action::PauseResume, "pause"),
+                (Action::Abort, "abort"),
+            ];
+            let decisions = if r.width < 100 {
+                let keys: Vec<String> = decide.iter().map(|(a, _)| k(*a)).collect();
+                format!("{} decide", keys.join(" "))
+            } else {
+                let keys: Vec<String> = decide.iter().map(|(a, l)| format!("{} {l}", k(*a))).collect();
+                keys.join("  ")
+            };
+            format!(
+                "{} help  tab pane  {} filter  {decisions}  {} quit",
+                k(Action::Help),
+                k(Action::Filter),
+                k(Action::Quit)
+            )
+        }
     };
     let mut right = String::new();
     if app.state.paused {
