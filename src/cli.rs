@@ -130,6 +130,13 @@ pub struct SimArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
+    /// Exit after this many seconds without a request (the detached simulator of `demo`/`--sim`).
+    #[arg(long, value_name = "SECS")]
+    pub exit_when_idle: Option<u64>,
+    /// Exit once this file (the `<journal>.sim` record naming this process) is gone: the journal was
+    /// deleted or its run finished.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub exit_without: Option<PathBuf>,
 }
 
 /// Output of headless runs.

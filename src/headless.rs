@@ -19,7 +19,9 @@ use crate::engine::runner::{RunOptions, SetupError, SimTarget, start_engine};
 use crate::engine::scheduler::operator::AutoApprove;
 use crate::engine::{Envelope, RunEnd, RunState};
 use crate::exit;
+use crate::journal::JournalReader;
 use crate::runbook::EnvLookup;
+use crate::sim::detached::{self, Detached};
 
 /// The demo runbook and its package, embedded so `cutover demo` runs from any directory.
 pub const DEMO_RUNBOOK: &str = include_str!("../runbooks/demo.yaml");
@@ -202,18 +204,82 @@ fn operator_name(given: Option<&String>) -> String {
         .unwrap_or_else(|| "operator".into())
 }
 
-fn sim_target(d: &DriveArgs) -> Result<SimTarget, String> {
+/// Where the environments are: `--sim-url`, or the journal's detached simulator (`--sim`, or the
+/// one recorded beside the journal by an earlier `--sim`/`demo`), or the runbook's own URLs.
+fn sim_target(d: &DriveArgs, journal: &Path) -> Result<(SimTarget, Option<Detached>), String> {
     if let Some(u) = &d.sim_url {
-        return Ok(SimTarget::Url(u.clone()));
+        return Ok((SimTarget::Url(u.clone()), None));
     }
-    match d.sim.as_deref() {
-        None => Ok(SimTarget::None),
-        Some("" | "demo") => Ok(SimTarget::InProcess(Box::new(crate::sim::Scenario::demo()))),
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("--sim={path}: {e}"))
-            .and_then(|t| crate::sim::Scenario::from_yaml(&t).map_err(|e| format!("--sim={path}: {e}")))
-            .map(|s| SimTarget::InProcess(Box::new(s))),
+    let mut note = |m: &str| eprintln!("cutover: {m}");
+    let recorded = detached::record_path(journal).is_file();
+    let scenario = match d.sim.as_deref() {
+        None if recorded => {
+            // A journal driven against the simulator goes on against it.
+            return match detached::recorded(journal) {
+                Some(det) => {
+                    note(&format!(
+                        "this journal's simulator at {} (pid {}) is still up; using it",
+                        det.url, det.pid
+                    ));
+                    Ok((SimTarget::Url(det.url.clone()), Some(det)))
+                }
+                None => Err(format!(
+                    "{} was driven against a simulator that has stopped; pass --sim (or --sim=SCENARIO) \
+                     to start a fresh one (what the run changed in the old one is lost)",
+                    journal.display()
+                )),
+            };
+        }
+        None => return Ok((SimTarget::None, None)),
+        Some("" | "demo") => None,
+        Some(path) => Some(Path::new(path)),
+    };
+    let det = detached::ensure(journal, scenario, &mut note)?;
+    if recorded && !det.reused {
+        note(&format!(
+            "the simulator this journal used is gone; a fresh one at {} starts from the scenario, \
+             without what the run changed in the old one",
+            det.url
+        ));
     }
+    Ok((SimTarget::Url(det.url.clone()), Some(det)))
+}
+
+/// After a drive: a finished run no longer needs its simulator; an open one keeps it for the resume.
+fn settle_sim(det: Option<&Detached>, journal: &Path) {
+    let Some(det) = det else { return };
+    let last = JournalReader::open_read_only(journal)
+        .ok()
+        .and_then(|r| r.runs().ok())
+        .and_then(|runs| runs.last().cloned());
+    let done = last.map_or(!det.reused, |r| r.outcome.is_some());
+    if done {
+        det.stop();
+    } else {
+        eprintln!(
+            "cutover: the simulator stays up at {} (pid {}, log {}) holding this run's environment for the \
+             resume; it exits after {} min unused",
+            det.url,
+            det.pid,
+            det.log.display(),
+            detached::IDLE_EXIT.as_secs() / 60
+        );
+    }
+}
+
+/// Drives `opts` in the console or headless, then settles the journal's simulator.
+fn drive_and_settle(opts: RunOptions, det: Option<Detached>, headless: bool, format: HeadlessFormat) -> i32 {
+    let journal = opts.journal.clone();
+    if let Some(d) = &det {
+        d.keep_alive();
+    }
+    let code = if wants_console(headless) {
+        block_on(crate::tui::drive_console(opts))
+    } else {
+        block_on(drive(opts, format))
+    };
+    settle_sim(det.as_ref(), &journal);
+    code
 }
 
 fn options(
@@ -222,9 +288,10 @@ fn options(
     journal: PathBuf,
     vars: Arc<dyn EnvLookup + Send + Sync>,
     reason: &str,
-) -> Result<RunOptions, String> {
+) -> Result<(RunOptions, Option<Detached>), String> {
     let operator = operator_name(d.operator.as_ref());
-    Ok(RunOptions {
+    let (sim, det) = sim_target(d, &journal)?;
+    let opts = RunOptions {
         runbook,
         journal,
         auto_approve: d.auto_approve.then(|| AutoApprove {
@@ -233,13 +300,14 @@ fn options(
         }),
         operator,
         interactive: false,
-        sim: sim_target(d)?,
+        sim,
         accept_changed_runbook: d.accept_changed_runbook,
         take_over: d.take_over,
         new_run: d.new_run,
         resume_only: false,
         vars,
-    })
+    };
+    Ok((opts, det))
 }
 
 /// Drives a run headless and returns the exit code.
@@ -366,7 +434,7 @@ pub fn cmd_run(args: &RunArgs) -> i32 {
         eprintln!("cutover: journal {}", j.display());
         j
     });
-    let opts = match options(
+    let (opts, det) = match options(
         &args.drive,
         Some(args.runbook.clone()),
         journal,
@@ -379,10 +447,7 @@ pub fn cmd_run(args: &RunArgs) -> i32 {
             return exit::INVALID;
         }
     };
-    if wants_console(args.drive.headless) {
-        return block_on(crate::tui::drive_console(opts));
-    }
-    block_on(drive(opts, args.drive.format))
+    drive_and_settle(opts, det, args.drive.headless, args.drive.format)
 }
 
 /// `cutover resume`.
@@ -392,7 +457,7 @@ pub fn cmd_resume(args: &ResumeArgs) -> i32 {
         eprintln!("cutover: {}: no such journal", args.journal.display());
         return exit::INVALID;
     }
-    let mut opts = match options(
+    let (mut opts, det) = match options(
         &args.drive,
         args.runbook.clone(),
         args.journal.clone(),
@@ -406,10 +471,7 @@ pub fn cmd_resume(args: &ResumeArgs) -> i32 {
         }
     };
     opts.resume_only = true;
-    if wants_console(args.drive.headless) {
-        return block_on(crate::tui::drive_console(opts));
-    }
-    block_on(drive(opts, args.drive.format))
+    drive_and_settle(opts, det, args.drive.headless, args.drive.format)
 }
 
 /// Writes the embedded demo runbook and package into a directory of their own (by content hash).
@@ -472,7 +534,7 @@ pub fn cmd_demo(args: &DemoArgs) -> i32 {
         take_over: args.take_over,
         new_run: args.new_run,
     };
-    let opts = match options(
+    let (opts, det) = match options(
         &drive_args,
         Some(file),
         journal,
@@ -485,10 +547,7 @@ pub fn cmd_demo(args: &DemoArgs) -> i32 {
             return exit::INVALID;
         }
     };
-    if wants_console(args.headless) {
-        return block_on(crate::tui::drive_console(opts));
-    }
-    block_on(drive(opts, args.format))
+    drive_and_settle(opts, det, args.headless, args.format)
 }
 
 /// `cutover runs`.

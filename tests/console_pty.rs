@@ -165,6 +165,21 @@ impl Console {
     }
 }
 
+/// Stops the demo's detached simulator (recorded beside the journal) when the test ends, however it ends.
+struct SimGuard(std::path::PathBuf);
+
+impl Drop for SimGuard {
+    fn drop(&mut self) {
+        cutover::sim::detached::stop_recorded(&self.0);
+    }
+}
+
+/// The pid of the simulator recorded beside `journal`.
+fn recorded_sim_pid(journal: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(cutover::sim::detached::record_path(journal)).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["pid"].as_u64()
+}
+
 impl Drop for Console {
     fn drop(&mut self) {
         // A failed assertion must not leave the demo running.
@@ -208,6 +223,7 @@ fn verify(journal: &Path) {
 fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("demo.journal");
+    let _sim = SimGuard(journal.clone());
     let mut c = Console::start(dir.path(), &journal, 120, 36);
 
     // The run stops at the first manual step and says so in the banner.
@@ -271,8 +287,14 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
         assert!(s.contents().contains("console closed"), "{}", s.contents());
     }
     drop(c);
+    // The environment outlives the console: the demo's simulator is still up for the resume.
+    let sim_pid = recorded_sim_pid(&journal).expect("the simulator is recorded beside the journal");
+    assert!(cutover::journal::lease::process_alive(
+        u32::try_from(sim_pid).unwrap()
+    ));
 
-    // Start again on the same journal: the run resumes where it stopped, the approvals kept.
+    // Start again on the same journal: the run resumes where it stopped, the approvals kept, against
+    // the same simulator.
     let mut c = Console::start(dir.path(), &journal, 120, 36);
     let resumed = c.wait_for("resumed ×1");
     assert!(
@@ -346,6 +368,7 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
 fn the_compact_layout_at_80x24() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("demo.journal");
+    let _sim = SimGuard(journal.clone());
     let mut c = Console::start(dir.path(), &journal, 80, 24);
     // The compact layout: a short banner, the tree beside one tabbed pane.
     let screen = c.wait_for("▶ YOU: APPROVE announce-freeze");

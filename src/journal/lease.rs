@@ -19,6 +19,18 @@ use super::chain::format_at;
 use crate::engine::Event;
 
 /// Who holds (or wants) the lease.
+/// Whether `pid` is a live process on this host. A zombie is not: a driver killed with SIGKILL
+/// stays a zombie until its parent reaps it, and it will never write again.
+pub fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st != "Z" && st != "X"))
+        })
+        .unwrap_or(false)
+}
+
 #[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct LeaseHolder {
     /// The operator's name.

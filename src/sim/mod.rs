@@ -11,6 +11,7 @@
 
 mod auth;
 mod dataverse;
+pub mod detached;
 mod dmf;
 mod dual_write;
 pub mod faults;
@@ -26,6 +27,7 @@ mod world;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
@@ -54,6 +56,8 @@ pub enum SimError {
 /// A running simulator. Dropping it stops the server.
 pub struct SimHandle {
     addr: SocketAddr,
+    /// When the last request arrived (ms since the Unix epoch), for `cutover sim --exit-when-idle`.
+    last_request: Arc<AtomicI64>,
     shared: server::App,
     cancel: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -77,6 +81,12 @@ impl SimHandle {
     /// Replaces the fault rules (as `POST /_sim/faults` does).
     pub fn set_faults(&self, faults: Faults) {
         self.shared.set_faults(faults);
+    }
+
+    /// How long no request has arrived.
+    pub fn idle_for(&self) -> std::time::Duration {
+        let ms = chrono::Utc::now().timestamp_millis() - self.last_request.load(Ordering::Relaxed);
+        std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     }
 
     /// Simulated seconds per real second.
@@ -109,7 +119,9 @@ pub async fn start(scenario: Scenario, addr: SocketAddr) -> Result<SimHandle, Si
         world::SimState::new(scenario),
         format!("http://{addr}"),
     ));
-    let router = server::router(shared.clone());
+    let last_request = Arc::new(AtomicI64::new(chrono::Utc::now().timestamp_millis()));
+    let router = server::router(shared.clone())
+        .layer(axum::middleware::from_fn_with_state(last_request.clone(), touch));
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     let task = tokio::spawn(async move {
@@ -121,10 +133,21 @@ pub async fn start(scenario: Scenario, addr: SocketAddr) -> Result<SimHandle, Si
     });
     Ok(SimHandle {
         addr,
+        last_request,
         shared,
         cancel,
         task: Some(task),
     })
+}
+
+/// Notes the time of every request.
+async fn touch(
+    axum::extract::State(at): axum::extract::State<Arc<AtomicI64>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    at.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    next.run(req).await
 }
 
 /// `cutover sim`: prints `listening on http://HOST:PORT` first, serves until SIGINT/SIGTERM.
@@ -167,7 +190,40 @@ pub fn cmd_sim(args: &SimArgs) -> i32 {
         let mut out = std::io::stdout();
         let _ = writeln!(out, "listening on {}", handle.url());
         let _ = out.flush();
-        wait_for_signal().await;
+        let idle = args.exit_when_idle.map(std::time::Duration::from_secs);
+        let record = args.exit_without.clone();
+        let mut seen_record = false;
+        let started = std::time::Instant::now();
+        let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
+        let signal = wait_for_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                () = &mut signal => break,
+                _ = every.tick() => {}
+            }
+            if let Some(limit) = idle
+                && handle.idle_for() >= limit
+            {
+                let _ = writeln!(out, "no request for {} s: exiting", limit.as_secs());
+                break;
+            }
+            if let Some(r) = &record {
+                // The record is written just after this process starts listening.
+                let names_me = std::fs::read(r)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v["pid"].as_u64())
+                    == Some(u64::from(std::process::id()));
+                seen_record |= names_me;
+                if (seen_record && !names_me)
+                    || (!seen_record && started.elapsed() > std::time::Duration::from_secs(60))
+                {
+                    let _ = writeln!(out, "{} no longer names this simulator: exiting", r.display());
+                    break;
+                }
+            }
+        }
         handle.shutdown().await;
         exit::OK
     })

@@ -24,7 +24,7 @@ const BEAT: StdDuration = StdDuration::from_secs(5);
 fn pid_gone(info: &LeaseInfo, me: &LeaseHolder) -> bool {
     info.holder.host == me.host
         && info.holder.pid != me.pid
-        && !Path::new(&format!("/proc/{}", info.holder.pid)).exists()
+        && !crate::journal::lease::process_alive(info.holder.pid)
 }
 
 /// Takes the lease; returns the `LeaseTakenOver` event to journal when it was taken over.
