@@ -81,7 +81,7 @@ pub enum SetupError {
         outcome: String,
         code: i32,
     },
-    /// The journal lease is held: exit 2 with who holds it.
+    /// The journal lease is held by another driver: exit 4 (`exit::BUSY`) with who holds it.
     #[error("{0}")]
     Lease(String),
     #[error("{0}")]
@@ -91,7 +91,8 @@ pub enum SetupError {
 impl SetupError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            SetupError::Invalid(_) | SetupError::Lease(_) => crate::exit::INVALID,
+            SetupError::Invalid(_) => crate::exit::INVALID,
+            SetupError::Lease(_) => crate::exit::BUSY,
             SetupError::AlreadyFinished { code, .. } => *code,
             SetupError::Failed(_) => crate::exit::FAILED,
         }
@@ -323,11 +324,17 @@ pub async fn start_engine(
         questions: _,
     } = p;
     let writer = journal.writer();
+    let journal_path = opts.journal.clone();
     let done = tokio::spawn(async move {
         let end = scheduler.run(starts).await;
         let end = match (writer.flush().await, end) {
             (Err(e), RunEnd::Finished(_)) => RunEnd::Broken(e.to_string()),
             (_, end) => end,
+        };
+        // A failed journal cancelled the run; say so instead of "interrupted".
+        let end = match writer.failure() {
+            Some(cause) => RunEnd::Broken(journal_failure(&journal_path, &cause)),
+            None => end,
         };
         let end = match lease.stop() {
             Some(lost) if !matches!(end, RunEnd::Broken(_)) => RunEnd::Broken(lost),
@@ -404,8 +411,14 @@ type PrepareOut = (
 async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<PrepareOut, SetupError> {
     let redactor = Redactor::new();
     let journal = Journal::open(&opts.journal, redactor.clone()).map_err(invalid)?;
+    // A journal that cannot be written cancels the run at once: no request starts after that.
+    journal.writer().cancel_on_failure(cancel.clone());
     let holder = crate::journal::LeaseHolder::this_process(opts.operator.clone());
     let (lease, takeover) = lease::acquire(&opts.journal, &holder, opts.take_over)?;
+    // Beat (and release) from here on, so a setup refused below (a changed runbook, a full disk)
+    // gives the lease back instead of leaving one that looks like a dead driver's.
+    let heartbeat = lease::Heartbeat::start(lease, cancel.clone());
+    let held = async {
     let chosen = choose(&opts.journal, opts)?;
     // The runbook: the file given, the file the run was started from, else the journaled text.
     let (file, text, dir, journaled) = match (&chosen, &opts.runbook) {
@@ -507,7 +520,9 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     let mine = writer
         .subscribe()
         .map_err(|e| SetupError::Failed(e.to_string()))?;
-    let journal_err = |e: crate::journal::JournalError| SetupError::Failed(e.to_string());
+    let journal_err = |e: crate::journal::JournalError| {
+        SetupError::Failed(journal_failure(&opts.journal, &e.to_string()))
+    };
     let starts = match &chosen {
         Chosen::New => {
             let (steps, maps) = plan_info(&rb, &plan);
@@ -605,20 +620,37 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         control,
         refusals,
     };
-    let lease = lease::Heartbeat::start(lease, cancel);
-    Ok((
-        Prepared {
-            scheduler,
-            starts,
-            journal,
-            lease,
-            sim,
-            questions,
-        },
-        initial,
-        sub,
-        mine,
-    ))
+    Ok((scheduler, starts, journal, sim, questions, initial, sub, mine))
+    }
+    .await;
+    match held {
+        Ok((scheduler, starts, journal, sim, questions, initial, sub, mine)) => Ok((
+            Prepared {
+                scheduler,
+                starts,
+                journal,
+                lease: heartbeat,
+                sim,
+                questions,
+            },
+            initial,
+            sub,
+            mine,
+        )),
+        Err(e) => {
+            drop(heartbeat.stop());
+            Err(e)
+        }
+    }
+}
+
+/// What the operator reads when the journal cannot be written: which file, why, that nothing
+/// unjournaled was done, and how to carry on.
+pub fn journal_failure(journal: &Path, cause: &str) -> String {
+    let j = journal.display();
+    format!(
+        "the journal {j} cannot be written ({cause}); cutover stopped before its next action and executed nothing the journal does not record. Free space (or fix the file system), then run `cutover resume {j}`"
+    )
 }
 
 /// The interval between automatic gate re-checks: the first gate's `retry_every` (else the

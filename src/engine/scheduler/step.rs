@@ -205,6 +205,8 @@ impl Scheduler {
                     ),
                 },
                 outputs: BTreeMap::new(),
+                // A handle step that ran out of time may still be running out there.
+                in_doubt: self.executor.reconcile_policy(step) == Reconcile::ByHandle,
             },
         };
         if cancel.is_cancelled() {
@@ -330,6 +332,41 @@ impl Scheduler {
         }
     }
 
+    /// A failure on the way to the environment ([`StepResult::in_doubt`]): the attempt stays open
+    /// (no `StepFinished`), so nothing is marked done or failed that may have happened. Retry
+    /// reconciles the same attempt through its handle; headless halts, and `resume` reconciles.
+    async fn in_doubt(self: &Arc<Self>, step: &PlannedStep, attempt: u32, message: &str) -> Next {
+        let prompt = format!(
+            "`{}` could not reach or understand its environment: {message}. Whether its operation happened is unknown: \
+             Retry checks it through its handle and carries on (never starting it twice), or skip it with a reason, or abort.",
+            step.id
+        );
+        match self.ask(step, DecisionKind::StepFailed, prompt).await {
+            Err(AskError::NeedsOperator(_)) => Next::End(TaskEnd::Halt(format!(
+                "step `{}` stopped: {message} (not marked done; `cutover resume` checks it through its handle)",
+                step.id
+            ))),
+            Err(e) => Next::End(ask_err(e, true)),
+            Ok(d) => match d.action {
+                OperatorAction::Retry => Next::Attempt(Start::Reconcile {
+                    attempt,
+                    handle: None,
+                }),
+                OperatorAction::Skip => {
+                    let reason = d.reason.unwrap_or_else(|| "skipped by the operator".into());
+                    match self
+                        .finished(step, StepOutcome::Skipped { reason }, BTreeMap::new())
+                        .await
+                    {
+                        Ok(()) => Next::End(TaskEnd::Done { ok: true }),
+                        Err(end) => Next::End(end),
+                    }
+                }
+                _ => Next::End(TaskEnd::Abort(abort_reason(&d, step))),
+            },
+        }
+    }
+
     /// An in-flight step with no safe way to check it: the operator decides.
     async fn ambiguous(self: &Arc<Self>, step: &PlannedStep, attempt: u32) -> Next {
         let prompt = format!(
@@ -440,6 +477,17 @@ pub(super) async fn drive(
             && let Some(why) = s.refusals.take(&step.id)
         {
             return TaskEnd::Waiting(why);
+        }
+        if result.in_doubt
+            && let StepOutcome::Failed { message } = &result.outcome
+        {
+            match s.in_doubt(&step, attempt, message).await {
+                Next::Attempt(st) => {
+                    next = st;
+                    continue;
+                }
+                Next::End(end) => return end,
+            }
         }
         // A passed gate with `confirm: true` waits for the operator before the next wave.
         if result.outcome == StepOutcome::Succeeded
