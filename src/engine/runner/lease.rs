@@ -78,7 +78,7 @@ fn refusal(path: &Path, info: &LeaseInfo, dead: bool, pid_gone: bool) -> String 
         )
     } else {
         format!(
-            "{j}: the journal is being driven by {who}; refusing to drive it from here too. Run `cutover watch {j}` to follow it read-only, or stop that process first"
+            "{j}: the journal is being driven by {who}; refusing to drive it from here too: run `cutover watch {j}` to follow it read-only, or stop that process first"
         )
     }
 }
