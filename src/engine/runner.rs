@@ -344,10 +344,10 @@ pub async fn start_engine(
         if let Some(sim) = sim {
             sim.shutdown().await;
         }
-        match close {
-            Ok(Ok(())) => end,
-            Ok(Err(e)) => RunEnd::Broken(e.to_string()),
-            Err(e) => RunEnd::Broken(e.to_string()),
+        match (close, end) {
+            (Ok(Ok(())), end) | (_, end @ RunEnd::Broken(_)) => end,
+            (Ok(Err(e)), _) => RunEnd::Broken(e.to_string()),
+            (Err(e), _) => RunEnd::Broken(e.to_string()),
         }
     });
     Ok((
