@@ -114,3 +114,68 @@ async fn a_create_without_a_handle_whose_answer_is_damaged_is_not_repeated() {
     assert_eq!(posts, 1, "a create with no handle must not be sent twice");
     assert_eq!(h.side_effect("canary.create:CANARY-2").await, 1);
 }
+
+/// A long job's status reads failing for a while (a throttling or failing status endpoint) do not
+/// give the job up: the poll carries on until its own deadline and sees the job finish.
+#[tokio::test]
+async fn a_dmf_poll_rides_out_failing_status_reads_until_its_deadline() {
+    use cutover::connectors::dmf::{DmfClient, ExecutionStatus, ExportRequest, Poll};
+    const DMF: &str = r#"
+name: dmf-poll
+time_scale: 600
+auth:
+  resources: { fno: "https://fno.example.test", dataverse: "https://dv.example.test", dualwrite: "https://dw.example.test" }
+companies: [USMF]
+entities:
+  fno:
+    CustomersV3: { key: CustomerAccount, rows: { USMF: 30 } }
+dmf:
+  definition_groups:
+    Snapshot:
+      job: { queued: 5, duration: 30, outcome: Succeeded }
+      entities: [{ name: Customers V3, entity_set: CustomersV3 }]
+"#;
+    let h = start(DMF).await;
+    let policy = RetryPolicy {
+        retries: 1,
+        ..fast_policy()
+    };
+    let dmf = DmfClient::new(h.transport("fno", FNO, policy));
+    let req = ExportRequest {
+        definition_group: "Snapshot".into(),
+        package_name: "Snapshot-poll".into(),
+        execution_id: "exec-poll-1".into(),
+        legal_entity: "USMF".into(),
+        re_execute: false,
+    };
+    let id = dmf.submit_export(&req, &h.cancel).await.unwrap();
+    // Every status read fails now; the fault is lifted only after several reads have failed.
+    h.faults(json!([{"service": "fno", "path_prefix": "/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.GetExecutionSummaryStatus", "server_error_rate": 1.0}]))
+        .await;
+    let poll = Poll {
+        every: std::time::Duration::from_millis(20),
+        timeout: std::time::Duration::from_secs(30),
+    };
+    let failing_reads = || {
+        h.summaries()
+            .iter()
+            .filter(|s| s.call.contains("GetExecutionSummaryStatus") && s.status == Some(503))
+            .count()
+    };
+    let waited = dmf.wait_terminal(&id, poll, &h.cancel, |_| {});
+    let lift = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while failing_reads() < 6 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the status reads never failed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        h.faults(json!([])).await;
+    };
+    let (status, ()) = tokio::join!(waited, lift);
+    assert_eq!(status.unwrap(), ExecutionStatus::Succeeded);
+    assert!(failing_reads() >= 6);
+    assert_eq!(h.side_effect("dmf.export:exec-poll-1").await, 1);
+}

@@ -226,6 +226,16 @@ impl ConnectorError {
         }
     }
 
+    /// A status read of a long job that failed on the way (retries exhausted, timed out, an
+    /// unreadable body): the job itself is unaffected, so a poller carries on until its own
+    /// deadline instead of giving the job up after one bad read (a service throttling for an hour).
+    pub fn poll_may_ride_out(&self) -> bool {
+        matches!(
+            self,
+            Self::TransientExhausted { .. } | Self::Timeout { .. } | Self::BadBody { .. }
+        )
+    }
+
     pub(crate) fn bad_body(env: &str, call: &str, detail: impl Into<String>) -> Self {
         Self::BadBody {
             env: env.to_owned(),

@@ -17,7 +17,7 @@ use super::ctx::{Clock, Emitter, Operator};
 use super::envs::{Envs, Target};
 use super::event::{Event, LogLevel, MapInfo, PlannedStepInfo, RunbookInfo, Tolerance};
 use super::ops::{Command, EngineHandle, RunEnd};
-use super::resume::{Resumable, diff_summary};
+use super::resume::diff_summary;
 use super::scheduler::operator::{
     AutoApprove, HeadlessOperator, InteractiveOperator, Questions, Refusals, log_unrouted,
 };
@@ -25,12 +25,15 @@ use super::scheduler::{
     Control, DEFAULT_SETTLE_CHECKS, GatePolicy, RealExecutor, Scheduler, Start, set_paused,
 };
 use super::{Envelope, RunId, RunState, StepId};
-use crate::journal::{Journal, JournalReader, Redactor};
+use crate::journal::{Journal, Redactor};
 use crate::runbook::plan::{Plan, PlannedWhat};
 use crate::runbook::{EnvLookup, Runbook};
 use crate::sim::{Scenario, SimHandle};
 
+mod choose;
 mod lease;
+
+use choose::{Chosen, choose};
 
 /// Where the environments are.
 #[derive(Debug, Clone)]
@@ -201,76 +204,6 @@ async fn sim_clock(url: &str) -> Result<f64, SetupError> {
         .await
         .map_err(|e| invalid(format!("--sim-url {url}: {e}")))?;
     Ok(v["time_scale"].as_f64().unwrap_or(1.0))
-}
-
-/// The run to drive: a new one, or the journal's unfinished last run.
-enum Chosen {
-    New,
-    Resume {
-        run_id: RunId,
-        started: Box<Envelope>,
-        record: Resumable,
-        state: Box<RunState>,
-        file: Option<PathBuf>,
-    },
-}
-
-fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupError> {
-    let reader = JournalReader::open_read_only(journal).map_err(invalid)?;
-    let runs = reader.runs().map_err(invalid)?;
-    let Some(last) = runs.last() else {
-        if opts.resume_only {
-            return Err(invalid(format!(
-                "{}: the journal holds no run to resume",
-                journal.display()
-            )));
-        }
-        return Ok(Chosen::New);
-    };
-    if let Some(outcome) = &last.outcome {
-        if opts.new_run && !opts.resume_only {
-            return Ok(Chosen::New);
-        }
-        let code = match outcome {
-            super::event::RunOutcome::Succeeded => crate::exit::OK,
-            _ => crate::exit::FAILED,
-        };
-        return Err(SetupError::AlreadyFinished {
-            run_id: last.run_id.clone(),
-            journal: journal.display().to_string(),
-            outcome: serde_json::to_value(outcome)
-                .ok()
-                .and_then(|v| v["status"].as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            code,
-        });
-    }
-    let run_id = last.run_id.clone();
-    let mut envelopes = Vec::new();
-    for e in reader.events(&run_id) {
-        envelopes.push(e.map_err(invalid)?);
-    }
-    let Some(started) = envelopes.first().cloned() else {
-        return Err(invalid("the unfinished run has no events"));
-    };
-    let mut state = RunState::default();
-    let mut file = None;
-    for e in &envelopes {
-        state.apply(e);
-        if let Event::Log { message, .. } = &e.event
-            && let Some(f) = message.strip_prefix(RUNBOOK_FILE_LOG)
-        {
-            file = Some(PathBuf::from(f));
-        }
-    }
-    let record = Resumable::from_envelopes(&envelopes);
-    Ok(Chosen::Resume {
-        run_id,
-        started: Box::new(started),
-        record,
-        state: Box::new(state),
-        file,
-    })
 }
 
 /// A run set up and ready to drive.

@@ -200,8 +200,9 @@ impl Scheduler {
             } => StepResult {
                 outcome: StepOutcome::Failed {
                     message: format!(
-                        "timed out after {}",
-                        crate::runbook::duration::Duration::from_secs(timeout.map_or(0, |t| t.as_secs()))
+                        "timed out after {}{}",
+                        crate::runbook::duration::Duration::from_secs(timeout.map_or(0, |t| t.as_secs())),
+                        self.last_call(step).map(|c| format!(" (last call {c})")).unwrap_or_default()
                     ),
                 },
                 outputs: BTreeMap::new(),
@@ -213,6 +214,18 @@ impl Scheduler {
             return Ok(None);
         }
         Ok(Some(result))
+    }
+
+    /// The step's latest request as `env: METHOD path: outcome`, so a timeout names where it was.
+    fn last_call(&self, step: &PlannedStep) -> Option<String> {
+        let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let r = st.step(step.id.as_str())?.requests.back()?;
+        let outcome = match (&r.error, r.status) {
+            (Some(e), _) => e.clone(),
+            (None, Some(s)) => format!("HTTP {s}"),
+            (None, None) => "no answer".into(),
+        };
+        Some(format!("{}: {} {}: {outcome}", r.env, r.method, r.path))
     }
 
     /// The failed gate's numbers, from the latest `GateEvaluated` of this step.
