@@ -8,5 +8,8 @@ pub const FAILED: i32 = 1;
 pub const INVALID: i32 = 2;
 /// The run is waiting for an operator decision that headless mode cannot take.
 pub const WAITING: i32 = 3;
+/// Another process is driving the journal (its lease is held): nothing was done; watch it
+/// read-only with `cutover watch`, or take a dead holder's lease over with `--take-over`.
+pub const BUSY: i32 = 4;
 /// Interrupted by SIGINT/SIGTERM; the journal is consistent and the run can be resumed.
 pub const INTERRUPTED: i32 = 130;

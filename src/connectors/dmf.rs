@@ -195,7 +195,14 @@ impl DmfClient {
     ) -> Result<ExecutionStatus> {
         let deadline = Instant::now() + poll.timeout;
         loop {
-            let s = self.status(execution_id, cancel).await?;
+            let s = match self.status(execution_id, cancel).await {
+                Ok(s) => s,
+                Err(e) if e.poll_may_ride_out() && Instant::now() + poll.every <= deadline => {
+                    self.sleep(poll.every, cancel).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             on_status(&s);
             if s.is_terminal() {
                 return Ok(s);

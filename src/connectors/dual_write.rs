@@ -273,7 +273,14 @@ impl GatewayClient {
     ) -> Result<RequestStatus> {
         let deadline = Instant::now() + poll.timeout;
         loop {
-            let s = self.request_status(request_id, cancel).await?;
+            let s = match self.request_status(request_id, cancel).await {
+                Ok(s) => s,
+                Err(e) if e.poll_may_ride_out() && Instant::now() + poll.every <= deadline => {
+                    self.pause(request_id, poll, deadline, cancel).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match s.state {
                 RequestState::Completed => return Ok(s),
                 RequestState::Error => {
@@ -303,7 +310,14 @@ impl GatewayClient {
     ) -> Result<MapInfo> {
         let deadline = Instant::now() + poll.timeout;
         loop {
-            let m = self.map(map_id, cancel).await?;
+            let m = match self.map(map_id, cancel).await {
+                Ok(m) => m,
+                Err(e) if e.poll_may_ride_out() && Instant::now() + poll.every <= deadline => {
+                    self.pause(map_id, poll, deadline, cancel).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             on_progress(&m);
             if m.status == want {
                 return Ok(m);

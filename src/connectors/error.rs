@@ -137,6 +137,105 @@ impl ConnectorError {
         matches!(self, Self::TransientExhausted { .. } | Self::Timeout { .. })
     }
 
+    /// A failure to obtain a token, restated for the environment and call that needed it (the token source's
+    /// own errors name Entra ID and its token call, which would not tell the operator which environment failed).
+    #[must_use]
+    pub fn for_token(self, env: &str, call: &str) -> Self {
+        let env = env.to_owned();
+        let via = |inner: &str| format!("{call} (token: {inner})");
+        match self {
+            Self::TransientExhausted {
+                call: c,
+                attempts,
+                last,
+                ..
+            } => Self::TransientExhausted {
+                env,
+                call: via(&c),
+                attempts,
+                last,
+            },
+            Self::Ambiguous { call: c, detail, .. } => Self::Ambiguous {
+                env,
+                call: via(&c),
+                detail,
+            },
+            Self::Auth {
+                call: c,
+                status,
+                message,
+                ..
+            } => Self::Auth {
+                env,
+                call: via(&c),
+                status,
+                message,
+            },
+            Self::NotFound { call: c, message, .. } => Self::NotFound {
+                env,
+                call: via(&c),
+                message,
+            },
+            Self::Service {
+                call: c,
+                status,
+                code,
+                message,
+                ..
+            } => Self::Service {
+                env,
+                call: via(&c),
+                status,
+                code,
+                message,
+            },
+            Self::UnexpectedHtml {
+                path,
+                status,
+                title,
+                sign_in,
+                ..
+            } => Self::UnexpectedHtml {
+                env,
+                path: via(&path),
+                status,
+                title,
+                sign_in,
+            },
+            Self::BadBody { call: c, detail, .. } => Self::BadBody {
+                env,
+                call: via(&c),
+                detail,
+            },
+            Self::Timeout {
+                call: c, after_ms, ..
+            } => Self::Timeout {
+                env,
+                call: via(&c),
+                after_ms,
+            },
+            Self::Cancelled { .. } => Self::Cancelled {
+                env,
+                call: call.to_owned(),
+            },
+            Self::Config { detail, .. } => Self::Config {
+                env,
+                detail: format!("{call} (token): {detail}"),
+            },
+            Self::JobFailed(j) => Self::JobFailed(j),
+        }
+    }
+
+    /// A status read of a long job that failed on the way (retries exhausted, timed out, an
+    /// unreadable body): the job itself is unaffected, so a poller carries on until its own
+    /// deadline instead of giving the job up after one bad read (a service throttling for an hour).
+    pub fn poll_may_ride_out(&self) -> bool {
+        matches!(
+            self,
+            Self::TransientExhausted { .. } | Self::Timeout { .. } | Self::BadBody { .. }
+        )
+    }
+
     pub(crate) fn bad_body(env: &str, call: &str, detail: impl Into<String>) -> Self {
         Self::BadBody {
             env: env.to_owned(),

@@ -8,6 +8,8 @@
 //! - [`auth`]: Entra ID client-credentials tokens, cached and shared, refreshed before expiry and on 401.
 //! - [`fno`]: F&O OData counts (cross-company, per company), paging, lookups, random keys, the error queue.
 //! - [`dmf`]: the Data management package API: export, import, status polling, the per-entity error check.
+//!   Pollers of long jobs (DMF status, gateway requests, map status) ride out a failed status read
+//!   (see [`ConnectorError::poll_may_ride_out`]) until their own deadline.
 //! - [`dataverse`]: exact counts past the 5,000 and 50,000 caps, lookups by key, canary create/delete, WhoAmI.
 //! - [`dual_write`]: the dual-write management gateway (our model) and operator-mode instructions/verification.
 //! - [`http`], [`shell`], [`notify`]: the generic step kinds.

@@ -21,22 +21,32 @@ pub fn json(body: &[u8]) -> Result<Value, ParseError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(err("empty body where JSON was expected"));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_eof() {
-            err(format!(
-                "truncated JSON (ended at line {} column {})",
-                e.line(),
-                e.column()
-            ))
-        } else {
-            err(format!(
-                "malformed JSON at line {} column {}: {}",
-                e.line(),
-                e.column(),
-                e.classify_kind()
-            ))
-        }
-    })
+    serde_json::from_slice(body).map_err(|e| describe(&e))
+}
+
+/// Checks that a body is well-formed JSON without building it (the transport's check of a JSON response
+/// before it is handed over; a damaged body of an idempotent call is retried like a transient fault).
+pub fn check_json(body: &[u8]) -> Result<(), ParseError> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map(|_| ())
+        .map_err(|e| describe(&e))
+}
+
+fn describe(e: &serde_json::Error) -> ParseError {
+    if e.is_eof() {
+        err(format!(
+            "truncated JSON (ended at line {} column {})",
+            e.line(),
+            e.column()
+        ))
+    } else {
+        err(format!(
+            "malformed JSON at line {} column {}: {}",
+            e.line(),
+            e.column(),
+            e.classify_kind()
+        ))
+    }
 }
 
 trait Classify {

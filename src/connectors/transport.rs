@@ -10,7 +10,15 @@
 //! - [`Idempotency::Unsafe`] (a create/start call with no handle): only failures that prove the request had no
 //!   effect: connect errors (nothing was sent) and 429 (throttled before processing). Anything else transient ends
 //!   as [`ConnectorError::Ambiguous`] so the engine reconciles instead of acting twice.
+//! - A 2xx whose body claims to be JSON (`Content-Type` naming json) but does not parse (truncated or malformed)
+//!   is treated like a transient fault for `Safe` and `Handle` calls: retried with backoff within the same budget,
+//!   and when the budget runs out the call fails as [`ConnectorError::BadBody`] saying "invalid JSON". For an
+//!   `Unsafe` call the request has taken effect, so it is never repeated: it fails at once as `BadBody`.
 //! - A 401 with a token source: the token is dropped, one fresh token is fetched and the call is repeated once.
+//! - A failure to get a token is reported against this environment and call (not Entra ID's), so a wrong audience
+//!   or a refused secret names the environment that needed the token.
+//! - No attempt starts once `cancel` is cancelled (the engine cancels when the journal cannot be written, so no
+//!   request goes out that the journal could not record).
 //!
 //! On a 429 without `Retry-After` the wait is `retry_after_fallback` when the service documents one (F&O's docs fall
 //! back to 30 s, see [`RetryPolicy::fno`]), otherwise the backoff. Every attempt, and every wait before a retry, is
@@ -182,9 +190,16 @@ impl Transport {
         let mut timeouts = 0u32;
         loop {
             attempt += 1;
+            if cancel.is_cancelled() {
+                return Err(self.cancelled(&req.call));
+            }
             let token = match (&self.token, req.authenticated) {
                 // Boxed: the token source itself sends through a Transport, which makes the future recursive.
-                (Some(ts), true) => Some(Box::pin(ts.token(cancel)).await?),
+                (Some(ts), true) => Some(
+                    Box::pin(ts.token(cancel))
+                        .await
+                        .map_err(|e| e.for_token(&self.env, &req.call))?,
+                ),
                 _ => None,
             };
             let started = Instant::now();
@@ -211,6 +226,7 @@ impl Transport {
                 error: None,
                 retry_in_ms: None,
             };
+            let mut bad_json = false;
             let (retry_reason, wait_hint, provably_unsent) = match outcome {
                 Ok((status, headers, body)) => {
                     summary.status = Some(status);
@@ -226,33 +242,27 @@ impl Transport {
                     }
                     let transient =
                         status == 429 || (500..600).contains(&status) && status != 501 && status != 505;
-                    if !transient {
-                        self.observe(summary);
-                        return Ok(Response {
-                            status,
-                            headers,
-                            body,
-                            path,
-                            call: req.call.clone(),
-                        });
+                    let invalid_json = if (200..300).contains(&status) && claims_json(&headers, &body) {
+                        parse::check_json(&body).err()
+                    } else {
+                        None
+                    };
+                    if let Some(e) = invalid_json {
+                        bad_json = true;
+                        (format!("invalid JSON: {e}"), None, false)
+                    } else {
+                        if !transient {
+                            self.observe(summary);
+                            return Ok(Response {
+                                status,
+                                headers,
+                                body,
+                                path,
+                                call: req.call.clone(),
+                            });
+                        }
+                        self.transient_reason(status, &headers, &body)
                     }
-                    let msg = parse::error_message(&body)
-                        .map(|m| m.message)
-                        .filter(|m| !m.is_empty());
-                    let reason = format!(
-                        "HTTP {status}{}",
-                        msg.map(|m| format!(": {m}")).unwrap_or_default()
-                    );
-                    let hint = headers
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse::retry_after(v, chrono::Utc::now()))
-                        .or(if status == 429 {
-                            self.policy.retry_after_fallback
-                        } else {
-                            None
-                        });
-                    (reason, hint, status == 429)
                 }
                 Err(e) => {
                     if e.is_redirect() || e.is_builder() {
@@ -276,6 +286,14 @@ impl Transport {
                 Idempotency::Unsafe => provably_unsent,
             };
             summary.error = Some(retry_reason.clone());
+            if !may_retry && bad_json {
+                self.observe(summary);
+                return Err(ConnectorError::bad_body(
+                    &self.env,
+                    &req.call,
+                    format!("{retry_reason} (not repeated: the call is not idempotent and has no handle)"),
+                ));
+            }
             if !may_retry {
                 self.observe(summary);
                 return Err(ConnectorError::Ambiguous {
@@ -286,6 +304,13 @@ impl Transport {
             }
             if attempt > self.policy.retries {
                 self.observe(summary);
+                if bad_json {
+                    return Err(ConnectorError::bad_body(
+                        &self.env,
+                        &req.call,
+                        format!("{retry_reason} (after {attempt} attempts)"),
+                    ));
+                }
                 if timeouts == attempt {
                     let after_ms = u64::try_from(self.policy.timeout.as_millis()).unwrap_or(u64::MAX);
                     return Err(ConnectorError::Timeout {
@@ -312,6 +337,33 @@ impl Transport {
                 () = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// Why a transient status (429, 5xx) is retried, the service's wait hint, and whether it proves the request
+    /// had no effect (only a 429 does).
+    fn transient_reason(
+        &self,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> (String, Option<std::time::Duration>, bool) {
+        let msg = parse::error_message(body)
+            .map(|m| m.message)
+            .filter(|m| !m.is_empty());
+        let reason = format!(
+            "HTTP {status}{}",
+            msg.map(|m| format!(": {m}")).unwrap_or_default()
+        );
+        let hint = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse::retry_after(v, chrono::Utc::now()))
+            .or(if status == 429 {
+                self.policy.retry_after_fallback
+            } else {
+                None
+            });
+        (reason, hint, status == 429)
     }
 
     /// Parses a successful response with a pure parser, wrapping its failure as `BadBody` naming env and call.
@@ -448,6 +500,15 @@ fn check_url(env: &str, url: &Url) -> Result<()> {
             url.host_str().unwrap_or("")
         ),
     })
+}
+
+/// A non-empty body whose `Content-Type` names JSON (`application/json`, `...+json`).
+fn claims_json(headers: &reqwest::header::HeaderMap, body: &[u8]) -> bool {
+    !body.iter().all(u8::is_ascii_whitespace)
+        && headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.to_ascii_lowercase().contains("json"))
 }
 
 /// Path plus query keys, never query values.

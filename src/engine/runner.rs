@@ -17,7 +17,7 @@ use super::ctx::{Clock, Emitter, Operator};
 use super::envs::{Envs, Target};
 use super::event::{Event, LogLevel, MapInfo, PlannedStepInfo, RunbookInfo, Tolerance};
 use super::ops::{Command, EngineHandle, RunEnd};
-use super::resume::{Resumable, diff_summary};
+use super::resume::diff_summary;
 use super::scheduler::operator::{
     AutoApprove, HeadlessOperator, InteractiveOperator, Questions, Refusals, log_unrouted,
 };
@@ -25,12 +25,15 @@ use super::scheduler::{
     Control, DEFAULT_SETTLE_CHECKS, GatePolicy, RealExecutor, Scheduler, Start, set_paused,
 };
 use super::{Envelope, RunId, RunState, StepId};
-use crate::journal::{Journal, JournalReader, Redactor};
+use crate::journal::{Journal, Redactor};
 use crate::runbook::plan::{Plan, PlannedWhat};
 use crate::runbook::{EnvLookup, Runbook};
 use crate::sim::{Scenario, SimHandle};
 
+mod choose;
 mod lease;
+
+use choose::{Chosen, choose};
 
 /// Where the environments are.
 #[derive(Debug, Clone)]
@@ -81,7 +84,7 @@ pub enum SetupError {
         outcome: String,
         code: i32,
     },
-    /// The journal lease is held: exit 2 with who holds it.
+    /// The journal lease is held by another driver: exit 4 (`exit::BUSY`) with who holds it.
     #[error("{0}")]
     Lease(String),
     #[error("{0}")]
@@ -91,7 +94,8 @@ pub enum SetupError {
 impl SetupError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            SetupError::Invalid(_) | SetupError::Lease(_) => crate::exit::INVALID,
+            SetupError::Invalid(_) => crate::exit::INVALID,
+            SetupError::Lease(_) => crate::exit::BUSY,
             SetupError::AlreadyFinished { code, .. } => *code,
             SetupError::Failed(_) => crate::exit::FAILED,
         }
@@ -202,76 +206,6 @@ async fn sim_clock(url: &str) -> Result<f64, SetupError> {
     Ok(v["time_scale"].as_f64().unwrap_or(1.0))
 }
 
-/// The run to drive: a new one, or the journal's unfinished last run.
-enum Chosen {
-    New,
-    Resume {
-        run_id: RunId,
-        started: Box<Envelope>,
-        record: Resumable,
-        state: Box<RunState>,
-        file: Option<PathBuf>,
-    },
-}
-
-fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupError> {
-    let reader = JournalReader::open_read_only(journal).map_err(invalid)?;
-    let runs = reader.runs().map_err(invalid)?;
-    let Some(last) = runs.last() else {
-        if opts.resume_only {
-            return Err(invalid(format!(
-                "{}: the journal holds no run to resume",
-                journal.display()
-            )));
-        }
-        return Ok(Chosen::New);
-    };
-    if let Some(outcome) = &last.outcome {
-        if opts.new_run && !opts.resume_only {
-            return Ok(Chosen::New);
-        }
-        let code = match outcome {
-            super::event::RunOutcome::Succeeded => crate::exit::OK,
-            _ => crate::exit::FAILED,
-        };
-        return Err(SetupError::AlreadyFinished {
-            run_id: last.run_id.clone(),
-            journal: journal.display().to_string(),
-            outcome: serde_json::to_value(outcome)
-                .ok()
-                .and_then(|v| v["status"].as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            code,
-        });
-    }
-    let run_id = last.run_id.clone();
-    let mut envelopes = Vec::new();
-    for e in reader.events(&run_id) {
-        envelopes.push(e.map_err(invalid)?);
-    }
-    let Some(started) = envelopes.first().cloned() else {
-        return Err(invalid("the unfinished run has no events"));
-    };
-    let mut state = RunState::default();
-    let mut file = None;
-    for e in &envelopes {
-        state.apply(e);
-        if let Event::Log { message, .. } = &e.event
-            && let Some(f) = message.strip_prefix(RUNBOOK_FILE_LOG)
-        {
-            file = Some(PathBuf::from(f));
-        }
-    }
-    let record = Resumable::from_envelopes(&envelopes);
-    Ok(Chosen::Resume {
-        run_id,
-        started: Box::new(started),
-        record,
-        state: Box::new(state),
-        file,
-    })
-}
-
 /// A run set up and ready to drive.
 struct Prepared {
     scheduler: Scheduler,
@@ -323,11 +257,17 @@ pub async fn start_engine(
         questions: _,
     } = p;
     let writer = journal.writer();
+    let journal_path = opts.journal.clone();
     let done = tokio::spawn(async move {
         let end = scheduler.run(starts).await;
         let end = match (writer.flush().await, end) {
             (Err(e), RunEnd::Finished(_)) => RunEnd::Broken(e.to_string()),
             (_, end) => end,
+        };
+        // A failed journal cancelled the run; say so instead of "interrupted".
+        let end = match writer.failure() {
+            Some(cause) => RunEnd::Broken(journal_failure(&journal_path, &cause)),
+            None => end,
         };
         let end = match lease.stop() {
             Some(lost) if !matches!(end, RunEnd::Broken(_)) => RunEnd::Broken(lost),
@@ -337,10 +277,10 @@ pub async fn start_engine(
         if let Some(sim) = sim {
             sim.shutdown().await;
         }
-        match close {
-            Ok(Ok(())) => end,
-            Ok(Err(e)) => RunEnd::Broken(e.to_string()),
-            Err(e) => RunEnd::Broken(e.to_string()),
+        match (close, end) {
+            (Ok(Ok(())), end) | (_, end @ RunEnd::Broken(_)) => end,
+            (Ok(Err(e)), _) => RunEnd::Broken(e.to_string()),
+            (Err(e), _) => RunEnd::Broken(e.to_string()),
         }
     });
     Ok((
@@ -404,8 +344,14 @@ type PrepareOut = (
 async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<PrepareOut, SetupError> {
     let redactor = Redactor::new();
     let journal = Journal::open(&opts.journal, redactor.clone()).map_err(invalid)?;
+    // A journal that cannot be written cancels the run at once: no request starts after that.
+    journal.writer().cancel_on_failure(cancel.clone());
     let holder = crate::journal::LeaseHolder::this_process(opts.operator.clone());
     let (lease, takeover) = lease::acquire(&opts.journal, &holder, opts.take_over)?;
+    // Beat (and release) from here on, so a setup refused below (a changed runbook, a full disk)
+    // gives the lease back instead of leaving one that looks like a dead driver's.
+    let heartbeat = lease::Heartbeat::start(lease, cancel.clone());
+    let held = async {
     let chosen = choose(&opts.journal, opts)?;
     // The runbook: the file given, the file the run was started from, else the journaled text.
     let (file, text, dir, journaled) = match (&chosen, &opts.runbook) {
@@ -507,7 +453,9 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     let mine = writer
         .subscribe()
         .map_err(|e| SetupError::Failed(e.to_string()))?;
-    let journal_err = |e: crate::journal::JournalError| SetupError::Failed(e.to_string());
+    let journal_err = |e: crate::journal::JournalError| {
+        SetupError::Failed(journal_failure(&opts.journal, &e.to_string()))
+    };
     let starts = match &chosen {
         Chosen::New => {
             let (steps, maps) = plan_info(&rb, &plan);
@@ -605,20 +553,37 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         control,
         refusals,
     };
-    let lease = lease::Heartbeat::start(lease, cancel);
-    Ok((
-        Prepared {
-            scheduler,
-            starts,
-            journal,
-            lease,
-            sim,
-            questions,
-        },
-        initial,
-        sub,
-        mine,
-    ))
+    Ok((scheduler, starts, journal, sim, questions, initial, sub, mine))
+    }
+    .await;
+    match held {
+        Ok((scheduler, starts, journal, sim, questions, initial, sub, mine)) => Ok((
+            Prepared {
+                scheduler,
+                starts,
+                journal,
+                lease: heartbeat,
+                sim,
+                questions,
+            },
+            initial,
+            sub,
+            mine,
+        )),
+        Err(e) => {
+            drop(heartbeat.stop());
+            Err(e)
+        }
+    }
+}
+
+/// What the operator reads when the journal cannot be written: which file, why, that nothing
+/// unjournaled was done, and how to carry on.
+pub fn journal_failure(journal: &Path, cause: &str) -> String {
+    let j = journal.display();
+    format!(
+        "the journal {j} cannot be written ({cause}); cutover stopped before its next action and executed nothing the journal does not record. Free space (or fix the file system), then run `cutover resume {j}`"
+    )
 }
 
 /// The interval between automatic gate re-checks: the first gate's `retry_every` (else the

@@ -7,7 +7,14 @@
 //! as many (concurrent appenders woken by that commit), so one fsync serves them all. Redaction
 //! and canonical JSON happen on the caller's thread, beside the writer's inserts.
 //! A failed commit poisons the writer: every later append fails, so the engine stops acting
-//! before its next side effect (nothing is ever executed unjournaled).
+//! before its next side effect (nothing is ever executed unjournaled). Tokens registered with
+//! [`JournalWriter::cancel_on_failure`] are cancelled before any waiter hears of the failure, so
+//! work running concurrently (requests between two appends) stops too.
+//!
+//! Test hook: with `CUTOVER_TEST_JOURNAL_GROWTH_PAGES=N` in the environment, the writer's
+//! connection may grow the file by at most N pages from its size at open (`PRAGMA
+//! max_page_count`), which makes SQLite answer "database or disk is full" part way through a run:
+//! a full disk, without needing one. Other connections (readers, the lease) are not limited.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,7 +98,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct JournalWriter {
     tx: mpsc::Sender<Msg>,
-    failed: Arc<AtomicBool>,
+    failed: Arc<Failure>,
     redactor: Redactor,
 }
 
@@ -129,9 +136,11 @@ impl Journal {
         options: JournalOptions,
         new: bool,
     ) -> Result<Journal, JournalError> {
-        let store = Store::new(open_rw(path, new)?)?;
+        let conn = open_rw(path, new)?;
+        limit_growth_for_tests(&conn)?;
+        let store = Store::new(conn)?;
         let (tx, rx) = mpsc::channel();
-        let failed = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(Failure::default());
         let thread_failed = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
             .name("cutover-journal".into())
@@ -169,8 +178,10 @@ impl Journal {
         thread
             .join()
             .map_err(|_| JournalError::WriteFailed("the journal writer thread panicked".into()))?;
-        if self.writer.failed.load(Ordering::SeqCst) {
-            return Err(JournalError::WriteFailed("an earlier commit failed".into()));
+        if let Some(cause) = self.writer.failed.cause() {
+            return Err(JournalError::WriteFailed(format!(
+                "an earlier commit failed: {cause}"
+            )));
         }
         Ok(())
     }
@@ -185,8 +196,10 @@ impl Drop for Journal {
 
 impl JournalWriter {
     fn send(&self, msg: Msg) -> Result<(), JournalError> {
-        if self.failed.load(Ordering::SeqCst) {
-            return Err(JournalError::WriteFailed("an earlier commit failed".into()));
+        if let Some(cause) = self.failed.cause() {
+            return Err(JournalError::WriteFailed(format!(
+                "an earlier commit failed: {cause}"
+            )));
         }
         self.tx.send(msg).map_err(|_| JournalError::Closed)
     }
@@ -244,8 +257,89 @@ impl JournalWriter {
 
     /// True once a commit has failed (every later append is refused).
     pub fn has_failed(&self) -> bool {
-        self.failed.load(Ordering::SeqCst)
+        self.failed.is_set()
     }
+
+    /// Why the writer failed (the first failed commit's error), once it has.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.cause()
+    }
+
+    /// Cancel `token` as soon as a commit fails (at once if one already has), before the failure
+    /// is reported to any appender: the engine passes its run token, so no request starts after
+    /// the journal stopped recording.
+    pub fn cancel_on_failure(&self, token: tokio_util::sync::CancellationToken) {
+        self.failed.watch(token);
+    }
+}
+
+/// The writer's failure state, shared by the thread and every handle.
+#[derive(Default)]
+struct Failure {
+    set: AtomicBool,
+    inner: std::sync::Mutex<FailureInner>,
+}
+
+#[derive(Default)]
+struct FailureInner {
+    cause: Option<String>,
+    watchers: Vec<tokio_util::sync::CancellationToken>,
+}
+
+impl Failure {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FailureInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+    fn cause(&self) -> Option<String> {
+        if !self.is_set() {
+            return None;
+        }
+        Some(self.lock().cause.clone().unwrap_or_default())
+    }
+    /// Record the first failure and cancel every watcher.
+    fn fail(&self, cause: String) {
+        let watchers = {
+            let mut g = self.lock();
+            g.cause.get_or_insert(cause);
+            self.set.store(true, Ordering::SeqCst);
+            std::mem::take(&mut g.watchers)
+        };
+        watchers
+            .iter()
+            .for_each(tokio_util::sync::CancellationToken::cancel);
+    }
+    fn watch(&self, token: tokio_util::sync::CancellationToken) {
+        let mut g = self.lock();
+        if self.is_set() {
+            drop(g);
+            token.cancel();
+        } else {
+            g.watchers.push(token);
+        }
+    }
+}
+
+/// See the module docs: `CUTOVER_TEST_JOURNAL_GROWTH_PAGES=N` caps the writer's file at its
+/// current size plus N pages.
+fn limit_growth_for_tests(conn: &rusqlite::Connection) -> Result<(), JournalError> {
+    let Some(extra) = std::env::var("CUTOVER_TEST_JOURNAL_GROWTH_PAGES")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    else {
+        return Ok(());
+    };
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let _: i64 = conn.query_row(
+        &format!("PRAGMA max_page_count = {}", pages.saturating_add(extra.max(0))),
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(())
 }
 
 struct Pending {
@@ -260,7 +354,7 @@ struct Pending {
 /// The longest a durable batch lingers for more concurrent appenders (see `run`).
 const LINGER: Duration = Duration::from_millis(1);
 
-fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed: &AtomicBool) {
+fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed: &Failure) {
     let mut subscribers: Vec<tmpsc::UnboundedSender<Envelope>> = Vec::new();
     let mut p = Pending {
         items: Vec::new(),
@@ -340,15 +434,15 @@ fn commit(
     p: &mut Pending,
     subs: &mut Vec<tmpsc::UnboundedSender<Envelope>>,
     opts: &JournalOptions,
-    failed: &AtomicBool,
+    failed: &Failure,
 ) {
     let items = std::mem::take(&mut p.items);
     let flushes = std::mem::take(&mut p.flushes);
     p.urgent = false;
     p.oldest = None;
     p.waiters = 0;
-    if failed.load(Ordering::SeqCst) {
-        let e = JournalError::WriteFailed("an earlier commit failed".into());
+    if let Some(cause) = failed.cause() {
+        let e = JournalError::WriteFailed(format!("an earlier commit failed: {cause}"));
         items
             .into_iter()
             .filter_map(|(_, a)| a)
@@ -373,7 +467,7 @@ fn commit(
             flushes.into_iter().for_each(|f| f.send(Ok(())));
         }
         Err(e) => {
-            failed.store(true, Ordering::SeqCst);
+            failed.fail(e.to_string());
             tracing::error!(error = %e, "journal commit failed; the writer refuses further events");
             let e = JournalError::WriteFailed(e.to_string());
             acks.into_iter().flatten().for_each(|a| a.send(Err(e.clone())));

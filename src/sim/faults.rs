@@ -67,6 +67,9 @@ pub struct FaultRule {
     pub malformed_rate: f64,
     /// Share of requests answered 200 with an HTML sign-in page.
     pub html_signin_rate: f64,
+    /// Share of requests to F&O, Dataverse and the gateway answered 401 as if their token had expired (a token
+    /// revoked or expired early, e.g. by clock skew); other services are not affected.
+    pub unauthorized_rate: f64,
     /// Share of responses trickled in small chunks.
     pub slow_rate: f64,
     /// Real milliseconds between trickled chunks (default 100).
@@ -92,6 +95,8 @@ pub enum Decision {
     ServerError,
     Reset,
     HtmlSignIn,
+    /// 401 as for an expired token.
+    Unauthorized,
     /// Let the request through, then damage or slow its response.
     Mangle(Mangle),
 }
@@ -162,6 +167,10 @@ impl FaultState {
                 Decision::ServerError
             } else if draw(3) < rule.html_signin_rate {
                 Decision::HtmlSignIn
+            } else if draw(7) < rule.unauthorized_rate
+                && matches!(service, Service::Fno | Service::Dataverse | Service::Dualwrite)
+            {
+                Decision::Unauthorized
             } else if draw(4) < rule.truncated_rate {
                 Decision::Mangle(Mangle::Truncate)
             } else if draw(5) < rule.malformed_rate {

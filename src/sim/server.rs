@@ -222,6 +222,9 @@ async fn pipeline(State(app): State<App>, req: Request, next: Next) -> Response 
             );
         }
         Decision::Reset => return reset(),
+        Decision::Unauthorized => {
+            return auth::unauthorized(service, "the access token has expired (simulated fault)");
+        }
         Decision::HtmlSignIn => {
             return (
                 StatusCode::OK,

@@ -69,6 +69,12 @@ pub struct StepResult {
     pub outcome: StepOutcome,
     /// Captured values, `${steps.<id>.<name>}`.
     pub outputs: BTreeMap<String, String>,
+    /// A failure of the way to the environment (unreachable, throttled past the budget, timed out,
+    /// an unreadable or HTML answer, refused credentials), not of the work itself: whether the
+    /// external operation happened is unknown. The scheduler then leaves the attempt open (no
+    /// `StepFinished`), so a retry or a resume reconciles it through the same handle instead of
+    /// starting it again under a new one.
+    pub in_doubt: bool,
 }
 
 /// The external handle a step will use, computed before its intent is journaled. Deterministic in
@@ -120,14 +126,22 @@ pub async fn execute(ctx: &StepCtx, handle: Option<&Handle>, mode: Mode) -> Step
         Ok(outputs) => StepResult {
             outcome: StepOutcome::Succeeded,
             outputs,
+            in_doubt: false,
         },
         Err(Stop::Skipped(reason)) => StepResult {
             outcome: StepOutcome::Skipped { reason },
             outputs: BTreeMap::new(),
+            in_doubt: false,
         },
         Err(Stop::Failed(message)) => StepResult {
             outcome: StepOutcome::Failed { message },
             outputs: BTreeMap::new(),
+            in_doubt: false,
+        },
+        Err(Stop::InDoubt(message)) => StepResult {
+            outcome: StepOutcome::Failed { message },
+            outputs: BTreeMap::new(),
+            in_doubt: true,
         },
     }
 }
@@ -167,6 +181,8 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
 pub(crate) enum Stop {
     Failed(String),
     Skipped(String),
+    /// The environment could not be reached or understood: see [`StepResult::in_doubt`].
+    InDoubt(String),
 }
 
 pub(crate) fn fail(msg: impl Into<String>) -> Stop {
@@ -175,7 +191,15 @@ pub(crate) fn fail(msg: impl Into<String>) -> Stop {
 
 impl From<ConnectorError> for Stop {
     fn from(e: ConnectorError) -> Self {
-        Stop::Failed(e.to_string())
+        match e {
+            ConnectorError::TransientExhausted { .. }
+            | ConnectorError::Ambiguous { .. }
+            | ConnectorError::Auth { .. }
+            | ConnectorError::UnexpectedHtml { .. }
+            | ConnectorError::BadBody { .. }
+            | ConnectorError::Timeout { .. } => Stop::InDoubt(e.to_string()),
+            _ => Stop::Failed(e.to_string()),
+        }
     }
 }
 impl From<EnvsError> for Stop {

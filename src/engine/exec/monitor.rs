@@ -131,7 +131,9 @@ pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
     let started = Instant::now();
     let mut round = 0u32;
     loop {
-        if let Err(super::Stop::Failed(e)) = tick(ctx, &maps, &alerts, *sample_size, every, round).await {
+        if let Err(super::Stop::Failed(e) | super::Stop::InDoubt(e)) =
+            tick(ctx, &maps, &alerts, *sample_size, every, round).await
+        {
             if ctx.cancel.is_cancelled() {
                 return Err(fail("cancelled"));
             }

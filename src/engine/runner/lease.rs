@@ -39,27 +39,47 @@ pub fn acquire(path: &Path, me: &LeaseHolder, take_over: bool) -> Result<(Lease,
                     .map_err(|e| SetupError::Lease(e.to_string()))?;
                 return Ok((l, Some(ev)));
             }
-            let who = format!(
-                "{} (pid {} on {}, last heartbeat {})",
-                info.holder.name,
-                info.holder.pid,
-                info.holder.host,
-                info.heartbeat_at.format("%Y-%m-%d %H:%M:%S UTC")
-            );
-            Err(SetupError::Lease(if dead {
-                format!(
-                    "{}: the journal is held by {who}, which looks dead; pass --take-over to drive it from here (journaled)",
-                    path.display()
-                )
-            } else {
-                format!(
-                    "{}: the journal is being driven by {who}; watch it read-only (`cutover runs {}`) or stop that process first",
-                    path.display(),
-                    path.display()
-                )
-            }))
+            Err(SetupError::Lease(refusal(path, &info, dead, pid_gone(&info, me))))
         }
         Err(e) => Err(SetupError::Lease(e.to_string())),
+    }
+}
+
+/// How old a heartbeat is, in words (`3s`, `2m05s`, `1h02m`).
+fn age(at: chrono::DateTime<Utc>) -> String {
+    let s = (Utc::now() - at).num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The refusal of a second driver: who holds the journal (holder, pid, host, heartbeat age), and
+/// what to do instead: watch read-only, or (only for a dead holder) take over explicitly.
+fn refusal(path: &Path, info: &LeaseInfo, dead: bool, pid_gone: bool) -> String {
+    let j = path.display();
+    let who = format!(
+        "{} (pid {} on {}, last heartbeat {} ago at {})",
+        info.holder.name,
+        info.holder.pid,
+        info.holder.host,
+        age(info.heartbeat_at),
+        info.heartbeat_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    if dead {
+        let why = if pid_gone {
+            "that process no longer runs"
+        } else {
+            "its heartbeat is stale"
+        };
+        format!(
+            "{j}: the journal is held by {who}, which looks dead ({why}); pass --take-over to drive it from here (the takeover is journaled), or run `cutover watch {j}` to follow it read-only"
+        )
+    } else {
+        format!(
+            "{j}: the journal is being driven by {who}; refusing to drive it from here too: run `cutover watch {j}` to follow it read-only, or stop that process first"
+        )
     }
 }
 

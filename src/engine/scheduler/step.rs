@@ -200,17 +200,32 @@ impl Scheduler {
             } => StepResult {
                 outcome: StepOutcome::Failed {
                     message: format!(
-                        "timed out after {}",
-                        crate::runbook::duration::Duration::from_secs(timeout.map_or(0, |t| t.as_secs()))
+                        "timed out after {}{}",
+                        crate::runbook::duration::Duration::from_secs(timeout.map_or(0, |t| t.as_secs())),
+                        self.last_call(step).map(|c| format!(" (last call {c})")).unwrap_or_default()
                     ),
                 },
                 outputs: BTreeMap::new(),
+                // A handle step that ran out of time may still be running out there.
+                in_doubt: self.executor.reconcile_policy(step) == Reconcile::ByHandle,
             },
         };
         if cancel.is_cancelled() {
             return Ok(None);
         }
         Ok(Some(result))
+    }
+
+    /// The step's latest request as `env: METHOD path: outcome`, so a timeout names where it was.
+    fn last_call(&self, step: &PlannedStep) -> Option<String> {
+        let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let r = st.step(step.id.as_str())?.requests.back()?;
+        let outcome = match (&r.error, r.status) {
+            (Some(e), _) => e.clone(),
+            (None, Some(s)) => format!("HTTP {s}"),
+            (None, None) => "no answer".into(),
+        };
+        Some(format!("{}: {} {}: {outcome}", r.env, r.method, r.path))
     }
 
     /// The failed gate's numbers, from the latest `GateEvaluated` of this step.
@@ -315,6 +330,41 @@ impl Scheduler {
             Err(e) => Next::End(ask_err(e, true)),
             Ok(d) => match d.action {
                 OperatorAction::Retry => Next::Attempt(Start::Fresh { attempt: attempt + 1 }),
+                OperatorAction::Skip => {
+                    let reason = d.reason.unwrap_or_else(|| "skipped by the operator".into());
+                    match self
+                        .finished(step, StepOutcome::Skipped { reason }, BTreeMap::new())
+                        .await
+                    {
+                        Ok(()) => Next::End(TaskEnd::Done { ok: true }),
+                        Err(end) => Next::End(end),
+                    }
+                }
+                _ => Next::End(TaskEnd::Abort(abort_reason(&d, step))),
+            },
+        }
+    }
+
+    /// A failure on the way to the environment ([`StepResult::in_doubt`]): the attempt stays open
+    /// (no `StepFinished`), so nothing is marked done or failed that may have happened. Retry
+    /// reconciles the same attempt through its handle; headless halts, and `resume` reconciles.
+    async fn in_doubt(self: &Arc<Self>, step: &PlannedStep, attempt: u32, message: &str) -> Next {
+        let prompt = format!(
+            "`{}` could not reach or understand its environment: {message}. Whether its operation happened is unknown: \
+             Retry checks it through its handle and carries on (never starting it twice), or skip it with a reason, or abort.",
+            step.id
+        );
+        match self.ask(step, DecisionKind::StepFailed, prompt).await {
+            Err(AskError::NeedsOperator(_)) => Next::End(TaskEnd::Halt(format!(
+                "step `{}` stopped: {message} (not marked done; `cutover resume` checks it through its handle)",
+                step.id
+            ))),
+            Err(e) => Next::End(ask_err(e, true)),
+            Ok(d) => match d.action {
+                OperatorAction::Retry => Next::Attempt(Start::Reconcile {
+                    attempt,
+                    handle: None,
+                }),
                 OperatorAction::Skip => {
                     let reason = d.reason.unwrap_or_else(|| "skipped by the operator".into());
                     match self
@@ -440,6 +490,17 @@ pub(super) async fn drive(
             && let Some(why) = s.refusals.take(&step.id)
         {
             return TaskEnd::Waiting(why);
+        }
+        if result.in_doubt
+            && let StepOutcome::Failed { message } = &result.outcome
+        {
+            match s.in_doubt(&step, attempt, message).await {
+                Next::Attempt(st) => {
+                    next = st;
+                    continue;
+                }
+                Next::End(end) => return end,
+            }
         }
         // A passed gate with `confirm: true` waits for the operator before the next wave.
         if result.outcome == StepOutcome::Succeeded

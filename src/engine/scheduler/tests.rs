@@ -96,6 +96,7 @@ impl Executor for Fake {
                         message: "cancelled".into(),
                     },
                     outputs,
+                    in_doubt: false,
                 };
             }
             if ctx.step.kind == "manual" {
@@ -112,6 +113,7 @@ impl Executor for Fake {
                             message: e.to_string(),
                         },
                         outputs,
+                        in_doubt: false,
                     };
                 }
             }
@@ -130,7 +132,11 @@ impl Executor for Fake {
             } else {
                 StepOutcome::Succeeded
             };
-            StepResult { outcome, outputs }
+            StepResult {
+                outcome,
+                outputs,
+                in_doubt: false,
+            }
         })
     }
 }
