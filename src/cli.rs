@@ -13,6 +13,7 @@ Exit codes:
   1    a step or gate failed
   2    invalid input (runbook, flags, files)
   3    waiting for an operator decision (headless)
+  4    another process drives the journal (watch it with `cutover watch`)
   130  interrupted; the journal is consistent and the run resumes next time
 
 Environment:
