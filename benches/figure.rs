@@ -101,3 +101,18 @@ pub fn thread_cpu() -> Option<std::time::Duration> {
         )
     })
 }
+
+/// CPU time (user + system) this whole process has used so far (`getrusage(RUSAGE_SELF)`).
+pub fn process_cpu() -> Option<std::time::Duration> {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage for the duration of the call.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| {
+        std::time::Duration::new(
+            u64::try_from(t.tv_sec).unwrap_or(0),
+            u32::try_from(t.tv_usec).unwrap_or(0) * 1000,
+        )
+    };
+    (rc == 0).then(|| tv(ru.ru_utime) + tv(ru.ru_stime))
+}
