@@ -296,6 +296,42 @@ fn main() {
     }
     let span = t_end.map_or(f64::NAN, secs);
     let ratio = span / critical;
+    // Where the time over the critical path went: hand-offs between steps (a step's intent after
+    // the last of its needs finished: the scheduler and the journal) and overhead inside steps.
+    let planned = plan(&rb);
+    let (mut handoff, mut handoffs) = (0.0, 0u32);
+    let mut inside: Vec<(f64, &str)> = Vec::new();
+    for s in &planned.steps {
+        let Some(a) = first_intent.get(s.id.as_str()) else {
+            continue;
+        };
+        let ready = s
+            .needs
+            .iter()
+            .filter_map(|n| last_finish.get(n.as_str()).map(|t| secs(*t)))
+            .fold(0.0, f64::max);
+        handoff += (secs(*a) - ready).max(0.0);
+        handoffs += 1;
+        if let (Some(b), Some((_, sp))) = (
+            last_finish.get(s.id.as_str()),
+            steps.iter().find(|(id, _)| id == s.id.as_str()),
+        ) {
+            let over = secs(*b) - secs(*a) - (sp.end - sp.start) / scale;
+            inside.push((over, s.id.as_str()));
+        }
+    }
+    inside.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let top: Vec<String> = inside
+        .iter()
+        .take(4)
+        .map(|(o, id)| format!("{id} {o:+.2} s"))
+        .collect();
+    println!(
+        "over the critical path: {:.2} s; hand-offs between steps {handoff:.2} s over {handoffs} steps ({:.0} ms each); largest inside steps (request-heavy: simulator and client CPU): {}",
+        span - critical,
+        handoff * 1e3 / f64::from(handoffs.max(1)),
+        top.join(", ")
+    );
     let peak = per_second.values().copied().max().unwrap_or(0);
     println!(
         "demo: {end:?} ({events} events, {} requests, peak {peak} requests in one second); run span {span:.2} s, whole call {wall:.2} s",
