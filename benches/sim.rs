@@ -10,9 +10,9 @@
 //! measures. Target ratio ≥ 5. The demands, per bench:
 //! - sweep: 16 requests in flight, each answered after 20 ms: 16 / 0.020 s = 800 requests/s, for
 //!   the whole 1.25 s ideal (the throttled sweep asks less: slots sleep through Retry-After).
-//! - wave (the demo at time scale 600): at most 4 maps of a wave poll at once (the runbook's
-//!   concurrency) with a 10 s poll scaled to 16.7 ms, about 240 requests/s, plus the gate's counts;
-//!   benches/wave.rs prints the demo's measured peak per second, well under 800.
+//! - wave and demo_rss (the demo at time scale 600): polls every 10 s scaled to 16.7 ms for the
+//!   few steps running at once, plus the gates' and the monitor's counts; benches/wave.rs prints
+//!   the demo's busiest second as journaled (150 to 310 requests in the runs so far), under 800.
 //! - input and render: no simulator (their 64 polls are synthetic envelopes).
 //! - demo_rss: the same demo as wave.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
