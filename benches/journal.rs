@@ -61,6 +61,7 @@ fn batched(dir: &Path, evs: &[Event], tasks: usize, round: usize) -> (f64, std::
         .map(<[Event]>::to_vec)
         .collect();
     let start = Instant::now();
+    let cpu0 = thread_cpu_secs(None);
     rt.block_on(async {
         let mut handles = Vec::new();
         for chunk in chunks {
@@ -77,8 +78,34 @@ fn batched(dir: &Path, evs: &[Event], tasks: usize, round: usize) -> (f64, std::
         w.flush().await.unwrap();
     });
     let secs = start.elapsed().as_secs_f64();
+    let writer_cpu = thread_cpu_secs(Some("cutover-journal"));
+    let all_cpu = thread_cpu_secs(None) - cpu0;
     journal.close().unwrap();
+    println!(
+        "  round {round}: {secs:.2} s wall; CPU: writer thread {writer_cpu:.2} s, whole process {all_cpu:.2} s (from /proc, 10 ms ticks)"
+    );
     (evs.len() as f64 / secs, path)
+}
+
+/// CPU seconds (user + system) used so far by this process's threads named `name` (all: `None`).
+fn thread_cpu_secs(name: Option<&str>) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            name.is_none_or(|name| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
+            })
+        })
+        .map(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let f: Vec<f64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            f.get(10).zip(f.get(11)).map_or(0.0, |(u, s)| (u + s) / 100.0)
+        })
+        .sum()
 }
 
 /// Durable path: `tasks` concurrent appenders, each awaiting every append (group commit at work).
@@ -151,6 +178,7 @@ fn plain(dir: &Path, rows: &[Row], round: usize) -> f64 {
     c.execute_batch(include_str!("../src/journal/migrations/0001_init.sql"))
         .unwrap();
     let start = Instant::now();
+    let cpu0 = thread_cpu_secs(None);
     let mut i = 0;
     while i < rows.len() {
         let oldest = Instant::now();
@@ -175,7 +203,12 @@ fn plain(dir: &Path, rows: &[Row], round: usize) -> f64 {
         }
         tx.commit().unwrap();
     }
-    rows.len() as f64 / start.elapsed().as_secs_f64()
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "  round {round}: plain {secs:.2} s wall, CPU {:.2} s",
+        thread_cpu_secs(None) - cpu0
+    );
+    rows.len() as f64 / secs
 }
 
 /// The same rows, built in the loop the way the writer builds them (redact, canonical JSON,

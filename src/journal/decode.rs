@@ -2,10 +2,10 @@
 //!
 //! `Event` is internally tagged (`{"kind": "request", ...}`), and serde decodes such enums by first
 //! buffering the whole object into an intermediate tree, then decoding the variant from it: most of
-//! a replay's time went there. Here the tag is read first (one pass that skips everything else),
-//! then the payload is decoded straight into that variant through [`Wire`], an externally tagged
-//! twin of `Event` with the same fields and types (the payload's `kind` key is an unknown field to
-//! it and is skipped). Whenever this path fails (an unknown kind, a malformed or hostile payload),
+//! a replay's time went there. Here the row's `kind` column names the variant and the payload is
+//! decoded straight into it through `Wire`, an externally tagged twin of `Event` with the same
+//! fields and types; the payload's own `kind` key is checked on the way (exactly one, equal to the
+//! column). Whenever this path fails (an unknown kind, a kind that disagrees, a malformed payload),
 //! [`decode_event`] falls back to `serde_json::from_str::<Event>`, so its result and its error are
 //! always exactly those of the plain decode. `tests/journal_encoding.rs` checks both give equal
 //! events for every kind.
@@ -23,24 +23,15 @@ use crate::engine::event::{
 };
 use crate::engine::{Event, RunId, StepId};
 
-/// Decode one stored payload (see the module docs): equal to `serde_json::from_str::<Event>`.
-pub fn decode_event(payload: &str) -> Result<Event, serde_json::Error> {
-    fast(payload).or_else(|_| serde_json::from_str(payload))
+/// Decode one stored payload whose `kind` column is `kind` (see the module docs): always equal
+/// to `serde_json::from_str::<Event>(payload)`, result and error alike.
+pub fn decode_event(kind: &str, payload: &str) -> Result<Event, serde_json::Error> {
+    fast(kind, payload).or_else(|_| serde_json::from_str(payload))
 }
 
-#[derive(Deserialize)]
-struct Tag<'a> {
-    #[serde(borrow)]
-    kind: Cow<'a, str>,
-}
-
-fn fast(payload: &str) -> Result<Event, serde_json::Error> {
-    let tag: Tag<'_> = serde_json::from_str(payload)?;
+fn fast(kind: &str, payload: &str) -> Result<Event, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(payload);
-    let wire = Wire::deserialize(ByKind {
-        kind: &tag.kind,
-        de: &mut de,
-    })?;
+    let wire = Wire::deserialize(ByKind { kind, de: &mut de })?;
     de.end()?;
     Ok(wire.into())
 }
@@ -100,12 +91,128 @@ impl<'de> de::VariantAccess<'de> for ByKind<'_, 'de> {
 
     fn struct_variant<V: Visitor<'de>>(
         self,
-        fields: &'static [&'static str],
+        _: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        self.de.deserialize_struct("", fields, visitor)
+        self.de.deserialize_map(KindChecked {
+            kind: self.kind,
+            inner: visitor,
+        })
     }
 }
+
+/// Hands the variant's fields to its visitor and takes the `kind` keys out on the way: there must
+/// be exactly one, equal to the `kind` column, or the fast path gives up (the plain decode then
+/// decides, from the payload alone, as it always did).
+struct KindChecked<'a, V> {
+    kind: &'a str,
+    inner: V,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for KindChecked<'_, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        let mut fields = Fields {
+            map,
+            kind: self.kind,
+            seen: 0,
+        };
+        let value = self.inner.visit_map(&mut fields)?;
+        if fields.seen != 1 {
+            return Err(de::Error::custom("an event needs exactly one kind"));
+        }
+        Ok(value)
+    }
+}
+
+struct Fields<'a, A> {
+    map: A,
+    kind: &'a str,
+    seen: usize,
+}
+
+impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for &mut Fields<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            let Some(key) = self.map.next_key_seed(CowStr)? else {
+                return Ok(None);
+            };
+            if key == "kind" {
+                let value = self.map.next_value_seed(CowStr)?;
+                if value != self.kind {
+                    return Err(de::Error::custom("the payload's kind is not the row's"));
+                }
+                self.seen += 1;
+                continue;
+            }
+            let key: de::value::CowStrDeserializer<'_, A::Error> = key.into_deserializer();
+            return seed.deserialize(key).map(Some);
+        }
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+/// A string, borrowed from the input when it has no escapes.
+struct CowStr;
+
+impl<'de> DeserializeSeed<'de> for CowStr {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CowStr {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+/// The kind names `Wire` knows, as `'static` strings (so a row's kind needs no allocation).
+pub(crate) fn known_kind(kind: &str) -> Option<&'static str> {
+    KINDS.iter().copied().find(|k| *k == kind)
+}
+
+const KINDS: [&str; 17] = [
+    "run_started",
+    "run_resumed",
+    "step_intent",
+    "step_progress",
+    "request",
+    "step_finished",
+    "awaiting_operator",
+    "operator_decision",
+    "gate_evaluated",
+    "parity_sample",
+    "error_entries",
+    "error_counts",
+    "alert",
+    "install_record",
+    "lease_taken_over",
+    "log",
+    "run_finished",
+];
 
 // `Event`'s variants, field for field (same names, same types, same order), externally tagged.
 #[derive(Deserialize)]

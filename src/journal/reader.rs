@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::JournalError;
 use super::chain::{GENESIS_HASH, canonical_envelope_into, chain_digest, chain_hash, hex_lower, sha256_hex};
-use super::decode::decode_event;
+use super::decode::{decode_event, known_kind};
 use super::store::{known_version, user_version};
 use crate::engine::event::RunOutcome;
 use crate::engine::{Envelope, Event, RunId, RunState};
@@ -19,9 +19,9 @@ use crate::engine::{Envelope, Event, RunId, RunState};
 const PAGE: i64 = 4096;
 
 /// A run's rows in `id` order: a range scan of the table (`+run_id` keeps SQLite off the index).
-const ID_ORDER: &str = "SELECT id, seq, at, payload FROM events WHERE id > ?2 AND id <= ?3 AND +run_id = ?1 ORDER BY id LIMIT ?4";
+const ID_ORDER: &str = "SELECT id, seq, at, payload, kind FROM events WHERE id > ?2 AND id <= ?3 AND +run_id = ?1 ORDER BY id LIMIT ?4";
 /// A run's rows in `seq` order, through the `(run_id, seq)` index.
-const SEQ_ORDER: &str = "SELECT id, seq, at, payload FROM events WHERE run_id = ?1 AND seq > ?2 AND id <= ?3 ORDER BY seq LIMIT ?4";
+const SEQ_ORDER: &str = "SELECT id, seq, at, payload, kind FROM events WHERE run_id = ?1 AND seq > ?2 AND id <= ?3 ORDER BY seq LIMIT ?4";
 
 /// One run as `cutover runs` lists it (from the `runs` index).
 #[derive(Serialize, Clone, Debug, PartialEq)]
@@ -108,13 +108,24 @@ fn parse_at(id: i64, s: &str) -> Result<DateTime<Utc>, JournalError> {
         })
 }
 
+/// The row's `kind` column as one of the kinds the fast decoder knows, else `""` (which sends
+/// the payload to the plain decoder; the column never changes what a payload decodes to).
+fn row_kind(r: &Row<'_>, i: usize) -> &'static str {
+    r.get_ref(i)
+        .ok()
+        .and_then(|v| v.as_str().ok())
+        .and_then(known_kind)
+        .unwrap_or("")
+}
+
 fn envelope_from_row(r: &Row<'_>) -> Result<Envelope, JournalError> {
     let id: i64 = r.get(0)?;
     let run_id: String = r.get(1)?;
     let seq: i64 = r.get(2)?;
     let at: String = r.get(3)?;
     let payload: String = r.get(4)?;
-    let event: Event = decode_event(&payload).map_err(|e| JournalError::Corrupt {
+    let kind = row_kind(r, 5);
+    let event: Event = decode_event(kind, &payload).map_err(|e| JournalError::Corrupt {
         id,
         message: format!("payload does not decode: {e}"),
     })?;
@@ -206,7 +217,7 @@ impl JournalReader {
 
     /// The last envelope of a run, or of the whole journal when `run_id` is `None`.
     pub fn last_event(&self, run_id: Option<&RunId>) -> Result<Option<Envelope>, JournalError> {
-        let cols = "SELECT id, run_id, seq, at, payload FROM events";
+        let cols = "SELECT id, run_id, seq, at, payload, kind FROM events";
         let row = match run_id {
             Some(r) => self
                 .conn
@@ -246,7 +257,7 @@ impl JournalReader {
             .optional()?;
         let start = first.map_or(0, |f| f.saturating_sub(1));
         let mut last_seq = 0i64;
-        let by_id = self.fold(|after| {
+        let by_id = self.fold(run_id, |after| {
             let page = self.raw_page(ID_ORDER, run_id, after.unwrap_or(start), upto)?;
             let ordered = page.iter().all(|r| {
                 let ok = r.seq > last_seq;
@@ -259,7 +270,7 @@ impl JournalReader {
         if let Some(state) = by_id {
             return Ok(state);
         }
-        let by_seq = self.fold(|after| {
+        let by_seq = self.fold(run_id, |after| {
             let page = self.raw_page(SEQ_ORDER, run_id, after.unwrap_or(0), upto)?;
             let after = page.last().map(|r| r.seq);
             Ok(Some((page, after)))
@@ -271,6 +282,7 @@ impl JournalReader {
     /// previous call returned) until a short page; `None` when `next` gives up (returns `None`).
     fn fold(
         &self,
+        run_id: &RunId,
         mut next: impl FnMut(Option<i64>) -> Result<Option<(Vec<RawRow>, Option<i64>)>, JournalError>,
     ) -> Result<Option<RunState>, JournalError> {
         type Decoded = Result<Vec<Envelope>, JournalError>;
@@ -280,7 +292,7 @@ impl JournalReader {
             let (dec_tx, dec_rx) = mpsc::sync_channel::<Decoded>(2);
             scope.spawn(move || {
                 for page in raw_rx {
-                    let decoded: Decoded = page.into_iter().map(RawRow::decode).collect();
+                    let decoded: Decoded = page.into_iter().map(|r| r.decode(run_id)).collect();
                     if dec_tx.send(decoded).is_err() {
                         break;
                     }
@@ -327,12 +339,19 @@ impl JournalReader {
         let mut rows = stmt.query(params![run_id.0, after, upto, PAGE])?;
         let mut out = Vec::with_capacity(usize::try_from(PAGE).unwrap_or(0));
         while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            // Parsed here, from SQLite's own buffer; an error surfaces when the row is decoded.
+            let at = match r.get_ref(2)?.as_str() {
+                Ok(at) => parse_at(id, at),
+                // Not text: fails here exactly as reading it as a String always did.
+                Err(_) => parse_at(id, &r.get::<_, String>(2)?),
+            };
             out.push(RawRow {
-                id: r.get(0)?,
-                run_id: run_id.clone(),
+                id,
                 seq: r.get(1)?,
-                at: r.get(2)?,
+                at,
                 payload: r.get(3)?,
+                kind: row_kind(r, 4),
             });
         }
         Ok(out)
@@ -444,24 +463,24 @@ impl JournalReader {
 /// A row as read, before its JSON is decoded (decoding happens on another thread in `state_at`).
 struct RawRow {
     id: i64,
-    run_id: RunId,
     seq: i64,
-    at: String,
+    at: Result<DateTime<Utc>, JournalError>,
     payload: String,
+    kind: &'static str,
 }
 
 impl RawRow {
-    fn decode(self) -> Result<Envelope, JournalError> {
+    fn decode(self, run_id: &RunId) -> Result<Envelope, JournalError> {
         let id = self.id;
-        let event: Event = decode_event(&self.payload).map_err(|e| JournalError::Corrupt {
+        let event: Event = decode_event(self.kind, &self.payload).map_err(|e| JournalError::Corrupt {
             id,
             message: format!("payload does not decode: {e}"),
         })?;
         Ok(Envelope {
             id,
             seq: u64::try_from(self.seq).unwrap_or(0),
-            at: parse_at(id, &self.at)?,
-            run_id: self.run_id,
+            at: self.at?,
+            run_id: run_id.clone(),
             event,
         })
     }
@@ -480,7 +499,7 @@ pub struct EventIter<'a> {
 impl EventIter<'_> {
     fn fetch(&mut self) -> Result<Vec<Result<Envelope, JournalError>>, JournalError> {
         let mut stmt = self.reader.conn.prepare_cached(
-            "SELECT id, run_id, seq, at, payload FROM events WHERE run_id = ?1 AND seq > ?2 AND id <= ?3 ORDER BY seq LIMIT ?4",
+            "SELECT id, run_id, seq, at, payload, kind FROM events WHERE run_id = ?1 AND seq > ?2 AND id <= ?3 ORDER BY seq LIMIT ?4",
         )?;
         let mut rows = stmt.query(params![self.run_id.0, self.after_seq, self.upto, PAGE])?;
         let mut out = Vec::with_capacity(usize::try_from(PAGE).unwrap_or(0));
