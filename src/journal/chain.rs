@@ -18,7 +18,7 @@ pub fn canonical_json(value: &Value) -> String {
     out
 }
 
-fn write_value(out: &mut String, v: &Value) {
+pub(crate) fn write_value(out: &mut String, v: &Value) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -92,16 +92,23 @@ pub fn format_at(at: DateTime<Utc>) -> String {
 /// is already canonical JSON. Equal to `canonical_json` of that object, built without re-parsing.
 pub fn canonical_envelope(run_id: &str, seq: u64, at: &str, kind: &str, payload: &str) -> String {
     let mut c = String::with_capacity(payload.len() + run_id.len() + 96);
+    canonical_envelope_into(&mut c, run_id, seq, at, kind, payload);
+    c
+}
+
+/// [`canonical_envelope`] into a caller's buffer (cleared first), so the writer and `verify`
+/// reuse one allocation for every row.
+pub fn canonical_envelope_into(c: &mut String, run_id: &str, seq: u64, at: &str, kind: &str, payload: &str) {
+    c.clear();
     c.push_str("{\"at\":");
-    push_json_str(&mut c, at);
+    push_json_str(c, at);
     c.push_str(",\"kind\":");
-    push_json_str(&mut c, kind);
+    push_json_str(c, kind);
     c.push_str(",\"payload\":");
     c.push_str(payload);
     c.push_str(",\"run_id\":");
-    push_json_str(&mut c, run_id);
+    push_json_str(c, run_id);
     let _ = write!(c, ",\"seq\":{seq}}}");
-    c
 }
 
 /// `hex(sha256(bytes(prev_hash) || canonical))`, where `bytes(prev_hash)` is the 32 bytes the
@@ -115,7 +122,27 @@ pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
         Err(_) => h.update(prev_hash.as_bytes()),
     }
     h.update(canonical.as_bytes());
-    hex::encode(h.finalize())
+    hex_lower(&h.finalize().into())
+}
+
+/// [`chain_hash`] for a `prev_hash` already held as its 32 bytes: the raw digest.
+pub fn chain_digest(prev: &[u8; 32], canonical: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(canonical.as_bytes());
+    h.finalize().into()
+}
+
+/// Lowercase hex of a digest (what `hex::encode` gives, without its per-char iterator).
+pub fn hex_lower(bytes: &[u8; 32]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    // Only ASCII hex digits were written, so this never takes the empty branch.
+    std::str::from_utf8(&out).map_or_else(|_| String::new(), str::to_owned)
 }
 
 /// Hex sha256 of a text (used for the runbook text).
@@ -158,5 +185,9 @@ mod tests {
         let expected = hex::encode(Sha256::digest([&[0u8; 32][..], b"{}"].concat()));
         assert_eq!(chain_hash(GENESIS_HASH, "{}"), expected);
         assert_ne!(chain_hash(&expected, "{}"), expected);
+        assert_eq!(hex_lower(&chain_digest(&[0u8; 32], "{}")), expected);
+        let mut raw = [0u8; 32];
+        hex::decode_to_slice(&expected, &mut raw).unwrap();
+        assert_eq!(hex_lower(&chain_digest(&raw, "{}")), chain_hash(&expected, "{}"));
     }
 }

@@ -40,7 +40,9 @@
 //! the first row that does not verify. (Someone who rewrites the whole chain and the head can only
 //! be caught against a head hash recorded elsewhere: reports print it.)
 
+pub mod canon;
 pub mod chain;
+pub mod decode;
 pub mod lease;
 pub mod reader;
 pub mod redact;

@@ -9,13 +9,19 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::JournalError;
-use super::chain::{GENESIS_HASH, canonical_envelope, chain_hash, sha256_hex};
+use super::chain::{GENESIS_HASH, canonical_envelope_into, chain_digest, chain_hash, hex_lower, sha256_hex};
+use super::decode::{decode_event, known_kind};
 use super::store::{known_version, user_version};
 use crate::engine::event::RunOutcome;
 use crate::engine::{Envelope, Event, RunId, RunState};
 
 /// Envelopes fetched per query while streaming.
 const PAGE: i64 = 4096;
+
+/// A run's rows in `id` order: a range scan of the table (`+run_id` keeps SQLite off the index).
+const ID_ORDER: &str = "SELECT id, seq, at, payload, kind FROM events WHERE id > ?2 AND id <= ?3 AND +run_id = ?1 ORDER BY id LIMIT ?4";
+/// A run's rows in `seq` order, through the `(run_id, seq)` index.
+const SEQ_ORDER: &str = "SELECT id, seq, at, payload, kind FROM events WHERE run_id = ?1 AND seq > ?2 AND id <= ?3 ORDER BY seq LIMIT ?4";
 
 /// One run as `cutover runs` lists it (from the `runs` index).
 #[derive(Serialize, Clone, Debug, PartialEq)]
@@ -60,7 +66,40 @@ pub struct JournalReader {
     conn: Connection,
 }
 
+/// The `at` column as the writer formats it (`2026-11-28T03:12:45.120Z`), without the general
+/// RFC 3339 parser; `None` for any other shape (leap seconds included), which then takes it.
+fn parse_at_fast(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() != 24
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[23] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    let (sec, ms) = (num(17..19)?, num(20..23)?);
+    if sec >= 60 {
+        return None;
+    }
+    chrono::NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)?
+        .and_hms_milli_opt(num(11..13)?, num(14..16)?, sec, ms)
+        .map(|t| t.and_utc())
+}
+
 fn parse_at(id: i64, s: &str) -> Result<DateTime<Utc>, JournalError> {
+    if let Some(t) = parse_at_fast(s) {
+        return Ok(t);
+    }
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|e| JournalError::Corrupt {
@@ -69,13 +108,24 @@ fn parse_at(id: i64, s: &str) -> Result<DateTime<Utc>, JournalError> {
         })
 }
 
+/// The row's `kind` column as one of the kinds the fast decoder knows, else `""` (which sends
+/// the payload to the plain decoder; the column never changes what a payload decodes to).
+fn row_kind(r: &Row<'_>, i: usize) -> &'static str {
+    r.get_ref(i)
+        .ok()
+        .and_then(|v| v.as_str().ok())
+        .and_then(known_kind)
+        .unwrap_or("")
+}
+
 fn envelope_from_row(r: &Row<'_>) -> Result<Envelope, JournalError> {
     let id: i64 = r.get(0)?;
     let run_id: String = r.get(1)?;
     let seq: i64 = r.get(2)?;
     let at: String = r.get(3)?;
     let payload: String = r.get(4)?;
-    let event: Event = serde_json::from_str(&payload).map_err(|e| JournalError::Corrupt {
+    let kind = row_kind(r, 5);
+    let event: Event = decode_event(kind, &payload).map_err(|e| JournalError::Corrupt {
         id,
         message: format!("payload does not decode: {e}"),
     })?;
@@ -167,7 +217,7 @@ impl JournalReader {
 
     /// The last envelope of a run, or of the whole journal when `run_id` is `None`.
     pub fn last_event(&self, run_id: Option<&RunId>) -> Result<Option<Envelope>, JournalError> {
-        let cols = "SELECT id, run_id, seq, at, payload FROM events";
+        let cols = "SELECT id, run_id, seq, at, payload, kind FROM events";
         let row = match run_id {
             Some(r) => self
                 .conn
@@ -190,65 +240,118 @@ impl JournalReader {
     /// The state the console showed right after event `upto_event_id` (`None`: after the last).
     ///
     /// Pipelined: this thread reads pages and folds them while a helper thread decodes the next
-    /// page's JSON, so a long run rebuilds in about the time of the slower half.
+    /// page's JSON, so a long run rebuilds in about the time of the slower half. Rows are read in
+    /// `id` order (a range scan of the table itself, from the run's first event), which is the
+    /// run's `seq` order in every journal the writer made; should a row's `seq` not follow in `id`
+    /// order, the fold starts over in `seq` order through the `(run_id, seq)` index, so the result
+    /// is always the fold of the run's events in `seq` order.
     pub fn state_at(&self, run_id: &RunId, upto_event_id: Option<i64>) -> Result<RunState, JournalError> {
-        type Decoded = Result<Vec<Envelope>, JournalError>;
         let upto = upto_event_id.unwrap_or(i64::MAX);
+        let first: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT first_event_id FROM runs WHERE run_id = ?1",
+                [&run_id.0],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let start = first.map_or(0, |f| f.saturating_sub(1));
+        let mut last_seq = 0i64;
+        let by_id = self.fold(run_id, |after| {
+            let page = self.raw_page(ID_ORDER, run_id, after.unwrap_or(start), upto)?;
+            let ordered = page.iter().all(|r| {
+                let ok = r.seq > last_seq;
+                last_seq = r.seq;
+                ok
+            });
+            let after = page.last().map(|r| r.id);
+            Ok(ordered.then_some((page, after)))
+        })?;
+        if let Some(state) = by_id {
+            return Ok(state);
+        }
+        let by_seq = self.fold(run_id, |after| {
+            let page = self.raw_page(SEQ_ORDER, run_id, after.unwrap_or(0), upto)?;
+            let after = page.last().map(|r| r.seq);
+            Ok(Some((page, after)))
+        })?;
+        by_seq.ok_or_else(|| JournalError::Db("replay in seq order was interrupted".into()))
+    }
+
+    /// Fold the pages `next(after)` returns (`after` is `None` for the first page, then what the
+    /// previous call returned) until a short page; `None` when `next` gives up (returns `None`).
+    fn fold(
+        &self,
+        run_id: &RunId,
+        mut next: impl FnMut(Option<i64>) -> Result<Option<(Vec<RawRow>, Option<i64>)>, JournalError>,
+    ) -> Result<Option<RunState>, JournalError> {
+        type Decoded = Result<Vec<Envelope>, JournalError>;
         let mut state = RunState::default();
-        std::thread::scope(|scope| -> Result<(), JournalError> {
+        let completed = std::thread::scope(|scope| -> Result<bool, JournalError> {
             let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<RawRow>>(2);
             let (dec_tx, dec_rx) = mpsc::sync_channel::<Decoded>(2);
             scope.spawn(move || {
                 for page in raw_rx {
-                    let decoded: Decoded = page.into_iter().map(RawRow::decode).collect();
+                    let decoded: Decoded = page.into_iter().map(|r| r.decode(run_id)).collect();
                     if dec_tx.send(decoded).is_err() {
                         break;
                     }
                 }
             });
-            let mut after_seq = 0i64;
+            let stopped = || JournalError::Db("replay decoder stopped".into());
+            let mut after: Option<i64> = None;
             let mut in_flight = 0usize;
             let mut finished = false;
             while !finished || in_flight > 0 {
                 if !finished {
-                    let page = self.raw_page(run_id, after_seq, upto)?;
+                    let Some((page, next_after)) = next(after)? else {
+                        return Ok(false);
+                    };
                     finished = i64::try_from(page.len()).unwrap_or(0) < PAGE;
-                    if let Some(last) = page.last() {
-                        after_seq = last.seq;
-                        raw_tx
-                            .send(page)
-                            .map_err(|_| JournalError::Db("replay decoder stopped".into()))?;
+                    if !page.is_empty() {
+                        after = next_after;
+                        raw_tx.send(page).map_err(|_| stopped())?;
                         in_flight += 1;
                     }
                 }
                 if in_flight >= 2 || (finished && in_flight > 0) {
-                    let page = dec_rx
-                        .recv()
-                        .map_err(|_| JournalError::Db("replay decoder stopped".into()))??;
+                    let page = dec_rx.recv().map_err(|_| stopped())??;
                     in_flight -= 1;
                     for env in &page {
                         state.apply(env);
                     }
                 }
             }
-            Ok(())
+            Ok(true)
         })?;
-        Ok(state)
+        Ok(completed.then_some(state))
     }
 
-    fn raw_page(&self, run_id: &RunId, after_seq: i64, upto: i64) -> Result<Vec<RawRow>, JournalError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, seq, at, payload FROM events WHERE run_id = ?1 AND seq > ?2 AND id <= ?3 ORDER BY seq LIMIT ?4",
-        )?;
-        let mut rows = stmt.query(params![run_id.0, after_seq, upto, PAGE])?;
+    /// One page of the run's rows after `after` (an id or a seq, per `sql`), with `id <= upto`.
+    fn raw_page(
+        &self,
+        sql: &str,
+        run_id: &RunId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<RawRow>, JournalError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params![run_id.0, after, upto, PAGE])?;
         let mut out = Vec::with_capacity(usize::try_from(PAGE).unwrap_or(0));
         while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            // Parsed here, from SQLite's own buffer; an error surfaces when the row is decoded.
+            let at = match r.get_ref(2)?.as_str() {
+                Ok(at) => parse_at(id, at),
+                // Not text: fails here exactly as reading it as a String always did.
+                Err(_) => parse_at(id, &r.get::<_, String>(2)?),
+            };
             out.push(RawRow {
-                id: r.get(0)?,
-                run_id: run_id.clone(),
+                id,
                 seq: r.get(1)?,
-                at: r.get(2)?,
+                at,
                 payload: r.get(3)?,
+                kind: row_kind(r, 4),
             });
         }
         Ok(out)
@@ -262,6 +365,8 @@ impl JournalReader {
             .prepare("SELECT id, run_id, seq, at, kind, payload, prev_hash, hash FROM events ORDER BY id")?;
         let mut rows = stmt.query([])?;
         let mut head = GENESIS_HASH.to_owned();
+        let mut head_raw: Option<[u8; 32]> = Some([0u8; 32]);
+        let mut canonical = String::with_capacity(1024);
         let mut last_id = 0i64;
         let mut events = 0u64;
         let mut seqs: HashMap<String, u64> = HashMap::new();
@@ -291,7 +396,14 @@ impl JournalReader {
                         .into(),
                 );
             }
-            if chain_hash(&prev, &canonical_envelope(&run_id, seq, &at, &kind, &payload)) != hash {
+            canonical_envelope_into(&mut canonical, &run_id, seq, &at, &kind, &payload);
+            // `prev` equals `head`, which is always 64 hex digits after the first row; the rule
+            // for any other text is `chain_hash`'s.
+            let recomputed = match head_raw {
+                Some(raw) => hex_lower(&chain_digest(&raw, &canonical)),
+                None => chain_hash(&prev, &canonical),
+            };
+            if recomputed != hash {
                 return fail("its hash does not match its contents (the row was edited)".into());
             }
             let expected = seqs.get(&run_id).map_or(1, |s| s + 1);
@@ -311,6 +423,10 @@ impl JournalReader {
                     seqs.insert(run_id, seq);
                 }
             }
+            head_raw = {
+                let mut raw = [0u8; 32];
+                hex::decode_to_slice(&hash, &mut raw).ok().map(|()| raw)
+            };
             head = hash;
             last_id = id;
             events += 1;
@@ -347,24 +463,24 @@ impl JournalReader {
 /// A row as read, before its JSON is decoded (decoding happens on another thread in `state_at`).
 struct RawRow {
     id: i64,
-    run_id: RunId,
     seq: i64,
-    at: String,
+    at: Result<DateTime<Utc>, JournalError>,
     payload: String,
+    kind: &'static str,
 }
 
 impl RawRow {
-    fn decode(self) -> Result<Envelope, JournalError> {
+    fn decode(self, run_id: &RunId) -> Result<Envelope, JournalError> {
         let id = self.id;
-        let event: Event = serde_json::from_str(&self.payload).map_err(|e| JournalError::Corrupt {
+        let event: Event = decode_event(self.kind, &self.payload).map_err(|e| JournalError::Corrupt {
             id,
             message: format!("payload does not decode: {e}"),
         })?;
         Ok(Envelope {
             id,
             seq: u64::try_from(self.seq).unwrap_or(0),
-            at: parse_at(id, &self.at)?,
-            run_id: self.run_id,
+            at: self.at?,
+            run_id: run_id.clone(),
             event,
         })
     }
@@ -383,7 +499,7 @@ pub struct EventIter<'a> {
 impl EventIter<'_> {
     fn fetch(&mut self) -> Result<Vec<Result<Envelope, JournalError>>, JournalError> {
         let mut stmt = self.reader.conn.prepare_cached(
-            "SELECT id, run_id, seq, at, payload FROM events WHERE run_id = ?1 AND seq > ?2 AND id <= ?3 ORDER BY seq LIMIT ?4",
+            "SELECT id, run_id, seq, at, payload, kind FROM events WHERE run_id = ?1 AND seq > ?2 AND id <= ?3 ORDER BY seq LIMIT ?4",
         )?;
         let mut rows = stmt.query(params![self.run_id.0, self.after_seq, self.upto, PAGE])?;
         let mut out = Vec::with_capacity(usize::try_from(PAGE).unwrap_or(0));

@@ -68,6 +68,26 @@ impl Redactor {
         redact_with(&secrets, text)
     }
 
+    /// False only when masking cannot change any string of the value whose canonical JSON is
+    /// `canonical` (see [`canonical_json`](super::chain::canonical_json)): no known secret (in its
+    /// JSON-escaped form), no `eyJ`, no `bearer` in any case occurs anywhere in the text. Escaping
+    /// is character by character, so a secret inside a string (or key) shows up escaped inside
+    /// the text; `eyJ` and `bearer` are plain ASCII letters, never escaped. A true answer may be
+    /// a false alarm (the text also holds keys of the schema and numbers): then mask the value.
+    pub fn may_redact_canonical(&self, canonical: &str) -> bool {
+        if canonical.contains("eyJ") || contains_bearer(canonical.as_bytes()) {
+            return true;
+        }
+        let secrets = self.secrets.read().unwrap_or_else(PoisonError::into_inner);
+        secrets.iter().any(|secret| {
+            let mut escaped = String::with_capacity(secret.len() + 2);
+            super::chain::push_json_str(&mut escaped, secret);
+            // Without its quotes: the secret may sit anywhere inside a longer string.
+            let inner = &escaped[1..escaped.len() - 1];
+            canonical.contains(inner)
+        })
+    }
+
     /// Mask every string (and object key) inside `value` in place; true when anything changed.
     pub fn redact_value(&self, value: &mut Value) -> bool {
         let secrets = self.secrets.read().unwrap_or_else(PoisonError::into_inner);
@@ -155,10 +175,23 @@ fn jwt_len(s: &[u8]) -> Option<usize> {
     Some(i)
 }
 
+/// `bearer` in any ASCII case somewhere in `b`.
+fn contains_bearer(b: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|&c| c | 0x20 == b'b') {
+        let at = i + off;
+        if b.len() - at >= 6 && b[at..at + 6].eq_ignore_ascii_case(b"bearer") {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
+}
+
 /// Mask `Bearer <token>` and JWT-shaped text; `None` when there is neither.
 fn mask_patterns(text: &str) -> Option<String> {
     let b = text.as_bytes();
-    if !(text.contains("eyJ") || b.windows(6).any(|w| w.eq_ignore_ascii_case(b"bearer"))) {
+    if !(text.contains("eyJ") || contains_bearer(b)) {
         return None;
     }
     let mut out = String::with_capacity(text.len());
@@ -248,5 +281,28 @@ mod tests {
         assert_eq!(r.redact_str("eyJ is not a token"), None);
         assert_eq!(r.redact_str("plain text"), None);
         assert_eq!(r.redact_str("Bearer [REDACTED]"), None);
+    }
+
+    #[test]
+    fn the_canonical_precheck_never_misses_what_masking_would_change() {
+        let r = Redactor::with_secrets(["s3cr3t\"value\n123", "plain-secret-99"]);
+        let cases = [
+            json!({"m": "x s3cr3t\"value\n123 y"}),
+            json!({"k plain-secret-99": 1}),
+            json!({"a": ["Authorization: BeArEr abc"]}),
+            json!({"t": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2ln"}),
+            json!({"n": 5, "s": "nothing here"}),
+            json!({"s": "eyJ is not a token", "b": "bearer"}),
+        ];
+        for v in cases {
+            let text = crate::journal::chain::canonical_json(&v);
+            let mut masked = v.clone();
+            if r.redact_value(&mut masked) {
+                assert!(r.may_redact_canonical(&text), "{text}");
+            }
+        }
+        assert!(!r.may_redact_canonical(r#"{"n":5,"s":"nothing here"}"#));
+        assert!(contains_bearer(b"xxBEARER"));
+        assert!(!contains_bearer(b"beare"));
     }
 }

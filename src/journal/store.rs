@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::JournalError;
-use super::chain::{canonical_envelope, canonical_json, chain_hash, format_at};
+use super::canon::to_canonical_json;
+use super::chain::{canonical_envelope_into, canonical_json, chain_digest, chain_hash, format_at, hex_lower};
 use super::redact::Redactor;
 use crate::engine::{Envelope, Event, RunId};
 
@@ -110,17 +111,31 @@ pub(crate) struct Encoded {
 
 /// Redact and canonicalise an event. When redaction changed anything, the returned event is the
 /// redacted one, so the caller's reducer sees exactly what was written.
+///
+/// Fast path (nearly every event): canonical JSON written straight from the event, then one scan
+/// of that text proves there is nothing to mask ([`Redactor::may_redact_canonical`]); the text is
+/// then exactly what the `Value` path below would produce. Otherwise (something may need masking,
+/// or the writer refused the value) the `Value` path masks every string and re-serialises.
 pub(crate) fn encode(redactor: &Redactor, run_id: RunId, event: Event) -> Result<Encoded, JournalError> {
+    let run_id = match redactor.redact_str(&run_id.0) {
+        Some(r) => RunId(r),
+        None => run_id,
+    };
+    if let Ok(payload) = to_canonical_json(&event)
+        && !redactor.may_redact_canonical(&payload)
+    {
+        return Ok(Encoded {
+            run_id,
+            event,
+            payload,
+        });
+    }
     let mut value = serde_json::to_value(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
     let event = if redactor.redact_value(&mut value) {
         serde_json::from_value(value.clone())
             .map_err(|e| JournalError::Encode(format!("redacted {} no longer decodes: {e}", event.kind())))?
     } else {
         event
-    };
-    let run_id = match redactor.redact_str(&run_id.0) {
-        Some(r) => RunId(r),
-        None => run_id,
     };
     Ok(Encoded {
         run_id,
@@ -177,6 +192,16 @@ impl Store {
         let mut last_at = self.last_at;
         let mut out = Vec::with_capacity(items.len());
         let mut touched: Vec<(RunId, i64)> = Vec::new();
+        // The previous hash as bytes (what the rule hashes), `None` when the head is not 64 hex
+        // digits: that row then hashes the head's text, as `chain_hash` does.
+        let mut prev_raw: Option<[u8; 32]> = {
+            let mut raw = [0u8; 32];
+            hex::decode_to_slice(&prev_hash, &mut raw).ok().map(|()| raw)
+        };
+        let mut canonical = String::with_capacity(1024);
+        // `at` changes at most once per millisecond: format it only then.
+        let mut at = String::new();
+        let mut at_ms = i64::MIN;
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO events (id, run_id, seq, at, kind, payload, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -199,10 +224,25 @@ impl Store {
                 let t = now();
                 let t = DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t);
                 last_at = last_at.max(t);
-                let at = format_at(last_at);
+                if last_at.timestamp_millis() != at_ms || at.is_empty() {
+                    at = format_at(last_at);
+                    at_ms = last_at.timestamp_millis();
+                }
                 let kind = item.event.kind();
-                let canonical = canonical_envelope(&item.run_id.0, seq, &at, kind, &item.payload);
-                let hash = chain_hash(&prev_hash, &canonical);
+                canonical_envelope_into(&mut canonical, &item.run_id.0, seq, &at, kind, &item.payload);
+                let (hash, raw) = match prev_raw {
+                    Some(p) => {
+                        let d = chain_digest(&p, &canonical);
+                        (hex_lower(&d), d)
+                    }
+                    None => {
+                        let h = chain_hash(&prev_hash, &canonical);
+                        let mut d = [0u8; 32];
+                        hex::decode_to_slice(&h, &mut d).map_err(|e| JournalError::Encode(e.to_string()))?;
+                        (h, d)
+                    }
+                };
+                prev_raw = Some(raw);
                 last_id += 1;
                 let seq_i = i64::try_from(seq).map_err(|e| JournalError::Encode(e.to_string()))?;
                 insert.execute(params![
