@@ -19,7 +19,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use cutover::audit::build::Fold;
-use cutover::audit::stream::for_each_envelope;
 use cutover::audit::{build_report, html, verify_journal};
 use cutover::journal::{Journal, Redactor};
 use support::{Gen, run_id, run_started};
@@ -137,15 +136,15 @@ fn main() {
     let reader = cutover::journal::JournalReader::open_read_only(&path).unwrap();
     let start = Instant::now();
     let mut count = 0u64;
-    for_each_envelope(&reader, &r, |_| count += 1).unwrap();
+    reader.for_each_envelope(&r, |_| count += 1).unwrap();
     let stream_secs = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let mut state = cutover::engine::RunState::default();
-    for_each_envelope(&reader, &r, |e| state.apply(e)).unwrap();
+    reader.for_each_envelope(&r, |e| state.apply(e)).unwrap();
     let reduce_secs = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let mut fold = Fold::default();
-    for_each_envelope(&reader, &r, |e| fold.apply(e)).unwrap();
+    reader.for_each_envelope(&r, |e| fold.apply(e)).unwrap();
     let fold_secs = start.elapsed().as_secs_f64();
     assert_eq!(count, n as u64);
 

@@ -22,7 +22,6 @@ pub mod markdown;
 pub mod model;
 pub mod schema;
 mod series;
-pub mod stream;
 mod svg;
 pub mod tables;
 pub mod text;
@@ -147,7 +146,7 @@ pub fn build_report(path: &Path, run: Option<&str>, allow_unverified: bool) -> R
     let (verdict, fold) = std::thread::scope(|scope| {
         let handle = scope.spawn(move || verifier.verify());
         let mut fold = build::Fold::default();
-        let folded = stream::for_each_envelope(&reader, &selected.run_id, |env| fold.apply(env));
+        let folded = reader.for_each_envelope(&selected.run_id, |env| fold.apply(env));
         let verdict = handle
             .join()
             .unwrap_or_else(|_| Err(JournalError::Db("the verifier thread panicked".into())));

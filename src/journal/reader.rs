@@ -283,11 +283,39 @@ impl JournalReader {
     fn fold(
         &self,
         run_id: &RunId,
-        mut next: impl FnMut(Option<i64>) -> Result<Option<(Vec<RawRow>, Option<i64>)>, JournalError>,
+        next: impl FnMut(Option<i64>) -> Result<Option<(Vec<RawRow>, Option<i64>)>, JournalError>,
     ) -> Result<Option<RunState>, JournalError> {
-        type Decoded = Result<Vec<Envelope>, JournalError>;
         let mut state = RunState::default();
-        let completed = std::thread::scope(|scope| -> Result<bool, JournalError> {
+        let completed = self.pipeline(run_id, next, |env| state.apply(env))?;
+        Ok(completed.then_some(state))
+    }
+
+    /// Every envelope of `run_id`, in `seq` order, handed to `f` as it is decoded (the same
+    /// pipelined, kind-directed decoding as [`Self::state_at`]), without holding the run. Stops at
+    /// the first row that does not decode: a corrupt row is an error, never skipped.
+    pub fn for_each_envelope(&self, run_id: &RunId, f: impl FnMut(&Envelope)) -> Result<(), JournalError> {
+        self.pipeline(
+            run_id,
+            |after| {
+                let page = self.raw_page(SEQ_ORDER, run_id, after.unwrap_or(0), i64::MAX)?;
+                let after = page.last().map(|r| r.seq);
+                Ok(Some((page, after)))
+            },
+            f,
+        )
+        .map(|_| ())
+    }
+
+    /// Reads the pages `next` gives on this thread while a helper thread decodes them, and hands
+    /// each envelope to `apply` in order; `false` when `next` gave up.
+    fn pipeline(
+        &self,
+        run_id: &RunId,
+        mut next: impl FnMut(Option<i64>) -> Result<Option<(Vec<RawRow>, Option<i64>)>, JournalError>,
+        mut apply: impl FnMut(&Envelope),
+    ) -> Result<bool, JournalError> {
+        type Decoded = Result<Vec<Envelope>, JournalError>;
+        std::thread::scope(|scope| -> Result<bool, JournalError> {
             let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<RawRow>>(2);
             let (dec_tx, dec_rx) = mpsc::sync_channel::<Decoded>(2);
             scope.spawn(move || {
@@ -318,13 +346,12 @@ impl JournalReader {
                     let page = dec_rx.recv().map_err(|_| stopped())??;
                     in_flight -= 1;
                     for env in &page {
-                        state.apply(env);
+                        apply(env);
                     }
                 }
             }
             Ok(true)
-        })?;
-        Ok(completed.then_some(state))
+        })
     }
 
     /// One page of the run's rows after `after` (an id or a seq, per `sql`), with `id <= upto`.
