@@ -238,15 +238,20 @@ pub fn select(
         })
         .collect();
     if !q.orderby.is_empty() {
-        let keys: Vec<Vec<Value>> = pos
+        // Each row's keys are normalised once (numbers as f64, text lower-cased), so the sort
+        // compares without allocating: the sample's `$orderby`+`$skip`+`$top=1` picks sort a whole
+        // table per request.
+        let keys: Vec<Vec<SortKey>> = pos
             .iter()
             .map(|&i| {
                 q.orderby
                     .iter()
                     .map(|(f, _)| {
-                        tables
-                            .value_of(t, &t.rows[i], f, companies)
-                            .unwrap_or(Value::Null)
+                        SortKey::of(
+                            tables
+                                .value_of(t, &t.rows[i], f, companies)
+                                .unwrap_or(Value::Null),
+                        )
                     })
                     .collect()
             })
@@ -254,7 +259,7 @@ pub fn select(
         let mut idx: Vec<usize> = (0..pos.len()).collect();
         idx.sort_by(|&a, &b| {
             for (k, (_, desc)) in q.orderby.iter().enumerate() {
-                let o = cmp_values(&keys[a][k], &keys[b][k]);
+                let o = keys[a][k].cmp(&keys[b][k]);
                 let o = if *desc { o.reverse() } else { o };
                 if o != std::cmp::Ordering::Equal {
                     return o;
@@ -267,15 +272,38 @@ pub fn select(
     pos
 }
 
-fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .unwrap_or(0.0)
-            .partial_cmp(&y.as_f64().unwrap_or(0.0))
-            .unwrap_or(std::cmp::Ordering::Equal),
-        (Value::String(x), Value::String(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
-        _ => a.to_string().cmp(&b.to_string()),
+/// A value as `$orderby` compares it, computed once per row.
+enum SortKey {
+    Num(f64),
+    Text(String),
+    Other(String),
+}
+
+impl SortKey {
+    fn of(v: Value) -> Self {
+        match v {
+            Value::Number(n) => Self::Num(n.as_f64().unwrap_or(0.0)),
+            Value::String(s) => Self::Text(s.to_lowercase()),
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// Numbers by value, text case-insensitively; a column mixing kinds (which no real entity
+    /// has) orders numbers, then text, then anything else by its JSON text.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Self::Num(x), Self::Num(y)) => x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal),
+            (Self::Text(x), Self::Text(y)) | (Self::Other(x), Self::Other(y)) => x.cmp(y),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            Self::Num(_) => 0,
+            Self::Text(_) => 1,
+            Self::Other(_) => 2,
+        }
     }
 }
 
