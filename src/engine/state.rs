@@ -91,6 +91,24 @@ impl RunState {
     }
 
     /// The step with this id, if the plan or the events named it.
+    /// The parity rows a gate is failing on now: the failures of each gate's latest verdict, when
+    /// that verdict is a failure.
+    pub fn gate_failing(&self) -> std::collections::BTreeSet<ParityKey> {
+        let mut latest: BTreeMap<&StepId, &GateView> = BTreeMap::new();
+        for g in &self.gates {
+            latest.insert(&g.step, g);
+        }
+        latest
+            .values()
+            .filter(|g| !g.passed)
+            .flat_map(|g| &g.failures)
+            .map(|f| ParityKey {
+                map: f.map.clone(),
+                company: f.company.clone(),
+            })
+            .collect()
+    }
+
     pub fn step(&self, id: &str) -> Option<&StepView> {
         self.step_index.get(id).map(|&i| &self.steps[i])
     }

@@ -1,7 +1,7 @@
 //! The parity table: the latest counts per (map, company), judged against the map's tolerance, with
 //! a bounded history of differences for the sparkline.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -114,11 +114,20 @@ impl ParityTable {
 
     /// Rows sorted worst first: drifting before within, then by |difference|, then by percent, then key.
     pub fn worst_first(&self) -> Vec<(&ParityKey, &ParityRow)> {
+        self.worst_first_flagging(&BTreeSet::new())
+    }
+
+    /// Worst first, with the rows in `flagged` (those a gate is failing on now) above the rest:
+    /// a map that has not been synced yet is 100% apart and expected to be, while the map that
+    /// stops the run is what the operator must see first.
+    pub fn worst_first_flagging(&self, flagged: &BTreeSet<ParityKey>) -> Vec<(&ParityKey, &ParityRow)> {
         let mut v: Vec<_> = self.rows.iter().collect();
         v.sort_by(|(ka, a), (kb, b)| {
             let drift = |r: &ParityRow| r.status == ParityStatus::Drift;
-            drift(b)
-                .cmp(&drift(a))
+            flagged
+                .contains(*kb)
+                .cmp(&flagged.contains(*ka))
+                .then(drift(b).cmp(&drift(a)))
                 .then(b.difference.unsigned_abs().cmp(&a.difference.unsigned_abs()))
                 .then(b.percent.total_cmp(&a.percent))
                 .then(ka.cmp(kb))
@@ -174,5 +183,19 @@ mod tests {
         let order: Vec<_> = p.worst_first().iter().map(|(k, _)| k.map.clone()).collect();
         assert_eq!(order, ["b", "c", "a"]);
         assert_eq!(p.drifting(), 1);
+        // A map a gate is failing on goes above one that is merely further apart (not synced yet).
+        p.record("unsynced", None, 100, 0, Tolerance::Count(0), t(0));
+        let gate = BTreeSet::from([ParityKey {
+            map: "b".into(),
+            company: None,
+        }]);
+        let order: Vec<_> = p
+            .worst_first_flagging(&gate)
+            .iter()
+            .map(|(k, _)| k.map.clone())
+            .collect();
+        assert_eq!(order, ["b", "unsynced", "c", "a"]);
+        let order: Vec<_> = p.worst_first().iter().map(|(k, _)| k.map.clone()).collect();
+        assert_eq!(order, ["unsynced", "b", "c", "a"]);
     }
 }

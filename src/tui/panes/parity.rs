@@ -1,6 +1,7 @@
 //! The parity pane: per map (and company) the latest source and target counts, the difference and
 //! its percentage, the status against the map's tolerance, the sample time and a sparkline of the
-//! difference over time. Worst first by default; `o` cycles the order.
+//! difference over time. Worst first by default (the rows a gate is failing on on top); `o` cycles
+//! the order.
 
 use std::cmp::Ordering;
 
@@ -19,7 +20,7 @@ use crate::engine::state::{ParityKey, ParityRow, ParityStatus};
 pub fn ordered(app: &App) -> Vec<(&ParityKey, &ParityRow)> {
     let table = &app.state.parity;
     match app.parity_sort {
-        ParitySort::Worst => table.worst_first(),
+        ParitySort::Worst => table.worst_first_flagging(&app.state.gate_failing()),
         sort => {
             let mut v: Vec<_> = table.rows.iter().collect();
             if sort != ParitySort::Map {
