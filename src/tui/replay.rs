@@ -1,0 +1,701 @@
+//! `cutover replay` and `cutover watch`: the live console's panes over a recorded run, read-only,
+//! driven by a timeline instead of the engine.
+//!
+//! [`Replay`] owns an [`App`] and keeps it equal to the fold of the run's first `position` events
+//! through [`App::apply`] (the same reducer as the live console), so at every position the panes
+//! show what the live console showed right after that event. The console's clock is the recorded
+//! time of the current event, so elapsed times and countdowns read as they did then.
+//!
+//! - Nothing here touches the disk: the envelopes come from the reader thread
+//!   ([`super::replay_source`]) as [`Reply`]s; what is missing is asked for with a [`Request`]
+//!   and folded when it arrives. The index (id, seq, time of every event) is in memory, so time
+//!   and landmark jumps are computed without reading the journal.
+//! - Moving back restores the nearest in-memory checkpoint ([`Folded`], one every
+//!   [`CHECKPOINT_EVERY`] events) and refolds from there; the envelopes of the current stretch are
+//!   kept in a bounded cache, so stepping back is a refold of at most a checkpoint interval with
+//!   no disk read.
+//! - Work is bounded per call ([`Replay::pump`] folds at most [`BATCH`] envelopes), so the loop
+//!   keeps answering keys while a long jump is folded.
+//! - No key produces an [`OperatorCommand`](super::OperatorCommand): the decision keys are
+//!   answered with "read-only" and the app's outbox stays empty.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent};
+
+use super::action::Action;
+use super::app::{App, ConsoleConfig, Flow, Folded, ListView};
+use super::event_loop::BATCH;
+use super::keymap;
+pub use super::replay_jump::{Jump, parse_jump};
+use super::replay_source::{Reply, Request};
+use crate::audit::timeline::{IndexEntry, Landmark};
+use crate::engine::Envelope;
+
+/// Events between two checkpoints (more on very long runs: at most about 200 checkpoints).
+pub const CHECKPOINT_EVERY: usize = 5_000;
+/// Envelopes asked for at a time.
+pub const FETCH: usize = 4_096;
+/// The play speeds `+` and `-` move between (times the recorded pace).
+pub const SPEEDS: [u32; 4] = [1, 10, 60, 600];
+const CACHE_MAX: usize = 3 * CHECKPOINT_EVERY + FETCH;
+/// The clock value meaning "the wall clock" (a watch following the end of a live run).
+const WALL_CLOCK: i64 = i64::MIN;
+
+/// Replay of a recorded run, or watch of a run another process drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayMode {
+    Replay,
+    Watch,
+}
+
+impl ReplayMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            ReplayMode::Replay => "REPLAY",
+            ReplayMode::Watch => "WATCH",
+        }
+    }
+}
+
+/// What the header shows in place of live status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplayStatus {
+    pub mode: ReplayMode,
+    /// The journal failed verification and the operator asked to replay it anyway.
+    pub unverified: bool,
+    /// Events folded: the current event is the `position`-th of the run (0: none yet).
+    pub position: usize,
+    pub total: usize,
+    /// The current event's journal id and recorded time.
+    pub event_id: Option<i64>,
+    pub at: Option<DateTime<Utc>>,
+    pub playing: bool,
+    pub speed: u32,
+    /// Still reading the journal (the index, or envelopes for a jump).
+    pub loading: bool,
+}
+
+/// A timeline key's intent (bound in [`keymap::REPLAY_KEYMAP`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReplayAction {
+    StepForward,
+    StepBack,
+    NextLandmark,
+    PrevLandmark,
+    /// Open the prompt for a time or an event id.
+    JumpPrompt,
+    PlayPause,
+    Faster,
+    Slower,
+    Start,
+    End,
+}
+
+/// The replay's state machine; see the [module docs](self).
+pub struct Replay {
+    pub app: App,
+    mode: ReplayMode,
+    unverified: bool,
+    clock: Arc<AtomicI64>,
+    requests: Sender<Request>,
+    index: Vec<IndexEntry>,
+    /// (position after the landmark's event, landmark), in order.
+    landmarks: Vec<(usize, Landmark)>,
+    opened: bool,
+    pos: usize,
+    target: usize,
+    cache: VecDeque<Envelope>,
+    cache_start: usize,
+    in_flight: Option<usize>,
+    checkpoints: BTreeMap<usize, Folded>,
+    every: usize,
+    pending_jump: Option<Jump>,
+    playing: bool,
+    speed: u32,
+    play_at: Option<DateTime<Utc>>,
+    last_tick: Option<Instant>,
+    /// The jump prompt's text while it is open.
+    pub prompt: Option<String>,
+    /// The help overlay (the replay's own: timeline keys first, decisions marked inert).
+    pub help: bool,
+    failed: Option<String>,
+}
+
+impl Replay {
+    /// A replay whose reader answers on `requests`; `first`: where to go once the index is known
+    /// (default: the first event for a replay, the end for a watch).
+    pub fn new(
+        cfg: ConsoleConfig,
+        mode: ReplayMode,
+        unverified: bool,
+        requests: Sender<Request>,
+        first: Option<Jump>,
+    ) -> Self {
+        let clock = Arc::new(AtomicI64::new(WALL_CLOCK));
+        let read = Arc::clone(&clock);
+        let now = Box::new(move || match read.load(Ordering::Relaxed) {
+            WALL_CLOCK => Utc::now(),
+            ms => DateTime::from_timestamp_millis(ms).unwrap_or_else(Utc::now),
+        });
+        let mut app = App::new(crate::engine::RunState::default(), cfg, now);
+        let mut checkpoints = BTreeMap::new();
+        checkpoints.insert(0, app.folded());
+        app.flash = Some("reading the journal…".into());
+        let mut r = Self {
+            app,
+            mode,
+            unverified,
+            clock,
+            requests,
+            index: Vec::new(),
+            landmarks: Vec::new(),
+            opened: false,
+            pos: 0,
+            target: 0,
+            cache: VecDeque::new(),
+            cache_start: 0,
+            in_flight: None,
+            checkpoints,
+            every: CHECKPOINT_EVERY,
+            pending_jump: Some(first.unwrap_or(match mode {
+                ReplayMode::Replay => Jump::Position(1),
+                ReplayMode::Watch => Jump::End,
+            })),
+            playing: false,
+            speed: 1,
+            play_at: None,
+            last_tick: None,
+            prompt: None,
+            help: false,
+            failed: None,
+        };
+        r.sync_status();
+        r
+    }
+
+    pub fn mode(&self) -> ReplayMode {
+        self.mode
+    }
+
+    /// Events folded (the current event's 1-based position in the run).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Events of the run known so far.
+    pub fn total(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The run's index (id, seq, time of every event known so far).
+    pub fn index(&self) -> &[IndexEntry] {
+        &self.index
+    }
+
+    /// Landmarks with the position right after each.
+    pub fn landmarks(&self) -> &[(usize, Landmark)] {
+        &self.landmarks
+    }
+
+    /// The reader's error, if reading the journal failed.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// The index is known and the app shows exactly the position asked for.
+    pub fn is_settled(&self) -> bool {
+        self.opened && self.pending_jump.is_none() && self.pos == self.target
+    }
+
+    /// Starts playing at `speed` times the recorded pace.
+    pub fn play(&mut self, speed: u32) {
+        self.speed = speed.max(1);
+        self.start_playing();
+    }
+
+    /// Goes to `jump` (resolved against the index; before the index arrives, once it does).
+    /// An unresolvable jump (an event of another run) is reported on the footer.
+    pub fn jump(&mut self, jump: Jump) {
+        if !self.opened {
+            self.pending_jump = Some(jump);
+            return;
+        }
+        match self.resolve(jump) {
+            Ok(p) => self.target = p,
+            Err(m) => self.app.flash = Some(m),
+        }
+        self.app.mark_dirty();
+    }
+
+    fn resolve(&self, jump: Jump) -> Result<usize, String> {
+        let len = self.index.len();
+        let first = len.min(1);
+        Ok(match jump {
+            Jump::Position(p) => p.clamp(first, len),
+            Jump::End => len,
+            Jump::Event(id) => match self.index.binary_search_by_key(&id, |e| e.id) {
+                Ok(i) => i + 1,
+                Err(_) => {
+                    let range = match (self.index.first(), self.index.last()) {
+                        (Some(a), Some(b)) => format!("#{} to #{}", a.id, b.id),
+                        _ => "none".into(),
+                    };
+                    return Err(format!("event #{id} is not in this run (its events: {range})"));
+                }
+            },
+            Jump::Time(t) => self.index.partition_point(|e| e.at <= t).clamp(first, len),
+        })
+    }
+
+    /// Folds a reply from the reader in.
+    pub fn on_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Opened { index, landmarks } => {
+                self.index = index;
+                self.every = CHECKPOINT_EVERY.max(self.index.len() / 200);
+                self.landmarks.clear();
+                self.add_landmarks(landmarks);
+                self.opened = true;
+                self.app.flash = None;
+                if let Some(j) = self.pending_jump.take() {
+                    self.jump(j);
+                }
+                if self.index.is_empty() {
+                    self.app.flash = Some("the run has no events yet".into());
+                }
+            }
+            Reply::Chunk { from, envelopes } => {
+                if self.in_flight == Some(from) {
+                    self.in_flight = None;
+                }
+                self.cache_chunk(from, envelopes);
+            }
+            Reply::Appended {
+                index,
+                envelopes,
+                landmarks,
+            } => {
+                let was_at_end = self.target == self.index.len();
+                let from = self.index.len();
+                self.index.extend(index);
+                self.add_landmarks(landmarks);
+                if self.cache_start + self.cache.len() == from || self.cache.is_empty() {
+                    self.cache_chunk(from, envelopes);
+                }
+                if was_at_end && self.mode == ReplayMode::Watch {
+                    self.target = self.index.len();
+                }
+            }
+            Reply::Failed(m) => {
+                self.playing = false;
+                self.app.flash = Some(format!("cannot read the journal: {m}"));
+                self.failed = Some(m);
+            }
+        }
+        self.sync_status();
+        self.app.mark_dirty();
+    }
+
+    fn add_landmarks(&mut self, marks: Vec<Landmark>) {
+        for m in marks {
+            if let Ok(i) = self.index.binary_search_by_key(&m.event_id, |e| e.id) {
+                self.landmarks.push((i + 1, m));
+            }
+        }
+    }
+
+    fn cache_chunk(&mut self, from: usize, envelopes: Vec<Envelope>) {
+        let end = self.cache_start + self.cache.len();
+        if from == end && !self.cache.is_empty() {
+            self.cache.extend(envelopes);
+        } else if self.cached(self.pos).is_none() || self.cache.is_empty() {
+            self.cache = envelopes.into();
+            self.cache_start = from;
+        } else {
+            return;
+        }
+        // Keep the stretch from the checkpoint below the position (stepping back refolds it).
+        let keep_from = self
+            .checkpoints
+            .range(..=self.pos.min(self.target))
+            .next_back()
+            .map_or(0, |(k, _)| *k);
+        while self.cache.len() > CACHE_MAX && self.cache_start < keep_from {
+            self.cache.pop_front();
+            self.cache_start += 1;
+        }
+    }
+
+    fn cached(&self, position: usize) -> Option<&Envelope> {
+        position
+            .checked_sub(self.cache_start)
+            .and_then(|i| self.cache.get(i))
+    }
+
+    /// True when [`Replay::pump`] can make progress without waiting for the reader.
+    pub fn has_work(&self) -> bool {
+        self.opened
+            && self.pos != self.target
+            && (self.target < self.pos
+                || self.better_checkpoint().is_some()
+                || self.cached(self.pos).is_some())
+    }
+
+    fn better_checkpoint(&self) -> Option<usize> {
+        if self.target <= self.pos {
+            return None;
+        }
+        self.checkpoints
+            .range(self.pos + 1..=self.target)
+            .next_back()
+            .map(|(k, _)| *k)
+    }
+
+    /// Moves toward the target: restores a checkpoint when that is shorter, folds cached envelopes
+    /// (at most [`BATCH`]), asks the reader for what is missing, and reads ahead a little.
+    pub fn pump(&mut self) {
+        if !self.opened {
+            return;
+        }
+        let mut budget = BATCH;
+        let mut moved = false;
+        while self.pos != self.target && budget > 0 {
+            let restore = if self.target < self.pos {
+                self.checkpoints
+                    .range(..=self.target)
+                    .next_back()
+                    .map(|(k, _)| *k)
+            } else {
+                self.better_checkpoint()
+            };
+            if let Some(k) = restore
+                && let Some(f) = self.checkpoints.get(&k)
+            {
+                self.app.restore_folded(f.clone());
+                if self.app.follow {
+                    // Following: the selection is where the live console's follow put it.
+                    self.app.steps_view = ListView::default();
+                }
+                self.pos = k;
+                moved = true;
+                continue;
+            }
+            let Some(i) = self.pos.checked_sub(self.cache_start) else {
+                self.ask(self.pos);
+                break;
+            };
+            let Some(env) = self.cache.get(i) else {
+                self.ask(self.pos);
+                break;
+            };
+            self.app.apply(env);
+            self.pos += 1;
+            moved = true;
+            budget -= 1;
+            if self.pos % self.every == 0 && !self.checkpoints.contains_key(&self.pos) {
+                self.checkpoints.insert(self.pos, self.app.folded());
+            }
+        }
+        if moved {
+            self.app.after_batch();
+        }
+        // Read ahead of the position so stepping and playing rarely wait.
+        let end = self.cache_start + self.cache.len();
+        if self.pos == self.target
+            && self.in_flight.is_none()
+            && end < self.index.len()
+            && end.saturating_sub(self.pos) < FETCH / 4
+            && self.cached(self.pos.saturating_sub(1)).is_some()
+        {
+            self.ask(end);
+        }
+        self.sync_status();
+    }
+
+    fn ask(&mut self, from: usize) {
+        if self.in_flight == Some(from) || from >= self.index.len() {
+            return;
+        }
+        let to = (from + FETCH).min(self.index.len());
+        if self.requests.send(Request::Fetch { from, to }).is_ok() {
+            self.in_flight = Some(from);
+        } else if self.failed.is_none() {
+            self.failed = Some("the journal reader stopped".into());
+            self.app.flash = self.failed.clone();
+        }
+    }
+
+    /// Puts the position, the clock and the play state where the header and `App::now` read them.
+    fn sync_status(&mut self) {
+        let current = self.pos.checked_sub(1).and_then(|i| self.index.get(i));
+        let following = self.mode == ReplayMode::Watch && self.opened && self.pos == self.index.len();
+        let clock = match current {
+            _ if following => WALL_CLOCK,
+            Some(e) => e.at.timestamp_millis(),
+            None => self.index.first().map_or(WALL_CLOCK, |e| e.at.timestamp_millis()),
+        };
+        self.clock.store(clock, Ordering::Relaxed);
+        let status = super::replay::ReplayStatus {
+            mode: self.mode,
+            unverified: self.unverified,
+            position: self.pos,
+            total: self.index.len(),
+            event_id: current.map(|e| e.id),
+            at: current.map(|e| e.at),
+            playing: self.playing,
+            speed: self.speed,
+            loading: !self.opened || (self.pos != self.target && !self.has_work()),
+        };
+        if self.app.replay.as_ref() != Some(&status) {
+            self.app.replay = Some(status);
+            self.app.mark_dirty();
+        }
+    }
+
+    /// A clock tick: advances play (the recorded time moves `speed` times as fast as the wall
+    /// clock) and the spinner.
+    pub fn on_tick(&mut self, now: Instant) {
+        self.app.on_tick();
+        let last = self.last_tick.replace(now);
+        if !self.playing {
+            return;
+        }
+        if self.play_at.is_none() {
+            // Asked to play before the index arrived: start from wherever the replay is now.
+            self.play_at = self.current_at();
+            return;
+        }
+        let (Some(last), Some(at)) = (last, self.play_at) else {
+            return;
+        };
+        let real = now.saturating_duration_since(last);
+        let ms = real.as_millis().saturating_mul(u128::from(self.speed));
+        let at = at + TimeDelta::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX / 2));
+        self.play_at = Some(at);
+        let due = self.index.partition_point(|e| e.at <= at);
+        self.target = self.target.max(due.min(self.index.len()));
+        if self.target >= self.index.len() && self.mode == ReplayMode::Replay {
+            self.playing = false;
+            self.app.flash = Some("end of the run".into());
+        }
+        self.sync_status();
+    }
+
+    fn start_playing(&mut self) {
+        if self.mode == ReplayMode::Replay && self.opened && self.target >= self.index.len() {
+            self.app.flash = Some("at the end of the run: home goes back to its start".into());
+            return;
+        }
+        self.play_at = self.current_at();
+        self.playing = true;
+        self.last_tick = None;
+        self.app.flash = Some(format!("playing at {}×", self.speed));
+        self.sync_status();
+    }
+
+    /// The recorded time of the target event (the first event's before any), if known.
+    fn current_at(&self) -> Option<DateTime<Utc>> {
+        let at = self.target.checked_sub(1).and_then(|i| self.index.get(i));
+        at.or(self.index.first()).map(|e| e.at)
+    }
+
+    /// Handles a key. Returns [`Flow::Quit`] when the replay should close.
+    pub fn on_key(&mut self, key: KeyEvent) -> Flow {
+        if key.kind == KeyEventKind::Release {
+            return Flow::Continue;
+        }
+        self.app.mark_dirty();
+        if self.prompt.is_some() {
+            self.prompt_key(key);
+            return Flow::Continue;
+        }
+        if self.app.filter_editing {
+            return self.app.on_key(key);
+        }
+        let action = keymap::action_for(&key);
+        if self.help {
+            self.help = false;
+            if action != Some(Action::Quit) {
+                return Flow::Continue;
+            }
+        }
+        if let Some(ra) = keymap::replay_action_for(&key) {
+            self.on_action(ra);
+            return Flow::Continue;
+        }
+        match action {
+            Some(Action::Quit) => Flow::Quit,
+            Some(Action::Help) => {
+                self.help = true;
+                Flow::Continue
+            }
+            Some(
+                a @ (Action::Approve
+                | Action::Retry
+                | Action::Skip
+                | Action::Waive
+                | Action::PauseResume
+                | Action::Abort),
+            ) => {
+                self.app.flash = Some(format!(
+                    "read-only {}: {} is disabled; nothing here can change the journal",
+                    self.mode.label().to_lowercase(),
+                    keymap::key_for(a).unwrap_or_default()
+                ));
+                Flow::Continue
+            }
+            Some(_) => self.app.on_key(key),
+            None => Flow::Continue,
+        }
+    }
+
+    /// Mouse input selects and scrolls as in the live console.
+    pub fn on_mouse(&mut self, m: MouseEvent) {
+        if self.prompt.is_none() {
+            self.app.on_mouse(m);
+        }
+    }
+
+    /// Carries out a timeline action.
+    pub fn on_action(&mut self, action: ReplayAction) {
+        self.app.flash = None;
+        let len = self.index.len();
+        match action {
+            ReplayAction::StepForward => {
+                self.playing = false;
+                self.target = (self.target + 1).min(len);
+            }
+            ReplayAction::StepBack => {
+                self.playing = false;
+                self.target = self.target.saturating_sub(1).max(len.min(1));
+            }
+            ReplayAction::NextLandmark | ReplayAction::PrevLandmark => {
+                self.playing = false;
+                let forward = action == ReplayAction::NextLandmark;
+                let found = if forward {
+                    self.landmarks.iter().position(|(p, _)| *p > self.target)
+                } else {
+                    self.landmarks.iter().rposition(|(p, _)| *p < self.target)
+                };
+                match found {
+                    Some(i) => {
+                        let (p, m) = &self.landmarks[i];
+                        self.target = *p;
+                        self.app.flash = Some(format!(
+                            "landmark {}/{} · {}: {}",
+                            i + 1,
+                            self.landmarks.len(),
+                            crate::audit::text::enum_name(&m.kind),
+                            m.label
+                        ));
+                    }
+                    None => {
+                        self.app.flash = Some(
+                            if forward {
+                                "no landmark after this event"
+                            } else {
+                                "no landmark before this event"
+                            }
+                            .into(),
+                        );
+                    }
+                }
+            }
+            ReplayAction::JumpPrompt => self.prompt = Some(String::new()),
+            ReplayAction::PlayPause => {
+                if self.playing {
+                    self.playing = false;
+                    self.app.flash = Some("paused".into());
+                } else {
+                    self.start_playing();
+                }
+            }
+            ReplayAction::Faster | ReplayAction::Slower => {
+                let i = SPEEDS.iter().position(|s| *s >= self.speed).unwrap_or(0);
+                let i = if action == ReplayAction::Faster {
+                    (i + 1).min(SPEEDS.len() - 1)
+                } else {
+                    i.saturating_sub(1)
+                };
+                self.speed = SPEEDS[i];
+                self.app.flash = Some(format!("speed {}×", self.speed));
+            }
+            ReplayAction::Start => {
+                self.playing = false;
+                self.target = len.min(1);
+            }
+            ReplayAction::End => {
+                self.playing = false;
+                self.target = len;
+            }
+        }
+        self.sync_status();
+    }
+
+    fn prompt_key(&mut self, key: KeyEvent) {
+        let Some(text) = self.prompt.as_mut() else { return };
+        match key.code {
+            KeyCode::Esc => self.prompt = None,
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Enter => {
+                let input = std::mem::take(text);
+                self.prompt = None;
+                let reference = self
+                    .pos
+                    .checked_sub(1)
+                    .and_then(|i| self.index.get(i))
+                    .or(self.index.first())
+                    .map_or_else(Utc::now, |e| e.at);
+                let first = self.index.first().map_or(reference, |e| e.at);
+                match parse_jump(&input, first) {
+                    Ok(j) => {
+                        self.playing = false;
+                        self.jump(j);
+                    }
+                    Err(m) => self.app.flash = Some(m),
+                }
+            }
+            KeyCode::Char(c) if text.chars().count() < 40 => text.push(c),
+            _ => {}
+        }
+    }
+
+    /// A resize, as in the live console.
+    pub fn on_resize(&mut self, width: u16, height: u16) {
+        self.app.on_resize(width, height);
+    }
+
+    /// Commands the app produced; always empty (kept to let tests prove it).
+    pub fn take_commands(&mut self) -> Vec<super::OperatorCommand> {
+        self.app.take_commands()
+    }
+}
+
+/// Waits (without blocking the runtime) until the replay shows the position it was asked for, or
+/// the reader fails or stops. For tests and tools that drive a [`Replay`] without a terminal.
+pub async fn settle(replay: &mut Replay, replies: &mut tokio::sync::mpsc::UnboundedReceiver<Reply>) -> bool {
+    loop {
+        while replay.has_work() {
+            replay.pump();
+        }
+        replay.pump();
+        if replay.is_settled() {
+            return true;
+        }
+        if replay.failure().is_some() {
+            return false;
+        }
+        match replies.recv().await {
+            Some(r) => replay.on_reply(r),
+            None => return false,
+        }
+    }
+}
