@@ -192,7 +192,11 @@ fn replay_in_a_terminal_steps_jumps_to_a_landmark_and_quits_cleanly() {
 
     // The help lists the timeline's keys.
     c.keys("?");
-    c.wait_all(&["next landmark", "jump to a time", "decisions: inert in a replay"]);
+    c.wait_all(&[
+        "next landmark",
+        "jump to a time",
+        "decisions: inert; the journal is open read-only",
+    ]);
     c.keys("\x1b");
     c.wait_gone("next landmark");
 

@@ -179,6 +179,57 @@ async fn decision_keys_are_inert_and_say_read_only() {
     assert!(s.contains("REPLAY"), "{s}");
 }
 
+/// Types `t`, the text and enter, and waits for the replay to get there.
+async fn prompt(
+    r: &mut Replay,
+    replies: &mut tokio::sync::mpsc::UnboundedReceiver<replay_source::Reply>,
+    text: &str,
+) {
+    r.on_key(KeyEvent::new(KeyCode::Char('t'), KeyModifiers::NONE));
+    assert!(screen(r, 120, 36).contains("jump to (HH:MM"));
+    for c in text.chars() {
+        r.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    r.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert!(settle(r, replies).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jump_prompt_takes_times_and_event_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_demo(dir.path(), None);
+    let (mut r, mut replies) = open(&path, ReplayMode::Replay, false);
+    assert!(settle(&mut r, &mut replies).await);
+    // The weekend starts at 08:00 UTC; by 08:05 nine events were recorded.
+    assert_eq!(t0().format("%H:%M").to_string(), "08:00");
+    prompt(&mut r, &mut replies, "08:05").await;
+    assert_eq!(r.position(), 9);
+    assert!(
+        r.app
+            .state
+            .step("migrate.import")
+            .is_some_and(|s| s.request_count == 1)
+    );
+    // Event ids are the journal's: the rehearsal holds #1 to #8, so #12 is the weekend's 4th.
+    prompt(&mut r, &mut replies, "#12").await;
+    assert_eq!(r.position(), 4);
+    prompt(&mut r, &mut replies, "#3").await;
+    assert_eq!(
+        r.position(),
+        4,
+        "an event of another run does not move the replay"
+    );
+    assert!(
+        r.app
+            .flash
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not in this run")
+    );
+    prompt(&mut r, &mut replies, "later").await;
+    assert!(r.app.flash.as_deref().unwrap_or_default().contains("HH:MM"));
+}
+
 fn tampered(dir: &Path) -> (PathBuf, i64) {
     let path = build_demo(dir, None);
     let id: i64 = rusqlite::Connection::open(&path)

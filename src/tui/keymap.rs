@@ -304,7 +304,11 @@ pub fn replay_help_rows() -> Vec<(&'static str, String, &'static str)> {
             rows.push((b.group, keys.join("/"), b.help));
         }
     }
-    rows.push(("Read-only", inert.join(" "), "decisions: inert in a replay"));
+    rows.push((
+        "Read-only",
+        inert.join(" "),
+        "decisions: inert; the journal is open read-only (any key closes this)",
+    ));
     rows
 }
 

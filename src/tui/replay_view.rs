@@ -71,10 +71,6 @@ fn render_help(f: &mut Frame, area: Rect, replay: &Replay) {
             Span::raw(help),
         ]));
     }
-    lines.push(Line::raw(format!(
-        "  the journal is open read-only: nothing in this {} can change it · any key closes",
-        replay.mode().label().to_lowercase()
-    )));
     let width = area.width.min(90);
     let height = u16::try_from(lines.len() + 2)
         .unwrap_or(u16::MAX)
