@@ -3,6 +3,8 @@
 //! event saying REPLAY, steps forward, jumps to the first landmark, shows its help, refuses a
 //! decision key, goes to the end, and quits with the terminal restored and the journal unchanged.
 //!
+//! `cutover watch` on a journal this test appends to shows each event as it is committed.
+//!
 //! Every wait polls the parsed screen against a deadline (no fixed sleeps).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -213,4 +215,41 @@ fn replay_in_a_terminal_steps_jumps_to_a_landmark_and_quits_cleanly() {
         assert!(!p.screen().hide_cursor(), "cursor shown again");
     }
     assert!(before == fingerprint(&journal), "the journal is unchanged");
+}
+
+#[test]
+fn watch_in_a_terminal_shows_events_as_another_process_appends_them() {
+    use cutover::engine::event::{DecisionKind, OperatorAction};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.journal");
+    let (journal, mut rec) = support::recorder(&path, support::WEEKEND, support::t0(), None);
+    rec.at_min(0.0)
+        .ev(support::run_started(support::WEEKEND, "alice", support::t0()));
+    rec.at_min(0.5).intent("freeze.approve", 1);
+
+    let mut c = Pty::start(&["watch", path.to_str().unwrap()], 120, 36);
+    let s = c.wait_all(&["event 2/2", "contoso-weekend v2.1.0", "q quit"]);
+    assert!(header(&s).contains(" WATCH "), "{s}");
+
+    // The driving process asks for an approval: the watch shows the question as it is journaled.
+    rec.at_min(1.0).ask(
+        "freeze.approve",
+        DecisionKind::ApproveManual,
+        "Confirm the F&O freeze",
+    );
+    c.wait_all(&["event 3/3", "WAITING ON YOU · APPROVE freeze.approve"]);
+    // Nobody can answer it from here.
+    c.keys("a");
+    c.wait_for("read-only watch");
+    rec.at_min(4.0)
+        .decide("freeze.approve", OperatorAction::Approve, "alice", "ok")
+        .done("freeze.approve");
+    let s = c.wait_all(&["event 5/5", "nothing is waiting on you"]);
+    assert!(!s.contains("WAITING ON YOU"), "{s}");
+
+    c.keys("q");
+    assert_eq!(c.exit_code(), 0);
+    assert!(!c.parser.lock().unwrap().screen().alternate_screen());
+    drop(rec);
+    journal.close().unwrap();
 }
