@@ -90,6 +90,15 @@ fn main() {
             "  jump back near the start           : {:>9.1} ms",
             ms(near_start)
         );
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let peak = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .unwrap_or("VmHWM: ?");
+        println!(
+            "  peak RSS (checkpoints, cache, index): {}",
+            peak.trim_start_matches("VmHWM:").trim()
+        );
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         println!("  machine load average               : {}", load.trim());
     });

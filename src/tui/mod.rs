@@ -27,6 +27,7 @@ pub mod params;
 pub mod replay;
 pub mod replay_cmd;
 pub mod replay_jump;
+pub mod replay_keys;
 pub mod replay_loop;
 pub mod replay_source;
 pub mod replay_view;

@@ -16,8 +16,9 @@
 //!   no disk read.
 //! - Work is bounded per call ([`Replay::pump`] folds at most [`BATCH`] envelopes), so the loop
 //!   keeps answering keys while a long jump is folded.
-//! - No key produces an [`OperatorCommand`](super::OperatorCommand): the decision keys are
-//!   answered with "read-only" and the app's outbox stays empty.
+//! - Keys are handled in [`super::replay_keys`]. No key produces an
+//!   [`OperatorCommand`](super::OperatorCommand): the decision keys are answered with "read-only"
+//!   and the app's outbox stays empty.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -26,12 +27,9 @@ use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent};
 
-use super::action::Action;
-use super::app::{App, ConsoleConfig, Flow, Folded, ListView};
+use super::app::{App, ConsoleConfig, Folded, ListView};
 use super::event_loop::BATCH;
-use super::keymap;
 pub use super::replay_jump::{Jump, parse_jump};
 use super::replay_source::{Reply, Request};
 use crate::audit::timeline::{IndexEntry, Landmark};
@@ -81,7 +79,7 @@ pub struct ReplayStatus {
     pub loading: bool,
 }
 
-/// A timeline key's intent (bound in [`keymap::REPLAY_KEYMAP`]).
+/// A timeline key's intent (bound in [`super::keymap::REPLAY_KEYMAP`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReplayAction {
     StepForward,
@@ -100,31 +98,31 @@ pub enum ReplayAction {
 /// The replay's state machine; see the [module docs](self).
 pub struct Replay {
     pub app: App,
-    mode: ReplayMode,
-    unverified: bool,
-    clock: Arc<AtomicI64>,
-    requests: Sender<Request>,
-    index: Vec<IndexEntry>,
+    pub(super) mode: ReplayMode,
+    pub(super) unverified: bool,
+    pub(super) clock: Arc<AtomicI64>,
+    pub(super) requests: Sender<Request>,
+    pub(super) index: Vec<IndexEntry>,
     /// (position after the landmark's event, landmark), in order.
-    landmarks: Vec<(usize, Landmark)>,
-    opened: bool,
-    pos: usize,
-    target: usize,
-    cache: VecDeque<Envelope>,
-    cache_start: usize,
-    in_flight: Option<usize>,
-    checkpoints: BTreeMap<usize, Folded>,
-    every: usize,
-    pending_jump: Option<Jump>,
-    playing: bool,
-    speed: u32,
-    play_at: Option<DateTime<Utc>>,
-    last_tick: Option<Instant>,
+    pub(super) landmarks: Vec<(usize, Landmark)>,
+    pub(super) opened: bool,
+    pub(super) pos: usize,
+    pub(super) target: usize,
+    pub(super) cache: VecDeque<Envelope>,
+    pub(super) cache_start: usize,
+    pub(super) in_flight: Option<usize>,
+    pub(super) checkpoints: BTreeMap<usize, Folded>,
+    pub(super) every: usize,
+    pub(super) pending_jump: Option<Jump>,
+    pub(super) playing: bool,
+    pub(super) speed: u32,
+    pub(super) play_at: Option<DateTime<Utc>>,
+    pub(super) last_tick: Option<Instant>,
     /// The jump prompt's text while it is open.
     pub prompt: Option<String>,
     /// The help overlay (the replay's own: timeline keys first, decisions marked inert).
     pub help: bool,
-    failed: Option<String>,
+    pub(super) failed: Option<String>,
 }
 
 impl Replay {
@@ -432,7 +430,7 @@ impl Replay {
     }
 
     /// Puts the position, the clock and the play state where the header and `App::now` read them.
-    fn sync_status(&mut self) {
+    pub(super) fn sync_status(&mut self) {
         let current = self.pos.checked_sub(1).and_then(|i| self.index.get(i));
         let following = self.mode == ReplayMode::Watch && self.opened && self.pos == self.index.len();
         let clock = match current {
@@ -461,7 +459,11 @@ impl Replay {
     /// A clock tick: advances play (the recorded time moves `speed` times as fast as the wall
     /// clock) and the spinner.
     pub fn on_tick(&mut self, now: Instant) {
-        self.app.on_tick();
+        // The recorded clock stands still: redraw for the spinner only (a watch at the end shows
+        // the wall clock, whose countdowns move).
+        if self.app.any_running() || self.mode == ReplayMode::Watch {
+            self.app.on_tick();
+        }
         let last = self.last_tick.replace(now);
         if !self.playing {
             return;
@@ -487,7 +489,7 @@ impl Replay {
         self.sync_status();
     }
 
-    fn start_playing(&mut self) {
+    pub(super) fn start_playing(&mut self) {
         if self.mode == ReplayMode::Replay && self.opened && self.target >= self.index.len() {
             self.app.flash = Some("at the end of the run: home goes back to its start".into());
             return;
@@ -500,177 +502,9 @@ impl Replay {
     }
 
     /// The recorded time of the target event (the first event's before any), if known.
-    fn current_at(&self) -> Option<DateTime<Utc>> {
+    pub(super) fn current_at(&self) -> Option<DateTime<Utc>> {
         let at = self.target.checked_sub(1).and_then(|i| self.index.get(i));
         at.or(self.index.first()).map(|e| e.at)
-    }
-
-    /// Handles a key. Returns [`Flow::Quit`] when the replay should close.
-    pub fn on_key(&mut self, key: KeyEvent) -> Flow {
-        if key.kind == KeyEventKind::Release {
-            return Flow::Continue;
-        }
-        self.app.mark_dirty();
-        if self.prompt.is_some() {
-            self.prompt_key(key);
-            return Flow::Continue;
-        }
-        if self.app.filter_editing {
-            return self.app.on_key(key);
-        }
-        let action = keymap::action_for(&key);
-        if self.help {
-            self.help = false;
-            if action != Some(Action::Quit) {
-                return Flow::Continue;
-            }
-        }
-        if let Some(ra) = keymap::replay_action_for(&key) {
-            self.on_action(ra);
-            return Flow::Continue;
-        }
-        match action {
-            Some(Action::Quit) => Flow::Quit,
-            Some(Action::Help) => {
-                self.help = true;
-                Flow::Continue
-            }
-            Some(
-                a @ (Action::Approve
-                | Action::Retry
-                | Action::Skip
-                | Action::Waive
-                | Action::PauseResume
-                | Action::Abort),
-            ) => {
-                self.app.flash = Some(format!(
-                    "read-only {}: {} is disabled; nothing here can change the journal",
-                    self.mode.label().to_lowercase(),
-                    keymap::key_for(a).unwrap_or_default()
-                ));
-                Flow::Continue
-            }
-            Some(_) => self.app.on_key(key),
-            None => Flow::Continue,
-        }
-    }
-
-    /// Mouse input selects and scrolls as in the live console.
-    pub fn on_mouse(&mut self, m: MouseEvent) {
-        if self.prompt.is_none() {
-            self.app.on_mouse(m);
-        }
-    }
-
-    /// Carries out a timeline action.
-    pub fn on_action(&mut self, action: ReplayAction) {
-        self.app.flash = None;
-        let len = self.index.len();
-        match action {
-            ReplayAction::StepForward => {
-                self.playing = false;
-                self.target = (self.target + 1).min(len);
-            }
-            ReplayAction::StepBack => {
-                self.playing = false;
-                self.target = self.target.saturating_sub(1).max(len.min(1));
-            }
-            ReplayAction::NextLandmark | ReplayAction::PrevLandmark => {
-                self.playing = false;
-                let forward = action == ReplayAction::NextLandmark;
-                let found = if forward {
-                    self.landmarks.iter().position(|(p, _)| *p > self.target)
-                } else {
-                    self.landmarks.iter().rposition(|(p, _)| *p < self.target)
-                };
-                match found {
-                    Some(i) => {
-                        let (p, m) = &self.landmarks[i];
-                        self.target = *p;
-                        self.app.flash = Some(format!(
-                            "landmark {}/{} · {}: {}",
-                            i + 1,
-                            self.landmarks.len(),
-                            crate::audit::text::enum_name(&m.kind),
-                            m.label
-                        ));
-                    }
-                    None => {
-                        self.app.flash = Some(
-                            if forward {
-                                "no landmark after this event"
-                            } else {
-                                "no landmark before this event"
-                            }
-                            .into(),
-                        );
-                    }
-                }
-            }
-            ReplayAction::JumpPrompt => self.prompt = Some(String::new()),
-            ReplayAction::PlayPause => {
-                if self.playing {
-                    self.playing = false;
-                    self.app.flash = Some("paused".into());
-                } else {
-                    self.start_playing();
-                }
-            }
-            ReplayAction::Faster | ReplayAction::Slower => {
-                let i = SPEEDS.iter().position(|s| *s >= self.speed).unwrap_or(0);
-                let i = if action == ReplayAction::Faster {
-                    (i + 1).min(SPEEDS.len() - 1)
-                } else {
-                    i.saturating_sub(1)
-                };
-                self.speed = SPEEDS[i];
-                self.app.flash = Some(format!("speed {}×", self.speed));
-            }
-            ReplayAction::Start => {
-                self.playing = false;
-                self.target = len.min(1);
-            }
-            ReplayAction::End => {
-                self.playing = false;
-                self.target = len;
-            }
-        }
-        self.sync_status();
-    }
-
-    fn prompt_key(&mut self, key: KeyEvent) {
-        let Some(text) = self.prompt.as_mut() else { return };
-        match key.code {
-            KeyCode::Esc => self.prompt = None,
-            KeyCode::Backspace => {
-                text.pop();
-            }
-            KeyCode::Enter => {
-                let input = std::mem::take(text);
-                self.prompt = None;
-                let reference = self
-                    .pos
-                    .checked_sub(1)
-                    .and_then(|i| self.index.get(i))
-                    .or(self.index.first())
-                    .map_or_else(Utc::now, |e| e.at);
-                let first = self.index.first().map_or(reference, |e| e.at);
-                match parse_jump(&input, first) {
-                    Ok(j) => {
-                        self.playing = false;
-                        self.jump(j);
-                    }
-                    Err(m) => self.app.flash = Some(m),
-                }
-            }
-            KeyCode::Char(c) if text.chars().count() < 40 => text.push(c),
-            _ => {}
-        }
-    }
-
-    /// A resize, as in the live console.
-    pub fn on_resize(&mut self, width: u16, height: u16) {
-        self.app.on_resize(width, height);
     }
 
     /// Commands the app produced; always empty (kept to let tests prove it).
