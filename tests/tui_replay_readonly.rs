@@ -1,7 +1,8 @@
 //! Replay and watch cannot change anything: the journal's bytes, mtime and WAL are the same after a
 //! replay driven through its real event loop with every key, decision keys included, and no
 //! command ever leaves it. A tampered journal is refused naming the bad event, and with
-//! `--unverified` every screen says UNVERIFIED. A watch sees the events another process appends.
+//! `--unverified` every screen says UNVERIFIED. A watch sees the events another process appends,
+//! and stops at an appended row that does not chain on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -352,6 +353,25 @@ async fn watch_shows_the_events_another_process_appends() {
     let s = screen(&w, 120, 36);
     assert!(s.lines().next().unwrap().contains("event 5/5"), "{s}");
     assert!(w.take_commands().is_empty());
+
+    // A row slipped in behind the writer's back does not chain on: the watch says so and stops.
+    tamper(
+        &path,
+        "INSERT INTO events (id, run_id, seq, at, kind, payload, prev_hash, hash) \
+         SELECT MAX(id) + 1, run_id, MAX(seq) + 1, MAX(at), 'log', '{}', \
+                (SELECT hash FROM events ORDER BY id DESC LIMIT 1), 'forged' FROM events",
+    );
+    while w.failure().is_none() {
+        let reply = tokio::time::timeout_at(stop, replies.recv())
+            .await
+            .expect("the watch did not notice the forged row")
+            .unwrap();
+        w.on_reply(reply);
+    }
+    let failure = w.failure().unwrap().to_owned();
+    assert!(failure.contains("appended event 6 does not verify"), "{failure}");
+    assert_eq!(w.position(), 5, "the forged row is not shown");
+    assert!(screen(&w, 120, 36).contains("does not verify"));
     drop(rec);
     journal.close().unwrap();
 }

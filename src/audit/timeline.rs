@@ -195,6 +195,11 @@ pub fn landmarks(reader: &JournalReader, run: &RunId) -> Result<Vec<Landmark>, J
     Ok(out)
 }
 
+/// An envelope of `run` from its row's columns (the watch decodes the rows it checked itself).
+pub fn decode(run: &RunId, id: i64, seq: u64, at: &str, payload: &str) -> Result<Envelope, JournalError> {
+    envelope(run, id, i64::try_from(seq).unwrap_or(i64::MAX), at, payload)
+}
+
 fn envelope(run: &RunId, id: i64, seq: i64, at: &str, payload: &str) -> Result<Envelope, JournalError> {
     let corrupt = |message: String| JournalError::Corrupt { id, message };
     Ok(Envelope {

@@ -5,17 +5,21 @@
 //! At start it sends [`Reply::Opened`] with the run's index (id, seq, time of every event) and its
 //! landmarks; then it answers each [`Request::Fetch`] with a [`Reply::Chunk`] of envelopes. When
 //! following (`cutover watch`), it also polls the journal every [`POLL`] for events the driving
-//! process appended and sends them as [`Reply::Appended`]. The thread ends when the console drops
+//! process appended and sends them as [`Reply::Appended`], after checking that each appended row
+//! chains on to the one before it (the rule `cutover verify` applies; the rows before were
+//! verified when the watch opened): a row that does not is reported and following stops. The thread ends when the console drops
 //! its request sender or its reply receiver.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
+use rusqlite::OptionalExtension;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::audit::timeline::{self, IndexEntry, Landmark};
 use crate::engine::{Envelope, RunId};
+use crate::journal::chain::{GENESIS_HASH, canonical_envelope, chain_hash};
 use crate::journal::{JournalError, JournalReader};
 
 /// How often a watch looks for new events.
@@ -76,8 +80,17 @@ fn serve(
     replies: &UnboundedSender<Reply>,
 ) -> Result<(), JournalError> {
     let reader = JournalReader::open_read_only(path)?;
-    let mut index = timeline::index_after(&reader, run, 0)?;
-    let landmarks = timeline::landmarks(&reader, run)?;
+    // One read transaction, so the index, the landmarks and the watch's starting head agree.
+    reader.connection().execute_batch("BEGIN")?;
+    let opened = (|| -> Result<_, JournalError> {
+        Ok((
+            timeline::index_after(&reader, run, 0)?,
+            timeline::landmarks(&reader, run)?,
+            head(&reader)?,
+        ))
+    })();
+    reader.connection().execute_batch("COMMIT")?;
+    let (mut index, landmarks, mut head) = opened?;
     if replies
         .send(Reply::Opened {
             index: index.clone(),
@@ -102,7 +115,11 @@ fn serve(
         };
         let reply = match request {
             Some(Request::Fetch { from, to }) => fetch(&reader, run, &index, from, to)?,
-            None => match poll(&reader, run, &mut index)? {
+            None => match poll(&reader, run, &mut index, &mut head)? {
+                Some(r @ Reply::Failed(_)) => {
+                    let _ = replies.send(r);
+                    return Ok(());
+                }
                 Some(r) => r,
                 None => continue,
             },
@@ -138,20 +155,74 @@ fn fetch(
     Ok(Reply::Chunk { from, envelopes })
 }
 
-/// New events of the run since the index's last one, if any.
+/// The last row the watch has checked: appended rows must chain on to it.
+struct Head {
+    id: i64,
+    hash: String,
+}
+
+fn head(reader: &JournalReader) -> Result<Head, JournalError> {
+    let row = reader
+        .connection()
+        .query_row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [], |r| {
+            Ok(Head {
+                id: r.get(0)?,
+                hash: r.get(1)?,
+            })
+        })
+        .optional()?;
+    Ok(row.unwrap_or(Head {
+        id: 0,
+        hash: GENESIS_HASH.to_owned(),
+    }))
+}
+
+/// Rows appended since `head` (any run: the chain runs through the whole file), each checked to
+/// chain on to the one before as `cutover verify` checks it; the run's own become a reply.
 fn poll(
     reader: &JournalReader,
     run: &RunId,
     index: &mut Vec<IndexEntry>,
+    head: &mut Head,
 ) -> Result<Option<Reply>, JournalError> {
-    let last = index.last().map_or(0, |e| e.seq);
-    let fresh = timeline::index_after(reader, run, last)?;
-    let Some(end) = fresh.last().map(|e| e.seq) else {
+    let mut stmt = reader.connection().prepare_cached(
+        "SELECT id, run_id, seq, at, kind, payload, prev_hash, hash FROM events WHERE id > ?1 ORDER BY id LIMIT 4096",
+    )?;
+    let mut rows = stmt.query([head.id])?;
+    let mut fresh = Vec::new();
+    let mut envelopes = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let run_id: String = r.get(1)?;
+        let seq = u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0);
+        let at: String = r.get(3)?;
+        let kind: String = r.get(4)?;
+        let payload: String = r.get(5)?;
+        let prev: String = r.get(6)?;
+        let hash: String = r.get(7)?;
+        let bad = |reason: &str| {
+            Reply::Failed(format!(
+                "appended event {id} does not verify: {reason}; stopped following"
+            ))
+        };
+        if id != head.id + 1 || prev != head.hash {
+            return Ok(Some(bad("it does not chain on to the event before it")));
+        }
+        if chain_hash(&prev, &canonical_envelope(&run_id, seq, &at, &kind, &payload)) != hash {
+            return Ok(Some(bad("its hash does not match its contents")));
+        }
+        head.id = id;
+        head.hash = hash;
+        if run_id != run.0 || index.last().is_some_and(|e| e.seq >= seq) {
+            continue;
+        }
+        let env = timeline::decode(run, id, seq, &at, &payload)?;
+        fresh.push(IndexEntry { id, seq, at: env.at });
+        envelopes.push(env);
+    }
+    if envelopes.is_empty() {
         return Ok(None);
-    };
-    let envelopes = timeline::envelopes_between(reader, run, last + 1, end)?;
-    // Rows committed between the two reads are picked up by the next poll.
-    let fresh: Vec<IndexEntry> = fresh.into_iter().take(envelopes.len()).collect();
+    }
     let landmarks = envelopes.iter().filter_map(timeline::landmark).collect();
     index.extend_from_slice(&fresh);
     Ok(Some(Reply::Appended {
