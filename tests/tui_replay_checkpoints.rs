@@ -23,9 +23,13 @@ use support::{Gen, run_id, run_started, t0};
 const N: usize = 12_500;
 
 fn run() -> Vec<Envelope> {
+    run_of(N)
+}
+
+fn run_of(n: usize) -> Vec<Envelope> {
     let r = run_id("long");
     let mut g = Gen::new(11, 40);
-    (0..N)
+    (0..n)
         .map(|i| Envelope {
             id: i64::try_from(i).unwrap() + 1,
             seq: i as u64 + 1,
@@ -75,9 +79,7 @@ fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
 }
 
-#[test]
-fn stepping_back_refolds_from_the_nearest_checkpoint() {
-    let evs = run();
+fn replay_of(evs: &[Envelope]) -> (Replay, Receiver<Request>) {
     let (tx, requests) = std::sync::mpsc::channel();
     let mut cfg = ConsoleConfig::new("auditor");
     cfg.theme = Theme { color: false };
@@ -93,6 +95,13 @@ fn stepping_back_refolds_from_the_nearest_checkpoint() {
             .collect(),
         landmarks: Vec::new(),
     });
+    (r, requests)
+}
+
+#[test]
+fn stepping_back_refolds_from_the_nearest_checkpoint() {
+    let evs = run();
+    let (mut r, requests) = replay_of(&evs);
     let first = serve(&mut r, &requests, &evs);
     assert_eq!(r.position(), N);
     assert_eq!(
@@ -134,4 +143,40 @@ fn stepping_back_refolds_from_the_nearest_checkpoint() {
     serve(&mut r, &requests, &evs);
     assert_eq!(r.position(), 401);
     assert_eq!(r.app.state, fold(&evs[..401]));
+}
+
+/// On a long run the checkpoints stay bounded: a sparse grid for good plus the dense ones nearest
+/// the position, which move with it.
+#[test]
+fn checkpoints_stay_bounded_and_follow_the_position() {
+    let n = 62_000;
+    let evs = run_of(n);
+    let (mut r, requests) = replay_of(&evs);
+    serve(&mut r, &requests, &evs);
+    assert_eq!(r.position(), n);
+    let at_end = r.checkpoint_positions();
+    assert_eq!(
+        at_end,
+        vec![
+            0, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000, 50_000, 55_000, 60_000
+        ],
+        "the sparse grid (0, 50,000) and the 8 nearest the end"
+    );
+    assert_eq!(r.app.state, fold(&evs));
+
+    // Far back: from the sparse grid, then the dense ones gather around the new position.
+    r.jump(Jump::Position(12_345));
+    let asked = serve(&mut r, &requests, &evs);
+    assert_eq!(asked.first().map(|f| f.0), Some(0));
+    assert_eq!(r.app.state, fold(&evs[..12_345]));
+    let near = r.checkpoint_positions();
+    assert!(near.contains(&5_000) && near.contains(&10_000), "{near:?}");
+    assert!(near.contains(&50_000), "the grid stays: {near:?}");
+    assert!(near.len() <= 2 + 8, "{near:?}");
+    r.on_key(key(','));
+    assert!(
+        serve(&mut r, &requests, &evs).is_empty(),
+        "a step back reads nothing"
+    );
+    assert_eq!(r.app.state, fold(&evs[..12_344]));
 }

@@ -11,9 +11,9 @@
 //!   and folded when it arrives. The index (id, seq, time of every event) is in memory, so time
 //!   and landmark jumps are computed without reading the journal.
 //! - Moving back restores the nearest in-memory checkpoint ([`Folded`], one every
-//!   [`CHECKPOINT_EVERY`] events) and refolds from there; the envelopes of the current stretch are
-//!   kept in a bounded cache, so stepping back is a refold of at most a checkpoint interval with
-//!   no disk read.
+//!   [`CHECKPOINT_EVERY`] events near the position, sparser elsewhere so their memory stays bounded)
+//!   and refolds from there; the envelopes of the current stretch are kept in a bounded cache, so
+//!   stepping back is a refold of at most a checkpoint interval with no disk read.
 //! - Work is bounded per call ([`Replay::pump`] folds at most [`BATCH`] envelopes), so the loop
 //!   keeps answering keys while a long jump is folded.
 //! - Keys are handled in [`super::replay_keys`]. No key produces an
@@ -35,12 +35,16 @@ use super::replay_source::{Reply, Request};
 use crate::audit::timeline::{IndexEntry, Landmark};
 use crate::engine::Envelope;
 
-/// Events between two checkpoints (more on very long runs: at most about 200 checkpoints).
+/// Events between two checkpoints near the position.
 pub const CHECKPOINT_EVERY: usize = 5_000;
 /// Envelopes asked for at a time.
 pub const FETCH: usize = 4_096;
 /// The play speeds `+` and `-` move between (times the recorded pace).
 pub const SPEEDS: [u32; 4] = [1, 10, 60, 600];
+/// Checkpoints kept near the position, [`CHECKPOINT_EVERY`] apart.
+pub const DENSE_CHECKPOINTS: usize = 8;
+/// About how many checkpoints are kept for good over a whole run (at least 50,000 events apart).
+pub const SPARSE_CHECKPOINTS: usize = 16;
 const CACHE_MAX: usize = 3 * CHECKPOINT_EVERY + FETCH;
 /// The clock value meaning "the wall clock" (a watch following the end of a live run).
 const WALL_CLOCK: i64 = i64::MIN;
@@ -112,6 +116,7 @@ pub struct Replay {
     pub(super) cache_start: usize,
     pub(super) in_flight: Option<usize>,
     pub(super) checkpoints: BTreeMap<usize, Folded>,
+    /// The spacing of the checkpoints kept for good (see [`Replay::thin_checkpoints`]).
     pub(super) every: usize,
     pub(super) pending_jump: Option<Jump>,
     pub(super) playing: bool,
@@ -160,7 +165,7 @@ impl Replay {
             cache_start: 0,
             in_flight: None,
             checkpoints,
-            every: CHECKPOINT_EVERY,
+            every: 10 * CHECKPOINT_EVERY,
             pending_jump: Some(first.unwrap_or(match mode {
                 ReplayMode::Replay => Jump::Position(1),
                 ReplayMode::Watch => Jump::End,
@@ -199,6 +204,11 @@ impl Replay {
     /// Landmarks with the position right after each.
     pub fn landmarks(&self) -> &[(usize, Landmark)] {
         &self.landmarks
+    }
+
+    /// Where the in-memory checkpoints are (positions), in order.
+    pub fn checkpoint_positions(&self) -> Vec<usize> {
+        self.checkpoints.keys().copied().collect()
     }
 
     /// The reader's error, if reading the journal failed.
@@ -256,7 +266,8 @@ impl Replay {
         match reply {
             Reply::Opened { index, landmarks } => {
                 self.index = index;
-                self.every = CHECKPOINT_EVERY.max(self.index.len() / 200);
+                let sparse = (10 * CHECKPOINT_EVERY).max(self.index.len() / SPARSE_CHECKPOINTS);
+                self.every = sparse.div_ceil(CHECKPOINT_EVERY) * CHECKPOINT_EVERY;
                 self.landmarks.clear();
                 self.add_landmarks(landmarks);
                 self.opened = true;
@@ -396,8 +407,9 @@ impl Replay {
             self.pos += 1;
             moved = true;
             budget -= 1;
-            if self.pos % self.every == 0 && !self.checkpoints.contains_key(&self.pos) {
+            if self.pos % CHECKPOINT_EVERY == 0 && !self.checkpoints.contains_key(&self.pos) {
                 self.checkpoints.insert(self.pos, self.app.folded());
+                self.thin_checkpoints();
             }
         }
         if moved {
@@ -414,6 +426,29 @@ impl Replay {
             self.ask(end);
         }
         self.sync_status();
+    }
+
+    /// Bounds the checkpoints' memory (a checkpoint is a copy of the whole folded state, tens of
+    /// MB on a very large run): those on the sparse grid (every [`Replay::every`] events, about
+    /// [`SPARSE_CHECKPOINTS`] over a run) are kept for good; of the others, the [`DENSE_CHECKPOINTS`]
+    /// nearest the position are kept, so stepping back near here refolds at most
+    /// [`CHECKPOINT_EVERY`] events and a far jump at most one sparse interval.
+    fn thin_checkpoints(&mut self) {
+        let every = self.every.max(1);
+        let mut dense: Vec<usize> = self
+            .checkpoints
+            .keys()
+            .copied()
+            .filter(|k| k % every != 0)
+            .collect();
+        if dense.len() <= DENSE_CHECKPOINTS {
+            return;
+        }
+        let here = self.pos;
+        dense.sort_by_key(|k| std::cmp::Reverse(k.abs_diff(here)));
+        for k in dense.iter().take(dense.len() - DENSE_CHECKPOINTS) {
+            self.checkpoints.remove(k);
+        }
     }
 
     fn ask(&mut self, from: usize) {
