@@ -407,7 +407,10 @@ impl Replay {
             self.pos += 1;
             moved = true;
             budget -= 1;
-            if self.pos % CHECKPOINT_EVERY == 0 && !self.checkpoints.contains_key(&self.pos) {
+            // Dense checkpoints only where they will be kept: near where this move stops.
+            let wanted = self.pos % self.every.max(1) == 0
+                || self.target.saturating_sub(self.pos) <= DENSE_CHECKPOINTS * CHECKPOINT_EVERY;
+            if wanted && self.pos % CHECKPOINT_EVERY == 0 && !self.checkpoints.contains_key(&self.pos) {
                 self.checkpoints.insert(self.pos, self.app.folded());
                 self.thin_checkpoints();
             }
