@@ -85,6 +85,16 @@ pub enum Command {
         after_help = "Examples:\n  cutover report weekend.journal > evidence.md\n  cutover report --format html -o evidence.html weekend.journal\n  cutover report --format csv -o evidence/ --run 3f2a weekend.journal\n\nRefuses a journal that does not verify (exit 1) unless --unverified."
     )]
     Report(ReportArgs),
+    /// Replay a recorded run in the console, read-only: step, jump to landmarks or times, play.
+    #[command(
+        after_help = "Examples:\n  cutover replay weekend.journal\n  cutover replay weekend.journal --run 3f2a --at 23:15\n  cutover replay weekend.journal --event 1234\n  cutover replay weekend.journal --at 2026-11-28T02:00:00Z --speed 60\n  cutover replay tampered.journal --unverified\n\nKeys: . , next/previous event · n N next/previous landmark (decision, question, gate,\nfailure, alert, resume, finish) · t jump to HH:MM, RFC 3339 or #event-id · space play/pause ·\n+ - speed 1×/10×/60×/600× · home end · ? help · q quit. The decision keys do nothing.\n\nRefuses a journal that does not verify (exit 1, naming the first bad event) unless --unverified;\nthen every screen says UNVERIFIED."
+    )]
+    Replay(ReplayArgs),
+    /// Follow a run another process is driving, read-only (the console's panes, labelled WATCH).
+    #[command(
+        after_help = "Examples:\n  cutover watch weekend.journal\n  cutover watch weekend.journal --run 3f2a\n\nNew events appear as the driving process journals them (polled every 250 ms). The timeline\nkeys of `cutover replay` work; end goes back to following. Nothing can be decided from here."
+    )]
+    Watch(WatchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -274,6 +284,39 @@ pub struct ReportArgs {
     pub unverified: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The journal file (opened read-only).
+    pub journal: PathBuf,
+    /// The run to replay: its id or a unique prefix (default: the latest run).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Replay a journal that does not verify; every screen then says UNVERIFIED.
+    #[arg(long)]
+    pub unverified: bool,
+    /// Start at this time: HH:MM[:SS] (UTC, on the run's first day or the next) or RFC 3339.
+    #[arg(long, value_name = "TIME", conflicts_with = "event")]
+    pub at: Option<String>,
+    /// Start right after this journal event (the id `cutover verify` and reports print).
+    #[arg(long, value_name = "ID")]
+    pub event: Option<i64>,
+    /// Start playing at this many times the recorded pace (keys + and - change it).
+    #[arg(long, value_name = "X", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub speed: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The journal file another process is driving (opened read-only).
+    pub journal: PathBuf,
+    /// The run to follow: its id or a unique prefix (default: the latest run).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Watch a journal that does not verify; every screen then says UNVERIFIED.
+    #[arg(long)]
+    pub unverified: bool,
+}
+
 /// Whether colour may be used on stderr/stdout (`NO_COLOR` set to anything non-empty disables it).
 pub fn colour_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -299,6 +342,8 @@ pub fn run(cli: Cli) -> i32 {
         }
         Command::Verify(args) => crate::audit::cmd::cmd_verify(&args),
         Command::Report(args) => crate::audit::cmd::cmd_report(&args),
+        Command::Replay(args) => crate::tui::replay_cmd::cmd_replay(&args),
+        Command::Watch(args) => crate::tui::replay_cmd::cmd_watch(&args),
     }
 }
 

@@ -4,6 +4,9 @@
 //! [`JournalReader::state_at`] (the one reducer); stepping forward is one [`RunState::apply`] of
 //! [`event_by_seq`]; stepping back rebuilds with `state_at(run, Some(previous_id))`.
 //!
+//! `cutover replay` itself (src/tui/replay.rs) places events with [`index_after`] and reads them a
+//! chunk at a time with [`envelopes_between`].
+//!
 //! [`RunState::apply`]: crate::engine::RunState::apply
 
 use chrono::{DateTime, Utc};
@@ -97,6 +100,80 @@ fn landmark_of(env: &Envelope) -> Option<(LandmarkKind, String)> {
     })
 }
 
+/// The landmark an envelope is, if it is one (the replay checks events a watched run appends).
+pub fn landmark(env: &Envelope) -> Option<Landmark> {
+    landmark_of(env).map(|(kind, label)| Landmark {
+        event_id: env.id,
+        seq: env.seq,
+        at: fmt_at(env.at),
+        kind,
+        label: scrub(&label),
+    })
+}
+
+/// One event of a run's index: enough to place it on the timeline without decoding its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub id: i64,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+}
+
+/// The run's events with `seq > after_seq` as (id, seq, at), in order: the replay's timeline
+/// (about 24 bytes an event, so a million-event run's index fits in memory while its envelopes
+/// stay on disk).
+pub fn index_after(
+    reader: &JournalReader,
+    run: &RunId,
+    after_seq: u64,
+) -> Result<Vec<IndexEntry>, JournalError> {
+    let mut stmt = reader
+        .connection()
+        .prepare_cached("SELECT id, seq, at FROM events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq")?;
+    let mut rows = stmt.query(params![run.0, i64::try_from(after_seq).unwrap_or(i64::MAX)])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let at: String = r.get(2)?;
+        out.push(IndexEntry {
+            id,
+            seq: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+            at: DateTime::parse_from_rfc3339(&at)
+                .map_err(|e| JournalError::Corrupt {
+                    id,
+                    message: format!("bad time {at:?}: {e}"),
+                })?
+                .with_timezone(&Utc),
+        });
+    }
+    Ok(out)
+}
+
+/// The run's envelopes with `from_seq <= seq <= to_seq`, in order.
+pub fn envelopes_between(
+    reader: &JournalReader,
+    run: &RunId,
+    from_seq: u64,
+    to_seq: u64,
+) -> Result<Vec<Envelope>, JournalError> {
+    let mut stmt = reader.connection().prepare_cached(
+        "SELECT id, seq, at, payload FROM events WHERE run_id = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
+    )?;
+    let seq = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+    let mut rows = stmt.query(params![run.0, seq(from_seq), seq(to_seq)])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(envelope(
+            run,
+            r.get(0)?,
+            r.get(1)?,
+            &r.get::<_, String>(2)?,
+            &r.get::<_, String>(3)?,
+        )?);
+    }
+    Ok(out)
+}
+
 /// Every landmark of a run, in order. Reads only the rows whose `kind` can be one (a scan of the
 /// table, decoding a small fraction of it).
 pub fn landmarks(reader: &JournalReader, run: &RunId) -> Result<Vec<Landmark>, JournalError> {
@@ -113,17 +190,14 @@ pub fn landmarks(reader: &JournalReader, run: &RunId) -> Result<Vec<Landmark>, J
             &r.get::<_, String>(2)?,
             &r.get::<_, String>(3)?,
         )?;
-        if let Some((kind, label)) = landmark_of(&env) {
-            out.push(Landmark {
-                event_id: env.id,
-                seq: env.seq,
-                at: fmt_at(env.at),
-                kind,
-                label: scrub(&label),
-            });
-        }
+        out.extend(landmark(&env));
     }
     Ok(out)
+}
+
+/// An envelope of `run` from its row's columns (the watch decodes the rows it checked itself).
+pub fn decode(run: &RunId, id: i64, seq: u64, at: &str, payload: &str) -> Result<Envelope, JournalError> {
+    envelope(run, id, i64::try_from(seq).unwrap_or(i64::MAX), at, payload)
 }
 
 fn envelope(run: &RunId, id: i64, seq: i64, at: &str, payload: &str) -> Result<Envelope, JournalError> {

@@ -108,8 +108,30 @@ pub struct App {
     pub size: Rect,
     pub spinner: usize,
     pub error_rate_threshold: Option<u64>,
+    /// Set in a read-only replay or watch: the header shows it instead of live status, the footer
+    /// and help show the timeline's keys, and no key produces an [`OperatorCommand`].
+    pub replay: Option<super::replay::ReplayStatus>,
     outbox: Vec<OperatorCommand>,
     dirty: bool,
+}
+
+/// Everything [`App::apply`] has folded from the journal (as opposed to view state the keys
+/// change): the replay keeps these as checkpoints and restores one instead of refolding a whole
+/// run from its first event.
+#[derive(Clone, Debug)]
+pub struct Folded {
+    state: RunState,
+    step_events: HashMap<String, VecDeque<EventLine>>,
+    last_started: Option<usize>,
+    runbook: Option<Arc<Runbook>>,
+    error_rate_threshold: Option<u64>,
+}
+
+impl Folded {
+    /// The run's state at this checkpoint.
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
 }
 
 impl App {
@@ -140,6 +162,7 @@ impl App {
             size: Rect::new(0, 0, 80, 24),
             spinner: 0,
             error_rate_threshold: None,
+            replay: None,
             outbox: Vec::new(),
             dirty: true,
         };
@@ -222,6 +245,30 @@ impl App {
         if let Event::StepIntent { step, .. } = &env.event {
             self.last_started = self.state.steps.iter().position(|s| &s.info.id == step);
         }
+        self.dirty = true;
+    }
+
+    /// A copy of what the envelopes folded so far produced (see [`Folded`]).
+    pub fn folded(&self) -> Folded {
+        Folded {
+            state: self.state.clone(),
+            step_events: self.step_events.clone(),
+            last_started: self.last_started,
+            runbook: self.cfg.runbook.clone(),
+            error_rate_threshold: self.error_rate_threshold,
+        }
+    }
+
+    /// Puts back what [`App::folded`] copied, keeping the view state (focus, selections, filter,
+    /// follow). Afterwards the app is as if exactly those envelopes had been applied; call
+    /// [`App::after_batch`] once the next envelopes are folded.
+    pub fn restore_folded(&mut self, f: Folded) {
+        self.state = f.state;
+        self.step_events = f.step_events;
+        self.last_started = f.last_started;
+        self.cfg.runbook = f.runbook;
+        self.error_rate_threshold = f.error_rate_threshold;
+        self.rebuild_tree();
         self.dirty = true;
     }
 

@@ -64,7 +64,7 @@ pub async fn run_console(
     Ok((result?, end))
 }
 
-async fn wait_for_terminate() {
+pub(crate) async fn wait_for_terminate() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

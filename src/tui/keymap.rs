@@ -8,6 +8,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::Action;
+use super::replay::ReplayAction;
 
 /// One key a binding answers to.
 #[derive(Clone, Copy, Debug)]
@@ -192,6 +193,125 @@ pub const KEYMAP: &[Binding] = &[
     },
 ];
 
+/// A row of the replay's timeline keys (`cutover replay`, `cutover watch`).
+#[derive(Clone, Copy, Debug)]
+pub struct ReplayBinding {
+    pub keys: &'static [Key],
+    pub action: ReplayAction,
+    pub help: &'static str,
+}
+
+/// The timeline keys of a read-only replay or watch. They are looked up before [`KEYMAP`], so in a
+/// replay `home`/`end` move on the timeline (the tree's first/last row stay on `g`/`G`). The
+/// decision keys of [`KEYMAP`] are inert there.
+pub const REPLAY_KEYMAP: &[ReplayBinding] = &[
+    ReplayBinding {
+        keys: &[k('.')],
+        action: ReplayAction::StepForward,
+        help: "next event",
+    },
+    ReplayBinding {
+        keys: &[k(',')],
+        action: ReplayAction::StepBack,
+        help: "previous event",
+    },
+    ReplayBinding {
+        keys: &[k('n'), k(']')],
+        action: ReplayAction::NextLandmark,
+        help: "next landmark (decision, question, gate, failure, alert, resume, finish)",
+    },
+    ReplayBinding {
+        keys: &[k('N'), k('[')],
+        action: ReplayAction::PrevLandmark,
+        help: "previous landmark",
+    },
+    ReplayBinding {
+        keys: &[k('t'), k(':')],
+        action: ReplayAction::JumpPrompt,
+        help: "jump to a time (HH:MM[:SS] UTC, RFC 3339) or an event (#ID)",
+    },
+    ReplayBinding {
+        keys: &[k(' ')],
+        action: ReplayAction::PlayPause,
+        help: "play / pause at the recorded pace times the speed",
+    },
+    ReplayBinding {
+        keys: &[k('+'), k('=')],
+        action: ReplayAction::Faster,
+        help: "faster (1×, 10×, 60×, 600×)",
+    },
+    ReplayBinding {
+        keys: &[k('-')],
+        action: ReplayAction::Slower,
+        help: "slower",
+    },
+    ReplayBinding {
+        keys: &[code(KeyCode::Home)],
+        action: ReplayAction::Start,
+        help: "the run's first event",
+    },
+    ReplayBinding {
+        keys: &[code(KeyCode::End)],
+        action: ReplayAction::End,
+        help: "the run's last event (a watch follows new events there)",
+    },
+];
+
+/// The timeline action bound to a key press in a replay, if any.
+pub fn replay_action_for(key: &KeyEvent) -> Option<ReplayAction> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let is_ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    REPLAY_KEYMAP
+        .iter()
+        .find(|b| {
+            b.keys
+                .iter()
+                .any(|k| k.ctrl == is_ctrl && same_code(k.code, key.code))
+        })
+        .map(|b| b.action)
+}
+
+/// The help rows of a replay: the timeline keys, then the console's keys that still work (keys the
+/// timeline took are left out), then the decisions, marked inert.
+pub fn replay_help_rows() -> Vec<(&'static str, String, &'static str)> {
+    let taken = |key: &Key| {
+        REPLAY_KEYMAP.iter().any(|b| {
+            b.keys
+                .iter()
+                .any(|r| r.ctrl == key.ctrl && same_code(r.code, key.code))
+        })
+    };
+    let mut rows: Vec<(&'static str, String, &'static str)> = REPLAY_KEYMAP
+        .iter()
+        .map(|b| {
+            let keys: Vec<String> = b.keys.iter().map(label).collect();
+            ("Timeline", keys.join("/"), b.help)
+        })
+        .collect();
+    let mut inert = Vec::new();
+    for b in KEYMAP {
+        let keys: Vec<String> = b.keys.iter().filter(|k| !taken(k)).map(label).collect();
+        if keys.is_empty() {
+            continue;
+        }
+        if b.group == "Decide" {
+            inert.extend(keys);
+        } else if b.action == Action::Quit {
+            rows.push((b.group, keys.join("/"), "quit"));
+        } else {
+            rows.push((b.group, keys.join("/"), b.help));
+        }
+    }
+    rows.push((
+        "Read-only",
+        inert.join(" "),
+        "decisions: inert; the journal is open read-only (any key closes this)",
+    ));
+    rows
+}
+
 /// The action bound to a key press, if any. Key releases and repeats of the Windows console are
 /// ignored by the caller; here only the code and the control modifier count.
 pub fn action_for(key: &KeyEvent) -> Option<Action> {
@@ -232,6 +352,7 @@ pub fn label(key: &Key) -> String {
         KeyCode::BackTab => "shift-tab".to_owned(),
         KeyCode::Enter => "enter".to_owned(),
         KeyCode::Esc => "esc".to_owned(),
+        KeyCode::Char(' ') => "space".to_owned(),
         KeyCode::Char(c) => c.to_string(),
         other => format!("{other:?}").to_lowercase(),
     };
@@ -321,5 +442,37 @@ mod tests {
         assert_eq!(rows.len(), KEYMAP.len());
         assert!(rows.iter().any(|(_, keys, _)| keys == "X"));
         assert_eq!(key_for(Action::Help).as_deref(), Some("?"));
+    }
+
+    #[test]
+    fn replay_keys_are_unique_and_shadow_only_home_and_end() {
+        let mut seen = HashSet::new();
+        for b in REPLAY_KEYMAP {
+            for key in b.keys {
+                assert!(seen.insert(label(key)), "{} bound twice", label(key));
+                let live = action_for(&press(key.code, KeyModifiers::NONE));
+                assert!(
+                    live.is_none() || matches!(live, Some(Action::Top | Action::Bottom)),
+                    "{} also means {live:?}",
+                    label(key)
+                );
+            }
+        }
+        assert_eq!(
+            replay_action_for(&press(KeyCode::Char('.'), KeyModifiers::NONE)),
+            Some(ReplayAction::StepForward)
+        );
+        assert_eq!(
+            replay_action_for(&press(KeyCode::Char('a'), KeyModifiers::NONE)),
+            None
+        );
+        let rows = replay_help_rows();
+        assert!(
+            rows.iter()
+                .any(|(g, keys, _)| *g == "Read-only" && keys.contains('X'))
+        );
+        // `g` still moves to the first row; `home` is the timeline's now.
+        let top = rows.iter().find(|(_, _, h)| *h == "first row").unwrap();
+        assert_eq!(top.1, "g");
     }
 }

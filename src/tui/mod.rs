@@ -10,6 +10,8 @@
 //! - [`App`] + [`draw`]: the state machine and the renderer, usable without a terminal
 //!   (tests, benchmarks).
 //! - [`event_loop::drive`]: the loop itself, generic over the backend and the input stream.
+//! - [`replay`]: the same panes over a recorded run (`cutover replay`) or a run another process
+//!   drives (`cutover watch`), read-only, driven by a timeline ([`replay_loop::drive_replay`]).
 
 pub mod action;
 pub mod app;
@@ -22,6 +24,13 @@ pub mod layout;
 pub mod modal;
 pub mod panes;
 pub mod params;
+pub mod replay;
+pub mod replay_cmd;
+pub mod replay_jump;
+pub mod replay_keys;
+pub mod replay_loop;
+pub mod replay_source;
+pub mod replay_view;
 pub mod terminal;
 pub mod theme;
 pub mod view;

@@ -25,8 +25,11 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
     let w = usize::from(r.width);
 
     let run8: String = h.run_id.as_str().chars().take(8).collect();
-    let mut l1 = vec![
-        Span::styled(" cutover ", t.accent()),
+    let mut l1 = match &app.replay {
+        Some(rs) => replay_spans(rs, compact, t),
+        None => vec![Span::styled(" cutover ", t.accent())],
+    };
+    l1.extend([
         Span::styled(
             if h.runbook.is_empty() {
                 "(no run yet)".to_owned()
@@ -37,7 +40,7 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         ),
         Span::raw(format!("  run {run8}")),
         Span::raw(format!("  operator {}", h.operators.join(", "))),
-    ];
+    ]);
     if h.resumes > 0 {
         l1.push(Span::styled(format!("  resumed ×{}", h.resumes), t.warn()));
     }
@@ -106,6 +109,38 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         }
     }
     f.render_widget(Paragraph::new(lines), r);
+}
+
+/// The replay's mark, first on the header's first line: `REPLAY` (or `WATCH`), `UNVERIFIED` when
+/// the journal failed verification, and where on the timeline the panes are.
+fn replay_spans(rs: &super::super::replay::ReplayStatus, compact: bool, t: Theme) -> Vec<Span<'static>> {
+    let mut spans = vec![Span::styled(format!(" {} ", rs.mode.label()), t.banner())];
+    if rs.unverified {
+        spans.push(Span::styled(" UNVERIFIED ", t.bad()));
+    }
+    let at = rs.at.map_or_else(String::new, |a| {
+        if compact {
+            format!(" {}", hms(a))
+        } else {
+            format!(" {}", a.format("%Y-%m-%d %H:%M:%S%.3fZ"))
+        }
+    });
+    let id = match rs.event_id {
+        Some(id) if !compact => format!(" #{id}"),
+        _ => String::new(),
+    };
+    let play = if rs.playing {
+        format!(" ▶ {}×", rs.speed)
+    } else {
+        " ❚❚".to_owned()
+    };
+    let loading = if rs.loading { " reading…" } else { "" };
+    spans.push(Span::styled(
+        format!(" event {}/{}{id}{at}{play}{loading} ", rs.position, rs.total),
+        t.accent(),
+    ));
+    spans.push(Span::raw("│ "));
+    spans
 }
 
 fn freeze_span(start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>, t: Theme) -> Span<'static> {
