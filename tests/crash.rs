@@ -4,7 +4,8 @@
 //!
 //! Each run gets a fresh simulator that lives in this test process (so it keeps its state across the
 //! console's deaths) and a fresh journal. The first launch is `cutover run RUNBOOK`, every later one
-//! `cutover resume JOURNAL`, both `--headless --auto-approve --take-over --sim-url URL`.
+//! `cutover resume JOURNAL` (or `run` again while the journal holds no run yet), all with
+//! `--headless --auto-approve --take-over --sim-url URL`.
 //!
 //! Kill points, drawn from a seeded RNG (the seed is printed; `CUTOVER_CRASH_SEED=N` replays the same
 //! plan; where a wall-clock kill lands still depends on the machine's timing):
@@ -34,6 +35,8 @@
 //! `CUTOVER_CRASH_RUNS=200 cargo test --test crash -- --nocapture` (`CUTOVER_CRASH_JOBS`
 //! runs at once, default 2; the runs mostly wait on simulated time, not on the CPU).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod exec_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -111,6 +114,13 @@ fn last_event_id(path: &Path) -> i64 {
                 .ok()
         })
         .unwrap_or(0)
+}
+
+fn has_run(path: &Path) -> bool {
+    JournalReader::open_read_only(path)
+        .ok()
+        .and_then(|r| r.runs().ok())
+        .is_some_and(|runs| !runs.is_empty())
 }
 
 /// Steps started and not finished in the journal's (only) run.
@@ -380,13 +390,15 @@ fn interrupted_run(env: &Env, seed: u64, budget: u32, stats: &Mutex<Stats>) -> R
         if launches > MAX_LAUNCHES {
             return Err(format!("not finished after {MAX_LAUNCHES} launches"));
         }
-        let resume = launches > 1;
+        // `resume` needs a run in the journal: a first launch killed before it journaled its start is
+        // launched again with `run` (as an operator would).
+        let resume = launches > 1 && has_run(&dir.journal);
         let before = last_event_id(&dir.journal);
         let plan = (kills < budget).then(|| draw_plan(&mut rng, before, resume));
         let mut child = launch(&dir, &sim.url(), resume);
         let killed = supervise(&mut child, &dir, plan)?;
         let mut s = stats.lock().unwrap();
-        if resume {
+        if launches > 1 {
             s.resumes += 1;
         }
         match killed {
@@ -395,7 +407,7 @@ fn interrupted_run(env: &Env, seed: u64, budget: u32, stats: &Mutex<Stats>) -> R
                 s.kills += 1;
                 *s.by_kind.entry(kind.name()).or_default() += 1;
                 let after = last_event_id(&dir.journal);
-                if resume && after == before {
+                if launches > 1 && after == before {
                     s.in_recovery += 1;
                 }
                 drop(s);
@@ -518,4 +530,36 @@ fn crash_campaign_kills_and_resumes_to_the_uninterrupted_result() {
         assert!(s.kills >= 15, "only {} kills landed", s.kills);
     }
     assert!(s.kills > 0 && s.resumes >= s.kills);
+}
+
+/// Found by the campaign: a kill after an import's `InstallRecord` was journaled and before its step
+/// finished made the resumed step journal a second record (the import itself ran once). Replayed
+/// deterministically: execute without journaling the end (the crash), then reconcile.
+#[tokio::test]
+async fn a_resumed_import_whose_verdict_was_journaled_keeps_one_install_record() {
+    use cutover::engine::exec::{self, Mode};
+    let runbook = format!(
+        "runbook: crash-install\nversion: 1.0.0\n{}\nphases:\n  - id: p\n    steps:\n      - {{ id: import, kind: dmf.import, env: fno, definition_group: CutoverDelta, package_file: packages/reference-data.zip, package_version: 1.0.0 }}\n",
+        exec_support::environments(false)
+    );
+    let h = exec_support::start(None, &runbook).await;
+    let ctx = h.ctx("import", 1).await;
+    let handle = exec::handle_for(&ctx.step, &h.run_id, 1);
+    let intent = Event::StepIntent {
+        step: ctx.step.id.clone(),
+        attempt: 1,
+        handle: handle.clone(),
+    };
+    h.emit.durable(intent).await.unwrap();
+    exec_support::assert_ok(&exec::execute(&ctx, handle.as_ref(), Mode::Fresh).await);
+    exec_support::assert_ok(&h.run_mode("import", 1, Mode::Reconcile).await);
+    let installs = h
+        .events()
+        .await
+        .iter()
+        .filter(|e| matches!(e.event, Event::InstallRecord { .. }))
+        .count();
+    assert_eq!(installs, 1, "one install record after the resume");
+    let id = handle.unwrap().id;
+    assert_eq!(h.effect(&format!("dmf.import:{id}")), 1, "one import");
 }
