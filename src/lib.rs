@@ -15,6 +15,8 @@ pub mod cli;
 pub mod connectors;
 pub mod engine;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod headless;
 pub mod journal;
 pub mod net;

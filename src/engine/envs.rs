@@ -83,6 +83,50 @@ fn invalid(env: &str, message: impl Into<String>) -> EnvsError {
     }
 }
 
+/// Resolves a `client_secret: ${NAME}`: the variable's value, else the text of the file that `NAME_FILE`
+/// names (one trailing newline dropped). Errors name the variables and the file, never a value.
+fn client_secret(env: &str, template: &str, vars: &dyn EnvLookup) -> Result<Secret, EnvsError> {
+    let name = match parse(template).as_deref() {
+        Ok(
+            [
+                Piece::Var {
+                    var: VarRef::Env(n), ..
+                },
+            ],
+        ) => n.clone(),
+        _ => return Err(invalid(env, "client_secret must be a single `${NAME}`")),
+    };
+    if let Some(v) = vars.get(&name) {
+        return Ok(Secret::new(v));
+    }
+    let file_var = crate::runbook::validate::secret_file_var(&name);
+    let Some(path) = vars.get(&file_var) else {
+        return Err(invalid(
+            env,
+            format!("client_secret: neither `{name}` nor `{file_var}` is set"),
+        ));
+    };
+    let mut text = std::fs::read_to_string(&path).map_err(|e| {
+        invalid(
+            env,
+            format!("client_secret: cannot read `{file_var}` ({path}): {e}"),
+        )
+    })?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    if text.is_empty() {
+        return Err(invalid(
+            env,
+            format!("client_secret: the file `{file_var}` names ({path}) is empty"),
+        ));
+    }
+    Ok(Secret::new(text))
+}
+
 /// Every `${NAME}` referenced anywhere in the runbook's steps (urls, texts, bodies, env maps).
 fn env_refs(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
@@ -183,8 +227,8 @@ impl Envs {
             let Some(url) = url else { continue };
             let auth = match &env.auth {
                 Some(a) => {
-                    let secret = resolve(name, "client_secret", &a.client_secret)?;
-                    redactor.add_secret(secret.clone());
+                    let secret = client_secret(name, &a.client_secret, vars)?;
+                    redactor.add_secret(secret.expose());
                     Some(EnvAuth {
                         authority: Some(match &sim_url {
                             Some(s) => s.clone(),
@@ -192,7 +236,7 @@ impl Envs {
                         }),
                         tenant: resolve(name, "tenant", &a.tenant)?,
                         client_id: resolve(name, "client_id", &a.client_id)?,
-                        client_secret: Secret::new(secret),
+                        client_secret: secret,
                     })
                 }
                 None => None,
@@ -376,5 +420,38 @@ impl EnvScope<'_> {
         let origin = parsed.origin().ascii_serialization();
         let t = Transport::new("url", self.envs.client.clone(), &origin, self.envs.policy.clone())?;
         Ok(t.with_observer(observer(&self.envs.emit, self.step.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_secret_from_the_variable_else_from_the_file_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-file-Zq8~s3cret\n").unwrap();
+        let path = file.display().to_string();
+        let both = |n: &str| match n {
+            "S" => Some("from-env-value".to_owned()),
+            "S_FILE" => Some(path.clone()),
+            _ => None,
+        };
+        assert_eq!(
+            client_secret("fno", "${S}", &both).unwrap().expose(),
+            "from-env-value"
+        );
+        let file_only = |n: &str| (n == "S_FILE").then(|| path.clone());
+        let s = client_secret("fno", "${S}", &file_only).unwrap();
+        assert_eq!(s.expose(), "from-file-Zq8~s3cret");
+        assert_eq!(format!("{s:?} {s}"), "[REDACTED] [REDACTED]");
+        let none = |_: &str| None;
+        let e = client_secret("fno", "${S}", &none).unwrap_err().to_string();
+        assert!(e.contains("neither `S` nor `S_FILE` is set"), "{e}");
+        let missing = |n: &str| (n == "S_FILE").then(|| "/nonexistent/secret".to_owned());
+        let e = client_secret("fno", "${S}", &missing).unwrap_err().to_string();
+        assert!(e.contains("cannot read `S_FILE` (/nonexistent/secret)"), "{e}");
+        assert!(client_secret("fno", "literal", &both).is_err());
     }
 }

@@ -193,6 +193,13 @@ pub fn plan_info(rb: &Runbook, plan: &Plan) -> (Vec<PlannedStepInfo>, Vec<MapInf
 const RUNBOOK_FILE_LOG: &str = "runbook file: ";
 
 async fn sim_clock(url: &str) -> Result<f64, SetupError> {
+    // The same rule as every connector request: no plain http off this machine.
+    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(format!("--sim-url {url}: {e}")))?;
+    if !crate::connectors::transport::url_allowed(&parsed) {
+        return Err(invalid(format!(
+            "--sim-url {url}: refused: only https, or plain http to a loopback host (127.0.0.0/8, ::1, localhost)"
+        )));
+    }
     let client = crate::net::client().map_err(|e| SetupError::Failed(e.to_string()))?;
     let v: serde_json::Value = client
         .get(format!("{}/_sim/clock", url.trim_end_matches('/')))

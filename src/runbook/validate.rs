@@ -103,7 +103,104 @@ fn check(rb: &Runbook, tree: &Node, file: &str, env: &dyn EnvLookup, strict: boo
     maps(rb, &mut cx);
     super::validate_flow::phases(rb, &mut cx);
     super::validate_flow::variables(rb, &mut cx, env, strict);
+    transport_security(rb, &mut cx, env);
     cx.out
+}
+
+/// The variable that may name a file holding a client secret instead of the value itself:
+/// `client_secret: ${FNO_CLIENT_SECRET}` is satisfied by `FNO_CLIENT_SECRET=...` or by
+/// `FNO_CLIENT_SECRET_FILE=/run/secrets/fno` (the file's text, a trailing newline dropped). The value
+/// wins when both are set.
+pub fn secret_file_var(name: &str) -> String {
+    format!("{name}_FILE")
+}
+
+/// The variables the runbook's `client_secret`s name (each must be a single `${NAME}`).
+pub fn secret_vars(rb: &Runbook) -> BTreeSet<String> {
+    rb.environments
+        .values()
+        .filter_map(|e| e.auth.as_ref())
+        .filter_map(|a| match super::vars::parse(&a.client_secret).as_deref() {
+            Ok(
+                [
+                    super::vars::Piece::Var {
+                        var: super::vars::VarRef::Env(n),
+                        ..
+                    },
+                ],
+            ) => Some(n.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The address a URL template resolves to when every reference in it is a set environment variable;
+/// `None` while any part is unknown (run-time values, unset variables): the transport refuses those
+/// at run time with the same rule.
+fn resolved_url(text: &str, env: &dyn EnvLookup) -> Option<String> {
+    let mut out = String::new();
+    for piece in super::vars::parse(text).ok()? {
+        match piece {
+            super::vars::Piece::Text(t) => out.push_str(t),
+            super::vars::Piece::Var {
+                var: super::vars::VarRef::Env(name),
+                ..
+            } => out.push_str(&env.get(&name)?),
+            super::vars::Piece::Var { .. } => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Plain http only to a loopback host (the simulator), https everywhere else, for every address the
+/// console would send a request or a secret to: environment URLs, token authorities, `http` step and
+/// `notify` URLs. TLS certificates are always verified (see `crate::net`), so https is enough.
+fn transport_security(rb: &Runbook, cx: &mut Ctx<'_>, env: &dyn EnvLookup) {
+    use Seg::{Idx, Key};
+    let check = |cx: &mut Ctx<'_>, path: &[Seg<'_>], what: String, text: &str| {
+        let Some(url) = resolved_url(text, env) else {
+            return;
+        };
+        // Not a URL at all: the transport names it when the run starts (values are often placeholders here).
+        let Ok(parsed) = reqwest::Url::parse(&url) else {
+            return;
+        };
+        if !crate::connectors::transport::url_allowed(&parsed) {
+            let hint =
+                "use https; plain http is accepted only for 127.0.0.0/8, ::1 and localhost (the simulator)"
+                    .to_owned();
+            cx.error(
+                cx.at(path),
+                "insecure-url",
+                format!(
+                    "{what} `{}://{}` is refused: the console sends tokens and data only over https",
+                    parsed.scheme(),
+                    parsed.host_str().unwrap_or("")
+                ),
+                hint,
+            );
+        }
+    };
+    for (name, e) in &rb.environments {
+        if let Some(u) = &e.url {
+            let path = [Key("environments"), Key(name), Key("url")];
+            check(cx, &path, format!("environment `{name}` url"), u);
+        }
+        if let Some(a) = e.auth.as_ref().and_then(|a| a.authority.as_ref()) {
+            let path = [Key("environments"), Key(name), Key("auth"), Key("authority")];
+            check(cx, &path, format!("environment `{name}` authority"), a);
+        }
+    }
+    for (pi, phase) in rb.phases.iter().enumerate() {
+        for (si, step) in phase.steps.iter().flatten().enumerate() {
+            let url = match &step.kind {
+                StepKind::Http { url: Some(u), .. } | StepKind::Notify { url: u, .. } => u,
+                _ => continue,
+            };
+            let path = [Key("phases"), Idx(pi), Key("steps"), Idx(si), Key("url")];
+            check(cx, &path, format!("step `{}` url", step.id.0), url);
+        }
+    }
 }
 
 fn header(rb: &Runbook, cx: &mut Ctx<'_>) {
@@ -454,4 +551,105 @@ pub fn package_diagnostics(loaded: &Loaded, file: &str, exists: &dyn Fn(&str) ->
         }
     }
     cx.out
+}
+
+#[cfg(test)]
+mod security_tests {
+    use super::*;
+
+    const RUNBOOK: &str = r#"
+runbook: sample
+version: 1.0.0
+environments:
+  fno:
+    kind: fno
+    url: ${FNO_URL}
+    auth: { tenant: t, client_id: c, client_secret: "${FNO_SECRET}", authority: "http://login.example.com" }
+  dataverse:
+    kind: dataverse
+    url: http://127.0.0.1:8080
+phases:
+  - id: p
+    steps:
+      - { id: hook, kind: notify, url: "${HOOK_URL}", text: hi }
+      - { id: call, kind: http, url: "http://[::1]:9/x" }
+      - { id: later, kind: http, url: "http://${HOST}/x?${steps.call.v}" }
+"#;
+
+    fn codes(env: &dyn EnvLookup) -> Vec<(u32, &'static str, String)> {
+        validate(RUNBOOK, "r.yaml", env, true)
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| (d.line, d.code, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn plain_http_is_an_error_except_to_loopback() {
+        let env = |n: &str| match n {
+            "FNO_URL" => Some("http://contoso.operations.dynamics.com".to_owned()),
+            "HOOK_URL" => Some("http://10.1.2.3/hook".to_owned()),
+            "HOST" => Some("example.com".to_owned()),
+            _ => Some("x".to_owned()),
+        };
+        let errors = codes(&env);
+        let insecure: Vec<_> = errors.iter().filter(|e| e.1 == "insecure-url").collect();
+        assert_eq!(insecure.len(), 3, "{errors:?}");
+        assert_eq!(insecure[0].0, 7, "{errors:?}");
+        assert!(
+            insecure[0]
+                .2
+                .contains("`http://contoso.operations.dynamics.com` is refused")
+        );
+        assert!(insecure[1].2.contains("authority `http://login.example.com`"));
+        assert!(insecure[2].2.contains("step `hook` url `http://10.1.2.3`"));
+        // https, loopback http and URLs that depend on run-time values pass validation.
+        let env = |n: &str| match n {
+            "FNO_URL" => Some("https://contoso.operations.dynamics.com".to_owned()),
+            "HOOK_URL" => Some("https://hooks.example.com/x".to_owned()),
+            _ => Some("x".to_owned()),
+        };
+        let errors = codes(&env);
+        let insecure: Vec<_> = errors.iter().filter(|e| e.1 == "insecure-url").collect();
+        assert_eq!(insecure.len(), 1, "only the literal authority: {errors:?}");
+    }
+
+    #[test]
+    fn a_client_secret_may_come_from_a_file_named_by_a_variable() {
+        let base = |n: &str| match n {
+            "FNO_URL" => Some("https://f.example.com".to_owned()),
+            "HOOK_URL" => Some("https://h.example.com".to_owned()),
+            "HOST" => Some("127.0.0.1".to_owned()),
+            _ => None,
+        };
+        let unset = codes(&base);
+        assert!(
+            unset
+                .iter()
+                .any(|e| e.1 == "unset-variable" && e.2.contains("FNO_SECRET")),
+            "{unset:?}"
+        );
+        let with_file = |n: &str| {
+            (n == "FNO_SECRET_FILE")
+                .then(|| "/run/secrets/fno".to_owned())
+                .or_else(|| base(n))
+        };
+        let errors = codes(&with_file);
+        assert!(!errors.iter().any(|e| e.2.contains("FNO_SECRET")), "{errors:?}");
+        // Only a client secret's variable may come from a file.
+        let host_file = |n: &str| {
+            (n == "HOST_FILE")
+                .then(|| "/tmp/h".to_owned())
+                .or_else(|| with_file(n))
+        };
+        let host_unset = |n: &str| if n == "HOST" { None } else { host_file(n) };
+        assert!(
+            codes(&host_unset)
+                .iter()
+                .any(|e| e.2.contains("`HOST` is not set"))
+        );
+        let rb = crate::runbook::load(RUNBOOK, "r.yaml").runbook.unwrap();
+        assert_eq!(secret_vars(&rb).into_iter().collect::<Vec<_>>(), ["FNO_SECRET"]);
+        assert_eq!(secret_file_var("FNO_SECRET"), "FNO_SECRET_FILE");
+    }
 }

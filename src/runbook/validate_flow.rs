@@ -339,6 +339,17 @@ pub(crate) fn variables(rb: &Runbook, cx: &mut Ctx<'_>, env: &dyn EnvLookup, str
         };
         captures.entry(step.id.as_str()).or_insert((order, names));
     }
+    // A client secret's variable may be given as a file instead (`NAME_FILE`, read when the run starts).
+    let secrets = super::validate::secret_vars(rb);
+    let with_files = |n: &str| {
+        env.get(n).or_else(|| {
+            secrets
+                .contains(n)
+                .then(|| env.get(&super::validate::secret_file_var(n)))
+                .flatten()
+        })
+    };
+    let env: &dyn EnvLookup = &with_files;
     let tree = cx.tree;
     // Outside steps only environment and run references make sense: use an order before every step.
     scan(tree, cx, env, strict, &captures, None, true);

@@ -8,7 +8,7 @@
 //! Imports: `package_file` resolves against the runbook's directory; the package's entities are the data files
 //! named in its zip directory (every file but `Manifest.xml` and `PackageHeader.xml`, extension dropped), each
 //! checked for staging and target errors. "Succeeded" with target errors and "PartiallySucceeded" are failures
-//! with the service's details. Every import that reaches a verdict journals an `InstallRecord` (package name =
+//! with the service's details. Every import that reaches a verdict journals one `InstallRecord` (package name =
 //! file stem, version = `package_version` or `unversioned`, sha256, executionId, result) and, with
 //! `record_install`, writes the same row to that F&O entity (looked up by `ExecutionId` first, so a resumed
 //! step does not write it twice). `legal_entity` defaults to the empty string (the service's default company).
@@ -205,16 +205,25 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         }
         Err(e) => return Err(e.into()),
     };
-    ctx.emit
-        .durable(Event::InstallRecord {
-            step: ctx.step.id.clone(),
-            package: pkg.name.clone(),
-            version: pkg.version.clone(),
-            sha256: pkg.sha256.clone(),
-            execution_id: id.clone(),
-            result: result.clone(),
-        })
-        .await?;
+    // A resumed step whose verdict was journaled before the process died (between the record and the
+    // step's end) keeps that one record: the audit counts installs.
+    let recorded = ctx.state.read().is_ok_and(|st| {
+        st.installs
+            .iter()
+            .any(|i| i.step == ctx.step.id && i.execution_id == id && i.result == result)
+    });
+    if !recorded {
+        ctx.emit
+            .durable(Event::InstallRecord {
+                step: ctx.step.id.clone(),
+                package: pkg.name.clone(),
+                version: pkg.version.clone(),
+                sha256: pkg.sha256.clone(),
+                execution_id: id.clone(),
+                result: result.clone(),
+            })
+            .await?;
+    }
     let written = match record_install {
         Some(r) => write_record(ctx, &r.env, &r.entity, &pkg, &id, &result).await,
         None => Ok(()),

@@ -1,0 +1,145 @@
+//! Entry points for the fuzz targets under `fuzz/` and for `tests/fuzz_regress.rs`, which replays
+//! every kept corpus and crasher input on the stable toolchain.
+//!
+//! Each `pub fn NAME(data: &[u8])` feeds the bytes to the crate's real parsing functions (never a
+//! copy of them) and returns nothing: the contract under test is "no panic, no hang, no unbounded
+//! allocation, whatever the bytes". Results are looked at only where a parser promises something
+//! checkable without a second implementation (an error text never echoes the body; a valid
+//! runbook always plans).
+//!
+//! Not a stable API: the module exists for the fuzzers and is hidden from the docs.
+
+use crate::connectors::{dmf, dual_write, fno, parse};
+use crate::runbook::{self, EnvLookup};
+
+/// A fuzz entry: any bytes, no panic.
+pub type Entry = fn(&[u8]);
+
+/// Every target by name, for the regression test and the campaign script (`fuzz/fuzz_targets/NAME.rs`
+/// calls the function of the same name).
+pub const TARGETS: &[(&str, Entry)] = &[
+    ("runbook", runbook),
+    ("token_response", token_response),
+    ("fno_odata", fno_odata),
+    ("dmf", dmf),
+    ("dataverse", dataverse),
+    ("dual_write", dual_write),
+    ("error_body", error_body),
+    ("sim_scenario", sim_scenario),
+];
+
+/// Every `${NAME}` resolves to a fixed value, so validation reaches the checks after variables.
+struct AnyVar;
+
+impl EnvLookup for AnyVar {
+    fn get(&self, name: &str) -> Option<String> {
+        Some(if name.ends_with("_URL") {
+            "https://fuzz.example.com".to_owned()
+        } else {
+            format!("fuzz-{name}")
+        })
+    }
+}
+
+/// Runbook bytes → load → validate (lenient and strict) → plan when there is no error.
+pub fn runbook(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let loaded = runbook::load(&text, "fuzz.yaml");
+    let diags = runbook::validate_loaded(&loaded, "fuzz.yaml", &AnyVar, true);
+    let _ = runbook::validate_loaded(&loaded, "fuzz.yaml", &|_: &str| None, false);
+    let _ = runbook::validate::package_diagnostics(&loaded, "fuzz.yaml", &|_| true);
+    for d in &diags {
+        let _ = d.render(Some(&text), false);
+    }
+    if let Some(rb) = &loaded.runbook
+        && !diags.iter().any(runbook::Diagnostic::is_error)
+    {
+        let p = runbook::plan::plan(rb);
+        let _ = runbook::plan::render_text(&p);
+    }
+}
+
+/// Entra ID token responses.
+pub fn token_response(data: &[u8]) {
+    if let Err(e) = parse::token_response(data) {
+        assert_no_echo(data, &e.0);
+    }
+}
+
+/// F&O OData: `$count` text, collection pages (with `@odata.nextLink`), error-queue rows.
+pub fn fno_odata(data: &[u8]) {
+    let _ = parse::count_text(data);
+    if let Ok(page) = parse::collection(data) {
+        for row in &page.value {
+            let _ = fno::error_log_entry(row);
+        }
+    }
+}
+
+/// DMF action results: status and package URL strings, the blob write URL, the target-errors flag and
+/// the execution errors.
+pub fn dmf(data: &[u8]) {
+    if let Ok(s) = parse::dmf_value_string(data) {
+        let _ = dmf::ExecutionStatus::parse(&s).is_terminal();
+    }
+    let _ = parse::dmf_write_url(data);
+    let _ = parse::dmf_value_bool(data);
+    let _ = parse::dmf_execution_errors(data);
+}
+
+/// Dataverse: collection pages, `RetrieveTotalRecordCount`, a FetchXML aggregate, single rows.
+pub fn dataverse(data: &[u8]) {
+    let _ = parse::collection(data);
+    let _ = parse::retrieve_total_record_count(data);
+    let _ = parse::fetchxml_aggregate(data, "c");
+    let _ = parse::object(data);
+}
+
+/// The dual-write gateway: the map list, one map (and the next initial-sync action), request ids and
+/// request status.
+pub fn dual_write(data: &[u8]) {
+    if let Ok(maps) = dual_write::parse_maps(data) {
+        for m in &maps {
+            let _ = dual_write::initial_sync_next_action(m);
+        }
+    }
+    if let Ok(m) = dual_write::parse_map(data) {
+        let _ = dual_write::initial_sync_next_action(&m);
+    }
+    let _ = dual_write::parse_request_id(data);
+    let _ = dual_write::parse_request_status(data);
+}
+
+/// What every service's error answer goes through: the error body, the HTML-page detection and title,
+/// the sign-in heuristic, and `Retry-After` (the first line of the input as the header value).
+pub fn error_body(data: &[u8]) {
+    let _ = parse::error_message(data);
+    let _ = parse::is_html(None, data);
+    let _ = parse::html_title(data);
+    let _ = parse::looks_like_sign_in(data);
+    let text = String::from_utf8_lossy(data);
+    if let Some(line) = text.lines().next() {
+        let _ = parse::retry_after(line, chrono::DateTime::UNIX_EPOCH);
+        let _ = parse::retry_after(line, chrono::Utc::now());
+    }
+}
+
+/// Simulator scenario YAML (the simulator is also given files by users: `cutover sim --scenario`).
+pub fn sim_scenario(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = crate::sim::Scenario::from_yaml(&text);
+}
+
+/// A parse error's text must not repeat the body (it may hold a token): a distinctive run of the
+/// body's bytes (24 or more, no spaces) must not appear in the message.
+fn assert_no_echo(body: &[u8], message: &str) {
+    let text = String::from_utf8_lossy(body);
+    for word in text.split(|c: char| c.is_whitespace() || c == '"') {
+        if word.len() >= 24 {
+            assert!(
+                !message.contains(word),
+                "a parse error echoes the body: {message}"
+            );
+        }
+    }
+}
