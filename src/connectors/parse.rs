@@ -139,12 +139,22 @@ pub fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
-/// An Entra ID token response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An Entra ID token response. `Debug` leaves the token out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenResponse {
     pub access_token: String,
     pub expires_in: u64,
     pub token_type: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[REDACTED]")
+            .field("expires_in", &self.expires_in)
+            .field("token_type", &self.token_type)
+            .finish()
+    }
 }
 
 /// Parses `{"token_type":"Bearer","expires_in":3599,"access_token":"..."}`; `expires_in` may be a number or a

@@ -71,8 +71,9 @@ pub enum Idempotency {
     Unsafe,
 }
 
-/// A request body.
-#[derive(Debug, Clone, PartialEq)]
+/// A request body. Its `Debug` shows the shape, never the content: a token request's form carries
+/// the client secret.
+#[derive(Clone, PartialEq)]
 pub enum Body {
     Empty,
     Json(Value),
@@ -80,8 +81,25 @@ pub enum Body {
     Bytes { data: Vec<u8>, content_type: String },
 }
 
-/// One call, described as data so it can be retried.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => f.write_str("Empty"),
+            Self::Json(_) => f.write_str("Json([REDACTED])"),
+            Self::Form(fields) => {
+                let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+                write!(f, "Form({names:?} = [REDACTED])")
+            }
+            Self::Bytes { data, content_type } => {
+                write!(f, "Bytes({} bytes of {content_type})", data.len())
+            }
+        }
+    }
+}
+
+/// One call, described as data so it can be retried. `Debug` leaves out header values (the
+/// bearer token) and the body's content.
+#[derive(Clone)]
 pub struct Request {
     /// A short name for errors and the journal, e.g. `fno.count CustomersV3`.
     pub call: String,
@@ -94,6 +112,22 @@ pub struct Request {
     pub idempotency: Idempotency,
     /// Attach the environment's bearer token (false for SAS blob URLs and webhooks).
     pub authenticated: bool,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Request")
+            .field("call", &self.call)
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field("query", &self.query)
+            .field("headers", &headers)
+            .field("body", &self.body)
+            .field("idempotency", &self.idempotency)
+            .field("authenticated", &self.authenticated)
+            .finish()
+    }
 }
 
 impl Request {
@@ -160,5 +194,27 @@ pub struct Response {
 impl Response {
     pub fn content_type(&self) -> Option<&str> {
         self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_secret_or_a_token() {
+        let mut r = Request::new("entra.token", Method::POST, "/t/oauth2/v2.0/token");
+        r.headers
+            .push(("Authorization".into(), "Bearer eyJ-very-secret".into()));
+        r.body = Body::Form(vec![("client_secret".into(), "s3cret-value".into())]);
+        let shown = format!("{r:?}");
+        assert!(
+            !shown.contains("s3cret-value") && !shown.contains("eyJ-very-secret"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("client_secret") && shown.contains("Authorization"),
+            "{shown}"
+        );
     }
 }
