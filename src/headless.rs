@@ -415,6 +415,34 @@ fn process_env() -> Arc<dyn EnvLookup + Send + Sync> {
     Arc::new(crate::runbook::ProcessEnv)
 }
 
+/// The process environment plus the demo's client secret: the simulator takes any, so the demo
+/// makes one up unless `DEMO_CLIENT_SECRET` is set (tests set it to look for it everywhere).
+fn demo_env() -> Arc<dyn EnvLookup + Send + Sync> {
+    let secret = std::env::var("DEMO_CLIENT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("demo-{}", uuid::Uuid::new_v4().simple()));
+    Arc::new(move |name: &str| {
+        if name == "DEMO_CLIENT_SECRET" {
+            Some(secret.clone())
+        } else {
+            std::env::var(name).ok()
+        }
+    })
+}
+
+/// The variables to resume `journal` with: a run of the built-in demo runbook gets the demo's, so
+/// `cutover resume` works on a demo journal as the console's quit message says it does.
+fn resume_env(journal: &Path) -> Arc<dyn EnvLookup + Send + Sync> {
+    let demo_sha = crate::engine::runner::sha256_hex(DEMO_RUNBOOK);
+    let is_demo = JournalReader::open_read_only(journal)
+        .ok()
+        .and_then(|r| r.runs().ok())
+        .and_then(|runs| runs.last().map(|r| r.runbook_sha256 == demo_sha))
+        .unwrap_or(false);
+    if is_demo { demo_env() } else { process_env() }
+}
+
 /// True when the console should open: not asked for headless, and stdout is a terminal.
 fn wants_console(headless: bool) -> bool {
     !headless && crate::tui::stdout_is_terminal()
@@ -461,7 +489,7 @@ pub fn cmd_resume(args: &ResumeArgs) -> i32 {
         &args.drive,
         args.runbook.clone(),
         args.journal.clone(),
-        process_env(),
+        resume_env(&args.journal),
         "auto-approved (headless --auto-approve)",
     ) {
         Ok(o) => o,
@@ -503,17 +531,7 @@ pub fn cmd_demo(args: &DemoArgs) -> i32 {
             return exit::FAILED;
         }
     };
-    let secret = std::env::var("DEMO_CLIENT_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| format!("demo-{}", uuid::Uuid::new_v4().simple()));
-    let vars: Arc<dyn EnvLookup + Send + Sync> = Arc::new(move |name: &str| {
-        if name == "DEMO_CLIENT_SECRET" {
-            Some(secret.clone())
-        } else {
-            std::env::var(name).ok()
-        }
-    });
+    let vars = demo_env();
     let journal = args
         .journal
         .clone()

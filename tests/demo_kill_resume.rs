@@ -1,7 +1,9 @@
-//! What the README promises of `cutover demo`: kill it mid-run, start it again on the same journal,
-//! and it resumes against the same environment. The simulator is a detached process recorded
-//! beside the journal; it survives the SIGKILL, the restarted demo reuses it (the synced rows are
-//! still there, so the sample after the sync passes), and it is gone once the run finishes.
+//! What the README promises of `cutover demo`: kill it mid-run, carry on from the same journal, and
+//! it resumes against the same environment. The simulator is a detached process recorded beside
+//! the journal; it survives the SIGKILL, a plain `cutover resume` (no `--sim`, no secret in the
+//! environment: the demo's own) finds and reuses it (the synced rows are still there, so the sample
+//! after the sync passes), and it is gone once the run finishes. `tests/console_pty.rs` restarts
+//! with `cutover demo` itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -67,15 +69,16 @@ fn a_killed_demo_resumes_against_the_same_simulator_and_stops_it_at_the_end() {
 
     let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
         .current_dir(dir.path())
-        .args(["demo", "--headless", "--take-over", "--journal"])
+        .args(["resume", "--headless", "--auto-approve", "--take-over"])
         .arg(&journal)
+        .env_remove("DEMO_CLIENT_SECRET")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
     assert!(
-        stderr.contains(&format!("(pid {pid}) still holds this journal's environment")),
+        stderr.contains(&format!("(pid {pid}) is still up; using it")),
         "{stderr}"
     );
     assert!(stdout.contains("resumed by"), "{stdout}");
