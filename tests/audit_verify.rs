@@ -3,13 +3,15 @@
 //! exit 1 naming the right event; a file that is not a journal is exit 2.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "rechain_support.rs"]
+mod rechain_support;
 #[path = "audit_support.rs"]
 mod support;
 
 use std::path::Path;
 
 use cutover::journal::JournalReader;
-use cutover::journal::chain::{GENESIS_HASH, canonical_envelope, chain_hash};
+use rechain_support::rechain;
 use rusqlite::Connection;
 use support::{REHEARSAL, WEEKEND, build_demo, cutover, tamper};
 
@@ -151,29 +153,7 @@ fn a_rewritten_chain_with_a_changed_runbook_is_named_at_its_run_start() {
         [],
     )
     .unwrap();
-    let rows: Vec<(i64, String, i64, String, String, String)> = c
-        .prepare("SELECT id, run_id, seq, at, kind, payload FROM events ORDER BY id")
-        .unwrap()
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut prev = GENESIS_HASH.to_string();
-    for (id, run, seq, at, kind, payload) in rows {
-        let hash = chain_hash(
-            &prev,
-            &canonical_envelope(&run, u64::try_from(seq).unwrap(), &at, &kind, &payload),
-        );
-        c.execute(
-            "UPDATE events SET prev_hash = ?1, hash = ?2 WHERE id = ?3",
-            rusqlite::params![prev, hash, id],
-        )
-        .unwrap();
-        prev = hash;
-    }
-    c.execute("UPDATE chain_head SET hash = ?1", [&prev]).unwrap();
+    rechain(&c);
     drop(c);
     let (code, out) = verify(&path);
     assert_eq!(code, 1, "{out}");

@@ -2,6 +2,8 @@
 //! that no longer matches its hash; a clean journal passes; the documented hash rule recomputes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "rechain_support.rs"]
+mod rechain_support;
 #[path = "journal_support.rs"]
 mod support;
 
@@ -9,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use cutover::engine::Event;
 use cutover::engine::event::LogLevel;
-use cutover::journal::chain::{GENESIS_HASH, canonical_envelope, chain_hash};
+use cutover::journal::chain::GENESIS_HASH;
 use cutover::journal::{Journal, JournalReader, Redactor, VerifyFailure};
+use rechain_support::rechain;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use support::{run_id, run_started};
@@ -208,29 +211,7 @@ fn a_rewritten_chain_with_a_changed_runbook_is_still_caught() {
         [],
     )
     .unwrap();
-    let rows: Vec<(i64, String, i64, String, String, String)> = c
-        .prepare("SELECT id, run_id, seq, at, kind, payload FROM events ORDER BY id")
-        .unwrap()
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut prev = GENESIS_HASH.to_string();
-    for (id, run, seq, at, kind, payload) in rows {
-        let hash = chain_hash(
-            &prev,
-            &canonical_envelope(&run, u64::try_from(seq).unwrap(), &at, &kind, &payload),
-        );
-        c.execute(
-            "UPDATE events SET prev_hash = ?1, hash = ?2 WHERE id = ?3",
-            rusqlite::params![prev, hash, id],
-        )
-        .unwrap();
-        prev = hash;
-    }
-    c.execute("UPDATE chain_head SET hash = ?1", [&prev]).unwrap();
+    rechain(&c);
     drop(c);
     let f = verify(&path).unwrap_err();
     assert_eq!(f.event_id, 11);

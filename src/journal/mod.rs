@@ -52,6 +52,7 @@ pub mod writer;
 pub use lease::{Lease, LeaseError, LeaseHolder, LeaseInfo};
 pub use reader::{EventIter, JournalReader, RunSummary, VerifyFailure, VerifyReport};
 pub use redact::Redactor;
+pub use store::open_private;
 pub use writer::{Clock, Journal, JournalOptions, JournalWriter};
 
 /// Errors of the journal layer. `Clone` so that one failed commit can be reported to every waiter.

@@ -23,6 +23,28 @@ fn open_err(path: &Path, e: impl std::fmt::Display) -> JournalError {
     }
 }
 
+/// Opens `path` for writing so that only its owner can read it: created with mode 0600, an existing
+/// file tightened to 0600; appended to, or truncated when `append` is false. For the files beside a
+/// journal (the console log, the simulator's record and log), which name hosts, maps and steps.
+pub fn open_private(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true);
+    if append {
+        opts.append(true);
+    } else {
+        opts.write(true).truncate(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    opts.open(path)
+}
+
 /// Create the file with mode 0600 before SQLite writes a byte to it (SQLite gives the -wal and
 /// -shm files the database's mode). An existing file is tightened to 0600.
 fn ensure_file(path: &Path, must_be_new: bool) -> Result<(), JournalError> {

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::journal::lease::process_alive;
+use crate::journal::open_private;
 
 /// A detached simulator that no console has used for this long exits.
 pub const IDLE_EXIT: Duration = Duration::from_secs(30 * 60);
@@ -79,18 +80,6 @@ fn scenario_id(scenario: Option<&Path>) -> Result<String, String> {
             Ok(crate::journal::chain::sha256_hex(&text))
         }
     }
-}
-
-/// Creates (or truncates) a file only its owner can read: the log may name hosts and the record a pid.
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)
 }
 
 fn read_record(path: &Path) -> Option<Record> {
@@ -169,7 +158,7 @@ fn spawn(
     log: PathBuf,
 ) -> Result<Detached, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the cutover binary: {e}"))?;
-    let out = create_private(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let out = open_private(&log, false).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
     let mut cmd = Command::new(exe);
     cmd.arg("sim")
@@ -226,7 +215,7 @@ fn spawn(
     };
     let bytes = serde_json::to_vec_pretty(&r).map_err(|e| e.to_string())?;
     let tmp = suffixed(journal, ".sim.tmp");
-    create_private(&tmp)
+    open_private(&tmp, false)
         .and_then(|mut f| f.write_all(&bytes))
         .and_then(|()| std::fs::rename(&tmp, &record))
         .map_err(|e| format!("{}: {e}", record.display()))?;

@@ -85,18 +85,8 @@ pub fn install_panic_hook(journal: Option<PathBuf>, log: Option<PathBuf>) {
 /// returned guard flushes the file when dropped. `None` when a subscriber is already installed or
 /// the file cannot be opened (the console then logs nowhere rather than onto its own screen).
 pub fn init_file_log(path: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).append(true);
     // The log may name hosts, maps and steps: only the operator reads it (as the journal).
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        opts.mode(0o600);
-        if path.exists() {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).ok()?;
-        }
-    }
-    let file = opts.open(path).ok()?;
+    let file = crate::journal::open_private(path, true).ok()?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
