@@ -17,12 +17,19 @@ Exit codes:
   130  interrupted; the journal is consistent and the run resumes next time
 
 Environment:
-  NO_COLOR   disables colour everywhere";
+  NO_COLOR            disables colour everywhere
+  HTTPS_PROXY         proxy for https requests (CONNECT); also HTTP_PROXY, ALL_PROXY
+  NO_PROXY            hosts reached directly, e.g. `.contoso.com,10.0.0.0/8`
+  CUTOVER_CA_BUNDLE   same as --ca-bundle";
 
 /// A terminal console that runs a D365 F&O → Dataverse dual-write cutover weekend from a YAML runbook.
 #[derive(Debug, Parser)]
 #[command(name = "cutover", version, about, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
+    /// Also trust the CA certificates of this PEM file (a corporate root CA, a private CA), in addition
+    /// to the operating system's store.
+    #[arg(long, global = true, value_name = "FILE", env = "CUTOVER_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -95,6 +102,16 @@ pub enum Command {
         after_help = "Examples:\n  cutover watch weekend.journal\n  cutover watch weekend.journal --run 3f2a\n\nNew events appear as the driving process journals them (polled every 250 ms). The timeline\nkeys of `cutover replay` work; end goes back to following. Nothing can be decided from here."
     )]
     Watch(WatchArgs),
+    /// Sign in for an environment whose `auth` is `credential: device_code` (before the weekend).
+    #[command(
+        after_help = "Examples:\n  cutover login gateway --runbook runbooks/contoso-weekend.yaml\n\nShows a code and a URL on stderr; open the URL on any device, enter the code and sign in.\nThe refresh token is kept in a 0600 file in your cache directory ($XDG_CACHE_HOME/cutover,\n~/.cache/cutover, ~/Library/Caches/cutover or %LOCALAPPDATA%\\cutover; CUTOVER_TOKEN_CACHE\nnames another file), never in the journal."
+    )]
+    Login(crate::login::LoginArgs),
+    /// Forget device-code sign-ins (the whole token cache, or one environment's).
+    #[command(
+        after_help = "Examples:\n  cutover logout\n  cutover logout gateway --runbook runbooks/contoso-weekend.yaml"
+    )]
+    Logout(crate::login::LogoutArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -324,6 +341,12 @@ pub fn colour_enabled() -> bool {
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    if let Some(path) = &cli.ca_bundle
+        && let Err(e) = crate::net::add_ca_bundle(path)
+    {
+        eprintln!("error: {e}");
+        return exit::INVALID;
+    }
     match cli.command {
         Command::Validate(args) => crate::runbook::cmd_validate(&args),
         Command::Plan(args) => crate::runbook::cmd_plan(&args),
@@ -344,6 +367,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Report(args) => crate::audit::cmd::cmd_report(&args),
         Command::Replay(args) => crate::tui::replay_cmd::cmd_replay(&args),
         Command::Watch(args) => crate::tui::replay_cmd::cmd_watch(&args),
+        Command::Login(args) => crate::login::cmd_login(&args),
+        Command::Logout(args) => crate::login::cmd_logout(&args),
     }
 }
 

@@ -151,11 +151,22 @@ pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
             action,
             operator,
             reason,
+            identity,
             ..
         } => format!(
-            "decided {}: {action:?} by {operator}{}",
+            "decided {}: {action:?} by {operator}{}{}",
             step.as_ref().map_or("run", |s| s.as_str()),
+            identity
+                .as_ref()
+                .map(|i| format!(" [signed in as {}]", i.label()))
+                .unwrap_or_default(),
             reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+        ),
+        Event::ApprovalRefused {
+            step, action, reason, ..
+        } => format!(
+            "REFUSED {}: {action:?}: {reason}",
+            step.as_ref().map_or("run", |s| s.as_str())
         ),
         Event::ErrorEntries { map, entries } if !entries.is_empty() => {
             format!("errors  {map}: {} new error-queue entries", entries.len())

@@ -18,7 +18,9 @@ pub mod exit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod headless;
+pub mod identity;
 pub mod journal;
+pub mod login;
 pub mod net;
 pub mod runbook;
 pub mod sim;

@@ -195,6 +195,7 @@ impl Rec {
             operator: who.into(),
             reason: Some(reason),
             checklist_done: vec![],
+            identity: None,
         })
     }
     pub fn errors(&mut self, map: &str, cat: &str, n: usize, from: usize) -> &mut Self {

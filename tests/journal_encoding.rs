@@ -83,6 +83,7 @@ fn extra_events() -> Vec<Event> {
             operator: "o".into(),
             reason: None,
             checklist_done: vec!["x".into(), "y".into()],
+            identity: None,
         },
         Event::RunFinished {
             outcome: RunOutcome::Failed {

@@ -208,6 +208,7 @@ impl Gen {
                 operator: "bob".into(),
                 reason: Some("known".into()),
                 checklist_done: vec![],
+                identity: None,
             },
             98 => Event::OperatorDecision {
                 step: None,
@@ -219,6 +220,7 @@ impl Gen {
                 operator: "alice".into(),
                 reason: None,
                 checklist_done: vec![],
+                identity: None,
             },
             _ => Event::GateEvaluated {
                 step: "wave.gate".into(),

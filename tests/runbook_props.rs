@@ -229,10 +229,10 @@ fn runbook() -> impl Strategy<Value = Runbook> {
                     kind: EnvKind::Fno,
                     url: Some("${FNO_URL}".into()),
                     auth: Some(Auth {
-                        authority: None,
-                        tenant: "t".into(),
-                        client_id: "c".into(),
-                        client_secret: "${FNO_SECRET}".into(),
+                        tenant: Some("t".into()),
+                        client_id: Some("c".into()),
+                        client_secret: Some("${FNO_SECRET}".into()),
+                        ..Auth::default()
                     }),
                     link: None,
                     mode: None,
@@ -250,6 +250,7 @@ fn runbook() -> impl Strategy<Value = Runbook> {
                 environments,
                 maps: maps.into_iter().map(|(k, v)| (MapId(k), v)).collect(),
                 phases,
+                approvals: None,
             }
         })
 }

@@ -195,6 +195,7 @@ fn pause_then_resume_follows_the_journal() {
             operator: "alice".into(),
             reason: None,
             checklist_done: Vec::new(),
+            identity: None,
         },
     );
     let mut app = live_app(&s, true);

@@ -173,6 +173,7 @@ impl Fold {
                 operator,
                 reason,
                 checklist_done,
+                identity,
             } => {
                 let asked = self.asked.remove(step);
                 self.decisions.push(DecisionRow {
@@ -182,9 +183,30 @@ impl Fold {
                     asked: asked.as_ref().map(|(k, _)| enum_name(k)),
                     prompt: asked.map(|(_, p)| p),
                     action: enum_name(action),
-                    operator: scrub(operator),
+                    operator: with_identity(&scrub(operator), identity.as_ref()),
                     reason: reason.as_deref().map(scrub),
                     checklist_done: checklist_done.iter().map(|c| scrub(c)).collect(),
+                    identity: identity.clone(),
+                });
+            }
+            Event::ApprovalRefused {
+                step,
+                action,
+                operator,
+                identity,
+                reason,
+            } => {
+                self.decisions.push(DecisionRow {
+                    at: at(env.at),
+                    event_id: env.id,
+                    step: step.as_ref().map(|s| s.0.clone()),
+                    asked: self.asked.get(step).map(|(k, _)| enum_name(k)),
+                    prompt: None,
+                    action: format!("refused {}", enum_name(action)),
+                    operator: with_identity(&scrub(operator), identity.as_ref()),
+                    reason: Some(scrub(reason)),
+                    checklist_done: Vec::new(),
+                    identity: identity.clone(),
                 });
             }
             Event::GateEvaluated {
@@ -367,5 +389,14 @@ impl Fold {
                 result: scrub(&i.result),
             })
             .collect()
+    }
+}
+
+/// The operator label with the signed-in identity, when there was one:
+/// `alice — signed in as alice@contoso.com (oid …, tenant …)`.
+fn with_identity(operator: &str, id: Option<&crate::identity::Identity>) -> String {
+    match id {
+        Some(i) => format!("{operator} — signed in as {}", scrub(&i.label())),
+        None => operator.to_owned(),
     }
 }

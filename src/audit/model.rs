@@ -184,7 +184,13 @@ pub struct DecisionRow {
     pub operator: String,
     pub reason: Option<String>,
     pub checklist_done: Vec<String>,
+    /// Who was signed in (device code or Azure CLI) when the decision was taken: object id, UPN, tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<SignedIn>,
 }
+
+/// A signed-in identity as the evidence pack shows it.
+pub type SignedIn = crate::identity::Identity;
 
 #[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct GateRow {

@@ -6,21 +6,23 @@
 use std::sync::Arc;
 
 use super::Result;
-use super::auth::{ClientCredentials, Secret, TokenCache};
+use super::auth::{ClientCredentials, Credential, TokenCache, scope_for};
 use super::dataverse::dataverse_transport;
 use super::transport::{RequestObserver, RetryPolicy, Transport};
 
 /// The default Entra ID authority.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 
-/// Client credentials of an environment, as the runbook's `auth` block gives them (secret already resolved).
+/// How an environment gets its token, as the runbook's `auth` block gives it (secrets already resolved).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvAuth {
     /// `None` means [`DEFAULT_AUTHORITY`] (or the simulator's address in `--sim` mode, set by the caller).
     pub authority: Option<String>,
     pub tenant: String,
     pub client_id: String,
-    pub client_secret: Secret,
+    pub credential: Credential,
+    /// The runbook's explicit scope (its `scope`, or `resource` + `/.default`); `None`: the environment URL's.
+    pub scope: Option<String>,
 }
 
 /// One environment's connection settings.
@@ -49,13 +51,8 @@ pub fn transport(
     let mut t = Transport::new(&cfg.name, client.clone(), &cfg.send_to, cfg.policy.clone())?;
     if let Some(a) = &cfg.auth {
         let authority = a.authority.as_deref().unwrap_or(DEFAULT_AUTHORITY);
-        let creds = ClientCredentials::for_resource(
-            authority,
-            &a.tenant,
-            &a.client_id,
-            a.client_secret.clone(),
-            &cfg.resource,
-        );
+        let scope = a.scope.clone().unwrap_or_else(|| scope_for(&cfg.resource));
+        let creds = ClientCredentials::new(authority, &a.tenant, &a.client_id, a.credential.clone(), &scope);
         t = t.with_token(tokens.source(creds)?);
     }
     if let Some(o) = observer {
@@ -76,7 +73,8 @@ mod tests {
             authority: Some("http://127.0.0.1:9".into()),
             tenant: "t".into(),
             client_id: "c".into(),
-            client_secret: Secret::new("s"),
+            credential: Credential::Secret(crate::connectors::auth::Secret::new("s")),
+            scope: None,
         };
         let cfg = EnvConfig {
             name: "fno".into(),

@@ -17,6 +17,8 @@
 //! - A 401 with a token source: the token is dropped, one fresh token is fetched and the call is repeated once.
 //! - A failure to get a token is reported against this environment and call (not Entra ID's), so a wrong audience
 //!   or a refused secret names the environment that needed the token.
+//! - A TLS failure (expired, untrusted or wrong-name certificate) is never retried: it ends at once as
+//!   [`ConnectorError::Config`] naming the host and the cause (see `crate::net`).
 //! - No attempt starts once `cancel` is cancelled (the engine cancels when the journal cannot be written, so no
 //!   request goes out that the journal could not record).
 //!
@@ -114,6 +116,8 @@ pub struct Transport {
     observer: Option<RequestObserver>,
     policy: RetryPolicy,
     default_headers: Vec<(String, String)>,
+    /// Plain http to the Azure Instance Metadata Service address is allowed (managed identity only).
+    allow_imds: bool,
 }
 
 impl std::fmt::Debug for Transport {
@@ -132,7 +136,7 @@ impl Transport {
             env: env.to_owned(),
             detail: format!("invalid URL {base_url:?}: {e}"),
         })?;
-        check_url(env, &base)?;
+        check_url(env, &base, false)?;
         Ok(Self {
             env: env.to_owned(),
             client,
@@ -141,7 +145,27 @@ impl Transport {
             observer: None,
             policy,
             default_headers: Vec::new(),
+            allow_imds: false,
         })
+    }
+
+    /// A transport to the Azure Instance Metadata Service (`http://169.254.169.254`, link-local and
+    /// never proxied) or to a loopback identity endpoint: the one place plain http off loopback is allowed.
+    pub(crate) fn for_imds(
+        env: &str,
+        client: reqwest::Client,
+        base_url: &str,
+        policy: RetryPolicy,
+    ) -> Result<Self> {
+        let base = Url::parse(base_url).map_err(|e| ConnectorError::Config {
+            env: env.to_owned(),
+            detail: format!("invalid URL {base_url:?}: {e}"),
+        })?;
+        check_url(env, &base, true)?;
+        let mut t = Self::new(env, client, "http://127.0.0.1", policy)?;
+        t.base = base;
+        t.allow_imds = true;
+        Ok(t)
     }
     pub fn with_token(mut self, token: Arc<TokenSource>) -> Self {
         self.token = Some(token);
@@ -272,6 +296,16 @@ impl Transport {
                         return Err(ConnectorError::Config {
                             env: self.env.clone(),
                             detail: format!("{}: {detail}", req.call),
+                        });
+                    }
+                    if let Some(why) = crate::net::tls_failure(&e) {
+                        // A certificate problem does not go away by asking again: fail at once, naming the host.
+                        let host = url.host_str().unwrap_or("?").to_owned();
+                        summary.error = Some(format!("TLS with {host}: {why}"));
+                        self.observe(summary);
+                        return Err(ConnectorError::Config {
+                            env: self.env.clone(),
+                            detail: format!("{}: TLS with {host} failed: {why}; not retried", req.call),
                         });
                     }
                     if e.is_timeout() {
@@ -456,7 +490,7 @@ impl Transport {
             env: self.env.clone(),
             detail: format!("{}: invalid URL for {}: {e}", req.call, summary_path_str(&text)),
         })?;
-        check_url(&self.env, &url)?;
+        check_url(&self.env, &url, self.allow_imds)?;
         Ok(url)
     }
 
@@ -488,8 +522,11 @@ impl Transport {
     }
 }
 
-fn check_url(env: &str, url: &Url) -> Result<()> {
-    if url_allowed(url) {
+/// The Azure Instance Metadata Service address.
+pub const IMDS_HOST: &str = "169.254.169.254";
+
+fn check_url(env: &str, url: &Url, allow_imds: bool) -> Result<()> {
+    if url_allowed(url) || allow_imds && url.scheme() == "http" && url.host_str() == Some(IMDS_HOST) {
         return Ok(());
     }
     Err(ConnectorError::Config {

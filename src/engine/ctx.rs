@@ -121,6 +121,8 @@ pub struct Decision {
     pub operator: String,
     pub reason: Option<String>,
     pub checklist_done: Vec<String>,
+    /// The signed-in person (see `scheduler::approvals`).
+    pub identity: Option<crate::identity::Identity>,
 }
 
 /// Why an answer could not be had.

@@ -14,12 +14,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::connectors::auth::{Secret, TokenCache};
+use crate::connectors::auth::TokenCache;
 use crate::connectors::dataverse::DataverseClient;
 use crate::connectors::dmf::DmfClient;
 use crate::connectors::dual_write::GatewayClient;
 use crate::connectors::fno::FnoClient;
-use crate::connectors::setup::{EnvAuth, EnvConfig};
+use crate::connectors::setup::EnvConfig;
 use crate::connectors::transport::{Request, RequestObserver, RequestSummary, RetryPolicy, Transport};
 use crate::journal::Redactor;
 use crate::runbook::vars::{Piece, VarContext, VarRef, interpolate, parse};
@@ -81,50 +81,6 @@ fn invalid(env: &str, message: impl Into<String>) -> EnvsError {
         env: env.to_owned(),
         message: message.into(),
     }
-}
-
-/// Resolves a `client_secret: ${NAME}`: the variable's value, else the text of the file that `NAME_FILE`
-/// names (one trailing newline dropped). Errors name the variables and the file, never a value.
-fn client_secret(env: &str, template: &str, vars: &dyn EnvLookup) -> Result<Secret, EnvsError> {
-    let name = match parse(template).as_deref() {
-        Ok(
-            [
-                Piece::Var {
-                    var: VarRef::Env(n), ..
-                },
-            ],
-        ) => n.clone(),
-        _ => return Err(invalid(env, "client_secret must be a single `${NAME}`")),
-    };
-    if let Some(v) = vars.get(&name) {
-        return Ok(Secret::new(v));
-    }
-    let file_var = crate::runbook::validate::secret_file_var(&name);
-    let Some(path) = vars.get(&file_var) else {
-        return Err(invalid(
-            env,
-            format!("client_secret: neither `{name}` nor `{file_var}` is set"),
-        ));
-    };
-    let mut text = std::fs::read_to_string(&path).map_err(|e| {
-        invalid(
-            env,
-            format!("client_secret: cannot read `{file_var}` ({path}): {e}"),
-        )
-    })?;
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    if text.is_empty() {
-        return Err(invalid(
-            env,
-            format!("client_secret: the file `{file_var}` names ({path}) is empty"),
-        ));
-    }
-    Ok(Secret::new(text))
 }
 
 /// Every `${NAME}` referenced anywhere in the runbook's steps (urls, texts, bodies, env maps).
@@ -207,6 +163,7 @@ impl Envs {
         let resolve = |env: &str, what: &str, text: &str| {
             interpolate(text, &ctx).map_err(|e| invalid(env, format!("{what}: {e}")))
         };
+        let mut device_codes = BTreeMap::new();
         let sim_url = match target {
             Target::Live => None,
             Target::Sim { url } => Some(url.trim_end_matches('/').to_owned()),
@@ -227,17 +184,17 @@ impl Envs {
             let Some(url) = url else { continue };
             let auth = match &env.auth {
                 Some(a) => {
-                    let secret = client_secret(name, &a.client_secret, vars)?;
-                    redactor.add_secret(secret.expose());
-                    Some(EnvAuth {
-                        authority: Some(match &sim_url {
-                            Some(s) => s.clone(),
-                            None => resolve(name, "authority", a.authority())?,
-                        }),
-                        tenant: resolve(name, "tenant", &a.tenant)?,
-                        client_id: resolve(name, "client_id", &a.client_id)?,
-                        client_secret: secret,
-                    })
+                    let resolve_here = |what: &str, text: &str| resolve(name, what, text);
+                    let mut cx = super::envs_auth::AuthCtx {
+                        vars,
+                        sim_url: sim_url.as_deref(),
+                        redactor,
+                        emit: Some(emit),
+                        policy: &policy,
+                        device_codes: &mut device_codes,
+                        resolve: &resolve_here,
+                    };
+                    Some(super::envs_auth::env_auth(name, a, &mut cx)?)
                 }
                 None => None,
             };
@@ -425,7 +382,7 @@ impl EnvScope<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::envs_auth::secret_var as client_secret;
 
     #[test]
     fn client_secret_from_the_variable_else_from_the_file_it_names() {
@@ -439,19 +396,25 @@ mod tests {
             _ => None,
         };
         assert_eq!(
-            client_secret("fno", "${S}", &both).unwrap().expose(),
+            client_secret("fno", "client_secret", "${S}", &both)
+                .unwrap()
+                .expose(),
             "from-env-value"
         );
         let file_only = |n: &str| (n == "S_FILE").then(|| path.clone());
-        let s = client_secret("fno", "${S}", &file_only).unwrap();
+        let s = client_secret("fno", "client_secret", "${S}", &file_only).unwrap();
         assert_eq!(s.expose(), "from-file-Zq8~s3cret");
         assert_eq!(format!("{s:?} {s}"), "[REDACTED] [REDACTED]");
         let none = |_: &str| None;
-        let e = client_secret("fno", "${S}", &none).unwrap_err().to_string();
+        let e = client_secret("fno", "client_secret", "${S}", &none)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("neither `S` nor `S_FILE` is set"), "{e}");
         let missing = |n: &str| (n == "S_FILE").then(|| "/nonexistent/secret".to_owned());
-        let e = client_secret("fno", "${S}", &missing).unwrap_err().to_string();
+        let e = client_secret("fno", "client_secret", "${S}", &missing)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot read `S_FILE` (/nonexistent/secret)"), "{e}");
-        assert!(client_secret("fno", "literal", &both).is_err());
+        assert!(client_secret("fno", "client_secret", "literal", &both).is_err());
     }
 }

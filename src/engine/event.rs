@@ -258,6 +258,20 @@ pub enum Event {
         operator: String,
         reason: Option<String>,
         checklist_done: Vec<String>,
+        /// Who was signed in when the key was pressed (device code or Azure CLI), from the token's claims;
+        /// `operator` stays the `--operator` label.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<crate::identity::Identity>,
+    },
+    /// A decision the runbook's `approvals` did not allow (no signed-in identity, or one not on the list):
+    /// it was not acted on and the question stays open.
+    ApprovalRefused {
+        step: Option<StepId>,
+        action: OperatorAction,
+        operator: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<crate::identity::Identity>,
+        reason: String,
     },
     /// A wave gate's verdict (`step` is the gate step's id).
     GateEvaluated {
@@ -328,6 +342,7 @@ impl Event {
             Event::StepFinished { .. } => "step_finished",
             Event::AwaitingOperator { .. } => "awaiting_operator",
             Event::OperatorDecision { .. } => "operator_decision",
+            Event::ApprovalRefused { .. } => "approval_refused",
             Event::GateEvaluated { .. } => "gate_evaluated",
             Event::ParitySample { .. } => "parity_sample",
             Event::ErrorEntries { .. } => "error_entries",

@@ -5,6 +5,7 @@
 
 pub mod ctx;
 pub mod envs;
+pub mod envs_auth;
 pub mod event;
 pub mod exec;
 pub mod ops;

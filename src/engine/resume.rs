@@ -235,6 +235,7 @@ mod tests {
                     operator: "o".into(),
                     reason: Some("r".into()),
                     checklist_done: vec![],
+                    identity: None,
                 },
             ),
             env(

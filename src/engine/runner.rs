@@ -323,6 +323,7 @@ async fn route(emit: &Emitter, control: &Control, questions: Option<&Questions>,
                     operator: cmd.operator.clone(),
                     reason: cmd.reason.clone(),
                     checklist_done: Vec::new(),
+                    identity: None,
                 })
                 .await;
             let why = cmd.reason.clone().unwrap_or_else(|| "no reason given".into());
@@ -449,6 +450,8 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             sim_clock(u).await?,
         ),
     };
+    // While the console draws the screen, a device-code prompt is its log line, not a stderr line.
+    super::envs_auth::set_prompt_on_stderr(!opts.interactive);
     let envs = Envs::build(&rb, opts.vars.as_ref(), &target, &redactor, &emit).map_err(invalid)?;
     let initial = match &chosen {
         Chosen::Resume { state, .. } => (**state).clone(),
@@ -526,9 +529,10 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         control.set_paused(true);
     }
     let refusals = Arc::new(Refusals::default());
+    let approver = super::scheduler::approvals::Approver::for_run(&rb, &envs, cancel.clone());
     let (operator, questions, gate_policy): (Arc<dyn Operator>, _, _) = if opts.interactive {
         let q = Arc::new(Questions::default());
-        let op = InteractiveOperator::new(emit.clone(), Arc::clone(&q), cancel.clone());
+        let op = InteractiveOperator::new(emit.clone(), Arc::clone(&q), cancel.clone()).with_approver(approver);
         (Arc::new(op), Some(q), GatePolicy::Ask)
     } else {
         let policy = match &opts.auto_approve {
@@ -539,7 +543,8 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             },
             None => GatePolicy::Ask,
         };
-        let op = HeadlessOperator::new(emit.clone(), opts.auto_approve.clone(), Arc::clone(&refusals));
+        let op = HeadlessOperator::new(emit.clone(), opts.auto_approve.clone(), Arc::clone(&refusals))
+            .with_approver(approver);
         (Arc::new(op), None, policy)
     };
     let scheduler = Scheduler {

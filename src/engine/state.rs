@@ -307,6 +307,7 @@ impl RunState {
                 operator,
                 reason,
                 checklist_done,
+                ..
             } => {
                 self.apply_decision(step.as_ref(), *action, reason.as_deref());
                 add_unique(&mut self.header.operators, operator);
@@ -401,6 +402,8 @@ impl RunState {
                 add_unique(&mut self.header.operators, holder);
                 add_unique(&mut self.header.hosts, host);
             }
+            // Shown through the warning the approver journals with it.
+            Event::ApprovalRefused { .. } => {}
             Event::Log { level, message } => {
                 push_bounded(
                     &mut self.logs,

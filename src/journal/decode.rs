@@ -272,6 +272,16 @@ enum Wire {
         operator: String,
         reason: Option<String>,
         checklist_done: Vec<String>,
+        #[serde(default)]
+        identity: Option<crate::identity::Identity>,
+    },
+    ApprovalRefused {
+        step: Option<StepId>,
+        action: OperatorAction,
+        operator: String,
+        #[serde(default)]
+        identity: Option<crate::identity::Identity>,
+        reason: String,
     },
     GateEvaluated {
         step: StepId,
@@ -423,12 +433,27 @@ impl From<Wire> for Event {
                 operator,
                 reason,
                 checklist_done,
+                identity,
             } => Event::OperatorDecision {
                 step,
                 action,
                 operator,
                 reason,
                 checklist_done,
+                identity,
+            },
+            Wire::ApprovalRefused {
+                step,
+                action,
+                operator,
+                identity,
+                reason,
+            } => Event::ApprovalRefused {
+                step,
+                action,
+                operator,
+                identity,
+                reason,
             },
             Wire::GateEvaluated {
                 step,

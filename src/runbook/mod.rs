@@ -12,6 +12,7 @@ mod structure;
 pub mod tree;
 mod typed_error;
 pub mod validate;
+mod validate_auth;
 mod validate_flow;
 pub mod vars;
 

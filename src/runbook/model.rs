@@ -94,6 +94,9 @@ pub struct Runbook {
     pub maps: BTreeMap<MapId, MapSpec>,
     /// Phases, run in order.
     pub phases: Vec<Phase>,
+    /// Who may confirm a point of no return or waive a gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Approvals>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -185,17 +188,105 @@ impl Environment {
     }
 }
 
-/// Entra ID client credentials. `client_secret` must be a `${VAR}`: a literal is a validation error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// How an environment signs in to Entra ID (`auth.credential`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// An app registration's client secret (`client_secret: ${VAR}`); the default when `client_secret` is set.
+    ClientSecret,
+    /// An app registration's certificate (`certificate: ${VAR}` naming a PEM or PFX file): a signed client
+    /// assertion is sent, never the key.
+    ClientCertificate,
+    /// The Azure resource's managed identity (IMDS on a VM; the App Service / Functions endpoint when
+    /// `IDENTITY_ENDPOINT` is set). System-assigned, or user-assigned by `client_id`, `object_id` or
+    /// `mi_resource_id`.
+    ManagedIdentity,
+    /// The signed-in Azure CLI account (`az account get-access-token --resource ...`).
+    AzureCli,
+    /// A person signs in with the device authorization grant (code + URL); refresh tokens are kept in a
+    /// 0600 cache file outside the journal (`cutover login ENV`, `cutover logout`).
+    DeviceCode,
+    /// A federated token file (`AZURE_FEDERATED_TOKEN_FILE`) sent as a client assertion: CI, Kubernetes.
+    WorkloadIdentity,
+}
+
+impl CredentialKind {
+    /// The name as written in the runbook.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClientSecret => "client_secret",
+            Self::ClientCertificate => "client_certificate",
+            Self::ManagedIdentity => "managed_identity",
+            Self::AzureCli => "azure_cli",
+            Self::DeviceCode => "device_code",
+            Self::WorkloadIdentity => "workload_identity",
+        }
+    }
+    /// A person's own sign-in (the token names who pressed the key).
+    pub fn is_delegated(self) -> bool {
+        matches!(self, Self::DeviceCode | Self::AzureCli)
+    }
+}
+
+/// The signature algorithm of a certificate's client assertion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningAlgorithm {
+    /// RSASSA-PSS with SHA-256 and the `x5t#S256` header (what Microsoft documents today).
+    #[default]
+    Ps256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, still with the `x5t#S256` header (and the SHA-1 `x5t`).
+    Rs256,
+}
+
+/// How an environment obtains its Entra ID token. Every secret-bearing field must be a `${VAR}`: a
+/// literal is a validation error. Which fields apply depends on `credential` (see the README).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
-    /// Defaults to `https://login.microsoftonline.com`.
+    /// `client_secret` when absent (the only kind of format version 1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialKind>,
+    /// Defaults to `https://login.microsoftonline.com`; `https://login.microsoftonline.us` (US Government),
+    /// `https://login.partner.microsoftonline.cn` (China).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
-    pub tenant: String,
-    pub client_id: String,
+    /// Tenant id or domain (not used by `managed_identity` and `azure_cli`, optional for the latter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The app registration (client) id; for `managed_identity`, a user-assigned identity's client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"))]
-    pub client_secret: String,
+    pub client_secret: Option<String>,
+    /// `client_certificate`: a `${VAR}` naming a PEM file (certificate and private key) or a PFX / PKCS#12 file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"))]
+    pub certificate: Option<String>,
+    /// `client_certificate`: the PFX (or encrypted PEM key) password, a `${VAR}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"))]
+    pub certificate_password: Option<String>,
+    /// `client_certificate`: `ps256` (default) or `rs256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_algorithm: Option<SigningAlgorithm>,
+    /// `managed_identity`, user-assigned: the identity's object (principal) id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+    /// `managed_identity`, user-assigned: the identity's Azure resource id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mi_resource_id: Option<String>,
+    /// `workload_identity`: the federated token file (default `${AZURE_FEDERATED_TOKEN_FILE}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_token_file: Option<String>,
+    /// The token scope when it is not the environment URL + `/.default` (storage, Databricks, the Power
+    /// Platform API), e.g. `https://storage.azure.com/.default`. Exclusive with `resource`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The token resource (audience) when it is not the environment URL; the scope is `<resource>/.default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl Auth {
@@ -203,6 +294,30 @@ impl Auth {
     pub fn authority(&self) -> &str {
         self.authority.as_deref().unwrap_or(Self::DEFAULT_AUTHORITY)
     }
+    /// The credential kind: as written, else `client_secret`.
+    pub fn kind(&self) -> CredentialKind {
+        self.credential.unwrap_or(CredentialKind::ClientSecret)
+    }
+}
+
+/// Who may take the decisions an auditor asks about (`approvals:` at the top of the runbook).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approvals {
+    /// A point of no return and a waiver need a signed-in identity (an environment with `device_code` or
+    /// `azure_cli`); `--operator` alone is refused.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_identity: bool,
+    /// The environment whose signed-in user is the operator (default: the first with `device_code` or
+    /// `azure_cli`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_from: Option<String>,
+    /// UPNs (or `preferred_username`s) allowed to approve, compared case-insensitively.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Entra group object ids whose members may approve (from the token's `groups` claim).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approver_groups: Vec<String>,
 }
 
 /// Conflict rule of a map.

@@ -104,6 +104,7 @@ fn check(rb: &Runbook, tree: &Node, file: &str, env: &dyn EnvLookup, strict: boo
     super::validate_flow::phases(rb, &mut cx);
     super::validate_flow::variables(rb, &mut cx, env, strict);
     transport_security(rb, &mut cx, env);
+    super::validate_auth::check(rb, &mut cx, env);
     cx.out
 }
 
@@ -115,12 +116,15 @@ pub fn secret_file_var(name: &str) -> String {
     format!("{name}_FILE")
 }
 
-/// The variables the runbook's `client_secret`s name (each must be a single `${NAME}`).
+/// The variables the runbook's `client_secret`s and `certificate_password`s name (each must be a single
+/// `${NAME}`): each may also come from the file `NAME_FILE` names.
 pub fn secret_vars(rb: &Runbook) -> BTreeSet<String> {
     rb.environments
         .values()
         .filter_map(|e| e.auth.as_ref())
-        .filter_map(|a| match super::vars::parse(&a.client_secret).as_deref() {
+        .flat_map(|a| [a.client_secret.as_deref(), a.certificate_password.as_deref()])
+        .flatten()
+        .filter_map(|s| match super::vars::parse(s).as_deref() {
             Ok(
                 [
                     super::vars::Piece::Var {
@@ -260,8 +264,8 @@ fn environments(rb: &Runbook, cx: &mut Ctx<'_>) {
     }
     for (name, e) in &rb.environments {
         let path = [Key("environments"), Key(name)];
-        if let Some(auth) = &e.auth
-            && !super::vars::is_single_env_ref(&auth.client_secret)
+        if let Some(secret) = e.auth.as_ref().and_then(|a| a.client_secret.as_ref())
+            && !super::vars::is_single_env_ref(secret)
         {
             let p = [Key("environments"), Key(name), Key("auth"), Key("client_secret")];
             cx.error(

@@ -28,7 +28,11 @@ impl Service {
             Service::Dataverse
         } else if path.starts_with("/api/DualWriteManagement/") {
             Service::Dualwrite
-        } else if path.ends_with("/oauth2/v2.0/token") {
+        } else if path.ends_with("/oauth2/v2.0/token")
+            || path.ends_with("/oauth2/v2.0/devicecode")
+            || path.starts_with("/metadata/identity/")
+            || path.starts_with("/msi/")
+        {
             Service::Auth
         } else {
             Service::Fno

@@ -4,6 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::auth::config::{
+    DeviceCodeConfig, FederatedCredential, IdentityIds, ManagedIdentities, Principal, RegisteredCertificate,
+    User,
+};
 use super::scenario::Dur;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -31,6 +35,26 @@ pub struct AuthConfig {
     pub client_secret: Option<String>,
     #[serde(default)]
     pub resources: Resources,
+    /// The tenant id put in tokens (`tid`); default a fixed GUID.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// App registrations beyond `client_id`/`client_secret`: secrets, certificates, federated credentials.
+    #[serde(default)]
+    pub principals: Vec<Principal>,
+    /// Users who can sign in (device code) and whose tokens `/_sim/users/token` hands out (the `az` stand-in).
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Managed identities of the machine; none means IMDS answers "Identity not found".
+    #[serde(default)]
+    pub managed_identity: Option<ManagedIdentities>,
+    #[serde(default)]
+    pub device_code: DeviceCodeConfig,
+    /// Lifetime of a user's access token in real seconds (default `token_ttl`).
+    #[serde(default)]
+    pub user_token_ttl: Option<u64>,
+    /// Seconds Entra's clock runs ahead of this machine's (negative: behind), for the assertion time checks.
+    #[serde(default)]
+    pub clock_skew: i64,
 }
 
 impl Default for AuthConfig {
@@ -40,6 +64,13 @@ impl Default for AuthConfig {
             client_id: None,
             client_secret: None,
             resources: Resources::default(),
+            tenant_id: None,
+            principals: Vec::new(),
+            users: Vec::new(),
+            managed_identity: None,
+            device_code: DeviceCodeConfig::default(),
+            user_token_ttl: None,
+            clock_skew: 0,
         }
     }
 }

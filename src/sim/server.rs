@@ -97,6 +97,14 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(auth::device::devicecode))
+        .route("/metadata/identity/oauth2/token", get(auth::msi::imds))
+        .route("/msi/token", get(auth::msi::app_service))
+        .route("/_sim/devicecode", get(auth::device::list))
+        .route("/_sim/devicecode/approve", post(auth::device::approve))
+        .route("/_sim/devicecode/decline", post(auth::device::decline))
+        .route("/_sim/users/token", post(auth::device::user_token))
+        .route("/_sim/auth", get(auth::device::counts))
         .route(
             "/data/{set}",
             get(fno::collection).post(fno::create).delete(fno::delete),

@@ -49,6 +49,8 @@ pub struct SimState {
     pub gw_requests: HashMap<String, GwRequest>,
     pub side_effects: BTreeMap<String, u64>,
     pub tokens: HashMap<String, Token>,
+    /// Device codes, refresh tokens and grant counts (`sim::auth`).
+    pub entra: super::auth::EntraState,
     pub pending: Vec<Pending>,
     pub live: Vec<LiveRt>,
     pub requests: u64,
@@ -103,6 +105,7 @@ impl SimState {
             gw_requests: HashMap::new(),
             side_effects: BTreeMap::new(),
             tokens: HashMap::new(),
+            entra: super::auth::EntraState::default(),
             pending: Vec::new(),
             live: scenario.live_writes.iter().cloned().map(LiveRt::new).collect(),
             requests: 0,

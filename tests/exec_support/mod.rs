@@ -71,6 +71,7 @@ impl Operator for TestOperator {
                 operator: "tess".into(),
                 reason: Some("test".into()),
                 checklist_done,
+                identity: None,
             })
         })
     }

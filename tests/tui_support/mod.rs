@@ -188,6 +188,7 @@ pub fn mid_run(freeze_end_secs: i64) -> Script {
             operator: "alice".into(),
             reason: None,
             checklist_done: vec!["batch group stopped".into()],
+            identity: None,
         },
     );
     s.push(

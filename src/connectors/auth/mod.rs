@@ -1,5 +1,7 @@
-//! Entra ID client-credentials tokens (`POST {authority}/{tenant}/oauth2/v2.0/token`, form body,
-//! `scope = <resource>/.default`).
+//! Entra ID tokens for one environment, by any of the credential kinds a tenant allows: a client secret or
+//! a certificate's signed assertion (`POST {authority}/{tenant}/oauth2/v2.0/token`, `scope = <resource>/.default`),
+//! a workload identity's federated token file, the machine's managed identity ([`managed_identity`]), the
+//! signed-in Azure CLI account ([`azure_cli`]) or a person's device-code sign-in ([`device_code`]).
 //!
 //! A [`TokenSource`] caches one token per (authority, tenant, client id, scope) — [`TokenCache`] hands out the same
 //! source for the same key — and refreshes it before expiry (5 minutes or 10% of its lifetime early, whichever is
@@ -17,6 +19,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::transport::{Body, Idempotency, Request, RequestObserver, RetryPolicy, Transport};
 use super::{ConnectorError, Result, parse};
+
+pub mod azure_cli;
+pub mod certificate;
+pub mod device_code;
+pub mod managed_identity;
+pub mod workload;
+
+/// The form value of `client_assertion_type` for a JWT client assertion.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A value that must never be printed: a client secret or a bearer token.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,15 +58,67 @@ impl std::fmt::Display for Secret {
 /// Receives every secret value the connectors come to hold (tokens), so the journal can mask it.
 pub type Redactor = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// The client-credentials grant for one resource.
+/// How a token is obtained (the runbook's `auth.credential`, resolved).
+#[derive(Clone)]
+pub enum Credential {
+    /// Client credentials with a secret.
+    Secret(Secret),
+    /// Client credentials with a certificate's signed assertion.
+    Certificate(Arc<certificate::SigningCertificate>),
+    /// Client credentials with the federated token a file holds (re-read for every token).
+    Workload(workload::FederatedTokenFile),
+    /// The machine's managed identity.
+    ManagedIdentity(Arc<managed_identity::ManagedIdentity>),
+    /// `az account get-access-token`.
+    AzureCli(azure_cli::AzureCli),
+    /// A person's device-code sign-in, refreshed from the token cache file.
+    DeviceCode(Arc<device_code::DeviceCode>),
+}
+
+impl Credential {
+    /// The runbook's name of the kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Secret(_) => "client_secret",
+            Self::Certificate(_) => "client_certificate",
+            Self::Workload(_) => "workload_identity",
+            Self::ManagedIdentity(_) => "managed_identity",
+            Self::AzureCli(_) => "azure_cli",
+            Self::DeviceCode(_) => "device_code",
+        }
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credential::{}", self.kind())
+    }
+}
+
+impl PartialEq for Credential {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Secret(a), Self::Secret(b)) => a == b,
+            (Self::Certificate(a), Self::Certificate(b)) => Arc::ptr_eq(a, b),
+            (Self::DeviceCode(a), Self::DeviceCode(b)) => Arc::ptr_eq(a, b),
+            (Self::Workload(a), Self::Workload(b)) => a == b,
+            (Self::ManagedIdentity(a), Self::ManagedIdentity(b)) => a == b,
+            (Self::AzureCli(a), Self::AzureCli(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+impl Eq for Credential {}
+
+/// One environment's token request: who asks (tenant, client id, credential) and for what (scope).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCredentials {
     /// e.g. `https://login.microsoftonline.com` (or the simulator's address).
     pub authority: String,
     pub tenant: String,
     pub client_id: String,
-    pub client_secret: Secret,
-    /// `<resource>/.default`.
+    pub credential: Credential,
+    /// `<resource>/.default`, or the runbook's explicit `scope`.
     pub scope: String,
 }
 
@@ -68,18 +131,39 @@ impl ClientCredentials {
         client_secret: Secret,
         resource: &str,
     ) -> Self {
+        Self::new(
+            authority,
+            tenant,
+            client_id,
+            Credential::Secret(client_secret),
+            &scope_for(resource),
+        )
+    }
+
+    /// Credentials of any kind for an explicit scope.
+    pub fn new(authority: &str, tenant: &str, client_id: &str, credential: Credential, scope: &str) -> Self {
         Self {
             authority: authority.trim_end_matches('/').to_owned(),
             tenant: tenant.to_owned(),
             client_id: client_id.to_owned(),
-            client_secret,
-            scope: format!("{}/.default", resource.trim_end_matches('/')),
+            credential,
+            scope: scope.to_owned(),
         }
+    }
+
+    /// The token endpoint: also the `aud` of a client assertion.
+    pub fn token_url(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.authority, self.tenant)
+    }
+
+    /// The resource of the scope (`https://x/.default` -> `https://x`), for the kinds that ask by resource.
+    pub fn resource(&self) -> &str {
+        self.scope.strip_suffix("/.default").unwrap_or(&self.scope)
     }
 
     fn key(&self) -> CacheKey {
         (
-            self.authority.clone(),
+            format!("{}|{}", self.credential.kind(), self.authority),
             self.tenant.clone(),
             self.client_id.clone(),
             self.scope.clone(),
@@ -87,7 +171,20 @@ impl ClientCredentials {
     }
 }
 
-/// (authority, tenant, client id, scope).
+/// `<resource>/.default` (no double slash).
+pub fn scope_for(resource: &str) -> String {
+    format!("{}/.default", resource.trim_end_matches('/'))
+}
+
+/// What a credential kind obtained.
+#[derive(Debug)]
+pub struct Fetched {
+    pub access_token: String,
+    /// Seconds the token is valid for, from when it was asked.
+    pub expires_in: u64,
+}
+
+/// (kind|authority, tenant, client id, scope).
 type CacheKey = (String, String, String, String);
 
 #[derive(Clone)]
@@ -175,57 +272,128 @@ impl TokenSource {
         &self.creds
     }
 
-    async fn fetch(&self, cancel: &CancellationToken) -> Result<Cached> {
+    /// The transport to Entra ID (device-code and refresh grants go through it too).
+    pub(crate) fn entra(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Reports a secret value to the run's redactor (tokens, assertions, refresh tokens).
+    pub(crate) fn redact(&self, value: &str) {
+        if let Some(r) = &self.redactor {
+            r(value);
+        }
+    }
+
+    /// The signed-in person, when this source's credential is a delegated one (device code, Azure CLI) and
+    /// its token names a user. Decoded from the token's claims, not verified (see `crate::identity`).
+    pub async fn identity(&self, cancel: &CancellationToken) -> Result<Option<crate::identity::Identity>> {
+        let token = self.token(cancel).await?;
+        Ok(crate::identity::Identity::from_jwt(token.expose()))
+    }
+
+    /// POSTs a token form to `{authority}/{tenant}/oauth2/v2.0/token`; an Entra error becomes
+    /// [`ConnectorError::Auth`] with its `AADSTS` code and text (never the form).
+    pub(crate) async fn post_token_form(
+        &self,
+        form: Vec<(String, String)>,
+        cancel: &CancellationToken,
+    ) -> Result<Fetched> {
         let path = format!("/{}/oauth2/v2.0/token", self.creds.tenant);
         let req = Request::post("entra.token", path)
-            .body(Body::Form(vec![
-                ("grant_type".into(), "client_credentials".into()),
-                ("client_id".into(), self.creds.client_id.clone()),
-                (
-                    "client_secret".into(),
-                    self.creds.client_secret.expose().to_owned(),
-                ),
-                ("scope".into(), self.creds.scope.clone()),
-            ]))
+            .body(Body::Form(form))
             .idempotency(Idempotency::Safe)
             .unauthenticated();
-        let started = Instant::now();
-        let resp = self.transport.send(req, cancel).await.map_err(|e| match e {
-            ConnectorError::Service {
-                env,
-                call,
-                status,
-                code,
-                message,
-            } => {
-                let message = if code.is_empty() {
-                    message
-                } else {
-                    format!("{code}: {message}")
-                };
-                ConnectorError::Auth {
-                    env,
-                    call,
-                    status: Some(status),
-                    message,
-                }
-            }
-            other => other,
-        })?;
+        let resp = self.transport.send(req, cancel).await.map_err(entra_error)?;
         let parsed = self.transport.parse(&resp, parse::token_response)?;
+        Ok(Fetched {
+            access_token: parsed.access_token,
+            expires_in: parsed.expires_in,
+        })
+    }
+
+    async fn fetch(&self, cancel: &CancellationToken) -> Result<Cached> {
+        let started = Instant::now();
+        let c = &self.creds;
+        let base = |extra: Vec<(String, String)>| {
+            let mut form = vec![
+                ("grant_type".to_owned(), "client_credentials".to_owned()),
+                ("client_id".to_owned(), c.client_id.clone()),
+                ("scope".to_owned(), c.scope.clone()),
+            ];
+            form.extend(extra);
+            form
+        };
+        let assertion = |a: Secret| {
+            vec![
+                ("client_assertion_type".to_owned(), ASSERTION_TYPE.to_owned()),
+                ("client_assertion".to_owned(), a.expose().to_owned()),
+            ]
+        };
+        let fetched = match &c.credential {
+            Credential::Secret(s) => {
+                let form = base(vec![("client_secret".to_owned(), s.expose().to_owned())]);
+                self.post_token_form(form, cancel).await?
+            }
+            Credential::Certificate(cert) => {
+                let a = cert
+                    .assertion(&c.client_id, &c.token_url())
+                    .map_err(|detail| self.config_error(detail))?;
+                self.redact(a.expose());
+                self.post_token_form(base(assertion(a)), cancel).await?
+            }
+            Credential::Workload(file) => {
+                let a = file.read().map_err(|detail| self.config_error(detail))?;
+                self.redact(a.expose());
+                self.post_token_form(base(assertion(a)), cancel).await?
+            }
+            Credential::ManagedIdentity(mi) => mi.fetch(c.resource(), cancel).await?,
+            Credential::AzureCli(cli) => cli.fetch(c.resource(), cancel).await?,
+            Credential::DeviceCode(dc) => dc.fetch(self, cancel).await?,
+        };
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        if let Some(r) = &self.redactor {
-            r(&parsed.access_token);
-        }
+        self.redact(&fetched.access_token);
         // Capped at a year so the Instant arithmetic cannot overflow on an absurd expires_in.
-        let lifetime = Duration::from_secs(parsed.expires_in.min(365 * 86_400));
+        let lifetime = Duration::from_secs(fetched.expires_in.min(365 * 86_400));
         let refresh_at = started
             .checked_add(lifetime - refresh_margin(lifetime))
             .unwrap_or(started);
         Ok(Cached {
-            value: Secret::new(parsed.access_token),
+            value: Secret::new(fetched.access_token),
             refresh_at,
         })
+    }
+
+    fn config_error(&self, detail: String) -> ConnectorError {
+        ConnectorError::Config {
+            env: "entra".into(),
+            detail: format!("{} credential: {detail}", self.creds.credential.kind()),
+        }
+    }
+}
+
+/// An Entra error answer restated as an authentication failure with the service's code and text.
+pub(crate) fn entra_error(e: ConnectorError) -> ConnectorError {
+    match e {
+        ConnectorError::Service {
+            env,
+            call,
+            status,
+            code,
+            message,
+        } => {
+            let message = if code.is_empty() {
+                message
+            } else {
+                format!("{code}: {message}")
+            };
+            ConnectorError::Auth {
+                env,
+                call,
+                status: Some(status),
+                message,
+            }
+        }
+        other => other,
     }
 }
 

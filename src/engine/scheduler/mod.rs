@@ -13,6 +13,7 @@
 //!   journals `RunFinished { Aborted }`. Cancellation (SIGINT, console quit) drops running steps
 //!   without journaling their result: resume reconciles them.
 
+pub mod approvals;
 pub mod operator;
 mod step;
 
@@ -341,6 +342,7 @@ pub async fn set_paused(
         operator: operator.to_owned(),
         reason,
         checklist_done: Vec::new(),
+        identity: None,
     })
     .await?;
     control.set_paused(paused);

@@ -12,6 +12,8 @@ use crate::engine::ctx::{Ask, AskError, AskFuture, Decision, Emitter, Operator};
 use crate::engine::event::{DecisionKind, Event, LogLevel, OperatorAction};
 use crate::engine::ops::Command;
 
+use super::approvals::Approver;
+
 /// Journals the question.
 async fn journal_ask(emit: &Emitter, ask: &Ask) -> Result<(), AskError> {
     emit.durable(Event::AwaitingOperator {
@@ -33,6 +35,7 @@ async fn journal_decision(emit: &Emitter, ask: &Ask, d: Decision) -> Result<Deci
         operator: d.operator.clone(),
         reason: d.reason.clone(),
         checklist_done: d.checklist_done.clone(),
+        identity: d.identity.clone(),
     })
     .await?;
     Ok(d)
@@ -100,11 +103,24 @@ pub struct HeadlessOperator {
     emit: Emitter,
     auto: Option<AutoApprove>,
     refusals: Arc<Refusals>,
+    approver: Option<Arc<Approver>>,
 }
 
 impl HeadlessOperator {
     pub fn new(emit: Emitter, auto: Option<AutoApprove>, refusals: Arc<Refusals>) -> Self {
-        Self { emit, auto, refusals }
+        Self {
+            emit,
+            auto,
+            refusals,
+            approver: None,
+        }
+    }
+
+    /// Decisions carry the signed-in identity and obey the runbook's `approvals`.
+    #[must_use]
+    pub fn with_approver(mut self, approver: Option<Arc<Approver>>) -> Self {
+        self.approver = approver;
+        self
     }
 
     fn refuse(&self, ask: &Ask) -> AskError {
@@ -126,12 +142,20 @@ impl Operator for HeadlessOperator {
             let Some(auto) = &self.auto else {
                 return Err(self.refuse(&ask));
             };
-            let d = Decision {
+            let mut d = Decision {
                 action,
                 operator: auto.operator.clone(),
                 reason: Some(auto.reason.clone()),
                 checklist_done: ask.checklist.clone(),
+                identity: None,
             };
+            if let Some(ap) = &self.approver
+                && let Err(why) = ap.apply(&self.emit, &ask, &mut d).await
+            {
+                let why = format!("{}; {why}", describe(&ask));
+                self.refusals.record(ask.step.clone(), why.clone());
+                return Err(AskError::NeedsOperator(why));
+            }
             journal_decision(&self.emit, &ask, d).await
         })
     }
@@ -232,6 +256,7 @@ pub struct InteractiveOperator {
     emit: Emitter,
     questions: Arc<Questions>,
     cancel: CancellationToken,
+    approver: Option<Arc<Approver>>,
 }
 
 impl InteractiveOperator {
@@ -240,7 +265,15 @@ impl InteractiveOperator {
             emit,
             questions,
             cancel,
+            approver: None,
         }
+    }
+
+    /// Decisions carry the signed-in identity and obey the runbook's `approvals`.
+    #[must_use]
+    pub fn with_approver(mut self, approver: Option<Arc<Approver>>) -> Self {
+        self.approver = approver;
+        self
     }
 }
 
@@ -249,25 +282,34 @@ impl Operator for InteractiveOperator {
         Box::pin(async move {
             // Registered before it is journaled: a console that answers as soon as it sees the
             // question always finds it open.
-            let (id, rx) = self.questions.register(ask.step.clone(), ask.kind);
+            let (mut id, mut rx) = self.questions.register(ask.step.clone(), ask.kind);
             if let Err(e) = journal_ask(&self.emit, &ask).await {
                 self.questions.forget(id);
                 return Err(e);
             }
-            let cmd = tokio::select! {
-                c = rx => c.map_err(|_| AskError::Cancelled)?,
-                () = self.cancel.cancelled() => {
-                    self.questions.forget(id);
-                    return Err(AskError::Cancelled);
+            loop {
+                let cmd = tokio::select! {
+                    c = rx => c.map_err(|_| AskError::Cancelled)?,
+                    () = self.cancel.cancelled() => {
+                        self.questions.forget(id);
+                        return Err(AskError::Cancelled);
+                    }
+                };
+                let mut d = Decision {
+                    action: cmd.action,
+                    operator: cmd.operator,
+                    reason: cmd.reason,
+                    checklist_done: cmd.checklist_done,
+                    identity: None,
+                };
+                match &self.approver {
+                    Some(ap) if ap.apply(&self.emit, &ask, &mut d).await.is_err() => {
+                        // Refused (journaled): the question stays open for someone who may answer it.
+                        (id, rx) = self.questions.register(ask.step.clone(), ask.kind);
+                    }
+                    _ => return journal_decision(&self.emit, &ask, d).await,
                 }
-            };
-            let d = Decision {
-                action: cmd.action,
-                operator: cmd.operator,
-                reason: cmd.reason,
-                checklist_done: cmd.checklist_done,
-            };
-            journal_decision(&self.emit, &ask, d).await
+            }
         })
     }
 }

@@ -292,6 +292,7 @@ impl Scheduler {
                                 "automatic re-check {rechecks}/{max_checks} (headless --auto-approve)"
                             )),
                             checklist_done: Vec::new(),
+                            identity: None,
                         })
                         .await;
                     match decided {

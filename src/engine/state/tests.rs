@@ -270,6 +270,7 @@ fn failure_then_retry_then_skip() {
             operator: "bob".into(),
             reason: None,
             checklist_done: vec![],
+            identity: None,
         },
     );
     assert_eq!(f.status("import"), StepStatus::Pending);
@@ -283,6 +284,7 @@ fn failure_then_retry_then_skip() {
             operator: "bob".into(),
             reason: Some("done by hand".into()),
             checklist_done: vec![],
+            identity: None,
         },
     );
     assert_eq!(
@@ -324,6 +326,7 @@ fn manual_step_waits_then_approval_clears_the_decision() {
             operator: "alice".into(),
             reason: None,
             checklist_done: vec!["a".into()],
+            identity: None,
         },
     );
     assert_eq!(f.status("approve"), StepStatus::Pending);
@@ -370,6 +373,7 @@ fn gate_failure_waived_with_reason() {
             operator: "alice".into(),
             reason: Some("known drift".into()),
             checklist_done: vec![],
+            identity: None,
         },
     );
     assert_eq!(
@@ -390,6 +394,7 @@ fn pause_resume_abort_and_finish() {
         operator: "alice".into(),
         reason: None,
         checklist_done: vec![],
+        identity: None,
     };
     f.push(1, decide(OperatorAction::Pause));
     assert!(f.state.paused);

@@ -1,15 +1,20 @@
-//! Entra ID client-credentials tokens, and the bearer check every service applies.
+//! Entra ID tokens, and the bearer check every service applies.
 //!
-//! Our model: tokens are opaque random strings prefixed `sim.` (not JWTs) that remember their
+//! Our model: app-only tokens are opaque random strings prefixed `sim.` (not JWTs) that remember their
 //! audience (the scope minus `/.default`, without a trailing slash) and their expiry
 //! (`auth.token_ttl` real seconds). A service whose resource URI the scenario names accepts only
-//! tokens for that audience; without one it accepts any audience.
+//! tokens for that audience; without one it accepts any audience. A user's (delegated) token is a JWT
+//! with realistic claims (`oid`, `upn`, `tid`, `groups`, `scp`) whose signature is not a real one.
+//!
+//! The grants beyond a client secret live beside this file: [`grants`] (certificate and federated
+//! assertions, [`assertion`]), [`device`] (device authorization, refresh tokens, the `/_sim/` sign-in
+//! controls) and [`msi`] (IMDS and the App Service identity endpoint).
 
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -18,18 +23,40 @@ use super::faults::Service;
 use super::server::{App, json_error};
 use super::world::Token;
 
+mod assertion;
+pub mod config;
+pub mod device;
+mod grants;
+pub mod msi;
+
+pub use grants::EntraState;
+
 fn aad_error(app: &App, error: &str, code: u64, description: &str) -> Response {
+    aad_error_status(app, StatusCode::BAD_REQUEST, error, Some(code), description)
+}
+
+/// Entra's error body (wire-facts A4) with any status; `code` `None` for an error no AADSTS number is
+/// published for (our model: the description then carries no `AADSTS` prefix and `error_codes` is empty).
+pub(super) fn aad_error_status(
+    app: &App,
+    status: StatusCode,
+    error: &str,
+    code: Option<u64>,
+    description: &str,
+) -> Response {
     let (trace, corr) = app.with(|st| (st.next_guid(), st.next_guid()));
     let ts = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let prefix = code.map(|c| format!("AADSTS{c}: ")).unwrap_or_default();
+    let codes: Vec<u64> = code.into_iter().collect();
     let body = json!({
         "error": error,
-        "error_description": format!("AADSTS{code}: {description}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}\r\nTimestamp: {ts}"),
-        "error_codes": [code],
+        "error_description": format!("{prefix}{description}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}\r\nTimestamp: {ts}"),
+        "error_codes": codes,
         "timestamp": ts,
         "trace_id": trace,
         "correlation_id": corr,
     });
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    (status, Json(body)).into_response()
 }
 
 fn normalise(resource: &str) -> String {
@@ -37,8 +64,16 @@ fn normalise(resource: &str) -> String {
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
-pub async fn token(State(app): State<App>, body: Bytes) -> Response {
+pub async fn token(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = super::odata::pairs(std::str::from_utf8(&body).ok());
+    if let Some(r) = grants::dispatch(&app, &tenant, &form, &headers) {
+        return r;
+    }
     let get = |k: &str| {
         form.iter()
             .find(|(n, _)| n == k)
@@ -59,14 +94,9 @@ pub async fn token(State(app): State<App>, body: Bytes) -> Response {
             "The app requested an unsupported grant type.",
         );
     }
-    let (want_id, want_secret, ttl, resources) = app.with(|st| {
+    let (want_id, want_secret, ttl) = app.with(|st| {
         let a = &st.scenario.auth;
-        (
-            a.client_id.clone(),
-            a.client_secret.clone(),
-            a.token_ttl,
-            a.resources.clone(),
-        )
+        (a.client_id.clone(), a.client_secret.clone(), a.token_ttl)
     });
     if client.is_empty() || want_id.as_deref().is_some_and(|w| w != client) {
         return aad_error(
@@ -86,17 +116,31 @@ pub async fn token(State(app): State<App>, body: Bytes) -> Response {
             ),
         );
     }
+    issue_app_token(&app, scope, ttl)
+}
+
+/// An app-only token for `scope` (`<resource>/.default`), or `invalid_scope` when the scope is not one
+/// resource's `.default` or names a resource the scenario does not serve.
+pub(super) fn issue_app_token(app: &App, scope: &str, ttl: u64) -> Response {
+    let resources = app.with(|st| st.scenario.auth.resources.clone());
     let audience = scope.strip_suffix("/.default").map(normalise);
     let known = [resources.fno, resources.dataverse, resources.dualwrite];
     let audience = match audience {
         Some(a) if !a.is_empty() && !scope.contains(' ') => a,
-        _ => return invalid_scope(&app, scope),
+        _ => return invalid_scope(app, scope),
     };
     let named: Vec<String> = known.iter().flatten().map(|r| normalise(r)).collect();
     if !named.is_empty() && !named.contains(&audience) {
-        return invalid_scope(&app, scope);
+        return invalid_scope(app, scope);
     }
-    let access = app.with(|st| {
+    let access = mint_opaque(app, audience, ttl);
+    Json(json!({"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": access}))
+        .into_response()
+}
+
+/// Records and returns an opaque app token `sim.<32 hex>` for `audience`.
+pub(super) fn mint_opaque(app: &App, audience: String, ttl: u64) -> String {
+    app.with(|st| {
         let t = format!("sim.{}", st.next_guid().replace('-', ""));
         st.tokens.insert(
             t.clone(),
@@ -106,12 +150,25 @@ pub async fn token(State(app): State<App>, body: Bytes) -> Response {
             },
         );
         t
-    });
-    Json(json!({"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": access}))
-        .into_response()
+    })
 }
 
-fn invalid_scope(app: &App, scope: &str) -> Response {
+/// Whether a named resource exists for `audience` (true when the scenario names none).
+pub(super) fn resource_known(app: &App, audience: &str) -> bool {
+    let r = app.with(|st| st.scenario.auth.resources.clone());
+    let named: Vec<String> = [r.fno, r.dataverse, r.dualwrite]
+        .iter()
+        .flatten()
+        .map(|x| normalise(x))
+        .collect();
+    named.is_empty() || named.iter().any(|n| n == &normalise(audience))
+}
+
+pub(super) fn normalise_resource(resource: &str) -> String {
+    normalise(resource)
+}
+
+pub(super) fn invalid_scope(app: &App, scope: &str) -> Response {
     aad_error(
         app,
         "invalid_scope",
