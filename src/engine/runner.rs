@@ -206,7 +206,13 @@ async fn sim_clock(url: &str) -> Result<f64, SetupError> {
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| invalid(format!("--sim-url {url}: {e}")))?
+        .map_err(|e| match crate::net::tls_failure(&e) {
+            Some(why) => invalid(format!(
+                "--sim-url {url}: TLS with {} failed: {why}",
+                parsed.host_str().unwrap_or("?")
+            )),
+            None => invalid(format!("--sim-url {url}: {e}")),
+        })?
         .json()
         .await
         .map_err(|e| invalid(format!("--sim-url {url}: {e}")))?;
