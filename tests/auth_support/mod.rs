@@ -366,7 +366,8 @@ pub fn journal_events(journal: &Path) -> Vec<cutover::engine::Event> {
     r.events(&run.run_id).map(|e| e.unwrap().event).collect()
 }
 
-/// A shell script put first on PATH as `az`: it appends its own argv and `ps` line (and its parent's)
+/// A shell script put first on PATH as `az`: it appends its own argv and command line (and its parent's,
+/// as `ps -o args` shows them, from `/proc`)
 /// to `az.calls`, then prints the next of the tokens the test pre-fetched (`az.tokens/1.json`, `2.json`,
 /// ..., the last one repeated).
 pub fn az_stand_in(dir: &Path) -> PathBuf {
@@ -376,8 +377,9 @@ pub fn az_stand_in(dir: &Path) -> PathBuf {
         r#"#!/bin/sh
 d='{d}'
 echo "argv: $*" >> "$d/az.calls"
-ps -o args= -p $$ >> "$d/az.ps" 2>/dev/null
-ps -o args= -p $PPID >> "$d/az.ps" 2>/dev/null
+# What `ps -o args` shows for this process and its parent (cutover), read from /proc so the test
+# needs no procps.
+{{ tr '\0' ' ' < /proc/$$/cmdline; echo; tr '\0' ' ' < /proc/$PPID/cmdline; echo; }} >> "$d/az.ps"
 n=$(cat "$d/az.count" 2>/dev/null || echo 0)
 n=$((n + 1))
 echo $n > "$d/az.count"
