@@ -93,9 +93,7 @@ async fn sign_in_after_three_polls_then_refresh_when_the_token_expires_mid_run()
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let prompt = format!(
-        "sign in for environment `dv`: open https://microsoft.com/devicelogin and enter the code {code}"
-    );
+    let prompt = format!("sign-in code {code} at https://microsoft.com/devicelogin for environment `dv`");
     assert!(stderr.lines().any(|l| l.starts_with(&prompt)), "{t}");
     assert!(
         stderr.contains("signed in for `dv` as lead@contoso.com (oid "),

@@ -232,10 +232,23 @@ pub fn prompt(emit: Option<&Emitter>) -> device_code::Prompt {
             eprintln!("{line}");
         }
         if let Some(emit) = &emit {
-            let _ = emit.batched(Event::Log {
+            let event = Event::Log {
                 level: LogLevel::Warn,
                 message: line,
-            });
+            };
+            // Committed now, not with the next group commit: nothing else is journaled while the step
+            // waits for the person, and the console shows only what is committed.
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let emit = emit.clone();
+                    rt.spawn(async move {
+                        let _ = emit.durable(event).await;
+                    });
+                }
+                Err(_) => {
+                    let _ = emit.batched(event);
+                }
+            }
         }
     })
 }

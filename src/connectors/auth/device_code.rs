@@ -40,13 +40,14 @@ pub struct DevicePrompt {
 }
 
 impl DevicePrompt {
-    /// The one line shown (stderr in headless mode, the log pane in the console).
+    /// The one line shown (stderr in headless mode, the log pane in the console): the code first, so a
+    /// narrow pane still shows it.
     pub fn line(&self) -> String {
         format!(
-            "sign in for {}: open {} and enter the code {} (expires in {} min)",
-            self.what,
-            self.verification_uri,
+            "sign-in code {} at {} for {} (expires in {} min)",
             self.user_code,
+            self.verification_uri,
+            self.what,
             self.expires_in.div_ceil(60)
         )
     }
