@@ -152,6 +152,109 @@ mod tests {
         }
     }
 
+    /// The console's path: a refused confirmation is journaled, the question stays open, and an answer
+    /// the rules do not guard (skip) is then taken.
+    #[tokio::test]
+    async fn an_interactive_refusal_is_journaled_and_the_question_stays_open() {
+        use crate::engine::ctx::Operator as _;
+        use crate::engine::ops::Command;
+        use crate::engine::scheduler::operator::{InteractiveOperator, Questions};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.journal");
+        let journal = crate::journal::Journal::open(&path, crate::journal::Redactor::new()).unwrap();
+        let emit = Emitter::new(journal.writer(), crate::engine::RunId::from("run-1"));
+        let rb = "runbook: r\nversion: 1.0.0\nenvironments: { e: { kind: http, url: \"https://x.example\" } }\nphases: [ { id: p, steps: [ { id: s, kind: manual, title: t } ] } ]\n";
+        let text = crate::runbook::load(rb, "r.yaml").runbook.unwrap();
+        let (steps, maps) = crate::engine::runner::plan_info(&text, &crate::runbook::plan::plan(&text));
+        emit.durable(Event::RunStarted {
+            run_id: crate::engine::RunId::from("run-1"),
+            runbook: crate::engine::event::RunbookInfo {
+                name: "r".into(),
+                version: "1.0.0".into(),
+                sha256: crate::engine::runner::sha256_hex(rb),
+                text: rb.into(),
+            },
+            operator: "t".into(),
+            host: "h".into(),
+            started_at: chrono::Utc::now(),
+            freeze_window: None,
+            steps,
+            maps,
+            time_scale: 1.0,
+        })
+        .await
+        .unwrap();
+        let approver = Arc::new(approver(Approvals {
+            require_identity: true,
+            ..Approvals::default()
+        }));
+        let questions = Arc::new(Questions::default());
+        let op = InteractiveOperator::new(emit.clone(), Arc::clone(&questions), CancellationToken::new())
+            .with_approver(Some(approver));
+        let ask = Ask {
+            step: Some("s".into()),
+            kind: DecisionKind::PointOfNoReturn,
+            prompt: "go".into(),
+            checklist: Vec::new(),
+            deadline: None,
+        };
+        let answering = tokio::spawn({
+            let q = Arc::clone(&questions);
+            async move {
+                let wait_open = || async {
+                    while q.is_empty() {
+                        tokio::task::yield_now().await;
+                    }
+                };
+                tokio::time::timeout(std::time::Duration::from_secs(10), wait_open())
+                    .await
+                    .unwrap();
+                q.route(Command::new(OperatorAction::Confirm, Some("s".into()), "tess"))
+                    .unwrap();
+                // The refusal re-opens the question; then a skip (with its reason) answers it.
+                tokio::time::timeout(std::time::Duration::from_secs(10), wait_open())
+                    .await
+                    .unwrap();
+                q.route(
+                    Command::new(OperatorAction::Skip, Some("s".into()), "tess").with_reason("not today"),
+                )
+                .unwrap();
+            }
+        });
+        let d = op.ask(ask).await.unwrap();
+        answering.await.unwrap();
+        assert_eq!(d.action, OperatorAction::Skip);
+        drop(journal);
+        let r = crate::journal::JournalReader::open_read_only(&path).unwrap();
+        let events: Vec<Event> = r
+            .events(&crate::engine::RunId::from("run-1"))
+            .map(|e| e.unwrap().event)
+            .collect();
+        let refused = events
+            .iter()
+            .position(|e| matches!(e, Event::ApprovalRefused { action: OperatorAction::Confirm, reason, .. } if reason.contains("requires a signed-in identity")));
+        let skipped = events.iter().position(|e| {
+            matches!(
+                e,
+                Event::OperatorDecision {
+                    action: OperatorAction::Skip,
+                    ..
+                }
+            )
+        });
+        assert!(
+            matches!((refused, skipped), (Some(a), Some(b)) if a < b),
+            "{events:#?}"
+        );
+        assert!(!events.iter().any(|e| matches!(
+            e,
+            Event::OperatorDecision {
+                action: OperatorAction::Confirm,
+                ..
+            }
+        )));
+    }
+
     #[test]
     fn the_list_admits_by_upn_or_group_and_refuses_the_rest() {
         let a = approver(Approvals {
