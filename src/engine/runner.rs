@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ctx::{Clock, Emitter, Operator};
 use super::envs::{Envs, Target};
-use super::event::{Event, LogLevel, MapInfo, PlannedStepInfo, RunbookInfo, Tolerance};
+use super::event::{Event, LogLevel, MapInfo, OperatorAction, PlannedStepInfo, RunbookInfo, Tolerance};
 use super::ops::{Command, EngineHandle, RunEnd};
 use super::resume::diff_summary;
 use super::scheduler::operator::{
@@ -29,6 +29,8 @@ use crate::journal::{Journal, Redactor};
 use crate::runbook::plan::{Plan, PlannedWhat};
 use crate::runbook::{EnvLookup, Runbook};
 use crate::sim::{Scenario, SimHandle};
+
+use super::scheduler::approvals::Approver;
 
 mod choose;
 mod lease;
@@ -227,6 +229,8 @@ struct Prepared {
     lease: lease::Heartbeat,
     sim: Option<SimHandle>,
     questions: Option<Arc<Questions>>,
+    /// Who is signed in, for the decisions the router journals itself (pause, resume, abort).
+    approver: Option<Arc<Approver>>,
 }
 
 /// Starts the engine: sets the run up, then drives it on its own task. Returns the handle, the
@@ -251,6 +255,7 @@ pub async fn start_engine(
         }
     });
     let questions = p.questions.clone();
+    let approver = p.approver.clone();
     let router_cancel = cancel.clone();
     tokio::spawn(async move {
         loop {
@@ -258,7 +263,14 @@ pub async fn start_engine(
                 c = rx.recv() => match c { Some(c) => c, None => break },
                 () = router_cancel.cancelled() => break,
             };
-            route(&emit, &control, questions.as_deref(), cmd).await;
+            // Only the decisions the router journals itself; the others get theirs where they are asked.
+            let own = matches!(cmd.action, OperatorAction::Pause | OperatorAction::Resume)
+                || cmd.action == OperatorAction::Abort && cmd.step.is_none();
+            let identity = match &approver {
+                Some(a) if own => a.identity().await,
+                _ => None,
+            };
+            route(&emit, &control, questions.as_deref(), cmd, identity).await;
         }
     });
     let Prepared {
@@ -268,6 +280,7 @@ pub async fn start_engine(
         lease,
         sim,
         questions: _,
+        approver: _,
     } = p;
     let writer = journal.writer();
     let journal_path = opts.journal.clone();
@@ -309,12 +322,18 @@ pub async fn start_engine(
     ))
 }
 
-async fn route(emit: &Emitter, control: &Control, questions: Option<&Questions>, cmd: Command) {
+async fn route(
+    emit: &Emitter,
+    control: &Control,
+    questions: Option<&Questions>,
+    cmd: Command,
+    identity: Option<crate::identity::Identity>,
+) {
     use super::event::OperatorAction as A;
     match cmd.action {
         A::Pause | A::Resume => {
             let paused = cmd.action == A::Pause;
-            if set_paused(emit, control, paused, &cmd.operator, cmd.reason.clone())
+            if set_paused(emit, control, paused, &cmd.operator, cmd.reason.clone(), identity)
                 .await
                 .is_err()
             {
@@ -329,7 +348,7 @@ async fn route(emit: &Emitter, control: &Control, questions: Option<&Questions>,
                     operator: cmd.operator.clone(),
                     reason: cmd.reason.clone(),
                     checklist_done: Vec::new(),
-                    identity: None,
+                    identity,
                 })
                 .await;
             let why = cmd.reason.clone().unwrap_or_else(|| "no reason given".into());
@@ -535,7 +554,8 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         control.set_paused(true);
     }
     let refusals = Arc::new(Refusals::default());
-    let approver = super::scheduler::approvals::Approver::for_run(&rb, &envs, cancel.clone());
+    let approver = Approver::for_run(&rb, &envs, cancel.clone());
+    let router_approver = approver.clone();
     let (operator, questions, gate_policy): (Arc<dyn Operator>, _, _) = if opts.interactive {
         let q = Arc::new(Questions::default());
         let op = InteractiveOperator::new(emit.clone(), Arc::clone(&q), cancel.clone()).with_approver(approver);
@@ -571,11 +591,11 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         control,
         refusals,
     };
-    Ok((scheduler, starts, journal, sim, questions, initial, sub, mine))
+    Ok((scheduler, starts, journal, sim, (questions, router_approver), initial, sub, mine))
     }
     .await;
     match held {
-        Ok((scheduler, starts, journal, sim, questions, initial, sub, mine)) => Ok((
+        Ok((scheduler, starts, journal, sim, (questions, approver), initial, sub, mine)) => Ok((
             Prepared {
                 scheduler,
                 starts,
@@ -583,6 +603,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                 lease: heartbeat,
                 sim,
                 questions,
+                approver,
             },
             initial,
             sub,

@@ -330,6 +330,7 @@ pub async fn set_paused(
     paused: bool,
     operator: &str,
     reason: Option<String>,
+    identity: Option<crate::identity::Identity>,
 ) -> Result<(), crate::journal::JournalError> {
     let action = if paused {
         OperatorAction::Pause
@@ -342,7 +343,7 @@ pub async fn set_paused(
         operator: operator.to_owned(),
         reason,
         checklist_done: Vec::new(),
-        identity: None,
+        identity,
     })
     .await?;
     control.set_paused(paused);
