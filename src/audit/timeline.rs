@@ -61,6 +61,16 @@ fn landmark_of(env: &Envelope) -> Option<(LandmarkKind, String)> {
                 reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
             ),
         ),
+        Event::ApprovalRefused {
+            step: s,
+            action,
+            operator,
+            reason,
+            ..
+        } => (
+            LandmarkKind::Decision,
+            format!("{operator}: {} {} REFUSED ({reason})", enum_name(action), step(s)),
+        ),
         Event::AwaitingOperator {
             step: s, decision, ..
         } => (
