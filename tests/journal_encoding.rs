@@ -18,6 +18,17 @@ use cutover::journal::chain::canonical_json;
 use cutover::journal::decode::decode_event;
 use support::{Gen, run_started, t0};
 
+/// A signed-in identity as decisions carry it (`groups` is never journaled).
+fn identity(upn: &str) -> cutover::identity::Identity {
+    cutover::identity::Identity {
+        oid: "0b0b0000-0000-4000-8000-00000000bbbb".into(),
+        upn: Some(upn.into()),
+        tid: "11111111-2222-4333-8444-555555555555".into(),
+        name: Some("N \"q\"".into()),
+        groups: vec![],
+    }
+}
+
 fn extra_events() -> Vec<Event> {
     let mut started = run_started("r\"1\n", 3);
     if let Event::RunStarted {
@@ -85,6 +96,28 @@ fn extra_events() -> Vec<Event> {
             checklist_done: vec!["x".into(), "y".into()],
             identity: None,
         },
+        Event::OperatorDecision {
+            step: Some("go-live".into()),
+            action: OperatorAction::Confirm,
+            operator: "tess".into(),
+            reason: None,
+            checklist_done: vec![],
+            identity: Some(identity("lead@contoso.com")),
+        },
+        Event::ApprovalRefused {
+            step: Some("go-live".into()),
+            action: OperatorAction::Waive,
+            operator: "eve".into(),
+            identity: Some(identity("eve@contoso.com")),
+            reason: "eve@contoso.com (oid o, tenant t) is not among the runbook's approvers".into(),
+        },
+        Event::ApprovalRefused {
+            step: None,
+            action: OperatorAction::Confirm,
+            operator: "x".into(),
+            identity: None,
+            reason: "the runbook requires a signed-in identity".into(),
+        },
         Event::RunFinished {
             outcome: RunOutcome::Failed {
                 message: "boom".into(),
@@ -114,7 +147,7 @@ fn canonical_writer_equals_the_value_path_for_every_kind() {
         assert_eq!(to_canonical_json(&e).unwrap(), slow, "{e:?}");
         kinds.insert(e.kind());
     }
-    assert_eq!(kinds.len(), 17, "every event kind is covered: {kinds:?}");
+    assert_eq!(kinds.len(), 18, "every event kind is covered: {kinds:?}");
 }
 
 #[test]
