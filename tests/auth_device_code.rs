@@ -120,11 +120,9 @@ async fn sign_in_after_three_polls_then_refresh_when_the_token_expires_mid_run()
     assert!(!t.contains("devicelogin"), "no new sign-in was needed: {t}");
     let after = sim_get(&url, "/_sim/auth").await;
     let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
-    assert_eq!(
-        n(&after, "refresh_token") - n(&before, "refresh_token"),
-        2,
-        "{before} -> {after}"
-    );
+    let refreshes = n(&after, "refresh_token") - n(&before, "refresh_token");
+    // At the start, then once the 3-second token expired (a third only if it lapsed in flight on a loaded machine).
+    assert!((2..=3).contains(&refreshes), "{before} -> {after}");
     assert_eq!(
         n(&after, "device_code"),
         n(&before, "device_code"),
