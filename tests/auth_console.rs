@@ -4,7 +4,8 @@
 //! a workload identity. While the console waits at its last step the journal is open, so its -wal and
 //! -shm are scanned with it; then the log, the reports, the raw terminal stream (every screen drawn),
 //! the screens sampled along the way and the command lines of `az` and its parent (`cutover`) are
-//! scanned for every kind's secret material.
+//! scanned for every kind's secret material. Approving the last step shows the signed-in identity
+//! beside the operator in the console's header.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth_support;
@@ -246,6 +247,19 @@ fn five_kinds_in_the_console_leave_no_secret_in_the_journal_wal_screens_or_comma
     for f in &open {
         scan.bytes(&format!("open {}", f.display()), &std::fs::read(f).unwrap());
     }
+
+    // Approving the last step journals the decision with the signed-in identity (the az account),
+    // which the header then shows beside the operator label.
+    writer.write_all(b"a").unwrap();
+    writer.flush().unwrap();
+    wait("the approval dialog", &mut screens, &mut |s| {
+        s.contains("Approve step")
+    });
+    writer.write_all(b"y").unwrap();
+    writer.flush().unwrap();
+    wait("the signed-in identity in the header", &mut screens, &mut |s| {
+        s.contains("operator tess (signed in: lead@contoso.com)")
+    });
 
     writer.write_all(b"q").unwrap();
     writer.flush().unwrap();

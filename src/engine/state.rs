@@ -307,10 +307,13 @@ impl RunState {
                 operator,
                 reason,
                 checklist_done,
-                ..
+                identity,
             } => {
                 self.apply_decision(step.as_ref(), *action, reason.as_deref());
                 add_unique(&mut self.header.operators, operator);
+                if let Some(i) = identity {
+                    self.header.signed_in = Some(i.upn.clone().unwrap_or_else(|| i.oid.clone()));
+                }
                 self.decisions_total += 1;
                 let record = DecisionRecord {
                     at,

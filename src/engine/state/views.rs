@@ -106,6 +106,9 @@ pub struct Header {
     pub runbook_sha256: String,
     /// Every operator that started, resumed or decided something, in order of first appearance.
     pub operators: Vec<String>,
+    /// The signed-in person (UPN, else object id) the latest decision was journaled with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_in: Option<String>,
     pub hosts: Vec<String>,
     /// Phase and wave of the step that started most recently.
     pub phase: Option<String>,

@@ -41,6 +41,9 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         Span::raw(format!("  run {run8}")),
         Span::raw(format!("  operator {}", h.operators.join(", "))),
     ]);
+    if let Some(who) = &h.signed_in {
+        l1.push(Span::raw(format!(" (signed in: {who})")));
+    }
     if h.resumes > 0 {
         l1.push(Span::styled(format!("  resumed ×{}", h.resumes), t.warn()));
     }
