@@ -10,8 +10,9 @@
 // real host name lands here, and the log records whether it carried a bearer token.
 //
 // Every request is appended to FRONT_LOG as one JSON line {t, listener, method, host, path,
-// status, ctype, odataVersion, bearer}. No header value, body or token is ever logged; `path`
-// keeps the query string (queries carry no secrets; the token endpoint takes its form in the body).
+// status, ctype, odataVersion, bearer, entityId, location, form}. No request header value, body
+// or token is ever logged: `form` holds only the field NAMES of a token request; `path` keeps
+// the query string (queries carry no secrets; the token endpoint takes its form in the body).
 //
 // DIAGNOSTIC CRUTCH (CRUTCH=1, run.sh's CLIENTS_CRUTCH=1; never the default): the front itself
 // answers Entra's discovery documents (/{tenant}/v2.0/.well-known/openid-configuration and
@@ -102,6 +103,7 @@ function relink(text, host) {
 
 function forward(req, res) {
   const host = req.headers.host ?? '';
+  let fields;
   const doc = crutch ? discovery(req) : null;
   if (doc) {
     req.resume();
@@ -134,6 +136,7 @@ function forward(req, res) {
         ctype: ur.headers['content-type'] ?? null,
         odataVersion: ur.headers['odata-version'] ?? null,
         bearer: /^bearer /i.test(req.headers.authorization ?? ''),
+        ...(fields ? { form: fields } : {}),
         entityId: ur.headers['odata-entityid'],
         location: ur.headers.location,
         ...(crutch ? { crutch: true } : {}),
@@ -164,7 +167,20 @@ function forward(req, res) {
     }
     res.end(`tls-front: upstream error ${e.code ?? e}`);
   });
-  req.pipe(up);
+  // Token requests: the names (never the values) of the form fields, so the log shows what an
+  // Entra client sends. The body is forwarded unchanged.
+  const form = /^login\./.test(host) && /x-www-form-urlencoded/.test(req.headers['content-type'] ?? '');
+  if (!form) {
+    req.pipe(up);
+    return;
+  }
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    fields = [...new URLSearchParams(body.toString('utf8')).keys()];
+    up.end(body);
+  });
 }
 
 const tls = https.createServer({ key, cert }, forward);

@@ -46,7 +46,7 @@ export async function check(name, fn) {
   } catch (e) {
     failures += 1;
     const wire = frontSince(mark);
-    const tail = wire.length ? `wire: ${summarise(wire)}` : 'wire: no request reached the front';
+    const tail = wire.length ? `wire: ${summarise(wire)}` : 'wire: no request in this check';
     console.log(`FAIL ${name}: ${oneLine(describe(e))} | ${oneLine(tail)}`);
     return false;
   } finally {

@@ -75,7 +75,7 @@ def check(name, fn):
     if "err" in box:
         failures += 1
         e = box["err"]
-        tail = f"wire: {summarise(wire)}" if wire else "wire: no request reached the front"
+        tail = f"wire: {summarise(wire)}" if wire else "wire: no request in this check"
         print(f"FAIL {name}: {one_line(f'{type(e).__name__}: {e}')} | {one_line(tail)}", flush=True)
     else:
         print(f"ok {name}: {one_line(box.get('ok') or '')} | wire: {one_line(summarise(wire))}", flush=True)
