@@ -24,7 +24,7 @@ entities:
   fno:
     CustomersV3: { key: CustomerAccount, rows: { USMF: 30, USRT: 20 } }
   dataverse:
-    accounts: { key: accountnumber, rows: 70 }
+    accounts: { key: accountnumber, rows: 70, fields: { name: name } }
 "#;
 
 #[tokio::test]

@@ -65,20 +65,25 @@ async fn get(c: &reqwest::Client, url: &str, tok: &str) -> reqwest::Response {
     c.get(url).bearer_auth(tok).send().await.unwrap()
 }
 
+/// Entra answers a wrong secret 401 `invalid_client` (AADSTS7000215) and a resource the tenant does
+/// not have 400 `invalid_resource` (AADSTS500011); a malformed scope stays 400 `invalid_scope`
+/// (AADSTS70011). (This test used to expect 400 and `invalid_scope` for both: our old model.)
 #[tokio::test]
-async fn token_errors_have_the_documented_400_body() {
+async fn token_errors_have_entras_status_and_body() {
     let (h, c) = sim().await;
-    for (scope, secret, code, err) in [
-        (format!("{FNO}/.default"), "wrong", 7000215, "invalid_client"),
+    for (scope, secret, status, code, err) in [
+        (format!("{FNO}/.default"), "wrong", 401, 7000215, "invalid_client"),
         (
             "https://elsewhere.example/.default".to_string(),
             "right-secret",
-            70011,
-            "invalid_scope",
+            400,
+            500011,
+            "invalid_resource",
         ),
+        (FNO.to_string(), "right-secret", 400, 70011, "invalid_scope"),
     ] {
         let r = token_for(&c, &h.url(), &scope, secret).await;
-        assert_eq!(r.status(), 400);
+        assert_eq!(r.status(), status, "{err}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"], err);
         assert!(
@@ -88,7 +93,7 @@ async fn token_errors_have_the_documented_400_body() {
                 .starts_with(&format!("AADSTS{code}:"))
         );
         assert_eq!(v["error_codes"], json!([code]));
-        for k in ["timestamp", "trace_id", "correlation_id"] {
+        for k in ["timestamp", "trace_id", "correlation_id", "error_uri"] {
             assert!(v[k].is_string(), "{k}");
         }
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -18,7 +18,8 @@ use super::faults::Service;
 use super::server::{App, json_error};
 use super::world::Token;
 
-fn aad_error(app: &App, error: &str, code: u64, description: &str) -> Response {
+/// An Entra token-endpoint error body; the status is Entra's for that code (`entra_meta.rs`).
+pub fn aad_error(app: &App, error: &str, code: u64, description: &str) -> Response {
     let (trace, corr) = app.with(|st| (st.next_guid(), st.next_guid()));
     let ts = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
     let body = json!({
@@ -28,8 +29,9 @@ fn aad_error(app: &App, error: &str, code: u64, description: &str) -> Response {
         "timestamp": ts,
         "trace_id": trace,
         "correlation_id": corr,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
     });
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    (super::entra_meta::status_for(code), Json(body)).into_response()
 }
 
 fn normalise(resource: &str) -> String {
@@ -37,7 +39,11 @@ fn normalise(resource: &str) -> String {
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
-pub async fn token(State(app): State<App>, body: Bytes) -> Response {
+pub async fn token(State(app): State<App>, Path(tenant): Path<String>, body: Bytes) -> Response {
+    let tenant = match super::entra_meta::resolve(&app, &tenant) {
+        Ok(t) => t.unwrap_or(tenant),
+        Err(t) => return super::entra_meta::unknown_tenant(&app, &t),
+    };
     let form = super::odata::pairs(std::str::from_utf8(&body).ok());
     let get = |k: &str| {
         form.iter()
@@ -94,7 +100,7 @@ pub async fn token(State(app): State<App>, body: Bytes) -> Response {
     };
     let named: Vec<String> = known.iter().flatten().map(|r| normalise(r)).collect();
     if !named.is_empty() && !named.contains(&audience) {
-        return invalid_scope(&app, scope);
+        return invalid_resource(&app, &audience, &tenant);
     }
     let access = app.with(|st| {
         let t = format!("sim.{}", st.next_guid().replace('-', ""));
@@ -118,6 +124,17 @@ fn invalid_scope(app: &App, scope: &str) -> Response {
         70011,
         &format!(
             "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+        ),
+    )
+}
+
+fn invalid_resource(app: &App, resource: &str, tenant: &str) -> Response {
+    aad_error(
+        app,
+        "invalid_resource",
+        500011,
+        &format!(
+            "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
         ),
     )
 }

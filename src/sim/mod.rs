@@ -10,19 +10,27 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod batch;
 mod dataverse;
 pub mod detached;
 mod dmf;
 mod dual_write;
+mod entra_meta;
 pub mod faults;
 mod fno;
+mod inspect;
 mod live;
+pub mod model;
 pub mod odata;
+mod route;
 pub mod scenario;
+mod schema;
 mod sections;
 mod server;
 pub mod state;
+mod wire;
 mod world;
+mod xml;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -61,6 +61,10 @@ pub enum FieldKind {
     Text,
     Enum(Vec<String>),
     Const(String),
+    /// F&O `NoYes` enum values `"Yes"`/`"No"`.
+    NoYes,
+    /// A Dataverse choice (picklist): integer values with labels.
+    Choice(Vec<(i64, String)>),
 }
 
 impl FieldKind {
@@ -75,14 +79,31 @@ impl FieldKind {
             "date" => FieldKind::Date,
             "bool" => FieldKind::Bool,
             "text" => FieldKind::Text,
+            "noyes" => FieldKind::NoYes,
             _ => {
-                if let Some(v) = s.strip_prefix("enum:") {
+                if let Some(v) = s.strip_prefix("choice:") {
+                    let options = v
+                        .split('|')
+                        .map(|o| {
+                            let (n, label) = o.split_once('=').unwrap_or((o, o));
+                            n.trim()
+                                .parse::<i64>()
+                                .map(|n| (n, label.trim().to_string()))
+                                .map_err(|_| {
+                                    format!(
+                                        "choice option `{o}` needs an integer value: choice:1=Label|2=Label"
+                                    )
+                                })
+                        })
+                        .collect::<Result<Vec<_>, String>>()?;
+                    FieldKind::Choice(options)
+                } else if let Some(v) = s.strip_prefix("enum:") {
                     FieldKind::Enum(v.split('|').map(str::to_string).collect())
                 } else if let Some(v) = s.strip_prefix("const:") {
                     FieldKind::Const(v.to_string())
                 } else {
                     return Err(format!(
-                        "unknown field kind `{s}` (name, phone, email, city, amount, int, date, bool, text, enum:A|B, const:V)"
+                        "unknown field kind `{s}` (name, phone, email, city, amount, int, date, bool, text, noyes, enum:A|B, choice:1=A|2=B, const:V)"
                     ));
                 }
             }
@@ -138,6 +159,9 @@ impl FieldKind {
             FieldKind::Enum(v) if !v.is_empty() => json!(v[(h % v.len() as u64) as usize]),
             FieldKind::Enum(_) => Value::Null,
             FieldKind::Const(v) => json!(v),
+            FieldKind::NoYes => json!(if h % 2 == 0 { "Yes" } else { "No" }),
+            FieldKind::Choice(v) if !v.is_empty() => json!(v[(h % v.len() as u64) as usize].0),
+            FieldKind::Choice(_) => Value::Null,
         }
     }
 }
@@ -153,6 +177,12 @@ pub struct Table {
     pub id_field: Option<String>,
     pub company_field: Option<String>,
     pub logical: String,
+    /// Dataverse lookups: (logical name, target entity set).
+    pub lookups: Vec<(String, String)>,
+    /// Dataverse `PrimaryNameAttribute` as the scenario names it (see `schema.rs` for the default).
+    pub primary_name: Option<String>,
+    /// F&O entity type name (`CustomerV3`).
+    pub entity_type: String,
     pub prefixes: Vec<String>,
     pub gens: Vec<(String, FieldKind)>,
     pub origin: Option<Origin>,
@@ -204,6 +234,9 @@ impl Table {
             id_field,
             company_field,
             logical,
+            lookups: def.lookups.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            primary_name: def.primary_name.clone(),
+            entity_type: def.entity_type.clone().unwrap_or_else(|| singular_type(name)),
             prefixes,
             gens,
             origin: None,
@@ -292,7 +325,7 @@ impl Table {
     pub fn find(&self, field: &str, value: &Value, ctx: &Tables, companies: &[String]) -> Option<usize> {
         (0..self.rows.len()).find(|&i| {
             ctx.value_of(self, &self.rows[i], field, companies)
-                .is_some_and(|v| super::odata::values_equal(&v, value))
+                .is_some_and(|v| super::odata::filter::values_equal(&v, value))
         })
     }
 }
@@ -306,7 +339,10 @@ impl Tables<'_> {
     /// One field of one row, or None when the row has no such field.
     pub fn value_of(&self, t: &Table, row: &Row, field: &str, companies: &[String]) -> Option<Value> {
         if let Some(o) = &row.owned {
-            return o.get(field).cloned();
+            return o.get(field).cloned().or_else(|| system_default(t, field));
+        }
+        if let Some(v) = system_default(t, field) {
+            return Some(v);
         }
         if row.via_origin {
             if let Some(origin) = &t.origin {
@@ -369,7 +405,15 @@ impl Tables<'_> {
     /// Every field of a row, in a stable order.
     pub fn materialize(&self, t: &Table, row: &Row, companies: &[String]) -> Map<String, Value> {
         if let Some(o) = &row.owned {
-            return (**o).clone();
+            let mut m = (**o).clone();
+            for f in system_columns(t) {
+                if !m.contains_key(&f) {
+                    if let Some(v) = system_default(t, &f) {
+                        m.insert(f, v);
+                    }
+                }
+            }
+            return m;
         }
         let mut m = Map::new();
         for f in self.columns(t, row) {
@@ -392,9 +436,60 @@ impl Tables<'_> {
             }
         }
         cols.extend(t.gens.iter().map(|(f, _)| f.clone()));
+        cols.extend(system_columns(t));
         let mut seen = std::collections::HashSet::new();
         cols.retain(|c| seen.insert(c.clone()));
         cols
+    }
+}
+
+/// Columns every row of a Dataverse table has beyond the scenario's: `statecode`, `statuscode`
+/// and one `_<lookup>_value` per lookup.
+pub fn system_columns(t: &Table) -> Vec<String> {
+    if t.side != Side::Dataverse {
+        return Vec::new();
+    }
+    let mut cols = vec!["statecode".to_string(), "statuscode".to_string()];
+    cols.extend(t.lookups.iter().map(|(l, _)| lookup_column(l)));
+    cols
+}
+
+/// `_<lookup>_value`, the column a lookup is read from.
+pub fn lookup_column(lookup: &str) -> String {
+    format!("_{lookup}_value")
+}
+
+/// A system column's value on a row that does not set it: every row is active (statecode 0,
+/// statuscode 1) and a lookup nobody set is null.
+fn system_default(t: &Table, field: &str) -> Option<Value> {
+    if t.side != Side::Dataverse {
+        return None;
+    }
+    match field {
+        "statecode" => Some(json!(0)),
+        "statuscode" => Some(json!(1)),
+        _ if t.lookups.iter().any(|(l, _)| lookup_column(l) == field) => Some(Value::Null),
+        _ => None,
+    }
+}
+
+/// The entity type of an F&O set: `CustomersV3` → `CustomerV3`, `Currencies` → `Currency`.
+pub fn singular_type(set: &str) -> String {
+    let stem = set.trim_end_matches(|c: char| c.is_ascii_digit());
+    let (stem, version) = match stem.strip_suffix('V') {
+        Some(s) if stem.len() < set.len() => (s, &set[s.len()..]),
+        _ => (set, ""),
+    };
+    format!("{}{version}", logical_of_case(stem))
+}
+
+fn logical_of_case(s: &str) -> String {
+    if let Some(x) = s.strip_suffix("ies") {
+        format!("{x}y")
+    } else if let Some(x) = s.strip_suffix("sses") {
+        format!("{x}ss")
+    } else {
+        s.strip_suffix('s').unwrap_or(s).to_string()
     }
 }
 
@@ -462,5 +557,9 @@ mod tests {
         assert_eq!(ra["CustomerAccount"], "DE-000005");
         assert_eq!(ra["dataAreaId"], "demf");
         assert_eq!(logical_of("transactioncurrencies"), "transactioncurrency");
+        assert_eq!(singular_type("CustomersV3"), "CustomerV3");
+        assert_eq!(singular_type("Currencies"), "Currency");
+        assert_eq!(singular_type("SalesOrderLines"), "SalesOrderLine");
+        assert_eq!(singular_type("ReleasedProductsV2"), "ReleasedProductV2");
     }
 }

@@ -35,6 +35,15 @@ pub struct SpWindow {
     pub inflight: u64,
 }
 
+/// A copy of the tables (see [`SimState::checkpoint`]).
+pub struct Checkpoint {
+    fno: Vec<Table>,
+    dv: Vec<Table>,
+    maps: Vec<MapRt>,
+    pending: Vec<Pending>,
+    side_effects: BTreeMap<String, u64>,
+}
+
 pub struct SimState {
     pub scenario: Scenario,
     pub companies: Vec<String>,
@@ -74,13 +83,28 @@ impl SimState {
             .map(|(n, d)| Table::new(n, Side::Fno, d, &companies, seed))
             .collect();
         if !scenario.entities.fno.contains_key(ERROR_LOG_SET) {
-            fno.push(Table::new(
-                ERROR_LOG_SET,
-                Side::Fno,
-                &EntityDef::default(),
-                &companies,
-                seed,
-            ));
+            // Its rows are written by `log_error`; the fields make its properties known.
+            let fields = [
+                ("ErrorId", "int"),
+                ("LogDateTime", "text"),
+                ("MapName", "text"),
+                ("SourceEntity", "text"),
+                ("TargetEntity", "text"),
+                ("RecordKey", "text"),
+                ("Category", "text"),
+                ("ErrorMessage", "text"),
+                ("Status", "text"),
+                ("dataAreaId", "text"),
+            ];
+            let def = EntityDef {
+                key: Some("ErrorId".into()),
+                fields: fields
+                    .iter()
+                    .map(|(f, k)| (f.to_string(), k.to_string()))
+                    .collect(),
+                ..EntityDef::default()
+            };
+            fno.push(Table::new(ERROR_LOG_SET, Side::Fno, &def, &companies, seed));
         }
         let dv: Vec<Table> = scenario
             .entities
@@ -204,6 +228,26 @@ impl SimState {
                 }
             }
         }
+    }
+
+    /// The tables and what travels between them, to undo a failed `$batch` change set.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            fno: self.fno.clone(),
+            dv: self.dv.clone(),
+            maps: self.maps.clone(),
+            pending: self.pending.clone(),
+            side_effects: self.side_effects.clone(),
+        }
+    }
+
+    /// Puts back what [`SimState::checkpoint`] took.
+    pub fn restore(&mut self, c: Checkpoint) {
+        self.fno = c.fno;
+        self.dv = c.dv;
+        self.maps = c.maps;
+        self.pending = c.pending;
+        self.side_effects = c.side_effects;
     }
 
     /// RFC 3339 of a simulated instant.
