@@ -29,6 +29,15 @@ function onOurHost(link, what) {
 
 const created = [];
 
+/** Deletes records a check made as soon as it is done with them (row counts later stay exact). */
+async function removeNow(...pairs) {
+  for (const [collection, key] of pairs) {
+    await dwa.deleteRecord({ collection, key });
+    const i = created.findIndex((x) => Array.isArray(x) && x[1] === key);
+    if (i >= 0) created.splice(i, 1);
+  }
+}
+
 await check('dv.whoami', async () => {
   const r = await dwa.callFunction('WhoAmI');
   must(isGuid(r.UserId) && isGuid(r.BusinessUnitId) && isGuid(r.OrganizationId), `WhoAmI fields: ${Object.keys(r).join(',')}`);
@@ -87,6 +96,75 @@ await check('dv.query.expand', async () => {
   must(r.value.length === 1, `${r.value.length} rows`);
   must('primarycontactid' in r.value[0], '$expand=primarycontactid was ignored: no primarycontactid property (null or an object) on the row');
   return 'primarycontactid expanded';
+});
+
+await check('dv.query.expand.bound', async () => {
+  const contact = await dwa.create({ collection: 'contacts', data: { fullname: 'Harness Contact' } });
+  created.push(['contacts', contact]);
+  const account = await dwa.create({
+    collection: 'accounts',
+    data: { name: 'Harness bound', accountnumber: 'HARNESS-0401', 'primarycontactid@odata.bind': `/contacts(${contact})` },
+  });
+  created.push(['accounts', account]);
+  const r = await dwa.retrieve({
+    collection: 'accounts',
+    key: account,
+    select: ['accountnumber', '_primarycontactid_value'],
+    expand: [{ property: 'primarycontactid', select: ['fullname'] }],
+  });
+  must(r._primarycontactid_value === contact, `_primarycontactid_value ${r._primarycontactid_value}`);
+  must(r.primarycontactid?.fullname === 'Harness Contact', `primarycontactid ${JSON.stringify(r.primarycontactid)}`);
+  await removeNow(['accounts', account], ['contacts', contact]);
+  return `account -> contact ${contact}`;
+});
+
+await check('dv.error.bind-missing', async () => {
+  try {
+    await dwa.create({
+      collection: 'accounts',
+      data: { name: 'Harness bad bind', 'primarycontactid@odata.bind': '/contacts(00000000-0000-0000-0000-00000000beef)' },
+    });
+  } catch (e) {
+    if (!e.status) throw e;
+    must(e.status === 404 && e.code === '0x80040217', `HTTP ${e.status} ${e.code}`);
+    return `404 ${e.code}`;
+  }
+  throw new Error('an account bound to a contact that does not exist was created');
+});
+
+await check('dv.update', async () => {
+  const a = await dwa.create({ collection: 'accounts', data: { name: 'Harness before', accountnumber: 'HARNESS-0501' } });
+  created.push(['accounts', a]);
+  await dwa.update({ collection: 'accounts', key: a, data: { name: 'Harness after' } });
+  const r = await dwa.retrieve({ collection: 'accounts', key: a, select: ['name', 'accountnumber'] });
+  must(r.name === 'Harness after' && r.accountnumber === 'HARNESS-0501', `after update: ${JSON.stringify(r)}`);
+  await removeNow(['accounts', a]);
+  return 'updated in place';
+});
+
+await check('dv.query.filter-functions', async () => {
+  const r = await dwa.retrieveMultiple({
+    collection: 'accounts',
+    select: ['accountnumber'],
+    filter: "(contains(accountnumber,'-0000') or endswith(accountnumber,'99')) and accountnumber ge 'US' and statecode ne 1",
+    top: 5,
+  });
+  must(r.value.length === 5, `${r.value.length} rows`);
+  must(r.value.every((x) => x.accountnumber >= 'US' && (x.accountnumber.includes('-0000') || x.accountnumber.endsWith('99'))), `rows: ${r.value.map((x) => x.accountnumber)}`);
+  return r.value.map((x) => x.accountnumber).join(',');
+});
+
+await check('dv.query.formatted-values', async () => {
+  const r = await dwa.retrieveMultiple({
+    collection: 'accounts',
+    select: ['statecode', 'industrycode'],
+    top: 1,
+    includeAnnotations: 'OData.Community.Display.V1.FormattedValue',
+  });
+  const row = r.value[0];
+  must(row['statecode@OData.Community.Display.V1.FormattedValue'] === 'Active', `statecode formatted ${row['statecode@OData.Community.Display.V1.FormattedValue']}`);
+  must(typeof row['industrycode@OData.Community.Display.V1.FormattedValue'] === 'string', 'no formatted value for the choice column');
+  return `statecode Active, industrycode ${row['industrycode@OData.Community.Display.V1.FormattedValue']}`;
 });
 
 // Every Dataverse table has statecode; "active rows only" is the most common filter there is.
@@ -235,7 +313,8 @@ await check('dv.retrieve.alternate-key', async () => {
 await check('dv.delete', async () => {
   must(created.length, 'nothing created');
   for (const x of created.splice(0)) {
-    await dwa.deleteRecord({ collection: 'accounts', key: x });
+    const [collection, key] = Array.isArray(x) ? x : ['accounts', x];
+    await dwa.deleteRecord({ collection, key });
   }
   return 'deleted';
 });
@@ -268,6 +347,8 @@ await check('dv.createMultiple', async () => {
   return 'created 2, deleted 2';
 });
 
+// The paging-cookie example of Microsoft's "Page results using FetchXml" asks for both annotations.
+const FETCH_ANN = 'Microsoft.Dynamics.CRM.fetchxmlpagingcookie,Microsoft.Dynamics.CRM.morerecords';
 const FETCH = (count) =>
   `<fetch count="${count}"><entity name="account"><attribute name="accountnumber"/><attribute name="accountid"/><order attribute="accountnumber"/></entity></fetch>`;
 
@@ -276,7 +357,7 @@ await check('dv.fetchxml.page', async () => {
     collection: 'accounts',
     fetchXml: FETCH(50),
     pageNumber: 1,
-    includeAnnotations: 'Microsoft.Dynamics.CRM.fetchxmlpagingcookie',
+    includeAnnotations: FETCH_ANN,
   });
   must(Array.isArray(r.value) && r.value.length === 50, `${r.value?.length} rows for count=50`);
   must(r.value.every((x) => typeof x.accountnumber === 'string'), 'rows without accountnumber');
@@ -287,7 +368,7 @@ await check('dv.fetchxml.page', async () => {
     fetchXml: FETCH(50),
     pageNumber: r.PagingInfo.nextPage,
     pagingCookie: r.PagingInfo.cookie,
-    includeAnnotations: 'Microsoft.Dynamics.CRM.fetchxmlpagingcookie',
+    includeAnnotations: FETCH_ANN,
   });
   must(p2.value.length === 50 && p2.value[0].accountnumber > r.value[49].accountnumber, 'page 2 does not follow page 1');
   return `page 1 ${r.value[0].accountnumber}..${r.value[49].accountnumber}, page 2 from ${p2.value[0].accountnumber}`;
@@ -327,6 +408,40 @@ await check('dv.batch', async () => {
   return 'two GETs and a changeset create';
 });
 
+await check('dv.batch.changeset-atomic', async () => {
+  dwa.startBatch();
+  dwa.create({ collection: 'accounts', data: { name: 'Harness atomic', accountnumber: 'HARNESS-0301' } });
+  dwa.create({ collection: 'accounts', data: { name: 'Harness atomic 2', nosuchcolumn: 1 } });
+  let r;
+  try {
+    r = await dwa.executeBatch();
+  } catch (e) {
+    r = e;
+  }
+  const errors = Array.isArray(r) ? r : [r];
+  must(errors.some((x) => x && x.status === 400), `the batch answered ${JSON.stringify(r)?.slice(0, 200)}`);
+  const n = await dwa.count({ collection: 'accounts', filter: "accountnumber eq 'HARNESS-0301'" });
+  must(n === 0, `the change set's first create survived its failure (${n} rows)`);
+  return 'change set failed as a whole, nothing created';
+});
+
+await check('dv.updateMultiple', async () => {
+  const made = await dwa.callAction({
+    collection: 'accounts',
+    actionName: 'Microsoft.Dynamics.CRM.CreateMultiple',
+    action: { Targets: [1, 2].map((i) => ({ '@odata.type': 'Microsoft.Dynamics.CRM.account', name: `Harness um ${i}`, accountnumber: `HARNESS-060${i}` })) },
+  });
+  for (const x of made.Ids) created.push(['accounts', x]);
+  await dwa.callAction({
+    collection: 'accounts',
+    actionName: 'Microsoft.Dynamics.CRM.UpdateMultiple',
+    action: { Targets: made.Ids.map((id) => ({ '@odata.type': 'Microsoft.Dynamics.CRM.account', accountid: id, name: 'Harness um done' })) },
+  });
+  const r = await dwa.retrieveMultiple({ collection: 'accounts', select: ['name'], filter: "startswith(accountnumber,'HARNESS-060')" });
+  must(r.value.length === 2 && r.value.every((x) => x.name === 'Harness um done'), `after UpdateMultiple: ${JSON.stringify(r.value)}`);
+  return 'created 2, updated 2';
+});
+
 await check('dv.metadata.entity', async () => {
   const r = await dwa.retrieveEntity({
     key: "LogicalName='account'",
@@ -353,6 +468,43 @@ await check('dv.metadata.attributes', async () => {
   const names = (r.value ?? []).map((a) => a.LogicalName);
   for (const want of ['accountid', 'accountnumber', 'name']) must(names.includes(want), `no attribute ${want} (got ${names.slice(0, 10)})`);
   return `${names.length} attributes`;
+});
+
+await check('dv.metadata.by-set-name', async () => {
+  const r = await dwa.retrieveEntities({
+    select: ['LogicalName', 'PrimaryIdAttribute', 'PrimaryNameAttribute'],
+    filter: "EntitySetName eq 'accounts'",
+  });
+  must(r.value?.length === 1 && r.value[0].LogicalName === 'account', `answer ${JSON.stringify(r.value)?.slice(0, 160)}`);
+  must(r.value[0].PrimaryIdAttribute === 'accountid' && r.value[0].PrimaryNameAttribute === 'name', `ids ${JSON.stringify(r.value[0])}`);
+  return 'accounts -> account (accountid, name)';
+});
+
+await check('dv.metadata.lookup-targets', async () => {
+  const r = await dwa.retrieveAttributes({
+    entityKey: "LogicalName='account'",
+    castType: 'Microsoft.Dynamics.CRM.LookupAttributeMetadata',
+    select: ['LogicalName', 'Targets'],
+  });
+  const a = (r.value ?? []).find((x) => x.LogicalName === 'primarycontactid');
+  must(a, `no primarycontactid among ${JSON.stringify(r.value)?.slice(0, 160)}`);
+  must(a['@odata.type'] === '#Microsoft.Dynamics.CRM.LookupAttributeMetadata', `@odata.type ${a['@odata.type']}`);
+  must(JSON.stringify(a.Targets) === '["contact"]', `Targets ${JSON.stringify(a.Targets)}`);
+  return 'primarycontactid -> contact';
+});
+
+await check('dv.metadata.picklist-options', async () => {
+  const r = await dwa.retrieveAttributes({
+    entityKey: "LogicalName='account'",
+    castType: 'Microsoft.Dynamics.CRM.PicklistAttributeMetadata',
+    select: ['LogicalName'],
+    expand: [{ property: 'OptionSet' }],
+  });
+  const a = (r.value ?? []).find((x) => x.LogicalName === 'industrycode');
+  must(a && Array.isArray(a.OptionSet?.Options), `industrycode ${JSON.stringify(a)?.slice(0, 160)}`);
+  const labels = a.OptionSet.Options.map((o) => `${o.Value}=${o.Label?.UserLocalizedLabel?.Label}`);
+  must(labels.includes('1=Accounting'), `options ${labels}`);
+  return labels.join(', ');
 });
 
 await check('dv.metadata.csdl', async () => {
@@ -397,7 +549,8 @@ await check('dv.wire.challenge', async () => {
 
 // Leave nothing behind, whatever failed above.
 for (const x of created) {
-  await dwa.deleteRecord({ collection: 'accounts', key: x }).catch(() => {});
+  const [collection, key] = Array.isArray(x) ? x : ['accounts', x];
+  await dwa.deleteRecord({ collection, key }).catch(() => {});
 }
 
 done();

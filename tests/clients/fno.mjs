@@ -48,6 +48,30 @@ await check('fno.metadata', async () => {
   return `${text.length} bytes of CSDL`;
 });
 
+await check('fno.metadata.keys-and-enums', async () => {
+  const r = await get('/data/$metadata', { accept: 'application/xml' });
+  const text = await r.text();
+  must(r.status === 200, `GET /data/$metadata answered ${r.status}`);
+  must(/<Schema Namespace="Microsoft\.Dynamics\.DataEntities"/.test(text), 'no Microsoft.Dynamics.DataEntities schema');
+  const set = text.match(/<EntitySet Name="CustomersV3" EntityType="Microsoft\.Dynamics\.DataEntities\.([A-Za-z0-9]+)"/);
+  must(set, 'CustomersV3 has no entity type');
+  const type = text.match(new RegExp(`<EntityType Name="${set[1]}">(.*?)</EntityType>`));
+  must(type, `no EntityType ${set[1]}`);
+  const keys = [...type[1].matchAll(/<PropertyRef Name="([^"]+)"/g)].map((m) => m[1]);
+  must(keys.join(',') === 'dataAreaId,CustomerAccount', `key of ${set[1]}: ${keys}`);
+  must(/<EnumType Name="NoYes">/.test(text), 'no EnumType NoYes');
+  must(/<EntityContainer Name="Resources">/.test(text), 'the entity container is not Resources');
+  return `${set[1]} keyed by ${keys.join(', ')}; NoYes; container Resources`;
+});
+
+await check('fno.metadata-api.public-entity', async () => {
+  const b = await json(await get("/Metadata/PublicEntities?$filter=EntitySetName eq 'CustomersV3'"), 'GET /Metadata/PublicEntities');
+  must(b.value?.length === 1, `${b.value?.length} entities`);
+  const keys = b.value[0].Properties.filter((p) => p.IsKey).map((p) => p.Name);
+  must(keys.includes('CustomerAccount') && keys.includes('dataAreaId'), `keys ${keys}`);
+  return `${b.value[0].Name}: keys ${keys.join(', ')}`;
+});
+
 await check('fno.metadata-api', async () => {
   const b = await json(await get('/Metadata/DataEntities?$top=1'), 'GET /Metadata/DataEntities');
   must(Array.isArray(b.value) && b.value.length === 1, 'no value');
@@ -167,6 +191,26 @@ await check('fno.wire.host-routing', async () => {
   const r = await fetch(`${env('DATAVERSE_URL')}/data/CustomersV3?cross-company=true&$top=1`, { headers: { authorization: `Bearer ${token}` } });
   must(r.status === 404, `GET https://${new URL(env('DATAVERSE_URL')).host}/data/CustomersV3 answered ${r.status} (the simulator routes by path and ignores the host)`);
   return '404 on the Dataverse host';
+});
+
+await check('fno.error.unknown-option', async () => {
+  const r = await get('/data/CustomersV3?cross-company=true&$top=1&$frobnicate=1');
+  must(r.status === 400, `an unknown system query option answered ${r.status}`);
+  return '400';
+});
+
+await check('fno.error.unknown-column', async () => {
+  const r = await get("/data/CustomersV3?cross-company=true&$top=1&$filter=NoSuchField eq 'x'");
+  const b = await r.json().catch(() => ({}));
+  must(r.status === 400, `an unknown property in $filter answered ${r.status}`);
+  must(/NoSuchField/.test(b?.error?.message ?? ''), `message ${b?.error?.message}`);
+  return `400 ${b.error.message}`;
+});
+
+await check('fno.query.filter-functions', async () => {
+  const b = await json(await get("/data/CustomersV3?cross-company=true&$top=3&$filter=startswith(CustomerAccount,'DE') and dataAreaId eq 'demf'&$orderby=CustomerAccount desc"), 'startswith');
+  must(b.value.length === 3 && b.value.every((x) => x.CustomerAccount.startsWith('DE')), `rows ${b.value.map((x) => x.CustomerAccount)}`);
+  return b.value.map((x) => x.CustomerAccount).join(' > ');
 });
 
 await check('fno.error.unknown-set', async () => {

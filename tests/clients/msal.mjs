@@ -90,6 +90,25 @@ await check('entra.wire.openid-configuration', async () => {
   return 'token_endpoint, issuer, authorization_endpoint, jwks_uri';
 });
 
+await check('entra.wire.openid-configuration-v1', async () => {
+  const tenant = env('TENANT_ID');
+  const r = await fetch(`${authorityHost}/${tenant}/.well-known/openid-configuration`);
+  must(r.status === 200, `GET /${tenant}/.well-known/openid-configuration answered ${r.status}`);
+  const d = await r.json();
+  must(d.token_endpoint === `${authorityHost}/${tenant}/oauth2/token`, `token_endpoint ${d.token_endpoint}`);
+  must(d.issuer === `https://sts.windows.net/${tenant}/`, `issuer ${d.issuer}`);
+  return 'v1 token_endpoint and issuer';
+});
+
+await check('entra.wire.unknown-tenant-discovery', async () => {
+  const r = await fetch(`${authorityHost}/00000000-0000-0000-0000-00000000dead/v2.0/.well-known/openid-configuration`);
+  const d = await r.json().catch(() => ({}));
+  must(r.status === 400, `an unknown tenant's discovery document answered ${r.status}`);
+  must(/^AADSTS90002:/.test(d.error_description ?? ''), `error_description ${String(d.error_description).slice(0, 80)}`);
+  for (const k of ['error', 'error_codes', 'timestamp', 'trace_id', 'correlation_id', 'error_uri']) must(k in d, `no ${k}`);
+  return `400 ${d.error} AADSTS90002`;
+});
+
 await check('entra.wire.instance-discovery', async () => {
   const ae = encodeURIComponent(`${authorityHost}/${env('TENANT_ID')}/oauth2/v2.0/authorize`);
   const r = await fetch(`${authorityHost}/common/discovery/instance?api-version=1.1&authorization_endpoint=${ae}`);

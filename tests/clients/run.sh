@@ -153,7 +153,8 @@ case "${CLIENTS_SCENARIO:-$HERE/scenario.yaml}" in
   *)
     src=${CLIENTS_SCENARIO:-$HERE/scenario.yaml}
     [[ -f "$src" ]] || die "no scenario file $src"
-    sed -e "s/__CLIENT_ID__/$CLIENT_ID/" -e "s/__CLIENT_SECRET__/$CLIENT_SECRET/" "$src" >"$WORK/scenario.yaml"
+    sed -e "s/__CLIENT_ID__/$CLIENT_ID/" -e "s/__CLIENT_SECRET__/$CLIENT_SECRET/" -e "s/__TENANT_ID__/$TENANT_ID/" \
+      "$src" >"$WORK/scenario.yaml"
     scenario_args=(--scenario "$WORK/scenario.yaml")
     ;;
 esac

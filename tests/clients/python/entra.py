@@ -113,9 +113,21 @@ def identity_token(resource):
     return f"expires_on {t.expires_on}"
 
 
+def msal_unknown_tenant():
+    import msal
+
+    authority = AUTHORITY.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-00000000dead"
+    try:
+        msal.ConfidentialClientApplication(CLIENT_ID, authority=authority, client_credential=secret())
+    except ValueError as e:
+        return f"refused at discovery: {one_line(e)[:80]}"
+    raise RuntimeError("msal accepted a tenant that does not exist")
+
+
 check("py.msal.token.dataverse", lambda: msal_token(DATAVERSE))
 check("py.msal.token.fno", lambda: msal_token(FNO))
 check("py.msal.error.unknown-resource", msal_bad_resource)
+check("py.msal.error.unknown-tenant", msal_unknown_tenant)
 check("py.azure-identity.token.dataverse", lambda: identity_token(DATAVERSE))
 check("py.azure-identity.token.fno", lambda: identity_token(FNO))
 
