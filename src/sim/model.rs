@@ -89,6 +89,10 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
         "A missing record is 404 `0x80040217` \"<entity> With Id = <id> Does Not Exist\", by alternate key \"A record with the specified key values does not exist in <entity> entity\"; a second record with the same alternate-key value is 412 `0x80060892`; a body that is not JSON is 400 `0x80060888`.",
     ),
     (
+        "F&O errors",
+        "A missing record is 404 with code `\"\"` and \"Resource not found for the segment '<Set>(<key>)'.\"; a create whose key already exists is 400 \"A record with key <key> already exists in <Set>.\"; a body that is not a JSON object is 400.",
+    ),
+    (
         "FetchXML",
         "Rows with attributes, `all-attributes`, orders, nested filters and the common condition operators, `count` (1 to 5,000), `page`, `paging-cookie`, `top`; `link-entity`, aggregates other than one `count`/`countcolumn`, grouping and the date, user and hierarchy operators are 501. Above the aggregate limit: 400 `0x8004E023` \"AggregateQueryRecordLimit exceeded...\"; an entity that is not the set's, or `count` out of range, is 400 `0x80060888`.",
     ),

@@ -73,7 +73,12 @@ pub fn project(
     let full = tables.materialize(t, row, &st.companies);
     let mut m = Map::new();
     m.insert("@odata.etag".into(), json!(format!("W/\"{}\"", 1000 + row.rev)));
-    let schema = tables.schema(t);
+    // Only annotations need the column types.
+    let schema = if ann.formatted || ann.lookup {
+        tables.schema(t)
+    } else {
+        Vec::new()
+    };
     for (f, v) in full {
         let keep = select.is_none_or(|s| s.contains(&f)) || t.id_field.as_ref() == Some(&f);
         if !keep {
