@@ -139,6 +139,23 @@ async fn services_are_routed_by_host_and_links_name_the_host_called() {
             "Bearer authorization_uri=https://login.microsoftonline.com/{TENANT}/oauth2/authorize, resource_id=https://org.crm.dynamics.com/"
         )
     );
+    // .NET's ServiceClient asks the SOAP endpoint for that challenge first; SOAP itself is not modelled.
+    let soap = format!("{url}/XRMServices/2011/Organization.svc/web?SDKClientVersion=9.2");
+    let r = c
+        .get(&soap)
+        .header("x-forwarded-host", "org.crm.dynamics.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("authorization_uri=")
+    );
+    let (s, _, v, _) = get(&c, &soap, &dv, &[front[0]]).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (501, Some("0x80060888")));
 }
 
 #[tokio::test]

@@ -28,7 +28,7 @@ impl Service {
             Service::Sim
         } else if path.starts_with("/_blob/") {
             Service::Blob
-        } else if path.starts_with("/api/data/") || path == "/api/data" {
+        } else if path.starts_with("/api/data/") || path == "/api/data" || path.starts_with("/XRMServices/") {
             Service::Dataverse
         } else if path.starts_with("/api/DualWriteManagement/") {
             Service::Dualwrite

@@ -18,7 +18,7 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "Not modelled",
-        "A call the real service would serve but the simulator does not model answers 501 with the service's error shape (Dataverse code `0x80060888`, F&O code `\"\"`) and a message ending \"not modelled by the simulator\"; a method no route takes answers 405 in the same shape.",
+        "A call the real service would serve but the simulator does not model (among them the SOAP Organization service under `/XRMServices/`, whose 401 challenge is served, and `RetrieveCurrentOrganization`) answers 501 with the service's error shape (Dataverse code `0x80060888`, F&O code `\"\"`) and a message ending \"not modelled by the simulator\"; a method no route takes answers 405 in the same shape.",
     ),
     (
         "Links",

@@ -127,6 +127,7 @@ pub async fn get(
             "Version": "9.2.0.0",
         }))
         .into_response(),
+        [s] if is_call(s, "RetrieveCurrentOrganization") => not_modelled("RetrieveCurrentOrganization"),
         [s] if is_call(s, "RetrieveTotalRecordCount") => total_record_count(&app, s, raw.as_deref(), &base),
         [s, ..] if is_call(s, "EntityDefinitions") => {
             meta::entity_definitions(&app, &base, &segs, raw.as_deref())
@@ -139,6 +140,12 @@ pub async fn get(
         [s, tail, ..] if is_set(&app, s) => segment_not_found(tail),
         _ => segment_not_found(&first),
     }
+}
+
+/// `/XRMServices/2011/Organization.svc/...` with a valid token: the SOAP endpoint is not modelled
+/// (without a token the pipeline answers the 401 challenge .NET clients read first).
+pub async fn soap() -> Response {
+    not_modelled("The Organization service (SOAP, /XRMServices/2011/Organization.svc)")
 }
 
 /// `POST /api/data/v9.2/...`: create, CreateMultiple/UpdateMultiple.
