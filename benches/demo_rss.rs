@@ -71,6 +71,7 @@ fn child() {
             new_run: false,
             resume_only: false,
             vars: Arc::new(|n: &str| (n == "DEMO_CLIENT_SECRET").then(|| "rss-bench-secret".to_owned())),
+            follow_delay: None,
         };
         let (handle, initial, sub) = start_engine(opts).await.unwrap();
         let mut app = App::new(initial, cfg, Box::new(chrono::Utc::now));

@@ -228,6 +228,7 @@ fn main() {
             new_run: false,
             resume_only: false,
             vars: Arc::new(|n: &str| (n == "DEMO_CLIENT_SECRET").then(|| "wave-bench-secret".to_owned())),
+            follow_delay: None,
         };
         let (h, _, _) = start_engine(opts).await.unwrap();
         h.done.await.unwrap()

@@ -306,6 +306,7 @@ fn options(
         new_run: d.new_run,
         resume_only: false,
         vars,
+        follow_delay: None,
     };
     Ok((opts, det))
 }

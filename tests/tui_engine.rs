@@ -40,6 +40,7 @@ fn options(journal: &Path) -> RunOptions {
         new_run: false,
         resume_only: false,
         vars,
+        follow_delay: None,
     }
 }
 

@@ -66,6 +66,9 @@ pub struct RunOptions {
     pub resume_only: bool,
     /// `${VAR}` lookups (the process environment, or an overlay such as the demo's secret).
     pub vars: Arc<dyn EnvLookup + Send + Sync>,
+    /// Tests only: hold every envelope this long before the asynchronous follower of the journal
+    /// applies it (a slow follower, on purpose). `None` in the product.
+    pub follow_delay: Option<std::time::Duration>,
 }
 
 /// Why a run could not be started.
@@ -239,8 +242,12 @@ pub async fn start_engine(
     // The engine's own copy of the state follows the journal.
     let follow = Arc::clone(&state);
     let mut mine = mine;
+    let delay = opts.follow_delay;
     tokio::spawn(async move {
         while let Some(env) = mine.recv().await {
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
             follow.write().unwrap_or_else(PoisonError::into_inner).apply(&env);
         }
     });

@@ -58,6 +58,7 @@ pub fn options(f: &Fixture, sim: SimTarget, interactive: bool) -> RunOptions {
         new_run: false,
         resume_only: false,
         vars: Arc::new(|name: &str| (name == "DEMO_CLIENT_SECRET").then(|| SECRET.to_owned())),
+        follow_delay: None,
     }
 }
 
