@@ -6,9 +6,9 @@ mod engine_support;
 
 use std::time::Duration;
 
+use cutover::engine::RunEnd;
 use cutover::engine::event::{Event, RunOutcome, StepOutcome};
 use cutover::engine::runner::{SimTarget, start_engine};
-use cutover::engine::RunEnd;
 use cutover::sim::Scenario;
 use engine_support::*;
 

@@ -7,6 +7,7 @@ pub mod ctx;
 pub mod envs;
 pub mod event;
 pub mod exec;
+pub mod live;
 pub mod ops;
 pub mod resume;
 pub mod runner;

@@ -6,14 +6,14 @@
 //! journaled envelopes from the subscription `start_engine` returns and folds them into its own
 //! [`RunState`](super::RunState).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::event::OperatorAction;
-use super::{RunId, RunState, StepId};
+use super::{RunId, StepId};
 
 /// One operator intent. `step` names the step a decision is about (`None` for pause/resume/abort,
 /// or to answer the oldest open question).
@@ -84,8 +84,8 @@ pub struct EngineHandle {
     pub commands: mpsc::Sender<Command>,
     /// Cancelling stops the engine without journaling an abort (like SIGINT).
     pub cancel: CancellationToken,
-    /// The engine's own live state (folded from the same journal subscription); read briefly.
-    pub state: Arc<RwLock<RunState>>,
+    /// The engine's own state of the run (see [`LiveState`](super::live::LiveState)); read briefly.
+    pub state: Arc<super::live::LiveState>,
     /// Resolves when the engine stopped, with how it ended.
     pub done: JoinHandle<RunEnd>,
 }

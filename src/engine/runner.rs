@@ -6,14 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::ctx::{Clock, Emitter, Operator};
+use super::ctx::{Clock, Emitter, LiveState, Operator};
 use super::envs::{Envs, Target};
 use super::event::{Event, LogLevel, MapInfo, PlannedStepInfo, RunbookInfo, Tolerance};
 use super::ops::{Command, EngineHandle, RunEnd};
@@ -66,8 +66,9 @@ pub struct RunOptions {
     pub resume_only: bool,
     /// `${VAR}` lookups (the process environment, or an overlay such as the demo's secret).
     pub vars: Arc<dyn EnvLookup + Send + Sync>,
-    /// Tests only: hold every envelope this long before the asynchronous follower of the journal
-    /// applies it (a slow follower, on purpose). `None` in the product.
+    /// Tests only: hold every envelope this long before the subscription `start_engine` returns
+    /// delivers it (a slow follower, on purpose; the engine's own state never waits for a
+    /// follower, see [`LiveState`](super::live::LiveState)). `None` in the product.
     pub follow_delay: Option<std::time::Duration>,
 }
 
@@ -233,24 +234,16 @@ pub async fn start_engine(
     opts: RunOptions,
 ) -> Result<(EngineHandle, RunState, mpsc::UnboundedReceiver<Envelope>), SetupError> {
     let cancel = CancellationToken::new();
-    let (p, initial, sub, mine) = prepare(&opts, cancel.clone()).await?;
+    let (p, initial, sub) = prepare(&opts, cancel.clone()).await?;
     let state = Arc::clone(&p.scheduler.state);
     let run_id = p.scheduler.run_id.clone();
     let emit = p.scheduler.emit.clone();
     let control = Arc::clone(&p.scheduler.control);
     let (tx, mut rx) = mpsc::channel::<Command>(64);
-    // The engine's own copy of the state follows the journal.
-    let follow = Arc::clone(&state);
-    let mut mine = mine;
-    let delay = opts.follow_delay;
-    tokio::spawn(async move {
-        while let Some(env) = mine.recv().await {
-            if let Some(d) = delay {
-                tokio::time::sleep(d).await;
-            }
-            follow.write().unwrap_or_else(PoisonError::into_inner).apply(&env);
-        }
-    });
+    let sub = match opts.follow_delay {
+        Some(d) => delayed(sub, d),
+        None => sub,
+    };
     let questions = p.questions.clone();
     let router_cancel = cancel.clone();
     tokio::spawn(async move {
@@ -310,6 +303,23 @@ pub async fn start_engine(
     ))
 }
 
+/// `sub`, each envelope held for `d` first (see [`RunOptions::follow_delay`]).
+fn delayed(
+    mut sub: mpsc::UnboundedReceiver<Envelope>,
+    d: std::time::Duration,
+) -> mpsc::UnboundedReceiver<Envelope> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(env) = sub.recv().await {
+            tokio::time::sleep(d).await;
+            if tx.send(env).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 async fn route(emit: &Emitter, control: &Control, questions: Option<&Questions>, cmd: Command) {
     use super::event::OperatorAction as A;
     match cmd.action {
@@ -348,12 +358,7 @@ async fn route(emit: &Emitter, control: &Control, questions: Option<&Questions>,
     }
 }
 
-type PrepareOut = (
-    Prepared,
-    RunState,
-    mpsc::UnboundedReceiver<Envelope>,
-    mpsc::UnboundedReceiver<Envelope>,
-);
+type PrepareOut = (Prepared, RunState, mpsc::UnboundedReceiver<Envelope>);
 
 async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<PrepareOut, SetupError> {
     let redactor = Redactor::new();
@@ -437,7 +442,17 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         }
     };
     let writer = journal.writer();
-    let emit = Emitter::new(writer.clone(), run_id.clone());
+    let initial = match &chosen {
+        Chosen::Resume { state, .. } => (**state).clone(),
+        Chosen::New => RunState::default(),
+    };
+    // The engine's own state: subscribed before this process journals anything, so it folds every
+    // envelope after `initial`; `durable` folds each one before it returns.
+    let mine = writer
+        .subscribe()
+        .map_err(|e| SetupError::Failed(e.to_string()))?;
+    let live = Arc::new(LiveState::following(initial.clone(), mine));
+    let emit = Emitter::new(writer.clone(), run_id.clone()).with_state(Arc::clone(&live));
     let (sim, target, scale) = match &opts.sim {
         SimTarget::None => (None, Target::Live, 1.0),
         SimTarget::InProcess(sc) => {
@@ -457,14 +472,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         ),
     };
     let envs = Envs::build(&rb, opts.vars.as_ref(), &target, &redactor, &emit).map_err(invalid)?;
-    let initial = match &chosen {
-        Chosen::Resume { state, .. } => (**state).clone(),
-        Chosen::New => RunState::default(),
-    };
     let sub = writer
-        .subscribe()
-        .map_err(|e| SetupError::Failed(e.to_string()))?;
-    let mine = writer
         .subscribe()
         .map_err(|e| SetupError::Failed(e.to_string()))?;
     let journal_err = |e: crate::journal::JournalError| {
@@ -561,17 +569,17 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         clock: Clock::scaled(scale),
         cancel: cancel.clone(),
         operator,
-        state: Arc::new(RwLock::new(initial.clone())),
+        state: live,
         executor: Arc::new(RealExecutor),
         gate_policy,
         control,
         refusals,
     };
-    Ok((scheduler, starts, journal, sim, questions, initial, sub, mine))
+    Ok((scheduler, starts, journal, sim, questions, initial, sub))
     }
     .await;
     match held {
-        Ok((scheduler, starts, journal, sim, questions, initial, sub, mine)) => Ok((
+        Ok((scheduler, starts, journal, sim, questions, initial, sub)) => Ok((
             Prepared {
                 scheduler,
                 starts,
@@ -582,7 +590,6 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             },
             initial,
             sub,
-            mine,
         )),
         Err(e) => {
             drop(heartbeat.stop());

@@ -5,9 +5,9 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
-use cutover::engine::ctx::{Ask, AskFuture, Clock, Decision, Emitter, Operator, StepCtx};
+use cutover::engine::ctx::{Ask, AskFuture, Clock, Decision, Emitter, LiveState, Operator, StepCtx};
 use cutover::engine::envs::{Envs, Target};
 use cutover::engine::event::{MapInfo, OperatorAction, PlannedStepInfo, RunbookInfo, Tolerance};
 use cutover::engine::exec::{self, Mode, StepResult};
@@ -216,7 +216,7 @@ impl Harness {
             cancel: CancellationToken::new(),
             attempt,
             operator: self.operator.clone(),
-            state: Arc::new(RwLock::new(self.state().await)),
+            state: Arc::new(LiveState::fixed(self.state().await)),
         }
     }
 

@@ -207,11 +207,12 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
     };
     // A resumed step whose verdict was journaled before the process died (between the record and the
     // step's end) keeps that one record: the audit counts installs.
-    let recorded = ctx.state.read().is_ok_and(|st| {
-        st.installs
-            .iter()
-            .any(|i| i.step == ctx.step.id && i.execution_id == id && i.result == result)
-    });
+    let recorded = ctx
+        .state
+        .read()
+        .installs
+        .iter()
+        .any(|i| i.step == ctx.step.id && i.execution_id == id && i.result == result);
     if !recorded {
         ctx.emit
             .durable(Event::InstallRecord {

@@ -259,15 +259,14 @@ pub(crate) fn poll(ctx: &StepCtx) -> Poll {
 
 /// `${...}` in `text`, against the run's captures and the variables resolved when the environments were built.
 pub(crate) fn interpolate_step(ctx: &StepCtx, text: &str) -> Result<String, VarError> {
-    let captures: BTreeMap<String, BTreeMap<String, String>> = match ctx.state.read() {
-        Ok(s) => s
-            .steps
-            .iter()
-            .filter(|v| !v.outputs.is_empty())
-            .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
-            .collect(),
-        Err(_) => BTreeMap::new(),
-    };
+    let captures: BTreeMap<String, BTreeMap<String, String>> = ctx
+        .state
+        .read()
+        .steps
+        .iter()
+        .filter(|v| !v.outputs.is_empty())
+        .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
+        .collect();
     let lookup = |n: &str| ctx.envs.var(n);
     let vc = VarContext {
         env: &lookup,

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -243,7 +243,9 @@ async fn run_text(
         clock: Clock::scaled(1000.0),
         cancel,
         operator,
-        state: Arc::new(RwLock::new(RunState::default())),
+        state: Arc::new(crate::engine::live::LiveState::fixed(
+            crate::engine::RunState::default(),
+        )),
         executor: fake,
         gate_policy: policy,
         control,
