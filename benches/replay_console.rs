@@ -6,7 +6,7 @@
 //! (default 1,000,000).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
-#[path = "../tests/journal_support.rs"]
+#[path = "../tests/it/support/journal.rs"]
 mod support;
 
 #[path = "figure.rs"]

@@ -1,0 +1,6 @@
+mod dataverse;
+mod demo;
+mod dmf;
+mod dual_write;
+mod faults;
+mod fno;
