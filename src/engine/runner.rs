@@ -414,7 +414,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     let sha = sha256_hex(&text);
     let host = holder.host.clone();
     let (run_id, started_at, accepted) = match &chosen {
-        Chosen::New => (RunId::new_random(), Utc::now(), false),
+        Chosen::New => (super::new_run_id(), Utc::now(), false),
         Chosen::Resume { run_id, started, .. } => {
             let Event::RunStarted {
                 runbook, started_at, ..

@@ -17,11 +17,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IntoDeserializer as _, Visitor};
 
-use crate::engine::event::{
+use crate::model::event::{
     DecisionKind, ErrorEntry, FreezeWindow, GateFailure, Handle, LogLevel, MapInfo, OperatorAction,
     PlannedStepInfo, RunOutcome, RunbookInfo, Severity, StepOutcome,
 };
-use crate::engine::{Event, RunId, StepId};
+use crate::model::{Event, RunId, StepId};
 
 /// Decode one stored payload whose `kind` column is `kind` (see the module docs): always equal
 /// to `serde_json::from_str::<Event>(payload)`, result and error alike.

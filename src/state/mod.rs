@@ -20,8 +20,10 @@ pub use self::errors::ErrorQueue;
 pub use self::eta::default_estimate_ms;
 pub use self::parity::{ParityKey, ParityRow, ParityStatus, ParityTable};
 pub use self::views::*;
-use super::StepId;
-use super::event::{Envelope, Event, MapInfo, OperatorAction, PlannedStepInfo, StepOutcome, Tolerance};
+use crate::model::StepId;
+use crate::model::event::{
+    Envelope, Event, MapInfo, OperatorAction, PlannedStepInfo, StepOutcome, Tolerance,
+};
 
 /// Requests kept per step for the detail pane (newest last); `StepView::request_count` stays exact.
 pub const REQUESTS_PER_STEP: usize = 50;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::engine::event::Tolerance;
+use crate::model::event::Tolerance;
 
 /// How many differences each row keeps for its sparkline (oldest dropped first).
 pub const PARITY_HISTORY: usize = 240;

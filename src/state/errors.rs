@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::engine::event::ErrorEntry;
+use crate::model::event::ErrorEntry;
 
 /// Entries kept for the list (newest first); totals stay exact beyond it.
 pub const ERROR_ENTRIES_KEPT: usize = 100_000;

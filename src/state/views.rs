@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::engine::event::{
+use crate::model::event::{
     DecisionKind, FreezeWindow, GateFailure, Handle, LogLevel, OperatorAction, PlannedStepInfo, RunOutcome,
     Severity,
 };
-use crate::engine::{RunId, StepId};
+use crate::model::{RunId, StepId};
 
 #[derive(Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case")]
