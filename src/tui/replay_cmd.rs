@@ -56,12 +56,11 @@ impl ReplayError {
 /// intact journal look cut) and picks the run (`run`: id or unique prefix; default the latest).
 pub fn prepare(path: &Path, run: Option<&str>, allow_unverified: bool) -> Result<Prepared, ReplayError> {
     let reader = audit::open(path)?;
-    let conn = reader.connection();
-    conn.execute_batch("BEGIN")
-        .map_err(|e| AuditError::Journal(e.into()))?;
-    let verdict = reader.verify().map_err(AuditError::Journal);
-    let runs = reader.runs().map_err(AuditError::Journal);
-    let _ = conn.execute_batch("COMMIT");
+    let (verdict, runs) = reader
+        .snapshot(|r| (r.verify(), r.runs()))
+        .map_err(AuditError::Journal)?;
+    let verdict = verdict.map_err(AuditError::Journal);
+    let runs = runs.map_err(AuditError::Journal);
     let unverified = match verdict? {
         Ok(_) => false,
         Err(f) if allow_unverified => {
@@ -77,12 +76,8 @@ pub fn prepare(path: &Path, run: Option<&str>, allow_unverified: bool) -> Result
 /// Checks that `--event ID` names an event of the run.
 fn check_event(path: &Path, run: &RunId, id: i64) -> Result<(), ReplayError> {
     let reader = JournalReader::open_read_only(path).map_err(AuditError::Journal)?;
-    let found: Option<String> = reader
-        .connection()
-        .query_row("SELECT run_id FROM events WHERE id = ?1", [id], |r| r.get(0))
-        .ok();
-    match found {
-        Some(r) if r == run.0 => Ok(()),
+    match reader.run_of_event(id).ok().flatten() {
+        Some(r) if r == *run => Ok(()),
         _ => Err(ReplayError::EventNotInRun(id, run.clone())),
     }
 }

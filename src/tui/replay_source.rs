@@ -14,13 +14,12 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-use rusqlite::OptionalExtension;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::audit::timeline::{self, IndexEntry, Landmark};
 use crate::engine::{Envelope, RunId};
-use crate::journal::chain::{GENESIS_HASH, canonical_envelope, chain_hash};
-use crate::journal::{JournalError, JournalReader};
+use crate::journal::chain::{canonical_envelope, chain_hash};
+use crate::journal::{JournalError, JournalReader, RawRow};
 
 /// How often a watch looks for new events.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -81,15 +80,13 @@ fn serve(
 ) -> Result<(), JournalError> {
     let reader = JournalReader::open_read_only(path)?;
     // One read transaction, so the index, the landmarks and the watch's starting head agree.
-    reader.connection().execute_batch("BEGIN")?;
-    let opened = (|| -> Result<_, JournalError> {
+    let opened = reader.snapshot(|r| -> Result<_, JournalError> {
         Ok((
-            timeline::index_after(&reader, run, 0)?,
-            timeline::landmarks(&reader, run)?,
-            head(&reader)?,
+            timeline::index_after(r, run, 0)?,
+            timeline::landmarks(r, run)?,
+            head(r)?,
         ))
-    })();
-    reader.connection().execute_batch("COMMIT")?;
+    })?;
     let (mut index, landmarks, mut head) = opened?;
     if replies
         .send(Reply::Opened {
@@ -162,19 +159,8 @@ struct Head {
 }
 
 fn head(reader: &JournalReader) -> Result<Head, JournalError> {
-    let row = reader
-        .connection()
-        .query_row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [], |r| {
-            Ok(Head {
-                id: r.get(0)?,
-                hash: r.get(1)?,
-            })
-        })
-        .optional()?;
-    Ok(row.unwrap_or(Head {
-        id: 0,
-        hash: GENESIS_HASH.to_owned(),
-    }))
+    let (id, hash) = reader.chain_tip()?;
+    Ok(Head { id, hash })
 }
 
 /// Rows appended since `head` (any run: the chain runs through the whole file), each checked to
@@ -185,21 +171,19 @@ fn poll(
     index: &mut Vec<IndexEntry>,
     head: &mut Head,
 ) -> Result<Option<Reply>, JournalError> {
-    let mut stmt = reader.connection().prepare_cached(
-        "SELECT id, run_id, seq, at, kind, payload, prev_hash, hash FROM events WHERE id > ?1 ORDER BY id LIMIT 4096",
-    )?;
-    let mut rows = stmt.query([head.id])?;
     let mut fresh = Vec::new();
     let mut envelopes = Vec::new();
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let run_id: String = r.get(1)?;
-        let seq = u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0);
-        let at: String = r.get(3)?;
-        let kind: String = r.get(4)?;
-        let payload: String = r.get(5)?;
-        let prev: String = r.get(6)?;
-        let hash: String = r.get(7)?;
+    for row in reader.rows_after(head.id, 4096)? {
+        let RawRow {
+            id,
+            run_id,
+            seq,
+            at,
+            kind,
+            payload,
+            prev_hash: prev,
+            hash,
+        } = row;
         let bad = |reason: &str| {
             Reply::Failed(format!(
                 "appended event {id} does not verify: {reason}; stopped following"
