@@ -4,6 +4,8 @@
 //! global tracing subscriber) or bind a fixed port: child processes get their own environment and
 //! directory (`Command::env`, `Command::current_dir`), servers listen on `127.0.0.1:0`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod app;
 mod audit;
 mod connectors;
