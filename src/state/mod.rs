@@ -185,6 +185,12 @@ impl RunState {
                 if handle.is_some() {
                     s.handle.clone_from(handle);
                 }
+                s.journal = AttemptRecord {
+                    open: true,
+                    outcome: None,
+                    settled: false,
+                    retry_decided: false,
+                };
                 let (phase, wave) = (s.info.phase.clone(), s.info.wave.clone());
                 self.header.phase = Some(phase);
                 self.header.wave = wave;
@@ -264,6 +270,8 @@ impl RunState {
                 s.duration_ms = Some(duration);
                 s.finished_at = Some(at);
                 s.outputs.clone_from(outputs);
+                s.journal.open = false;
+                s.journal.outcome = Some(outcome.clone());
                 if *outcome == StepOutcome::Succeeded && s.started_at.is_some() {
                     let kind = &s.info.kind;
                     let entry = match self.durations_by_kind.get_mut(kind.as_str()) {
@@ -448,6 +456,12 @@ impl RunState {
         let Some(id) = step else { return };
         let s = self.step_mut(id);
         match action {
+            OperatorAction::Skip if !s.journal.open => s.journal.settled = true,
+            OperatorAction::Waive => s.journal.settled = true,
+            OperatorAction::Retry if !s.journal.open => s.journal.retry_decided = true,
+            _ => {}
+        }
+        match action {
             OperatorAction::Skip => {
                 s.status = StepStatus::Skipped {
                     reason: reason.unwrap_or("skipped by the operator").to_owned(),
@@ -484,6 +498,7 @@ impl RunState {
             request_count: 0,
             outputs: BTreeMap::new(),
             install: None,
+            journal: AttemptRecord::default(),
         });
         i
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::model::event::{
     DecisionKind, FreezeWindow, GateFailure, Handle, LogLevel, OperatorAction, PlannedStepInfo, RunOutcome,
-    Severity,
+    Severity, StepOutcome,
 };
 use crate::model::{RunId, StepId};
 
@@ -96,6 +96,25 @@ pub struct StepView {
     pub request_count: u64,
     pub outputs: BTreeMap<String, String>,
     pub install: Option<InstallView>,
+    /// Where the step's latest attempt stands in the journal, for resume.
+    #[serde(skip)]
+    pub journal: AttemptRecord,
+}
+
+/// Where a step's latest attempt stands in the journal, as resume needs it (see
+/// `engine::resume::Resumable`, derived from this): a `StepIntent` opens an attempt; a
+/// `StepFinished` closes it with its outcome; a `Skip` or `Waive` decision after the result (a
+/// `Waive` at any time) settles the step; a `Retry` decision after the result asks for a new attempt.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttemptRecord {
+    /// An intent without a result.
+    pub open: bool,
+    /// The last result, once the attempt closed.
+    pub outcome: Option<StepOutcome>,
+    /// Skipped or waived by a decision after the result.
+    pub settled: bool,
+    /// A Retry decision came after the last failure.
+    pub retry_decided: bool,
 }
 
 #[derive(Serialize, Clone, Debug, PartialEq, Default)]
