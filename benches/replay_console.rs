@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use cutover::journal::{Journal, Redactor};
+use cutover::tui::replay::source as replay_source;
 use cutover::tui::replay::{Jump, Replay, ReplayMode, settle};
-use cutover::tui::{ConsoleConfig, Theme, replay_source};
+use cutover::tui::{ConsoleConfig, Theme};
 use support::{Gen, run_id, run_started};
 
 fn main() {

@@ -197,7 +197,7 @@ fn main() {
         sc.time_scale *= 4.0;
     }
     let scale = sc.time_scale;
-    let rb = cutover::runbook::load(cutover::headless::DEMO_RUNBOOK, "demo.yaml")
+    let rb = cutover::runbook::load(cutover::app::DEMO_RUNBOOK, "demo.yaml")
         .runbook
         .expect("the demo runbook loads");
     let (steps, critical_s, physical_s) = model(&rb, &sc);
@@ -206,13 +206,17 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("wave.journal");
-    let file = cutover::headless::materialize_demo().unwrap();
+    let file = cutover::app::materialize_demo().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let wall = Instant::now();
     let end = rt.block_on(async {
+        // The edge starts the simulator for a run; the bench does what it does.
+        let sim = cutover::sim::start(sc.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         let opts = RunOptions {
             runbook: Some(file),
             journal: journal.clone(),
@@ -222,7 +226,7 @@ fn main() {
                 reason: "auto-approved (wave bench)".into(),
             }),
             interactive: false,
-            sim: SimTarget::InProcess(Box::new(sc.clone())),
+            sim: SimTarget::Url(sim.url()),
             accept_changed_runbook: false,
             take_over: false,
             new_run: false,

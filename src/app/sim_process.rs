@@ -76,8 +76,8 @@ fn scenario_id(scenario: Option<&Path>) -> Result<String, String> {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("--sim={}: {e}", p.display()))?;
             // Refuse a broken scenario here, with its line, rather than in the child's log.
-            super::Scenario::from_yaml(&text).map_err(|e| format!("--sim={}: {e}", p.display()))?;
-            Ok(crate::journal::chain::sha256_hex(&text))
+            crate::sim::Scenario::from_yaml(&text).map_err(|e| format!("--sim={}: {e}", p.display()))?;
+            Ok(crate::util::sha256_hex(&text))
         }
     }
 }

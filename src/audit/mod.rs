@@ -14,7 +14,6 @@
 
 pub mod assemble;
 pub mod build;
-pub mod cmd;
 pub mod csv;
 pub mod durations;
 pub mod html;
@@ -31,8 +30,8 @@ use std::path::Path;
 
 pub use self::model::Report;
 use self::model::{Verification, VerifyFailureInfo};
-use crate::engine::RunId;
 use crate::journal::{JournalError, JournalReader, RunSummary, VerifyFailure, VerifyReport};
+use crate::model::RunId;
 
 /// Why an audit command could not do its work.
 #[derive(Debug, thiserror::Error)]

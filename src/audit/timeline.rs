@@ -7,15 +7,15 @@
 //! `cutover replay` itself (src/tui/replay.rs) places events with [`index_after`] and reads them a
 //! chunk at a time with [`envelopes_between`].
 //!
-//! [`RunState::apply`]: crate::engine::RunState::apply
+//! [`RunState::apply`]: crate::state::RunState::apply
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::text::{at as fmt_at, enum_name, scrub};
-use crate::engine::event::StepOutcome;
-use crate::engine::{Envelope, Event, RunId};
 use crate::journal::{JournalError, JournalReader};
+use crate::model::event::StepOutcome;
+use crate::model::{Envelope, Event, RunId};
 
 /// Why a replay would stop at an event.
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,7 +42,7 @@ pub struct Landmark {
 
 fn landmark_of(env: &Envelope) -> Option<(LandmarkKind, String)> {
     let step =
-        |s: &Option<crate::engine::StepId>| s.as_ref().map_or_else(|| "run".to_owned(), |s| s.0.clone());
+        |s: &Option<crate::model::StepId>| s.as_ref().map_or_else(|| "run".to_owned(), |s| s.0.clone());
     Some(match &env.event {
         Event::OperatorDecision {
             step: s,

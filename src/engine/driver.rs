@@ -1,3 +1,6 @@
+//! The engine's driver (the console or headless mode): what it sends the engine, the handle it
+//! holds, and how a run ended for it.
+//!
 //! What an operator (the console) sends the engine, and the handle it gets to send it.
 //!
 //! The TUI maps keys to [`Command`]s and sends them on [`EngineHandle::commands`]; the engine routes
@@ -62,19 +65,6 @@ pub enum RunEnd {
     Interrupted,
     /// The journal refused a write (or the lease was lost): nothing more was done.
     Broken(String),
-}
-
-impl RunEnd {
-    /// The process exit code (see `crate::exit`).
-    pub fn exit_code(&self) -> i32 {
-        use super::event::RunOutcome;
-        match self {
-            RunEnd::Finished(RunOutcome::Succeeded) => crate::exit::OK,
-            RunEnd::Finished(_) | RunEnd::Halted { .. } | RunEnd::Broken(_) => crate::exit::FAILED,
-            RunEnd::Waiting { .. } => crate::exit::WAITING,
-            RunEnd::Interrupted => crate::exit::INTERRUPTED,
-        }
-    }
 }
 
 /// What the console holds while a run is driven: send commands, cancel (quit without aborting:

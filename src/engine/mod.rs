@@ -4,10 +4,10 @@
 //! it journaled ([`live::LiveState`]). No UI dependencies.
 
 pub mod ctx;
+pub mod driver;
 pub mod envs;
 pub mod exec;
 pub mod live;
-pub mod ops;
 pub mod resume;
 pub mod runner;
 pub mod scheduler;
@@ -16,7 +16,7 @@ pub mod scheduler;
 /// name one module.
 pub use crate::model::{Envelope, Event, RunId, StepId, event};
 pub use crate::state::{self, RunState};
-pub use ops::{Command, EngineHandle, RunEnd};
+pub use driver::{Command, EngineHandle, RunEnd};
 pub use runner::{RunOptions, SetupError, SimTarget, start_engine};
 
 /// A fresh random run id (UUID v4, hyphenated).

@@ -9,14 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::ctx::{Clock, Emitter, LiveState, Operator};
+use super::driver::{Command, EngineHandle, RunEnd};
 use super::envs::{Envs, Target};
 use super::event::{Event, LogLevel, MapInfo, PlannedStepInfo, RunbookInfo, Tolerance};
-use super::ops::{Command, EngineHandle, RunEnd};
 use super::resume::diff_summary;
 use super::scheduler::operator::{
     AutoApprove, HeadlessOperator, InteractiveOperator, Questions, Refusals, log_unrouted,
@@ -28,7 +27,6 @@ use super::{Envelope, RunId, RunState, StepId};
 use crate::journal::{Journal, Redactor};
 use crate::runbook::plan::{Plan, PlannedWhat};
 use crate::runbook::{EnvLookup, Runbook};
-use crate::sim::{Scenario, SimHandle};
 
 mod choose;
 mod lease;
@@ -40,9 +38,7 @@ use choose::{Chosen, choose};
 pub enum SimTarget {
     /// The runbook's own URLs.
     None,
-    /// Start the simulator in-process with this scenario.
-    InProcess(Box<Scenario>),
-    /// A simulator already running at this base URL.
+    /// A simulator already running at this base URL (the edge starts one for `--sim` and `demo`).
     Url(String),
 }
 
@@ -75,7 +71,7 @@ pub struct RunOptions {
 /// Why a run could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// Invalid input (runbook, flags, files, a changed runbook): exit 2.
+    /// Invalid input (runbook, flags, files, a changed runbook).
     #[error("{0}")]
     Invalid(String),
     /// The journal's last run already finished: nothing to do without `--new-run`.
@@ -86,33 +82,21 @@ pub enum SetupError {
         run_id: RunId,
         journal: String,
         outcome: String,
-        code: i32,
+        /// It finished succeeded (the edge exits 0, else 1).
+        succeeded: bool,
     },
-    /// The journal lease is held by another driver: exit 4 (`exit::BUSY`) with who holds it.
+    /// The journal lease is held by another driver (who holds it).
     #[error("{0}")]
     Lease(String),
     #[error("{0}")]
     Failed(String),
 }
 
-impl SetupError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            SetupError::Invalid(_) => crate::exit::INVALID,
-            SetupError::Lease(_) => crate::exit::BUSY,
-            SetupError::AlreadyFinished { code, .. } => *code,
-            SetupError::Failed(_) => crate::exit::FAILED,
-        }
-    }
-}
-
 fn invalid(e: impl std::fmt::Display) -> SetupError {
     SetupError::Invalid(e.to_string())
 }
 
-pub fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
+pub use crate::util::sha256_hex;
 
 /// Loads and strictly validates a runbook; every diagnostic rendered on failure.
 pub fn load_strict(text: &str, file: &str, dir: &Path, vars: &dyn EnvLookup) -> Result<Runbook, SetupError> {
@@ -126,7 +110,7 @@ pub fn load_strict(text: &str, file: &str, dir: &Path, vars: &dyn EnvLookup) -> 
     let errors: Vec<String> = diags
         .iter()
         .filter(|d| d.is_error())
-        .map(|d| d.render(Some(text), false))
+        .map(|d| d.render(Some(text)))
         .collect();
     match loaded.runbook {
         Some(rb) if errors.is_empty() => Ok(rb),
@@ -204,7 +188,7 @@ async fn sim_clock(url: &str) -> Result<f64, SetupError> {
             "--sim-url {url}: refused: only https, or plain http to a loopback host (127.0.0.0/8, ::1, localhost)"
         )));
     }
-    let client = crate::net::client().map_err(|e| SetupError::Failed(e.to_string()))?;
+    let client = crate::connectors::net::client().map_err(|e| SetupError::Failed(e.to_string()))?;
     let v: serde_json::Value = client
         .get(format!("{}/_sim/clock", url.trim_end_matches('/')))
         .send()
@@ -223,7 +207,6 @@ struct Prepared {
     starts: BTreeMap<StepId, Start>,
     journal: Journal,
     lease: lease::Heartbeat,
-    sim: Option<SimHandle>,
     questions: Option<Arc<Questions>>,
 }
 
@@ -260,7 +243,6 @@ pub async fn start_engine(
         starts,
         journal,
         lease,
-        sim,
         questions: _,
     } = p;
     let writer = journal.writer();
@@ -281,9 +263,6 @@ pub async fn start_engine(
             _ => end,
         };
         let close = tokio::task::spawn_blocking(move || journal.close()).await;
-        if let Some(sim) = sim {
-            sim.shutdown().await;
-        }
         match (close, end) {
             (Ok(Ok(())), end) | (_, end @ RunEnd::Broken(_)) => end,
             (Ok(Err(e)), _) => RunEnd::Broken(e.to_string()),
@@ -453,18 +432,9 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         .map_err(|e| SetupError::Failed(e.to_string()))?;
     let live = Arc::new(LiveState::following(initial.clone(), mine));
     let emit = Emitter::new(writer.clone(), run_id.clone()).with_state(Arc::clone(&live));
-    let (sim, target, scale) = match &opts.sim {
-        SimTarget::None => (None, Target::Live, 1.0),
-        SimTarget::InProcess(sc) => {
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-            let h = crate::sim::start((**sc).clone(), addr)
-                .await
-                .map_err(|e| SetupError::Failed(e.to_string()))?;
-            let (url, scale) = (h.url(), h.time_scale());
-            (Some(h), Target::Sim { url }, scale)
-        }
+    let (target, scale) = match &opts.sim {
+        SimTarget::None => (Target::Live, 1.0),
         SimTarget::Url(u) => (
-            None,
             Target::Sim {
                 url: u.trim_end_matches('/').to_owned(),
             },
@@ -575,17 +545,16 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         control,
         refusals,
     };
-    Ok((scheduler, starts, journal, sim, questions, initial, sub))
+    Ok((scheduler, starts, journal, questions, initial, sub))
     }
     .await;
     match held {
-        Ok((scheduler, starts, journal, sim, questions, initial, sub)) => Ok((
+        Ok((scheduler, starts, journal, questions, initial, sub)) => Ok((
             Prepared {
                 scheduler,
                 starts,
                 journal,
                 lease: heartbeat,
-                sim,
                 questions,
             },
             initial,

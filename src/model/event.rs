@@ -1,5 +1,5 @@
-//! The facts a run produces. Every event is journaled (see [`crate::journal`]) before anything acts
-//! on it, then fed to [`crate::state::RunState::apply`] wrapped in the [`Envelope`] the journal
+//! The facts a run produces. Every event is journaled (by the journal layer) before anything acts
+//! on it, then fed to the reducer (`state::RunState::apply`) wrapped in the [`Envelope`] the journal
 //! returned, so the live screen and a replay see byte-for-byte the same input.
 //!
 //! Events carry no timestamp of their own: the time lives on the envelope (the journal row) and is

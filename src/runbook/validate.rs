@@ -154,7 +154,7 @@ fn resolved_url(text: &str, env: &dyn EnvLookup) -> Option<String> {
 
 /// Plain http only to a loopback host (the simulator), https everywhere else, for every address the
 /// console would send a request or a secret to: environment URLs, token authorities, `http` step and
-/// `notify` URLs. TLS certificates are always verified (see `crate::net`), so https is enough.
+/// `notify` URLs. TLS certificates are always verified (the connectors build every client that way), so https is enough.
 fn transport_security(rb: &Runbook, cx: &mut Ctx<'_>, env: &dyn EnvLookup) {
     use Seg::{Idx, Key};
     let check = |cx: &mut Ctx<'_>, path: &[Seg<'_>], what: String, text: &str| {
@@ -165,7 +165,7 @@ fn transport_security(rb: &Runbook, cx: &mut Ctx<'_>, env: &dyn EnvLookup) {
         let Ok(parsed) = reqwest::Url::parse(&url) else {
             return;
         };
-        if !crate::connectors::transport::url_allowed(&parsed) {
+        if !crate::util::url_allowed(&parsed) {
             let hint =
                 "use https; plain http is accepted only for 127.0.0.0/8, ::1 and localhost (the simulator)"
                     .to_owned();

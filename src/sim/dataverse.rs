@@ -19,7 +19,7 @@ use super::live::ChangeKind;
 use super::odata::{self, Clause, Query};
 use super::scenario::Side;
 use super::server::{App, header, json_error};
-use super::state::{NO_COMPANY, Row};
+use super::tables::{NO_COMPANY, Row};
 use super::world::SimState;
 
 fn not_found(msg: &str) -> Response {
@@ -98,7 +98,7 @@ pub async fn collection(
     let base = format!("{}/api/data/v9.2", app.base);
     if seg == "WhoAmI" || seg == "WhoAmI()" {
         let seed = app.seed;
-        let g = |k: u64| super::state::guid_from(super::faults::mix(seed, k), super::faults::mix(k, seed));
+        let g = |k: u64| super::tables::guid_from(super::faults::mix(seed, k), super::faults::mix(k, seed));
         return Json(json!({
             "@odata.context": format!("{base}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"),
             "BusinessUnitId": g(1), "UserId": g(2), "OrganizationId": g(3),

@@ -16,7 +16,7 @@ use super::live::ChangeKind;
 use super::odata::{self, Query};
 use super::scenario::Side;
 use super::server::{App, header, json_error};
-use super::state::{NO_COMPANY, Row};
+use super::tables::{NO_COMPANY, Row};
 
 fn unknown_set(set: &str) -> Response {
     json_error(

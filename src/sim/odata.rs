@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::state::{Table, Tables};
+use super::tables::{Table, Tables};
 
 /// One `field op literal` term.
 #[derive(Debug, Clone, PartialEq)]

@@ -197,7 +197,7 @@ impl Scenario {
                     }
                 }
                 for (field, kind) in &def.fields {
-                    super::state::FieldKind::parse(kind).map_err(|e| {
+                    super::tables::FieldKind::parse(kind).map_err(|e| {
                         SimError::Invalid(format!("entities.{side}.{set}.fields.{field}: {e}"))
                     })?;
                 }

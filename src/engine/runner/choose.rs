@@ -37,10 +37,6 @@ pub(super) fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupE
         if opts.new_run && !opts.resume_only {
             return Ok(Chosen::New);
         }
-        let code = match outcome {
-            crate::engine::event::RunOutcome::Succeeded => crate::exit::OK,
-            _ => crate::exit::FAILED,
-        };
         return Err(SetupError::AlreadyFinished {
             run_id: last.run_id.clone(),
             journal: journal.display().to_string(),
@@ -48,7 +44,7 @@ pub(super) fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupE
                 .ok()
                 .and_then(|v| v["status"].as_str().map(str::to_owned))
                 .unwrap_or_default(),
-            code,
+            succeeded: matches!(outcome, crate::engine::event::RunOutcome::Succeeded),
         });
     }
     let run_id = last.run_id.clone();
@@ -69,7 +65,7 @@ pub(super) fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupE
             file = Some(PathBuf::from(f));
         }
     }
-    let record = Resumable::from_envelopes(&envelopes);
+    let record = Resumable::from_state(&state);
     Ok(Chosen::Resume {
         run_id,
         started: Box::new(started),

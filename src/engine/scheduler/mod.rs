@@ -29,10 +29,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::ctx::{Clock, Emitter, Operator, StepCtx};
+use super::driver::RunEnd;
 use super::envs::Envs;
 use super::event::{Event, Handle, OperatorAction, RunOutcome};
 use super::exec::{Mode, Reconcile, StepResult};
-use super::ops::RunEnd;
 use super::{RunId, StepId};
 use crate::runbook::Runbook;
 use crate::runbook::plan::{Plan, PlannedStep, PlannedWhat};

@@ -15,10 +15,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use super::app::Flow;
-use super::event_loop::{ConsoleExit, Timing};
-use super::replay::Replay;
-use super::replay_source::Reply;
+use super::Replay;
+use super::source::Reply;
+use crate::tui::app::Flow;
+use crate::tui::event_loop::{ConsoleExit, Timing};
 
 /// Replies folded per wake-up before the loop looks at input again.
 const REPLIES_PER_WAKE: usize = 8;
@@ -39,7 +39,7 @@ where
     let size = terminal.size()?;
     replay.on_resize(size.width, size.height);
     replay.app.take_dirty();
-    terminal.draw(|f| super::replay_view::draw(f, replay))?;
+    terminal.draw(|f| super::view::draw(f, replay))?;
     let mut tick = tokio::time::interval(timing.tick);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut frame = tokio::time::interval(timing.frame);
@@ -69,7 +69,7 @@ where
             },
             _ = frame.tick() => {
                 if replay.app.take_dirty() {
-                    terminal.draw(|f| super::replay_view::draw(f, replay))?;
+                    terminal.draw(|f| super::view::draw(f, replay))?;
                 }
             }
             _ = tick.tick() => {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 
-/// A place on a run's timeline, resolved against its index by [`super::replay::Replay::jump`].
+/// A place on a run's timeline, resolved against its index by [`super::Replay::jump`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Jump {
     /// After the `n`-th event of the run (1 is the run's start).

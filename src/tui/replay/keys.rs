@@ -1,15 +1,15 @@
 //! A replay's input: the timeline keys ([`keymap::REPLAY_KEYMAP`]), the jump prompt, and the
 //! console's own keys, of which the view keys work as live and the decision keys only say that the
-//! replay is read-only (no key can put an [`OperatorCommand`](super::OperatorCommand) in the app's
+//! replay is read-only (no key can put an [`OperatorCommand`](crate::tui::OperatorCommand) in the app's
 //! outbox).
 
 use chrono::Utc;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent};
 
-use super::action::Action;
-use super::app::Flow;
-use super::keymap;
-use super::replay::{Replay, ReplayAction, SPEEDS, parse_jump};
+use super::{Replay, ReplayAction, SPEEDS, parse_jump};
+use crate::tui::action::Action;
+use crate::tui::app::Flow;
+use crate::tui::keymap;
 
 impl Replay {
     /// Handles a key. Returns [`Flow::Quit`] when the replay should close.

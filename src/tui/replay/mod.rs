@@ -7,7 +7,7 @@
 //! time of the current event, so elapsed times and countdowns read as they did then.
 //!
 //! - Nothing here touches the disk: the envelopes come from the reader thread
-//!   ([`super::replay_source`]) as [`Reply`]s; what is missing is asked for with a [`Request`]
+//!   ([`crate::tui::replay_source`]) as [`Reply`]s; what is missing is asked for with a [`Request`]
 //!   and folded when it arrives. The index (id, seq, time of every event) is in memory, so time
 //!   and landmark jumps are computed without reading the journal.
 //! - Moving back restores the nearest in-memory checkpoint ([`Folded`], one every
@@ -16,9 +16,16 @@
 //!   stepping back is a refold of at most a checkpoint interval with no disk read.
 //! - Work is bounded per call ([`Replay::pump`] folds at most [`BATCH`] envelopes), so the loop
 //!   keeps answering keys while a long jump is folded.
-//! - Keys are handled in [`super::replay_keys`]. No key produces an
-//!   [`OperatorCommand`](super::OperatorCommand): the decision keys are answered with "read-only"
+//! - Keys are handled in [`crate::tui::replay_keys`]. No key produces an
+//!   [`OperatorCommand`](crate::tui::OperatorCommand): the decision keys are answered with "read-only"
 //!   and the app's outbox stays empty.
+
+pub mod event_loop;
+mod jump;
+pub mod keys;
+pub mod open;
+pub mod source;
+pub mod view;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -28,12 +35,12 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::app::{App, ConsoleConfig, Folded, ListView};
-use super::event_loop::BATCH;
-pub use super::replay_jump::{Jump, parse_jump};
-use super::replay_source::{Reply, Request};
+pub use self::jump::{Jump, parse_jump};
+use self::source::{Reply, Request};
 use crate::audit::timeline::{IndexEntry, Landmark};
 use crate::engine::Envelope;
+use crate::tui::app::{App, ConsoleConfig, Folded, ListView};
+use crate::tui::event_loop::BATCH;
 
 /// Events between two checkpoints near the position.
 pub const CHECKPOINT_EVERY: usize = 5_000;
@@ -83,7 +90,7 @@ pub struct ReplayStatus {
     pub loading: bool,
 }
 
-/// A timeline key's intent (bound in [`super::keymap::REPLAY_KEYMAP`]).
+/// A timeline key's intent (bound in [`crate::tui::keymap::REPLAY_KEYMAP`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReplayAction {
     StepForward,
@@ -477,7 +484,7 @@ impl Replay {
             None => self.index.first().map_or(WALL_CLOCK, |e| e.at.timestamp_millis()),
         };
         self.clock.store(clock, Ordering::Relaxed);
-        let status = super::replay::ReplayStatus {
+        let status = self::ReplayStatus {
             mode: self.mode,
             unverified: self.unverified,
             position: self.pos,
@@ -546,7 +553,7 @@ impl Replay {
     }
 
     /// Commands the app produced; always empty (kept to let tests prove it).
-    pub fn take_commands(&mut self) -> Vec<super::OperatorCommand> {
+    pub fn take_commands(&mut self) -> Vec<crate::tui::OperatorCommand> {
         self.app.take_commands()
     }
 }

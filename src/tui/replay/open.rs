@@ -1,20 +1,19 @@
-//! `cutover replay` and `cutover watch`: open the journal read-only, verify it (refusing one that
-//! does not verify unless `--unverified`), pick the run, and run the replay console on the
-//! terminal until the operator quits.
+//! Opening a replay or a watch: the journal read-only and verified (one that does not verify is
+//! refused unless `--unverified`), the run picked, then the replay console on the terminal until the
+//! operator quits. The edge's `cutover replay` and `cutover watch` call these.
 
 use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use super::app::ConsoleConfig;
-use super::event_loop::Timing;
-use super::replay::{Jump, Replay, ReplayMode, parse_jump};
-use super::{replay_loop, replay_source, terminal};
+use super::{Jump, Replay, ReplayMode};
+use super::{event_loop as replay_loop, source as replay_source};
 use crate::audit::{self, AuditError};
-use crate::cli::{ReplayArgs, WatchArgs};
 use crate::engine::RunId;
-use crate::exit;
 use crate::journal::{JournalReader, RunSummary, VerifyFailure};
+use crate::tui::app::ConsoleConfig;
+use crate::tui::event_loop::Timing;
+use crate::tui::terminal;
 
 /// A journal checked and ready to replay.
 pub struct Prepared {
@@ -23,7 +22,7 @@ pub struct Prepared {
     pub unverified: bool,
 }
 
-/// Why a replay does not start, with the exit code it maps to.
+/// Why a replay does not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("{0}")]
@@ -41,15 +40,6 @@ pub enum ReplayError {
     EventNotInRun(i64, RunId),
     #[error("{0}")]
     BadFlag(String),
-}
-
-impl ReplayError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            ReplayError::Unverified(_) => exit::FAILED,
-            _ => exit::INVALID,
-        }
-    }
 }
 
 /// Verifies the journal (one read transaction, so a writer appending meanwhile cannot make an
@@ -74,7 +64,7 @@ pub fn prepare(path: &Path, run: Option<&str>, allow_unverified: bool) -> Result
 }
 
 /// Checks that `--event ID` names an event of the run.
-fn check_event(path: &Path, run: &RunId, id: i64) -> Result<(), ReplayError> {
+pub fn check_event(path: &Path, run: &RunId, id: i64) -> Result<(), ReplayError> {
     let reader = JournalReader::open_read_only(path).map_err(AuditError::Journal)?;
     match reader.run_of_event(id).ok().flatten() {
         Some(r) if r == *run => Ok(()),
@@ -82,106 +72,33 @@ fn check_event(path: &Path, run: &RunId, id: i64) -> Result<(), ReplayError> {
     }
 }
 
-/// `cutover replay JOURNAL`: 0 after the operator quits, 1 refused (does not verify), 2 invalid.
-pub fn cmd_replay(args: &ReplayArgs) -> i32 {
-    let first = || -> Result<(Prepared, Option<Jump>), ReplayError> {
-        let prep = prepare(&args.journal, args.run.as_deref(), args.unverified)?;
-        let first = match (&args.at, args.event) {
-            (Some(at), _) => Some(parse_jump(at, prep.run.started_at).map_err(ReplayError::BadFlag)?),
-            (None, Some(id)) => {
-                check_event(&args.journal, &prep.run.run_id, id)?;
-                Some(Jump::Event(id))
-            }
-            (None, None) => None,
-        };
-        Ok((prep, first))
-    };
-    match first() {
-        Ok((prep, jump)) => open_console(
-            &args.journal,
-            &prep,
-            ReplayMode::Replay,
-            jump,
-            args.speed,
-            "replay",
-        ),
-        Err(e) => {
-            eprintln!("cutover replay: {}: {e}", args.journal.display());
-            e.exit_code()
-        }
-    }
-}
-
-/// `cutover watch JOURNAL`: follow a run another process drives, read-only.
-pub fn cmd_watch(args: &WatchArgs) -> i32 {
-    match prepare(&args.journal, args.run.as_deref(), args.unverified) {
-        Ok(prep) => open_console(&args.journal, &prep, ReplayMode::Watch, None, None, "watch"),
-        Err(e) => {
-            eprintln!("cutover watch: {}: {e}", args.journal.display());
-            e.exit_code()
-        }
-    }
-}
-
-fn open_console(
+/// Runs the replay (or watch) console on the terminal over a prepared journal until the operator
+/// quits or `cancel` fires. `Ok(Some(reason))`: the journal could not be read part way.
+pub async fn run_replay(
     path: &Path,
     prep: &Prepared,
     mode: ReplayMode,
     first: Option<Jump>,
     speed: Option<u32>,
-    name: &str,
-) -> i32 {
-    if !super::stdout_is_terminal() {
-        eprintln!(
-            "cutover {name}: needs a terminal (stdout is not one); `cutover report` writes the run as text"
-        );
-        return exit::INVALID;
-    }
-    if prep.unverified {
-        eprintln!("cutover {name}: WARNING: the journal does not verify; every screen says UNVERIFIED");
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cutover {name}: {e}");
-            return exit::FAILED;
-        }
-    };
+    theme: crate::tui::Theme,
+    cancel: CancellationToken,
+) -> Result<Option<String>, crate::tui::ConsoleError> {
     let path: PathBuf = path.to_path_buf();
     let run = prep.run.run_id.clone();
-    let unverified = prep.unverified;
-    let result = runtime.block_on(async move {
-        let (requests, replies) = replay_source::spawn(path.clone(), run, mode == ReplayMode::Watch);
-        let mut cfg = ConsoleConfig::new(mode.label().to_lowercase());
-        cfg.journal_path = Some(path.clone());
-        let mut replay = Replay::new(cfg, mode, unverified, requests, first);
-        if let Some(s) = speed {
-            replay.play(s);
-        }
-        terminal::install_panic_hook(Some(path), None);
-        let (mut term, guard) = terminal::enter()?;
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        let signals = tokio::spawn(async move {
-            super::console::wait_for_terminate().await;
-            on_signal.cancel();
-        });
-        let input = crossterm::event::EventStream::new();
-        let r = replay_loop::drive_replay(&mut term, &mut replay, input, replies, cancel, Timing::default())
-            .await;
-        signals.abort();
-        drop(guard);
-        r.map(|_| replay.failure().map(str::to_owned))
-    });
-    match result {
-        Ok(None) => exit::OK,
-        Ok(Some(failure)) => {
-            eprintln!("cutover {name}: the journal could not be read: {failure}");
-            exit::FAILED
-        }
-        Err(e) => {
-            eprintln!("cutover {name}: terminal: {e}");
-            exit::FAILED
-        }
+    let (requests, replies) = replay_source::spawn(path.clone(), run, mode == ReplayMode::Watch);
+    let mut cfg = ConsoleConfig::new(mode.label().to_lowercase());
+    cfg.theme = theme;
+    cfg.journal_path = Some(path.clone());
+    let mut replay = Replay::new(cfg, mode, prep.unverified, requests, first);
+    if let Some(s) = speed {
+        replay.play(s);
     }
+    terminal::install_panic_hook(Some(path), None);
+    let (mut term, guard) = terminal::enter()?;
+    let input = crossterm::event::EventStream::new();
+    let r =
+        replay_loop::drive_replay(&mut term, &mut replay, input, replies, cancel, Timing::default()).await;
+    drop(guard);
+    r?;
+    Ok(replay.failure().map(str::to_owned))
 }

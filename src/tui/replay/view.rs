@@ -1,4 +1,4 @@
-//! Drawing a replay: the live console's panes exactly as [`super::panes::draw`] draws them (the
+//! Drawing a replay: the live console's panes exactly as [`crate::tui::panes::draw`] draws them (the
 //! header says REPLAY, see `panes/header.rs`), with the footer and the help overlay replaced by
 //! the timeline's: its keys, the jump prompt, and the decisions marked inert.
 
@@ -7,15 +7,15 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
-use super::fmt::{fit, pad};
-use super::keymap::replay_help_rows;
-use super::replay::Replay;
+use super::Replay;
+use crate::tui::fmt::{fit, pad};
+use crate::tui::keymap::replay_help_rows;
 
 /// Draws the whole replay screen for the app's current size.
 pub fn draw(f: &mut Frame, replay: &Replay) {
     let app = &replay.app;
-    super::panes::draw(f, app);
-    let areas = super::layout::compute(f.area(), app);
+    crate::tui::panes::draw(f, app);
+    let areas = crate::tui::layout::compute(f.area(), app);
     render_footer(f, areas.footer, replay);
     if replay.help {
         render_help(f, f.area(), replay);

@@ -10,10 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cutover::app::sim_process::{record_path, stop_recorded};
 use cutover::engine::event::{Event, StepOutcome};
 use cutover::journal::JournalReader;
 use cutover::journal::lease::process_alive;
-use cutover::sim::detached::{record_path, stop_recorded};
 
 struct SimGuard<'a>(&'a Path);
 

@@ -214,7 +214,7 @@ fn issued_tokens_have_the_shape_the_scan_finds() {
         let sim = cutover::sim::start(cutover::sim::Scenario::demo(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-        let resp = cutover::net::client()
+        let resp = cutover::connectors::net::client()
             .unwrap()
             .post(format!("{}/tenant/oauth2/v2.0/token", sim.url()))
             .form(&[

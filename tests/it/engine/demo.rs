@@ -40,7 +40,7 @@ fn headless_demo_finishes_with_every_step_and_parity_per_map_per_wave() {
     let runs = reader.runs().unwrap();
     assert_eq!(runs.len(), 1);
     let st = reader.state_at(&runs[0].run_id, None).unwrap();
-    let rb = cutover::runbook::load(cutover::headless::DEMO_RUNBOOK, "demo.yaml")
+    let rb = cutover::runbook::load(cutover::app::DEMO_RUNBOOK, "demo.yaml")
         .runbook
         .unwrap();
     let plan = cutover::runbook::plan::plan(&rb);
@@ -133,7 +133,7 @@ fn sigint_exits_130_and_resume_finishes_the_run() {
     std::fs::create_dir_all(dir.path().join("packages")).unwrap();
     std::fs::write(
         dir.path().join("packages/reference-data.zip"),
-        cutover::headless::DEMO_PACKAGE,
+        cutover::app::DEMO_PACKAGE,
     )
     .unwrap();
     let runbook = dir.path().join("short.yaml");
@@ -228,7 +228,7 @@ fn invalid_runbook_exits_2_and_an_unanswered_manual_step_exits_3() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not validate"));
 
-    let file = cutover::headless::materialize_demo().unwrap();
+    let file = cutover::app::materialize_demo().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
         .args(["run", file.to_str().unwrap(), "--headless", "--sim", "--journal"])
         .arg(dir.path().join("manual.journal"))

@@ -137,7 +137,7 @@ fn a_live_driver_is_refused_and_a_killed_ones_lease_is_taken_over_explicitly() {
         let (code, err) = run(bin()
             .args(&args)
             .args(["--operator", "bob", "--sim-url", &fast.url()]));
-        assert_eq!(code, Some(cutover::exit::BUSY), "{args:?}: {err}");
+        assert_eq!(code, Some(cutover::app::exit::BUSY), "{args:?}: {err}");
         for want in [
             "being driven by alice".to_owned(),
             format!("pid {pid} on "),
@@ -163,7 +163,7 @@ fn a_live_driver_is_refused_and_a_killed_ones_lease_is_taken_over_explicitly() {
         "--sim-url",
         &fast.url(),
     ]));
-    assert_eq!(code, Some(cutover::exit::BUSY), "{err}");
+    assert_eq!(code, Some(cutover::app::exit::BUSY), "{err}");
     assert!(
         err.contains("looks dead") && err.contains("--take-over") && err.contains(&format!("pid {pid}")),
         "{err}"
@@ -183,7 +183,7 @@ fn a_live_driver_is_refused_and_a_killed_ones_lease_is_taken_over_explicitly() {
     let out = takeover.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(cutover::exit::OK),
+        Some(cutover::app::exit::OK),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -230,10 +230,10 @@ fn a_refused_setup_gives_the_lease_back() {
     let (code, err) = run(bin()
         .args(["run", runbook.to_str().unwrap(), "--headless", "--journal", j])
         .args(["--sim-url", &s.url()]));
-    assert_eq!(code, Some(cutover::exit::WAITING), "{err}");
+    assert_eq!(code, Some(cutover::app::exit::WAITING), "{err}");
     std::fs::write(&runbook, format!("{MANUAL}# edited\n")).unwrap();
     let (code, err) = run(bin().args(["resume", j, "--headless", "--sim-url", &s.url()]));
-    assert_eq!(code, Some(cutover::exit::INVALID), "{err}");
+    assert_eq!(code, Some(cutover::app::exit::INVALID), "{err}");
     assert!(err.contains("changed"), "{err}");
     assert!(cutover::journal::Lease::current(&journal).unwrap().is_none());
     let (code, err) = run(bin()
@@ -241,7 +241,7 @@ fn a_refused_setup_gives_the_lease_back() {
         .args(["--sim-url", &s.url()]));
     assert_eq!(
         code,
-        Some(cutover::exit::WAITING),
+        Some(cutover::app::exit::WAITING),
         "not refused by a leftover lease: {err}"
     );
 }

@@ -5,8 +5,8 @@ use crate::support::engine as engine_support;
 
 use std::time::Duration;
 
+use cutover::engine::driver::Command;
 use cutover::engine::event::{DecisionKind, Event, OperatorAction, RunOutcome, StepOutcome};
-use cutover::engine::ops::Command;
 use cutover::engine::runner::{SetupError, SimTarget, start_engine};
 use cutover::engine::{RunEnd, RunState};
 use cutover::sim::Scenario;
@@ -252,7 +252,7 @@ async fn dmf_succeeded_with_target_errors_fails_the_step() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(end.exit_code(), cutover::exit::FAILED);
+    assert_eq!(cutover::app::exit::of_end(&end), cutover::app::exit::FAILED);
     let (_, evs) = events(&f.journal);
     assert!(
         count(

@@ -70,7 +70,7 @@ fn full_at(rt: &tokio::runtime::Runtime, pages: u32) -> usize {
     let j = f.journal.to_str().unwrap().to_owned();
     let rb = f.runbook.to_str().unwrap().to_owned();
     let (code, err) = drive(&f.journal, &["run", &rb], &sim.url(), Some(pages));
-    assert_eq!(code, Some(cutover::exit::FAILED), "{pages} pages: {err}");
+    assert_eq!(code, Some(cutover::app::exit::FAILED), "{pages} pages: {err}");
     assert!(
         err.contains(&format!("the journal {j} cannot be written"))
             && err.contains("database or disk is full")
@@ -98,7 +98,7 @@ fn full_at(rt: &tokio::runtime::Runtime, pages: u32) -> usize {
     } else {
         drive(&f.journal, &["resume", &j], &sim.url(), None)
     };
-    assert_eq!(code, Some(cutover::exit::OK), "{pages} pages, resume: {err}");
+    assert_eq!(code, Some(cutover::app::exit::OK), "{pages} pages, resume: {err}");
     let st = sim.state();
     let evs = events_of(&f.journal);
     fault_support::every_effect_journaled(&evs, &st).unwrap();

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn vendors_fail_at_2100_resume_and_customers_drift_then_catch_up() {
     let h = sim_support::start_sim(Scenario::demo()).await;
-    let c = cutover::net::client().unwrap();
+    let c = cutover::connectors::net::client().unwrap();
     let tok = sim_support::token(
         &c,
         &h.url(),

@@ -233,7 +233,7 @@ fn cli_prints_the_address_first_and_rejects_a_bad_scenario() {
     let url = line.trim().trim_start_matches("listening on ").to_string();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let st: Value = rt.block_on(async {
-        cutover::net::client()
+        cutover::connectors::net::client()
             .unwrap()
             .get(format!("{url}/_sim/state"))
             .send()

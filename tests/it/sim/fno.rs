@@ -36,7 +36,7 @@ entities:
 
 async fn sim() -> (SimHandle, reqwest::Client) {
     let h = sim_support::start_sim(scenario("")).await;
-    (h, cutover::net::client().unwrap())
+    (h, cutover::connectors::net::client().unwrap())
 }
 
 async fn token_for(c: &reqwest::Client, url: &str, scope: &str, secret: &str) -> reqwest::Response {

@@ -39,11 +39,11 @@ pub async fn token(c: &reqwest::Client, url: &str, client_id: &str, secret: &str
     v["access_token"].as_str().unwrap().to_string()
 }
 
-/// Simulator from `yaml`, a plain client from `cutover::net::client()`, and a token for `scope`
+/// Simulator from `yaml`, a plain client from `cutover::connectors::net::client()`, and a token for `scope`
 /// (client `a`, secret `s`, which the default scenario auth accepts).
 pub async fn sim_with_token(yaml: &str, scope: &str) -> (SimHandle, reqwest::Client, String) {
     let h = start_sim_yaml(yaml).await;
-    let c = cutover::net::client().unwrap();
+    let c = cutover::connectors::net::client().unwrap();
     let tok = token(&c, &h.url(), "a", "s", scope).await;
     (h, c, tok)
 }

@@ -170,13 +170,13 @@ struct SimGuard(std::path::PathBuf);
 
 impl Drop for SimGuard {
     fn drop(&mut self) {
-        cutover::sim::detached::stop_recorded(&self.0);
+        cutover::app::sim_process::stop_recorded(&self.0);
     }
 }
 
 /// The pid of the simulator recorded beside `journal`.
 fn recorded_sim_pid(journal: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(cutover::sim::detached::record_path(journal)).ok()?;
+    let text = std::fs::read_to_string(cutover::app::sim_process::record_path(journal)).ok()?;
     serde_json::from_str::<serde_json::Value>(&text).ok()?["pid"].as_u64()
 }
 

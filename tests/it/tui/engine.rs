@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use cutover::engine::driver::RunEnd;
 use cutover::engine::event::{DecisionKind, Envelope};
-use cutover::engine::ops::RunEnd;
 use cutover::engine::state::StepStatus;
 use cutover::engine::{EngineHandle, RunOptions, SimTarget, start_engine};
 use cutover::runbook::EnvLookup;
@@ -25,16 +25,16 @@ use tokio::sync::mpsc;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn options(journal: &Path) -> RunOptions {
+fn options(journal: &Path, sim_url: String) -> RunOptions {
     let vars: Arc<dyn EnvLookup + Send + Sync> =
         Arc::new(|name: &str| (name == "DEMO_CLIENT_SECRET").then(|| "test-secret".to_owned()));
     RunOptions {
-        runbook: Some(cutover::headless::materialize_demo().unwrap()),
+        runbook: Some(cutover::app::materialize_demo().unwrap()),
         journal: journal.to_path_buf(),
         operator: "tester".into(),
         auto_approve: None,
         interactive: true,
-        sim: SimTarget::InProcess(Box::new(cutover::sim::Scenario::demo())),
+        sim: SimTarget::Url(sim_url),
         accept_changed_runbook: false,
         take_over: false,
         new_run: false,
@@ -45,6 +45,8 @@ fn options(journal: &Path) -> RunOptions {
 }
 
 struct Console {
+    /// The environment of the run; stops when the console is dropped.
+    _sim: cutover::sim::SimHandle,
     app: App,
     sub: mpsc::UnboundedReceiver<Envelope>,
     commands: mpsc::Sender<OperatorCommand>,
@@ -52,13 +54,18 @@ struct Console {
 }
 
 async fn open(journal: &Path) -> Console {
-    let (handle, initial, sub) = start_engine(options(journal)).await.unwrap();
+    // The edge starts the simulator for a run; the test does what it does.
+    let sim = cutover::sim::start(cutover::sim::Scenario::demo(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (handle, initial, sub) = start_engine(options(journal, sim.url())).await.unwrap();
     let mut cfg = ConsoleConfig::new("tester");
     cfg.theme = Theme { color: false };
     let app = App::new(initial, cfg, Box::new(Utc::now));
     let (tx, rx) = mpsc::channel(16);
     forward_commands(rx, handle.commands.clone());
     Console {
+        _sim: sim,
         app,
         sub,
         commands: tx,

@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use cutover::engine::driver::Command;
 use cutover::engine::event::{DecisionKind, Envelope, Event, OperatorAction, RunOutcome};
-use cutover::engine::ops::Command;
 use cutover::engine::runner::{SimTarget, start_engine};
 use cutover::engine::{RunEnd, RunState};
 use cutover::sim::Scenario;
+use cutover::tui::replay::source as replay_source;
 use cutover::tui::replay::{Jump, Replay, ReplayMode, settle};
-use cutover::tui::{App, ConsoleConfig, Theme, replay_source};
+use cutover::tui::{App, ConsoleConfig, Theme};
 use engine_support::*;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -213,7 +214,7 @@ async fn the_replay_shows_what_the_live_console_showed_at_20_sampled_events() {
             "state at event #{} ({})",
             want.id, want.kind
         );
-        let got = screen_of(|fr| cutover::tui::replay_view::draw(fr, &r));
+        let got = screen_of(|fr| cutover::tui::replay::view::draw(fr, &r));
         assert_eq!(
             comparable(&got),
             comparable(&want.screen),

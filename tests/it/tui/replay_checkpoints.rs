@@ -14,8 +14,8 @@ use chrono::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use cutover::audit::timeline::IndexEntry;
 use cutover::engine::{Envelope, RunState};
+use cutover::tui::replay::source::{Reply, Request};
 use cutover::tui::replay::{CHECKPOINT_EVERY, Jump, Replay, ReplayMode};
-use cutover::tui::replay_source::{Reply, Request};
 use cutover::tui::{ConsoleConfig, Theme};
 use support::{Gen, run_id, run_started, t0};
 

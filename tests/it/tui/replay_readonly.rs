@@ -16,10 +16,11 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use cutover::engine::event::DecisionKind;
 use cutover::engine::state::StepStatus;
 use cutover::tui::event_loop::{ConsoleExit, Timing};
+use cutover::tui::replay::event_loop::drive_replay;
+use cutover::tui::replay::open::{ReplayError, prepare};
+use cutover::tui::replay::source as replay_source;
 use cutover::tui::replay::{Jump, Replay, ReplayMode, settle};
-use cutover::tui::replay_cmd::{ReplayError, prepare};
-use cutover::tui::replay_loop::drive_replay;
-use cutover::tui::{ConsoleConfig, Theme, replay_source};
+use cutover::tui::{ConsoleConfig, Theme};
 use futures::channel::mpsc as fmpsc;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -51,7 +52,7 @@ fn hex_sha(bytes: &[u8]) -> String {
 
 fn screen(r: &Replay, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| cutover::tui::replay_view::draw(f, r)).unwrap();
+    t.draw(|f| cutover::tui::replay::view::draw(f, r)).unwrap();
     let buf = t.backend().buffer();
     let mut out = String::new();
     for y in 0..buf.area.height {
@@ -254,7 +255,7 @@ async fn a_tampered_journal_is_refused_unless_unverified_and_then_every_screen_s
 
     match prepare(&path, None, false) {
         Err(e @ ReplayError::Unverified(_)) => {
-            assert_eq!(e.exit_code(), 1);
+            assert_eq!(cutover::app::exit::of_replay(&e), 1);
             let ReplayError::Unverified(f) = &e else {
                 unreachable!()
             };
