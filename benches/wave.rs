@@ -46,6 +46,7 @@ use cutover::engine::event::{Event, RunOutcome};
 use cutover::engine::runner::{RunOptions, SimTarget, start_engine};
 use cutover::engine::scheduler::operator::AutoApprove;
 use cutover::runbook::plan::{PlannedWhat, plan};
+use cutover::runbook::steps as kind;
 use cutover::runbook::{MapSpec, Runbook, StepKind};
 use cutover::sim::Scenario;
 use cutover::sim::scenario::{MapDef, Side};
@@ -149,8 +150,8 @@ fn model(rb: &Runbook, sc: &Scenario) -> (Vec<(String, Span)>, f64, f64) {
             }
             PlannedWhat::Step(step) => {
                 let d = match &step.kind {
-                    StepKind::DmfExport { definition_group, .. }
-                    | StepKind::DmfImport { definition_group, .. } => {
+                    StepKind::DmfExport(kind::DmfExport { definition_group, .. })
+                    | StepKind::DmfImport(kind::DmfImport { definition_group, .. }) => {
                         let job = sc
                             .dmf
                             .definition_groups
@@ -158,14 +159,14 @@ fn model(rb: &Runbook, sc: &Scenario) -> (Vec<(String, Span)>, f64, f64) {
                             .map_or(&sc.dmf.default_job, |g| &g.job);
                         job.queued.0 + job.duration.0
                     }
-                    StepKind::Wait { for_: Some(d), .. } => d.as_std().as_secs_f64(),
-                    StepKind::Roundtrip { .. } => sc.dual_write.lag.0,
-                    StepKind::Monitor { every, for_, .. } => {
+                    StepKind::Wait(kind::Wait { for_: Some(d), .. }) => d.as_std().as_secs_f64(),
+                    StepKind::Roundtrip(kind::Roundtrip { .. }) => sc.dual_write.lag.0,
+                    StepKind::Monitor(kind::Monitor { every, for_, .. }) => {
                         for_.as_ref().map_or(every.as_std(), |d| d.as_std()).as_secs_f64()
                     }
-                    StepKind::DualwritePause { .. }
-                    | StepKind::DualwriteResume { .. }
-                    | StepKind::DualwriteStop { .. } => sc.dual_write.request_delay.0,
+                    StepKind::DualwritePause(kind::DualwritePause { .. })
+                    | StepKind::DualwriteResume(kind::DualwriteResume { .. })
+                    | StepKind::DualwriteStop(kind::DualwriteStop { .. }) => sc.dual_write.request_delay.0,
                     _ => 0.0,
                 };
                 (d, d)

@@ -4,11 +4,11 @@
 
 pub mod diag;
 pub mod duration;
-pub mod kinds;
 pub mod load;
 pub mod model;
 pub mod plan;
 pub mod schema;
+pub mod steps;
 mod structure;
 pub mod tree;
 mod typed_error;

@@ -33,7 +33,7 @@ pub struct MapId(pub String);
 
 crate::model::id_impls!(MapId);
 
-fn is_false(b: &bool) -> bool {
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
 
@@ -352,7 +352,7 @@ pub struct Step {
     pub kind: StepKind,
 }
 
-pub use super::kinds::*;
+pub use super::steps::*;
 
 impl Step {
     /// The `kind:` text (`dmf.export`, ...).

@@ -18,6 +18,7 @@ use crate::connectors::ConnectorError;
 use crate::connectors::fno::odata_string;
 use crate::connectors::transport::{Idempotency, Request};
 use crate::engine::event::{Event, Handle, LogLevel};
+use crate::runbook::steps as kind;
 use crate::runbook::{EnvKind, Step, StepKind};
 
 /// The least real time the other side gets to show the canary.
@@ -172,12 +173,12 @@ fn journaled_stage(ctx: &StepCtx) -> u64 {
 }
 
 pub async fn run(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
-    let StepKind::Roundtrip {
+    let StepKind::Roundtrip(kind::Roundtrip {
         map,
         from,
         within,
         record,
-    } = &step.kind
+    }) = &step.kind
     else {
         return Err(fail("not a roundtrip step"));
     };

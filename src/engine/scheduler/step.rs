@@ -15,8 +15,8 @@ use super::{GatePolicy, Scheduler, TaskEnd};
 use crate::engine::ctx::{Ask, AskError, Decision, StepCtx};
 use crate::engine::event::{DecisionKind, Event, Handle, OperatorAction, StepOutcome};
 use crate::engine::exec::{Mode, Reconcile, StepResult};
-use crate::runbook::StepKind;
 use crate::runbook::plan::{PlannedStep, PlannedWhat};
+use crate::runbook::steps::DefaultTimeout;
 
 /// How a step's task begins.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,10 +88,10 @@ impl Scheduler {
     fn timeout(&self, step: &PlannedStep) -> Option<Duration> {
         let d = self.runbook.defaults.timeout().as_std();
         match runbook_step(step) {
-            Some(s) => match (&s.timeout, &s.kind) {
+            Some(s) => match (&s.timeout, s.kind.spec().default_timeout()) {
                 (Some(t), _) => Some(t.as_std()),
-                (None, StepKind::Manual { .. } | StepKind::Wait { .. } | StepKind::Monitor { .. }) => None,
-                (None, _) => Some(d),
+                (None, DefaultTimeout::Unbounded) => None,
+                (None, DefaultTimeout::Runbook) => Some(d),
             },
             None => Some(d),
         }

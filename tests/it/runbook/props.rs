@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use cutover::runbook::steps as kind;
 use cutover::runbook::{
     Auth, Defaults, Duration, EnvKind, Environment, FreezeWindow, Gate, MapId, MapSelection, MapSpec, Master,
     Phase, Rows, Runbook, Step, StepId, StepKind, Timestamp, Tolerance, Wave, load, validate,
@@ -77,57 +78,57 @@ fn kind() -> impl Strategy<Value = StepKind> {
             proptest::option::of(text()),
             proptest::collection::vec(text(), 0..3)
         )
-            .prop_map(|(instructions, checklist)| StepKind::Manual {
+            .prop_map(|(instructions, checklist)| StepKind::Manual(kind::Manual {
                 instructions,
                 checklist
-            }),
-        duration().prop_map(|d| StepKind::Wait {
+            })),
+        duration().prop_map(|d| StepKind::Wait(kind::Wait {
             until: None,
             for_: Some(d)
-        }),
-        timestamp().prop_map(|t| StepKind::Wait {
+        })),
+        timestamp().prop_map(|t| StepKind::Wait(kind::Wait {
             until: Some(t),
             for_: None
-        }),
+        })),
         (maps_sel(), any::<bool>(), proptest::option::of(0u64..10)).prop_map(|(maps, record_baseline, t)| {
-            StepKind::Parity {
+            StepKind::Parity(kind::Parity {
                 maps,
                 record_baseline,
                 tolerance: t.map(Tolerance::Count),
-            }
+            })
         }),
         (id(), id(), proptest::option::of(text())).prop_map(|(env, definition_group, package)| {
-            StepKind::DmfExport {
+            StepKind::DmfExport(kind::DmfExport {
                 env,
                 definition_group,
                 package,
                 legal_entity: None,
-            }
+            })
         }),
         (maps_sel(), proptest::option::of(any::<bool>())).prop_map(|(maps, initial_sync)| {
-            StepKind::DualwriteRun {
+            StepKind::DualwriteRun(kind::DualwriteRun {
                 maps,
                 initial_sync,
                 master: None,
-            }
+            })
         }),
-        (id(), id(), duration()).prop_map(|(m, from, within)| StepKind::Roundtrip {
+        (id(), id(), duration()).prop_map(|(m, from, within)| StepKind::Roundtrip(kind::Roundtrip {
             map: MapId(m),
             from,
             within: Some(within),
             record: None
-        }),
-        (duration(), duration(), maps_sel()).prop_map(|(every, f, maps)| StepKind::Monitor {
+        })),
+        (duration(), duration(), maps_sel()).prop_map(|(every, f, maps)| StepKind::Monitor(kind::Monitor {
             every,
             for_: Some(f),
             until: None,
             maps,
             alert: None,
             sample_size: Some(5)
-        }),
-        (text(), text()).prop_map(|(url, text)| StepKind::Notify { url, text }),
+        })),
+        (text(), text()).prop_map(|(url, text)| StepKind::Notify(kind::Notify { url, text })),
         (text(), proptest::collection::btree_map(id(), text(), 0..2))
-            .prop_map(|(run, env)| StepKind::Shell { run, env }),
+            .prop_map(|(run, env)| StepKind::Shell(kind::Shell { run, env })),
     ]
 }
 

@@ -20,7 +20,7 @@ fn shipped_schema_matches_the_model() {
 fn schema_knows_every_step_kind_and_rejects_unknown_fields() {
     let schema: serde_json::Value = serde_json::from_str(&cutover::runbook::schema::generate()).unwrap();
     let text = schema.to_string();
-    for kind in cutover::runbook::kinds::STEP_KINDS {
+    for kind in cutover::runbook::steps::STEP_KINDS {
         assert!(
             text.contains(&format!("\"{kind}\"")),
             "schema lacks step kind {kind}"
