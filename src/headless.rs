@@ -24,16 +24,6 @@ pub enum Format {
     Jsonl,
 }
 
-fn ms(ms: u64) -> String {
-    if ms < 1_000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
-    }
-}
-
 /// The text line for one envelope (after `state` applied it), or `None` for events a person does
 /// not need to read one by one (requests, progress, error counts).
 pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
@@ -85,7 +75,7 @@ pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
             let d = state
                 .step(step.as_str())
                 .and_then(|s| s.duration_ms)
-                .map(ms)
+                .map(crate::util::duration::readable_ms)
                 .unwrap_or_default();
             match outcome {
                 StepOutcome::Succeeded => format!("done    {step} in {d}"),

@@ -1,5 +1,7 @@
 //! Small helpers every layer may use; this module depends on nothing of the crate.
 
+pub mod duration;
+
 use sha2::{Digest, Sha256};
 
 /// Lower-case hex sha256 of some bytes (a runbook's text, a package, a scenario file).
