@@ -7,7 +7,7 @@
 //! fields and types; the payload's own `kind` key is checked on the way (exactly one, equal to the
 //! column). Whenever this path fails (an unknown kind, a kind that disagrees, a malformed payload),
 //! [`decode_event`] falls back to `serde_json::from_str::<Event>`, so its result and its error are
-//! always exactly those of the plain decode. `tests/journal_encoding.rs` checks both give equal
+//! always exactly those of the plain decode. `tests/it/journal/encoding.rs` checks both give equal
 //! events for every kind.
 
 use std::borrow::Cow;

@@ -7,7 +7,7 @@
 //! time of the current event, so elapsed times and countdowns read as they did then.
 //!
 //! - Nothing here touches the disk: the envelopes come from the reader thread
-//!   ([`crate::tui::replay_source`]) as [`Reply`]s; what is missing is asked for with a [`Request`]
+//!   ([`source`]) as [`Reply`]s; what is missing is asked for with a [`Request`]
 //!   and folded when it arrives. The index (id, seq, time of every event) is in memory, so time
 //!   and landmark jumps are computed without reading the journal.
 //! - Moving back restores the nearest in-memory checkpoint ([`Folded`], one every
