@@ -18,10 +18,16 @@ pub const INTERRUPTED: i32 = 130;
 pub fn of_setup(e: &crate::engine::SetupError) -> i32 {
     use crate::engine::SetupError;
     match e {
-        SetupError::Invalid(_) => INVALID,
-        SetupError::Lease(_) => BUSY,
+        SetupError::Invalid(_)
+        | SetupError::Journal(_)
+        | SetupError::Envs(_)
+        | SetupError::SimUrl { .. }
+        | SetupError::RunbookFile { .. } => INVALID,
+        SetupError::Lease(_) | SetupError::LeaseFailed(_) => BUSY,
         SetupError::AlreadyFinished { succeeded: true, .. } => OK,
-        SetupError::AlreadyFinished { succeeded: false, .. } | SetupError::Failed(_) => FAILED,
+        SetupError::AlreadyFinished { succeeded: false, .. }
+        | SetupError::Failed(_)
+        | SetupError::Client(_) => FAILED,
     }
 }
 

@@ -88,6 +88,25 @@ pub enum SetupError {
     /// The journal lease is held by another driver (who holds it).
     #[error("{0}")]
     Lease(String),
+    /// The lease could not be read or taken.
+    #[error(transparent)]
+    LeaseFailed(#[from] crate::journal::LeaseError),
+    /// The journal could not be opened or read: invalid input.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    /// The environments could not be built (an unset secret, a bad URL): invalid input.
+    #[error(transparent)]
+    Envs(#[from] super::envs::EnvsError),
+    /// `--sim-url` does not answer as a simulator: invalid input.
+    #[error("--sim-url {url}: {source}")]
+    SimUrl { url: String, source: reqwest::Error },
+    /// The runbook file could not be read: invalid input.
+    #[error("{path}: {source}")]
+    RunbookFile { path: String, source: std::io::Error },
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(reqwest::Error),
+    /// The journal could not be written or followed.
     #[error("{0}")]
     Failed(String),
 }
@@ -188,16 +207,22 @@ async fn sim_clock(url: &str) -> Result<f64, SetupError> {
             "--sim-url {url}: refused: only https, or plain http to a loopback host (127.0.0.0/8, ::1, localhost)"
         )));
     }
-    let client = crate::connectors::net::client().map_err(|e| SetupError::Failed(e.to_string()))?;
+    let client = crate::connectors::net::client().map_err(SetupError::Client)?;
     let v: serde_json::Value = client
         .get(format!("{}/_sim/clock", url.trim_end_matches('/')))
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| invalid(format!("--sim-url {url}: {e}")))?
+        .map_err(|source| SetupError::SimUrl {
+            url: url.to_owned(),
+            source,
+        })?
         .json()
         .await
-        .map_err(|e| invalid(format!("--sim-url {url}: {e}")))?;
+        .map_err(|source| SetupError::SimUrl {
+            url: url.to_owned(),
+            source,
+        })?;
     Ok(v["time_scale"].as_f64().unwrap_or(1.0))
 }
 
@@ -341,7 +366,7 @@ type PrepareOut = (Prepared, RunState, mpsc::UnboundedReceiver<Envelope>);
 
 async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<PrepareOut, SetupError> {
     let redactor = Redactor::new();
-    let journal = Journal::open(&opts.journal, redactor.clone()).map_err(invalid)?;
+    let journal = Journal::open(&opts.journal, redactor.clone())?;
     // A journal that cannot be written cancels the run at once: no request starts after that.
     journal.writer().cancel_on_failure(cancel.clone());
     let holder = crate::journal::LeaseHolder::this_process(opts.operator.clone());
@@ -354,7 +379,10 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     // The runbook: the file given, the file the run was started from, else the journaled text.
     let (file, text, dir, journaled) = match (&chosen, &opts.runbook) {
         (_, Some(f)) => {
-            let text = std::fs::read_to_string(f).map_err(|e| invalid(format!("{}: {e}", f.display())))?;
+            let text = std::fs::read_to_string(f).map_err(|source| SetupError::RunbookFile {
+                path: f.display().to_string(),
+                source,
+            })?;
             (
                 f.clone(),
                 text,
@@ -441,7 +469,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             sim_clock(u).await?,
         ),
     };
-    let envs = Envs::build(&rb, opts.vars.as_ref(), &target, &redactor, &emit).map_err(invalid)?;
+    let envs = Envs::build(&rb, opts.vars.as_ref(), &target, &redactor, &emit)?;
     let sub = writer
         .subscribe()
         .map_err(|e| SetupError::Failed(e.to_string()))?;

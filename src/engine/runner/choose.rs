@@ -22,8 +22,8 @@ pub(super) enum Chosen {
 }
 
 pub(super) fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupError> {
-    let reader = JournalReader::open_read_only(journal).map_err(invalid)?;
-    let runs = reader.runs().map_err(invalid)?;
+    let reader = JournalReader::open_read_only(journal)?;
+    let runs = reader.runs()?;
     let Some(last) = runs.last() else {
         if opts.resume_only {
             return Err(invalid(format!(
@@ -50,7 +50,7 @@ pub(super) fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupE
     let run_id = last.run_id.clone();
     let mut envelopes = Vec::new();
     for e in reader.events(&run_id) {
-        envelopes.push(e.map_err(invalid)?);
+        envelopes.push(e?);
     }
     let Some(started) = envelopes.first().cloned() else {
         return Err(invalid("the unfinished run has no events"));
