@@ -13,9 +13,10 @@ use chrono::{DateTime, Utc};
 use super::model::{AlertRow, DecisionRow, GateCount, GateRow, InstallRow, Point};
 use super::series::Downsampler;
 use super::text::{at, enum_name, scrub};
-use crate::engine::event::{DecisionKind, Event, GateFailure};
-use crate::engine::state::ParityKey;
-use crate::engine::{Envelope, RunState, StepId};
+use crate::model::event::{DecisionKind, Event, GateFailure};
+use crate::model::{Envelope, StepId};
+use crate::state::ParityKey;
+use crate::state::RunState;
 
 /// Gate verdicts kept with their counts (the newest); `gates_total` stays exact.
 pub const GATES_KEPT: usize = 200;

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use super::scenario::{DmfEntity, JobBehaviour, Side};
 use super::server::{App, json_error};
-use super::state::NO_COMPANY;
+use super::tables::NO_COMPANY;
 use super::world::SimState;
 
 #[derive(Debug, Clone)]

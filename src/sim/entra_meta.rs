@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::faults::{hash_str, mix};
 use super::route::{ENTRA_HOSTS, Ext};
 use super::server::App;
-use super::state::guid_from;
+use super::tables::guid_from;
 
 /// Tenant path segments that name no tenant.
 const MULTI: &[&str] = &["common", "organizations", "consumers"];

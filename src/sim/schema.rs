@@ -7,7 +7,7 @@
 //! date, `noyes` the F&O `NoYes` enum, `choice:` a Dataverse picklist, the rest strings).
 
 use super::scenario::Side;
-use super::state::{FieldKind, Table, Tables, lookup_column};
+use super::tables::{FieldKind, Table, Tables, lookup_column};
 
 /// The type of one property.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,7 +15,7 @@ use super::dmf::Job;
 use super::dual_write::{GwRequest, MapRt};
 use super::live::{LiveRt, Pending};
 use super::scenario::{EntityDef, Rows, Scenario, Side};
-use super::state::{NO_COMPANY, Table, Tables};
+use super::tables::{NO_COMPANY, Table, Tables};
 
 /// The F&O entity set that holds the dual-write error queue (our model of `DualWriteErrorLog`).
 pub const ERROR_LOG_SET: &str = "DualWriteErrorLogs";
@@ -179,7 +179,7 @@ impl SimState {
     pub fn next_guid(&mut self) -> String {
         self.seq += 1;
         let s = super::faults::mix(self.scenario.seed, 0xA11C_E000 + self.seq);
-        super::state::guid_from(s, super::faults::mix(s, self.seq))
+        super::tables::guid_from(s, super::faults::mix(s, self.seq))
     }
 
     /// Appends an entry to the dual-write error queue.
@@ -204,7 +204,7 @@ impl SimState {
         row.insert("Status".into(), json!("Active"));
         row.insert("dataAreaId".into(), json!(company));
         if let Some(&i) = self.fno_idx.get(ERROR_LOG_SET) {
-            self.fno[i].push(super::state::Row {
+            self.fno[i].push(super::tables::Row {
                 company: NO_COMPANY,
                 n: self.error_seq as u32,
                 rev: 0,

@@ -21,7 +21,7 @@ use crate::sim::odata::filter::{Expr, Func, Op, Operand};
 use crate::sim::odata::{self, Query};
 use crate::sim::schema::{ColType, no_property};
 use crate::sim::server::json_error;
-use crate::sim::state::Table;
+use crate::sim::tables::Table;
 use crate::sim::wire;
 use crate::sim::world::SimState;
 use crate::sim::xml::{self, Element};

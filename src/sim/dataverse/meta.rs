@@ -24,7 +24,7 @@ use crate::sim::odata::{Dialect, Expand, Query, filter};
 use crate::sim::route::Ext;
 use crate::sim::schema::{ColType, Column};
 use crate::sim::server::App;
-use crate::sim::state::{Table, Tables, guid_from};
+use crate::sim::tables::{Table, Tables, guid_from};
 use crate::sim::world::SimState;
 
 fn metadata_id(seed: u64, a: &str, b: &str) -> String {

@@ -221,7 +221,7 @@ fn parse_body(body: &[u8]) -> Result<Value, Response> {
 
 fn whoami(app: &App, base: &str) -> Response {
     let seed = app.seed;
-    let g = |k: u64| super::state::guid_from(super::faults::mix(seed, k), super::faults::mix(k, seed));
+    let g = |k: u64| super::tables::guid_from(super::faults::mix(seed, k), super::faults::mix(k, seed));
     Json(json!({
         "@odata.context": format!("{base}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"),
         "BusinessUnitId": g(1), "UserId": g(2), "OrganizationId": g(3),

@@ -15,7 +15,7 @@ use crate::sim::fno::{KeyPred, page_size, split_key};
 use crate::sim::odata::{self, Dialect, Expand, Query, QueryError};
 use crate::sim::schema::{ColType, no_property};
 use crate::sim::server::App;
-use crate::sim::state::{Row, Table, Tables};
+use crate::sim::tables::{Row, Table, Tables};
 use crate::sim::wire;
 use crate::sim::world::SimState;
 
@@ -94,9 +94,9 @@ pub fn project(
             continue;
         };
         let id = m
-            .get(&crate::sim::state::lookup_column(&e.nav))
+            .get(&crate::sim::tables::lookup_column(&e.nav))
             .cloned()
-            .or_else(|| tables.value_of(t, row, &crate::sim::state::lookup_column(&e.nav), &st.companies));
+            .or_else(|| tables.value_of(t, row, &crate::sim::tables::lookup_column(&e.nav), &st.companies));
         let related = match (id, st.dv_idx.get(target)) {
             (Some(Value::String(id)), Some(&ti)) => find(st, ti, &[(None, json!(id))]).map(|p| {
                 let tt = &st.dv[ti];

@@ -22,7 +22,7 @@ use crate::sim::odata::{Dialect, Query};
 use crate::sim::scenario::Side;
 use crate::sim::schema::{ColType, type_name};
 use crate::sim::server::{App, json_error};
-use crate::sim::state::{NO_COMPANY, Row, lookup_column};
+use crate::sim::tables::{NO_COMPANY, Row, lookup_column};
 use crate::sim::wire;
 use crate::sim::world::SimState;
 

@@ -21,7 +21,7 @@ use crate::sim::odata::{Dialect, Query, filter};
 use crate::sim::route::Ext;
 use crate::sim::schema::{ColType, Column};
 use crate::sim::server::App;
-use crate::sim::state::Table;
+use crate::sim::tables::Table;
 use crate::sim::wire;
 use crate::sim::world::SimState;
 

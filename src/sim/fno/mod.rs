@@ -26,7 +26,7 @@ use super::route::Ext;
 use super::scenario::Side;
 use super::schema::type_name;
 use super::server::{App, header, json_error};
-use super::state::{NO_COMPANY, Row};
+use super::tables::{NO_COMPANY, Row};
 use super::wire;
 use super::world::SimState;
 

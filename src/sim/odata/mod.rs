@@ -15,7 +15,7 @@ use serde_json::Value;
 pub use filter::{Expr, FilterError, values_equal};
 
 use super::schema::no_property;
-use super::state::{Table, Tables};
+use super::tables::{Table, Tables};
 
 /// Which service's query options apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,6 @@
+mod auth;
+mod bad_json;
+mod counts;
+mod dmf;
+mod dual_write;
+mod faults;

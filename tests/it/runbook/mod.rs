@@ -1,0 +1,6 @@
+mod cli;
+mod hostile;
+mod malformed;
+mod plan;
+mod props;
+mod schema;
