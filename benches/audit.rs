@@ -8,9 +8,9 @@
 //! HTML report into DIR (for `scripts/check-report-html`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
-#[path = "../tests/audit_support.rs"]
+#[path = "../tests/it/support/audit.rs"]
 mod demo;
-#[path = "../tests/journal_support.rs"]
+#[path = "../tests/it/support/journal.rs"]
 mod support;
 
 #[path = "figure.rs"]

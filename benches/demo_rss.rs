@@ -45,7 +45,7 @@ fn child() {
     }
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("demo.journal");
-    let file = cutover::headless::materialize_demo().unwrap();
+    let file = cutover::app::materialize_demo().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -53,9 +53,13 @@ fn child() {
     let (end, frames) = rt.block_on(async {
         let mut cfg = ConsoleConfig::new("bench");
         cfg.journal_path = Some(journal.clone());
-        cfg.runbook = cutover::runbook::load(cutover::headless::DEMO_RUNBOOK, "runbook")
+        cfg.runbook = cutover::runbook::load(cutover::app::DEMO_RUNBOOK, "runbook")
             .runbook
             .map(Arc::new);
+        // The edge starts the simulator for a run; the bench does what it does.
+        let sim = cutover::sim::start(sc.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         let opts = RunOptions {
             runbook: Some(file),
             journal: journal.clone(),
@@ -65,12 +69,13 @@ fn child() {
                 reason: "auto-approved (memory bench)".into(),
             }),
             interactive: false,
-            sim: SimTarget::InProcess(Box::new(sc)),
+            sim: SimTarget::Url(sim.url()),
             accept_changed_runbook: false,
             take_over: false,
             new_run: false,
             resume_only: false,
             vars: Arc::new(|n: &str| (n == "DEMO_CLIENT_SECRET").then(|| "rss-bench-secret".to_owned())),
+            follow_delay: None,
         };
         let (handle, initial, sub) = start_engine(opts).await.unwrap();
         let mut app = App::new(initial, cfg, Box::new(chrono::Utc::now));

@@ -18,7 +18,7 @@
 //! `cargo bench --bench journal` (release). `JOURNAL_BENCH_EVENTS` overrides the event count.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
-#[path = "../tests/journal_support.rs"]
+#[path = "../tests/it/support/journal.rs"]
 mod support;
 
 #[path = "figure.rs"]

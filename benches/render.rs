@@ -13,7 +13,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/tui_support/mod.rs"]
+#[path = "../tests/it/support/tui.rs"]
 mod tui_support;
 
 #[path = "console_data.rs"]

@@ -4,7 +4,7 @@
 //! `cargo bench --bench replay` (release). `REPLAY_BENCH_EVENTS` overrides the event count.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
-#[path = "../tests/journal_support.rs"]
+#[path = "../tests/it/support/journal.rs"]
 mod support;
 
 #[path = "figure.rs"]

@@ -6,7 +6,7 @@
 //! (default 1,000,000).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
-#[path = "../tests/journal_support.rs"]
+#[path = "../tests/it/support/journal.rs"]
 mod support;
 
 #[path = "figure.rs"]
@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use cutover::journal::{Journal, Redactor};
+use cutover::tui::replay::source as replay_source;
 use cutover::tui::replay::{Jump, Replay, ReplayMode, settle};
-use cutover::tui::{ConsoleConfig, Theme, replay_source};
+use cutover::tui::{ConsoleConfig, Theme};
 use support::{Gen, run_id, run_started};
 
 fn main() {

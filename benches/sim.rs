@@ -53,7 +53,7 @@ fn main() {
         scenario.dataverse.service_protection.requests = u64::MAX;
         scenario.dataverse.service_protection.concurrent = u64::MAX;
         let h = start(scenario, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let c = cutover::net::client_builder()
+        let c = cutover::connectors::net::client_builder()
             .pool_max_idle_per_host(TASKS)
             .build()
             .unwrap();

@@ -131,6 +131,7 @@ fn run(rt: &tokio::runtime::Runtime, throttle: bool) -> Sweep {
             new_run: false,
             resume_only: false,
             vars: Arc::new(|n: &str| (n == "SWEEP_SECRET").then(|| "sweep-secret-value".to_owned())),
+            follow_delay: None,
         };
         let (h, _, _) = start_engine(opts).await.unwrap();
         let end = h.done.await.unwrap();

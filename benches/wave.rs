@@ -46,6 +46,7 @@ use cutover::engine::event::{Event, RunOutcome};
 use cutover::engine::runner::{RunOptions, SimTarget, start_engine};
 use cutover::engine::scheduler::operator::AutoApprove;
 use cutover::runbook::plan::{PlannedWhat, plan};
+use cutover::runbook::steps as kind;
 use cutover::runbook::{MapSpec, Runbook, StepKind};
 use cutover::sim::Scenario;
 use cutover::sim::scenario::{MapDef, Side};
@@ -149,8 +150,8 @@ fn model(rb: &Runbook, sc: &Scenario) -> (Vec<(String, Span)>, f64, f64) {
             }
             PlannedWhat::Step(step) => {
                 let d = match &step.kind {
-                    StepKind::DmfExport { definition_group, .. }
-                    | StepKind::DmfImport { definition_group, .. } => {
+                    StepKind::DmfExport(kind::DmfExport { definition_group, .. })
+                    | StepKind::DmfImport(kind::DmfImport { definition_group, .. }) => {
                         let job = sc
                             .dmf
                             .definition_groups
@@ -158,14 +159,14 @@ fn model(rb: &Runbook, sc: &Scenario) -> (Vec<(String, Span)>, f64, f64) {
                             .map_or(&sc.dmf.default_job, |g| &g.job);
                         job.queued.0 + job.duration.0
                     }
-                    StepKind::Wait { for_: Some(d), .. } => d.as_std().as_secs_f64(),
-                    StepKind::Roundtrip { .. } => sc.dual_write.lag.0,
-                    StepKind::Monitor { every, for_, .. } => {
+                    StepKind::Wait(kind::Wait { for_: Some(d), .. }) => d.as_std().as_secs_f64(),
+                    StepKind::Roundtrip(kind::Roundtrip { .. }) => sc.dual_write.lag.0,
+                    StepKind::Monitor(kind::Monitor { every, for_, .. }) => {
                         for_.as_ref().map_or(every.as_std(), |d| d.as_std()).as_secs_f64()
                     }
-                    StepKind::DualwritePause { .. }
-                    | StepKind::DualwriteResume { .. }
-                    | StepKind::DualwriteStop { .. } => sc.dual_write.request_delay.0,
+                    StepKind::DualwritePause(kind::DualwritePause { .. })
+                    | StepKind::DualwriteResume(kind::DualwriteResume { .. })
+                    | StepKind::DualwriteStop(kind::DualwriteStop { .. }) => sc.dual_write.request_delay.0,
                     _ => 0.0,
                 };
                 (d, d)
@@ -197,7 +198,7 @@ fn main() {
         sc.time_scale *= 4.0;
     }
     let scale = sc.time_scale;
-    let rb = cutover::runbook::load(cutover::headless::DEMO_RUNBOOK, "demo.yaml")
+    let rb = cutover::runbook::load(cutover::app::DEMO_RUNBOOK, "demo.yaml")
         .runbook
         .expect("the demo runbook loads");
     let (steps, critical_s, physical_s) = model(&rb, &sc);
@@ -206,13 +207,17 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("wave.journal");
-    let file = cutover::headless::materialize_demo().unwrap();
+    let file = cutover::app::materialize_demo().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let wall = Instant::now();
     let end = rt.block_on(async {
+        // The edge starts the simulator for a run; the bench does what it does.
+        let sim = cutover::sim::start(sc.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         let opts = RunOptions {
             runbook: Some(file),
             journal: journal.clone(),
@@ -222,12 +227,13 @@ fn main() {
                 reason: "auto-approved (wave bench)".into(),
             }),
             interactive: false,
-            sim: SimTarget::InProcess(Box::new(sc.clone())),
+            sim: SimTarget::Url(sim.url()),
             accept_changed_runbook: false,
             take_over: false,
             new_run: false,
             resume_only: false,
             vars: Arc::new(|n: &str| (n == "DEMO_CLIENT_SECRET").then(|| "wave-bench-secret".to_owned())),
+            follow_delay: None,
         };
         let (h, _, _) = start_engine(opts).await.unwrap();
         h.done.await.unwrap()

@@ -1,4 +1,4 @@
-//! Entry points for the fuzz targets under `fuzz/` and for `tests/fuzz_regress.rs`, which replays
+//! Entry points for the fuzz targets under `fuzz/` and for `tests/it/app/fuzz_regress.rs`, which replays
 //! every kept corpus and crasher input on the stable toolchain.
 //!
 //! Each `pub fn NAME(data: &[u8])` feeds the bytes to the crate's real parsing functions (never a
@@ -49,7 +49,7 @@ pub fn runbook(data: &[u8]) {
     let _ = runbook::validate_loaded(&loaded, "fuzz.yaml", &|_: &str| None, false);
     let _ = runbook::validate::package_diagnostics(&loaded, "fuzz.yaml", &|_| true);
     for d in &diags {
-        let _ = d.render(Some(&text), false);
+        let _ = d.render(Some(&text));
     }
     if let Some(rb) = &loaded.runbook
         && !diags.iter().any(runbook::Diagnostic::is_error)

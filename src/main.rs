@@ -1,9 +1,5 @@
-//! The `cutover` binary: parse arguments, hand over to the library, exit with its code.
+//! The `cutover` binary: everything a process does is the edge's ([`cutover::app::main`]).
 
-use clap::Parser;
-
-fn main() {
-    let cli = cutover::cli::Cli::parse();
-    let code = cutover::cli::run(cli);
-    std::process::exit(code);
+fn main() -> std::process::ExitCode {
+    cutover::app::main()
 }

@@ -11,9 +11,9 @@ use super::model::{
     WaveRow,
 };
 use super::text::{at, scrub};
-use crate::engine::event::RunOutcome;
-use crate::engine::state::{ParityStatus, StepStatus, StepView, default_estimate_ms};
 use crate::journal::RunSummary;
+use crate::model::event::RunOutcome;
+use crate::state::{ParityStatus, StepStatus, StepView, default_estimate_ms};
 
 /// `succeeded` / `failed` / `aborted` / `unfinished`, and the message or reason.
 pub fn outcome_parts(o: Option<&RunOutcome>) -> (String, Option<String>) {

@@ -10,12 +10,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::model::{AlertRow, DecisionRow, GateCount, GateRow, InstallRow, Point};
+use super::model::{AlertRow, DecisionRow, GateCount, GateRow, InstallRow, Point, SignedIn};
 use super::series::Downsampler;
 use super::text::{at, enum_name, scrub};
-use crate::engine::event::{DecisionKind, Event, GateFailure};
-use crate::engine::state::ParityKey;
-use crate::engine::{Envelope, RunState, StepId};
+use crate::model::event::{DecisionKind, Event, GateFailure};
+use crate::model::{Envelope, StepId};
+use crate::state::ParityKey;
+use crate::state::RunState;
 
 /// Gate verdicts kept with their counts (the newest); `gates_total` stays exact.
 pub const GATES_KEPT: usize = 200;
@@ -186,7 +187,7 @@ impl Fold {
                     operator: with_identity(&scrub(operator), identity.as_ref()),
                     reason: reason.as_deref().map(scrub),
                     checklist_done: checklist_done.iter().map(|c| scrub(c)).collect(),
-                    identity: identity.clone(),
+                    identity: identity.as_ref().map(SignedIn::from),
                 });
             }
             Event::ApprovalRefused {
@@ -206,7 +207,7 @@ impl Fold {
                     operator: with_identity(&scrub(operator), identity.as_ref()),
                     reason: Some(scrub(reason)),
                     checklist_done: Vec::new(),
-                    identity: identity.clone(),
+                    identity: identity.as_ref().map(SignedIn::from),
                 });
             }
             Event::GateEvaluated {
@@ -394,7 +395,7 @@ impl Fold {
 
 /// The operator label with the signed-in identity, when there was one:
 /// `alice — signed in as alice@contoso.com (oid …, tenant …)`.
-fn with_identity(operator: &str, id: Option<&crate::identity::Identity>) -> String {
+fn with_identity(operator: &str, id: Option<&crate::model::Identity>) -> String {
     match id {
         Some(i) => format!("{operator} — signed in as {}", scrub(&i.label())),
         None => operator.to_owned(),

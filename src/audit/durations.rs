@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{AuditError, open, select_run};
-use crate::engine::state::StepStatus;
+use crate::state::StepStatus;
 
 /// The duration of every step of `run` (default: the latest run) that succeeded, by step id, in
 /// milliseconds of the run's own clock (a simulated run's durations are multiplied back by its

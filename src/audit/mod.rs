@@ -14,7 +14,6 @@
 
 pub mod assemble;
 pub mod build;
-pub mod cmd;
 pub mod csv;
 pub mod durations;
 pub mod html;
@@ -29,12 +28,10 @@ pub mod timeline;
 
 use std::path::Path;
 
-use rusqlite::OptionalExtension;
-
 pub use self::model::Report;
 use self::model::{Verification, VerifyFailureInfo};
-use crate::engine::RunId;
 use crate::journal::{JournalError, JournalReader, RunSummary, VerifyFailure, VerifyReport};
+use crate::model::RunId;
 
 /// Why an audit command could not do its work.
 #[derive(Debug, thiserror::Error)]
@@ -66,16 +63,8 @@ pub struct JournalVerdict {
 pub fn open(path: &Path) -> Result<JournalReader, AuditError> {
     let reader = JournalReader::open_read_only(path).map_err(AuditError::NotAJournal)?;
     // A file that is not SQLite fails at its first query, not at open: ask for the tables now.
-    let has_events: Option<i64> = reader
-        .connection()
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| AuditError::NotAJournal(e.into()))?;
-    if has_events.is_none() {
+    let has_events = reader.has_events_table().map_err(AuditError::NotAJournal)?;
+    if !has_events {
         return Err(AuditError::NotAJournal(JournalError::Open {
             path: path.display().to_string(),
             message: "not a cutover journal (no events table)".into(),
@@ -168,13 +157,5 @@ pub fn build_report(path: &Path, run: Option<&str>, allow_unverified: bool) -> R
 }
 
 fn last_event_hash(reader: &JournalReader, run: &RunId) -> Result<Option<String>, AuditError> {
-    Ok(reader
-        .connection()
-        .query_row(
-            "SELECT hash FROM events WHERE run_id = ?1 ORDER BY seq DESC LIMIT 1",
-            [&run.0],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(JournalError::from)?)
+    Ok(reader.last_hash_of_run(run)?)
 }

@@ -189,8 +189,35 @@ pub struct DecisionRow {
     pub identity: Option<SignedIn>,
 }
 
-/// A signed-in identity as the evidence pack shows it.
-pub type SignedIn = crate::identity::Identity;
+/// A signed-in identity as the evidence pack shows it (the journaled `model::Identity`).
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[schemars(
+    rename = "Identity",
+    description = "The person behind a delegated token (device code, Azure CLI)."
+)]
+pub struct SignedIn {
+    /// Object id of the user in the tenant (`oid`).
+    pub oid: String,
+    /// `upn`, else `preferred_username`, else `unique_name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    /// Tenant id (`tid`).
+    pub tid: String,
+    /// Display name (`name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl From<&crate::model::Identity> for SignedIn {
+    fn from(i: &crate::model::Identity) -> Self {
+        Self {
+            oid: i.oid.clone(),
+            upn: i.upn.clone(),
+            tid: i.tid.clone(),
+            name: i.name.clone(),
+        }
+    }
+}
 
 #[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct GateRow {

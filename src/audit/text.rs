@@ -20,16 +20,8 @@ pub fn enum_name<T: Serialize>(v: &T) -> String {
     }
 }
 
-/// `1h 02m 03s`, `4m 05s`, `6.2s`, `120ms`.
-pub fn duration(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0 => format!("{ms}ms"),
-        1..=59 => format!("{}.{}s", s, (ms % 1000) / 100),
-        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
-        _ => format!("{}h {:02}m {:02}s", s / 3600, (s / 60) % 60, s % 60),
-    }
-}
+/// `1h 02m 03s`, `4m 05s`, `6.2s`, `120ms` (the crate's readable duration formatter).
+pub use crate::util::duration::readable_ms as duration;
 
 /// A signed duration (`+4m 05s`, `-30.0s`).
 pub fn signed_duration(ms: i64) -> String {

@@ -11,7 +11,6 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::parse::{ExecutionError, WriteUrl};
@@ -126,7 +125,7 @@ pub struct ImportOutcome {
 
 /// The sha256 of a package, lower-case hex, for the install record.
 pub fn package_sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    crate::util::sha256_hex(bytes)
 }
 
 /// The DMF client of one F&O environment.

@@ -63,7 +63,7 @@ pub struct RequestSummary {
 /// Builds the HTTP client the connectors use: the crate's defaults, plus a redirect policy that refuses to follow
 /// a redirect to plain http on a non-loopback host (TLS verification stays on for https).
 pub fn client() -> std::result::Result<reqwest::Client, reqwest::Error> {
-    crate::net::client_builder()
+    crate::connectors::net::client_builder()
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() >= 5 {
                 attempt.error("too many redirects")
@@ -76,21 +76,7 @@ pub fn client() -> std::result::Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
-/// https anywhere; plain http only to a loopback host (the simulator).
-pub fn url_allowed(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => true,
-        "http" => match url.host_str() {
-            Some(h) => {
-                let bare = h.trim_start_matches('[').trim_end_matches(']');
-                bare.eq_ignore_ascii_case("localhost")
-                    || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-            }
-            None => false,
-        },
-        _ => false,
-    }
-}
+pub use crate::util::url_allowed;
 
 /// Percent-encodes a query key or value (spaces as `%20`, which every OData server reads; `$`, quotes and
 /// parentheses kept readable).
@@ -298,7 +284,7 @@ impl Transport {
                             detail: format!("{}: {detail}", req.call),
                         });
                     }
-                    if let Some(why) = crate::net::tls_failure(&e) {
+                    if let Some(why) = crate::connectors::net::tls_failure(&e) {
                         // A certificate problem does not go away by asking again: fail at once, naming the host.
                         let host = url.host_str().unwrap_or("?").to_owned();
                         summary.error = Some(format!("TLS with {host}: {why}"));

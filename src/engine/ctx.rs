@@ -12,14 +12,15 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::RunId;
 use super::event::{DecisionKind, Envelope, Event, OperatorAction};
-use super::{RunId, RunState};
+pub use super::live::LiveState;
 use crate::journal::{JournalError, JournalWriter};
 use crate::runbook::Runbook;
 use crate::runbook::plan::PlannedStep;
@@ -76,11 +77,24 @@ impl Clock {
 pub struct Emitter {
     writer: JournalWriter,
     run_id: RunId,
+    /// The engine's own state, folded before `durable` returns (see [`LiveState`]).
+    live: Option<Arc<LiveState>>,
 }
 
 impl Emitter {
     pub fn new(writer: JournalWriter, run_id: RunId) -> Self {
-        Self { writer, run_id }
+        Self {
+            writer,
+            run_id,
+            live: None,
+        }
+    }
+
+    /// The same emitter, folding every envelope it journals durably into `live` before returning it.
+    #[must_use]
+    pub fn with_state(mut self, live: Arc<LiveState>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     pub fn run_id(&self) -> &RunId {
@@ -89,8 +103,14 @@ impl Emitter {
 
     /// Journals `event` durably and returns its envelope once committed. Use for intents, results,
     /// decisions, gate evaluations, parity samples and anything the next action depends on.
+    /// When an engine state is attached ([`Emitter::with_state`]), it holds the envelope (and every
+    /// one before it) by the time this returns: the engine reads its own writes.
     pub async fn durable(&self, event: Event) -> Result<Envelope, JournalError> {
-        self.writer.append(self.run_id.clone(), event).await
+        let env = self.writer.append(self.run_id.clone(), event).await?;
+        if let Some(live) = &self.live {
+            live.catch_up();
+        }
+        Ok(env)
     }
 
     /// Journals a high-rate event (request summaries, progress) with the next group commit.
@@ -122,7 +142,7 @@ pub struct Decision {
     pub reason: Option<String>,
     pub checklist_done: Vec<String>,
     /// The signed-in person (see `scheduler::approvals`).
-    pub identity: Option<crate::identity::Identity>,
+    pub identity: Option<crate::model::Identity>,
 }
 
 /// Why an answer could not be had.
@@ -165,8 +185,8 @@ pub struct StepCtx {
     /// 1 for the first attempt; operator retries and automatic re-tries count up.
     pub attempt: u32,
     pub operator: Arc<dyn Operator>,
-    /// The live state (read it briefly; never hold the lock across an await).
-    pub state: Arc<RwLock<RunState>>,
+    /// The engine's own state of the run, with everything journaled so far (see [`LiveState`]).
+    pub state: Arc<LiveState>,
 }
 
 #[cfg(test)]

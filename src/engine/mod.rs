@@ -1,43 +1,26 @@
-//! The engine layer: the facts a run produces ([`event::Event`]), the envelope the journal wraps
-//! them in ([`event::Envelope`]), and the one reducer that turns them into everything the console
-//! shows ([`state::RunState::apply`]). No UI dependencies: the TUI, the headless runner, resume and
-//! the auditor's replay all read the same [`state::RunState`].
+//! The engine layer: sets a run up, schedules its steps (phases, waves, gates), executes each one
+//! against its environments, asks the operator, and journals every fact ([`Event`], from the model)
+//! before acting on it. Its own view of the run is the one reducer's [`RunState`], folded from what
+//! it journaled ([`live::LiveState`]). No UI dependencies.
 
 pub mod ctx;
+pub mod driver;
 pub mod envs;
 pub mod envs_auth;
-pub mod event;
 pub mod exec;
-pub mod ops;
+pub mod live;
 pub mod resume;
 pub mod runner;
 pub mod scheduler;
-pub mod state;
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-pub use event::{Envelope, Event};
-pub use ops::{Command, EngineHandle, RunEnd};
+/// The engine speaks the model's types and folds with the one reducer; re-exported so its callers
+/// name one module.
+pub use crate::model::{Envelope, Event, RunId, StepId, event};
+pub use crate::state::{self, RunState};
+pub use driver::{Command, EngineHandle, RunEnd};
 pub use runner::{RunOptions, SetupError, SimTarget, start_engine};
-pub use state::RunState;
 
-/// Identifies one run inside a journal (a journal can hold rehearsals and the real weekend).
-/// Serialised as a bare string.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-#[serde(transparent)]
-pub struct RunId(pub String);
-
-/// Identifies one planned step: its runbook id, or a generated id such as `wave-2:customers`.
-/// One type shared with the runbook model, so plan and events never need converting.
-pub use crate::runbook::StepId;
-
-crate::runbook::model::id_impls!(RunId);
-
-impl RunId {
-    /// A fresh random run id (UUID v4, hyphenated).
-    pub fn new_random() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
-    }
+/// A fresh random run id (UUID v4, hyphenated).
+pub fn new_run_id() -> RunId {
+    RunId(uuid::Uuid::new_v4().to_string())
 }

@@ -1,4 +1,5 @@
-//! Resume: where each step of an unfinished run stands, computed from the journal's events.
+//! Resume: where each step of an unfinished run stands, read off the run's [`RunState`] (the one
+//! reducer folds what resume needs beside what the console shows).
 //!
 //! Per step, in journal order: a `StepIntent` opens an attempt (with its handle); a `StepFinished`
 //! closes it with an outcome; an `OperatorDecision` after a failure settles it (`Skip`, `Waive`:
@@ -8,9 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use super::event::{Event, Handle, OperatorAction, StepOutcome};
+use super::event::{Handle, StepOutcome};
 use super::scheduler::Start;
-use super::{Envelope, StepId};
+use super::{Envelope, RunState, StepId};
 use crate::runbook::plan::{Plan, PlannedWhat};
 
 /// What the journal says about one step.
@@ -29,7 +30,8 @@ pub struct StepRecord {
     pub retry_decided: bool,
 }
 
-/// The journal's view of a run, for resume.
+/// The journal's view of a run, for resume. Not a second reducer: it is read off the one reducer's
+/// [`RunState`] (each step's attempt record, handle and attempt count, the pause and the finish).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resumable {
     pub steps: BTreeMap<StepId, StepRecord>,
@@ -38,58 +40,38 @@ pub struct Resumable {
 }
 
 impl Resumable {
-    /// Folds one envelope in.
-    pub fn apply(&mut self, env: &Envelope) {
-        match &env.event {
-            Event::StepIntent {
-                step,
-                attempt,
-                handle,
-            } => {
-                let r = self.steps.entry(step.clone()).or_default();
-                r.attempts = r.attempts.max(*attempt);
-                r.open = true;
-                if handle.is_some() {
-                    r.handle.clone_from(handle);
-                }
-                r.outcome = None;
-                r.settled = false;
-                r.retry_decided = false;
-            }
-            Event::StepFinished { step, outcome, .. } => {
-                let r = self.steps.entry(step.clone()).or_default();
-                r.open = false;
-                r.outcome = Some(outcome.clone());
-            }
-            Event::OperatorDecision { step, action, .. } => match (step, action) {
-                (None, OperatorAction::Pause) => self.paused = true,
-                (None, OperatorAction::Resume) => self.paused = false,
-                (Some(id), OperatorAction::Skip | OperatorAction::Waive) => {
-                    let r = self.steps.entry(id.clone()).or_default();
-                    if !r.open || *action == OperatorAction::Waive {
-                        r.settled = true;
-                    }
-                }
-                (Some(id), OperatorAction::Retry) => {
-                    let r = self.steps.entry(id.clone()).or_default();
-                    if !r.open {
-                        r.retry_decided = true;
-                    }
-                }
-                _ => {}
-            },
-            Event::RunFinished { .. } => self.finished = true,
-            _ => {}
+    /// What `state` (a run folded by [`RunState::apply`]) says resume needs. Steps the journal
+    /// never mentioned are absent (they start fresh).
+    pub fn from_state(state: &RunState) -> Self {
+        let steps = state
+            .steps
+            .iter()
+            .filter_map(|v| {
+                let record = StepRecord {
+                    attempts: v.attempts,
+                    open: v.journal.open,
+                    handle: v.handle.clone(),
+                    outcome: v.journal.outcome.clone(),
+                    settled: v.journal.settled,
+                    retry_decided: v.journal.retry_decided,
+                };
+                (record != StepRecord::default()).then(|| (v.info.id.clone(), record))
+            })
+            .collect();
+        Self {
+            steps,
+            paused: state.paused,
+            finished: state.header.outcome.is_some(),
         }
     }
 
-    /// Builds it from a run's envelopes.
+    /// Builds it from a run's envelopes, through the one reducer.
     pub fn from_envelopes<'a>(envs: impl IntoIterator<Item = &'a Envelope>) -> Self {
-        let mut r = Self::default();
+        let mut state = RunState::default();
         for e in envs {
-            r.apply(e);
+            state.apply(e);
         }
-        r
+        Self::from_state(&state)
     }
 
     /// How each step that is not done starts (steps absent are done and never re-run).
@@ -184,7 +166,10 @@ pub fn diff_summary(old: &str, new: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::engine::event::{Event, OperatorAction};
 
     fn env(seq: u64, event: Event) -> Envelope {
         Envelope {
@@ -270,5 +255,140 @@ mod tests {
         let d = diff_summary("a\nb\nc\n", "a\nB\nc\n", 10);
         assert!(d.contains("line 2"), "{d}");
         assert!(d.contains("- b") && d.contains("+ B"), "{d}");
+    }
+
+    /// The fold `Resumable::apply` was before resume read the one reducer: kept here as the
+    /// oracle the derivation must agree with.
+    fn old_fold(envs: &[Envelope]) -> Resumable {
+        let mut r = Resumable::default();
+        for env in envs {
+            match &env.event {
+                Event::StepIntent {
+                    step,
+                    attempt,
+                    handle,
+                } => {
+                    let s = r.steps.entry(step.clone()).or_default();
+                    s.attempts = s.attempts.max(*attempt);
+                    s.open = true;
+                    if handle.is_some() {
+                        s.handle.clone_from(handle);
+                    }
+                    s.outcome = None;
+                    s.settled = false;
+                    s.retry_decided = false;
+                }
+                Event::StepFinished { step, outcome, .. } => {
+                    let s = r.steps.entry(step.clone()).or_default();
+                    s.open = false;
+                    s.outcome = Some(outcome.clone());
+                }
+                Event::OperatorDecision { step, action, .. } => match (step, action) {
+                    (None, OperatorAction::Pause) => r.paused = true,
+                    (None, OperatorAction::Resume) => r.paused = false,
+                    (Some(id), OperatorAction::Skip | OperatorAction::Waive) => {
+                        let s = r.steps.entry(id.clone()).or_default();
+                        if !s.open || *action == OperatorAction::Waive {
+                            s.settled = true;
+                        }
+                    }
+                    (Some(id), OperatorAction::Retry) => {
+                        let s = r.steps.entry(id.clone()).or_default();
+                        if !s.open {
+                            s.retry_decided = true;
+                        }
+                    }
+                    _ => {}
+                },
+                Event::RunFinished { .. } => r.finished = true,
+                _ => {}
+            }
+        }
+        r
+    }
+
+    fn any_event() -> impl Strategy<Value = Event> {
+        let step = prop::sample::select(vec!["a", "b", "c"]).prop_map(StepId::from);
+        let outcome = prop_oneof![
+            Just(StepOutcome::Succeeded),
+            Just(StepOutcome::Failed { message: "f".into() }),
+            Just(StepOutcome::Skipped { reason: "s".into() }),
+        ];
+        let handle = prop::option::of(prop::sample::select(vec!["h1", "h2"]).prop_map(|h| Handle {
+            kind: "k".into(),
+            id: h.into(),
+        }));
+        let step_action = prop::sample::select(vec![
+            OperatorAction::Approve,
+            OperatorAction::Retry,
+            OperatorAction::Skip,
+            OperatorAction::Waive,
+            OperatorAction::Abort,
+            OperatorAction::Confirm,
+            OperatorAction::TakeOverLease,
+        ]);
+        // The engine journals pause and resume with no step (see scheduler::set_paused).
+        let run_action = prop::sample::select(vec![
+            OperatorAction::Pause,
+            OperatorAction::Resume,
+            OperatorAction::Abort,
+        ]);
+        let decision = |step: Option<StepId>, action| Event::OperatorDecision {
+            step,
+            action,
+            operator: "o".into(),
+            reason: None,
+            checklist_done: vec![],
+            identity: None,
+        };
+        prop_oneof![
+            (step.clone(), 0u32..4, handle).prop_map(|(step, attempt, handle)| Event::StepIntent {
+                step,
+                attempt,
+                handle
+            }),
+            (step.clone(), outcome).prop_map(|(step, outcome)| Event::StepFinished {
+                step,
+                outcome,
+                outputs: BTreeMap::new()
+            }),
+            (step.clone(), step_action).prop_map(move |(s, a)| decision(Some(s), a)),
+            run_action.prop_map(move |a| decision(None, a)),
+            step.clone().prop_map(|step| Event::StepProgress {
+                step,
+                done: 1,
+                total: None,
+                note: None
+            }),
+            step.prop_map(|step| Event::GateEvaluated {
+                step,
+                wave: None,
+                passed: false,
+                failures: vec![]
+            }),
+            Just(Event::RunFinished {
+                outcome: crate::engine::event::RunOutcome::Succeeded
+            }),
+        ]
+    }
+
+    proptest! {
+        /// Resume read off the one reducer agrees with the fold it replaced, for every sequence of
+        /// step and decision events, except `paused` once the run finished (a finished run is never
+        /// resumed; the reducer clears the pause when the run finishes).
+        #[test]
+        fn resume_read_off_the_reducer_agrees_with_the_old_fold(events in prop::collection::vec(any_event(), 0..40)) {
+            let envs: Vec<Envelope> = events
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| env(i as u64 + 1, e))
+                .collect();
+            let old = old_fold(&envs);
+            let mut new = Resumable::from_envelopes(&envs);
+            if old.finished {
+                new.paused = old.paused;
+            }
+            prop_assert_eq!(new, old);
+        }
     }
 }

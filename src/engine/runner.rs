@@ -6,18 +6,18 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::ctx::{Clock, Emitter, Operator};
+use super::ctx::{Clock, Emitter, LiveState, Operator};
+use super::driver::{Command, EngineHandle, RunEnd};
 use super::envs::{Envs, Target};
 use super::event::{Event, LogLevel, MapInfo, OperatorAction, PlannedStepInfo, RunbookInfo, Tolerance};
-use super::ops::{Command, EngineHandle, RunEnd};
 use super::resume::diff_summary;
+use super::scheduler::approvals::Approver;
 use super::scheduler::operator::{
     AutoApprove, HeadlessOperator, InteractiveOperator, Questions, Refusals, log_unrouted,
 };
@@ -28,9 +28,6 @@ use super::{Envelope, RunId, RunState, StepId};
 use crate::journal::{Journal, Redactor};
 use crate::runbook::plan::{Plan, PlannedWhat};
 use crate::runbook::{EnvLookup, Runbook};
-use crate::sim::{Scenario, SimHandle};
-
-use super::scheduler::approvals::Approver;
 
 mod choose;
 mod lease;
@@ -42,9 +39,7 @@ use choose::{Chosen, choose};
 pub enum SimTarget {
     /// The runbook's own URLs.
     None,
-    /// Start the simulator in-process with this scenario.
-    InProcess(Box<Scenario>),
-    /// A simulator already running at this base URL.
+    /// A simulator already running at this base URL (the edge starts one for `--sim` and `demo`).
     Url(String),
 }
 
@@ -68,12 +63,16 @@ pub struct RunOptions {
     pub resume_only: bool,
     /// `${VAR}` lookups (the process environment, or an overlay such as the demo's secret).
     pub vars: Arc<dyn EnvLookup + Send + Sync>,
+    /// Tests only: hold every envelope this long before the subscription `start_engine` returns
+    /// delivers it (a slow follower, on purpose; the engine's own state never waits for a
+    /// follower, see [`LiveState`](super::live::LiveState)). `None` in the product.
+    pub follow_delay: Option<std::time::Duration>,
 }
 
 /// Why a run could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// Invalid input (runbook, flags, files, a changed runbook): exit 2.
+    /// Invalid input (runbook, flags, files, a changed runbook).
     #[error("{0}")]
     Invalid(String),
     /// The journal's last run already finished: nothing to do without `--new-run`.
@@ -84,23 +83,40 @@ pub enum SetupError {
         run_id: RunId,
         journal: String,
         outcome: String,
-        code: i32,
+        /// It finished succeeded (the edge exits 0, else 1).
+        succeeded: bool,
     },
-    /// The journal lease is held by another driver: exit 4 (`exit::BUSY`) with who holds it.
+    /// The journal lease is held by another driver (who holds it).
     #[error("{0}")]
     Lease(String),
+    /// The lease could not be read or taken.
+    #[error(transparent)]
+    LeaseFailed(#[from] crate::journal::LeaseError),
+    /// The journal could not be opened or read: invalid input.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    /// The environments could not be built (an unset secret, a bad URL): invalid input.
+    #[error(transparent)]
+    Envs(#[from] super::envs::EnvsError),
+    /// `--sim-url` does not answer as a simulator: invalid input.
+    #[error("--sim-url {url}: {}", sim_url_cause(source))]
+    SimUrl { url: String, source: reqwest::Error },
+    /// The runbook file could not be read: invalid input.
+    #[error("{path}: {source}")]
+    RunbookFile { path: String, source: std::io::Error },
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(reqwest::Error),
+    /// The journal could not be written or followed.
     #[error("{0}")]
     Failed(String),
 }
 
-impl SetupError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            SetupError::Invalid(_) => crate::exit::INVALID,
-            SetupError::Lease(_) => crate::exit::BUSY,
-            SetupError::AlreadyFinished { code, .. } => *code,
-            SetupError::Failed(_) => crate::exit::FAILED,
-        }
+/// A TLS failure in words (an expired or untrusted certificate), else the client's own message.
+fn sim_url_cause(e: &reqwest::Error) -> String {
+    match crate::connectors::net::tls_failure(e) {
+        Some(why) => format!("TLS failed: {why}"),
+        None => e.to_string(),
     }
 }
 
@@ -108,9 +124,7 @@ fn invalid(e: impl std::fmt::Display) -> SetupError {
     SetupError::Invalid(e.to_string())
 }
 
-pub fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
+pub use crate::util::sha256_hex;
 
 /// Loads and strictly validates a runbook; every diagnostic rendered on failure.
 pub fn load_strict(text: &str, file: &str, dir: &Path, vars: &dyn EnvLookup) -> Result<Runbook, SetupError> {
@@ -124,7 +138,7 @@ pub fn load_strict(text: &str, file: &str, dir: &Path, vars: &dyn EnvLookup) -> 
     let errors: Vec<String> = diags
         .iter()
         .filter(|d| d.is_error())
-        .map(|d| d.render(Some(text), false))
+        .map(|d| d.render(Some(text)))
         .collect();
     match loaded.runbook {
         Some(rb) if errors.is_empty() => Ok(rb),
@@ -202,22 +216,22 @@ async fn sim_clock(url: &str) -> Result<f64, SetupError> {
             "--sim-url {url}: refused: only https, or plain http to a loopback host (127.0.0.0/8, ::1, localhost)"
         )));
     }
-    let client = crate::net::client().map_err(|e| SetupError::Failed(e.to_string()))?;
+    let client = crate::connectors::net::client().map_err(SetupError::Client)?;
     let v: serde_json::Value = client
         .get(format!("{}/_sim/clock", url.trim_end_matches('/')))
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| match crate::net::tls_failure(&e) {
-            Some(why) => invalid(format!(
-                "--sim-url {url}: TLS with {} failed: {why}",
-                parsed.host_str().unwrap_or("?")
-            )),
-            None => invalid(format!("--sim-url {url}: {e}")),
+        .map_err(|source| SetupError::SimUrl {
+            url: url.to_owned(),
+            source,
         })?
         .json()
         .await
-        .map_err(|e| invalid(format!("--sim-url {url}: {e}")))?;
+        .map_err(|source| SetupError::SimUrl {
+            url: url.to_owned(),
+            source,
+        })?;
     Ok(v["time_scale"].as_f64().unwrap_or(1.0))
 }
 
@@ -227,7 +241,6 @@ struct Prepared {
     starts: BTreeMap<StepId, Start>,
     journal: Journal,
     lease: lease::Heartbeat,
-    sim: Option<SimHandle>,
     questions: Option<Arc<Questions>>,
     /// Who is signed in, for the decisions the router journals itself (pause, resume, abort).
     approver: Option<Arc<Approver>>,
@@ -240,20 +253,16 @@ pub async fn start_engine(
     opts: RunOptions,
 ) -> Result<(EngineHandle, RunState, mpsc::UnboundedReceiver<Envelope>), SetupError> {
     let cancel = CancellationToken::new();
-    let (p, initial, sub, mine) = prepare(&opts, cancel.clone()).await?;
+    let (p, initial, sub) = prepare(&opts, cancel.clone()).await?;
     let state = Arc::clone(&p.scheduler.state);
     let run_id = p.scheduler.run_id.clone();
     let emit = p.scheduler.emit.clone();
     let control = Arc::clone(&p.scheduler.control);
     let (tx, mut rx) = mpsc::channel::<Command>(64);
-    // The engine's own copy of the state follows the journal.
-    let follow = Arc::clone(&state);
-    let mut mine = mine;
-    tokio::spawn(async move {
-        while let Some(env) = mine.recv().await {
-            follow.write().unwrap_or_else(PoisonError::into_inner).apply(&env);
-        }
-    });
+    let sub = match opts.follow_delay {
+        Some(d) => delayed(sub, d),
+        None => sub,
+    };
     let questions = p.questions.clone();
     let approver = p.approver.clone();
     let router_cancel = cancel.clone();
@@ -278,7 +287,6 @@ pub async fn start_engine(
         starts,
         journal,
         lease,
-        sim,
         questions: _,
         approver: _,
     } = p;
@@ -300,9 +308,6 @@ pub async fn start_engine(
             _ => end,
         };
         let close = tokio::task::spawn_blocking(move || journal.close()).await;
-        if let Some(sim) = sim {
-            sim.shutdown().await;
-        }
         match (close, end) {
             (Ok(Ok(())), end) | (_, end @ RunEnd::Broken(_)) => end,
             (Ok(Err(e)), _) => RunEnd::Broken(e.to_string()),
@@ -322,12 +327,29 @@ pub async fn start_engine(
     ))
 }
 
+/// `sub`, each envelope held for `d` first (see [`RunOptions::follow_delay`]).
+fn delayed(
+    mut sub: mpsc::UnboundedReceiver<Envelope>,
+    d: std::time::Duration,
+) -> mpsc::UnboundedReceiver<Envelope> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(env) = sub.recv().await {
+            tokio::time::sleep(d).await;
+            if tx.send(env).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 async fn route(
     emit: &Emitter,
     control: &Control,
     questions: Option<&Questions>,
     cmd: Command,
-    identity: Option<crate::identity::Identity>,
+    identity: Option<crate::model::Identity>,
 ) {
     use super::event::OperatorAction as A;
     match cmd.action {
@@ -367,16 +389,11 @@ async fn route(
     }
 }
 
-type PrepareOut = (
-    Prepared,
-    RunState,
-    mpsc::UnboundedReceiver<Envelope>,
-    mpsc::UnboundedReceiver<Envelope>,
-);
+type PrepareOut = (Prepared, RunState, mpsc::UnboundedReceiver<Envelope>);
 
 async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<PrepareOut, SetupError> {
     let redactor = Redactor::new();
-    let journal = Journal::open(&opts.journal, redactor.clone()).map_err(invalid)?;
+    let journal = Journal::open(&opts.journal, redactor.clone())?;
     // A journal that cannot be written cancels the run at once: no request starts after that.
     journal.writer().cancel_on_failure(cancel.clone());
     let holder = crate::journal::LeaseHolder::this_process(opts.operator.clone());
@@ -389,7 +406,10 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     // The runbook: the file given, the file the run was started from, else the journaled text.
     let (file, text, dir, journaled) = match (&chosen, &opts.runbook) {
         (_, Some(f)) => {
-            let text = std::fs::read_to_string(f).map_err(|e| invalid(format!("{}: {e}", f.display())))?;
+            let text = std::fs::read_to_string(f).map_err(|source| SetupError::RunbookFile {
+                path: f.display().to_string(),
+                source,
+            })?;
             (
                 f.clone(),
                 text,
@@ -428,7 +448,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     let sha = sha256_hex(&text);
     let host = holder.host.clone();
     let (run_id, started_at, accepted) = match &chosen {
-        Chosen::New => (RunId::new_random(), Utc::now(), false),
+        Chosen::New => (super::new_run_id(), Utc::now(), false),
         Chosen::Resume { run_id, started, .. } => {
             let Event::RunStarted {
                 runbook, started_at, ..
@@ -456,19 +476,20 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         }
     };
     let writer = journal.writer();
-    let emit = Emitter::new(writer.clone(), run_id.clone());
-    let (sim, target, scale) = match &opts.sim {
-        SimTarget::None => (None, Target::Live, 1.0),
-        SimTarget::InProcess(sc) => {
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-            let h = crate::sim::start((**sc).clone(), addr)
-                .await
-                .map_err(|e| SetupError::Failed(e.to_string()))?;
-            let (url, scale) = (h.url(), h.time_scale());
-            (Some(h), Target::Sim { url }, scale)
-        }
+    let initial = match &chosen {
+        Chosen::Resume { state, .. } => (**state).clone(),
+        Chosen::New => RunState::default(),
+    };
+    // The engine's own state: subscribed before this process journals anything, so it folds every
+    // envelope after `initial`; `durable` folds each one before it returns.
+    let mine = writer
+        .subscribe()
+        .map_err(|e| SetupError::Failed(e.to_string()))?;
+    let live = Arc::new(LiveState::following(initial.clone(), mine));
+    let emit = Emitter::new(writer.clone(), run_id.clone()).with_state(Arc::clone(&live));
+    let (target, scale) = match &opts.sim {
+        SimTarget::None => (Target::Live, 1.0),
         SimTarget::Url(u) => (
-            None,
             Target::Sim {
                 url: u.trim_end_matches('/').to_owned(),
             },
@@ -477,15 +498,8 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     };
     // While the console draws the screen, a device-code prompt is its log line, not a stderr line.
     super::envs_auth::set_prompt_on_stderr(!opts.interactive);
-    let envs = Envs::build(&rb, opts.vars.as_ref(), &target, &redactor, &emit).map_err(invalid)?;
-    let initial = match &chosen {
-        Chosen::Resume { state, .. } => (**state).clone(),
-        Chosen::New => RunState::default(),
-    };
+    let envs = Envs::build(&rb, opts.vars.as_ref(), &target, &redactor, &emit)?;
     let sub = writer
-        .subscribe()
-        .map_err(|e| SetupError::Failed(e.to_string()))?;
-    let mine = writer
         .subscribe()
         .map_err(|e| SetupError::Failed(e.to_string()))?;
     let journal_err = |e: crate::journal::JournalError| {
@@ -585,29 +599,27 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         clock: Clock::scaled(scale),
         cancel: cancel.clone(),
         operator,
-        state: Arc::new(RwLock::new(initial.clone())),
+        state: live,
         executor: Arc::new(RealExecutor),
         gate_policy,
         control,
         refusals,
     };
-    Ok((scheduler, starts, journal, sim, (questions, router_approver), initial, sub, mine))
+    Ok((scheduler, starts, journal, (questions, router_approver), initial, sub))
     }
     .await;
     match held {
-        Ok((scheduler, starts, journal, sim, (questions, approver), initial, sub, mine)) => Ok((
+        Ok((scheduler, starts, journal, (questions, approver), initial, sub)) => Ok((
             Prepared {
                 scheduler,
                 starts,
                 journal,
                 lease: heartbeat,
-                sim,
                 questions,
                 approver,
             },
             initial,
             sub,
-            mine,
         )),
         Err(e) => {
             drop(heartbeat.stop());

@@ -8,7 +8,7 @@
 //! tree's allocations: each object is written field by field into the output, then its entries are
 //! reordered in place. Anything outside what the journal's events use (bytes, non-string map keys,
 //! 128-bit integers, duplicate keys) is refused with [`CanonError`], and the caller falls back to
-//! the `Value` path, so the two can never disagree silently. `tests/journal_encoding.rs` checks the
+//! the `Value` path, so the two can never disagree silently. `tests/it/journal/encoding.rs` checks the
 //! equality on every event kind.
 
 use std::fmt::{Display, Write as _};

@@ -145,10 +145,8 @@ pub fn hex_lower(bytes: &[u8; 32]) -> String {
     std::str::from_utf8(&out).map_or_else(|_| String::new(), str::to_owned)
 }
 
-/// Hex sha256 of a text (used for the runbook text).
-pub fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
+/// Hex sha256 of a text (the runbook's, checked by `verify`).
+pub use crate::util::sha256_hex;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@
 //! fields and types; the payload's own `kind` key is checked on the way (exactly one, equal to the
 //! column). Whenever this path fails (an unknown kind, a kind that disagrees, a malformed payload),
 //! [`decode_event`] falls back to `serde_json::from_str::<Event>`, so its result and its error are
-//! always exactly those of the plain decode. `tests/journal_encoding.rs` checks both give equal
+//! always exactly those of the plain decode. `tests/it/journal/encoding.rs` checks both give equal
 //! events for every kind.
 
 use std::borrow::Cow;
@@ -17,11 +17,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IntoDeserializer as _, Visitor};
 
-use crate::engine::event::{
+use crate::model::event::{
     DecisionKind, ErrorEntry, FreezeWindow, GateFailure, Handle, LogLevel, MapInfo, OperatorAction,
     PlannedStepInfo, RunOutcome, RunbookInfo, Severity, StepOutcome,
 };
-use crate::engine::{Event, RunId, StepId};
+use crate::model::{Event, RunId, StepId};
 
 /// Decode one stored payload whose `kind` column is `kind` (see the module docs): always equal
 /// to `serde_json::from_str::<Event>(payload)`, result and error alike.
@@ -273,14 +273,14 @@ enum Wire {
         reason: Option<String>,
         checklist_done: Vec<String>,
         #[serde(default)]
-        identity: Option<crate::identity::Identity>,
+        identity: Option<crate::model::Identity>,
     },
     ApprovalRefused {
         step: Option<StepId>,
         action: OperatorAction,
         operator: String,
         #[serde(default)]
-        identity: Option<crate::identity::Identity>,
+        identity: Option<crate::model::Identity>,
         reason: String,
     },
     GateEvaluated {

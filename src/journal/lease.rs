@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::JournalError;
 use super::chain::format_at;
-use crate::engine::Event;
+use crate::model::Event;
 
 /// Who holds (or wants) the lease.
 /// Whether `pid` is a live process on this host. A zombie is not: a driver killed with SIGKILL

@@ -3,7 +3,7 @@
 //! - [`Journal`] opens (or creates, mode 0600) a journal and starts its writer thread; clone its
 //!   [`JournalWriter`] into whatever appends. [`JournalWriter::append`] returns only after the event
 //!   is committed with `synchronous=FULL` (journal first: the engine acts after it returns), and
-//!   hands back the exact [`Envelope`](crate::engine::Envelope) it wrote, for the reducer.
+//!   hands back the exact [`Envelope`](crate::model::Envelope) it wrote, for the reducer.
 //!   [`JournalWriter::append_batched`] is for high-rate events; they are committed with the next
 //!   durable append or within the batch window (50 ms). The writer group-commits: everything queued
 //!   goes into one transaction, then every waiter is acknowledged.
@@ -44,12 +44,14 @@ pub mod canon;
 pub mod chain;
 pub mod decode;
 pub mod lease;
+mod queries;
 pub mod reader;
 pub mod redact;
 mod store;
 pub mod writer;
 
 pub use lease::{Lease, LeaseError, LeaseHolder, LeaseInfo};
+pub use queries::{IndexEntry, RawRow, decode_row};
 pub use reader::{EventIter, JournalReader, RunSummary, VerifyFailure, VerifyReport};
 pub use redact::Redactor;
 pub use store::open_private;

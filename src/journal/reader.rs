@@ -12,8 +12,9 @@ use super::JournalError;
 use super::chain::{GENESIS_HASH, canonical_envelope_into, chain_digest, chain_hash, hex_lower, sha256_hex};
 use super::decode::{decode_event, known_kind};
 use super::store::{known_version, user_version};
-use crate::engine::event::RunOutcome;
-use crate::engine::{Envelope, Event, RunId, RunState};
+use crate::model::event::RunOutcome;
+use crate::model::{Envelope, Event, RunId};
+use crate::state::RunState;
 
 /// Envelopes fetched per query while streaming.
 const PAGE: i64 = 4096;

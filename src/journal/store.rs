@@ -11,7 +11,7 @@ use super::JournalError;
 use super::canon::to_canonical_json;
 use super::chain::{canonical_envelope_into, canonical_json, chain_digest, chain_hash, format_at, hex_lower};
 use super::redact::Redactor;
-use crate::engine::{Envelope, Event, RunId};
+use crate::model::{Envelope, Event, RunId};
 
 /// Migrations in order; `PRAGMA user_version` is the number applied.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];

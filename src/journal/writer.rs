@@ -28,7 +28,7 @@ use tokio::sync::{mpsc as tmpsc, oneshot};
 use super::JournalError;
 use super::redact::Redactor;
 use super::store::{Encoded, Store, encode, open_rw};
-use crate::engine::{Envelope, Event, RunId};
+use crate::model::{Envelope, Event, RunId};
 
 /// The time source for envelope timestamps (injectable for tests). Times are truncated to
 /// milliseconds and never go backwards within a journal.

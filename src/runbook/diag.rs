@@ -21,6 +21,28 @@ impl Severity {
     }
 }
 
+/// What [`Diagnostic::render_styled`] wraps around the location, the severity and the hint: a
+/// prefix each, and `reset` after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Styles {
+    pub bold: &'static str,
+    pub error: &'static str,
+    pub warning: &'static str,
+    pub hint: &'static str,
+    pub reset: &'static str,
+}
+
+impl Styles {
+    /// No styling: plain text.
+    pub const PLAIN: Styles = Styles {
+        bold: "",
+        error: "",
+        warning: "",
+        hint: "",
+        reset: "",
+    };
+}
+
 /// One problem found in a runbook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -44,13 +66,21 @@ impl Diagnostic {
     }
 
     /// `FILE:LINE:COL: error: MESSAGE`, then the hint and (with `source`) the line with a caret.
-    pub fn render(&self, source: Option<&str>, colour: bool) -> String {
-        let (red, yellow, cyan, bold, reset) = if colour {
-            ("\x1b[31m", "\x1b[33m", "\x1b[36m", "\x1b[1m", "\x1b[0m")
-        } else {
-            ("", "", "", "", "")
-        };
-        let sev_colour = if self.is_error() { red } else { yellow };
+    pub fn render(&self, source: Option<&str>) -> String {
+        self.render_styled(source, &Styles::PLAIN)
+    }
+
+    /// [`Diagnostic::render`] with each part wrapped in the caller's styles (the edge passes a
+    /// terminal's colours; this module knows no terminal).
+    pub fn render_styled(&self, source: Option<&str>, styles: &Styles) -> String {
+        let Styles {
+            bold,
+            error,
+            warning,
+            hint: cyan,
+            reset,
+        } = *styles;
+        let sev_colour = if self.is_error() { error } else { warning };
         let mut out = format!(
             "{bold}{}:{}:{}:{reset} {sev_colour}{bold}{}:{reset} {}",
             self.file,
@@ -150,7 +180,7 @@ mod tests {
             message: "bad".into(),
             hint: Some("fix it".into()),
         };
-        let out = d.render(Some("a: 1\nb: 2\n"), false);
+        let out = d.render(Some("a: 1\nb: 2\n"));
         assert!(
             out.starts_with("r.yaml:2:3: error: bad\n    hint: fix it"),
             "{out}"

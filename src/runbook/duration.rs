@@ -10,9 +10,6 @@ use chrono::{DateTime, FixedOffset};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Largest accepted duration: one year. Anything longer in a cutover runbook is a typo.
-const MAX_SECS: u64 = 366 * 24 * 3600;
-
 /// A length of time written as one or more `<number><unit>` parts, units `d`, `h`, `m`, `s`, in that order
 /// (`2d`, `1h30m`, `45s`). Zero is allowed (`0s`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -33,47 +30,14 @@ pub enum TimeError {
 impl Duration {
     /// Parses the runbook text form.
     pub fn parse(text: &str) -> Result<Self, TimeError> {
-        let err = || TimeError::Duration(text.to_owned());
         let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err(err());
-        }
-        let mut secs: u64 = 0;
-        let mut number: Option<u64> = None;
-        // Units must appear largest first and at most once: `1h30m` yes, `30m1h` no.
-        let mut last_rank = usize::MAX;
-        for c in trimmed.chars() {
-            if let Some(d) = c.to_digit(10) {
-                let n = number.unwrap_or(0);
-                number = Some(
-                    n.checked_mul(10)
-                        .and_then(|n| n.checked_add(u64::from(d)))
-                        .ok_or_else(err)?,
-                );
-                continue;
-            }
-            let (rank, unit) = match c {
-                'd' => (0, 86_400),
-                'h' => (1, 3_600),
-                'm' => (2, 60),
-                's' => (3, 1),
-                _ => return Err(err()),
-            };
-            let n = number.take().ok_or_else(err)?;
-            if last_rank != usize::MAX && rank <= last_rank {
-                return Err(err());
-            }
-            last_rank = rank;
-            secs = n
-                .checked_mul(unit)
-                .and_then(|v| secs.checked_add(v))
-                .ok_or_else(err)?;
-        }
-        if number.is_some() || secs > MAX_SECS {
-            return Err(err());
-        }
+        // The crate's one grammar, with a runbook's rules (whole parts, units, at most a year).
+        let secs = crate::util::duration::parse_secs(trimmed, crate::util::duration::Rules::WHOLE)
+            .ok_or_else(|| TimeError::Duration(text.to_owned()))?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         Ok(Self {
-            secs,
+            // Whole and at most a year: exact in an f64 and in a u64.
+            secs: secs as u64,
             text: trimmed.to_owned(),
         })
     }

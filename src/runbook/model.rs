@@ -4,70 +4,36 @@
 //! ([`super::vars::interpolate`]).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use super::duration::{Duration, Timestamp};
 
-/// A step id as written in the runbook (`[A-Za-z0-9_-]+`). Planned steps a wave expands into use
-/// `<wave-id>:<map-id>` and `<wave-id>:gate`, which cannot collide with user ids.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(transparent)]
-pub struct StepId(pub String);
+pub use crate::model::StepId;
+
+/// `StepId` lives in the model (which knows no schema crate); its schema is written here, as the
+/// derive wrote it.
+impl JsonSchema for StepId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StepId".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A step id as written in the runbook (`[A-Za-z0-9_-]+`). Planned steps a wave expands into use\n`<wave-id>:<map-id>` and `<wave-id>:gate`, which cannot collide with user ids.",
+            "type": "string"
+        })
+    }
+}
 
 /// A map id (a key of `maps:`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct MapId(pub String);
 
-/// `as_str`, `Display`, and conversions from and to strings for a `String` newtype id.
-macro_rules! id_impls {
-    ($t:ty) => {
-        impl $t {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-        impl From<&str> for $t {
-            fn from(s: &str) -> Self {
-                Self(s.to_owned())
-            }
-        }
-        impl From<String> for $t {
-            fn from(s: String) -> Self {
-                Self(s)
-            }
-        }
-        impl From<$t> for String {
-            fn from(id: $t) -> String {
-                id.0
-            }
-        }
-        impl AsRef<str> for $t {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-        impl std::borrow::Borrow<str> for $t {
-            fn borrow(&self) -> &str {
-                &self.0
-            }
-        }
-    };
-}
-id_impls!(StepId);
-id_impls!(MapId);
-/// The same conversions for other string ids of the crate (the engine's `RunId`).
-pub(crate) use id_impls;
+crate::model::id_impls!(MapId);
 
-fn is_false(b: &bool) -> bool {
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
 
@@ -501,7 +467,7 @@ pub struct Step {
     pub kind: StepKind,
 }
 
-pub use super::kinds::*;
+pub use super::steps::*;
 
 impl Step {
     /// The `kind:` text (`dmf.export`, ...).

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::model::{MapId, Runbook, Step, StepId, StepKind};
+use super::model::{MapId, Runbook, Step, StepId};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -55,38 +55,7 @@ pub enum PlannedWhat {
 
 const DEFAULT_ROWS: u64 = 10_000;
 
-fn estimate(rb: &Runbook, kind: &StepKind) -> u64 {
-    match kind {
-        StepKind::Manual { .. } => 600,
-        StepKind::Wait { for_, .. } | StepKind::Monitor { for_, .. } => {
-            for_.as_ref().map_or(0, |d| d.as_secs())
-        }
-        StepKind::Http { .. } | StepKind::ErrorQueue { .. } => 60,
-        StepKind::Shell { .. } => 120,
-        StepKind::Parity { .. } | StepKind::Sample { .. } => 300,
-        StepKind::DmfExport { .. } | StepKind::DmfImport { .. } => 1_800,
-        StepKind::DualwriteRun {
-            initial_sync, maps, ..
-        } => {
-            if initial_sync.unwrap_or(true) {
-                maps.resolve(rb.maps.keys())
-                    .iter()
-                    .map(|m| map_sync_secs(rb, m))
-                    .max()
-                    .unwrap_or(120)
-            } else {
-                120
-            }
-        }
-        StepKind::DualwritePause { .. }
-        | StepKind::DualwriteResume { .. }
-        | StepKind::DualwriteStop { .. } => 120,
-        StepKind::Roundtrip { within, .. } => within.as_ref().map_or(120, |d| d.as_secs()),
-        StepKind::Notify { .. } => 10,
-    }
-}
-
-fn map_sync_secs(rb: &Runbook, map: &MapId) -> u64 {
+pub(crate) fn map_sync_secs(rb: &Runbook, map: &MapId) -> u64 {
     let rows = rb
         .maps
         .get(map)
@@ -152,7 +121,7 @@ pub fn plan(rb: &Runbook) -> Plan {
                 needs,
                 title: step.title.clone(),
                 point_of_no_return: step.point_of_no_return,
-                estimate_secs: estimate(rb, &step.kind),
+                estimate_secs: step.kind.spec().estimate_secs(rb),
                 what: PlannedWhat::Step(Box::new(step.clone())),
             });
             tail = vec![step.id.clone()];

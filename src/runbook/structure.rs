@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use serde_json::Value as Json;
 
 use super::diag::{Diagnostic, Severity, did_you_mean};
-use super::kinds::STEP_KINDS;
 use super::load::diag;
+use super::steps::STEP_KINDS;
 use super::tree::{Node, Value};
 
 fn schema() -> &'static Json {

@@ -7,8 +7,8 @@
 use serde_saphyr::Error;
 
 use super::diag::{Diagnostic, Severity, did_you_mean};
-use super::kinds::STEP_KINDS;
 use super::load::diag;
+use super::steps::STEP_KINDS;
 use super::tree::{Node, Pos};
 
 pub(crate) fn classify(e: &Error, tree: Option<&Node>, file: &str) -> Diagnostic {

@@ -8,6 +8,7 @@ use super::load::{Loaded, diag, load};
 use super::model::{EnvKind, InitialSync, MapId, Master, Runbook, StepKind, Tolerance};
 use super::tree::{Node, Pos, Seg};
 use super::vars::EnvLookup;
+use crate::runbook::steps as kind;
 
 /// Published dual-write limit: rows per initial-sync run, per legal entity.
 pub const MAX_ROWS_PER_COMPANY: u64 = 500_000;
@@ -158,7 +159,7 @@ fn resolved_url(text: &str, env: &dyn EnvLookup) -> Option<String> {
 
 /// Plain http only to a loopback host (the simulator), https everywhere else, for every address the
 /// console would send a request or a secret to: environment URLs, token authorities, `http` step and
-/// `notify` URLs. TLS certificates are always verified (see `crate::net`), so https is enough.
+/// `notify` URLs. TLS certificates are always verified (the connectors build every client that way), so https is enough.
 fn transport_security(rb: &Runbook, cx: &mut Ctx<'_>, env: &dyn EnvLookup) {
     use Seg::{Idx, Key};
     let check = |cx: &mut Ctx<'_>, path: &[Seg<'_>], what: String, text: &str| {
@@ -169,7 +170,7 @@ fn transport_security(rb: &Runbook, cx: &mut Ctx<'_>, env: &dyn EnvLookup) {
         let Ok(parsed) = reqwest::Url::parse(&url) else {
             return;
         };
-        if !crate::connectors::transport::url_allowed(&parsed) {
+        if !crate::util::url_allowed(&parsed) {
             let hint =
                 "use https; plain http is accepted only for 127.0.0.0/8, ::1 and localhost (the simulator)"
                     .to_owned();
@@ -197,9 +198,8 @@ fn transport_security(rb: &Runbook, cx: &mut Ctx<'_>, env: &dyn EnvLookup) {
     }
     for (pi, phase) in rb.phases.iter().enumerate() {
         for (si, step) in phase.steps.iter().flatten().enumerate() {
-            let url = match &step.kind {
-                StepKind::Http { url: Some(u), .. } | StepKind::Notify { url: u, .. } => u,
-                _ => continue,
+            let Some(url) = step.kind.spec().url() else {
+                continue;
             };
             let path = [Key("phases"), Idx(pi), Key("steps"), Idx(si), Key("url")];
             check(cx, &path, format!("step `{}` url", step.id.0), url);
@@ -492,22 +492,9 @@ pub(crate) fn needs_initial_sync(rb: &Runbook, id: &MapId) -> bool {
         .is_some_and(|m| m.initial_sync() == InitialSync::DualWrite)
 }
 
-/// Step kind names that act on the maps.
+/// The environments a step names, as (field, environment, the kind it must be).
 pub(crate) fn kind_env(kind: &StepKind) -> Vec<(&'static str, &str, Option<EnvKind>)> {
-    match kind {
-        StepKind::Http { env: Some(e), .. } => vec![("env", e.as_str(), None)],
-        StepKind::DmfExport { env, .. } => vec![("env", env.as_str(), Some(EnvKind::Fno))],
-        StepKind::DmfImport {
-            env, record_install, ..
-        } => {
-            let mut v = vec![("env", env.as_str(), Some(EnvKind::Fno))];
-            if let Some(r) = record_install {
-                v.push(("record_install", r.env.as_str(), None));
-            }
-            v
-        }
-        _ => Vec::new(),
-    }
+    kind.spec().envs()
 }
 
 /// Step ids declared in the runbook, in listed order, with (phase index, step index).
@@ -534,7 +521,7 @@ pub fn package_diagnostics(loaded: &Loaded, file: &str, exists: &dyn Fn(&str) ->
     };
     for (pi, phase) in rb.phases.iter().enumerate() {
         for (si, step) in phase.steps.iter().flatten().enumerate() {
-            if let StepKind::DmfImport { package_file, .. } = &step.kind
+            if let StepKind::DmfImport(kind::DmfImport { package_file, .. }) = &step.kind
                 && !package_file.contains("${")
                 && !exists(package_file)
             {

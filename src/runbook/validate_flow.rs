@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::model::{EnvKind, MapId, MapSelection, Runbook, Step, StepKind};
+use super::model::{EnvKind, MapId, MapSelection, Runbook, Step, StepId};
+use super::tree::Pos;
 use super::tree::{Node, Seg};
 use super::validate::{
     Ctx, MAX_ROWS_PER_COMPANY, MAX_WAVE_MAPS, is_id, kind_env, needs_initial_sync, rows_per_company,
@@ -246,80 +247,96 @@ fn step_kind(rb: &Runbook, cx: &mut Ctx<'_>, step: &Step, sp: &[Seg<'_>; 4]) {
             unknown_map(rb, cx, map, pos);
         }
     }
-    let both = |cx: &mut Ctx<'_>, a: bool, b: bool, names: (&str, &str)| {
+    let mut check = StepCheck { rb, cx, step, sp };
+    step.kind.spec().validate(&mut check);
+}
+
+/// What a step kind's own checks ([`Kind::validate`](super::steps::Kind::validate)) report
+/// through: positions of the step's fields, and the runbook to check references against.
+pub struct StepCheck<'r, 'c, 'a> {
+    pub rb: &'r Runbook,
+    cx: &'c mut Ctx<'a>,
+    step: &'r Step,
+    sp: &'r [Seg<'r>; 4],
+}
+
+impl StepCheck<'_, '_, '_> {
+    fn pos(&self, field: &'static str) -> Pos {
+        let sp = self.sp;
+        self.cx.at(&[sp[0], sp[1], sp[2], sp[3], Seg::Key(field)])
+    }
+
+    /// The step's id.
+    pub fn id(&self) -> &StepId {
+        &self.step.id
+    }
+
+    /// An error at the step's `field`.
+    pub fn error(
+        &mut self,
+        field: &'static str,
+        code: &'static str,
+        msg: String,
+        hint: impl Into<Option<String>>,
+    ) {
+        let pos = self.pos(field);
+        self.cx.error(pos, code, msg, hint);
+    }
+
+    /// A warning at the step's `field`.
+    pub fn warn(
+        &mut self,
+        field: &'static str,
+        code: &'static str,
+        msg: String,
+        hint: impl Into<Option<String>>,
+    ) {
+        let pos = self.pos(field);
+        self.cx.warn(pos, code, msg, hint);
+    }
+
+    /// `conflicting-fields` at the step unless exactly one of the two fields is given.
+    pub fn exactly_one(&mut self, a: bool, b: bool, names: (&str, &str)) {
         if a == b {
             let what = if a { "both" } else { "neither" };
-            let msg = format!("step `{}` has {what} of `{}` and `{}`", step.id, names.0, names.1);
+            let msg = format!(
+                "step `{}` has {what} of `{}` and `{}`",
+                self.step.id, names.0, names.1
+            );
             let hint = format!("give exactly one of `{}` and `{}`", names.0, names.1);
-            cx.error(cx.at(sp), "conflicting-fields", msg, hint);
+            let pos = self.cx.at(self.sp);
+            self.cx.error(pos, "conflicting-fields", msg, hint);
         }
-    };
-    match &step.kind {
-        StepKind::Wait { until, for_ } => both(cx, until.is_some(), for_.is_some(), ("until", "for")),
-        StepKind::Monitor {
-            for_, until, every, ..
-        } => {
-            both(cx, until.is_some(), for_.is_some(), ("until", "for"));
-            if every.as_secs() == 0 {
-                cx.error(
-                    cx.at(&path("every")),
-                    "invalid-value",
-                    "`every` must be longer than 0s".into(),
-                    None,
-                );
-            }
-        }
-        StepKind::Http {
-            path: p, url, env, ..
-        } => {
-            both(cx, p.is_some(), url.is_some(), ("path", "url"));
-            if p.is_some() && env.is_none() {
-                let hint = "add `env:` for the base URL, or write a full `url`".to_owned();
-                cx.error(
-                    cx.at(&path("path")),
-                    "missing-field",
-                    "`path` needs an `env`".into(),
-                    hint,
-                );
-            }
-        }
-        StepKind::Roundtrip { map, from, .. } => {
-            let pos = cx.at(&path("map"));
-            if unknown_map(rb, cx, map, pos)
-                && let Some(spec) = rb.maps.get(map)
-                && from != spec.source_env()
-                && from != spec.target_env()
-            {
-                let msg = format!("`from: {from}` is neither side of map `{map}`");
-                let hint = format!("write `{}` or `{}`", spec.source_env(), spec.target_env());
-                cx.error(cx.at(&path("from")), "unknown-env", msg, hint);
-            }
-        }
-        StepKind::Sample { from: Some(from), .. } if !rb.environments.contains_key(from.as_str()) => {
-            let pos = cx.at(&path("from"));
-            unknown_env(rb, cx, from, pos);
-        }
-        StepKind::Notify { url, .. } if !url.contains("${") => cx.warn(
-            cx.at(&path("url")),
-            "literal-webhook",
-            "the webhook URL is written literally; it carries its own access token".into(),
-            "write `${TEAMS_WEBHOOK_URL}` and set it in the environment".to_owned(),
-        ),
-        StepKind::DualwriteRun { .. }
-        | StepKind::DualwritePause { .. }
-        | StepKind::DualwriteResume { .. }
-        | StepKind::DualwriteStop { .. }
-            if !rb.environments.values().any(|e| e.kind == EnvKind::Dualwrite) =>
+    }
+
+    /// `unknown-map` at `field` when the runbook has no such map; true when it has.
+    pub fn known_map(&mut self, field: &'static str, map: &MapId) -> bool {
+        let pos = self.pos(field);
+        unknown_map(self.rb, self.cx, map, pos)
+    }
+
+    /// `unknown-env` at `field` when the runbook has no such environment; true when it has.
+    pub fn known_env(&mut self, field: &'static str, env: &str) -> bool {
+        let pos = self.pos(field);
+        unknown_env(self.rb, self.cx, env, pos)
+    }
+
+    /// `unknown-env` at `kind` when the runbook declares no dual-write environment.
+    pub fn needs_dualwrite_env(&mut self) {
+        if !self
+            .rb
+            .environments
+            .values()
+            .any(|e| e.kind == EnvKind::Dualwrite)
         {
             let hint = "declare an environment of `kind: dualwrite`".to_owned();
-            cx.error(
-                cx.at(&path("kind")),
+            self.error(
+                "kind",
                 "unknown-env",
                 "no dual-write environment to run this step".into(),
                 hint,
             );
         }
-        _ => {}
     }
 }
 
@@ -333,10 +350,7 @@ pub(crate) fn variables(rb: &Runbook, cx: &mut Ctx<'_>, env: &dyn EnvLookup, str
         .flat_map(|p| p.steps.iter().flatten())
         .enumerate()
     {
-        let names = match &step.kind {
-            StepKind::Http { capture, .. } => capture.keys().map(String::as_str).collect(),
-            _ => Vec::new(),
-        };
+        let names = step.kind.spec().captures();
         captures.entry(step.id.as_str()).or_insert((order, names));
     }
     // A client secret's variable may be given as a file instead (`NAME_FILE`, read when the run starts).

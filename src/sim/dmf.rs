@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use super::scenario::{DmfEntity, JobBehaviour, Side};
 use super::server::{App, json_error};
-use super::state::NO_COMPANY;
+use super::tables::NO_COMPANY;
 use super::world::SimState;
 
 #[derive(Debug, Clone)]
@@ -151,14 +151,13 @@ fn sign(seed: u64, name: &str, se: &str) -> String {
     hex::encode(&d[..16])
 }
 
-fn blob_url(app: &App, name: &str) -> String {
+fn blob_url(app: &App, base: &str, name: &str) -> String {
     let se = (chrono::Utc::now() + chrono::Duration::hours(1))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
     let sig = sign(app.seed, name, &se);
     format!(
-        "{}/_blob/dmf/{name}?sv=2021-08-06&se={}&sr=b&sp=rw&sig={sig}",
-        app.base,
+        "{base}/_blob/dmf/{name}?sv=2021-08-06&se={}&sr=b&sp=rw&sig={sig}",
         super::odata::encode(&se)
     )
 }
@@ -229,13 +228,13 @@ const EMPTY_ZIP: [u8; 22] = [
     0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
-fn envelope(app: &App, ty: &str, value: Value) -> Response {
-    Json(json!({"@odata.context": format!("{}/data/$metadata#Edm.{ty}", app.base), "value": value}))
-        .into_response()
+fn envelope(base: &str, ty: &str, value: Value) -> Response {
+    Json(json!({"@odata.context": format!("{base}/data/$metadata#Edm.{ty}"), "value": value})).into_response()
 }
 
 /// `POST /data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.<Action>`.
-pub async fn action(app: App, action: &str, body: Value) -> Response {
+/// `base` is the caller's external origin (links are built from it).
+pub async fn action(app: App, base: &str, action: &str, body: Value) -> Response {
     let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     match action {
         "GetAzureWriteUrl" => {
@@ -246,8 +245,8 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
                 safe(&file)
             };
             let blob_id = app.with(|st| st.next_guid());
-            let inner = json!({"BlobId": format!("{{{blob_id}}}"), "BlobUrl": blob_url(&app, &name)});
-            envelope(&app, "String", json!(inner.to_string()))
+            let inner = json!({"BlobId": format!("{{{blob_id}}}"), "BlobUrl": blob_url(&app, base, &name)});
+            envelope(base, "String", json!(inner.to_string()))
         }
         "ImportFromPackage" | "ImportFromPackageAsync" => {
             let (pkg, group) = (s("packageUrl"), s("definitionGroupId"));
@@ -268,7 +267,7 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
                 }
                 id
             });
-            envelope(&app, "String", json!(id))
+            envelope(base, "String", json!(id))
         }
         "ExportToPackage" | "ExportToPackageAsync" | "ExportToPackagePreview" => {
             let group = s("definitionGroupId");
@@ -284,7 +283,7 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
                 }
                 id
             });
-            envelope(&app, "String", json!(id))
+            envelope(base, "String", json!(id))
         }
         "GetExportedPackageUrl" => {
             let id = s("executionId");
@@ -294,16 +293,16 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
                     .is_some_and(|j| !j.import && j.terminal(st.now) && j.status(st.now) != "Failed")
             });
             let url = if done {
-                blob_url(&app, &format!("{id}.zip"))
+                blob_url(&app, base, &format!("{id}.zip"))
             } else {
                 String::new()
             };
-            envelope(&app, "String", json!(url))
+            envelope(base, "String", json!(url))
         }
         "GetExecutionSummaryStatus" => {
             let id = s("executionId");
             let status = app.with(|st| st.jobs.get(&id).map_or("Unknown", |j| j.status(st.now)));
-            envelope(&app, "String", json!(status))
+            envelope(base, "String", json!(status))
         }
         "GetExecutionErrors" => {
             let id = s("executionId");
@@ -322,7 +321,7 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
                 }
                 out
             });
-            envelope(&app, "String", json!(Value::Array(errors).to_string()))
+            envelope(base, "String", json!(Value::Array(errors).to_string()))
         }
         "GenerateImportTargetErrorKeysFile" => {
             let (id, entity) = (s("executionId"), s("entityName"));
@@ -340,7 +339,7 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
                 }
                 has
             });
-            envelope(&app, "Boolean", json!(has))
+            envelope(base, "Boolean", json!(has))
         }
         "GetImportTargetErrorKeysFileUrl" => {
             let (id, entity) = (s("executionId"), s("entityName"));
@@ -357,11 +356,11 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
                             .entry(name.clone())
                             .or_insert_with(|| b"RecordKey\r\n".to_vec());
                     });
-                    blob_url(&app, &name)
+                    blob_url(&app, base, &name)
                 }
                 None => String::new(),
             };
-            envelope(&app, "String", json!(url))
+            envelope(base, "String", json!(url))
         }
         "GetImportStagingErrorFileUrl" => {
             let (id, entity) = (s("executionId"), s("entityName"));
@@ -380,11 +379,11 @@ pub async fn action(app: App, action: &str, body: Value) -> Response {
                         .entry(name.clone())
                         .or_insert_with(|| b"Error\r\n".to_vec());
                 });
-                blob_url(&app, &name)
+                blob_url(&app, base, &name)
             } else {
                 String::new()
             };
-            envelope(&app, "String", json!(url))
+            envelope(base, "String", json!(url))
         }
         _ => json_error(
             StatusCode::NOT_FOUND,

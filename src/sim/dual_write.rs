@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::live::Change;
 use super::scenario::{InitialStatus, MapDef};
 use super::server::{App, json_error};
-use super::state::Row;
+use super::tables::Row;
 use super::world::SimState;
 
 pub const NONE: u8 = 0;
@@ -113,12 +113,12 @@ impl SimState {
             else {
                 continue;
             };
-            let id = super::state::guid_from(
+            let id = super::tables::guid_from(
                 super::faults::mix(self.scenario.seed, 0xD0A1 + i as u64),
                 super::faults::hash_str(&def.name),
             );
             let t = &mut self.dv[tgt];
-            t.origin = Some(super::state::Origin {
+            t.origin = Some(super::tables::Origin {
                 source: src,
                 key: def.key.as_ref().map(|k| (k.source.clone(), k.target.clone())),
                 fields: def.fields.iter().map(|(a, b)| (a.clone(), b.clone())).collect(),

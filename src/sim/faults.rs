@@ -15,27 +15,33 @@ pub enum Service {
     Dualwrite,
     Blob,
     Sim,
+    /// A path no service serves: answered 404 without asking for a token.
+    #[serde(skip)]
+    Unknown,
 }
 
 impl Service {
-    /// Which service a path belongs to.
+    /// Which service a path belongs to (the request's host may override it: `route.rs`).
     pub fn of(path: &str) -> Service {
+        let second = path.split('/').nth(2).unwrap_or("");
         if path.starts_with("/_sim/") {
             Service::Sim
         } else if path.starts_with("/_blob/") {
             Service::Blob
-        } else if path.starts_with("/api/data/") {
+        } else if path.starts_with("/api/data/") || path == "/api/data" || path.starts_with("/XRMServices/") {
             Service::Dataverse
         } else if path.starts_with("/api/DualWriteManagement/") {
             Service::Dualwrite
-        } else if path.ends_with("/oauth2/v2.0/token")
-            || path.ends_with("/oauth2/v2.0/devicecode")
+        } else if path == "/data" || path.starts_with("/data/") || path.starts_with("/Metadata/") {
+            Service::Fno
+        } else if matches!(second, "oauth2" | "v2.0" | ".well-known" | "discovery")
+            // The managed-identity endpoints: IMDS and App Service's.
             || path.starts_with("/metadata/identity/")
             || path.starts_with("/msi/")
         {
             Service::Auth
         } else {
-            Service::Fno
+            Service::Unknown
         }
     }
 }
@@ -134,7 +140,17 @@ impl FaultState {
 
     /// Decides the fate of one request; the first rule that fires wins.
     pub fn decide(&mut self, seed: u64, path: &str, now: std::time::Instant) -> Decision {
-        let service = Service::of(path);
+        self.decide_for(seed, Service::of(path), path, now)
+    }
+
+    /// [`FaultState::decide`] for a request already known to be for `service`.
+    pub fn decide_for(
+        &mut self,
+        seed: u64,
+        service: Service,
+        path: &str,
+        now: std::time::Instant,
+    ) -> Decision {
         if service == Service::Sim {
             return Decision::Pass;
         }

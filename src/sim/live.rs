@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::dual_write::{PAUSED, RESUMING, RUNNING};
 use super::faults::{hash_str, mix};
 use super::scenario::{LiveWrite, Side};
-use super::state::{NO_COMPANY, Row};
+use super::tables::{NO_COMPANY, Row};
 use super::world::SimState;
 
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ pub fn translate(
             let seed = hash_str(&serde_json::to_string(obj).unwrap_or_default());
             out.insert(
                 id.clone(),
-                json!(super::state::guid_from(mix(tgt.salt, seed), seed)),
+                json!(super::tables::guid_from(mix(tgt.salt, seed), seed)),
             );
         }
         if let (Some(cf), Some(c)) = (&company_field, obj.get("dataAreaId").and_then(Value::as_str)) {

@@ -1,7 +1,7 @@
 //! The simulator: F&O, Dataverse, dual-write and Entra ID on one loopback address.
 //!
-//! `start` serves a [`Scenario`] on a tokio task and returns a [`SimHandle`]; `cutover sim` serves it
-//! until SIGINT/SIGTERM. Paths do not collide: Entra ID `/{tenant}/oauth2/v2.0/token`, F&O `/data/`,
+//! `start` serves a [`Scenario`] on a tokio task and returns a [`SimHandle`] (the edge's `cutover sim`
+//! serves one until SIGINT/SIGTERM). Paths do not collide: Entra ID `/{tenant}/oauth2/v2.0/token`, F&O `/data/`,
 //! Dataverse `/api/data/v9.2/`, the dual-write gateway `/api/DualWriteManagement/1.0/`, blob storage
 //! `/_blob/`, inspection `/_sim/`. Every behaviour the public documentation leaves open is "our
 //! model", stated in the doc comment of the module that implements it and in `docs/simulator.md`.
@@ -10,21 +10,27 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod batch;
 mod dataverse;
-pub mod detached;
 mod dmf;
 mod dual_write;
+mod entra_meta;
 pub mod faults;
 mod fno;
+mod inspect;
 mod live;
+pub mod model;
 pub mod odata;
+mod route;
 pub mod scenario;
+mod schema;
 mod sections;
 mod server;
-pub mod state;
+pub mod tables;
+mod wire;
 mod world;
+mod xml;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -33,9 +39,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use faults::{Budget, FaultRule, Faults, Service};
 pub use scenario::Scenario;
-
-use crate::cli::SimArgs;
-use crate::exit;
 
 /// Errors of the simulator's library API.
 #[derive(Debug, thiserror::Error)]
@@ -148,105 +151,4 @@ async fn touch(
 ) -> axum::response::Response {
     at.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     next.run(req).await
-}
-
-/// `cutover sim`: prints `listening on http://HOST:PORT` first, serves until SIGINT/SIGTERM.
-pub fn cmd_sim(args: &SimArgs) -> i32 {
-    let scenario = match &args.scenario {
-        None => Scenario::demo(),
-        Some(path) => match std::fs::read_to_string(path)
-            .map_err(SimError::from)
-            .and_then(|t| Scenario::from_yaml(&t))
-        {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("cutover: {}: {e}", path.display());
-                return exit::INVALID;
-            }
-        },
-    };
-    let addr: SocketAddr = match args.listen.parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("cutover: --listen {}: {e}", args.listen);
-            return exit::INVALID;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cutover: cannot start the runtime: {e}");
-            return exit::FAILED;
-        }
-    };
-    rt.block_on(async move {
-        let handle = match start(scenario, addr).await {
-            Ok(h) => h,
-            Err(e) => {
-                eprintln!("cutover: {e}");
-                return exit::INVALID;
-            }
-        };
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "listening on {}", handle.url());
-        let _ = out.flush();
-        let idle = args.exit_when_idle.map(std::time::Duration::from_secs);
-        let record = args.exit_without.clone();
-        let mut seen_record = false;
-        let started = std::time::Instant::now();
-        let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
-        let signal = wait_for_signal();
-        tokio::pin!(signal);
-        loop {
-            tokio::select! {
-                () = &mut signal => break,
-                _ = every.tick() => {}
-            }
-            if let Some(limit) = idle
-                && handle.idle_for() >= limit
-            {
-                let _ = writeln!(out, "no request for {} s: exiting", limit.as_secs());
-                break;
-            }
-            if let Some(r) = &record {
-                // The record is written just after this process starts listening.
-                let names_me = std::fs::read(r)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                    .and_then(|v| v["pid"].as_u64())
-                    == Some(u64::from(std::process::id()));
-                seen_record |= names_me;
-                if (seen_record && !names_me)
-                    || (!seen_record && started.elapsed() > std::time::Duration::from_secs(60))
-                {
-                    let _ = writeln!(out, "{} no longer names this simulator: exiting", r.display());
-                    break;
-                }
-            }
-        }
-        handle.shutdown().await;
-        exit::OK
-    })
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -98,21 +98,10 @@ impl TryFrom<DurRepr> for Dur {
     }
 }
 
-/// Parses `90`, `1.5s`, `10m`, `2h`, `1d` into seconds.
+/// Parses `90`, `1.5s`, `10m`, `2h`, `1d` (the crate's one duration grammar, with a scenario's
+/// rules: fractions and bare seconds) into seconds.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
-    let t = text.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 's')) => (&t[..i], 1.0),
-        Some((i, 'm')) => (&t[..i], 60.0),
-        Some((i, 'h')) => (&t[..i], 3600.0),
-        Some((i, 'd')) => (&t[..i], 86400.0),
-        _ => (t, 1.0),
-    };
-    num.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| *n >= 0.0)
-        .map(|n| n * mult)
+    crate::util::duration::parse_secs(text, crate::util::duration::Rules::SCENARIO)
         .ok_or_else(|| format!("`{text}` is not a duration (use 90, 30s, 10m, 2h or 1d)"))
 }
 
@@ -197,7 +186,7 @@ impl Scenario {
                     }
                 }
                 for (field, kind) in &def.fields {
-                    super::state::FieldKind::parse(kind).map_err(|e| {
+                    super::tables::FieldKind::parse(kind).map_err(|e| {
                         SimError::Invalid(format!("entities.{side}.{set}.fields.{field}: {e}"))
                     })?;
                 }

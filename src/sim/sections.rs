@@ -55,6 +55,10 @@ pub struct AuthConfig {
     /// Seconds Entra's clock runs ahead of this machine's (negative: behind), for the assertion time checks.
     #[serde(default)]
     pub clock_skew: i64,
+    /// The Entra tenants that exist; when any is declared, a token or discovery request naming
+    /// another tenant gets AADSTS90002. None declared: every tenant exists.
+    #[serde(default)]
+    pub tenants: Vec<TenantDef>,
 }
 
 impl Default for AuthConfig {
@@ -71,8 +75,18 @@ impl Default for AuthConfig {
             device_code: DeviceCodeConfig::default(),
             user_token_ttl: None,
             clock_skew: 0,
+            tenants: Vec::new(),
         }
     }
+}
+
+/// An Entra tenant: its id (a GUID) and the domain names that also name it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantDef {
+    pub id: String,
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
 fn default_ttl() -> u64 {
@@ -238,6 +252,17 @@ pub struct EntityDef {
     /// Dataverse field that holds the company code of a row (`cdm_companyid`).
     #[serde(default)]
     pub company_field: Option<String>,
+    /// Dataverse lookups: logical name → the entity set it points at (`primarycontactid: contacts`).
+    /// Rows read them as `_<name>_value`; `$expand=<name>` returns the related row or null.
+    #[serde(default)]
+    pub lookups: BTreeMap<String, String>,
+    /// Dataverse `PrimaryNameAttribute`; default `name` when the table has it, else the first
+    /// column ending in `name`.
+    #[serde(default)]
+    pub primary_name: Option<String>,
+    /// F&O entity type name in `$metadata` (`CustomerV3`); default: the set name made singular.
+    #[serde(default)]
+    pub entity_type: Option<String>,
 }
 
 /// Row counts: one number (shared set) or one per company.

@@ -11,12 +11,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use serde_json::{Value, json};
 
 use super::faults::{Decision, FaultState, Faults, Mangle, SIGN_IN_HTML, Service, mix};
+use super::route::{self, Ext};
 use super::world::SimState;
-use super::{auth, dataverse, dmf, dual_write, fno};
+use super::{auth, batch, dataverse, dmf, dual_write, entra_meta, fno, inspect, wire};
 
 /// Simulated time: real elapsed seconds × scale.
 #[derive(Debug, Clone)]
@@ -41,6 +42,10 @@ pub struct Shared {
     pub latency: (u64, u64),
     /// (F&O URL, Dataverse URL) reported by the gateway's `Environments`.
     pub scenario_resources: (String, String),
+    /// The scenario's resource URIs: which host is which service (`route.rs`).
+    pub resources: super::scenario::Resources,
+    /// The router itself, for the requests inside a `$batch`.
+    pub router: std::sync::OnceLock<Router>,
 }
 
 pub type App = Arc<Shared>;
@@ -64,6 +69,8 @@ impl Shared {
             clock,
             base,
             scenario_resources,
+            resources: res.clone(),
+            router: std::sync::OnceLock::new(),
             state: Mutex::new(state),
         }
     }
@@ -81,6 +88,15 @@ impl Shared {
         f(&mut st)
     }
 
+    /// The fault rules and how many faults they injected (`GET /_sim/faults`).
+    pub fn faults_json(&self) -> Value {
+        let f = self
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        json!({"faults": f.faults, "injected": f.injected})
+    }
+
     pub fn set_faults(&self, faults: Faults) {
         *self
             .faults
@@ -95,7 +111,8 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 pub fn router(app: App) -> Router {
-    Router::new()
+    let router = Router::new()
+        // Entra ID
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(auth::device::devicecode))
         .route("/metadata/identity/oauth2/token", get(auth::msi::imds))
@@ -106,17 +123,45 @@ pub fn router(app: App) -> Router {
         .route("/_sim/users/token", post(auth::device::user_token))
         .route("/_sim/auth", get(auth::device::counts))
         .route(
-            "/data/{set}",
-            get(fno::collection).post(fno::create).delete(fno::delete),
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(entra_meta::openid_v2),
         )
-        .route("/data/{set}/{tail}", get(fno::count).post(fno::post_tail))
         .route(
-            "/api/data/v9.2/{set}",
-            get(dataverse::collection)
-                .post(dataverse::create)
-                .delete(dataverse::delete),
+            "/{tenant}/.well-known/openid-configuration",
+            get(entra_meta::openid_v1),
         )
-        .route("/api/data/v9.2/{set}/{tail}", get(dataverse::count))
+        .route(
+            "/{tenant}/discovery/instance",
+            get(entra_meta::instance_discovery),
+        )
+        // F&O OData, its metadata and DMF
+        .route("/data", get(fno::meta::service_document))
+        .route("/data/", get(fno::meta::service_document))
+        .route("/data/$metadata", get(fno::meta::csdl))
+        .route("/data/$batch", post(batch::fno))
+        .route(
+            "/data/{*rest}",
+            get(fno::get)
+                .post(fno::post)
+                .delete(fno::delete)
+                .patch(fno::patch),
+        )
+        .route("/Metadata/{*rest}", get(fno::meta::metadata_service))
+        // Dataverse Web API
+        .route("/api/data/v9.2", get(dataverse::meta::service_document))
+        .route("/api/data/v9.2/", get(dataverse::meta::service_document))
+        .route("/api/data/v9.2/$metadata", get(dataverse::meta::csdl))
+        .route("/api/data/v9.2/$batch", post(batch::dataverse))
+        .route(
+            "/api/data/v9.2/{*rest}",
+            get(dataverse::get)
+                .post(dataverse::post)
+                .delete(dataverse::delete)
+                .patch(dataverse::patch),
+        )
+        // The Organization service (SOAP): asked for its 401 challenge by .NET clients, not modelled.
+        .route("/XRMServices/{*rest}", any(dataverse::soap))
+        // The dual-write gateway
         .route(
             "/api/DualWriteManagement/1.0/Environments",
             get(dual_write::environments),
@@ -132,69 +177,39 @@ pub fn router(app: App) -> Router {
             get(dual_write::status),
         )
         .route("/_blob/dmf/{name}", put(dmf::blob_put).get(dmf::blob_get))
-        .route("/_sim/state", get(sim_state))
-        .route("/_sim/faults", post(sim_faults).get(sim_faults_get))
-        .route("/_sim/clock", get(sim_clock))
-        .route("/_sim/webhook", post(sim_webhook))
-        .fallback(not_found)
+        .merge(inspect::routes())
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_fallback)
         .layer(middleware::from_fn_with_state(app.clone(), pipeline))
-        .with_state(app)
+        .with_state(app.clone());
+    let _ = app.router.set(router.clone());
+    router
 }
 
-async fn not_found() -> Response {
-    json_error(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        "No HTTP resource was found that matches the request URI.",
-    )
+/// A path no route serves: the 404 of the service the request is for.
+async fn fallback(State(app): State<App>, req: Request) -> Response {
+    let ext = Ext::of(req.headers(), &app.base);
+    let (service, _) = route::service_of(&app, &ext, req.uri().path());
+    route::not_found(service, req.uri().path())
 }
 
-async fn sim_state(State(app): State<App>) -> Response {
-    Json(app.with(|st| st.inspect())).into_response()
-}
-
-async fn sim_faults(
-    State(app): State<App>,
-    body: Result<Json<Faults>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    match body {
-        Ok(Json(f)) => {
-            app.set_faults(f);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(e) => json_error(StatusCode::BAD_REQUEST, "BadRequest", &e.body_text()),
-    }
-}
-
-async fn sim_faults_get(State(app): State<App>) -> Response {
-    let f = app
-        .faults
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Json(json!({"faults": f.faults, "injected": f.injected})).into_response()
-}
-
-async fn sim_clock(State(app): State<App>) -> Response {
-    Json(app.with(|st| json!({"time_scale": st.scenario.time_scale, "sim_now": st.sim_time(st.now)})))
-        .into_response()
-}
-
-async fn sim_webhook(State(app): State<App>, body: Bytes) -> Response {
-    let card: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&body)));
-    app.with(|st| {
-        st.webhooks.push(card);
-        let n = st.webhooks.len();
-        st.effect(format!("notify:{n}"));
-    });
-    (StatusCode::OK, "1").into_response()
+async fn method_fallback(State(app): State<App>, req: Request) -> Response {
+    let ext = Ext::of(req.headers(), &app.base);
+    let (service, _) = route::service_of(&app, &ext, req.uri().path());
+    route::method_not_allowed(service, req.method().as_str(), req.uri().path())
 }
 
 /// The request pipeline every route goes through.
 async fn pipeline(State(app): State<App>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    let service = Service::of(&path);
+    let ext = Ext::of(req.headers(), &app.base);
+    let (service, served_here) = route::service_of(&app, &ext, &path);
     if service == Service::Sim {
         return next.run(req).await;
+    }
+    if !served_here || service == Service::Unknown {
+        // Another service's path on this service's host, or no service's path at all.
+        return wire::odata_headers(service, route::not_found(service, &path));
     }
     let count = {
         let mut st = app.lock();
@@ -214,24 +229,28 @@ async fn pipeline(State(app): State<App>, req: Request, next: Next) -> Response 
         .faults
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .decide(app.seed, &path, Instant::now());
+        .decide_for(app.seed, service, &path, Instant::now());
     match decision {
         Decision::Pass | Decision::Mangle(_) => {}
-        Decision::Throttle { retry_after, header } => return throttled(service, retry_after, header),
+        Decision::Throttle { retry_after, header } => {
+            return wire::odata_headers(service, throttled(service, retry_after, header));
+        }
         Decision::ServerError => {
             let (status, code) = match service {
                 Service::Dataverse => (StatusCode::INTERNAL_SERVER_ERROR, "0x80040216"),
                 _ => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
             };
-            return json_error(
+            let r = json_error(
                 status,
                 code,
                 "The service is temporarily unavailable. (simulated fault)",
             );
+            return wire::odata_headers(service, r);
         }
         Decision::Reset => return reset(),
         Decision::Unauthorized => {
-            return auth::unauthorized(service, "the access token has expired (simulated fault)");
+            let r = auth::unauthorized(service, "the access token has expired (simulated fault)");
+            return wire::odata_headers(service, wire::challenge(&app, service, &ext, true, r));
         }
         Decision::HtmlSignIn => {
             return (
@@ -246,7 +265,8 @@ async fn pipeline(State(app): State<App>, req: Request, next: Next) -> Response 
     let mut remaining = None;
     if matches!(service, Service::Fno | Service::Dataverse | Service::Dualwrite) {
         if let Err(r) = auth::check(&app, service, req.headers()) {
-            return r;
+            let presented = req.headers().contains_key("authorization");
+            return wire::odata_headers(service, wire::challenge(&app, service, &ext, presented, r));
         }
         if service == Service::Dataverse {
             match dataverse::protect(&app, req.headers()) {
@@ -254,11 +274,11 @@ async fn pipeline(State(app): State<App>, req: Request, next: Next) -> Response 
                     guard = Some(g);
                     remaining = Some(left);
                 }
-                Err(r) => return r,
+                Err(r) => return wire::odata_headers(service, r),
             }
         }
     }
-    let mut resp = next.run(req).await;
+    let mut resp = wire::odata_headers(service, next.run(req).await);
     drop(guard);
     if let Some(left) = remaining {
         if let Ok(v) = HeaderValue::from_str(&left.to_string()) {

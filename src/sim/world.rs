@@ -15,7 +15,7 @@ use super::dmf::Job;
 use super::dual_write::{GwRequest, MapRt};
 use super::live::{LiveRt, Pending};
 use super::scenario::{EntityDef, Rows, Scenario, Side};
-use super::state::{NO_COMPANY, Table, Tables};
+use super::tables::{NO_COMPANY, Table, Tables};
 
 /// The F&O entity set that holds the dual-write error queue (our model of `DualWriteErrorLog`).
 pub const ERROR_LOG_SET: &str = "DualWriteErrorLogs";
@@ -33,6 +33,15 @@ pub struct SpWindow {
     pub times: VecDeque<Instant>,
     pub exec: VecDeque<(Instant, u64)>,
     pub inflight: u64,
+}
+
+/// A copy of the tables (see [`SimState::checkpoint`]).
+pub struct Checkpoint {
+    fno: Vec<Table>,
+    dv: Vec<Table>,
+    maps: Vec<MapRt>,
+    pending: Vec<Pending>,
+    side_effects: BTreeMap<String, u64>,
 }
 
 pub struct SimState {
@@ -76,13 +85,28 @@ impl SimState {
             .map(|(n, d)| Table::new(n, Side::Fno, d, &companies, seed))
             .collect();
         if !scenario.entities.fno.contains_key(ERROR_LOG_SET) {
-            fno.push(Table::new(
-                ERROR_LOG_SET,
-                Side::Fno,
-                &EntityDef::default(),
-                &companies,
-                seed,
-            ));
+            // Its rows are written by `log_error`; the fields make its properties known.
+            let fields = [
+                ("ErrorId", "int"),
+                ("LogDateTime", "text"),
+                ("MapName", "text"),
+                ("SourceEntity", "text"),
+                ("TargetEntity", "text"),
+                ("RecordKey", "text"),
+                ("Category", "text"),
+                ("ErrorMessage", "text"),
+                ("Status", "text"),
+                ("dataAreaId", "text"),
+            ];
+            let def = EntityDef {
+                key: Some("ErrorId".into()),
+                fields: fields
+                    .iter()
+                    .map(|(f, k)| (f.to_string(), k.to_string()))
+                    .collect(),
+                ..EntityDef::default()
+            };
+            fno.push(Table::new(ERROR_LOG_SET, Side::Fno, &def, &companies, seed));
         }
         let dv: Vec<Table> = scenario
             .entities
@@ -158,7 +182,7 @@ impl SimState {
     pub fn next_guid(&mut self) -> String {
         self.seq += 1;
         let s = super::faults::mix(self.scenario.seed, 0xA11C_E000 + self.seq);
-        super::state::guid_from(s, super::faults::mix(s, self.seq))
+        super::tables::guid_from(s, super::faults::mix(s, self.seq))
     }
 
     /// Appends an entry to the dual-write error queue.
@@ -183,7 +207,7 @@ impl SimState {
         row.insert("Status".into(), json!("Active"));
         row.insert("dataAreaId".into(), json!(company));
         if let Some(&i) = self.fno_idx.get(ERROR_LOG_SET) {
-            self.fno[i].push(super::state::Row {
+            self.fno[i].push(super::tables::Row {
                 company: NO_COMPANY,
                 n: self.error_seq as u32,
                 rev: 0,
@@ -207,6 +231,26 @@ impl SimState {
                 }
             }
         }
+    }
+
+    /// The tables and what travels between them, to undo a failed `$batch` change set.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            fno: self.fno.clone(),
+            dv: self.dv.clone(),
+            maps: self.maps.clone(),
+            pending: self.pending.clone(),
+            side_effects: self.side_effects.clone(),
+        }
+    }
+
+    /// Puts back what [`SimState::checkpoint`] took.
+    pub fn restore(&mut self, c: Checkpoint) {
+        self.fno = c.fno;
+        self.dv = c.dv;
+        self.maps = c.maps;
+        self.pending = c.pending;
+        self.side_effects = c.side_effects;
     }
 
     /// RFC 3339 of a simulated instant.

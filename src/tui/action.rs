@@ -86,7 +86,7 @@ pub enum Action {
 
 /// One operator decision, confirmed in a modal, for the engine's command channel. It carries the
 /// operator's name so the scheduler journals who decided; the fields mirror the engine's
-/// `ops::Command` so wiring is a field-by-field copy.
+/// `engine::driver::Command` so wiring is a field-by-field copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OperatorCommand {
     pub action: OperatorAction,

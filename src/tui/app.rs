@@ -48,7 +48,7 @@ impl ConsoleConfig {
     pub fn new(operator: impl Into<String>) -> Self {
         Self {
             operator: operator.into(),
-            theme: Theme::from_env(),
+            theme: Theme { color: true },
             journal_path: None,
             log_path: None,
             runbook: None,

@@ -9,10 +9,9 @@ use super::ConsoleError;
 use super::action::OperatorCommand;
 use super::app::ConsoleConfig;
 use super::event_loop::ConsoleExit;
-use crate::engine::event::{Envelope, RunOutcome};
-use crate::engine::ops::{Command, EngineHandle, RunEnd};
-use crate::engine::{RunOptions, RunState, start_engine};
-use crate::exit;
+use crate::engine::driver::{Command, EngineHandle, RunEnd};
+use crate::engine::event::Envelope;
+use crate::engine::{RunOptions, RunState, SetupError, start_engine};
 
 /// Copies the console's commands onto the engine's channel (awaiting there, never in the UI).
 pub fn forward_commands(
@@ -35,26 +34,19 @@ pub fn forward_commands(
     })
 }
 
-/// Runs the console over a started engine until the operator quits (or SIGTERM), then stops the
-/// engine without aborting the run (it resumes next time) and returns how the console and the run
-/// ended. The run may finish while the console is open; the console then stays until `q`.
+/// Runs the console over a started engine until the operator quits or `cancel` fires; returns how
+/// the console closed and how the run ended for this process (a quit leaves the run open: the engine
+/// is cancelled, never aborted).
 pub async fn run_console(
     handle: EngineHandle,
     initial: RunState,
     subscription: mpsc::UnboundedReceiver<Envelope>,
     cfg: ConsoleConfig,
+    cancel: CancellationToken,
 ) -> Result<(ConsoleExit, RunEnd), ConsoleError> {
     let (tx, rx) = mpsc::channel::<OperatorCommand>(64);
     let forward = forward_commands(rx, handle.commands.clone());
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    let signals = tokio::spawn(async move {
-        wait_for_terminate().await;
-        on_signal.cancel();
-    });
     let result = super::run(cfg, initial, subscription, tx, cancel).await;
-    signals.abort();
-    // Quitting the console is not aborting the run: stop the engine like SIGINT would.
     handle.cancel.cancel();
     let end = handle
         .done
@@ -64,57 +56,38 @@ pub async fn run_console(
     Ok((result?, end))
 }
 
-pub(crate) async fn wait_for_terminate() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            term.recv().await;
-            return;
-        }
-    }
-    std::future::pending::<()>().await;
+/// Why the console could not drive a run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleDriveError {
+    /// The run could not be set up (nothing was started).
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// The terminal failed; the journal is consistent.
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
 }
 
-/// Starts the engine with every question routed to the console (no auto-approval), opens the
-/// console, and returns the process exit code. Logs go to `<journal>.log`.
-pub async fn drive_console(mut opts: RunOptions) -> i32 {
+/// Starts the engine for `opts` in interactive mode and runs the console over it (`theme` is the
+/// edge's choice of colours; `interrupt` closes the console like a quit).
+pub async fn drive_console(
+    mut opts: RunOptions,
+    theme: super::Theme,
+    interrupt: CancellationToken,
+) -> Result<RunEnd, ConsoleDriveError> {
     opts.interactive = true;
     opts.auto_approve = None;
     let journal = opts.journal.clone();
     let mut cfg = ConsoleConfig::new(opts.operator.clone());
+    cfg.theme = theme;
     cfg.journal_path = Some(journal.clone());
     cfg.log_path = Some(journal.with_extension("log"));
-    // For step parameters and the error-rate threshold; on resume no `RunStarted` carries the text.
     cfg.runbook = opts
         .runbook
         .as_deref()
         .and_then(|p| std::fs::read_to_string(p).ok())
         .and_then(|text| crate::runbook::load(&text, "runbook").runbook)
         .map(std::sync::Arc::new);
-    let (handle, initial, sub) = match start_engine(opts).await {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("cutover: {e}");
-            return e.exit_code();
-        }
-    };
-    let j = journal.display();
-    match run_console(handle, initial, sub, cfg).await {
-        Ok((_, end)) => {
-            match &end {
-                RunEnd::Finished(RunOutcome::Succeeded) => eprintln!("cutover: run finished: succeeded"),
-                RunEnd::Finished(o) => eprintln!("cutover: run finished: {o:?}"),
-                RunEnd::Interrupted | RunEnd::Halted { .. } | RunEnd::Waiting { .. } => eprintln!(
-                    "cutover: console closed; the journal is consistent; run the same command (or `cutover resume {j}`) to carry on"
-                ),
-                RunEnd::Broken(m) => eprintln!("cutover: stopped: {m}"),
-            }
-            end.exit_code()
-        }
-        Err(e) => {
-            eprintln!("cutover: {e}; the journal {j} is consistent and the run resumes next time");
-            exit::FAILED
-        }
-    }
+    let (handle, initial, sub) = start_engine(opts).await?;
+    let (_, end) = run_console(handle, initial, sub, cfg, interrupt).await?;
+    Ok(end)
 }

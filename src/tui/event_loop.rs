@@ -1,9 +1,11 @@
-//! The console's one event loop: a `tokio::select!` over the cancellation token, terminal input,
-//! the frame interval (draw only when something changed, so a burst of envelopes costs one frame),
-//! the clock tick (spinners, elapsed times, countdowns) and the journal's envelopes (folded into
-//! the console's own `RunState`, drained in batches, never awaited on anything slow). Confirmed
-//! decisions go to the engine with `try_send`: the UI never waits on the engine, the network or
-//! the disk.
+//! The console's one event loop, for the live console and the replay alike ([`run`], generic over
+//! the [`Screen`] it drives): a `tokio::select!` over the cancellation token, terminal input, the
+//! frame interval (draw only when something changed, so a burst of envelopes costs one frame), the
+//! clock tick (spinners, elapsed times, countdowns, the replay's playback), the screen's source
+//! (the journal's envelopes for the live console, folded into its own `RunState` and drained in
+//! batches; the replay reader's replies) and, for the replay, its bounded folding work between
+//! wake-ups. Nothing is awaited on anything slow: confirmed decisions go to the engine with
+//! `try_send`, the replay's requests to its reader with a non-blocking send.
 //!
 //! Generic over the backend and the input stream, so tests run the real loop on a `TestBackend`
 //! with scripted keys.
@@ -11,10 +13,10 @@
 use std::io;
 use std::time::Duration;
 
-use crossterm::event::Event as TermEvent;
+use crossterm::event::{Event as TermEvent, KeyEvent, MouseEvent};
 use futures::{Stream, StreamExt};
-use ratatui::Terminal;
 use ratatui::backend::Backend;
+use ratatui::{Frame, Terminal};
 use tokio::sync::mpsc::{self, UnboundedReceiver, error::TrySendError};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -53,45 +55,75 @@ pub enum ConsoleExit {
     Cancelled,
 }
 
-/// Runs the loop until the operator quits or `cancel` fires.
-pub async fn drive<B, S>(
+/// What the one event loop drives: the live console ([`drive`]) or a replay
+/// (`replay::event_loop::drive_replay`).
+pub trait Screen {
+    /// What the screen's source delivers.
+    type Item;
+    /// Items folded per wake-up before the loop looks at input again.
+    const BATCH: usize;
+    /// What the log says when the source ends.
+    const SOURCE_ENDED: &'static str;
+    fn resize(&mut self, width: u16, height: u16);
+    fn key(&mut self, key: KeyEvent) -> Flow;
+    /// After a key that did not quit.
+    fn after_key(&mut self);
+    fn mouse(&mut self, m: MouseEvent);
+    /// The clock tick; `ticks` counts them from the start.
+    fn tick(&mut self, ticks: u64, timing: Timing);
+    fn item(&mut self, item: Self::Item);
+    /// After a batch of items.
+    fn after_items(&mut self);
+    /// Work the screen can do without waiting (run when nothing else is ready).
+    fn has_work(&self) -> bool;
+    fn work(&mut self);
+    /// After every wake-up, and before quitting.
+    fn after_wake(&mut self);
+    /// Whether something changed since the last draw (and forget it).
+    fn take_dirty(&mut self) -> bool;
+    fn draw(&self, f: &mut Frame);
+}
+
+/// Runs `screen` until the operator quits or `cancel` fires.
+pub async fn run<B, S, T>(
     terminal: &mut Terminal<B>,
-    app: &mut App,
+    screen: &mut T,
     mut input: S,
-    mut envelopes: UnboundedReceiver<Envelope>,
-    commands: mpsc::Sender<OperatorCommand>,
+    mut source: UnboundedReceiver<T::Item>,
     cancel: CancellationToken,
     timing: Timing,
 ) -> Result<ConsoleExit, B::Error>
 where
     B: Backend,
     S: Stream<Item = io::Result<TermEvent>> + Unpin,
+    T: Screen,
 {
     let size = terminal.size()?;
-    app.on_resize(size.width, size.height);
-    // The first frame at once, before the first interval tick (which waits on the timer driver).
-    app.take_dirty();
-    terminal.draw(|f| super::panes::draw(f, app))?;
+    screen.resize(size.width, size.height);
+    screen.take_dirty();
+    terminal.draw(|f| screen.draw(f))?;
     let mut tick = tokio::time::interval(timing.tick);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut frame = tokio::time::interval(timing.frame);
     frame.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut input_open = true;
-    let mut envelopes_open = true;
+    let mut source_open = true;
     let mut ticks: u64 = 0;
     loop {
+        let work = screen.has_work();
         tokio::select! {
             biased;
             () = cancel.cancelled() => return Ok(ConsoleExit::Cancelled),
             ev = input.next(), if input_open => match ev {
                 Some(Ok(TermEvent::Key(key))) => {
-                    if app.on_key(key) == Flow::Quit {
-                        forward(app, &commands);
+                    if screen.key(key) == Flow::Quit {
+                        screen.after_wake();
                         return Ok(ConsoleExit::Quit);
                     }
+                    screen.after_key();
                 }
-                Some(Ok(TermEvent::Mouse(m))) => app.on_mouse(m),
-                Some(Ok(TermEvent::Resize(w, h))) => app.on_resize(w, h),
+                Some(Ok(TermEvent::Mouse(m))) => screen.mouse(m),
+                Some(Ok(TermEvent::Resize(w, h))) => screen.resize(w, h),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     tracing::error!("terminal input failed: {e}");
@@ -100,40 +132,106 @@ where
                 None => input_open = false,
             },
             _ = frame.tick() => {
-                if app.take_dirty() {
-                    terminal.draw(|f| super::panes::draw(f, app))?;
+                if screen.take_dirty() {
+                    terminal.draw(|f| screen.draw(f))?;
                 }
             }
             _ = tick.tick() => {
                 ticks += 1;
-                // The spinner moves every tick while a step runs; clocks change once a second.
-                let per_second = (1000 / timing.tick.as_millis().max(1)).max(1);
-                if app.any_running() || u128::from(ticks) % per_second == 0 {
-                    app.on_tick();
-                }
+                screen.tick(ticks, timing);
             }
-            env = envelopes.recv(), if envelopes_open => match env {
-                Some(env) => {
-                    app.apply(&env);
-                    for _ in 1..BATCH {
-                        match envelopes.try_recv() {
-                            Ok(env) => app.apply(&env),
+            item = source.recv(), if source_open => match item {
+                Some(item) => {
+                    screen.item(item);
+                    for _ in 1..T::BATCH {
+                        match source.try_recv() {
+                            Ok(item) => screen.item(item),
                             Err(_) => break,
                         }
                     }
-                    app.after_batch();
+                    screen.after_items();
                 }
                 None => {
-                    envelopes_open = false;
-                    tracing::info!("the journal subscription ended");
+                    source_open = false;
+                    tracing::info!("{}", T::SOURCE_ENDED);
                 }
             },
+            () = std::future::ready(()), if work => screen.work(),
         }
-        forward(app, &commands);
+        screen.after_wake();
     }
 }
 
-/// Sends the app's confirmed decisions without waiting; a refused one is reported on screen.
+/// The live console as a [`Screen`]: the app, and the channel its confirmed decisions go out on.
+struct Live<'a> {
+    app: &'a mut App,
+    commands: &'a mpsc::Sender<OperatorCommand>,
+}
+
+impl Screen for Live<'_> {
+    type Item = Envelope;
+    const BATCH: usize = BATCH;
+    const SOURCE_ENDED: &'static str = "the journal subscription ended";
+
+    fn resize(&mut self, width: u16, height: u16) {
+        self.app.on_resize(width, height);
+    }
+    fn key(&mut self, key: KeyEvent) -> Flow {
+        self.app.on_key(key)
+    }
+    fn after_key(&mut self) {}
+    fn mouse(&mut self, m: MouseEvent) {
+        self.app.on_mouse(m);
+    }
+    fn tick(&mut self, ticks: u64, timing: Timing) {
+        // Once a second when nothing runs; every tick while a spinner turns.
+        let per_second = (1000 / timing.tick.as_millis().max(1)).max(1);
+        if self.app.any_running() || u128::from(ticks) % per_second == 0 {
+            self.app.on_tick();
+        }
+    }
+    fn item(&mut self, env: Envelope) {
+        self.app.apply(&env);
+    }
+    fn after_items(&mut self) {
+        self.app.after_batch();
+    }
+    fn has_work(&self) -> bool {
+        false
+    }
+    fn work(&mut self) {}
+    fn after_wake(&mut self) {
+        forward(self.app, self.commands);
+    }
+    fn take_dirty(&mut self) -> bool {
+        self.app.take_dirty()
+    }
+    fn draw(&self, f: &mut Frame) {
+        super::panes::draw(f, self.app);
+    }
+}
+
+/// Runs the live console until the operator quits or `cancel` fires.
+pub async fn drive<B, S>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    input: S,
+    envelopes: UnboundedReceiver<Envelope>,
+    commands: mpsc::Sender<OperatorCommand>,
+    cancel: CancellationToken,
+    timing: Timing,
+) -> Result<ConsoleExit, B::Error>
+where
+    B: Backend,
+    S: Stream<Item = io::Result<TermEvent>> + Unpin,
+{
+    let mut live = Live {
+        app,
+        commands: &commands,
+    };
+    run(terminal, &mut live, input, envelopes, cancel, timing).await
+}
+
 fn forward(app: &mut App, commands: &mpsc::Sender<OperatorCommand>) {
     for cmd in app.take_commands() {
         match commands.try_send(cmd) {

@@ -2,23 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-/// `1h02m`, `4m05s`, `12s`, `850ms`: the two largest units.
-pub fn duration_ms(ms: u64) -> String {
-    let s = ms / 1000;
-    if s == 0 {
-        return format!("{ms}ms");
-    }
-    let (d, h, m, sec) = (s / 86_400, (s / 3600) % 24, (s / 60) % 60, s % 60);
-    if d > 0 {
-        format!("{d}d{h:02}h")
-    } else if h > 0 {
-        format!("{h}h{m:02}m")
-    } else if m > 0 {
-        format!("{m}m{sec:02}s")
-    } else {
-        format!("{sec}s")
-    }
-}
+/// `1h02m`, `4m05s`, `12s`, `850ms` (the crate's compact duration formatter).
+pub use crate::util::duration::compact_ms as duration_ms;
 
 /// `hh:mm:ss` of an elapsed time (hours grow past 24).
 pub fn clock_ms(ms: u64) -> String {

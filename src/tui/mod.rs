@@ -11,7 +11,7 @@
 //!   (tests, benchmarks).
 //! - [`event_loop::drive`]: the loop itself, generic over the backend and the input stream.
 //! - [`replay`]: the same panes over a recorded run (`cutover replay`) or a run another process
-//!   drives (`cutover watch`), read-only, driven by a timeline ([`replay_loop::drive_replay`]).
+//!   drives (`cutover watch`), read-only, driven by a timeline ([`replay::event_loop::drive_replay`]).
 
 pub mod action;
 pub mod app;
@@ -25,17 +25,9 @@ pub mod modal;
 pub mod panes;
 pub mod params;
 pub mod replay;
-pub mod replay_cmd;
-pub mod replay_jump;
-pub mod replay_keys;
-pub mod replay_loop;
-pub mod replay_source;
-pub mod replay_view;
 pub mod terminal;
 pub mod theme;
 pub mod view;
-
-use std::io::IsTerminal;
 
 use chrono::Utc;
 use crossterm::event::EventStream;
@@ -44,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::action::{Action, OperatorCommand, PaneId};
 pub use self::app::{App, ConsoleConfig, Now};
-pub use self::console::{drive_console, run_console};
+pub use self::console::{ConsoleDriveError, drive_console, run_console};
 pub use self::event_loop::{ConsoleExit, Timing};
 pub use self::panes::draw;
 pub use self::theme::Theme;
@@ -56,11 +48,6 @@ use crate::engine::event::Envelope;
 pub enum ConsoleError {
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
-}
-
-/// True when stdout is a terminal the console can draw on (otherwise run headless).
-pub fn stdout_is_terminal() -> bool {
-    std::io::stdout().is_terminal()
 }
 
 /// Opens the console on the terminal and runs it until the operator quits or `cancel` fires.

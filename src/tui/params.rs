@@ -2,6 +2,7 @@
 //! the one-line summaries of a step's journal events for the log pane.
 
 use crate::engine::event::{Event, StepOutcome};
+use crate::runbook::steps as kind;
 use crate::runbook::{Runbook, StepKind};
 
 /// The lowest `alert.errors_per_hour` of the runbook's monitor steps: the rate the error pane
@@ -11,7 +12,7 @@ pub fn error_rate_threshold(rb: &Runbook) -> Option<u64> {
         .iter()
         .flat_map(|p| p.steps.iter().flatten())
         .filter_map(|s| match &s.kind {
-            StepKind::Monitor { alert: Some(a), .. } => a.errors_per_hour,
+            StepKind::Monitor(kind::Monitor { alert: Some(a), .. }) => a.errors_per_hour,
             _ => None,
         })
         .min()

@@ -10,13 +10,6 @@ pub struct Theme {
 }
 
 impl Theme {
-    /// Colour unless `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
-    pub fn from_env() -> Self {
-        Self {
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        }
-    }
-
     fn fg(self, c: Color) -> Style {
         if self.color {
             Style::new().fg(c)

@@ -21,8 +21,8 @@ use sha2::Digest as _;
 use x509_cert::der::Decode as _;
 
 use super::Secret;
-use crate::identity::b64url;
 use crate::runbook::SigningAlgorithm;
+use crate::util::b64url;
 
 /// A loaded certificate credential.
 pub struct SigningCertificate {

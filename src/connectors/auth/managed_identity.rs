@@ -77,7 +77,7 @@ pub const IMDS: &str = "http://169.254.169.254";
 
 impl ManagedIdentity {
     pub fn new(user_assigned: Option<UserAssigned>, endpoint: Endpoint, policy: RetryPolicy) -> Result<Self> {
-        let client = crate::net::direct_client().map_err(|e| ConnectorError::Config {
+        let client = crate::connectors::net::direct_client().map_err(|e| ConnectorError::Config {
             env: "managed_identity".into(),
             detail: format!("cannot build the HTTP client: {e}"),
         })?;

@@ -22,6 +22,7 @@ use super::{ConnectorError, Result, parse};
 
 pub mod azure_cli;
 pub mod certificate;
+pub mod claims;
 pub mod device_code;
 pub mod managed_identity;
 pub mod workload;
@@ -285,10 +286,10 @@ impl TokenSource {
     }
 
     /// The signed-in person, when this source's credential is a delegated one (device code, Azure CLI) and
-    /// its token names a user. Decoded from the token's claims, not verified (see `crate::identity`).
-    pub async fn identity(&self, cancel: &CancellationToken) -> Result<Option<crate::identity::Identity>> {
+    /// its token names a user. Decoded from the token's claims, not verified (see [`claims`]).
+    pub async fn identity(&self, cancel: &CancellationToken) -> Result<Option<crate::model::Identity>> {
         let token = self.token(cancel).await?;
-        Ok(crate::identity::Identity::from_jwt(token.expose()))
+        Ok(claims::identity_of(token.expose()))
     }
 
     /// POSTs a token form to `{authority}/{tenant}/oauth2/v2.0/token`; an Entra error becomes

@@ -23,6 +23,7 @@ use crate::connectors::dmf::{DmfClient, ExecutionStatus, ExportRequest, ImportRe
 use crate::connectors::fno::eq_filter;
 use crate::connectors::transport::{Idempotency, Request};
 use crate::engine::event::{Event, Handle, LogLevel};
+use crate::runbook::steps as kind;
 use crate::runbook::{Step, StepKind};
 
 /// The data files of a zip package (see the module docs); empty when the central directory is unreadable.
@@ -89,12 +90,12 @@ async fn wait(ctx: &StepCtx, dmf: &DmfClient, id: &str) -> Res<ExecutionStatus> 
 }
 
 pub async fn export(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
-    let StepKind::DmfExport {
+    let StepKind::DmfExport(kind::DmfExport {
         env,
         definition_group,
         package,
         legal_entity,
-    } = &step.kind
+    }) = &step.kind
     else {
         return Err(fail("not a dmf.export step"));
     };
@@ -146,7 +147,7 @@ struct Package {
 }
 
 pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
-    let StepKind::DmfImport {
+    let StepKind::DmfImport(kind::DmfImport {
         env,
         definition_group,
         package_file,
@@ -154,7 +155,7 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         legal_entity,
         overwrite,
         record_install,
-    } = &step.kind
+    }) = &step.kind
     else {
         return Err(fail("not a dmf.import step"));
     };
@@ -207,11 +208,12 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
     };
     // A resumed step whose verdict was journaled before the process died (between the record and the
     // step's end) keeps that one record: the audit counts installs.
-    let recorded = ctx.state.read().is_ok_and(|st| {
-        st.installs
-            .iter()
-            .any(|i| i.step == ctx.step.id && i.execution_id == id && i.result == result)
-    });
+    let recorded = ctx
+        .state
+        .read()
+        .installs
+        .iter()
+        .any(|i| i.step == ctx.step.id && i.execution_id == id && i.result == result);
     if !recorded {
         ctx.emit
             .durable(Event::InstallRecord {

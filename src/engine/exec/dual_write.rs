@@ -31,6 +31,7 @@ use crate::connectors::transport::Request;
 use crate::engine::ctx::Ask;
 use crate::engine::envs::EnvInfo;
 use crate::engine::event::{DecisionKind, Event, Handle, LogLevel};
+use crate::runbook::steps as kind;
 use crate::runbook::{DualWriteMode, InitialSync, Step, StepKind};
 
 /// The `dualwrite` environment driving a map: one whose `link` names a side of the map, else the first.
@@ -51,7 +52,7 @@ fn dw_env(ctx: &StepCtx, m: &MapRef) -> Res<(String, EnvInfo)> {
 fn master(ctx: &StepCtx, m: &MapRef) -> Master {
     let step_master = match &ctx.step.what {
         crate::runbook::plan::PlannedWhat::Step(s) => match &s.kind {
-            StepKind::DualwriteRun { master, .. } => *master,
+            StepKind::DualwriteRun(kind::DualwriteRun { master, .. }) => *master,
             _ => None,
         },
         _ => None,
@@ -93,17 +94,17 @@ enum Kind {
 /// `dualwrite.run` / `pause` / `resume` / `stop` over the selected maps, in dependency order for `run`.
 pub async fn step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
     let (sel, kind) = match &step.kind {
-        StepKind::DualwriteRun {
+        StepKind::DualwriteRun(kind::DualwriteRun {
             maps, initial_sync, ..
-        } => (
+        }) => (
             maps,
             Kind::Run {
                 with_sync: initial_sync.unwrap_or(true),
             },
         ),
-        StepKind::DualwritePause { maps } => (maps, Kind::Pause),
-        StepKind::DualwriteResume { maps } => (maps, Kind::Resume),
-        StepKind::DualwriteStop { maps } => (maps, Kind::Stop),
+        StepKind::DualwritePause(kind::DualwritePause { maps }) => (maps, Kind::Pause),
+        StepKind::DualwriteResume(kind::DualwriteResume { maps }) => (maps, Kind::Resume),
+        StepKind::DualwriteStop(kind::DualwriteStop { maps }) => (maps, Kind::Stop),
         _ => return Err(fail("not a dualwrite step")),
     };
     let base = base_request(ctx, handle)?;

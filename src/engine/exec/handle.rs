@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::RunId;
 use crate::engine::event::Handle;
-use crate::runbook::StepKind;
 use crate::runbook::plan::{PlannedStep, PlannedWhat};
 
 fn digest(parts: &[&str]) -> [u8; 32] {
@@ -63,16 +62,7 @@ pub fn handle_kind(step: &PlannedStep) -> Option<&'static str> {
     match &step.what {
         PlannedWhat::WaveMap { .. } => Some("dualwrite.request"),
         PlannedWhat::Gate { .. } => None,
-        PlannedWhat::Step(s) => match &s.kind {
-            StepKind::DmfImport { .. } => Some("dmf.import"),
-            StepKind::DmfExport { .. } => Some("dmf.export"),
-            StepKind::DualwriteRun { .. }
-            | StepKind::DualwritePause { .. }
-            | StepKind::DualwriteResume { .. }
-            | StepKind::DualwriteStop { .. } => Some("dualwrite.request"),
-            StepKind::Roundtrip { .. } => Some("canary"),
-            _ => None,
-        },
+        PlannedWhat::Step(s) => s.kind.spec().handle_kind(),
     }
 }
 

@@ -13,6 +13,7 @@ use super::maps::text;
 use super::{Res, StepCtx, fail, interpolate_step, poll_with};
 use crate::connectors::http::{Condition, HttpCall, PollSpec, request};
 use crate::connectors::transport::Idempotency;
+use crate::runbook::steps as kind;
 use crate::runbook::{HttpMethod, Step, StepKind};
 
 fn body_interpolated(ctx: &StepCtx, v: &Value) -> Res<Value> {
@@ -31,7 +32,7 @@ fn body_interpolated(ctx: &StepCtx, v: &Value) -> Res<Value> {
 }
 
 pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
-    let StepKind::Http {
+    let StepKind::Http(kind::Http {
         env,
         method,
         path,
@@ -40,7 +41,7 @@ pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
         expect,
         poll,
         capture,
-    } = &step.kind
+    }) = &step.kind
     else {
         return Err(fail("not an http step"));
     };

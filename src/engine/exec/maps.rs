@@ -219,7 +219,7 @@ pub fn error_env(ctx: &StepCtx, m: &MapRef) -> Res<String> {
 }
 
 fn state_mark(ctx: &StepCtx) -> Option<i64> {
-    let s = ctx.state.read().ok()?;
+    let s = ctx.state.read();
     s.errors
         .newest
         .iter()

@@ -33,8 +33,9 @@ use crate::connectors::ConnectorError;
 use crate::connectors::dmf::Poll;
 use crate::journal::JournalError;
 use crate::runbook::plan::{PlannedStep, PlannedWhat};
+use crate::runbook::steps as kind;
 use crate::runbook::vars::{VarContext, VarError, interpolate};
-use crate::runbook::{HttpMethod, Step, StepKind};
+use crate::runbook::{Step, StepKind};
 
 pub use handle::{canary_key, derive_id, uuid_like};
 
@@ -52,16 +53,8 @@ pub enum Mode {
     Reconcile,
 }
 
-/// How an in-flight step is picked up on resume.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reconcile {
-    /// Pure reads (or a question to the operator again): run it again.
-    Rerun,
-    /// Ask the environment through the journaled handle, then continue (`execute` with `Mode::Reconcile`).
-    ByHandle,
-    /// No handle and no safe way to ask: the operator decides (headless: exit 3).
-    AskOperator,
-}
+/// How an in-flight step is picked up on resume (declared by each step kind).
+pub use crate::runbook::steps::Reconcile;
 
 /// The result of one execution.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,27 +81,7 @@ pub fn reconcile_policy(step: &PlannedStep) -> Reconcile {
     match &step.what {
         PlannedWhat::Gate { .. } => Reconcile::Rerun,
         PlannedWhat::WaveMap { .. } => Reconcile::ByHandle,
-        PlannedWhat::Step(s) => match &s.kind {
-            StepKind::Manual { .. }
-            | StepKind::Wait { .. }
-            | StepKind::Parity { .. }
-            | StepKind::ErrorQueue { .. }
-            | StepKind::Sample { .. }
-            | StepKind::Monitor { .. } => Reconcile::Rerun,
-            StepKind::Http { method, .. } => match method {
-                None | Some(HttpMethod::Get) => Reconcile::Rerun,
-                Some(_) => Reconcile::AskOperator,
-            },
-            StepKind::Shell { .. } => Reconcile::AskOperator,
-            StepKind::DmfExport { .. }
-            | StepKind::DmfImport { .. }
-            | StepKind::DualwriteRun { .. }
-            | StepKind::DualwritePause { .. }
-            | StepKind::DualwriteResume { .. }
-            | StepKind::DualwriteStop { .. }
-            | StepKind::Roundtrip { .. }
-            | StepKind::Notify { .. } => Reconcile::ByHandle,
-        },
+        PlannedWhat::Step(s) => s.kind.spec().reconcile(),
     }
 }
 
@@ -148,31 +121,35 @@ pub async fn execute(ctx: &StepCtx, handle: Option<&Handle>, mode: Mode) -> Step
 
 async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
     match &step.kind {
-        StepKind::Manual {
+        StepKind::Manual(kind::Manual {
             instructions,
             checklist,
-        } => manual::run(ctx, step, instructions.as_deref(), checklist).await,
-        StepKind::Wait { until, for_ } => wait::run(ctx, until.as_ref(), for_.as_ref()).await,
-        StepKind::Http { .. } => http::run(ctx, step).await,
-        StepKind::Shell { run, env } => shell::run(ctx, run, env).await,
-        StepKind::Parity {
+        }) => manual::run(ctx, step, instructions.as_deref(), checklist).await,
+        StepKind::Wait(kind::Wait { until, for_ }) => wait::run(ctx, until.as_ref(), for_.as_ref()).await,
+        StepKind::Http(kind::Http { .. }) => http::run(ctx, step).await,
+        StepKind::Shell(kind::Shell { run, env }) => shell::run(ctx, run, env).await,
+        StepKind::Parity(kind::Parity {
             maps,
             record_baseline,
             tolerance,
-        } => parity::run(ctx, maps, *record_baseline, tolerance.as_ref()).await,
-        StepKind::ErrorQueue { maps, max } => error_queue::run(ctx, maps, max.unwrap_or(0)).await,
-        StepKind::DmfExport { .. } => dmf::export(ctx, step, handle, mode).await,
-        StepKind::DmfImport { .. } => dmf::import(ctx, step, handle, mode).await,
-        StepKind::DualwriteRun { .. }
-        | StepKind::DualwritePause { .. }
-        | StepKind::DualwriteResume { .. }
-        | StepKind::DualwriteStop { .. } => dual_write::step(ctx, step, handle, mode).await,
-        StepKind::Roundtrip { .. } => roundtrip::run(ctx, step, handle, mode).await,
-        StepKind::Sample { maps, size, from } => {
+        }) => parity::run(ctx, maps, *record_baseline, tolerance.as_ref()).await,
+        StepKind::ErrorQueue(kind::ErrorQueue { maps, max }) => {
+            error_queue::run(ctx, maps, max.unwrap_or(0)).await
+        }
+        StepKind::DmfExport(kind::DmfExport { .. }) => dmf::export(ctx, step, handle, mode).await,
+        StepKind::DmfImport(kind::DmfImport { .. }) => dmf::import(ctx, step, handle, mode).await,
+        StepKind::DualwriteRun(kind::DualwriteRun { .. })
+        | StepKind::DualwritePause(kind::DualwritePause { .. })
+        | StepKind::DualwriteResume(kind::DualwriteResume { .. })
+        | StepKind::DualwriteStop(kind::DualwriteStop { .. }) => {
+            dual_write::step(ctx, step, handle, mode).await
+        }
+        StepKind::Roundtrip(kind::Roundtrip { .. }) => roundtrip::run(ctx, step, handle, mode).await,
+        StepKind::Sample(kind::Sample { maps, size, from }) => {
             sample::run(ctx, maps, size.unwrap_or(100), from.as_deref()).await
         }
-        StepKind::Monitor { .. } => monitor::run(ctx, step).await,
-        StepKind::Notify { url, text } => notify::run(ctx, step, url, text, mode).await,
+        StepKind::Monitor(kind::Monitor { .. }) => monitor::run(ctx, step).await,
+        StepKind::Notify(kind::Notify { url, text }) => notify::run(ctx, step, url, text, mode).await,
     }
 }
 
@@ -239,7 +216,7 @@ pub(crate) fn retries(ctx: &StepCtx) -> u32 {
 pub(crate) fn timeout(ctx: &StepCtx) -> Duration {
     match &ctx.step.what {
         PlannedWhat::Step(s) => s.timeout.as_ref().map(crate::runbook::Duration::as_std),
-        _ => None,
+        PlannedWhat::WaveMap { .. } | PlannedWhat::Gate { .. } => None,
     }
     .unwrap_or_else(|| ctx.runbook.defaults.timeout().as_std())
 }
@@ -259,15 +236,14 @@ pub(crate) fn poll(ctx: &StepCtx) -> Poll {
 
 /// `${...}` in `text`, against the run's captures and the variables resolved when the environments were built.
 pub(crate) fn interpolate_step(ctx: &StepCtx, text: &str) -> Result<String, VarError> {
-    let captures: BTreeMap<String, BTreeMap<String, String>> = match ctx.state.read() {
-        Ok(s) => s
-            .steps
-            .iter()
-            .filter(|v| !v.outputs.is_empty())
-            .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
-            .collect(),
-        Err(_) => BTreeMap::new(),
-    };
+    let captures: BTreeMap<String, BTreeMap<String, String>> = ctx
+        .state
+        .read()
+        .steps
+        .iter()
+        .filter(|v| !v.outputs.is_empty())
+        .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
+        .collect();
     let lookup = |n: &str| ctx.envs.var(n);
     let vc = VarContext {
         env: &lookup,

@@ -12,6 +12,7 @@ use super::maps::{active_errors, count_pairs, error_env, journal_new_entries, re
 use super::sample::sample_map;
 use super::{Res, StepCtx, fail, log, progress, sleep_env};
 use crate::engine::event::{Event, LogLevel, Severity};
+use crate::runbook::steps as kind;
 use crate::runbook::{Alert, Step, StepKind};
 
 async fn alert(ctx: &StepCtx, severity: Severity, map: Option<String>, message: String) -> Res<()> {
@@ -100,14 +101,14 @@ async fn tick(
 }
 
 pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
-    let StepKind::Monitor {
+    let StepKind::Monitor(kind::Monitor {
         every,
         for_,
         until,
         maps,
         alert: alerts,
         sample_size,
-    } = &step.kind
+    }) = &step.kind
     else {
         return Err(fail("not a monitor step"));
     };

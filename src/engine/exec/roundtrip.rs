@@ -18,6 +18,7 @@ use crate::connectors::ConnectorError;
 use crate::connectors::fno::odata_string;
 use crate::connectors::transport::{Idempotency, Request};
 use crate::engine::event::{Event, Handle, LogLevel};
+use crate::runbook::steps as kind;
 use crate::runbook::{EnvKind, Step, StepKind};
 
 /// The least real time the other side gets to show the canary.
@@ -165,23 +166,19 @@ async fn stage(ctx: &StepCtx, n: u64, note: &str) -> Res<()> {
 fn journaled_stage(ctx: &StepCtx) -> u64 {
     ctx.state
         .read()
-        .ok()
-        .and_then(|s| {
-            s.step(ctx.step.id.as_str())
-                .and_then(|v| v.progress.as_ref())
-                .filter(|p| p.note.as_deref().is_some_and(|n| n.starts_with("canary ")))
-                .map(|p| p.done)
-        })
-        .unwrap_or(0)
+        .step(ctx.step.id.as_str())
+        .and_then(|v| v.progress.as_ref())
+        .filter(|p| p.note.as_deref().is_some_and(|n| n.starts_with("canary ")))
+        .map_or(0, |p| p.done)
 }
 
 pub async fn run(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
-    let StepKind::Roundtrip {
+    let StepKind::Roundtrip(kind::Roundtrip {
         map,
         from,
         within,
         record,
-    } = &step.kind
+    }) = &step.kind
     else {
         return Err(fail("not a roundtrip step"));
     };

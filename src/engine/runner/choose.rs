@@ -22,8 +22,8 @@ pub(super) enum Chosen {
 }
 
 pub(super) fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupError> {
-    let reader = JournalReader::open_read_only(journal).map_err(invalid)?;
-    let runs = reader.runs().map_err(invalid)?;
+    let reader = JournalReader::open_read_only(journal)?;
+    let runs = reader.runs()?;
     let Some(last) = runs.last() else {
         if opts.resume_only {
             return Err(invalid(format!(
@@ -37,10 +37,6 @@ pub(super) fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupE
         if opts.new_run && !opts.resume_only {
             return Ok(Chosen::New);
         }
-        let code = match outcome {
-            crate::engine::event::RunOutcome::Succeeded => crate::exit::OK,
-            _ => crate::exit::FAILED,
-        };
         return Err(SetupError::AlreadyFinished {
             run_id: last.run_id.clone(),
             journal: journal.display().to_string(),
@@ -48,13 +44,13 @@ pub(super) fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupE
                 .ok()
                 .and_then(|v| v["status"].as_str().map(str::to_owned))
                 .unwrap_or_default(),
-            code,
+            succeeded: matches!(outcome, crate::engine::event::RunOutcome::Succeeded),
         });
     }
     let run_id = last.run_id.clone();
     let mut envelopes = Vec::new();
     for e in reader.events(&run_id) {
-        envelopes.push(e.map_err(invalid)?);
+        envelopes.push(e?);
     }
     let Some(started) = envelopes.first().cloned() else {
         return Err(invalid("the unfinished run has no events"));
@@ -69,7 +65,7 @@ pub(super) fn choose(journal: &Path, opts: &RunOptions) -> Result<Chosen, SetupE
             file = Some(PathBuf::from(f));
         }
     }
-    let record = Resumable::from_envelopes(&envelopes);
+    let record = Resumable::from_state(&state);
     Ok(Chosen::Resume {
         run_id,
         started: Box::new(started),

@@ -35,13 +35,12 @@ pub fn acquire(path: &Path, me: &LeaseHolder, take_over: bool) -> Result<(Lease,
         Err(LeaseError::Held { info, stale }) => {
             let dead = stale || pid_gone(&info, me);
             if take_over && dead {
-                let (l, ev) = Lease::take_over(path, me, Utc::now(), stale_after, true)
-                    .map_err(|e| SetupError::Lease(e.to_string()))?;
+                let (l, ev) = Lease::take_over(path, me, Utc::now(), stale_after, true)?;
                 return Ok((l, Some(ev)));
             }
             Err(SetupError::Lease(refusal(path, &info, dead, pid_gone(&info, me))))
         }
-        Err(e) => Err(SetupError::Lease(e.to_string())),
+        Err(e) => Err(SetupError::LeaseFailed(e)),
     }
 }
 

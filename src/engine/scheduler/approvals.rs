@@ -1,6 +1,6 @@
 //! Who pressed the key. When an environment signs a person in (`device_code` or `azure_cli`), every
 //! decision is journaled with the identity its current token names (object id, UPN, tenant; decoded, not
-//! verified: see `crate::identity`), beside the `--operator` label. The runbook's `approvals` may require
+//! verified: see `connectors::auth::claims`), beside the `--operator` label. The runbook's `approvals` may require
 //! such an identity for a point of no return and for a waiver, and name who may take those decisions
 //! (UPNs, or Entra group object ids from the token's `groups` claim). A decision that does not pass is
 //! journaled as [`Event::ApprovalRefused`] (and as a warning the console's log shows) and not acted on.
@@ -13,7 +13,7 @@ use crate::connectors::auth::TokenSource;
 use crate::engine::ctx::{Ask, Decision, Emitter};
 use crate::engine::envs::Envs;
 use crate::engine::event::{DecisionKind, Event, LogLevel, OperatorAction};
-use crate::identity::Identity;
+use crate::model::Identity;
 use crate::runbook::{Approvals, Runbook};
 
 /// The identity source and the rules of a run.
@@ -157,7 +157,7 @@ mod tests {
     #[tokio::test]
     async fn an_interactive_refusal_is_journaled_and_the_question_stays_open() {
         use crate::engine::ctx::Operator as _;
-        use crate::engine::ops::Command;
+        use crate::engine::driver::Command;
         use crate::engine::scheduler::operator::{InteractiveOperator, Questions};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.journal");

@@ -22,7 +22,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -30,11 +30,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::ctx::{Clock, Emitter, Operator, StepCtx};
+use super::driver::RunEnd;
 use super::envs::Envs;
 use super::event::{Event, Handle, OperatorAction, RunOutcome};
 use super::exec::{Mode, Reconcile, StepResult};
-use super::ops::RunEnd;
-use super::{RunId, RunState, StepId};
+use super::{RunId, StepId};
 use crate::runbook::Runbook;
 use crate::runbook::plan::{Plan, PlannedStep, PlannedWhat};
 
@@ -132,7 +132,7 @@ pub struct Scheduler {
     /// Cancelled on SIGINT/SIGTERM or when the console quits.
     pub cancel: CancellationToken,
     pub operator: Arc<dyn Operator>,
-    pub state: Arc<RwLock<RunState>>,
+    pub state: Arc<crate::engine::live::LiveState>,
     pub executor: Arc<dyn Executor>,
     pub gate_policy: GatePolicy,
     pub control: Arc<Control>,
@@ -330,7 +330,7 @@ pub async fn set_paused(
     paused: bool,
     operator: &str,
     reason: Option<String>,
-    identity: Option<crate::identity::Identity>,
+    identity: Option<crate::model::Identity>,
 ) -> Result<(), crate::journal::JournalError> {
     let action = if paused {
         OperatorAction::Pause

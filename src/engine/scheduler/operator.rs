@@ -9,8 +9,8 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::ctx::{Ask, AskError, AskFuture, Decision, Emitter, Operator};
+use crate::engine::driver::Command;
 use crate::engine::event::{DecisionKind, Event, LogLevel, OperatorAction};
-use crate::engine::ops::Command;
 
 use super::approvals::Approver;
 

@@ -6,7 +6,7 @@
 //! reconciles it through its handle.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -15,8 +15,8 @@ use super::{GatePolicy, Scheduler, TaskEnd};
 use crate::engine::ctx::{Ask, AskError, Decision, StepCtx};
 use crate::engine::event::{DecisionKind, Event, Handle, OperatorAction, StepOutcome};
 use crate::engine::exec::{Mode, Reconcile, StepResult};
-use crate::runbook::StepKind;
 use crate::runbook::plan::{PlannedStep, PlannedWhat};
+use crate::runbook::steps::DefaultTimeout;
 
 /// How a step's task begins.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,10 +88,10 @@ impl Scheduler {
     fn timeout(&self, step: &PlannedStep) -> Option<Duration> {
         let d = self.runbook.defaults.timeout().as_std();
         match runbook_step(step) {
-            Some(s) => match (&s.timeout, &s.kind) {
+            Some(s) => match (&s.timeout, s.kind.spec().default_timeout()) {
                 (Some(t), _) => Some(t.as_std()),
-                (None, StepKind::Manual { .. } | StepKind::Wait { .. } | StepKind::Monitor { .. }) => None,
-                (None, _) => Some(d),
+                (None, DefaultTimeout::Unbounded) => None,
+                (None, DefaultTimeout::Runbook) => Some(d),
             },
             None => Some(d),
         }
@@ -218,7 +218,7 @@ impl Scheduler {
 
     /// The step's latest request as `env: METHOD path: outcome`, so a timeout names where it was.
     fn last_call(&self, step: &PlannedStep) -> Option<String> {
-        let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let st = self.state.read();
         let r = st.step(step.id.as_str())?.requests.back()?;
         let outcome = match (&r.error, r.status) {
             (Some(e), _) => e.clone(),
@@ -230,7 +230,7 @@ impl Scheduler {
 
     /// The failed gate's numbers, from the latest `GateEvaluated` of this step.
     fn gate_numbers(&self, step: &PlannedStep) -> String {
-        let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let st = self.state.read();
         let Some(g) = st.gates.iter().rev().find(|g| g.step == step.id) else {
             return String::new();
         };

@@ -22,8 +22,8 @@ use x509_cert::der::Decode as _;
 use super::aad_error_status;
 use super::config::Principal;
 use super::grants::ExpectedAudience;
-use crate::identity::{b64url, b64url_decode};
 use crate::sim::server::App;
+use crate::util::{b64url, b64url_decode};
 
 /// Seconds of clock difference Entra tolerates on `exp` and `nbf` (our model).
 pub const LEEWAY: i64 = 300;

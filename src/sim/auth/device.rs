@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -28,7 +28,7 @@ use serde_json::json;
 
 use super::config::User;
 use super::grants::{delegated_answer, mint_user_token, principal};
-use super::{aad_error, aad_error_status, invalid_scope, resource_known};
+use super::{Called, aad_error, aad_error_status, invalid_scope, resource_known};
 use crate::sim::server::{App, json_error};
 
 pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -73,7 +73,10 @@ fn resource_of(scope: &str) -> Option<String> {
 }
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode`.
-pub async fn devicecode(State(app): State<App>, body: Bytes) -> Response {
+pub async fn devicecode(State(app): State<App>, Path(segment): Path<String>, body: Bytes) -> Response {
+    if let Err(r) = super::called(&app, segment) {
+        return r;
+    }
     let form = crate::sim::odata::pairs(std::str::from_utf8(&body).ok());
     let get = |k: &str| {
         form.iter()
@@ -85,10 +88,11 @@ pub async fn devicecode(State(app): State<App>, body: Bytes) -> Response {
     match principal(&app, &client) {
         Some(p) if p.public_client => {}
         Some(_) => {
-            return aad_error(
+            // 400 here: the token endpoint answers the same code 401 (`entra_meta::status_for`).
+            return bad_request(
                 &app,
                 "invalid_client",
-                7000218,
+                Some(7000218),
                 "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
             );
         }
@@ -148,7 +152,7 @@ fn bad_request(app: &App, error: &str, code: Option<u64>, text: &str) -> Respons
 }
 
 /// A device-code poll of the token endpoint.
-pub fn poll(app: &App, client: &str, device_code: &str) -> Response {
+pub fn poll(app: &App, tenant: &Called, client: &str, device_code: &str) -> Response {
     enum Next {
         Answer(&'static str, Option<u64>, &'static str),
         Issue(String, String),
@@ -205,18 +209,18 @@ pub fn poll(app: &App, client: &str, device_code: &str) -> Response {
     });
     match next {
         Next::Answer(error, code, text) => bad_request(app, error, code, text),
-        Next::Issue(upn, scope) => issue_for(app, client, &upn, &scope),
+        Next::Issue(upn, scope) => issue_for(app, &tenant.id, client, &upn, &scope),
     }
 }
 
 /// The refresh-token grant.
-pub fn refresh(app: &App, client: &str, rt: &str, scope: &str) -> Response {
+pub fn refresh(app: &App, tenant: &Called, client: &str, rt: &str, scope: &str) -> Response {
     let grant = app.with(|st| {
         st.entra.count("refresh_token");
         st.entra.refresh.remove(rt)
     });
     match grant {
-        Some(g) if g.client_id == client => issue_for(app, client, &g.upn, scope),
+        Some(g) if g.client_id == client => issue_for(app, &tenant.id, client, &g.upn, scope),
         _ => bad_request(
             app,
             "invalid_grant",
@@ -237,7 +241,7 @@ fn user(app: &App, upn: &str) -> Option<User> {
     })
 }
 
-fn issue_for(app: &App, client: &str, upn: &str, scope: &str) -> Response {
+fn issue_for(app: &App, tid: &str, client: &str, upn: &str, scope: &str) -> Response {
     let Some(resource) = resource_of(scope).filter(|r| resource_known(app, r)) else {
         return invalid_scope(app, scope);
     };
@@ -255,8 +259,8 @@ fn issue_for(app: &App, client: &str, upn: &str, scope: &str) -> Response {
             .user_token_ttl
             .unwrap_or(st.scenario.auth.token_ttl)
     });
-    let access = mint_user_token(app, &u, client, resource.trim_end_matches('/'), ttl);
-    let id_token = mint_user_token(app, &u, client, client, ttl);
+    let access = mint_user_token(app, tid, &u, client, resource.trim_end_matches('/'), ttl);
+    let id_token = mint_user_token(app, tid, &u, client, client, ttl);
     let rt = app.with(|st| {
         let rt = format!(
             "simrt.{}{}",
@@ -358,20 +362,16 @@ pub async fn user_token(State(app): State<App>, Json(r): Json<UserToken>) -> Res
         return json_error(StatusCode::BAD_REQUEST, "BadRequest", "unknown resource");
     }
     let ttl = r.ttl.unwrap_or_else(|| app.with(|st| st.scenario.auth.token_ttl));
+    // The az stand-in names no tenant: its tokens come from the home tenant.
+    let tid = crate::sim::entra_meta::tenant_id(&app);
     let token = mint_user_token(
         &app,
+        &tid,
         &u,
         "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
         r.resource.trim_end_matches('/'),
         ttl,
     );
-    let tid = app.with(|st| {
-        st.scenario
-            .auth
-            .tenant_id
-            .clone()
-            .unwrap_or_else(|| super::grants::DEFAULT_TENANT.into())
-    });
     let on = chrono::Utc::now().timestamp() + i64::try_from(ttl).unwrap_or(0);
     Json(json!({"accessToken": token, "expires_on": on, "tenant": tid, "tokenType": "Bearer"}))
         .into_response()

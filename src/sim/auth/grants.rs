@@ -10,15 +10,13 @@ use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sha2::Digest as _;
 
 use super::config::{Principal, User};
-use super::{aad_error, aad_error_status, assertion, device, issue_app_token};
+use super::{Called, aad_error, aad_error_status, assertion, device, issue_app_token};
 use crate::sim::server::App;
 use crate::sim::world::Token;
+use crate::util::{b64url, sha256_hex};
 
-/// The default tenant id of tokens (`tid`).
-pub const DEFAULT_TENANT: &str = "11111111-2222-4333-8444-555555555555";
 /// `client_assertion_type` of a JWT assertion.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -40,7 +38,12 @@ impl EntraState {
 }
 
 /// Answers the grants this module owns; `None` leaves the request to the client-secret path.
-pub fn dispatch(app: &App, tenant: &str, form: &[(String, String)], headers: &HeaderMap) -> Option<Response> {
+pub fn dispatch(
+    app: &App,
+    tenant: &Called,
+    form: &[(String, String)],
+    headers: &HeaderMap,
+) -> Option<Response> {
     let get = |k: &str| {
         form.iter()
             .find(|(n, _)| n == k)
@@ -51,11 +54,12 @@ pub fn dispatch(app: &App, tenant: &str, form: &[(String, String)], headers: &He
     match grant {
         // Both spellings: msal-node sends the short one (wire-facts A3).
         device::GRANT | "device_code" => {
-            return Some(device::poll(app, get("client_id"), get("device_code")));
+            return Some(device::poll(app, tenant, get("client_id"), get("device_code")));
         }
         "refresh_token" => {
             return Some(device::refresh(
                 app,
+                tenant,
                 get("client_id"),
                 get("refresh_token"),
                 get("scope"),
@@ -102,10 +106,10 @@ pub fn dispatch(app: &App, tenant: &str, form: &[(String, String)], headers: &He
                 "The request body must contain the following parameter: 'client_assertion_type'.",
             ));
         }
-        if let Err(r) = assertion::verify(app, &p, assertion, &expected_audience(headers, tenant)) {
+        if let Err(r) = assertion::verify(app, &p, assertion, &expected_audience(headers, &tenant.segment)) {
             return Some(r);
         }
-        return Some(issue_app_token(app, get("scope"), ttl));
+        return Some(issue_app_token(app, tenant, get("scope"), ttl));
     }
     let secret = get("client_secret");
     if secret.is_empty() {
@@ -120,7 +124,7 @@ pub fn dispatch(app: &App, tenant: &str, form: &[(String, String)], headers: &He
     if p.secret.as_deref() != Some(secret) {
         return Some(bad_secret(app, client));
     }
-    Some(issue_app_token(app, get("scope"), ttl))
+    Some(issue_app_token(app, tenant, get("scope"), ttl))
 }
 
 /// `invalid_client` AADSTS7000215, 401 (wire-facts A4).
@@ -164,16 +168,18 @@ fn expected_audience(headers: &HeaderMap, tenant: &str) -> ExpectedAudience {
     }
 }
 
-/// A user's delegated access token: a JWT with Entra's claims (our model: the signature is not a real one).
-pub fn mint_user_token(app: &App, user: &User, client_id: &str, audience: &str, ttl: u64) -> String {
+/// A user's delegated access token from tenant `tid`: a JWT with Entra's claims (our model: the
+/// signature is not a real one).
+pub fn mint_user_token(
+    app: &App,
+    tid: &str,
+    user: &User,
+    client_id: &str,
+    audience: &str,
+    ttl: u64,
+) -> String {
     let now = chrono::Utc::now().timestamp();
     app.with(|st| {
-        let tid = st
-            .scenario
-            .auth
-            .tenant_id
-            .clone()
-            .unwrap_or_else(|| DEFAULT_TENANT.into());
         let uti = st.next_guid();
         let claims = json!({
             "aud": audience, "iss": format!("https://sts.windows.net/{tid}/"), "iat": now, "nbf": now,
@@ -183,11 +189,11 @@ pub fn mint_user_token(app: &App, user: &User, client_id: &str, audience: &str, 
             "scp": "user_impersonation", "appid": client_id, "ver": "1.0", "uti": uti,
         });
         let header = json!({"typ": "JWT", "alg": "RS256", "kid": "sim-unsigned"});
-        let sig = crate::identity::b64url(st.next_guid().as_bytes());
+        let sig = b64url(st.next_guid().as_bytes());
         let token = format!(
             "{}.{}.{sig}",
-            crate::identity::b64url(header.to_string().as_bytes()),
-            crate::identity::b64url(claims.to_string().as_bytes())
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
         );
         st.tokens.insert(
             token.clone(),
@@ -203,8 +209,7 @@ pub fn mint_user_token(app: &App, user: &User, client_id: &str, audience: &str, 
 /// A user's object id: as declared, else a GUID derived from the UPN.
 pub fn user_oid(user: &User) -> String {
     user.oid.clone().unwrap_or_else(|| {
-        let h = sha2::Sha256::digest(user.upn.to_ascii_lowercase().as_bytes());
-        let hex = hex::encode(&h[..16]);
+        let hex = sha256_hex(user.upn.to_ascii_lowercase());
         format!(
             "{}-{}-{}-{}-{}",
             &hex[..8],

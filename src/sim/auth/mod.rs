@@ -31,12 +31,21 @@ pub mod msi;
 
 pub use grants::EntraState;
 
-fn aad_error(app: &App, error: &str, code: u64, description: &str) -> Response {
-    aad_error_status(app, StatusCode::BAD_REQUEST, error, Some(code), description)
+/// An Entra token-endpoint error body with the status Entra answers for that code
+/// ([`super::entra_meta::status_for`]).
+pub(super) fn aad_error(app: &App, error: &str, code: u64, description: &str) -> Response {
+    aad_error_status(
+        app,
+        super::entra_meta::status_for(code),
+        error,
+        Some(code),
+        description,
+    )
 }
 
 /// Entra's error body (wire-facts A4) with any status; `code` `None` for an error no AADSTS number is
-/// published for (our model: the description then carries no `AADSTS` prefix and `error_codes` is empty).
+/// published for (our model: the description then carries no `AADSTS` prefix, `error_codes` is empty
+/// and there is no `error_uri`).
 pub(super) fn aad_error_status(
     app: &App,
     status: StatusCode,
@@ -48,7 +57,7 @@ pub(super) fn aad_error_status(
     let ts = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
     let prefix = code.map(|c| format!("AADSTS{c}: ")).unwrap_or_default();
     let codes: Vec<u64> = code.into_iter().collect();
-    let body = json!({
+    let mut body = json!({
         "error": error,
         "error_description": format!("{prefix}{description}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}\r\nTimestamp: {ts}"),
         "error_codes": codes,
@@ -56,6 +65,9 @@ pub(super) fn aad_error_status(
         "trace_id": trace,
         "correlation_id": corr,
     });
+    if let Some(c) = code {
+        body["error_uri"] = json!(format!("https://login.microsoftonline.com/error?code={c}"));
+    }
     (status, Json(body)).into_response()
 }
 
@@ -63,13 +75,36 @@ fn normalise(resource: &str) -> String {
     resource.trim_end_matches('/').to_ascii_lowercase()
 }
 
+/// The tenant a token request named: the path segment as called (an assertion's `aud` names it) and
+/// the tenant id it resolves to (`common`/`organizations`: the home tenant), which user tokens carry
+/// as `tid`.
+pub(super) struct Called {
+    pub segment: String,
+    pub id: String,
+}
+
+/// Resolves a tenant path segment, or answers AADSTS90002 for a tenant the scenario does not have.
+pub(super) fn called(app: &App, segment: String) -> Result<Called, Response> {
+    match super::entra_meta::resolve(app, &segment) {
+        Ok(id) => Ok(Called {
+            id: id.unwrap_or_else(|| super::entra_meta::tenant_id(app)),
+            segment,
+        }),
+        Err(t) => Err(super::entra_meta::unknown_tenant(app, &t)),
+    }
+}
+
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub async fn token(
     State(app): State<App>,
-    Path(tenant): Path<String>,
+    Path(segment): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let tenant = match called(&app, segment) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     let form = super::odata::pairs(std::str::from_utf8(&body).ok());
     if let Some(r) = grants::dispatch(&app, &tenant, &form, &headers) {
         return r;
@@ -107,31 +142,21 @@ pub async fn token(
         );
     }
     if secret.is_empty() || want_secret.as_deref().is_some_and(|w| w != secret) {
-        return aad_error(
-            &app,
-            "invalid_client",
-            7000215,
-            &format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client}'."
-            ),
-        );
+        return grants::bad_secret(&app, client);
     }
-    issue_app_token(&app, scope, ttl)
+    issue_app_token(&app, &tenant, scope, ttl)
 }
 
-/// An app-only token for `scope` (`<resource>/.default`), or `invalid_scope` when the scope is not one
-/// resource's `.default` or names a resource the scenario does not serve.
-pub(super) fn issue_app_token(app: &App, scope: &str, ttl: u64) -> Response {
-    let resources = app.with(|st| st.scenario.auth.resources.clone());
-    let audience = scope.strip_suffix("/.default").map(normalise);
-    let known = [resources.fno, resources.dataverse, resources.dualwrite];
-    let audience = match audience {
+/// An app-only token for `scope` (`<resource>/.default`): `invalid_scope` when the scope is not one
+/// resource's `.default`, `invalid_resource` (AADSTS500011) when it names a resource the scenario does
+/// not serve.
+pub(super) fn issue_app_token(app: &App, tenant: &Called, scope: &str, ttl: u64) -> Response {
+    let audience = match scope.strip_suffix("/.default").map(normalise) {
         Some(a) if !a.is_empty() && !scope.contains(' ') => a,
         _ => return invalid_scope(app, scope),
     };
-    let named: Vec<String> = known.iter().flatten().map(|r| normalise(r)).collect();
-    if !named.is_empty() && !named.contains(&audience) {
-        return invalid_scope(app, scope);
+    if !resource_known(app, &audience) {
+        return invalid_resource(app, &audience, &tenant.id);
     }
     let access = mint_opaque(app, audience, ttl);
     Json(json!({"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": access}))
@@ -175,6 +200,17 @@ pub(super) fn invalid_scope(app: &App, scope: &str) -> Response {
         70011,
         &format!(
             "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+        ),
+    )
+}
+
+fn invalid_resource(app: &App, resource: &str, tenant: &str) -> Response {
+    aad_error(
+        app,
+        "invalid_resource",
+        500011,
+        &format!(
+            "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
         ),
     )
 }

@@ -1,0 +1,97 @@
+//! `cutover plan RUNBOOK`: the execution order and the critical path, estimated per step kind or
+//! (`--from-journal`) with the durations a rehearsal measured, against the freeze window.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{OutputFormat, exit};
+use crate::runbook::{self, Diagnostic, ProcessEnv, Runbook, load};
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The runbook to plan.
+    pub runbook: PathBuf,
+    /// Replace estimates with the step durations measured in a journal's run (a rehearsal), and
+    /// show where the plan would overrun the freeze window.
+    #[arg(long, value_name = "JOURNAL")]
+    pub from_journal: Option<PathBuf>,
+    /// The run of `--from-journal` to measure (id or unique prefix; default: the latest).
+    #[arg(long, value_name = "ID", requires = "from_journal")]
+    pub journal_run: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// `cutover plan`.
+pub fn run(args: &PlanArgs) -> i32 {
+    let file = args.runbook.display().to_string();
+    let text = match super::validate::read_runbook(&args.runbook) {
+        Ok(t) => t,
+        Err(d) => {
+            eprintln!("{}", d.render(None));
+            return exit::INVALID;
+        }
+    };
+    let loaded = load(&text, &file);
+    let diags = runbook::validate_loaded(&loaded, &file, &ProcessEnv, false);
+    let (Some(rb), false) = (loaded.runbook, diags.iter().any(Diagnostic::is_error)) else {
+        for d in &diags {
+            eprintln!("{}", d.render(Some(&text)));
+        }
+        eprintln!("cannot plan: the runbook does not validate");
+        return exit::INVALID;
+    };
+    let p = runbook::plan::plan(&rb);
+    if let Some(journal) = &args.from_journal {
+        return plan_from_journal(args, journal, &rb, p);
+    }
+    if args.format == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&p).unwrap_or_else(|_| "{}".into())
+        );
+    } else {
+        print!("{}", runbook::plan::render_text(&p));
+    }
+    exit::OK
+}
+
+/// `plan --from-journal`: the journal is read by the audit layer; this module only re-plans with
+/// the durations it returns (seconds) and reports the freeze-window budget.
+fn plan_from_journal(
+    args: &PlanArgs,
+    journal: &std::path::Path,
+    rb: &Runbook,
+    p: runbook::plan::Plan,
+) -> i32 {
+    let measured =
+        match crate::audit::durations::measured_step_durations(journal, args.journal_run.as_deref()) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("cutover plan: {}: {e}", journal.display());
+                return exit::INVALID;
+            }
+        };
+    let secs = measured
+        .into_iter()
+        .map(|(id, ms)| (id, ms.div_ceil(1000)))
+        .collect();
+    let window = rb
+        .freeze_window
+        .as_ref()
+        .map(|w| u64::try_from((w.end.at() - w.start.at()).num_seconds()).unwrap_or(0));
+    let (p, budget) = runbook::plan::with_measured(p, &secs, window);
+    if args.format == OutputFormat::Json {
+        let value = serde_json::json!({"plan": p, "budget": budget});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".into())
+        );
+    } else {
+        print!("{}", runbook::plan::render_text(&p));
+        print!("{}", runbook::plan::render_budget(&budget));
+    }
+    exit::OK
+}

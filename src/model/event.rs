@@ -1,0 +1,403 @@
+//! The facts a run produces. Every event is journaled (by the journal layer) before anything acts
+//! on it, then fed to the reducer (`state::RunState::apply`) wrapped in the [`Envelope`] the journal
+//! returned, so the live screen and a replay see byte-for-byte the same input.
+//!
+//! Events carry no timestamp of their own: the time lives on the envelope (the journal row) and is
+//! assigned by the journal writer. Events never carry a header value or a request/response body:
+//! anything that could hold a secret stays out, and the journal's redactor masks what slips in.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{RunId, StepId};
+
+/// One journaled event with its place in the journal.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Envelope {
+    /// The journal row id: global across runs, strictly increasing, contiguous.
+    pub id: i64,
+    /// Position inside its run, from 1, contiguous.
+    pub seq: u64,
+    /// When the writer journaled it (UTC, millisecond precision, non-decreasing within a journal).
+    pub at: DateTime<Utc>,
+    pub run_id: RunId,
+    pub event: Event,
+}
+
+/// The runbook a run was started from, kept whole so an auditor can check it against its hash.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RunbookInfo {
+    pub name: String,
+    pub version: String,
+    /// Hex sha256 of `text`.
+    pub sha256: String,
+    pub text: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FreezeWindow {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// One step of the plan as the engine expanded it (waves already expanded into per-map steps,
+/// gates included as steps of kind `gate`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PlannedStepInfo {
+    pub id: StepId,
+    pub phase: String,
+    pub wave: Option<String>,
+    /// The runbook step kind (`manual`, `dmf.import`, `dualwrite.run`, `gate`, ...).
+    pub kind: String,
+    pub title: String,
+    #[serde(default)]
+    pub needs: Vec<StepId>,
+    #[serde(default)]
+    pub point_of_no_return: bool,
+    #[serde(default)]
+    pub confirm: bool,
+    pub map: Option<String>,
+    /// A planner's estimate (e.g. from a rehearsal), used by the ETA before any step of this kind
+    /// has been measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_ms: Option<u64>,
+}
+
+/// Allowed |source - target| at a gate.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Tolerance {
+    Count(u64),
+    /// Percent of the source count (`0.1` means 0.1%).
+    Percent(f64),
+}
+
+impl Tolerance {
+    /// The largest allowed absolute difference for a given source count.
+    pub fn allowed(&self, source: u64) -> u64 {
+        match *self {
+            Tolerance::Count(n) => n,
+            // Counts are far below 2^52, so the f64 round trip is exact enough; floor is the strict reading.
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            Tolerance::Percent(p) => ((source as f64) * p / 100.0).floor().max(0.0) as u64,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct MapInfo {
+    pub id: String,
+    #[serde(default)]
+    pub companies: Vec<String>,
+    pub tolerance: Tolerance,
+}
+
+/// The external handle a step will use, journaled with its intent so resume can reconcile.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Handle {
+    /// `dmf.import`, `dmf.export`, `dualwrite.request`, `canary`, `http`, ...
+    pub kind: String,
+    pub id: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StepOutcome {
+    Succeeded,
+    Failed { message: String },
+    Skipped { reason: String },
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RunOutcome {
+    Succeeded,
+    Failed { message: String },
+    Aborted { reason: String },
+}
+
+/// What the engine is asking the operator.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// A manual step: approve once done (with its checklist).
+    ApproveManual,
+    /// A `confirm: true` step, before it starts.
+    Confirm,
+    /// The second ask of a point-of-no-return step.
+    PointOfNoReturn,
+    /// A wave gate failed: retry, waive with a reason, or abort.
+    GateFailure,
+    /// A step failed: retry, skip with a reason, or abort.
+    StepFailed,
+    /// Resume found an in-flight step with no safe way to reconcile it.
+    AmbiguousInFlight,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorAction {
+    Approve,
+    Retry,
+    Skip,
+    Waive,
+    Abort,
+    Pause,
+    Resume,
+    Confirm,
+    TakeOverLease,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GateFailure {
+    pub map: String,
+    pub company: Option<String>,
+    pub source: u64,
+    pub target: u64,
+    /// The allowed absolute difference at this source count.
+    pub allowed: u64,
+    /// Error-queue entries counted against `max_errors`.
+    pub errors: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ErrorEntry {
+    /// The service's id for the entry (deduplication is the connector's job).
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub map: String,
+    /// The record key (e.g. the customer account).
+    pub key: String,
+    pub category: String,
+    pub message: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// A fact about a run. Serialised internally tagged: `{"kind": "step_intent", ...}`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// The first event of a run: everything the reducer needs to lay out the screen.
+    RunStarted {
+        run_id: RunId,
+        runbook: RunbookInfo,
+        operator: String,
+        host: String,
+        started_at: DateTime<Utc>,
+        freeze_window: Option<FreezeWindow>,
+        steps: Vec<PlannedStepInfo>,
+        maps: Vec<MapInfo>,
+        /// Simulator time acceleration (1.0 on live environments).
+        time_scale: f64,
+    },
+    /// A process picked up an unfinished run.
+    RunResumed {
+        operator: String,
+        host: String,
+        accepted_changed_runbook: bool,
+    },
+    /// About to act on a step; journaled durably before the first side effect.
+    StepIntent {
+        step: StepId,
+        attempt: u32,
+        handle: Option<Handle>,
+    },
+    StepProgress {
+        step: StepId,
+        done: u64,
+        total: Option<u64>,
+        note: Option<String>,
+    },
+    /// A summary of one HTTP call: never headers or bodies.
+    Request {
+        step: Option<StepId>,
+        env: String,
+        method: String,
+        path: String,
+        status: Option<u16>,
+        duration_ms: u64,
+        error: Option<String>,
+    },
+    StepFinished {
+        step: StepId,
+        outcome: StepOutcome,
+        outputs: BTreeMap<String, String>,
+    },
+    AwaitingOperator {
+        step: Option<StepId>,
+        decision: DecisionKind,
+        prompt: String,
+        checklist: Vec<String>,
+        deadline: Option<DateTime<Utc>>,
+    },
+    OperatorDecision {
+        step: Option<StepId>,
+        action: OperatorAction,
+        operator: String,
+        reason: Option<String>,
+        checklist_done: Vec<String>,
+        /// Who was signed in when the key was pressed (device code or Azure CLI), from the token's claims;
+        /// `operator` stays the `--operator` label.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<crate::model::Identity>,
+    },
+    /// A decision the runbook's `approvals` did not allow (no signed-in identity, or one not on the list):
+    /// it was not acted on and the question stays open.
+    ApprovalRefused {
+        step: Option<StepId>,
+        action: OperatorAction,
+        operator: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<crate::model::Identity>,
+        reason: String,
+    },
+    /// A wave gate's verdict (`step` is the gate step's id).
+    GateEvaluated {
+        step: StepId,
+        wave: Option<String>,
+        passed: bool,
+        failures: Vec<GateFailure>,
+    },
+    ParitySample {
+        step: Option<StepId>,
+        map: String,
+        company: Option<String>,
+        source: u64,
+        target: u64,
+    },
+    /// Error-queue entries not seen before, for one map.
+    ErrorEntries {
+        map: String,
+        entries: Vec<ErrorEntry>,
+    },
+    /// The service's own totals for one map's error queue (authoritative over counted entries).
+    ErrorCounts {
+        map: String,
+        by_category: BTreeMap<String, u64>,
+    },
+    Alert {
+        severity: Severity,
+        message: String,
+        map: Option<String>,
+    },
+    /// The audit row every package import leaves.
+    InstallRecord {
+        step: StepId,
+        package: String,
+        version: String,
+        sha256: String,
+        execution_id: String,
+        result: String,
+    },
+    /// The journal lease was taken over from a stale holder (see `journal::lease`).
+    LeaseTakenOver {
+        previous_holder: String,
+        previous_host: String,
+        previous_pid: u32,
+        previous_heartbeat_at: DateTime<Utc>,
+        holder: String,
+        host: String,
+        pid: u32,
+    },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
+    RunFinished {
+        outcome: RunOutcome,
+    },
+}
+
+impl Event {
+    /// The snake_case tag, as stored in the journal's `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run_started",
+            Event::RunResumed { .. } => "run_resumed",
+            Event::StepIntent { .. } => "step_intent",
+            Event::StepProgress { .. } => "step_progress",
+            Event::Request { .. } => "request",
+            Event::StepFinished { .. } => "step_finished",
+            Event::AwaitingOperator { .. } => "awaiting_operator",
+            Event::OperatorDecision { .. } => "operator_decision",
+            Event::ApprovalRefused { .. } => "approval_refused",
+            Event::GateEvaluated { .. } => "gate_evaluated",
+            Event::ParitySample { .. } => "parity_sample",
+            Event::ErrorEntries { .. } => "error_entries",
+            Event::ErrorCounts { .. } => "error_counts",
+            Event::Alert { .. } => "alert",
+            Event::InstallRecord { .. } => "install_record",
+            Event::LeaseTakenOver { .. } => "lease_taken_over",
+            Event::Log { .. } => "log",
+            Event::RunFinished { .. } => "run_finished",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_matches_serde_tag() {
+        let events = vec![
+            Event::RunResumed {
+                operator: "a".into(),
+                host: "h".into(),
+                accepted_changed_runbook: false,
+            },
+            Event::StepProgress {
+                step: "s".into(),
+                done: 1,
+                total: None,
+                note: None,
+            },
+            Event::Log {
+                level: LogLevel::Info,
+                message: "m".into(),
+            },
+            Event::RunFinished {
+                outcome: RunOutcome::Aborted { reason: "r".into() },
+            },
+            Event::ErrorCounts {
+                map: "m".into(),
+                by_category: BTreeMap::new(),
+            },
+        ];
+        for e in events {
+            let v = serde_json::to_value(&e).unwrap();
+            assert_eq!(v["kind"], e.kind());
+            let back: Event = serde_json::from_value(v).unwrap();
+            assert_eq!(back, e);
+        }
+    }
+
+    #[test]
+    fn percent_tolerance_is_floor_of_share_of_source() {
+        assert_eq!(Tolerance::Percent(0.1).allowed(10_000), 10);
+        assert_eq!(Tolerance::Percent(0.1).allowed(999), 0);
+        assert_eq!(Tolerance::Count(3).allowed(0), 3);
+    }
+}

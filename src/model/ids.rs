@@ -1,0 +1,60 @@
+//! String newtype ids: [`RunId`] and [`StepId`], each serialised as a bare string.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies one run inside a journal (a journal can hold rehearsals and the real weekend).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[serde(transparent)]
+pub struct RunId(pub String);
+
+/// A step id as written in the runbook (`[A-Za-z0-9_-]+`). Planned steps a wave expands into use
+/// `<wave-id>:<map-id>` and `<wave-id>:gate`, which cannot collide with user ids. One type shared by
+/// the runbook model, the plan and the events, so they never need converting.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StepId(pub String);
+
+/// `as_str`, `Display`, and conversions from and to strings for a `String` newtype id.
+macro_rules! id_impls {
+    ($t:ty) => {
+        impl $t {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl From<&str> for $t {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+        impl From<String> for $t {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(id: $t) -> String {
+                id.0
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl std::borrow::Borrow<str> for $t {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+pub(crate) use id_impls;
+
+id_impls!(RunId);
+id_impls!(StepId);

@@ -1,0 +1,53 @@
+//! `dualwrite.stop`: change the state of the maps through dual-write, then wait for it.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{DefaultTimeout, EnvKind, Kind, MapSelection, Reconcile, StepCheck};
+use crate::runbook::model::Runbook;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(inline)]
+pub struct DualwriteStop {
+    pub maps: MapSelection,
+}
+
+impl Kind for DualwriteStop {
+    fn estimate_secs(&self, _rb: &Runbook) -> u64 {
+        120
+    }
+
+    fn handle_kind(&self) -> Option<&'static str> {
+        Some("dualwrite.request")
+    }
+
+    /// The request id is journaled.
+    fn reconcile(&self) -> Reconcile {
+        Reconcile::ByHandle
+    }
+
+    fn default_timeout(&self) -> DefaultTimeout {
+        DefaultTimeout::Runbook
+    }
+
+    fn maps(&self) -> Option<&MapSelection> {
+        Some(&self.maps)
+    }
+
+    fn envs(&self) -> Vec<(&'static str, &str, Option<EnvKind>)> {
+        Vec::new()
+    }
+
+    fn captures(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    fn url(&self) -> Option<&str> {
+        None
+    }
+
+    fn validate(&self, check: &mut StepCheck<'_, '_, '_>) {
+        check.needs_dualwrite_env();
+    }
+}

@@ -1,0 +1,195 @@
+//! "Our model": every behaviour of the simulator that no public source shows, in one list. It is
+//! served as JSON at `GET /_sim/model`, and `docs/simulator.md`'s section "Our model" holds the same
+//! list (a test checks that they agree).
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// (area, behaviour): one entry per behaviour without a public source.
+pub const OUR_MODEL: &[(&str, &str)] = &[
+    (
+        "Routing",
+        "A request whose Host (or X-Forwarded-Host) names a scenario resource (`auth.resources`), an Entra ID host or the dual-write gateway is served by that service only; another service's path there answers that host's 404 without asking for a token. Any other host (`127.0.0.1:PORT`) is routed by path. `/_sim/` and `/_blob/` answer on every host.",
+    ),
+    (
+        "Not found",
+        "A path a service does not serve answers 404 in its own shape: Dataverse `0x80060888` \"Resource not found for the segment '<segment>'.\" (also outside `/api/data/`), F&O `{\"error\":{\"code\":\"\",\"message\":\"No HTTP resource was found that matches the request URI '<path>'.\"}}` (also for an unknown entity set), Entra `{\"error\":\"not_found\",\"error_description\"}`, any other path `NotFound`.",
+    ),
+    (
+        "Not modelled",
+        "A call the real service would serve but the simulator does not model (among them the SOAP Organization service under `/XRMServices/`, whose 401 challenge is served, and `RetrieveCurrentOrganization`) answers 501 with the service's error shape (Dataverse code `0x80060888`, F&O code `\"\"`) and a message ending \"not modelled by the simulator\"; a method no route takes answers 405 in the same shape.",
+    ),
+    (
+        "Links",
+        "`@odata.context`, `@odata.nextLink`, `OData-EntityId`, `Location`, DMF blob URLs and discovery endpoints are built from `X-Forwarded-Proto` + `X-Forwarded-Host`, else the `Host` header over plain http, else the listen address.",
+    ),
+    (
+        "Time",
+        "The world advances lazily: every request first runs initial syncs, queue replays, live writes, lagged propagation and DMF jobs up to the current simulated time. Results depend only on the scenario and the times of the requests.",
+    ),
+    (
+        "Rows",
+        "Generated rows are (company, number, revision); values are computed from the seed when a response needs them. Keys are `<prefix>-<number:06>`, numbered across companies, so they are unique per set.",
+    ),
+    (
+        "Property types",
+        "A property's type follows its generator: `amount` decimal, `int` integer, `date` a date, `bool` boolean, `noyes` the F&O `NoYes` enum (`\"Yes\"`/`\"No\"`), `choice:` a Dataverse picklist; every other generator, keys and company columns are strings.",
+    ),
+    (
+        "Comparisons",
+        "`$filter` and FetchXML string equality and ordering are case-insensitive (the services' default SQL collation); a comparison with null is false except `eq null`/`ne null`.",
+    ),
+    (
+        "System columns",
+        "Every Dataverse row has `statecode` 0 and `statuscode` 1 (formatted value `Active`) unless a write set them; a lookup is null unless a write bound it with `@odata.bind`.",
+    ),
+    (
+        "Query options",
+        "An unknown system query option (`$x`) is 400; on Dataverse also any other unknown parameter, with code `0x80060888` and \"The query parameter <name> is not supported\"; F&O ignores custom options without `$`. `$apply`, `$search`, `$compute`, `$format`, `$levels`, parameter aliases in `$filter`, lambda operators, arithmetic and the `Microsoft.Dynamics.CRM.*` query functions are 501.",
+    ),
+    (
+        "Unknown properties",
+        "A property the entity does not have in `$select`, `$filter`, `$orderby`, `$expand` or a key predicate is 400 \"Could not find a property named '<x>' on type '<type>'.\" (Dataverse `0x80060888`); in a create or update body 400 \"The property '<x>' does not exist on type '<type>'. ...\".",
+    ),
+    (
+        "Expand",
+        "Dataverse `$expand` is modelled for the lookups the scenario declares (`lookups:`), with `$select` only inside; F&O has no navigation properties.",
+    ),
+    (
+        "Tokens",
+        "The secret is read from the form only (Basic auth is not modelled). App-only tokens (client secret, certificate or federated assertion, managed identity) are opaque strings prefixed `sim.`, not JWTs; a user's token (device code, refresh, `/_sim/users/token`) is a JWT with `oid`, `upn`, `preferred_username`, `tid`, `name`, `groups`, `scp` whose signature is not a real one (`kid: sim-unsigned`). The audience is the scope minus `/.default` without a trailing slash. An app-only scope naming none of the scenario's resources is 400 `invalid_resource` AADSTS500011; a scope without `/.default` or with a space is 400 `invalid_scope` AADSTS70011, and so is a delegated scope naming no resource of the scenario. Refresh tokens are `simrt.` + 40 hex and rotate on use; device codes `simdc.` + 40 hex.",
+    ),
+    (
+        "Client assertions",
+        "For a declared principal, checked in this order: shape; the `x5t#S256` (or `x5t`) names a registered certificate (else 401 `invalid_client` AADSTS700027 \"key was not found\"); the PS256/RS256 signature verifies (else AADSTS700027 \"did not match\"); the key credential has not expired (else AADSTS700027 \"The key used is expired\"); `aud` is this token endpoint as called, http or https (else 401 AADSTS50012, the historical code: the current one is not published); `exp`/`nbf` hold on Entra's clock (`clock_skew`) with 5 minutes of leeway (else 401 AADSTS700024; the leeway is ours); `iss` = `sub` = client id (else AADSTS700021). A federated assertion (no thumbprint) must match a federated credential's `iss`/`sub` with `aud` `api://AzureADTokenExchange` (else 400 `invalid_request` AADSTS70021); its signature is not checked (the simulator holds no issuer's keys).",
+    ),
+    (
+        "Device flow",
+        "Only a principal with `public_client: true` may ask for a device code (a confidential one gets 400 `invalid_client` AADSTS7000218 there). A poll sooner than `interval` after the previous one gets `slow_down` (Entra does not document it); a declined code `authorization_declined` with no AADSTS number (none is published); an expired one `expired_token` AADSTS70020 (as observed; the doc table says 70019); a redeemed code `invalid_grant` AADSTS54005; an unknown refresh token `invalid_grant` AADSTS70000.",
+    ),
+    (
+        "Managed identity",
+        "With no id the system-assigned identity answers, else the only user-assigned one; a wrong App Service header gets 401 `unauthorized` (the real answer is not published).",
+    ),
+    (
+        "Tenants",
+        "With no `auth.tenants` every tenant exists, its GUID the one named or (for a domain name) one derived from it. The home tenant is the first declared, else `11111111-2222-4333-8444-555555555555`: it is the tenant of the Dataverse 401 challenge and the `tid` of a user token whose request named no tenant (`common`, `organizations`, the `az` stand-in); a request naming a tenant gets that tenant's GUID as `tid`. The scenario holds one directory: its principals, users and managed identities exist in every declared tenant. An unknown tenant is 400 `invalid_request` AADSTS90002 (the `error` value has no public source).",
+    ),
+    (
+        "Entra discovery",
+        "The discovery documents carry the fields of Microsoft's recorded document with endpoints on the host called; `jwks_uri`, `authorize`, `logout` and `kerberos` are listed but not served. Instance discovery answers `invalid_instance` AADSTS50049 for an authority host that is neither Entra's nor the one called, and lists the simulator's own host as an instance when called on it.",
+    ),
+    (
+        "Dataverse challenge",
+        "The 401 `WWW-Authenticate` names `https://login.microsoftonline.com` as the authority when the request came through a real host name, else the simulator's own address; `error=\"invalid_token\"` is added when a token was sent.",
+    ),
+    (
+        "F&O next link",
+        "`<base>/data/<Set>?<same options>&$skip=<n>`; clients must follow it verbatim. `Prefer: odata.maxpagesize` may lower the page size but not raise it above `fno.page_size`.",
+    ),
+    (
+        "F&O 429",
+        "`{\"error\":{\"code\":\"TooManyRequests\",\"message\":\"Too many requests\"}}`; 503 `ServiceUnavailable` for injected server errors.",
+    ),
+    (
+        "Dataverse paging",
+        "With `$top` and no `odata.maxpagesize` no paging is applied. `$skip` is 400 `0x80060888` (the Web API pages by `$skiptoken` only). The `$skiptoken` and the FetchXML paging cookie have Dataverse's format; the next page starts after the row whose primary id is the cookie's `last`, and by page number when that row is gone. `/$count` is capped like `$count=true`.",
+    ),
+    (
+        "Dataverse errors",
+        "A missing record is 404 `0x80040217` \"<entity> With Id = <id> Does Not Exist\", by alternate key \"A record with the specified key values does not exist in <entity> entity\"; a second record with the same alternate-key value is 412 `0x80060892`; a body that is not JSON is 400 `0x80060888`.",
+    ),
+    (
+        "F&O errors",
+        "A missing record is 404 with code `\"\"` and \"Resource not found for the segment '<Set>(<key>)'.\"; a create whose key already exists is 400 \"A record with key <key> already exists in <Set>.\"; a body that is not a JSON object is 400.",
+    ),
+    (
+        "FetchXML",
+        "Rows with attributes, `all-attributes`, orders, nested filters and the common condition operators, `count` (1 to 5,000), `page`, `paging-cookie`, `top`; `link-entity`, aggregates other than one `count`/`countcolumn`, grouping and the date, user and hierarchy operators are 501. Above the aggregate limit: 400 `0x8004E023` \"AggregateQueryRecordLimit exceeded...\"; an entity that is not the set's, or `count` out of range, is 400 `0x80060888`.",
+    ),
+    (
+        "Writes",
+        "A Web API or F&O update changes the row where it is and is not carried through dual-write maps. UpdateMultiple answers 204. CreateMultiple checks every target before writing any. PATCH on a record that does not exist creates it unless `If-Match: *`.",
+    ),
+    (
+        "Batch",
+        "A Dataverse batch without `Prefer: odata.continue-on-error` answers 400 with the failing part only; an F&O batch stops after its first failing part and answers 200 with the parts so far. A failed change set puts the tables back as they were before it. A JSON-format batch is 501. Responses are `multipart/mixed; boundary=batchresponse_<id>` with `changesetresponse_<id>` change sets.",
+    ),
+    (
+        "Dataverse metadata",
+        "`EntityDefinitions`, `Attributes` (with cast segments and `$expand=OptionSet`) and `Keys` for every scenario table: `SchemaName` is the logical name with its first letter upper-cased, display names are derived from logical names, `MetadataId`s are stable GUIDs from the seed, a key's `LogicalName` is `<entity>_<key column>`, `PrimaryNameAttribute` is the scenario's `primary_name`, else `name`, else the first string column ending in `name`. Properties not in these documents are 501. The CSDL's container is `System` and lists entity types and sets only. Only API version v9.2 is served; `RetrieveVersion` answers `9.2.0.0`.",
+    ),
+    (
+        "F&O metadata",
+        "An entity type is the set's name made singular (`CustomersV3` → `CustomerV3`) unless the scenario names it (`entity_type`); its key is `dataAreaId` then the key field. The metadata service's `Name` is `<EntityType>Entity`, `LabelId` null, `EntityCategory` `Master`; the CSDL lists no actions and the service document no DMF set; other `/Metadata/` paths are 501.",
+    ),
+    (
+        "WhoAmI",
+        "The user, business unit and organisation ids are derived from the seed.",
+    ),
+    (
+        "RetrieveTotalRecordCount",
+        "A snapshot taken at start and refreshed every `snapshot_every` (simulated); an unknown logical name is 400 `0x80040217`.",
+    ),
+    (
+        "Service protection",
+        "Counted per access token (the \"user\") over a real-time sliding window; the three 429s carry codes `0x80072322` (requests), `0x80072321` (execution time), `0x80072326` (concurrent) and `Retry-After`. Successful responses carry `x-ms-ratelimit-burst-remaining-xrm-requests`.",
+    ),
+    (
+        "DMF",
+        "A job is `NotRun` for `queued`, `Executing` for `duration`, then its `outcome`; an import whose `packageUrl` names no uploaded blob ends `Failed`; unknown ids are `Unknown`. A repeated `ImportFromPackage`/`ExportToPackage` with the same `executionId` returns it without running again. On Succeeded/PartiallySucceeded an import loads its entities' rows minus `target_errors` and the rows flow through Running maps. `GetExecutionErrors` is a JSON string holding an array of `{\"entityName\",\"errorMessage\",\"recordKey\",\"stage\"}`. `GetImportTargetErrorKeysFileUrl` is `\"\"` until `error_file_delay` after the Generate call. The exported package is an empty valid zip.",
+    ),
+    (
+        "Blob storage",
+        "`PUT` needs `x-ms-blob-type: BlockBlob` (else 400 `MissingRequiredHeader`) and answers 201; a bad or expired SAS (one real hour) is 403 `AuthenticationFailed`.",
+    ),
+    (
+        "Gateway",
+        "Paths and bodies under `/api/DualWriteManagement/1.0/` as in the lead's contract; status ints None 0, Stopped 1, InitialSync 2, Running 4, Paused 5, NotRunning 6, Resuming 7 (ours); the transitions and the 409 `InvalidTransition` of the section on the gateway above; a repeated caller `requestId` returns the same request; `master` is accepted and ignored.",
+    ),
+    (
+        "Initial sync",
+        "Copies source rows in table order at `rate`; `fail_at_row` fails the first pass only. A restart starts at row 1 and every row already on the target is a `duplicate_key` error. A sync started while a `depends_on` map is not Running fails at row 1 with `missing_lookup`. Rows created in the source during the sync are copied at its end.",
+    ),
+    (
+        "Error queue",
+        "`DualWriteErrorLogs` is our stand-in for the dual-write error queue, an ordinary F&O entity set with `ErrorId`, `LogDateTime`, `MapName`, `SourceEntity`, `TargetEntity`, `RecordKey`, `Category`, `ErrorMessage`, `Status` (`Active`, `Resolved` once a resumed initial sync of the map completes) and `dataAreaId`.",
+    ),
+    (
+        "Live changes",
+        "On a Running map a change reaches the other side after the lag; on a Paused map it is queued until the queue would exceed `queue_max_bytes` or the pause is older than `queue_max_age`, after which changes are blocked; other states do not propagate. Dataverse rows carry the company code upper case in the company column; F&O rows carry it lower case in `dataAreaId`.",
+    ),
+    (
+        "Faults",
+        "Rules are tried in order; the first that fires wins. Draws depend on (seed, rule, number of requests the rule matched). A reset is a body that fails before its first byte. `/_sim/` is never faulted.",
+    ),
+];
+
+/// `GET /_sim/model`.
+pub async fn serve() -> Response {
+    let items: Vec<_> = OUR_MODEL
+        .iter()
+        .map(|(area, behaviour)| json!({"area": area, "behaviour": behaviour}))
+        .collect();
+    Json(json!({"our_model": items})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/simulator.md`'s "Our model" section is this list, entry for entry.
+    #[test]
+    fn the_documented_list_is_the_served_list() {
+        let doc = include_str!("../../docs/simulator.md");
+        let start = doc
+            .find("\n## Our model\n")
+            .expect("docs/simulator.md has a section ## Our model");
+        let section = &doc[start + 1..];
+        let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+        let bullets: Vec<&str> = section[..end].lines().filter(|l| l.starts_with("- **")).collect();
+        let want: Vec<String> = OUR_MODEL.iter().map(|(a, b)| format!("- **{a}.** {b}")).collect();
+        assert_eq!(bullets, want);
+    }
+}

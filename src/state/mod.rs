@@ -1,0 +1,540 @@
+//! The one reducer: [`RunState::apply`] folds journaled envelopes into everything the console shows.
+//!
+//! Contract: `apply` is deterministic (equal envelope sequences give `==` states), total (no event
+//! can make it fail or panic; unknown steps are added as unplanned rows), and cheap (no per-event
+//! clone of anything bigger than the event itself; every list that grows with the run is bounded,
+//! with exact totals kept beside it). The live console, headless mode, resume and the auditor's
+//! replay all build their state through it, so what a replay shows at event N is what the operator
+//! saw then.
+
+pub mod errors;
+mod eta;
+pub mod parity;
+mod views;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+
+pub use self::errors::ErrorQueue;
+pub use self::eta::default_estimate_ms;
+pub use self::parity::{ParityKey, ParityRow, ParityStatus, ParityTable};
+pub use self::views::*;
+use crate::model::StepId;
+use crate::model::event::{
+    Envelope, Event, MapInfo, OperatorAction, PlannedStepInfo, StepOutcome, Tolerance,
+};
+
+/// Requests kept per step for the detail pane (newest last); `StepView::request_count` stays exact.
+pub const REQUESTS_PER_STEP: usize = 50;
+/// Requests kept that belong to no step.
+pub const UNATTACHED_REQUESTS: usize = 200;
+/// Log lines kept.
+pub const LOG_LINES: usize = 1_000;
+/// Alerts, operator decisions and gate verdicts kept (each also has an exact total).
+pub const HISTORY_KEPT: usize = 10_000;
+
+/// Everything the console shows about one run. Build it with [`RunState::default`] and feed it
+/// every envelope of the run, in journal order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RunState {
+    pub header: Header,
+    /// In plan order, unplanned steps appended as they appear.
+    pub steps: Vec<StepView>,
+    step_index: HashMap<StepId, usize>,
+    pub maps: BTreeMap<String, MapInfo>,
+    pub parity: ParityTable,
+    pub errors: ErrorQueue,
+    /// Decisions the engine is waiting for, oldest first.
+    pub pending: Vec<PendingDecision>,
+    pub paused: bool,
+    pub decisions: VecDeque<DecisionRecord>,
+    pub decisions_total: u64,
+    pub alerts: VecDeque<AlertView>,
+    pub alerts_total: u64,
+    pub gates: VecDeque<GateView>,
+    pub installs: Vec<InstallView>,
+    pub logs: VecDeque<LogLine>,
+    /// Requests with no step, newest last.
+    pub unattached_requests: VecDeque<RequestSummary>,
+    pub requests_total: u64,
+    /// Requests that ended in an error or a status >= 400.
+    pub requests_failed: u64,
+    pub events_applied: u64,
+    pub last_seq: u64,
+    pub last_event_id: i64,
+    /// Succeeded durations per step kind: (count, total ms), for the ETA.
+    durations_by_kind: BTreeMap<String, (u64, u64)>,
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, cap: usize, item: T) {
+    if q.len() == cap {
+        q.pop_front();
+    }
+    q.push_back(item);
+}
+
+fn add_unique(list: &mut Vec<String>, name: &str) {
+    if !list.iter().any(|n| n == name) {
+        list.push(name.to_owned());
+    }
+}
+
+pub(super) fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+    u64::try_from((to - from).num_milliseconds()).unwrap_or(0)
+}
+
+impl RunState {
+    /// A state laid out from a `RunStarted` envelope (equivalent to `default()` then `apply`).
+    pub fn from_start(envelope: &Envelope) -> Self {
+        let mut s = Self::default();
+        s.apply(envelope);
+        s
+    }
+
+    /// The step with this id, if the plan or the events named it.
+    /// The parity rows a gate is failing on now: the failures of each gate's latest verdict, when
+    /// that verdict is a failure.
+    pub fn gate_failing(&self) -> std::collections::BTreeSet<ParityKey> {
+        let mut latest: BTreeMap<&StepId, &GateView> = BTreeMap::new();
+        for g in &self.gates {
+            latest.insert(&g.step, g);
+        }
+        latest
+            .values()
+            .filter(|g| !g.passed)
+            .flat_map(|g| &g.failures)
+            .map(|f| ParityKey {
+                map: f.map.clone(),
+                company: f.company.clone(),
+            })
+            .collect()
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepView> {
+        self.step_index.get(id).map(|&i| &self.steps[i])
+    }
+
+    /// Fold one envelope in. Envelopes of another run than the one `RunStarted` named are ignored.
+    pub fn apply(&mut self, env: &Envelope) {
+        if let Event::RunStarted { .. } = env.event {
+            *self = Self::default();
+        } else if !self.header.run_id.0.is_empty() && env.run_id != self.header.run_id {
+            return;
+        }
+        let at = env.at;
+        self.events_applied += 1;
+        self.last_seq = env.seq;
+        self.last_event_id = env.id;
+        self.header.last_event_at = Some(at);
+        if let Some(start) = self.header.started_at {
+            self.header.elapsed_ms = millis_between(start, at);
+        }
+        match &env.event {
+            Event::RunStarted {
+                run_id: _,
+                runbook,
+                operator,
+                host,
+                started_at,
+                freeze_window,
+                steps,
+                maps,
+                time_scale,
+            } => {
+                let h = &mut self.header;
+                // The envelope's run id is the journal's; the event's copy is informational.
+                h.run_id = env.run_id.clone();
+                h.runbook.clone_from(&runbook.name);
+                h.version.clone_from(&runbook.version);
+                h.runbook_sha256.clone_from(&runbook.sha256);
+                h.operators = vec![operator.clone()];
+                h.hosts = vec![host.clone()];
+                h.started_at = Some(*started_at);
+                h.elapsed_ms = millis_between(*started_at, at);
+                h.freeze_window.clone_from(freeze_window);
+                h.time_scale = if *time_scale > 0.0 { *time_scale } else { 1.0 };
+                for info in steps {
+                    self.insert_step(info.clone(), true);
+                }
+                self.maps = maps.iter().map(|m| (m.id.clone(), m.clone())).collect();
+            }
+            Event::RunResumed {
+                operator,
+                host,
+                accepted_changed_runbook,
+            } => {
+                self.header.resumes += 1;
+                add_unique(&mut self.header.operators, operator);
+                add_unique(&mut self.header.hosts, host);
+                self.header.accepted_changed_runbook |= accepted_changed_runbook;
+            }
+            Event::StepIntent {
+                step,
+                attempt,
+                handle,
+            } => {
+                let s = self.step_mut(step);
+                s.status = StepStatus::Running {
+                    since: at,
+                    attempt: *attempt,
+                };
+                s.attempts = s.attempts.max(*attempt);
+                s.started_at = Some(at);
+                s.finished_at = None;
+                if handle.is_some() {
+                    s.handle.clone_from(handle);
+                }
+                s.journal = AttemptRecord {
+                    open: true,
+                    outcome: None,
+                    settled: false,
+                    retry_decided: false,
+                };
+                let (phase, wave) = (s.info.phase.clone(), s.info.wave.clone());
+                self.header.phase = Some(phase);
+                self.header.wave = wave;
+            }
+            Event::StepProgress {
+                step,
+                done,
+                total,
+                note,
+            } => {
+                let s = self.step_mut(step);
+                s.progress = Some(Progress {
+                    done: *done,
+                    total: *total,
+                    note: note.clone(),
+                    at,
+                });
+            }
+            Event::Request {
+                step,
+                env: e,
+                method,
+                path,
+                status,
+                duration_ms,
+                error,
+            } => {
+                self.requests_total += 1;
+                if error.is_some() || status.is_some_and(|c| c >= 400) {
+                    self.requests_failed += 1;
+                }
+                let (q, cap) = match step {
+                    Some(id) => {
+                        let s = self.step_mut(id);
+                        s.request_count += 1;
+                        (&mut s.requests, REQUESTS_PER_STEP)
+                    }
+                    None => (&mut self.unattached_requests, UNATTACHED_REQUESTS),
+                };
+                // At capacity, reuse the evicted summary's buffers: no allocation in the steady state.
+                let evicted = if q.len() >= cap { q.pop_front() } else { None };
+                let mut r = evicted.unwrap_or_else(|| RequestSummary {
+                    at,
+                    env: String::new(),
+                    method: String::new(),
+                    path: String::new(),
+                    status: None,
+                    duration_ms: 0,
+                    error: None,
+                });
+                r.at = at;
+                r.env.clone_from(e);
+                r.method.clone_from(method);
+                r.path.clone_from(path);
+                r.status = *status;
+                r.duration_ms = *duration_ms;
+                r.error.clone_from(error);
+                q.push_back(r);
+            }
+            Event::StepFinished {
+                step,
+                outcome,
+                outputs,
+            } => {
+                let i = self.step_idx(step);
+                let s = &mut self.steps[i];
+                s.status = match outcome {
+                    StepOutcome::Succeeded => StepStatus::Succeeded,
+                    StepOutcome::Failed { message } => StepStatus::Failed {
+                        message: message.clone(),
+                    },
+                    StepOutcome::Skipped { reason } => StepStatus::Skipped {
+                        reason: reason.clone(),
+                    },
+                };
+                let duration = s.started_at.map_or(0, |st| millis_between(st, at));
+                s.duration_ms = Some(duration);
+                s.finished_at = Some(at);
+                s.outputs.clone_from(outputs);
+                s.journal.open = false;
+                s.journal.outcome = Some(outcome.clone());
+                if *outcome == StepOutcome::Succeeded && s.started_at.is_some() {
+                    let kind = &s.info.kind;
+                    let entry = match self.durations_by_kind.get_mut(kind.as_str()) {
+                        Some(e) => e,
+                        None => self.durations_by_kind.entry(kind.clone()).or_default(),
+                    };
+                    entry.0 += 1;
+                    entry.1 += duration;
+                }
+                self.pending.retain(|p| p.step.as_ref() != Some(step));
+            }
+            Event::AwaitingOperator {
+                step,
+                decision,
+                prompt,
+                checklist,
+                deadline,
+            } => {
+                self.pending
+                    .retain(|p| !(p.step == *step && p.decision == *decision));
+                self.pending.push(PendingDecision {
+                    step: step.clone(),
+                    decision: *decision,
+                    prompt: prompt.clone(),
+                    checklist: checklist.clone(),
+                    deadline: *deadline,
+                    since: at,
+                });
+                if let Some(id) = step {
+                    let s = self.step_mut(id);
+                    // A failed step keeps showing why it failed; the pending decision carries the question.
+                    if !matches!(s.status, StepStatus::Failed { .. }) {
+                        s.status = StepStatus::AwaitingOperator {
+                            since: at,
+                            decision: *decision,
+                        };
+                    }
+                }
+            }
+            Event::OperatorDecision {
+                step,
+                action,
+                operator,
+                reason,
+                checklist_done,
+                identity,
+            } => {
+                self.apply_decision(step.as_ref(), *action, reason.as_deref());
+                add_unique(&mut self.header.operators, operator);
+                if let Some(i) = identity {
+                    self.header.signed_in = Some(i.upn.clone().unwrap_or_else(|| i.oid.clone()));
+                }
+                self.decisions_total += 1;
+                let record = DecisionRecord {
+                    at,
+                    step: step.clone(),
+                    action: *action,
+                    operator: operator.clone(),
+                    reason: reason.clone(),
+                    checklist_done: checklist_done.clone(),
+                };
+                push_bounded(&mut self.decisions, HISTORY_KEPT, record);
+            }
+            Event::GateEvaluated {
+                step,
+                wave,
+                passed,
+                failures,
+            } => {
+                let s = self.step_mut(step);
+                s.status = if *passed {
+                    StepStatus::Succeeded
+                } else {
+                    StepStatus::Failed {
+                        message: format!("gate failed for {} map(s)", failures.len()),
+                    }
+                };
+                s.finished_at = Some(at);
+                s.duration_ms = Some(s.started_at.map_or(0, |st| millis_between(st, at)));
+                let gate = GateView {
+                    at,
+                    step: step.clone(),
+                    wave: wave.clone(),
+                    passed: *passed,
+                    failures: failures.clone(),
+                };
+                push_bounded(&mut self.gates, HISTORY_KEPT, gate);
+            }
+            Event::ParitySample {
+                step: _,
+                map,
+                company,
+                source,
+                target,
+            } => {
+                let tolerance = self
+                    .maps
+                    .get(map.as_str())
+                    .map_or(Tolerance::Count(0), |m| m.tolerance);
+                self.parity
+                    .record(map, company.as_deref(), *source, *target, tolerance, at);
+            }
+            Event::ErrorEntries { map: _, entries } => self.errors.add_entries(entries),
+            Event::ErrorCounts { map, by_category } => self.errors.set_reported(map, by_category),
+            Event::Alert {
+                severity,
+                message,
+                map,
+            } => {
+                self.alerts_total += 1;
+                let alert = AlertView {
+                    at,
+                    severity: *severity,
+                    message: message.clone(),
+                    map: map.clone(),
+                };
+                push_bounded(&mut self.alerts, HISTORY_KEPT, alert);
+            }
+            Event::InstallRecord {
+                step,
+                package,
+                version,
+                sha256,
+                execution_id,
+                result,
+            } => {
+                let view = InstallView {
+                    at,
+                    step: step.clone(),
+                    package: package.clone(),
+                    version: version.clone(),
+                    sha256: sha256.clone(),
+                    execution_id: execution_id.clone(),
+                    result: result.clone(),
+                };
+                self.step_mut(step).install = Some(view.clone());
+                self.installs.push(view);
+            }
+            Event::LeaseTakenOver { holder, host, .. } => {
+                self.header.lease_takeovers += 1;
+                add_unique(&mut self.header.operators, holder);
+                add_unique(&mut self.header.hosts, host);
+            }
+            // Shown through the warning the approver journals with it.
+            Event::ApprovalRefused { .. } => {}
+            Event::Log { level, message } => {
+                push_bounded(
+                    &mut self.logs,
+                    LOG_LINES,
+                    LogLine {
+                        at,
+                        level: *level,
+                        message: message.clone(),
+                    },
+                );
+            }
+            Event::RunFinished { outcome } => {
+                self.header.outcome = Some(outcome.clone());
+                self.header.finished_at = Some(at);
+                self.pending.clear();
+                self.paused = false;
+            }
+        }
+    }
+
+    fn apply_decision(&mut self, step: Option<&StepId>, action: OperatorAction, reason: Option<&str>) {
+        match action {
+            OperatorAction::Pause => {
+                self.paused = true;
+                return;
+            }
+            OperatorAction::Resume => {
+                self.paused = false;
+                return;
+            }
+            OperatorAction::TakeOverLease => return,
+            OperatorAction::Abort => {
+                self.pending.clear();
+                return;
+            }
+            OperatorAction::Approve
+            | OperatorAction::Confirm
+            | OperatorAction::Retry
+            | OperatorAction::Skip
+            | OperatorAction::Waive => {}
+        }
+        self.pending.retain(|p| p.step.as_ref() != step);
+        let Some(id) = step else { return };
+        let s = self.step_mut(id);
+        match action {
+            OperatorAction::Skip if !s.journal.open => s.journal.settled = true,
+            OperatorAction::Waive => s.journal.settled = true,
+            OperatorAction::Retry if !s.journal.open => s.journal.retry_decided = true,
+            _ => {}
+        }
+        match action {
+            OperatorAction::Skip => {
+                s.status = StepStatus::Skipped {
+                    reason: reason.unwrap_or("skipped by the operator").to_owned(),
+                };
+            }
+            OperatorAction::Waive => {
+                s.status = StepStatus::Waived {
+                    reason: reason.map(str::to_owned),
+                }
+            }
+            OperatorAction::Retry => s.status = StepStatus::Pending,
+            _ => {
+                if matches!(s.status, StepStatus::AwaitingOperator { .. }) {
+                    s.status = StepStatus::Pending;
+                }
+            }
+        }
+    }
+
+    fn insert_step(&mut self, info: PlannedStepInfo, planned: bool) -> usize {
+        let i = self.steps.len();
+        self.step_index.insert(info.id.clone(), i);
+        self.steps.push(StepView {
+            info,
+            planned,
+            status: StepStatus::Pending,
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            progress: None,
+            handle: None,
+            requests: VecDeque::new(),
+            request_count: 0,
+            outputs: BTreeMap::new(),
+            install: None,
+            journal: AttemptRecord::default(),
+        });
+        i
+    }
+
+    fn step_mut(&mut self, id: &StepId) -> &mut StepView {
+        let i = self.step_idx(id);
+        &mut self.steps[i]
+    }
+
+    fn step_idx(&mut self, id: &StepId) -> usize {
+        match self.step_index.get(id) {
+            Some(&i) => i,
+            None => {
+                let info = PlannedStepInfo {
+                    id: id.clone(),
+                    phase: String::new(),
+                    wave: None,
+                    kind: "unplanned".into(),
+                    title: id.0.clone(),
+                    needs: Vec::new(),
+                    point_of_no_return: false,
+                    confirm: false,
+                    map: None,
+                    estimate_ms: None,
+                };
+                self.insert_step(info, false)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

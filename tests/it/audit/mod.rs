@@ -1,0 +1,4 @@
+mod plan;
+mod report;
+mod timeline;
+mod verify;

@@ -1,0 +1,89 @@
+//! `cutover plan RUNBOOK --from-journal J`: a rehearsal's measured step durations replace the
+//! estimates, and the plan says where it would overrun the freeze window.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::support::audit as support;
+
+use std::path::{Path, PathBuf};
+
+use support::{cutover, recorder, run_started, t0};
+
+/// A rehearsal in which `slow` took `slow_hours` and `announce-freeze` 30 seconds.
+fn rehearsal(dir: &Path, slow: &str, slow_hours: f64) -> PathBuf {
+    let path = dir.join("rehearsal.journal");
+    let (j, mut r) = recorder(&path, "reh", t0(), None);
+    r.at_min(0.0).ev(run_started("reh", "alice", t0()));
+    r.at_min(1.0)
+        .intent("announce-freeze", 1)
+        .at_min(1.5)
+        .done("announce-freeze");
+    r.at_min(2.0)
+        .intent(slow, 1)
+        .at_min(2.0 + slow_hours * 60.0)
+        .done(slow);
+    drop(r);
+    j.close().unwrap();
+    path
+}
+
+fn plan(journal: &Path, json: bool) -> (i32, String) {
+    let runbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo.yaml");
+    let mut args = vec![
+        "plan",
+        runbook.to_str().unwrap(),
+        "--from-journal",
+        journal.to_str().unwrap(),
+    ];
+    if json {
+        args.extend(["--format", "json"]);
+    }
+    let (code, out, err) = cutover(&args);
+    (code, format!("{out}{err}"))
+}
+
+#[test]
+fn a_slow_rehearsal_step_shows_the_overrun_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = rehearsal(dir.path(), "wave-3:customers", 70.0);
+    let (code, out) = plan(&journal, false);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("measured: 2 step(s)"), "{out}");
+    assert!(out.contains("OVERRUNS the freeze window"), "{out}");
+    assert!(out.contains("the first wave-3:customers at +"), "{out}");
+    let (code, out) = plan(&journal, true);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["budget"]["measured_steps"],
+        serde_json::json!(["announce-freeze", "wave-3:customers"])
+    );
+    let step = v["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "wave-3:customers")
+        .unwrap()
+        .clone();
+    assert_eq!(step["estimate_secs"], 70 * 3600);
+    assert!(
+        v["plan"]["critical_path"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("wave-3:customers"))
+    );
+    assert!(
+        v["budget"]["critical_path_secs"].as_u64().unwrap() > v["budget"]["window_secs"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn a_quick_rehearsal_fits_and_a_bad_journal_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = rehearsal(dir.path(), "wave-3:customers", 0.5);
+    let (code, out) = plan(&journal, false);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("fits the freeze window"), "{out}");
+    let junk = dir.path().join("junk.journal");
+    std::fs::write(&junk, "nope").unwrap();
+    assert_eq!(plan(&junk, false).0, 2);
+}

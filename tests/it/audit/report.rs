@@ -1,0 +1,443 @@
+//! `cutover report` on the demo-like journal: the evidence in every format, the JSON against the
+//! shipped schema, run selection, refusal of a tampered journal and the UNVERIFIED marks, and no
+//! secret in any output.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::support::audit as support;
+use crate::support::schema as schema_support;
+
+use std::path::Path;
+
+use schema_support::validate;
+use serde_json::Value;
+use support::{REHEARSAL, WEEKEND, build_demo, cutover, tamper};
+
+fn report(path: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["report", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    cutover(&args)
+}
+
+fn json_report(path: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["--format", "json"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = report(path, &args);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn the_json_report_holds_the_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_demo(dir.path(), None);
+    let r = json_report(&path, &[]);
+    let run = &r["run"];
+    assert_eq!(run["run_id"], WEEKEND, "the latest run is the default");
+    assert_eq!(run["runbook"], "contoso-weekend");
+    assert_eq!(run["version"], "2.1.0");
+    assert_eq!(run["operators"], serde_json::json!(["alice", "bob", "carol"]));
+    assert_eq!(run["outcome"], "succeeded");
+    assert_eq!(run["started_at"], "2027-01-15T08:00:00.000Z");
+    assert_eq!(run["finished_at"], "2027-01-15T09:31:00.000Z");
+    assert_eq!(run["resumes"], 1);
+    assert_eq!(r["verification"]["verified"], true);
+    assert_eq!(run["chain_head_hash"], r["verification"]["head_hash"]);
+    assert_eq!(
+        run["last_event_hash"], run["chain_head_hash"],
+        "the weekend is the journal's last run"
+    );
+
+    let decisions = r["decisions"].as_array().unwrap();
+    let summary: Vec<(String, String, String)> = decisions
+        .iter()
+        .map(|d| {
+            (
+                d["operator"].as_str().unwrap().to_owned(),
+                d["action"].as_str().unwrap().to_owned(),
+                d["asked"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("alice", "approve", "approve_manual"),
+        ("bob", "waive", "gate_failure"),
+        ("carol", "retry", "step_failed"),
+        ("alice", "confirm", "point_of_no_return"),
+    ];
+    assert_eq!(
+        summary,
+        expect.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+    );
+    assert_eq!(
+        decisions[1]["reason"],
+        "10 blocked vendors, waived by finance (ticket FIN-42)"
+    );
+    assert_eq!(decisions[1]["at"], "2027-01-15T08:52:00.000Z");
+
+    // Gate wave-1 failed with the counts of its maps at the time; wave-2 passed.
+    let gates = r["gates"].as_array().unwrap();
+    assert_eq!((gates.len(), r["gates_total"].as_u64()), (2, Some(2)));
+    assert_eq!(gates[0]["passed"], false);
+    let counts = gates[0]["counts"].as_array().unwrap();
+    let row = |map: &str, co: &str| {
+        counts
+            .iter()
+            .find(|c| c["map"] == map && c["company"] == co)
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            row("vendors", "USMF")["target"].as_u64(),
+            row("vendors", "USMF")["failed"].as_bool()
+        ),
+        (Some(290), Some(true))
+    );
+    assert_eq!(row("vendors", "USMF")["errors"], 1);
+    assert_eq!(
+        (
+            row("customers", "USMF")["target"].as_u64(),
+            row("customers", "USMF")["failed"].as_bool()
+        ),
+        (Some(998), Some(false))
+    );
+    assert_eq!(row("customers", "USMF")["errors"], 3);
+    assert_eq!(counts.len(), 3, "products is not in wave-1");
+    assert_eq!(gates[1]["passed"], true);
+    assert_eq!(gates[1]["counts"][0]["map"], "products");
+
+    // Parity before (first sample) and after (last sample).
+    let parity = r["parity"].as_array().unwrap();
+    let p = parity
+        .iter()
+        .find(|p| p["map"] == "customers" && p["company"] == "USMF")
+        .unwrap();
+    assert_eq!(
+        (p["first_target"].as_u64(), p["last_target"].as_u64()),
+        (Some(0), Some(998))
+    );
+    assert_eq!(
+        (p["samples"].as_u64(), p["status"].as_str()),
+        (Some(3), Some("within"))
+    );
+    let v = parity.iter().find(|p| p["map"] == "vendors").unwrap();
+    assert_eq!(
+        (v["last_difference"].as_i64(), v["status"].as_str()),
+        (Some(10), Some("drift"))
+    );
+
+    // Error totals: reported for customers, seen for vendors.
+    let errors = r["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(
+        (
+            errors[0]["map"].as_str(),
+            errors[0]["count"].as_u64(),
+            errors[0]["source"].as_str()
+        ),
+        (Some("customers"), Some(3), Some("reported"))
+    );
+    assert_eq!(
+        (errors[1]["category"].as_str(), errors[1]["source"].as_str()),
+        (Some("duplicate"), Some("seen"))
+    );
+    assert_eq!(r["errors_seen_total"], 4);
+
+    assert_eq!(r["alerts"].as_array().unwrap().len(), 1);
+    assert_eq!(r["installs"][0]["package"], "reference-data.zip");
+    assert_eq!(r["installs"][0]["execution_id"], "exec-0001");
+
+    // Timeline: the retried step's first start, its last attempt's duration and its elapsed time.
+    let steps = r["steps"].as_array().unwrap();
+    let sample = steps.iter().find(|s| s["id"] == "validate.sample").unwrap();
+    assert_eq!(sample["attempts"], 2);
+    assert_eq!(sample["first_started_at"], "2027-01-15T09:12:00.000Z");
+    assert_eq!(sample["duration_ms"], 2 * 60_000);
+    assert_eq!(sample["elapsed_ms"], 10 * 60_000);
+    let gate = steps.iter().find(|s| s["id"] == "wave-1:gate").unwrap();
+    assert_eq!(gate["status"], "waived");
+
+    // Planned vs actual: migrate = import (plan estimate 10 min) + wave-1 (15 + 1 min) + wave-2 (15 + 1 min).
+    let phases = r["phases"].as_array().unwrap();
+    let names: Vec<&str> = phases.iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    assert_eq!(names, ["freeze", "migrate", "validate"]);
+    assert_eq!(phases[1]["planned_ms"], (10 + 16 + 16) * 60_000);
+    assert_eq!(phases[1]["actual_ms"], (71 - 5) * 60_000);
+    assert_eq!(phases[1]["over_ms"], (66 - 42) * 60_000);
+    assert_eq!(phases[0]["status"], "done");
+    let waves = r["waves"].as_array().unwrap();
+    assert_eq!(waves[0]["maps"], serde_json::json!(["customers", "vendors"]));
+    assert_eq!(waves[0]["gate_passed"], false);
+
+    // Charts: one series per parity row, ending at the last value.
+    let series = r["charts"]["parity"].as_array().unwrap();
+    assert_eq!(series.len(), 4);
+    assert_eq!(series[0]["label"], "products", "the largest drift comes first");
+    assert_eq!(
+        series[0]["points"].as_array().unwrap().last().unwrap()["value"],
+        1
+    );
+    assert_eq!(
+        r["charts"]["errors"].as_array().unwrap().last().unwrap()["value"],
+        4
+    );
+}
+
+#[test]
+fn run_selects_the_rehearsal_by_id_or_prefix_and_unknown_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_demo(dir.path(), None);
+    let r = json_report(&path, &["--run", REHEARSAL]);
+    assert_eq!(r["run"]["run_id"], REHEARSAL);
+    assert_eq!(r["run"]["outcome"], "failed");
+    assert_eq!(r["run"]["outcome_detail"], "rehearsal stopped");
+    assert_eq!(r["run"]["events"], 8);
+    assert_eq!(r["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(r["runs"][0]["selected"], true);
+    let r = json_report(&path, &["--run", "rehearsal"]);
+    assert_eq!(r["run"]["run_id"], REHEARSAL);
+    let (code, _, err) = report(&path, &["--run", "nope"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn markdown_has_every_section_and_csv_every_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_demo(dir.path(), None);
+    let (code, md, err) = report(&path, &[]);
+    assert_eq!(code, 0, "{err}");
+    for section in [
+        "## Run summary",
+        "## Planned vs actual by phase",
+        "## Waves",
+        "## Timeline of steps",
+        "## Operator decisions",
+        "## Gates",
+        "## Parity before and after",
+        "## Error queue totals",
+        "## Alerts",
+        "## DMF install records",
+    ] {
+        assert!(md.contains(section), "missing {section}");
+    }
+    assert!(md.contains("| 2027-01-15T08:52:00.000Z |") && md.contains("FIN-42"));
+    assert!(!md.contains("UNVERIFIED"));
+
+    let out = dir.path().join("csv");
+    let (code, _, err) = report(&path, &["--format", "csv", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let r = json_report(&path, &[]);
+    for (file, rows) in [
+        ("runs.csv", 2),
+        ("steps.csv", r["steps"].as_array().unwrap().len()),
+        ("decisions.csv", 4),
+        ("gates.csv", 4),
+        ("parity.csv", 4),
+        ("errors.csv", 2),
+        ("alerts.csv", 1),
+        ("installs.csv", 1),
+    ] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        let records = parse_csv(&text);
+        assert_eq!(records.len(), rows + 1, "{file}: {text}");
+        let width = records[0].len();
+        assert!(records.iter().all(|r| r.len() == width), "{file}: ragged rows");
+        assert!(records.iter().skip(1).all(|r| r[0] == "verified"), "{file}");
+    }
+    let decisions = parse_csv(&std::fs::read_to_string(out.join("decisions.csv")).unwrap());
+    let reason = decisions[0].iter().position(|h| h == "reason").unwrap();
+    assert_eq!(
+        decisions[2][reason],
+        "10 blocked vendors, waived by finance (ticket FIN-42)"
+    );
+    let (code, _, _) = report(&path, &["--format", "csv"]);
+    assert_eq!(code, 2, "csv needs a directory");
+}
+
+/// A strict RFC 4180 reader: CRLF records, quoted fields with doubled quotes.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => {
+                assert!(field.is_empty(), "quote inside an unquoted field");
+                quoted = true;
+            }
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "CR without LF");
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, '\n') => panic!("bare LF outside quotes"),
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(
+        !quoted && field.is_empty() && record.is_empty(),
+        "the last record must end with CRLF"
+    );
+    records
+}
+
+#[test]
+fn html_is_one_self_contained_file_with_two_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_demo(dir.path(), None);
+    let file = dir.path().join("r.html");
+    let (code, _, err) = report(&path, &["--format", "html", "-o", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&file).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for banned in ["http:", "https:", "<script", "@import", "url(", "<link", "src="] {
+        assert!(
+            !html.to_lowercase().contains(banned),
+            "the report contains {banned}"
+        );
+    }
+    assert_eq!(html.matches("<svg").count(), 2);
+    assert_eq!(
+        html.matches("<polyline").count(),
+        5,
+        "four parity rows and the errors line"
+    );
+    assert!(html.contains("FIN-42") && html.contains("Journal verified"));
+}
+
+#[test]
+fn a_tampered_journal_is_refused_unless_unverified_then_marked_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_demo(dir.path(), None);
+    tamper(
+        &path,
+        "UPDATE events SET payload = replace(payload, 'FIN-42', 'FIN-43') WHERE kind = 'operator_decision'",
+    );
+    let (code, out, err) = report(&path, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains("does not verify") && err.contains("--unverified"),
+        "{err}"
+    );
+
+    let (code, md, _) = report(&path, &["--unverified"]);
+    assert_eq!(code, 0);
+    let headings: Vec<&str> = md.lines().filter(|l| l.starts_with('#')).collect();
+    assert!(headings.len() >= 10);
+    assert!(headings.iter().all(|h| h.contains("UNVERIFIED")), "{headings:?}");
+
+    let html_file = dir.path().join("u.html");
+    let (code, _, _) = report(
+        &path,
+        &[
+            "--unverified",
+            "--format",
+            "html",
+            "-o",
+            html_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0);
+    let html = std::fs::read_to_string(&html_file).unwrap();
+    assert_eq!(
+        html.matches("<h2>").count(),
+        html.matches(r#"<span class="tag">UNVERIFIED</span></h2>"#)
+            .count()
+    );
+    assert!(html.contains(r#"<div class="banner">UNVERIFIED"#));
+
+    let r = json_report(&path, &["--unverified"]);
+    assert_eq!(r["verification"]["verified"], false);
+    assert!(
+        r["verification"]["failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("edited")
+    );
+
+    let out = dir.path().join("csv");
+    let (code, _, _) = report(
+        &path,
+        &["--unverified", "--format", "csv", "-o", out.to_str().unwrap()],
+    );
+    assert_eq!(code, 0);
+    for file in cutover::audit::csv::FILES {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(
+            text.lines().skip(1).all(|l| l.starts_with("UNVERIFIED,")),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn no_output_carries_a_secret_or_a_bearer_credential() {
+    const SECRET: &str = "planted-client-secret-9f8e7d";
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_demo(dir.path(), Some(SECRET));
+    let mut texts = Vec::new();
+    for format in ["md", "html", "json"] {
+        let (code, out, err) = report(&path, &["--format", format]);
+        assert_eq!(code, 0, "{err}");
+        texts.push((format.to_owned(), out));
+    }
+    let csv_dir = dir.path().join("csv");
+    assert_eq!(
+        report(&path, &["--format", "csv", "-o", csv_dir.to_str().unwrap()]).0,
+        0
+    );
+    for file in cutover::audit::csv::FILES {
+        texts.push((
+            file.to_owned(),
+            std::fs::read_to_string(csv_dir.join(file)).unwrap(),
+        ));
+    }
+    let (_, verify_out, _) = cutover(&["verify", path.to_str().unwrap()]);
+    texts.push(("verify".into(), verify_out));
+    // The planted text did reach the report (redacted), so the scan is not vacuous.
+    assert!(texts[0].1.contains("[REDACTED]"), "{}", texts[0].1);
+    for (name, text) in &texts {
+        assert!(!text.contains(SECRET), "{name} contains the secret");
+        assert!(!text.contains("Bearer "), "{name} contains a bearer credential");
+    }
+}
+
+#[test]
+fn the_shipped_schema_is_the_generated_one_and_validates_the_demo_report() {
+    let shipped_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/report.schema.json");
+    let generated = cutover::audit::schema::generate();
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&shipped_path, &generated).unwrap();
+    }
+    let shipped = std::fs::read_to_string(&shipped_path).unwrap_or_default();
+    assert!(
+        shipped == generated,
+        "assets/report.schema.json is out of date; regenerate it with\n  UPDATE_SCHEMA=1 cargo test --test audit_report"
+    );
+    let schema: Value = serde_json::from_str(&shipped).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_demo(dir.path(), None);
+    for extra in [&[][..], &["--run", REHEARSAL][..]] {
+        let report = json_report(&path, extra);
+        let mut errors = Vec::new();
+        validate(&schema, &schema, &report, "$", &mut errors);
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+    // The validator is not vacuous: it rejects a missing field, a wrong type and an unknown field.
+    let mut bad = json_report(&path, &[]);
+    bad.as_object_mut().unwrap().remove("gates_total");
+    bad["run"]["events"] = Value::String("many".into());
+    bad["phases"][0]["surprise"] = Value::Bool(true);
+    let mut errors = Vec::new();
+    validate(&schema, &schema, &bad, "$", &mut errors);
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+}

@@ -1,0 +1,7 @@
+mod auth;
+mod bad_json;
+mod counts;
+mod dmf;
+mod dual_write;
+mod faults;
+mod tls;

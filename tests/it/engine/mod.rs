@@ -1,0 +1,10 @@
+mod demo;
+mod driver_lease;
+mod e2e;
+mod exec_demo;
+mod exec_dmf;
+mod exec_dualwrite;
+mod exec_reads;
+mod exec_simple;
+mod fault_matrix;
+mod race;

@@ -1,0 +1,7 @@
+mod encoding;
+mod full;
+mod old_journal;
+mod replay;
+mod roundtrip;
+mod secrets;
+mod tamper;

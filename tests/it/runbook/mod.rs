@@ -1,0 +1,7 @@
+mod auth;
+mod cli;
+mod hostile;
+mod malformed;
+mod plan;
+mod props;
+mod schema;

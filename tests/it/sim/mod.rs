@@ -1,0 +1,9 @@
+mod dataverse;
+mod demo;
+mod dmf;
+mod dual_write;
+mod entra_grants;
+mod faults;
+mod fidelity;
+mod fno;
+mod real_clients;

@@ -1,0 +1,99 @@
+//! Shared setup for the end-to-end engine tests: a runbook in a temp directory (with the demo's
+//! package), the engine started through `start_engine` against a simulator on loopback, and the
+//! journal read back.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cutover::engine::event::Event;
+use cutover::engine::runner::{RunOptions, SimTarget, start_engine};
+use cutover::engine::scheduler::operator::AutoApprove;
+use cutover::engine::{Envelope, RunEnd, RunId};
+use cutover::journal::JournalReader;
+
+pub const SECRET: &str = "engine-test-secret-value";
+
+/// The shortened demo of the crash test: DMF export and import, two waves (vendors fails at row
+/// 2,100 and is resumed; customers drifts after wave-2), live sync and a canary.
+pub const SHORT_DEMO: &str = include_str!("short-demo.yaml");
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub runbook: PathBuf,
+    pub journal: PathBuf,
+}
+
+pub fn fixture(runbook_text: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("packages")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/packages/reference-data.zip"),
+        dir.path().join("packages/reference-data.zip"),
+    )
+    .unwrap();
+    let runbook = dir.path().join("runbook.yaml");
+    std::fs::write(&runbook, runbook_text).unwrap();
+    let journal = dir.path().join("run.journal");
+    Fixture {
+        dir,
+        runbook,
+        journal,
+    }
+}
+
+pub fn options(f: &Fixture, sim: SimTarget, interactive: bool) -> RunOptions {
+    RunOptions {
+        runbook: Some(f.runbook.clone()),
+        journal: f.journal.clone(),
+        operator: "tester".into(),
+        auto_approve: (!interactive).then(|| AutoApprove {
+            operator: "tester".into(),
+            reason: "auto-approved (test)".into(),
+        }),
+        interactive,
+        sim,
+        accept_changed_runbook: false,
+        take_over: true,
+        new_run: false,
+        resume_only: false,
+        vars: Arc::new(|name: &str| (name == "DEMO_CLIENT_SECRET").then(|| SECRET.to_owned())),
+        follow_delay: None,
+    }
+}
+
+/// Drives a headless run to its end.
+pub async fn drive(opts: RunOptions) -> RunEnd {
+    let (handle, _state, _sub) = start_engine(opts).await.unwrap();
+    handle.done.await.unwrap()
+}
+
+pub fn events(journal: &Path) -> (RunId, Vec<Envelope>) {
+    let r = JournalReader::open_read_only(journal).unwrap();
+    let v = r.verify().unwrap();
+    assert!(v.is_ok(), "{v:?}");
+    let run = r.runs().unwrap().last().unwrap().run_id.clone();
+    let evs = r.events(&run).map(Result::unwrap).collect();
+    (run, evs)
+}
+
+pub fn side_effect(state: &serde_json::Value, key: &str) -> u64 {
+    state["side_effects"][key].as_u64().unwrap_or(0)
+}
+
+/// The journal file's bytes hold no secret value.
+pub fn assert_no_secret(journal: &Path, secrets: &[&str]) {
+    for ext in ["", "-wal"] {
+        let p = PathBuf::from(format!("{}{ext}", journal.display()));
+        if let Ok(bytes) = std::fs::read(&p) {
+            for s in secrets {
+                let found = bytes.windows(s.len()).any(|w| w == s.as_bytes());
+                assert!(!found, "{} holds a secret", p.display());
+            }
+        }
+    }
+}
+
+pub fn count<F: Fn(&Event) -> bool>(evs: &[Envelope], f: F) -> usize {
+    evs.iter().filter(|e| f(&e.event)).count()
+}

@@ -1,0 +1,381 @@
+//! The console end to end: the real `cutover demo` in a pseudo-terminal, its output parsed by a
+//! `vt100` screen, driven by keys the way an operator would. It opens and closes the help,
+//! approves the first manual step (ticking its checklist), quits mid-run (`q`, then `y` while a
+//! step runs), sees exit code 130 with the terminal restored, starts again on the same journal
+//! and sees the run resume to the demo's failing gate, filters the error queue by map, and
+//! finally checks the journal with `cutover verify`. A second, short pass checks the 80×24 layout.
+//!
+//! Every wait polls the parsed screen against a deadline (no fixed sleeps); the deadlines are
+//! generous for a loaded CI machine. `--nocapture` prints the mid-run screen the README shows.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::num::NonZeroU16;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+/// How long any one thing may take to show up on screen on a loaded 2-core machine.
+const DEADLINE: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(25);
+
+const ENTER: &str = "\r";
+const ESC: &str = "\x1b";
+const DOWN: &str = "\x1b[B";
+
+/// The demo in a pseudo-terminal, its output parsed on a reader thread.
+struct Console {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    // Kept open so the child's terminal stays alive until the test is done with it.
+    _master: Box<dyn MasterPty + Send>,
+    reader: Option<thread::JoinHandle<()>>,
+}
+
+impl Console {
+    /// Starts `cutover demo --journal JOURNAL --operator tester` in `dir` at `cols`×`rows`.
+    fn start(dir: &Path, journal: &Path, cols: u16, rows: u16) -> Self {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_cutover"));
+        cmd.args(["demo", "--operator", "tester", "--journal"]);
+        cmd.arg(journal);
+        cmd.cwd(dir);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        cmd.env_remove("CUTOVER_LOG");
+        // The demo writes its runbook under the temp dir; its own keeps parallel tests apart.
+        cmd.env("TMPDIR", dir);
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        // Only the child holds the slave now: the reader sees the end when the child exits.
+        drop(pair.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            NonZeroU16::new(rows).unwrap(),
+            NonZeroU16::new(cols).unwrap(),
+            0,
+        )));
+        let mut out = pair.master.try_clone_reader().unwrap();
+        let sink = Arc::clone(&parser);
+        let reader = thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            // EOF or EIO (Linux, once the child has closed the terminal) ends the stream.
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        let writer = pair.master.take_writer().unwrap();
+        Self {
+            parser,
+            writer,
+            child,
+            _master: pair.master,
+            reader: Some(reader),
+        }
+    }
+
+    /// The screen's text now, one line per row.
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until `done` holds for the parsed screen; fails at the deadline showing the screen.
+    fn until(&self, what: &str, done: impl Fn(&vt100::Screen) -> bool) -> String {
+        let stop = Instant::now() + DEADLINE;
+        loop {
+            {
+                let p = self.parser.lock().unwrap();
+                if done(p.screen()) {
+                    return p.screen().contents();
+                }
+            }
+            assert!(
+                Instant::now() < stop,
+                "timed out waiting for {what}; the screen:\n{}",
+                self.screen()
+            );
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Waits until the screen contains `text`.
+    fn wait_for(&self, text: &str) -> String {
+        self.until(&format!("{text:?}"), |s| s.contents().contains(text))
+    }
+
+    /// Waits until the screen no longer contains `text`.
+    fn wait_gone(&self, text: &str) -> String {
+        self.until(&format!("{text:?} to go"), |s| !s.contents().contains(text))
+    }
+
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    /// Quits with `q`, answering `y` if the console asks (it does while a step runs, which at
+    /// a decision point depends on timing); returns the exit code.
+    fn quit(&mut self) -> u32 {
+        self.keys("q");
+        let screen = self.until("the quit question or the exit", |s| {
+            s.contents().contains("Quit the console?") || !s.alternate_screen()
+        });
+        if screen.contains("Quit the console?") {
+            self.keys("y");
+        }
+        self.exit_code()
+    }
+
+    /// Waits for the process to exit and for its last output to be parsed; returns the code.
+    fn exit_code(&mut self) -> u32 {
+        let stop = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < stop,
+                "the console did not exit; the screen:\n{}",
+                self.screen()
+            );
+            thread::sleep(POLL);
+        };
+        let reader = self.reader.take().unwrap();
+        let stop = Instant::now() + DEADLINE;
+        while !reader.is_finished() {
+            assert!(Instant::now() < stop, "the terminal output did not end");
+            thread::sleep(POLL);
+        }
+        reader.join().unwrap();
+        status.exit_code()
+    }
+}
+
+/// Stops the demo's detached simulator (recorded beside the journal) when the test ends, however it ends.
+struct SimGuard(std::path::PathBuf);
+
+impl Drop for SimGuard {
+    fn drop(&mut self) {
+        cutover::app::sim_process::stop_recorded(&self.0);
+    }
+}
+
+/// The pid of the simulator recorded beside `journal`.
+fn recorded_sim_pid(journal: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(cutover::app::sim_process::record_path(journal)).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["pid"].as_u64()
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the demo running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The line of the screen that contains `text` (empty when none does).
+fn line_with(screen: &str, text: &str) -> String {
+    screen
+        .lines()
+        .find(|l| l.contains(text))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A braille spinner frame: the step tree's mark of a running step.
+fn has_spinner(line: &str) -> bool {
+    line.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c))
+}
+
+fn verify(journal: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .arg("verify")
+        .arg(journal)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("demo.journal");
+    let _sim = SimGuard(journal.clone());
+    let mut c = Console::start(dir.path(), &journal, 120, 36);
+
+    // The run stops at the first manual step and says so in the banner.
+    let first = c.wait_for("APPROVE announce-freeze");
+    assert!(first.contains("▶ WAITING ON YOU"), "{first}");
+    assert!(first.contains("contoso-demo"), "{first}");
+    assert!(c.parser.lock().unwrap().screen().alternate_screen());
+
+    // Help lists every key from the key map; any key closes it.
+    c.keys("?");
+    let help = c.wait_for("filter the error queue by map or category");
+    for text in [
+        "quit (the run resumes next time)",
+        "approve a manual step",
+        "waive a failed gate",
+    ] {
+        assert!(help.contains(text), "{text}: {help}");
+    }
+    c.keys(ESC);
+    c.wait_gone("filter the error queue by map or category");
+
+    // Approve the manual step: enter is refused until every item is ticked.
+    c.keys("a");
+    let dialog = c.wait_for("Approve step");
+    assert!(dialog.contains("[ ] Finance sign-off"), "{dialog}");
+    c.keys(ENTER);
+    c.wait_for("3 item(s) not ticked yet");
+    c.keys(" ");
+    c.wait_for("[x] Finance sign-off");
+    c.keys(DOWN);
+    c.keys(" ");
+    c.wait_for("[x] Sales sign-off");
+    c.keys(DOWN);
+    c.keys(" ");
+    c.wait_for("[x] Warehouse sign-off");
+    c.keys(ENTER);
+    // Done: the next manual step waits and the approved one is ticked in the tree.
+    let next = c.wait_for("APPROVE dataverse-admin-mode");
+    assert!(!next.contains("Approve step"), "{next}");
+    assert!(line_with(&next, "Business users have").contains('✓'), "{next}");
+
+    // Approve the second (checklist-free) step so the run moves on.
+    c.keys("a");
+    c.wait_for("Approve step");
+    c.keys("y");
+    // Quit while the snapshot export (seconds long) is running: the console asks first.
+    c.until("the snapshot export running", |s| {
+        has_spinner(&line_with(&s.contents(), "Export the F&O snapshot"))
+    });
+    c.keys("q");
+    let ask = c.wait_for("Quit the console?");
+    assert!(ask.contains("A step is running"), "{ask}");
+    assert!(ask.contains("y: quit"), "{ask}");
+    c.keys("y");
+    assert_eq!(c.exit_code(), 130, "interrupted, resumable");
+    {
+        let p = c.parser.lock().unwrap();
+        let s = p.screen();
+        assert!(!s.alternate_screen(), "left the alternate screen");
+        assert!(!s.hide_cursor(), "cursor shown again");
+        assert!(s.contents().contains("console closed"), "{}", s.contents());
+    }
+    drop(c);
+    // The environment outlives the console: the demo's simulator is still up for the resume.
+    let sim_pid = recorded_sim_pid(&journal).expect("the simulator is recorded beside the journal");
+    assert!(cutover::journal::lease::process_alive(
+        u32::try_from(sim_pid).unwrap()
+    ));
+
+    // Start again on the same journal: the run resumes where it stopped, the approvals kept, against
+    // the same simulator.
+    let mut c = Console::start(dir.path(), &journal, 120, 36);
+    let resumed = c.wait_for("resumed ×1");
+    assert!(
+        line_with(&resumed, "Business users have").contains('✓'),
+        "{resumed}"
+    );
+    assert!(!resumed.contains("APPROVE announce-freeze"), "{resumed}");
+    assert!(!resumed.contains("APPROVE dataverse-admin-mode"), "{resumed}");
+
+    // The demo's failing wave: the gate after wave-3 fails, with a vendors entry queued.
+    let mut failed = c.until("the wave-3 gate to fail", |s| {
+        let text = s.contents();
+        text.contains("GATE FAILED wave-3:gate") || text.contains("IN-FLIGHT STEP")
+    });
+    if failed.contains("IN-FLIGHT STEP") {
+        // Quit at an unlucky instant, the export may be unverifiable: run it again.
+        c.keys("r");
+        c.wait_for("Run it again");
+        c.keys("y");
+        failed = c.wait_for("GATE FAILED wave-3:gate");
+    }
+    let failed = if failed.contains("missing_lookup") {
+        failed
+    } else {
+        c.wait_for("missing_lookup")
+    };
+    // Shown with --nocapture: the README's capture of the demo mid-run.
+    println!("{failed}");
+    // At 120 columns the banner keeps the keys that answer the decision (the prompt gives way),
+    // and the parity rows keep room for their trend (the sparkline of the difference).
+    let banner = line_with(&failed, "GATE FAILED wave-3:gate");
+    assert!(banner.contains("[r retry · w waive · X abort]"), "{failed}");
+    let parity = line_with(&failed, "sales_order_lines@USMF");
+    assert!(parity.contains("30,000") && parity.contains('█'), "{failed}");
+
+    // Filter the error queue by map: typed on its own line, kept with enter.
+    c.keys("/");
+    c.wait_for("/▏");
+    c.keys("customers");
+    // Another map's filter hides the vendors entry.
+    c.until("the vendors entry filtered out", |s| {
+        let text = s.contents();
+        // Entry rows only: the counts by map × category are not filtered.
+        text.contains("/customers▏")
+            && !text
+                .lines()
+                .any(|l| l.contains("vendors") && l.contains("missing_lookup") && !l.contains('×'))
+    });
+    for _ in 0.."customers".len() {
+        c.keys("\x7f");
+    }
+    c.wait_for("/▏");
+    c.keys("vendors");
+    c.wait_for("/vendors▏");
+    c.keys(ENTER);
+    let filtered = c.wait_gone("/vendors▏");
+    let line = line_with(&filtered, "/vendors");
+    assert!(line.contains("match") && !line.contains(" 0 match"), "{filtered}");
+    assert!(
+        line_with(&filtered, "missing_lookup").contains("vendors"),
+        "{filtered}"
+    );
+
+    assert_eq!(c.quit(), 130);
+    assert!(!c.parser.lock().unwrap().screen().alternate_screen());
+    drop(c);
+    verify(&journal);
+}
+
+#[test]
+fn the_compact_layout_at_80x24() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("demo.journal");
+    let _sim = SimGuard(journal.clone());
+    let mut c = Console::start(dir.path(), &journal, 80, 24);
+    // The compact layout: a short banner, the tree beside one tabbed pane.
+    let screen = c.wait_for("▶ YOU: APPROVE announce-freeze");
+    assert!(screen.contains("Parity │ Errors │ Detail │ Log"), "{screen}");
+    assert!(screen.contains("? help"), "{screen}");
+    assert_eq!(c.quit(), 130);
+    assert!(!c.parser.lock().unwrap().screen().alternate_screen());
+    drop(c);
+    verify(&journal);
+}

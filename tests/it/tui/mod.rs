@@ -1,0 +1,9 @@
+mod app;
+mod console_pty;
+mod engine;
+mod event_loop;
+mod panes;
+mod replay;
+mod replay_checkpoints;
+mod replay_pty;
+mod replay_readonly;

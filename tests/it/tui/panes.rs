@@ -1,0 +1,219 @@
+//! Every pane against `TestBackend`, with the clock injected: whole-screen snapshots at 80×24
+//! (compact) and 200×60 (wide), NO_COLOR, modals, the help overlay and the error filter.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::support::tui as tui_support;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use cutover::engine::event::DecisionKind;
+use cutover::tui::keymap::help_rows;
+use cutover::tui::{App, PaneId, draw};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+use tui_support::*;
+
+fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    app.on_resize(w, h);
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, app)).unwrap();
+    t
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+#[test]
+fn compact_80x24_shows_every_pane_through_the_tabs() {
+    let mut app = live_app(&mid_run(30 * 3600), true);
+    let t = render(&mut app, 80, 24);
+    insta::assert_snapshot!("compact_steps_parity", t.backend());
+    for (pane, name) in [
+        (PaneId::Errors, "compact_errors"),
+        (PaneId::Detail, "compact_detail"),
+        (PaneId::Log, "compact_log"),
+    ] {
+        while app.focus != pane {
+            key(&mut app, KeyCode::Tab);
+        }
+        let t = render(&mut app, 80, 24);
+        insta::assert_snapshot!(name, t.backend());
+    }
+}
+
+#[test]
+fn wide_200x60_shows_all_panes_at_once() {
+    let mut s = mid_run(30 * 3600);
+    ask(&mut s, 5, "enable-dualwrite", DecisionKind::Confirm, &[]);
+    let mut app = live_app(&s, true);
+    let t = render(&mut app, 200, 60);
+    let screen = text(t.backend().buffer());
+    for want in [
+        "Steps",
+        "Parity",
+        "Error queue",
+        "Detail",
+        "Events",
+        "WAITING ON YOU",
+    ] {
+        assert!(screen.contains(want), "missing {want}\n{screen}");
+    }
+    // Two pending decisions: both in the wide banner, each with its deadline.
+    assert_eq!(screen.matches("WAITING ON YOU").count(), 2);
+    assert!(screen.matches("deadline").count() >= 2);
+    assert!(!screen.contains("more)"), "both fit, none is hidden");
+    insta::assert_snapshot!("wide", t.backend());
+}
+
+#[test]
+fn header_freeze_countdown_turns_red_in_the_last_four_hours() {
+    let find = |app: &mut App| {
+        let t = render(app, 200, 60);
+        let buf = t.backend().buffer().clone();
+        let screen = text(&buf);
+        let (y, line) = screen
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains("freeze ends"))
+            .unwrap();
+        let byte = line.find("freeze ends").unwrap();
+        let x = line[..byte].chars().count();
+        buf[(x as u16, y as u16)].fg
+    };
+    let mut late = live_app(&mid_run(3 * 3600), true);
+    assert_eq!(find(&mut late), Color::Red);
+    let mut early = live_app(&mid_run(30 * 3600), true);
+    assert_ne!(find(&mut early), Color::Red);
+    let mut plain = live_app(&mid_run(3 * 3600), false);
+    let t = render(&mut plain, 200, 60);
+    assert!(
+        text(t.backend().buffer()).contains("freeze ends in 3h00m !"),
+        "NO_COLOR keeps the warning as text"
+    );
+}
+
+#[test]
+fn no_color_uses_no_colour_and_keeps_status_readable() {
+    let mut app = live_app(&mid_run(3 * 3600), false);
+    for (w, h) in [(80, 24), (200, 60)] {
+        let t = render(&mut app, w, h);
+        let buf = t.backend().buffer();
+        for cell in buf.content() {
+            assert_eq!(cell.fg, Color::Reset, "fg colour at {:?}", cell.symbol());
+            assert_eq!(cell.bg, Color::Reset, "bg colour at {:?}", cell.symbol());
+        }
+        let screen = text(buf);
+        for sym in ["✓", "✗", "○", "FAILED", "⚑PNR", "▶ "] {
+            assert!(screen.contains(sym), "{sym} at {w}x{h}\n{screen}");
+        }
+    }
+    let t = render(&mut app, 80, 24);
+    insta::assert_snapshot!("compact_no_color", t.backend());
+}
+
+#[test]
+fn modals_render_over_the_console() {
+    let mut s = mid_run(30 * 3600);
+    ask(
+        &mut s,
+        5,
+        "freeze-batch",
+        DecisionKind::ApproveManual,
+        &["batch group stopped", "users logged off"],
+    );
+    let mut app = live_app(&s, true);
+    key(&mut app, KeyCode::Char('g'));
+    key(&mut app, KeyCode::Char('a'));
+    key(&mut app, KeyCode::Char(' '));
+    let t = render(&mut app, 80, 24);
+    insta::assert_snapshot!("modal_checklist", t.backend());
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char('k'));
+    key(&mut app, KeyCode::Char('k'));
+    key(&mut app, KeyCode::Char('s'));
+    for c in "loaded by DMF".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let t = render(&mut app, 80, 24);
+    let screen = text(t.backend().buffer());
+    assert!(screen.contains("Skip step"), "{screen}");
+    assert!(screen.contains("> loaded by DMF▏"), "{screen}");
+    assert!(screen.contains("as alice"), "{screen}");
+}
+
+#[test]
+fn help_lists_every_binding_from_the_key_map() {
+    let mut app = live_app(&mid_run(30 * 3600), true);
+    key(&mut app, KeyCode::Char('?'));
+    let t = render(&mut app, 200, 60);
+    let screen = text(t.backend().buffer());
+    for (_, keys, help) in help_rows() {
+        assert!(screen.contains(&keys), "{keys} not in help");
+        assert!(screen.contains(help), "{help} not in help");
+    }
+    key(&mut app, KeyCode::Char('j'));
+    assert!(!app.help, "any key closes the help");
+}
+
+#[test]
+fn filter_narrows_the_error_list() {
+    let mut app = live_app(&mid_run(30 * 3600), true);
+    key(&mut app, KeyCode::Char('/'));
+    for c in "lookup".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    let t = render(&mut app, 200, 60);
+    let screen = text(t.backend().buffer());
+    assert!(screen.contains("/lookup  4 match"), "{screen}");
+    let listed: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("Vendor group missing"))
+        .collect();
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert!(listed.iter().all(|l| l.contains("lookup")));
+    assert!(!screen.contains("Duplicate record"));
+    let t = render(&mut app, 80, 24);
+    insta::assert_snapshot!("compact_filtered_errors", t.backend());
+}
+
+#[test]
+fn mouse_click_selects_a_step_row() {
+    let mut app = live_app(&mid_run(30 * 3600), true);
+    render(&mut app, 80, 24);
+    let areas = app.areas();
+    // Row 1 inside the tree is the first step (row 0 is the phase header).
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: areas.steps.x + 3,
+        row: areas.steps.y + 2,
+        modifiers: KeyModifiers::NONE,
+    };
+    app.on_mouse(click);
+    assert_eq!(app.selected_step().unwrap().info.id.as_str(), "freeze-batch");
+    assert!(!app.follow);
+}
+
+#[test]
+fn empty_console_renders_before_the_first_envelope() {
+    let mut app = app(cutover::engine::RunState::default(), true);
+    let t = render(&mut app, 80, 24);
+    let screen = text(t.backend().buffer());
+    assert!(screen.contains("(no run yet)"));
+    assert!(screen.contains("waiting for the plan"));
+}
