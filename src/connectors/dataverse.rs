@@ -128,6 +128,7 @@ impl DataverseClient {
         }
         let mut rows = 0u64;
         let mut pages = 0u32;
+        let mut bound = self.t.pages(&call);
         loop {
             let resp = self
                 .t
@@ -137,7 +138,10 @@ impl DataverseClient {
             rows += page.value.len() as u64;
             pages += 1;
             match page.next_link {
-                Some(next) => req = Request::get(&call, next),
+                Some(next) => {
+                    bound.next(&next)?;
+                    req = Request::get(&call, next);
+                }
                 None => {
                     return Ok(Count {
                         rows,

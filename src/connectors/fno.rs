@@ -150,6 +150,7 @@ impl FnoClient {
             req = req.query("$orderby", o);
         }
         let mut rows = Vec::new();
+        let mut bound = self.t.pages(&call);
         loop {
             let resp = self.t.send(req, cancel).await?;
             let page = self.t.parse(&resp, parse::collection)?;
@@ -158,7 +159,10 @@ impl FnoClient {
                 _ => None,
             }));
             match page.next_link {
-                Some(next) if rows.len() < max_rows => req = Request::get(&call, next),
+                Some(next) if rows.len() < max_rows => {
+                    bound.next(&next)?;
+                    req = Request::get(&call, next);
+                }
                 _ => break,
             }
         }

@@ -93,12 +93,14 @@ pub fn init_tls() {
 }
 
 /// A reqwest client builder with the crate's defaults: rustls, certificate verification on,
-/// a connect timeout, and a user agent naming the tool.
+/// a connect timeout, a user agent naming the tool, and no automatic redirects (the transport follows
+/// them itself, checking each hop against the token's origin rule).
 pub fn client_builder() -> reqwest::ClientBuilder {
     init_tls();
     let b = reqwest::Client::builder()
         .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10));
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none());
     match EXTRA_ROOTS.get() {
         Some(roots) => b.tls_certs_merge(roots.iter().cloned()),
         None => b,

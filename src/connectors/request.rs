@@ -60,6 +60,31 @@ impl RetryPolicy {
     }
 }
 
+/// What a transport reads at most: bytes of one response body (declared or streamed, an endless chunked
+/// stream included) and pages of one listing (`@odata.nextLink`s followed). Runbook `defaults.max_response`
+/// and `defaults.max_pages`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_body_bytes: u64,
+    pub max_pages: u32,
+}
+
+impl Limits {
+    /// 256 MiB: a DMF package is read whole; anything bigger is not a response the console can hold.
+    pub const DEFAULT_MAX_BODY_BYTES: u64 = 256 * 1024 * 1024;
+    /// 10,000 pages: 50 million rows at Dataverse's 5,000 per page.
+    pub const DEFAULT_MAX_PAGES: u32 = 10_000;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            max_pages: Self::DEFAULT_MAX_PAGES,
+        }
+    }
+}
+
 /// Whether a call may be repeated after a transient failure. See the module docs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Idempotency {
@@ -112,6 +137,9 @@ pub struct Request {
     pub idempotency: Idempotency,
     /// Attach the environment's bearer token (false for SAS blob URLs and webhooks).
     pub authenticated: bool,
+    /// Follow a redirect (within the transport's origin rule). False for token requests: a 307/308 would
+    /// post the secret again to wherever the redirect points.
+    pub follow_redirects: bool,
 }
 
 impl std::fmt::Debug for Request {
@@ -126,6 +154,7 @@ impl std::fmt::Debug for Request {
             .field("body", &self.body)
             .field("idempotency", &self.idempotency)
             .field("authenticated", &self.authenticated)
+            .field("follow_redirects", &self.follow_redirects)
             .finish()
     }
 }
@@ -146,6 +175,7 @@ impl Request {
             body: Body::Empty,
             idempotency,
             authenticated: true,
+            follow_redirects: true,
         }
     }
     pub fn get(call: impl Into<String>, target: impl Into<String>) -> Self {
@@ -176,6 +206,11 @@ impl Request {
     }
     pub fn unauthenticated(mut self) -> Self {
         self.authenticated = false;
+        self
+    }
+    /// Never follow a redirect: the answer is a 3xx error (token requests).
+    pub fn no_redirects(mut self) -> Self {
+        self.follow_redirects = false;
         self
     }
 }

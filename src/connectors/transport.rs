@@ -22,6 +22,16 @@
 //! - No attempt starts once `cancel` is cancelled (the engine cancels when the journal cannot be written, so no
 //!   request goes out that the journal could not record).
 //!
+//! Where a request may go (one rule, checked here for every request and every redirect hop):
+//! - A request carrying this environment's token goes only to the environment's own scheme, host and port:
+//!   an absolute target (an `http` step's `path`, a capture, a nextLink) or a redirect elsewhere is refused
+//!   before anything is sent, with an error naming both hosts.
+//! - Redirects are followed here, not by the client (at most [`MAX_REDIRECTS`] hops, each checked as above); a
+//!   token request (a form post, or [`Request::no_redirects`]) never follows one: a 307/308 would post the
+//!   secret again.
+//! - A response body larger than [`Limits::max_body_bytes`] (declared, or streamed without end) is not read
+//!   further: the call fails at once naming the call and the cap. [`Pages`] bounds a listing's nextLinks.
+//!
 //! On a 429 without `Retry-After` the wait is `retry_after_fallback` when the service documents one (F&O's docs fall
 //! back to 30 s, see [`RetryPolicy::fno`]), otherwise the backoff. Every attempt, and every wait before a retry, is
 //! reported to the observer; every wait is cancellable through the `CancellationToken`.
@@ -30,13 +40,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use reqwest::Url;
-use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::auth::TokenSource;
 use super::parse;
-pub use super::request::{Body, Idempotency, Request, Response, RetryPolicy};
+pub use super::request::{Body, Idempotency, Limits, Request, Response, RetryPolicy};
 use super::{ConnectorError, Result};
 
 /// Receives one summary per HTTP attempt (the engine journals them). Never given a header value or a body.
@@ -60,21 +70,14 @@ pub struct RequestSummary {
     pub retry_in_ms: Option<u64>,
 }
 
-/// Builds the HTTP client the connectors use: the crate's defaults, plus a redirect policy that refuses to follow
-/// a redirect to plain http on a non-loopback host (TLS verification stays on for https).
+/// Builds the HTTP client the connectors use: the crate's defaults (redirects are followed by the transport,
+/// which checks every hop; see the module docs).
 pub fn client() -> std::result::Result<reqwest::Client, reqwest::Error> {
-    crate::connectors::net::client_builder()
-        .redirect(reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() >= 5 {
-                attempt.error("too many redirects")
-            } else if !url_allowed(attempt.url()) {
-                attempt.error("refused a redirect to plain http on a non-loopback host")
-            } else {
-                attempt.follow()
-            }
-        }))
-        .build()
+    crate::connectors::net::client_builder().build()
 }
+
+/// Redirect hops followed for one attempt.
+pub const MAX_REDIRECTS: usize = 5;
 
 pub use crate::util::url_allowed;
 
@@ -104,6 +107,13 @@ pub struct Transport {
     default_headers: Vec<(String, String)>,
     /// Plain http to the Azure Instance Metadata Service address is allowed (managed identity only).
     allow_imds: bool,
+    limits: Limits,
+}
+
+/// Why one exchange (a request and its redirects) produced no response.
+enum Exchange {
+    Http(reqwest::Error),
+    Refused(ConnectorError),
 }
 
 impl std::fmt::Debug for Transport {
@@ -132,6 +142,7 @@ impl Transport {
             policy,
             default_headers: Vec::new(),
             allow_imds: false,
+            limits: Limits::default(),
         })
     }
 
@@ -156,6 +167,24 @@ impl Transport {
     pub fn with_token(mut self, token: Arc<TokenSource>) -> Self {
         self.token = Some(token);
         self
+    }
+    /// The body and page caps (runbook `defaults`).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+    /// A bound on one listing's pages: see [`Pages`].
+    pub fn pages(&self, call: &str) -> Pages {
+        Pages {
+            env: self.env.clone(),
+            call: call.to_owned(),
+            max: self.limits.max_pages,
+            count: 1,
+            seen: std::collections::HashSet::new(),
+        }
     }
     pub fn with_observer(mut self, observer: RequestObserver) -> Self {
         self.observer = Some(observer);
@@ -213,16 +242,9 @@ impl Transport {
                 _ => None,
             };
             let started = Instant::now();
-            let builder = self.build(&req, url.clone(), token.as_ref().map(|t| t.expose()))?;
             let outcome = tokio::select! {
                 () = cancel.cancelled() => return Err(self.cancelled(&req.call)),
-                r = async {
-                    let resp = builder.send().await?;
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    let body = resp.bytes().await?;
-                    Ok::<_, reqwest::Error>((status, headers, body.to_vec()))
-                } => r,
+                r = self.exchange(&req, url.clone(), token.as_ref().map(|t| t.expose())) => r,
             };
             let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let mut summary = RequestSummary {
@@ -237,6 +259,15 @@ impl Transport {
                 retry_in_ms: None,
             };
             let mut bad_json = false;
+            let outcome = match outcome {
+                Ok(o) => Ok(o),
+                Err(Exchange::Http(e)) => Err(e),
+                Err(Exchange::Refused(e)) => {
+                    summary.error = Some(e.to_string());
+                    self.observe(summary);
+                    return Err(e);
+                }
+            };
             let (retry_reason, wait_hint, provably_unsent) = match outcome {
                 Ok((status, headers, body)) => {
                     summary.status = Some(status);
@@ -359,6 +390,118 @@ impl Transport {
         }
     }
 
+    /// One attempt: the request, then any redirects it is answered with (each hop checked by [`Self::check_dest`]),
+    /// then the final body read within the cap.
+    async fn exchange(
+        &self,
+        req: &Request,
+        mut url: Url,
+        token: Option<&str>,
+    ) -> std::result::Result<(u16, HeaderMap, Vec<u8>), Exchange> {
+        let follow = req.follow_redirects && !matches!(req.body, Body::Form(_));
+        let mut method = req.method.clone();
+        let mut with_body = true;
+        let mut hops = 0usize;
+        loop {
+            let builder = self
+                .build(req, &method, with_body, url.clone(), token)
+                .map_err(Exchange::Refused)?;
+            let resp = builder.send().await.map_err(Exchange::Http)?;
+            let status = resp.status().as_u16();
+            let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+            if let (true, Some(loc)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location) {
+                let next = url.join(loc).map_err(|e| {
+                    Exchange::Refused(self.config(format!(
+                        "{}: HTTP {status} redirect to an invalid URL: {e}",
+                        req.call
+                    )))
+                })?;
+                if !follow {
+                    return Err(Exchange::Refused(self.config(format!(
+                        "{}: HTTP {status} redirect from {} to {} not followed: a token request is never \
+                         redirected (it would send its secret again)",
+                        req.call,
+                        host_port(&url),
+                        host_port(&next)
+                    ))));
+                }
+                hops += 1;
+                if hops > MAX_REDIRECTS {
+                    return Err(Exchange::Refused(
+                        self.config(format!("{}: more than {MAX_REDIRECTS} redirects", req.call)),
+                    ));
+                }
+                check_url(&self.env, &next, self.allow_imds).map_err(Exchange::Refused)?;
+                self.check_dest(&req.call, &next, token.is_some())
+                    .map_err(Exchange::Refused)?;
+                if status == 303 || matches!(status, 301 | 302) && method == reqwest::Method::POST {
+                    method = reqwest::Method::GET;
+                    with_body = false;
+                }
+                url = next;
+                continue;
+            }
+            let headers = resp.headers().clone();
+            let body = self.read_capped(&req.call, resp).await?;
+            return Ok((status, headers, body));
+        }
+    }
+
+    /// Reads a body up to the cap: a larger declared length, or more streamed bytes, fails at once.
+    async fn read_capped(
+        &self,
+        call: &str,
+        mut resp: reqwest::Response,
+    ) -> std::result::Result<Vec<u8>, Exchange> {
+        let cap = self.limits.max_body_bytes;
+        let too_big = |what: String| {
+            Exchange::Refused(ConnectorError::bad_body(
+                &self.env,
+                call,
+                format!(
+                    "the response body {what} the cap of {cap} bytes (runbook `defaults.max_response`); not read further"
+                ),
+            ))
+        };
+        if let Some(n) = resp.content_length()
+            && n > cap
+        {
+            return Err(too_big(format!("declares {n} bytes, over")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(Exchange::Http)? {
+            if (body.len() + chunk.len()) as u64 > cap {
+                return Err(too_big("streamed past".to_owned()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// The one rule on destinations: a request carrying this environment's token goes only to the
+    /// environment's own scheme, host and port.
+    fn check_dest(&self, call: &str, url: &Url, with_token: bool) -> Result<()> {
+        if !with_token || url.origin() == self.base.origin() {
+            return Ok(());
+        }
+        Err(self.config(format!(
+            "{call}: refused to send {}'s token to {}://{} (the environment is {}://{}): a token goes only to \
+             its environment's own scheme, host and port",
+            self.env,
+            url.scheme(),
+            host_port(url),
+            self.base.scheme(),
+            host_port(&self.base)
+        )))
+    }
+
+    fn config(&self, detail: String) -> ConnectorError {
+        ConnectorError::Config {
+            env: self.env.clone(),
+            detail,
+        }
+    }
+
     /// Why a transient status (429, 5xx) is retried, the service's wait hint, and whether it proves the request
     /// had no effect (only a 429 does).
     fn transient_reason(
@@ -477,13 +620,21 @@ impl Transport {
             detail: format!("{}: invalid URL for {}: {e}", req.call, summary_path_str(&text)),
         })?;
         check_url(&self.env, &url, self.allow_imds)?;
+        self.check_dest(&req.call, &url, req.authenticated && self.token.is_some())?;
         Ok(url)
     }
 
-    fn build(&self, req: &Request, url: Url, token: Option<&str>) -> Result<reqwest::RequestBuilder> {
+    fn build(
+        &self,
+        req: &Request,
+        method: &reqwest::Method,
+        with_body: bool,
+        url: Url,
+        token: Option<&str>,
+    ) -> Result<reqwest::RequestBuilder> {
         let mut b = self
             .client
-            .request(req.method.clone(), url)
+            .request(method.clone(), url)
             .timeout(self.policy.timeout);
         for (k, v) in self.default_headers.iter().chain(&req.headers) {
             b = b.header(k.as_str(), v.as_str());
@@ -496,6 +647,9 @@ impl Transport {
                 })?;
             v.set_sensitive(true);
             b = b.header(reqwest::header::AUTHORIZATION, v);
+        }
+        if !with_body {
+            return Ok(b);
         }
         Ok(match &req.body {
             Body::Empty => b,
@@ -523,6 +677,59 @@ fn check_url(env: &str, url: &Url, allow_imds: bool) -> Result<()> {
             url.host_str().unwrap_or("")
         ),
     })
+}
+
+/// `host:port` of a URL (the port the scheme implies when none is written).
+fn host_port(url: &Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or("?"),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+/// One listing's pages: [`Pages::next`] before following each nextLink refuses a link already followed (a
+/// self-pointing or cycling `@odata.nextLink`) and a page past the cap.
+#[derive(Debug)]
+pub struct Pages {
+    env: String,
+    call: String,
+    max: u32,
+    count: u32,
+    seen: std::collections::HashSet<String>,
+}
+
+impl Pages {
+    /// Accepts `link` as the next page to read, or says why not.
+    pub fn next(&mut self, link: &str) -> Result<()> {
+        if !self.seen.insert(link.to_owned()) {
+            return Err(ConnectorError::bad_body(
+                &self.env,
+                &self.call,
+                format!(
+                    "the service repeated a nextLink already followed (after {} pages): {}; stopped",
+                    self.count,
+                    summary_path_str(link)
+                ),
+            ));
+        }
+        if self.count >= self.max {
+            return Err(ConnectorError::bad_body(
+                &self.env,
+                &self.call,
+                format!(
+                    "the listing has more than {} pages (runbook `defaults.max_pages`); stopped",
+                    self.max
+                ),
+            ));
+        }
+        self.count += 1;
+        Ok(())
+    }
+    /// Pages accepted so far, the first included.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
 }
 
 /// A non-empty body whose `Content-Type` names JSON (`application/json`, `...+json`).

@@ -68,6 +68,7 @@ pub struct Envs {
     client: reqwest::Client,
     emit: Emitter,
     policy: RetryPolicy,
+    limits: crate::connectors::transport::Limits,
     sim_url: Option<String>,
     /// `${NAME}` values the runbook's steps reference, resolved at build time.
     vars: BTreeMap<String, String>,
@@ -123,6 +124,15 @@ fn observer(emit: &Emitter, step: Option<StepId>) -> RequestObserver {
             error,
         });
     })
+}
+
+/// The transport caps of a runbook's `defaults` (built-in values where unset).
+fn limits_of(d: &crate::runbook::Defaults) -> crate::connectors::transport::Limits {
+    let built_in = crate::connectors::transport::Limits::default();
+    crate::connectors::transport::Limits {
+        max_body_bytes: d.max_response_bytes().unwrap_or(built_in.max_body_bytes),
+        max_pages: d.max_pages.filter(|n| *n > 0).unwrap_or(built_in.max_pages),
+    }
 }
 
 impl Envs {
@@ -213,7 +223,8 @@ impl Envs {
                 policy: env_policy,
                 dataverse: env.kind == EnvKind::Dataverse,
             };
-            let t = crate::connectors::setup::transport(&cfg, &client, &tokens, Some(observer(emit, None)))?;
+            let t = crate::connectors::setup::transport(&cfg, &client, &tokens, Some(observer(emit, None)))?
+                .with_limits(limits_of(&runbook.defaults));
             transports.insert(name.clone(), t);
         }
         let mut names = Vec::new();
@@ -233,6 +244,7 @@ impl Envs {
             client,
             emit: emit.clone(),
             policy,
+            limits: limits_of(&runbook.defaults),
             sim_url,
             vars: resolved,
             redactor: redactor.clone(),
@@ -375,7 +387,8 @@ impl EnvScope<'_> {
     pub fn bare(&self, url: &str) -> Result<Transport, EnvsError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| invalid("url", format!("invalid URL: {e}")))?;
         let origin = parsed.origin().ascii_serialization();
-        let t = Transport::new("url", self.envs.client.clone(), &origin, self.envs.policy.clone())?;
+        let t = Transport::new("url", self.envs.client.clone(), &origin, self.envs.policy.clone())?
+            .with_limits(self.envs.limits);
         Ok(t.with_observer(observer(&self.envs.emit, self.step.clone())))
     }
 }

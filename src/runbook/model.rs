@@ -88,6 +88,43 @@ pub struct Defaults {
     /// Maps running at once inside a wave (built-in 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// Largest response body read from a service, per call: bytes, or `512KiB`, `64MiB`, `1GiB` (built-in
+    /// 256MiB). A larger body fails the call naming it and the cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response: Option<ByteSize>,
+    /// Most pages (`@odata.nextLink`s) read for one listing (built-in 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pages: Option<u32>,
+}
+
+/// A size in bytes: a number, or a number with `B`, `KiB`, `MiB` or `GiB`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ByteSize {
+    Bytes(u64),
+    Text(String),
+}
+
+impl ByteSize {
+    /// The size in bytes, or `None` when the text is not a size.
+    pub fn bytes(&self) -> Option<u64> {
+        match self {
+            Self::Bytes(n) => Some(*n),
+            Self::Text(t) => {
+                let t = t.trim();
+                let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+                let n: u64 = t[..digits].parse().ok()?;
+                let unit: u64 = match t[digits..].trim() {
+                    "" | "B" => 1,
+                    "KiB" => 1 << 10,
+                    "MiB" => 1 << 20,
+                    "GiB" => 1 << 30,
+                    _ => return None,
+                };
+                n.checked_mul(unit)
+            }
+        }
+    }
 }
 
 impl Defaults {
@@ -107,6 +144,13 @@ impl Defaults {
     }
     pub fn concurrency(&self) -> u32 {
         self.concurrency.unwrap_or(4)
+    }
+    /// `max_response` in bytes, when set and readable (`validate` reports an unreadable one).
+    pub fn max_response_bytes(&self) -> Option<u64> {
+        self.max_response
+            .as_ref()
+            .and_then(ByteSize::bytes)
+            .filter(|n| *n > 0)
     }
 }
 

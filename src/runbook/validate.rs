@@ -249,6 +249,24 @@ fn header(rb: &Runbook, cx: &mut Ctx<'_>) {
             None,
         );
     }
+    if let Some(m) = &d.max_response
+        && m.bytes().is_none_or(|n| n == 0)
+    {
+        cx.error(
+            cx.at(&[Key("defaults"), Key("max_response")]),
+            "invalid-value",
+            "max_response is not a size above 0".into(),
+            "write bytes, or a number with KiB, MiB or GiB, e.g. `64MiB`".to_owned(),
+        );
+    }
+    if d.max_pages == Some(0) {
+        cx.error(
+            cx.at(&[Key("defaults"), Key("max_pages")]),
+            "invalid-value",
+            "max_pages must be at least 1".into(),
+            None,
+        );
+    }
 }
 
 fn environments(rb: &Runbook, cx: &mut Ctx<'_>) {

@@ -131,7 +131,8 @@ impl DeviceCode {
         )
         .body(Body::Form(form))
         .idempotency(Idempotency::Safe)
-        .unauthenticated();
+        .unauthenticated()
+        .no_redirects();
         let resp = src.entra().send(req, cancel).await.map_err(entra_error)?;
         self.accept(src, &resp.body, &resp.call)
     }
@@ -147,7 +148,8 @@ impl DeviceCode {
             ("scope".to_owned(), scope.to_owned()),
         ]))
         .idempotency(Idempotency::Safe)
-        .unauthenticated();
+        .unauthenticated()
+        .no_redirects();
         let resp = src.entra().send(req, cancel).await.map_err(entra_error)?;
         let v: serde_json::Value = serde_json::from_slice(&resp.body)
             .map_err(|e| ConnectorError::bad_body("entra", &resp.call, format!("invalid JSON: {e}")))?;
@@ -192,7 +194,8 @@ impl DeviceCode {
                     ("device_code".to_owned(), device_code.clone()),
                 ]))
                 .idempotency(Idempotency::Safe)
-                .unauthenticated();
+                .unauthenticated()
+                .no_redirects();
             let resp = src.entra().send_any(req, cancel).await?;
             if (200..300).contains(&resp.status) {
                 return self.accept(src, &resp.body, &resp.call);

@@ -124,7 +124,7 @@ impl ManagedIdentity {
         };
         let resp = self
             .transport
-            .send(req.unauthenticated(), cancel)
+            .send(req.unauthenticated().no_redirects(), cancel)
             .await
             .map_err(|e| match entra_error(e) {
                 ConnectorError::Auth {

@@ -303,7 +303,8 @@ impl TokenSource {
         let req = Request::post("entra.token", path)
             .body(Body::Form(form))
             .idempotency(Idempotency::Safe)
-            .unauthenticated();
+            .unauthenticated()
+            .no_redirects();
         let resp = self.transport.send(req, cancel).await.map_err(entra_error)?;
         let parsed = self.transport.parse(&resp, parse::token_response)?;
         Ok(Fetched {

@@ -4,4 +4,5 @@ mod counts;
 mod dmf;
 mod dual_write;
 mod faults;
+mod hostile;
 mod tls;
