@@ -171,6 +171,16 @@ fn spawn(
     if let Some(s) = scenario {
         cmd.arg("--scenario").arg(s);
     }
+    // A minimal environment: the simulator needs no secret of the operator's shell.
+    cmd.env_clear();
+    for name in crate::runbook::vars::MINIMAL_ENV
+        .iter()
+        .chain(&["CUTOVER_LOG", "RUST_LOG", "RUST_BACKTRACE"])
+    {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     #[cfg(unix)]
     {

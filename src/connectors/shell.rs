@@ -58,7 +58,8 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
-/// Runs `command` with `sh -c`. `env` values are passed to the child only (never logged).
+/// Runs `command` with `sh -c` in exactly the environment `env` (nothing else is inherited). `env` values are
+/// passed to the child only (never logged).
 pub async fn run(
     command: &str,
     env: &[(String, String)],
@@ -67,9 +68,10 @@ pub async fn run(
 ) -> Result<ShellOutcome> {
     let call = "shell";
     let started = Instant::now();
-    let mut cmd = tokio::process::Command::new("sh");
+    let mut cmd = tokio::process::Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(command)
+        .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -106,7 +106,45 @@ fn check(rb: &Runbook, tree: &Node, file: &str, env: &dyn EnvLookup, strict: boo
     super::validate_flow::variables(rb, &mut cx, env, strict);
     transport_security(rb, &mut cx, env);
     super::validate_auth::check(rb, &mut cx, env);
+    weak_secrets(rb, &mut cx, env);
     cx.out
+}
+
+/// `weak-secret`: a secret shorter than 12 characters. It is still masked everywhere, but masking a short
+/// value also masks it inside ordinary text, and a short secret is a weak one.
+fn weak_secrets(rb: &Runbook, cx: &mut Ctx<'_>, env: &dyn EnvLookup) {
+    const WEAK: usize = 12;
+    for (name, e) in &rb.environments {
+        let Some(a) = &e.auth else { continue };
+        for (field, text) in [
+            ("client_secret", a.client_secret.as_deref()),
+            ("certificate_password", a.certificate_password.as_deref()),
+        ] {
+            let Some(text) = text else { continue };
+            let pieces = super::vars::parse(text);
+            let Ok(
+                [
+                    super::vars::Piece::Var {
+                        var: super::vars::VarRef::Env(var),
+                        ..
+                    },
+                ],
+            ) = pieces.as_deref()
+            else {
+                continue;
+            };
+            let Some(value) = env.get(var) else { continue };
+            let n = value.chars().count();
+            if n > 0 && n < WEAK {
+                cx.warn(
+                    cx.at(&[Seg::Key("environments"), Seg::Key(name), Seg::Key("auth"), Seg::Key(field)]),
+                    "weak-secret",
+                    format!("`{var}` holds a secret of {n} characters (fewer than {WEAK})"),
+                    "use a longer secret: it is masked in every output all the same, but a short value is also masked wherever it appears in ordinary text".to_owned(),
+                );
+            }
+        }
+    }
 }
 
 /// The variable that may name a file holding a client secret instead of the value itself:

@@ -139,6 +139,39 @@ pub fn is_single_env_ref(text: &str) -> bool {
     )
 }
 
+/// The environment variable a `shell` step reads a reference's value from: `${run.operator}` →
+/// `CUTOVER_RUN_OPERATOR`, `${steps.get-token.value}` → `CUTOVER_STEP_GET_TOKEN_VALUE` (upper case, `-` as
+/// `_`), `${NAME}` → `NAME`. Values reach a command only through its environment, never its text.
+pub fn shell_var_name(var: &VarRef) -> String {
+    let up = |s: &str| s.to_ascii_uppercase().replace('-', "_");
+    match var {
+        VarRef::Env(n) => n.clone(),
+        VarRef::Run(n) => format!("CUTOVER_RUN_{}", up(n)),
+        VarRef::Step { step, name } => format!("CUTOVER_STEP_{}_{}", up(step), up(name)),
+    }
+}
+
+/// The process environment a `shell` step (and the detached simulator) keeps: what a command needs to find
+/// programs, write files and format text, and nothing that could hold a secret. Any other variable reaches a
+/// command only when the step names it (`pass_env`, or a value in `env`).
+pub const MINIMAL_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "LC_NUMERIC",
+    "LC_TIME",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+];
+
 /// What interpolation resolves against.
 pub struct VarContext<'a> {
     pub env: &'a dyn EnvLookup,

@@ -160,7 +160,26 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         return Err(fail("not a dmf.import step"));
     };
     let id = execution_id(handle)?;
-    let path = ctx.runbook_dir.join(interpolate_step(ctx, package_file)?);
+    if let Some(why) = crate::runbook::steps::dmf_import::package_path_problem(package_file) {
+        return Err(fail(format!("package_file `{package_file}` {why}")));
+    }
+    let path = ctx.runbook_dir.join(package_file);
+    // A symbolic link inside the folder must not lead out of it either.
+    let inside = match (
+        tokio::fs::canonicalize(&path).await,
+        tokio::fs::canonicalize(&ctx.runbook_dir).await,
+    ) {
+        (Ok(p), Ok(dir)) => p.starts_with(&dir),
+        (Err(e), _) | (_, Err(e)) => {
+            return Err(fail(format!("cannot read package {}: {e}", path.display())));
+        }
+    };
+    if !inside {
+        return Err(fail(format!(
+            "package {} resolves outside the runbook's folder; refused",
+            path.display()
+        )));
+    }
     let bytes = tokio::fs::read(&path)
         .await
         .map_err(|e| fail(format!("cannot read package {}: {e}", path.display())))?;

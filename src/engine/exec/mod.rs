@@ -127,7 +127,7 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
         }) => manual::run(ctx, step, instructions.as_deref(), checklist).await,
         StepKind::Wait(kind::Wait { until, for_ }) => wait::run(ctx, until.as_ref(), for_.as_ref()).await,
         StepKind::Http(kind::Http { .. }) => http::run(ctx, step).await,
-        StepKind::Shell(kind::Shell { run, env }) => shell::run(ctx, run, env).await,
+        StepKind::Shell(kind::Shell { run, env, pass_env }) => shell::run(ctx, run, env, pass_env).await,
         StepKind::Parity(kind::Parity {
             maps,
             record_baseline,

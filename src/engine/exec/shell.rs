@@ -1,38 +1,66 @@
-//! `shell`: `sh -c <run>` with the step's `env` (values interpolated), within the step's timeout (real time:
-//! a local command does not run faster against the simulator). Exit 0 succeeds; otherwise the step fails with
-//! the exit code and the tail of the output, which is also journaled as a log line. `${run.*}` and
-//! `${steps.*}` in `run` are interpolated; `${NAME}` is left to the shell, which inherits the environment.
+//! `shell`: `sh -c <run>` within the step's timeout (real time: a local command does not run faster against the
+//! simulator). Exit 0 succeeds; otherwise the step fails with the exit code and the tail of the output, which is
+//! also journaled as a log line.
+//!
+//! No value reaches the shell as code: `run` is passed as written (`validate` refuses `${run.*}` and
+//! `${steps.*}` in it, and so does this executor), and every capture and run value is set in the command's
+//! environment instead (`CUTOVER_RUN_ID`, `CUTOVER_STEP_<ID>_<NAME>`, see `vars::shell_var_name`). The command
+//! inherits only `vars::MINIMAL_ENV` plus the step's `pass_env`; `env` values are interpolated and set.
 
 use std::collections::BTreeMap;
 
 use super::{Res, StepCtx, fail, interpolate_step, log};
 use crate::engine::event::LogLevel;
-use crate::runbook::vars::{Piece, VarRef, parse};
+use crate::runbook::vars::{EnvLookup, MINIMAL_ENV, Piece, VarRef, parse, shell_var_name};
 
-/// Interpolates run and step references only.
-fn command(ctx: &StepCtx, run: &str) -> Res<String> {
-    let mut out = String::with_capacity(run.len());
+/// The command text: `run` as written, after checking it interpolates nothing.
+fn command(run: &str) -> Res<String> {
     for p in parse(run)? {
-        match p {
-            Piece::Text(t) => out.push_str(t),
-            Piece::Var {
-                var: VarRef::Env(n), ..
-            } => {
-                out.push_str("${");
-                out.push_str(&n);
-                out.push('}');
-            }
-            Piece::Var { var, .. } => {
-                let text = match var {
-                    VarRef::Run(n) => format!("${{run.{n}}}"),
-                    VarRef::Step { step, name } => format!("${{steps.{step}.{name}}}"),
-                    VarRef::Env(_) => String::new(),
-                };
-                out.push_str(&interpolate_step(ctx, &text)?);
-            }
+        if let Piece::Var { var, .. } = &p
+            && !matches!(var, VarRef::Env(_))
+        {
+            return Err(fail(format!(
+                "`run` holds a `${{...}}` reference that would be pasted into the command as code; use \"${}\"",
+                shell_var_name(var)
+            )));
         }
     }
-    Ok(out)
+    Ok(run.to_owned())
+}
+
+/// The command's whole environment: the minimal inherited set, `pass_env`, the run's values and every
+/// capture so far, then the step's own `env` (which wins).
+pub(crate) fn environment(
+    process: &dyn EnvLookup,
+    pass_env: &[String],
+    run: [(&str, &str); 3],
+    captures: &BTreeMap<String, BTreeMap<String, String>>,
+    step_env: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for n in MINIMAL_ENV
+        .iter()
+        .copied()
+        .chain(pass_env.iter().map(String::as_str))
+    {
+        if let Some(v) = process.get(n) {
+            out.insert(n.to_owned(), v);
+        }
+    }
+    for (n, v) in run {
+        out.insert(shell_var_name(&VarRef::Run(n.to_owned())), v.to_owned());
+    }
+    for (step, names) in captures {
+        for (name, v) in names {
+            let var = VarRef::Step {
+                step: step.clone(),
+                name: name.clone(),
+            };
+            out.insert(shell_var_name(&var), v.clone());
+        }
+    }
+    out.extend(step_env);
+    out.into_iter().collect()
 }
 
 fn tail(s: &str, max: usize) -> &str {
@@ -47,12 +75,32 @@ fn tail(s: &str, max: usize) -> &str {
     &s[at..]
 }
 
-pub async fn run(ctx: &StepCtx, run: &str, env: &BTreeMap<String, String>) -> Res {
-    let cmd = command(ctx, run)?;
-    let mut vars = Vec::with_capacity(env.len());
+pub async fn run(ctx: &StepCtx, run: &str, env: &BTreeMap<String, String>, pass_env: &[String]) -> Res {
+    let cmd = command(run)?;
+    let mut step_env = Vec::with_capacity(env.len());
     for (k, v) in env {
-        vars.push((k.clone(), interpolate_step(ctx, v)?));
+        step_env.push((k.clone(), interpolate_step(ctx, v)?));
     }
+    let captures: BTreeMap<String, BTreeMap<String, String>> = ctx
+        .state
+        .read()
+        .steps
+        .iter()
+        .filter(|v| !v.outputs.is_empty())
+        .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
+        .collect();
+    let run_id = ctx.run_id.as_str().to_owned();
+    let vars = environment(
+        &crate::runbook::vars::ProcessEnv,
+        pass_env,
+        [
+            ("id", &run_id),
+            ("date", &ctx.run_date),
+            ("operator", &ctx.run_operator),
+        ],
+        &captures,
+        step_env,
+    );
     let o = crate::connectors::shell::run(&cmd, &vars, super::timeout(ctx), &ctx.cancel).await?;
     if o.success() {
         if !o.stdout_tail.trim().is_empty() {

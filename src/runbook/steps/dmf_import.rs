@@ -64,7 +64,36 @@ impl Kind for DmfImport {
         None
     }
 
-    fn validate(&self, _check: &mut StepCheck<'_, '_, '_>) {}
+    fn validate(&self, check: &mut StepCheck<'_, '_, '_>) {
+        if let Some(why) = package_path_problem(&self.package_file) {
+            check.error(
+                "package_file",
+                "invalid-path",
+                format!("package_file `{}` {why}", self.package_file),
+                "write a path relative to the runbook's folder, inside it, e.g. `packages/reference-data.zip`".to_owned(),
+            );
+        }
+    }
+}
+
+/// Why a `package_file` may not be used, if it may not: it must stay inside the runbook's folder (no
+/// absolute path, no `..`) and be written out (no `${...}`: a value from a service or the environment could
+/// name any local file, which would then be uploaded).
+pub fn package_path_problem(p: &str) -> Option<&'static str> {
+    if p.trim().is_empty() {
+        return Some("is empty");
+    }
+    if p.contains("${") {
+        return Some("holds a `${...}` reference: the package must be named in the runbook itself");
+    }
+    let b = p.as_bytes();
+    if p.starts_with(['/', '\\']) || b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
+        return Some("is an absolute path");
+    }
+    if p.split(['/', '\\']).any(|c| c == "..") {
+        return Some("leaves the runbook's folder (`..`)");
+    }
+    None
 }
 
 /// Where a `dmf.import` writes its install record.

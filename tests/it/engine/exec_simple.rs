@@ -28,7 +28,7 @@ phases:
         for: 10m
       - id: ok-cmd
         kind: shell
-        run: echo hello ${{run.id}} $CUTOVER_X
+        run: echo hello "$CUTOVER_RUN_ID" $CUTOVER_X
         env: {{ CUTOVER_X: from-env }}
       - id: bad-cmd
         kind: shell

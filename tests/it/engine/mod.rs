@@ -8,3 +8,4 @@ mod exec_reads;
 mod exec_simple;
 mod fault_matrix;
 mod race;
+mod shell_safety;

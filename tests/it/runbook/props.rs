@@ -127,8 +127,12 @@ fn kind() -> impl Strategy<Value = StepKind> {
             sample_size: Some(5)
         })),
         (text(), text()).prop_map(|(url, text)| StepKind::Notify(kind::Notify { url, text })),
-        (text(), proptest::collection::btree_map(id(), text(), 0..2))
-            .prop_map(|(run, env)| StepKind::Shell(kind::Shell { run, env })),
+        (
+            text(),
+            proptest::collection::btree_map(id(), text(), 0..2),
+            proptest::collection::vec("[A-Z_][A-Z0-9_]{0,8}", 0..2)
+        )
+            .prop_map(|(run, env, pass_env)| StepKind::Shell(kind::Shell { run, env, pass_env })),
     ]
 }
 
