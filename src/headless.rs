@@ -189,7 +189,9 @@ pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
         },
         _ => return None,
     };
-    Some(format!("{t} {line}"))
+    // Every value in the line may come from outside (a service's message, a record, a file name): no
+    // control, escape or bidi character reaches the terminal, and no newline starts a line of its own.
+    Some(format!("{t} {}", crate::util::inert_line(&line)))
 }
 
 /// Drives a run headless, printing its events on stdout as they are journaled, until it ends or

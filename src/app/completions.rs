@@ -5,6 +5,8 @@ use clap::CommandFactory;
 use super::{Cli, exit};
 
 pub fn run(shell: clap_complete::Shell) -> i32 {
-    clap_complete::generate(shell, &mut Cli::command(), "cutover", &mut std::io::stdout());
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "cutover", &mut buf);
+    super::write_stdout(&String::from_utf8_lossy(&buf));
     exit::OK
 }

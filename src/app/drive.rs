@@ -16,6 +16,7 @@ use crate::engine::scheduler::operator::AutoApprove;
 use crate::journal::JournalReader;
 use crate::runbook::EnvLookup;
 use crate::tui::ConsoleDriveError;
+use crate::util::inert_line;
 
 /// Output of headless runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -185,25 +186,29 @@ pub(super) fn drive_and_settle(
 
 /// A run that could not be set up: the reason, and its exit code.
 fn setup_failed(e: &SetupError) -> i32 {
-    eprintln!("cutover: {e}");
+    eprintln!("cutover: {}", inert_line(&e.to_string()));
     exit::of_setup(e)
 }
 
 /// What headless mode says when the run stops short of finishing.
 fn headless_end(end: &RunEnd, journal: &Path) -> i32 {
     let j = journal.display();
+    // The message holds a service's text: inert, on one line (the engine already masked the secrets).
+    let inert = |m: &str| inert_line(m).into_owned();
     match end {
         RunEnd::Finished(_) => {}
         RunEnd::Halted { message, .. } => eprintln!(
-            "cutover: halted: {message}\n  the run stays open; decide it in the console or `cutover resume {j}`"
+            "cutover: halted: {}\n  the run stays open; decide it in the console or `cutover resume {j}`",
+            inert(message)
         ),
         RunEnd::Waiting { message, .. } => eprintln!(
-            "cutover: waiting for an operator: {message}\n  headless mode cannot decide this; open the console on {j}"
+            "cutover: waiting for an operator: {}\n  headless mode cannot decide this; open the console on {j}",
+            inert(message)
         ),
         RunEnd::Interrupted => {
             eprintln!("cutover: interrupted; the journal is consistent; `cutover resume {j}` carries on")
         }
-        RunEnd::Broken(m) => eprintln!("cutover: stopped: {m}"),
+        RunEnd::Broken(m) => eprintln!("cutover: stopped: {}", inert(m)),
     }
     exit::of_end(end)
 }
@@ -217,7 +222,7 @@ fn console_end(end: &RunEnd, journal: &Path) -> i32 {
         RunEnd::Interrupted | RunEnd::Halted { .. } | RunEnd::Waiting { .. } => eprintln!(
             "cutover: console closed; the journal is consistent; run the same command (or `cutover resume {j}`) to carry on"
         ),
-        RunEnd::Broken(m) => eprintln!("cutover: stopped: {m}"),
+        RunEnd::Broken(m) => eprintln!("cutover: stopped: {}", inert_line(m)),
     }
     exit::of_end(end)
 }

@@ -143,6 +143,29 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Writes to stdout. A closed pipe (`cutover verify J | head -1`) is not an error and no panic: the rest of
+/// the output is dropped and the command finishes with its own exit code. Any other failure is said once
+/// on stderr.
+pub(crate) fn write_stdout(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("cutover: cannot write to stdout: {e}");
+    }
+}
+
+/// `println!` through [`write_stdout`].
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::app::write_stdout(&format!("{}\n", format_args!($($t)*))) };
+}
+/// `print!` through [`write_stdout`].
+macro_rules! out {
+    ($($t:tt)*) => { $crate::app::write_stdout(&format!($($t)*)) };
+}
+pub(crate) use {out, outln};
+
 /// Whether colour may be used on stderr/stdout (`NO_COLOR` set to anything non-empty disables it).
 pub fn colour_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())

@@ -48,12 +48,12 @@ pub fn run(args: &PlanArgs) -> i32 {
         return plan_from_journal(args, journal, &rb, p);
     }
     if args.format == OutputFormat::Json {
-        println!(
+        super::outln!(
             "{}",
             serde_json::to_string_pretty(&p).unwrap_or_else(|_| "{}".into())
         );
     } else {
-        print!("{}", runbook::plan::render_text(&p));
+        super::out!("{}", runbook::plan::render_text(&p));
     }
     exit::OK
 }
@@ -85,13 +85,13 @@ fn plan_from_journal(
     let (p, budget) = runbook::plan::with_measured(p, &secs, window);
     if args.format == OutputFormat::Json {
         let value = serde_json::json!({"plan": p, "budget": budget});
-        println!(
+        super::outln!(
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".into())
         );
     } else {
-        print!("{}", runbook::plan::render_text(&p));
-        print!("{}", runbook::plan::render_budget(&budget));
+        super::out!("{}", runbook::plan::render_text(&p));
+        super::out!("{}", runbook::plan::render_budget(&budget));
     }
     exit::OK
 }

@@ -1,7 +1,6 @@
 //! `cutover report JOURNAL`: a run's evidence pack as Markdown, HTML, JSON or CSV; exit 0 written,
 //! 1 refused (the journal does not verify, without `--unverified`), 2 invalid input.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -50,13 +49,8 @@ fn write_out(path: Option<&Path>, text: &str) -> Result<(), AuditError> {
             message: e.to_string(),
         }),
         None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(|e| AuditError::Io {
-                    path: "stdout".into(),
-                    message: e.to_string(),
-                })
+            super::write_stdout(text);
+            Ok(())
         }
     }
 }

@@ -33,7 +33,7 @@ pub fn run(args: &RunsArgs) -> i32 {
         }
     };
     if args.format == OutputFormat::Json {
-        println!(
+        super::outln!(
             "{}",
             serde_json::to_string_pretty(&runs).unwrap_or_else(|_| "[]".into())
         );

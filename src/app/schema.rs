@@ -3,6 +3,6 @@
 use super::exit;
 
 pub fn run() -> i32 {
-    print!("{}", crate::runbook::schema::generate());
+    super::out!("{}", crate::runbook::schema::generate());
     exit::OK
 }

@@ -71,7 +71,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
     }
     if args.format == OutputFormat::Json {
         let list: Vec<&Diagnostic> = all.iter().map(|(d, _)| d).collect();
-        println!(
+        super::outln!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".into())
         );

@@ -36,17 +36,20 @@ pub fn run(args: &VerifyArgs) -> i32 {
             Ok(r) => serde_json::json!({"verified": true, "report": r, "runs": verdict.runs}),
             Err(f) => serde_json::json!({"verified": false, "failure": f, "runs": verdict.runs}),
         };
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        super::outln!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
         return code;
     }
     match &verdict.result {
         Ok(r) => {
-            println!(
+            super::outln!(
                 "journal intact: {} events, {} run(s), chain head {} (event {})",
-                r.events, r.runs, r.head_hash, r.last_id
+                r.events,
+                r.runs,
+                r.head_hash,
+                r.last_id
             );
             for run in &verdict.runs {
-                println!(
+                super::outln!(
                     "  run {}  {} {}  runbook sha256 {} ok  {} events  started {}",
                     run.run_id,
                     run.runbook,
@@ -63,9 +66,10 @@ pub fn run(args: &VerifyArgs) -> i32 {
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), ToString::to_string);
             let seq = f.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
-            println!(
+            super::outln!(
                 "journal does NOT verify: event {} (run {run}, seq {seq}): {}",
-                f.event_id, f.reason
+                f.event_id,
+                f.reason
             );
         }
     }

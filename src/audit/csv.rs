@@ -22,8 +22,17 @@ pub const FILES: [&str; 10] = [
     "installs.csv",
 ];
 
-/// One field, quoted when RFC 4180 requires it.
+/// One field, quoted when RFC 4180 requires it. A cell a spreadsheet would read as a formula (starting
+/// with `=`, `+`, `-`, `@`, a tab or a CR) gets a leading `'`, unless it is a plain number or a lone `-`.
 pub fn field(s: &str) -> String {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s != "-" && s.parse::<f64>().is_err();
+    let neutral;
+    let s = if formula {
+        neutral = format!("'{s}");
+        neutral.as_str()
+    } else {
+        s
+    };
     if s.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

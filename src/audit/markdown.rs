@@ -6,11 +6,17 @@ use std::fmt::Write as _;
 use super::model::Report;
 use super::tables::{self, Format, Table};
 
-/// Escape a table cell: pipes, newlines and backslashes would break the row.
+/// Escape a table cell: pipes, newlines and backslashes would break the row; HTML (`<script>`) would
+/// run in a viewer that renders it; control, escape and bidi characters are written as visible escapes
+/// ([`crate::util::inert_line`]).
 fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
+    let one_line = s.replace(['\r', '\n'], " ");
+    crate::util::inert_line(&one_line)
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
-        .replace(['\r', '\n'], " ")
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A shared table in its Markdown form, every cell escaped.

@@ -67,6 +67,25 @@ pub enum RunEnd {
     Broken(String),
 }
 
+impl RunEnd {
+    /// The same end with every message passed through `redactor` (what reaches stderr and the screen).
+    pub fn redacted(self, redactor: &crate::journal::Redactor) -> Self {
+        let r = |m: String| redactor.redact_str(&m).unwrap_or(m);
+        match self {
+            Self::Halted { step, message } => Self::Halted {
+                step,
+                message: r(message),
+            },
+            Self::Waiting { step, message } => Self::Waiting {
+                step,
+                message: r(message),
+            },
+            Self::Broken(m) => Self::Broken(r(m)),
+            other => other,
+        }
+    }
+}
+
 /// What the console holds while a run is driven: send commands, cancel (quit without aborting:
 /// the run resumes next time), read the live state, and await the end.
 pub struct EngineHandle {

@@ -244,6 +244,8 @@ struct Prepared {
     questions: Option<Arc<Questions>>,
     /// Who is signed in, for the decisions the router journals itself (pause, resume, abort).
     approver: Option<Arc<Approver>>,
+    /// The run's secrets: the end's message passes through it before it reaches stderr or the screen.
+    redactor: Redactor,
 }
 
 /// Starts the engine: sets the run up, then drives it on its own task. Returns the handle, the
@@ -289,6 +291,7 @@ pub async fn start_engine(
         lease,
         questions: _,
         approver: _,
+        redactor,
     } = p;
     let writer = journal.writer();
     let journal_path = opts.journal.clone();
@@ -308,11 +311,12 @@ pub async fn start_engine(
             _ => end,
         };
         let close = tokio::task::spawn_blocking(move || journal.close()).await;
-        match (close, end) {
+        let end = match (close, end) {
             (Ok(Ok(())), end) | (_, end @ RunEnd::Broken(_)) => end,
             (Ok(Err(e)), _) => RunEnd::Broken(e.to_string()),
             (Err(e), _) => RunEnd::Broken(e.to_string()),
-        }
+        };
+        end.redacted(&redactor)
     });
     Ok((
         EngineHandle {
@@ -617,6 +621,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                 lease: heartbeat,
                 questions,
                 approver,
+                redactor,
             },
             initial,
             sub,

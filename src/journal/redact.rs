@@ -4,8 +4,13 @@
 //! run obtains). Every string in a payload (object keys included) that contains one has that part
 //! replaced by [`REDACTED`]. Independently of the known values, `Bearer <token>` (any case) keeps
 //! only `Bearer [REDACTED]`, and JWT-shaped text (`eyJ…` base64url `.` base64url `.` base64url) is
-//! replaced whole. Values shorter than [`MIN_SECRET_LEN`] are ignored: they cannot be told apart
-//! from ordinary text and masking them would corrupt timestamps and ids.
+//! replaced whole.
+//!
+//! Each secret is masked in every form it travels in, not only as written: URL-encoded (a form post, a
+//! query: `+` or `%20` for a space, upper- or lower-case hex), JSON-escaped (an error body echoing it) and
+//! base64 (alone, or at any alignment inside longer base64 such as a Basic header). Every non-empty
+//! secret is masked, however short; `validate` warns when one is shorter than 12 characters, because
+//! masking a short value also masks it inside ordinary words.
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -14,8 +19,63 @@ use serde_json::{Map, Value};
 
 /// What a masked secret reads as.
 pub const REDACTED: &str = "[REDACTED]";
-/// Shorter values are not registered (see the module docs).
-pub const MIN_SECRET_LEN: usize = 8;
+/// Every non-empty secret is registered (see the module docs); `validate` warns below
+/// [`WEAK_SECRET_LEN`].
+pub const MIN_SECRET_LEN: usize = 1;
+/// Shorter secrets get a `validate` warning: they are still masked, also inside ordinary text.
+pub const WEAK_SECRET_LEN: usize = 12;
+
+/// The forms a secret travels in besides itself: URL-encoded (form and query styles, upper- and lower-case
+/// hex), JSON-escaped, base64 (see [`crate::util::b64_forms`]).
+pub fn encoded_forms(secret: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut form = String::new();
+    let mut pct = String::new();
+    for b in secret.bytes() {
+        if b.is_ascii_alphanumeric() || b"*-._".contains(&b) {
+            form.push(char::from(b));
+        } else if b == b' ' {
+            form.push('+');
+        } else {
+            form.push_str(&format!("%{b:02X}"));
+        }
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            pct.push(char::from(b));
+        } else {
+            pct.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let lower = |s: &str| {
+        // Lower-case only the two hex digits after each `%`.
+        let mut o = String::with_capacity(s.len());
+        let mut hex = 0;
+        for c in s.chars() {
+            if hex > 0 {
+                o.push(c.to_ascii_lowercase());
+                hex -= 1;
+            } else {
+                if c == '%' {
+                    hex = 2;
+                }
+                o.push(c);
+            }
+        }
+        o
+    };
+    out.push(lower(&form));
+    out.push(lower(&pct));
+    out.push(form);
+    out.push(pct);
+    out.push(crate::connectors::transport::encode_query_part(secret));
+    let mut json = String::new();
+    super::chain::push_json_str(&mut json, secret);
+    out.push(json[1..json.len() - 1].to_owned());
+    out.extend(crate::util::b64_forms(secret.as_bytes()));
+    out.retain(|f| f != secret && !f.is_empty());
+    out.sort();
+    out.dedup();
+    out
+}
 
 /// Shared, cheaply clonable set of secret values; add tokens as the run obtains them.
 /// Its `Debug` prints only how many secrets it holds.
@@ -48,18 +108,25 @@ impl Redactor {
         r
     }
 
-    /// Register a secret value (ignored when shorter than [`MIN_SECRET_LEN`] or already known).
+    /// Register a secret value and its [`encoded_forms`] (ignored when empty or already known).
     pub fn add_secret(&self, secret: impl Into<String>) {
         let secret = secret.into();
         if secret.len() < MIN_SECRET_LEN {
             return;
         }
         let mut s = self.secrets.write().unwrap_or_else(PoisonError::into_inner);
-        if !s.contains(&secret) {
-            s.push(secret);
-            // Longest first, so a secret that contains another is masked whole.
-            s.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        if s.contains(&secret) {
+            return;
         }
+        let forms = encoded_forms(&secret);
+        s.push(secret);
+        for f in forms {
+            if !s.contains(&f) {
+                s.push(f);
+            }
+        }
+        // Longest first, so a secret that contains another is masked whole.
+        s.sort_by_key(|x| std::cmp::Reverse(x.len()));
     }
 
     /// The masked text, or `None` when `text` holds nothing to mask.
@@ -250,7 +317,7 @@ mod tests {
         assert!(!text.contains("s3cr3t-value-123"));
         assert_eq!(v["msg"], "auth failed with [REDACTED]!");
         assert_eq!(v["[REDACTED]"], 1);
-        assert_eq!(v["t"], "short", "values under the minimum length are not secrets");
+        assert_eq!(v["t"], "[REDACTED]", "a short secret is masked too");
     }
 
     #[test]
@@ -263,7 +330,32 @@ mod tests {
             r.redact_str("token abcdefghijkl").as_deref(),
             Some("token [REDACTED]")
         );
-        assert_eq!(format!("{r:?}"), "Redactor(1 secrets)");
+        assert!(format!("{r:?}").starts_with("Redactor("));
+    }
+
+    #[test]
+    fn masks_the_encoded_forms_of_a_secret() {
+        use base64::Engine as _;
+        let secret = "p@ss w/rd+\"x\"&100%";
+        let r = Redactor::with_secrets([secret]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("user:{secret}"));
+        for text in [
+            format!("client_secret={}", encoded_forms(secret)[0]),
+            "client_secret=p%40ss+w%2Frd%2B%22x%22%26100%25".to_owned(),
+            "q=p%40ss%20w%2Frd%2B%22x%22%26100%25".to_owned(),
+            "q=p%40ss%20w%2frd%2b%22x%22%26100%25".to_owned(),
+            r#"{"echo":"p@ss w/rd+\"x\"&100%"}"#.to_owned(),
+            format!("Authorization: Basic {b64}"),
+        ] {
+            let masked = r.redact_str(&text).unwrap_or_else(|| text.clone());
+            assert!(masked.contains(REDACTED), "not masked: {text} -> {masked}");
+            assert!(
+                !masked.contains("w/rd") && !masked.contains("w%2F") && !masked.contains("w%2f"),
+                "{masked}"
+            );
+        }
+        let inner = &b64[8..b64.len() - 4];
+        assert!(r.redact_str(&b64).is_some_and(|m| !m.contains(inner)), "{b64}");
     }
 
     #[test]

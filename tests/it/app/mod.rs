@@ -1,4 +1,5 @@
 mod crash;
 mod demo_kill_resume;
 mod fuzz_regress;
+mod hostile_output;
 mod secrets_scan;

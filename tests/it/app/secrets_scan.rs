@@ -22,8 +22,25 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
-/// Distinctive, and unchanged by URL form encoding (the token request sends it form-encoded).
-const SECRET: &str = "ScanS3cret-4c1f9a7e2b6d-never-print-me";
+/// Distinctive, and changed by URL encoding and base64 (the token request sends it form-encoded): the scan
+/// looks for every form ([`encoded_forms`]), not only the value as written.
+const SECRET: &str = "ScanS3cret+4c1f/9a7e=2b6d-never-print-me";
+
+/// The forms of [`SECRET`] a leak could take, written out independently of the product's redactor: URL
+/// form and query encodings (both hex cases), and base64 (alone, and as a Basic credential).
+fn encoded_forms() -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let basic = b64.encode(format!("client:{SECRET}"));
+    vec![
+        "ScanS3cret%2B4c1f%2F9a7e%3D2b6d-never-print-me".to_owned(),
+        "ScanS3cret%2b4c1f%2f9a7e%3d2b6d-never-print-me".to_owned(),
+        b64.encode(SECRET),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SECRET),
+        // Inside a Basic credential the secret's own characters start after `client:` (7 bytes).
+        basic[12..basic.len() - 4].to_owned(),
+    ]
+}
 const DEADLINE: Duration = Duration::from_secs(240);
 
 /// Every simulator token in `bytes`: `sim.` + 32 hex digits.
@@ -51,6 +68,12 @@ impl Scan {
     fn bytes(&mut self, name: &str, bytes: &[u8]) {
         if bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()) {
             self.leaks.push(format!("{name}: the client secret"));
+        }
+        for form in encoded_forms() {
+            if bytes.windows(form.len()).any(|w| w == form.as_bytes()) {
+                self.leaks
+                    .push(format!("{name}: the client secret, encoded as {}…", &form[..6]));
+            }
         }
         for t in tokens_in(bytes) {
             self.leaks.push(format!("{name}: bearer token {}…", &t[..8]));
@@ -237,6 +260,11 @@ fn issued_tokens_have_the_shape_the_scan_finds() {
         let mut scan = Scan::default();
         scan.bytes("control", format!("x{SECRET}y").as_bytes());
         assert_eq!(scan.leaks.len(), 1);
+        for form in encoded_forms() {
+            let mut scan = Scan::default();
+            scan.bytes("control", format!("x{form}y").as_bytes());
+            assert!(!scan.leaks.is_empty(), "the scan finds {form}");
+        }
     });
 }
 
@@ -419,5 +447,7 @@ fn plain_http_off_loopback_is_refused_with_a_clear_message() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(!String::from_utf8_lossy(&o.stderr).contains(SECRET));
+    let mut scan = Scan::default();
+    scan.bytes("validate stderr", &o.stderr);
+    assert!(scan.leaks.is_empty(), "{:?}", scan.leaks);
 }

@@ -120,3 +120,64 @@ async fn secrets_and_bearer_tokens_never_reach_the_file() {
     journal.close().unwrap();
     assert_eq!(scan(dir.path(), &needles), Vec::<String>::new());
 }
+
+/// A secret with characters that change under encoding, and a short one: every form of each is masked.
+#[tokio::test]
+async fn encoded_and_short_secrets_never_reach_the_file() {
+    use base64::Engine as _;
+    const SPECIAL: &str = "p@ss w/rd+\"q\"&x=1%";
+    const SHORT: &str = "Pw7!";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.journal");
+    let redactor = Redactor::with_secrets([SPECIAL, SHORT]);
+    let journal = Journal::open(&path, redactor).unwrap();
+    let w = journal.writer();
+    let r = run_id("r");
+    w.append(r.clone(), run_started("r", 1)).await.unwrap();
+    let form = "p%40ss+w%2Frd%2B%22q%22%26x%3D1%25";
+    let query = "p%40ss%20w%2frd%2b%22q%22%26x%3d1%25";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("cutover-app:{SPECIAL}"));
+    let b64_alone = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SPECIAL);
+    let messages = [
+        format!("Entra said: invalid request grant_type=client_credentials&client_secret={form}&scope=x"),
+        format!("echoed query ?secret={query}"),
+        format!("Authorization: Basic {b64}"),
+        format!("blob {b64_alone} end"),
+        format!("short one {SHORT} here"),
+    ];
+    for m in &messages {
+        w.append(
+            r.clone(),
+            Event::Log {
+                level: LogLevel::Error,
+                message: m.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    // The JSON-escaped form: the payload is JSON, so the secret's quote is stored escaped.
+    w.append(
+        r.clone(),
+        Event::Log {
+            level: LogLevel::Error,
+            message: format!("body {{\"error\":\"{}\"}}", SPECIAL.replace('"', "\\\"")),
+        },
+    )
+    .await
+    .unwrap();
+    w.flush().await.unwrap();
+    journal.close().unwrap();
+    let inner_b64 = &b64[16..b64.len() - 4];
+    let needles = [
+        form,
+        query,
+        inner_b64,
+        b64_alone.as_str(),
+        SHORT,
+        "w/rd+",
+        "w%2Frd",
+        "w%2frd",
+    ];
+    assert_eq!(scan(dir.path(), &needles), Vec::<String>::new());
+}
