@@ -59,9 +59,10 @@ pub struct JournalVerdict {
     pub runs: Vec<RunSummary>,
 }
 
-/// Open read-only; any failure to open means "not a journal" (exit 2 at the CLI).
+/// Open read-only (as a snapshot: see [`JournalReader::open_snapshot`]); any failure to open means "not a
+/// journal" (exit 2 at the CLI).
 pub fn open(path: &Path) -> Result<JournalReader, AuditError> {
-    let reader = JournalReader::open_read_only(path).map_err(AuditError::NotAJournal)?;
+    let reader = JournalReader::open_snapshot(path).map_err(AuditError::NotAJournal)?;
     // A file that is not SQLite fails at its first query, not at open: ask for the tables now.
     let has_events = reader.has_events_table().map_err(AuditError::NotAJournal)?;
     if !has_events {

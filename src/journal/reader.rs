@@ -143,12 +143,37 @@ impl JournalReader {
     /// Open read-only; works while another process is writing (WAL readers do not block writers).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, JournalError> {
         let path = path.as_ref();
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| JournalError::Open {
+        let open_err = |e: &dyn std::fmt::Display| JournalError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        // A journal on read-only media, or a copy without write permission, cannot have its WAL index
+        // created: read it as an immutable file instead (nothing can change it while we read).
+        let conn = match Self::connect(path, false) {
+            Ok(c) => c,
+            Err(first) => Self::connect(path, true).map_err(|_| open_err(&first))?,
+        };
+        Self::checked(path, conn)
+    }
+
+    /// A journal opened for `verify` and `report`: when no `-wal` file is beside it (no writer has it open,
+    /// every commit is in the main file), as an immutable file, so nothing is created or changed beside a
+    /// copy and read-only media work; otherwise as [`Self::open_read_only`] (which falls back to immutable).
+    pub fn open_snapshot(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        let path = path.as_ref();
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        if std::fs::symlink_metadata(std::path::PathBuf::from(wal)).is_ok() {
+            return Self::open_read_only(path);
+        }
+        let conn = Self::connect(path, true).map_err(|e| JournalError::Open {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Self::checked(path, conn)
+    }
+
+    fn checked(path: &Path, conn: Connection) -> Result<Self, JournalError> {
         let found = user_version(&conn)?;
         if found > known_version() {
             return Err(JournalError::SchemaTooNew {
@@ -163,6 +188,30 @@ impl JournalReader {
             });
         }
         Ok(Self { conn })
+    }
+
+    /// A read-only connection that has read the schema (so a file SQLite cannot open read-only fails here);
+    /// `immutable`: through a `file:` URI with `immutable=1`.
+    fn connect(path: &Path, immutable: bool) -> Result<Connection, rusqlite::Error> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if immutable {
+            let mut uri = String::from("file:");
+            for c in path.to_string_lossy().chars() {
+                match c {
+                    '%' => uri.push_str("%25"),
+                    '?' => uri.push_str("%3f"),
+                    '#' => uri.push_str("%23"),
+                    c => uri.push(c),
+                }
+            }
+            uri.push_str("?immutable=1");
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)?
+        } else {
+            Connection::open_with_flags(path, flags)?
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+        Ok(conn)
     }
 
     /// The underlying read-only connection (for reports that need their own queries).
@@ -388,6 +437,25 @@ impl JournalReader {
     /// Recompute the whole chain (see the [module docs](super) for the rule). The outer error is
     /// for I/O; the inner one names the first event that does not verify.
     pub fn verify(&self) -> Result<Result<VerifyReport, VerifyFailure>, JournalError> {
+        // SQLite's own check first: a flipped bit in a page the chain never reads (an index, free space,
+        // a page header) is damage too.
+        let check = || -> Result<Vec<String>, rusqlite::Error> {
+            let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        };
+        let problems = check().unwrap_or_else(|e| vec![e.to_string()]);
+        if problems.iter().any(|p| p != "ok") {
+            return Ok(Err(VerifyFailure {
+                event_id: 0,
+                seq: None,
+                run_id: None,
+                reason: format!(
+                    "the SQLite file is damaged (quick_check: {})",
+                    problems.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                ),
+            }));
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT id, run_id, seq, at, kind, payload, prev_hash, hash FROM events ORDER BY id")?;

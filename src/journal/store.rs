@@ -24,29 +24,127 @@ fn open_err(path: &Path, e: impl std::fmt::Display) -> JournalError {
 }
 
 /// Opens `path` for writing so that only its owner can read it: created with mode 0600, an existing
-/// file tightened to 0600; appended to, or truncated when `append` is false. For the files beside a
-/// journal (the console log, the simulator's record and log), which name hosts, maps and steps.
+/// file tightened to 0600 through the open descriptor; appended to, or truncated when `append` is false.
+/// A symbolic link is refused (`O_NOFOLLOW`): a link planted beside a journal must not redirect the write
+/// or the chmod to its target. For the files beside a journal (the console log, the simulator's record
+/// and log), which name hosts, maps and steps.
 pub fn open_private(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
     let mut opts = std::fs::OpenOptions::new();
     opts.create(true);
     if append {
         opts.append(true);
     } else {
-        opts.write(true).truncate(true);
+        // Truncated below, once the descriptor is known to be a regular file of ours.
+        opts.write(true);
+    }
+    no_follow(&mut opts);
+    let file = opts.open(path).map_err(|e| link_refused(path, e))?;
+    tighten(&file)?;
+    if !append {
+        file.set_len(0)?;
+    }
+    Ok(file)
+}
+
+/// `O_NOFOLLOW` and mode 0600 for a file about to be created.
+fn no_follow(opts: &mut std::fs::OpenOptions) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+}
+
+/// Mode 0600 through the descriptor (never through the path), after checking it is a regular file.
+fn tighten(file: &std::fs::File) -> std::io::Result<()> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
     }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        opts.mode(0o600);
-        if path.exists() {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o777 != 0o600 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         }
     }
-    opts.open(path)
+    Ok(())
+}
+
+/// `ELOOP` from `O_NOFOLLOW` in words.
+fn link_refused(path: &Path, e: std::io::Error) -> std::io::Error {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return std::io::Error::other(format!(
+            "{} is a symbolic link; refused (a journal and the files beside it are never followed through links)",
+            path.display()
+        ));
+    }
+    let _ = path;
+    e
+}
+
+/// SQLite's side files of a journal: a link planted under one of these names would be followed by SQLite.
+const SIDE_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Refuses a journal whose side files are symbolic links.
+fn check_side_files(path: &Path) -> Result<(), JournalError> {
+    for suffix in SIDE_SUFFIXES {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        if std::fs::symlink_metadata(&side).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(open_err(
+                &side,
+                "is a symbolic link; refused (a journal's files are never followed through links)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An existing SQLite file that is not a cutover journal (no `user_version`, but tables of its own) is
+/// refused before anything touches it: not converted to WAL, not chmodded, not migrated.
+fn refuse_foreign(path: &Path) -> Result<(), JournalError> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if meta.file_type().is_symlink() {
+        return Err(open_err(
+            path,
+            "is a symbolic link; refused (a journal is never followed through links)",
+        ));
+    }
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_err(path, e))?;
+    let found = user_version(&conn).map_err(|e| open_err(path, format!("not a cutover journal: {e}")))?;
+    let ours: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('events', 'chain_head', 'runs', 'lease')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| open_err(path, format!("not a cutover journal: {e}")))?;
+    let tables: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+        .map_err(|e| open_err(path, e))?;
+    if found == 0 && tables > 0 || found > 0 && ours < 4 {
+        return Err(open_err(
+            path,
+            "is an SQLite file but not a cutover journal; left untouched",
+        ));
+    }
+    Ok(())
 }
 
 /// Create the file with mode 0600 before SQLite writes a byte to it (SQLite gives the -wal and
-/// -shm files the database's mode). An existing file is tightened to 0600.
+/// -shm files the database's mode). An existing file is tightened to 0600 through its descriptor; a
+/// symbolic link is refused.
 fn ensure_file(path: &Path, must_be_new: bool) -> Result<(), JournalError> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true);
@@ -55,33 +153,32 @@ fn ensure_file(path: &Path, must_be_new: bool) -> Result<(), JournalError> {
     } else {
         opts.create(true);
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    match opts.open(path) {
-        Ok(_) => {}
+    no_follow(&mut opts);
+    let file = match opts.open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(JournalError::AlreadyExists {
                 path: path.display().to_string(),
             });
         }
-        Err(e) => return Err(open_err(path, e)),
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| open_err(path, e))?;
-    }
-    Ok(())
+        Err(e) => return Err(open_err(path, link_refused(path, e))),
+    };
+    tighten(&file).map_err(|e| open_err(path, e))
 }
 
-/// Open a journal for writing: WAL, `synchronous=FULL`, foreign keys, migrations applied.
+/// Open a journal for writing: WAL, `synchronous=FULL`, foreign keys, migrations applied. A symbolic link
+/// (the journal or a side file) and an SQLite file that is not a journal are refused untouched.
 pub(crate) fn open_rw(path: &Path, must_be_new: bool) -> Result<Connection, JournalError> {
+    check_side_files(path)?;
+    if !must_be_new {
+        refuse_foreign(path)?;
+    }
     ensure_file(path, must_be_new)?;
-    let mut conn = Connection::open(path).map_err(|e| open_err(path, e))?;
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+        | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|e| open_err(path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

@@ -1,4 +1,5 @@
 mod encoding;
+mod files;
 mod full;
 mod old_journal;
 mod replay;
