@@ -9,8 +9,9 @@
 //! Each secret is masked in every form it travels in, not only as written: URL-encoded (a form post, a
 //! query: `+` or `%20` for a space, upper- or lower-case hex), JSON-escaped (an error body echoing it) and
 //! base64 (alone, or at any alignment inside longer base64 such as a Basic header). Every non-empty
-//! secret is masked, however short; `validate` warns when one is shorter than 12 characters, because
-//! masking a short value also masks it inside ordinary words.
+//! secret is masked, however short: one shorter than [`WHOLE_WORD_BELOW`] where it stands alone (not
+//! inside a longer word or number, which would make every output unreadable); `validate` warns when a
+//! secret is shorter than 12 characters.
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -194,12 +195,21 @@ fn redact_value_with(secrets: &[String], value: &mut Value) -> bool {
     }
 }
 
+/// Below this length a secret is masked only where it stands alone (not inside a longer word or number):
+/// a one-letter password must not turn `expired` into `e[REDACTED]pired`.
+pub const WHOLE_WORD_BELOW: usize = 8;
+
 fn redact_with(secrets: &[String], text: &str) -> Option<String> {
     let mut out: Option<String> = None;
     for secret in secrets {
         let cur = out.as_deref().unwrap_or(text);
-        if cur.contains(secret.as_str()) {
+        if !cur.contains(secret.as_str()) {
+            continue;
+        }
+        if secret.len() >= WHOLE_WORD_BELOW {
             out = Some(cur.replace(secret.as_str(), REDACTED));
+        } else if let Some(masked) = replace_standalone(cur, secret) {
+            out = Some(masked);
         }
     }
     let cur = out.as_deref().unwrap_or(text);
@@ -207,6 +217,37 @@ fn redact_with(secrets: &[String], text: &str) -> Option<String> {
         out = Some(masked);
     }
     out
+}
+
+/// `text` with every occurrence of `secret` that is not part of a longer alphanumeric run masked; `None`
+/// when there is none.
+fn replace_standalone(text: &str, secret: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut from = 0;
+    let mut changed = false;
+    while let Some(off) = text[from..].find(secret) {
+        let at = from + off;
+        let end = at + secret.len();
+        let glued = |i: Option<&u8>| i.is_some_and(u8::is_ascii_alphanumeric);
+        let before = if at == 0 { None } else { b.get(at - 1) };
+        if !glued(before) && !glued(b.get(end)) {
+            out.push_str(&text[copied..at]);
+            out.push_str(REDACTED);
+            copied = end;
+            changed = true;
+        }
+        from = end.max(at + 1);
+        while from < text.len() && !text.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 fn is_token_byte(b: u8) -> bool {
@@ -318,6 +359,12 @@ mod tests {
         assert_eq!(v["msg"], "auth failed with [REDACTED]!");
         assert_eq!(v["[REDACTED]"], 1);
         assert_eq!(v["t"], "[REDACTED]", "a short secret is masked too");
+        let one = Redactor::with_secrets(["x"]);
+        assert_eq!(one.redact_str("expired x5t"), None, "only where it stands alone");
+        assert_eq!(
+            one.redact_str("password=x&y").as_deref(),
+            Some("password=[REDACTED]&y")
+        );
     }
 
     #[test]
