@@ -49,6 +49,10 @@ use super::parse;
 pub use super::request::{Body, Idempotency, Limits, Request, Response, RetryPolicy};
 use super::{ConnectorError, Result};
 
+/// Asked before every attempt: `Some(reason)` means nothing may be sent now (the driver's lease heartbeat
+/// lapsed); the call fails at once with that reason.
+pub type SendGuard = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 /// Receives one summary per HTTP attempt (the engine journals them). Never given a header value or a body.
 pub type RequestObserver = Arc<dyn Fn(RequestSummary) + Send + Sync>;
 
@@ -108,6 +112,7 @@ pub struct Transport {
     /// Plain http to the Azure Instance Metadata Service address is allowed (managed identity only).
     allow_imds: bool,
     limits: Limits,
+    guard: Option<SendGuard>,
 }
 
 /// Why one exchange (a request and its redirects) produced no response.
@@ -143,6 +148,7 @@ impl Transport {
             default_headers: Vec::new(),
             allow_imds: false,
             limits: Limits::default(),
+            guard: None,
         })
     }
 
@@ -175,6 +181,11 @@ impl Transport {
     }
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+    /// A check made before every attempt (see [`SendGuard`]).
+    pub fn with_guard(mut self, guard: SendGuard) -> Self {
+        self.guard = Some(guard);
+        self
     }
     /// A bound on one listing's pages: see [`Pages`].
     pub fn pages(&self, call: &str) -> Pages {
@@ -231,6 +242,12 @@ impl Transport {
             attempt += 1;
             if cancel.is_cancelled() {
                 return Err(self.cancelled(&req.call));
+            }
+            if let Some(why) = self.guard.as_ref().and_then(|g| g()) {
+                return Err(ConnectorError::Cancelled {
+                    env: self.env.clone(),
+                    call: format!("{} ({why})", req.call),
+                });
             }
             let token = match (&self.token, req.authenticated) {
                 // Boxed: the token source itself sends through a Transport, which makes the future recursive.

@@ -69,6 +69,7 @@ pub struct Envs {
     emit: Emitter,
     policy: RetryPolicy,
     limits: crate::connectors::transport::Limits,
+    guard: Option<crate::connectors::transport::SendGuard>,
     sim_url: Option<String>,
     /// `${NAME}` values the runbook's steps reference, resolved at build time.
     vars: BTreeMap<String, String>,
@@ -245,11 +246,20 @@ impl Envs {
             emit: emit.clone(),
             policy,
             limits: limits_of(&runbook.defaults),
+            guard: None,
             sim_url,
             vars: resolved,
             redactor: redactor.clone(),
             error_marks: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// A check every request of the run makes before it is sent (the lease's liveness).
+    pub fn set_guard(&mut self, guard: crate::connectors::transport::SendGuard) {
+        for t in self.transports.values_mut() {
+            *t = t.clone().with_guard(guard.clone());
+        }
+        self.guard = Some(guard);
     }
 
     /// Accessors whose requests are journaled with `step`'s id.
@@ -389,6 +399,10 @@ impl EnvScope<'_> {
         let origin = parsed.origin().ascii_serialization();
         let t = Transport::new("url", self.envs.client.clone(), &origin, self.envs.policy.clone())?
             .with_limits(self.envs.limits);
+        let t = match &self.envs.guard {
+            Some(g) => t.with_guard(g.clone()),
+            None => t,
+        };
         Ok(t.with_observer(observer(&self.envs.emit, self.step.clone())))
     }
 }

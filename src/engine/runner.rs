@@ -30,7 +30,7 @@ use crate::runbook::plan::{Plan, PlannedWhat};
 use crate::runbook::{EnvLookup, Runbook};
 
 mod choose;
-mod lease;
+pub mod lease;
 
 use choose::{Chosen, choose};
 
@@ -402,6 +402,8 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     journal.writer().cancel_on_failure(cancel.clone());
     let holder = crate::journal::LeaseHolder::this_process(opts.operator.clone());
     let (lease, takeover) = lease::acquire(&opts.journal, &holder, opts.take_over)?;
+    // Every append checks, inside its transaction, that this lease is still the journal's.
+    journal.bind_lease(lease.token());
     // Beat (and release) from here on, so a setup refused below (a changed runbook, a full disk)
     // gives the lease back instead of leaving one that looks like a dead driver's.
     let heartbeat = lease::Heartbeat::start(lease, cancel.clone());
@@ -502,7 +504,9 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     };
     // While the console draws the screen, a device-code prompt is its log line, not a stderr line.
     super::envs_auth::set_prompt_on_stderr(!opts.interactive);
-    let envs = Envs::build(&rb, opts.vars.as_ref(), &target, &redactor, &emit)?;
+    let mut envs = Envs::build(&rb, opts.vars.as_ref(), &target, &redactor, &emit)?;
+    // A driver whose heartbeat lapsed (frozen, suspended) sends nothing more: another may own the run now.
+    envs.set_guard(heartbeat.guard());
     let sub = writer
         .subscribe()
         .map_err(|e| SetupError::Failed(e.to_string()))?;

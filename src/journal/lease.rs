@@ -80,8 +80,31 @@ pub enum LeaseError {
     Held { info: LeaseInfo, stale: bool },
     #[error("the lease is no longer ours: another process took it over")]
     Lost,
+    /// SQLite's write lock stayed taken (a driver stopped mid-write: SIGSTOP, a debugger, a hung disk).
+    #[error(
+        "the journal's write lock is held by another process{}; it is probably stopped (suspended, in a debugger): resume or end it, then try again",
+        match info {
+            Some(i) => format!(
+                ", most likely {} (pid {} on {}, lease heartbeat {}s ago)",
+                i.holder.name,
+                i.holder.pid,
+                i.holder.host,
+                (Utc::now() - i.heartbeat_at).num_seconds().max(0)
+            ),
+            None => String::new(),
+        }
+    )]
+    Locked { info: Option<LeaseInfo> },
     #[error(transparent)]
     Journal(#[from] JournalError),
+}
+
+/// SQLite's "database is locked" / "busy" after the busy timeout.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 impl From<rusqlite::Error> for LeaseError {
@@ -205,7 +228,17 @@ impl Lease {
         let token = uuid::Uuid::new_v4().to_string();
         let previous;
         {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+                Ok(tx) => tx,
+                Err(e) if is_busy(&e) => {
+                    // Readers are not blocked in WAL mode: say who holds the journal instead of "database is locked".
+                    let info = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                        .ok()
+                        .and_then(|c| read(&c).ok().flatten());
+                    return Err(LeaseError::Locked { info });
+                }
+                Err(e) => return Err(e.into()),
+            };
             previous = read(&tx)?;
             if let Some(cur) = &previous {
                 let ours = cur.holder.pid == me.pid && cur.holder.host == me.host;
@@ -233,6 +266,11 @@ impl Lease {
 
     pub fn info(&self) -> &LeaseInfo {
         &self.info
+    }
+
+    /// This holding's token (what [`crate::journal::Journal::bind_lease`] checks every append against).
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// Record that the holder is alive; [`LeaseError::Lost`] if someone took the lease over.

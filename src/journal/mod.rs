@@ -76,6 +76,12 @@ pub enum JournalError {
     Encode(String),
     #[error("journal row {id} is corrupt: {message}")]
     Corrupt { id: i64, message: String },
+    /// The lease this writer was bound to is no longer in the file (another driver took the journal over):
+    /// the append was refused inside its transaction.
+    #[error(
+        "the journal lease was taken over by another driver; nothing more is journaled from this process"
+    )]
+    LeaseLost,
 }
 
 impl From<rusqlite::Error> for JournalError {

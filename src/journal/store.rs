@@ -270,6 +270,9 @@ pub(crate) struct Store {
     seqs: HashMap<RunId, u64>,
     head_id: i64,
     last_at: DateTime<Utc>,
+    /// The lease token this writer appends under ([`super::JournalWriter::bind_lease`]); every append checks
+    /// it inside its transaction.
+    pub(crate) lease: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Store {
@@ -286,6 +289,7 @@ impl Store {
             seqs: HashMap::new(),
             head_id: -1,
             last_at,
+            lease: std::sync::Arc::default(),
         })
     }
 
@@ -299,6 +303,21 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let bound = self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(token) = bound {
+            // Under the write lock: a driver that lost the lease (taken over while it was frozen) appends
+            // nothing, whatever its heartbeat thread has noticed yet.
+            let held: Option<String> = tx
+                .query_row("SELECT token FROM lease WHERE id = 1", [], |r| r.get(0))
+                .optional()?;
+            if held.as_deref() != Some(token.as_str()) {
+                return Err(JournalError::LeaseLost);
+            }
+        }
         let (mut last_id, mut prev_hash): (i64, String) =
             tx.query_row("SELECT last_id, hash FROM chain_head WHERE id = 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))

@@ -100,6 +100,7 @@ pub struct JournalWriter {
     tx: mpsc::Sender<Msg>,
     failed: Arc<Failure>,
     redactor: Redactor,
+    lease: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// An open journal: its writer thread and the handle to it. Dropping it (or [`Journal::close`])
@@ -139,6 +140,7 @@ impl Journal {
         let conn = open_rw(path, new)?;
         limit_growth_for_tests(&conn)?;
         let store = Store::new(conn)?;
+        let lease = Arc::clone(&store.lease);
         let (tx, rx) = mpsc::channel();
         let failed = Arc::new(Failure::default());
         let thread_failed = Arc::clone(&failed);
@@ -150,7 +152,12 @@ impl Journal {
                 message: e.to_string(),
             })?;
         Ok(Journal {
-            writer: JournalWriter { tx, failed, redactor },
+            writer: JournalWriter {
+                tx,
+                failed,
+                redactor,
+                lease,
+            },
             thread: Some(thread),
             path: path.to_owned(),
         })
@@ -158,6 +165,16 @@ impl Journal {
 
     pub fn writer(&self) -> JournalWriter {
         self.writer.clone()
+    }
+
+    /// From now on every append checks, inside its transaction, that the journal's lease is still the one
+    /// with `token` (this driver's); otherwise it fails with [`JournalError::LeaseLost`].
+    pub fn bind_lease(&self, token: &str) {
+        *self
+            .writer
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.to_owned());
     }
 
     pub fn path(&self) -> &Path {

@@ -82,23 +82,79 @@ fn refusal(path: &Path, info: &LeaseInfo, dead: bool, pid_gone: bool) -> String 
     }
 }
 
+/// When this driver last renewed its lease, and whether that is recent enough to act: a driver whose
+/// last beat is older than [`FRESH_FOR`] (it was frozen, suspended, starved) may have lost the journal to a
+/// `--take-over` it has not noticed yet, so it sends nothing until a beat succeeds again.
+#[derive(Debug, Clone)]
+pub struct Liveness {
+    origin: std::time::Instant,
+    /// Milliseconds after `origin` of the last successful beat.
+    last: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// How old the last beat may be for the driver to keep sending: a beat period short of the staleness
+/// another driver needs to take over.
+pub const FRESH_FOR: StdDuration = StdDuration::from_secs(STALE_AFTER_SECS.unsigned_abs() - BEAT.as_secs());
+
+impl Liveness {
+    pub fn new() -> Self {
+        Self {
+            origin: std::time::Instant::now(),
+            last: std::sync::Arc::default(),
+        }
+    }
+    fn ms(&self, at: std::time::Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
+    }
+    /// A beat succeeded at `at`.
+    pub fn beat_at(&self, at: std::time::Instant) {
+        self.last
+            .fetch_max(self.ms(at), std::sync::atomic::Ordering::SeqCst);
+    }
+    /// Why nothing may be sent at `at`, if so.
+    pub fn lapsed_at(&self, at: std::time::Instant) -> Option<String> {
+        let last = self.last.load(std::sync::atomic::Ordering::SeqCst);
+        let age = StdDuration::from_millis(self.ms(at).saturating_sub(last));
+        (age > FRESH_FOR).then(|| {
+            format!(
+                "this driver's lease heartbeat is {}s old (more than {}s): another driver may hold the journal; nothing is sent",
+                age.as_secs(),
+                FRESH_FOR.as_secs()
+            )
+        })
+    }
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The heartbeat thread. Losing the lease cancels the run.
 pub struct Heartbeat {
     stop: mpsc::Sender<()>,
     thread: Option<JoinHandle<Option<String>>>,
+    live: Liveness,
 }
 
 impl Heartbeat {
     pub fn start(mut lease: Lease, cancel: CancellationToken) -> Self {
         let (stop, rx) = mpsc::channel::<()>();
+        let live = Liveness::new();
+        let beat = live.clone();
         let thread = std::thread::Builder::new()
             .name("cutover-lease".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(BEAT) {
                     // A busy database misses one beat; the next one retries. A lost lease stops us.
-                    if let Err(LeaseError::Lost) = lease.heartbeat(Utc::now()) {
-                        cancel.cancel();
-                        return Some(LeaseError::Lost.to_string());
+                    match lease.heartbeat(Utc::now()) {
+                        Ok(()) => beat.beat_at(std::time::Instant::now()),
+                        Err(LeaseError::Lost) => {
+                            cancel.cancel();
+                            return Some(LeaseError::Lost.to_string());
+                        }
+                        Err(_) => {}
                     }
                 }
                 match lease.release() {
@@ -107,7 +163,13 @@ impl Heartbeat {
                 }
             })
             .ok();
-        Self { stop, thread }
+        Self { stop, thread, live }
+    }
+
+    /// The check every request makes before it is sent (see [`Liveness`]).
+    pub fn guard(&self) -> crate::connectors::transport::SendGuard {
+        let live = self.live.clone();
+        std::sync::Arc::new(move || live.lapsed_at(std::time::Instant::now()))
     }
 
     /// Stops beating and releases the lease; `Some(message)` if it had been lost.

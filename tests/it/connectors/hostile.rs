@@ -230,3 +230,17 @@ async fn a_listing_stops_at_the_page_cap() {
     assert!(e.to_string().contains("more than 5 pages"), "{e}");
     assert_eq!(env.seen().len(), 5, "exactly the cap was read");
 }
+
+#[tokio::test]
+async fn a_transport_whose_guard_says_stop_sends_nothing() {
+    let h = start(YAML).await;
+    let env = hostile::start(|_, _| hostile::json(200, &json!({}))).await;
+    let t = transport_at(&h, &env.url, Limits::default())
+        .with_guard(Arc::new(|| Some("the lease heartbeat is 40s old".to_owned())));
+    let e = t
+        .send(Request::get("fno.read X", "/x"), &h.cancel)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("heartbeat"), "{e}");
+    assert!(env.seen().is_empty(), "a request went out: {:?}", env.seen());
+}

@@ -1,6 +1,7 @@
 mod encoding;
 mod files;
 mod full;
+mod lease_append;
 mod old_journal;
 mod replay;
 mod roundtrip;
