@@ -217,12 +217,46 @@ impl Lease {
         Ok((lease, event))
     }
 
+    /// Take the lease from a holder found dead for certain (its pid gone on this host), but only if the lease
+    /// row is still exactly `seen` inside the transaction: a holder that beat again in the meantime keeps it.
+    pub fn take_over_dead(
+        path: impl AsRef<Path>,
+        me: &LeaseHolder,
+        now: DateTime<Utc>,
+        stale_after: Duration,
+        seen: &LeaseInfo,
+    ) -> Result<(Lease, Event), LeaseError> {
+        let (lease, previous) = Self::take_with(path.as_ref(), me, now, stale_after, true, Some(seen))?;
+        let prev = previous.unwrap_or_else(|| lease.info.clone());
+        let event = Event::LeaseTakenOver {
+            previous_holder: prev.holder.name,
+            previous_host: prev.holder.host,
+            previous_pid: prev.holder.pid,
+            previous_heartbeat_at: prev.heartbeat_at,
+            holder: me.name.clone(),
+            host: me.host.clone(),
+            pid: me.pid,
+        };
+        Ok((lease, event))
+    }
+
     fn take(
         path: &Path,
         me: &LeaseHolder,
         now: DateTime<Utc>,
         stale_after: Duration,
         takeover: bool,
+    ) -> Result<(Lease, Option<LeaseInfo>), LeaseError> {
+        Self::take_with(path, me, now, stale_after, takeover, None)
+    }
+
+    fn take_with(
+        path: &Path,
+        me: &LeaseHolder,
+        now: DateTime<Utc>,
+        stale_after: Duration,
+        takeover: bool,
+        seen_dead: Option<&LeaseInfo>,
     ) -> Result<(Lease, Option<LeaseInfo>), LeaseError> {
         let mut conn = connect(path)?;
         let token = uuid::Uuid::new_v4().to_string();
@@ -242,7 +276,8 @@ impl Lease {
             previous = read(&tx)?;
             if let Some(cur) = &previous {
                 let ours = cur.holder.pid == me.pid && cur.holder.host == me.host;
-                let stale = cur.is_stale(now, stale_after);
+                // Rechecked here, under the write lock: the holder may have beaten since it looked dead.
+                let stale = cur.is_stale(now, stale_after) || seen_dead == Some(cur);
                 if !(ours || (takeover && stale)) {
                     return Err(LeaseError::Held {
                         info: cur.clone(),

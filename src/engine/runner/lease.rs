@@ -35,7 +35,19 @@ pub fn acquire(path: &Path, me: &LeaseHolder, take_over: bool) -> Result<(Lease,
         Err(LeaseError::Held { info, stale }) => {
             let dead = stale || pid_gone(&info, me);
             if take_over && dead {
-                let (l, ev) = Lease::take_over(path, me, Utc::now(), stale_after, true)?;
+                // The transaction rechecks: stale still, or the very holder whose pid was found gone.
+                let taken = if stale {
+                    Lease::take_over(path, me, Utc::now(), stale_after, false)
+                } else {
+                    Lease::take_over_dead(path, me, Utc::now(), stale_after, &info)
+                };
+                let (l, ev) = match taken {
+                    Ok(t) => t,
+                    Err(LeaseError::Held { info, .. }) => {
+                        return Err(SetupError::Lease(refusal(path, &info, false, false)));
+                    }
+                    Err(e) => return Err(SetupError::LeaseFailed(e)),
+                };
                 return Ok((l, Some(ev)));
             }
             Err(SetupError::Lease(refusal(path, &info, dead, pid_gone(&info, me))))

@@ -95,3 +95,30 @@ fn a_stopped_driver_holding_the_write_lock_is_named() {
     drop(tx);
     drop(frozen);
 }
+
+#[test]
+fn a_takeover_of_a_dead_holder_is_rechecked_inside_its_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.journal");
+    Journal::open(&path, Redactor::new()).unwrap().close().unwrap();
+    let stale = chrono::Duration::seconds(30);
+    let t0 = Utc::now();
+    let mut a = Lease::acquire(&path, &holder("ana", 4242, "ops-1"), t0, stale).unwrap();
+    // Ben's driver found ana's pid gone and is about to take over; ana beats again first.
+    let seen = Lease::current(&path).unwrap().unwrap();
+    a.heartbeat(t0 + chrono::Duration::seconds(1)).unwrap();
+    let ben = holder("ben", 5151, "ops-1");
+    let e = Lease::take_over_dead(&path, &ben, t0 + chrono::Duration::seconds(2), stale, &seen)
+        .err()
+        .expect("a holder that beat again keeps the journal");
+    assert!(matches!(e, LeaseError::Held { .. }), "{e}");
+    // Unchanged since it was seen: taken.
+    let seen = Lease::current(&path).unwrap().unwrap();
+    let (b, _event) =
+        Lease::take_over_dead(&path, &ben, t0 + chrono::Duration::seconds(3), stale, &seen).unwrap();
+    assert_eq!(b.info().holder.name, "ben");
+    assert!(matches!(
+        a.heartbeat(t0 + chrono::Duration::seconds(4)),
+        Err(LeaseError::Lost)
+    ));
+}
