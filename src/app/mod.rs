@@ -11,6 +11,7 @@ mod drive;
 pub mod exit;
 mod login;
 mod plan;
+mod preflight;
 mod replay;
 mod report;
 mod resume;
@@ -31,9 +32,9 @@ pub use drive::{DriveArgs, HeadlessFormat};
 
 const AFTER_HELP: &str = "\
 Exit codes:
-  0    finished / valid
-  1    a step or gate failed
-  2    invalid input (runbook, flags, files)
+  0    finished / valid / preflight all ok
+  1    a step or gate failed / preflight warnings only
+  2    invalid input (runbook, flags, files) / a preflight error
   3    waiting for an operator decision (headless)
   4    another process drives the journal (watch it with `cutover watch`)
   130  interrupted; the journal is consistent and the run resumes next time
@@ -68,6 +69,12 @@ pub enum Command {
         after_help = "Examples:\n  cutover plan runbooks/demo.yaml\n  cutover plan --format json runbooks/demo.yaml"
     )]
     Plan(plan::PlanArgs),
+    /// Check a runbook's environments read-only before the weekend: tokens, entities, DMF projects, packages,
+    /// dual-write maps, webhooks, clocks, service-protection headroom.
+    #[command(
+        after_help = "Examples:\n  cutover preflight runbooks/contoso-weekend.yaml\n  cutover preflight runbooks/contoso-weekend.yaml --format json --journal weekend.journal\n  cutover preflight runbooks/contoso-weekend.yaml --sim=runbooks/scenarios/contoso-weekend.yaml\n\nWrites nothing to any environment: GETs, a HEAD to each webhook, and token requests.\nOne line per check (ok / warning / error, with the fix). Exit codes: 0 all ok, 1 warnings only, 2 an error."
+    )]
+    Preflight(preflight::PreflightArgs),
     /// Serve the simulated F&O, Dataverse, dual-write and Entra ID endpoints on loopback.
     #[command(
         after_help = "Examples:\n  cutover sim\n  cutover sim --scenario runbooks/demo.sim.yaml --listen 127.0.0.1:8080\n\nThe first line on stdout is `listening on http://HOST:PORT`."
@@ -206,6 +213,7 @@ pub fn run(cli: Cli) -> color_eyre::Result<i32> {
     match cli.command {
         Command::Validate(args) => Ok(validate::run(&args)),
         Command::Plan(args) => Ok(plan::run(&args)),
+        Command::Preflight(args) => preflight::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Resume(args) => resume::run(&args),

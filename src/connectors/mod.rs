@@ -23,6 +23,7 @@ pub mod dual_write;
 mod error;
 pub mod fno;
 pub mod http;
+pub mod metadata;
 pub mod net;
 pub mod notify;
 pub mod parse;

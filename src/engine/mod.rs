@@ -9,6 +9,7 @@ pub mod envs;
 pub mod envs_auth;
 pub mod exec;
 pub mod live;
+pub mod preflight;
 pub mod resume;
 pub mod runner;
 pub mod scheduler;

@@ -195,6 +195,42 @@ pub enum LogLevel {
     Error,
 }
 
+/// How one preflight check came out. Ordered by weight: the worst status decides the exit code.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Ok,
+    /// Not asked: what it needs failed in an earlier check (which says why).
+    Skipped,
+    Warning,
+    Error,
+}
+
+impl CheckStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Skipped => "skipped",
+            CheckStatus::Warning => "warning",
+            CheckStatus::Error => "error",
+        }
+    }
+}
+
+/// One line of a preflight: which check, about what, how it came out, and what to do about it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PreflightCheck {
+    /// The check's name in the registry (`token`, `entity`, `company_lookup`, ...).
+    pub check: String,
+    /// What it is about (`fno`, `customers: dataverse:accounts`, `CutoverSnapshot`, ...).
+    pub subject: String,
+    pub status: CheckStatus,
+    pub message: String,
+    /// What to do, for a warning or an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
 /// A fact about a run. Serialised internally tagged: `{"kind": "step_intent", ...}`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -328,6 +364,18 @@ pub enum Event {
     RunFinished {
         outcome: RunOutcome,
     },
+    /// `cutover preflight --journal`: the read-only checks of a runbook's environments, journaled under a
+    /// run id of its own (`preflight-...`) that has no `RunStarted`; the evidence report shows them.
+    PreflightChecked {
+        runbook: String,
+        version: String,
+        runbook_sha256: String,
+        operator: String,
+        host: String,
+        /// `live`, or `simulator` when `--sim`/`--sim-url` stood in for the environments.
+        target: String,
+        checks: Vec<PreflightCheck>,
+    },
 }
 
 impl Event {
@@ -352,6 +400,7 @@ impl Event {
             Event::LeaseTakenOver { .. } => "lease_taken_over",
             Event::Log { .. } => "log",
             Event::RunFinished { .. } => "run_finished",
+            Event::PreflightChecked { .. } => "preflight_checked",
         }
     }
 }

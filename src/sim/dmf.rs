@@ -392,3 +392,85 @@ pub async fn action(app: App, base: &str, action: &str, body: Value) -> Response
         ),
     }
 }
+
+/// The F&O entity set of the data projects (definition groups): the set the DMF actions are bound to.
+pub const GROUPS_SET: &str = "DataManagementDefinitionGroups";
+
+/// `GET /data/DataManagementDefinitionGroups[('<Name>')]` with `$filter $select $top $skip`: the scenario's
+/// `dmf.definition_groups`, one row each with the properties of the public entity
+/// `DataManagementDefinitionGroupEntity` [doc: CDM schema] the simulator can fill: `Name`, `Description` (empty),
+/// `ProjectCategory` (`Project`). Our model: a group the scenario does not declare is not listed (a submit naming
+/// it still runs with `default_job`, as before).
+pub fn groups(app: &App, base: &str, seg: &str, raw: Option<&str>) -> Response {
+    use super::odata::{Dialect, Query, filter};
+    let (_, key) = super::fno::split_key(seg);
+    let rows: Vec<serde_json::Map<String, Value>> = app.with(|st| {
+        st.scenario
+            .dmf
+            .definition_groups
+            .keys()
+            .map(|name| {
+                let v = json!({"@odata.etag": format!("W/\"{}\"", super::faults::hash_str(name) % 1_000_000),
+                    "Name": name, "Description": "", "ProjectCategory": "Project"});
+                v.as_object().cloned().unwrap_or_default()
+            })
+            .collect()
+    });
+    let q = match Query::parse(raw, Dialect::Fno) {
+        Ok(q) => q,
+        Err(e) => return super::fno::query_error(e),
+    };
+    let known = ["Name", "Description", "ProjectCategory"];
+    let named: Vec<String> = q
+        .filter
+        .iter()
+        .flat_map(filter::fields)
+        .chain(q.select.iter().flatten().cloned())
+        .collect();
+    if let Some(f) = named.iter().find(|f| !known.contains(&f.as_str())) {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "",
+            &format!(
+                "Could not find a property named '{f}' on type 'Microsoft.Dynamics.DataEntities.DataManagementDefinitionGroup'."
+            ),
+        );
+    }
+    let context = format!("{base}/data/$metadata#{GROUPS_SET}");
+    if let Some(key) = key {
+        let want = key.first().and_then(|(_, v)| v.as_str()).unwrap_or("").to_owned();
+        return match rows
+            .into_iter()
+            .find(|m| m["Name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&want)))
+        {
+            Some(mut m) => {
+                m.insert("@odata.context".into(), json!(format!("{context}/$entity")));
+                Json(Value::Object(m)).into_response()
+            }
+            None => json_error(
+                StatusCode::NOT_FOUND,
+                "",
+                &format!("No resource was found for {seg}."),
+            ),
+        };
+    }
+    let value: Vec<Value> = rows
+        .into_iter()
+        .filter(|m| {
+            q.filter
+                .as_ref()
+                .is_none_or(|f| filter::eval(f, &|p: &str| m.get(p).cloned().unwrap_or(Value::Null)))
+        })
+        .skip(q.skip)
+        .take(q.top.unwrap_or(usize::MAX))
+        .map(|m| match &q.select {
+            Some(sel) => Value::Object(
+                m.into_iter()
+                    .filter(|(k, _)| k.starts_with('@') || sel.contains(k))
+                    .collect(),
+            ),
+            None => Value::Object(m),
+        })
+        .collect();
+    Json(json!({"@odata.context": context, "value": value})).into_response()
+}

@@ -19,6 +19,7 @@ pub fn routes() -> Router<App> {
         .route("/_sim/clock", get(sim_clock))
         .route("/_sim/webhook", post(sim_webhook))
         .route("/_sim/model", get(super::model::serve))
+        .route("/_sim/requests", get(sim_requests))
 }
 
 async fn sim_state(State(app): State<App>) -> Response {
@@ -36,6 +37,17 @@ async fn sim_faults(
         }
         Err(e) => json_error(StatusCode::BAD_REQUEST, "BadRequest", &e.body_text()),
     }
+}
+
+/// `GET /_sim/requests`: `{"requests":[{"method","path"}]}`, oldest first (no query, header or body).
+async fn sim_requests(State(app): State<App>) -> Response {
+    let list: Vec<Value> = app.with(|st| {
+        st.request_log
+            .iter()
+            .map(|(m, p)| json!({"method": m, "path": p}))
+            .collect()
+    });
+    Json(json!({ "requests": list })).into_response()
 }
 
 async fn sim_faults_get(State(app): State<App>) -> Response {

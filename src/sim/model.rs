@@ -141,6 +141,14 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
         "A job is `NotRun` for `queued`, `Executing` for `duration`, then its `outcome`; an import whose `packageUrl` names no uploaded blob ends `Failed`; unknown ids are `Unknown`. A repeated `ImportFromPackage`/`ExportToPackage` with the same `executionId` returns it without running again. On Succeeded/PartiallySucceeded an import loads its entities' rows minus `target_errors` and the rows flow through Running maps. `GetExecutionErrors` is a JSON string holding an array of `{\"entityName\",\"errorMessage\",\"recordKey\",\"stage\"}`. `GetImportTargetErrorKeysFileUrl` is `\"\"` until `error_file_delay` after the Generate call. The exported package is an empty valid zip.",
     ),
     (
+        "Data projects",
+        "`GET /data/DataManagementDefinitionGroups` lists the scenario's `dmf.definition_groups` only, each with `Name`, `Description` (empty) and `ProjectCategory` (`Project`), with `$filter $select $top $skip` and a `('<Name>')` key; a group the scenario does not declare is not listed, though a DMF action naming it still runs with `default_job`.",
+    ),
+    (
+        "Request log",
+        "`GET /_sim/requests` lists the method and path (no query, header or body) of the last 20,000 requests of every service, `/_sim/` included, oldest first.",
+    ),
+    (
         "Blob storage",
         "`PUT` needs `x-ms-blob-type: BlockBlob` (else 400 `MissingRequiredHeader`) and answers 201; a bad or expired SAS (one real hour) is 403 `AuthenticationFailed`.",
     ),

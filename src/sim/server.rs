@@ -204,6 +204,7 @@ async fn pipeline(State(app): State<App>, req: Request, next: Next) -> Response 
     let path = req.uri().path().to_string();
     let ext = Ext::of(req.headers(), &app.base);
     let (service, served_here) = route::service_of(&app, &ext, &path);
+    app.lock().log_request(req.method().as_str(), &path);
     if service == Service::Sim {
         return next.run(req).await;
     }

@@ -17,6 +17,9 @@ use super::live::{LiveRt, Pending};
 use super::scenario::{EntityDef, Rows, Scenario, Side};
 use super::tables::{NO_COMPANY, Table, Tables};
 
+/// The most requests [`SimState::request_log`] keeps (the oldest are dropped first).
+pub const REQUEST_LOG_CAP: usize = 20_000;
+
 /// The F&O entity set that holds the dual-write error queue (our model of `DualWriteErrorLog`).
 pub const ERROR_LOG_SET: &str = "DualWriteErrorLogs";
 
@@ -63,6 +66,9 @@ pub struct SimState {
     pub pending: Vec<Pending>,
     pub live: Vec<LiveRt>,
     pub requests: u64,
+    /// The method and path of every request, oldest first, at most [`REQUEST_LOG_CAP`] (`GET /_sim/requests`):
+    /// what a test reads to prove a read-only command wrote nothing.
+    pub request_log: std::collections::VecDeque<(String, String)>,
     pub snapshot: (f64, HashMap<String, u64>),
     pub webhooks: Vec<Value>,
     pub sp: HashMap<String, SpWindow>,
@@ -133,6 +139,7 @@ impl SimState {
             pending: Vec::new(),
             live: scenario.live_writes.iter().cloned().map(LiveRt::new).collect(),
             requests: 0,
+            request_log: std::collections::VecDeque::new(),
             snapshot: (0.0, HashMap::new()),
             webhooks: Vec::new(),
             sp: HashMap::new(),
@@ -284,6 +291,14 @@ impl SimState {
             "requests": self.requests,
             "webhooks": self.webhooks.len(),
         })
+    }
+
+    /// Records one request in [`SimState::request_log`].
+    pub fn log_request(&mut self, method: &str, path: &str) {
+        if self.request_log.len() >= REQUEST_LOG_CAP {
+            self.request_log.pop_front();
+        }
+        self.request_log.push_back((method.to_owned(), path.to_owned()));
     }
 
     /// The company index of a row given its `dataAreaId`/company-field value.

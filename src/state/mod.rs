@@ -416,7 +416,8 @@ impl RunState {
                 add_unique(&mut self.header.hosts, host);
             }
             // Shown through the warning the approver journals with it.
-            Event::ApprovalRefused { .. } => {}
+            // A preflight belongs to no run: its id has no RunStarted, and the report reads it from the journal.
+            Event::ApprovalRefused { .. } | Event::PreflightChecked { .. } => {}
             Event::Log { level, message } => {
                 push_bounded(
                     &mut self.logs,

@@ -277,6 +277,11 @@ impl DeviceCode {
     }
 }
 
+/// Whether the cache file at `path` holds a sign-in under `key` (read-only: nothing is refreshed or written).
+pub fn is_signed_in(path: &Path, key: &str) -> std::result::Result<bool, String> {
+    Ok(read_cache(path)?.accounts.contains_key(key))
+}
+
 /// The cache key of one app registration's sign-in.
 pub fn cache_key(authority: &str, tenant: &str, client_id: &str) -> String {
     format!("{}|{tenant}|{client_id}", authority.trim_end_matches('/'))

@@ -13,6 +13,10 @@ pub struct Principal {
     /// A client secret the app accepts.
     #[serde(default)]
     pub secret: Option<String>,
+    /// The secret's end date in the app registration: after it (Entra's clock, `auth.clock_skew` ahead of
+    /// this machine) the secret is refused with 401 `invalid_client` AADSTS7000222.
+    #[serde(default)]
+    pub secret_expires: Option<DateTime<Utc>>,
     /// Certificates registered on the app (its key credentials).
     #[serde(default)]
     pub certificates: Vec<RegisteredCertificate>,

@@ -124,7 +124,26 @@ pub fn dispatch(
     if p.secret.as_deref() != Some(secret) {
         return Some(bad_secret(app, client));
     }
+    let skew = app.with(|st| st.scenario.auth.clock_skew);
+    let entra_now = chrono::Utc::now() + chrono::Duration::seconds(skew);
+    if p.secret_expires.is_some_and(|end| entra_now > end) {
+        return Some(expired_secret(app, client));
+    }
     Some(issue_app_token(app, tenant, get("scope"), ttl))
+}
+
+/// `invalid_client` AADSTS7000222, 401: the secret is right but its end date has passed (the code and its
+/// meaning are in Entra's published error-code list; the message is the one Entra returns).
+pub fn expired_secret(app: &App, client: &str) -> Response {
+    aad_error_status(
+        app,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        Some(7000222),
+        &format!(
+            "The provided client secret keys for app '{client}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
+        ),
+    )
 }
 
 /// `invalid_client` AADSTS7000215, 401 (wire-facts A4).

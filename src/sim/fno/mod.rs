@@ -42,7 +42,7 @@ fn bad(msg: &str) -> Response {
     json_error(StatusCode::BAD_REQUEST, "", msg)
 }
 
-fn query_error(e: QueryError) -> Response {
+pub fn query_error(e: QueryError) -> Response {
     if e.not_modelled {
         wire::not_modelled(Service::Fno, &e.message)
     } else {
@@ -108,6 +108,9 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Response {
     match segments(&rest).as_slice() {
+        [seg] if seg.split('(').next() == Some(super::dmf::GROUPS_SET) => {
+            super::dmf::groups(&app, &ext.base, seg, raw.as_deref())
+        }
         [seg] => collection(&app, &ext.base, seg, raw.as_deref(), &headers),
         [set, c] if c == "$count" => count(&app, set, raw.as_deref()),
         [seg, tail, ..] if seg.contains('(') && known(&app, seg) => wire::not_modelled(

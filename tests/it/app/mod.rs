@@ -2,4 +2,5 @@ mod crash;
 mod demo_kill_resume;
 mod fuzz_regress;
 mod hostile_output;
+mod preflight;
 mod secrets_scan;

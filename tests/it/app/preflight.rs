@@ -1,0 +1,261 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `cutover preflight` as an operator runs it, against the simulator over real HTTP (`--sim-url` to a
+//! simulator this test starts, so it can read the simulator's request log): the contoso estate is all ok and
+//! nothing but reads reached it; each broken scenario names its problem and its fix with exit 2; `--journal`
+//! leaves a `preflight_checked` event that decodes and a journal that verifies.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::support::sim as sim_support;
+
+const RUNBOOK: &str = "runbooks/contoso-weekend.yaml";
+
+fn scenario(name: &str) -> cutover::sim::Scenario {
+    let path = format!("{}/runbooks/scenarios/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+    cutover::sim::Scenario::from_yaml(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Runs the binary off the runtime's threads (the simulator answers on them meanwhile).
+async fn preflight(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR")).env("NO_COLOR", "1");
+    for v in [
+        "FNO_URL",
+        "DATAVERSE_URL",
+        "TENANT_ID",
+        "FNO_CLIENT_ID",
+        "FNO_CLIENT_SECRET",
+        "DV_CLIENT_ID",
+        "DV_CLIENT_SECRET",
+        "TEAMS_WEBHOOK_URL",
+    ] {
+        c.env_remove(v);
+    }
+    c.envs(env.iter().copied());
+    c.args(["preflight", RUNBOOK, "--sim-url", url, "--format", "json"])
+        .args(extra);
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+async fn requests(url: &str) -> Vec<(String, String)> {
+    let c = cutover::connectors::net::client().unwrap();
+    let v: Value = c
+        .get(format!("{url}/_sim/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_owned(),
+                r["path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contoso_estate_passes_every_check_and_the_simulator_saw_only_reads() {
+    let sim = sim_support::start_sim(scenario("contoso-weekend")).await;
+    let out = preflight(&sim.url(), &[], &[]).await;
+    let r = report(&out);
+    let checks = r["checks"].as_array().unwrap();
+    let bad: Vec<&Value> = checks.iter().filter(|c| c["status"] != "ok").collect();
+    assert!(bad.is_empty(), "not ok: {bad:#?}");
+    assert_eq!(out.status.code(), Some(0));
+    for name in [
+        "token",
+        "reach",
+        "entity",
+        "company_lookup",
+        "dmf_group",
+        "package",
+        "dualwrite",
+        "webhook",
+        "clock",
+        "headroom",
+    ] {
+        assert!(
+            checks.iter().any(|c| c["check"] == name),
+            "no {name} line: {checks:#?}"
+        );
+    }
+    let pkg = checks.iter().find(|c| c["check"] == "package").unwrap();
+    let sha = cutover::util::sha256_hex(
+        std::fs::read(format!(
+            "{}/runbooks/packages/reference-data.zip",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    );
+    assert!(pkg["message"].as_str().unwrap().contains(&sha), "{pkg}");
+
+    let log = requests(&sim.url()).await;
+    let writes: Vec<&(String, String)> = log
+        .iter()
+        .filter(|(m, p)| !(m == "GET" || m == "HEAD" || (m == "POST" && p.ends_with("/oauth2/v2.0/token"))))
+        .collect();
+    assert!(writes.is_empty(), "the preflight wrote: {writes:?}");
+    assert!(
+        log.iter().any(|(m, p)| m == "HEAD" && p == "/_sim/webhook"),
+        "no webhook probe in {log:?}"
+    );
+    assert!(log.iter().any(|(m, _)| m == "GET"), "{log:?}");
+    assert_eq!(sim.state()["webhooks"], 0, "a message was posted");
+    assert_eq!(sim.state()["side_effects"], serde_json::json!({}));
+}
+
+/// (scenario, env, check, subject, words of the message, words of the fix)
+/// (scenario, variables, check, subject, words of the message, words of the fix)
+type Broken = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+const BROKEN: &[Broken] = &[
+    (
+        "preflight-missing-entity-set",
+        &[],
+        "entity",
+        "customer_groups: fno:CustomerGroups",
+        "no entity set `CustomerGroups`",
+        "correct the map's `source`",
+    ),
+    (
+        "preflight-wrong-company-lookup",
+        &[],
+        "company_lookup",
+        "customers: dataverse:accounts",
+        "its lookup to cdm_company is `cr123_legalentity`",
+        "company_lookup: cr123_legalentity",
+    ),
+    (
+        "preflight-missing-dmf-group",
+        &[],
+        "dmf_group",
+        "fno: CutoverReferenceData",
+        "no data project `CutoverReferenceData`",
+        "Data management → Import",
+    ),
+    (
+        "preflight-expired-secret",
+        &[
+            ("FNO_CLIENT_ID", "f0f0f0f0-0000-4000-8000-00000000f001"),
+            ("FNO_CLIENT_SECRET", "fno-secret-2025"),
+            ("DV_CLIENT_ID", "d0d0d0d0-0000-4000-8000-00000000d001"),
+            ("DV_CLIENT_SECRET", "dv-secret-2026"),
+        ],
+        "token",
+        "fno (client_secret)",
+        "AADSTS7000222",
+        "the client secret has expired: create a new one",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_broken_scenario_is_named_with_its_fix_and_exits_2() {
+    for (name, env, check, subject, message, fix) in BROKEN {
+        let sim = sim_support::start_sim(scenario(name)).await;
+        let out = preflight(&sim.url(), &[], env).await;
+        let r = report(&out);
+        let errors: Vec<&Value> = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "error")
+            .collect();
+        assert_eq!(errors.len(), 1, "{name}: exactly the one problem: {errors:#?}");
+        let e = errors[0];
+        assert_eq!(
+            (e["check"].as_str(), e["subject"].as_str()),
+            (Some(*check), Some(*subject)),
+            "{name}: {e:#}"
+        );
+        assert!(e["message"].as_str().unwrap().contains(message), "{name}: {e:#}");
+        assert!(e["fix"].as_str().unwrap().contains(fix), "{name}: {e:#}");
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert_eq!(r["exit"], 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for secret in ["fno-secret-2025", "dv-secret-2026"] {
+            assert!(
+                !String::from_utf8_lossy(&out.stdout).contains(secret) && !stderr.contains(secret),
+                "{name} printed a secret"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journaled_preflight_decodes_and_the_journal_verifies() {
+    let sim = sim_support::start_sim(scenario("preflight-missing-dmf-group")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("weekend.journal");
+    let out = preflight(&sim.url(), &["--journal", j.to_str().unwrap()], &[]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reader = cutover::journal::JournalReader::open_read_only(&j).unwrap();
+    let (kind, payload): (String, String) = reader
+        .connection()
+        .query_row(
+            "SELECT kind, payload FROM events WHERE kind = 'preflight_checked'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let cutover::model::Event::PreflightChecked {
+        runbook,
+        target,
+        checks,
+        ..
+    } = cutover::journal::decode::decode_event(&kind, &payload).unwrap()
+    else {
+        panic!("not a preflight: {payload}");
+    };
+    assert_eq!(
+        (runbook.as_str(), target.as_str()),
+        ("contoso-weekend", "simulator")
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| c.check == "dmf_group" && c.status == cutover::model::event::CheckStatus::Error)
+    );
+    let verify = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["verify", j.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
