@@ -4,7 +4,7 @@
 //! `RetrieveTotalRecordCount` is a snapshot up to 24 h old. [`DataverseClient::count`] therefore asks
 //! `$count=true` with the `totalrecordcount` annotations; when the service says the limit was exceeded (or the
 //! answer sits exactly on the cap) it counts by paging over the primary id only (`$select=<id>`,
-//! `Prefer: odata.maxpagesize=5000`, following `@odata.nextLink` verbatim), which is exact at any size.
+//! `Prefer: odata.maxpagesize=5000`, following `@odata.nextLink` on the same origin only), which is exact at any size.
 //! The OData headers Dataverse requires are sent on every request (see [`dataverse_transport`]).
 
 use serde_json::{Map, Value};
@@ -113,7 +113,7 @@ impl DataverseClient {
         self.count_by_paging(set, primary_id, filter, cancel).await
     }
 
-    /// Counts by reading only primary ids, 5,000 per page, following nextLink verbatim.
+    /// Counts by reading only primary ids, 5,000 per page, following nextLink (same origin only).
     pub async fn count_by_paging(
         &self,
         set: &str,
@@ -137,7 +137,7 @@ impl DataverseClient {
             rows += page.value.len() as u64;
             pages += 1;
             match page.next_link {
-                Some(next) => req = Request::get(&call, next),
+                Some(next) => req = Request::next_link(&call, next),
                 None => {
                     return Ok(Count {
                         rows,

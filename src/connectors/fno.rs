@@ -3,7 +3,7 @@
 //! Every call adds `cross-company=true`: without it F&O returns only the caller's default company, so parity
 //! would be wrong. A per-company figure adds `$filter=dataAreaId eq '<company>'` with the company lower-cased
 //! (F&O stores `dataAreaId` lower-case). Counts use `/<Set>/$count` (text/plain) and fall back to
-//! `$count=true&$top=0` when that form is refused. Paging follows `@odata.nextLink` verbatim (its token format is
+//! `$count=true&$top=0` when that form is refused. Paging follows `@odata.nextLink` as given, on the same scheme, host and port only (its token format is
 //! undocumented). All calls are reads and retried as such.
 
 use rand::SeedableRng;
@@ -128,7 +128,7 @@ impl FnoClient {
     }
 
     /// Reads rows of `set` (cross-company) with optional `$filter`, `$select` and `$orderby`, following
-    /// `@odata.nextLink` verbatim, stopping after `max_rows` rows.
+    /// `@odata.nextLink` (same origin only), stopping after `max_rows` rows.
     pub async fn read(
         &self,
         set: &str,
@@ -158,7 +158,7 @@ impl FnoClient {
                 _ => None,
             }));
             match page.next_link {
-                Some(next) if rows.len() < max_rows => req = Request::get(&call, next),
+                Some(next) if rows.len() < max_rows => req = Request::next_link(&call, next),
                 _ => break,
             }
         }

@@ -112,6 +112,9 @@ pub struct Request {
     pub idempotency: Idempotency,
     /// Attach the environment's bearer token (false for SAS blob URLs and webhooks).
     pub authenticated: bool,
+    /// A link the service handed out (`@odata.nextLink`): followed only on the scheme, host and port the
+    /// environment's requests go to, so a hostile or misconfigured link never receives the token.
+    pub same_origin: bool,
 }
 
 impl std::fmt::Debug for Request {
@@ -126,6 +129,7 @@ impl std::fmt::Debug for Request {
             .field("body", &self.body)
             .field("idempotency", &self.idempotency)
             .field("authenticated", &self.authenticated)
+            .field("same_origin", &self.same_origin)
             .finish()
     }
 }
@@ -146,6 +150,15 @@ impl Request {
             body: Body::Empty,
             idempotency,
             authenticated: true,
+            same_origin: false,
+        }
+    }
+    /// A GET of a link the service returned (`@odata.nextLink`): refused unless it has the scheme, host and
+    /// port of the environment's URL (see [`Request::same_origin`]).
+    pub fn next_link(call: impl Into<String>, link: impl Into<String>) -> Self {
+        Self {
+            same_origin: true,
+            ..Self::get(call, link)
         }
     }
     pub fn get(call: impl Into<String>, target: impl Into<String>) -> Self {

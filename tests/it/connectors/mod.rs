@@ -4,3 +4,4 @@ mod counts;
 mod dmf;
 mod dual_write;
 mod faults;
+mod next_link;
