@@ -297,6 +297,25 @@ fn environments(rb: &Runbook, cx: &mut Ctx<'_>) {
                         }
                     }
                 }
+                if e.mode == Some(super::model::DualWriteMode::Gateway) {
+                    let at = cx.at(&[Key("environments"), Key(name), Key("mode")]);
+                    cx.warn(
+                        at,
+                        "gateway-unsupported",
+                        format!(
+                            "`{name}` drives the dual-write management gateway: unsupported by Microsoft (the API its public automation tool calls; it can change at any time)"
+                        ),
+                        "the console, plan and report say so; `mode: operator` is the supported way".to_owned(),
+                    );
+                    cx.warn(
+                        at,
+                        "gateway-needs-user",
+                        format!(
+                            "gateway mode in `{name}` needs a delegated user sign-in (a token for https://IntegratorApp.com); the gateway takes no app-only client credentials"
+                        ),
+                        "sign-in for a user is not built yet: use `mode: operator` until it is".to_owned(),
+                    );
+                }
                 if e.mode == Some(super::model::DualWriteMode::Gateway) && e.url.is_none() {
                     let hint = "add the gateway `url`, or use `mode: operator`".to_owned();
                     cx.error(
