@@ -4,8 +4,11 @@
 //! `RetrieveTotalRecordCount` is a snapshot up to 24 h old. [`DataverseClient::count`] therefore asks
 //! `$count=true` with the `totalrecordcount` annotations; when the service says the limit was exceeded (or the
 //! answer sits exactly on the cap) it counts by paging over the primary id only (`$select=<id>`,
-//! `Prefer: odata.maxpagesize=5000`, following `@odata.nextLink` verbatim), which is exact at any size.
+//! `Prefer: odata.maxpagesize=5000`, following `@odata.nextLink` on the same origin only), which is exact at any size.
 //! The OData headers Dataverse requires are sent on every request (see [`dataverse_transport`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -51,18 +54,152 @@ pub struct WhoAmI {
     pub organization_id: String,
 }
 
+/// The lookup to `cdm_company` that out-of-box company-specific tables carry (read as `_msdyn_company_value`).
+pub const DEFAULT_COMPANY_LOOKUP: &str = "msdyn_company";
+
+/// A table as its metadata (`EntityDefinitions`) names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMeta {
+    pub logical_name: String,
+    pub entity_set_name: String,
+    /// `PrimaryIdAttribute`, e.g. `accountid`.
+    pub primary_id: String,
+    /// The alternate keys' attributes (`Keys/KeyAttributes`), one list per key.
+    pub keys: Vec<Vec<String>>,
+}
+
+/// What does not change during a run, asked once per environment: table metadata by entity set and
+/// `cdm_companyid` by company code. Cheap to clone (shared). A company that is not (yet) in `cdm_companies`
+/// is not cached, so it is asked again once the legal-entities map has run.
+#[derive(Debug, Clone, Default)]
+pub struct DataverseCache(Arc<Mutex<CacheInner>>);
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    tables: HashMap<String, TableMeta>,
+    companies: HashMap<String, String>,
+}
+
+impl DataverseCache {
+    fn with<R>(&self, f: impl FnOnce(&mut CacheInner) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// `_<lookup>_value eq <guid>`: the per-company filter through a company lookup (a GUID, unquoted).
+pub fn company_filter(lookup: &str, company_id: &str) -> String {
+    format!(
+        "_{lookup}_value eq {}",
+        company_id.trim_matches(|c| c == '{' || c == '}')
+    )
+}
+
+/// `a and b`, each parenthesised, for whichever are present.
+pub fn and_filters(parts: &[Option<&str>]) -> Option<String> {
+    let present: Vec<&str> = parts.iter().flatten().copied().collect();
+    match present.as_slice() {
+        [] => None,
+        [one] => Some((*one).to_owned()),
+        many => Some(
+            many.iter()
+                .map(|p| format!("({p})"))
+                .collect::<Vec<_>>()
+                .join(" and "),
+        ),
+    }
+}
+
 /// The Dataverse client of one environment.
 #[derive(Debug, Clone)]
 pub struct DataverseClient {
     t: Transport,
+    cache: DataverseCache,
 }
 
 impl DataverseClient {
-    /// Wraps a transport, adding the OData headers.
+    /// Wraps a transport, adding the OData headers (with a cache of its own).
     pub fn new(t: Transport) -> Self {
         Self {
             t: dataverse_transport(t),
+            cache: DataverseCache::default(),
         }
+    }
+
+    /// Shares `cache` (one per environment and run).
+    pub fn with_cache(mut self, cache: DataverseCache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The table behind entity set `set`, from `EntityDefinitions` (asked once per environment). A set no table
+    /// has is [`ConnectorError::NotFound`].
+    pub async fn table(&self, set: &str, cancel: &CancellationToken) -> Result<TableMeta> {
+        if let Some(m) = self.cache.with(|c| c.tables.get(set).cloned()) {
+            return Ok(m);
+        }
+        let call = format!("dataverse.metadata {set}");
+        let req = Request::get(&call, format!("{API}/EntityDefinitions"))
+            .query("$select", "LogicalName,EntitySetName,PrimaryIdAttribute")
+            .query("$filter", eq_filter("EntitySetName", set))
+            .query("$expand", "Keys($select=KeyAttributes)");
+        let resp = self.t.send(req, cancel).await?;
+        let page = self.t.parse(&resp, parse::collection)?;
+        let Some(o) = page.value.first().and_then(Value::as_object) else {
+            return Err(ConnectorError::NotFound {
+                env: self.t.env().to_owned(),
+                call,
+                message: format!("no table has the entity set name `{set}` (EntityDefinitions)"),
+            });
+        };
+        let s = |k: &str| o.get(k).and_then(parse::scalar_string).unwrap_or_default();
+        let keys = o
+            .get("Keys")
+            .and_then(Value::as_array)
+            .map(|ks| {
+                ks.iter()
+                    .filter_map(|k| k.get("KeyAttributes").and_then(Value::as_array))
+                    .map(|a| a.iter().filter_map(parse::scalar_string).collect())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let meta = TableMeta {
+            logical_name: s("LogicalName"),
+            entity_set_name: s("EntitySetName"),
+            primary_id: s("PrimaryIdAttribute"),
+            keys,
+        };
+        if meta.primary_id.is_empty() || meta.logical_name.is_empty() {
+            return Err(ConnectorError::bad_body(
+                self.t.env(),
+                &call,
+                "the table definition has no LogicalName or PrimaryIdAttribute",
+            ));
+        }
+        self.cache.with(|c| c.tables.insert(set.to_owned(), meta.clone()));
+        Ok(meta)
+    }
+
+    /// The `cdm_companyid` (GUID) of the legal entity with `cdm_companycode` `code`, from `cdm_companies` (asked
+    /// once per environment); `None` while no such row exists (before the legal-entities map has run).
+    pub async fn company_id(&self, code: &str, cancel: &CancellationToken) -> Result<Option<String>> {
+        let up = code.to_ascii_uppercase();
+        if let Some(id) = self.cache.with(|c| c.companies.get(&up).cloned()) {
+            return Ok(Some(id));
+        }
+        let req = Request::get(format!("dataverse.company {up}"), format!("{API}/cdm_companies"))
+            .query("$filter", eq_filter("cdm_companycode", &up))
+            .query("$select", "cdm_companyid");
+        let resp = self.t.send(req, cancel).await?;
+        let page = self.t.parse(&resp, parse::collection)?;
+        let id = page
+            .value
+            .first()
+            .and_then(|r| r.get("cdm_companyid"))
+            .and_then(parse::scalar_string);
+        if let Some(id) = &id {
+            self.cache.with(|c| c.companies.insert(up, id.clone()));
+        }
+        Ok(id)
     }
 
     pub fn transport(&self) -> &Transport {
@@ -113,7 +250,7 @@ impl DataverseClient {
         self.count_by_paging(set, primary_id, filter, cancel).await
     }
 
-    /// Counts by reading only primary ids, 5,000 per page, following nextLink verbatim.
+    /// Counts by reading only primary ids, 5,000 per page, following nextLink (same origin only).
     pub async fn count_by_paging(
         &self,
         set: &str,
@@ -140,7 +277,7 @@ impl DataverseClient {
             match page.next_link {
                 Some(next) => {
                     bound.next(&next)?;
-                    req = Request::get(&call, next);
+                    req = Request::next_link(&call, next);
                 }
                 None => {
                     return Ok(Count {
@@ -153,17 +290,28 @@ impl DataverseClient {
         }
     }
 
-    /// Rows of one company: `filter` on the company column (e.g. `cdm_companycode eq 'USMF'`).
+    /// Rows of one company through the table's company lookup (`msdyn_company`): the company's `cdm_companyid`
+    /// is read once from `cdm_companies`, then `_<lookup>_value eq <id>` is counted. A company with no
+    /// `cdm_companies` row has no rows (0, [`CountMethod::ODataCount`]).
     pub async fn count_company(
         &self,
         set: &str,
         primary_id: &str,
-        company_column: &str,
+        lookup: &str,
         company: &str,
         cancel: &CancellationToken,
     ) -> Result<Count> {
-        self.count(set, primary_id, Some(&eq_filter(company_column, company)), cancel)
-            .await
+        match self.company_id(company, cancel).await? {
+            Some(id) => {
+                self.count(set, primary_id, Some(&company_filter(lookup, &id)), cancel)
+                    .await
+            }
+            None => Ok(Count {
+                rows: 0,
+                method: CountMethod::ODataCount,
+                pages: 0,
+            }),
+        }
     }
 
     /// A FetchXML count aggregate (fails above 50,000 rows with `AggregateQueryRecordLimit`: callers fall back to
@@ -201,7 +349,8 @@ impl DataverseClient {
         self.t.parse(&resp, parse::retrieve_total_record_count)
     }
 
-    /// Rows whose `key_field` equals `value` (at most `max`), with optional `$select`.
+    /// Rows whose `key_field` equals `value` (at most 50), with optional `$select`. On a company-specific table
+    /// use [`Self::find_by_key_where`] with the company: a natural key alone can match another company's row.
     pub async fn find_by_key(
         &self,
         set: &str,
@@ -210,8 +359,24 @@ impl DataverseClient {
         select: &[&str],
         cancel: &CancellationToken,
     ) -> Result<Vec<Map<String, Value>>> {
-        let mut req = Request::get(format!("dataverse.find {set}"), format!("{API}/{set}"))
-            .query("$filter", eq_filter(key_field, value));
+        self.find_by_key_where(set, key_field, value, None, select, cancel)
+            .await
+    }
+
+    /// Rows whose `key_field` equals `value` and that match `also` (the company filter, a map's filter).
+    pub async fn find_by_key_where(
+        &self,
+        set: &str,
+        key_field: &str,
+        value: &str,
+        also: Option<&str>,
+        select: &[&str],
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Map<String, Value>>> {
+        let key = eq_filter(key_field, value);
+        let filter = and_filters(&[Some(&key), also]).unwrap_or(key.clone());
+        let mut req =
+            Request::get(format!("dataverse.find {set}"), format!("{API}/{set}")).query("$filter", filter);
         if !select.is_empty() {
             req = req.query("$select", select.join(","));
         }

@@ -3,8 +3,9 @@
 //! Every action is `POST /data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.<Action>`.
 //! Submitting (`ExportToPackage`, `ImportFromPackage`) is separate from polling so that a resumed engine can ask
 //! about an executionId it journaled ([`DmfClient::status`], [`DmfClient::finish_import`]) without submitting
-//! again. Submits always carry the caller's executionId, which makes them [`Idempotency::Handle`] calls; status,
-//! URL and error actions are read-only and retried as reads. An import is a failure when its status is not
+//! again. Submits carry the caller's executionId, but a re-sent id is a rerun ("Execution Id if it is a rerun"), so a
+//! submit whose answer was lost asks `GetExecutionSummaryStatus` before anything is sent again; status, URL and error
+//! actions are read-only and retried as reads. An import is a failure when its status is not
 //! `Succeeded`, or when it is `Succeeded` but any entity reports target errors (`GenerateImportTargetErrorKeysFile`
 //! = true) or a staging error file: the field-reported "Succeeded with errors" case.
 
@@ -319,8 +320,11 @@ impl DmfClient {
             .await
     }
 
-    /// Submits a job action carrying the caller's executionId (so a retry cannot run it twice) and
-    /// returns the executionId the service echoes, or the caller's when it echoes an empty string.
+    /// Submits a job action carrying the caller's executionId and returns the executionId the service echoes (the
+    /// caller's when it echoes an empty string). The service documents a re-sent executionId as "Execution Id if
+    /// it is a rerun", so a submit is never repeated blindly: when its outcome is unknown (a timeout or a reset
+    /// after the request went out) the execution's status is asked first (`GetExecutionSummaryStatus`), and the
+    /// submit is sent again only while the service does not know the id (`Unknown`).
     async fn submit_job(
         &self,
         action: &str,
@@ -328,14 +332,39 @@ impl DmfClient {
         execution_id: &str,
         cancel: &CancellationToken,
     ) -> Result<String> {
-        let id = self
-            .action_string(action, body, Idempotency::Handle(execution_id.to_owned()), cancel)
-            .await?;
-        Ok(if id.is_empty() {
-            execution_id.to_owned()
-        } else {
-            id
-        })
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match self
+                .action_string(action, body.clone(), Idempotency::Unsafe, cancel)
+                .await
+            {
+                Ok(id) if id.is_empty() => return Ok(execution_id.to_owned()),
+                Ok(id) => return Ok(id),
+                Err(ConnectorError::Ambiguous { detail, .. }) if !execution_id.is_empty() => {
+                    let status = self.status(execution_id, cancel).await?;
+                    if status != ExecutionStatus::Unknown {
+                        tracing::info!(
+                            action,
+                            execution_id,
+                            status = status.as_str(),
+                            "the submit's answer was lost but the service knows the execution: not sent again"
+                        );
+                        return Ok(execution_id.to_owned());
+                    }
+                    if attempts > self.t.policy().retries {
+                        return Err(ConnectorError::Ambiguous {
+                            env: self.t.env().to_owned(),
+                            call: format!("dmf.{action}"),
+                            detail: format!(
+                                "{detail}; after {attempts} attempts the service still does not know execution {execution_id}"
+                            ),
+                        });
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Import end to end: write URL, upload, submit, then [`Self::finish_import`].

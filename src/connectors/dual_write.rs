@@ -371,6 +371,9 @@ pub struct MapSpec {
     pub source_set: String,
     pub target_set: String,
     pub target_primary_id: String,
+    /// The map's own filters (counted with them, see the runbook's `filter`).
+    pub source_filter: Option<String>,
+    pub target_filter: Option<String>,
     pub tolerance: u64,
 }
 
@@ -434,9 +437,16 @@ pub async fn verify_operator(
     errors_after: Option<i64>,
     cancel: &CancellationToken,
 ) -> Result<Verification> {
-    let source_rows = fno.count(&map.source_set, None, cancel).await?;
+    let source_rows = fno
+        .count_where(&map.source_set, map.source_filter.clone(), cancel)
+        .await?;
     let target_rows = dataverse
-        .count(&map.target_set, &map.target_primary_id, None, cancel)
+        .count(
+            &map.target_set,
+            &map.target_primary_id,
+            map.target_filter.as_deref(),
+            cancel,
+        )
         .await?
         .rows;
     let new_errors = fno
@@ -529,6 +539,8 @@ mod tests {
             source_set: "CustomersV3".into(),
             target_set: "accounts".into(),
             target_primary_id: "accountid".into(),
+            source_filter: None,
+            target_filter: None,
             tolerance: 0,
         };
         let t = operator_instructions(

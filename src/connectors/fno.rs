@@ -3,7 +3,7 @@
 //! Every call adds `cross-company=true`: without it F&O returns only the caller's default company, so parity
 //! would be wrong. A per-company figure adds `$filter=dataAreaId eq '<company>'` with the company lower-cased
 //! (F&O stores `dataAreaId` lower-case). Counts use `/<Set>/$count` (text/plain) and fall back to
-//! `$count=true&$top=0` when that form is refused. Paging follows `@odata.nextLink` verbatim (its token format is
+//! `$count=true&$top=0` when that form is refused. Paging follows `@odata.nextLink` as given, on the same scheme, host and port only (its token format is
 //! undocumented). All calls are reads and retried as such.
 
 use rand::SeedableRng;
@@ -128,7 +128,7 @@ impl FnoClient {
     }
 
     /// Reads rows of `set` (cross-company) with optional `$filter`, `$select` and `$orderby`, following
-    /// `@odata.nextLink` verbatim, stopping after `max_rows` rows.
+    /// `@odata.nextLink` (same origin only), stopping after `max_rows` rows.
     pub async fn read(
         &self,
         set: &str,
@@ -161,7 +161,7 @@ impl FnoClient {
             match page.next_link {
                 Some(next) if rows.len() < max_rows => {
                     bound.next(&next)?;
-                    req = Request::get(&call, next);
+                    req = Request::next_link(&call, next);
                 }
                 _ => break,
             }
@@ -179,14 +179,25 @@ impl FnoClient {
         company: Option<&str>,
         cancel: &CancellationToken,
     ) -> Result<Vec<Map<String, Value>>> {
+        self.find_eq_where(set, field, value, company, None, cancel).await
+    }
+
+    /// [`Self::find_eq`] with an extra filter (a map's own).
+    pub async fn find_eq_where(
+        &self,
+        set: &str,
+        field: &str,
+        value: &str,
+        company: Option<&str>,
+        also: Option<&str>,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Map<String, Value>>> {
         let filter = and(Some(eq_filter(field, value)), company.map(company_filter));
+        let filter = super::dataverse::and_filters(&[filter.as_deref(), also]);
         self.read(set, filter.as_deref(), &[], None, 100, cancel).await
     }
 
-    /// Picks up to `n` distinct random values of `key_field` from `set`, deterministic for a given `seed` and
-    /// table content. Method: count the rows, draw `n` distinct offsets with a seeded RNG, then read each row with
-    /// `$orderby=<key>&$skip=<offset>&$top=1&$select=<key>` (a stable order makes offsets meaningful). When the
-    /// table has no more than `n` rows every key is read by paging instead.
+    /// Picks up to `n` distinct random values of `key_field` from `set` (see [`Self::random_rows`]).
     pub async fn random_keys(
         &self,
         set: &str,
@@ -196,32 +207,58 @@ impl FnoClient {
         company: Option<&str>,
         cancel: &CancellationToken,
     ) -> Result<Vec<String>> {
-        let filter = company.map(company_filter);
+        let rows = self
+            .random_rows(set, key_field, &[], n, seed, company, None, cancel)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get(key_field).and_then(parse::scalar_string))
+            .collect())
+    }
+
+    /// Picks up to `n` distinct random rows of `set` (matching `also`, a map's filter), each with `key_field` and
+    /// `extra` fields, deterministic for a given `seed` and table content. Method: count the rows, draw `n`
+    /// distinct offsets with a seeded RNG, then read each row with `$orderby=<key>&$skip=<offset>&$top=1` (a
+    /// stable order makes offsets meaningful). When the table has no more than `n` rows every row is read by paging.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn random_rows(
+        &self,
+        set: &str,
+        key_field: &str,
+        extra: &[&str],
+        n: usize,
+        seed: u64,
+        company: Option<&str>,
+        also: Option<&str>,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Map<String, Value>>> {
+        let company = company.map(company_filter);
+        let filter = super::dataverse::and_filters(&[company.as_deref(), also]);
+        let mut select = vec![key_field];
+        select.extend(extra.iter().copied().filter(|f| *f != key_field));
         let total =
             usize::try_from(self.count_where(set, filter.clone(), cancel).await?).unwrap_or(usize::MAX);
-        let key_of = |row: &Map<String, Value>| row.get(key_field).and_then(parse::scalar_string);
         if total <= n {
-            let rows = self
+            return self
                 .read(
                     set,
                     filter.as_deref(),
-                    &[key_field],
+                    &select,
                     Some(key_field),
                     total.max(1),
                     cancel,
                 )
-                .await?;
-            return Ok(rows.iter().filter_map(key_of).collect());
+                .await;
         }
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut offsets = index::sample(&mut rng, total, n).into_vec();
         offsets.sort_unstable();
         let call = format!("fno.random_keys {set}");
-        let mut keys = Vec::with_capacity(n);
+        let mut rows = Vec::with_capacity(n);
         for off in offsets {
             let mut req = Request::get(&call, format!("/data/{set}"))
                 .query("cross-company", "true")
-                .query("$select", key_field)
+                .query("$select", select.join(","))
                 .query("$orderby", key_field)
                 .query("$skip", off.to_string())
                 .query("$top", "1");
@@ -230,11 +267,11 @@ impl FnoClient {
             }
             let resp = self.t.send(req, cancel).await?;
             let page = self.t.parse(&resp, parse::collection)?;
-            if let Some(k) = page.value.first().and_then(Value::as_object).and_then(key_of) {
-                keys.push(k);
+            if let Some(Value::Object(o)) = page.value.into_iter().next() {
+                rows.push(o);
             }
         }
-        Ok(keys)
+        Ok(rows)
     }
 
     /// Error-queue entries with `ErrorId` greater than `after` (all when `None`), oldest first, at most `max`.

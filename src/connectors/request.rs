@@ -140,6 +140,9 @@ pub struct Request {
     /// Follow a redirect (within the transport's origin rule). False for token requests: a 307/308 would
     /// post the secret again to wherever the redirect points.
     pub follow_redirects: bool,
+    /// A link the service handed out (`@odata.nextLink`): followed only on the scheme, host and port the
+    /// environment's requests go to, so a hostile or misconfigured link never receives the token.
+    pub same_origin: bool,
 }
 
 impl std::fmt::Debug for Request {
@@ -155,6 +158,7 @@ impl std::fmt::Debug for Request {
             .field("idempotency", &self.idempotency)
             .field("authenticated", &self.authenticated)
             .field("follow_redirects", &self.follow_redirects)
+            .field("same_origin", &self.same_origin)
             .finish()
     }
 }
@@ -176,6 +180,15 @@ impl Request {
             idempotency,
             authenticated: true,
             follow_redirects: true,
+            same_origin: false,
+        }
+    }
+    /// A GET of a link the service returned (`@odata.nextLink`): refused unless it has the scheme, host and
+    /// port of the environment's URL (see [`Request::same_origin`]).
+    pub fn next_link(call: impl Into<String>, link: impl Into<String>) -> Self {
+        Self {
+            same_origin: true,
+            ..Self::get(call, link)
         }
     }
     pub fn get(call: impl Into<String>, target: impl Into<String>) -> Self {

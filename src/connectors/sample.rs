@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::Result;
-use super::dataverse::DataverseClient;
+use super::dataverse::{DataverseClient, and_filters, company_filter};
 use super::fno::FnoClient;
 use super::parse::scalar_string;
 
@@ -22,15 +22,38 @@ pub struct SampleSpec {
     pub compare: Vec<(String, String)>,
     pub size: usize,
     pub seed: u64,
+    /// Only this legal entity's source rows.
     pub company: Option<String>,
+    /// On a company-specific map, the target's company lookup (`msdyn_company`): each key is looked up with
+    /// the source row's company, because a natural key alone can match another company's row.
+    pub company_lookup: Option<String>,
+    /// The map's own filters, per side.
+    pub source_filter: Option<String>,
+    pub target_filter: Option<String>,
+}
+
+/// One sampled record: its key and, on a company-specific map, its legal entity (`dataAreaId`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleKey {
+    pub key: String,
+    pub company: Option<String>,
+}
+
+impl std::fmt::Display for SampleKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.company {
+            Some(c) => write!(f, "{} ({})", self.key, c.to_ascii_uppercase()),
+            None => f.write_str(&self.key),
+        }
+    }
 }
 
 /// The outcome of one sample: keys missing on the target and per-key mismatches (both go to the error queue).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SampleReport {
     pub checked: usize,
-    pub missing: Vec<String>,
-    pub mismatched: Vec<(String, Vec<FieldMismatch>)>,
+    pub missing: Vec<SampleKey>,
+    pub mismatched: Vec<(SampleKey, Vec<FieldMismatch>)>,
 }
 
 impl SampleReport {
@@ -39,7 +62,7 @@ impl SampleReport {
     }
 }
 
-/// Picks `spec.size` random source keys (deterministic for `spec.seed`), reads each source row and its target
+/// Picks `spec.size` random source records (deterministic for `spec.seed`), reads each source row and its target
 /// row, and compares the fields.
 pub async fn reconcile(
     fno: &FnoClient,
@@ -47,43 +70,94 @@ pub async fn reconcile(
     spec: &SampleSpec,
     cancel: &CancellationToken,
 ) -> Result<SampleReport> {
-    let keys = fno
-        .random_keys(
+    let striped = spec.company_lookup.is_some();
+    let mut extra: Vec<&str> = Vec::new();
+    if striped {
+        extra.push("dataAreaId");
+    }
+    let rows = fno
+        .random_rows(
             &spec.source_set,
             &spec.source_key,
+            &extra,
             spec.size,
             spec.seed,
             spec.company.as_deref(),
+            spec.source_filter.as_deref(),
             cancel,
         )
         .await?;
     let mut report = SampleReport::default();
-    for key in keys {
+    for row in rows {
+        let Some(key) = row.get(&spec.source_key).and_then(scalar_string) else {
+            continue;
+        };
+        let company = if striped {
+            row.get("dataAreaId").and_then(scalar_string)
+        } else {
+            None
+        };
+        let k = SampleKey { key, company };
         report.checked += 1;
-        let source = fno
-            .find_eq(
-                &spec.source_set,
-                &spec.source_key,
-                &key,
-                spec.company.as_deref(),
-                cancel,
-            )
-            .await?;
-        let target = dataverse
-            .find_by_key(&spec.target_set, &spec.target_key, &key, &[], cancel)
-            .await?;
-        match (source.first(), target.first()) {
-            (_, None) => report.missing.push(key),
+        let (source, target) = look_up(fno, dataverse, spec, &k, cancel).await?;
+        match (source, target) {
+            (_, None) => report.missing.push(k),
             (Some(s), Some(t)) => {
-                let diff = compare(s, t, &spec.compare);
+                let diff = compare(&s, &t, &spec.compare);
                 if !diff.is_empty() {
-                    report.mismatched.push((key, diff));
+                    report.mismatched.push((k, diff));
                 }
             }
             (None, Some(_)) => {}
         }
     }
     Ok(report)
+}
+
+/// The source row and the target row of one sampled record (each `None` when absent). On a company-specific
+/// map the target is looked up by key **and** company (`_<lookup>_value eq <cdm_companyid>`); a company that has
+/// no `cdm_companies` row has no target rows.
+pub async fn look_up(
+    fno: &FnoClient,
+    dataverse: &DataverseClient,
+    spec: &SampleSpec,
+    k: &SampleKey,
+    cancel: &CancellationToken,
+) -> Result<(Option<Map<String, Value>>, Option<Map<String, Value>>)> {
+    let source_company = k.company.as_deref().or(spec.company.as_deref());
+    let source = fno
+        .find_eq_where(
+            &spec.source_set,
+            &spec.source_key,
+            &k.key,
+            source_company,
+            spec.source_filter.as_deref(),
+            cancel,
+        )
+        .await?
+        .into_iter()
+        .next();
+    let company = match (&spec.company_lookup, source_company) {
+        (Some(lookup), Some(c)) => match dataverse.company_id(c, cancel).await? {
+            Some(id) => Some(company_filter(lookup, &id)),
+            None => return Ok((source, None)),
+        },
+        _ => None,
+    };
+    let also = and_filters(&[spec.target_filter.as_deref(), company.as_deref()]);
+    let target = dataverse
+        .find_by_key_where(
+            &spec.target_set,
+            &spec.target_key,
+            &k.key,
+            also.as_deref(),
+            &[],
+            cancel,
+        )
+        .await?
+        .into_iter()
+        .next();
+    Ok((source, target))
 }
 
 /// One field that differs.

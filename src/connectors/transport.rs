@@ -85,6 +85,23 @@ pub const MAX_REDIRECTS: usize = 5;
 
 pub use crate::util::url_allowed;
 
+/// `scheme://host:port` of a URL (the port made explicit), for the same-origin rule and its messages.
+pub fn origin(u: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        u.scheme(),
+        u.host_str().unwrap_or(""),
+        u.port_or_known_default().unwrap_or(0)
+    )
+}
+
+/// Whether two URLs share scheme, host (case-insensitive) and port.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
 /// Percent-encodes a query key or value (spaces as `%20`, which every OData server reads; `$`, quotes and
 /// parentheses kept readable).
 pub fn encode_query_part(s: &str) -> String {
@@ -637,6 +654,18 @@ impl Transport {
             detail: format!("{}: invalid URL for {}: {e}", req.call, summary_path_str(&text)),
         })?;
         check_url(&self.env, &url, self.allow_imds)?;
+        if req.same_origin && !same_origin(&self.base, &url) {
+            return Err(ConnectorError::Config {
+                env: self.env.clone(),
+                detail: format!(
+                    "{}: refused to follow @odata.nextLink to {} because the request went to {}: a next page must \
+                     come from the same scheme, host and port (the token was not sent)",
+                    req.call,
+                    origin(&url),
+                    origin(&self.base)
+                ),
+            });
+        }
         self.check_dest(&req.call, &url, req.authenticated && self.token.is_some())?;
         Ok(url)
     }

@@ -14,8 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::connectors::auth::TokenCache;
-use crate::connectors::dataverse::DataverseClient;
+use crate::connectors::auth::{Secret, TokenCache};
+use crate::connectors::dataverse::{DataverseCache, DataverseClient};
 use crate::connectors::dmf::DmfClient;
 use crate::connectors::dual_write::GatewayClient;
 use crate::connectors::fno::FnoClient;
@@ -76,6 +76,8 @@ pub struct Envs {
     redactor: Redactor,
     /// Highest error-queue `ErrorId` journaled per F&O environment in this process.
     error_marks: Mutex<BTreeMap<String, i64>>,
+    /// Per Dataverse environment: table metadata and company ids, asked once per run.
+    dv_caches: Mutex<BTreeMap<String, DataverseCache>>,
 }
 
 fn invalid(env: &str, message: impl Into<String>) -> EnvsError {
@@ -251,6 +253,7 @@ impl Envs {
             vars: resolved,
             redactor: redactor.clone(),
             error_marks: Mutex::new(BTreeMap::new()),
+            dv_caches: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -378,7 +381,15 @@ impl EnvScope<'_> {
         Ok(FnoClient::new(self.of_kind(env, EnvKind::Fno)?))
     }
     pub fn dataverse(&self, env: &str) -> Result<DataverseClient, EnvsError> {
-        Ok(DataverseClient::new(self.of_kind(env, EnvKind::Dataverse)?))
+        let cache = self
+            .envs
+            .dv_caches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(env.to_owned())
+            .or_default()
+            .clone();
+        Ok(DataverseClient::new(self.of_kind(env, EnvKind::Dataverse)?).with_cache(cache))
     }
     pub fn dmf(&self, env: &str) -> Result<DmfClient, EnvsError> {
         Ok(DmfClient::new(self.of_kind(env, EnvKind::Fno)?))

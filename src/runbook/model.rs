@@ -330,13 +330,14 @@ pub struct Approvals {
     pub approver_groups: Vec<String>,
 }
 
-/// Conflict rule of a map.
+/// The initial-sync master of a map: whose rows the initial sync copies to the other side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Master {
     Fno,
     Dataverse,
-    /// Allowed with a warning: concurrent edits silently overwrite each other.
+    /// Deprecated, read with a warning: dual-write has no conflict-rule setting (live sync is transactional),
+    /// so this means nothing beyond the default initial-sync master (`fno`).
     LastWriteWins,
 }
 
@@ -382,6 +383,18 @@ pub struct KeyPair {
     pub target: String,
 }
 
+/// A map's filter on each side: OData `$filter` expressions in the side's own column names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MapFilter {
+    /// On the source entity set, e.g. `PartyType eq 'Organization'` (F&O).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// On the target entity set, e.g. `customertypecode ne null` (Dataverse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
 /// One dual-write table map (or any source → target pair).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -393,9 +406,20 @@ pub struct MapSpec {
     /// Maps that must be synced in an earlier wave.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<MapId>,
-    /// Legal entities compared separately by parity (dataAreaId vs cdm_companyid).
+    /// Legal entities compared separately by parity: F&O `dataAreaId eq '<code>'` against Dataverse rows whose
+    /// company lookup points at the `cdm_companies` row with that `cdm_companycode`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub companies: Vec<String>,
+    /// The Dataverse side's lookup to `cdm_company` (logical name, e.g. `msdyn_company`, the default, or
+    /// a custom table's own). Per-company filters and key lookups go through it (`_<lookup>_value eq <id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_lookup: Option<String>,
+    /// The map's own filter on each side (an OData `$filter` expression), applied to every count and read:
+    /// dual-write maps can carry a subset (Customers V3 → accounts carries organisations only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<MapFilter>,
+    /// The initial-sync master: which side's rows the initial sync copies (`fno` or `dataverse`). Live sync
+    /// has no conflict rule to configure; `last_write_wins` is still read, with a deprecation warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master: Option<Master>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,7 +10,7 @@
 //!
 //! Estimates (documented for users in the README): manual 10m, wait/monitor their `for` (0 with `until`),
 //! http 1m, shell 2m, parity 5m, error_queue 1m, dmf.export/dmf.import 30m, dualwrite.run with initial
-//! sync 5m + rows/50 s per map (rows 10,000 when unknown), without 2m, pause/resume/stop 2m, roundtrip its
+//! sync 5m + rows/5 s per map (rows 10,000 when unknown), without 2m, pause/resume/stop 2m, roundtrip its
 //! `within` (2m), sample 5m, notify 10s, gate 5m.
 
 use std::fmt::Write as _;
@@ -55,13 +55,19 @@ pub enum PlannedWhat {
 
 const DEFAULT_ROWS: u64 = 10_000;
 
+/// Initial-sync throughput assumed per map, rows per second: the low end of the 5–10 records per second per map
+/// that field reports give for dual-write's initial sync (`shared/seeds/002`: "Expect roughly 5-10 records per
+/// second per map under normal conditions. For a 500,000 record initial sync, that is 14-28 hours"). A weekend
+/// plan budgets the slow end.
+pub const INITIAL_SYNC_ROWS_PER_SEC: u64 = 5;
+
 pub(crate) fn map_sync_secs(rb: &Runbook, map: &MapId) -> u64 {
     let rows = rb
         .maps
         .get(map)
         .and_then(|m| m.rows.as_ref())
         .map_or(DEFAULT_ROWS, super::model::Rows::total);
-    300 + rows / 50
+    300 + rows / INITIAL_SYNC_ROWS_PER_SEC
 }
 
 /// Plans a runbook. Expects a runbook that validated; references to unknown ids are kept as written.

@@ -357,6 +357,25 @@ fn environments(rb: &Runbook, cx: &mut Ctx<'_>) {
                         }
                     }
                 }
+                if e.mode == Some(super::model::DualWriteMode::Gateway) {
+                    let at = cx.at(&[Key("environments"), Key(name), Key("mode")]);
+                    cx.warn(
+                        at,
+                        "gateway-unsupported",
+                        format!(
+                            "`{name}` drives the dual-write management gateway: unsupported by Microsoft (the API its public automation tool calls; it can change at any time)"
+                        ),
+                        "the console, plan and report say so; `mode: operator` is the supported way".to_owned(),
+                    );
+                    cx.warn(
+                        at,
+                        "gateway-needs-user",
+                        format!(
+                            "gateway mode in `{name}` needs a delegated user sign-in (a token for https://IntegratorApp.com); the gateway takes no app-only client credentials"
+                        ),
+                        "sign-in for a user is not built yet: use `mode: operator` until it is".to_owned(),
+                    );
+                }
                 if e.mode == Some(super::model::DualWriteMode::Gateway) && e.url.is_none() {
                     let hint = "add the gateway `url`, or use `mode: operator`".to_owned();
                     cx.error(
@@ -390,6 +409,36 @@ fn environments(rb: &Runbook, cx: &mut Ctx<'_>) {
             }
         }
     }
+}
+
+/// What is wrong with a map filter, if anything: empty, a whole query string, unbalanced quotes or parentheses.
+fn filter_problem(e: &str) -> Option<String> {
+    let t = e.trim();
+    if t.is_empty() {
+        return Some("it is empty".into());
+    }
+    if t.starts_with('$') || t.contains('&') || t.contains('?') {
+        return Some("write the expression only, without `$filter=`, `?` or `&`".into());
+    }
+    let mut depth = 0i32;
+    let mut quoted = false;
+    for c in t.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => {
+                depth -= 1;
+                if depth < 0 {
+                    return Some("a `)` closes nothing".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return Some("a string literal is not closed (quotes inside one are doubled: `''`)".into());
+    }
+    (depth != 0).then(|| "parentheses are not balanced".into())
 }
 
 /// Reports `name` if it is not an environment; returns whether it exists.
@@ -448,10 +497,56 @@ fn maps(rb: &Runbook, cx: &mut Ctx<'_>) {
             cx.warn(
                 cx.at(&[base[0], base[1], Key("master")]),
                 "last-write-wins",
-                format!("map `{id}` resolves conflicts by last write wins"),
-                "concurrent edits on both sides overwrite each other silently; prefer `fno` or `dataverse`"
+                format!("map `{id}`: `master: last_write_wins` is deprecated: `master` is the initial-sync master only"),
+                "dual-write has no conflict rule to configure (live sync is transactional); write `fno` or `dataverse`, the side whose rows the initial sync copies"
                     .to_owned(),
             );
+        }
+        if let Some(l) = &m.company_lookup {
+            let pos = cx.at(&[base[0], base[1], Key("company_lookup")]);
+            let ident = !l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && !l.starts_with('_');
+            if !ident {
+                let hint = match l.strip_prefix('_').and_then(|x| x.strip_suffix("_value")) {
+                    Some(inner) => {
+                        format!("write the lookup's logical name `{inner}`, not its value property")
+                    }
+                    None => {
+                        "a lookup's logical name: lower-case letters, digits and `_`, e.g. `msdyn_company`"
+                            .to_owned()
+                    }
+                };
+                cx.error(
+                    pos,
+                    "invalid-value",
+                    format!("company_lookup `{l}` is not a lookup name"),
+                    hint,
+                );
+            } else if m.companies.is_empty() {
+                cx.warn(
+                    pos,
+                    "unused-company-lookup",
+                    format!("map `{id}` names a company lookup but no `companies`"),
+                    "the lookup is used for per-company parity and key lookups; list the legal entities under `companies`"
+                        .to_owned(),
+                );
+            }
+        }
+        if let Some(f) = &m.filter {
+            for (side, expr) in [("source", &f.source), ("target", &f.target)] {
+                let Some(e) = expr else { continue };
+                let pos = cx.at(&[base[0], base[1], Key("filter"), Key(side)]);
+                if let Some(problem) = filter_problem(e) {
+                    cx.error(
+                        pos,
+                        "invalid-filter",
+                        format!("map `{id}` {side} filter: {problem}"),
+                        "an OData $filter expression only, e.g. `PartyType eq 'Organization'`".to_owned(),
+                    );
+                }
+            }
         }
         if let Some(Tolerance::Percent(p)) = &m.tolerance {
             let ok = p

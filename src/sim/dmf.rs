@@ -255,7 +255,8 @@ pub async fn action(app: App, base: &str, action: &str, body: Value) -> Response
                 let id = Some(s("executionId"))
                     .filter(|e| !e.is_empty())
                     .unwrap_or_else(|| st.next_guid());
-                if !st.jobs.contains_key(&id) {
+                // "Execution Id if it is a rerun" (§3): a known id runs the import again.
+                {
                     let blob = pkg
                         .split("/_blob/dmf/")
                         .nth(1)
@@ -276,7 +277,8 @@ pub async fn action(app: App, base: &str, action: &str, body: Value) -> Response
                 let id = Some(s("executionId"))
                     .filter(|e| !e.is_empty())
                     .unwrap_or_else(|| st.next_guid());
-                if !st.jobs.contains_key(&id) {
+                // "Execution Id if it is a rerun" (§3): a known id runs the export again.
+                {
                     st.new_job(id.clone(), false, &group, true, legal);
                     st.blobs.insert(format!("{id}.zip"), EMPTY_ZIP.to_vec());
                     st.effect(format!("dmf.export:{id}"));

@@ -78,6 +78,8 @@ pub struct MapRt {
     pub paused_at: f64,
     pub replay_started: f64,
     pub replayed: u64,
+    /// The map's source filter, parsed (`None`: every row is carried).
+    pub filter: Option<super::odata::filter::Expr>,
 }
 
 impl MapRt {
@@ -124,7 +126,9 @@ impl SimState {
                 fields: def.fields.iter().map(|(a, b)| (a.clone(), b.clone())).collect(),
             });
             if t.company_field.is_none() && self.fno[src].company_specific {
-                t.company_field = Some("cdm_companyid".into());
+                t.company_field = Some(super::tables::lookup_column(
+                    super::tables::DEFAULT_COMPANY_LOOKUP,
+                ));
                 t.company_specific = true;
             }
             let status = match def.initial.status {
@@ -147,12 +151,23 @@ impl SimState {
                 paused_at: 0.0,
                 replay_started: 0.0,
                 replayed: 0,
+                filter: None,
+            };
+            m.filter = match m.def.filter.as_deref().map(super::odata::filter::parse) {
+                Some(Ok(e)) => Some(e),
+                Some(Err(e)) => {
+                    tracing::warn!(map = %m.def.name, error = %e.message, "the map's filter does not parse: every row is carried");
+                    None
+                }
+                None => None,
             };
             if m.def.initial.preloaded {
                 let n = self.fno[src].rows.len();
                 for p in 0..n {
-                    let row = self.copy_row(&m, p);
-                    self.dv[tgt].push(row);
+                    if self.carries(&m, p) {
+                        let row = self.copy_row(&m, p);
+                        self.dv[tgt].push(row);
+                    }
                 }
                 m.sync = SyncRt {
                     state: "Completed",
@@ -164,6 +179,21 @@ impl SimState {
             }
             self.maps.push(m);
         }
+    }
+
+    /// Whether source row `pos` passes the map's filter.
+    pub fn carries(&self, m: &MapRt, pos: usize) -> bool {
+        let Some(f) = &m.filter else {
+            return true;
+        };
+        let t = &self.fno[m.src];
+        let tables = self.tables();
+        let row = &t.rows[pos];
+        super::odata::filter::eval(f, &|field| {
+            tables
+                .value_of(t, row, field, &self.companies)
+                .unwrap_or(Value::Null)
+        })
     }
 
     /// The target copy of source row `pos` of map `m` (with the scenario's corruption share).
@@ -306,7 +336,7 @@ impl SimState {
                 self.log_error(m, &key, "duplicate_key", &msg, src_row.company);
                 self.maps[m].sync.errors += 1;
                 self.maps[m].sync.dups += 1;
-            } else {
+            } else if self.carries(&self.maps[m], pos) {
                 let row = self.copy_row(&self.maps[m], pos);
                 let tgt = self.maps[m].tgt;
                 self.dv[tgt].push(row);
@@ -318,6 +348,9 @@ impl SimState {
             // Rows created in the source while the sync ran are picked up at the end.
             let src_len = self.fno[self.maps[m].src].rows.len();
             for pos in total as usize..src_len {
+                if !self.carries(&self.maps[m], pos) {
+                    continue;
+                }
                 let row = self.copy_row(&self.maps[m], pos);
                 let tgt = self.maps[m].tgt;
                 self.dv[tgt].push(row);

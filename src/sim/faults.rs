@@ -82,6 +82,9 @@ pub struct FaultRule {
     pub unauthorized_rate: f64,
     /// Share of responses trickled in small chunks.
     pub slow_rate: f64,
+    /// Share of requests that are processed and whose answer is then lost (the connection drops before any
+    /// response byte): the client cannot tell whether its call took effect.
+    pub lost_rate: f64,
     /// Real milliseconds between trickled chunks (default 100).
     pub slow_chunk_ms: Option<u64>,
 }
@@ -115,7 +118,11 @@ pub enum Decision {
 pub enum Mangle {
     Truncate,
     Malformed,
-    Slow { chunk_ms: u64 },
+    Slow {
+        chunk_ms: u64,
+    },
+    /// Processed, then the connection is dropped before the response.
+    Lost,
 }
 
 /// Run-time counters of the rules.
@@ -195,6 +202,8 @@ impl FaultState {
                 Decision::Mangle(Mangle::Truncate)
             } else if draw(5) < rule.malformed_rate {
                 Decision::Mangle(Mangle::Malformed)
+            } else if draw(8) < rule.lost_rate {
+                Decision::Mangle(Mangle::Lost)
             } else if draw(6) < rule.slow_rate {
                 Decision::Mangle(Mangle::Slow {
                     chunk_ms: rule.slow_chunk_ms.unwrap_or(100),

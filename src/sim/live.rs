@@ -86,7 +86,12 @@ pub fn translate(
             );
         }
         if let (Some(cf), Some(c)) = (&company_field, obj.get("dataAreaId").and_then(Value::as_str)) {
-            out.insert(cf.clone(), json!(c.to_uppercase()));
+            let v = if tgt.company_is_lookup() {
+                super::tables::company_guid(c)
+            } else {
+                c.to_uppercase()
+            };
+            out.insert(cf.clone(), json!(v));
         }
         for (s, t) in pairs {
             if let Some(v) = obj.get(&s) {
@@ -95,8 +100,13 @@ pub fn translate(
         }
     } else {
         if let (Some(cf), true) = (&company_field, st.fno[m.src].company_specific) {
-            if let Some(c) = obj.get(cf).and_then(Value::as_str) {
-                out.insert("dataAreaId".into(), json!(c.to_lowercase()));
+            if let Some(i) = obj
+                .get(cf)
+                .and_then(Value::as_str)
+                .and_then(|v| tgt.company_of_value(v, &st.companies))
+            {
+                let code = st.companies.get(i as usize).cloned().unwrap_or_default();
+                out.insert("dataAreaId".into(), json!(code.to_lowercase()));
             }
         }
         for (s, t) in pairs {

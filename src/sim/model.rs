@@ -30,11 +30,19 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "Rows",
-        "Generated rows are (company, number, revision); values are computed from the seed when a response needs them. Keys are `<prefix>-<number:06>`, numbered across companies, so they are unique per set.",
+        "Generated rows are (company, number, revision); values are computed from the seed when a response needs them. Keys are `<prefix>-<number:06>`, numbered across companies, so they are unique per set. The legal entities (an F&O set keyed by `DataArea`, e.g. `Companies`) are the scenario's companies, in order, lower case.",
     ),
     (
         "Property types",
-        "A property's type follows its generator: `amount` decimal, `int` integer, `date` a date, `bool` boolean, `noyes` the F&O `NoYes` enum (`\"Yes\"`/`\"No\"`), `choice:` a Dataverse picklist; every other generator, keys and company columns are strings.",
+        "A property's type follows its generator: `amount` decimal, `int` integer, `date` a date, `bool` boolean, `noyes` the F&O `NoYes` enum (`\"Yes\"`/`\"No\"`), `choice:` a Dataverse picklist; every other generator, keys, `dataAreaId` and a text company column are strings; a company lookup is a GUID.",
+    ),
+    (
+        "Company striping",
+        "A company-specific Dataverse table is striped by a lookup to `cdm_company` (`company_lookup`, default `msdyn_company` for a map's target whose source is per company), read as `_msdyn_company_value`; the `cdm_companyid` it holds is derived from the company code alone. When a scenario stripes a table and declares no `cdm_companies`, that set is added with one row per company (`cdm_companyid`, `cdm_companycode`, `cdm_name`); a declared `cdm_companies` row whose `cdm_companycode` is a scenario company has that company's id. A GUID column compared with a string that is not a GUID (`cdm_companyid eq 'USMF'`) is 400 `0x80060888` \"A binary operator with incompatible types was detected. Found operand types 'Edm.Guid' and 'Edm.String' for operator kind 'Equal'.\"",
+    ),
+    (
+        "Map filters",
+        "A scenario map's `filter` (an OData `$filter` on the F&O source) decides which rows its initial sync (and `preloaded`) copies; live changes are propagated without it.",
     ),
     (
         "Comparisons",
@@ -166,7 +174,7 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "Live changes",
-        "On a Running map a change reaches the other side after the lag; on a Paused map it is queued until the queue would exceed `queue_max_bytes` or the pause is older than `queue_max_age`, after which changes are blocked; other states do not propagate. Dataverse rows carry the company code upper case in the company column; F&O rows carry it lower case in `dataAreaId`.",
+        "On a Running map a change reaches the other side after the lag; on a Paused map it is queued until the queue would exceed `queue_max_bytes` or the pause is older than `queue_max_age`, after which changes are blocked; other states do not propagate. Dataverse rows carry the company's `cdm_companyid` in the company lookup (or the code, upper case, in a text company column); F&O rows carry the code lower case in `dataAreaId`.",
     ),
     (
         "Faults",

@@ -80,7 +80,12 @@ impl Tables<'_> {
             );
         }
         if let Some(c) = &t.company_field {
-            add(c, ColType::String);
+            match c.strip_prefix('_').and_then(|l| l.strip_suffix("_value")) {
+                Some(lookup) if t.side == Side::Dataverse => {
+                    add(lookup, ColType::Lookup("cdm_companies".into()));
+                }
+                _ => add(c, ColType::String),
+            }
         }
         if let Some(k) = &t.key {
             add(k, ColType::String);

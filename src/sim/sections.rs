@@ -249,9 +249,15 @@ pub struct EntityDef {
     /// `enum:A|B|C` or `const:VALUE`.
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
-    /// Dataverse field that holds the company code of a row (`cdm_companyid`).
+    /// Dataverse text column that holds the company code of a row (a custom table's choice; the
+    /// out-of-box tables use a lookup, see `company_lookup`).
     #[serde(default)]
     pub company_field: Option<String>,
+    /// Dataverse lookup to `cdm_company` that stripes the table by company (`msdyn_company`, read as
+    /// `_msdyn_company_value`, a GUID). Default for a map's target whose F&O source is per company:
+    /// `msdyn_company`.
+    #[serde(default)]
+    pub company_lookup: Option<String>,
     /// Dataverse lookups: logical name → the entity set it points at (`primarycontactid: contacts`).
     /// Rows read them as `_<name>_value`; `$expand=<name>` returns the related row or null.
     #[serde(default)]
@@ -344,6 +350,10 @@ pub struct MapDef {
     /// Share (0..1) of target rows whose first compared field differs from the source.
     #[serde(default)]
     pub corrupt_share: f64,
+    /// The map's own filter on the source (an OData `$filter` expression, e.g. `PartyType eq 'Organization'`):
+    /// only matching rows are copied, as dual-write does with a map's filter.
+    #[serde(default)]
+    pub filter: Option<String>,
     #[serde(default)]
     pub initial: MapInitial,
 }

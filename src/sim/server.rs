@@ -330,6 +330,9 @@ fn reset() -> Response {
 /// Damages or slows a response. Truncation and malformation apply to JSON bodies only: a cut
 /// `text/plain` count would be a silently wrong number, which no real transport produces.
 async fn mangle(resp: Response, m: Mangle) -> Response {
+    if m == Mangle::Lost {
+        return reset();
+    }
     let json = resp
         .headers()
         .get("content-type")
@@ -344,6 +347,7 @@ async fn mangle(resp: Response, m: Mangle) -> Response {
     };
     parts.headers.remove("content-length");
     match m {
+        Mangle::Lost => reset(),
         Mangle::Truncate => {
             let cut = bytes.slice(..bytes.len() / 2);
             Response::from_parts(parts, Body::from(cut))

@@ -184,6 +184,8 @@ pub struct Table {
     /// F&O entity type name (`CustomerV3`).
     pub entity_type: String,
     pub prefixes: Vec<String>,
+    /// The legal entities' codes when this is the F&O set keyed by `DataArea` (see [`Table::key_value`]).
+    pub codes: Vec<String>,
     pub gens: Vec<(String, FieldKind)>,
     pub origin: Option<Origin>,
     pub rows: Vec<Row>,
@@ -205,7 +207,16 @@ impl Table {
         let company_field = match side {
             Side::Fno if company_specific => Some("dataAreaId".to_string()),
             Side::Fno => None,
-            Side::Dataverse => def.company_field.clone(),
+            Side::Dataverse => def
+                .company_field
+                .clone()
+                .or_else(|| def.company_lookup.as_deref().map(lookup_column)),
+        };
+        let company_specific = company_specific || company_field.is_some();
+        let codes = if side == Side::Fno && !company_specific && def.key.as_deref() == Some("DataArea") {
+            companies.to_vec()
+        } else {
+            Vec::new()
         };
         let shared_prefix: String = name.chars().filter(char::is_ascii_alphabetic).take(3).collect();
         let prefixes = companies
@@ -238,6 +249,7 @@ impl Table {
             primary_name: def.primary_name.clone(),
             entity_type: def.entity_type.clone().unwrap_or_else(|| singular_type(name)),
             prefixes,
+            codes,
             gens,
             origin: None,
             rows: Vec::new(),
@@ -307,8 +319,40 @@ impl Table {
         self.counts[self.slot(company)]
     }
 
-    /// The key value a generated row `n` of `company` has in this table.
+    /// Whether the company column is a lookup to `cdm_company` (`_<lookup>_value`, a GUID) rather than a
+    /// text column holding the code.
+    pub fn company_is_lookup(&self) -> bool {
+        self.side == Side::Dataverse
+            && self
+                .company_field
+                .as_deref()
+                .is_some_and(|f| f.starts_with('_') && f.ends_with("_value"))
+    }
+
+    /// The company index a company-column value names (a code, or on a lookup column the company's GUID).
+    pub fn company_of_value(&self, v: &str, companies: &[String]) -> Option<u16> {
+        companies
+            .iter()
+            .position(|c| {
+                if self.company_is_lookup() {
+                    company_guid(c).eq_ignore_ascii_case(v.trim_matches(|ch| ch == '{' || ch == '}'))
+                } else {
+                    c.eq_ignore_ascii_case(v)
+                }
+            })
+            .map(|i| i as u16)
+    }
+
+    /// The key value a generated row `n` of `company` has in this table. Our model: the legal entities
+    /// (an F&O set keyed by `DataArea`) are the scenario's companies, in order, lower-cased as F&O stores them.
     pub fn key_value(&self, company: u16, n: u32) -> String {
+        if let Some(code) = n
+            .checked_sub(1)
+            .and_then(|i| self.codes.get(i as usize))
+            .filter(|_| company == NO_COMPANY)
+        {
+            return code.to_lowercase();
+        }
         let p = &self.prefixes[self.slot(company)];
         format!("{p}-{n:06}")
     }
@@ -338,6 +382,9 @@ pub struct Tables<'a> {
 impl Tables<'_> {
     /// One field of one row, or None when the row has no such field.
     pub fn value_of(&self, t: &Table, row: &Row, field: &str, companies: &[String]) -> Option<Value> {
+        if let Some(guid) = self.company_row_id(t, row, field, companies) {
+            return Some(guid);
+        }
         if let Some(o) = &row.owned {
             return o.get(field).cloned().or_else(|| system_default(t, field));
         }
@@ -400,6 +447,24 @@ impl Tables<'_> {
             mix(t.salt, i as u64),
             u64::from(row.n) | (u64::from(row.rev) << 32),
         )))
+    }
+
+    /// On `cdm_company`, the primary id of a row whose code is a scenario company is that company's GUID, the
+    /// value company lookups hold (see [`company_guid`]).
+    fn company_row_id(&self, t: &Table, row: &Row, field: &str, companies: &[String]) -> Option<Value> {
+        if t.side != Side::Dataverse || t.logical != "cdm_company" || t.id_field.as_deref() != Some(field) {
+            return None;
+        }
+        if row.owned.as_ref().is_some_and(|o| o.contains_key(field)) {
+            return None;
+        }
+        let key = t.key.as_deref().filter(|k| *k != field)?;
+        let code = self.value_of(t, row, key, companies)?;
+        let code = code.as_str()?;
+        companies
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(code))
+            .map(|c| json!(company_guid(c)))
     }
 
     /// Every field of a row, in a stable order.
@@ -496,10 +561,24 @@ fn logical_of_case(s: &str) -> String {
 fn company_value(t: &Table, company: u16, companies: &[String]) -> Value {
     match companies.get(company as usize) {
         Some(c) if t.side == Side::Fno => json!(c.to_lowercase()),
+        Some(c) if t.company_is_lookup() => json!(company_guid(c)),
         Some(c) => json!(c),
         None => Value::Null,
     }
 }
+
+/// The `cdm_companyid` (a GUID) of the `cdm_company` row whose `cdm_companycode` is `code`: what a company
+/// lookup (`_msdyn_company_value`) holds. Our model: derived from the code alone, so it is stable across runs.
+pub fn company_guid(code: &str) -> String {
+    let up = code.to_ascii_uppercase();
+    guid_from(
+        hash_str(&format!("cdm_company:{up}")),
+        hash_str(&up).rotate_left(29),
+    )
+}
+
+/// The company lookup Dataverse puts on company-specific tables (`msdyn_company`).
+pub const DEFAULT_COMPANY_LOOKUP: &str = "msdyn_company";
 
 /// What `corrupt_share` does to a compared value: it differs from the source.
 fn corrupt_value(v: Value) -> Value {

@@ -15,7 +15,7 @@ use super::dmf::Job;
 use super::dual_write::{GwRequest, MapRt};
 use super::live::{LiveRt, Pending};
 use super::scenario::{EntityDef, Rows, Scenario, Side};
-use super::tables::{NO_COMPANY, Table, Tables};
+use super::tables::{NO_COMPANY, Row, Table, Tables};
 
 /// The most requests [`SimState::request_log`] keeps (the oldest are dropped first).
 pub const REQUEST_LOG_CAP: usize = 20_000;
@@ -149,8 +149,48 @@ impl SimState {
             scenario,
         };
         st.init_maps();
+        st.add_legal_entities();
         st.take_snapshot();
         st
+    }
+
+    /// Dual-write's core solution puts `cdm_company` in every linked Dataverse: when the scenario stripes a
+    /// table by a company lookup and does not declare `cdm_companies`, the table is added with one row per
+    /// scenario company (`cdm_companycode`, `cdm_name`, and the `cdm_companyid` the lookups hold).
+    fn add_legal_entities(&mut self) {
+        if self.dv_idx.contains_key("cdm_companies") || !self.dv.iter().any(Table::company_is_lookup) {
+            return;
+        }
+        let def = EntityDef {
+            key: Some("cdm_companycode".into()),
+            id: Some("cdm_companyid".into()),
+            logical_name: Some("cdm_company".into()),
+            fields: [("cdm_name".to_string(), "text".to_string())]
+                .into_iter()
+                .collect(),
+            ..EntityDef::default()
+        };
+        let mut t = Table::new(
+            "cdm_companies",
+            Side::Dataverse,
+            &def,
+            &self.companies,
+            self.scenario.seed,
+        );
+        for c in &self.companies {
+            let mut o = Map::new();
+            o.insert("cdm_companyid".into(), json!(super::tables::company_guid(c)));
+            o.insert("cdm_companycode".into(), json!(c));
+            o.insert("cdm_name".into(), json!(c));
+            let n = t.next_n;
+            t.next_n += 1;
+            t.push(Row {
+                owned: Some(Box::new(o)),
+                ..Row::generated(NO_COMPANY, n)
+            });
+        }
+        self.dv_idx.insert(t.name.clone(), self.dv.len());
+        self.dv.push(t);
     }
 
     /// Advances the world to simulated time `t` (never backwards).

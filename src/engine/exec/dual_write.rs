@@ -18,7 +18,9 @@
 
 use super::handle::derive_id;
 use super::manual::accept;
-use super::maps::{MapRef, count_side, error_env, journal_new_entries, map_ref, primary_id, resolve};
+use super::maps::{
+    MapRef, count_side, error_env, journal_new_entries, map_ref, primary_id, resolve, side_filter,
+};
 use super::{Mode, Res, StepCtx, fail, log, poll, progress, sleep_env};
 use crate::connectors::ConnectorError;
 use crate::connectors::dual_write::{
@@ -364,12 +366,14 @@ async fn operator(ctx: &StepCtx, m: &MapRef, info: &EnvInfo, action: OperatorAct
     let dv_env = info.link.get(1).cloned().unwrap_or_else(|| m.target_env.clone());
     let scope = ctx.envs.scoped(Some(&ctx.step.id));
     let (fno, dv) = (scope.fno(&fno_env)?, scope.dataverse(&dv_env)?);
-    let source = count_side(ctx, &m.source_env, &m.source_set, None).await?;
+    let source = count_side(ctx, m, true, None).await?;
     let spec = crate::connectors::dual_write::MapSpec {
         name: m.id.clone(),
         source_set: m.source_set.clone(),
         target_set: m.target_set.clone(),
-        target_primary_id: primary_id(&m.target_set),
+        target_primary_id: primary_id(ctx, &dv_env, &m.target_set).await?,
+        source_filter: side_filter(m, true).map(str::to_owned),
+        target_filter: side_filter(m, false).map(str::to_owned),
         tolerance: m.tolerance.allowed(source),
     };
     let fno_url = ctx

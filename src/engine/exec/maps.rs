@@ -3,9 +3,13 @@
 //!
 //! - Entity sets come from `MapSpec.source`/`target` (`env:EntitySet`); the side's environment kind decides
 //!   how it is counted (F&O OData `$count` cross-company, Dataverse exact count).
-//! - A Dataverse table's primary id is derived like the platform names it: the logical name (the set minus
-//!   its plural ending: `accounts` → `account`, `transactioncurrencies` → `transactioncurrency`) plus `id`.
-//! - A Dataverse company filter is `cdm_companyid eq '<COMPANY>'`; F&O's is `dataAreaId eq '<company>'`.
+//! - A Dataverse table's primary id is read from its metadata (`EntityDefinitions` by `EntitySetName`:
+//!   `PrimaryIdAttribute`), once per environment and run, never guessed from the set name.
+//! - A Dataverse company filter goes through the map's company lookup (`company_lookup`, default
+//!   `msdyn_company`): `_msdyn_company_value eq <cdm_companyid>`, the id read once per environment from
+//!   `cdm_companies` by `cdm_companycode`; F&O's is `dataAreaId eq '<company>'`. A company that has no
+//!   `cdm_companies` row yet has no rows on the Dataverse side (counted 0, and asked again next time).
+//! - A map's `filter` (per side) is added to every count and read of that side.
 //! - Error-queue entries count against gates only while `Status eq 'Active'` (our model: a Resumed initial
 //!   sync that completes resolves its map's entries). A queue without a `Status` column (400) is counted whole.
 
@@ -15,14 +19,14 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::{Res, StepCtx, fail};
+use super::{Res, StepCtx, fail, log};
 use crate::connectors::ConnectorError;
-use crate::connectors::fno::{ERROR_CATEGORIES, ERROR_QUEUE_SET, FnoClient, eq_filter};
-use crate::engine::event::{ErrorEntry, Event, Tolerance};
+use crate::connectors::dataverse::{DEFAULT_COMPANY_LOOKUP, and_filters, company_filter};
+use crate::connectors::fno::{
+    ERROR_CATEGORIES, ERROR_QUEUE_SET, FnoClient, company_filter as fno_company_filter, eq_filter,
+};
+use crate::engine::event::{ErrorEntry, Event, LogLevel, Tolerance};
 use crate::runbook::{EnvKind, MapSelection, MapSpec};
-
-/// The Dataverse column holding a row's company code.
-pub const COMPANY_COLUMN: &str = "cdm_companyid";
 
 /// One map, resolved.
 #[derive(Debug, Clone)]
@@ -60,16 +64,40 @@ pub fn tolerance(t: Option<&crate::runbook::Tolerance>) -> Tolerance {
     }
 }
 
-/// The Dataverse primary id column of an entity set (see the module docs).
-pub fn primary_id(set: &str) -> String {
-    let logical = if let Some(s) = set.strip_suffix("ies") {
-        format!("{s}y")
-    } else if let Some(s) = set.strip_suffix("ses") {
-        format!("{s}s")
+/// The Dataverse primary id column of an entity set, from the table's metadata (see the module docs).
+pub async fn primary_id(ctx: &StepCtx, env: &str, set: &str) -> Res<String> {
+    let dv = ctx.envs.scoped(Some(&ctx.step.id)).dataverse(env)?;
+    Ok(dv.table(set, &ctx.cancel).await?.primary_id)
+}
+
+/// The company lookup of a map's Dataverse side.
+pub fn company_lookup(m: &MapRef) -> &str {
+    m.spec.company_lookup.as_deref().unwrap_or(DEFAULT_COMPANY_LOOKUP)
+}
+
+/// The map's own filter on one side.
+pub fn side_filter(m: &MapRef, source: bool) -> Option<&str> {
+    let f = m.spec.filter.as_ref()?;
+    if source {
+        f.source.as_deref()
     } else {
-        set.strip_suffix('s').unwrap_or(set).to_owned()
-    };
-    format!("{logical}id")
+        f.target.as_deref()
+    }
+}
+
+/// The Dataverse filter of one company through the map's company lookup: `Ok(None)` when the company has no
+/// `cdm_companies` row (so no row can point at it).
+pub async fn dataverse_company_filter(
+    ctx: &StepCtx,
+    env: &str,
+    m: &MapRef,
+    company: &str,
+) -> Res<Option<String>> {
+    let dv = ctx.envs.scoped(Some(&ctx.step.id)).dataverse(env)?;
+    Ok(dv
+        .company_id(company, &ctx.cancel)
+        .await?
+        .map(|id| company_filter(company_lookup(m), &id)))
 }
 
 fn split(side: &str) -> (String, String) {
@@ -107,19 +135,43 @@ pub fn resolve(ctx: &StepCtx, sel: &MapSelection) -> Res<Vec<MapRef>> {
         .collect()
 }
 
-/// Counts one side of a map.
-pub async fn count_side(ctx: &StepCtx, env: &str, set: &str, company: Option<&str>) -> Res<u64> {
+/// Counts one side of a map (its filter applied), in one company when `company` is given.
+pub async fn count_side(ctx: &StepCtx, m: &MapRef, source: bool, company: Option<&str>) -> Res<u64> {
+    let (env, set) = if source {
+        (&m.source_env, &m.source_set)
+    } else {
+        (&m.target_env, &m.target_set)
+    };
     let scope = ctx.envs.scoped(Some(&ctx.step.id));
-    let kind = ctx.envs.info.get(env).map(|i| i.kind);
+    let kind = ctx.envs.info.get(env.as_str()).map(|i| i.kind);
+    let own = side_filter(m, source);
     match kind {
-        Some(EnvKind::Fno) => Ok(scope.fno(env)?.count(set, company, &ctx.cancel).await?),
+        Some(EnvKind::Fno) => {
+            let company = company.map(fno_company_filter);
+            let filter = and_filters(&[own, company.as_deref()]);
+            Ok(scope.fno(env)?.count_where(set, filter, &ctx.cancel).await?)
+        }
         Some(EnvKind::Dataverse) => {
-            let filter = company.map(|c| eq_filter(COMPANY_COLUMN, &c.to_ascii_uppercase()));
-            let c = scope
-                .dataverse(env)?
-                .count(set, &primary_id(set), filter.as_deref(), &ctx.cancel)
-                .await?;
-            Ok(c.rows)
+            let company = match company {
+                Some(c) => match dataverse_company_filter(ctx, env, m, c).await? {
+                    Some(f) => Some(f),
+                    None => {
+                        log(
+                            ctx,
+                            LogLevel::Info,
+                            format!(
+                                "{env}:{set}: company {c} has no cdm_companies row yet, so no {set} row belongs to it (counted 0)"
+                            ),
+                        );
+                        return Ok(0);
+                    }
+                },
+                None => None,
+            };
+            let dv = scope.dataverse(env)?;
+            let pid = dv.table(set, &ctx.cancel).await?.primary_id;
+            let filter = and_filters(&[own, company.as_deref()]);
+            Ok(dv.count(set, &pid, filter.as_deref(), &ctx.cancel).await?.rows)
         }
         _ => Err(fail(format!(
             "cannot count `{env}:{set}`: `{env}` is not an fno or dataverse environment"
@@ -149,14 +201,14 @@ pub async fn count_pairs(ctx: &StepCtx, maps: &[MapRef], tol: Option<Tolerance>)
     let mut jobs = Vec::new();
     for (i, m) in maps.iter().enumerate() {
         for (j, c) in m.companies().into_iter().enumerate() {
-            jobs.push((i, j, true, m.source_env.clone(), m.source_set.clone(), c.clone()));
-            jobs.push((i, j, false, m.target_env.clone(), m.target_set.clone(), c));
+            jobs.push((i, j, true, c.clone()));
+            jobs.push((i, j, false, c));
         }
     }
     let conc = usize::try_from(ctx.runbook.defaults.concurrency().max(1)).unwrap_or(1);
     let results: Vec<_> = futures::stream::iter(jobs)
-        .map(|(i, j, src, env, set, c)| async move {
-            let n = count_side(ctx, &env, &set, c.as_deref()).await;
+        .map(|(i, j, src, c)| async move {
+            let n = count_side(ctx, &maps[i], src, c.as_deref()).await;
             (i, j, src, n)
         })
         .buffer_unordered(conc)
@@ -330,15 +382,6 @@ pub fn text(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn primary_ids_follow_the_simulators_and_the_platforms_naming() {
-        assert_eq!(primary_id("accounts"), "accountid");
-        assert_eq!(primary_id("transactioncurrencies"), "transactioncurrencyid");
-        assert_eq!(primary_id("cdm_companies"), "cdm_companyid");
-        assert_eq!(primary_id("salesorderdetails"), "salesorderdetailid");
-        assert_eq!(primary_id("msdyn_exchangerates"), "msdyn_exchangerateid");
-    }
 
     #[test]
     fn tolerances_convert() {

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::maps::{MapRef, map_ref, primary_id, text};
+use super::maps::{MapRef, company_lookup, dataverse_company_filter, map_ref, primary_id, side_filter, text};
 use super::{Mode, Res, StepCtx, fail, interpolate_step, log, sleep_env};
 use crate::connectors::ConnectorError;
+use crate::connectors::dataverse::and_filters;
 use crate::connectors::fno::odata_string;
 use crate::connectors::transport::{Idempotency, Request};
 use crate::engine::event::{Event, Handle, LogLevel};
@@ -26,6 +27,7 @@ pub const MIN_REAL_WAIT: Duration = Duration::from_secs(2);
 
 struct Side<'a> {
     ctx: &'a StepCtx,
+    map: MapRef,
     env: String,
     set: String,
     key_field: String,
@@ -33,6 +35,17 @@ struct Side<'a> {
 }
 
 impl Side<'_> {
+    /// On a per-company map, the Dataverse filter of the canary's company (the map's first): a key alone can
+    /// match another company's row. `Some(None)`: the company has no `cdm_companies` row (nothing can match).
+    async fn dataverse_company(&self) -> Res<Option<Option<String>>> {
+        match self.map.spec.companies.first() {
+            Some(c) => Ok(Some(
+                dataverse_company_filter(self.ctx, &self.env, &self.map, c).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     async fn find(&self, key: &str) -> Res<Option<Map<String, Value>>> {
         let scope = self.ctx.envs.scoped(Some(&self.ctx.step.id));
         let rows = match self.kind {
@@ -43,9 +56,25 @@ impl Side<'_> {
                     .await?
             }
             EnvKind::Dataverse => {
+                let company = match self.dataverse_company().await? {
+                    Some(None) => return Ok(None),
+                    Some(Some(f)) => Some(f),
+                    None => None,
+                };
+                let also = and_filters(&[
+                    side_filter(&self.map, self.set == self.map.source_set),
+                    company.as_deref(),
+                ]);
                 scope
                     .dataverse(&self.env)?
-                    .find_by_key(&self.set, &self.key_field, key, &[], &self.ctx.cancel)
+                    .find_by_key_where(
+                        &self.set,
+                        &self.key_field,
+                        key,
+                        also.as_deref(),
+                        &[],
+                        &self.ctx.cancel,
+                    )
                     .await?
             }
             _ => {
@@ -61,11 +90,32 @@ impl Side<'_> {
     async fn create(&self, body: &Value, key: &str) -> Res<()> {
         let scope = self.ctx.envs.scoped(Some(&self.ctx.step.id));
         if self.kind == EnvKind::Dataverse {
-            scope
-                .dataverse(&self.env)?
-                .ensure_created(&self.set, body, (&self.key_field, key), &self.ctx.cancel)
-                .await?;
-            return Ok(());
+            let dv = scope.dataverse(&self.env)?;
+            let mut body = body.clone();
+            if let (Some(c), Value::Object(o)) = (self.map.spec.companies.first(), &mut body) {
+                let id = dv.company_id(c, &self.ctx.cancel).await?.ok_or_else(|| {
+                    fail(format!(
+                        "company {c} has no cdm_companies row in {}: the canary cannot name it",
+                        self.env
+                    ))
+                })?;
+                o.entry(format!("{}@odata.bind", company_lookup(&self.map)))
+                    .or_insert_with(|| json!(format!("/cdm_companies({id})")));
+            }
+            if self.find(key).await?.is_some() {
+                return Ok(());
+            }
+            return match dv.create(&self.set, &body, None, &self.ctx.cancel).await {
+                Ok(_) => Ok(()),
+                // The outcome is unknown: look (with the company) before anything is repeated.
+                Err(ConnectorError::Ambiguous { detail, .. }) => match self.find(key).await? {
+                    Some(_) => Ok(()),
+                    None => Err(fail(format!(
+                        "creating the canary {key}: outcome unknown ({detail}) and it is not there"
+                    ))),
+                },
+                Err(e) => Err(e.into()),
+            };
         }
         let fno = scope.fno(&self.env)?;
         let req = Request::post(format!("fno.create {}", self.set), format!("/data/{}", self.set))
@@ -90,13 +140,11 @@ impl Side<'_> {
         };
         let scope = self.ctx.envs.scoped(Some(&self.ctx.step.id));
         if self.kind == EnvKind::Dataverse {
-            let id = row.get(&primary_id(&self.set)).map(text).ok_or_else(|| {
-                fail(format!(
-                    "the canary row in {} has no {}",
-                    self.set,
-                    primary_id(&self.set)
-                ))
-            })?;
+            let pid = primary_id(self.ctx, &self.env, &self.set).await?;
+            let id = row
+                .get(&pid)
+                .map(text)
+                .ok_or_else(|| fail(format!("the canary row in {} has no {pid}", self.set)))?;
             scope
                 .dataverse(&self.env)?
                 .delete(&self.set, &id, &self.ctx.cancel)
@@ -130,6 +178,7 @@ fn sides<'a>(ctx: &'a StepCtx, m: &MapRef, from: &str) -> Res<(Side<'a>, Side<'a
     let kind = |e: &str| ctx.envs.info.get(e).map_or(EnvKind::Http, |i| i.kind);
     let source = Side {
         ctx,
+        map: m.clone(),
         env: m.source_env.clone(),
         set: m.source_set.clone(),
         key_field: key.source.clone(),
@@ -137,6 +186,7 @@ fn sides<'a>(ctx: &'a StepCtx, m: &MapRef, from: &str) -> Res<(Side<'a>, Side<'a
     };
     let target = Side {
         ctx,
+        map: m.clone(),
         env: m.target_env.clone(),
         set: m.target_set.clone(),
         key_field: key.target.clone(),

@@ -13,9 +13,9 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::handle::uuid_like;
-use super::maps::{MapRef, resolve};
+use super::maps::{MapRef, company_lookup, resolve, side_filter};
 use super::{Res, StepCtx, fail, log, sleep_env};
-use crate::connectors::sample::{SampleSpec, compare, reconcile};
+use crate::connectors::sample::{SampleKey, SampleSpec, compare, look_up, reconcile};
 use crate::engine::event::{ErrorEntry, Event, LogLevel};
 use crate::runbook::{EnvKind, MapSelection};
 
@@ -94,9 +94,12 @@ pub async fn sample_map(ctx: &StepCtx, m: &MapRef, size: usize, round: u32) -> R
         size,
         seed: seed(ctx, round),
         company: None,
+        company_lookup: (!m.spec.companies.is_empty()).then(|| company_lookup(m).to_owned()),
+        source_filter: side_filter(m, fwd).map(str::to_owned),
+        target_filter: side_filter(m, !fwd).map(str::to_owned),
     };
     let report = reconcile(&fno, &dv, &spec, &ctx.cancel).await?;
-    let mut suspects: Vec<String> = report.missing.clone();
+    let mut suspects: Vec<SampleKey> = report.missing.clone();
     suspects.extend(report.mismatched.iter().map(|(k, _)| k.clone()));
     if suspects.is_empty() {
         return Ok(Some(Sampled {
@@ -107,12 +110,11 @@ pub async fn sample_map(ctx: &StepCtx, m: &MapRef, size: usize, round: u32) -> R
     sleep_env(ctx, SETTLE).await?;
     let mut entries = Vec::new();
     for k in suspects {
-        let s = fno.find_eq(fno_set, &fno_key, &k, None, &ctx.cancel).await?;
-        let t = dv.find_by_key(dv_set, &dv_key, &k, &[], &ctx.cancel).await?;
-        let message = match (s.first(), t.first()) {
+        let (s, t) = look_up(&fno, &dv, &spec, &k, &ctx.cancel).await?;
+        let message = match (s, t) {
             (Some(_), None) => format!("{k} is in {fno_set} but not in {dv_set}"),
             (Some(s), Some(t)) => {
-                let diff = compare(s, t, &pairs);
+                let diff = compare(&s, &t, &pairs);
                 if diff.is_empty() {
                     continue;
                 }
@@ -132,7 +134,7 @@ pub async fn sample_map(ctx: &StepCtx, m: &MapRef, size: usize, round: u32) -> R
             id: format!("sample:{}:{}:{round}:{k}", ctx.step.id, ctx.attempt),
             at: Utc::now(),
             map: m.id.clone(),
-            key: k,
+            key: k.to_string(),
             category: "sample_mismatch".into(),
             message,
         });

@@ -15,6 +15,7 @@ pub struct DualwriteRun {
     /// `true` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_sync: Option<bool>,
+    /// The initial-sync master (whose rows the initial sync copies); overrides the maps' own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master: Option<Master>,
 }

@@ -114,7 +114,10 @@ fn insert(st: &mut SimState, idx: usize, mut obj: Map<String, Value>) -> Result<
     }
     let company = company_field
         .as_ref()
-        .map_or(NO_COMPANY, |f| st.company_of(obj.get(f)));
+        .and_then(|f| obj.get(f))
+        .and_then(Value::as_str)
+        .and_then(|v| st.dv[idx].company_of_value(v, &st.companies))
+        .unwrap_or(NO_COMPANY);
     let n = st.dv[idx].next_n;
     st.dv[idx].next_n += 1;
     let row = Row {

@@ -363,7 +363,7 @@ impl Parser {
     }
 }
 
-fn is_guid(w: &str) -> bool {
+pub fn is_guid(w: &str) -> bool {
     let parts: Vec<&str> = w.split('-').collect();
     parts.len() == 5
         && parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])

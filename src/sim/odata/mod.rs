@@ -14,7 +14,7 @@ use serde_json::Value;
 
 pub use filter::{Expr, FilterError, values_equal};
 
-use super::schema::no_property;
+use super::schema::{ColType, no_property};
 use super::tables::{Table, Tables};
 
 /// Which service's query options apply.
@@ -239,10 +239,43 @@ impl Query {
         );
         named.extend(self.filter.iter().flat_map(filter::fields));
         named.extend(self.orderby.iter().map(|(f, _)| f.clone()));
-        match named.into_iter().find(|f| !known(f)) {
-            Some(f) => Err(QueryError::bad(no_property(t, &f))),
+        if let Some(f) = named.into_iter().find(|f| !known(f)) {
+            return Err(QueryError::bad(no_property(t, &f)));
+        }
+        let is_guid = |f: &str| {
+            schema
+                .iter()
+                .any(|c| c.wire() == f && matches!(c.ty, ColType::Guid | ColType::Lookup(_)))
+        };
+        match self.filter.as_ref().and_then(|e| guid_vs_string(e, &is_guid)) {
+            Some(op) => Err(QueryError::bad(format!(
+                "A binary operator with incompatible types was detected. Found operand types 'Edm.Guid' and 'Edm.String' for operator kind '{op}'."
+            ))),
             None => Ok(()),
         }
+    }
+}
+
+/// The operator kind of the first comparison of a GUID column with a string that is not a GUID
+/// (`cdm_companyid eq 'USMF'`): the 400 Dataverse answers.
+fn guid_vs_string(e: &Expr, is_guid: &dyn Fn(&str) -> bool) -> Option<&'static str> {
+    use filter::Operand::{Field, Lit};
+    match e {
+        Expr::And(a, b) | Expr::Or(a, b) => guid_vs_string(a, is_guid).or_else(|| guid_vs_string(b, is_guid)),
+        Expr::Not(a) => guid_vs_string(a, is_guid),
+        Expr::Cmp(op, Field(f), Lit(Value::String(v))) | Expr::Cmp(op, Lit(Value::String(v)), Field(f))
+            if is_guid(f) && !filter::is_guid(v.trim_matches(|c| c == '{' || c == '}')) =>
+        {
+            Some(match op {
+                filter::Op::Eq => "Equal",
+                filter::Op::Ne => "NotEqual",
+                filter::Op::Gt => "GreaterThan",
+                filter::Op::Ge => "GreaterThanOrEqual",
+                filter::Op::Lt => "LessThan",
+                filter::Op::Le => "LessThanOrEqual",
+            })
+        }
+        _ => None,
     }
 }
 
@@ -422,10 +455,10 @@ pub fn count(tables: &Tables, t: &Table, q: &Query, company: Option<u16>, compan
             .as_deref()
             .is_some_and(|c| c.eq_ignore_ascii_case(f)) =>
         {
-            let idx = companies.iter().position(|c| c.eq_ignore_ascii_case(v));
+            let idx = t.company_of_value(v, companies);
             match (idx, company) {
-                (Some(i), None) => Some(Some(i as u16)),
-                (Some(i), Some(c)) if i as u16 == c => Some(Some(c)),
+                (Some(i), None) => Some(Some(i)),
+                (Some(i), Some(c)) if i == c => Some(Some(c)),
                 _ => None,
             }
         }

@@ -21,10 +21,13 @@ fno:
 entities:
   fno:
     CustomersV3: { key: CustomerAccount, rows: { USMF: 30, USRT: 20 }, fields: { OrganizationName: name } }
+    Companies: { key: DataArea, rows: 2 }
   dataverse:
-    accounts: { key: accountnumber, id: accountid, rows: { USMF: 8000, USRT: 4000 }, company_field: cdm_companyid, fields: { name: name } }
+    accounts: { key: accountnumber, id: accountid, rows: { USMF: 8000, USRT: 4000 }, company_lookup: msdyn_company, fields: { name: name } }
     contacts: { key: emailaddress1, id: contactid, rows: 60000 }
-    cdm_companies: { key: cdm_companycode, rows: 2 }
+    cdm_companies: { key: cdm_companycode }
+maps:
+  - { name: companies, source: Companies, target: cdm_companies, key: { source: DataArea, target: cdm_companycode }, initial: { status: running, preloaded: true } }
 "#;
 
 #[tokio::test]
@@ -44,14 +47,14 @@ async fn dataverse_counts_stay_exact_past_the_5000_and_50000_caps() {
     assert_eq!((small.rows, small.method), (2, CountMethod::ODataCount));
     // Per company, by a filter on the company column.
     assert_eq!(
-        dv.count_company("accounts", "accountid", "cdm_companyid", "USMF", &h.cancel)
+        dv.count_company("accounts", "accountid", "msdyn_company", "USMF", &h.cancel)
             .await
             .unwrap()
             .rows,
         8_000
     );
     assert_eq!(
-        dv.count_company("accounts", "accountid", "cdm_companyid", "USRT", &h.cancel)
+        dv.count_company("accounts", "accountid", "msdyn_company", "USRT", &h.cancel)
             .await
             .unwrap()
             .rows,

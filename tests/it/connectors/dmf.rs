@@ -231,3 +231,48 @@ async fn a_submit_with_its_execution_id_is_retried_through_5xx_and_runs_once() {
         "retried submits with the same executionId act once"
     );
 }
+
+/// The service documents a re-sent executionId as "Execution Id if it is a rerun": a submit whose answer was
+/// lost asks the execution's status first and is not sent again when the service already knows it.
+#[tokio::test]
+async fn a_submit_whose_answer_was_lost_is_reconciled_by_status_not_re_sent() {
+    let h = start(YAML).await;
+    h.faults(serde_json::json!([{
+        "service": "fno",
+        "path_prefix": "/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.ExportToPackage",
+        "lost_rate": 1.0
+    }]))
+    .await;
+    let req = ExportRequest {
+        definition_group: "Snapshot".into(),
+        package_name: "Snapshot-lost".into(),
+        execution_id: "exec-export-lost".into(),
+        legal_entity: "USMF".into(),
+        re_execute: false,
+    };
+    let id = h.dmf().submit_export(&req, &h.cancel).await.unwrap();
+    assert_eq!(id, "exec-export-lost");
+    assert_eq!(
+        h.side_effect("dmf.export:exec-export-lost").await,
+        1,
+        "one execution: the submit was not repeated"
+    );
+    let submits = h
+        .summaries()
+        .iter()
+        .filter(|s| s.path.contains("ExportToPackage"))
+        .count();
+    let statuses = h
+        .summaries()
+        .iter()
+        .filter(|s| s.path.contains("GetExecutionSummaryStatus"))
+        .count();
+    assert_eq!((submits, statuses), (1, 1));
+    h.faults(serde_json::json!([])).await;
+    let out = h
+        .dmf()
+        .finish_export("exec-export-lost", POLL, &h.cancel)
+        .await
+        .unwrap();
+    assert_eq!(out.status, ExecutionStatus::Succeeded);
+}

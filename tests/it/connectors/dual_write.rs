@@ -226,6 +226,8 @@ async fn operator_mode_is_verified_by_reading_the_environment() {
         source_set: "VendorsV2".into(),
         target_set: "msdyn_vendors".into(),
         target_primary_id: "msdyn_vendorid".into(),
+        source_filter: None,
+        target_filter: None,
         tolerance: 0,
     };
     let action = OperatorAction::Run {
@@ -381,6 +383,9 @@ async fn sampling_finds_corrupted_target_rows_field_by_field() {
         size: 20,
         seed: 11,
         company: None,
+        company_lookup: None,
+        source_filter: None,
+        target_filter: None,
     };
     let (fno, dv) = (h.fno(), h.dataverse());
     let names = spec(vec![("ProductName".into(), "msdyn_name".into())]);

@@ -6,3 +6,4 @@ mod dual_write;
 mod faults;
 mod hostile;
 mod tls;
+mod next_link;

@@ -2,6 +2,7 @@ mod auth;
 mod cli;
 mod hostile;
 mod malformed;
+mod maps_format;
 mod plan;
 mod props;
 mod schema;

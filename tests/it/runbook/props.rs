@@ -171,6 +171,8 @@ fn map_spec() -> impl Strategy<Value = MapSpec> {
             target: format!("dataverse:{t}"),
             depends_on: deps.into_iter().map(MapId).collect(),
             companies: vec!["USMF".into()],
+            company_lookup: None,
+            filter: None,
             master: Some(if lww { Master::LastWriteWins } else { Master::Fno }),
             tolerance: Some(Tolerance::Percent("0.5%".into())),
             initial_sync: None,

@@ -21,11 +21,14 @@ entities:
       rows: {{ USMF: 7000, USRT: 5000 }}
       fields: {{ OrganizationName: name }}
     SalesOrderLines: {{ key: LotId, rows: {{ USMF: 30000, USRT: 30001 }} }}
+    Companies: {{ key: DataArea, rows: 2 }}
   dataverse:
+    cdm_companies: {{ key: cdm_companycode }}
     accounts: {{ key: accountnumber }}
     salesorderdetails: {{}}
     contacts: {{ rows: 3, fields: {{ fullname: name }} }}
 maps:
+  - {{ name: companies, source: Companies, target: cdm_companies, key: {{ source: DataArea, target: cdm_companycode }}, initial: {{ status: running, preloaded: true }} }}
   - {{ name: customers, source: CustomersV3, target: accounts, key: {{ source: CustomerAccount, target: accountnumber }}, fields: {{ OrganizationName: name }}, initial: {{ status: running, preloaded: true }} }}
   - {{ name: lines, source: SalesOrderLines, target: salesorderdetails, initial: {{ status: running, preloaded: true }} }}
 {extra}
@@ -36,6 +39,22 @@ maps:
 
 fn api(h: &SimHandle, path: &str) -> String {
     format!("{}/api/data/v9.2/{path}", h.url())
+}
+
+/// The `cdm_companyid` of a company code, asked the way a client must (§4).
+async fn company_id(h: &SimHandle, c: &reqwest::Client, tok: &str, code: &str) -> String {
+    let (s, _, v) = get_json(
+        c,
+        tok,
+        &api(
+            h,
+            &format!("cdm_companies?$filter=cdm_companycode eq '{code}'&$select=cdm_companyid"),
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    v["value"][0]["cdm_companyid"].as_str().unwrap().to_string()
 }
 
 async fn get_json(
@@ -94,22 +113,55 @@ async fn count_is_capped_at_5000_with_the_limit_annotations() {
             .starts_with("text/plain")
     );
     assert_eq!(r.text().await.unwrap(), "5000");
+    let usrt = company_id(&h, &c, &tok, "USRT").await;
     let (_, _, v) = get_json(
         &c,
         &tok,
-        &api(&h, "accounts?$filter=cdm_companyid eq 'USRT'&$count=true"),
+        &api(
+            &h,
+            &format!("accounts?$filter=_msdyn_company_value eq {usrt}&$count=true"),
+        ),
         None,
     )
     .await;
     assert_eq!(v["@odata.count"], 5000);
+    // A company code compared with the GUID key is the 400 a real tenant answers (§4).
+    let (s, _, v) = get_json(
+        &c,
+        &tok,
+        &api(&h, "cdm_companies?$filter=cdm_companyid eq 'USRT'"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(v["error"]["code"], "0x80060888");
+    assert_eq!(
+        v["error"]["message"],
+        "A binary operator with incompatible types was detected. Found operand types 'Edm.Guid' and 'Edm.String' for operator kind 'Equal'."
+    );
+    let (s, _, v) = get_json(
+        &c,
+        &tok,
+        &api(&h, "accounts?$filter=cdm_companyid eq 'USRT'"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Could not find a property named 'cdm_companyid'")
+    );
 }
 
 #[tokio::test]
 async fn paging_uses_maxpagesize_and_an_opaque_skiptoken() {
     let (h, c, tok) = sim("").await;
+    let usrt = company_id(&h, &c, &tok, "USRT").await;
     let mut url = api(
         &h,
-        "accounts?$select=accountnumber,name&$filter=cdm_companyid eq 'USRT'",
+        &format!("accounts?$select=accountnumber,name&$filter=_msdyn_company_value eq {usrt}"),
     );
     let mut seen = std::collections::HashSet::new();
     let mut pages = 0;
@@ -120,7 +172,7 @@ async fn paging_uses_maxpagesize_and_an_opaque_skiptoken() {
         pages += 1;
         for r in v["value"].as_array().unwrap() {
             assert!(r["accountid"].is_string(), "the primary id is always returned");
-            assert!(r.get("cdm_companyid").is_none());
+            assert!(r.get("_msdyn_company_value").is_none());
             seen.insert(r["accountnumber"].as_str().unwrap().to_string());
         }
         match v["@odata.nextLink"].as_str() {
@@ -190,13 +242,15 @@ async fn retrieve_total_record_count_fetchxml_and_whoami() {
             .unwrap()
             .contains("AggregateQueryRecordLimit")
     );
-    let cond = "<filter><condition attribute='cdm_companyid' operator='eq' value='USMF'/></filter>";
+    let usmf = company_id(&h, &c, &tok, "USMF").await;
+    let cond =
+        format!("<filter><condition attribute='msdyn_company' operator='eq' value='{usmf}'/></filter>");
     let (s, _, v) = get_json(
         &c,
         &tok,
         &api(
             &h,
-            &format!("salesorderdetails?fetchXml={}", fetch("salesorderdetail", cond)),
+            &format!("salesorderdetails?fetchXml={}", fetch("salesorderdetail", &cond)),
         ),
         None,
     )
@@ -215,7 +269,7 @@ async fn create_delete_and_error_body() {
     let r = c
         .post(api(&h, "accounts"))
         .bearer_auth(&tok)
-        .json(&json!({"accountnumber": "CAN-1", "name": "Canary", "cdm_companyid": "USMF"}))
+        .json(&json!({"accountnumber": "CAN-1", "name": "Canary", "msdyn_company@odata.bind": format!("/cdm_companies({})", company_id(&h, &c, &tok, "USMF").await)}))
         .send()
         .await
         .unwrap();

@@ -122,8 +122,10 @@ async fn import_round_trip_loads_rows_once_and_reports_target_errors() {
     let body = json!({"packageUrl": blob, "definitionGroupId": "Load", "executionId": "exec-42", "execute": true, "overwrite": true, "legalEntityId": "USMF"});
     let v = d.action("ImportFromPackage", body.clone()).await;
     assert_eq!(v["value"], "exec-42");
-    assert_eq!(d.action("ImportFromPackage", body).await["value"], "exec-42");
     assert_eq!(d.h.state()["side_effects"]["dmf.import:exec-42"], 1);
+    // "Execution Id if it is a rerun" (§3): the same id sent again runs the import again.
+    assert_eq!(d.action("ImportFromPackage", body).await["value"], "exec-42");
+    assert_eq!(d.h.state()["side_effects"]["dmf.import:exec-42"], 2);
     assert_eq!(d.status("exec-42").await, "NotRun");
     // Passing through Executing, visible while polling.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -165,7 +167,8 @@ async fn import_round_trip_loads_rows_once_and_reports_target_errors() {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(d.h.state()["side_effects"]["dmf.import:exec-42"], 1);
+    // The run and the rerun above; nothing ran a third time.
+    assert_eq!(d.h.state()["side_effects"]["dmf.import:exec-42"], 2);
 }
 
 #[tokio::test]

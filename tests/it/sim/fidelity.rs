@@ -261,11 +261,30 @@ async fn dataverse_serves_table_definitions_and_csdl_for_its_tables() {
     assert_eq!(v["value"].as_array().unwrap().len(), 1);
     assert_eq!(v["value"][0]["LogicalName"], "contact");
     let (_, _, v, _) = get(&c, &format!("{api}/EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.LookupAttributeMetadata?$select=LogicalName,Targets"), &tok, &[]).await;
-    assert_eq!(
-        v["value"][0]["@odata.type"],
-        "#Microsoft.Dynamics.CRM.LookupAttributeMetadata"
+    let lookups = v["value"].as_array().unwrap();
+    assert!(
+        lookups
+            .iter()
+            .all(|l| l["@odata.type"] == "#Microsoft.Dynamics.CRM.LookupAttributeMetadata")
     );
-    assert_eq!(v["value"][0]["Targets"], json!(["contact"]));
+    let targets: Vec<(String, Value)> = lookups
+        .iter()
+        .map(|l| {
+            (
+                l["LogicalName"].as_str().unwrap().to_owned(),
+                l["Targets"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        targets.iter().any(|(_, t)| *t == json!(["contact"])),
+        "{targets:?}"
+    );
+    // The company stripe of a company-specific table (§4): a lookup to cdm_company.
+    assert!(
+        targets.contains(&("msdyn_company".to_owned(), json!(["cdm_company"]))),
+        "{targets:?}"
+    );
     let (_, _, v, _) = get(&c, &format!("{api}/EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet"), &tok, &[]).await;
     assert_eq!(v["value"][0]["OptionSet"]["Options"][1]["Value"], 2);
     let (_, _, v, _) = get(&c, &format!("{api}/EntityDefinitions(LogicalName='account')/Attributes(LogicalName='statecode')?$select=AttributeType"), &tok, &[]).await;

@@ -1,0 +1,68 @@
+//! The map fields added for real tenants (company_lookup, filter, the initial-sync master) and the gateway
+//! warnings: accepted, checked, and never silently ignored.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use cutover::runbook::validate;
+use cutover::runbook::{EnvLookup, Severity};
+
+struct NoEnv;
+impl EnvLookup for NoEnv {
+    fn get(&self, _: &str) -> Option<String> {
+        Some("x".into())
+    }
+}
+
+fn runbook(map_extra: &str, mode: &str) -> String {
+    format!(
+        r#"runbook: maps-format
+version: 1.0.0
+environments:
+  fno: {{ kind: fno, url: "https://f.example", auth: {{ tenant: t, client_id: c, client_secret: "${{S}}" }} }}
+  dataverse: {{ kind: dataverse, url: "https://d.example", auth: {{ tenant: t, client_id: c, client_secret: "${{S}}" }} }}
+  dw: {{ kind: dualwrite, link: [fno, dataverse], mode: {mode}, url: "https://g.example" }}
+maps:
+  customers:
+    source: fno:CustomersV3
+    target: dataverse:accounts
+    companies: [USMF]
+{map_extra}
+phases:
+  - id: p
+    steps:
+      - {{ id: parity, kind: parity, maps: all }}
+"#
+    )
+}
+
+fn codes(text: &str) -> Vec<(&'static str, Severity)> {
+    validate(text, "t.yaml", &NoEnv, false)
+        .into_iter()
+        .map(|d| (d.code, d.severity))
+        .collect()
+}
+
+#[test]
+fn company_lookup_filter_and_master_are_accepted_and_checked() {
+    let ok = "    company_lookup: msdyn_associatedcompanyid\n    filter: { source: \"PartyType eq 'Organization'\", target: \"customertypecode ne null\" }\n    master: dataverse";
+    assert_eq!(codes(&runbook(ok, "operator")), vec![]);
+    let value_prop = "    company_lookup: _msdyn_company_value";
+    assert!(codes(&runbook(value_prop, "operator")).contains(&("invalid-value", Severity::Error)));
+    let query = "    filter: { source: \"$filter=PartyType eq 'Organization'\" }";
+    assert!(codes(&runbook(query, "operator")).contains(&("invalid-filter", Severity::Error)));
+    let open = "    filter: { target: \"(name eq 'x'\" }";
+    assert!(codes(&runbook(open, "operator")).contains(&("invalid-filter", Severity::Error)));
+    let lww = "    master: last_write_wins";
+    assert_eq!(
+        codes(&runbook(lww, "operator")),
+        vec![("last-write-wins", Severity::Warning)],
+        "deprecated, still accepted"
+    );
+}
+
+#[test]
+fn gateway_mode_is_labelled_unsupported_and_needing_a_user_sign_in() {
+    let c = codes(&runbook("", "gateway"));
+    assert!(c.contains(&("gateway-unsupported", Severity::Warning)), "{c:?}");
+    assert!(c.contains(&("gateway-needs-user", Severity::Warning)), "{c:?}");
+    assert!(c.iter().all(|(_, s)| *s == Severity::Warning), "{c:?}");
+}
