@@ -108,6 +108,10 @@ pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
                 format!("gate    {step} FAILED: {}", f.join("; "))
             }
         }
+        Event::GateRecheck { step, check, of, at } => format!(
+            "gate    {step}: re-check {check}/{of} at {}",
+            at.format("%H:%M:%S")
+        ),
         Event::ParitySample {
             map,
             company,

@@ -48,8 +48,8 @@ pub struct DriveArgs {
     /// Operator name journaled with the run and its decisions (default: $USER).
     #[arg(long)]
     pub operator: Option<String>,
-    /// Headless: approve manual steps and confirmations, re-check failed gates (never answers an
-    /// ambiguous in-flight step or a failed step).
+    /// Headless: approve manual steps and confirmations (never answers an ambiguous in-flight step,
+    /// a failed step, or a gate still failing after the re-checks its runbook asks for).
     #[arg(long)]
     pub auto_approve: bool,
     /// Start the simulator in-process (the demo scenario, or a scenario file) and point every

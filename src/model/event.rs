@@ -266,6 +266,14 @@ pub enum Event {
         passed: bool,
         failures: Vec<GateFailure>,
     },
+    /// A failed gate will be checked again at `at` (wall-clock time), automatic re-check `check` of
+    /// the gate's `retries` (`of`), `retry_every` after the failure.
+    GateRecheck {
+        step: StepId,
+        check: u32,
+        of: u32,
+        at: DateTime<Utc>,
+    },
     ParitySample {
         step: Option<StepId>,
         map: String,
@@ -329,6 +337,7 @@ impl Event {
             Event::AwaitingOperator { .. } => "awaiting_operator",
             Event::OperatorDecision { .. } => "operator_decision",
             Event::GateEvaluated { .. } => "gate_evaluated",
+            Event::GateRecheck { .. } => "gate_recheck",
             Event::ParitySample { .. } => "parity_sample",
             Event::ErrorEntries { .. } => "error_entries",
             Event::ErrorCounts { .. } => "error_counts",

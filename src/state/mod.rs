@@ -182,6 +182,7 @@ impl RunState {
                 s.attempts = s.attempts.max(*attempt);
                 s.started_at = Some(at);
                 s.finished_at = None;
+                s.next_check = None;
                 if handle.is_some() {
                     s.handle.clone_from(handle);
                 }
@@ -356,6 +357,18 @@ impl RunState {
                 };
                 push_bounded(&mut self.gates, HISTORY_KEPT, gate);
             }
+            Event::GateRecheck {
+                step,
+                check,
+                of,
+                at: due,
+            } => {
+                self.step_mut(step).next_check = Some(Recheck {
+                    check: *check,
+                    of: *of,
+                    at: *due,
+                });
+            }
             Event::ParitySample {
                 step: _,
                 map,
@@ -498,6 +511,7 @@ impl RunState {
             request_count: 0,
             outputs: BTreeMap::new(),
             install: None,
+            next_check: None,
             journal: AttemptRecord::default(),
         });
         i

@@ -83,6 +83,15 @@ fn step_lines(app: &App, s: &StepView) -> Vec<Line<'static>> {
         if measured { " (measured)" } else { "" }
     ));
     out.push(Line::raw(timing));
+    if let (StepStatus::Failed { .. }, Some(c)) = (&s.status, s.next_check) {
+        out.push(Line::raw(format!(
+            "next re-check {}/{} at {} ({}), as the gate's retries/retry_every say",
+            c.check,
+            c.of,
+            hms(c.at),
+            countdown(c.at, now)
+        )));
+    }
     if i.point_of_no_return {
         out.push(Line::from(Span::styled(
             "⚑ point of no return: the console asks twice",

@@ -33,6 +33,12 @@ fn headless_demo_finishes_with_every_step_and_parity_per_map_per_wave() {
         "the drift fails wave-3's gate first"
     );
     assert!(stdout.contains("gate    wave-3:gate passed"));
+    // Re-checked as the runbook's gate says (6 every 10m), not a built-in 10 × 10 minutes.
+    assert!(
+        stdout.contains("gate    wave-3:gate: re-check 1/6 at "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("/10 (headless"), "{stdout}");
     assert!(stdout.contains("finished: succeeded"));
 
     let reader = JournalReader::open_read_only(&journal).unwrap();

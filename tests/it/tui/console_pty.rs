@@ -41,6 +41,14 @@ struct Console {
 impl Console {
     /// Starts `cutover demo --journal JOURNAL --operator tester` in `dir` at `cols`×`rows`.
     fn start(dir: &Path, journal: &Path, cols: u16, rows: u16) -> Self {
+        let args = ["demo", "--operator", "tester", "--journal"].map(std::ffi::OsStr::new);
+        let mut args: Vec<&std::ffi::OsStr> = args.to_vec();
+        args.push(journal.as_os_str());
+        Self::start_with(dir, &args, cols, rows)
+    }
+
+    /// Starts `cutover ARGS` in `dir` at `cols`×`rows`.
+    fn start_with(dir: &Path, args: &[&std::ffi::OsStr], cols: u16, rows: u16) -> Self {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -50,9 +58,9 @@ impl Console {
             })
             .unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_cutover"));
-        cmd.args(["demo", "--operator", "tester", "--journal"]);
-        cmd.arg(journal);
+        cmd.args(args);
         cmd.cwd(dir);
+        cmd.env("DEMO_CLIENT_SECRET", "pty-test-secret");
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
         cmd.env_remove("CUTOVER_LOG");
@@ -304,18 +312,29 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     assert!(!resumed.contains("APPROVE announce-freeze"), "{resumed}");
     assert!(!resumed.contains("APPROVE dataverse-admin-mode"), "{resumed}");
 
-    // The demo's failing wave: the gate after wave-3 fails, with a vendors entry queued.
-    let mut failed = c.until("the wave-3 gate to fail", |s| {
+    // The demo's drifting wave: the gate after wave-3 fails and is re-checked as the runbook says
+    // (every 10 simulated minutes) until dual-write catches up; the vendors entry stays queued.
+    let mut failed = c.until("the wave-3 gate's re-check", |s| {
         let text = s.contents();
-        text.contains("GATE FAILED wave-3:gate") || text.contains("IN-FLIGHT STEP")
+        text.lines()
+            .any(|l| l.contains("re-check ") && l.contains("/6 in"))
+            || text.contains("IN-FLIGHT STEP")
     });
     if failed.contains("IN-FLIGHT STEP") {
         // Quit at an unlucky instant, the export may be unverifiable: run it again.
         c.keys("r");
         c.wait_for("Run it again");
         c.keys("y");
-        failed = c.wait_for("GATE FAILED wave-3:gate");
+        failed = c.until("the wave-3 gate's re-check", |s| {
+            s.contents()
+                .lines()
+                .any(|l| l.contains("re-check ") && l.contains("/6 in"))
+        });
     }
+    assert!(
+        !failed.contains("GATE FAILED"),
+        "re-checks come before the operator is asked: {failed}"
+    );
     let failed = if failed.contains("missing_lookup") {
         failed
     } else {
@@ -323,12 +342,12 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     };
     // Shown with --nocapture: the README's capture of the demo mid-run.
     println!("{failed}");
-    // At 120 columns the banner keeps the keys that answer the decision (the prompt gives way),
-    // and the parity rows keep room for their trend (the sparkline of the difference).
-    let banner = line_with(&failed, "GATE FAILED wave-3:gate");
-    assert!(banner.contains("[r retry · w waive · X abort]"), "{failed}");
-    let parity = line_with(&failed, "sales_order_lines@USMF");
-    assert!(parity.contains("30,000") && parity.contains('█'), "{failed}");
+    // At 120 columns the parity rows keep room for their trend (the sparkline of the difference).
+    let parity = c.until("sales_order_lines synced", |s| {
+        let l = line_with(&s.contents(), "sales_order_lines@USMF");
+        l.contains("30,000") && l.contains('█')
+    });
+    assert!(!parity.is_empty());
 
     // Filter the error queue by map: typed on its own line, kept with enter.
     c.keys("/");
@@ -377,5 +396,80 @@ fn the_compact_layout_at_80x24() {
     assert_eq!(c.quit(), 130);
     assert!(!c.parser.lock().unwrap().screen().alternate_screen());
     drop(c);
+    verify(&journal);
+}
+
+/// The demo runbook with its gate re-checked `retries` times every `every`, written into `dir` with
+/// its package; returns the runbook's path.
+fn demo_with_gate(dir: &Path, retries: u32, every: &str) -> std::path::PathBuf {
+    let text = cutover::app::DEMO_RUNBOOK.replace(
+        "retries: 6, retry_every: 10m",
+        &format!("retries: {retries}, retry_every: {every}"),
+    );
+    assert_ne!(text, cutover::app::DEMO_RUNBOOK, "the demo's gate line moved");
+    std::fs::create_dir_all(dir.join("packages")).unwrap();
+    std::fs::write(
+        dir.join("packages/reference-data.zip"),
+        cutover::app::DEMO_PACKAGE,
+    )
+    .unwrap();
+    let file = dir.join("gate.yaml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Approves the demo's two opening manual steps (three checklist items, then none).
+fn approve_the_opening(c: &mut Console) {
+    c.wait_for("APPROVE announce-freeze");
+    c.keys("a");
+    c.wait_for("[ ] Finance sign-off");
+    for item in ["Finance", "Sales", "Warehouse"] {
+        c.keys(" ");
+        c.wait_for(&format!("[x] {item} sign-off"));
+        c.keys(DOWN);
+    }
+    c.keys(ENTER);
+    c.wait_for("APPROVE dataverse-admin-mode");
+    c.keys("a");
+    c.wait_for("Approve step");
+    c.keys("y");
+}
+
+#[test]
+fn a_failing_gate_is_rechecked_as_its_runbook_says_with_a_countdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("gate.journal");
+    let _sim = SimGuard(journal.clone());
+    // 10 h of simulated time is a minute of real time at the demo's scale: the countdown stays up.
+    let runbook = demo_with_gate(dir.path(), 2, "10h");
+    let args = [
+        runbook.as_os_str(),
+        "--sim".as_ref(),
+        "--operator".as_ref(),
+        "tester".as_ref(),
+        "--journal".as_ref(),
+        journal.as_os_str(),
+    ];
+    let mut run: Vec<&std::ffi::OsStr> = vec!["run".as_ref()];
+    run.extend(args);
+    let mut c = Console::start_with(dir.path(), &run, 120, 36);
+    approve_the_opening(&mut c);
+    // The wave-3 gate fails; the console does not ask yet: it shows when it checks again.
+    let screen = c.until("the wave-3 gate's re-check countdown", |s| {
+        let text = s.contents();
+        text.lines().any(|l| l.contains("re-check 1/2 in"))
+    });
+    assert!(!screen.contains("GATE FAILED wave-3:gate"), "{screen}");
+    assert_eq!(c.quit(), 130);
+    drop(c);
+    let (_, evs) = crate::support::engine::events(&journal);
+    let rechecks: Vec<(u32, u32)> = evs
+        .iter()
+        .filter_map(|e| match &e.event {
+            cutover::engine::event::Event::GateRecheck { check, of, .. } => Some((*check, *of)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rechecks, vec![(1, 2)], "journaled before the wait");
     verify(&journal);
 }
