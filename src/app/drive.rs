@@ -213,7 +213,12 @@ fn console_end(end: &RunEnd, journal: &Path) -> i32 {
     let j = journal.display();
     match end {
         RunEnd::Finished(RunOutcome::Succeeded) => eprintln!("cutover: run finished: succeeded"),
-        RunEnd::Finished(o) => eprintln!("cutover: run finished: {o:?}"),
+        RunEnd::Finished(RunOutcome::Failed { message }) => {
+            eprintln!("cutover: run finished: failed: {message}")
+        }
+        RunEnd::Finished(RunOutcome::Aborted { reason }) => {
+            eprintln!("cutover: run finished: aborted: {reason}")
+        }
         RunEnd::Interrupted | RunEnd::Halted { .. } | RunEnd::Waiting { .. } => eprintln!(
             "cutover: console closed; the journal is consistent; run the same command (or `cutover resume {j}`) to carry on"
         ),

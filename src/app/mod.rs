@@ -62,7 +62,7 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Serve the simulated F&O, Dataverse, dual-write and Entra ID endpoints on loopback.
     #[command(
-        after_help = "Examples:\n  cutover sim\n  cutover sim --scenario runbooks/demo.sim.yaml --listen 127.0.0.1:8080\n\nThe first line on stdout is `listening on http://HOST:PORT`."
+        after_help = "Examples:\n  cutover sim\n  cutover sim --scenario runbooks/scenarios/throttle-storm.yaml --listen 127.0.0.1:8080\n\nThe first line on stdout is `listening on http://HOST:PORT`."
     )]
     Sim(sim::SimArgs),
     /// Run a runbook against its environments (or the simulator), journaling every step.
@@ -85,8 +85,8 @@ pub enum Command {
         after_help = "Examples:\n  cutover runs cutover-demo.journal\n  cutover runs weekend.journal --format json"
     )]
     Runs(runs::RunsArgs),
-    /// Print the runbook JSON schema (the same as assets/runbook.schema.json).
-    #[command(hide = true)]
+    /// Print the runbook JSON schema (the same as assets/runbook.schema.json), for editors.
+    #[command(after_help = "Examples:\n  cutover schema > runbook.schema.json")]
     Schema,
     /// Print a shell completion script.
     #[command(

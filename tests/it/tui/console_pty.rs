@@ -473,3 +473,28 @@ fn a_failing_gate_is_rechecked_as_its_runbook_says_with_a_countdown() {
     assert_eq!(rechecks, vec![(1, 2)], "journaled before the wait");
     verify(&journal);
 }
+
+#[test]
+fn abort_says_why_in_words_not_debug_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("abort.journal");
+    let _sim = SimGuard(journal.clone());
+    let mut c = Console::start(dir.path(), &journal, 120, 36);
+    c.wait_for("APPROVE announce-freeze");
+    c.keys("X");
+    c.wait_for("Abort the run");
+    c.keys("rehearsal over");
+    c.wait_for("rehearsal over");
+    c.keys(ENTER);
+    c.wait_for("Really abort?");
+    c.keys("y");
+    c.wait_for("ABORTED: aborted by tester: rehearsal over");
+    c.quit();
+    let screen = c.screen();
+    assert!(
+        screen.contains("run finished: aborted: rehearsal over"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Aborted {"), "{screen}");
+    verify(&journal);
+}
