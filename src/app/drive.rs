@@ -216,8 +216,12 @@ fn console_end(end: &RunEnd, journal: &Path) -> i32 {
         RunEnd::Finished(RunOutcome::Failed { message }) => {
             eprintln!("cutover: run finished: failed: {message}")
         }
+        // The engine's reasons read "aborted by NAME: why"; say it once.
+        RunEnd::Finished(RunOutcome::Aborted { reason }) if reason.starts_with("aborted") => {
+            eprintln!("cutover: run finished: {reason}");
+        }
         RunEnd::Finished(RunOutcome::Aborted { reason }) => {
-            eprintln!("cutover: run finished: aborted: {reason}")
+            eprintln!("cutover: run finished: aborted: {reason}");
         }
         RunEnd::Interrupted | RunEnd::Halted { .. } | RunEnd::Waiting { .. } => eprintln!(
             "cutover: console closed; the journal is consistent; run the same command (or `cutover resume {j}`) to carry on"

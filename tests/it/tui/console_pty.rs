@@ -492,7 +492,7 @@ fn abort_says_why_in_words_not_debug_text() {
     c.quit();
     let screen = c.screen();
     assert!(
-        screen.contains("run finished: aborted: rehearsal over"),
+        screen.contains("run finished: aborted by tester: rehearsal over"),
         "{screen}"
     );
     assert!(!screen.contains("Aborted {"), "{screen}");
