@@ -110,8 +110,27 @@ pub struct Handle {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum StepOutcome {
     Succeeded,
-    Failed { message: String },
-    Skipped { reason: String },
+    Failed {
+        message: String,
+        /// The service's own words for why (an initial sync's failed lookup, a DMF execution's
+        /// errors), when the failure came from the service; absent in journals written before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+impl StepOutcome {
+    /// A failure as one line: its message, and the service's reason when the message does not
+    /// already say it.
+    pub fn failure_text(message: &str, reason: Option<&str>) -> String {
+        match reason {
+            Some(r) if !r.is_empty() && !message.contains(r) => format!("{message} (the service said: {r})"),
+            _ => message.to_owned(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

@@ -260,8 +260,9 @@ impl RunState {
                 let s = &mut self.steps[i];
                 s.status = match outcome {
                     StepOutcome::Succeeded => StepStatus::Succeeded,
-                    StepOutcome::Failed { message } => StepStatus::Failed {
+                    StepOutcome::Failed { message, reason } => StepStatus::Failed {
                         message: message.clone(),
+                        reason: reason.clone(),
                     },
                     StepOutcome::Skipped { reason } => StepStatus::Skipped {
                         reason: reason.clone(),
@@ -344,6 +345,7 @@ impl RunState {
                 } else {
                     StepStatus::Failed {
                         message: format!("gate failed for {} map(s)", failures.len()),
+                        reason: None,
                     }
                 };
                 s.finished_at = Some(at);

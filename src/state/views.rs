@@ -26,6 +26,8 @@ pub enum StepStatus {
     Succeeded,
     Failed {
         message: String,
+        /// The service's own words for why, when it gave any.
+        reason: Option<String>,
     },
     Skipped {
         reason: String,

@@ -10,6 +10,7 @@ mod app;
 mod audit;
 mod connectors;
 mod engine;
+mod headless;
 mod journal;
 mod runbook;
 mod sim;

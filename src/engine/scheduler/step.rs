@@ -204,6 +204,7 @@ impl Scheduler {
                         crate::runbook::duration::Duration::from_secs(timeout.map_or(0, |t| t.as_secs())),
                         self.last_call(step).map(|c| format!(" (last call {c})")).unwrap_or_default()
                     ),
+                    reason: None,
                 },
                 outputs: BTreeMap::new(),
                 // A handle step that ran out of time may still be running out there.
@@ -503,7 +504,7 @@ pub(super) async fn drive(
             return TaskEnd::Waiting(why);
         }
         if result.in_doubt
-            && let StepOutcome::Failed { message } = &result.outcome
+            && let StepOutcome::Failed { message, .. } = &result.outcome
         {
             match s.in_doubt(&step, attempt, message).await {
                 Next::Attempt(st) => {
@@ -530,7 +531,8 @@ pub(super) async fn drive(
         }
         match result.outcome {
             StepOutcome::Succeeded | StepOutcome::Skipped { .. } => return TaskEnd::Done { ok: true },
-            StepOutcome::Failed { message } => {
+            StepOutcome::Failed { message, reason } => {
+                let message = StepOutcome::failure_text(&message, reason.as_deref());
                 match s
                     .on_failed(&step, attempt, &message, &mut rechecks, &cancel)
                     .await

@@ -94,6 +94,7 @@ impl Executor for Fake {
                 return StepResult {
                     outcome: StepOutcome::Failed {
                         message: "cancelled".into(),
+                        reason: None,
                     },
                     outputs,
                     in_doubt: false,
@@ -111,6 +112,7 @@ impl Executor for Fake {
                     return StepResult {
                         outcome: StepOutcome::Failed {
                             message: e.to_string(),
+                            reason: None,
                         },
                         outputs,
                         in_doubt: false,
@@ -128,6 +130,7 @@ impl Executor for Fake {
             let outcome = if ctx.attempt <= fails {
                 StepOutcome::Failed {
                     message: format!("{id} failed on attempt {}", ctx.attempt),
+                    reason: None,
                 }
             } else {
                 StepOutcome::Succeeded

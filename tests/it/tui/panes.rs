@@ -217,3 +217,42 @@ fn empty_console_renders_before_the_first_envelope() {
     assert!(screen.contains("(no run yet)"));
     assert!(screen.contains("waiting for the plan"));
 }
+
+#[test]
+fn the_detail_and_events_panes_say_why_a_step_failed_in_the_services_words() {
+    let mut s = mid_run(30 * 3600);
+    s.push(
+        -500,
+        cutover::engine::event::Event::StepFinished {
+            step: "wave-1:vendors".into(),
+            outcome: cutover::engine::event::StepOutcome::Failed {
+                message: "the initial sync of vendors failed (resumed 3 times, retries 3)".into(),
+                reason: Some("Lookup for 'parents' could not be resolved".into()),
+            },
+            outputs: std::collections::BTreeMap::new(),
+        },
+    );
+    ask(&mut s, -490, "wave-1:vendors", DecisionKind::StepFailed, &[]);
+    let mut app = live_app(&s, true);
+    let t = render(&mut app, 200, 60);
+    let screen = text(t.backend().buffer());
+    assert!(screen.contains("Detail · wave-1:vendors"), "{screen}");
+    assert!(
+        screen.contains("why    the service said: Lookup for 'parents'"),
+        "the detail pane names the reason\n{screen}"
+    );
+    // The step's events say it too (the pane cuts lines at its width, so read the line itself).
+    let finished = s.envelopes.iter().rev().find_map(|e| match &e.event {
+        cutover::engine::event::Event::StepFinished { .. } => cutover::tui::params::event_line(&e.event),
+        _ => None,
+    });
+    let (_, line) = finished.unwrap();
+    assert!(
+        line.ends_with("(the service said: Lookup for 'parents' could not be resolved)"),
+        "{line}"
+    );
+    assert!(
+        screen.contains("#30 finished: FAILED: the initial sync of vendors"),
+        "{screen}"
+    );
+}
