@@ -111,6 +111,28 @@ impl RunState {
             .collect()
     }
 
+    /// Maps whose initial sync the plan runs (a wave's map step) and that has not finished yet
+    /// (not started, running, or waiting on the operator): their counts are expected to be apart,
+    /// so the console shows them as pending, not drifting. A failed sync is not pending: its gap is
+    /// what the operator must see.
+    pub fn awaiting_initial_sync(&self) -> std::collections::BTreeSet<&str> {
+        self.steps
+            .iter()
+            .filter(|s| !s.status.is_done() && !matches!(s.status, StepStatus::Failed { .. }))
+            .filter_map(|s| s.info.map.as_deref())
+            .collect()
+    }
+
+    /// Parity rows outside tolerance, leaving out the maps still awaiting their initial sync.
+    pub fn parity_drifting(&self) -> usize {
+        let pending = self.awaiting_initial_sync();
+        self.parity
+            .rows
+            .iter()
+            .filter(|(k, r)| r.status == ParityStatus::Drift && !pending.contains(k.map.as_str()))
+            .count()
+    }
+
     pub fn step(&self, id: &str) -> Option<&StepView> {
         self.step_index.get(id).map(|&i| &self.steps[i])
     }

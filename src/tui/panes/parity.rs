@@ -12,7 +12,7 @@ use ratatui::widgets::Paragraph;
 
 use super::super::action::PaneId;
 use super::super::app::{App, ParitySort};
-use super::super::fmt::{hms, pad, rpad, sparkline, thousands};
+use super::super::fmt::{fit, hms, pad, rpad, sparkline, thousands};
 use super::block;
 use crate::engine::state::{ParityKey, ParityRow, ParityStatus};
 
@@ -20,7 +20,9 @@ use crate::engine::state::{ParityKey, ParityRow, ParityStatus};
 pub fn ordered(app: &App) -> Vec<(&ParityKey, &ParityRow)> {
     let table = &app.state.parity;
     match app.parity_sort {
-        ParitySort::Worst => table.worst_first_flagging(&app.state.gate_failing()),
+        ParitySort::Worst => {
+            table.worst_first_pending(&app.state.gate_failing(), &app.state.awaiting_initial_sync())
+        }
         sort => {
             let mut v: Vec<_> = table.rows.iter().collect();
             if sort != ParitySort::Map {
@@ -39,10 +41,20 @@ pub fn ordered(app: &App) -> Vec<(&ParityKey, &ParityRow)> {
     }
 }
 
-fn label(k: &ParityKey) -> String {
+/// `map@COMPANY` in `width` characters: a long map name is cut, never the company, so the rows of
+/// one map stay told apart (USMF, USRT and DEMF) in a narrow pane.
+fn label(k: &ParityKey, width: usize) -> String {
     match &k.company {
-        Some(c) => format!("{}@{c}", k.map),
-        None => k.map.clone(),
+        Some(c) => {
+            let full = format!("{}@{c}", k.map);
+            let company = c.chars().count() + 1;
+            if full.chars().count() <= width || company + 2 > width {
+                pad(&full, width)
+            } else {
+                pad(&format!("{}@{c}", fit(&k.map, width - company)), width)
+            }
+        }
+        None => pad(&k.map, width),
     }
 }
 
@@ -52,10 +64,21 @@ const WIDE_ROW: usize = 22 + 11 + 11 + 8 + 7 + 5 + 10;
 pub fn render(f: &mut Frame, r: Rect, app: &App) {
     let t = app.theme();
     let table = &app.state.parity;
+    let pending = app.state.awaiting_initial_sync();
+    let pending_rows = table
+        .rows
+        .keys()
+        .filter(|k| pending.contains(k.map.as_str()))
+        .count();
     let title = format!(
-        "Parity {} rows · {} drifting · {}",
+        "Parity {} rows · {} drifting{} · {}",
         table.rows.len(),
-        table.drifting(),
+        app.state.parity_drifting(),
+        if pending_rows > 0 {
+            format!(" · {pending_rows} pending")
+        } else {
+            String::new()
+        },
         app.parity_sort.label()
     );
     let b = block(title, PaneId::Parity, app);
@@ -94,11 +117,16 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
     let rows = ordered(app);
     let view = app.parity_view;
     for (i, (k, row)) in rows.iter().enumerate().skip(view.offset).take(h) {
+        // Before its initial sync a map is apart by design: pending, not drifting.
+        let awaiting = pending.contains(k.map.as_str());
         let status = match row.status {
+            _ if awaiting => "pending".to_owned(),
             ParityStatus::Within => format!("✓ ≤{}", row.allowed),
             ParityStatus::Drift => format!("✗ >{}", row.allowed),
         };
-        let style = if row.status == ParityStatus::Drift {
+        let style = if awaiting {
+            t.dim()
+        } else if row.status == ParityStatus::Drift {
             t.bad()
         } else {
             t.ok()
@@ -107,7 +135,7 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
             (
                 format!(
                     "{} {} {} ",
-                    pad(&label(k), 16),
+                    label(k, 16),
                     rpad(&row.difference.to_string(), 7),
                     rpad(&format!("{:.2}", row.percent), 6)
                 ),
@@ -117,7 +145,7 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
             (
                 format!(
                     "{} {} {} {} {} ",
-                    pad(&label(k), 22),
+                    label(k, 22),
                     rpad(&thousands(row.source), 11),
                     rpad(&thousands(row.target), 11),
                     rpad(&row.difference.to_string(), 8),
