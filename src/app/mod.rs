@@ -25,7 +25,9 @@ mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-pub use demo::{DEMO_JOURNAL, DEMO_PACKAGE, DEMO_RUNBOOK, materialize_demo};
+pub use demo::{
+    DEMO_JOURNAL, DEMO_PACKAGE, DEMO_RUNBOOK, demo_runbook_at, is_demo_runbook, materialize_demo,
+};
 pub use drive::{DriveArgs, HeadlessFormat};
 
 const AFTER_HELP: &str = "\

@@ -238,6 +238,9 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     let first = c.wait_for("APPROVE announce-freeze");
     assert!(first.contains("▶ WAITING ON YOU"), "{first}");
     assert!(first.contains("contoso-demo"), "{first}");
+    // The demo's freeze window starts when the demo does: inside it, not days past its end.
+    assert!(!first.contains("freeze ENDED"), "{first}");
+    assert!(first.contains("freeze ends in 2d1"), "{first}");
     assert!(c.parser.lock().unwrap().screen().alternate_screen());
 
     // Help lists every key from the key map; any key closes it.
