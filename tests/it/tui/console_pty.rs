@@ -125,6 +125,15 @@ impl Console {
         self.until(&format!("{text:?}"), |s| s.contents().contains(text))
     }
 
+    /// Waits for a complete frame: the screen contains every one of `texts` at once (a frame
+    /// caught half drawn under load has only some of them), then returns it for the asserts.
+    fn wait_for_all(&self, texts: &[&str]) -> String {
+        self.until(&format!("all of {texts:?}"), |s| {
+            let screen = s.contents();
+            texts.iter().all(|t| screen.contains(t))
+        })
+    }
+
     /// Waits until the screen no longer contains `text`.
     fn wait_gone(&self, text: &str) -> String {
         self.until(&format!("{text:?} to go"), |s| !s.contents().contains(text))
@@ -235,9 +244,12 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     let mut c = Console::start(dir.path(), &journal, 120, 36);
 
     // The run stops at the first manual step and says so in the banner.
-    let first = c.wait_for("APPROVE announce-freeze");
-    assert!(first.contains("▶ WAITING ON YOU"), "{first}");
-    assert!(first.contains("contoso-demo"), "{first}");
+    let first = c.wait_for_all(&[
+        "APPROVE announce-freeze",
+        "▶ WAITING ON YOU",
+        "contoso-demo",
+        "freeze ends in",
+    ]);
     // The demo's freeze window starts when the demo does: inside it, not days past its end.
     assert!(!first.contains("freeze ENDED"), "{first}");
     assert!(first.contains("freeze ends in 2d1"), "{first}");
@@ -245,21 +257,19 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
 
     // Help lists every key from the key map; any key closes it.
     c.keys("?");
-    let help = c.wait_for("filter the error queue by map or category");
-    for text in [
+    // The whole overlay, not a frame caught half drawn (that once failed under load).
+    c.wait_for_all(&[
+        "filter the error queue by map or category",
         "quit (the run resumes next time)",
         "approve a manual step",
         "waive a failed gate",
-    ] {
-        assert!(help.contains(text), "{text}: {help}");
-    }
+    ]);
     c.keys(ESC);
     c.wait_gone("filter the error queue by map or category");
 
     // Approve the manual step: enter is refused until every item is ticked.
     c.keys("a");
-    let dialog = c.wait_for("Approve step");
-    assert!(dialog.contains("[ ] Finance sign-off"), "{dialog}");
+    c.wait_for_all(&["Approve step", "[ ] Finance sign-off"]);
     c.keys(ENTER);
     c.wait_for("3 item(s) not ticked yet");
     c.keys(" ");
@@ -272,9 +282,11 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     c.wait_for("[x] Warehouse sign-off");
     c.keys(ENTER);
     // Done: the next manual step waits and the approved one is ticked in the tree.
-    let next = c.wait_for("APPROVE dataverse-admin-mode");
+    let next = c.until("the next step's question and the approved step ticked", |s| {
+        let text = s.contents();
+        text.contains("APPROVE dataverse-admin-mode") && line_with(&text, "Business users have").contains('✓')
+    });
     assert!(!next.contains("Approve step"), "{next}");
-    assert!(line_with(&next, "Business users have").contains('✓'), "{next}");
 
     // Approve the second (checklist-free) step so the run moves on.
     c.keys("a");
@@ -285,9 +297,7 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
         has_spinner(&line_with(&s.contents(), "Export the F&O snapshot"))
     });
     c.keys("q");
-    let ask = c.wait_for("Quit the console?");
-    assert!(ask.contains("A step is running"), "{ask}");
-    assert!(ask.contains("y: quit"), "{ask}");
+    c.wait_for_all(&["Quit the console?", "A step is running", "y: quit"]);
     c.keys("y");
     assert_eq!(c.exit_code(), 130, "interrupted, resumable");
     {
@@ -307,11 +317,10 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     // Start again on the same journal: the run resumes where it stopped, the approvals kept, against
     // the same simulator.
     let mut c = Console::start(dir.path(), &journal, 120, 36);
-    let resumed = c.wait_for("resumed ×1");
-    assert!(
-        line_with(&resumed, "Business users have").contains('✓'),
-        "{resumed}"
-    );
+    let resumed = c.until("the resumed run with the approved step ticked", |s| {
+        let text = s.contents();
+        text.contains("resumed ×1") && line_with(&text, "Business users have").contains('✓')
+    });
     assert!(!resumed.contains("APPROVE announce-freeze"), "{resumed}");
     assert!(!resumed.contains("APPROVE dataverse-admin-mode"), "{resumed}");
 
@@ -393,9 +402,11 @@ fn the_compact_layout_at_80x24() {
     let _sim = SimGuard(journal.clone());
     let mut c = Console::start(dir.path(), &journal, 80, 24);
     // The compact layout: a short banner, the tree beside one tabbed pane.
-    let screen = c.wait_for("▶ YOU: APPROVE announce-freeze");
-    assert!(screen.contains("Parity │ Errors │ Detail │ Log"), "{screen}");
-    assert!(screen.contains("? help"), "{screen}");
+    c.wait_for_all(&[
+        "▶ YOU: APPROVE announce-freeze",
+        "Parity │ Errors │ Detail │ Log",
+        "? help",
+    ]);
     assert_eq!(c.quit(), 130);
     assert!(!c.parser.lock().unwrap().screen().alternate_screen());
     drop(c);
