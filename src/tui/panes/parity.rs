@@ -41,21 +41,35 @@ pub fn ordered(app: &App) -> Vec<(&ParityKey, &ParityRow)> {
     }
 }
 
-/// `map@COMPANY` in `width` characters: a long map name is cut, never the company, so the rows of
-/// one map stay told apart (USMF, USRT and DEMF) in a narrow pane.
+/// `map@COMPANY` in `width` characters: a long map name loses its middle, never the company nor
+/// its ending, so the rows of one map stay told apart (USMF, USRT and DEMF) and so do maps that
+/// differ only at the end (`sales…lines`, `sales…aders`) in a narrow pane.
 fn label(k: &ParityKey, width: usize) -> String {
     match &k.company {
         Some(c) => {
             let full = format!("{}@{c}", k.map);
             let company = c.chars().count() + 1;
-            if full.chars().count() <= width || company + 2 > width {
+            if full.chars().count() <= width || company + 3 > width {
                 pad(&full, width)
             } else {
-                pad(&format!("{}@{c}", fit(&k.map, width - company)), width)
+                pad(&format!("{}@{c}", middle(&k.map, width - company)), width)
             }
         }
-        None => pad(&k.map, width),
+        None => pad(&middle(&k.map, width), width),
     }
+}
+
+/// `text` in `width` characters, cut in the middle (`sales…lines`).
+fn middle(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width || width < 3 {
+        return fit(text, width);
+    }
+    let head = (width - 1) / 2;
+    let tail = width - 1 - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
 }
 
 /// The wide row before the sample time and the trend: the cells, the status and their spaces.
