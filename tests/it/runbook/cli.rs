@@ -34,7 +34,7 @@ fn sample_runbooks_validate_and_strict_needs_the_variables() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
-            "runbooks/demo.yaml:23:22: warning: environment variable `DEMO_CLIENT_SECRET` is not set"
+            "runbooks/demo.yaml:25:22: warning: environment variable `DEMO_CLIENT_SECRET` is not set"
         ),
         "{err}"
     );
@@ -48,7 +48,7 @@ fn sample_runbooks_validate_and_strict_needs_the_variables() {
         .output()
         .unwrap();
     assert_eq!(strict.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&strict.stderr).contains("runbooks/demo.yaml:23:22: error: "));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("runbooks/demo.yaml:25:22: error: "));
 
     let set = cutover()
         .args(["validate", "--strict", "runbooks/demo.yaml"])
