@@ -55,6 +55,7 @@ pub fn build(running: usize) -> Script {
         let outcome = if i % 50 == 7 {
             StepOutcome::Failed {
                 message: "boom".into(),
+                reason: None,
             }
         } else {
             StepOutcome::Succeeded

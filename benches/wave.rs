@@ -18,9 +18,9 @@
 //! - a wave gate: nothing, unless a live-write burst is still on its way to a map of the wave: the
 //!   burst opens when its `after_running` maps are Running (here: when wave-3's syncs end) and
 //!   reaches Dataverse `lag` later (45 min). The gate cannot pass before that. Headless
-//!   auto-approve re-checks a failed gate every max(the gate's `retry_every`, 10 min) (the engine's
-//!   settle interval, runner.rs `settle_every`), so the scheduler must wait until the first
-//!   re-check at or after the burst lands: first check + ceil(wait / 10 min) × 10 min. That
+//!   auto-approve re-checks a failed gate every `retry_every` (the demo's gate: 10 min, up to 6 times,
+//!   as the runbook says), so the scheduler must wait until the first re-check at or after the
+//!   burst lands: first check + ceil(wait / every) × every. That
 //!   cadence is part of the limit; the purely physical path (the gate passing the moment the data
 //!   is there) is printed next to it.
 //! - dualwrite.run without initial sync: nothing (every map is already Running after its wave,
@@ -52,8 +52,6 @@ use cutover::sim::Scenario;
 use cutover::sim::scenario::{MapDef, Side};
 
 const TARGET: f64 = 1.05;
-/// The engine's floor on the headless gate re-check interval (runner.rs `settle_every`).
-const SETTLE_FLOOR_S: f64 = 600.0;
 
 /// The scenario's map for a runbook map (same source and target entity sets).
 fn sim_map<'a>(sc: &'a Scenario, spec: &MapSpec) -> Option<&'a MapDef> {
@@ -91,8 +89,7 @@ fn model(rb: &Runbook, sc: &Scenario) -> (Vec<(String, Span)>, f64, f64) {
         .iter()
         .find_map(|ph| ph.gate.as_ref().and_then(|g| g.retry_every.clone()))
         .map_or(rb.defaults.poll().as_std(), |d| d.as_std())
-        .as_secs_f64()
-        .max(SETTLE_FLOOR_S);
+        .as_secs_f64();
     // Simulated map name -> when it is Running (policy timeline).
     let mut running: BTreeMap<String, f64> = BTreeMap::new();
     let mut policy: BTreeMap<String, Span> = BTreeMap::new();

@@ -79,7 +79,10 @@ pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
                 .unwrap_or_default();
             match outcome {
                 StepOutcome::Succeeded => format!("done    {step} in {d}"),
-                StepOutcome::Failed { message } => format!("FAILED  {step} after {d}: {message}"),
+                StepOutcome::Failed { message, reason } => format!(
+                    "FAILED  {step} after {d}: {}",
+                    StepOutcome::failure_text(message, reason.as_deref())
+                ),
                 StepOutcome::Skipped { reason } => format!("skipped {step}: {reason}"),
             }
         }
@@ -108,6 +111,10 @@ pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
                 format!("gate    {step} FAILED: {}", f.join("; "))
             }
         }
+        Event::GateRecheck { step, check, of, at } => format!(
+            "gate    {step}: re-check {check}/{of} at {}",
+            at.format("%H:%M:%S")
+        ),
         Event::ParitySample {
             map,
             company,

@@ -3,12 +3,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use chrono::{DateTime, Timelike, Utc};
 use clap::Args;
 use color_eyre::eyre::WrapErr;
 
 use super::HeadlessFormat;
 use super::drive::{DriveArgs, drive_and_settle, interactive_note, options};
 use super::exit;
+use crate::engine::event::Event;
+use crate::journal::JournalReader;
 use crate::runbook::EnvLookup;
 
 /// The demo runbook and its package, embedded so `cutover demo` runs from any directory.
@@ -57,14 +60,71 @@ pub(super) fn demo_env() -> Arc<dyn EnvLookup + Send + Sync> {
     })
 }
 
+/// The embedded demo's freeze window, as written in `runbooks/demo.yaml`.
+const DEMO_FREEZE: &str = "freeze_window:\n  start: 2026-11-27T18:00:00Z\n  end: 2026-11-30T08:00:00Z\n";
+/// Its length: a weekend, Friday 18:00 to Monday 08:00.
+const DEMO_FREEZE_HOURS: i64 = 62;
+
+/// The demo runbook with its freeze window starting at `start` (to the minute), as long as the
+/// written one: a demo started now is inside its window, not days past it.
+pub fn demo_runbook_at(start: DateTime<Utc>) -> String {
+    let start = start
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(start);
+    let end = start + chrono::Duration::hours(DEMO_FREEZE_HOURS);
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    DEMO_RUNBOOK.replacen(
+        DEMO_FREEZE,
+        &format!("freeze_window:\n  start: {}\n  end: {}\n", fmt(start), fmt(end)),
+        1,
+    )
+}
+
+/// Whether `text` is the demo runbook (whatever its freeze window).
+pub fn is_demo_runbook(text: &str) -> bool {
+    let window = |t: &str| {
+        t.find("freeze_window:\n").map(|i| {
+            let rest = &t[i..];
+            let len = rest.match_indices('\n').nth(2).map_or(rest.len(), |(j, _)| j + 1);
+            (i, len)
+        })
+    };
+    match (window(text), window(DEMO_RUNBOOK)) {
+        (Some((i, n)), Some((j, m))) => {
+            text[..i] == DEMO_RUNBOOK[..j] && text[i + n..] == DEMO_RUNBOOK[j + m..]
+        }
+        _ => false,
+    }
+}
+
+/// The runbook text of the journal's unfinished demo run, if it has one: a demo carried on keeps
+/// the window it started with (the runbook's hash is journaled).
+pub(super) fn unfinished_demo_text(journal: &std::path::Path) -> Option<String> {
+    let reader = JournalReader::open_read_only(journal).ok()?;
+    let last = reader.runs().ok()?.pop()?;
+    if last.outcome.is_some() {
+        return None;
+    }
+    match reader.events(&last.run_id).next()?.ok()?.event {
+        Event::RunStarted { runbook, .. } if is_demo_runbook(&runbook.text) => Some(runbook.text),
+        _ => None,
+    }
+}
+
 /// Writes the embedded demo runbook and package into a directory of their own (by content hash).
 pub fn materialize_demo() -> std::io::Result<PathBuf> {
-    let sha = crate::util::sha256_hex(DEMO_RUNBOOK);
+    materialize_demo_text(DEMO_RUNBOOK)
+}
+
+/// Writes a demo runbook `text` and the package into a directory of their own (by content hash).
+pub fn materialize_demo_text(text: &str) -> std::io::Result<PathBuf> {
+    let sha = crate::util::sha256_hex(text);
     let dir = std::env::temp_dir().join(format!("cutover-demo-{}", &sha[..12]));
     std::fs::create_dir_all(dir.join("packages"))?;
     let file = dir.join("demo.yaml");
     write_atomically(&dir.join("packages").join("reference-data.zip"), DEMO_PACKAGE)?;
-    write_atomically(&file, DEMO_RUNBOOK.as_bytes())?;
+    write_atomically(&file, text.as_bytes())?;
     Ok(file)
 }
 
@@ -79,12 +139,13 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 /// `cutover demo`.
 pub fn run(args: &DemoArgs) -> color_eyre::Result<i32> {
     interactive_note(args.headless);
-    let file = materialize_demo().wrap_err("cannot write the demo runbook")?;
-    let vars = demo_env();
     let journal = args
         .journal
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEMO_JOURNAL));
+    let text = unfinished_demo_text(&journal).unwrap_or_else(|| demo_runbook_at(Utc::now()));
+    let file = materialize_demo_text(&text).wrap_err("cannot write the demo runbook")?;
+    let vars = demo_env();
     eprintln!("cutover: demo journal {}", journal.display());
     let drive_args = DriveArgs {
         headless: true,

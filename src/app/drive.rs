@@ -49,8 +49,8 @@ pub struct DriveArgs {
     /// Operator name journaled with the run and its decisions (default: $USER).
     #[arg(long)]
     pub operator: Option<String>,
-    /// Headless: approve manual steps and confirmations, re-check failed gates (never answers an
-    /// ambiguous in-flight step or a failed step).
+    /// Headless: approve manual steps and confirmations (never answers an ambiguous in-flight step,
+    /// a failed step, or a gate still failing after the re-checks its runbook asks for).
     #[arg(long)]
     pub auto_approve: bool,
     /// Start the simulator in-process (the demo scenario, or a scenario file) and point every
@@ -218,7 +218,16 @@ fn console_end(end: &RunEnd, journal: &Path) -> i32 {
     let j = journal.display();
     match end {
         RunEnd::Finished(RunOutcome::Succeeded) => eprintln!("cutover: run finished: succeeded"),
-        RunEnd::Finished(o) => eprintln!("cutover: run finished: {o:?}"),
+        RunEnd::Finished(RunOutcome::Failed { message }) => {
+            eprintln!("cutover: run finished: failed: {message}")
+        }
+        // The engine's reasons read "aborted by NAME: why"; say it once.
+        RunEnd::Finished(RunOutcome::Aborted { reason }) if reason.starts_with("aborted") => {
+            eprintln!("cutover: run finished: {reason}");
+        }
+        RunEnd::Finished(RunOutcome::Aborted { reason }) => {
+            eprintln!("cutover: run finished: aborted: {reason}");
+        }
         RunEnd::Interrupted | RunEnd::Halted { .. } | RunEnd::Waiting { .. } => eprintln!(
             "cutover: console closed; the journal is consistent; run the same command (or `cutover resume {j}`) to carry on"
         ),

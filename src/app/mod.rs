@@ -27,7 +27,9 @@ mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-pub use demo::{DEMO_JOURNAL, DEMO_PACKAGE, DEMO_RUNBOOK, materialize_demo};
+pub use demo::{
+    DEMO_JOURNAL, DEMO_PACKAGE, DEMO_RUNBOOK, demo_runbook_at, is_demo_runbook, materialize_demo,
+};
 pub use drive::{DriveArgs, HeadlessFormat};
 
 const AFTER_HELP: &str = "\
@@ -77,7 +79,7 @@ pub enum Command {
     Preflight(preflight::PreflightArgs),
     /// Serve the simulated F&O, Dataverse, dual-write and Entra ID endpoints on loopback.
     #[command(
-        after_help = "Examples:\n  cutover sim\n  cutover sim --scenario runbooks/demo.sim.yaml --listen 127.0.0.1:8080\n\nThe first line on stdout is `listening on http://HOST:PORT`."
+        after_help = "Examples:\n  cutover sim\n  cutover sim --scenario runbooks/scenarios/throttle-storm.yaml --listen 127.0.0.1:8080\n\nThe first line on stdout is `listening on http://HOST:PORT`."
     )]
     Sim(sim::SimArgs),
     /// Run a runbook against its environments (or the simulator), journaling every step.
@@ -100,8 +102,8 @@ pub enum Command {
         after_help = "Examples:\n  cutover runs cutover-demo.journal\n  cutover runs weekend.journal --format json"
     )]
     Runs(runs::RunsArgs),
-    /// Print the runbook JSON schema (the same as assets/runbook.schema.json).
-    #[command(hide = true)]
+    /// Print the runbook JSON schema (the same as assets/runbook.schema.json), for editors.
+    #[command(after_help = "Examples:\n  cutover schema > runbook.schema.json")]
     Schema,
     /// Print a shell completion script.
     #[command(

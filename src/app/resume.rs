@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::demo::{DEMO_RUNBOOK, demo_env};
+use super::demo::{demo_env, unfinished_demo_text};
 use super::drive::{DriveArgs, drive_and_settle, interactive_note, options, process_env};
 use super::exit;
-use crate::journal::JournalReader;
 use crate::runbook::EnvLookup;
 
 #[derive(Debug, Args)]
@@ -25,13 +24,11 @@ pub struct ResumeArgs {
 /// The variables to resume `journal` with: a run of the built-in demo runbook gets the demo's, so
 /// `cutover resume` works on a demo journal as the console's quit message says it does.
 fn resume_env(journal: &Path) -> Arc<dyn EnvLookup + Send + Sync> {
-    let demo_sha = crate::util::sha256_hex(DEMO_RUNBOOK);
-    let is_demo = JournalReader::open_read_only(journal)
-        .ok()
-        .and_then(|r| r.runs().ok())
-        .and_then(|runs| runs.last().map(|r| r.runbook_sha256 == demo_sha))
-        .unwrap_or(false);
-    if is_demo { demo_env() } else { process_env() }
+    if unfinished_demo_text(journal).is_some() {
+        demo_env()
+    } else {
+        process_env()
+    }
 }
 
 /// `cutover resume`.

@@ -51,7 +51,9 @@ fn status_parts(s: &StepStatus) -> (String, Option<String>) {
         StepStatus::Waived { .. } => "waived",
     };
     let detail = match s {
-        StepStatus::Failed { message } => Some(scrub(message)),
+        StepStatus::Failed { message, reason } => Some(scrub(
+            &crate::model::event::StepOutcome::failure_text(message, reason.as_deref()),
+        )),
         StepStatus::Skipped { reason } => Some(scrub(reason)),
         StepStatus::Waived { reason } => reason.as_deref().map(scrub),
         _ => None,

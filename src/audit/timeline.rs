@@ -90,9 +90,15 @@ fn landmark_of(env: &Envelope) -> Option<(LandmarkKind, String)> {
         ),
         Event::StepFinished {
             step: s,
-            outcome: StepOutcome::Failed { message },
+            outcome: StepOutcome::Failed { message, reason },
             ..
-        } => (LandmarkKind::Failure, format!("{s} failed: {message}")),
+        } => (
+            LandmarkKind::Failure,
+            format!(
+                "{s} failed: {}",
+                StepOutcome::failure_text(message, reason.as_deref())
+            ),
+        ),
         Event::Alert {
             severity, message, ..
         } => (LandmarkKind::Alert, format!("{}: {message}", enum_name(severity))),

@@ -132,6 +132,23 @@ impl ConnectorError {
         }
     }
 
+    /// The service's own words for why, when it gave any: a failed job's details, a refusal's message.
+    pub fn service_reason(&self) -> Option<String> {
+        match self {
+            Self::JobFailed(j) => Some(if j.details.is_empty() {
+                format!("finished as {}", j.status)
+            } else {
+                j.details.join("; ")
+            }),
+            Self::Service { message, .. } | Self::NotFound { message, .. } | Self::Auth { message, .. }
+                if !message.trim().is_empty() =>
+            {
+                Some(message.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// True when repeating the whole step later might succeed (the service was throttling or down).
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::TransientExhausted { .. } | Self::Timeout { .. })

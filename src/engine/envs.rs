@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::connectors::auth::{Secret, TokenCache};
+use crate::connectors::auth::TokenCache;
 use crate::connectors::dataverse::{DataverseCache, DataverseClient};
 use crate::connectors::dmf::DmfClient;
 use crate::connectors::dual_write::GatewayClient;

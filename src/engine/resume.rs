@@ -96,9 +96,9 @@ impl Resumable {
                     Some(StepOutcome::Failed { .. }) if r.retry_decided || is_gate => Some(Start::Fresh {
                         attempt: r.attempts + 1,
                     }),
-                    Some(StepOutcome::Failed { message }) => Some(Start::AfterFailure {
+                    Some(StepOutcome::Failed { message, reason }) => Some(Start::AfterFailure {
                         attempt: r.attempts,
-                        message: message.clone(),
+                        message: StepOutcome::failure_text(message, reason.as_deref()),
                     }),
                     None => Some(Start::Fresh {
                         attempt: r.attempts + 1,
@@ -208,7 +208,10 @@ mod tests {
                 3,
                 Event::StepFinished {
                     step: "b".into(),
-                    outcome: StepOutcome::Failed { message: "m".into() },
+                    outcome: StepOutcome::Failed {
+                        message: "m".into(),
+                        reason: None,
+                    },
                     outputs: BTreeMap::new(),
                 },
             ),
@@ -237,6 +240,7 @@ mod tests {
                     step: "c".into(),
                     outcome: StepOutcome::Failed {
                         message: "boom".into(),
+                        reason: None,
                     },
                     outputs: BTreeMap::new(),
                 },
@@ -311,7 +315,10 @@ mod tests {
         let step = prop::sample::select(vec!["a", "b", "c"]).prop_map(StepId::from);
         let outcome = prop_oneof![
             Just(StepOutcome::Succeeded),
-            Just(StepOutcome::Failed { message: "f".into() }),
+            Just(StepOutcome::Failed {
+                message: "f".into(),
+                reason: None,
+            }),
             Just(StepOutcome::Skipped { reason: "s".into() }),
         ];
         let handle = prop::option::of(prop::sample::select(vec!["h1", "h2"]).prop_map(|h| Handle {

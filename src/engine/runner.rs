@@ -21,9 +21,7 @@ use super::scheduler::approvals::Approver;
 use super::scheduler::operator::{
     AutoApprove, HeadlessOperator, InteractiveOperator, Questions, Refusals, log_unrouted,
 };
-use super::scheduler::{
-    Control, DEFAULT_SETTLE_CHECKS, GatePolicy, RealExecutor, Scheduler, Start, set_paused,
-};
+use super::scheduler::{Control, GatePolicy, RealExecutor, Scheduler, Start, set_paused};
 use super::{Envelope, RunId, RunState, StepId};
 use crate::journal::{Journal, Redactor};
 use crate::runbook::plan::{Plan, PlannedWhat};
@@ -583,13 +581,10 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         let op = InteractiveOperator::new(emit.clone(), Arc::clone(&q), cancel.clone()).with_approver(approver);
         (Arc::new(op), Some(q), GatePolicy::Ask)
     } else {
-        let policy = match &opts.auto_approve {
-            Some(a) => GatePolicy::AutoRecheck {
-                max_checks: DEFAULT_SETTLE_CHECKS,
-                every: settle_every(&rb, &plan),
-                operator: a.operator.clone(),
-            },
-            None => GatePolicy::Ask,
+        let policy = if opts.auto_approve.is_some() {
+            GatePolicy::Halt
+        } else {
+            GatePolicy::Ask
         };
         let op = HeadlessOperator::new(emit.clone(), opts.auto_approve.clone(), Arc::clone(&refusals))
             .with_approver(approver);
@@ -644,20 +639,6 @@ pub fn journal_failure(journal: &Path, cause: &str) -> String {
     format!(
         "the journal {j} cannot be written ({cause}); cutover stopped before its next action and executed nothing the journal does not record. Free space (or fix the file system), then run `cutover resume {j}`"
     )
-}
-
-/// The interval between automatic gate re-checks: the first gate's `retry_every` (else the
-/// defaults' `poll`), at least 10 minutes of environment time, so that ten re-checks cover a drift
-/// of well over an hour (dual-write lags are minutes to tens of minutes).
-fn settle_every(rb: &Runbook, _plan: &Plan) -> std::time::Duration {
-    let floor = std::time::Duration::from_secs(600);
-    let every = rb
-        .phases
-        .iter()
-        .find_map(|p| p.gate.as_ref().and_then(|g| g.retry_every.clone()))
-        .unwrap_or_else(|| rb.defaults.poll())
-        .as_std();
-    every.max(floor)
 }
 
 /// When a run started, for `${run.date}` (UTC).

@@ -194,7 +194,7 @@ pub(crate) fn known_kind(kind: &str) -> Option<&'static str> {
     KINDS.iter().copied().find(|k| *k == kind)
 }
 
-const KINDS: [&str; 17] = [
+const KINDS: [&str; 18] = [
     "run_started",
     "run_resumed",
     "step_intent",
@@ -204,6 +204,7 @@ const KINDS: [&str; 17] = [
     "awaiting_operator",
     "operator_decision",
     "gate_evaluated",
+    "gate_recheck",
     "parity_sample",
     "error_entries",
     "error_counts",
@@ -288,6 +289,12 @@ enum Wire {
         wave: Option<String>,
         passed: bool,
         failures: Vec<GateFailure>,
+    },
+    GateRecheck {
+        step: StepId,
+        check: u32,
+        of: u32,
+        at: DateTime<Utc>,
     },
     ParitySample {
         step: Option<StepId>,
@@ -466,6 +473,7 @@ impl From<Wire> for Event {
                 passed,
                 failures,
             },
+            Wire::GateRecheck { step, check, of, at } => Event::GateRecheck { step, check, of, at },
             Wire::ParitySample {
                 step,
                 map,

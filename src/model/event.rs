@@ -110,8 +110,27 @@ pub struct Handle {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum StepOutcome {
     Succeeded,
-    Failed { message: String },
-    Skipped { reason: String },
+    Failed {
+        message: String,
+        /// The service's own words for why (an initial sync's failed lookup, a DMF execution's
+        /// errors), when the failure came from the service; absent in journals written before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+impl StepOutcome {
+    /// A failure as one line: its message, and the service's reason when the message does not
+    /// already say it.
+    pub fn failure_text(message: &str, reason: Option<&str>) -> String {
+        match reason {
+            Some(r) if !r.is_empty() && !message.contains(r) => format!("{message} (the service said: {r})"),
+            _ => message.to_owned(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -316,6 +335,14 @@ pub enum Event {
         passed: bool,
         failures: Vec<GateFailure>,
     },
+    /// A failed gate will be checked again at `at` (wall-clock time), automatic re-check `check` of
+    /// the gate's `retries` (`of`), `retry_every` after the failure.
+    GateRecheck {
+        step: StepId,
+        check: u32,
+        of: u32,
+        at: DateTime<Utc>,
+    },
     ParitySample {
         step: Option<StepId>,
         map: String,
@@ -392,6 +419,7 @@ impl Event {
             Event::OperatorDecision { .. } => "operator_decision",
             Event::ApprovalRefused { .. } => "approval_refused",
             Event::GateEvaluated { .. } => "gate_evaluated",
+            Event::GateRecheck { .. } => "gate_recheck",
             Event::ParitySample { .. } => "parity_sample",
             Event::ErrorEntries { .. } => "error_entries",
             Event::ErrorCounts { .. } => "error_counts",

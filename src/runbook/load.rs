@@ -3,8 +3,9 @@
 //! Two passes over the same text, both through serde-saphyr with the same budget:
 //! 1. untyped ([`super::tree`]): every node with its position; finds all duplicate keys;
 //! 2. typed ([`Runbook`]): `deny_unknown_fields` everywhere. serde stops at the first structural error,
-//!    so that error is reported (located precisely with the tree), and semantic validation needs the
-//!    typed model; structural errors therefore come one at a time, semantic ones all together.
+//!    so when it fails the tree is checked against the schema ([`super::structure`]) for every unknown
+//!    field and kind, missing field and wrong type at once; semantic validation needs the typed model,
+//!    so it runs once the structure is right.
 //!
 //! Hostile input is refused before or during parsing: files over [`MAX_FILE_BYTES`] are not parsed,
 //! and the budget caps nesting depth, aliases (billion laughs) and nodes.
@@ -148,9 +149,18 @@ pub fn load(text: &str, file: &str) -> Loaded {
     match serde_saphyr::from_str_with_options::<Runbook>(text, options(policy)) {
         Ok(rb) => out.runbook = Some(rb),
         Err(e) => {
-            out.diagnostics.push(typed_error::classify(&e, Some(&tree), file));
-            // serde stops at the first structural error; find the others (the same one merges).
-            out.diagnostics.extend(super::structure::check(&tree, file));
+            // serde stops at the first structural error, and may place it on the key after the
+            // value it is about: the structural check finds every one at its own node. The typed
+            // finding is kept only when the check found nothing of its kind at or before it.
+            let typed = typed_error::classify(&e, Some(&tree), file);
+            let found = super::structure::check(&tree, file);
+            let covered = found
+                .iter()
+                .any(|d| d.code == typed.code && (d.line, d.column) <= (typed.line, typed.column));
+            if !covered {
+                out.diagnostics.push(typed);
+            }
+            out.diagnostics.extend(found);
         }
     }
     out.tree = Some(tree);

@@ -1,6 +1,7 @@
-//! Structural check of the positional tree against the generated schema: every unknown field and
-//! unknown step kind in the file, not only the first one serde stops at. Runs when the typed pass
-//! failed; its findings use the same codes and messages as the typed pass, so duplicates merge.
+//! Structural check of the positional tree against the generated schema: every unknown field,
+//! unknown step kind, missing field and value of the wrong type in the file, not only the first one
+//! serde stops at. Runs when the typed pass failed; its findings use the typed pass's codes, each at
+//! the node it is about (see `load::load` for how the typed pass's one finding is merged).
 
 use std::sync::OnceLock;
 
@@ -53,11 +54,16 @@ fn walk(node: &Node, schema: &Json, root: &Json, file: &str, out: &mut Vec<Diagn
     let Some(s) = resolve(schema, root, node) else {
         return;
     };
+    if let Some(d) = wrong_type(node, s, file) {
+        out.push(d);
+        return;
+    }
     match &node.value {
         Value::Map(entries) => {
             if let Some(props) = s.get("properties").and_then(Json::as_object) {
                 let mut allowed: Vec<(&str, &Json)> = props.iter().map(|(k, v)| (k.as_str(), v)).collect();
                 let mut known_shape = true;
+                let mut required = names(s.get("required"));
                 if let Some(variants) = s.get("oneOf").and_then(Json::as_array) {
                     // A step: the `kind` picks the variant whose fields are allowed too.
                     let kind = node.get("kind").and_then(Node::as_str);
@@ -69,6 +75,7 @@ fn walk(node: &Node, schema: &Json, root: &Json, file: &str, out: &mut Vec<Diagn
                             if let Some(vp) = v.get("properties").and_then(Json::as_object) {
                                 allowed.extend(vp.iter().map(|(k, v)| (k.as_str(), v)));
                             }
+                            required.extend(names(v.get("required")));
                         }
                         (None, Some(word)) => {
                             known_shape = false;
@@ -76,7 +83,35 @@ fn walk(node: &Node, schema: &Json, root: &Json, file: &str, out: &mut Vec<Diagn
                                 out.push(unknown_kind(file, kn, word));
                             }
                         }
-                        (None, None) => known_shape = false,
+                        (None, None) => {
+                            known_shape = false;
+                            if let Some(kn) = node.get("kind") {
+                                out.push(invalid_type(
+                                    file,
+                                    kn,
+                                    "expected one step kind, e.g. `kind: dmf.export`",
+                                ));
+                            }
+                        }
+                    }
+                }
+                for name in required {
+                    if !entries.iter().any(|(k, _)| k.as_str() == Some(name)) {
+                        // A top-level key is added at the end of the file, a nested one in its mapping.
+                        let pos = if depth == 0 {
+                            after_last_line(node)
+                        } else {
+                            node.pos
+                        };
+                        let mut d = diag(
+                            file,
+                            pos,
+                            Severity::Error,
+                            "missing-field",
+                            format!("missing field `{name}`"),
+                        );
+                        d.hint = Some("add the field; see the README's \"Runbook format\"".into());
+                        out.push(d);
                     }
                 }
                 for (k, v) in entries {
@@ -117,6 +152,101 @@ fn walk(node: &Node, schema: &Json, root: &Json, file: &str, out: &mut Vec<Diagn
         }
         Value::Null | Value::Scalar(_) => {}
     }
+}
+
+/// The start of the line after the last node (where serde reports a missing top-level key).
+fn after_last_line(root: &Node) -> super::tree::Pos {
+    let mut last = root.pos.line;
+    root.walk(&mut |n, _| last = last.max(n.pos.line));
+    super::tree::Pos {
+        line: last.saturating_add(1),
+        column: 1,
+    }
+}
+
+fn names(v: Option<&Json>) -> Vec<&str> {
+    v.and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default()
+}
+
+fn what(node: &Node) -> String {
+    match &node.value {
+        Value::Null => "nothing".into(),
+        Value::Scalar(s) => format!("`{s}`"),
+        Value::Seq(_) => "a list".into(),
+        Value::Map(_) => "a mapping".into(),
+    }
+}
+
+fn invalid_type(file: &str, node: &Node, expected: &str) -> Diagnostic {
+    let mut d = diag(
+        file,
+        node.pos,
+        Severity::Error,
+        "invalid-type",
+        format!("invalid type: {}, {expected}", what(node)),
+    );
+    d.hint = Some("check the value's form (text, number, list or mapping)".into());
+    d
+}
+
+/// A value whose form the schema's `type` rules out: a list or mapping where a value is expected
+/// (or the other way round), text where a whole number or `true`/`false` is.
+fn wrong_type(node: &Node, s: &Json, file: &str) -> Option<Diagnostic> {
+    let types: Vec<&str> = match s.get("type")? {
+        Json::String(t) => vec![t.as_str()],
+        Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
+        _ => return None,
+    };
+    let has = |t: &str| types.contains(&t);
+    let words = || {
+        let w: Vec<&str> = types
+            .iter()
+            .filter(|t| **t != "null")
+            .map(|t| match *t {
+                "string" => "text",
+                "array" => "a list",
+                "object" => "a mapping",
+                "integer" => "a whole number",
+                "boolean" => "`true` or `false`",
+                other => other,
+            })
+            .collect();
+        w.join(" or ")
+    };
+    let scalar = ["string", "integer", "number", "boolean"];
+    let expected = match &node.value {
+        Value::Null => return None,
+        Value::Seq(_) if !has("array") => words(),
+        Value::Map(_) if !has("object") => words(),
+        Value::Scalar(_) if !scalar.iter().any(|t| has(t)) => words(),
+        Value::Scalar(v) if !has("string") && !has("number") => {
+            let unsigned = s
+                .get("format")
+                .and_then(Json::as_str)
+                .is_some_and(|f| f.starts_with("uint"));
+            let ok = (has("integer")
+                && if unsigned {
+                    v.parse::<u64>().is_ok()
+                } else {
+                    v.parse::<i64>().is_ok()
+                })
+                || (has("boolean") && (v == "true" || v == "false"));
+            if ok {
+                return None;
+            }
+            if has("integer") && unsigned {
+                "a whole number (0 or more)".into()
+            } else if has("integer") {
+                "a whole number".into()
+            } else {
+                "`true` or `false`".into()
+            }
+        }
+        _ => return None,
+    };
+    Some(invalid_type(file, node, &format!("expected {expected}")))
 }
 
 fn unknown_kind(file: &str, node: &Node, word: &str) -> Diagnostic {

@@ -1,9 +1,9 @@
 //! Validation of the flow: phases, waves (dependency order, size, dual-write limits), steps (ids,
 //! `needs`, per-kind references) and `${...}` references.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::model::{EnvKind, MapId, MapSelection, Runbook, Step, StepId};
+use super::model::{EnvKind, MapId, MapSelection, Runbook, Step, StepId, StepKind};
 use super::tree::Pos;
 use super::tree::{Node, Seg};
 use super::validate::{
@@ -51,6 +51,8 @@ pub(crate) fn phases(rb: &Runbook, cx: &mut Ctx<'_>) {
     // Wave number of each map synced by a wave, for the dependency order.
     let mut wave_of: HashMap<&MapId, (usize, &str)> = HashMap::new();
     let mut wave_no = 0usize;
+    // Maps an earlier `dualwrite.run` (with its initial sync) brought to the target.
+    let mut synced_by_steps: HashSet<MapId> = HashSet::new();
     for (pi, phase) in rb.phases.iter().enumerate() {
         let pp = [Key("phases"), Idx(pi)];
         claim(cx, &phase.id, &[pp[0], pp[1], Key("id")], "phase");
@@ -170,7 +172,55 @@ pub(crate) fn phases(rb: &Runbook, cx: &mut Ctx<'_>) {
             );
             step_needs(rb, cx, step, &sp, (pi, si), &index);
             step_kind(rb, cx, step, &sp);
+            live_without_initial_sync(rb, cx, step, &sp, &wave_of, &mut synced_by_steps);
         }
+    }
+}
+
+/// A `dualwrite.run` with `initial_sync: false` switches maps to live sync as they are: a map that
+/// needs dual-write's initial sync and had none before (no earlier wave, no earlier `dualwrite.run`
+/// with its initial sync) would go live with none of its existing rows in the target.
+fn live_without_initial_sync(
+    rb: &Runbook,
+    cx: &mut Ctx<'_>,
+    step: &Step,
+    sp: &[Seg<'_>; 4],
+    wave_of: &HashMap<&MapId, (usize, &str)>,
+    synced_by_steps: &mut HashSet<MapId>,
+) {
+    use Seg::{Idx, Key};
+    let StepKind::DualwriteRun(run) = &step.kind else {
+        return;
+    };
+    let maps = run.maps.resolve(rb.maps.keys());
+    if run.initial_sync.unwrap_or(true) {
+        synced_by_steps.extend(maps);
+        return;
+    }
+    for (mi, map) in maps.iter().enumerate() {
+        if !rb.maps.contains_key(map)
+            || !needs_initial_sync(rb, map)
+            || wave_of.contains_key(map)
+            || synced_by_steps.contains(map)
+        {
+            continue;
+        }
+        let pos = match &run.maps {
+            MapSelection::List(_) => cx.at(&[sp[0], sp[1], sp[2], sp[3], Key("maps"), Idx(mi)]),
+            MapSelection::All(_) => cx.at(&[sp[0], sp[1], sp[2], sp[3], Key("maps")]),
+        };
+        cx.error(
+            pos,
+            "live-without-initial-sync",
+            format!(
+                "step `{}` switches map `{map}` to live sync (`initial_sync: false`), but no earlier wave or \
+                 `dualwrite.run` initially syncs it: its existing rows would never reach the target",
+                step.id
+            ),
+            format!(
+                "sync `{map}` in an earlier wave, or mark the map `initial_sync: none` if it is loaded beforehand (e.g. by DMF)"
+            ),
+        );
     }
 }
 

@@ -111,6 +111,28 @@ impl RunState {
             .collect()
     }
 
+    /// Maps whose initial sync the plan runs (a wave's map step) and that has not finished yet
+    /// (not started, running, or waiting on the operator): their counts are expected to be apart,
+    /// so the console shows them as pending, not drifting. A failed sync is not pending: its gap is
+    /// what the operator must see.
+    pub fn awaiting_initial_sync(&self) -> std::collections::BTreeSet<&str> {
+        self.steps
+            .iter()
+            .filter(|s| !s.status.is_done() && !matches!(s.status, StepStatus::Failed { .. }))
+            .filter_map(|s| s.info.map.as_deref())
+            .collect()
+    }
+
+    /// Parity rows outside tolerance, leaving out the maps still awaiting their initial sync.
+    pub fn parity_drifting(&self) -> usize {
+        let pending = self.awaiting_initial_sync();
+        self.parity
+            .rows
+            .iter()
+            .filter(|(k, r)| r.status == ParityStatus::Drift && !pending.contains(k.map.as_str()))
+            .count()
+    }
+
     pub fn step(&self, id: &str) -> Option<&StepView> {
         self.step_index.get(id).map(|&i| &self.steps[i])
     }
@@ -182,6 +204,7 @@ impl RunState {
                 s.attempts = s.attempts.max(*attempt);
                 s.started_at = Some(at);
                 s.finished_at = None;
+                s.next_check = None;
                 if handle.is_some() {
                     s.handle.clone_from(handle);
                 }
@@ -259,8 +282,9 @@ impl RunState {
                 let s = &mut self.steps[i];
                 s.status = match outcome {
                     StepOutcome::Succeeded => StepStatus::Succeeded,
-                    StepOutcome::Failed { message } => StepStatus::Failed {
+                    StepOutcome::Failed { message, reason } => StepStatus::Failed {
                         message: message.clone(),
+                        reason: reason.clone(),
                     },
                     StepOutcome::Skipped { reason } => StepStatus::Skipped {
                         reason: reason.clone(),
@@ -347,6 +371,7 @@ impl RunState {
                 } else {
                     StepStatus::Failed {
                         message: format!("gate failed for {} map(s)", failures.len()),
+                        reason: None,
                     }
                 };
                 s.finished_at = Some(at);
@@ -359,6 +384,18 @@ impl RunState {
                     failures: failures.clone(),
                 };
                 push_bounded(&mut self.gates, HISTORY_KEPT, gate);
+            }
+            Event::GateRecheck {
+                step,
+                check,
+                of,
+                at: due,
+            } => {
+                self.step_mut(step).next_check = Some(Recheck {
+                    check: *check,
+                    of: *of,
+                    at: *due,
+                });
             }
             Event::ParitySample {
                 step: _,
@@ -505,6 +542,7 @@ impl RunState {
             request_count: 0,
             outputs: BTreeMap::new(),
             install: None,
+            next_check: None,
             journal: AttemptRecord::default(),
         });
         i

@@ -121,13 +121,30 @@ impl ParityTable {
     /// a map that has not been synced yet is 100% apart and expected to be, while the map that
     /// stops the run is what the operator must see first.
     pub fn worst_first_flagging(&self, flagged: &BTreeSet<ParityKey>) -> Vec<(&ParityKey, &ParityRow)> {
+        self.worst_first_pending(flagged, &BTreeSet::new())
+    }
+
+    /// [`ParityTable::worst_first_flagging`], with the maps still awaiting their initial sync
+    /// (`pending`) below every other drifting row: they are apart by design until it runs.
+    pub fn worst_first_pending(
+        &self,
+        flagged: &BTreeSet<ParityKey>,
+        pending: &BTreeSet<&str>,
+    ) -> Vec<(&ParityKey, &ParityRow)> {
         let mut v: Vec<_> = self.rows.iter().collect();
         v.sort_by(|(ka, a), (kb, b)| {
-            let drift = |r: &ParityRow| r.status == ParityStatus::Drift;
+            let drift = |k: &ParityKey, r: &ParityRow| {
+                r.status == ParityStatus::Drift && !pending.contains(k.map.as_str())
+            };
             flagged
                 .contains(*kb)
                 .cmp(&flagged.contains(*ka))
-                .then(drift(b).cmp(&drift(a)))
+                .then(drift(kb, b).cmp(&drift(ka, a)))
+                .then(
+                    pending
+                        .contains(ka.map.as_str())
+                        .cmp(&pending.contains(kb.map.as_str())),
+                )
                 .then(b.difference.unsigned_abs().cmp(&a.difference.unsigned_abs()))
                 .then(b.percent.total_cmp(&a.percent))
                 .then(ka.cmp(kb))

@@ -241,6 +241,7 @@ fn failure_then_retry_then_skip() {
             step: "import".into(),
             outcome: StepOutcome::Failed {
                 message: "bad".into(),
+                reason: None,
             },
             outputs: BTreeMap::new(),
         },
@@ -258,7 +259,8 @@ fn failure_then_retry_then_skip() {
     assert_eq!(
         f.status("import"),
         StepStatus::Failed {
-            message: "bad".into()
+            message: "bad".into(),
+            reason: None
         }
     );
     assert_eq!(f.state.pending.len(), 1);

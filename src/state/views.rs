@@ -26,6 +26,8 @@ pub enum StepStatus {
     Succeeded,
     Failed {
         message: String,
+        /// The service's own words for why, when it gave any.
+        reason: Option<String>,
     },
     Skipped {
         reason: String,
@@ -96,9 +98,19 @@ pub struct StepView {
     pub request_count: u64,
     pub outputs: BTreeMap<String, String>,
     pub install: Option<InstallView>,
+    /// A failed gate's next automatic re-check, until its next attempt starts.
+    pub next_check: Option<Recheck>,
     /// Where the step's latest attempt stands in the journal, for resume.
     #[serde(skip)]
     pub journal: AttemptRecord,
+}
+
+/// A failed gate's next automatic re-check: number `check` of `of`, due at `at` (wall clock).
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recheck {
+    pub check: u32,
+    pub of: u32,
+    pub at: DateTime<Utc>,
 }
 
 /// Where a step's latest attempt stands in the journal, as resume needs it (see

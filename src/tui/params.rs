@@ -87,7 +87,10 @@ pub fn event_line(event: &Event) -> Option<(&str, String)> {
             step.as_str(),
             match outcome {
                 StepOutcome::Succeeded => "finished: succeeded".to_owned(),
-                StepOutcome::Failed { message } => format!("finished: FAILED: {message}"),
+                StepOutcome::Failed { message, reason } => format!(
+                    "finished: FAILED: {}",
+                    StepOutcome::failure_text(message, reason.as_deref())
+                ),
                 StepOutcome::Skipped { reason } => format!("finished: skipped: {reason}"),
             },
         ),

@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod connectors;
 mod engine;
+mod headless;
 mod journal;
 mod runbook;
 mod sim;

@@ -103,6 +103,9 @@ cases = {
  "map-in-two-waves": ("duplicate-map", rep("        maps: [customers]\n", "        maps: [customers, @@companies]\n")),
  "retries-not-a-number": ("invalid-type", rep("        title: Stop posting\n", "        title: Stop posting\n        retries: @@many\n")),
  "binary-garbage": ("yaml-syntax", "@@\x00\x01\x02garbage\x7f: [\n"),
+ "kind-is-a-list": ("invalid-type", rep("        title: Stop posting\n", "        title: Stop posting\n      - id: export\n        kind: @@[dmf.export]\n        env: fno\n        definition_group: G\n")),
+ "missing-field-in-a-later-step": ("missing-field", rep("        title: Stop posting\n", "        title: Stop posting\n        retries: many\n      - @@id: export\n        kind: dmf.export\n        env: fno\n")),
+ "live-without-initial-sync": ("live-without-initial-sync", rep("        maps: all\n", "        maps: all\n      - id: go-live\n        kind: dualwrite.run\n        initial_sync: false\n        maps: [companies, @@customers]\n", rep("      - id: wave-2\n        maps: [customers]\n", ""))),
 }
 os.makedirs(".", exist_ok=True)
 for name, (code, text) in sorted(cases.items()):

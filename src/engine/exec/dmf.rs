@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{Mode, Res, StepCtx, fail, interpolate_step, log, poll, progress};
+use super::{Mode, Res, StepCtx, fail, fail_because, interpolate_step, log, poll, progress};
 use crate::connectors::ConnectorError;
 use crate::connectors::dmf::{DmfClient, ExecutionStatus, ExportRequest, ImportRequest, package_sha256};
 use crate::connectors::fno::eq_filter;
@@ -220,8 +220,9 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
     let (result, failure) = match verdict {
         Ok(o) => (o.status.as_str().to_owned(), None),
         Err(ConnectorError::JobFailed(j)) => {
-            let msg = ConnectorError::JobFailed(j.clone()).to_string();
-            (j.status.clone(), Some(msg))
+            let status = j.status.clone();
+            let e = ConnectorError::JobFailed(j);
+            (status, Some((e.to_string(), e.service_reason())))
         }
         Err(e) => return Err(e.into()),
     };
@@ -250,7 +251,7 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         None => Ok(()),
     };
     match (failure, written) {
-        (Some(f), _) => Err(fail(f)),
+        (Some((f, why)), _) => Err(fail_because(f, why)),
         (None, Err(e)) => Err(fail(format!(
             "import {id} succeeded, but its install record could not be written: {e}"
         ))),

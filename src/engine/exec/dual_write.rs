@@ -21,7 +21,7 @@ use super::manual::accept;
 use super::maps::{
     MapRef, count_side, error_env, journal_new_entries, map_ref, primary_id, resolve, side_filter,
 };
-use super::{Mode, Res, StepCtx, fail, log, poll, progress, sleep_env};
+use super::{Mode, Res, StepCtx, fail, fail_because, log, poll, progress, sleep_env};
 use crate::connectors::ConnectorError;
 use crate::connectors::dual_write::{
     GatewayClient, MapAction, MapInfo, Master, OperatorAction, RequestState, initial_sync_next_action,
@@ -268,7 +268,9 @@ async fn initial_sync(
             ),
         );
     }
-    let mut last_failure = String::new();
+    // The failure each automatic resume answered: the same one back right after a resume will not
+    // clear by resuming again.
+    let mut resumed_on: Option<SyncFailure> = None;
     loop {
         let cur = gw.map(&map.id, &ctx.cancel).await?;
         match initial_sync_next_action(&cur) {
@@ -278,11 +280,8 @@ async fn initial_sync(
             {
                 match wait_status(ctx, gw, &cur, status::RUNNING).await {
                     Ok(_) => return Ok(()),
-                    Err(ConnectorError::JobFailed(j)) if j.call == "dualwrite.initial_sync" => {
-                        last_failure = ConnectorError::JobFailed(j).to_string();
-                        log(ctx, LogLevel::Warn, last_failure.clone());
-                        journal_new_entries(ctx, &error_env(ctx, m)?).await?;
-                    }
+                    // The map now shows the failure: the next turn reads it and decides.
+                    Err(ConnectorError::JobFailed(j)) if j.call == "dualwrite.initial_sync" => {}
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -305,17 +304,39 @@ async fn initial_sync(
                 )));
             }
             Some(_) => {
+                let failure = SyncFailure::of(m, &cur);
+                log(ctx, LogLevel::Warn, failure.message.clone());
+                journal_new_entries(ctx, &error_env(ctx, m)?).await?;
+                if resumed_on.as_ref().is_some_and(|r| r.same_as(&failure)) {
+                    return Err(fail_because(
+                        format!(
+                            "{}: the same failure came back after resume {resumes}, so resuming again will not \
+                             clear it; stopped early (resumed {resumes} of {retries} times)",
+                            failure.message
+                        ),
+                        failure.reason,
+                    ));
+                }
                 if resumes >= retries {
-                    let why = if last_failure.is_empty() {
-                        format!("the initial sync of {} failed", m.id)
-                    } else {
-                        last_failure
-                    };
-                    return Err(fail(format!(
-                        "{why} (resumed {resumes} times, retries {retries})"
-                    )));
+                    return Err(fail_because(
+                        format!("{} (resumed {resumes} times, retries {retries})", failure.message),
+                        failure.reason,
+                    ));
                 }
                 resumes += 1;
+                let wait = resume_backoff(ctx.runbook.defaults.poll().as_std(), resumes);
+                log(
+                    ctx,
+                    LogLevel::Info,
+                    format!(
+                        "resuming the initial sync of {} in {} ({resumes}/{retries})",
+                        m.id,
+                        crate::util::duration::compact_ms(
+                            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+                        )
+                    ),
+                );
+                sleep_env(ctx, wait).await?;
                 let id = resume_id(base, resumes);
                 ctx.emit
                     .durable(Event::StepIntent {
@@ -327,15 +348,59 @@ async fn initial_sync(
                         }),
                     })
                     .await?;
-                log(
-                    ctx,
-                    LogLevel::Info,
-                    format!("resuming the initial sync of {} ({resumes}/{retries})", m.id),
-                );
                 gw.send_action(&cur.id, MapAction::Resume, master(ctx, m), &id, &ctx.cancel)
                     .await?;
                 settle_request(ctx, gw, &id).await?;
+                resumed_on = Some(failure);
             }
+        }
+    }
+}
+
+/// How long to wait before automatic resume `n` (from 1) of a failed initial sync: the runbook's
+/// `poll`, doubled for each resume before it (environment time), so a cause that clears slowly
+/// (a dependency still syncing) gets the time to clear.
+fn resume_backoff(poll: std::time::Duration, n: u32) -> std::time::Duration {
+    poll.saturating_mul(1u32 << n.saturating_sub(1).min(10))
+}
+
+/// A failed initial sync as the gateway reports it: where, and the service's words for why.
+#[derive(Debug, Clone)]
+struct SyncFailure {
+    message: String,
+    reason: Option<String>,
+    at_row: Option<u64>,
+    category: Option<String>,
+}
+
+impl SyncFailure {
+    /// The same row failing for the same reason (the row count may have grown meanwhile).
+    fn same_as(&self, other: &Self) -> bool {
+        (self.at_row, &self.category, &self.reason) == (other.at_row, &other.category, &other.reason)
+    }
+}
+
+impl SyncFailure {
+    fn of(m: &MapRef, cur: &MapInfo) -> Self {
+        let s = &cur.initial_sync;
+        let reason = s
+            .message
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .or_else(|| s.category.clone());
+        let row = s.failed_at_row.map_or_else(|| "?".into(), |r| r.to_string());
+        let message = format!(
+            "the initial sync of {} failed at row {row} of {}{}: {}",
+            m.id,
+            s.rows_total,
+            s.category.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(),
+            reason.as_deref().unwrap_or("the gateway gave no reason")
+        );
+        Self {
+            message,
+            reason,
+            at_row: s.failed_at_row,
+            category: s.category.clone(),
         }
     }
 }
@@ -441,5 +506,20 @@ async fn operator(ctx: &StepCtx, m: &MapRef, info: &EnvInfo, action: OperatorAct
             )));
         }
         reasons = v.reasons;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::resume_backoff;
+
+    #[test]
+    fn resumes_back_off_exponentially_from_the_poll() {
+        let poll = Duration::from_secs(30);
+        let waits: Vec<u64> = (1..=4).map(|n| resume_backoff(poll, n).as_secs()).collect();
+        assert_eq!(waits, [30, 60, 120, 240]);
+        assert_eq!(resume_backoff(poll, 40), poll * 1024, "capped, never overflowing");
     }
 }

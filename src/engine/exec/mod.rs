@@ -106,13 +106,16 @@ pub async fn execute(ctx: &StepCtx, handle: Option<&Handle>, mode: Mode) -> Step
             outputs: BTreeMap::new(),
             in_doubt: false,
         },
-        Err(Stop::Failed(message)) => StepResult {
-            outcome: StepOutcome::Failed { message },
+        Err(Stop::Failed { message, reason }) => StepResult {
+            outcome: StepOutcome::Failed { message, reason },
             outputs: BTreeMap::new(),
             in_doubt: false,
         },
         Err(Stop::InDoubt(message)) => StepResult {
-            outcome: StepOutcome::Failed { message },
+            outcome: StepOutcome::Failed {
+                message,
+                reason: None,
+            },
             outputs: BTreeMap::new(),
             in_doubt: true,
         },
@@ -156,14 +159,29 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
 /// Why a step did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Stop {
-    Failed(String),
+    /// `reason`: the service's own words for why, when it gave any (journaled with the failure).
+    Failed {
+        message: String,
+        reason: Option<String>,
+    },
     Skipped(String),
     /// The environment could not be reached or understood: see [`StepResult::in_doubt`].
     InDoubt(String),
 }
 
 pub(crate) fn fail(msg: impl Into<String>) -> Stop {
-    Stop::Failed(msg.into())
+    Stop::Failed {
+        message: msg.into(),
+        reason: None,
+    }
+}
+
+/// A failure with the service's reason for it.
+pub(crate) fn fail_because(msg: impl Into<String>, reason: Option<String>) -> Stop {
+    Stop::Failed {
+        message: msg.into(),
+        reason,
+    }
 }
 
 impl From<ConnectorError> for Stop {
@@ -175,28 +193,28 @@ impl From<ConnectorError> for Stop {
             | ConnectorError::UnexpectedHtml { .. }
             | ConnectorError::BadBody { .. }
             | ConnectorError::Timeout { .. } => Stop::InDoubt(e.to_string()),
-            _ => Stop::Failed(e.to_string()),
+            _ => fail_because(e.to_string(), e.service_reason()),
         }
     }
 }
 impl From<EnvsError> for Stop {
     fn from(e: EnvsError) -> Self {
-        Stop::Failed(e.to_string())
+        fail(e.to_string())
     }
 }
 impl From<JournalError> for Stop {
     fn from(e: JournalError) -> Self {
-        Stop::Failed(format!("journal: {e}"))
+        fail(format!("journal: {e}"))
     }
 }
 impl From<AskError> for Stop {
     fn from(e: AskError) -> Self {
-        Stop::Failed(e.to_string())
+        fail(e.to_string())
     }
 }
 impl From<VarError> for Stop {
     fn from(e: VarError) -> Self {
-        Stop::Failed(e.to_string())
+        fail(e.to_string())
     }
 }
 

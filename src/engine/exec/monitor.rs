@@ -132,7 +132,7 @@ pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
     let started = Instant::now();
     let mut round = 0u32;
     loop {
-        if let Err(super::Stop::Failed(e) | super::Stop::InDoubt(e)) =
+        if let Err(super::Stop::Failed { message: e, .. } | super::Stop::InDoubt(e)) =
             tick(ctx, &maps, &alerts, *sample_size, every, round).await
         {
             if ctx.cancel.is_cancelled() {

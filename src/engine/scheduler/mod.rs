@@ -23,7 +23,6 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -72,22 +71,15 @@ impl Executor for RealExecutor {
     }
 }
 
-/// What happens when a gate fails.
+/// What happens when a gate still fails after the automatic re-checks its runbook asks for
+/// (`gate: { retries, retry_every }`, journaled as `GateRecheck`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum GatePolicy {
     /// Ask the operator (retry, waive with a reason, abort).
     Ask,
-    /// Headless `--auto-approve`: re-check every `every` (environment time) up to `max_checks`
-    /// times, journaling each re-check as an automatic Retry decision by `operator`; then halt.
-    AutoRecheck {
-        max_checks: u32,
-        every: Duration,
-        operator: String,
-    },
+    /// Headless `--auto-approve`: halt (exit 1); the operator decides on `resume`.
+    Halt,
 }
-
-/// Default number of automatic gate re-checks in headless `--auto-approve` mode.
-pub const DEFAULT_SETTLE_CHECKS: u32 = 10;
 
 /// Pause / abort requests, shared by the command router and the loop.
 #[derive(Default)]

@@ -204,6 +204,7 @@ impl Scheduler {
                         crate::runbook::duration::Duration::from_secs(timeout.map_or(0, |t| t.as_secs())),
                         self.last_call(step).map(|c| format!(" (last call {c})")).unwrap_or_default()
                     ),
+                    reason: None,
                 },
                 outputs: BTreeMap::new(),
                 // A handle step that ran out of time may still be running out there.
@@ -250,6 +251,23 @@ impl Scheduler {
             .join("; ")
     }
 
+    /// A gate's automatic re-checks, as its phase's `gate:` says: `retries` (built-in 0) every
+    /// `retry_every` (built-in: the defaults' `poll`), in environment time.
+    fn gate_rechecks(&self, step: &PlannedStep) -> (u32, Duration) {
+        let gate = self
+            .runbook
+            .phases
+            .iter()
+            .find(|p| p.id == step.phase)
+            .and_then(|p| p.gate.as_ref());
+        let retries = gate.and_then(|g| g.retries).unwrap_or(0);
+        let every = gate
+            .and_then(|g| g.retry_every.clone())
+            .unwrap_or_else(|| self.runbook.defaults.poll())
+            .as_std();
+        (retries, every)
+    }
+
     /// After a failed attempt: decide the next move.
     async fn on_failed(
         self: &Arc<Self>,
@@ -266,40 +284,33 @@ impl Scheduler {
             } else {
                 numbers
             };
-            return match &self.gate_policy {
-                GatePolicy::AutoRecheck {
-                    max_checks,
-                    every,
-                    operator,
-                } => {
-                    if *rechecks >= *max_checks {
-                        return Next::End(TaskEnd::Halt(format!(
-                            "gate `{}` still failing after {max_checks} automatic re-checks: {detail}",
-                            step.id
-                        )));
-                    }
-                    *rechecks += 1;
-                    if !self.clock.sleep(*every, cancel).await {
-                        return Next::End(TaskEnd::Cancelled);
-                    }
-                    let decided = self
-                        .emit
-                        .durable(Event::OperatorDecision {
-                            step: Some(step.id.clone()),
-                            action: OperatorAction::Retry,
-                            operator: operator.clone(),
-                            reason: Some(format!(
-                                "automatic re-check {rechecks}/{max_checks} (headless --auto-approve)"
-                            )),
-                            checklist_done: Vec::new(),
-                            identity: None,
-                        })
-                        .await;
-                    match decided {
-                        Ok(_) => Next::Attempt(Start::Fresh { attempt: attempt + 1 }),
-                        Err(e) => Next::End(journal_err(&e)),
-                    }
+            let (retries, every) = self.gate_rechecks(step);
+            if *rechecks < retries {
+                *rechecks += 1;
+                let at = chrono::Utc::now()
+                    + chrono::Duration::from_std(self.clock.to_real(every)).unwrap_or_default();
+                let planned = self
+                    .emit
+                    .durable(Event::GateRecheck {
+                        step: step.id.clone(),
+                        check: *rechecks,
+                        of: retries,
+                        at,
+                    })
+                    .await;
+                if let Err(e) = planned {
+                    return Next::End(journal_err(&e));
                 }
+                if !self.clock.sleep(every, cancel).await {
+                    return Next::End(TaskEnd::Cancelled);
+                }
+                return Next::Attempt(Start::Fresh { attempt: attempt + 1 });
+            }
+            return match &self.gate_policy {
+                GatePolicy::Halt => Next::End(TaskEnd::Halt(format!(
+                    "gate `{}` still failing after {retries} automatic re-check(s) (the gate's `retries`): {detail}",
+                    step.id
+                ))),
                 GatePolicy::Ask => {
                     let prompt = format!(
                         "Gate `{}` failed: {detail}. Retry, waive with a reason, or abort.",
@@ -493,7 +504,7 @@ pub(super) async fn drive(
             return TaskEnd::Waiting(why);
         }
         if result.in_doubt
-            && let StepOutcome::Failed { message } = &result.outcome
+            && let StepOutcome::Failed { message, .. } = &result.outcome
         {
             match s.in_doubt(&step, attempt, message).await {
                 Next::Attempt(st) => {
@@ -520,7 +531,8 @@ pub(super) async fn drive(
         }
         match result.outcome {
             StepOutcome::Succeeded | StepOutcome::Skipped { .. } => return TaskEnd::Done { ok: true },
-            StepOutcome::Failed { message } => {
+            StepOutcome::Failed { message, reason } => {
+                let message = StepOutcome::failure_text(&message, reason.as_deref());
                 match s
                     .on_failed(&step, attempt, &message, &mut rechecks, &cancel)
                     .await

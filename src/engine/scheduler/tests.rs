@@ -39,7 +39,7 @@ phases:
         for: 1s
         on_failure: continue
   - id: sync
-    gate: { parity: true }
+    gate: { parity: true, retries: 3, retry_every: 10s }
     waves:
       - id: w1
         maps: [a, b, c]
@@ -94,6 +94,7 @@ impl Executor for Fake {
                 return StepResult {
                     outcome: StepOutcome::Failed {
                         message: "cancelled".into(),
+                        reason: None,
                     },
                     outputs,
                     in_doubt: false,
@@ -111,6 +112,7 @@ impl Executor for Fake {
                     return StepResult {
                         outcome: StepOutcome::Failed {
                             message: e.to_string(),
+                            reason: None,
                         },
                         outputs,
                         in_doubt: false,
@@ -128,6 +130,7 @@ impl Executor for Fake {
             let outcome = if ctx.attempt <= fails {
                 StepOutcome::Failed {
                     message: format!("{id} failed on attempt {}", ctx.attempt),
+                    reason: None,
                 }
             } else {
                 StepOutcome::Succeeded
@@ -260,12 +263,9 @@ async fn run_text(
     Run { end, events }
 }
 
-fn recheck(max: u32) -> GatePolicy {
-    GatePolicy::AutoRecheck {
-        max_checks: max,
-        every: Duration::from_secs(10),
-        operator: "robot".into(),
-    }
+/// Headless `--auto-approve`: the runbook's gate re-checks, then a halt.
+fn halt() -> GatePolicy {
+    GatePolicy::Halt
 }
 
 fn tmp() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -306,7 +306,7 @@ async fn headless_auto_approve_runs_everything_in_order_within_wave_concurrency(
     let r = run_with(
         fake.clone(),
         Who::Headless(Some(auto())),
-        recheck(3),
+        halt(),
         &j,
         None,
         Arc::default(),
@@ -329,7 +329,7 @@ async fn headless_auto_approve_runs_everything_in_order_within_wave_concurrency(
 }
 
 #[tokio::test]
-async fn failing_gate_is_rechecked_until_it_passes_then_halts_past_the_limit() {
+async fn failing_gate_is_rechecked_as_its_runbook_says_then_halts_past_its_retries() {
     let (_d, j) = tmp();
     let fake = Arc::new(Fake {
         fail: HashMap::from([("w1:gate".to_owned(), 2)]),
@@ -338,7 +338,7 @@ async fn failing_gate_is_rechecked_until_it_passes_then_halts_past_the_limit() {
     let r = run_with(
         fake.clone(),
         Who::Headless(Some(auto())),
-        recheck(3),
+        halt(),
         &j,
         None,
         Arc::default(),
@@ -346,8 +346,19 @@ async fn failing_gate_is_rechecked_until_it_passes_then_halts_past_the_limit() {
     )
     .await;
     assert_eq!(r.end, RunEnd::Finished(RunOutcome::Succeeded));
-    let retries = r.events.iter().filter(|e| matches!(e, Event::OperatorDecision { action: OperatorAction::Retry, step: Some(s), .. } if s.as_str() == "w1:gate")).count();
-    assert_eq!(retries, 2);
+    let rechecks: Vec<(u32, u32)> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GateRecheck { step, check, of, .. } if step.as_str() == "w1:gate" => Some((*check, *of)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rechecks,
+        vec![(1, 3), (2, 3)],
+        "the gate's `retries: 3`, journaled before each wait"
+    );
     let gate_calls = fake
         .calls
         .lock()
@@ -362,10 +373,12 @@ async fn failing_gate_is_rechecked_until_it_passes_then_halts_past_the_limit() {
         fail: HashMap::from([("w1:gate".to_owned(), 5)]),
         ..Fake::default()
     });
-    let r = run_with(
-        fake,
+    let text = RUNBOOK.replace("retries: 3", "retries: 2");
+    let r = run_text(
+        &text,
+        fake.clone(),
         Who::Headless(Some(auto())),
-        recheck(2),
+        halt(),
         &j2,
         None,
         Arc::default(),
@@ -377,6 +390,14 @@ async fn failing_gate_is_rechecked_until_it_passes_then_halts_past_the_limit() {
         "{:?}",
         r.end
     );
+    let gate_calls = fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.0 == "w1:gate")
+        .count();
+    assert_eq!(gate_calls, 3, "one check and the runbook's 2 re-checks, not 10");
     // The exit code of this end (1) is asserted where exit codes live: app::exit's tests.
     assert!(
         !r.events
@@ -427,7 +448,7 @@ async fn on_failure_continue_goes_on_and_the_run_ends_failed() {
     let r = run_with(
         fake.clone(),
         Who::Headless(Some(auto())),
-        recheck(1),
+        halt(),
         &j,
         None,
         Arc::default(),
@@ -451,7 +472,7 @@ async fn a_failed_halting_step_stops_headless_with_exit_1() {
     let r = run_with(
         fake.clone(),
         Who::Headless(Some(auto())),
-        recheck(1),
+        halt(),
         &j,
         None,
         Arc::default(),
@@ -489,8 +510,9 @@ async fn answer(q: &Questions, cmd: Command) {
 #[tokio::test]
 async fn interactive_decisions_drive_the_run_and_are_journaled_with_names() {
     let (_d, j) = tmp();
+    // The gate fails its check and the runbook's 3 re-checks before the operator is asked.
     let fake = Arc::new(Fake {
-        fail: HashMap::from([("w1:gate".to_owned(), 1), ("w1:a".to_owned(), 1)]),
+        fail: HashMap::from([("w1:gate".to_owned(), 4), ("w1:a".to_owned(), 1)]),
         ..Fake::default()
     });
     let q = Arc::new(Questions::default());
@@ -539,6 +561,27 @@ async fn interactive_decisions_drive_the_run_and_are_journaled_with_names() {
     assert!(waived);
     assert_eq!(decisions(&r.events, DecisionKind::StepFailed), 1);
     assert_eq!(decisions(&r.events, DecisionKind::GateFailure), 1);
+    let asked = r
+        .events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::AwaitingOperator {
+                    decision: DecisionKind::GateFailure,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let rechecks = r.events[..asked]
+        .iter()
+        .filter(|e| matches!(e, Event::GateRecheck { of: 3, .. }))
+        .count();
+    assert_eq!(
+        rechecks, 3,
+        "the console re-checks as the runbook says before it asks"
+    );
 }
 
 #[tokio::test]
@@ -557,7 +600,7 @@ async fn pause_holds_new_steps_and_abort_finishes_the_run_aborted() {
     let r = run_with(
         fake,
         Who::Headless(Some(auto())),
-        recheck(1),
+        halt(),
         &j,
         None,
         control,
@@ -595,7 +638,7 @@ async fn cancel_leaves_the_running_step_in_flight_and_resume_reconciles_it_by_ha
     let r = run_with(
         fake,
         Who::Headless(Some(auto())),
-        recheck(1),
+        halt(),
         &j,
         None,
         Arc::default(),
@@ -631,7 +674,7 @@ async fn cancel_leaves_the_running_step_in_flight_and_resume_reconciles_it_by_ha
     let r = run_with(
         fake2.clone(),
         Who::Headless(Some(auto())),
-        recheck(1),
+        halt(),
         &j,
         Some(starts),
         Arc::default(),
@@ -667,7 +710,7 @@ async fn an_ambiguous_in_flight_step_is_never_auto_answered() {
     let r = run_with(
         fake.clone(),
         Who::Headless(Some(auto())),
-        recheck(1),
+        halt(),
         &j,
         Some(starts),
         Arc::default(),
@@ -685,7 +728,7 @@ async fn an_ambiguous_in_flight_step_is_never_auto_answered() {
 #[tokio::test]
 async fn a_gate_with_confirm_waits_for_the_operator_and_a_skipped_failure_lets_the_run_go_on() {
     let text = RUNBOOK
-        .replace("gate: { parity: true }", "gate: { parity: true, confirm: true }")
+        .replace("gate: { parity: true,", "gate: { confirm: true, parity: true,")
         .replace("        on_failure: continue\n", "");
     let (_d, j) = tmp();
     let fake = Arc::new(Fake {

@@ -56,7 +56,7 @@ fn step_lines(app: &App, s: &StepView) -> Vec<Line<'static>> {
     out.push(Line::raw(facts));
     let (sym, word) = status_symbol(&s.status, app.spinner);
     let why = match &s.status {
-        StepStatus::Failed { message } => format!(": {message}"),
+        StepStatus::Failed { message, .. } => format!(": {message}"),
         StepStatus::Skipped { reason } => format!(": {reason}"),
         StepStatus::Waived { reason: Some(r) } => format!(": {r}"),
         StepStatus::Running { since, attempt } => {
@@ -69,6 +69,12 @@ fn step_lines(app: &App, s: &StepView) -> Vec<Line<'static>> {
         Span::raw("status "),
         Span::styled(format!("{sym} {word}{why}"), status_style(&s.status, t)),
     ]));
+    if let StepStatus::Failed { reason: Some(r), .. } = &s.status {
+        out.push(Line::from(vec![
+            Span::raw("why    "),
+            Span::styled(format!("the service said: {r}"), t.bad()),
+        ]));
+    }
     let mut timing = format!("attempts {}", s.attempts);
     if let Some(st) = s.started_at {
         timing.push_str(&format!(" · started {}", hms(st)));
@@ -83,6 +89,15 @@ fn step_lines(app: &App, s: &StepView) -> Vec<Line<'static>> {
         if measured { " (measured)" } else { "" }
     ));
     out.push(Line::raw(timing));
+    if let (StepStatus::Failed { .. }, Some(c)) = (&s.status, s.next_check) {
+        out.push(Line::raw(format!(
+            "next re-check {}/{} at {} ({}), as the gate's retries/retry_every say",
+            c.check,
+            c.of,
+            hms(c.at),
+            countdown(c.at, now)
+        )));
+    }
     if i.point_of_no_return {
         out.push(Line::from(Span::styled(
             "⚑ point of no return: the console asks twice",

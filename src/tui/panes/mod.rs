@@ -97,7 +97,7 @@ fn render_tabs(f: &mut Frame, r: Rect, app: &App) {
     let mut spans = Vec::new();
     for p in [PaneId::Parity, PaneId::Errors, PaneId::Detail, PaneId::Log] {
         let badge = match p {
-            PaneId::Parity if app.state.parity.drifting() > 0 => format!(" ✗{}", app.state.parity.drifting()),
+            PaneId::Parity if app.state.parity_drifting() > 0 => format!(" ✗{}", app.state.parity_drifting()),
             PaneId::Errors if app.state.errors.seen_total > 0 => format!(" {}", app.state.errors.seen_total),
             _ => String::new(),
         };

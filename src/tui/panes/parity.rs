@@ -12,7 +12,7 @@ use ratatui::widgets::Paragraph;
 
 use super::super::action::PaneId;
 use super::super::app::{App, ParitySort};
-use super::super::fmt::{hms, pad, rpad, sparkline, thousands};
+use super::super::fmt::{fit, hms, pad, rpad, sparkline, thousands};
 use super::block;
 use crate::engine::state::{ParityKey, ParityRow, ParityStatus};
 
@@ -20,7 +20,9 @@ use crate::engine::state::{ParityKey, ParityRow, ParityStatus};
 pub fn ordered(app: &App) -> Vec<(&ParityKey, &ParityRow)> {
     let table = &app.state.parity;
     match app.parity_sort {
-        ParitySort::Worst => table.worst_first_flagging(&app.state.gate_failing()),
+        ParitySort::Worst => {
+            table.worst_first_pending(&app.state.gate_failing(), &app.state.awaiting_initial_sync())
+        }
         sort => {
             let mut v: Vec<_> = table.rows.iter().collect();
             if sort != ParitySort::Map {
@@ -39,11 +41,35 @@ pub fn ordered(app: &App) -> Vec<(&ParityKey, &ParityRow)> {
     }
 }
 
-fn label(k: &ParityKey) -> String {
+/// `map@COMPANY` in `width` characters: a long map name loses its middle, never the company nor
+/// its ending, so the rows of one map stay told apart (USMF, USRT and DEMF) and so do maps that
+/// differ only at the end (`sales…lines`, `sales…aders`) in a narrow pane.
+fn label(k: &ParityKey, width: usize) -> String {
     match &k.company {
-        Some(c) => format!("{}@{c}", k.map),
-        None => k.map.clone(),
+        Some(c) => {
+            let full = format!("{}@{c}", k.map);
+            let company = c.chars().count() + 1;
+            if full.chars().count() <= width || company + 3 > width {
+                pad(&full, width)
+            } else {
+                pad(&format!("{}@{c}", middle(&k.map, width - company)), width)
+            }
+        }
+        None => pad(&middle(&k.map, width), width),
     }
+}
+
+/// `text` in `width` characters, cut in the middle (`sales…lines`).
+fn middle(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width || width < 3 {
+        return fit(text, width);
+    }
+    let head = (width - 1) / 2;
+    let tail = width - 1 - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
 }
 
 /// The wide row before the sample time and the trend: the cells, the status and their spaces.
@@ -52,10 +78,21 @@ const WIDE_ROW: usize = 22 + 11 + 11 + 8 + 7 + 5 + 10;
 pub fn render(f: &mut Frame, r: Rect, app: &App) {
     let t = app.theme();
     let table = &app.state.parity;
+    let pending = app.state.awaiting_initial_sync();
+    let pending_rows = table
+        .rows
+        .keys()
+        .filter(|k| pending.contains(k.map.as_str()))
+        .count();
     let title = format!(
-        "Parity {} rows · {} drifting · {}",
+        "Parity {} rows · {} drifting{} · {}",
         table.rows.len(),
-        table.drifting(),
+        app.state.parity_drifting(),
+        if pending_rows > 0 {
+            format!(" · {pending_rows} pending")
+        } else {
+            String::new()
+        },
         app.parity_sort.label()
     );
     let b = block(title, PaneId::Parity, app);
@@ -94,11 +131,16 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
     let rows = ordered(app);
     let view = app.parity_view;
     for (i, (k, row)) in rows.iter().enumerate().skip(view.offset).take(h) {
+        // Before its initial sync a map is apart by design: pending, not drifting.
+        let awaiting = pending.contains(k.map.as_str());
         let status = match row.status {
+            _ if awaiting => "pending".to_owned(),
             ParityStatus::Within => format!("✓ ≤{}", row.allowed),
             ParityStatus::Drift => format!("✗ >{}", row.allowed),
         };
-        let style = if row.status == ParityStatus::Drift {
+        let style = if awaiting {
+            t.dim()
+        } else if row.status == ParityStatus::Drift {
             t.bad()
         } else {
             t.ok()
@@ -107,7 +149,7 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
             (
                 format!(
                     "{} {} {} ",
-                    pad(&label(k), 16),
+                    label(k, 16),
                     rpad(&row.difference.to_string(), 7),
                     rpad(&format!("{:.2}", row.percent), 6)
                 ),
@@ -117,7 +159,7 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
             (
                 format!(
                     "{} {} {} {} {} ",
-                    pad(&label(k), 22),
+                    label(k, 22),
                     rpad(&thousands(row.source), 11),
                     rpad(&thousands(row.target), 11),
                     rpad(&row.difference.to_string(), 8),

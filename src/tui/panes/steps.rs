@@ -11,7 +11,7 @@ use ratatui::widgets::Paragraph;
 
 use super::super::action::PaneId;
 use super::super::app::{App, TreeRow};
-use super::super::fmt::{bar, duration_ms, fit, pad, since_ms};
+use super::super::fmt::{bar, countdown, duration_ms, fit, pad, since_ms};
 use super::{block, status_style, status_symbol};
 use crate::engine::state::{StepStatus, StepView};
 
@@ -113,7 +113,10 @@ fn right_text(app: &App, s: &StepView, compact: bool) -> String {
         }
         StepStatus::AwaitingOperator { since, .. } => format!("WAIT {}", duration_ms(since_ms(*since, now))),
         StepStatus::Succeeded => s.duration_ms.map(duration_ms).unwrap_or_default(),
-        StepStatus::Failed { .. } => "FAILED".to_owned(),
+        StepStatus::Failed { .. } => match s.next_check {
+            Some(c) => format!("re-check {}/{} {}", c.check, c.of, countdown(c.at, now)),
+            None => "FAILED".to_owned(),
+        },
         StepStatus::Skipped { .. } => "skipped".to_owned(),
         StepStatus::Waived { .. } => "waived".to_owned(),
         StepStatus::Pending => String::new(),

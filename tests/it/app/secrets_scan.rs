@@ -191,7 +191,7 @@ fn console(dir: &Path, journal: &Path) -> (Vec<u8>, Vec<String>) {
         ("[ ] Finance sign-off", " \x1b[B \x1b[B \r"),
         ("APPROVE dataverse-admin-mode", "a"),
         ("Approve step", "y"),
-        ("GATE FAILED wave-3:gate", "q"),
+        ("/6 in", "q"),
     ];
     script.reverse();
     while let Some((want, send)) = script.last().copied() {
@@ -319,8 +319,8 @@ fn no_secret_or_token_in_the_journal_log_reports_output_or_screens() {
         screens.len()
     );
     assert!(
-        screens.iter().any(|s| s.contains("GATE FAILED wave-3:gate")),
-        "the console reached the failing gate"
+        screens.iter().any(|s| s.contains("/6 in")),
+        "the console reached the failing gate's re-check countdown"
     );
     let log = tui_j.with_extension("log");
     assert!(std::fs::metadata(&log).unwrap().len() > 0, "the console logged");

@@ -18,6 +18,7 @@ const SECRET: &str = "demo-test-client-secret-9f2c";
 fn headless_demo_finishes_with_every_step_and_parity_per_map_per_wave() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("demo.journal");
+    let before = chrono::Utc::now();
     let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
         .current_dir(dir.path())
         .args(["demo", "--headless", "--journal"])
@@ -28,11 +29,35 @@ fn headless_demo_finishes_with_every_step_and_parity_per_map_per_wave() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
+    // The demo's freeze window starts when the demo does (to the minute), as long as written.
+    {
+        let reader = JournalReader::open_read_only(&journal).unwrap();
+        let run = reader.runs().unwrap().pop().unwrap();
+        let first = reader.events(&run.run_id).next().unwrap().unwrap();
+        let Event::RunStarted {
+            freeze_window: Some(w),
+            runbook,
+            ..
+        } = first.event
+        else {
+            panic!("no freeze window in {:?}", first.event)
+        };
+        assert!(w.start <= chrono::Utc::now(), "{w:?}");
+        assert!(before - w.start < chrono::Duration::minutes(1), "{w:?}");
+        assert_eq!(w.end - w.start, chrono::Duration::hours(62));
+        assert!(cutover::app::is_demo_runbook(&runbook.text));
+    }
     assert!(
         stdout.contains("wave-3:gate FAILED"),
         "the drift fails wave-3's gate first"
     );
     assert!(stdout.contains("gate    wave-3:gate passed"));
+    // Re-checked as the runbook's gate says (6 every 10m), not a built-in 10 × 10 minutes.
+    assert!(
+        stdout.contains("gate    wave-3:gate: re-check 1/6 at "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("/10 (headless"), "{stdout}");
     assert!(stdout.contains("finished: succeeded"));
 
     let reader = JournalReader::open_read_only(&journal).unwrap();
@@ -301,4 +326,25 @@ fn evidence_of_the_real_demo(dir: &std::path::Path, journal: &std::path::Path) {
         std::fs::metadata(&png).unwrap().len() > 10_000,
         "a tiny screenshot: {said}"
     );
+}
+
+/// `cutover demo` moves the written window to start now; the text is still the demo (so a demo
+/// journal resumes with the demo's variables) and still valid, and nothing else changes.
+#[test]
+fn the_demo_runbook_at_a_time_is_the_demo_with_its_window_moved() {
+    let at = chrono::DateTime::parse_from_rfc3339("2027-03-05T09:41:27Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let text = cutover::app::demo_runbook_at(at);
+    assert!(text.contains("  start: 2027-03-05T09:41:00Z\n  end: 2027-03-07T23:41:00Z\n"));
+    assert_eq!(text.lines().count(), cutover::app::DEMO_RUNBOOK.lines().count());
+    assert!(cutover::app::is_demo_runbook(&text));
+    assert!(cutover::app::is_demo_runbook(cutover::app::DEMO_RUNBOOK));
+    assert!(!cutover::app::is_demo_runbook(
+        &text.replace("contoso-demo", "mine")
+    ));
+    let loaded = cutover::runbook::load(&text, "demo.yaml");
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    let w = loaded.runbook.unwrap().freeze_window.unwrap();
+    assert_eq!(w.start.at().to_rfc3339(), "2027-03-05T09:41:00+00:00");
 }

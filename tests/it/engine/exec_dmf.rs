@@ -7,7 +7,7 @@ use crate::support::exec as exec_support;
 use cutover::connectors::dmf::ImportRequest;
 use cutover::engine::event::Event;
 use cutover::engine::exec::{self, Mode};
-use exec_support::{Harness, assert_ok, environments, failure, start};
+use exec_support::{Harness, assert_ok, environments, failure, reason, start};
 use tokio_util::sync::CancellationToken;
 
 fn runbook() -> String {
@@ -160,8 +160,14 @@ async fn succeeded_with_target_errors_and_partially_succeeded_fail() {
     let msg = failure(&bad);
     assert!(msg.contains("Succeeded with errors"), "{msg}");
     assert!(msg.contains("Customers V3"), "{msg}");
+    let why = reason(&bad).expect("the execution's errors are journaled as the reason");
+    assert!(
+        why.contains("Customers V3") && !why.contains("finished as"),
+        "{why}"
+    );
     let msg = failure(&partial);
     assert!(msg.contains("PartiallySucceeded"), "{msg}");
+    assert!(reason(&partial).is_some());
     let ins = installs(&h.events().await);
     let result_of = |s: &str| ins.iter().find(|i| i.0 == s).map(|i| i.3.clone());
     assert_eq!(result_of("bad-import").as_deref(), Some("Succeeded with errors"));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use cutover::connectors::dual_write::{GatewayClient, MapAction, Master};
 use cutover::engine::event::{Event, StepOutcome};
 use cutover::engine::exec::{self, Mode};
-use exec_support::{Harness, assert_ok, environments, failure, start};
+use exec_support::{Harness, assert_ok, environments, failure, reason, start};
 use tokio_util::sync::CancellationToken;
 
 fn runbook(operator: bool) -> String {
@@ -202,6 +202,31 @@ async fn a_failed_sync_with_no_retries_left_fails_with_the_services_words() {
     // The gate counts the Active entry against max_errors.
     let msg = failure(&h.run("w3:gate").await);
     assert!(msg.contains("vendors: 1 active"), "{msg}");
+}
+
+/// A dependency that is not running fails the sync at the same row for the same reason after every
+/// resume: the step resumes once (after the runbook's `poll`), sees the same failure again and stops,
+/// saying so, with the service's reason journaled beside the message.
+#[tokio::test]
+async fn a_failure_that_comes_back_after_a_resume_stops_early_with_the_services_reason() {
+    let rb = runbook(false).replace("version: 1.0.0\n", "version: 1.0.0\ndefaults: { retries: 3 }\n");
+    let h = start(None, &rb).await;
+    // No earlier wave: companies and currencies are not running, so no customer's lookup resolves.
+    let r = h.run("w3:customers").await;
+    let msg = failure(&r);
+    let why = reason(&r).expect("the service's reason is journaled");
+    assert!(why.contains("could not be resolved"), "{why}");
+    assert!(msg.contains(&why), "{msg}");
+    assert!(msg.contains("same failure came back after resume 1"), "{msg}");
+    assert!(msg.contains("stopped early (resumed 1 of 3 times)"), "{msg}");
+    assert_eq!(h.effect("dualwrite.resume:customers"), 1, "one resume, not three");
+    let events = h.events().await;
+    assert!(events.iter().any(|e| matches!(&e.event,
+        Event::StepFinished { outcome: StepOutcome::Failed { reason: Some(r), .. }, .. } if *r == why)));
+    assert!(events.iter().any(|e| matches!(&e.event,
+        Event::Log { message, .. } if message.contains("resuming the initial sync of customers in ") && message.contains("(1/3)"))));
+    assert!(events.iter().any(|e| matches!(&e.event,
+        Event::Log { message, .. } if message.contains("failed at row") && message.contains(&why))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

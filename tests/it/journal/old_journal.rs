@@ -88,3 +88,28 @@ fn cutover_verify_accepts_it() {
         "{text}"
     );
 }
+
+/// A failure journaled before failures carried the service's reason decodes with none, and is
+/// encoded again byte for byte (the field is left out when absent).
+#[test]
+fn a_failure_without_a_reason_still_decodes_and_encodes_the_same() {
+    let old = r#"{"kind":"step_finished","outcome":{"message":"boom","status":"failed"},"outputs":{},"step":"w1:vendors"}"#;
+    let event = decode_event("step_finished", old).unwrap();
+    match &event {
+        cutover::engine::event::Event::StepFinished {
+            outcome: cutover::engine::event::StepOutcome::Failed { message, reason },
+            ..
+        } => {
+            assert_eq!(message, "boom");
+            assert_eq!(*reason, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(to_canonical_json(&event).unwrap(), old);
+    let new = old.replace(
+        r#""message":"boom","#,
+        r#""message":"boom","reason":"Lookup failed","#,
+    );
+    let event = decode_event("step_finished", &new).unwrap();
+    assert_eq!(to_canonical_json(&event).unwrap(), new);
+}

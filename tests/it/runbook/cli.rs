@@ -34,7 +34,7 @@ fn sample_runbooks_validate_and_strict_needs_the_variables() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
-            "runbooks/demo.yaml:23:22: warning: environment variable `DEMO_CLIENT_SECRET` is not set"
+            "runbooks/demo.yaml:25:22: warning: environment variable `DEMO_CLIENT_SECRET` is not set"
         ),
         "{err}"
     );
@@ -48,7 +48,7 @@ fn sample_runbooks_validate_and_strict_needs_the_variables() {
         .output()
         .unwrap();
     assert_eq!(strict.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&strict.stderr).contains("runbooks/demo.yaml:23:22: error: "));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("runbooks/demo.yaml:25:22: error: "));
 
     let set = cutover()
         .args(["validate", "--strict", "runbooks/demo.yaml"])
@@ -177,4 +177,46 @@ fn an_unquoted_variable_in_a_flow_mapping_gets_a_plain_hint() {
         err.contains(":4:27: error: ") && err.contains("must be quoted"),
         "{err}"
     );
+}
+
+#[test]
+fn the_top_level_help_lists_schema() {
+    let out = cutover().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.lines().any(|l| l.trim_start().starts_with("schema ")),
+        "{help}"
+    );
+}
+
+#[test]
+fn every_file_a_command_help_names_exists() {
+    let top = cutover().arg("--help").output().unwrap();
+    let top = String::from_utf8_lossy(&top.stdout).to_string();
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.iter().any(|c| c == "sim"), "{top}");
+    for c in commands {
+        let out = cutover().args([c.as_str(), "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for word in help.split_whitespace() {
+            let word = word.trim_matches(|ch: char| matches!(ch, '(' | ')' | ',' | '`' | '.' | ':'));
+            let named = ["runbooks/", "assets/", "docs/"]
+                .iter()
+                .any(|p| word.starts_with(p));
+            if named && !word.contains('*') {
+                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(word);
+                assert!(
+                    path.exists(),
+                    "`cutover {c} --help` names {word}, which does not exist"
+                );
+            }
+        }
+    }
 }

@@ -101,3 +101,47 @@ fn every_structural_error_is_reported_not_only_the_first() {
             .starts_with("did you mean `url`?")
     );
 }
+
+/// Missing fields and values of the wrong type come all at once, each at its own node: a typed
+/// error such as `kind: [dmf.export]` at its line, not at the next key's.
+#[test]
+fn missing_fields_and_wrong_types_come_in_one_pass_each_at_its_line() {
+    let text = "runbook: t
+version: 1.0.0
+environments:
+  fno: { kind: fno, url: \"https://fno.example.com\" }
+defaults:
+  retries: many
+phases:
+  - id: p
+    steps:
+      - id: a
+        kind: dmf.export
+        env: fno
+      - kind: manual
+        timeout: [1]
+      - id: c
+        kind: [dmf.export]
+        env: fno
+";
+    let diags = validate(text, "one-pass.yaml", &env, false);
+    let got: Vec<(u32, u32, &str)> = diags.iter().map(|d| (d.line, d.column, d.code)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (6, 12, "invalid-type"),
+            (10, 9, "missing-field"),
+            (13, 9, "missing-field"),
+            (14, 18, "invalid-type"),
+            (16, 15, "invalid-type"),
+        ],
+        "{diags:#?}"
+    );
+    assert_eq!(diags[1].message, "missing field `definition_group`");
+    assert_eq!(diags[2].message, "missing field `id`");
+    assert!(
+        diags[4].message.contains("expected one step kind"),
+        "{}",
+        diags[4].message
+    );
+}

@@ -382,7 +382,10 @@ pub fn build_demo_live(dir: &Path, secret: Option<&str>) -> (PathBuf, Vec<Envelo
     let failure = r.leak("3 of 100 records differ");
     r.at_min(74.0).ev(Event::StepFinished {
         step: "validate.sample".into(),
-        outcome: StepOutcome::Failed { message: failure },
+        outcome: StepOutcome::Failed {
+            message: failure,
+            reason: None,
+        },
         outputs: BTreeMap::new(),
     });
     r.ask(

@@ -285,7 +285,15 @@ pub fn assert_ok(r: &StepResult) {
 /// The failure message (panics when the step did not fail).
 pub fn failure(r: &StepResult) -> String {
     match &r.outcome {
-        cutover::engine::event::StepOutcome::Failed { message } => message.clone(),
+        cutover::engine::event::StepOutcome::Failed { message, .. } => message.clone(),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// The service's reason journaled with a failure (panics when the step did not fail).
+pub fn reason(r: &StepResult) -> Option<String> {
+    match &r.outcome {
+        cutover::engine::event::StepOutcome::Failed { reason, .. } => reason.clone(),
         other => panic!("expected a failure, got {other:?}"),
     }
 }

@@ -176,6 +176,7 @@ impl Gen {
                 outcome: if self.pick(10) == 0 {
                     StepOutcome::Failed {
                         message: leak(self, "HTTP 500".into()),
+                        reason: None,
                     }
                 } else {
                     StepOutcome::Succeeded

@@ -269,6 +269,7 @@ pub fn mid_run(freeze_end_secs: i64) -> Script {
             step: "wave-1:vendors".into(),
             outcome: StepOutcome::Failed {
                 message: "initial sync failed: 12 rows rejected".into(),
+                reason: None,
             },
             outputs: BTreeMap::new(),
         },

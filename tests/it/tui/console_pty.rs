@@ -41,6 +41,14 @@ struct Console {
 impl Console {
     /// Starts `cutover demo --journal JOURNAL --operator tester` in `dir` at `cols`×`rows`.
     fn start(dir: &Path, journal: &Path, cols: u16, rows: u16) -> Self {
+        let args = ["demo", "--operator", "tester", "--journal"].map(std::ffi::OsStr::new);
+        let mut args: Vec<&std::ffi::OsStr> = args.to_vec();
+        args.push(journal.as_os_str());
+        Self::start_with(dir, &args, cols, rows)
+    }
+
+    /// Starts `cutover ARGS` in `dir` at `cols`×`rows`.
+    fn start_with(dir: &Path, args: &[&std::ffi::OsStr], cols: u16, rows: u16) -> Self {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -50,9 +58,9 @@ impl Console {
             })
             .unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_cutover"));
-        cmd.args(["demo", "--operator", "tester", "--journal"]);
-        cmd.arg(journal);
+        cmd.args(args);
         cmd.cwd(dir);
+        cmd.env("DEMO_CLIENT_SECRET", "pty-test-secret");
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
         cmd.env_remove("CUTOVER_LOG");
@@ -115,6 +123,15 @@ impl Console {
     /// Waits until the screen contains `text`.
     fn wait_for(&self, text: &str) -> String {
         self.until(&format!("{text:?}"), |s| s.contents().contains(text))
+    }
+
+    /// Waits for a complete frame: the screen contains every one of `texts` at once (a frame
+    /// caught half drawn under load has only some of them), then returns it for the asserts.
+    fn wait_for_all(&self, texts: &[&str]) -> String {
+        self.until(&format!("all of {texts:?}"), |s| {
+            let screen = s.contents();
+            texts.iter().all(|t| screen.contains(t))
+        })
     }
 
     /// Waits until the screen no longer contains `text`.
@@ -227,28 +244,32 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     let mut c = Console::start(dir.path(), &journal, 120, 36);
 
     // The run stops at the first manual step and says so in the banner.
-    let first = c.wait_for("APPROVE announce-freeze");
-    assert!(first.contains("▶ WAITING ON YOU"), "{first}");
-    assert!(first.contains("contoso-demo"), "{first}");
+    let first = c.wait_for_all(&[
+        "APPROVE announce-freeze",
+        "▶ WAITING ON YOU",
+        "contoso-demo",
+        "freeze ends in",
+    ]);
+    // The demo's freeze window starts when the demo does: inside it, not days past its end.
+    assert!(!first.contains("freeze ENDED"), "{first}");
+    assert!(first.contains("freeze ends in 2d1"), "{first}");
     assert!(c.parser.lock().unwrap().screen().alternate_screen());
 
     // Help lists every key from the key map; any key closes it.
     c.keys("?");
-    let help = c.wait_for("filter the error queue by map or category");
-    for text in [
+    // The whole overlay, not a frame caught half drawn (that once failed under load).
+    c.wait_for_all(&[
+        "filter the error queue by map or category",
         "quit (the run resumes next time)",
         "approve a manual step",
         "waive a failed gate",
-    ] {
-        assert!(help.contains(text), "{text}: {help}");
-    }
+    ]);
     c.keys(ESC);
     c.wait_gone("filter the error queue by map or category");
 
     // Approve the manual step: enter is refused until every item is ticked.
     c.keys("a");
-    let dialog = c.wait_for("Approve step");
-    assert!(dialog.contains("[ ] Finance sign-off"), "{dialog}");
+    c.wait_for_all(&["Approve step", "[ ] Finance sign-off"]);
     c.keys(ENTER);
     c.wait_for("3 item(s) not ticked yet");
     c.keys(" ");
@@ -261,9 +282,11 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     c.wait_for("[x] Warehouse sign-off");
     c.keys(ENTER);
     // Done: the next manual step waits and the approved one is ticked in the tree.
-    let next = c.wait_for("APPROVE dataverse-admin-mode");
+    let next = c.until("the next step's question and the approved step ticked", |s| {
+        let text = s.contents();
+        text.contains("APPROVE dataverse-admin-mode") && line_with(&text, "Business users have").contains('✓')
+    });
     assert!(!next.contains("Approve step"), "{next}");
-    assert!(line_with(&next, "Business users have").contains('✓'), "{next}");
 
     // Approve the second (checklist-free) step so the run moves on.
     c.keys("a");
@@ -274,9 +297,7 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
         has_spinner(&line_with(&s.contents(), "Export the F&O snapshot"))
     });
     c.keys("q");
-    let ask = c.wait_for("Quit the console?");
-    assert!(ask.contains("A step is running"), "{ask}");
-    assert!(ask.contains("y: quit"), "{ask}");
+    c.wait_for_all(&["Quit the console?", "A step is running", "y: quit"]);
     c.keys("y");
     assert_eq!(c.exit_code(), 130, "interrupted, resumable");
     {
@@ -296,26 +317,36 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     // Start again on the same journal: the run resumes where it stopped, the approvals kept, against
     // the same simulator.
     let mut c = Console::start(dir.path(), &journal, 120, 36);
-    let resumed = c.wait_for("resumed ×1");
-    assert!(
-        line_with(&resumed, "Business users have").contains('✓'),
-        "{resumed}"
-    );
+    let resumed = c.until("the resumed run with the approved step ticked", |s| {
+        let text = s.contents();
+        text.contains("resumed ×1") && line_with(&text, "Business users have").contains('✓')
+    });
     assert!(!resumed.contains("APPROVE announce-freeze"), "{resumed}");
     assert!(!resumed.contains("APPROVE dataverse-admin-mode"), "{resumed}");
 
-    // The demo's failing wave: the gate after wave-3 fails, with a vendors entry queued.
-    let mut failed = c.until("the wave-3 gate to fail", |s| {
+    // The demo's drifting wave: the gate after wave-3 fails and is re-checked as the runbook says
+    // (every 10 simulated minutes) until dual-write catches up; the vendors entry stays queued.
+    let mut failed = c.until("the wave-3 gate's re-check", |s| {
         let text = s.contents();
-        text.contains("GATE FAILED wave-3:gate") || text.contains("IN-FLIGHT STEP")
+        text.lines()
+            .any(|l| l.contains("re-check ") && l.contains("/6 in"))
+            || text.contains("IN-FLIGHT STEP")
     });
     if failed.contains("IN-FLIGHT STEP") {
         // Quit at an unlucky instant, the export may be unverifiable: run it again.
         c.keys("r");
         c.wait_for("Run it again");
         c.keys("y");
-        failed = c.wait_for("GATE FAILED wave-3:gate");
+        failed = c.until("the wave-3 gate's re-check", |s| {
+            s.contents()
+                .lines()
+                .any(|l| l.contains("re-check ") && l.contains("/6 in"))
+        });
     }
+    assert!(
+        !failed.contains("GATE FAILED"),
+        "re-checks come before the operator is asked: {failed}"
+    );
     let failed = if failed.contains("missing_lookup") {
         failed
     } else {
@@ -323,12 +354,12 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     };
     // Shown with --nocapture: the README's capture of the demo mid-run.
     println!("{failed}");
-    // At 120 columns the banner keeps the keys that answer the decision (the prompt gives way),
-    // and the parity rows keep room for their trend (the sparkline of the difference).
-    let banner = line_with(&failed, "GATE FAILED wave-3:gate");
-    assert!(banner.contains("[r retry · w waive · X abort]"), "{failed}");
-    let parity = line_with(&failed, "sales_order_lines@USMF");
-    assert!(parity.contains("30,000") && parity.contains('█'), "{failed}");
+    // At 120 columns the parity rows keep room for their trend (the sparkline of the difference).
+    let parity = c.until("sales_order_lines synced", |s| {
+        let l = line_with(&s.contents(), "sales_order_lines@USMF");
+        l.contains("30,000") && l.contains('█')
+    });
+    assert!(!parity.is_empty());
 
     // Filter the error queue by map: typed on its own line, kept with enter.
     c.keys("/");
@@ -371,11 +402,113 @@ fn the_compact_layout_at_80x24() {
     let _sim = SimGuard(journal.clone());
     let mut c = Console::start(dir.path(), &journal, 80, 24);
     // The compact layout: a short banner, the tree beside one tabbed pane.
-    let screen = c.wait_for("▶ YOU: APPROVE announce-freeze");
-    assert!(screen.contains("Parity │ Errors │ Detail │ Log"), "{screen}");
-    assert!(screen.contains("? help"), "{screen}");
+    c.wait_for_all(&[
+        "▶ YOU: APPROVE announce-freeze",
+        "Parity │ Errors │ Detail │ Log",
+        "? help",
+    ]);
     assert_eq!(c.quit(), 130);
     assert!(!c.parser.lock().unwrap().screen().alternate_screen());
     drop(c);
+    verify(&journal);
+}
+
+/// The demo runbook with its gate re-checked `retries` times every `every`, written into `dir` with
+/// its package; returns the runbook's path.
+fn demo_with_gate(dir: &Path, retries: u32, every: &str) -> std::path::PathBuf {
+    let text = cutover::app::DEMO_RUNBOOK.replace(
+        "retries: 6, retry_every: 10m",
+        &format!("retries: {retries}, retry_every: {every}"),
+    );
+    assert_ne!(text, cutover::app::DEMO_RUNBOOK, "the demo's gate line moved");
+    std::fs::create_dir_all(dir.join("packages")).unwrap();
+    std::fs::write(
+        dir.join("packages/reference-data.zip"),
+        cutover::app::DEMO_PACKAGE,
+    )
+    .unwrap();
+    let file = dir.join("gate.yaml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Approves the demo's two opening manual steps (three checklist items, then none).
+fn approve_the_opening(c: &mut Console) {
+    c.wait_for("APPROVE announce-freeze");
+    c.keys("a");
+    c.wait_for("[ ] Finance sign-off");
+    for item in ["Finance", "Sales", "Warehouse"] {
+        c.keys(" ");
+        c.wait_for(&format!("[x] {item} sign-off"));
+        c.keys(DOWN);
+    }
+    c.keys(ENTER);
+    c.wait_for("APPROVE dataverse-admin-mode");
+    c.keys("a");
+    c.wait_for("Approve step");
+    c.keys("y");
+}
+
+#[test]
+fn a_failing_gate_is_rechecked_as_its_runbook_says_with_a_countdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("gate.journal");
+    let _sim = SimGuard(journal.clone());
+    // 10 h of simulated time is a minute of real time at the demo's scale: the countdown stays up.
+    let runbook = demo_with_gate(dir.path(), 2, "10h");
+    let args = [
+        runbook.as_os_str(),
+        "--sim".as_ref(),
+        "--operator".as_ref(),
+        "tester".as_ref(),
+        "--journal".as_ref(),
+        journal.as_os_str(),
+    ];
+    let mut run: Vec<&std::ffi::OsStr> = vec!["run".as_ref()];
+    run.extend(args);
+    let mut c = Console::start_with(dir.path(), &run, 120, 36);
+    approve_the_opening(&mut c);
+    // The wave-3 gate fails; the console does not ask yet: it shows when it checks again.
+    let screen = c.until("the wave-3 gate's re-check countdown", |s| {
+        let text = s.contents();
+        text.lines().any(|l| l.contains("re-check 1/2 in"))
+    });
+    assert!(!screen.contains("GATE FAILED wave-3:gate"), "{screen}");
+    assert_eq!(c.quit(), 130);
+    drop(c);
+    let (_, evs) = crate::support::engine::events(&journal);
+    let rechecks: Vec<(u32, u32)> = evs
+        .iter()
+        .filter_map(|e| match &e.event {
+            cutover::engine::event::Event::GateRecheck { check, of, .. } => Some((*check, *of)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rechecks, vec![(1, 2)], "journaled before the wait");
+    verify(&journal);
+}
+
+#[test]
+fn abort_says_why_in_words_not_debug_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("abort.journal");
+    let _sim = SimGuard(journal.clone());
+    let mut c = Console::start(dir.path(), &journal, 120, 36);
+    c.wait_for("APPROVE announce-freeze");
+    c.keys("X");
+    c.wait_for("Abort the run");
+    c.keys("rehearsal over");
+    c.wait_for("rehearsal over");
+    c.keys(ENTER);
+    c.wait_for("Really abort?");
+    c.keys("y");
+    c.wait_for("ABORTED: aborted by tester: rehearsal over");
+    c.quit();
+    let screen = c.screen();
+    assert!(
+        screen.contains("run finished: aborted by tester: rehearsal over"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Aborted {"), "{screen}");
     verify(&journal);
 }

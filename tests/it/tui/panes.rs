@@ -217,3 +217,155 @@ fn empty_console_renders_before_the_first_envelope() {
     assert!(screen.contains("(no run yet)"));
     assert!(screen.contains("waiting for the plan"));
 }
+
+#[test]
+fn the_detail_and_events_panes_say_why_a_step_failed_in_the_services_words() {
+    let mut s = mid_run(30 * 3600);
+    s.push(
+        -500,
+        cutover::engine::event::Event::StepFinished {
+            step: "wave-1:vendors".into(),
+            outcome: cutover::engine::event::StepOutcome::Failed {
+                message: "the initial sync of vendors failed (resumed 3 times, retries 3)".into(),
+                reason: Some("Lookup for 'parents' could not be resolved".into()),
+            },
+            outputs: std::collections::BTreeMap::new(),
+        },
+    );
+    ask(&mut s, -490, "wave-1:vendors", DecisionKind::StepFailed, &[]);
+    let mut app = live_app(&s, true);
+    let t = render(&mut app, 200, 60);
+    let screen = text(t.backend().buffer());
+    assert!(screen.contains("Detail · wave-1:vendors"), "{screen}");
+    assert!(
+        screen.contains("why    the service said: Lookup for 'parents'"),
+        "the detail pane names the reason\n{screen}"
+    );
+    // The step's events say it too (the pane cuts lines at its width, so read the line itself).
+    let finished = s.envelopes.iter().rev().find_map(|e| match &e.event {
+        cutover::engine::event::Event::StepFinished { .. } => cutover::tui::params::event_line(&e.event),
+        _ => None,
+    });
+    let (_, line) = finished.unwrap();
+    assert!(
+        line.ends_with("(the service said: Lookup for 'parents' could not be resolved)"),
+        "{line}"
+    );
+    assert!(
+        screen.contains("#30 finished: FAILED: the initial sync of vendors"),
+        "{screen}"
+    );
+}
+
+/// Wave 3 of a demo-like run: companies synced and within, customers synced and really drifting
+/// (5 rows), sales_order_lines not initially synced yet in three companies.
+fn wave_three() -> Script {
+    use cutover::engine::event::{Event, MapInfo, StepOutcome, Tolerance};
+    let mut s = Script::new();
+    let wave_map = |wave: &str, map: &str| {
+        let mut st = step(
+            &format!("{wave}:{map}"),
+            "initial-sync",
+            Some(wave),
+            "dualwrite.run",
+            map,
+        );
+        st.map = Some(map.into());
+        st
+    };
+    let steps = vec![
+        wave_map("wave-1", "companies"),
+        wave_map("wave-2", "customers"),
+        wave_map("wave-3", "sales_order_lines"),
+        wave_map("wave-3", "sales_order_headers"),
+    ];
+    let companies = || vec!["USMF".to_owned(), "USRT".to_owned(), "DEMF".to_owned()];
+    let maps = vec![
+        MapInfo {
+            id: "companies".into(),
+            companies: Vec::new(),
+            tolerance: Tolerance::Count(0),
+        },
+        MapInfo {
+            id: "customers".into(),
+            companies: vec!["USMF".into()],
+            tolerance: Tolerance::Count(0),
+        },
+        MapInfo {
+            id: "sales_order_lines".into(),
+            companies: companies(),
+            tolerance: Tolerance::Count(0),
+        },
+        MapInfo {
+            id: "sales_order_headers".into(),
+            companies: vec!["USMF".into()],
+            tolerance: Tolerance::Count(0),
+        },
+    ];
+    s.push(-600, run_started(steps, maps, 30 * 3600));
+    for (secs, st) in [(-500, "wave-1:companies"), (-400, "wave-2:customers")] {
+        s.push(
+            secs,
+            Event::StepFinished {
+                step: st.into(),
+                outcome: StepOutcome::Succeeded,
+                outputs: std::collections::BTreeMap::new(),
+            },
+        );
+    }
+    s.push(
+        -60,
+        Event::StepIntent {
+            step: "wave-3:sales_order_lines".into(),
+            attempt: 1,
+            handle: None,
+        },
+    );
+    let sample = |map: &str, company: Option<&str>, source: u64, target: u64| Event::ParitySample {
+        step: None,
+        map: map.into(),
+        company: company.map(str::to_owned),
+        source,
+        target,
+    };
+    s.push(-30, sample("companies", None, 3, 3));
+    s.push(-30, sample("customers", Some("USMF"), 1_200, 1_195));
+    for (c, n) in [("USMF", 9_000), ("USRT", 4_000), ("DEMF", 2_500)] {
+        s.push(-30, sample("sales_order_lines", Some(c), n, 0));
+    }
+    s.push(-30, sample("sales_order_headers", Some("USMF"), 3_000, 0));
+    s
+}
+
+#[test]
+fn maps_not_yet_synced_are_pending_not_drifting_and_keep_their_company_at_80x24() {
+    let mut app = live_app(&wave_three(), true);
+    let t = render(&mut app, 80, 24);
+    let screen = text(t.backend().buffer());
+    let rows: Vec<&str> = screen.lines().filter(|l| l.contains("sales…lines@")).collect();
+    assert_eq!(rows.len(), 3, "{screen}");
+    // Another map cut to the same width stays told apart.
+    assert!(screen.contains("sales…aders@USMF"), "{screen}");
+    for company in ["@USMF", "@USRT", "@DEMF"] {
+        assert_eq!(
+            rows.iter().filter(|r| r.contains(company)).count(),
+            1,
+            "each row keeps its company {company}\n{screen}"
+        );
+    }
+    for r in &rows {
+        assert!(r.contains("pending") && !r.contains('✗'), "{r}");
+    }
+    assert!(
+        screen.contains("1 drifting · 4 pending"),
+        "only customers' real drift counts\n{screen}"
+    );
+    assert!(
+        screen.contains("Parity ✗1"),
+        "the tab counts the real drift\n{screen}"
+    );
+    // The real drift is on top, the pending rows below it.
+    let first_row = screen.lines().position(|l| l.contains("customers@USMF")).unwrap();
+    let first_pending = screen.lines().position(|l| l.contains("sales…")).unwrap();
+    assert!(first_row < first_pending, "{screen}");
+}

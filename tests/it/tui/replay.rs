@@ -163,7 +163,8 @@ fn key(c: char) -> KeyEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_replay_shows_what_the_live_console_showed_at_20_sampled_events() {
-    let f = fixture(SHORT_DEMO);
+    // No automatic re-checks: the operator's retry of the failed gate is one of the samples.
+    let f = fixture(&SHORT_DEMO.replace("retries: 6, retry_every: 10m", "retries: 0"));
     let live = record(&f).await;
     assert!(live.len() > 100, "a real run: {} events", live.len());
     let picks = samples(&live);
