@@ -5,5 +5,5 @@ mod dmf;
 mod dual_write;
 mod faults;
 mod hostile;
-mod tls;
 mod next_link;
+mod tls;
