@@ -12,10 +12,8 @@
 
 pub mod dmf_export;
 pub mod dmf_import;
-pub mod dualwrite_pause;
-pub mod dualwrite_resume;
+pub mod dualwrite_maps;
 pub mod dualwrite_run;
-pub mod dualwrite_stop;
 pub mod error_queue;
 pub mod http;
 pub mod manual;
@@ -34,8 +32,8 @@ pub use self::dmf_import::RecordInstall;
 pub use self::http::{HttpExpect, HttpMethod, HttpPoll, PointerMatch, StatusSpec};
 pub use self::monitor::Alert;
 pub use self::{
-    dmf_export::DmfExport, dmf_import::DmfImport, dualwrite_pause::DualwritePause,
-    dualwrite_resume::DualwriteResume, dualwrite_run::DualwriteRun, dualwrite_stop::DualwriteStop,
+    dmf_export::DmfExport, dmf_import::DmfImport, dualwrite_maps::DualwritePause,
+    dualwrite_maps::DualwriteResume, dualwrite_maps::DualwriteStop, dualwrite_run::DualwriteRun,
     error_queue::ErrorQueue, http::Http, manual::Manual, monitor::Monitor, notify::Notify, parity::Parity,
     roundtrip::Roundtrip, sample::Sample, shell::Shell, wait::Wait,
 };
@@ -153,13 +151,13 @@ pub enum StepKind {
     DualwriteRun(dualwrite_run::DualwriteRun),
     #[serde(rename = "dualwrite.pause")]
     #[strum(serialize = "dualwrite.pause")]
-    DualwritePause(dualwrite_pause::DualwritePause),
+    DualwritePause(dualwrite_maps::DualwritePause),
     #[serde(rename = "dualwrite.resume")]
     #[strum(serialize = "dualwrite.resume")]
-    DualwriteResume(dualwrite_resume::DualwriteResume),
+    DualwriteResume(dualwrite_maps::DualwriteResume),
     #[serde(rename = "dualwrite.stop")]
     #[strum(serialize = "dualwrite.stop")]
-    DualwriteStop(dualwrite_stop::DualwriteStop),
+    DualwriteStop(dualwrite_maps::DualwriteStop),
     /// A canary written on one side, polled on the other, deleted.
     #[serde(rename = "roundtrip")]
     #[strum(serialize = "roundtrip")]

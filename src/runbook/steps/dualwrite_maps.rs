@@ -1,4 +1,6 @@
-//! `dualwrite.pause`: change the state of the maps through dual-write, then wait for it.
+//! `dualwrite.pause`, `dualwrite.resume` and `dualwrite.stop`: change the state of the maps through
+//! dual-write, then wait for it. The three kinds take the same fields and are planned, journaled and
+//! reconciled alike, so they share one type; the engine tells them apart by their variant.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,11 +11,11 @@ use crate::runbook::model::Runbook;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(inline)]
-pub struct DualwritePause {
+pub struct DualwriteMaps {
     pub maps: MapSelection,
 }
 
-impl Kind for DualwritePause {
+impl Kind for DualwriteMaps {
     fn estimate_secs(&self, _rb: &Runbook) -> u64 {
         120
     }
@@ -51,3 +53,10 @@ impl Kind for DualwritePause {
         check.needs_dualwrite_env();
     }
 }
+
+/// The fields of `dualwrite.pause`.
+pub type DualwritePause = DualwriteMaps;
+/// The fields of `dualwrite.resume`.
+pub type DualwriteResume = DualwriteMaps;
+/// The fields of `dualwrite.stop`.
+pub type DualwriteStop = DualwriteMaps;
