@@ -95,19 +95,18 @@ pub fn dataverse(data: &[u8]) {
     let _ = parse::object(data);
 }
 
-/// The dual-write gateway: the map list, one map (and the next initial-sync action), request ids and
-/// request status.
+/// The dual-write gateway: the map list (and a request's status in it), request ids, environments and the
+/// initial-sync details.
 pub fn dual_write(data: &[u8]) {
     if let Ok(maps) = dual_write::parse_maps(data) {
         for m in &maps {
-            let _ = dual_write::initial_sync_next_action(m);
+            let _ = m.state();
         }
-    }
-    if let Ok(m) = dual_write::parse_map(data) {
-        let _ = dual_write::initial_sync_next_action(&m);
+        let _ = dual_write::request_status_of("r", maps);
     }
     let _ = dual_write::parse_request_id(data);
-    let _ = dual_write::parse_request_status(data);
+    let _ = dual_write::parse_cid(data);
+    let _ = dual_write::parse_initial_sync_details(data);
 }
 
 /// What every service's error answer goes through: the error body, the HTML-page detection and title,

@@ -1,10 +1,16 @@
 //! Dual-write map control, in the two modes of the runbook format.
 //!
-//! **Gateway mode** drives the dual-write management gateway *as modelled by our simulator* after the API that
-//! Microsoft's public automation tool uses (unsupported by Microsoft, opt-in): `GET Entities`, `POST Start` with an
-//! action code and a caller-generated `requestId`, `GET Status/{requestId}`. Maps are found by
-//! (sourceEntity, targetEntity), never by name. Because the gateway dedups on `requestId`, an action is an
-//! [`Idempotency::Handle`] call, and a resumed engine re-asks `Status/{requestId}` instead of acting twice.
+//! **Gateway mode** speaks the dual-write management gateway's wire format as Microsoft's public automation tool
+//! does (d365-api.md §5a; the API is unsupported by Microsoft and can change at any time; opt-in):
+//! `GET Environments` (the connection set id `cid`, discovered once), `GET Entities` (maps, found by
+//! (left entity, right entity), never by name), `POST Start` with a string action code and `details[]`,
+//! answered by a **server-generated** `requestId`, `GET Status/{requestId}` (a list of maps whose
+//! `detail.lastRequests[]` holds the request's outcome) and `GET api/ProjectExecutionWithCompanies/{pid}`
+//! (initial-sync figures per legal entity).
+//!
+//! Because the server chooses the request id, a retried `POST Start` cannot be made idempotent by the caller:
+//! `POST Start` is sent once ([`Idempotency::Unsafe`]), and a caller that lost the answer reads the map's
+//! `lastRequests` to learn whether its action was accepted ([`ActionIntent::accepted_by`]).
 //!
 //! **Operator mode** has no API: [`operator_instructions`] renders exactly what the operator must do in the F&O
 //! dual-write workspace, and [`verify_operator`] reads the environment (counts on both sides, the error queue)
@@ -12,8 +18,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use super::dataverse::DataverseClient;
@@ -23,63 +31,205 @@ use super::parse::{self, ParseError};
 use super::transport::{Idempotency, Request, Transport};
 use super::{ConnectorError, Result};
 
-/// Map actions (wire values of the gateway model).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MapAction {
-    /// Live sync without initial sync.
-    Start = 1,
-    Stop = 2,
-    Pause = 3,
-    /// From Paused: play back the queue; from a failed initial sync: continue from the row it stopped at.
-    Resume = 4,
-    /// Start with initial sync (a restart on a partly copied target produces duplicate_key errors).
-    InitialSync = 8,
-}
-
-/// The data master of an initial sync.
+/// The data master of an initial sync (`conflictResolution.master`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Master {
-    Dataverse = 0,
-    Fno = 1,
+    Dataverse,
+    Fno,
 }
 
-/// Map status codes: None 0, Stopped 1, InitialSync 2, Running 4, Paused 5, NotRunning 6, Resuming 7 (ours).
+impl Master {
+    /// The wire value: `AX` (F&O) or `CRM` (Dataverse).
+    pub fn wire(self) -> &'static str {
+        match self {
+            Master::Fno => "AX",
+            Master::Dataverse => "CRM",
+        }
+    }
+}
+
+/// A gateway action (the tool's `startStopMap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapAction {
+    /// "1": start the map, with its initial sync unless `initial_sync` is false. Also how a failed initial sync
+    /// is retried: the tool has no "continue from the failed row", it starts again.
+    Start { initial_sync: bool, master: Master },
+    /// "4".
+    Stop,
+    /// "5".
+    Pause,
+    /// "6": from Paused (the queue is played back in CatchUp, then Running).
+    Resume,
+    /// "8": initial sync of an existing map (no `pid`, no `parameters`).
+    InitialSync,
+}
+
+impl MapAction {
+    /// The action code on the wire.
+    pub fn code(self) -> &'static str {
+        match self {
+            MapAction::Start { .. } => "1",
+            MapAction::Stop => "4",
+            MapAction::Pause => "5",
+            MapAction::Resume => "6",
+            MapAction::InitialSync => "8",
+        }
+    }
+
+    /// A short name for call labels and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapAction::Start {
+                initial_sync: true, ..
+            } => "start_with_initial_sync",
+            MapAction::Start { .. } => "start",
+            MapAction::Stop => "stop",
+            MapAction::Pause => "pause",
+            MapAction::Resume => "resume",
+            MapAction::InitialSync => "initial_sync",
+        }
+    }
+
+    /// One `details[]` element for `map` in connection set `cid`.
+    pub fn detail(self, map: &MapInfo, cid: &str) -> Value {
+        let mut d = json!({"tid": map.detail.tid, "cid": cid});
+        if self != MapAction::InitialSync {
+            d["pid"] = json!(map.detail.pid);
+        }
+        if let MapAction::Start { initial_sync, master } = self {
+            d["parameters"] = json!({
+                "skipInitialSync": !initial_sync,
+                "conflictResolution": {"master": master.wire(), "option": "1"},
+            });
+        }
+        d
+    }
+
+    /// The whole `POST Start` body for one map.
+    pub fn body(self, map: &MapInfo, cid: &str) -> Value {
+        json!({"action": self.code(), "details": [self.detail(map, cid)]})
+    }
+}
+
+/// Map states (`detail.state`, a numeric string on the wire).
 pub mod status {
+    pub const NONE: i64 = 0;
     pub const STOPPED: i64 = 1;
     pub const INITIAL_SYNC: i64 = 2;
+    /// Playing back a paused map's queue after Resume (`CatchUp` in the tool's enum).
+    pub const CATCH_UP: i64 = 3;
     pub const RUNNING: i64 = 4;
     pub const PAUSED: i64 = 5;
     pub const NOT_RUNNING: i64 = 6;
-    pub const RESUMING: i64 = 7;
+
+    pub fn name(s: i64) -> &'static str {
+        match s {
+            STOPPED => "Stopped",
+            INITIAL_SYNC => "InitialSync",
+            CATCH_UP => "CatchUp",
+            RUNNING => "Running",
+            PAUSED => "Paused",
+            NOT_RUNNING => "NotRunning",
+            _ => "None",
+        }
+    }
 }
 
-/// Initial-sync progress of a map.
+/// One side of a map (`leftEntity`: F&O, `rightEntity`: Dataverse).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
-pub struct InitialSync {
-    pub state: String,
-    pub rows_copied: u64,
-    pub rows_total: u64,
-    pub error_count: u64,
-    pub failed_at_row: Option<u64>,
-    pub category: Option<String>,
-    pub message: Option<String>,
+pub struct MapEntity {
+    pub name: String,
+    pub display_name: String,
+    pub target_type: String,
 }
 
-/// One map as the gateway describes it.
+/// An element of `detail.lastRequests[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LastRequest {
+    pub request_id: String,
+    #[serde(deserialize_with = "string_or_number")]
+    pub action: String,
+    #[serde(deserialize_with = "string_or_number")]
+    pub state: String,
+    pub error_message: Option<String>,
+    pub error_uri: Option<String>,
+    pub created_on: Option<String>,
+    pub modified_on: Option<String>,
+}
+
+impl LastRequest {
+    pub fn request_state(&self) -> Option<RequestState> {
+        match self.state.as_str() {
+            "1" => Some(RequestState::Waiting),
+            "2" => Some(RequestState::Completed),
+            "3" => Some(RequestState::Error),
+            _ => None,
+        }
+    }
+
+    fn created(&self) -> Option<DateTime<Utc>> {
+        self.created_on
+            .as_deref()
+            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+            .map(|d| d.with_timezone(&Utc))
+    }
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(parse::scalar_string(&v).unwrap_or_default())
+}
+
+/// A map's `detail`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MapDetail {
+    pub tid: String,
+    pub t_name: String,
+    pub pid: Option<String>,
+    #[serde(deserialize_with = "string_or_number")]
+    pub state: String,
+    pub actions: Vec<Value>,
+    pub template: Option<Value>,
+    pub last_request: Option<LastRequest>,
+    pub last_requests: Vec<LastRequest>,
+}
+
+/// One map as `GET Entities` and `GET Status/{id}` describe it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MapInfo {
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-    pub source_entity: String,
-    pub target_entity: String,
-    pub status: i64,
-    #[serde(default)]
-    pub status_name: String,
-    #[serde(default)]
-    pub initial_sync: InitialSync,
+    pub left_entity: MapEntity,
+    pub right_entity: MapEntity,
+    pub detail: MapDetail,
+}
+
+impl MapInfo {
+    /// The map's state (`detail.state`; -1 when it is not a number).
+    pub fn state(&self) -> i64 {
+        self.detail.state.trim().parse().unwrap_or(-1)
+    }
+
+    /// The map's name (`detail.tName`), for messages only: maps are found by their entities.
+    pub fn name(&self) -> &str {
+        &self.detail.t_name
+    }
+
+    /// Whether this is the map between these entities (F&O entity set, Dataverse entity set).
+    pub fn is_between(&self, left: &str, right: &str) -> bool {
+        self.left_entity.name.eq_ignore_ascii_case(left) && self.right_entity.name.eq_ignore_ascii_case(right)
+    }
+
+    /// The `lastRequests[]` element of a request.
+    pub fn request(&self, request_id: &str) -> Option<&LastRequest> {
+        self.detail
+            .last_requests
+            .iter()
+            .chain(self.detail.last_request.iter())
+            .find(|r| r.request_id == request_id)
+    }
 }
 
 /// The state of an asynchronous gateway request.
@@ -90,24 +240,171 @@ pub enum RequestState {
     Error,
 }
 
-/// `GET Status/{requestId}`.
+/// A request's outcome, from `GET Status/{requestId}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestStatus {
     pub request_id: String,
     pub state: RequestState,
     pub message: String,
+    /// The maps the request touched, as the status call returned them.
+    pub maps: Vec<MapInfo>,
 }
 
-/// Parses `GET Entities`.
+/// What the engine journals before it sends an action, to recognise the request after a lost answer or a
+/// crash: the map (by its entities), the action code, when it was intended, and the request ids the map's
+/// `lastRequests` already held then. A request of that action that is not among them, and not created
+/// before the intent (less [`CLOCK_SKEW`]), is the one the intent sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionIntent {
+    pub left: String,
+    pub right: String,
+    pub action: String,
+    pub at: DateTime<Utc>,
+    pub known: Vec<String>,
+}
+
+/// How far the gateway's clock may be behind ours when comparing `createdOn` with an intent's time.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+impl ActionIntent {
+    /// The intent to send `action` to `map` now.
+    pub fn new(map: &MapInfo, action: MapAction, at: DateTime<Utc>) -> Self {
+        let mut known: Vec<String> = map
+            .detail
+            .last_requests
+            .iter()
+            .map(|r| r.request_id.clone())
+            .collect();
+        if let Some(r) = &map.detail.last_request {
+            if !known.contains(&r.request_id) {
+                known.push(r.request_id.clone());
+            }
+        }
+        Self {
+            left: map.left_entity.name.clone(),
+            right: map.right_entity.name.clone(),
+            action: action.code().to_owned(),
+            at,
+            known,
+        }
+    }
+
+    /// The journal form (a handle id).
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        serde_json::from_str(s).ok()
+    }
+
+    /// Whether the intent is about this map.
+    pub fn is_for(&self, map: &MapInfo) -> bool {
+        map.is_between(&self.left, &self.right)
+    }
+
+    /// The request this intent sent, if the gateway accepted one (the newest matching element).
+    pub fn accepted_by<'a>(&self, map: &'a MapInfo) -> Option<&'a LastRequest> {
+        if !self.is_for(map) {
+            return None;
+        }
+        let floor = self.at - chrono::Duration::from_std(CLOCK_SKEW).unwrap_or_default();
+        let mut found: Vec<&LastRequest> = map
+            .detail
+            .last_requests
+            .iter()
+            .chain(map.detail.last_request.iter())
+            .filter(|r| r.action == self.action && !self.known.contains(&r.request_id))
+            .filter(|r| r.created().is_none_or(|c| c >= floor))
+            .collect();
+        found.sort_by_key(|r| std::cmp::Reverse(r.created()));
+        found.first().copied()
+    }
+}
+
+/// One leg of an initial-sync task (`legs[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SyncLeg {
+    pub export_record_count: u64,
+    pub export_record_error_count: u64,
+    pub import_records_inserted_count: u64,
+    pub import_records_updated_count: u64,
+    pub import_records_error_count: u64,
+    pub import_errors: Vec<SyncError>,
+    pub export_errors: Vec<SyncError>,
+    pub import_error_uri: Option<String>,
+}
+
+/// A row-level error of an initial sync.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SyncError {
+    pub record_id: String,
+    pub source_field: String,
+    pub error_message: String,
+}
+
+/// A task of an initial-sync execution (`taskExecutionStatuses[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SyncTask {
+    pub name: String,
+    pub status: String,
+    pub is_running: bool,
+    pub legs: Vec<SyncLeg>,
+}
+
+/// The initial sync of one map in one legal entity (`GET api/ProjectExecutionWithCompanies/{pid}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CompanySync {
+    pub legal_entity_id: String,
+    pub execution_status: String,
+    pub upsert_count: u64,
+    pub error_count: u64,
+    pub initial_sync_request_id: Option<String>,
+    pub task_execution_statuses: Vec<SyncTask>,
+}
+
+impl CompanySync {
+    /// Every import and export error of the company's legs.
+    pub fn errors(&self) -> impl Iterator<Item = &SyncError> {
+        self.task_execution_statuses
+            .iter()
+            .flat_map(|t| t.legs.iter())
+            .flat_map(|l| l.import_errors.iter().chain(l.export_errors.iter()))
+    }
+
+    /// Rows read from the source so far (sum of the legs' `exportRecordCount`).
+    pub fn exported(&self) -> u64 {
+        self.task_execution_statuses
+            .iter()
+            .flat_map(|t| t.legs.iter())
+            .map(|l| l.export_record_count)
+            .sum()
+    }
+}
+
+/// Parses `GET api/ProjectExecutionWithCompanies/{pid}`: the tool reads `{"projectName",
+/// "projectExecutionResponses":[...]}`; a bare list of the same elements is accepted too.
+pub fn parse_initial_sync_details(body: &[u8]) -> std::result::Result<Vec<CompanySync>, ParseError> {
+    let v = parse::json(body)?;
+    let list = match v {
+        Value::Array(_) => v,
+        Value::Object(mut o) => o
+            .remove("projectExecutionResponses")
+            .ok_or_else(|| ParseError("no projectExecutionResponses".into()))?,
+        _ => return Err(ParseError("not an initial-sync details object".into())),
+    };
+    serde_json::from_value(list)
+        .map_err(|e| ParseError(format!("not a list of legal-entity executions: {e}")))
+}
+
+/// Parses `GET Entities` (and `GET Status/{id}`, which answers the same shape).
 pub fn parse_maps(body: &[u8]) -> std::result::Result<Vec<MapInfo>, ParseError> {
     let v = parse::json(body)?;
     serde_json::from_value(v).map_err(|e| ParseError(format!("not a list of maps: {e}")))
-}
-
-/// Parses `GET Entities/{id}`.
-pub fn parse_map(body: &[u8]) -> std::result::Result<MapInfo, ParseError> {
-    let v = parse::json(body)?;
-    serde_json::from_value(v).map_err(|e| ParseError(format!("not a map: {e}")))
 }
 
 /// Parses `POST Start`'s `{"requestId"}`.
@@ -115,40 +412,52 @@ pub fn parse_request_id(body: &[u8]) -> std::result::Result<String, ParseError> 
     let v = parse::json(body)?;
     v.get("requestId")
         .and_then(parse::scalar_string)
+        .filter(|s| !s.is_empty())
         .ok_or_else(|| ParseError("no requestId".into()))
 }
 
-/// Parses `GET Status/{requestId}`.
-pub fn parse_request_status(body: &[u8]) -> std::result::Result<RequestStatus, ParseError> {
+/// Parses `GET Environments`: the first element's `cid`.
+pub fn parse_cid(body: &[u8]) -> std::result::Result<String, ParseError> {
     let v = parse::json(body)?;
-    let state = match v.get("status").and_then(serde_json::Value::as_i64) {
-        Some(1) => RequestState::Waiting,
-        Some(2) => RequestState::Completed,
-        Some(3) => RequestState::Error,
-        _ => return Err(ParseError("status is not 1, 2 or 3".into())),
-    };
-    Ok(RequestStatus {
-        request_id: v
-            .get("requestId")
-            .and_then(parse::scalar_string)
-            .unwrap_or_default(),
-        state,
-        message: v
-            .get("message")
-            .and_then(parse::scalar_string)
-            .unwrap_or_default(),
-    })
+    v.get(0)
+        .and_then(|e| e.get("cid"))
+        .and_then(parse::scalar_string)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ParseError("no environment with a cid".into()))
 }
 
-/// What to send to bring a map's initial sync to completion, given what the gateway reports: `InitialSync` when it
-/// never started, `Resume` when it failed part way (continue, never restart), `None` when it is running or done.
-pub fn initial_sync_next_action(map: &MapInfo) -> Option<MapAction> {
-    match map.initial_sync.state.as_str() {
-        "Failed" => Some(MapAction::Resume),
-        "Running" | "Completed" => None,
-        _ if map.status == status::RUNNING || map.status == status::INITIAL_SYNC => None,
-        _ => Some(MapAction::InitialSync),
+/// The outcome of `request_id` in a `GET Status/{requestId}` answer: Error if any map's element says Error,
+/// Waiting while any says Waiting (or has none yet), else Completed.
+pub fn request_status_of(
+    request_id: &str,
+    maps: Vec<MapInfo>,
+) -> std::result::Result<RequestStatus, ParseError> {
+    if maps.is_empty() {
+        return Err(ParseError(format!("the status of {request_id} lists no map")));
     }
+    let mut state = RequestState::Completed;
+    let mut message = String::new();
+    for m in &maps {
+        let r = m.request(request_id);
+        match r.and_then(LastRequest::request_state) {
+            Some(RequestState::Error) => {
+                state = RequestState::Error;
+                if message.is_empty() {
+                    message = r.and_then(|r| r.error_message.clone()).unwrap_or_default();
+                }
+            }
+            Some(RequestState::Waiting) | None if state != RequestState::Error => {
+                state = RequestState::Waiting
+            }
+            _ => {}
+        }
+    }
+    Ok(RequestStatus {
+        request_id: request_id.to_owned(),
+        state,
+        message,
+        maps,
+    })
 }
 
 /// The gateway client.
@@ -156,6 +465,9 @@ pub fn initial_sync_next_action(map: &MapInfo) -> Option<MapAction> {
 pub struct GatewayClient {
     t: Transport,
     prefix: String,
+    /// The F&O environment `GET Environments` is asked about (`identifier`).
+    identifier: String,
+    cid: std::sync::Arc<OnceCell<String>>,
 }
 
 impl GatewayClient {
@@ -166,72 +478,77 @@ impl GatewayClient {
         } else {
             "/api/DualWriteManagement/1.0".into()
         };
-        Self { t, prefix }
+        Self {
+            t,
+            prefix,
+            identifier: String::new(),
+            cid: std::sync::Arc::default(),
+        }
+    }
+
+    /// The F&O environment named in `GET Environments?identifier=` (the tool passes the F&O environment).
+    pub fn with_identifier(mut self, identifier: impl Into<String>) -> Self {
+        self.identifier = identifier.into();
+        self
     }
 
     fn path(&self, p: &str) -> String {
         format!("{}/{p}", self.prefix)
     }
 
+    /// The connection set id of the linked pair, discovered once (`GET Environments`).
+    pub async fn cid(&self, cancel: &CancellationToken) -> Result<String> {
+        self.cid
+            .get_or_try_init(|| async {
+                let mut req = Request::get("dualwrite.environments", self.path("Environments"))
+                    .query("targetType", "AX");
+                if !self.identifier.is_empty() {
+                    req = req.query("identifier", self.identifier.clone());
+                }
+                let resp = self.t.send(req, cancel).await?;
+                self.t.parse(&resp, parse_cid)
+            })
+            .await
+            .cloned()
+    }
+
     /// Every map.
     pub async fn maps(&self, cancel: &CancellationToken) -> Result<Vec<MapInfo>> {
-        let resp = self
-            .t
-            .send(Request::get("dualwrite.maps", self.path("Entities")), cancel)
-            .await?;
+        let cid = self.cid(cancel).await?;
+        let req = Request::get("dualwrite.maps", self.path("Entities"))
+            .query("targetType", "AX")
+            .query("cid", cid);
+        let resp = self.t.send(req, cancel).await?;
         self.t.parse(&resp, parse_maps)
     }
 
     /// The map between these entities (F&O entity set, Dataverse entity set).
-    pub async fn find_map(
-        &self,
-        source_entity: &str,
-        target_entity: &str,
-        cancel: &CancellationToken,
-    ) -> Result<MapInfo> {
+    pub async fn find_map(&self, left: &str, right: &str, cancel: &CancellationToken) -> Result<MapInfo> {
         self.maps(cancel)
             .await?
             .into_iter()
-            .find(|m| {
-                m.source_entity.eq_ignore_ascii_case(source_entity)
-                    && m.target_entity.eq_ignore_ascii_case(target_entity)
-            })
+            .find(|m| m.is_between(left, right))
             .ok_or_else(|| ConnectorError::NotFound {
                 env: self.t.env().to_owned(),
                 call: "dualwrite.find_map".into(),
-                message: format!("no map from {source_entity} to {target_entity}"),
+                message: format!("no map from {left} to {right}"),
             })
     }
 
-    /// One map by gateway id.
-    pub async fn map(&self, id: &str, cancel: &CancellationToken) -> Result<MapInfo> {
-        let resp = self
-            .t
-            .send(
-                Request::get("dualwrite.map", self.path(&format!("Entities/{id}"))),
-                cancel,
-            )
-            .await?;
-        self.t.parse(&resp, parse_map)
-    }
-
-    /// Sends an action with the caller's `request_id` (journal it first). Re-sending the same id returns the same
-    /// request without acting twice, so this call is retried on transient failures.
+    /// Sends an action for one map; returns the server's request id. Sent once: the server chooses the id, so a
+    /// repeat would be a second action. Journal an [`ActionIntent`] first.
     pub async fn send_action(
         &self,
-        map_id: &str,
+        map: &MapInfo,
         action: MapAction,
-        master: Master,
-        request_id: &str,
         cancel: &CancellationToken,
     ) -> Result<String> {
-        let body = json!({"entityId": map_id, "action": action as i64, "master": master as i64, "requestId": request_id});
-        let req = Request::post(format!("dualwrite.{action:?}"), self.path("Start"))
-            .json(body)
-            .idempotency(Idempotency::Handle(request_id.to_owned()));
+        let cid = self.cid(cancel).await?;
+        let req = Request::post(format!("dualwrite.{}", action.name()), self.path("Start"))
+            .json(action.body(map, &cid))
+            .idempotency(Idempotency::Unsafe);
         let resp = self.t.send(req, cancel).await?;
-        let id = self.t.parse(&resp, parse_request_id)?;
-        Ok(if id.is_empty() { request_id.to_owned() } else { id })
+        self.t.parse(&resp, parse_request_id)
     }
 
     /// `GET Status/{requestId}`.
@@ -247,30 +564,50 @@ impl GatewayClient {
                 cancel,
             )
             .await?;
-        self.t.parse(&resp, parse_request_status)
+        self.t.parse(&resp, |b| {
+            parse_maps(b).and_then(|maps| request_status_of(request_id, maps))
+        })
     }
 
-    /// The resume question: what became of a journaled request id? `None` when the gateway never received it
-    /// (404), so sending it is safe; otherwise its status (re-sending the same id would not act twice either).
-    pub async fn find_request(
+    /// `GET api/ProjectExecutionWithCompanies/{pid}` (host-relative): the map's initial sync per legal entity.
+    pub async fn initial_sync_details(
         &self,
-        request_id: &str,
+        pid: &str,
         cancel: &CancellationToken,
-    ) -> Result<Option<RequestStatus>> {
-        match self.request_status(request_id, cancel).await {
-            Ok(s) => Ok(Some(s)),
-            Err(ConnectorError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+    ) -> Result<Vec<CompanySync>> {
+        let origin = self.t.base_url().origin().ascii_serialization();
+        let req = Request::get(
+            "dualwrite.initial_sync_details",
+            format!("{origin}/api/ProjectExecutionWithCompanies/{pid}"),
+        );
+        let resp = self.t.send(req, cancel).await?;
+        self.t.parse(&resp, parse_initial_sync_details)
     }
 
-    /// Polls a request until Completed (Ok) or Error (`JobFailed` with the gateway's message).
+    /// Polls a request until Completed (Ok) or Error (`JobFailed` with the gateway's `errorMessage`); `on_poll`
+    /// sees each Waiting answer.
     pub async fn wait_request(
         &self,
         request_id: &str,
         poll: Poll,
         cancel: &CancellationToken,
     ) -> Result<RequestStatus> {
+        self.wait_request_with(request_id, poll, cancel, |_| async {})
+            .await
+    }
+
+    /// [`Self::wait_request`] with a hook called on each Waiting answer (progress).
+    pub async fn wait_request_with<F, Fut>(
+        &self,
+        request_id: &str,
+        poll: Poll,
+        cancel: &CancellationToken,
+        mut on_poll: F,
+    ) -> Result<RequestStatus>
+    where
+        F: FnMut(&RequestStatus) -> Fut + Send,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         let deadline = Instant::now() + poll.timeout;
         loop {
             let s = match self.request_status(request_id, cancel).await {
@@ -292,54 +629,31 @@ impl GatewayClient {
                         vec![s.message],
                     ));
                 }
-                RequestState::Waiting => {}
+                RequestState::Waiting => on_poll(&s).await,
             }
             self.pause(request_id, poll, deadline, cancel).await?;
         }
     }
 
-    /// Polls a map until its status is `want`. A failed initial sync ends the wait as `JobFailed` naming the row,
-    /// category and message (the engine then decides to resume it).
-    pub async fn wait_map_status(
+    /// Polls the map between these entities until its state is one of `want`.
+    pub async fn wait_map_state(
         &self,
-        map_id: &str,
-        want: i64,
+        left: &str,
+        right: &str,
+        want: &[i64],
         poll: Poll,
         cancel: &CancellationToken,
-        mut on_progress: impl FnMut(&MapInfo) + Send,
     ) -> Result<MapInfo> {
         let deadline = Instant::now() + poll.timeout;
+        let what = format!("{left} to {right}");
         loop {
-            let m = match self.map(map_id, cancel).await {
-                Ok(m) => m,
-                Err(e) if e.poll_may_ride_out() && Instant::now() + poll.every <= deadline => {
-                    self.pause(map_id, poll, deadline, cancel).await?;
-                    continue;
-                }
+            match self.find_map(left, right, cancel).await {
+                Ok(m) if want.contains(&m.state()) => return Ok(m),
+                Ok(_) => {}
+                Err(e) if e.poll_may_ride_out() && Instant::now() + poll.every <= deadline => {}
                 Err(e) => return Err(e),
-            };
-            on_progress(&m);
-            if m.status == want {
-                return Ok(m);
             }
-            if m.initial_sync.state == "Failed" {
-                let s = &m.initial_sync;
-                let detail = format!(
-                    "initial sync failed at row {} of {} ({}): {}",
-                    s.failed_at_row.map_or_else(|| "?".into(), |r| r.to_string()),
-                    s.rows_total,
-                    s.category.clone().unwrap_or_default(),
-                    s.message.clone().unwrap_or_default()
-                );
-                return Err(ConnectorError::job_failed(
-                    self.t.env(),
-                    "dualwrite.initial_sync",
-                    &m.name,
-                    "InitialSyncFailed",
-                    vec![detail],
-                ));
-            }
-            self.pause(map_id, poll, deadline, cancel).await?;
+            self.pause(&what, poll, deadline, cancel).await?;
         }
     }
 
@@ -491,45 +805,115 @@ pub const DEFAULT_POLL: Poll = Poll {
 mod tests {
     use super::*;
 
-    const MAP: &str = r#"{"id":"m1","name":"Customers","sourceEntity":"CustomersV3","targetEntity":"accounts","status":2,
-        "statusName":"Initializing","initialSync":{"state":"Failed","rowsCopied":400,"rowsTotal":1000,"errorCount":1,
-        "failedAtRow":401,"category":"missing_lookup","message":"no currency"}}"#;
+    const MAP: &str = r#"{"leftEntity":{"name":"CustomersV3","displayName":"Customers V3","targetType":"AX"},
+        "rightEntity":{"name":"accounts","displayName":"Account","targetType":"CRM"},
+        "detail":{"tid":"t-1","tName":"Customers","pid":"p-1","state":"6","actions":[],"template":{"id":"t-1"},
+        "lastRequest":null,"lastRequests":[
+          {"requestId":"r-old","action":"1","state":"3","errorMessage":"boom","createdOn":"2026-01-01T10:00:00Z"},
+          {"requestId":"r-new","action":"1","state":"1","createdOn":"2026-01-01T12:00:05Z"}]}}"#;
 
     #[test]
-    fn a_failed_initial_sync_is_resumed_not_restarted() {
-        let m = parse_map(MAP.as_bytes()).unwrap();
-        assert_eq!(m.initial_sync.failed_at_row, Some(401));
-        assert_eq!(initial_sync_next_action(&m), Some(MapAction::Resume));
-        let fresh = MapInfo {
-            status: status::NOT_RUNNING,
-            initial_sync: InitialSync {
-                state: "NotStarted".into(),
-                ..Default::default()
-            },
-            ..m.clone()
-        };
-        assert_eq!(initial_sync_next_action(&fresh), Some(MapAction::InitialSync));
-        let done = MapInfo {
-            status: status::RUNNING,
-            initial_sync: InitialSync {
-                state: "Completed".into(),
-                ..Default::default()
-            },
-            ..m
-        };
-        assert_eq!(initial_sync_next_action(&done), None);
+    fn maps_parse_in_the_tools_shape() {
+        let m = &parse_maps(format!("[{MAP}]").as_bytes()).unwrap()[0];
+        assert_eq!((m.state(), m.name()), (status::NOT_RUNNING, "Customers"));
+        assert!(m.is_between("customersv3", "ACCOUNTS") && !m.is_between("accounts", "CustomersV3"));
+        assert_eq!(
+            m.request("r-old").unwrap().request_state(),
+            Some(RequestState::Error)
+        );
+        assert!(parse_maps(b"<html>").is_err());
     }
 
     #[test]
-    fn gateway_bodies_parse() {
-        assert_eq!(parse_maps(format!("[{MAP}]").as_bytes()).unwrap().len(), 1);
-        assert_eq!(parse_request_id(br#"{"requestId":"r-1"}"#).unwrap(), "r-1");
-        let s =
-            parse_request_status(br#"{"requestId":"r-1","status":3,"statusName":"Error","message":"boom"}"#)
-                .unwrap();
+    fn start_bodies_carry_string_codes_and_the_tools_parameters() {
+        let m = &parse_maps(format!("[{MAP}]").as_bytes()).unwrap()[0];
+        let b = MapAction::Start {
+            initial_sync: true,
+            master: Master::Fno,
+        }
+        .body(m, "c-1");
+        assert_eq!(b["action"], "1");
+        assert_eq!(b["details"][0]["parameters"]["skipInitialSync"], false);
+        assert_eq!(
+            b["details"][0]["parameters"]["conflictResolution"]["master"],
+            "AX"
+        );
+        assert_eq!(b["details"][0]["pid"], "p-1");
+        let b = MapAction::InitialSync.body(m, "c-1");
+        assert_eq!(b["action"], "8");
+        assert!(b["details"][0].get("pid").is_none() && b["details"][0].get("parameters").is_none());
+        let codes: Vec<&str> = [MapAction::Stop, MapAction::Pause, MapAction::Resume]
+            .iter()
+            .map(|a| a.code())
+            .collect();
+        assert_eq!(codes, ["4", "5", "6"]);
+        assert_eq!(MapAction::Stop.body(m, "c")["details"][0].get("parameters"), None);
+    }
+
+    #[test]
+    fn an_intent_recognises_only_a_request_sent_after_it() {
+        let m = &parse_maps(format!("[{MAP}]").as_bytes()).unwrap()[0];
+        let at = "2026-01-01T12:00:00Z".parse().unwrap();
+        let mut before = m.clone();
+        before.detail.last_requests.truncate(1);
+        let i = ActionIntent::new(
+            &before,
+            MapAction::Start {
+                initial_sync: true,
+                master: Master::Fno,
+            },
+            at,
+        );
+        assert_eq!(i.known, ["r-old"]);
+        let back = ActionIntent::decode(&i.encode()).unwrap();
+        assert_eq!(back, i);
+        assert_eq!(i.accepted_by(m).unwrap().request_id, "r-new");
+        assert!(i.accepted_by(&before).is_none(), "nothing new: not accepted");
+        let stop = ActionIntent {
+            action: "4".into(),
+            ..i.clone()
+        };
+        assert!(
+            stop.accepted_by(m).is_none(),
+            "another action's request is not ours"
+        );
+        let elsewhere = ActionIntent {
+            right: "contacts".into(),
+            ..i
+        };
+        assert!(elsewhere.accepted_by(m).is_none());
+    }
+
+    #[test]
+    fn status_is_read_from_the_matching_last_request() {
+        let maps = parse_maps(format!("[{MAP}]").as_bytes()).unwrap();
+        let s = request_status_of("r-old", maps.clone()).unwrap();
         assert_eq!((s.state, s.message.as_str()), (RequestState::Error, "boom"));
-        assert!(parse_request_status(br#"{"status":9}"#).is_err());
-        assert!(parse_maps(b"<html>").is_err());
+        assert_eq!(
+            request_status_of("r-new", maps.clone()).unwrap().state,
+            RequestState::Waiting
+        );
+        assert!(request_status_of("r-x", Vec::new()).is_err());
+        assert_eq!(parse_request_id(br#"{"requestId":"r-1"}"#).unwrap(), "r-1");
+        assert!(parse_request_id(br#"{"requestId":""}"#).is_err());
+        assert_eq!(parse_cid(br#"[{"cid":"c-1","cname":"x"}]"#).unwrap(), "c-1");
+    }
+
+    #[test]
+    fn initial_sync_details_parse_per_legal_entity() {
+        let body = br#"{"projectName":"p","projectExecutionResponses":[{"legalEntityId":"USMF","executionStatus":"Failed",
+            "upsertCount":209,"errorCount":1,"initialSyncRequestId":"r-1","taskExecutionStatuses":[{"name":"t","status":"Failed",
+            "isRunning":false,"legs":[{"exportRecordCount":210,"importRecordsInsertedCount":209,"importRecordsErrorCount":1,
+            "importErrors":[{"recordId":"V-210","sourceField":"VendorGroupId","errorMessage":"no group"}],"exportErrors":[]}]}]}]}"#;
+        let d = parse_initial_sync_details(body).unwrap();
+        assert_eq!(
+            (d[0].legal_entity_id.as_str(), d[0].upsert_count, d[0].exported()),
+            ("USMF", 209, 210)
+        );
+        assert_eq!(d[0].errors().next().unwrap().record_id, "V-210");
+        let bare = parse_initial_sync_details(br#"[{"legalEntityId":"DEMF"}]"#).unwrap();
+        assert_eq!(bare[0].legal_entity_id, "DEMF");
+        assert!(parse_initial_sync_details(b"7").is_err());
     }
 
     #[test]

@@ -168,9 +168,9 @@ proptest! {
         let _ = fetchxml_aggregate(&bytes, "c");
         let _ = object(&bytes);
         let _ = crate::connectors::dual_write::parse_maps(&bytes);
-        let _ = crate::connectors::dual_write::parse_map(&bytes);
+        let _ = crate::connectors::dual_write::parse_cid(&bytes);
         let _ = crate::connectors::dual_write::parse_request_id(&bytes);
-        let _ = crate::connectors::dual_write::parse_request_status(&bytes);
+        let _ = crate::connectors::dual_write::parse_initial_sync_details(&bytes);
         if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
             let _ = crate::connectors::fno::error_log_entry(&v);
         }
@@ -187,7 +187,7 @@ proptest! {
         let _ = dmf_execution_errors(b);
         let _ = html_title(b);
         let _ = crate::connectors::dual_write::parse_maps(b);
-        let _ = crate::connectors::dual_write::parse_request_status(b);
+        let _ = crate::connectors::dual_write::parse_initial_sync_details(b);
     }
 
     #[test]

@@ -400,7 +400,16 @@ impl EnvScope<'_> {
         if info.mode != DualWriteMode::Gateway {
             return Err(invalid(env, "is in operator mode: there is no gateway to drive"));
         }
-        Ok(GatewayClient::new(self.of_kind(env, EnvKind::Dualwrite)?))
+        // `GET Environments?identifier=` names the linked F&O environment (its URL's host).
+        let identifier = info
+            .link
+            .first()
+            .and_then(|f| self.envs.info.get(f))
+            .and_then(|i| i.url.as_deref())
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        Ok(GatewayClient::new(self.of_kind(env, EnvKind::Dualwrite)?).with_identifier(identifier))
     }
 
     /// An unauthenticated transport for an absolute URL outside the environments (webhooks, bare `http`

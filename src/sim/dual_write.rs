@@ -1,16 +1,28 @@
-//! Dual-write: the map state machine, initial sync, and our model of the management gateway.
+//! Dual-write: the map state machine, initial sync, and the management gateway in the wire format of
+//! Microsoft's public automation tool (d365-api.md §5a; unsupported by Microsoft).
 //!
-//! Our model (d365-api.md §5a has only the tool's enums): the gateway lives under
-//! `/api/DualWriteManagement/1.0/`; `POST Start` applies a transition at once and returns 202 with a
-//! request id that reads Waiting for `dual_write.request_delay` (simulated) and then Completed, or
-//! Error when the transition failed (a start whose dependencies are not Running). Invalid transitions
-//! are a synchronous 409. Initial sync copies source rows in table order at `rate` rows per simulated
-//! second; `fail_at_row` fails the first pass only (the data is "fixed" after it), leaving the rows
-//! before it copied; Resume continues at the failed row; a restart (action 8 again) starts from row 1
-//! and every row already on the target becomes a `duplicate_key` error. An initial sync started
-//! while a `depends_on` map is not Running fails at row 1 with `missing_lookup`.
+//! Wire (from the tool): `GET Environments` (a list whose first element has `cid`, `cname`), `GET Entities`
+//! (maps: `leftEntity` = F&O, `rightEntity` = Dataverse, `detail{tid, tName, pid, state, actions, template,
+//! lastRequest, lastRequests}`), `POST Start` with `{"action":"<code>","details":[{tid,pid,cid,parameters}]}`
+//! answering a server-generated `{"requestId"}`, `GET Status/{requestId}` (the list of maps the request
+//! touched; its outcome is their `lastRequests[]` element), `GET api/ProjectExecutionWithCompanies/{pid}`
+//! (host-relative). Action codes "1" start (`skipInitialSync`, `conflictResolution.master` "AX"|"CRM"),
+//! "4" stop, "5" pause, "6" resume, "8" initial sync of an existing map. States: None 0, Stopped 1,
+//! InitialSync 2, CatchUp 3, Running 4, Paused 5, NotRunning 6.
+//!
+//! Our model (no public source): a request reads Waiting ("1") for `dual_write.request_delay` (simulated)
+//! and then Completed ("2"); a start with initial sync stays Waiting until the sync ends, then Completed or
+//! Error ("3") with the failure's message. A start without initial sync whose `depends_on` maps are not
+//! Running ends in Error. Invalid transitions are a synchronous 409, an unknown action code a 400, both
+//! `{"error":{"code","message"}}`. Initial sync copies source rows in table order at `rate` rows per
+//! simulated second; `fail_at_row` fails the first pass only (the data is "fixed" after it), leaving the rows
+//! before it copied. There is no "continue from the failed row" (the tool has none): a new pass (start with
+//! initial sync, or "8") starts at row 1 and upserts: rows this map copied before count as updated, rows on
+//! the target that it did not copy are `duplicate_key` errors. An initial sync started while a `depends_on`
+//! map is not Running fails at row 1 with `missing_lookup`. Resume plays a paused map's queue back in
+//! CatchUp ("3", from the tool's enum) and then shows Running.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -30,7 +42,15 @@ pub const INITIAL_SYNC: u8 = 2;
 pub const RUNNING: u8 = 4;
 pub const PAUSED: u8 = 5;
 pub const NOT_RUNNING: u8 = 6;
+/// Playing back a paused map's queue; on the wire "3" (CatchUp in the tool's enum).
 pub const RESUMING: u8 = 7;
+/// The wire value of [`RESUMING`].
+pub const CATCH_UP: u8 = 3;
+
+/// A map status as the gateway's `detail.state` shows it (a numeric string).
+pub fn wire_state(s: u8) -> String {
+    if s == RESUMING { CATCH_UP } else { s }.to_string()
+}
 
 pub fn status_name(s: u8) -> &'static str {
     match s {
@@ -58,15 +78,39 @@ pub struct SyncRt {
     pub failed_at: Option<u64>,
     pub category: Option<String>,
     pub message: Option<String>,
+    /// Rows of this pass that were already copied by an earlier pass of this map (upserted).
+    pub updated: u64,
+    /// This pass's figures per company (`ProjectExecutionWithCompanies`).
+    pub by_company: BTreeMap<u16, CompanyRt>,
+    /// The gateway request that started this pass.
+    pub request: Option<String>,
     started_at: f64,
     start_cursor: u64,
     dup: Option<HashSet<(u16, u32)>>,
 }
 
+/// One company's share of an initial-sync pass.
+#[derive(Debug, Clone, Default)]
+pub struct CompanyRt {
+    pub exported: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub errors: u64,
+    /// `(recordId, sourceField, errorMessage)`, the first 100.
+    pub import_errors: Vec<(String, String, String)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct MapRt {
     pub def: MapDef,
+    /// The project id (`detail.pid`).
     pub id: String,
+    /// The template id (`detail.tid`).
+    pub tid: String,
+    /// Rows this map's initial syncs (or the preload) put on the target: a new pass upserts them.
+    pub own: HashSet<(u16, u32)>,
+    /// Gateway request ids that touched this map, newest first (`detail.lastRequests`).
+    pub requests: Vec<String>,
     pub src: usize,
     pub tgt: usize,
     pub status: u8,
@@ -137,10 +181,17 @@ impl SimState {
                 InitialStatus::Paused => PAUSED,
                 InitialStatus::Stopped => STOPPED,
             };
+            let tid = super::tables::guid_from(
+                super::faults::mix(self.scenario.seed, 0x7E37 + i as u64),
+                super::faults::hash_str(&def.name),
+            );
             let mut m = MapRt {
                 fail_armed: def.fail_at_row.is_some(),
                 def,
                 id,
+                tid,
+                own: HashSet::new(),
+                requests: Vec::new(),
                 src,
                 tgt,
                 status,
@@ -166,6 +217,7 @@ impl SimState {
                 for p in 0..n {
                     if self.carries(&m, p) {
                         let row = self.copy_row(&m, p);
+                        m.own.insert((row.company, row.n));
                         self.dv[tgt].push(row);
                     }
                 }
@@ -224,13 +276,11 @@ impl SimState {
             .cloned()
     }
 
-    /// Starts (or restarts, or resumes) the initial sync of map `m` at time `t`.
-    fn begin_sync(&mut self, m: usize, t: f64, resume: bool) {
+    /// Starts a pass of the initial sync of map `m` at time `t` (from row 1), for gateway request `request`.
+    fn begin_sync(&mut self, m: usize, t: f64, request: &str) {
         let dep = self.deps_running(m);
         let total = self.fno[self.maps[m].src].len();
-        let dup = if resume {
-            None
-        } else {
+        let dup = {
             let tgt = &self.dv[self.maps[m].tgt];
             let have: HashSet<(u16, u32)> = tgt
                 .rows
@@ -243,24 +293,39 @@ impl SimState {
         let map = &mut self.maps[m];
         map.status = INITIAL_SYNC;
         map.dep_failure = dep.is_some();
-        let cursor = if resume {
-            map.sync.failed_at.map_or(map.sync.cursor, |r| r - 1)
-        } else {
-            0
-        };
-        let errors = if resume { map.sync.errors } else { 0 };
-        let copied = if resume { map.sync.copied } else { 0 };
+        let copied = map.sync.copied;
         map.sync = SyncRt {
             state: "Running",
-            cursor,
+            cursor: 0,
             copied,
             total,
-            errors,
             started_at: t,
-            start_cursor: cursor,
+            start_cursor: 0,
             dup,
+            request: Some(request.to_owned()),
             ..Default::default()
         };
+    }
+
+    /// Records a company's import error of the running pass.
+    fn company_error(&mut self, m: usize, company: u16, key: &str, field: &str, msg: &str) {
+        let c = self.maps[m].sync.by_company.entry(company).or_default();
+        c.errors += 1;
+        if c.import_errors.len() < 100 {
+            c.import_errors
+                .push((key.to_owned(), field.to_owned(), msg.to_owned()));
+        }
+    }
+
+    /// Ends the request that started map `m`'s pass: Completed, or Error with `error`.
+    fn end_sync_request(&mut self, m: usize, t: f64, error: Option<String>) {
+        if let Some(id) = self.maps[m].sync.request.clone() {
+            if let Some(r) = self.gw_requests.get_mut(&id) {
+                r.state = if error.is_some() { REQ_ERROR } else { REQ_COMPLETED };
+                r.modified = t;
+                r.error = error;
+            }
+        }
     }
 
     /// Runs initial syncs and queue replays up to `t`.
@@ -275,6 +340,13 @@ impl SimState {
     }
 
     fn run_sync(&mut self, m: usize, t: f64) {
+        let key_field = self.maps[m]
+            .def
+            .key
+            .as_ref()
+            .map(|k| k.source.clone())
+            .or_else(|| self.fno[self.maps[m].src].key.clone())
+            .unwrap_or_default();
         let (rate, started, start_cursor) = (
             self.maps[m].def.rate,
             self.maps[m].sync.started_at,
@@ -313,8 +385,16 @@ impl SimState {
             } else {
                 None
             };
+            self.maps[m]
+                .sync
+                .by_company
+                .entry(src_row.company)
+                .or_default()
+                .exported += 1;
             if let Some((cat, msg)) = failure {
                 self.log_error(m, &key, &cat, &msg, src_row.company);
+                self.company_error(m, src_row.company, &key, &key_field, &msg);
+                self.end_sync_request(m, t, Some(msg.clone()));
                 let map = &mut self.maps[m];
                 map.fail_armed = false;
                 map.status = NOT_RUNNING;
@@ -325,22 +405,36 @@ impl SimState {
                 map.sync.message = Some(msg);
                 return;
             }
-            let dup = self.maps[m]
-                .sync
-                .dup
-                .as_ref()
-                .is_some_and(|d| d.contains(&(src_row.company, src_row.n)));
-            if dup {
+            let id = (src_row.company, src_row.n);
+            let dup = self.maps[m].sync.dup.as_ref().is_some_and(|d| d.contains(&id));
+            if dup && self.maps[m].own.contains(&id) {
+                // Copied by an earlier pass of this map: upserted.
+                self.maps[m].sync.updated += 1;
+                self.maps[m]
+                    .sync
+                    .by_company
+                    .entry(src_row.company)
+                    .or_default()
+                    .updated += 1;
+            } else if dup {
                 let target = self.maps[m].def.target.clone();
                 let msg = format!("A record that has the attribute values {key} already exists in {target}.");
                 self.log_error(m, &key, "duplicate_key", &msg, src_row.company);
+                self.company_error(m, src_row.company, &key, &key_field, &msg);
                 self.maps[m].sync.errors += 1;
                 self.maps[m].sync.dups += 1;
             } else if self.carries(&self.maps[m], pos) {
                 let row = self.copy_row(&self.maps[m], pos);
                 let tgt = self.maps[m].tgt;
+                self.maps[m].own.insert((row.company, row.n));
                 self.dv[tgt].push(row);
                 self.maps[m].sync.copied += 1;
+                self.maps[m]
+                    .sync
+                    .by_company
+                    .entry(src_row.company)
+                    .or_default()
+                    .inserted += 1;
             }
             self.maps[m].sync.cursor += 1;
         }
@@ -353,9 +447,18 @@ impl SimState {
                 }
                 let row = self.copy_row(&self.maps[m], pos);
                 let tgt = self.maps[m].tgt;
+                let co = row.company;
+                self.maps[m].own.insert((row.company, row.n));
                 self.dv[tgt].push(row);
                 self.maps[m].sync.copied += 1;
+                let c = self.maps[m].sync.by_company.entry(co).or_default();
+                c.exported += 1;
+                c.inserted += 1;
             }
+            let dups = self.maps[m].sync.dups;
+            let error =
+                (dups > 0).then(|| format!("{dups} rows failed: a record with the same key already exists."));
+            self.end_sync_request(m, t, error);
             let map = &mut self.maps[m];
             map.sync.cursor = src_len as u64;
             map.sync.total = src_len as u64;
@@ -405,180 +508,388 @@ impl SimState {
         }
     }
 
-    /// Applies a gateway action; Ok(error message for the request) or Err(409 message).
-    pub fn gateway_action(&mut self, m: usize, action: u64, t: f64) -> Result<Option<String>, String> {
-        let name = self.maps[m].def.name.clone();
-        let status = self.maps[m].status;
-        let failed = self.maps[m].sync.state == "Failed";
-        let invalid = || {
+    /// Whether `code` may be applied to map `m` now (Err: the 409 message).
+    fn check_action(&self, m: usize, code: &str) -> Result<(), String> {
+        let map = &self.maps[m];
+        let status = map.status;
+        let ok = match code {
+            "1" | "8" => matches!(status, NOT_RUNNING | STOPPED | NONE),
+            "4" => matches!(status, RUNNING | PAUSED | INITIAL_SYNC | RESUMING),
+            "5" => status == RUNNING,
+            "6" => status == PAUSED,
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
             Err(format!(
-                "Action {action} is not valid for map '{name}' in status {}.",
+                "Action {code} is not valid for map '{}' in state {} ({}).",
+                map.def.name,
+                wire_state(status),
                 status_name(status)
             ))
-        };
-        match action {
-            1 => {
-                if !matches!(status, NOT_RUNNING | STOPPED | NONE) {
-                    return invalid();
-                }
+        }
+    }
+
+    /// Applies a checked gateway action to map `m` for request `req`; `Some(message)` when the request
+    /// ends in Error at once, and whether the request is bound to an initial-sync pass.
+    fn apply_action(
+        &mut self,
+        m: usize,
+        code: &str,
+        skip_sync: bool,
+        req: &str,
+        t: f64,
+    ) -> (Option<String>, bool) {
+        let name = self.maps[m].def.name.clone();
+        let mut bound = false;
+        let mut error = None;
+        match code {
+            "1" if skip_sync => {
                 self.effect(format!("dualwrite.start:{name}"));
-                if let Some(dep) = self.deps_running(m) {
-                    return Ok(Some(format!(
-                        "Map '{name}' depends on '{dep}', which is not running."
-                    )));
+                match self.deps_running(m) {
+                    Some(dep) => {
+                        error = Some(format!("Map '{name}' depends on '{dep}', which is not running."));
+                    }
+                    None => self.maps[m].status = RUNNING,
                 }
-                self.maps[m].status = RUNNING;
             }
-            2 => {
-                if !matches!(status, RUNNING | PAUSED | INITIAL_SYNC | RESUMING) {
-                    return invalid();
-                }
+            "1" | "8" => {
+                self.effect(format!("dualwrite.initial_sync:{name}"));
+                self.begin_sync(m, t, req);
+                bound = true;
+            }
+            "4" => {
                 self.effect(format!("dualwrite.stop:{name}"));
+                if self.maps[m].status == INITIAL_SYNC {
+                    self.end_sync_request(m, t, Some("The initial sync was stopped.".into()));
+                    self.maps[m].sync.state = "Failed";
+                }
                 self.maps[m].status = STOPPED;
                 self.maps[m].queue.clear();
             }
-            3 => {
-                if status != RUNNING {
-                    return invalid();
-                }
+            "5" => {
                 self.effect(format!("dualwrite.pause:{name}"));
                 self.maps[m].status = PAUSED;
                 self.maps[m].paused_at = t;
             }
-            4 => {
-                if status == PAUSED {
-                    self.effect(format!("dualwrite.resume:{name}"));
-                    let map = &mut self.maps[m];
-                    map.status = RESUMING;
-                    map.replay_started = t;
-                    map.replayed = 0;
-                    map.queue_blocked = 0;
-                } else if failed && matches!(status, NOT_RUNNING | STOPPED) {
-                    self.effect(format!("dualwrite.resume:{name}"));
-                    self.begin_sync(m, t, true);
-                } else {
-                    return invalid();
-                }
+            _ => {
+                self.effect(format!("dualwrite.resume:{name}"));
+                let map = &mut self.maps[m];
+                map.status = RESUMING;
+                map.replay_started = t;
+                map.replayed = 0;
+                map.queue_blocked = 0;
             }
-            8 => {
-                if !matches!(status, NOT_RUNNING | STOPPED | NONE) {
-                    return invalid();
-                }
-                self.effect(format!("dualwrite.initial_sync:{name}"));
-                self.begin_sync(m, t, false);
-            }
-            _ => return Err(format!("Unknown action {action}.")),
         }
-        self.advance_maps(t);
-        Ok(None)
+        (error, bound)
     }
 }
 
-/// A gateway request (our model).
+/// Request states on the wire (`lastRequests[].state`).
+pub const REQ_WAITING: u8 = 1;
+pub const REQ_COMPLETED: u8 = 2;
+pub const REQ_ERROR: u8 = 3;
+
+/// How many requests a map's `lastRequests` lists (our model).
+const LAST_REQUESTS: usize = 10;
+
+/// A gateway request (our model of its lifetime; the fields are the tool's).
 #[derive(Debug, Clone)]
 pub struct GwRequest {
     pub id: String,
+    /// The action code as sent ("1", "4", ...).
+    pub action: String,
+    /// Simulated time it was received, and the wall-clock time of that.
     pub created: f64,
+    pub created_wall: chrono::DateTime<chrono::Utc>,
+    pub state: u8,
+    /// Simulated time of the last state change.
+    pub modified: f64,
     pub error: Option<String>,
+    /// Ends with an initial-sync pass (else Completed after `request_delay`).
+    pub bound: bool,
+    /// The body of the `POST Start` (`/_sim/gateway`).
+    pub body: Value,
+}
+
+impl GwRequest {
+    /// (state, simulated time of the last change) at `now`.
+    fn at(&self, now: f64, delay: f64) -> (u8, f64) {
+        if self.state == REQ_WAITING && !self.bound && now >= self.created + delay {
+            (REQ_COMPLETED, self.created + delay)
+        } else {
+            (self.state, self.modified)
+        }
+    }
+
+    fn to_json(&self, st: &SimState) -> Value {
+        let (state, modified) = self.at(st.now, st.scenario.dual_write.request_delay.0);
+        let scale = st.scenario.time_scale.max(f64::MIN_POSITIVE);
+        let real = ((modified - self.created).max(0.0) / scale * 1000.0) as i64;
+        let modified_wall = self.created_wall + chrono::Duration::milliseconds(real);
+        let fmt = |d: chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        json!({
+            "requestId": self.id,
+            "action": self.action,
+            "state": state.to_string(),
+            "errorMessage": self.error,
+            "errorUri": Value::Null,
+            "createdOn": fmt(self.created_wall),
+            "modifiedOn": fmt(modified_wall),
+        })
+    }
+}
+
+/// The connection set id of the linked pair (our model: derived from the seed).
+fn cid(st: &SimState) -> String {
+    super::tables::guid_from(super::faults::mix(st.scenario.seed, 0xC1D), 0xC1D)
+}
+
+/// Map `m` in the shape of `GET Entities`.
+pub fn wire_map(st: &SimState, m: usize) -> Value {
+    let map = &st.maps[m];
+    let requests: Vec<Value> = map
+        .requests
+        .iter()
+        .filter_map(|id| st.gw_requests.get(id))
+        .map(|r| r.to_json(st))
+        .collect();
+    let actions: Vec<&str> = match map.status {
+        NOT_RUNNING | STOPPED | NONE => vec!["1"],
+        RUNNING => vec!["4", "5"],
+        PAUSED => vec!["4", "6"],
+        _ => vec!["4"],
+    };
+    let template = json!({"id": map.tid, "version": {"major": 1, "minor": 0, "build": 0, "revision": 0}, "author": "Microsoft"});
+    json!({
+        "leftEntity": {"name": map.def.source, "displayName": map.def.source, "targetType": "AX"},
+        "rightEntity": {"name": map.def.target, "displayName": map.def.target, "targetType": "CRM"},
+        "detail": {
+            "tid": map.tid,
+            "tName": map.def.name,
+            "pid": map.id,
+            "state": wire_state(map.status),
+            "actions": actions,
+            "template": template,
+            "templates": [template],
+            "lastRequest": requests.first().cloned().unwrap_or(Value::Null),
+            "lastRequests": requests,
+        }
+    })
 }
 
 pub async fn environments(State(app): State<App>) -> Response {
-    let r = &app.scenario_resources;
-    Json(json!([{"fnoUrl": r.0, "dataverseUrl": r.1, "linked": true}])).into_response()
+    let cname = app
+        .scenario_resources
+        .0
+        .split("://")
+        .nth(1)
+        .and_then(|h| h.split(['.', ':', '/']).next())
+        .unwrap_or("sim")
+        .to_string();
+    let id = app.with(|st| cid(st));
+    Json(json!([{"cid": id, "cname": cname}])).into_response()
 }
 
 pub async fn entities(State(app): State<App>) -> Response {
-    let list: Vec<Value> = app.with(|st| st.maps.iter().map(MapRt::to_json).collect());
+    let list: Vec<Value> = app.with(|st| (0..st.maps.len()).map(|m| wire_map(st, m)).collect());
     Json(Value::Array(list)).into_response()
 }
 
-pub async fn entity(State(app): State<App>, Path(id): Path<String>) -> Response {
-    match app.with(|st| {
-        st.maps
-            .iter()
-            .find(|m| m.id == id || m.def.name == id)
-            .map(MapRt::to_json)
-    }) {
-        Some(v) => Json(v).into_response(),
-        None => json_error(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("No map with id {id}."),
-        ),
+fn bad_request(msg: &str) -> Response {
+    json_error(StatusCode::BAD_REQUEST, "BadRequest", msg)
+}
+
+/// One `details[]` element, checked.
+struct Detail {
+    map: usize,
+    skip_sync: bool,
+}
+
+fn parse_details(st: &SimState, code: &str, body: &Value) -> Result<Vec<Detail>, Response> {
+    let Some(details) = body
+        .get("details")
+        .and_then(Value::as_array)
+        .filter(|d| !d.is_empty())
+    else {
+        return Err(bad_request("The body needs a non-empty details list."));
+    };
+    let want_cid = cid(st);
+    let mut out = Vec::new();
+    for d in details {
+        let s = |k: &str| d.get(k).and_then(Value::as_str);
+        if s("cid") != Some(want_cid.as_str()) {
+            return Err(bad_request(
+                "details[].cid does not name the connection set of this environment.",
+            ));
+        }
+        let map = match s("pid") {
+            Some(pid) => st.maps.iter().position(|m| m.id == pid),
+            None => s("tid").and_then(|tid| st.maps.iter().position(|m| m.tid == tid)),
+        };
+        let Some(map) = map else {
+            return Err(json_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!(
+                    "No map with pid {} / tid {}.",
+                    s("pid").unwrap_or("-"),
+                    s("tid").unwrap_or("-")
+                ),
+            ));
+        };
+        let params = d.get("parameters").filter(|p| !p.is_null());
+        if let Some(master) = params.and_then(|p| p.pointer("/conflictResolution/master")) {
+            if !matches!(master.as_str(), Some("AX" | "CRM")) {
+                return Err(bad_request(
+                    "conflictResolution.master must be \"AX\" or \"CRM\".",
+                ));
+            }
+        }
+        let skip_sync = match params.and_then(|p| p.get("skipInitialSync")) {
+            None => code != "8",
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad_request("skipInitialSync must be true or false.")),
+        };
+        out.push(Detail { map, skip_sync });
     }
+    Ok(out)
 }
 
 pub async fn start(State(app): State<App>, body: Option<Json<Value>>) -> Response {
     let body = body.map(|b| b.0).unwrap_or_default();
-    let entity = body
-        .get("entityId")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let Some(action) = body.get("action").and_then(Value::as_u64) else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "The body needs entityId and action.",
-        );
+    let code = match body.get("action") {
+        Some(Value::String(c)) => c.clone(),
+        Some(other) => {
+            return bad_request(&format!("action must be a string action code, not {other}."));
+        }
+        None => return bad_request("The body needs action and details."),
     };
-    let caller_id = body
-        .get("requestId")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+    if !matches!(code.as_str(), "1" | "4" | "5" | "6" | "8") {
+        return bad_request(&format!("Unknown action '{code}'."));
+    }
     let t = app.clock.now();
     let res = app.with(|st| {
-        if let Some(id) = &caller_id {
-            if st.gw_requests.contains_key(id) {
-                return Ok(id.clone());
-            }
+        let details = parse_details(st, &code, &body)?;
+        // Several maps in one request: all or none (as the UI's multi-select pause).
+        for d in &details {
+            st.check_action(d.map, &code)
+                .map_err(|e| json_error(StatusCode::CONFLICT, "InvalidTransition", &e))?;
         }
-        let Some(m) = st
-            .maps
-            .iter()
-            .position(|m| m.id == entity || m.def.name == entity)
-        else {
-            return Err((
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                format!("No map with id {entity}."),
-            ));
+        let id = st.next_guid();
+        let mut error = None;
+        let mut bound = false;
+        for d in &details {
+            let (e, b) = st.apply_action(d.map, &code, d.skip_sync, &id, t);
+            error = error.or(e);
+            bound |= b;
+            let reqs = &mut st.maps[d.map].requests;
+            reqs.insert(0, id.clone());
+            reqs.truncate(LAST_REQUESTS);
+        }
+        let req = GwRequest {
+            id: id.clone(),
+            action: code.clone(),
+            created: t,
+            created_wall: chrono::Utc::now(),
+            state: if error.is_some() { REQ_ERROR } else { REQ_WAITING },
+            modified: t,
+            error,
+            bound,
+            body: body.clone(),
         };
-        let error = st
-            .gateway_action(m, action, t)
-            .map_err(|e| (StatusCode::CONFLICT, "InvalidTransition", e))?;
-        let id = caller_id.clone().unwrap_or_else(|| st.next_guid());
-        st.gw_requests.insert(
-            id.clone(),
-            GwRequest {
-                id: id.clone(),
-                created: t,
-                error,
-            },
-        );
+        st.gw_requests.insert(id.clone(), req);
+        st.advance_maps(t);
         Ok(id)
     });
     match res {
-        Ok(id) => (StatusCode::ACCEPTED, Json(json!({"requestId": id}))).into_response(),
-        Err((s, code, msg)) => json_error(s, code, &msg),
+        Ok(id) => (StatusCode::OK, Json(json!({"requestId": id}))).into_response(),
+        Err(r) => r,
     }
 }
 
 pub async fn status(State(app): State<App>, Path(id): Path<String>) -> Response {
     let out = app.with(|st| {
-        let delay = st.scenario.dual_write.request_delay.0;
-        st.gw_requests.get(&id).map(|r| {
-            let (code, name, msg) = match &r.error {
-                Some(e) => (3, "Error", e.clone()),
-                None if st.now < r.created + delay => (1, "Waiting", String::new()),
-                None => (2, "Completed", String::new()),
-            };
-            json!({"requestId": r.id, "status": code, "statusName": name, "message": msg})
-        })
+        st.gw_requests.get(&id)?;
+        let list: Vec<Value> = (0..st.maps.len())
+            .filter(|&m| st.maps[m].requests.contains(&id))
+            .map(|m| wire_map(st, m))
+            .collect();
+        Some(list)
+    });
+    match out {
+        Some(list) => Json(Value::Array(list)).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, "NotFound", &format!("No request {id}.")),
+    }
+}
+
+/// `GET api/ProjectExecutionWithCompanies/{pid}`: the last initial-sync pass per legal entity.
+pub async fn project_execution(State(app): State<App>, Path(pid): Path<String>) -> Response {
+    let out = app.with(|st| {
+        let m = st.maps.iter().position(|m| m.id == pid)?;
+        let map = &st.maps[m];
+        let sync = &map.sync;
+        let running = map.status == INITIAL_SYNC;
+        let list: Vec<Value> = sync
+            .by_company
+            .iter()
+            .map(|(co, c)| {
+                let le = st.companies.get(usize::from(*co)).cloned().unwrap_or_default();
+                let status = if c.errors > 0 {
+                    "Failed"
+                } else if running {
+                    "Executing"
+                } else {
+                    "Succeeded"
+                };
+                let errors: Vec<Value> = c
+                    .import_errors
+                    .iter()
+                    .map(|(r, f, e)| json!({"recordId": r, "sourceField": f, "errorMessage": e}))
+                    .collect();
+                json!({
+                    "id": super::tables::guid_from(super::faults::hash_str(&map.id), u64::from(*co)),
+                    "projectName": map.def.name,
+                    "legalEntityId": le,
+                    "executionStatus": status,
+                    "upsertCount": c.inserted + c.updated,
+                    "errorCount": c.errors,
+                    "initialSyncRequestId": sync.request,
+                    "taskExecutionStatuses": [{
+                        "name": map.def.name,
+                        "status": status,
+                        "isRunning": running,
+                        "legs": [{
+                            "exportRecordCount": c.exported,
+                            "exportRecordErrorCount": 0,
+                            "importRecordsInsertedCount": c.inserted,
+                            "importRecordsUpdatedCount": c.updated,
+                            "importRecordsErrorCount": c.errors,
+                            "importErrors": errors,
+                            "exportErrors": [],
+                            "importErrorUri": Value::Null,
+                        }]
+                    }]
+                })
+            })
+            .collect();
+        Some(json!({"projectName": map.def.name, "projectExecutionResponses": list}))
     });
     match out {
         Some(v) => Json(v).into_response(),
-        None => json_error(StatusCode::NOT_FOUND, "NotFound", &format!("No request {id}.")),
+        None => json_error(StatusCode::NOT_FOUND, "NotFound", &format!("No project {pid}.")),
     }
+}
+
+/// `GET /_sim/gateway`: every `POST Start` the gateway accepted, oldest first, with its body and outcome.
+pub async fn sim_requests(State(app): State<App>) -> Response {
+    let list: Vec<Value> = app.with(|st| {
+        let mut all: Vec<&GwRequest> = st.gw_requests.values().collect();
+        all.sort_by(|a, b| a.created.total_cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+        all.iter()
+            .map(|r| json!({"requestId": r.id, "body": r.body, "request": r.to_json(st)}))
+            .collect()
+    });
+    Json(json!({ "requests": list })).into_response()
 }

@@ -30,7 +30,9 @@ impl Service {
             Service::Blob
         } else if path.starts_with("/api/data/") || path == "/api/data" || path.starts_with("/XRMServices/") {
             Service::Dataverse
-        } else if path.starts_with("/api/DualWriteManagement/") {
+        } else if path.starts_with("/api/DualWriteManagement/")
+            || path.starts_with("/api/ProjectExecutionWithCompanies/")
+        {
             Service::Dualwrite
         } else if path == "/data" || path.starts_with("/data/") || path.starts_with("/Metadata/") {
             Service::Fno

@@ -167,15 +167,16 @@ pub fn router(app: App) -> Router {
             get(dual_write::environments),
         )
         .route("/api/DualWriteManagement/1.0/Entities", get(dual_write::entities))
-        .route(
-            "/api/DualWriteManagement/1.0/Entities/{id}",
-            get(dual_write::entity),
-        )
         .route("/api/DualWriteManagement/1.0/Start", post(dual_write::start))
         .route(
             "/api/DualWriteManagement/1.0/Status/{id}",
             get(dual_write::status),
         )
+        .route(
+            "/api/ProjectExecutionWithCompanies/{pid}",
+            get(dual_write::project_execution),
+        )
+        .route("/_sim/gateway", get(dual_write::sim_requests))
         .route("/_blob/dmf/{name}", put(dmf::blob_put).get(dmf::blob_get))
         .merge(inspect::routes())
         .fallback(fallback)

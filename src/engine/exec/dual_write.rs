@@ -1,22 +1,36 @@
 //! Dual-write: wave map steps (initial sync of one map) and `dualwrite.run` / `pause` / `resume` / `stop`.
 //!
-//! Gateway mode. Maps are found by (source entity set, target entity set). A wave map step's requestId is
-//! the step handle; a `dualwrite.*` step derives one per map (`derive_id(handle, map)`), and one per resume
-//! (`derive_id(map request, "resume-<n>")`), each resume journaled as a new `StepIntent` handle
-//! (`dualwrite.resume`) before it is sent. Initial sync: action 8 unless the map is already initialising or
-//! running; wait for Running with `StepProgress` (rows copied / total); a failed initial sync journals the
-//! queue's new entries and is Resumed (action 4) up to the step's `retries` times: never action 8 again.
-//! Reconcile asks `Status/{requestId}` for the map request and each resume id in turn (404 = never received),
-//! waits for whatever was received, then continues from the map's state with the same rules.
-//! Pause/resume/stop/run-without-initial-sync: nothing is sent when the map is already in the wanted state;
-//! otherwise the action is sent with its requestId (the gateway dedups a repeated id) and the map is waited on.
+//! Gateway mode (d365-api.md §5a, the wire format of Microsoft's automation tool; unsupported by Microsoft).
+//! Maps are found by (left entity = F&O entity set, right entity = Dataverse entity set). The engine's operations
+//! map to action codes as the tool's do:
+//!
+//! | operation | code | parameters |
+//! |---|---|---|
+//! | run with initial sync (wave map step, `dualwrite.run`) | "1" | `skipInitialSync: false`, `conflictResolution.master` |
+//! | run without initial sync (`initial_sync: false`) | "1" | `skipInitialSync: true` |
+//! | retry a failed initial sync | "1" again | `skipInitialSync: false`: a new pass from row 1 (the tool has no "continue from the failed row") |
+//! | pause / resume (from Paused) / stop | "5" / "6" / "4" | none |
+//!
+//! Exactly once: the request id is the server's, so before each `POST Start` the engine journals a
+//! `StepIntent` whose handle (`dualwrite.intent`) carries an [`ActionIntent`]: the map's entities, the action
+//! code, the time, and the request ids the map's `lastRequests` held then. When the answer is lost (a reset, a
+//! timeout) or the process dies, the map is read again and a `lastRequests` element of that action that is not
+//! among the known ids (and not created before the intent) is the request sent: the engine waits for it instead
+//! of sending again. Only when none is found is the action sent again (under a new intent).
+//!
+//! Initial sync: nothing is sent when the map is Running (synced) or in InitialSync (waited for); otherwise
+//! start "1" with initial sync and wait for its request, journaling `StepProgress` (rows upserted, from
+//! `ProjectExecutionWithCompanies`). A request that ends in Error is a failed pass: its errors are journaled,
+//! and it is started again up to the step's `retries` times, with an exponential backoff; the same failure
+//! (same message, same first failing record) right after a retry stops early.
+//! Pause/resume/stop/run-without-initial-sync: nothing is sent when the map is already in the wanted state (or
+//! on its way there); otherwise the action is sent and its request and the map's state are waited for.
 //!
 //! Operator mode. The operator gets `operator_instructions` (through an `ApproveManual` question), then the
 //! console verifies by reading both sides and the error queue (`verify_operator`), looking again up to three
 //! times one `poll` apart (dual-write lags); a failed verification is journaled and the question asked again
 //! with the reasons, at most ten times (then the step fails: an auto-approving operator must not loop).
 
-use super::handle::derive_id;
 use super::manual::accept;
 use super::maps::{
     MapRef, count_side, error_env, journal_new_entries, map_ref, primary_id, resolve, side_filter,
@@ -24,7 +38,7 @@ use super::maps::{
 use super::{Mode, Res, StepCtx, fail, fail_because, log, poll, progress, sleep_env};
 use crate::connectors::ConnectorError;
 use crate::connectors::dual_write::{
-    GatewayClient, MapAction, MapInfo, Master, OperatorAction, RequestState, initial_sync_next_action,
+    ActionIntent, CompanySync, GatewayClient, MapAction, MapInfo, Master, OperatorAction,
     operator_instructions, status, verify_operator,
 };
 use crate::connectors::fno::ERROR_QUEUE_SET;
@@ -35,6 +49,9 @@ use crate::engine::envs::EnvInfo;
 use crate::engine::event::{DecisionKind, Event, Handle, LogLevel};
 use crate::runbook::steps as kind;
 use crate::runbook::{DualWriteMode, InitialSync, Step, StepKind};
+
+/// The handle kind of a journaled [`ActionIntent`].
+pub const INTENT_KIND: &str = "dualwrite.intent";
 
 /// The `dualwrite` environment driving a map: one whose `link` names a side of the map, else the first.
 fn dw_env(ctx: &StepCtx, m: &MapRef) -> Res<(String, EnvInfo)> {
@@ -65,24 +82,21 @@ fn master(ctx: &StepCtx, m: &MapRef) -> Master {
     }
 }
 
+/// The action intent in flight when a step is reconciled: the step's latest journaled handle, when it is one.
+fn pending_intent(handle: Option<&Handle>, mode: Mode) -> Option<ActionIntent> {
+    match handle {
+        Some(h) if mode == Mode::Reconcile && h.kind == INTENT_KIND => ActionIntent::decode(&h.id),
+        _ => None,
+    }
+}
+
 /// A wave map step: the initial sync of one map.
 pub async fn wave_map(ctx: &StepCtx, map: &str, handle: Option<&Handle>, mode: Mode) -> Res {
     let m = map_ref(ctx, map)?;
-    let base = base_request(ctx, handle)?;
     let with_sync = m.spec.initial_sync() == InitialSync::DualWrite;
-    run_map(ctx, &m, &base, mode, Kind::Run { with_sync }).await?;
+    let mut pending = pending_intent(handle, mode);
+    run_map(ctx, &m, &mut pending, Kind::Run { with_sync }).await?;
     Ok(Default::default())
-}
-
-/// The step's request id. On resume the journaled handle may be a resume's (`dualwrite.resume`): the step's own
-/// is recomputed from (run id, step id, attempt), which is what it was derived from.
-fn base_request(ctx: &StepCtx, handle: Option<&Handle>) -> Res<String> {
-    match handle {
-        Some(h) if h.kind == "dualwrite.request" => Ok(h.id.clone()),
-        _ => super::handle_for(&ctx.step, &ctx.run_id, ctx.attempt)
-            .map(|h| h.id)
-            .ok_or_else(|| fail("no requestId handle for this step")),
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,13 +123,13 @@ pub async fn step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
         StepKind::DualwriteStop(kind::DualwriteStop { maps }) => (maps, Kind::Stop),
         _ => return Err(fail("not a dualwrite step")),
     };
-    let base = base_request(ctx, handle)?;
     let mut maps = resolve(ctx, sel)?;
     if matches!(kind, Kind::Run { .. }) {
         maps = dependency_order(maps);
     }
+    let mut pending = pending_intent(handle, mode);
     for m in &maps {
-        run_map(ctx, m, &derive_id(&base, &m.id), mode, kind).await?;
+        run_map(ctx, m, &mut pending, kind).await?;
     }
     Ok(Default::default())
 }
@@ -135,7 +149,7 @@ fn dependency_order(mut rest: Vec<MapRef>) -> Vec<MapRef> {
     out
 }
 
-async fn run_map(ctx: &StepCtx, m: &MapRef, request_id: &str, mode: Mode, kind: Kind) -> Res<()> {
+async fn run_map(ctx: &StepCtx, m: &MapRef, pending: &mut Option<ActionIntent>, kind: Kind) -> Res<()> {
     let (env, info) = dw_env(ctx, m)?;
     if info.mode == DualWriteMode::Operator {
         let action = match kind {
@@ -151,80 +165,166 @@ async fn run_map(ctx: &StepCtx, m: &MapRef, request_id: &str, mode: Mode, kind: 
     }
     let gw = ctx.envs.scoped(Some(&ctx.step.id)).gateway(&env)?;
     let map = gw.find_map(&m.source_set, &m.target_set, &ctx.cancel).await?;
+    // The intent in flight is about one map: only that map's turn may adopt it.
+    let mine = pending.as_ref().is_some_and(|p| p.is_for(&map));
+    let pending = if mine { pending.take() } else { None };
+    let start = MapAction::Start {
+        initial_sync: false,
+        master: master(ctx, m),
+    };
     match kind {
-        Kind::Run { with_sync: true } => initial_sync(ctx, &gw, m, &map, request_id, mode).await,
-        Kind::Run { with_sync: false } => {
-            transition(ctx, &gw, &map, MapAction::Start, request_id, status::RUNNING).await
-        }
-        Kind::Pause => transition(ctx, &gw, &map, MapAction::Pause, request_id, status::PAUSED).await,
-        Kind::Resume => transition(ctx, &gw, &map, MapAction::Resume, request_id, status::RUNNING).await,
-        Kind::Stop => transition(ctx, &gw, &map, MapAction::Stop, request_id, status::STOPPED).await,
+        Kind::Run { with_sync: true } => initial_sync(ctx, &gw, m, map, pending).await,
+        Kind::Run { with_sync: false } => transition(ctx, &gw, map, start, status::RUNNING, pending).await,
+        Kind::Pause => transition(ctx, &gw, map, MapAction::Pause, status::PAUSED, pending).await,
+        Kind::Resume => transition(ctx, &gw, map, MapAction::Resume, status::RUNNING, pending).await,
+        Kind::Stop => transition(ctx, &gw, map, MapAction::Stop, status::STOPPED, pending).await,
     }
 }
 
-/// Whether `map` is already where `action` would take it (or on its way there).
-fn settled(map: &MapInfo, want: i64) -> bool {
-    map.status == want
-        || (want == status::STOPPED && map.status == status::NOT_RUNNING)
-        || (want == status::RUNNING && (map.status == status::RESUMING || map.status == status::INITIAL_SYNC))
+/// Whether `map` is already where an action would take it.
+fn arrived(map: &MapInfo, want: i64) -> bool {
+    map.state() == want || (want == status::STOPPED && map.state() == status::NOT_RUNNING)
+}
+
+/// On its way to `want` without another action (Running after CatchUp or InitialSync).
+fn on_its_way(map: &MapInfo, want: i64) -> bool {
+    want == status::RUNNING && matches!(map.state(), status::CATCH_UP | status::INITIAL_SYNC)
+}
+
+/// Sends `action` exactly once: adopts the request of an intent in flight when the gateway accepted it, else
+/// journals a new intent and sends; a lost answer is looked up in `lastRequests` before it is given up on.
+/// Returns the server's request id.
+async fn act(
+    ctx: &StepCtx,
+    gw: &GatewayClient,
+    map: &MapInfo,
+    action: MapAction,
+    pending: Option<ActionIntent>,
+) -> Res<String> {
+    if let Some(p) = pending.filter(|p| p.action == action.code()) {
+        if let Some(r) = p.accepted_by(map) {
+            log(
+                ctx,
+                LogLevel::Info,
+                format!(
+                    "reconciling {}: action {} was accepted as request {} (not sent again)",
+                    map.name(),
+                    p.action,
+                    r.request_id
+                ),
+            );
+            return Ok(r.request_id.clone());
+        }
+        log(
+            ctx,
+            LogLevel::Info,
+            format!(
+                "reconciling {}: action {} was never accepted: sending it",
+                map.name(),
+                p.action
+            ),
+        );
+    }
+    let intent = ActionIntent::new(map, action, chrono::Utc::now());
+    ctx.emit
+        .durable(Event::StepIntent {
+            step: ctx.step.id.clone(),
+            attempt: ctx.attempt,
+            handle: Some(Handle {
+                kind: INTENT_KIND.into(),
+                id: intent.encode(),
+            }),
+        })
+        .await?;
+    match gw.send_action(map, action, &ctx.cancel).await {
+        Ok(id) => Ok(id),
+        Err(e) => {
+            // The answer may be lost while the action was taken: ask the map before giving up.
+            let again = gw.find_map(&intent.left, &intent.right, &ctx.cancel).await;
+            if let Some(r) = again.as_ref().ok().and_then(|m| intent.accepted_by(m)) {
+                log(
+                    ctx,
+                    LogLevel::Warn,
+                    format!(
+                        "the answer to action {} on {} was lost ({e}); the gateway accepted it as request {}",
+                        intent.action,
+                        map.name(),
+                        r.request_id
+                    ),
+                );
+                return Ok(r.request_id.clone());
+            }
+            Err(e.into())
+        }
+    }
 }
 
 async fn transition(
     ctx: &StepCtx,
     gw: &GatewayClient,
-    map: &MapInfo,
+    map: MapInfo,
     action: MapAction,
-    request_id: &str,
     want: i64,
+    pending: Option<ActionIntent>,
 ) -> Res<()> {
-    let sent = gw.find_request(request_id, &ctx.cancel).await?;
-    if sent.is_none()
-        && (map.status == want || (want == status::STOPPED && map.status == status::NOT_RUNNING))
-    {
+    let adopt = pending.as_ref().and_then(|p| p.accepted_by(&map)).is_some();
+    if !adopt && arrived(&map, want) {
         return Ok(());
     }
-    if sent.is_none() && !settled(map, want) {
-        gw.send_action(&map.id, action, Master::Fno, request_id, &ctx.cancel)
-            .await?;
+    if adopt || !on_its_way(&map, want) {
+        let id = act(ctx, gw, &map, action, pending).await?;
+        gw.wait_request(&id, poll(ctx), &ctx.cancel).await?;
     }
-    if sent.is_some() || !settled(map, want) {
-        gw.wait_request(request_id, poll(ctx), &ctx.cancel).await?;
+    let mut wanted = vec![want];
+    if want == status::STOPPED {
+        wanted.push(status::NOT_RUNNING);
     }
-    wait_status(ctx, gw, map, want).await?;
+    gw.wait_map_state(
+        &map.left_entity.name,
+        &map.right_entity.name,
+        &wanted,
+        poll(ctx),
+        &ctx.cancel,
+    )
+    .await?;
     Ok(())
 }
 
-/// Waits for a map status, journaling initial-sync progress when it changes.
-async fn wait_status(
+/// Waits for an initial-sync request, journaling progress (rows upserted per the legal entities' figures).
+async fn wait_sync(
     ctx: &StepCtx,
     gw: &GatewayClient,
+    m: &MapRef,
     map: &MapInfo,
-    want: i64,
-) -> Result<MapInfo, ConnectorError> {
-    let mut last = (u64::MAX, u64::MAX, String::new());
-    gw.wait_map_status(&map.id, want, poll(ctx), &ctx.cancel, |m| {
-        let s = &m.initial_sync;
-        let now = (s.rows_copied, s.rows_total, m.status_name.clone());
-        if now != last {
-            progress(
-                ctx,
-                s.rows_copied,
-                (s.rows_total > 0).then_some(s.rows_total),
-                Some(format!("{} {}", m.name, m.status_name)),
-            );
-            last = now;
+    id: &str,
+) -> Res<Result<(), String>> {
+    let pid = map.detail.pid.clone().unwrap_or_default();
+    let last = std::sync::Mutex::new(u64::MAX);
+    let res = gw
+        .wait_request_with(id, poll(ctx), &ctx.cancel, |_| {
+            let (pid, last) = (pid.clone(), &last);
+            async move {
+                if pid.is_empty() {
+                    return;
+                }
+                if let Ok(d) = gw.initial_sync_details(&pid, &ctx.cancel).await {
+                    let done: u64 = d.iter().map(|c| c.upsert_count).sum();
+                    let mut l = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if *l != done {
+                        progress(ctx, done, None, Some(format!("{} InitialSync", m.id)));
+                        *l = done;
+                    }
+                }
+            }
+        })
+        .await;
+    match res {
+        Ok(_) => Ok(Ok(())),
+        Err(ConnectorError::JobFailed(j)) if j.call == "dualwrite.request" => {
+            Ok(Err(j.details.first().cloned().unwrap_or_default()))
         }
-    })
-    .await
-}
-
-fn resume_id(base: &str, n: u32) -> String {
-    derive_id(base, &format!("resume-{n}"))
-}
-
-async fn settle_request(ctx: &StepCtx, gw: &GatewayClient, id: &str) -> Res<()> {
-    gw.wait_request(id, poll(ctx), &ctx.cancel).await?;
-    Ok(())
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Brings a map's initial sync to completion (see the module docs).
@@ -232,104 +332,120 @@ async fn initial_sync(
     ctx: &StepCtx,
     gw: &GatewayClient,
     m: &MapRef,
-    map: &MapInfo,
-    base: &str,
-    mode: Mode,
+    map: MapInfo,
+    mut pending: Option<ActionIntent>,
 ) -> Res<()> {
     let retries = super::retries(ctx);
-    let mut base_sent = false;
-    let mut resumes = 0u32;
-    if mode == Mode::Reconcile {
-        if let Some(s) = gw.find_request(base, &ctx.cancel).await? {
-            base_sent = true;
-            if s.state == RequestState::Waiting {
-                settle_request(ctx, gw, base).await?;
-            }
-        }
-        while resumes < retries {
-            match gw
-                .find_request(&resume_id(base, resumes + 1), &ctx.cancel)
-                .await?
-            {
-                Some(_) => resumes += 1,
-                None => break,
-            }
-        }
-        if resumes > 0 {
-            settle_request(ctx, gw, &resume_id(base, resumes)).await?;
-        }
-        log(
-            ctx,
-            LogLevel::Info,
-            format!(
-                "reconciling {}: initial-sync request {}received, {resumes} resume(s) received",
-                m.id,
-                if base_sent { "" } else { "not " }
-            ),
-        );
-    }
-    // The failure each automatic resume answered: the same one back right after a resume will not
-    // clear by resuming again.
-    let mut resumed_on: Option<SyncFailure> = None;
+    let action = MapAction::Start {
+        initial_sync: true,
+        master: master(ctx, m),
+    };
+    let mut restarts = 0u32;
+    // The failure each automatic restart answered: the same one back right after a restart will not clear.
+    let mut restarted_on: Option<SyncFailure> = None;
+    let mut cur = map;
     loop {
-        let cur = gw.map(&map.id, &ctx.cancel).await?;
-        match initial_sync_next_action(&cur) {
-            None if cur.status == status::RUNNING
-                || cur.status == status::INITIAL_SYNC
-                || cur.status == status::RESUMING =>
-            {
-                match wait_status(ctx, gw, &cur, status::RUNNING).await {
-                    Ok(_) => return Ok(()),
-                    // The map now shows the failure: the next turn reads it and decides.
-                    Err(ConnectorError::JobFailed(j)) if j.call == "dualwrite.initial_sync" => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            None => {
-                // Synced before but not running now (stopped since): start live sync, no initial sync.
-                let id = derive_id(base, "start");
-                transition(ctx, gw, &cur, MapAction::Start, &id, status::RUNNING).await?;
+        let adopt = pending
+            .as_ref()
+            .and_then(|p| p.accepted_by(&cur))
+            .map(|r| r.request_id.clone());
+        let id = match (adopt, cur.state()) {
+            (None, status::RUNNING) => return Ok(()),
+            (None, status::CATCH_UP) => {
+                gw.wait_map_state(
+                    &m.source_set,
+                    &m.target_set,
+                    &[status::RUNNING],
+                    poll(ctx),
+                    &ctx.cancel,
+                )
+                .await?;
                 return Ok(());
             }
-            Some(MapAction::InitialSync) if !base_sent => {
-                gw.send_action(&cur.id, MapAction::InitialSync, master(ctx, m), base, &ctx.cancel)
-                    .await?;
-                base_sent = true;
-                settle_request(ctx, gw, base).await?;
-            }
-            Some(MapAction::InitialSync) => {
+            (None, status::PAUSED) => {
                 return Err(fail(format!(
-                    "map {} shows no initial sync although request {base} was accepted: refusing to restart it",
+                    "map {} is Paused: resume it (dualwrite.resume) rather than start it",
                     m.id
                 )));
             }
-            Some(_) => {
-                let failure = SyncFailure::of(m, &cur);
+            (None, status::INITIAL_SYNC) => {
+                // Running already (started before this step, or by a request whose intent was not ours):
+                // wait for the newest start request still waiting, else for the state to change.
+                let running = cur
+                    .detail
+                    .last_requests
+                    .iter()
+                    .find(|r| matches!(r.action.as_str(), "1" | "8") && r.state == "1")
+                    .map(|r| r.request_id.clone());
+                match running {
+                    Some(id) => id,
+                    None => {
+                        cur = gw
+                            .wait_map_state(
+                                &m.source_set,
+                                &m.target_set,
+                                &[status::RUNNING, status::NOT_RUNNING, status::STOPPED],
+                                poll(ctx),
+                                &ctx.cancel,
+                            )
+                            .await?;
+                        continue;
+                    }
+                }
+            }
+            (Some(_), _) | (None, _) => act(ctx, gw, &cur, action, pending.take()).await?,
+        };
+        pending = None;
+        match wait_sync(ctx, gw, m, &cur, &id).await? {
+            Ok(()) => {
+                gw.wait_map_state(
+                    &m.source_set,
+                    &m.target_set,
+                    &[status::RUNNING],
+                    poll(ctx),
+                    &ctx.cancel,
+                )
+                .await?;
+                return Ok(());
+            }
+            Err(message) => {
+                let details = match cur.detail.pid.as_deref() {
+                    Some(pid) => gw
+                        .initial_sync_details(pid, &ctx.cancel)
+                        .await
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                let failure = SyncFailure::of(m, &message, &details);
                 log(ctx, LogLevel::Warn, failure.message.clone());
                 journal_new_entries(ctx, &error_env(ctx, m)?).await?;
-                if resumed_on.as_ref().is_some_and(|r| r.same_as(&failure)) {
+                if restarted_on.as_ref().is_some_and(|r| r.same_as(&failure)) {
                     return Err(fail_because(
                         format!(
-                            "{}: the same failure came back after resume {resumes}, so resuming again will not \
-                             clear it; stopped early (resumed {resumes} of {retries} times)",
+                            "{}: the same failure came back after restart {restarts}, so starting it again will not \
+                             clear it; stopped early (restarted {restarts} of {retries} times)",
                             failure.message
                         ),
                         failure.reason,
                     ));
                 }
-                if resumes >= retries {
+                if restarts >= retries {
                     return Err(fail_because(
-                        format!("{} (resumed {resumes} times, retries {retries})", failure.message),
+                        format!(
+                            "{} (restarted {restarts} times, retries {retries})",
+                            failure.message
+                        ),
                         failure.reason,
                     ));
                 }
-                resumes += 1;
-                let wait = resume_backoff(ctx.runbook.defaults.poll().as_std(), resumes);
+                restarts += 1;
+                let wait = restart_backoff(ctx.runbook.defaults.poll().as_std(), restarts);
                 log(
                     ctx,
                     LogLevel::Info,
                     format!(
-                        "resuming the initial sync of {} in {} ({resumes}/{retries})",
+                        "starting the initial sync of {} again in {} ({restarts}/{retries}): the gateway has no \
+                         continue-from-the-failed-row, a new pass upserts from row 1",
                         m.id,
                         crate::util::duration::compact_ms(
                             u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
@@ -337,70 +453,53 @@ async fn initial_sync(
                     ),
                 );
                 sleep_env(ctx, wait).await?;
-                let id = resume_id(base, resumes);
-                ctx.emit
-                    .durable(Event::StepIntent {
-                        step: ctx.step.id.clone(),
-                        attempt: ctx.attempt,
-                        handle: Some(Handle {
-                            kind: "dualwrite.resume".into(),
-                            id: id.clone(),
-                        }),
-                    })
-                    .await?;
-                gw.send_action(&cur.id, MapAction::Resume, master(ctx, m), &id, &ctx.cancel)
-                    .await?;
-                settle_request(ctx, gw, &id).await?;
-                resumed_on = Some(failure);
+                restarted_on = Some(failure);
+                cur = gw.find_map(&m.source_set, &m.target_set, &ctx.cancel).await?;
             }
         }
     }
 }
 
-/// How long to wait before automatic resume `n` (from 1) of a failed initial sync: the runbook's
-/// `poll`, doubled for each resume before it (environment time), so a cause that clears slowly
+/// How long to wait before automatic restart `n` (from 1) of a failed initial sync: the runbook's
+/// `poll`, doubled for each restart before it (environment time), so a cause that clears slowly
 /// (a dependency still syncing) gets the time to clear.
-fn resume_backoff(poll: std::time::Duration, n: u32) -> std::time::Duration {
+fn restart_backoff(poll: std::time::Duration, n: u32) -> std::time::Duration {
     poll.saturating_mul(1u32 << n.saturating_sub(1).min(10))
 }
 
-/// A failed initial sync as the gateway reports it: where, and the service's words for why.
+/// A failed initial-sync pass as the gateway reports it: the request's `errorMessage` and the first failing
+/// record of `ProjectExecutionWithCompanies`.
 #[derive(Debug, Clone)]
 struct SyncFailure {
     message: String,
     reason: Option<String>,
-    at_row: Option<u64>,
-    category: Option<String>,
+    first_record: Option<String>,
 }
 
 impl SyncFailure {
-    /// The same row failing for the same reason (the row count may have grown meanwhile).
+    /// The same record failing for the same reason.
     fn same_as(&self, other: &Self) -> bool {
-        (self.at_row, &self.category, &self.reason) == (other.at_row, &other.category, &other.reason)
+        (&self.first_record, &self.reason) == (&other.first_record, &other.reason)
     }
-}
 
-impl SyncFailure {
-    fn of(m: &MapRef, cur: &MapInfo) -> Self {
-        let s = &cur.initial_sync;
-        let reason = s
-            .message
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-            .or_else(|| s.category.clone());
-        let row = s.failed_at_row.map_or_else(|| "?".into(), |r| r.to_string());
+    fn of(m: &MapRef, request_message: &str, details: &[CompanySync]) -> Self {
+        let first = details.iter().flat_map(CompanySync::errors).next();
+        let errors: u64 = details.iter().map(|c| c.error_count).sum();
+        let reason = Some(request_message.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .or_else(|| first.map(|e| e.error_message.clone()));
+        let at = first
+            .map(|e| format!(" at record {}", e.record_id))
+            .unwrap_or_default();
         let message = format!(
-            "the initial sync of {} failed at row {row} of {}{}: {}",
+            "the initial sync of {} failed{at} ({errors} error(s) in the legal entities' figures): {}",
             m.id,
-            s.rows_total,
-            s.category.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(),
             reason.as_deref().unwrap_or("the gateway gave no reason")
         );
         Self {
             message,
             reason,
-            at_row: s.failed_at_row,
-            category: s.category.clone(),
+            first_record: first.map(|e| e.record_id.clone()),
         }
     }
 }
@@ -513,13 +612,17 @@ async fn operator(ctx: &StepCtx, m: &MapRef, info: &EnvInfo, action: OperatorAct
 mod tests {
     use std::time::Duration;
 
-    use super::resume_backoff;
+    use super::restart_backoff;
 
     #[test]
-    fn resumes_back_off_exponentially_from_the_poll() {
+    fn restarts_back_off_exponentially_from_the_poll() {
         let poll = Duration::from_secs(30);
-        let waits: Vec<u64> = (1..=4).map(|n| resume_backoff(poll, n).as_secs()).collect();
+        let waits: Vec<u64> = (1..=4).map(|n| restart_backoff(poll, n).as_secs()).collect();
         assert_eq!(waits, [30, 60, 120, 240]);
-        assert_eq!(resume_backoff(poll, 40), poll * 1024, "capped, never overflowing");
+        assert_eq!(
+            restart_backoff(poll, 40),
+            poll * 1024,
+            "capped, never overflowing"
+        );
     }
 }

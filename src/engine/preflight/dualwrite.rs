@@ -59,13 +59,12 @@ pub async fn run(cx: &mut Ctx<'_>) -> Vec<PreflightCheck> {
         };
         for (id, m) in maps {
             let subject = format!("{name}: {id}");
-            let found = listed.iter().find(|g| {
-                g.source_entity.eq_ignore_ascii_case(set(&m.source))
-                    && g.target_entity.eq_ignore_ascii_case(set(&m.target))
-            });
+            let found = listed
+                .iter()
+                .find(|g| g.is_between(set(&m.source), set(&m.target)));
             out.push(match found {
                 Some(g) => {
-                    let state = if g.status_name.is_empty() { g.status.to_string() } else { g.status_name.clone() };
+                    let state = crate::connectors::dual_write::status::name(g.state());
                     line(CHECK, subject, CheckStatus::Ok, format!("map exists, state {state}"))
                 }
                 None => fix(

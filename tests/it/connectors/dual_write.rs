@@ -1,5 +1,6 @@
-//! The dual-write gateway model against the simulator: an initial sync failing at row N and resumed (not
-//! restarted), requestId dedup, invalid transitions, operator-mode verification, generic http polling and notify.
+//! The dual-write gateway connector against the simulator (the tool's wire format, d365-api.md §5a): an initial
+//! sync failing at row N and started again (upserts), server request ids, invalid transitions, operator-mode
+//! verification, generic http polling and notify.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::connector as connector_support;
@@ -59,163 +60,106 @@ const POLL: Poll = Poll {
     timeout: Duration::from_secs(30),
 };
 
+const START_SYNC: MapAction = MapAction::Start {
+    initial_sync: true,
+    master: Master::Fno,
+};
+
 #[tokio::test]
-async fn an_initial_sync_failing_at_row_n_is_resumed_not_restarted() {
+async fn an_initial_sync_failing_at_row_n_is_started_again_and_upserts() {
     let h = start(YAML).await;
     let gw = h.gateway();
     let map = gw.find_map("CustomersV3", "accounts", &h.cancel).await.unwrap();
-    assert_eq!(
-        dual_write::initial_sync_next_action(&map),
-        Some(MapAction::InitialSync)
-    );
-    let rid = gw
-        .send_action(
-            &map.id,
-            MapAction::InitialSync,
-            Master::Fno,
-            "req-init-1",
-            &h.cancel,
-        )
-        .await
-        .unwrap();
-    gw.wait_request(&rid, POLL, &h.cancel).await.unwrap();
-    let err = gw
-        .wait_map_status(&map.id, status::RUNNING, POLL, &h.cancel, |_| {})
-        .await
-        .unwrap_err();
+    assert_eq!(map.state(), status::NOT_RUNNING);
+    let rid = gw.send_action(&map, START_SYNC, &h.cancel).await.unwrap();
+    let err = gw.wait_request(&rid, POLL, &h.cancel).await.unwrap_err();
     let ConnectorError::JobFailed(f) = &err else {
         panic!("expected the initial sync to fail, got {err}")
     };
-    assert!(f.details[0].contains("row 401"), "{:?}", f.details);
-    assert!(f.details[0].contains("missing_lookup"), "{:?}", f.details);
+    assert_eq!(f.details, ["Currency 'XYZ' not found"]);
+    // The per-company figures name the failing record.
+    let pid = map.detail.pid.clone().unwrap();
+    let details = gw.initial_sync_details(&pid, &h.cancel).await.unwrap();
+    let usmf = details.iter().find(|c| c.legal_entity_id == "USMF").unwrap();
+    assert_eq!(
+        (usmf.upsert_count, usmf.error_count, usmf.exported()),
+        (400, 1, 401)
+    );
+    assert_eq!(usmf.initial_sync_request_id.as_deref(), Some(rid.as_str()));
+    let e = usmf.errors().next().unwrap();
+    assert_eq!(
+        (e.source_field.as_str(), e.error_message.as_str()),
+        ("CustomerAccount", "Currency 'XYZ' not found")
+    );
 
-    // A resumed engine reads the map and continues from the failed row.
-    let map = gw.map(&map.id, &h.cancel).await.unwrap();
-    assert_eq!(
-        dual_write::initial_sync_next_action(&map),
-        Some(MapAction::Resume)
-    );
-    let rid = gw
-        .send_action(&map.id, MapAction::Resume, Master::Fno, "req-resume-1", &h.cancel)
-        .await
-        .unwrap();
-    gw.wait_request(&rid, POLL, &h.cancel).await.unwrap();
+    // No continue-from-the-failed-row: the map is started again, and the new pass upserts.
+    let map = gw.find_map("CustomersV3", "accounts", &h.cancel).await.unwrap();
+    assert_eq!(map.state(), status::NOT_RUNNING);
+    let again = gw.send_action(&map, START_SYNC, &h.cancel).await.unwrap();
+    assert_ne!(again, rid);
+    gw.wait_request(&again, POLL, &h.cancel).await.unwrap();
     let done = gw
-        .wait_map_status(&map.id, status::RUNNING, POLL, &h.cancel, |_| {})
+        .wait_map_state("CustomersV3", "accounts", &[status::RUNNING], POLL, &h.cancel)
         .await
         .unwrap();
-    assert_eq!(done.initial_sync.state, "Completed");
-    assert_eq!(done.initial_sync.rows_copied, 1000, "{done:?}");
-    assert_eq!(
-        h.side_effect("dualwrite.initial_sync:Customers").await,
-        1,
-        "never restarted"
-    );
-    assert_eq!(h.side_effect("dualwrite.resume:Customers").await, 1);
+    assert_eq!(done.request(&again).unwrap().state, "2");
+    let details = gw.initial_sync_details(&pid, &h.cancel).await.unwrap();
+    let updated: u64 = details
+        .iter()
+        .flat_map(|c| c.task_execution_statuses.iter().flat_map(|t| t.legs.iter()))
+        .map(|l| l.import_records_updated_count)
+        .sum();
+    assert_eq!(updated, 400, "the rows of the failed pass were upserted");
+    assert_eq!(h.side_effect("dualwrite.initial_sync:Customers").await, 2);
     let target = h
         .dataverse()
         .count("accounts", "accountid", None, &h.cancel)
         .await
         .unwrap()
         .rows;
-    assert_eq!(target, 1000, "every source row copied exactly once");
+    assert_eq!(target, 1000, "every source row on the target exactly once");
     // No row was a duplicate: the error queue holds only the original failure of row 401.
     let errors = h.fno().error_queue_since(None, 100, &h.cancel).await.unwrap();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].category, "missing_lookup");
     assert_eq!(errors[0].map_name, "Customers");
-    // The queue read incrementally and counted by map and category.
-    let fno = h.fno();
-    let last = errors[0].error_id;
-    assert!(
-        fno.error_queue_since(Some(last), 100, &h.cancel)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        fno.error_count(Some("Customers"), Some("missing_lookup"), None, &h.cancel)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        fno.error_count(Some("Customers"), None, Some(last), &h.cancel)
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        fno.error_count(Some("Customers"), None, Some(last - 1), &h.cancel)
-            .await
-            .unwrap(),
-        1
-    );
-    let by_cat = fno
-        .error_counts_by_category("Customers", None, &h.cancel)
-        .await
-        .unwrap();
-    assert_eq!(by_cat, vec![("missing_lookup".to_owned(), 1)]);
 }
 
 #[tokio::test]
-async fn the_same_request_id_never_acts_twice() {
+async fn requests_are_the_servers_and_a_refused_transition_keeps_the_services_words() {
     let h = start(YAML).await;
     let gw = h.gateway();
     let map = gw
         .find_map("VendorsV2", "msdyn_vendors", &h.cancel)
         .await
         .unwrap();
-    for _ in 0..3 {
-        let rid = gw
-            .send_action(
-                &map.id,
-                MapAction::Start,
-                Master::Fno,
-                "req-start-vendors",
-                &h.cancel,
-            )
-            .await
-            .unwrap();
-        assert_eq!(rid, "req-start-vendors");
-    }
-    gw.wait_request("req-start-vendors", POLL, &h.cancel)
+    let start = MapAction::Start {
+        initial_sync: false,
+        master: Master::Dataverse,
+    };
+    let rid = gw.send_action(&map, start, &h.cancel).await.unwrap();
+    let s = gw.wait_request(&rid, POLL, &h.cancel).await.unwrap();
+    assert_eq!(s.maps.len(), 1);
+    assert!(s.maps[0].is_between("VendorsV2", "msdyn_vendors"));
+    let m = gw
+        .wait_map_state("VendorsV2", "msdyn_vendors", &[status::RUNNING], POLL, &h.cancel)
         .await
         .unwrap();
-    assert!(
-        gw.find_request("req-start-vendors", &h.cancel)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        gw.find_request("req-never-sent", &h.cancel)
-            .await
-            .unwrap()
-            .is_none(),
-        "unknown id: safe to send"
-    );
-    gw.wait_map_status(&map.id, status::RUNNING, POLL, &h.cancel, |_| {})
-        .await
-        .unwrap();
+    assert_eq!(m.request(&rid).unwrap().action, "1");
     assert_eq!(h.side_effect("dualwrite.start:Vendors").await, 1);
     // Resuming a Running map is an invalid transition: the gateway's own words come back.
-    let err = gw
-        .send_action(&map.id, MapAction::Resume, Master::Fno, "req-bad", &h.cancel)
-        .await;
-    let outcome = match err {
-        Ok(rid) => gw.wait_request(&rid, POLL, &h.cancel).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
-    match outcome {
+    match gw.send_action(&m, MapAction::Resume, &h.cancel).await {
         Err(ConnectorError::Service {
             status: 409,
             ref code,
             ..
         }) => assert_eq!(code, "InvalidTransition"),
-        Err(ConnectorError::JobFailed(_)) => {}
         other => panic!("expected the transition to be refused, got {other:?}"),
     }
+    assert!(matches!(
+        gw.request_status("never-sent", &h.cancel).await,
+        Err(ConnectorError::NotFound { .. })
+    ));
 }
 
 #[tokio::test]
@@ -248,18 +192,8 @@ async fn operator_mode_is_verified_by_reading_the_environment() {
         .find_map("VendorsV2", "msdyn_vendors", &h.cancel)
         .await
         .unwrap();
-    gw.send_action(
-        &map.id,
-        MapAction::InitialSync,
-        Master::Fno,
-        "req-op-1",
-        &h.cancel,
-    )
-    .await
-    .unwrap();
-    gw.wait_map_status(&map.id, status::RUNNING, POLL, &h.cancel, |_| {})
-        .await
-        .unwrap();
+    let rid = gw.send_action(&map, START_SYNC, &h.cancel).await.unwrap();
+    gw.wait_request(&rid, POLL, &h.cancel).await.unwrap();
     let after = dual_write::verify_operator(&fno, &dv, &spec, action, None, &h.cancel)
         .await
         .unwrap();
@@ -275,12 +209,16 @@ async fn generic_http_polls_until_a_pointer_matches_and_captures() {
         .await
         .unwrap();
     let t = h.transport("dualwrite", DUALWRITE, fast_policy());
+    let cid = gw.cid(&h.cancel).await.unwrap();
     let start = HttpCall {
         method: reqwest::Method::POST,
         target: "/api/DualWriteManagement/1.0/Start".into(),
-        body: Some(json!({"entityId": map.id, "action": 1, "master": 1, "requestId": "req-http-1"})),
-        expect_status: vec![202],
-        idempotency: Idempotency::Handle("req-http-1".into()),
+        body: Some(
+            json!({"action": "1", "details": [{"tid": map.detail.tid, "pid": map.detail.pid, "cid": cid,
+            "parameters": {"skipInitialSync": true, "conflictResolution": {"master": "AX", "option": "1"}}}]}),
+        ),
+        expect_status: vec![200],
+        idempotency: Idempotency::Unsafe,
         authenticated: true,
     };
     let out = http::request(
@@ -292,22 +230,25 @@ async fn generic_http_polls_until_a_pointer_matches_and_captures() {
     )
     .await
     .unwrap();
-    assert_eq!(out.captures["rid"], "req-http-1");
+    let rid = out.captures["rid"].as_str().unwrap().to_owned();
+    assert!(!rid.is_empty(), "the server's request id");
+    // Status answers the map list; the map's newest lastRequests element is this request.
+    let state = "/0/detail/lastRequests/0/state";
     let poll = PollSpec {
         every: Duration::from_millis(20),
         timeout: Duration::from_secs(20),
         until: Condition {
-            pointer: "/status".into(),
-            equals: json!(2),
+            pointer: state.into(),
+            equals: json!("2"),
         },
         fail_if: Some(Condition {
-            pointer: "/status".into(),
-            equals: json!(3),
+            pointer: state.into(),
+            equals: json!("3"),
         }),
     };
     let status_call = HttpCall {
         method: reqwest::Method::GET,
-        target: "/api/DualWriteManagement/1.0/Status/req-http-1".into(),
+        target: format!("/api/DualWriteManagement/1.0/Status/{rid}"),
         body: None,
         expect_status: vec![],
         idempotency: Idempotency::Safe,
@@ -317,21 +258,21 @@ async fn generic_http_polls_until_a_pointer_matches_and_captures() {
         &t,
         &status_call,
         Some(&poll),
-        &[("name".into(), "/statusName".into())],
+        &[("name".into(), "/0/detail/lastRequests/0/requestId".into())],
         &h.cancel,
     )
     .await
     .unwrap();
-    assert_eq!(out.captures["name"], "Completed");
+    assert_eq!(out.captures["name"], json!(rid));
     // fail_if ends the poll with the value that matched.
     let failing = PollSpec {
         until: Condition {
-            pointer: "/status".into(),
-            equals: json!(99),
+            pointer: state.into(),
+            equals: json!("99"),
         },
         fail_if: Some(Condition {
-            pointer: "/statusName".into(),
-            equals: json!("Completed"),
+            pointer: state.into(),
+            equals: json!("2"),
         }),
         ..poll
     };
@@ -341,14 +282,14 @@ async fn generic_http_polls_until_a_pointer_matches_and_captures() {
     let ConnectorError::JobFailed(f) = &err else {
         panic!("expected fail_if to fail the step, got {err}")
     };
-    assert_eq!(f.details, vec!["/statusName = \"Completed\"".to_owned()]);
+    assert_eq!(f.details, vec![format!("{state} = \"2\"")]);
     let wrong = HttpCall {
         expect_status: vec![201],
         ..start
     };
     let err = http::request(&t, &wrong, None, &[], &h.cancel).await.unwrap_err();
     assert!(
-        err.to_string().contains("expected status [201], got 202"),
+        err.to_string().contains("expected status [201], got 409"),
         "{err}"
     );
 }

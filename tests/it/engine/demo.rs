@@ -229,7 +229,10 @@ fn sigint_exits_130_and_resume_finishes_the_run() {
     assert!(text.contains("resumed by"), "{text}");
     let state = sim.state();
     for (k, v) in state["side_effects"].as_object().unwrap() {
-        if k.starts_with("dmf.")
+        if k == "dualwrite.initial_sync:vendors" {
+            // The demo's vendors pass fails at row 2,100: that pass and one retry pass, never a third.
+            assert_eq!(v.as_u64(), Some(2), "{k}");
+        } else if k.starts_with("dmf.")
             || k.starts_with("dualwrite.initial_sync:")
             || k.starts_with("canary.create:")
         {

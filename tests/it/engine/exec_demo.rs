@@ -60,7 +60,11 @@ async fn the_demo_runbook_runs_to_the_end_on_its_scenario() {
         }
         i += 1;
     }
-    assert_eq!(h.effect("dualwrite.initial_sync:vendors"), 1);
+    assert_eq!(
+        h.effect("dualwrite.initial_sync:vendors"),
+        2,
+        "the failed pass and the one retry pass"
+    );
     for m in h.runbook.maps.keys() {
         assert_eq!(h.map_state(m.as_str())["statusName"], "Running", "{m}");
     }

@@ -146,14 +146,19 @@ async fn parity_error_queue_sample_and_monitor() {
     let gw = GatewayClient::new(h.envs.transport("dualwrite").unwrap());
     let c = CancellationToken::new();
     let m = gw.find_map("VendorsV2", "msdyn_vendors", &c).await.unwrap();
-    gw.send_action(&m.id, MapAction::InitialSync, Master::Fno, "req-v", &c)
-        .await
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while gw.map(&m.id, &c).await.unwrap().initial_sync.state != "Failed" {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let start = MapAction::Start {
+        initial_sync: true,
+        master: Master::Fno,
+    };
+    let rid = gw.send_action(&m, start, &c).await.unwrap();
+    let poll = cutover::connectors::dmf::Poll {
+        every: std::time::Duration::from_millis(20),
+        timeout: std::time::Duration::from_secs(20),
+    };
+    assert!(
+        gw.wait_request(&rid, poll, &c).await.is_err(),
+        "the pass fails at row 5"
+    );
     let msg = failure(&h.run("errors").await);
     assert!(msg.contains("1 active") && msg.contains("vendors: 1"), "{msg}");
     assert_ok(&h.run("errors-loose").await);

@@ -1,15 +1,16 @@
-//! Scenario tests for dual-write (our gateway model, d365-api.md §5a): initial sync failing at row N,
-//! Resume finishing it, a restart producing duplicate-key errors, dependencies, pause queues.
+//! Scenario tests for dual-write through the gateway in the tool's wire format (d365-api.md §5a): string action
+//! codes, server request ids, `Status` lists, initial sync failing at row N and a restart finishing it (upserts),
+//! per-company figures, dependencies, pause queues and CatchUp, invalid bodies.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::sim as sim_support;
+use crate::support::gateway::{GW, Gw, start_bodies, start_codes};
 
 use std::time::{Duration, Instant};
 
-use cutover::sim::SimHandle;
 use serde_json::{Value, json};
 
-const GW: &str = "api/DualWriteManagement/1.0";
+const V: (&str, &str) = ("VendorsV2", "msdyn_vendors");
+const C: (&str, &str) = ("Companies", "cdm_companies");
 
 fn yaml(extra: &str) -> String {
     format!(
@@ -42,222 +43,243 @@ maps:
     )
 }
 
-struct Gw {
-    h: SimHandle,
-    c: reqwest::Client,
-    tok: String,
-}
-
-impl Gw {
-    async fn new(text: &str) -> Gw {
-        let (h, c, tok) = sim_support::sim_with_token(text, "https://gw.example/.default").await;
-        Gw { h, c, tok }
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let r = self
-            .c
-            .get(format!("{}/{path}", self.h.url()))
-            .bearer_auth(&self.tok)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-        r.json().await.unwrap()
-    }
-
-    /// Finds a map by (sourceEntity, targetEntity), as the connector does.
-    async fn map(&self, source: &str, target: &str) -> Value {
-        let list = self.get(&format!("{GW}/Entities")).await;
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["sourceEntity"] == source && m["targetEntity"] == target)
-            .unwrap()
-            .clone()
-    }
-
-    async fn act(&self, id: &str, action: u64, request: Option<&str>) -> reqwest::Response {
-        let mut body = json!({"entityId": id, "action": action, "master": 1});
-        if let Some(r) = request {
-            body["requestId"] = json!(r);
-        }
-        self.c
-            .post(format!("{}/{GW}/Start", self.h.url()))
-            .bearer_auth(&self.tok)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn wait_map(&self, source: &str, target: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let m = self.map(source, target).await;
-            if done(&m) {
-                return m;
-            }
-            assert!(Instant::now() < deadline, "map never reached the state: {m}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn table(&self, side: &str, set: &str) -> u64 {
-        self.h.state()["tables"][side][set].as_u64().unwrap()
-    }
-}
-
-fn failed(m: &Value) -> bool {
-    m["initialSync"]["state"] == "Failed"
-}
-
 #[tokio::test]
-async fn initial_sync_fails_at_row_n_and_resume_finishes_it() {
+async fn initial_sync_fails_at_row_n_and_a_restart_upserts_to_the_end() {
     let g = Gw::new(&yaml("")).await;
     let env = g
         .get(&format!("{GW}/Environments?targetType=AX&identifier=x"))
         .await;
-    assert_eq!(env[0]["linked"], true);
-    let id = g.map("VendorsV2", "msdyn_vendors").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = g.act(&id, 8, Some("req-1")).await;
-    assert_eq!(r.status(), 202);
-    assert_eq!(r.json::<Value>().await.unwrap()["requestId"], "req-1");
-    let m = g.wait_map("VendorsV2", "msdyn_vendors", failed).await;
-    let s = &m["initialSync"];
+    assert!(env[0]["cid"].is_string() && env[0]["cname"].is_string(), "{env}");
+    let m = g.map(V.0, V.1).await;
     assert_eq!(
-        (s["failedAtRow"].clone(), s["rowsCopied"].clone()),
-        (json!(210), json!(209))
+        (
+            m["leftEntity"]["targetType"].clone(),
+            m["rightEntity"]["targetType"].clone()
+        ),
+        (json!("AX"), json!("CRM"))
     );
-    assert_eq!(s["category"], "missing_lookup");
-    assert_eq!(m["status"], 6);
+    assert_eq!(
+        (m["detail"]["tName"].clone(), m["detail"]["state"].clone()),
+        (json!("vendors"), json!("6"))
+    );
+    let pid = m["detail"]["pid"].as_str().unwrap().to_string();
+    let first = g.act_ok(V.0, V.1, "1", false).await;
+    let r = g.settle(&first).await;
+    assert_eq!(
+        (r["state"].clone(), r["action"].clone()),
+        (json!("3"), json!("1"))
+    );
+    assert_eq!(r["errorMessage"], "vendor group missing");
+    assert!(r["createdOn"].is_string() && r["modifiedOn"].is_string(), "{r}");
+    let m = g.map(V.0, V.1).await;
+    assert_eq!(m["detail"]["state"], "6");
+    assert_eq!(m["detail"]["lastRequest"]["requestId"], first.as_str());
+    assert_eq!(g.inspect("vendors")["initialSync"]["failedAtRow"], 210);
     assert_eq!(
         g.table("dataverse", "msdyn_vendors"),
         209,
         "rows before the failure stay copied"
     );
-    let log = g
-        .get("data/DualWriteErrorLogs?$filter=MapName eq 'vendors'&$count=true")
-        .await;
-    assert_eq!(log["@odata.count"], 1);
-    let e = &log["value"][0];
-    assert_eq!(e["Category"], "missing_lookup");
-    assert_eq!(e["ErrorMessage"], "vendor group missing");
-    assert_eq!(e["SourceEntity"], "VendorsV2");
-    assert!(
-        e["RecordKey"].as_str().unwrap().starts_with("DE-"),
-        "row 210 is a DEMF vendor"
+    // Per legal entity: USMF's 200 rows copied; DEMF failed at its 10th row.
+    let p = g.project(&pid).await;
+    let per = p["projectExecutionResponses"].as_array().unwrap();
+    let co = |le: &str| per.iter().find(|c| c["legalEntityId"] == le).unwrap().clone();
+    let (us, de) = (co("USMF"), co("DEMF"));
+    assert_eq!(
+        (us["upsertCount"].clone(), us["errorCount"].clone()),
+        (json!(200), json!(0))
     );
-    assert!(e["LogDateTime"].is_string() && e["ErrorId"].is_u64());
-    // Resume continues from row 210 and finishes with target == source.
-    assert_eq!(g.act(&id, 4, None).await.status(), 202);
-    let m = g
-        .wait_map("VendorsV2", "msdyn_vendors", |m| m["status"] == 4)
-        .await;
-    assert_eq!(m["initialSync"]["state"], "Completed");
+    assert_eq!(
+        (de["upsertCount"].clone(), de["errorCount"].clone()),
+        (json!(9), json!(1))
+    );
+    assert_eq!(
+        (de["executionStatus"].clone(), de["initialSyncRequestId"].clone()),
+        (json!("Failed"), json!(first))
+    );
+    let leg = &de["taskExecutionStatuses"][0]["legs"][0];
+    assert_eq!(
+        (
+            leg["exportRecordCount"].clone(),
+            leg["importRecordsInsertedCount"].clone(),
+            leg["importRecordsErrorCount"].clone()
+        ),
+        (json!(10), json!(9), json!(1))
+    );
+    let e = &leg["importErrors"][0];
+    assert!(
+        e["recordId"].as_str().unwrap().starts_with("DE-"),
+        "row 210 is a DEMF vendor: {e}"
+    );
+    assert_eq!(
+        (e["sourceField"].clone(), e["errorMessage"].clone()),
+        (json!("VendorAccountNumber"), json!("vendor group missing"))
+    );
+    // No "continue from the failed row": a new start "1" runs a pass from row 1 that upserts.
+    let second = g.act_ok(V.0, V.1, "1", false).await;
+    assert_ne!(second, first, "the server chooses request ids");
+    assert_eq!(g.settle(&second).await["state"], "2");
+    g.wait_state(V.0, V.1, "4").await;
     assert_eq!(g.table("dataverse", "msdyn_vendors"), 350);
-    assert_eq!(g.table("fno", "VendorsV2"), 350);
-    let active = g
-        .get("data/DualWriteErrorLogs?$filter=MapName eq 'vendors' and Status eq 'Active'&$count=true")
-        .await;
-    assert_eq!(active["@odata.count"], 0, "the resumed sync resolved its failure");
+    let p = g.project(&pid).await;
+    let us = p["projectExecutionResponses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["legalEntityId"] == "USMF")
+        .unwrap()
+        .clone();
+    let leg = &us["taskExecutionStatuses"][0]["legs"][0];
+    assert_eq!(
+        (
+            leg["importRecordsUpdatedCount"].clone(),
+            leg["importRecordsInsertedCount"].clone()
+        ),
+        (json!(200), json!(0))
+    );
+    assert_eq!(
+        (us["executionStatus"].clone(), us["initialSyncRequestId"].clone()),
+        (json!("Succeeded"), json!(second))
+    );
     let st = g.h.state();
-    assert_eq!(st["side_effects"]["dualwrite.initial_sync:vendors"], 1);
-    assert_eq!(st["side_effects"]["dualwrite.resume:vendors"], 1);
-    // A repeated request id does not act twice.
-    assert_eq!(g.act(&id, 8, Some("req-1")).await.status(), 202);
-    assert_eq!(g.h.state()["side_effects"]["dualwrite.initial_sync:vendors"], 1);
-    let status = g.get(&format!("{GW}/Status/req-1")).await;
-    assert!([1, 2].contains(&status["status"].as_u64().unwrap()));
+    assert_eq!(st["side_effects"]["dualwrite.initial_sync:vendors"], 2);
+    assert_eq!(start_codes(&g.c, &g.h.url()).await, ["1", "1"]);
+    let body = &start_bodies(&g.c, &g.h.url()).await[0];
+    assert_eq!(body["details"][0]["parameters"]["skipInitialSync"], false);
+    assert_eq!(body["details"][0]["pid"], pid.as_str());
 }
 
 #[tokio::test]
-async fn a_restart_instead_of_resume_produces_duplicate_key_errors() {
+async fn status_answers_the_list_of_maps_with_the_request_in_last_requests() {
     let g = Gw::new(&yaml("")).await;
-    let id = g.map("VendorsV2", "msdyn_vendors").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    g.act(&id, 8, None).await;
-    g.wait_map("VendorsV2", "msdyn_vendors", failed).await;
-    assert_eq!(g.act(&id, 8, None).await.status(), 202);
-    let m = g
-        .wait_map("VendorsV2", "msdyn_vendors", |m| {
-            failed(m) && m["initialSync"]["category"] == "duplicate_key"
-        })
-        .await;
-    assert_eq!(m["initialSync"]["errorCount"], 209);
-    assert!(
-        m["initialSync"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("209 rows failed")
-    );
-    assert_eq!(m["status"], 6);
-    let dups = g
-        .get("data/DualWriteErrorLogs?$filter=Category eq 'duplicate_key'&$count=true&$top=1")
-        .await;
-    assert_eq!(dups["@odata.count"], 209);
-    assert_eq!(g.h.state()["side_effects"]["dualwrite.initial_sync:vendors"], 2);
+    let id = g.act_ok(C.0, C.1, "5", false).await;
+    let list = g.get(&format!("{GW}/Status/{id}")).await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["leftEntity"]["name"], "Companies");
+    let d = &list[0]["detail"];
+    for k in [
+        "tid",
+        "tName",
+        "pid",
+        "state",
+        "actions",
+        "template",
+        "lastRequest",
+        "lastRequests",
+    ] {
+        assert!(!d[k].is_null(), "detail.{k} missing: {d}");
+    }
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = g.request(&id).await;
+        let s = r["state"].as_str().unwrap().to_string();
+        if seen.last() != Some(&s) {
+            seen.push(s.clone());
+        }
+        if s == "2" {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(seen.last().map(String::as_str), Some("2"));
+    assert!(seen.iter().all(|s| s == "1" || s == "2"), "{seen:?}");
+    assert_eq!(g.map(C.0, C.1).await["detail"]["state"], "5");
+    assert_eq!(g.h.state()["side_effects"]["dualwrite.pause:companies"], 1);
+    let r =
+        g.c.get(format!("{}/{GW}/Status/no-such-request", g.h.url()))
+            .bearer_auth(&g.tok)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 404);
 }
 
 #[tokio::test]
 async fn a_map_started_before_its_dependencies_fails_its_lookups() {
     let text = yaml("").replace(", initial: { status: running, preloaded: true }", "");
     let g = Gw::new(&text).await;
-    let id = g.map("VendorsV2", "msdyn_vendors").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    g.act(&id, 8, None).await;
-    let m = g.wait_map("VendorsV2", "msdyn_vendors", failed).await;
-    assert_eq!(m["initialSync"]["failedAtRow"], 1);
-    assert_eq!(m["initialSync"]["category"], "missing_lookup");
-    // Start without initial sync reports the missing dependency through the request status.
-    let r: Value = g.act(&id, 1, Some("r-dep")).await.json().await.unwrap();
-    assert_eq!(r["requestId"], "r-dep");
-    let s = g.get(&format!("{GW}/Status/r-dep")).await;
-    assert_eq!(
-        (s["status"].clone(), s["statusName"].clone()),
-        (json!(3), json!("Error"))
+    let id = g.act_ok(V.0, V.1, "1", false).await;
+    let r = g.settle(&id).await;
+    assert_eq!(r["state"], "3");
+    assert!(
+        r["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("could not be resolved"),
+        "{r}"
+    );
+    assert_eq!(g.inspect("vendors")["initialSync"]["failedAtRow"], 1);
+    assert_eq!(g.inspect("vendors")["initialSync"]["category"], "missing_lookup");
+    // Start without initial sync reports the missing dependency through the request.
+    let id = g.act_ok(V.0, V.1, "1", true).await;
+    let r = g.request(&id).await;
+    assert_eq!(r["state"], "3");
+    assert!(
+        r["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("depends on 'companies'"),
+        "{r}"
     );
 }
 
 #[tokio::test]
-async fn invalid_transitions_are_409_and_requests_complete() {
+async fn invalid_transitions_are_409_and_unknown_codes_400() {
     let g = Gw::new(&yaml("")).await;
-    let id = g.map("VendorsV2", "msdyn_vendors").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = g.act(&id, 3, None).await;
+    let r = g.act(V.0, V.1, "5", false).await;
     assert_eq!(r.status(), 409);
     assert_eq!(
         r.json::<Value>().await.unwrap()["error"]["code"],
         "InvalidTransition"
     );
-    let cid = g.map("Companies", "cdm_companies").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let rid: Value = g.act(&cid, 3, None).await.json().await.unwrap();
-    let rid = rid["requestId"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let s = g.get(&format!("{GW}/Status/{rid}")).await;
-        if s["status"] == 2 {
-            assert_eq!(s["statusName"], "Completed");
-            break;
-        }
-        assert_eq!(s["status"], 1);
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    for code in ["2", "3", "7", "9", ""] {
+        let r = g.act(C.0, C.1, code, false).await;
+        assert_eq!(r.status(), 400, "action {code:?}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "BadRequest");
+        assert!(e["error"]["message"].is_string());
     }
-    assert_eq!(g.map("Companies", "cdm_companies").await["status"], 5);
-    assert_eq!(g.h.state()["side_effects"]["dualwrite.pause:companies"], 1);
+    // The C# enum position as a number is not a wire value.
+    let m = g.map(C.0, C.1).await;
+    let detail = json!({"tid": m["detail"]["tid"], "pid": m["detail"]["pid"], "cid": g.cid().await});
+    let r = g.post(&json!({"action": 3, "details": [detail]})).await;
+    assert_eq!(r.status(), 400);
+    let r = g.post(&json!({"action": "5", "details": [{"tid": m["detail"]["tid"], "pid": m["detail"]["pid"], "cid": "other"}]})).await;
+    assert_eq!(r.status(), 400, "a foreign connection set");
+    assert!(
+        start_codes(&g.c, &g.h.url()).await.is_empty(),
+        "nothing was accepted"
+    );
+    assert_eq!(g.map(C.0, C.1).await["detail"]["state"], "4");
+}
+
+#[tokio::test]
+async fn stop_and_initial_sync_of_an_existing_map_use_codes_4_and_8() {
+    let g = Gw::new(&yaml("")).await;
+    let id = g.act_ok(C.0, C.1, "4", false).await;
+    g.settle(&id).await;
+    g.wait_state(C.0, C.1, "1").await;
+    let id = g.act_ok(C.0, C.1, "8", false).await;
+    assert_eq!(g.settle(&id).await["state"], "2");
+    g.wait_state(C.0, C.1, "4").await;
+    assert_eq!(start_codes(&g.c, &g.h.url()).await, ["4", "8"]);
+    let bodies = start_bodies(&g.c, &g.h.url()).await;
+    assert!(
+        bodies[1]["details"][0].get("pid").is_none(),
+        "8 is sent without pid: {}",
+        bodies[1]
+    );
+    let st = g.h.state();
+    assert_eq!(st["side_effects"]["dualwrite.stop:companies"], 1);
+    assert_eq!(st["side_effects"]["dualwrite.initial_sync:companies"], 1);
+    assert_eq!(
+        g.table("dataverse", "cdm_companies"),
+        2,
+        "the preloaded rows were upserted, not duplicated"
+    );
 }
 
 #[tokio::test]
@@ -266,29 +288,28 @@ async fn a_paused_map_queues_live_writes_and_resume_plays_them_back() {
 time_scale: 60
 live_writes:
   - { side: fno, entity: VendorsV2, company: USMF, creates_per_hour: 3600, duration: 40s, after_running: [vendors] }
-dual_write: { lag: 1s, replay_rate: 20 }
+dual_write: { lag: 1s, replay_rate: 2 }
 "#;
     let text = yaml(extra).replace("time_scale: 1000\n", "").replace(
         "    fail_at_row: 210\n",
         "    initial: { status: running, preloaded: true }\n",
     );
     let g = Gw::new(&text).await;
-    let id = g.map("VendorsV2", "msdyn_vendors").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(g.act(&id, 3, None).await.status(), 202);
+    g.act_ok(V.0, V.1, "5", false).await;
     // The 40 writes of the window arrive on F&O while the map is paused.
     let deadline = Instant::now() + Duration::from_secs(15);
     while g.table("fno", "VendorsV2") < 390 {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let m = g.map("VendorsV2", "msdyn_vendors").await;
+    let m = g.inspect("vendors");
     assert!(m["queued"].as_u64().unwrap() >= 39, "{m}");
     assert!(g.table("dataverse", "msdyn_vendors") <= 351);
-    assert_eq!(g.act(&id, 4, None).await.status(), 202);
-    g.wait_map("VendorsV2", "msdyn_vendors", |m| m["status"] == 4)
-        .await;
+    g.act_ok(V.0, V.1, "6", false).await;
+    // Catching up shows as CatchUp ("3"), then Running ("4").
+    let m = g.map(V.0, V.1).await;
+    assert_eq!(m["detail"]["state"], "3", "{m}");
+    g.wait_state(V.0, V.1, "4").await;
     assert_eq!(g.table("dataverse", "msdyn_vendors"), g.table("fno", "VendorsV2"));
+    assert_eq!(start_codes(&g.c, &g.h.url()).await, ["5", "6"]);
 }

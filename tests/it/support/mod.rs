@@ -7,6 +7,7 @@ pub mod connector;
 pub mod engine;
 pub mod exec;
 pub mod fault;
+pub mod gateway;
 pub mod hostile;
 pub mod journal;
 pub mod rechain;
