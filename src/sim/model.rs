@@ -162,11 +162,23 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "Gateway",
-        "Paths and bodies under `/api/DualWriteManagement/1.0/` as in the lead's contract; status ints None 0, Stopped 1, InitialSync 2, Running 4, Paused 5, NotRunning 6, Resuming 7 (ours); the transitions and the 409 `InvalidTransition` of the section on the gateway above; a repeated caller `requestId` returns the same request; `master` is accepted and ignored.",
+        "The paths, bodies, codes and states follow Microsoft's automation tool (d365-api.md §5a); what the tool does not show is ours: the transitions of the section on the gateway above; an invalid transition is a synchronous 409 `InvalidTransition`, an unknown or non-string action code, a missing `details` list, a `cid` other than the environment's or a `conflictResolution.master` other than `AX`/`CRM` a 400 `BadRequest`, an unknown `pid`/`tid` a 404, all `{\"error\":{\"code\",\"message\"}}`; a request naming several maps is refused whole when one transition is invalid; `master` is checked but initial sync always copies F&O → Dataverse; `cid`, `tid` and `pid` are GUIDs derived from the seed, `cname` is the first label of the F&O host; `actions` lists the codes the state allows; `template` is version 1.0.0.0 by `Microsoft`; maps are listed whatever the `targetType`/`cid` query says.",
+    ),
+    (
+        "Gateway requests",
+        "`POST Start` answers 200 `{\"requestId\"}` (a fresh GUID). A request is Waiting (`\"1\"`) for `dual_write.request_delay` (simulated), then Completed (`\"2\"`); a start with initial sync (or `\"8\"`) stays Waiting until its pass ends, then Completed, or Error (`\"3\"`) with the failure's message in `errorMessage`; a start without initial sync whose `depends_on` maps are not Running is Error at once. `createdOn` is the wall-clock time the request arrived, `modifiedOn` that time plus the simulated time to its last change divided by `time_scale`, both RFC 3339 UTC with milliseconds; `errorUri` is null. `lastRequests` holds a map's last 10 requests, newest first, and `lastRequest` the newest. `GET Status/{id}` lists the maps the request named; an unknown id is 404. `GET /_sim/gateway` lists every accepted `POST Start` body with its request.",
+    ),
+    (
+        "Map states",
+        "A paused map's queue is played back after resume (`\"6\"`) in CatchUp, shown as `\"3\"` (the tool's enum names 3 `CatchUp` since its commit of 2025-03-13; the reference says 3 is not in the enum), then Running `\"4\"`. A stop during an initial sync ends its request in Error. `\"8\"` (the tool sends it without `pid` to a map with no project) runs an initial-sync pass like a start with initial sync, from NotRunning/Stopped/None.",
     ),
     (
         "Initial sync",
-        "Copies source rows in table order at `rate`; `fail_at_row` fails the first pass only. A restart starts at row 1 and every row already on the target is a `duplicate_key` error. A sync started while a `depends_on` map is not Running fails at row 1 with `missing_lookup`. Rows created in the source during the sync are copied at its end.",
+        "Copies source rows in table order at `rate`; `fail_at_row` fails the first pass only. There is no \"continue from the failed row\" (the tool has none): every pass starts at row 1 and upserts: a row this map copied before (or preloaded) counts as updated, a row on the target that it did not copy is a `duplicate_key` error (the pass then ends in Error). A sync started while a `depends_on` map is not Running fails at row 1 with `missing_lookup`. Rows created in the source during the sync are copied at its end.",
+    ),
+    (
+        "Initial-sync details",
+        "`GET api/ProjectExecutionWithCompanies/{pid}` answers `{\"projectName\",\"projectExecutionResponses\":[...]}` (the shape the tool deserialises) with one element per legal entity the last pass read (`legalEntityId` empty for a shared table): `executionStatus` `Executing`, `Succeeded` or `Failed` (any error), `upsertCount` inserted + updated, `errorCount`, `initialSyncRequestId` the request that started the pass, one task named after the map with one leg: `exportRecordCount` rows read, `exportRecordErrorCount` 0, `importRecordsInsertedCount`, `importRecordsUpdatedCount`, `importRecordsErrorCount`, `importErrors[{recordId (the source key), sourceField (the source key field), errorMessage}]` (the first 100), `exportErrors` empty, `importErrorUri` null. An unknown pid is 404.",
     ),
     (
         "Error queue",

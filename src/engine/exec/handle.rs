@@ -2,8 +2,9 @@
 //! resumed process computes exactly the handle its predecessor journaled, and a new attempt gets a new one.
 //!
 //! - `dmf.import` / `dmf.export`: the executionId, a UUID-shaped string (RFC 9562 version 8 layout).
-//! - `dualwrite.request`: the gateway requestId of wave map steps and `dualwrite.*` steps (per-map and per-resume
-//!   ids are derived from it with [`derive_id`]).
+//! - `dualwrite.request`: the step handle of wave map steps and `dualwrite.*` steps. It is never sent: the
+//!   gateway generates its own request ids, so each action is journaled before it is sent as a
+//!   `dualwrite.intent` handle carrying an `ActionIntent` (see `exec::dual_write`).
 //! - `canary`: the roundtrip's record key `CANARY-<12 upper-case hex>` (19 characters: fits F&O's 20-character
 //!   account numbers).
 //! - none for pure reads, manual, wait, http, shell, notify and gates.

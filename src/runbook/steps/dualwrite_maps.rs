@@ -24,7 +24,7 @@ impl Kind for DualwriteMaps {
         Some("dualwrite.request")
     }
 
-    /// The request id is journaled.
+    /// Each action is journaled (an intent) before it is sent; resume reads the map's `lastRequests`.
     fn reconcile(&self) -> Reconcile {
         Reconcile::ByHandle
     }

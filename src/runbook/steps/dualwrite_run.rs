@@ -38,7 +38,8 @@ impl Kind for DualwriteRun {
         Some("dualwrite.request")
     }
 
-    /// The request id is journaled: ask the gateway, resume a failed sync.
+    /// Each action is journaled (an intent) before it is sent: resume reads the map's `lastRequests`, adopts an
+    /// accepted request, and starts a failed sync again.
     fn reconcile(&self) -> Reconcile {
         Reconcile::ByHandle
     }
