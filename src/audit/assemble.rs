@@ -173,6 +173,7 @@ pub fn assemble(
         lease_takeovers: h.lease_takeovers,
         accepted_changed_runbook: h.accepted_changed_runbook,
         time_scale: scale,
+        unsupported: fold.unsupported.clone(),
         events: st.events_applied,
         first_event_id: selected.first_event_id,
         last_event_id: st.last_event_id,

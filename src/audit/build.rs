@@ -95,6 +95,8 @@ pub struct Fold {
     asked: HashMap<Option<StepId>, (DecisionKind, String)>,
     /// Maps of each wave (from the plan), for gate counts.
     wave_maps: HashMap<String, Vec<String>>,
+    /// What the run's runbook uses that Microsoft does not support (the gateway mode's label).
+    pub unsupported: Vec<String>,
     start: Option<DateTime<Utc>>,
     names: Interner,
     /// Per gate wave (`None`: every map), the parity rows its verdicts read.
@@ -123,6 +125,7 @@ impl Default for Fold {
             error_series: Downsampler::new(CHART_POINTS),
             asked: HashMap::new(),
             wave_maps: HashMap::new(),
+            unsupported: Vec::new(),
             start: None,
             names: Interner::default(),
             layouts: HashMap::new(),
@@ -141,13 +144,26 @@ impl Fold {
         let t = since(self.start, env.at);
         match &env.event {
             Event::RunStarted {
-                started_at, steps, ..
+                started_at,
+                steps,
+                runbook,
+                ..
             } => {
                 *self = Self {
                     state: std::mem::take(&mut self.state),
                     ..Self::default()
                 };
                 self.start = Some(*started_at);
+                if let Some(rb) = crate::runbook::load::load(&runbook.text, "runbook").runbook {
+                    let envs = rb.gateway_envs();
+                    if !envs.is_empty() {
+                        self.unsupported.push(format!(
+                            "{} (environment {})",
+                            crate::runbook::model::GATEWAY_UNSUPPORTED,
+                            envs.join(", ")
+                        ));
+                    }
+                }
                 for s in steps {
                     if let (Some(w), Some(m)) = (&s.wave, &s.map) {
                         let maps = self.wave_maps.entry(w.clone()).or_default();

@@ -88,6 +88,8 @@ pub struct RunInfo {
     pub accepted_changed_runbook: bool,
     /// Simulator time acceleration (1 on live environments).
     pub time_scale: f64,
+    /// What the run used that Microsoft does not support (e.g. the dual-write gateway mode), one label each.
+    pub unsupported: Vec<String>,
     pub events: u64,
     pub first_event_id: i64,
     pub last_event_id: i64,

@@ -186,6 +186,14 @@ pub fn summary(r: &Report) -> Table {
         ("Started", opt(run.started_at.as_ref())),
         ("Finished", opt(run.finished_at.as_ref())),
         ("Outcome", t(outcome)),
+        (
+            "Unsupported by Microsoft",
+            t(if run.unsupported.is_empty() {
+                "-".to_owned()
+            } else {
+                run.unsupported.join("; ")
+            }),
+        ),
         ("Elapsed", Val::Ms(run.elapsed_ms)),
         ("Freeze window", t(freeze)),
         (

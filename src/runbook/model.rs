@@ -65,6 +65,21 @@ pub struct Runbook {
     pub approvals: Option<Approvals>,
 }
 
+/// The label the console header, the plan and the report show when a run drives the dual-write gateway.
+pub const GATEWAY_UNSUPPORTED: &str =
+    "dual-write gateway mode: unsupported by Microsoft (the API of Microsoft's automation tool)";
+
+impl Runbook {
+    /// The `dualwrite` environments in `gateway` mode, by name (empty: nothing is unsupported).
+    pub fn gateway_envs(&self) -> Vec<&str> {
+        self.environments
+            .iter()
+            .filter(|(_, e)| e.kind == EnvKind::Dualwrite && e.mode == Some(DualWriteMode::Gateway))
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FreezeWindow {

@@ -29,15 +29,29 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         Some(rs) => replay_spans(rs, compact, t),
         None => vec![Span::styled(" cutover ", t.accent())],
     };
+    l1.extend([Span::styled(
+        if h.runbook.is_empty() {
+            "(no run yet)".to_owned()
+        } else {
+            format!("{} v{}", h.runbook, h.version)
+        },
+        t.title(),
+    )]);
+    // Gateway mode is unsupported by Microsoft: said right after the runbook, where it is never cut off.
+    if app
+        .cfg
+        .runbook
+        .as_ref()
+        .is_some_and(|rb| !rb.gateway_envs().is_empty())
+    {
+        let label = if compact {
+            "  gateway mode: unsupported".to_owned()
+        } else {
+            format!("  {}", crate::runbook::model::GATEWAY_UNSUPPORTED)
+        };
+        l1.push(Span::styled(label, t.warn()));
+    }
     l1.extend([
-        Span::styled(
-            if h.runbook.is_empty() {
-                "(no run yet)".to_owned()
-            } else {
-                format!("{} v{}", h.runbook, h.version)
-            },
-            t.title(),
-        ),
         Span::raw(format!("  run {run8}")),
         Span::raw(format!("  operator {}", h.operators.join(", "))),
     ]);

@@ -8,6 +8,7 @@ use crate::support::schema as schema_support;
 
 use std::path::Path;
 
+use cutover::engine::event::{Event, RunbookInfo};
 use schema_support::validate;
 use serde_json::Value;
 use support::{REHEARSAL, WEEKEND, build_demo, cutover, tamper};
@@ -440,4 +441,71 @@ fn the_shipped_schema_is_the_generated_one_and_validates_the_demo_report() {
     let mut errors = Vec::new();
     validate(&schema, &schema, &bad, "$", &mut errors);
     assert_eq!(errors.len(), 3, "{errors:#?}");
+}
+
+/// A run whose runbook drives the dual-write gateway says so in the report (JSON and the summary table).
+#[test]
+fn a_gateway_mode_run_is_labelled_unsupported_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.journal");
+    let text = format!(
+        "runbook: gw\nversion: 1.0.0\n{}phases:\n  - id: p\n    steps:\n      - {{ id: m, kind: manual, instructions: go }}\n",
+        crate::support::exec::environments(false)
+    );
+    {
+        let start = support::t0();
+        let (j, mut r) = support::recorder(&path, WEEKEND, start, None);
+        let Event::RunStarted {
+            run_id,
+            operator,
+            host,
+            started_at,
+            freeze_window,
+            steps,
+            maps,
+            time_scale,
+            ..
+        } = support::run_started(WEEKEND, "alice", start)
+        else {
+            unreachable!()
+        };
+        r.at_min(0.0).ev(Event::RunStarted {
+            run_id,
+            runbook: RunbookInfo {
+                name: "gw".into(),
+                version: "1.0.0".into(),
+                sha256: cutover::util::sha256_hex(&text),
+                text,
+            },
+            operator,
+            host,
+            started_at,
+            freeze_window,
+            steps,
+            maps,
+            time_scale,
+        });
+        drop(r);
+        j.close().unwrap();
+    }
+    let r = json_report(&path, &[]);
+    let labels = r["run"]["unsupported"].as_array().unwrap();
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    let label = labels[0].as_str().unwrap();
+    assert!(
+        label.contains("dual-write gateway mode: unsupported by Microsoft") && label.contains("dualwrite"),
+        "{label}"
+    );
+    let (code, md, err) = report(&path, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        md.contains("Unsupported by Microsoft") && md.contains(label),
+        "{md}"
+    );
+    // The demo journal's runbook uses no gateway: nothing is labelled.
+    let demo = build_demo(dir.path(), None);
+    assert_eq!(
+        json_report(&demo, &[])["run"]["unsupported"],
+        serde_json::json!([])
+    );
 }

@@ -369,3 +369,34 @@ fn maps_not_yet_synced_are_pending_not_drifting_and_keep_their_company_at_80x24(
     let first_pending = screen.lines().position(|l| l.contains("sales…")).unwrap();
     assert!(first_row < first_pending, "{screen}");
 }
+
+/// A runbook that drives the dual-write gateway is labelled unsupported in the header, wide and compact.
+#[test]
+fn a_gateway_mode_runbook_is_labelled_unsupported_in_the_header() {
+    let yaml = format!(
+        "runbook: gw\nversion: 1.0.0\n{}phases:\n  - id: p\n    steps:\n      - {{ id: m, kind: manual, instructions: go }}\n",
+        crate::support::exec::environments(false)
+    );
+    let rb = std::sync::Arc::new(cutover::runbook::load::load(&yaml, "gw.yaml").runbook.unwrap());
+    for (w, h, want) in [
+        (
+            200,
+            60,
+            "dual-write gateway mode: unsupported by Microsoft (the API of Microsoft's automation tool)",
+        ),
+        (80, 24, "gateway mode: unsupported"),
+    ] {
+        let mut app = live_app(&mid_run(30 * 3600), false);
+        app.cfg.runbook = Some(rb.clone());
+        let t = render(&mut app, w, h);
+        let screen = text(t.backend().buffer());
+        let first = screen.lines().next().unwrap();
+        assert!(first.contains(want), "{w}x{h}: {first}");
+        let mut plain = live_app(&mid_run(30 * 3600), false);
+        let t = render(&mut plain, w, h);
+        assert!(
+            !text(t.backend().buffer()).contains("unsupported"),
+            "no gateway, no label"
+        );
+    }
+}
