@@ -90,7 +90,7 @@ impl Default for Limits {
 pub enum Idempotency {
     /// Repeating has no extra effect (reads, PUT, DELETE, status actions).
     Safe,
-    /// Not idempotent by itself, but carries a caller-generated handle (executionId, requestId, canary key).
+    /// Not idempotent by itself, but carries a caller-generated handle (executionId, canary key).
     Handle(String),
     /// Not idempotent and no handle: only provably-unprocessed failures are retried.
     Unsafe,

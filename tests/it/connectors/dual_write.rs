@@ -160,6 +160,23 @@ async fn requests_are_the_servers_and_a_refused_transition_keeps_the_services_wo
         gw.request_status("never-sent", &h.cancel).await,
         Err(ConnectorError::NotFound { .. })
     ));
+    // The connection set id was discovered once, for every call above.
+    let log: serde_json::Value = h
+        .client
+        .get(format!("{}/_sim/requests", h.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let envs = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "/api/DualWriteManagement/1.0/Environments")
+        .count();
+    assert_eq!(envs, 1);
 }
 
 #[tokio::test]

@@ -313,3 +313,43 @@ dual_write: { lag: 1s, replay_rate: 2 }
     assert_eq!(g.table("dataverse", "msdyn_vendors"), g.table("fno", "VendorsV2"));
     assert_eq!(start_codes(&g.c, &g.h.url()).await, ["5", "6"]);
 }
+
+#[tokio::test]
+async fn the_gateway_wants_a_bearer_token_for_its_audience() {
+    let text = yaml(
+        "auth: { resources: { fno: \"https://fno.example.test\", dualwrite: \"https://IntegratorApp.com\" } }\n",
+    );
+    let h = crate::support::sim::start_sim_yaml(&text).await;
+    let c = cutover::connectors::net::client().unwrap();
+    let url = h.url();
+    let gw_tok = crate::support::sim::token(&c, &url, "a", "s", "https://IntegratorApp.com/.default").await;
+    let fno_tok = crate::support::sim::token(&c, &url, "a", "s", "https://fno.example.test/.default").await;
+    let get = |tok: Option<String>, path: &'static str| {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            let mut r = c.get(format!("{url}/{path}"));
+            if let Some(t) = tok {
+                r = r.bearer_auth(t);
+            }
+            r.send().await.unwrap()
+        }
+    };
+    let entities = "api/DualWriteManagement/1.0/Entities?targetType=AX";
+    assert_eq!(get(Some(gw_tok.clone()), entities).await.status(), 200);
+    let wrong = get(Some(fno_tok), entities).await;
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        wrong.json::<Value>().await.unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("audience")
+    );
+    assert_eq!(get(None, entities).await.status(), 401);
+    let project = "api/ProjectExecutionWithCompanies/no-such-pid";
+    assert_eq!(
+        get(None, project).await.status(),
+        401,
+        "host-relative, still the gateway's"
+    );
+    assert_eq!(get(Some(gw_tok), project).await.status(), 404);
+}
