@@ -44,10 +44,11 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         .as_ref()
         .is_some_and(|rb| !rb.gateway_envs().is_empty())
     {
+        // Short, so the facts after it still fit (the report and `validate` carry the whole sentence).
         let label = if compact {
-            "  gateway mode: unsupported".to_owned()
+            "  gateway: unsupported"
         } else {
-            format!("  {}", crate::runbook::model::GATEWAY_UNSUPPORTED)
+            "  gateway mode: unsupported by Microsoft"
         };
         l1.push(Span::styled(label, t.warn()));
     }

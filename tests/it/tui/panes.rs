@@ -379,12 +379,8 @@ fn a_gateway_mode_runbook_is_labelled_unsupported_in_the_header() {
     );
     let rb = std::sync::Arc::new(cutover::runbook::load::load(&yaml, "gw.yaml").runbook.unwrap());
     for (w, h, want) in [
-        (
-            200,
-            60,
-            "dual-write gateway mode: unsupported by Microsoft (the API of Microsoft's automation tool)",
-        ),
-        (80, 24, "gateway mode: unsupported"),
+        (200, 60, "  gateway mode: unsupported by Microsoft  run "),
+        (80, 24, "  gateway: unsupported  run "),
     ] {
         let mut app = live_app(&mid_run(30 * 3600), false);
         app.cfg.runbook = Some(rb.clone());
@@ -392,6 +388,10 @@ fn a_gateway_mode_runbook_is_labelled_unsupported_in_the_header() {
         let screen = text(t.backend().buffer());
         let first = screen.lines().next().unwrap();
         assert!(first.contains(want), "{w}x{h}: {first}");
+        assert!(
+            first.contains("operator"),
+            "the facts after the label still fit: {first}"
+        );
         let mut plain = live_app(&mid_run(30 * 3600), false);
         let t = render(&mut plain, w, h);
         assert!(
