@@ -44,6 +44,14 @@ pub fn run(args: &PlanArgs) -> i32 {
         return exit::INVALID;
     };
     let p = runbook::plan::plan(&rb);
+    let gateway = rb.gateway_envs();
+    if !gateway.is_empty() {
+        eprintln!(
+            "note: {} (environment {})",
+            runbook::model::GATEWAY_UNSUPPORTED,
+            gateway.join(", ")
+        );
+    }
     if let Some(journal) = &args.from_journal {
         return plan_from_journal(args, journal, &rb, p);
     }

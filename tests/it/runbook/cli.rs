@@ -123,6 +123,21 @@ fn plan_prints_json_in_execution_order() {
         t.contains("wave-3:gate") && t.contains("── gate ──") && t.contains("point of no return"),
         "{t}"
     );
+    // The demo drives the dual-write gateway: the plan says it is unsupported (on stderr, JSON stays clean).
+    let note = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        note.contains("dual-write gateway mode: unsupported by Microsoft")
+            && note.contains("environment dualwrite"),
+        "{note}"
+    );
+    let plain = cutover()
+        .args(["plan", "runbooks/contoso-weekend.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&plain.stderr).contains("unsupported"),
+        "operator mode: no note"
+    );
 
     let bad = cutover()
         .args(["plan", "tests/malformed/map-dependency-cycle.yaml"])
