@@ -288,7 +288,7 @@ async fn a_paused_map_queues_live_writes_and_resume_plays_them_back() {
 time_scale: 60
 live_writes:
   - { side: fno, entity: VendorsV2, company: USMF, creates_per_hour: 3600, duration: 40s, after_running: [vendors] }
-dual_write: { lag: 1s, replay_rate: 2 }
+dual_write: { lag: 1s, replay_rate: 1 }
 "#;
     let text = yaml(extra).replace("time_scale: 1000\n", "").replace(
         "    fail_at_row: 210\n",
