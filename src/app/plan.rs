@@ -44,8 +44,9 @@ pub fn run(args: &PlanArgs) -> i32 {
         return exit::INVALID;
     };
     let p = runbook::plan::plan(&rb);
+    // Text only: the JSON form is read whole by tools, stderr included by some.
     let gateway = rb.gateway_envs();
-    if !gateway.is_empty() {
+    if !gateway.is_empty() && args.format != OutputFormat::Json {
         eprintln!(
             "note: {} (environment {})",
             runbook::model::GATEWAY_UNSUPPORTED,

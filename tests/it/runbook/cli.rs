@@ -123,7 +123,7 @@ fn plan_prints_json_in_execution_order() {
         t.contains("wave-3:gate") && t.contains("── gate ──") && t.contains("point of no return"),
         "{t}"
     );
-    // The demo drives the dual-write gateway: the plan says it is unsupported (on stderr, JSON stays clean).
+    // The demo drives the dual-write gateway: the text plan says it is unsupported (on stderr).
     let note = String::from_utf8_lossy(&text.stderr);
     assert!(
         note.contains("dual-write gateway mode: unsupported by Microsoft")
