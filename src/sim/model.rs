@@ -169,8 +169,8 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
         "Copies source rows in table order at `rate`; `fail_at_row` fails the first pass only. A restart starts at row 1 and every row already on the target is a `duplicate_key` error. A sync started while a `depends_on` map is not Running fails at row 1 with `missing_lookup`. Rows created in the source during the sync are copied at its end.",
     ),
     (
-        "Error queue",
-        "`DualWriteErrorLogs` is our stand-in for the dual-write error queue, an ordinary F&O entity set with `ErrorId`, `LogDateTime`, `MapName`, `SourceEntity`, `TargetEntity`, `RecordKey`, `Category`, `ErrorMessage`, `Status` (`Active`, `Resolved` once a resumed initial sync of the map completes) and `dataAreaId`.",
+        "Error sources",
+        "No public API serves the dual-write error queue, so the simulator has none: `GET /data/DualWriteErrorLogs` is 404 like any unknown entity set. Failures go to an internal store and are served through the sources that exist. An initial-sync row failure is a DMF execution error of the map's DWM execution (the map's `execution_id`, default `DWM-<map>`): `GetExecutionErrors` for that id answers `{\"entityName\": <target set>, \"errorMessage\", \"recordKey\", \"stage\": \"Target\"}` per failed row, and none once a resumed initial sync of the map completes (the re-run replaced the failed execution's errors). Every `live_fail_every`th create a map carries into Dataverse fails and is not written: it is an `asyncoperations` row (`statuscode` 31, `statecode` 3, `operationtype` 1, `primaryentitytype` the target's logical name, `message`/`friendlymessage`, `createdon`/`completedon` the simulated time, `_regardingobjectid_value` null), never resolved; with `live_fail_plugin` also a `plugintracelogs` row (`typename`, `messagename` `Create`, `primaryentity`, `exceptiondetails`, `messageblock`, `createdon`, `correlationid` = the job's id). Both tables exist, empty, in every scenario; `dataverse.forbidden` lists sets answered 403 `0x80040220`.",
     ),
     (
         "Live changes",

@@ -1,4 +1,5 @@
-//! The error-queue pane: counts by map × category, the rate per hour against the runbook's alert
+//! The errors pane: each map's figure per error source (the source named beside it; a source that could not
+//! be read shows "not available (why)", never 0), counts by map × category, the rate per hour against the runbook's alert
 //! threshold, and the newest entries (time, map, record key, category, message), filtered by map
 //! or category with `/`. The list reads only the entries in view (plus, with a filter, the
 //! entries skipped to reach them), never the whole queue.
@@ -26,7 +27,10 @@ fn filter_shown(app: &App) -> bool {
 /// Lines above the list: the total/rate line, the counts, the filter line, the column header.
 fn summary_height(app: &App, compact: bool) -> u16 {
     let pairs = app.state.errors.counts().len();
+    let sources = app.state.errors.sources.len();
     let n = 1
+        + sources.min(count_lines(compact))
+        + usize::from(sources > count_lines(compact))
         + pairs.min(count_lines(compact))
         + usize::from(pairs > count_lines(compact))
         + usize::from(filter_shown(app))
@@ -90,6 +94,22 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         ),
     ])];
 
+    // Each map's figure per source, the source named beside it; "not available (why)" is never a zero.
+    let sources = q.source_lines();
+    for l in sources.iter().take(count_lines(compact)) {
+        let style = if l.contains("not available") {
+            t.warn()
+        } else {
+            t.base()
+        };
+        lines.push(Line::from(Span::styled(fit(l, w), style)));
+    }
+    if sources.len() > count_lines(compact) {
+        lines.push(Line::from(Span::styled(
+            format!("  +{} more maps' sources", sources.len() - count_lines(compact)),
+            t.dim(),
+        )));
+    }
     let mut pairs: Vec<((String, String), u64)> = q.counts().into_iter().collect();
     pairs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let shown = count_lines(compact);

@@ -10,6 +10,7 @@ use connector_support::*;
 use cutover::connectors::ConnectorError;
 use cutover::connectors::dmf::Poll;
 use cutover::connectors::dual_write::{self, MapAction, MapSpec, Master, OperatorAction, status};
+use cutover::connectors::error_sources::{self, SourceReport};
 use cutover::connectors::http::{self, Condition, HttpCall, PollSpec};
 use cutover::connectors::notify::{self, CardFormat};
 use cutover::connectors::sample::{self, SampleSpec};
@@ -88,6 +89,17 @@ async fn an_initial_sync_failing_at_row_n_is_resumed_not_restarted() {
     };
     assert!(f.details[0].contains("row 401"), "{:?}", f.details);
     assert!(f.details[0].contains("missing_lookup"), "{:?}", f.details);
+    // The failed row is a DMF execution error of the map's initial-sync (DWM) execution.
+    let SourceReport::Available { total, entries, .. } =
+        error_sources::dmf_execution_errors(&h.dmf(), "DWM-Customers", &h.cancel)
+            .await
+            .unwrap()
+    else {
+        panic!("GetExecutionErrors is available")
+    };
+    assert_eq!(total, 1, "{entries:?}");
+    assert_eq!(entries[0].message, "Currency 'XYZ' not found");
+    assert!(!entries[0].key.is_empty(), "{entries:?}");
 
     // A resumed engine reads the map and continues from the failed row.
     let map = gw.map(&map.id, &h.cancel).await.unwrap();
@@ -119,43 +131,11 @@ async fn an_initial_sync_failing_at_row_n_is_resumed_not_restarted() {
         .unwrap()
         .rows;
     assert_eq!(target, 1000, "every source row copied exactly once");
-    // No row was a duplicate: the error queue holds only the original failure of row 401.
-    let errors = h.fno().error_queue_since(None, 100, &h.cancel).await.unwrap();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].category, "missing_lookup");
-    assert_eq!(errors[0].map_name, "Customers");
-    // The queue read incrementally and counted by map and category.
-    let fno = h.fno();
-    let last = errors[0].error_id;
-    assert!(
-        fno.error_queue_since(Some(last), 100, &h.cancel)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        fno.error_count(Some("Customers"), Some("missing_lookup"), None, &h.cancel)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        fno.error_count(Some("Customers"), None, Some(last), &h.cancel)
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        fno.error_count(Some("Customers"), None, Some(last - 1), &h.cancel)
-            .await
-            .unwrap(),
-        1
-    );
-    let by_cat = fno
-        .error_counts_by_category("Customers", None, &h.cancel)
+    // The resumed initial sync re-ran the failed row: the map's DWM execution reports no errors any more.
+    let after = error_sources::dmf_execution_errors(&h.dmf(), "DWM-Customers", &h.cancel)
         .await
         .unwrap();
-    assert_eq!(by_cat, vec![("missing_lookup".to_owned(), 1)]);
+    assert_eq!(after.total(), Some(0), "{after:?}");
 }
 
 #[tokio::test]
@@ -237,7 +217,7 @@ async fn operator_mode_is_verified_by_reading_the_environment() {
     let text = dual_write::operator_instructions(&spec, action, FNO);
     assert!(text.contains("VendorsV2 to msdyn_vendors"));
     let (fno, dv) = (h.fno(), h.dataverse());
-    let before = dual_write::verify_operator(&fno, &dv, &spec, action, None, &h.cancel)
+    let before = dual_write::verify_operator(&fno, &dv, &spec, action, &h.cancel)
         .await
         .unwrap();
     assert!(!before.satisfied, "nothing was done yet");
@@ -260,7 +240,7 @@ async fn operator_mode_is_verified_by_reading_the_environment() {
     gw.wait_map_status(&map.id, status::RUNNING, POLL, &h.cancel, |_| {})
         .await
         .unwrap();
-    let after = dual_write::verify_operator(&fno, &dv, &spec, action, None, &h.cancel)
+    let after = dual_write::verify_operator(&fno, &dv, &spec, action, &h.cancel)
         .await
         .unwrap();
     assert!(after.satisfied, "{:?}", after.reasons);

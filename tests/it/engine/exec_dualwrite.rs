@@ -31,6 +31,7 @@ maps:
     target: dataverse:msdyn_vendors
     depends_on: [companies, currencies]
     companies: [USMF, USRT, DEMF]
+    initial_sync_execution_id: DWM-vendors
 phases:
   - id: sync
     gate: {{ parity: true, max_errors: 0 }}
@@ -86,7 +87,7 @@ async fn waves_sync_and_a_failed_initial_sync_is_resumed_not_restarted() {
     assert_eq!(h.map_state("vendors")["initialSync"]["state"], "Completed");
     let events = h.events().await;
     assert!(events.iter().any(|e| matches!(&e.event,
-        Event::ErrorEntries { map, entries } if map == "vendors" && entries.iter().any(|x| x.category == "missing_lookup"))));
+        Event::ErrorEntries { map, entries, .. } if map == "vendors" && entries.iter().any(|x| x.category == "missing_lookup"))));
     assert!(events.iter().any(|e| matches!(&e.event,
         Event::StepProgress { step, total: Some(t), .. } if step.as_str() == "w3:vendors" && *t > 0)));
     assert!(events.iter().any(|e| matches!(&e.event,
@@ -199,9 +200,13 @@ async fn a_failed_sync_with_no_retries_left_fails_with_the_services_words() {
     let msg = failure(&h.run("w3:vendors").await);
     assert!(msg.contains("2100") && msg.contains("V-OTHER"), "{msg}");
     assert_eq!(h.effect("dualwrite.resume:vendors"), 0);
-    // The gate counts the Active entry against max_errors.
+    // The gate counts the failed row of the map's initial-sync DMF execution against max_errors, naming
+    // the source beside the figure.
     let msg = failure(&h.run("w3:gate").await);
-    assert!(msg.contains("vendors: 1 active"), "{msg}");
+    assert!(
+        msg.contains("vendors: ") && msg.contains("1 (dmf.execution_errors)"),
+        "{msg}"
+    );
 }
 
 /// A dependency that is not running fails the sync at the same row for the same reason after every

@@ -66,6 +66,28 @@ impl Gw {
         r.json().await.unwrap()
     }
 
+    /// The errors `GetExecutionErrors` gives for an execution id (the value is a string holding a list).
+    async fn dmf_errors(&self, execution_id: &str) -> Vec<Value> {
+        let r = self
+            .c
+            .post(format!(
+                "{}/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.GetExecutionErrors",
+                self.h.url()
+            ))
+            .bearer_auth(&self.tok)
+            .json(&json!({"executionId": execution_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        serde_json::from_str::<Value>(v["value"].as_str().unwrap())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
     /// Finds a map by (sourceEntity, targetEntity), as the connector does.
     async fn map(&self, source: &str, target: &str) -> Value {
         let list = self.get(&format!("{GW}/Entities")).await;
@@ -139,19 +161,17 @@ async fn initial_sync_fails_at_row_n_and_resume_finishes_it() {
         209,
         "rows before the failure stay copied"
     );
-    let log = g
-        .get("data/DualWriteErrorLogs?$filter=MapName eq 'vendors'&$count=true")
-        .await;
-    assert_eq!(log["@odata.count"], 1);
-    let e = &log["value"][0];
-    assert_eq!(e["Category"], "missing_lookup");
-    assert_eq!(e["ErrorMessage"], "vendor group missing");
-    assert_eq!(e["SourceEntity"], "VendorsV2");
+    // The failed row is an error of the map's initial-sync (DWM) DMF execution.
+    let errors = g.dmf_errors("DWM-vendors").await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert_eq!(e["errorMessage"], "vendor group missing");
+    assert_eq!(e["entityName"], "msdyn_vendors");
+    assert_eq!(e["stage"], "Target");
     assert!(
-        e["RecordKey"].as_str().unwrap().starts_with("DE-"),
+        e["recordKey"].as_str().unwrap().starts_with("DE-"),
         "row 210 is a DEMF vendor"
     );
-    assert!(e["LogDateTime"].is_string() && e["ErrorId"].is_u64());
     // Resume continues from row 210 and finishes with target == source.
     assert_eq!(g.act(&id, 4, None).await.status(), 202);
     let m = g
@@ -160,10 +180,10 @@ async fn initial_sync_fails_at_row_n_and_resume_finishes_it() {
     assert_eq!(m["initialSync"]["state"], "Completed");
     assert_eq!(g.table("dataverse", "msdyn_vendors"), 350);
     assert_eq!(g.table("fno", "VendorsV2"), 350);
-    let active = g
-        .get("data/DualWriteErrorLogs?$filter=MapName eq 'vendors' and Status eq 'Active'&$count=true")
-        .await;
-    assert_eq!(active["@odata.count"], 0, "the resumed sync resolved its failure");
+    assert!(
+        g.dmf_errors("DWM-vendors").await.is_empty(),
+        "the resumed sync re-ran its failed row"
+    );
     let st = g.h.state();
     assert_eq!(st["side_effects"]["dualwrite.initial_sync:vendors"], 1);
     assert_eq!(st["side_effects"]["dualwrite.resume:vendors"], 1);
@@ -197,10 +217,12 @@ async fn a_restart_instead_of_resume_produces_duplicate_key_errors() {
             .starts_with("209 rows failed")
     );
     assert_eq!(m["status"], 6);
-    let dups = g
-        .get("data/DualWriteErrorLogs?$filter=Category eq 'duplicate_key'&$count=true&$top=1")
-        .await;
-    assert_eq!(dups["@odata.count"], 209);
+    let dups = g.dmf_errors("DWM-vendors").await;
+    let n = dups
+        .iter()
+        .filter(|e| e["errorMessage"].as_str().unwrap().contains("already exists"))
+        .count();
+    assert_eq!(n, 209);
     assert_eq!(g.h.state()["side_effects"]["dualwrite.initial_sync:vendors"], 2);
 }
 
