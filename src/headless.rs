@@ -170,7 +170,7 @@ pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
             by_category,
             source: Some(source),
             unavailable,
-        } => match unavailable {
+        } if unavailable.is_some() || by_category.values().any(|n| *n > 0) => match unavailable {
             Some(why) => format!("errors  {map}: not available ({why}) ({source})"),
             None => format!("errors  {map}: {} ({source})", by_category.values().sum::<u64>()),
         },

@@ -139,16 +139,15 @@ pub fn classify(message: &str) -> &'static str {
 
 /// A 403 or 404 means the source is not there for us: unavailable, with the service's words.
 fn unavailable_or(e: ConnectorError) -> Result<SourceReport> {
-    match &e {
-        ConnectorError::NotFound { .. }
-        | ConnectorError::Auth {
+    let status = match &e {
+        ConnectorError::NotFound { .. } => 404,
+        ConnectorError::Auth {
             status: Some(403), ..
-        }
-        | ConnectorError::Service {
-            status: 403 | 404, ..
-        } => Ok(SourceReport::unavailable(e.to_string())),
-        _ => Err(e),
-    }
+        } => 403,
+        ConnectorError::Service { status, .. } if matches!(*status, 403 | 404) => *status,
+        _ => return Err(e),
+    };
+    Ok(SourceReport::unavailable(format!("HTTP {status}: {e}")))
 }
 
 /// The watermark as an OData `DateTimeOffset` literal (UTC, milliseconds).

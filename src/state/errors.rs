@@ -123,6 +123,38 @@ impl ErrorQueue {
         self.sources.get(map)
     }
 
+    /// One figure per source over every map, the source named first: `dataverse.asyncoperations 2`, or
+    /// `gateway.initial_sync not available (gateway mode not wired)` (with `for 3 of 5 maps` when only some
+    /// maps could not read it). The legacy error queue is left out.
+    pub fn source_summary(&self) -> Vec<String> {
+        let mut by: BTreeMap<&str, (u64, u64, Option<&str>, u64)> = BTreeMap::new();
+        for per in self.sources.values() {
+            for (source, f) in per {
+                if source == LEGACY_SOURCE {
+                    continue;
+                }
+                let e = by.entry(source.as_str()).or_insert((0, 0, None, 0));
+                e.3 += 1;
+                match f {
+                    SourceFigure::Available(c) => e.0 += c.values().sum::<u64>(),
+                    SourceFigure::Unavailable(why) => {
+                        e.1 += 1;
+                        e.2.get_or_insert(why.as_str());
+                    }
+                }
+            }
+        }
+        by.into_iter()
+            .map(|(source, (total, blind, why, maps))| match (blind, why) {
+                (0, _) | (_, None) => format!("{source} {total}"),
+                (b, Some(why)) if b == maps => format!("{source} not available ({why})"),
+                (b, Some(why)) => {
+                    format!("{source} {total}, not available for {b} of {maps} maps ({why})")
+                }
+            })
+            .collect()
+    }
+
     /// One line per map naming each source beside its figure, e.g.
     /// `customers: 2 (dataverse.asyncoperations), not available (HTTP 403) (dataverse.plugintracelogs)`.
     pub fn source_lines(&self) -> Vec<String> {
