@@ -491,7 +491,8 @@ pub struct Gate {
     /// Source and target counts must agree within each map's tolerance.
     #[serde(default, skip_serializing_if = "is_false")]
     pub parity: bool,
-    /// Most error-queue entries allowed for the wave's maps.
+    /// Most dual-write errors allowed for the wave's maps, over the error sources that could be read
+    /// (`docs/error-sources.md`); a map none of whose sources can be read is put to the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_errors: Option<u64>,
     /// Times a failed gate is re-checked before it fails (built-in 0).

@@ -298,7 +298,7 @@ impl Rows {
     }
 }
 
-/// Error categories of the dual-write error queue.
+/// Error categories of a map's failures (shown on the gateway's initial-sync details).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {

@@ -1,4 +1,5 @@
-//! The error queue as the console shows it: exact totals by map × category, the newest entries
+//! Dual-write errors as the console shows them: each error source's figure per map (or why it is not
+//! available), exact totals by map × category, the newest entries
 //! (bounded), and the rate per hour over the last hour.
 
 use std::collections::{BTreeMap, VecDeque};
