@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 
 use super::maps::{MapRef, error_env};
 use super::{Res, StepCtx, fail, log};
+use crate::connectors::ConnectorError;
 use crate::connectors::error_sources::{self as src, SourceId, SourceReport};
 use crate::engine::ctx::Ask;
 use crate::engine::event::{DecisionKind, ErrorEntry, Event, LogLevel, OperatorAction};
@@ -99,13 +100,13 @@ pub fn sources_for(ctx: &StepCtx, m: &MapRef) -> Vec<SourceId> {
     out
 }
 
-/// The Dataverse environment of a map: its target's when that is Dataverse, else its source's.
-fn dataverse_env(ctx: &StepCtx, m: &MapRef) -> Option<String> {
+/// The Dataverse side of a map (environment, entity set): its target when that is Dataverse, else its source.
+fn dataverse_side(ctx: &StepCtx, m: &MapRef) -> Option<(String, String)> {
     let is_dv = |e: &str| ctx.envs.info.get(e).is_some_and(|i| i.kind == EnvKind::Dataverse);
     if is_dv(&m.target_env) {
-        Some(m.target_env.clone())
+        Some((m.target_env.clone(), m.target_set.clone()))
     } else if is_dv(&m.source_env) {
-        Some(m.source_env.clone())
+        Some((m.source_env.clone(), m.source_set.clone()))
     } else {
         None
     }
@@ -126,13 +127,16 @@ pub async fn read(ctx: &StepCtx, m: &MapRef, s: SourceId, since: DateTime<Utc>) 
     let scope = ctx.envs.scoped(Some(&ctx.step.id));
     Ok(match s {
         SourceId::AsyncOperations | SourceId::PluginTraceLogs => {
-            let Some(env) = dataverse_env(ctx, m) else {
+            let Some((env, set)) = dataverse_side(ctx, m) else {
                 return Ok(SourceReport::unavailable("the map has no Dataverse side"));
             };
             let dv = scope.dataverse(&env)?;
-            let logical = match dv.table(&m.target_set, &ctx.cancel).await {
+            let logical = match dv.table(&set, &ctx.cancel).await {
                 Ok(t) => t.logical_name,
-                Err(e) => return Ok(SourceReport::unavailable(format!("no table definition: {e}"))),
+                Err(e @ ConnectorError::NotFound { .. }) => {
+                    return Ok(SourceReport::unavailable(format!("no table definition: {e}")));
+                }
+                Err(e) => return Err(e.into()),
             };
             if s == SourceId::AsyncOperations {
                 src::async_operations(&dv, &logical, since, &ctx.cancel).await?
@@ -218,19 +222,30 @@ pub async fn map_errors(ctx: &StepCtx, m: &MapRef, since: DateTime<Utc>) -> Res<
 pub async fn errors_of(ctx: &StepCtx, maps: &[MapRef]) -> Res<Vec<MapErrors>> {
     let since = run_watermark(ctx).await;
     let mut out = Vec::with_capacity(maps.len());
+    // One line per call: which sources could not be read for which maps (the figures use the others).
+    let mut blind: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in maps {
         let e = map_errors(ctx, m, since).await?;
-        if !e.unavailable().is_empty() && e.available_total().is_some() {
-            log(
-                ctx,
-                LogLevel::Warn,
-                format!(
-                    "errors decided on the sources that could be read: {}",
-                    e.describe()
-                ),
-            );
+        if e.available_total().is_some() {
+            for u in e.unavailable() {
+                blind.entry(u).or_default().push(e.map.clone());
+            }
         }
         out.push(e);
+    }
+    if !blind.is_empty() {
+        let parts: Vec<String> = blind
+            .iter()
+            .map(|(u, maps)| format!("{u} (for {})", maps.join(", ")))
+            .collect();
+        log(
+            ctx,
+            LogLevel::Warn,
+            format!(
+                "errors decided on the sources that could be read; not available: {}",
+                parts.join("; ")
+            ),
+        );
     }
     Ok(out)
 }
