@@ -387,3 +387,26 @@ async fn dmf_execution_errors_of_an_initial_sync_are_read_when_the_runbook_names
         Event::ErrorEntries { map, entries, source: Some(s) }
             if map == "customers" && s == "dmf.execution_errors" && entries.len() == 1 && entries[0].category == "missing_lookup")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_alerts_that_errors_are_not_known_when_no_source_can_be_read() {
+    let rb = gate_only_runbook().replace(
+        "      - { id: errors, kind: error_queue, maps: all }",
+        "      - { id: errors, kind: error_queue, maps: all }\n      - { id: watch, kind: monitor, every: 5m, for: 10m, maps: [vendors], alert: { errors_per_hour: 0 } }",
+    );
+    let h = start(Some(&scenario("", DENIED, "")), &rb).await;
+    assert_ok(&h.run("watch").await);
+    let events = h.events().await;
+    assert!(
+        events.iter().any(|e| matches!(&e.event,
+            Event::Alert { map: Some(m), message, .. }
+                if m == "vendors" && message.contains("not known") && message.contains("not available (HTTP 403"))),
+        "a blind map is alerted, not counted as zero"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(&e.event, Event::Alert { message, .. } if message.contains("per hour"))),
+        "no rate is computed from figures that could not be read"
+    );
+}
