@@ -27,6 +27,7 @@ use crate::connectors::dual_write::{
     GatewayClient, MapAction, MapInfo, Master, OperatorAction, RequestState, initial_sync_next_action,
     operator_instructions, status, verify_operator,
 };
+use crate::connectors::error_sources::SourceId;
 use crate::engine::ctx::Ask;
 use crate::engine::envs::EnvInfo;
 use crate::engine::event::{DecisionKind, Event, Handle, LogLevel};
@@ -420,7 +421,17 @@ async fn verify(
 ) -> Res<crate::connectors::dual_write::Verification> {
     let mut v = verify_operator(fno, dv, spec, action, &ctx.cancel).await?;
     let errs = map_errors(ctx, m, since).await?;
-    match errs.available_total() {
+    // The initial sync's DMF execution speaks only for a run with initial sync; the other actions are judged
+    // by what failed since the question.
+    let with_initial_sync = matches!(
+        action,
+        OperatorAction::Run {
+            initial_sync: true,
+            ..
+        }
+    );
+    let judged = errs.available_total_of(|s| with_initial_sync || s != SourceId::DmfExecutionErrors);
+    match judged {
         Some(n) if n > 0 => {
             v.reasons
                 .push(format!("new dual-write errors {}", errs.describe()));

@@ -44,6 +44,17 @@ impl MapErrors {
         out
     }
 
+    /// [`MapErrors::available_total`] over the sources `keep` lets through.
+    pub fn available_total_of(&self, keep: impl Fn(SourceId) -> bool) -> Option<u64> {
+        let mut out = None;
+        for (s, r) in &self.reports {
+            if let (true, Some(n)) = (keep(*s), r.total()) {
+                *out.get_or_insert(0) += n;
+            }
+        }
+        out
+    }
+
     /// `<source>: <reason>` for every unavailable source.
     pub fn unavailable(&self) -> Vec<String> {
         self.reports
