@@ -342,6 +342,46 @@ mod tests {
     }
 
     #[test]
+    fn only_403_and_404_make_a_source_unavailable() {
+        let nf = ConnectorError::NotFound {
+            env: "dv".into(),
+            call: "dataverse.plugintracelogs".into(),
+            message: "Resource not found for the segment 'plugintracelogs'.".into(),
+        };
+        let Ok(SourceReport::Unavailable { reason }) = unavailable_or(nf) else {
+            panic!("a 404 is not available")
+        };
+        assert!(reason.starts_with("HTTP 404: "), "{reason}");
+        let denied = ConnectorError::Auth {
+            env: "dv".into(),
+            call: "dataverse.asyncoperations".into(),
+            status: Some(403),
+            message: "missing privilege".into(),
+        };
+        assert!(matches!(
+            unavailable_or(denied),
+            Ok(SourceReport::Unavailable { .. })
+        ));
+        let unauth = ConnectorError::Auth {
+            env: "dv".into(),
+            call: "dataverse.asyncoperations".into(),
+            status: Some(401),
+            message: "expired".into(),
+        };
+        assert!(unavailable_or(unauth).is_err(), "a 401 is a failed read");
+        let gone = ConnectorError::TransientExhausted {
+            env: "dv".into(),
+            call: "dataverse.asyncoperations".into(),
+            attempts: 3,
+            last: "503".into(),
+        };
+        assert!(
+            unavailable_or(gone).is_err(),
+            "a 5xx is a failed read, not an absent source"
+        );
+    }
+
+    #[test]
     fn a_sample_smaller_than_the_total_is_tallied_as_unsampled() {
         let e = SourceEntry {
             id: "1".into(),
