@@ -123,6 +123,7 @@ pub fn build(running: usize) -> Script {
             Event::ErrorEntries {
                 map: "many".into(),
                 entries,
+                source: None,
             },
         );
     }

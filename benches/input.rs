@@ -192,6 +192,7 @@ async fn poll_task(k: usize, feed: Arc<Mutex<Feed>>, stop: CancellationToken) {
             f.send(Event::ErrorEntries {
                 map: format!("map-{:03}", k % 100),
                 entries,
+                source: None,
             });
         }
         if polls % 20 == 0 {

@@ -160,9 +160,20 @@ pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
             "REFUSED {}: {action:?}: {reason}",
             step.as_ref().map_or("run", |s| s.as_str())
         ),
-        Event::ErrorEntries { map, entries } if !entries.is_empty() => {
-            format!("errors  {map}: {} new error-queue entries", entries.len())
-        }
+        Event::ErrorEntries { map, entries, source } if !entries.is_empty() => format!(
+            "errors  {map}: {} new entries ({})",
+            entries.len(),
+            source.as_deref().unwrap_or("error_queue")
+        ),
+        Event::ErrorCounts {
+            map,
+            by_category,
+            source: Some(source),
+            unavailable,
+        } if unavailable.is_some() || by_category.values().any(|n| *n > 0) => match unavailable {
+            Some(why) => format!("errors  {map}: not available ({why}) ({source})"),
+            None => format!("errors  {map}: {} ({source})", by_category.values().sum::<u64>()),
+        },
         Event::Alert {
             severity, message, ..
         } => format!("ALERT   [{severity:?}] {message}"),

@@ -329,22 +329,59 @@ pub fn assemble(
             }
         })
         .collect();
-    let mut errors: Vec<ErrorTotal> = st
-        .errors
-        .counts()
-        .into_iter()
-        .map(|((map, category), count)| ErrorTotal {
-            source: if st.errors.reported.contains_key(&map) {
-                "reported"
-            } else {
-                "seen"
+    // Maps read through error sources: one row per source and category, or one "not available" row per
+    // source that could not be read. Other maps (old journals): the queue's totals or the entries seen.
+    let mut errors: Vec<ErrorTotal> = Vec::new();
+    for (map, per) in &st.errors.sources {
+        for (source, figure) in per {
+            if source == crate::state::errors::LEGACY_SOURCE {
+                continue;
             }
-            .into(),
-            map,
-            category: scrub(&category),
-            count,
-        })
-        .collect();
+            match figure {
+                crate::state::errors::SourceFigure::Available(by) => {
+                    for (category, count) in by {
+                        errors.push(ErrorTotal {
+                            map: map.clone(),
+                            category: scrub(category),
+                            count: *count,
+                            source: scrub(source),
+                            unavailable: None,
+                        });
+                    }
+                }
+                crate::state::errors::SourceFigure::Unavailable(why) => errors.push(ErrorTotal {
+                    map: map.clone(),
+                    category: String::new(),
+                    count: 0,
+                    source: scrub(source),
+                    unavailable: Some(scrub(why)),
+                }),
+            }
+        }
+    }
+    errors.extend(
+        st.errors
+            .counts()
+            .into_iter()
+            .filter(|((map, _), _)| {
+                !st.errors
+                    .sources
+                    .get(map)
+                    .is_some_and(|p| p.keys().any(|k| k != crate::state::errors::LEGACY_SOURCE))
+            })
+            .map(|((map, category), count)| ErrorTotal {
+                source: if st.errors.reported.contains_key(&map) {
+                    "reported"
+                } else {
+                    "seen"
+                }
+                .into(),
+                map,
+                category: scrub(&category),
+                count,
+                unavailable: None,
+            }),
+    );
     errors.sort_by(|a, b| (&a.map, &a.category).cmp(&(&b.map, &b.category)));
 
     let mut ranked: Vec<_> = fold.parity_series.iter().collect();

@@ -161,7 +161,7 @@ pub fn render(r: &Report) -> String {
     p.put(&tables::gates(r));
     p.h2("Parity before and after");
     p.put(&tables::parity(r));
-    p.h2("Error queue totals");
+    p.h2("Dual-write error totals by source");
     let _ = write!(
         p.out,
         "<p>{} entries seen during the run.</p>",

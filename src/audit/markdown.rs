@@ -119,7 +119,7 @@ pub fn render(r: &Report) -> String {
     put(&mut out, &tables::gates(r));
     h2(&mut out, "Parity before and after");
     put(&mut out, &tables::parity(r));
-    h2(&mut out, "Error queue totals");
+    h2(&mut out, "Dual-write error totals by source");
     let _ = writeln!(out, "{} entries seen during the run.\n", r.errors_seen_total);
     put(&mut out, &tables::errors(r));
     h2(&mut out, "Alerts");

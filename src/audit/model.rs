@@ -273,8 +273,13 @@ pub struct ErrorTotal {
     pub map: String,
     pub category: String,
     pub count: u64,
-    /// `reported` (the service's own totals) or `seen` (entries the run counted).
+    /// The error source the figure comes from (`dataverse.asyncoperations`, `dmf.execution_errors`, ...);
+    /// in journals written before error sources `reported` (the old queue's totals) or `seen` (entries the
+    /// run counted).
     pub source: String,
+    /// Why the source could not be read (then `count` means nothing: the figure is not available, not 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]

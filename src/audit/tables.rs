@@ -534,7 +534,15 @@ pub fn errors(r: &Report) -> Table {
     let rows = r
         .errors
         .iter()
-        .map(|e| vec![t(&e.map), t(&e.category), t(e.count), t(&e.source)])
+        .map(|e| match &e.unavailable {
+            Some(why) => vec![
+                t(&e.map),
+                t(&e.category),
+                t(format!("not available ({why})")),
+                t(&e.source),
+            ],
+            None => vec![t(&e.map), t(&e.category), t(e.count), t(&e.source)],
+        })
         .collect();
     Table { columns, rows }
 }

@@ -13,8 +13,8 @@
 //! `lastRequests` to learn whether its action was accepted ([`ActionIntent::accepted_by`]).
 //!
 //! **Operator mode** has no API: [`operator_instructions`] renders exactly what the operator must do in the F&O
-//! dual-write workspace, and [`verify_operator`] reads the environment (counts on both sides, the error queue)
-//! to decide whether it was done.
+//! dual-write workspace, and [`verify_operator`] reads the environment (counts on both sides) to decide whether
+//! it was done; the engine adds the map's errors from the error sources that exist.
 
 use std::time::{Duration, Instant};
 
@@ -734,21 +734,19 @@ pub fn operator_instructions(map: &MapSpec, action: OperatorAction, fno_url: &st
 pub struct Verification {
     pub source_rows: u64,
     pub target_rows: u64,
-    pub new_errors: u64,
     pub satisfied: bool,
     /// Why it is not satisfied (empty when it is).
     pub reasons: Vec<String>,
 }
 
-/// Reads both sides and the error queue (entries for this map newer than `errors_after`) to decide whether the
-/// operator's action took effect. A run with initial sync needs the counts within `tolerance`; every action needs
-/// no new errors for the map.
+/// Reads both sides (documented counts only) to decide whether the operator's action took effect: a run with
+/// initial sync needs the counts within `tolerance`. The map's errors are read by the caller from the error
+/// sources that exist (there is no error-queue API).
 pub async fn verify_operator(
     fno: &FnoClient,
     dataverse: &DataverseClient,
     map: &MapSpec,
     action: OperatorAction,
-    errors_after: Option<i64>,
     cancel: &CancellationToken,
 ) -> Result<Verification> {
     let source_rows = fno
@@ -763,9 +761,6 @@ pub async fn verify_operator(
         )
         .await?
         .rows;
-    let new_errors = fno
-        .error_count(Some(&map.name), None, errors_after, cancel)
-        .await?;
     let mut reasons = Vec::new();
     if matches!(
         action,
@@ -780,16 +775,9 @@ pub async fn verify_operator(
             map.source_set, map.target_set, map.tolerance
         ));
     }
-    if new_errors > 0 {
-        reasons.push(format!(
-            "{new_errors} new errors in the dual-write error queue for {}",
-            map.name
-        ));
-    }
     Ok(Verification {
         source_rows,
         target_rows,
-        new_errors,
         satisfied: reasons.is_empty(),
         reasons,
     })

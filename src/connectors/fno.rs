@@ -1,4 +1,5 @@
-//! F&O OData (`/data/`): counts, paging, lookups, random keys for sampling, and the dual-write error queue.
+//! F&O OData (`/data/`): counts, paging, lookups and random keys for sampling. (Dual-write errors are not
+//! here: F&O has no error-queue entity set; see [`super::error_sources`].)
 //!
 //! Every call adds `cross-company=true`: without it F&O returns only the caller's default company, so parity
 //! would be wrong. A per-company figure adds `$filter=dataAreaId eq '<company>'` with the company lower-cased
@@ -13,9 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::transport::{Request, Transport};
 use super::{ConnectorError, Result, parse};
-
-/// The error-queue entity set (our model of the F&O `DualWriteErrorLog` table exposed over OData).
-pub const ERROR_QUEUE_SET: &str = "DualWriteErrorLogs";
 
 /// An OData string literal: single-quoted, inner quotes doubled.
 pub fn odata_string(v: &str) -> String {
@@ -38,36 +36,6 @@ fn and(a: Option<String>, b: Option<String>) -> Option<String> {
         (Some(a), Some(b)) => Some(format!("{a} and {b}")),
         (a, b) => a.or(b),
     }
-}
-
-/// One entry of the dual-write error queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorLogEntry {
-    pub error_id: i64,
-    pub log_date_time: String,
-    pub map_name: String,
-    pub source_entity: String,
-    pub target_entity: String,
-    pub record_key: String,
-    pub category: String,
-    pub error_message: String,
-    pub data_area_id: String,
-}
-
-/// Reads one error-queue row; pure, for the fuzz tests.
-pub fn error_log_entry(v: &Value) -> Option<ErrorLogEntry> {
-    let s = |k: &str| v.get(k).and_then(parse::scalar_string).unwrap_or_default();
-    Some(ErrorLogEntry {
-        error_id: v.get("ErrorId")?.as_i64()?,
-        log_date_time: s("LogDateTime"),
-        map_name: s("MapName"),
-        source_entity: s("SourceEntity"),
-        target_entity: s("TargetEntity"),
-        record_key: s("RecordKey"),
-        category: s("Category"),
-        error_message: s("ErrorMessage"),
-        data_area_id: s("dataAreaId"),
-    })
 }
 
 /// The F&O OData client of one environment.
@@ -273,128 +241,7 @@ impl FnoClient {
         }
         Ok(rows)
     }
-
-    /// Error-queue entries with `ErrorId` greater than `after` (all when `None`), oldest first, at most `max`.
-    /// Uses `$filter=ErrorId gt N`; a service that refuses `gt` (400) gets the ordered read filtered here.
-    pub async fn error_queue_since(
-        &self,
-        after: Option<i64>,
-        max: usize,
-        cancel: &CancellationToken,
-    ) -> Result<Vec<ErrorLogEntry>> {
-        let filter = after.map(|id| format!("ErrorId gt {id}"));
-        let rows = match self
-            .read(
-                ERROR_QUEUE_SET,
-                filter.as_deref(),
-                &[],
-                Some("ErrorId asc"),
-                max,
-                cancel,
-            )
-            .await
-        {
-            Err(ConnectorError::Service { status: 400, .. }) if filter.is_some() => {
-                self.read(
-                    ERROR_QUEUE_SET,
-                    None,
-                    &[],
-                    Some("ErrorId asc"),
-                    usize::MAX,
-                    cancel,
-                )
-                .await?
-            }
-            other => other?,
-        };
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let e = error_log_entry(&Value::Object(r)).ok_or_else(|| {
-                ConnectorError::bad_body(self.t.env(), "fno.error_queue", "an entry has no integer ErrorId")
-            })?;
-            if after.is_none_or(|a| e.error_id > a) && out.len() < max {
-                out.push(e);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Error-queue entries matching a map and/or a category (and newer than `after`), by `$count` + `$filter`.
-    /// When the service refuses `gt`, the newer-than part is counted over the matching rows' ids.
-    pub async fn error_count(
-        &self,
-        map: Option<&str>,
-        category: Option<&str>,
-        after: Option<i64>,
-        cancel: &CancellationToken,
-    ) -> Result<u64> {
-        let base = and(
-            map.map(|m| eq_filter("MapName", m)),
-            category.map(|c| eq_filter("Category", c)),
-        );
-        let Some(after) = after else {
-            return self.count_where(ERROR_QUEUE_SET, base, cancel).await;
-        };
-        match self
-            .count_where(
-                ERROR_QUEUE_SET,
-                and(base.clone(), Some(format!("ErrorId gt {after}"))),
-                cancel,
-            )
-            .await
-        {
-            Err(ConnectorError::Service { status: 400, .. }) => {
-                let rows = self
-                    .read(
-                        ERROR_QUEUE_SET,
-                        base.as_deref(),
-                        &["ErrorId"],
-                        None,
-                        usize::MAX,
-                        cancel,
-                    )
-                    .await?;
-                Ok(rows
-                    .iter()
-                    .filter(|r| {
-                        r.get("ErrorId")
-                            .and_then(Value::as_i64)
-                            .is_some_and(|id| id > after)
-                    })
-                    .count() as u64)
-            }
-            other => other,
-        }
-    }
-
-    /// Counts per category for one map (only non-zero categories are returned).
-    pub async fn error_counts_by_category(
-        &self,
-        map: &str,
-        after: Option<i64>,
-        cancel: &CancellationToken,
-    ) -> Result<Vec<(String, u64)>> {
-        let mut out = Vec::new();
-        for cat in ERROR_CATEGORIES {
-            let n = self.error_count(Some(map), Some(cat), after, cancel).await?;
-            if n > 0 {
-                out.push(((*cat).to_owned(), n));
-            }
-        }
-        Ok(out)
-    }
 }
-
-/// The error categories of the error queue (our model).
-pub const ERROR_CATEGORIES: &[&str] = &[
-    "missing_lookup",
-    "enum_conversion",
-    "missing_field_mapping",
-    "plugin_exception",
-    "company_context",
-    "duplicate_key",
-    "sample_mismatch",
-];
 
 #[cfg(test)]
 mod tests {
@@ -406,17 +253,5 @@ mod tests {
         assert_eq!(eq_filter("Name", "O'Brien"), "Name eq 'O''Brien'");
         assert_eq!(and(Some("a".into()), Some("b".into())).unwrap(), "a and b");
         assert_eq!(and(None, Some("b".into())).unwrap(), "b");
-    }
-
-    #[test]
-    fn error_log_rows_need_an_id() {
-        let v: Value =
-            serde_json::json!({"ErrorId": 7, "MapName": "Customers", "Category": "missing_lookup"});
-        let e = error_log_entry(&v).unwrap();
-        assert_eq!(
-            (e.error_id, e.map_name.as_str(), e.category.as_str()),
-            (7, "Customers", "missing_lookup")
-        );
-        assert!(error_log_entry(&serde_json::json!({"MapName": "x"})).is_none());
     }
 }

@@ -6,7 +6,9 @@
 //! engine journals. Wire parsing lives in [`parse`] as pure functions over bytes so it can be fuzzed.
 //!
 //! - [`auth`]: Entra ID client-credentials tokens, cached and shared, refreshed before expiry and on 401.
-//! - [`fno`]: F&O OData counts (cross-company, per company), paging, lookups, random keys, the error queue.
+//! - [`fno`]: F&O OData counts (cross-company, per company), paging, lookups, random keys.
+//! - [`error_sources`]: the places dual-write errors can be read (Dataverse system jobs and plug-in trace
+//!   logs, DMF execution errors), each available or not available with a reason.
 //! - [`dmf`]: the Data management package API: export, import, status polling, the per-entity error check.
 //!   Pollers of long jobs (DMF status, gateway requests, map status) ride out a failed status read
 //!   (see [`ConnectorError::poll_may_ride_out`]) until their own deadline.
@@ -21,6 +23,7 @@ pub mod dataverse;
 pub mod dmf;
 pub mod dual_write;
 mod error;
+pub mod error_sources;
 pub mod fno;
 pub mod http;
 pub mod metadata;

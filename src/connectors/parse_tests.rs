@@ -171,9 +171,6 @@ proptest! {
         let _ = crate::connectors::dual_write::parse_cid(&bytes);
         let _ = crate::connectors::dual_write::parse_request_id(&bytes);
         let _ = crate::connectors::dual_write::parse_initial_sync_details(&bytes);
-        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-            let _ = crate::connectors::fno::error_log_entry(&v);
-        }
         let _ = retry_after(&String::from_utf8_lossy(&bytes), chrono::Utc::now());
     }
 

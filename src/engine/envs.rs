@@ -74,8 +74,6 @@ pub struct Envs {
     /// `${NAME}` values the runbook's steps reference, resolved at build time.
     vars: BTreeMap<String, String>,
     redactor: Redactor,
-    /// Highest error-queue `ErrorId` journaled per F&O environment in this process.
-    error_marks: Mutex<BTreeMap<String, i64>>,
     /// Per Dataverse environment: table metadata and company ids, asked once per run.
     dv_caches: Mutex<BTreeMap<String, DataverseCache>>,
 }
@@ -252,7 +250,6 @@ impl Envs {
             sim_url,
             vars: resolved,
             redactor: redactor.clone(),
-            error_marks: Mutex::new(BTreeMap::new()),
             dv_caches: Mutex::new(BTreeMap::new()),
         })
     }
@@ -323,22 +320,6 @@ impl Envs {
                 .map(|d| d.with_timezone(&Utc))
         };
         now.await.unwrap_or_else(Utc::now)
-    }
-
-    /// The highest error-queue id this process journaled for an F&O environment.
-    pub fn error_mark(&self, env: &str) -> Option<i64> {
-        self.error_marks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(env)
-            .copied()
-    }
-
-    /// Raises the mark (never lowers it).
-    pub fn raise_error_mark(&self, env: &str, id: i64) {
-        let mut m = self.error_marks.lock().unwrap_or_else(PoisonError::into_inner);
-        let e = m.entry(env.to_owned()).or_insert(id);
-        *e = (*e).max(id);
     }
 
     fn info_of(&self, env: &str) -> Result<&EnvInfo, EnvsError> {

@@ -306,10 +306,16 @@ enum Wire {
     ErrorEntries {
         map: String,
         entries: Vec<ErrorEntry>,
+        #[serde(default)]
+        source: Option<String>,
     },
     ErrorCounts {
         map: String,
         by_category: BTreeMap<String, u64>,
+        #[serde(default)]
+        source: Option<String>,
+        #[serde(default)]
+        unavailable: Option<String>,
     },
     Alert {
         severity: Severity,
@@ -487,8 +493,18 @@ impl From<Wire> for Event {
                 source,
                 target,
             },
-            Wire::ErrorEntries { map, entries } => Event::ErrorEntries { map, entries },
-            Wire::ErrorCounts { map, by_category } => Event::ErrorCounts { map, by_category },
+            Wire::ErrorEntries { map, entries, source } => Event::ErrorEntries { map, entries, source },
+            Wire::ErrorCounts {
+                map,
+                by_category,
+                source,
+                unavailable,
+            } => Event::ErrorCounts {
+                map,
+                by_category,
+                source,
+                unavailable,
+            },
             Wire::Alert {
                 severity,
                 message,

@@ -350,15 +350,24 @@ pub enum Event {
         source: u64,
         target: u64,
     },
-    /// Error-queue entries not seen before, for one map.
+    /// Error entries not seen before, for one map, from one error source (`source`, e.g.
+    /// `dataverse.asyncoperations`; absent in journals written before error sources: the old error queue).
     ErrorEntries {
         map: String,
         entries: Vec<ErrorEntry>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
-    /// The service's own totals for one map's error queue (authoritative over counted entries).
+    /// One error source's totals for one map (authoritative over counted entries). `unavailable` is the
+    /// reason the source could not be read (then `by_category` is empty and means nothing: not zero).
+    /// Journals written before error sources have neither field (the old error queue).
     ErrorCounts {
         map: String,
         by_category: BTreeMap<String, u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unavailable: Option<String>,
     },
     Alert {
         severity: Severity,
@@ -461,6 +470,8 @@ mod tests {
             Event::ErrorCounts {
                 map: "m".into(),
                 by_category: BTreeMap::new(),
+                source: Some("dataverse.asyncoperations".into()),
+                unavailable: Some("HTTP 403".into()),
             },
         ];
         for e in events {

@@ -451,7 +451,24 @@ pub struct MapSpec {
     /// Row estimate (source side): informs the plan's durations and the dual-write limit warnings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<Rows>,
+    /// The DMF execution id of the map's initial sync (a `DWM` project's execution in F&O, Data management >
+    /// Execution history), when the operator has it: the `dmf.execution_errors` source reads
+    /// `GetExecutionErrors` for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_sync_execution_id: Option<String>,
+    /// The error sources read for this map (names in [`ERROR_SOURCES`]); default: every source the map's
+    /// dual-write mode has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_sources: Option<Vec<String>>,
 }
+
+/// The error sources a map can name in `error_sources`.
+pub const ERROR_SOURCES: [&str; 4] = [
+    "dataverse.asyncoperations",
+    "dataverse.plugintracelogs",
+    "dmf.execution_errors",
+    "gateway.initial_sync",
+];
 
 impl MapSpec {
     /// The environment part of `source` (`fno` in `fno:CustomersV3`).
@@ -489,7 +506,8 @@ pub struct Gate {
     /// Source and target counts must agree within each map's tolerance.
     #[serde(default, skip_serializing_if = "is_false")]
     pub parity: bool,
-    /// Most error-queue entries allowed for the wave's maps.
+    /// Most dual-write errors allowed for the wave's maps, over the error sources that could be read
+    /// (`docs/error-sources.md`); a map none of whose sources can be read is put to the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_errors: Option<u64>,
     /// Times a failed gate is re-checked before it fails (built-in 0).

@@ -502,6 +502,37 @@ fn maps(rb: &Runbook, cx: &mut Ctx<'_>) {
                     .to_owned(),
             );
         }
+        if let Some(x) = &m.initial_sync_execution_id
+            && x.trim().is_empty()
+        {
+            let pos = cx.at(&[base[0], base[1], Key("initial_sync_execution_id")]);
+            cx.error(
+                pos,
+                "invalid-value",
+                format!("map `{id}`: `initial_sync_execution_id` is empty"),
+                "the DMF execution id of the map's initial sync (Data management > Execution history), or leave the field out".to_owned(),
+            );
+        }
+        for s in m.error_sources.iter().flatten() {
+            if !super::model::ERROR_SOURCES.contains(&s.as_str()) {
+                let pos = cx.at(&[base[0], base[1], Key("error_sources")]);
+                cx.error(
+                    pos,
+                    "invalid-value",
+                    format!("map `{id}`: `{s}` is not an error source"),
+                    format!("one of {}", super::model::ERROR_SOURCES.join(", ")),
+                );
+            }
+        }
+        if m.error_sources.as_ref().is_some_and(Vec::is_empty) {
+            let pos = cx.at(&[base[0], base[1], Key("error_sources")]);
+            cx.error(
+                pos,
+                "invalid-value",
+                format!("map `{id}`: `error_sources` is empty"),
+                "name at least one source, or leave the field out for the mode's defaults".to_owned(),
+            );
+        }
         if let Some(l) = &m.company_lookup {
             let pos = cx.at(&[base[0], base[1], Key("company_lookup")]);
             let ident = !l.is_empty()

@@ -6,7 +6,9 @@
 //! When an import reaches Succeeded/PartiallySucceeded its entities' rows (minus `target_errors`)
 //! are loaded into the F&O tables (and flow through Running maps). Our models:
 //! - `GetExecutionErrors` value: a JSON string holding a JSON array of
-//!   `{"entityName","errorMessage","recordKey","stage":"Staging"|"Target"}`.
+//!   `{"entityName","errorMessage","recordKey","stage":"Staging"|"Target"}`. A dual-write initial sync's
+//!   execution id (the map's `execution_id`, default `DWM-<map>`) answers its failed rows (stage `Target`)
+//!   until a resumed initial sync of the map completes.
 //! - Blob storage: `PUT/GET /_blob/dmf/<name>?sv=..&se=..&sr=b&sp=rw&sig=..`; the signature is a
 //!   hash of the name and expiry under the seed, expiry one real hour; PUT needs
 //!   `x-ms-blob-type: BlockBlob` and answers 201 like Azure Storage.
@@ -309,7 +311,9 @@ pub async fn action(app: App, base: &str, action: &str, body: Value) -> Response
         "GetExecutionErrors" => {
             let id = s("executionId");
             let errors = app.with(|st| {
-                let Some(j) = st.jobs.get(&id).filter(|j| j.terminal(st.now)) else { return Vec::new() };
+                let Some(j) = st.jobs.get(&id).filter(|j| j.terminal(st.now)) else {
+                    return dwm_errors(st, &id);
+                };
                 let mut out = Vec::new();
                 for e in &j.entities {
                     for (stage, n) in [("Staging", e.staging_errors), ("Target", e.target_errors)] {
@@ -403,6 +407,16 @@ pub const GROUPS_SET: &str = "DataManagementDefinitionGroups";
 /// `DataManagementDefinitionGroupEntity` [doc: CDM schema] the simulator can fill: `Name`, `Description` (empty),
 /// `ProjectCategory` (`Project`). Our model: a group the scenario does not declare is not listed (a submit naming
 /// it still runs with `default_job`, as before).
+/// Our model: the errors of a map's initial-sync (DWM) execution, its failed rows not yet resolved.
+fn dwm_errors(st: &SimState, id: &str) -> Vec<Value> {
+    st.errors
+        .iter()
+        .filter(|e| !e.resolved)
+        .filter(|e| matches!(&e.origin, super::world::ErrorOrigin::InitialSync { execution_id } if execution_id == id))
+        .map(|e| json!({"entityName": e.target, "errorMessage": e.message, "recordKey": e.key, "stage": "Target"}))
+        .collect()
+}
+
 pub fn groups(app: &App, base: &str, seg: &str, raw: Option<&str>) -> Response {
     use super::odata::{Dialect, Query, filter};
     let (_, key) = super::fno::split_key(seg);

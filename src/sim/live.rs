@@ -191,6 +191,9 @@ impl SimState {
                     }
                     None => None,
                 };
+                if change.to_dv && self.live_fails(m, obj.as_ref()) {
+                    return;
+                }
                 match (obj, change.to_dv) {
                     (Some(o), to_dv) => {
                         let mapped = translate(self, &self.maps[m], &o, to_dv);
@@ -257,6 +260,44 @@ impl SimState {
                 }
             }
         }
+    }
+
+    /// Counts a create carried into Dataverse by map `m`; every `live_fail_every`th fails: it is not
+    /// written and is recorded as a failed system job (our model of a live-sync failure).
+    fn live_fails(&mut self, m: usize, obj: Option<&Map<String, Value>>) -> bool {
+        let Some(every) = self.maps[m].def.live_fail_every.filter(|e| *e > 0) else {
+            return false;
+        };
+        let n = self.live_to_dv.entry(m).or_insert(0);
+        *n += 1;
+        if *n % every != 0 {
+            return false;
+        }
+        let key = self.maps[m]
+            .def
+            .key
+            .as_ref()
+            .and_then(|k| obj.and_then(|o| o.get(&k.source)))
+            .map_or_else(
+                || format!("change {n}"),
+                |v| v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            );
+        let plugin = self.maps[m].def.live_fail_plugin;
+        let (cat, msg) = match (&self.maps[m].def.category, &self.maps[m].def.message) {
+            (c, Some(msg)) => (
+                c.map_or("plugin_exception", |c| c.as_str()).to_owned(),
+                msg.clone(),
+            ),
+            (c, None) => (
+                c.map_or("plugin_exception", |c| c.as_str()).to_owned(),
+                format!(
+                    "The live-sync write of {key} into {} failed.",
+                    self.maps[m].def.target
+                ),
+            ),
+        };
+        self.record_error(m, super::world::ErrorOrigin::Live { plugin }, &key, &cat, &msg);
+        true
     }
 
     /// Runs the scenario's live writes up to `t`.

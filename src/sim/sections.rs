@@ -141,6 +141,9 @@ pub struct DataverseConfig {
     pub snapshot_every: Dur,
     #[serde(default)]
     pub service_protection: ServiceProtection,
+    /// Entity sets the console's user may not read: 403 `0x80040220` (a missing privilege).
+    #[serde(default)]
+    pub forbidden: Vec<String>,
 }
 
 impl Default for DataverseConfig {
@@ -151,6 +154,7 @@ impl Default for DataverseConfig {
             aggregate_limit: agg_limit(),
             snapshot_every: snapshot_every(),
             service_protection: ServiceProtection::default(),
+            forbidden: Vec::new(),
         }
     }
 }
@@ -294,7 +298,7 @@ impl Rows {
     }
 }
 
-/// Error categories of the dual-write error queue.
+/// Error categories of a map's failures (shown on the gateway's initial-sync details).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
@@ -356,6 +360,16 @@ pub struct MapDef {
     pub filter: Option<String>,
     #[serde(default)]
     pub initial: MapInitial,
+    /// The DMF execution id of the map's initial sync (a `DWM` project); default `DWM-<name>`. Its
+    /// failed rows are served by `GetExecutionErrors` for this id.
+    #[serde(default)]
+    pub execution_id: Option<String>,
+    /// Every Nth change this map carries into Dataverse fails (not written; a failed system job).
+    #[serde(default)]
+    pub live_fail_every: Option<u64>,
+    /// Live failures are plug-in failures: each also leaves a `plugintracelogs` row.
+    #[serde(default)]
+    pub live_fail_plugin: bool,
 }
 
 fn default_rate() -> f64 {

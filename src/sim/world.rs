@@ -20,8 +20,31 @@ use super::tables::{NO_COMPANY, Row, Table, Tables};
 /// The most requests [`SimState::request_log`] keeps (the oldest are dropped first).
 pub const REQUEST_LOG_CAP: usize = 20_000;
 
-/// The F&O entity set that holds the dual-write error queue (our model of `DualWriteErrorLog`).
-pub const ERROR_LOG_SET: &str = "DualWriteErrorLogs";
+/// Dataverse system jobs (`asyncoperation`): live-sync failures into Dataverse are rows with `statuscode` 31.
+pub const ASYNC_OPERATIONS_SET: &str = "asyncoperations";
+/// Dataverse plug-in trace logs (`plugintracelog`): rows for plug-in failures when the scenario marks them.
+pub const PLUGIN_TRACE_SET: &str = "plugintracelogs";
+
+/// Where a failure happened, which decides the public source that serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorOrigin {
+    /// An initial-sync row: a DMF execution error of the map's DWM execution.
+    InitialSync { execution_id: String },
+    /// A live-sync write into Dataverse: a failed system job (and a plug-in trace log when `plugin`).
+    Live { plugin: bool },
+}
+
+/// One failure in the simulator's internal error store (see `docs/simulator.md`, our model).
+#[derive(Debug, Clone)]
+pub struct ErrorRecord {
+    pub origin: ErrorOrigin,
+    pub map: String,
+    pub target: String,
+    pub key: String,
+    pub message: String,
+    /// Our model: a resumed initial sync that completes clears its execution's errors.
+    pub resolved: bool,
+}
 
 /// An issued access token.
 #[derive(Debug, Clone)]
@@ -74,8 +97,11 @@ pub struct SimState {
     pub sp: HashMap<String, SpWindow>,
     /// Simulated seconds since start, as of the last advance.
     pub now: f64,
+    /// Every failure the world produced (initial sync and live sync), oldest first.
+    pub errors: Vec<ErrorRecord>,
+    /// Creates each map has carried into Dataverse (for `live_fail_every`).
+    pub live_to_dv: HashMap<usize, u64>,
     seq: u64,
-    error_seq: u64,
 }
 
 impl SimState {
@@ -84,36 +110,12 @@ impl SimState {
         let default_company =
             super::odata::company_index(&companies, &scenario.default_company()).unwrap_or(0);
         let seed = scenario.seed;
-        let mut fno: Vec<Table> = scenario
+        let fno: Vec<Table> = scenario
             .entities
             .fno
             .iter()
             .map(|(n, d)| Table::new(n, Side::Fno, d, &companies, seed))
             .collect();
-        if !scenario.entities.fno.contains_key(ERROR_LOG_SET) {
-            // Its rows are written by `log_error`; the fields make its properties known.
-            let fields = [
-                ("ErrorId", "int"),
-                ("LogDateTime", "text"),
-                ("MapName", "text"),
-                ("SourceEntity", "text"),
-                ("TargetEntity", "text"),
-                ("RecordKey", "text"),
-                ("Category", "text"),
-                ("ErrorMessage", "text"),
-                ("Status", "text"),
-                ("dataAreaId", "text"),
-            ];
-            let def = EntityDef {
-                key: Some("ErrorId".into()),
-                fields: fields
-                    .iter()
-                    .map(|(f, k)| (f.to_string(), k.to_string()))
-                    .collect(),
-                ..EntityDef::default()
-            };
-            fno.push(Table::new(ERROR_LOG_SET, Side::Fno, &def, &companies, seed));
-        }
         let dv: Vec<Table> = scenario
             .entities
             .dataverse
@@ -144,12 +146,14 @@ impl SimState {
             webhooks: Vec::new(),
             sp: HashMap::new(),
             now: 0.0,
+            errors: Vec::new(),
+            live_to_dv: HashMap::new(),
             seq: 0,
-            error_seq: 0,
             scenario,
         };
         st.init_maps();
         st.add_legal_entities();
+        st.add_system_tables();
         st.take_snapshot();
         st
     }
@@ -232,51 +236,166 @@ impl SimState {
         super::tables::guid_from(s, super::faults::mix(s, self.seq))
     }
 
-    /// Appends an entry to the dual-write error queue.
-    pub fn log_error(&mut self, map: usize, key: &str, category: &str, message: &str, company: u16) {
-        self.error_seq += 1;
+    /// The DMF execution id of a map's initial sync (the scenario's `execution_id`, else `DWM-<map>`).
+    pub fn execution_id(&self, map: usize) -> String {
+        let d = &self.maps[map].def;
+        d.execution_id
+            .clone()
+            .unwrap_or_else(|| format!("DWM-{}", d.name))
+    }
+
+    /// Records an initial-sync failure of a map row (served by DMF `GetExecutionErrors`).
+    pub fn log_error(&mut self, map: usize, key: &str, category: &str, message: &str, _company: u16) {
+        let execution_id = self.execution_id(map);
+        self.record_error(
+            map,
+            ErrorOrigin::InitialSync { execution_id },
+            key,
+            category,
+            message,
+        );
+    }
+
+    /// Records a failure; a live one into Dataverse becomes a failed system job (and a plug-in trace log).
+    pub fn record_error(
+        &mut self,
+        map: usize,
+        origin: ErrorOrigin,
+        key: &str,
+        category: &str,
+        message: &str,
+    ) {
+        let at = self.sim_time(self.now);
         let m = &self.maps[map];
-        let sim_time = self.sim_time(self.now);
-        let company = self
-            .companies
-            .get(company as usize)
-            .map(|c| c.to_lowercase())
-            .unwrap_or_else(|| "dat".into());
-        let mut row = Map::new();
-        row.insert("ErrorId".into(), json!(self.error_seq));
-        row.insert("LogDateTime".into(), json!(sim_time));
-        row.insert("MapName".into(), json!(m.def.name));
-        row.insert("SourceEntity".into(), json!(m.def.source));
-        row.insert("TargetEntity".into(), json!(m.def.target));
-        row.insert("RecordKey".into(), json!(key));
-        row.insert("Category".into(), json!(category));
-        row.insert("ErrorMessage".into(), json!(message));
-        row.insert("Status".into(), json!("Active"));
-        row.insert("dataAreaId".into(), json!(company));
-        if let Some(&i) = self.fno_idx.get(ERROR_LOG_SET) {
-            self.fno[i].push(super::tables::Row {
-                company: NO_COMPANY,
-                n: self.error_seq as u32,
-                rev: 0,
-                via_origin: false,
-                corrupt: false,
+        let rec = ErrorRecord {
+            origin: origin.clone(),
+            map: m.def.name.clone(),
+            target: m.def.target.clone(),
+            key: key.to_owned(),
+            message: message.to_owned(),
+            resolved: false,
+        };
+        let logical = self.dv[m.tgt].logical.clone();
+        self.errors.push(rec);
+        if let ErrorOrigin::Live { plugin } = origin {
+            let id = self.next_guid();
+            let mut o = Map::new();
+            o.insert("asyncoperationid".into(), json!(id));
+            o.insert(
+                "name".into(),
+                json!(format!("Dual-write live sync: {logical} {key}")),
+            );
+            o.insert("operationtype".into(), json!(1));
+            o.insert("statuscode".into(), json!(31));
+            o.insert("statecode".into(), json!(3));
+            o.insert("message".into(), json!(message));
+            o.insert("friendlymessage".into(), json!(message));
+            o.insert("primaryentitytype".into(), json!(logical));
+            o.insert("_regardingobjectid_value".into(), Value::Null);
+            o.insert("createdon".into(), json!(at));
+            o.insert("completedon".into(), json!(at));
+            o.insert("correlationid".into(), json!(id));
+            self.push_system_row(ASYNC_OPERATIONS_SET, o);
+            if plugin {
+                let tid = self.next_guid();
+                let mut t = Map::new();
+                t.insert("plugintracelogid".into(), json!(tid));
+                t.insert(
+                    "typename".into(),
+                    json!("Microsoft.Dynamics.Integrator.DualWriteRuntime.Plugins.PostCommitPlugin"),
+                );
+                t.insert("messagename".into(), json!("Create"));
+                t.insert("primaryentity".into(), json!(logical));
+                t.insert("exceptiondetails".into(), json!(message));
+                t.insert("messageblock".into(), json!(format!("{category}: {key}")));
+                t.insert("createdon".into(), json!(at));
+                t.insert("correlationid".into(), json!(id));
+                self.push_system_row(PLUGIN_TRACE_SET, t);
+            }
+        }
+    }
+
+    fn push_system_row(&mut self, set: &str, row: Map<String, Value>) {
+        if let Some(&i) = self.dv_idx.get(set) {
+            let n = self.dv[i].next_n;
+            self.dv[i].next_n += 1;
+            self.dv[i].push(Row {
                 owned: Some(Box::new(row)),
+                ..Row::generated(NO_COMPANY, n)
             });
         }
     }
 
-    /// Marks a map's active error-queue entries `Resolved` (our model: an initial sync that
-    /// completes after a Resume has retried its failed rows successfully).
+    /// Our model: a later initial-sync pass of the map that completes re-ran its failed rows, so its DMF
+    /// execution reports no errors any more. Live-sync failures (system jobs) are never resolved.
     pub fn resolve_errors(&mut self, map: &str) {
-        let Some(&i) = self.fno_idx.get(ERROR_LOG_SET) else {
-            return;
-        };
-        for row in &mut self.fno[i].rows {
-            if let Some(o) = row.owned.as_mut() {
-                if o.get("MapName").and_then(Value::as_str) == Some(map) {
-                    o.insert("Status".into(), json!("Resolved"));
-                }
+        for e in &mut self.errors {
+            if e.map == map && matches!(e.origin, ErrorOrigin::InitialSync { .. }) {
+                e.resolved = true;
             }
+        }
+    }
+
+    /// Dataverse's own `asyncoperations` and `plugintracelogs` tables, empty until something fails.
+    fn add_system_tables(&mut self) {
+        let tables: [(&str, &str, &str, &[&str]); 2] = [
+            (
+                ASYNC_OPERATIONS_SET,
+                "asyncoperation",
+                "asyncoperationid",
+                &[
+                    "name",
+                    "operationtype",
+                    "statuscode",
+                    "statecode",
+                    "message",
+                    "friendlymessage",
+                    "primaryentitytype",
+                    "_regardingobjectid_value",
+                    "createdon",
+                    "completedon",
+                    "correlationid",
+                ],
+            ),
+            (
+                PLUGIN_TRACE_SET,
+                "plugintracelog",
+                "plugintracelogid",
+                &[
+                    "typename",
+                    "messagename",
+                    "primaryentity",
+                    "exceptiondetails",
+                    "messageblock",
+                    "createdon",
+                    "correlationid",
+                ],
+            ),
+        ];
+        for (set, logical, id, fields) in tables {
+            if self.dv_idx.contains_key(set) {
+                continue;
+            }
+            let def = EntityDef {
+                id: Some(id.into()),
+                logical_name: Some(logical.into()),
+                fields: fields
+                    .iter()
+                    .map(|f| {
+                        let kind = if matches!(*f, "statuscode" | "statecode" | "operationtype") {
+                            "int"
+                        } else {
+                            "text"
+                        };
+                        (f.to_string(), kind.to_string())
+                    })
+                    .collect(),
+                rows: Rows::default(),
+                ..EntityDef::default()
+            };
+            let t = Table::new(set, Side::Dataverse, &def, &self.companies, self.scenario.seed);
+            self.dv_idx.insert(t.name.clone(), self.dv.len());
+            self.dv.push(t);
         }
     }
 

@@ -1,4 +1,5 @@
-//! The error queue as the console shows it: exact totals by map × category, the newest entries
+//! Dual-write errors as the console shows them: each error source's figure per map (or why it is not
+//! available), exact totals by map × category, the newest entries
 //! (bounded), and the rate per hour over the last hour.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -17,12 +18,36 @@ pub struct ErrorQueue {
     pub seen_total: u64,
     /// Entries seen, by map then category (exact).
     pub seen_by: BTreeMap<String, BTreeMap<String, u64>>,
-    /// The latest service-reported totals per map (from `ErrorCounts`), by category.
+    /// The latest service-reported totals per map (from `ErrorCounts`), by category: the sum over the
+    /// map's available sources. A map none of whose sources is available has no entry here.
     pub reported: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The latest figure of every error source per map (map → source name → figure).
+    pub sources: BTreeMap<String, BTreeMap<String, SourceFigure>>,
     /// The newest [`ERROR_ENTRIES_KEPT`] entries, newest first.
     pub newest: VecDeque<ErrorEntry>,
     /// Entries per minute (minute index since the epoch, count), for the hourly rate; at most 61 buckets.
     minutes: VecDeque<(i64, u64)>,
+}
+
+/// The name journals written before error sources give the old F&O error queue.
+pub const LEGACY_SOURCE: &str = "error_queue";
+
+/// One source's latest figure for one map.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub enum SourceFigure {
+    Available(BTreeMap<String, u64>),
+    /// Not readable, with why: never shown as zero.
+    Unavailable(String),
+}
+
+impl SourceFigure {
+    /// "3 (dataverse.asyncoperations)" or "not available (<reason>) (dataverse.plugintracelogs)".
+    pub fn describe(&self, source: &str) -> String {
+        match self {
+            SourceFigure::Available(by) => format!("{} ({source})", by.values().sum::<u64>()),
+            SourceFigure::Unavailable(why) => format!("not available ({why}) ({source})"),
+        }
+    }
 }
 
 impl ErrorQueue {
@@ -62,13 +87,85 @@ impl ErrorQueue {
         }
     }
 
-    pub(super) fn set_reported(&mut self, map: &str, by_category: &BTreeMap<String, u64>) {
-        match self.reported.get_mut(map) {
-            Some(r) => r.clone_from(by_category),
-            None => {
-                self.reported.insert(map.to_owned(), by_category.clone());
+    pub(super) fn set_reported(
+        &mut self,
+        map: &str,
+        source: Option<&str>,
+        unavailable: Option<&str>,
+        by_category: &BTreeMap<String, u64>,
+    ) {
+        let figure = match unavailable {
+            Some(why) => SourceFigure::Unavailable(why.to_owned()),
+            None => SourceFigure::Available(by_category.clone()),
+        };
+        let per = self.sources.entry(map.to_owned()).or_default();
+        per.insert(source.unwrap_or(LEGACY_SOURCE).to_owned(), figure);
+        let mut sum: Option<BTreeMap<String, u64>> = None;
+        for f in per.values() {
+            if let SourceFigure::Available(by) = f {
+                let acc = sum.get_or_insert_with(BTreeMap::new);
+                for (c, n) in by {
+                    *acc.entry(c.clone()).or_default() += n;
+                }
             }
         }
+        match sum {
+            Some(by) => {
+                self.reported.insert(map.to_owned(), by);
+            }
+            None => {
+                self.reported.remove(map);
+            }
+        }
+    }
+
+    /// Every source figure of one map, by source name.
+    pub fn sources_of(&self, map: &str) -> Option<&BTreeMap<String, SourceFigure>> {
+        self.sources.get(map)
+    }
+
+    /// One figure per source over every map, the source named first: `dataverse.asyncoperations 2`, or
+    /// `gateway.initial_sync not available (gateway mode not wired)` (with `for 3 of 5 maps` when only some
+    /// maps could not read it). The legacy error queue is left out.
+    pub fn source_summary(&self) -> Vec<String> {
+        let mut by: BTreeMap<&str, (u64, u64, Option<&str>, u64)> = BTreeMap::new();
+        for per in self.sources.values() {
+            for (source, f) in per {
+                if source == LEGACY_SOURCE {
+                    continue;
+                }
+                let e = by.entry(source.as_str()).or_insert((0, 0, None, 0));
+                e.3 += 1;
+                match f {
+                    SourceFigure::Available(c) => e.0 += c.values().sum::<u64>(),
+                    SourceFigure::Unavailable(why) => {
+                        e.1 += 1;
+                        e.2.get_or_insert(why.as_str());
+                    }
+                }
+            }
+        }
+        by.into_iter()
+            .map(|(source, (total, blind, why, maps))| match (blind, why) {
+                (0, _) | (_, None) => format!("{source} {total}"),
+                (b, Some(why)) if b == maps => format!("{source} not available ({why})"),
+                (b, Some(why)) => {
+                    format!("{source} {total}, not available for {b} of {maps} maps ({why})")
+                }
+            })
+            .collect()
+    }
+
+    /// One line per map naming each source beside its figure, e.g.
+    /// `customers: 2 (dataverse.asyncoperations), not available (HTTP 403) (dataverse.plugintracelogs)`.
+    pub fn source_lines(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .map(|(map, per)| {
+                let parts: Vec<String> = per.iter().map(|(s, f)| f.describe(s)).collect();
+                format!("{map}: {}", parts.join(", "))
+            })
+            .collect()
     }
 
     fn bump_minute(&mut self, at: DateTime<Utc>) {
@@ -179,6 +276,8 @@ mod tests {
         q.add_entries(&[entry(0, "customers", "a"), entry(1, "vendors", "x")]);
         q.set_reported(
             "customers",
+            None,
+            None,
             &BTreeMap::from([("a".to_string(), 7), ("c".to_string(), 2)]),
         );
         let c = q.counts();
@@ -186,5 +285,33 @@ mod tests {
         assert_eq!(c[&("vendors".into(), "x".into())], 1);
         assert_eq!(q.total_for_map("customers"), 9);
         assert_eq!(q.total_for_map("vendors"), 1);
+    }
+
+    #[test]
+    fn sources_add_up_and_an_unavailable_one_is_never_zero() {
+        let mut q = ErrorQueue::default();
+        let two = BTreeMap::from([("other".to_string(), 2)]);
+        q.set_reported("m", Some("dataverse.asyncoperations"), None, &two);
+        q.set_reported(
+            "m",
+            Some("dataverse.plugintracelogs"),
+            Some("HTTP 403"),
+            &BTreeMap::new(),
+        );
+        assert_eq!(q.total_for_map("m"), 2);
+        assert_eq!(
+            q.source_lines(),
+            vec![
+                "m: 2 (dataverse.asyncoperations), not available (HTTP 403) (dataverse.plugintracelogs)"
+                    .to_string()
+            ]
+        );
+        q.set_reported(
+            "m",
+            Some("dataverse.asyncoperations"),
+            Some("HTTP 404"),
+            &BTreeMap::new(),
+        );
+        assert!(!q.reported.contains_key("m"));
     }
 }

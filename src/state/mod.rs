@@ -411,8 +411,15 @@ impl RunState {
                 self.parity
                     .record(map, company.as_deref(), *source, *target, tolerance, at);
             }
-            Event::ErrorEntries { map: _, entries } => self.errors.add_entries(entries),
-            Event::ErrorCounts { map, by_category } => self.errors.set_reported(map, by_category),
+            Event::ErrorEntries { entries, .. } => self.errors.add_entries(entries),
+            Event::ErrorCounts {
+                map,
+                by_category,
+                source,
+                unavailable,
+            } => self
+                .errors
+                .set_reported(map, source.as_deref(), unavailable.as_deref(), by_category),
             Event::Alert {
                 severity,
                 message,

@@ -484,6 +484,7 @@ fn error_entries_and_counts_feed_the_queue() {
         Event::ErrorEntries {
             map: "customers".into(),
             entries: vec![e.clone(), ErrorEntry { id: "2".into(), ..e }],
+            source: None,
         },
     );
     assert_eq!(f.state.errors.seen_total, 2);
@@ -493,6 +494,8 @@ fn error_entries_and_counts_feed_the_queue() {
         Event::ErrorCounts {
             map: "customers".into(),
             by_category: BTreeMap::from([("lookup".to_string(), 5)]),
+            source: None,
+            unavailable: None,
         },
     );
     assert_eq!(f.state.errors.total_for_map("customers"), 5);

@@ -20,30 +20,28 @@
 //!
 //! Initial sync: nothing is sent when the map is Running (synced) or in InitialSync (waited for); otherwise
 //! start "1" with initial sync and wait for its request, journaling `StepProgress` (rows upserted, from
-//! `ProjectExecutionWithCompanies`). A request that ends in Error is a failed pass: its errors are journaled,
+//! `ProjectExecutionWithCompanies`). A request that ends in Error is a failed pass: the map's error sources are journaled (`error_sources`),
 //! and it is started again up to the step's `retries` times, with an exponential backoff; the same failure
 //! (same message, same first failing record) right after a retry stops early.
 //! Pause/resume/stop/run-without-initial-sync: nothing is sent when the map is already in the wanted state (or
 //! on its way there); otherwise the action is sent and its request and the map's state are waited for.
 //!
 //! Operator mode. The operator gets `operator_instructions` (through an `ApproveManual` question), then the
-//! console verifies by reading both sides and the error queue (`verify_operator`), looking again up to three
+//! console verifies by reading both sides (`verify_operator`) and the map's error sources since the question
+//! (`error_sources`; sources not available are logged, the counts decide), looking again up to three
 //! times one `poll` apart (dual-write lags); a failed verification is journaled and the question asked again
 //! with the reasons, at most ten times (then the step fails: an auto-approving operator must not loop).
 
+use super::error_sources::{map_errors, run_watermark};
 use super::manual::accept;
-use super::maps::{
-    MapRef, count_side, error_env, journal_new_entries, map_ref, primary_id, resolve, side_filter,
-};
+use super::maps::{MapRef, count_side, map_ref, primary_id, resolve, side_filter};
 use super::{Mode, Res, StepCtx, fail, fail_because, log, poll, progress, sleep_env};
 use crate::connectors::ConnectorError;
 use crate::connectors::dual_write::{
     ActionIntent, CompanySync, GatewayClient, MapAction, MapInfo, Master, OperatorAction,
     operator_instructions, status, verify_operator,
 };
-use crate::connectors::fno::ERROR_QUEUE_SET;
-use crate::connectors::parse;
-use crate::connectors::transport::Request;
+use crate::connectors::error_sources::SourceId;
 use crate::engine::ctx::Ask;
 use crate::engine::envs::EnvInfo;
 use crate::engine::event::{DecisionKind, Event, Handle, LogLevel};
@@ -418,7 +416,7 @@ async fn initial_sync(
                 };
                 let failure = SyncFailure::of(m, &message, &details);
                 log(ctx, LogLevel::Warn, failure.message.clone());
-                journal_new_entries(ctx, &error_env(ctx, m)?).await?;
+                map_errors(ctx, m, run_watermark(ctx).await).await?;
                 if restarted_on.as_ref().is_some_and(|r| r.same_as(&failure)) {
                     return Err(fail_because(
                         format!(
@@ -509,20 +507,46 @@ const VERIFY_CHECKS: u32 = 3;
 /// Confirmations that did not verify before the step fails (an auto-approving operator would loop forever).
 const MAX_ASKS: u32 = 10;
 
-/// The newest error-queue id (so a verification counts only entries after the operator's action).
-async fn latest_error_id(ctx: &StepCtx, fno: &crate::connectors::fno::FnoClient) -> Res<Option<i64>> {
-    let req = Request::get("fno.error_queue latest", format!("/data/{ERROR_QUEUE_SET}"))
-        .query("cross-company", "true")
-        .query("$select", "ErrorId")
-        .query("$orderby", "ErrorId desc")
-        .query("$top", "1");
-    let resp = fno.transport().send(req, &ctx.cancel).await?;
-    let page = fno.transport().parse(&resp, parse::collection)?;
-    Ok(page
-        .value
-        .first()
-        .and_then(|v| v.get("ErrorId"))
-        .and_then(serde_json::Value::as_i64))
+/// The counts of both sides, then the map's error sources since `since`: new errors in an available source
+/// fail the verification; sources that cannot be read are logged as not available (the counts decide).
+async fn verify(
+    ctx: &StepCtx,
+    m: &MapRef,
+    fno: &crate::connectors::fno::FnoClient,
+    dv: &crate::connectors::dataverse::DataverseClient,
+    spec: &crate::connectors::dual_write::MapSpec,
+    action: OperatorAction,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Res<crate::connectors::dual_write::Verification> {
+    let mut v = verify_operator(fno, dv, spec, action, &ctx.cancel).await?;
+    let errs = map_errors(ctx, m, since).await?;
+    // The initial sync's DMF execution speaks only for a run with initial sync; the other actions are judged
+    // by what failed since the question.
+    let with_initial_sync = matches!(
+        action,
+        OperatorAction::Run {
+            initial_sync: true,
+            ..
+        }
+    );
+    let judged = errs.available_total_of(|s| with_initial_sync || s != SourceId::DmfExecutionErrors);
+    match judged {
+        Some(n) if n > 0 => {
+            v.reasons
+                .push(format!("new dual-write errors {}", errs.describe()));
+            v.satisfied = false;
+        }
+        Some(_) => {}
+        None => log(
+            ctx,
+            LogLevel::Warn,
+            format!(
+                "errors could not be checked, the counts decide: {}",
+                errs.describe()
+            ),
+        ),
+    }
+    Ok(v)
 }
 
 async fn operator(ctx: &StepCtx, m: &MapRef, info: &EnvInfo, action: OperatorAction) -> Res<()> {
@@ -547,7 +571,9 @@ async fn operator(ctx: &StepCtx, m: &MapRef, info: &EnvInfo, action: OperatorAct
         .and_then(|i| i.url.clone())
         .unwrap_or_default();
     let instructions = operator_instructions(&spec, action, &fno_url);
-    let errors_after = latest_error_id(ctx, &fno).await?;
+    // Errors count from just before the question: failed system jobs since then, and the map's initial-sync
+    // execution when the runbook names it (see `error_sources`).
+    let errors_since = ctx.envs.env_now(&ctx.cancel).await;
     let mut reasons: Vec<String> = Vec::new();
     let mut asks = 0u32;
     loop {
@@ -572,13 +598,13 @@ async fn operator(ctx: &StepCtx, m: &MapRef, info: &EnvInfo, action: OperatorAct
         accept(&d)?;
         asks += 1;
         // Dual-write propagates with a lag: look a few times before asking again.
-        let mut v = verify_operator(&fno, &dv, &spec, action, errors_after, &ctx.cancel).await?;
+        let mut v = verify(ctx, m, &fno, &dv, &spec, action, errors_since).await?;
         for _ in 0..VERIFY_CHECKS {
             if v.satisfied {
                 break;
             }
             sleep_env(ctx, ctx.runbook.defaults.poll().as_std()).await?;
-            v = verify_operator(&fno, &dv, &spec, action, errors_after, &ctx.cancel).await?;
+            v = verify(ctx, m, &fno, &dv, &spec, action, errors_since).await?;
         }
         ctx.emit
             .durable(Event::ParitySample {

@@ -1,24 +1,26 @@
-//! `error_queue`: journals the queue's new entries and each map's Active totals (`ErrorCounts`), and fails
-//! when the Active entries of the selected maps together exceed `max` (0 when absent).
+//! `error_queue`: reads every error source of the selected maps (`ErrorCounts`/`ErrorEntries` per source,
+//! see `error_sources`) and fails when the errors of the available sources together exceed `max` (0 when
+//! absent). A map none of whose sources can be read is put to the operator, never counted as zero.
 
-use super::maps::{error_totals, resolve};
+use super::error_sources::settle_blind;
+use super::maps::resolve;
 use super::{Res, StepCtx, fail};
 use crate::runbook::MapSelection;
 
 pub async fn run(ctx: &StepCtx, maps: &MapSelection, max: u64) -> Res {
     let maps = resolve(ctx, maps)?;
-    let totals = error_totals(ctx, &maps).await?;
-    let sum: u64 = totals.values().sum();
+    let (errs, _waived) = settle_blind(ctx, &maps, &format!("`{}`", ctx.step.id)).await?;
+    let sum: u64 = errs.iter().filter_map(|e| e.available_total()).sum();
     if sum <= max {
         return Ok(Default::default());
     }
-    let per: Vec<String> = totals
+    let per: Vec<String> = errs
         .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(m, n)| format!("{m}: {n}"))
+        .filter(|e| e.available_total().is_some_and(|n| n > 0))
+        .map(|e| e.describe())
         .collect();
     Err(fail(format!(
-        "{sum} active error-queue entries (max {max}): {}",
-        per.join(", ")
+        "{sum} dual-write errors (max {max}): {}",
+        per.join("; ")
     )))
 }

@@ -1,11 +1,14 @@
 //! The wave gate (`<wave>:gate`): counts every map of the wave per company (when the phase gate has
-//! `parity: true`), reads the error queue of the wave's maps (Active entries, when `max_errors` is set), and
-//! journals `GateEvaluated`. Failures name each map/company pair outside its tolerance, and, when the wave's
-//! Active entries exceed `max_errors`, every map that has some. The scheduler decides retry/waive/abort.
+//! `parity: true`), reads the error sources of the wave's maps (when `max_errors` is set; see
+//! `error_sources`), and journals `GateEvaluated`. Failures name each map/company pair outside its
+//! tolerance, and, when the errors of the available sources exceed `max_errors`, every map that has some
+//! with each figure's source. A map none of whose sources can be read is put to the operator (waive, retry,
+//! abort) before the verdict, never counted as zero. The scheduler decides retry/waive/abort on a failure.
 
 use std::collections::BTreeMap;
 
-use super::maps::{count_pairs, error_totals, map_ref};
+use super::error_sources::settle_blind;
+use super::maps::{count_pairs, map_ref};
 use super::parity::describe;
 use super::{Res, StepCtx, fail};
 use crate::engine::event::{Event, GateFailure};
@@ -28,8 +31,17 @@ pub async fn run(ctx: &StepCtx, wave: &str) -> Res {
     let maps = ids.iter().map(|m| map_ref(ctx, m)).collect::<Res<Vec<_>>>()?;
     let mut failures = Vec::new();
     let mut lines = Vec::new();
+    let mut described: BTreeMap<String, String> = BTreeMap::new();
     let errors: BTreeMap<String, u64> = if gate.max_errors.is_some() {
-        error_totals(ctx, &maps).await?
+        let (errs, _waived) = settle_blind(ctx, &maps, &format!("gate after {wave}")).await?;
+        let mut out = BTreeMap::new();
+        for e in errs {
+            if let Some(n) = e.available_total() {
+                out.insert(e.map.clone(), n);
+            }
+            described.insert(e.map.clone(), e.describe());
+        }
+        out
     } else {
         BTreeMap::new()
     };
@@ -52,7 +64,10 @@ pub async fn run(ctx: &StepCtx, wave: &str) -> Res {
     }
     if errors_fail {
         for (m, n) in errors.iter().filter(|(_, n)| **n > 0) {
-            lines.push(format!("{m}: {n} active error-queue entries"));
+            lines.push(format!(
+                "dual-write errors {}",
+                described.get(m).cloned().unwrap_or_else(|| format!("{m}: {n}"))
+            ));
             if !failures.iter().any(|f| &f.map == m) {
                 failures.push(GateFailure {
                     map: m.clone(),
@@ -80,7 +95,7 @@ pub async fn run(ctx: &StepCtx, wave: &str) -> Res {
     let mut msg = format!("gate after {wave} failed: {}", lines.join("; "));
     if errors_fail {
         msg.push_str(&format!(
-            " (error queue {total_errors} > max_errors {})",
+            " (dual-write errors {total_errors} > max_errors {})",
             gate.max_errors.unwrap_or(0)
         ));
     }

@@ -1,5 +1,5 @@
-//! Maps as the executors use them: resolution of `maps:` selections, counts of both sides (per company where
-//! the map names companies), and the dual-write error queue (new entries journaled once, Active totals).
+//! Maps as the executors use them: resolution of `maps:` selections and counts of both sides (per company where
+//! the map names companies). Their dual-write errors are read in `error_sources`.
 //!
 //! - Entity sets come from `MapSpec.source`/`target` (`env:EntitySet`); the side's environment kind decides
 //!   how it is counted (F&O OData `$count` cross-company, Dataverse exact count).
@@ -10,22 +10,16 @@
 //!   `cdm_companies` by `cdm_companycode`; F&O's is `dataAreaId eq '<company>'`. A company that has no
 //!   `cdm_companies` row yet has no rows on the Dataverse side (counted 0, and asked again next time).
 //! - A map's `filter` (per side) is added to every count and read of that side.
-//! - Error-queue entries count against gates only while `Status eq 'Active'` (our model: a Resumed initial
-//!   sync that completes resolves its map's entries). A queue without a `Status` column (400) is counted whole.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::Value;
 
 use super::{Res, StepCtx, fail, log};
-use crate::connectors::ConnectorError;
 use crate::connectors::dataverse::{DEFAULT_COMPANY_LOOKUP, and_filters, company_filter};
-use crate::connectors::fno::{
-    ERROR_CATEGORIES, ERROR_QUEUE_SET, FnoClient, company_filter as fno_company_filter, eq_filter,
-};
-use crate::engine::event::{ErrorEntry, Event, LogLevel, Tolerance};
+use crate::connectors::fno::company_filter as fno_company_filter;
+use crate::engine::event::{Event, LogLevel, Tolerance};
 use crate::runbook::{EnvKind, MapSelection, MapSpec};
 
 /// One map, resolved.
@@ -252,8 +246,8 @@ pub async fn count_pairs(ctx: &StepCtx, maps: &[MapRef], tol: Option<Tolerance>)
     Ok(pairs)
 }
 
-/// The F&O environment whose error queue covers a map: its source or target F&O side, else the first
-/// F&O environment of the runbook.
+/// The F&O environment that runs a map's initial-sync (DWM) DMF projects: its source or target F&O side,
+/// else the first F&O environment of the runbook.
 pub fn error_env(ctx: &StepCtx, m: &MapRef) -> Res<String> {
     let is_fno = |e: &str| ctx.envs.info.get(e).is_some_and(|i| i.kind == EnvKind::Fno);
     if is_fno(&m.source_env) {
@@ -267,108 +261,7 @@ pub fn error_env(ctx: &StepCtx, m: &MapRef) -> Res<String> {
         .iter()
         .find(|(_, i)| i.kind == EnvKind::Fno)
         .map(|(n, _)| n.clone())
-        .ok_or_else(|| fail("no fno environment holds the dual-write error queue"))
-}
-
-fn state_mark(ctx: &StepCtx) -> Option<i64> {
-    let s = ctx.state.read();
-    s.errors
-        .newest
-        .iter()
-        .filter(|e| e.category != "sample_mismatch")
-        .filter_map(|e| e.id.parse::<i64>().ok())
-        .max()
-}
-
-/// Journals the error-queue entries of `env` not journaled before (grouped by map) and returns them.
-pub async fn journal_new_entries(ctx: &StepCtx, env: &str) -> Res<Vec<ErrorEntry>> {
-    let fno = ctx.envs.scoped(Some(&ctx.step.id)).fno(env)?;
-    let after = match (ctx.envs.error_mark(env), state_mark(ctx)) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
-    let rows = fno.error_queue_since(after, 10_000, &ctx.cancel).await?;
-    let mut by_map: BTreeMap<String, Vec<ErrorEntry>> = BTreeMap::new();
-    let mut all = Vec::with_capacity(rows.len());
-    for r in rows {
-        ctx.envs.raise_error_mark(env, r.error_id);
-        let at = DateTime::parse_from_rfc3339(&r.log_date_time)
-            .map_or_else(|_| Utc::now(), |d| d.with_timezone(&Utc));
-        let e = ErrorEntry {
-            id: r.error_id.to_string(),
-            at,
-            map: r.map_name.clone(),
-            key: r.record_key,
-            category: r.category,
-            message: r.error_message,
-        };
-        by_map.entry(r.map_name).or_default().push(e.clone());
-        all.push(e);
-    }
-    for (map, entries) in by_map {
-        ctx.emit.durable(Event::ErrorEntries { map, entries }).await?;
-    }
-    Ok(all)
-}
-
-async fn active_count(fno: &FnoClient, filter: String, ctx: &StepCtx) -> Result<u64, ConnectorError> {
-    let active = format!("{filter} and Status eq 'Active'");
-    match fno.count_where(ERROR_QUEUE_SET, Some(active), &ctx.cancel).await {
-        Err(ConnectorError::Service { status: 400, .. }) => {
-            fno.count_where(ERROR_QUEUE_SET, Some(filter), &ctx.cancel).await
-        }
-        other => other,
-    }
-}
-
-/// The Active error-queue entries of one map by category; journals `ErrorCounts` for it.
-pub async fn active_errors(ctx: &StepCtx, m: &MapRef) -> Res<BTreeMap<String, u64>> {
-    let env = error_env(ctx, m)?;
-    let fno = ctx.envs.scoped(Some(&ctx.step.id)).fno(&env)?;
-    let map_filter = eq_filter("MapName", &m.id);
-    let total = active_count(&fno, map_filter.clone(), ctx).await?;
-    let mut by_category = BTreeMap::new();
-    if total > 0 {
-        for cat in ERROR_CATEGORIES {
-            let f = format!("{map_filter} and {}", eq_filter("Category", cat));
-            let n = active_count(&fno, f, ctx).await?;
-            if n > 0 {
-                by_category.insert((*cat).to_owned(), n);
-            }
-        }
-        let known: u64 = by_category.values().sum();
-        if known < total {
-            by_category.insert("other".into(), total - known);
-        }
-    }
-    ctx.emit
-        .durable(Event::ErrorCounts {
-            map: m.id.clone(),
-            by_category: by_category.clone(),
-        })
-        .await?;
-    Ok(by_category)
-}
-
-/// Journals new entries of every error queue the maps use, then each map's Active counts. Returns the Active
-/// total per map.
-pub async fn error_totals(ctx: &StepCtx, maps: &[MapRef]) -> Res<BTreeMap<String, u64>> {
-    let mut envs: Vec<String> = Vec::new();
-    for m in maps {
-        let e = error_env(ctx, m)?;
-        if !envs.contains(&e) {
-            envs.push(e);
-        }
-    }
-    for e in &envs {
-        journal_new_entries(ctx, e).await?;
-    }
-    let mut out = BTreeMap::new();
-    for m in maps {
-        let by = active_errors(ctx, m).await?;
-        out.insert(m.id.clone(), by.values().sum());
-    }
-    Ok(out)
+        .ok_or_else(|| fail("no fno environment runs the map's initial-sync DMF projects"))
 }
 
 /// A scalar JSON value as text (strings unquoted).

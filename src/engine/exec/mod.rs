@@ -9,6 +9,7 @@
 mod dmf;
 mod dual_write;
 mod error_queue;
+mod error_sources;
 mod gate;
 pub mod handle;
 mod http;

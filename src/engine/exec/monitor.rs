@@ -1,14 +1,17 @@
 //! `monitor`: every `every` (environment time, so a simulated day passes at the scenario's scale) until `for`
 //! has passed or the environment clock reaches `until`: parity of the maps (a `ParitySample` per pair), the
-//! error queue (new entries journaled, Active totals as `ErrorCounts`), and a record sample of `sample_size`
-//! per map when set. Alerts: `drift` when any pair's |source − target| exceeds it (Warning);
-//! `errors_per_hour` when the entries new since the previous tick, scaled to an hour of environment time,
-//! exceed it (Critical); a sample with persistent differences (Warning). A tick whose reads fail is logged and
+//! error sources of every map (`ErrorCounts`/`ErrorEntries` per source, see `error_sources`), and a record
+//! sample of `sample_size` per map when set. Alerts: `drift` when any pair's |source − target| exceeds it
+//! (Warning); `errors_per_hour` when the errors new since the previous tick (the rise of the available
+//! sources' totals), scaled to an hour of environment time, exceed it (Critical), naming the sources; a map
+//! none of whose sources can be read (Warning, once per tick: "not available", never zero); a sample with
+//! persistent differences (Warning). A tick whose reads fail is logged and
 //! the monitor goes on; it only fails when cancelled.
 
 use std::time::{Duration, Instant};
 
-use super::maps::{active_errors, count_pairs, error_env, journal_new_entries, resolve};
+use super::error_sources::errors_of;
+use super::maps::{count_pairs, resolve};
 use super::sample::sample_map;
 use super::{Res, StepCtx, fail, log, progress, sleep_env};
 use crate::engine::event::{Event, LogLevel, Severity};
@@ -50,19 +53,29 @@ async fn tick(
             .await?;
         }
     }
-    let mut envs = Vec::new();
-    for m in maps {
-        let e = error_env(ctx, m)?;
-        if !envs.contains(&e) {
-            envs.push(e);
-        }
-    }
+    let before: Vec<u64> = {
+        let st = ctx.state.read();
+        maps.iter().map(|m| st.errors.total_for_map(&m.id)).collect()
+    };
+    let errs = errors_of(ctx, maps).await?;
     let mut new = 0u64;
-    for e in &envs {
-        new += journal_new_entries(ctx, e).await?.len() as u64;
-    }
-    for m in maps {
-        active_errors(ctx, m).await?;
+    let mut named = Vec::new();
+    for (e, prev) in errs.iter().zip(before) {
+        match e.available_total() {
+            Some(n) => {
+                new += n.saturating_sub(prev);
+                named.push(e.describe());
+            }
+            None => {
+                alert(
+                    ctx,
+                    Severity::Warning,
+                    Some(e.map.clone()),
+                    format!("errors of {} are not known: {}", e.map, e.describe()),
+                )
+                .await?;
+            }
+        }
     }
     if let Some(limit) = alerts.errors_per_hour {
         let secs = interval.as_secs().max(1);
@@ -73,7 +86,8 @@ async fn tick(
                 Severity::Critical,
                 None,
                 format!(
-                    "{new} new error-queue entries in {secs} s: {per_hour} per hour (alert above {limit})"
+                    "{new} new dual-write errors in {secs} s: {per_hour} per hour (alert above {limit}); {}",
+                    named.join("; ")
                 ),
             )
             .await?;

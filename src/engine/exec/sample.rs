@@ -145,6 +145,7 @@ pub async fn sample_map(ctx: &StepCtx, m: &MapRef, size: usize, round: u32) -> R
             .durable(Event::ErrorEntries {
                 map: m.id.clone(),
                 entries,
+                source: Some("sample".into()),
             })
             .await?;
     }

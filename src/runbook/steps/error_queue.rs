@@ -1,4 +1,4 @@
-//! `error_queue`: reads the error queue for the maps; fails above `max` (0 when absent).
+//! `error_queue`: reads the maps' dual-write error sources; fails above `max` (0 when absent).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{DefaultTimeout, EnvKind, Kind, MapSelection, Reconcile, StepCheck};
 use crate::runbook::model::Runbook;
 
-/// Reads the error queue for the maps; fails above `max` (0 when absent).
+/// Reads the maps' dual-write error sources (`docs/error-sources.md`); fails above `max` (0 when absent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(inline)]

@@ -133,7 +133,7 @@ pub enum StepKind {
     #[serde(rename = "parity")]
     #[strum(serialize = "parity")]
     Parity(parity::Parity),
-    /// Reads the error queue for the maps; fails above `max` (0 when absent).
+    /// Reads the maps' dual-write error sources (`docs/error-sources.md`); fails above `max` (0 when absent).
     #[serde(rename = "error_queue")]
     #[strum(serialize = "error_queue")]
     ErrorQueue(error_queue::ErrorQueue),
@@ -166,7 +166,7 @@ pub enum StepKind {
     #[serde(rename = "sample")]
     #[strum(serialize = "sample")]
     Sample(sample::Sample),
-    /// Repeats parity and error-queue sampling; raises alerts (exactly one of `for`, `until`).
+    /// Repeats parity and error-source reads; raises alerts (exactly one of `for`, `until`).
     #[serde(rename = "monitor")]
     #[strum(serialize = "monitor")]
     Monitor(monitor::Monitor),

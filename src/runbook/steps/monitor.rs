@@ -1,4 +1,4 @@
-//! `monitor`: repeats parity and error-queue sampling; raises alerts (exactly one of `for`, `until`).
+//! `monitor`: repeats parity and error-source reads; raises alerts (exactly one of `for`, `until`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{DefaultTimeout, EnvKind, Kind, MapSelection, Reconcile, StepCheck};
 use crate::runbook::model::{Duration, Runbook, Timestamp};
 
-/// Repeats parity and error-queue sampling; raises alerts (exactly one of `for`, `until`).
+/// Repeats parity and error-source reads; raises alerts (exactly one of `for`, `until`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(inline)]

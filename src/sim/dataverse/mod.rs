@@ -105,6 +105,12 @@ fn is_set(app: &App, seg: &str) -> bool {
     app.with(|st| st.dv_idx.contains_key(set))
 }
 
+/// A set the scenario denies the console's user (`dataverse.forbidden`).
+fn forbidden(app: &App, seg: &str) -> bool {
+    let set = seg.split('(').next().unwrap_or(seg);
+    app.with(|st| st.scenario.dataverse.forbidden.iter().any(|f| f == set))
+}
+
 fn is_call(seg: &str, name: &str) -> bool {
     seg == name || seg.strip_prefix(name).is_some_and(|r| r.starts_with('('))
 }
@@ -132,6 +138,11 @@ pub async fn get(
         [s, ..] if is_call(s, "EntityDefinitions") => {
             meta::entity_definitions(&app, &base, &segs, raw.as_deref())
         }
+        [s, ..] if forbidden(&app, s) => json_error(
+            StatusCode::FORBIDDEN,
+            "0x80040220",
+            &format!("Principal user is missing prvRead privilege on '{s}'."),
+        ),
         [s] => query::collection(&app, &base, s, raw.as_deref(), &headers),
         [s, c] if c == "$count" => query::count(&app, s, raw.as_deref()),
         [s, tail, ..] if is_set(&app, s) && s.contains('(') => not_modelled(&format!(

@@ -1,4 +1,6 @@
-//! The error-queue pane: counts by map × category, the rate per hour against the runbook's alert
+//! The errors pane: one line with each error source's figure over the maps (the source named beside it; a
+//! source that could not be read shows "not available (why)", never 0), counts by map × category, the rate
+//! per hour against the runbook's alert
 //! threshold, and the newest entries (time, map, record key, category, message), filtered by map
 //! or category with `/`. The list reads only the entries in view (plus, with a filter, the
 //! entries skipped to reach them), never the whole queue.
@@ -26,7 +28,9 @@ fn filter_shown(app: &App) -> bool {
 /// Lines above the list: the total/rate line, the counts, the filter line, the column header.
 fn summary_height(app: &App, compact: bool) -> u16 {
     let pairs = app.state.errors.counts().len();
+    let sources = usize::from(!app.state.errors.source_summary().is_empty());
     let n = 1
+        + sources
         + pairs.min(count_lines(compact))
         + usize::from(pairs > count_lines(compact))
         + usize::from(filter_shown(app))
@@ -90,6 +94,17 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         ),
     ])];
 
+    // Each source's figure over the maps, the source named beside it; "not available (why)" is never a zero.
+    let sources = q.source_summary();
+    if !sources.is_empty() {
+        let text = format!("sources: {}", sources.join(" · "));
+        let style = if text.contains("not available") {
+            t.warn()
+        } else {
+            t.base()
+        };
+        lines.push(Line::from(Span::styled(fit(&text, w), style)));
+    }
     let mut pairs: Vec<((String, String), u64)> = q.counts().into_iter().collect();
     pairs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let shown = count_lines(compact);

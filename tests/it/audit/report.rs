@@ -509,3 +509,57 @@ fn a_gateway_mode_run_is_labelled_unsupported_in_the_report() {
         serde_json::json!([])
     );
 }
+
+/// Each error figure names its source; a source that could not be read is "not available", never a zero.
+#[test]
+fn error_totals_name_their_source_and_an_unreadable_one_is_not_available() {
+    use cutover::engine::Event;
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sources.journal");
+    {
+        let (j, mut r) = support::recorder(&path, WEEKEND, support::t0(), None);
+        r.at_min(0.0)
+            .ev(support::run_started(WEEKEND, "alice", support::t0()));
+        r.at_min(5.0).ev(Event::ErrorCounts {
+            map: "customers".into(),
+            by_category: BTreeMap::from([("plugin_exception".to_string(), 2)]),
+            source: Some("dataverse.asyncoperations".into()),
+            unavailable: None,
+        });
+        r.ev(Event::ErrorCounts {
+            map: "customers".into(),
+            by_category: BTreeMap::new(),
+            source: Some("dataverse.plugintracelogs".into()),
+            unavailable: Some("HTTP 403: missing prvReadPluginTraceLog".into()),
+        });
+        drop(r);
+        j.close().unwrap();
+    }
+    let r = json_report(&path, &[]);
+    let errors = r["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let by = |source: &str| {
+        errors
+            .iter()
+            .find(|e| e["source"] == source)
+            .unwrap_or_else(|| panic!("no row for {source}: {errors:?}"))
+    };
+    let jobs = by("dataverse.asyncoperations");
+    assert_eq!(
+        (jobs["category"].as_str(), jobs["count"].as_u64()),
+        (Some("plugin_exception"), Some(2))
+    );
+    assert!(jobs.get("unavailable").is_none(), "{jobs}");
+    let traces = by("dataverse.plugintracelogs");
+    assert!(
+        traces["unavailable"].as_str().unwrap().contains("HTTP 403"),
+        "{traces}"
+    );
+    let (code, md, err) = report(&path, &["--format", "md"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        md.contains("not available (HTTP 403: missing prvReadPluginTraceLog)"),
+        "{md}"
+    );
+}

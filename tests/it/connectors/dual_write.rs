@@ -11,6 +11,7 @@ use connector_support::*;
 use cutover::connectors::ConnectorError;
 use cutover::connectors::dmf::Poll;
 use cutover::connectors::dual_write::{self, MapAction, MapSpec, Master, OperatorAction, status};
+use cutover::connectors::error_sources::{self, SourceReport};
 use cutover::connectors::http::{self, Condition, HttpCall, PollSpec};
 use cutover::connectors::notify::{self, CardFormat};
 use cutover::connectors::sample::{self, SampleSpec};
@@ -91,6 +92,17 @@ async fn an_initial_sync_failing_at_row_n_is_started_again_and_upserts() {
         (e.source_field.as_str(), e.error_message.as_str()),
         ("CustomerAccount", "Currency 'XYZ' not found")
     );
+    // The failed row is a DMF execution error of the map's initial-sync (DWM) execution.
+    let SourceReport::Available { total, entries, .. } =
+        error_sources::dmf_execution_errors(&h.dmf(), "DWM-Customers", &h.cancel)
+            .await
+            .unwrap()
+    else {
+        panic!("GetExecutionErrors is available")
+    };
+    assert_eq!(total, 1, "{entries:?}");
+    assert_eq!(entries[0].message, "Currency 'XYZ' not found");
+    assert!(!entries[0].key.is_empty(), "{entries:?}");
 
     // No continue-from-the-failed-row: the map is started again, and the new pass upserts.
     let map = gw.find_map("CustomersV3", "accounts", &h.cancel).await.unwrap();
@@ -118,11 +130,11 @@ async fn an_initial_sync_failing_at_row_n_is_started_again_and_upserts() {
         .unwrap()
         .rows;
     assert_eq!(target, 1000, "every source row on the target exactly once");
-    // No row was a duplicate: the error queue holds only the original failure of row 401.
-    let errors = h.fno().error_queue_since(None, 100, &h.cancel).await.unwrap();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].category, "missing_lookup");
-    assert_eq!(errors[0].map_name, "Customers");
+    // The new pass re-ran the failed row: the map's DWM execution reports no errors any more.
+    let after = error_sources::dmf_execution_errors(&h.dmf(), "DWM-Customers", &h.cancel)
+        .await
+        .unwrap();
+    assert_eq!(after.total(), Some(0), "{after:?}");
 }
 
 #[tokio::test]
@@ -198,7 +210,7 @@ async fn operator_mode_is_verified_by_reading_the_environment() {
     let text = dual_write::operator_instructions(&spec, action, FNO);
     assert!(text.contains("VendorsV2 to msdyn_vendors"));
     let (fno, dv) = (h.fno(), h.dataverse());
-    let before = dual_write::verify_operator(&fno, &dv, &spec, action, None, &h.cancel)
+    let before = dual_write::verify_operator(&fno, &dv, &spec, action, &h.cancel)
         .await
         .unwrap();
     assert!(!before.satisfied, "nothing was done yet");
@@ -211,7 +223,7 @@ async fn operator_mode_is_verified_by_reading_the_environment() {
         .unwrap();
     let rid = gw.send_action(&map, START_SYNC, &h.cancel).await.unwrap();
     gw.wait_request(&rid, POLL, &h.cancel).await.unwrap();
-    let after = dual_write::verify_operator(&fno, &dv, &spec, action, None, &h.cancel)
+    let after = dual_write::verify_operator(&fno, &dv, &spec, action, &h.cancel)
         .await
         .unwrap();
     assert!(after.satisfied, "{:?}", after.reasons);

@@ -174,7 +174,7 @@ async fn a_key_lookup_cannot_match_another_companys_row() {
     let events = h.events().await;
     assert!(
         events.iter().any(|e| matches!(&e.event,
-            Event::ErrorEntries { map, entries } if map == "customers"
+            Event::ErrorEntries { map, entries, .. } if map == "customers"
                 && entries.iter().any(|x| x.key == format!("{key} (USRT)") && x.message.contains("not in accounts")))),
         "the USRT record is reported missing"
     );

@@ -76,7 +76,7 @@ maps:
     companies: [USMF, USRT]
     key: {{ source: CustomerAccount, target: accountnumber }}
     compare: {{ OrganizationName: name, PrimaryContactPhone: telephone1 }}
-  vendors: {{ source: "fno:VendorsV2", target: "dataverse:msdyn_vendors" }}
+  vendors: {{ source: "fno:VendorsV2", target: "dataverse:msdyn_vendors", initial_sync_execution_id: DWM-vendors }}
   products:
     source: fno:ProductsV2
     target: dataverse:products
@@ -159,14 +159,23 @@ async fn parity_error_queue_sample_and_monitor() {
         gw.wait_request(&rid, poll, &c).await.is_err(),
         "the pass fails at row 5"
     );
+    // The failed row is read from the map's initial-sync DMF execution; each figure names its source.
     let msg = failure(&h.run("errors").await);
-    assert!(msg.contains("1 active") && msg.contains("vendors: 1"), "{msg}");
+    assert!(
+        msg.contains("1 dual-write errors") && msg.contains("1 (dmf.execution_errors)"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("0 (dataverse.asyncoperations)")
+            && msg.contains("not available (gateway mode not wired) (gateway.initial_sync)"),
+        "{msg}"
+    );
     assert_ok(&h.run("errors-loose").await);
     let events = h.events().await;
     let entries: Vec<_> = events
         .iter()
         .filter_map(|e| match &e.event {
-            Event::ErrorEntries { map, entries } => Some((map.clone(), entries.len())),
+            Event::ErrorEntries { map, entries, .. } => Some((map.clone(), entries.len())),
             _ => None,
         })
         .collect();
@@ -176,14 +185,14 @@ async fn parity_error_queue_sample_and_monitor() {
         "each entry journaled once"
     );
     assert!(events.iter().any(|e| matches!(&e.event,
-        Event::ErrorCounts { map, by_category } if map == "vendors" && by_category.get("enum_conversion") == Some(&1))));
+        Event::ErrorCounts { map, by_category, source: Some(s), unavailable: None } if map == "vendors" && s == "dmf.execution_errors" && by_category.get("enum_conversion") == Some(&1))));
 
     assert_ok(&h.run("sample-customers").await);
     let msg = failure(&h.run("sample-products").await);
     assert!(msg.contains("products:"), "{msg}");
     let events = h.events().await;
     assert!(events.iter().any(|e| matches!(&e.event,
-        Event::ErrorEntries { map, entries } if map == "products" && entries.iter().all(|x| x.category == "sample_mismatch"))));
+        Event::ErrorEntries { map, entries, .. } if map == "products" && entries.iter().all(|x| x.category == "sample_mismatch"))));
 
     // 30 environment minutes at 600x: 3 real seconds, longer than a token lives (2 s).
     let fno = h.envs.transport("fno").unwrap();

@@ -45,3 +45,33 @@ fn a_failed_step_line_carries_the_services_reason() {
     let line = text_line(s.envelopes.last().unwrap(), &s.state()).unwrap();
     assert_eq!(line.matches("could not be resolved").count(), 1, "{line}");
 }
+
+#[test]
+fn error_figures_name_their_source_and_not_available_is_said_not_zeroed() {
+    let counts = |source: &str, n: u64, unavailable: Option<&str>| Event::ErrorCounts {
+        map: "customers".into(),
+        by_category: if n > 0 {
+            BTreeMap::from([("plugin_exception".to_string(), n)])
+        } else {
+            BTreeMap::new()
+        },
+        source: Some(source.into()),
+        unavailable: unavailable.map(str::to_owned),
+    };
+    let mut s = mid_run(30 * 3600);
+    s.push(-400, counts("dataverse.asyncoperations", 2, None));
+    let line = text_line(s.envelopes.last().unwrap(), &s.state()).unwrap();
+    assert!(
+        line.contains("customers: 2 (dataverse.asyncoperations)"),
+        "{line}"
+    );
+    s.push(-300, counts("dataverse.plugintracelogs", 0, Some("HTTP 403")));
+    let line = text_line(s.envelopes.last().unwrap(), &s.state()).unwrap();
+    assert!(
+        line.contains("customers: not available (HTTP 403) (dataverse.plugintracelogs)"),
+        "{line}"
+    );
+    // An available zero is not worth a CI log line.
+    s.push(-200, counts("dmf.execution_errors", 0, None));
+    assert_eq!(text_line(s.envelopes.last().unwrap(), &s.state()), None);
+}

@@ -66,3 +66,29 @@ fn gateway_mode_is_labelled_unsupported_and_needing_a_user_sign_in() {
     assert!(c.contains(&("gateway-needs-user", Severity::Warning)), "{c:?}");
     assert!(c.iter().all(|(_, s)| *s == Severity::Warning), "{c:?}");
 }
+
+#[test]
+fn the_error_source_fields_are_accepted_and_checked() {
+    let ok = "    initial_sync_execution_id: DWM-customers-0001\n    error_sources: [dataverse.asyncoperations, dmf.execution_errors]";
+    assert_eq!(codes(&runbook(ok, "operator")), vec![]);
+    let invented = "    error_sources: [fno.error_queue]";
+    let d = validate(&runbook(invented, "operator"), "t.yaml", &NoEnv, false);
+    let bad = d
+        .iter()
+        .find(|d| d.code == "invalid-value")
+        .expect("an unknown source is refused");
+    assert!(
+        bad.message.contains("fno.error_queue")
+            && bad
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("dataverse.plugintracelogs")),
+        "{bad:?}"
+    );
+    for text in ["    error_sources: []", "    initial_sync_execution_id: \" \""] {
+        assert!(
+            codes(&runbook(text, "operator")).contains(&("invalid-value", Severity::Error)),
+            "{text}"
+        );
+    }
+}

@@ -43,6 +43,28 @@ maps:
     )
 }
 
+/// The errors `GetExecutionErrors` gives for an execution id (the value is a string holding a list).
+async fn dmf_errors(g: &Gw, execution_id: &str) -> Vec<Value> {
+    let r = g
+        .c
+        .post(format!(
+            "{}/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.GetExecutionErrors",
+            g.h.url()
+        ))
+        .bearer_auth(&g.tok)
+        .json(&json!({"executionId": execution_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    serde_json::from_str::<Value>(v["value"].as_str().unwrap())
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 #[tokio::test]
 async fn initial_sync_fails_at_row_n_and_a_restart_upserts_to_the_end() {
     let g = Gw::new(&yaml("")).await;
@@ -115,12 +137,23 @@ async fn initial_sync_fails_at_row_n_and_a_restart_upserts_to_the_end() {
         (e["sourceField"].clone(), e["errorMessage"].clone()),
         (json!("VendorAccountNumber"), json!("vendor group missing"))
     );
+    // The failed row is also an error of the map's initial-sync (DWM) DMF execution.
+    let errors = dmf_errors(&g, "DWM-vendors").await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        (errors[0]["errorMessage"].clone(), errors[0]["stage"].clone()),
+        (json!("vendor group missing"), json!("Target"))
+    );
     // No "continue from the failed row": a new start "1" runs a pass from row 1 that upserts.
     let second = g.act_ok(V.0, V.1, "1", false).await;
     assert_ne!(second, first, "the server chooses request ids");
     assert_eq!(g.settle(&second).await["state"], "2");
     g.wait_state(V.0, V.1, "4").await;
     assert_eq!(g.table("dataverse", "msdyn_vendors"), 350);
+    assert!(
+        dmf_errors(&g, "DWM-vendors").await.is_empty(),
+        "the new pass re-ran the failed row"
+    );
     let p = g.project(&pid).await;
     let us = p["projectExecutionResponses"]
         .as_array()

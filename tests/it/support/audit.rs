@@ -213,6 +213,7 @@ impl Rec {
         self.ev(Event::ErrorEntries {
             map: map.into(),
             entries,
+            source: None,
         })
     }
 }
@@ -327,6 +328,8 @@ pub fn build_demo_live(dir: &Path, secret: Option<&str>) -> (PathBuf, Vec<Envelo
     r.ev(Event::ErrorCounts {
         map: "customers".into(),
         by_category: BTreeMap::from([("lookup".to_string(), 3)]),
+        source: None,
+        unavailable: None,
     });
     r.done("wave-1:customers").done("wave-1:vendors");
     r.at_min(34.0).intent("wave-1:gate", 1);

@@ -161,7 +161,11 @@ impl Gen {
                         message: leak(self, "Lookup of currency failed".into()),
                     })
                     .collect();
-                Event::ErrorEntries { map, entries }
+                Event::ErrorEntries {
+                    map,
+                    entries,
+                    source: (self.n % 2 == 0).then(|| "dataverse.asyncoperations".to_string()),
+                }
             }
             83..=86 => Event::StepIntent {
                 step: self.step(),
@@ -195,6 +199,8 @@ impl Gen {
             94..=95 => Event::ErrorCounts {
                 map,
                 by_category: BTreeMap::from([("lookup".to_string(), self.n % 50)]),
+                source: (self.n % 2 == 0).then(|| "dmf.execution_errors".to_string()),
+                unavailable: (self.n % 3 == 0).then(|| "HTTP 403".to_string()),
             },
             96 => Event::AwaitingOperator {
                 step: Some(self.step()),

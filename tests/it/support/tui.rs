@@ -338,6 +338,7 @@ pub fn mid_run(freeze_end_secs: i64) -> Script {
         Event::ErrorEntries {
             map: "vendors".into(),
             entries,
+            source: None,
         },
     );
     s.push(
