@@ -317,10 +317,64 @@ pub async fn dmf_execution_errors(
     })
 }
 
-/// `gateway.initial_sync`: the gateway's `api/ProjectExecutionWithCompanies/{pid}` is being added in
-/// `dual_write.rs` (`initial_sync_details`); until it is wired here the source says so.
-pub fn gateway_initial_sync() -> SourceReport {
-    SourceReport::unavailable("gateway mode not wired")
+/// `gateway.initial_sync`: the map's initial-sync details through the dual-write gateway
+/// (`api/ProjectExecutionWithCompanies/{pid}`, d365-api.md §5a): per legal entity `errorCount` and each leg's
+/// `importErrors`/`exportErrors`. A map with no project yet has had no initial sync: available, 0. A 403/404
+/// (the map or the call) is "not available".
+pub async fn gateway_initial_sync(
+    gw: &super::dual_write::GatewayClient,
+    left: &str,
+    right: &str,
+    cancel: &CancellationToken,
+) -> Result<SourceReport> {
+    let map = match gw.find_map(left, right, cancel).await {
+        Ok(m) => m,
+        Err(e) => return unavailable_or(e),
+    };
+    let Some(pid) = map.detail.pid.clone() else {
+        return Ok(SourceReport::Available {
+            total: 0,
+            by_category: BTreeMap::new(),
+            entries: Vec::new(),
+        });
+    };
+    let companies = match gw.initial_sync_details(&pid, cancel).await {
+        Ok(c) => c,
+        Err(e) => return unavailable_or(e),
+    };
+    let total: u64 = companies.iter().map(|c| c.error_count).sum();
+    let mut by_category: BTreeMap<String, u64> = BTreeMap::new();
+    let mut entries = Vec::new();
+    for c in &companies {
+        let request = c.initial_sync_request_id.clone().unwrap_or_default();
+        for (i, e) in c.errors().enumerate() {
+            let category = classify(&e.error_message).to_owned();
+            *by_category.entry(category.clone()).or_default() += 1;
+            if entries.len() < SAMPLE_MAX {
+                entries.push(SourceEntry {
+                    id: format!("{pid}#{request}#{}#{i}", c.legal_entity_id),
+                    at: String::new(),
+                    key: if c.legal_entity_id.is_empty() {
+                        e.record_id.clone()
+                    } else {
+                        format!("{} ({})", e.record_id, c.legal_entity_id)
+                    },
+                    category,
+                    message: e.error_message.clone(),
+                });
+            }
+        }
+    }
+    // Errors a company counts beyond the ones its legs list.
+    let listed: u64 = by_category.values().sum();
+    if total > listed {
+        *by_category.entry("unsampled".into()).or_default() += total - listed;
+    }
+    Ok(SourceReport::Available {
+        total,
+        by_category,
+        entries,
+    })
 }
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ impl ErrorQueue {
     }
 
     /// One figure per source over every map, the source named first: `dataverse.asyncoperations 2`, or
-    /// `gateway.initial_sync not available (gateway mode not wired)` (with `for 3 of 5 maps` when only some
+    /// `dataverse.plugintracelogs not available (HTTP 403: ...)` (with `for 3 of 5 maps` when only some
     /// maps could not read it). The legacy error queue is left out.
     pub fn source_summary(&self) -> Vec<String> {
         let mut by: BTreeMap<&str, (u64, u64, Option<&str>, u64)> = BTreeMap::new();

@@ -33,26 +33,28 @@ pub struct MapErrors {
 }
 
 impl MapErrors {
-    /// The sum over the available sources; `None` when none is available.
+    /// The sum over the available sources; `None` when none is available. The two initial-sync sources (the
+    /// DWM project's DMF errors and the gateway's initial-sync details) describe the same failed rows: they
+    /// count once, as the larger of the two.
     pub fn available_total(&self) -> Option<u64> {
-        let mut out = None;
-        for (_, r) in &self.reports {
-            if let Some(n) = r.total() {
-                *out.get_or_insert(0) += n;
-            }
-        }
-        out
+        self.available_total_of(|_| true)
     }
 
     /// [`MapErrors::available_total`] over the sources `keep` lets through.
     pub fn available_total_of(&self, keep: impl Fn(SourceId) -> bool) -> Option<u64> {
         let mut out = None;
+        let mut initial: Option<u64> = None;
         for (s, r) in &self.reports {
             if let (true, Some(n)) = (keep(*s), r.total()) {
-                *out.get_or_insert(0) += n;
+                if matches!(s, SourceId::DmfExecutionErrors | SourceId::GatewayInitialSync) {
+                    initial = Some(initial.map_or(n, |m| m.max(n)));
+                    out.get_or_insert(0);
+                } else {
+                    *out.get_or_insert(0) += n;
+                }
             }
         }
-        out
+        out.map(|o: u64| o + initial.unwrap_or(0))
     }
 
     /// `<source>: <reason>` for every unavailable source.
@@ -94,6 +96,34 @@ fn mode_of(ctx: &StepCtx, m: &MapRef) -> DualWriteMode {
         .find(|i| i.link.iter().any(|l| *l == m.source_env || *l == m.target_env))
         .or_else(|| dws.first())
         .map_or(DualWriteMode::Operator, |i| i.mode)
+}
+
+/// The gateway-mode dual-write environment linked to the map's sides.
+fn gateway_env(ctx: &StepCtx, m: &MapRef) -> Option<String> {
+    let dws: Vec<(&String, &crate::engine::envs::EnvInfo)> = ctx
+        .envs
+        .info
+        .iter()
+        .filter(|(_, i)| i.kind == EnvKind::Dualwrite && i.mode == DualWriteMode::Gateway)
+        .collect();
+    dws.iter()
+        .find(|(_, i)| i.link.iter().any(|l| *l == m.source_env || *l == m.target_env))
+        .or_else(|| dws.first())
+        .map(|(n, _)| (*n).clone())
+}
+
+/// (F&O entity set, Dataverse entity set) of a map: the gateway's left and right entities.
+fn fno_and_dataverse_sets(ctx: &StepCtx, m: &MapRef) -> (String, String) {
+    let is_fno = ctx
+        .envs
+        .info
+        .get(&m.source_env)
+        .is_some_and(|i| i.kind == EnvKind::Fno);
+    if is_fno {
+        (m.source_set.clone(), m.target_set.clone())
+    } else {
+        (m.target_set.clone(), m.source_set.clone())
+    }
 }
 
 /// The sources read for a map (see the module docs).
@@ -165,7 +195,16 @@ pub async fn read(ctx: &StepCtx, m: &MapRef, s: SourceId, since: DateTime<Utc>) 
             let dmf = scope.dmf(&env)?;
             src::dmf_execution_errors(&dmf, id, &ctx.cancel).await?
         }
-        SourceId::GatewayInitialSync => src::gateway_initial_sync(),
+        SourceId::GatewayInitialSync => {
+            let Some(env) = gateway_env(ctx, m) else {
+                return Ok(SourceReport::unavailable(
+                    "no dual-write environment in gateway mode",
+                ));
+            };
+            let gw = scope.gateway(&env)?;
+            let (left, right) = fno_and_dataverse_sets(ctx, m);
+            src::gateway_initial_sync(&gw, &left, &right, &ctx.cancel).await?
+        }
     })
 }
 

@@ -124,15 +124,11 @@ fn operator_runs_maps(h: &Harness) {
         tokio::spawn(async move {
             let c = CancellationToken::new();
             let m = gw.find_map(&source, &target, &c).await.unwrap();
-            gw.send_action(
-                &m.id,
-                MapAction::InitialSync,
-                Master::Fno,
-                &format!("op-{source}"),
-                &c,
-            )
-            .await
-            .unwrap();
+            let start = MapAction::Start {
+                initial_sync: true,
+                master: Master::Fno,
+            };
+            gw.send_action(&m, start, &c).await.unwrap();
         });
     }));
     *h.operator.delay.lock().unwrap() = Some(Duration::from_millis(200));
@@ -362,20 +358,22 @@ async fn dmf_execution_errors_of_an_initial_sync_are_read_when_the_runbook_names
     let gw = GatewayClient::new(h.envs.transport("dualwrite").unwrap());
     let c = CancellationToken::new();
     let m = gw.find_map("CustomersV3", "accounts", &c).await.unwrap();
-    gw.send_action(&m.id, MapAction::InitialSync, Master::Fno, "req-c", &c)
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while gw.map(&m.id, &c).await.unwrap().initial_sync.state != "Failed" {
-        assert!(Instant::now() < deadline, "the sync never failed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let start = MapAction::Start {
+        initial_sync: true,
+        master: Master::Fno,
+    };
+    let rid = gw.send_action(&m, start, &c).await.unwrap();
+    let poll = cutover::connectors::dmf::Poll {
+        every: Duration::from_millis(20),
+        timeout: Duration::from_secs(20),
+    };
+    assert!(
+        gw.wait_request(&rid, poll, &c).await.is_err(),
+        "the pass fails at row 7"
+    );
     let msg = failure(&h.run("errors").await);
     assert!(msg.contains("1 (dmf.execution_errors)"), "{msg}");
-    assert!(
-        msg.contains("not available (gateway mode not wired) (gateway.initial_sync)"),
-        "{msg}"
-    );
+    assert!(msg.contains("1 (gateway.initial_sync)"), "{msg}");
     let log = requests(&h).await;
     assert!(
         log.iter()

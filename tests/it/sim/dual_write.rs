@@ -45,9 +45,8 @@ maps:
 
 /// The errors `GetExecutionErrors` gives for an execution id (the value is a string holding a list).
 async fn dmf_errors(g: &Gw, execution_id: &str) -> Vec<Value> {
-    let r = g
-        .c
-        .post(format!(
+    let r =
+        g.c.post(format!(
             "{}/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.GetExecutionErrors",
             g.h.url()
         ))
