@@ -42,6 +42,7 @@
 
 pub mod canon;
 pub mod chain;
+pub mod checkpoint;
 pub mod decode;
 pub mod lease;
 mod queries;

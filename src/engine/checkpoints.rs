@@ -1,0 +1,102 @@
+//! The runbook's `journal.checkpoints`, turned into the journal writer's [`Checkpointer`]: the key
+//! file read (its bytes stay in this process), the witness files resolved, the steps that end a
+//! phase listed.
+
+use std::path::{Path, PathBuf};
+
+use crate::journal::checkpoint::{Checkpointer, DEFAULT_EVERY, SigningKey};
+use crate::runbook::Runbook;
+use crate::runbook::plan::Plan;
+use crate::runbook::vars::{EnvLookup, Piece, VarContext, VarRef, interpolate, parse};
+
+/// A checkpointer, and the warnings to journal about it (a witness beside the journal).
+pub struct Setup {
+    pub checkpointer: Checkpointer,
+    pub warnings: Vec<String>,
+    /// What to journal about the key and the witnesses (fingerprint, public key, files).
+    pub summary: String,
+}
+
+/// `None` when the runbook sets no checkpoints.
+pub fn setup(
+    rb: &Runbook,
+    plan: &Plan,
+    journal: &Path,
+    vars: &dyn EnvLookup,
+    ctx: &VarContext<'_>,
+) -> Result<Option<Setup>, String> {
+    let Some(c) = rb.journal.as_ref().and_then(|j| j.checkpoints.as_ref()) else {
+        return Ok(None);
+    };
+    let var = match parse(&c.key).as_deref() {
+        Ok(
+            [
+                Piece::Var {
+                    var: VarRef::Env(name),
+                    ..
+                },
+            ],
+        ) => name.clone(),
+        _ => return Err("journal.checkpoints.key must be one `${VAR}` naming the key file".into()),
+    };
+    let file = vars
+        .get(&var)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("journal.checkpoints.key: environment variable `{var}` is not set"))?;
+    let key = SigningKey::from_file(Path::new(&file))?;
+    let mut cp = Checkpointer::new(key, c.every.map_or(DEFAULT_EVERY, u64::from));
+    cp.journal_name = journal
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut warnings = Vec::new();
+    let journal_dir = absolute_dir(journal);
+    for w in &c.witness {
+        let path = PathBuf::from(
+            interpolate(&w.file, ctx).map_err(|e| format!("journal.checkpoints.witness: {e}"))?,
+        );
+        if absolute_dir(&path) == journal_dir {
+            warnings.push(format!(
+                "checkpoint witness {} is in the journal's own directory: whoever can rewrite the journal can rewrite it too; keep a witness on another disk or host",
+                path.display()
+            ));
+        }
+        cp.witnesses.push(path);
+    }
+    // The last planned step of each phase closes it.
+    let mut last: Vec<(&str, &str)> = Vec::new();
+    for s in &plan.steps {
+        match last.iter_mut().find(|(p, _)| *p == s.phase) {
+            Some(e) => e.1 = &s.id.0,
+            None => last.push((&s.phase, &s.id.0)),
+        }
+    }
+    cp.phase_ends = last.into_iter().map(|(_, s)| s.to_owned()).collect();
+    let summary = format!(
+        "checkpoints: signed with Ed25519 key {} (public key {}), every {} events and at decisions, gates, phase ends and the run's end; witnesses: {}",
+        cp.key.fingerprint(),
+        cp.key.public_hex(),
+        cp.every,
+        if cp.witnesses.is_empty() {
+            "none".to_owned()
+        } else {
+            cp.witnesses
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    Ok(Some(Setup {
+        checkpointer: cp,
+        warnings,
+        summary,
+    }))
+}
+
+/// The directory a file is in, made absolute (and canonical when it exists) for comparison.
+fn absolute_dir(file: &Path) -> PathBuf {
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    std::fs::canonicalize(&dir).unwrap_or(dir)
+}
