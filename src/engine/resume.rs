@@ -153,19 +153,23 @@ pub fn runbook_diff(old_text: &str, old_ids: &[StepId], new: &Plan, record: &Res
         Some(p) => p.steps.iter().map(|s| (s.id.clone(), Some(def(s)))).collect(),
         None => old_ids.iter().map(|id| (id.clone(), None)).collect(),
     };
+    let old_by_id: std::collections::HashMap<&StepId, Option<&serde_json::Value>> =
+        old.iter().map(|(id, v)| (id, v.as_ref())).collect();
+    let new_ids: std::collections::HashSet<&StepId> = new.steps.iter().map(|s| &s.id).collect();
     let mut d = RunbookDiff::default();
     for s in &new.steps {
-        match old.iter().find(|(id, _)| *id == s.id) {
+        match old_by_id.get(&s.id) {
             None => d.added.push(s.id.clone()),
-            Some((_, Some(o))) if *o != def(s) => d.changed.push(s.id.clone()),
+            Some(Some(o)) if **o != def(s) => d.changed.push(s.id.clone()),
             Some(_) => {}
         }
     }
     d.removed = old
         .iter()
-        .filter(|(id, _)| !new.steps.iter().any(|s| s.id == *id))
+        .filter(|(id, _)| !new_ids.contains(id))
         .map(|(id, _)| id.clone())
         .collect();
+    let added: std::collections::HashSet<&StepId> = d.added.iter().collect();
     // The run's position: the last step, in the new plan's order, that the journal shows started.
     let position = new
         .steps
@@ -181,7 +185,7 @@ pub fn runbook_diff(old_text: &str, old_ids: &[StepId], new: &Plan, record: &Res
         .map(|(i, s)| (i, s.id.clone()));
     if let Some((at, pos)) = position {
         for (i, s) in new.steps.iter().enumerate() {
-            if i < at && d.added.contains(&s.id) {
+            if i < at && added.contains(&s.id) {
                 d.inserted_behind.push((s.id.clone(), pos.clone()));
             }
         }
