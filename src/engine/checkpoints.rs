@@ -100,3 +100,55 @@ fn absolute_dir(file: &Path) -> PathBuf {
     let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
     std::fs::canonicalize(&dir).unwrap_or(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn runbook(witness: &str) -> (Runbook, Plan) {
+        let text = format!(
+            "runbook: cp\nversion: 1.0.0\njournal:\n  checkpoints:\n    key: ${{CP_KEY}}\n    every: 7\n    witness:\n      - file: {witness}\nenvironments:\n  fno: {{ kind: fno, url: https://contoso.operations.dynamics.com }}\nphases:\n  - id: one\n    steps:\n      - {{ id: a, kind: wait, for: 1s }}\n      - {{ id: b, kind: wait, for: 1s }}\n  - id: two\n    steps:\n      - {{ id: c, kind: wait, for: 1s }}\n"
+        );
+        let rb = crate::runbook::load(&text, "cp.yaml").runbook.unwrap();
+        let plan = crate::runbook::plan::plan(&rb);
+        (rb, plan)
+    }
+
+    #[test]
+    fn a_witness_beside_the_journal_is_warned_about_and_phase_ends_are_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.bin");
+        std::fs::write(&key, [5u8; 32]).unwrap();
+        let key_s = key.display().to_string();
+        let vars = move |n: &str| (n == "CP_KEY").then(|| key_s.clone());
+        let journal = dir.path().join("run.journal");
+        let ctx = |env: &'static dyn EnvLookup| VarContext {
+            env,
+            run_id: "r".into(),
+            run_date: "2026-01-01".into(),
+            run_operator: "o".into(),
+            captures: BTreeMap::new(),
+        };
+        let vars: &'static dyn EnvLookup = Box::leak(Box::new(vars));
+        let beside = dir.path().join("w.jsonl").display().to_string();
+        let (rb, plan) = runbook(&beside);
+        let s = setup(&rb, &plan, &journal, vars, &ctx(vars)).unwrap().unwrap();
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("journal's own directory"));
+        assert_eq!(s.checkpointer.every, 7);
+        let mut ends: Vec<_> = s.checkpointer.phase_ends.iter().cloned().collect();
+        ends.sort();
+        assert_eq!(ends, ["b", "c"]);
+        // The summary names the public key and fingerprint, never the private bytes.
+        assert!(s.summary.contains(s.checkpointer.key.fingerprint()));
+        assert!(!s.summary.contains(&hex::encode([5u8; 32])));
+        let other = tempfile::tempdir().unwrap();
+        let away = other.path().join("w.jsonl").display().to_string();
+        let (rb, plan) = runbook(&away);
+        let s = setup(&rb, &plan, &journal, vars, &ctx(vars)).unwrap().unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+}
