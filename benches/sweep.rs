@@ -127,6 +127,7 @@ fn run(rt: &tokio::runtime::Runtime, throttle: bool) -> Sweep {
             interactive: false,
             sim: SimTarget::Url(sim.url()),
             accept_changed_runbook: false,
+            accept_inserted_steps: Vec::new(),
             take_over: false,
             new_run: false,
             resume_only: false,

@@ -159,6 +159,7 @@ pub fn run(args: &DemoArgs) -> color_eyre::Result<i32> {
         },
         sim_url: args.sim_url.clone(),
         accept_changed_runbook: false,
+        accept_inserted_step: Vec::new(),
         take_over: args.take_over,
         new_run: args.new_run,
     };

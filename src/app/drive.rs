@@ -63,6 +63,10 @@ pub struct DriveArgs {
     /// Continue although the runbook changed since the run started (journaled).
     #[arg(long)]
     pub accept_changed_runbook: bool,
+    /// With --accept-changed-runbook: also accept this added step although it comes before a step the
+    /// run already started (it then runs out of the runbook's order). Repeat for each such step.
+    #[arg(long, value_name = "STEP_ID", requires = "accept_changed_runbook")]
+    pub accept_inserted_step: Vec<String>,
     /// Take the journal over from a holder that looks dead (journaled).
     #[arg(long)]
     pub take_over: bool,
@@ -256,6 +260,7 @@ pub(super) fn options(
         interactive: false,
         sim,
         accept_changed_runbook: d.accept_changed_runbook,
+        accept_inserted_steps: d.accept_inserted_step.clone(),
         take_over: d.take_over,
         new_run: d.new_run,
         resume_only: false,

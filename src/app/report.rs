@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::exit;
-use crate::audit::{AuditError, build_report, csv, html, markdown};
+use crate::audit::{AuditError, build_report_with, csv, html, markdown};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ReportFormat {
@@ -33,6 +33,10 @@ pub struct ReportArgs {
     /// Report on a journal that does not verify; every page and section then says UNVERIFIED.
     #[arg(long)]
     pub unverified: bool,
+    /// Check the checkpoints and the chain against these keys and anchors (as `cutover verify`); the
+    /// report says which verified. The report is written either way; exit 1 when one does not verify.
+    #[command(flatten)]
+    pub evidence: super::verify::EvidenceArgs,
 }
 
 fn code_of(e: &AuditError) -> i32 {
@@ -61,7 +65,14 @@ pub fn run(args: &ReportArgs) -> i32 {
         eprintln!("cutover report: --format csv writes one file per table: give a directory with -o DIR");
         return exit::INVALID;
     }
-    let report = match build_report(&args.journal, args.run.as_deref(), args.unverified) {
+    let input = match args.evidence.input() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("cutover report: {e}");
+            return exit::INVALID;
+        }
+    };
+    let report = match build_report_with(&args.journal, args.run.as_deref(), args.unverified, &input) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cutover report: {}: {e}", args.journal.display());
@@ -88,6 +99,13 @@ pub fn run(args: &ReportArgs) -> i32 {
         ReportFormat::Csv => out.map_or(Ok(()), |dir| csv::write(&report, dir)),
     };
     match written {
+        Ok(()) if !report.verification.anchoring.ok => {
+            eprintln!(
+                "cutover report: the checkpoints or anchors do NOT verify: {}",
+                report.verification.anchoring.statement
+            );
+            exit::FAILED
+        }
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("cutover report: {e}");

@@ -133,6 +133,14 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    let a = &r.verification.anchoring;
+    let class = if a.ok { "verified" } else { "banner" };
+    let _ = write!(
+        p.out,
+        r#"<div class="{class}">Evidence: {}.{}</div>"#,
+        esc(&a.statement),
+        esc(&super::text::checkpoint_keys(a))
+    );
     p.h2("Run summary");
     p.put(&tables::summary(r));
     if r.runs.len() > 1 {

@@ -81,6 +81,13 @@ pub fn render(r: &Report) -> String {
                 r.verification.head_hash.as_deref().unwrap_or("-"),
                 r.verification.head_event_id.unwrap_or(0)
             );
+            let a = &r.verification.anchoring;
+            let _ = writeln!(
+                out,
+                "Evidence: {}.{}\n",
+                a.statement,
+                super::text::checkpoint_keys(a)
+            );
         }
         Some(f) => {
             let _ = writeln!(

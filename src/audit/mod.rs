@@ -16,6 +16,7 @@ pub mod assemble;
 pub mod build;
 pub mod csv;
 pub mod durations;
+pub mod evidence;
 pub mod html;
 pub mod markdown;
 pub mod model;
@@ -57,6 +58,8 @@ pub enum AuditError {
 pub struct JournalVerdict {
     pub result: Result<VerifyReport, VerifyFailure>,
     pub runs: Vec<RunSummary>,
+    /// The checkpoints and anchors, checked (see [`evidence`]).
+    pub anchoring: evidence::Anchoring,
 }
 
 /// Open read-only (as a snapshot: see [`JournalReader::open_snapshot`]); any failure to open means "not a
@@ -76,10 +79,21 @@ pub fn open(path: &Path) -> Result<JournalReader, AuditError> {
 
 /// Recompute the chain and the runbook hashes (`cutover verify`).
 pub fn verify_journal(path: &Path) -> Result<JournalVerdict, AuditError> {
+    verify_evidence(path, &evidence::EvidenceInput::default())
+}
+
+/// [`verify_journal`], and the checkpoints checked against `input`'s keys, the chain against its
+/// anchors (`cutover verify --key --anchor --anchors`).
+pub fn verify_evidence(path: &Path, input: &evidence::EvidenceInput) -> Result<JournalVerdict, AuditError> {
     let reader = open(path)?;
     let result = reader.verify()?;
     let runs = reader.runs()?;
-    Ok(JournalVerdict { result, runs })
+    let anchoring = evidence::check(&reader, result.is_ok(), input)?;
+    Ok(JournalVerdict {
+        result,
+        runs,
+        anchoring,
+    })
 }
 
 /// The run `wanted` names (an exact id, or a unique prefix of one), else the latest run.
@@ -99,7 +113,10 @@ pub fn select_run(runs: &[RunSummary], wanted: Option<&str>) -> Result<RunSummar
     }
 }
 
-fn verification_of(result: &Result<VerifyReport, VerifyFailure>) -> Verification {
+fn verification_of(
+    result: &Result<VerifyReport, VerifyFailure>,
+    anchoring: evidence::Anchoring,
+) -> Verification {
     match result {
         Ok(v) => Verification {
             verified: true,
@@ -107,6 +124,7 @@ fn verification_of(result: &Result<VerifyReport, VerifyFailure>) -> Verification
             head_hash: Some(v.head_hash.clone()),
             head_event_id: Some(v.last_id),
             failure: None,
+            anchoring,
         },
         Err(f) => Verification {
             verified: false,
@@ -119,6 +137,7 @@ fn verification_of(result: &Result<VerifyReport, VerifyFailure>) -> Verification
                 seq: f.seq,
                 reason: f.reason.clone(),
             }),
+            anchoring,
         },
     }
 }
@@ -129,6 +148,17 @@ fn verification_of(result: &Result<VerifyReport, VerifyFailure>) -> Verification
 /// the report costs about the longer of the two. With `allow_unverified` false a journal that
 /// fails verification is refused with [`AuditError::Unverified`].
 pub fn build_report(path: &Path, run: Option<&str>, allow_unverified: bool) -> Result<Report, AuditError> {
+    build_report_with(path, run, allow_unverified, &evidence::EvidenceInput::default())
+}
+
+/// [`build_report`] with the auditor's keys and anchors: the report says which checkpoints and
+/// anchors verified, and with which key.
+pub fn build_report_with(
+    path: &Path,
+    run: Option<&str>,
+    allow_unverified: bool,
+    input: &evidence::EvidenceInput,
+) -> Result<Report, AuditError> {
     let reader = open(path)?;
     let runs = reader.runs()?;
     let selected = select_run(&runs, run)?;
@@ -148,11 +178,12 @@ pub fn build_report(path: &Path, run: Option<&str>, allow_unverified: bool) -> R
     }
     let fold = fold?;
     let last_hash = last_event_hash(&reader, &selected.run_id)?;
+    let anchoring = evidence::check(&reader, verdict.is_ok(), input)?;
     Ok(assemble::assemble(
         &fold,
         &runs,
         &selected,
-        verification_of(&verdict),
+        verification_of(&verdict, anchoring),
         last_hash,
     ))
 }

@@ -54,6 +54,8 @@ pub struct Verification {
     pub head_event_id: Option<i64>,
     /// The first event that does not verify, when `verified` is false.
     pub failure: Option<VerifyFailureInfo>,
+    /// What the chain proves beyond its own consistency: signed checkpoints and external anchors.
+    pub anchoring: super::evidence::Anchoring,
 }
 
 #[derive(Serialize, JsonSchema, Clone, Debug, PartialEq, Eq)]

@@ -65,6 +65,33 @@ pub fn scrub(text: &str) -> String {
     out
 }
 
+/// Which keys signed the checkpoints and how many verified with each (` Checkpoints: 12 verified with
+/// key sha256:… (trusted), the last signing event 1234.`), or nothing when the journal has none.
+pub fn checkpoint_keys(a: &super::evidence::Anchoring) -> String {
+    let mut out = String::new();
+    for key in a.signing_keys() {
+        let of_key: Vec<_> = a
+            .checkpoints
+            .iter()
+            .filter(|c| c.key_fingerprint == key)
+            .collect();
+        let valid = of_key.iter().filter(|c| c.valid).count();
+        let trusted = if a.trusted_keys.contains(&key) {
+            "trusted: given to verify"
+        } else {
+            "journaled key, not checked against a trusted one"
+        };
+        let last = of_key.iter().filter(|c| c.valid).map(|c| c.event_id).max();
+        out.push_str(&format!(
+            " Checkpoints: {valid} of {} verified with key {key} ({trusted}){}.",
+            of_key.len(),
+            last.map(|l| format!(", the last signing event {l}"))
+                .unwrap_or_default()
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,77 @@ impl Resumable {
     }
 }
 
+/// What changed between the plan a run started with and a new runbook's, by step id (plan order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunbookDiff {
+    pub added: Vec<StepId>,
+    pub removed: Vec<StepId>,
+    /// In both, with a different definition (kind, fields, phase, wave, needs, ...).
+    pub changed: Vec<StepId>,
+    /// Added steps placed before a step the run already started: (the added step, the furthest
+    /// started step it comes before).
+    pub inserted_behind: Vec<(StepId, StepId)>,
+}
+
+/// The step-by-step difference between `old_text` (the runbook the run started with) and `new`
+/// (the new runbook's plan), given where the run stands (`record`). Should the old text no longer
+/// load (a runbook format change), its steps come from `old_ids` and none is reported changed.
+pub fn runbook_diff(old_text: &str, old_ids: &[StepId], new: &Plan, record: &Resumable) -> RunbookDiff {
+    let old_plan = crate::runbook::load(old_text, "journaled runbook")
+        .runbook
+        .map(|rb| crate::runbook::plan::plan(&rb));
+    let def = |s: &crate::runbook::plan::PlannedStep| {
+        let mut v = serde_json::to_value(s).unwrap_or_default();
+        // An estimate is not the step.
+        if let Some(o) = v.as_object_mut() {
+            o.remove("estimate_secs");
+        }
+        v
+    };
+    let old: Vec<(StepId, Option<serde_json::Value>)> = match &old_plan {
+        Some(p) => p.steps.iter().map(|s| (s.id.clone(), Some(def(s)))).collect(),
+        None => old_ids.iter().map(|id| (id.clone(), None)).collect(),
+    };
+    let old_by_id: std::collections::HashMap<&StepId, Option<&serde_json::Value>> =
+        old.iter().map(|(id, v)| (id, v.as_ref())).collect();
+    let new_ids: std::collections::HashSet<&StepId> = new.steps.iter().map(|s| &s.id).collect();
+    let mut d = RunbookDiff::default();
+    for s in &new.steps {
+        match old_by_id.get(&s.id) {
+            None => d.added.push(s.id.clone()),
+            Some(Some(o)) if **o != def(s) => d.changed.push(s.id.clone()),
+            Some(_) => {}
+        }
+    }
+    d.removed = old
+        .iter()
+        .filter(|(id, _)| !new_ids.contains(id))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let added: std::collections::HashSet<&StepId> = d.added.iter().collect();
+    // The run's position: the last step, in the new plan's order, that the journal shows started.
+    let position = new
+        .steps
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, s)| {
+            record
+                .steps
+                .get(&s.id)
+                .is_some_and(|r| r.attempts > 0 || r.outcome.is_some())
+        })
+        .map(|(i, s)| (i, s.id.clone()));
+    if let Some((at, pos)) = position {
+        for (i, s) in new.steps.iter().enumerate() {
+            if i < at && added.contains(&s.id) {
+                d.inserted_behind.push((s.id.clone(), pos.clone()));
+            }
+        }
+    }
+    d
+}
+
 /// A short summary of what changed between two runbook texts: changed, added and removed lines
 /// (line numbers of the new text), at most `max` lines of detail.
 pub fn diff_summary(old: &str, new: &str, max: usize) -> String {

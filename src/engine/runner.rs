@@ -16,7 +16,7 @@ use super::ctx::{Clock, Emitter, LiveState, Operator};
 use super::driver::{Command, EngineHandle, RunEnd};
 use super::envs::{Envs, Target};
 use super::event::{Event, LogLevel, MapInfo, OperatorAction, PlannedStepInfo, RunbookInfo, Tolerance};
-use super::resume::diff_summary;
+use super::resume::{diff_summary, runbook_diff};
 use super::scheduler::approvals::Approver;
 use super::scheduler::operator::{
     AutoApprove, HeadlessOperator, InteractiveOperator, Questions, Refusals, log_unrouted,
@@ -54,6 +54,9 @@ pub struct RunOptions {
     pub interactive: bool,
     pub sim: SimTarget,
     pub accept_changed_runbook: bool,
+    /// Added steps accepted although they come before a step the run already started
+    /// (`--accept-inserted-step`).
+    pub accept_inserted_steps: Vec<String>,
     pub take_over: bool,
     /// Start a new run even though the journal's last run finished.
     pub new_run: bool,
@@ -451,11 +454,19 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     let plan = crate::runbook::plan::plan(&rb);
     let sha = sha256_hex(&text);
     let host = holder.host.clone();
-    let (run_id, started_at, accepted) = match &chosen {
-        Chosen::New => (super::new_run_id(), Utc::now(), false),
-        Chosen::Resume { run_id, started, .. } => {
+    let (run_id, started_at, accepted, change) = match &chosen {
+        Chosen::New => (super::new_run_id(), Utc::now(), false, None),
+        Chosen::Resume {
+            run_id,
+            started,
+            record,
+            ..
+        } => {
             let Event::RunStarted {
-                runbook, started_at, ..
+                runbook,
+                started_at,
+                steps: old_steps,
+                ..
             } = &started.event
             else {
                 return Err(invalid("the run's first event is not RunStarted"));
@@ -476,7 +487,43 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                     &sha[..12]
                 )));
             }
-            (run_id.clone(), *started_at, changed)
+            let change = if changed {
+                let old_ids: Vec<StepId> = old_steps.iter().map(|s| s.id.clone()).collect();
+                let diff = runbook_diff(&runbook.text, &old_ids, &plan, record);
+                let refused: Vec<String> = diff
+                    .inserted_behind
+                    .iter()
+                    .filter(|(id, _)| !opts.accept_inserted_steps.contains(&id.0))
+                    .map(|(id, pos)| {
+                        format!("step `{id}` was added before `{pos}`, which run {run_id} has already started")
+                    })
+                    .collect();
+                if !refused.is_empty() {
+                    let flags: Vec<String> = diff
+                        .inserted_behind
+                        .iter()
+                        .map(|(id, _)| format!("--accept-inserted-step {id}"))
+                        .collect();
+                    return Err(invalid(format!(
+                        "{}; it would run out of the runbook's order, behind the run's position. Move it after `{}`, or pass {} to run it anyway (journaled)",
+                        refused.join("; "),
+                        diff.inserted_behind[0].1,
+                        flags.join(" ")
+                    )));
+                }
+                Some(Event::RunbookChanged {
+                    old_sha256: runbook.sha256.clone(),
+                    new_sha256: sha.clone(),
+                    added: diff.added,
+                    removed: diff.removed,
+                    changed: diff.changed,
+                    accepted_inserted: diff.inserted_behind.into_iter().map(|(id, _)| id).collect(),
+                    text: text.clone(),
+                })
+            } else {
+                None
+            };
+            (run_id.clone(), *started_at, changed, change)
         }
     };
     let writer = journal.writer();
@@ -491,6 +538,24 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         .map_err(|e| SetupError::Failed(e.to_string()))?;
     let live = Arc::new(LiveState::following(initial.clone(), mine));
     let emit = Emitter::new(writer.clone(), run_id.clone()).with_state(Arc::clone(&live));
+    let mut checkpoint_notes: Vec<(LogLevel, String)> = Vec::new();
+    let checkpoints = {
+        let var_ctx = crate::runbook::vars::VarContext {
+            env: opts.vars.as_ref(),
+            run_id: run_id.0.clone(),
+            run_date: run_date(started_at),
+            run_operator: opts.operator.clone(),
+            captures: BTreeMap::new(),
+        };
+        super::checkpoints::setup(&rb, &plan, &opts.journal, opts.vars.as_ref(), &var_ctx).map_err(invalid)?
+    };
+    if let Some(cp) = checkpoints {
+        checkpoint_notes.push((LogLevel::Info, cp.summary));
+        checkpoint_notes.extend(cp.warnings.into_iter().map(|w| (LogLevel::Warn, w)));
+        writer
+            .set_checkpoints(cp.checkpointer)
+            .map_err(|e| SetupError::Failed(e.to_string()))?;
+    }
     let (target, scale) = match &opts.sim {
         SimTarget::None => (Target::Live, 1.0),
         SimTarget::Url(u) => (
@@ -539,6 +604,14 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             if let Some(ev) = takeover {
                 emit.durable(ev).await.map_err(journal_err)?;
             }
+            for (level, message) in &checkpoint_notes {
+                emit.durable(Event::Log {
+                    level: *level,
+                    message: message.clone(),
+                })
+                .await
+                .map_err(journal_err)?;
+            }
             if let Ok(abs) = std::fs::canonicalize(&file) {
                 emit.durable(Event::Log {
                     level: LogLevel::Info,
@@ -560,8 +633,20 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             })
             .await
             .map_err(journal_err)?;
+            // What changed, by step id, before anything acts on the new text.
+            if let Some(ev) = change.clone() {
+                emit.durable(ev).await.map_err(journal_err)?;
+            }
             if let Some(ev) = takeover {
                 emit.durable(ev).await.map_err(journal_err)?;
+            }
+            for (level, message) in &checkpoint_notes {
+                emit.durable(Event::Log {
+                    level: *level,
+                    message: message.clone(),
+                })
+                .await
+                .map_err(journal_err)?;
             }
             record.starts(&plan)
         }

@@ -38,10 +38,12 @@
 //! the journal verifies when `chain_head` names the last row and its hash. Editing, deleting,
 //! inserting or reordering rows, or cutting the tail, breaks one of these; [`VerifyFailure`] names
 //! the first row that does not verify. (Someone who rewrites the whole chain and the head can only
-//! be caught against a head hash recorded elsewhere: reports print it.)
+//! be caught against a head hash recorded elsewhere, or a signature they cannot make: see
+//! [`checkpoint`] for the signed checkpoints and the anchors `verify` checks.)
 
 pub mod canon;
 pub mod chain;
+pub mod checkpoint;
 pub mod decode;
 pub mod lease;
 mod queries;

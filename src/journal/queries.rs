@@ -105,6 +105,25 @@ impl JournalReader {
         Ok(run.map(RunId))
     }
 
+    /// The row with this id as (run_id, at, hash), as stored.
+    pub fn row_place(&self, id: i64) -> Result<Option<(String, String, String)>, JournalError> {
+        Ok(self
+            .connection()
+            .query_row("SELECT run_id, at, hash FROM events WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?)
+    }
+
+    /// Every `checkpoint` row as (id, run_id, payload), in id order.
+    pub fn checkpoint_rows(&self) -> Result<Vec<(i64, String, String)>, JournalError> {
+        let mut stmt = self
+            .connection()
+            .prepare("SELECT id, run_id, payload FROM events WHERE kind = 'checkpoint' ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The file's last row as (id, hash); (0, the genesis hash) when it holds none.
     pub fn chain_tip(&self) -> Result<(i64, String), JournalError> {
         let row = self

@@ -273,6 +273,8 @@ pub(crate) struct Store {
     /// The lease token this writer appends under ([`super::JournalWriter::bind_lease`]); every append checks
     /// it inside its transaction.
     pub(crate) lease: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// Signed checkpoints of the chain head, once a run set them up.
+    pub(crate) checkpoints: Option<Box<super::checkpoint::Checkpointer>>,
 }
 
 impl Store {
@@ -290,16 +292,32 @@ impl Store {
             head_id: -1,
             last_at,
             lease: std::sync::Arc::default(),
+            checkpoints: None,
         })
     }
 
     /// Append `items` in one transaction (ids, seqs, times and hashes assigned here) and move the
-    /// chain head; returns their envelopes in order. On error nothing was written.
+    /// chain head; returns every row written in order, each with whether it is one of `items` (the
+    /// others are the checkpoints the writer added). On error nothing was written.
     pub(crate) fn append(
         &mut self,
         items: Vec<Encoded>,
         now: &dyn Fn() -> DateTime<Utc>,
-    ) -> Result<Vec<Envelope>, JournalError> {
+    ) -> Result<Vec<(Envelope, bool)>, JournalError> {
+        let since = self.checkpoints.as_ref().map(|c| c.since);
+        let written = self.append_inner(items, now);
+        // Nothing was written: count again from where the batch started.
+        if let (Err(_), Some(cp), Some(since)) = (&written, self.checkpoints.as_mut(), since) {
+            cp.since = since;
+        }
+        written
+    }
+
+    fn append_inner(
+        &mut self,
+        items: Vec<Encoded>,
+        now: &dyn Fn() -> DateTime<Utc>,
+    ) -> Result<Vec<(Envelope, bool)>, JournalError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -346,7 +364,9 @@ impl Store {
             )?;
             let mut max_seq =
                 tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?1")?;
-            for item in items {
+            let mut queue: std::collections::VecDeque<(Encoded, bool)> =
+                items.into_iter().map(|i| (i, true)).collect();
+            while let Some((item, is_item)) = queue.pop_front() {
                 let seq = match seqs.get_mut(&item.run_id) {
                     Some(s) => {
                         *s += 1;
@@ -398,14 +418,33 @@ impl Store {
                     Some(t) => t.1 = last_id,
                     None => touched.push((item.run_id.clone(), last_id)),
                 }
+                if let Some(cp) = self.checkpoints.as_mut()
+                    && let Some(why) = cp.due(&item.event)
+                {
+                    let event = cp.checkpoint(&item.run_id, last_id, &at, &hash, why);
+                    let payload =
+                        to_canonical_json(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
+                    let run_id = item.run_id.clone();
+                    queue.push_front((
+                        Encoded {
+                            run_id,
+                            event,
+                            payload,
+                        },
+                        false,
+                    ));
+                }
                 prev_hash = hash;
-                out.push(Envelope {
-                    id: last_id,
-                    seq,
-                    at: last_at,
-                    run_id: item.run_id,
-                    event: item.event,
-                });
+                out.push((
+                    Envelope {
+                        id: last_id,
+                        seq,
+                        at: last_at,
+                        run_id: item.run_id,
+                        event: item.event,
+                    },
+                    is_item,
+                ));
             }
         }
         for (run, id) in &touched {
@@ -419,6 +458,14 @@ impl Store {
             params![last_id, prev_hash],
         )?;
         tx.commit()?;
+        if let Some(cp) = self.checkpoints.as_ref() {
+            let made: Vec<(RunId, &Event)> = out
+                .iter()
+                .filter(|(e, _)| matches!(e.event, Event::Checkpoint { .. }))
+                .map(|(e, _)| (e.run_id.clone(), &e.event))
+                .collect();
+            cp.witness(&made);
+        }
         self.seqs = seqs;
         self.head_id = last_id;
         self.last_at = last_at;

@@ -91,6 +91,7 @@ enum Msg {
     Append { item: Encoded, ack: Option<Ack> },
     Flush(FlushAck),
     Subscribe(tmpsc::UnboundedSender<Envelope>),
+    Checkpoints(Box<super::checkpoint::Checkpointer>),
     Shutdown,
 }
 
@@ -272,6 +273,11 @@ impl JournalWriter {
         Ok(rx)
     }
 
+    /// From the next append on, sign checkpoints of the chain head (see [`super::checkpoint`]).
+    pub fn set_checkpoints(&self, c: super::checkpoint::Checkpointer) -> Result<(), JournalError> {
+        self.send(Msg::Checkpoints(Box::new(c)))
+    }
+
     /// True once a commit has failed (every later append is refused).
     pub fn has_failed(&self) -> bool {
         self.failed.is_set()
@@ -360,6 +366,8 @@ fn limit_growth_for_tests(conn: &rusqlite::Connection) -> Result<(), JournalErro
 }
 
 struct Pending {
+    /// Checkpoint settings to hand the store before the next commit.
+    checkpoints: Option<Box<super::checkpoint::Checkpointer>>,
     items: Vec<(Encoded, Option<Ack>)>,
     flushes: Vec<FlushAck>,
     urgent: bool,
@@ -374,6 +382,7 @@ const LINGER: Duration = Duration::from_millis(1);
 fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed: &Failure) {
     let mut subscribers: Vec<tmpsc::UnboundedSender<Envelope>> = Vec::new();
     let mut p = Pending {
+        checkpoints: None,
         items: Vec::new(),
         flushes: Vec::new(),
         urgent: false,
@@ -441,6 +450,10 @@ fn take(msg: Msg, p: &mut Pending, subs: &mut Vec<tmpsc::UnboundedSender<Envelop
             p.flushes.push(ack);
         }
         Msg::Subscribe(tx) => subs.push(tx),
+        Msg::Checkpoints(c) => {
+            p.urgent = true;
+            p.checkpoints = Some(c);
+        }
         Msg::Shutdown => return true,
     }
     false
@@ -454,6 +467,7 @@ fn commit(
     failed: &Failure,
 ) {
     let items = std::mem::take(&mut p.items);
+    let checkpoints = p.checkpoints.take();
     let flushes = std::mem::take(&mut p.flushes);
     p.urgent = false;
     p.oldest = None;
@@ -467,6 +481,10 @@ fn commit(
         flushes.into_iter().for_each(|f| f.send(Err(e.clone())));
         return;
     }
+    if checkpoints.is_some() {
+        // The batch it arrived in is signed too (the run's first events follow it at once).
+        store.checkpoints = checkpoints;
+    }
     let (encoded, acks): (Vec<Encoded>, Vec<Option<Ack>>) = items.into_iter().unzip();
     let result = if encoded.is_empty() {
         Ok(Vec::new())
@@ -475,9 +493,10 @@ fn commit(
     };
     match result {
         Ok(envelopes) => {
-            for (env, ack) in envelopes.into_iter().zip(acks) {
+            let mut acks = acks.into_iter();
+            for (env, is_item) in envelopes {
                 subs.retain(|s| s.send(env.clone()).is_ok());
-                if let Some(ack) = ack {
+                if is_item && let Some(Some(ack)) = acks.next() {
                     ack.send(Ok(env));
                 }
             }

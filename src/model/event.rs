@@ -400,6 +400,37 @@ pub enum Event {
     RunFinished {
         outcome: RunOutcome,
     },
+    /// A signed checkpoint of the chain (see `journal::checkpoint`): the writer journals it right after
+    /// the row it signs, event `event_id`, whose hash is `chain_hash` and whose time is `at`. The
+    /// signature is Ed25519 by the key whose public half and fingerprint are given; the private key is
+    /// never journaled.
+    Checkpoint {
+        event_id: i64,
+        chain_hash: String,
+        at: String,
+        key_fingerprint: String,
+        /// The 32-byte public key, lowercase hex.
+        public_key: String,
+        /// Lowercase hex of the 64-byte signature.
+        signature: String,
+        /// `every`, `decision`, `gate`, `phase_end`, `resume`, `runbook_changed` or `run_end`.
+        reason: String,
+    },
+    /// `resume --accept-changed-runbook` with a runbook that differs from the one the run started with:
+    /// journaled before anything acts on the new text. Step ids by plan order.
+    RunbookChanged {
+        old_sha256: String,
+        new_sha256: String,
+        added: Vec<StepId>,
+        removed: Vec<StepId>,
+        changed: Vec<StepId>,
+        /// Added steps that come before a step that already started (run out of order unless accepted
+        /// with `--accept-inserted-step`), each accepted explicitly.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        accepted_inserted: Vec<StepId>,
+        /// The new runbook's full text (its sha256 is `new_sha256`).
+        text: String,
+    },
     /// `cutover preflight --journal`: the read-only checks of a runbook's environments, journaled under a
     /// run id of its own (`preflight-...`) that has no `RunStarted`; the evidence report shows them.
     PreflightChecked {
@@ -438,6 +469,8 @@ impl Event {
             Event::Log { .. } => "log",
             Event::RunFinished { .. } => "run_finished",
             Event::PreflightChecked { .. } => "preflight_checked",
+            Event::Checkpoint { .. } => "checkpoint",
+            Event::RunbookChanged { .. } => "runbook_changed",
         }
     }
 }

@@ -63,6 +63,44 @@ pub struct Runbook {
     /// Who may confirm a point of no return or waive a gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals: Option<Approvals>,
+    /// How the journal is kept beyond its hash chain: signed checkpoints and their witnesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<JournalSettings>,
+}
+
+/// `journal:` at the top of the runbook.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSettings {
+    /// Signed checkpoints of the chain head (Ed25519).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<Checkpoints>,
+}
+
+/// `journal.checkpoints`: a checkpoint (event id, chain hash, time, key fingerprint, Ed25519 signature)
+/// is journaled every `every` events and after every operator decision, gate verdict, phase end,
+/// resume, runbook change and run end, and appended to every `witness` file as it is made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoints {
+    /// The Ed25519 private key FILE, named through one `${VAR}` (PEM or DER PKCS#8, the raw 32-byte
+    /// seed, or 64 hex digits). Its bytes are never journaled; its public key and fingerprint are.
+    pub key: String,
+    /// A checkpoint after this many events without one (built-in 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<u32>,
+    /// Where each checkpoint is also sent as it is made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witness: Vec<Witness>,
+}
+
+/// One witness of the checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Witness {
+    /// A file (`${VAR}`s allowed) that gets one JSON line per checkpoint; keep it off the journal's disk
+    /// (a witness in the journal's own directory is warned about). `cutover verify --anchors` reads it.
+    pub file: String,
 }
 
 /// The label the console header, the plan and the report show when a run drives the dual-write gateway.

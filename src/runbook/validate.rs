@@ -107,7 +107,34 @@ fn check(rb: &Runbook, tree: &Node, file: &str, env: &dyn EnvLookup, strict: boo
     transport_security(rb, &mut cx, env);
     super::validate_auth::check(rb, &mut cx, env);
     weak_secrets(rb, &mut cx, env);
+    checkpoints(rb, &mut cx);
     cx.out
+}
+
+/// `journal.checkpoints`: the key is named through one `${VAR}` (a key path in the file would travel
+/// with the runbook into the journal); `every` is at least 1.
+fn checkpoints(rb: &Runbook, cx: &mut Ctx<'_>) {
+    use Seg::Key;
+    let Some(c) = rb.journal.as_ref().and_then(|j| j.checkpoints.as_ref()) else {
+        return;
+    };
+    if !super::vars::is_single_env_ref(&c.key) {
+        cx.error(
+            cx.at(&[Key("journal"), Key("checkpoints"), Key("key")]),
+            "literal-secret",
+            "`journal.checkpoints.key` must name the key file through one `${VAR}`".into(),
+            "write `key: ${CUTOVER_CHECKPOINT_KEY}` and set CUTOVER_CHECKPOINT_KEY to the key file's path"
+                .to_owned(),
+        );
+    }
+    if c.every == Some(0) {
+        cx.error(
+            cx.at(&[Key("journal"), Key("checkpoints"), Key("every")]),
+            "invalid-value",
+            "every must be at least 1".into(),
+            None,
+        );
+    }
 }
 
 /// `weak-secret`: a secret shorter than 12 characters. It is still masked everywhere, but masking a short

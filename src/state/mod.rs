@@ -461,7 +461,10 @@ impl RunState {
             }
             // Shown through the warning the approver journals with it.
             // A preflight belongs to no run: its id has no RunStarted, and the report reads it from the journal.
-            Event::ApprovalRefused { .. } | Event::PreflightChecked { .. } => {}
+            Event::ApprovalRefused { .. }
+            | Event::PreflightChecked { .. }
+            | Event::Checkpoint { .. }
+            | Event::RunbookChanged { .. } => {}
             Event::Log { level, message } => {
                 push_bounded(
                     &mut self.logs,

@@ -1,3 +1,4 @@
+mod evidence;
 mod plan;
 mod report;
 mod timeline;

@@ -260,6 +260,7 @@ fn runbook() -> impl Strategy<Value = Runbook> {
                 maps: maps.into_iter().map(|(k, v)| (MapId(k), v)).collect(),
                 phases,
                 approvals: None,
+                journal: None,
             }
         })
 }

@@ -54,6 +54,7 @@ pub fn options(f: &Fixture, sim: SimTarget, interactive: bool) -> RunOptions {
         interactive,
         sim,
         accept_changed_runbook: false,
+        accept_inserted_steps: Vec::new(),
         take_over: true,
         new_run: false,
         resume_only: false,

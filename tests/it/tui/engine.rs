@@ -36,6 +36,7 @@ fn options(journal: &Path, sim_url: String) -> RunOptions {
         interactive: true,
         sim: SimTarget::Url(sim_url),
         accept_changed_runbook: false,
+        accept_inserted_steps: Vec::new(),
         take_over: false,
         new_run: false,
         resume_only: false,

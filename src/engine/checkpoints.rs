@@ -1,0 +1,154 @@
+//! The runbook's `journal.checkpoints`, turned into the journal writer's [`Checkpointer`]: the key
+//! file read (its bytes stay in this process), the witness files resolved, the steps that end a
+//! phase listed.
+
+use std::path::{Path, PathBuf};
+
+use crate::journal::checkpoint::{Checkpointer, DEFAULT_EVERY, SigningKey};
+use crate::runbook::Runbook;
+use crate::runbook::plan::Plan;
+use crate::runbook::vars::{EnvLookup, Piece, VarContext, VarRef, interpolate, parse};
+
+/// A checkpointer, and the warnings to journal about it (a witness beside the journal).
+pub struct Setup {
+    pub checkpointer: Checkpointer,
+    pub warnings: Vec<String>,
+    /// What to journal about the key and the witnesses (fingerprint, public key, files).
+    pub summary: String,
+}
+
+/// `None` when the runbook sets no checkpoints.
+pub fn setup(
+    rb: &Runbook,
+    plan: &Plan,
+    journal: &Path,
+    vars: &dyn EnvLookup,
+    ctx: &VarContext<'_>,
+) -> Result<Option<Setup>, String> {
+    let Some(c) = rb.journal.as_ref().and_then(|j| j.checkpoints.as_ref()) else {
+        return Ok(None);
+    };
+    let var = match parse(&c.key).as_deref() {
+        Ok(
+            [
+                Piece::Var {
+                    var: VarRef::Env(name),
+                    ..
+                },
+            ],
+        ) => name.clone(),
+        _ => return Err("journal.checkpoints.key must be one `${VAR}` naming the key file".into()),
+    };
+    let file = vars
+        .get(&var)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("journal.checkpoints.key: environment variable `{var}` is not set"))?;
+    let key = SigningKey::from_file(Path::new(&file))?;
+    let mut cp = Checkpointer::new(key, c.every.map_or(DEFAULT_EVERY, u64::from));
+    cp.journal_name = journal
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut warnings = Vec::new();
+    let journal_dir = absolute_dir(journal);
+    for w in &c.witness {
+        let path = PathBuf::from(
+            interpolate(&w.file, ctx).map_err(|e| format!("journal.checkpoints.witness: {e}"))?,
+        );
+        if absolute_dir(&path) == journal_dir {
+            warnings.push(format!(
+                "checkpoint witness {} is in the journal's own directory: whoever can rewrite the journal can rewrite it too; keep a witness on another disk or host",
+                path.display()
+            ));
+        }
+        cp.witnesses.push(path);
+    }
+    // The last planned step of each phase closes it.
+    let mut last: Vec<(&str, &str)> = Vec::new();
+    for s in &plan.steps {
+        match last.iter_mut().find(|(p, _)| *p == s.phase) {
+            Some(e) => e.1 = &s.id.0,
+            None => last.push((&s.phase, &s.id.0)),
+        }
+    }
+    cp.phase_ends = last.into_iter().map(|(_, s)| s.to_owned()).collect();
+    let summary = format!(
+        "checkpoints: signed with Ed25519 key {} (public key {}), every {} events and at decisions, gates, phase ends and the run's end; witnesses: {}",
+        cp.key.fingerprint(),
+        cp.key.public_hex(),
+        cp.every,
+        if cp.witnesses.is_empty() {
+            "none".to_owned()
+        } else {
+            cp.witnesses
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    Ok(Some(Setup {
+        checkpointer: cp,
+        warnings,
+        summary,
+    }))
+}
+
+/// The directory a file is in, made absolute (and canonical when it exists) for comparison.
+fn absolute_dir(file: &Path) -> PathBuf {
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    std::fs::canonicalize(&dir).unwrap_or(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn runbook(witness: &str) -> (Runbook, Plan) {
+        let text = format!(
+            "runbook: cp\nversion: 1.0.0\njournal:\n  checkpoints:\n    key: ${{CP_KEY}}\n    every: 7\n    witness:\n      - file: {witness}\nenvironments:\n  fno: {{ kind: fno, url: https://contoso.operations.dynamics.com }}\nphases:\n  - id: one\n    steps:\n      - {{ id: a, kind: wait, for: 1s }}\n      - {{ id: b, kind: wait, for: 1s }}\n  - id: two\n    steps:\n      - {{ id: c, kind: wait, for: 1s }}\n"
+        );
+        let rb = crate::runbook::load(&text, "cp.yaml").runbook.unwrap();
+        let plan = crate::runbook::plan::plan(&rb);
+        (rb, plan)
+    }
+
+    #[test]
+    fn a_witness_beside_the_journal_is_warned_about_and_phase_ends_are_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.bin");
+        std::fs::write(&key, [5u8; 32]).unwrap();
+        let key_s = key.display().to_string();
+        let vars = move |n: &str| (n == "CP_KEY").then(|| key_s.clone());
+        let journal = dir.path().join("run.journal");
+        let ctx = |env: &'static dyn EnvLookup| VarContext {
+            env,
+            run_id: "r".into(),
+            run_date: "2026-01-01".into(),
+            run_operator: "o".into(),
+            captures: BTreeMap::new(),
+        };
+        let vars: &'static dyn EnvLookup = Box::leak(Box::new(vars));
+        let beside = dir.path().join("w.jsonl").display().to_string();
+        let (rb, plan) = runbook(&beside);
+        let s = setup(&rb, &plan, &journal, vars, &ctx(vars)).unwrap().unwrap();
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("journal's own directory"));
+        assert_eq!(s.checkpointer.every, 7);
+        let mut ends: Vec<_> = s.checkpointer.phase_ends.iter().cloned().collect();
+        ends.sort();
+        assert_eq!(ends, ["b", "c"]);
+        // The summary names the public key and fingerprint, never the private bytes.
+        assert!(s.summary.contains(s.checkpointer.key.fingerprint()));
+        assert!(!s.summary.contains(&hex::encode([5u8; 32])));
+        let other = tempfile::tempdir().unwrap();
+        let away = other.path().join("w.jsonl").display().to_string();
+        let (rb, plan) = runbook(&away);
+        let s = setup(&rb, &plan, &journal, vars, &ctx(vars)).unwrap().unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+}

@@ -1,0 +1,445 @@
+//! Signed checkpoints of the chain head, and the anchors an auditor checks a journal against.
+//!
+//! The hash rule is public and unkeyed: anyone who can write the file can rewrite every row and
+//! re-chain it. A checkpoint is an Ed25519 signature, by a key the runbook names
+//! (`journal.checkpoints.key`), over one row's place in the chain:
+//!
+//! ```text
+//! message   = "cutover-checkpoint-v1\n" || canonical JSON of
+//!             {"at": <row's at>, "chain_hash": <row's hash>, "event_id": <row's id>,
+//!              "key": <key fingerprint>, "run_id": <row's run_id>}
+//! signature = ed25519(private key, message), lowercase hex
+//! fingerprint = "sha256:" || lowercase hex(sha256(32-byte public key))
+//! ```
+//!
+//! The writer journals it as a `checkpoint` event right after the row it signs (in the same
+//! transaction) every `every` events and after every operator decision, gate verdict, phase end,
+//! resume, runbook change and run end; after the commit it appends the same facts as one JSON line
+//! to every witness file ([`WitnessLine`]). The key's bytes never leave this module: only the
+//! public key and its fingerprint are journaled.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::chain::canonical_json;
+use crate::model::{Event, RunId};
+
+/// The domain-separation prefix of every signed message.
+pub const MESSAGE_PREFIX: &str = "cutover-checkpoint-v1\n";
+
+/// The default `every`: a checkpoint after this many events without one.
+pub const DEFAULT_EVERY: u64 = 100;
+
+/// A loaded signing key. `Debug` shows the fingerprint only.
+pub struct SigningKey {
+    pair: Ed25519KeyPair,
+    fingerprint: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({})", self.fingerprint)
+    }
+}
+
+impl SigningKey {
+    /// Reads an Ed25519 private key: PEM (`-----BEGIN PRIVATE KEY-----`, PKCS#8), PKCS#8 DER, the raw
+    /// 32-byte seed, or the seed as 64 hex digits. Errors never quote the file's bytes.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("checkpoint key {}: {e}", path.display()))?;
+        Self::from_bytes(&bytes).map_err(|why| format!("checkpoint key {}: {why}", path.display()))
+    }
+
+    /// See [`SigningKey::from_file`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let pair = if let Some(der) = pem_body(bytes, "PRIVATE KEY") {
+            Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+                .map_err(|_| "not an Ed25519 PKCS#8 private key".to_owned())?
+        } else if bytes.len() == 32 {
+            Ed25519KeyPair::from_seed_unchecked(bytes).map_err(|_| "not an Ed25519 seed".to_owned())?
+        } else if let Some(seed) = hex_text(bytes) {
+            Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|_| "not an Ed25519 seed".to_owned())?
+        } else {
+            Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes).map_err(|_| {
+                "not an Ed25519 private key (PEM or DER PKCS#8, a raw 32-byte seed, or 64 hex digits)"
+                    .to_owned()
+            })?
+        };
+        let fingerprint = fingerprint(pair.public_key().as_ref());
+        Ok(Self { pair, fingerprint })
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The 32-byte public key, lowercase hex.
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.pair.public_key().as_ref())
+    }
+
+    /// The signature of [`message`], lowercase hex.
+    pub fn sign(&self, message: &str) -> String {
+        hex::encode(self.pair.sign(message.as_bytes()).as_ref())
+    }
+}
+
+/// `sha256:` and the hex sha256 of a 32-byte public key.
+pub fn fingerprint(public: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(public)))
+}
+
+/// The bytes a checkpoint signs (see the module docs).
+pub fn message(run_id: &str, event_id: i64, chain_hash: &str, at: &str, key: &str) -> String {
+    let body = serde_json::json!({
+        "at": at, "chain_hash": chain_hash, "event_id": event_id, "key": key, "run_id": run_id,
+    });
+    format!("{MESSAGE_PREFIX}{}", canonical_json(&body))
+}
+
+/// Whether `signature` (hex) is `public`'s (hex) signature of `message`.
+pub fn signature_ok(public_hex: &str, message: &str, signature_hex: &str) -> bool {
+    let (Ok(public), Ok(sig)) = (hex::decode(public_hex), hex::decode(signature_hex)) else {
+        return false;
+    };
+    UnparsedPublicKey::new(&ED25519, public)
+        .verify(message.as_bytes(), &sig)
+        .is_ok()
+}
+
+/// Reads a public key an auditor trusts: PEM `PUBLIC KEY` (SPKI), PEM `PRIVATE KEY` (its public
+/// half), the raw 32 bytes, or 64 hex digits. Returns the 32 bytes as hex.
+pub fn public_key_from_bytes(bytes: &[u8]) -> Result<String, String> {
+    if let Some(der) = pem_body(bytes, "PUBLIC KEY") {
+        // SPKI for Ed25519: a 12-byte header (SEQUENCE, AlgorithmIdentifier 1.3.101.112, BIT STRING) and the key.
+        const HEADER: [u8; 12] = [
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        return match der.split_at_checked(12) {
+            Some((h, k)) if h == HEADER && k.len() == 32 => Ok(hex::encode(k)),
+            _ => Err("not an Ed25519 public key (SPKI)".into()),
+        };
+    }
+    if pem_body(bytes, "PRIVATE KEY").is_some() {
+        return SigningKey::from_bytes(bytes).map(|k| k.public_hex());
+    }
+    if bytes.len() == 32 {
+        return Ok(hex::encode(bytes));
+    }
+    match hex_text(bytes) {
+        Some(k) => Ok(hex::encode(k)),
+        None => Err("not an Ed25519 public key (PEM, 32 raw bytes or 64 hex digits)".into()),
+    }
+}
+
+/// The base64 body of the first `-----BEGIN {label}-----` block, decoded.
+fn pem_body(bytes: &[u8], label: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(bytes).ok()?;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)? + begin.len();
+    let stop = start + text[start..].find(&end)?;
+    let body: String = text[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
+}
+
+/// 32 bytes written as 64 hex digits (surrounding whitespace allowed).
+fn hex_text(bytes: &[u8]) -> Option<[u8; 32]> {
+    let text = std::str::from_utf8(bytes).ok()?.trim();
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).ok().map(|()| out)
+}
+
+/// Why a checkpoint was made (journaled with it).
+pub mod reason {
+    pub const EVERY: &str = "every";
+    pub const DECISION: &str = "decision";
+    pub const GATE: &str = "gate";
+    pub const PHASE_END: &str = "phase_end";
+    pub const RESUME: &str = "resume";
+    pub const RUNBOOK_CHANGED: &str = "runbook_changed";
+    pub const RUN_END: &str = "run_end";
+}
+
+/// One line of a witness file: what a checkpoint signed, plus the signature. `cutover verify
+/// --anchors FILE` reads these lines back (`event_id` and `chain_hash`; the rest is for a human).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WitnessLine {
+    /// The journal file's name (not its directory).
+    #[serde(default)]
+    pub journal: String,
+    #[serde(default)]
+    pub run_id: String,
+    pub event_id: i64,
+    pub chain_hash: String,
+    #[serde(default)]
+    pub at: String,
+    #[serde(default)]
+    pub key_fingerprint: String,
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// What the writer does about checkpoints: the key, when, and whom to tell.
+pub struct Checkpointer {
+    pub key: SigningKey,
+    /// A checkpoint after this many events without one (at least 1).
+    pub every: u64,
+    /// Steps whose end closes a phase: a checkpoint after each one's `step_finished`.
+    pub phase_ends: HashSet<String>,
+    /// Files that get one JSON line per checkpoint, appended after the checkpoint is committed.
+    pub witnesses: Vec<PathBuf>,
+    /// The journal's file name, for the witness lines.
+    pub journal_name: String,
+    /// Events since the last checkpoint.
+    pub(crate) since: u64,
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointer")
+            .field("key", &self.key)
+            .field("every", &self.every)
+            .field("witnesses", &self.witnesses)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Checkpointer {
+    pub fn new(key: SigningKey, every: u64) -> Self {
+        Self {
+            key,
+            every: every.max(1),
+            phase_ends: HashSet::new(),
+            witnesses: Vec::new(),
+            journal_name: String::new(),
+            since: 0,
+        }
+    }
+
+    /// After journaling `event`: the reason to checkpoint now, if any. Counts the event.
+    pub(crate) fn due(&mut self, event: &Event) -> Option<&'static str> {
+        if matches!(event, Event::Checkpoint { .. }) {
+            self.since = 0;
+            return None;
+        }
+        self.since += 1;
+        let why = match event {
+            Event::OperatorDecision { .. } => Some(reason::DECISION),
+            Event::GateEvaluated { .. } => Some(reason::GATE),
+            Event::RunFinished { .. } => Some(reason::RUN_END),
+            Event::RunResumed { .. } => Some(reason::RESUME),
+            Event::RunbookChanged { .. } => Some(reason::RUNBOOK_CHANGED),
+            Event::StepFinished { step, .. } if self.phase_ends.contains(step.0.as_str()) => {
+                Some(reason::PHASE_END)
+            }
+            _ if self.since >= self.every => Some(reason::EVERY),
+            _ => None,
+        };
+        if why.is_some() {
+            self.since = 0;
+        }
+        why
+    }
+
+    /// The checkpoint event over the row (`run_id`, `event_id`, `at`, `chain_hash`).
+    pub(crate) fn checkpoint(
+        &self,
+        run_id: &RunId,
+        event_id: i64,
+        at: &str,
+        chain_hash: &str,
+        why: &str,
+    ) -> Event {
+        let key = self.key.fingerprint().to_owned();
+        let signature = self.key.sign(&message(&run_id.0, event_id, chain_hash, at, &key));
+        Event::Checkpoint {
+            event_id,
+            chain_hash: chain_hash.to_owned(),
+            at: at.to_owned(),
+            key_fingerprint: key,
+            public_key: self.key.public_hex(),
+            signature,
+            reason: why.to_owned(),
+        }
+    }
+
+    /// Append one line per checkpoint in `made` to every witness file. A witness that cannot be
+    /// written is logged (the checkpoint itself is in the journal either way).
+    pub(crate) fn witness(&self, made: &[(RunId, &Event)]) {
+        if self.witnesses.is_empty() || made.is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        for (run_id, e) in made {
+            let Event::Checkpoint {
+                event_id,
+                chain_hash,
+                at,
+                key_fingerprint,
+                signature,
+                ..
+            } = e
+            else {
+                continue;
+            };
+            let line = WitnessLine {
+                journal: self.journal_name.clone(),
+                run_id: run_id.0.clone(),
+                event_id: *event_id,
+                chain_hash: chain_hash.clone(),
+                at: at.clone(),
+                key_fingerprint: key_fingerprint.clone(),
+                signature: signature.clone(),
+            };
+            if let Ok(l) = serde_json::to_string(&line) {
+                text.push_str(&l);
+                text.push('\n');
+            }
+        }
+        for path in &self.witnesses {
+            let written = super::open_private(path, true).and_then(|mut f| {
+                f.write_all(text.as_bytes())?;
+                f.sync_data()
+            });
+            if let Err(e) = written {
+                tracing::error!(witness = %path.display(), error = %e, "a checkpoint witness could not be written");
+            }
+        }
+    }
+}
+
+/// An anchor: the chain's hash at one event, recorded outside the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Anchor {
+    pub event_id: i64,
+    pub chain_hash: String,
+    /// Where it came from (`--anchor`, or `FILE:LINE`).
+    pub source: String,
+}
+
+impl Anchor {
+    /// `HASH@EVENT` (the hash: 64 hex digits; EVENT: the journal row id, as checkpoints name it).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (hash, id) = text
+            .trim()
+            .split_once('@')
+            .ok_or_else(|| format!("anchor {text:?}: write HASH@EVENT (64 hex digits @ an event id)"))?;
+        let mut raw = [0u8; 32];
+        hex::decode_to_slice(hash, &mut raw)
+            .map_err(|_| format!("anchor {text:?}: the hash is not 64 hex digits"))?;
+        let event_id: i64 = id
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("anchor {text:?}: the event is not a number from 1"))?;
+        Ok(Self {
+            event_id,
+            chain_hash: hash.to_ascii_lowercase(),
+            source: "--anchor".into(),
+        })
+    }
+
+    /// Every anchor of a witness file (one JSON line per checkpoint; `HASH@EVENT` lines too; blank
+    /// lines skipped).
+    pub fn read_file(path: &Path) -> Result<Vec<Self>, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let source = format!("{}:{}", path.display(), i + 1);
+            let mut anchor = if line.starts_with('{') {
+                let w: WitnessLine =
+                    serde_json::from_str(line).map_err(|e| format!("{source}: not a witness line: {e}"))?;
+                Self::parse(&format!("{}@{}", w.chain_hash, w.event_id))
+                    .map_err(|e| format!("{source}: {e}"))?
+            } else {
+                Self::parse(line).map_err(|e| format!("{source}: {e}"))?
+            };
+            anchor.source = source;
+            out.push(anchor);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_with_its_key_only() {
+        let k = SigningKey::from_bytes(&[7u8; 32]).unwrap();
+        let m = message(
+            "r",
+            5,
+            &"a".repeat(64),
+            "2026-01-01T00:00:00.000Z",
+            k.fingerprint(),
+        );
+        let sig = k.sign(&m);
+        assert!(signature_ok(&k.public_hex(), &m, &sig));
+        let other = SigningKey::from_bytes(&[8u8; 32]).unwrap();
+        assert!(!signature_ok(&other.public_hex(), &m, &sig));
+        let m2 = message(
+            "r",
+            6,
+            &"a".repeat(64),
+            "2026-01-01T00:00:00.000Z",
+            k.fingerprint(),
+        );
+        assert!(!signature_ok(&k.public_hex(), &m2, &sig));
+        assert!(!format!("{k:?}").contains(&hex::encode([7u8; 32])));
+    }
+
+    #[test]
+    fn keys_load_from_pem_seed_and_hex() {
+        use base64::Engine as _;
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
+        );
+        let k = SigningKey::from_bytes(pem.as_bytes()).unwrap();
+        assert_eq!(public_key_from_bytes(pem.as_bytes()).unwrap(), k.public_hex());
+        let spki = [
+            &[
+                0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+            ][..],
+            &hex::decode(k.public_hex()).unwrap(),
+        ]
+        .concat();
+        let pub_pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(spki)
+        );
+        assert_eq!(public_key_from_bytes(pub_pem.as_bytes()).unwrap(), k.public_hex());
+        let hexed = SigningKey::from_bytes(format!("{}\n", hex::encode([3u8; 32])).as_bytes()).unwrap();
+        assert_eq!(
+            hexed.public_hex(),
+            SigningKey::from_bytes(&[3u8; 32]).unwrap().public_hex()
+        );
+        assert!(SigningKey::from_bytes(b"nope").is_err());
+    }
+
+    #[test]
+    fn anchors_parse() {
+        let h = "ab".repeat(32);
+        let a = Anchor::parse(&format!("{h}@12")).unwrap();
+        assert_eq!((a.event_id, a.chain_hash.as_str()), (12, h.as_str()));
+        assert!(Anchor::parse("zz@1").is_err());
+        assert!(Anchor::parse(&format!("{h}@0")).is_err());
+        assert!(Anchor::parse(&h).is_err());
+    }
+}
