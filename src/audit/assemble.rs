@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::build::{CHART_SERIES, Fold};
 use super::model::{
-    Charts, ErrorTotal, ParityRow, PhaseRow, Report, RunInfo, RunListing, Series, StepRow, Verification,
-    WaveRow,
+    Charts, ErrorTotal, ParityRow, PhaseRow, PreflightLine, PreflightRow, Report, RunInfo, RunListing,
+    Series, StepRow, Verification, WaveRow,
 };
 use super::text::{at, scrub};
 use crate::journal::RunSummary;
@@ -382,6 +382,7 @@ pub fn assemble(
         errors_seen_total: st.errors.seen_total,
         alerts: fold.alerts.clone(),
         installs: fold.installs(),
+        preflights: Vec::new(),
         charts: Charts {
             span_ms: h.elapsed_ms,
             parity: series,
@@ -389,4 +390,52 @@ pub fn assemble(
             errors: fold.error_series.points(),
         },
     }
+}
+
+/// The report's rows for journaled preflights (`envelopes` holds `preflight_checked` events only; anything
+/// else is skipped). Service text is scrubbed like every other message of the report.
+pub fn preflight_rows(envelopes: &[crate::model::Envelope], run_sha256: &str) -> Vec<PreflightRow> {
+    use crate::model::event::{CheckStatus, Event};
+    envelopes
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::PreflightChecked {
+                runbook,
+                version,
+                runbook_sha256,
+                operator,
+                host,
+                target,
+                checks,
+            } => {
+                let n = |s: CheckStatus| checks.iter().filter(|c| c.status == s).count() as u64;
+                Some(PreflightRow {
+                    at: at(e.at),
+                    event_id: e.id,
+                    runbook: scrub(runbook),
+                    version: scrub(version),
+                    runbook_sha256: runbook_sha256.clone(),
+                    same_runbook: runbook_sha256 == run_sha256,
+                    operator: scrub(operator),
+                    host: scrub(host),
+                    target: scrub(target),
+                    ok: n(CheckStatus::Ok),
+                    warnings: n(CheckStatus::Warning),
+                    errors: n(CheckStatus::Error),
+                    skipped: n(CheckStatus::Skipped),
+                    checks: checks
+                        .iter()
+                        .map(|c| PreflightLine {
+                            check: scrub(&c.check),
+                            subject: scrub(&c.subject),
+                            status: c.status.label().to_owned(),
+                            message: scrub(&c.message),
+                            fix: c.fix.as_deref().map(scrub),
+                        })
+                        .collect(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }

@@ -139,6 +139,18 @@ pub fn render(r: &Report) -> String {
         p.h2("Runs in this journal");
         p.put(&tables::runs(r));
     }
+    p.h2("Preflight");
+    if r.preflights.is_empty() {
+        p.out.push_str("<p>No preflight in this journal (run <code>cutover preflight RUNBOOK --journal JOURNAL</code> before the weekend).</p>");
+    } else {
+        p.put(&tables::preflights(r));
+        let problems = tables::preflight_checks(r, tables::Format::Html);
+        if problems.rows.is_empty() {
+            p.out.push_str("<p>Every check was ok.</p>");
+        } else {
+            p.put(&problems);
+        }
+    }
     p.h2("Parity drift over time");
     charts(&mut p, r);
     p.h2("Planned vs actual by phase");

@@ -33,6 +33,9 @@ use self::model::{Verification, VerifyFailureInfo};
 use crate::journal::{JournalError, JournalReader, RunSummary, VerifyFailure, VerifyReport};
 use crate::model::RunId;
 
+/// Preflights the report keeps (the newest).
+pub const PREFLIGHTS_KEPT: usize = 20;
+
 /// Why an audit command could not do its work.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -148,13 +151,10 @@ pub fn build_report(path: &Path, run: Option<&str>, allow_unverified: bool) -> R
     }
     let fold = fold?;
     let last_hash = last_event_hash(&reader, &selected.run_id)?;
-    Ok(assemble::assemble(
-        &fold,
-        &runs,
-        &selected,
-        verification_of(&verdict),
-        last_hash,
-    ))
+    let preflights = reader.preflights(PREFLIGHTS_KEPT)?;
+    let mut report = assemble::assemble(&fold, &runs, &selected, verification_of(&verdict), last_hash);
+    report.preflights = assemble::preflight_rows(&preflights, &selected.runbook_sha256);
+    Ok(report)
 }
 
 fn last_event_hash(reader: &JournalReader, run: &RunId) -> Result<Option<String>, AuditError> {

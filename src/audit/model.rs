@@ -40,6 +40,9 @@ pub struct Report {
     pub alerts: Vec<AlertRow>,
     /// DMF package install records.
     pub installs: Vec<InstallRow>,
+    /// `cutover preflight --journal` results held in the journal (the newest
+    /// [`super::PREFLIGHTS_KEPT`]), oldest first: the read-only checks made before the weekend.
+    pub preflights: Vec<PreflightRow>,
     pub charts: Charts,
 }
 
@@ -294,6 +297,38 @@ pub struct InstallRow {
     pub sha256: String,
     pub execution_id: String,
     pub result: String,
+}
+
+/// One `cutover preflight --journal`: who ran it against what, and every line it printed.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct PreflightRow {
+    pub at: String,
+    pub event_id: i64,
+    pub runbook: String,
+    pub version: String,
+    pub runbook_sha256: String,
+    /// True when the preflight checked the very runbook this run ran (the same sha256).
+    pub same_runbook: bool,
+    pub operator: String,
+    pub host: String,
+    /// `live`, or `simulator`.
+    pub target: String,
+    pub ok: u64,
+    pub warnings: u64,
+    pub errors: u64,
+    pub skipped: u64,
+    pub checks: Vec<PreflightLine>,
+}
+
+/// One line of a preflight.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct PreflightLine {
+    pub check: String,
+    pub subject: String,
+    /// `ok`, `warning`, `error` or `skipped`.
+    pub status: String,
+    pub message: String,
+    pub fix: Option<String>,
 }
 
 /// Down-sampled series for the HTML charts (at most [`super::build::CHART_POINTS`] points each).

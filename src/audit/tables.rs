@@ -584,3 +584,75 @@ pub fn installs(r: &Report) -> Table {
         .collect();
     Table { columns, rows }
 }
+
+/// Journaled preflights, one row each.
+pub fn preflights(r: &Report) -> Table {
+    let columns = vec![
+        c("at", "Time", ALL),
+        c("event_id", "", CSV),
+        c("operator", "Operator", ALL),
+        c("host", "Host", ALL),
+        c("target", "Against", ALL),
+        c("runbook", "", CSV),
+        c("version", "", CSV),
+        c("", "Runbook", SHOWN),
+        c("runbook_sha256", "", CSV),
+        c("same_runbook", "This run's runbook", ALL),
+        n("ok", "Ok", ALL),
+        n("warnings", "Warnings", ALL),
+        n("errors", "Errors", ALL),
+        n("skipped", "Skipped", ALL),
+    ];
+    let rows = r
+        .preflights
+        .iter()
+        .map(|p| {
+            vec![
+                t(&p.at),
+                t(p.event_id),
+                t(&p.operator),
+                t(&p.host),
+                t(&p.target),
+                t(&p.runbook),
+                t(&p.version),
+                t(format!("{} {}", p.runbook, p.version)),
+                Val::Code(Some(p.runbook_sha256.clone())),
+                Val::Flag(Some(p.same_runbook), "yes", "no (another version)"),
+                t(p.ok),
+                t(p.warnings),
+                t(p.errors),
+                t(p.skipped),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+/// Every line of every journaled preflight (the human formats show the lines that were not ok).
+pub fn preflight_checks(r: &Report, format: Format) -> Table {
+    let columns = vec![
+        c("at", "Preflight", ALL),
+        c("check", "Check", ALL),
+        c("subject", "About", ALL),
+        c("status", "Status", ALL),
+        c("message", "Result", ALL),
+        c("fix", "Fix", ALL),
+    ];
+    let rows = r
+        .preflights
+        .iter()
+        .flat_map(|p| p.checks.iter().map(move |l| (p, l)))
+        .filter(|(_, l)| format == Format::Csv || l.status != "ok")
+        .map(|(p, l)| {
+            vec![
+                t(&p.at),
+                t(&l.check),
+                t(&l.subject),
+                t(&l.status),
+                t(&l.message),
+                opt(l.fix.as_ref()),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}

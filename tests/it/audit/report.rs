@@ -207,6 +207,7 @@ fn markdown_has_every_section_and_csv_every_table() {
     assert_eq!(code, 0, "{err}");
     for section in [
         "## Run summary",
+        "## Preflight",
         "## Planned vs actual by phase",
         "## Waves",
         "## Timeline of steps",
@@ -235,6 +236,8 @@ fn markdown_has_every_section_and_csv_every_table() {
         ("errors.csv", 2),
         ("alerts.csv", 1),
         ("installs.csv", 1),
+        ("preflights.csv", 0),
+        ("preflight_checks.csv", 0),
     ] {
         let text = std::fs::read_to_string(out.join(file)).unwrap();
         let records = parse_csv(&text);
