@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::build::{CHART_SERIES, Fold};
 use super::model::{
-    Charts, ErrorTotal, ParityRow, PhaseRow, PreflightLine, PreflightRow, Report, RunInfo, RunListing,
-    Series, StepRow, Verification, WaveRow,
+    Charts, ErrorTotal, ExceptionRow, ParityRow, PhaseRow, PreflightLine, PreflightRow, Report, RunInfo,
+    RunListing, Series, StepRow, Verification, WaveRow,
 };
 use super::text::{at, scrub};
 use crate::journal::RunSummary;
@@ -172,6 +172,23 @@ pub fn assemble(
         resumes: h.resumes,
         lease_takeovers: h.lease_takeovers,
         accepted_changed_runbook: h.accepted_changed_runbook,
+        exceptions: st
+            .steps
+            .iter()
+            .filter_map(|s| match &s.status {
+                StepStatus::Waived { reason } => Some(ExceptionRow {
+                    step: s.info.id.0.clone(),
+                    status: "waived".into(),
+                    reason: reason.as_deref().map(scrub),
+                }),
+                StepStatus::Skipped { reason } => Some(ExceptionRow {
+                    step: s.info.id.0.clone(),
+                    status: "skipped".into(),
+                    reason: Some(scrub(reason)),
+                }),
+                _ => None,
+            })
+            .collect(),
         time_scale: scale,
         events: st.events_applied,
         first_event_id: selected.first_event_id,
@@ -375,7 +392,7 @@ pub fn assemble(
         waves,
         steps,
         decisions: fold.decisions.clone(),
-        gates: fold.gate_rows(),
+        gates: waived_verdicts(fold.gate_rows(), &st.steps),
         gates_total: fold.gates_total,
         parity,
         errors,
@@ -438,4 +455,17 @@ pub fn preflight_rows(envelopes: &[crate::model::Envelope], run_sha256: &str) ->
             _ => None,
         })
         .collect()
+}
+
+/// Marks the last verdict of each gate step that ended waived (it failed, and an operator let the run go on).
+fn waived_verdicts(mut gates: Vec<super::model::GateRow>, steps: &[StepView]) -> Vec<super::model::GateRow> {
+    for s in steps {
+        if !matches!(s.status, StepStatus::Waived { .. }) {
+            continue;
+        }
+        if let Some(g) = gates.iter_mut().rev().find(|g| g.step == s.info.id.0) {
+            g.waived = !g.passed;
+        }
+    }
+    gates
 }

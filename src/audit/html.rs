@@ -195,7 +195,7 @@ pub fn render(r: &Report) -> String {
 fn charts(p: &mut Page, r: &Report) {
     let c = &r.charts;
     p.out.push_str(&svg::line_chart(
-        "Parity difference (source - target) per map over time",
+        "Parity difference (source - target) per map, from its initial sync on",
         &c.parity,
         c.span_ms,
         "source - target",

@@ -89,6 +89,9 @@ pub struct RunInfo {
     pub resumes: u32,
     pub lease_takeovers: u32,
     pub accepted_changed_runbook: bool,
+    /// Steps an operator waived after they failed, and steps skipped, in plan order: a run that
+    /// "succeeded" with any of these says so.
+    pub exceptions: Vec<ExceptionRow>,
     /// Simulator time acceleration (1 on live environments).
     pub time_scale: f64,
     pub events: u64,
@@ -98,6 +101,15 @@ pub struct RunInfo {
     pub last_event_hash: Option<String>,
     /// Hash of the journal's chain head (covers this run and everything before it).
     pub chain_head_hash: Option<String>,
+}
+
+/// A step that did not succeed and did not stop the run.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct ExceptionRow {
+    pub step: String,
+    /// `waived` or `skipped`.
+    pub status: String,
+    pub reason: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
@@ -229,6 +241,9 @@ pub struct GateRow {
     pub step: String,
     pub wave: Option<String>,
     pub passed: bool,
+    /// True on a failed verdict that an operator then waived (the gate step's last verdict, the step
+    /// ended waived): the run went on past it.
+    pub waived: bool,
     /// The counts of the wave's maps at the moment of the verdict (every map of the run when the
     /// gate names no wave), failing rows included.
     pub counts: Vec<GateCount>,
@@ -336,7 +351,8 @@ pub struct PreflightLine {
 pub struct Charts {
     /// Milliseconds from the run's start to its last event (the x axis).
     pub span_ms: u64,
-    /// Parity difference (source - target) over time for the rows that drifted most.
+    /// Parity difference (source - target) over time for the rows that drifted most, each from its map's
+    /// initial sync on (before it, the difference is the copy's progress, not drift).
     pub parity: Vec<Series>,
     /// Parity rows left out of `parity` (they drifted less).
     pub parity_omitted: usize,

@@ -169,9 +169,29 @@ impl Table {
 /// The run summary (human formats only).
 pub fn summary(r: &Report) -> Table {
     let run = &r.run;
+    let waivers = run.exceptions.iter().filter(|e| e.status == "waived").count();
+    let skips = run.exceptions.len() - waivers;
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let outcome = match &run.outcome_detail {
         Some(d) => format!("{}: {d}", run.outcome),
+        None if run.outcome == "succeeded" && !run.exceptions.is_empty() => format!(
+            "succeeded with {}, {}",
+            plural(waivers, "waiver", "waivers"),
+            plural(skips, "skip", "skips")
+        ),
         None => run.outcome.clone(),
+    };
+    let exceptions = if run.exceptions.is_empty() {
+        "none".to_owned()
+    } else {
+        run.exceptions
+            .iter()
+            .map(|e| match &e.reason {
+                Some(r) => format!("{} ({}: {r})", e.step, e.status),
+                None => format!("{} ({})", e.step, e.status),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     let freeze = match (&run.freeze_window_start, &run.freeze_window_end) {
         (Some(a), Some(b)) => format!("{a} to {b}"),
@@ -186,6 +206,7 @@ pub fn summary(r: &Report) -> Table {
         ("Started", opt(run.started_at.as_ref())),
         ("Finished", opt(run.finished_at.as_ref())),
         ("Outcome", t(outcome)),
+        ("Waived and skipped", t(exceptions)),
         ("Elapsed", Val::Ms(run.elapsed_ms)),
         ("Freeze window", t(freeze)),
         (
@@ -414,7 +435,9 @@ pub fn gates(r: &Report) -> Table {
         c("event_id", "", CSV),
         c("gate", "Gate", ALL),
         c("wave", "Wave", ALL),
-        c("passed", "Verdict", ALL),
+        c("passed", "", CSV),
+        c("waived", "", CSV),
+        c("", "Verdict", SHOWN),
         c("map", "", CSV),
         c("", "Map", SHOWN),
         c("company", "Company", ALL),
@@ -433,6 +456,12 @@ pub fn gates(r: &Report) -> Table {
             t(&g.step),
             opt(g.wave.as_ref()),
             Val::Flag(Some(g.passed), "passed", "FAILED"),
+            t(g.waived),
+            t(match (g.passed, g.waived) {
+                (true, _) => "passed",
+                (false, true) => "FAILED, waived",
+                (false, false) => "FAILED",
+            }),
         ];
         if g.counts.is_empty() {
             let mut row = head;

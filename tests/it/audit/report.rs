@@ -78,6 +78,33 @@ fn the_json_report_holds_the_evidence() {
     let gates = r["gates"].as_array().unwrap();
     assert_eq!((gates.len(), r["gates_total"].as_u64()), (2, Some(2)));
     assert_eq!(gates[0]["passed"], false);
+    assert_eq!(
+        (gates[0]["waived"].as_bool(), gates[1]["waived"].as_bool()),
+        (Some(true), Some(false)),
+        "bob waived the failed wave-1 gate"
+    );
+    assert_eq!(
+        run["exceptions"],
+        serde_json::json!([{"step": "wave-1:gate", "status": "waived", "reason": "10 blocked vendors, waived by finance (ticket FIN-42)"}])
+    );
+
+    // The drift chart starts at each map's initial sync: the copy's progress (1000 rows behind at
+    // minute 17) is not drift; the 10 vendors left behind at the sync's end are.
+    let series = r["charts"]["parity"].as_array().unwrap();
+    let points = |label: &str| -> Vec<(u64, i64)> {
+        series
+            .iter()
+            .find(|s| s["label"] == label)
+            .unwrap_or_else(|| panic!("no series {label}: {series:#?}"))["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["t_ms"].as_u64().unwrap(), p["value"].as_i64().unwrap()))
+            .collect()
+    };
+    assert_eq!(points("customers/USMF"), vec![(33 * 60_000, 2)]);
+    assert_eq!(points("vendors/USMF"), vec![(33 * 60_000, 10)]);
+    assert_eq!(points("products"), vec![(70 * 60_000, 1)]);
     let counts = gates[0]["counts"].as_array().unwrap();
     let row = |map: &str, co: &str| {
         counts
@@ -171,10 +198,13 @@ fn the_json_report_holds_the_evidence() {
     // Charts: one series per parity row, ending at the last value.
     let series = r["charts"]["parity"].as_array().unwrap();
     assert_eq!(series.len(), 4);
-    assert_eq!(series[0]["label"], "products", "the largest drift comes first");
+    assert_eq!(
+        series[0]["label"], "vendors/USMF",
+        "the largest drift after the sync comes first (not the copy's 2000-row start)"
+    );
     assert_eq!(
         series[0]["points"].as_array().unwrap().last().unwrap()["value"],
-        1
+        10
     );
     assert_eq!(
         r["charts"]["errors"].as_array().unwrap().last().unwrap()["value"],
@@ -207,6 +237,9 @@ fn markdown_has_every_section_and_csv_every_table() {
     assert_eq!(code, 0, "{err}");
     for section in [
         "## Run summary",
+        "| Outcome | succeeded with 1 waiver, 0 skips |",
+        "| Waived and skipped | wave-1:gate (waived: 10 blocked vendors, waived by finance (ticket FIN-42)) |",
+        "| FAILED, waived |",
         "## Preflight",
         "## Planned vs actual by phase",
         "## Waves",
