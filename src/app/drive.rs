@@ -63,7 +63,8 @@ pub struct DriveArgs {
     /// Continue although the runbook changed since the run started (journaled).
     #[arg(long)]
     pub accept_changed_runbook: bool,
-    /// Take the journal over from a holder that looks dead (journaled).
+    /// Take the journal over from a holder that looks dead: a stale heartbeat from another host (a holder on
+    /// this host whose pid is gone is taken over without it). Journaled.
     #[arg(long)]
     pub take_over: bool,
     /// Start a new run even though the journal's last run finished.
