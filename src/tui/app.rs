@@ -112,6 +112,9 @@ pub struct App {
     /// and help show the timeline's keys, and no key produces an [`OperatorCommand`].
     pub replay: Option<super::replay::ReplayStatus>,
     outbox: Vec<OperatorCommand>,
+    /// The last command sent, until the journal shows what became of it: the footer says "sending" until
+    /// its decision is journaled (or refused), never "done" before.
+    unacked: Option<OperatorCommand>,
     dirty: bool,
 }
 
@@ -156,6 +159,7 @@ impl App {
             modal: None,
             help: false,
             flash: None,
+            unacked: None,
             follow: true,
             step_events: HashMap::new(),
             last_started: None,
@@ -204,12 +208,46 @@ impl App {
 
     pub(super) fn send(&mut self, cmd: OperatorCommand) {
         self.flash = Some(format!(
-            "sent {:?}{} as {}",
-            cmd.action,
-            cmd.step.as_ref().map(|s| format!(" {s}")).unwrap_or_default(),
+            "sending {} as {}: waiting for the journal",
+            command_label(&cmd),
             cmd.operator
         ));
+        self.unacked = Some(cmd.clone());
         self.outbox.push(cmd);
+    }
+
+    /// What the journal says about the command in flight, once it says it.
+    fn acknowledge(&mut self, env: &Envelope) {
+        let Some(cmd) = &self.unacked else {
+            return;
+        };
+        let text = match &env.event {
+            Event::OperatorDecision {
+                step,
+                action,
+                operator,
+                ..
+            } if *step == cmd.step && (*action == cmd.action || cmd.step.is_some()) => format!(
+                "journaled (event #{}): {} by {operator}",
+                env.id,
+                command_label(&OperatorCommand {
+                    action: *action,
+                    ..cmd.clone()
+                })
+            ),
+            Event::ApprovalRefused { step, reason, .. } if *step == cmd.step => {
+                format!("NOT journaled: {} was refused: {reason}", command_label(cmd))
+            }
+            Event::Log {
+                level: crate::model::event::LogLevel::Warn,
+                message,
+            } if message.starts_with(&format!("{:?} ", cmd.action)) => {
+                format!("NOT journaled: {message}")
+            }
+            _ => return,
+        };
+        self.flash = Some(crate::util::inert_line(&text).into_owned());
+        self.unacked = None;
     }
 
     /// Folds one journaled envelope into the console's state. Cheap: no work proportional to the
@@ -228,6 +266,7 @@ impl App {
             }
         }
         self.state.apply(env);
+        self.acknowledge(env);
         if self.state.steps.len() != self.tree_steps {
             self.rebuild_tree();
         }
@@ -607,4 +646,12 @@ fn step_by(cur: usize, delta: isize, len: usize) -> usize {
     }
     let v = isize::try_from(cur).unwrap_or(0).saturating_add(delta);
     usize::try_from(v.max(0)).unwrap_or(0).min(len - 1)
+}
+
+/// `Confirm enable-live-sync` / `Pause the run`.
+fn command_label(cmd: &OperatorCommand) -> String {
+    match &cmd.step {
+        Some(s) => format!("{:?} {s}", cmd.action),
+        None => format!("{:?} the run", cmd.action),
+    }
 }

@@ -369,3 +369,27 @@ fn maps_not_yet_synced_are_pending_not_drifting_and_keep_their_company_at_80x24(
     let first_pending = screen.lines().position(|l| l.contains("sales…")).unwrap();
     assert!(first_row < first_pending, "{screen}");
 }
+
+#[test]
+fn the_header_says_when_the_point_of_no_return_was_passed() {
+    let mut s = mid_run(30 * 3600);
+    let mut app = live_app(&s, false);
+    let before = text(render(&mut app, 200, 60).backend().buffer());
+    assert!(!before.contains("point of no return at"), "{before}");
+    s.push(
+        3 * 3600,
+        cutover::engine::Event::StepIntent {
+            step: "enable-dualwrite".into(),
+            attempt: 1,
+            handle: None,
+        },
+    );
+    let mut app = live_app(&s, false);
+    let after = text(render(&mut app, 200, 60).backend().buffer());
+    assert!(
+        after.contains("⚑ past the point of no return at 23:00:00 (enable-dualwrite)"),
+        "{after}"
+    );
+    let compact = text(render(&mut app, 80, 24).backend().buffer());
+    assert!(compact.contains("⚑PNR 23:00"), "{compact}");
+}
