@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use super::action::{Action, OperatorCommand, PaneId};
@@ -94,10 +94,15 @@ pub struct App {
     pub filter: String,
     pub filter_editing: bool,
     pub detail_scroll: u16,
+    /// The detail pane's largest useful scroll at its last frame (its wrapped lines less its height), so
+    /// `G` lands on the last page, not past it.
+    pub detail_max: std::cell::Cell<u16>,
     pub log_scroll: usize,
     pub log_mode: LogMode,
     pub modal: Option<Modal>,
     pub help: bool,
+    /// The help overlay's scroll, for terminals shorter than it (j/k, arrows, page keys).
+    pub help_scroll: u16,
     pub flash: Option<String>,
     /// Follow the step the engine is working on (off once the operator moves the selection).
     pub follow: bool,
@@ -154,10 +159,12 @@ impl App {
             filter: String::new(),
             filter_editing: false,
             detail_scroll: 0,
+            detail_max: std::cell::Cell::new(u16::MAX),
             log_scroll: 0,
             log_mode: LogMode::StepEvents,
             modal: None,
             help: false,
+            help_scroll: 0,
             flash: None,
             unacked: None,
             follow: true,
@@ -416,8 +423,22 @@ impl App {
             return Flow::Continue;
         }
         if self.help {
-            // Any key closes the help; `q` still quits from there.
+            // Moving keys scroll a help taller than the terminal; any other key closes it (`q` still quits).
+            let step: i32 = match key.code {
+                KeyCode::Down | KeyCode::Char('j') => 1,
+                KeyCode::Up | KeyCode::Char('k') => -1,
+                KeyCode::PageDown | KeyCode::Char(' ') => 10,
+                KeyCode::PageUp => -10,
+                _ => 0,
+            };
+            if step != 0 {
+                let v = i32::from(self.help_scroll) + step;
+                self.help_scroll = u16::try_from(v.max(0)).unwrap_or(0);
+                self.dirty = true;
+                return Flow::Continue;
+            }
             self.help = false;
+            self.help_scroll = 0;
             if keymap::action_for(&key) != Some(Action::Quit) {
                 return Flow::Continue;
             }
@@ -545,7 +566,8 @@ impl App {
             }
             PaneId::Detail => {
                 let d = i64::try_from(delta).unwrap_or(0);
-                let v = (i64::from(self.detail_scroll) + d).clamp(0, i64::from(u16::MAX));
+                let v = (i64::from(self.detail_scroll.min(self.detail_max.get())) + d)
+                    .clamp(0, i64::from(self.detail_max.get()));
                 self.detail_scroll = u16::try_from(v).unwrap_or(0);
             }
             PaneId::Log => {

@@ -143,8 +143,19 @@ pub fn open(app: &mut App, action: Action) {
 fn decision_modal(app: &App, action: Action, p: &PendingDecision, who: &str) -> Modal {
     let label = step_label(app, p);
     let mut lines = vec![label.clone()];
-    if !p.prompt.is_empty() {
-        lines.push(p.prompt.clone());
+    // A manual step's prompt opens with its title, which the label already shows.
+    let title = p
+        .step
+        .as_ref()
+        .and_then(|id| app.state.step(id.as_str()))
+        .map(|s| s.info.title.clone());
+    let prompt = match (&title, p.prompt.split_once('\n')) {
+        (Some(t), Some((first, rest))) if first.trim() == t.trim() => rest.trim_start_matches('\n'),
+        _ => p.prompt.as_str(),
+    };
+    if !prompt.is_empty() {
+        lines.push(String::new());
+        lines.push(prompt.to_owned());
     }
     let m = match action {
         // The engine asks a point of no return twice (Confirm, then PointOfNoReturn), each journaled: one

@@ -30,10 +30,11 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
             t.dim(),
         ))],
     };
-    let p = Paragraph::new(lines)
-        .block(b)
-        .wrap(Wrap { trim: false })
-        .scroll((app.detail_scroll, 0));
+    let p = Paragraph::new(lines).block(b).wrap(Wrap { trim: false });
+    // Rows the wrapped text takes (borders included), to keep the scroll on the last page.
+    let max = u16::try_from(p.line_count(r.width).saturating_sub(usize::from(r.height))).unwrap_or(u16::MAX);
+    app.detail_max.set(max);
+    let p = p.scroll((app.detail_scroll.min(max), 0));
     f.render_widget(p, r);
 }
 
