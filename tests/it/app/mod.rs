@@ -2,5 +2,6 @@ mod crash;
 mod demo_kill_resume;
 mod fuzz_regress;
 mod hostile_output;
+mod init;
 mod preflight;
 mod secrets_scan;
