@@ -4,4 +4,5 @@ mod fuzz_regress;
 mod hostile_output;
 mod init;
 mod preflight;
+mod rehearse;
 mod secrets_scan;
