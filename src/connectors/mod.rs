@@ -28,6 +28,7 @@ pub mod net;
 pub mod notify;
 pub mod parse;
 mod request;
+pub mod rows;
 pub mod sample;
 pub mod setup;
 pub mod shell;

@@ -65,6 +65,7 @@ impl Scheduler {
             step: step.clone(),
             runbook: Arc::clone(&self.runbook),
             runbook_dir: self.runbook_dir.clone(),
+            work_dir: self.work_dir.clone(),
             envs: Arc::clone(&self.envs),
             emit: self.emit.clone(),
             clock: self.clock,
