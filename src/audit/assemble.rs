@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 
 use super::build::{CHART_SERIES, Fold};
 use super::model::{
-    Charts, ErrorTotal, ExceptionRow, ParityRow, PhaseRow, PreflightLine, PreflightRow, Report, RunInfo,
-    RunListing, Series, StepRow, Verification, WaveRow,
+    Charts, ErrorTotal, ExceptionRow, ParityRow, PhaseRow, PreflightLine, PreflightRow, Report, RowSampleRow,
+    RowsRow, RunInfo, RunListing, Series, StepRow, Verification, WaveRow,
 };
-use super::text::{at, scrub};
+use super::text::{at, enum_name, scrub};
 use crate::journal::RunSummary;
 use crate::model::event::RunOutcome;
 use crate::state::{ParityStatus, StepStatus, StepView, default_estimate_ms};
@@ -399,6 +399,36 @@ pub fn assemble(
         errors_seen_total: st.errors.seen_total,
         alerts: fold.alerts.clone(),
         installs: fold.installs(),
+        rows: st
+            .rows
+            .iter()
+            .map(|(k, v)| RowsRow {
+                at: at(v.at),
+                step: v.step.0.clone(),
+                map: k.map.clone(),
+                company: k.company.clone(),
+                source_rows: v.source_rows,
+                target_rows: v.target_rows,
+                matching: v.matching,
+                missing: v.missing,
+                extra: v.extra,
+                different: v.different,
+                scratch_bytes: v.scratch_bytes,
+                sample: v
+                    .sample
+                    .iter()
+                    .map(|d| RowSampleRow {
+                        class: enum_name(&d.class),
+                        key: scrub(&d.key),
+                        differences: d
+                            .fields
+                            .iter()
+                            .map(|f| scrub(&format!("{}: {} ≠ {}", f.field, f.source, f.target)))
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
         preflights: Vec::new(),
         charts: Charts {
             span_ms: h.elapsed_ms,

@@ -9,7 +9,7 @@ use super::model::Report;
 use super::tables::{self, Format};
 
 /// The files written, in order.
-pub const FILES: [&str; 12] = [
+pub const FILES: [&str; 14] = [
     "runs.csv",
     "phases.csv",
     "waves.csv",
@@ -22,6 +22,8 @@ pub const FILES: [&str; 12] = [
     "installs.csv",
     "preflights.csv",
     "preflight_checks.csv",
+    "rows.csv",
+    "row_sample.csv",
 ];
 
 /// One field, quoted when RFC 4180 requires it. A cell a spreadsheet would read as a formula (starting
@@ -76,6 +78,8 @@ pub fn render(r: &Report) -> Vec<(&'static str, String)> {
         tables::installs(r),
         tables::preflights(r),
         tables::preflight_checks(r, Format::Csv),
+        tables::rows(r),
+        tables::row_sample(r),
     ];
     FILES
         .into_iter()

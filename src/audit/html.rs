@@ -173,6 +173,11 @@ pub fn render(r: &Report) -> String {
     p.put(&tables::gates(r));
     p.h2("Parity before and after");
     p.put(&tables::parity(r));
+    if !r.rows.is_empty() {
+        p.h2("Row-level parity");
+        p.put(&tables::rows(r));
+        p.put(&tables::row_sample(r));
+    }
     p.h2("Error queue totals");
     let _ = write!(
         p.out,

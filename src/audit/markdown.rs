@@ -131,6 +131,11 @@ pub fn render(r: &Report) -> String {
     put(&mut out, &tables::gates(r));
     h2(&mut out, "Parity before and after");
     put(&mut out, &tables::parity(r));
+    if !r.rows.is_empty() {
+        h2(&mut out, "Row-level parity");
+        put(&mut out, &tables::rows(r));
+        put(&mut out, &tables::row_sample(r));
+    }
     h2(&mut out, "Error queue totals");
     let _ = writeln!(out, "{} entries seen during the run.\n", r.errors_seen_total);
     put(&mut out, &tables::errors(r));

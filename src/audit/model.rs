@@ -40,6 +40,8 @@ pub struct Report {
     pub alerts: Vec<AlertRow>,
     /// DMF package install records.
     pub installs: Vec<InstallRow>,
+    /// Row-level parity (`reconcile`): the latest result per map and company.
+    pub rows: Vec<RowsRow>,
     /// `cutover preflight --journal` results held in the journal (the newest
     /// [`super::PREFLIGHTS_KEPT`]), oldest first: the read-only checks made before the weekend.
     pub preflights: Vec<PreflightRow>,
@@ -312,6 +314,32 @@ pub struct InstallRow {
     pub sha256: String,
     pub execution_id: String,
     pub result: String,
+}
+
+/// The latest row-level parity of one map (and company), with the keys it sampled.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct RowsRow {
+    pub at: String,
+    pub step: String,
+    pub map: String,
+    pub company: Option<String>,
+    pub source_rows: u64,
+    pub target_rows: u64,
+    pub matching: u64,
+    pub missing: u64,
+    pub extra: u64,
+    pub different: u64,
+    pub scratch_bytes: u64,
+    pub sample: Vec<RowSampleRow>,
+}
+
+/// One sampled key: `missing`, `extra` or `different`, and for `different` the fields that differ.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct RowSampleRow {
+    pub class: String,
+    pub key: String,
+    /// `field: source ≠ target`, one per differing field.
+    pub differences: Vec<String>,
 }
 
 /// One `cutover preflight --journal`: who ran it against what, and every line it printed.

@@ -685,3 +685,66 @@ pub fn preflight_checks(r: &Report, format: Format) -> Table {
         .collect();
     Table { columns, rows }
 }
+
+/// Row-level parity per map and company.
+pub fn rows(r: &Report) -> Table {
+    let columns = vec![
+        c("at", "Time", ALL),
+        c("step", "Step", ALL),
+        c("map", "Map", ALL),
+        c("company", "Company", ALL),
+        n("source_rows", "Source rows", ALL),
+        n("target_rows", "Target rows", ALL),
+        n("matching", "Matching", ALL),
+        n("missing", "Missing", ALL),
+        n("extra", "Extra", ALL),
+        n("different", "Different", ALL),
+        n("scratch_bytes", "", CSV),
+    ];
+    let rows = r
+        .rows
+        .iter()
+        .map(|x| {
+            vec![
+                t(&x.at),
+                t(&x.step),
+                t(&x.map),
+                opt(x.company.as_ref()),
+                t(x.source_rows),
+                t(x.target_rows),
+                t(x.matching),
+                t(x.missing),
+                t(x.extra),
+                t(x.different),
+                t(x.scratch_bytes),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+/// The keys row-level parity sampled, per map and company.
+pub fn row_sample(r: &Report) -> Table {
+    let columns = vec![
+        c("map", "Map", ALL),
+        c("company", "Company", ALL),
+        c("class", "Class", ALL),
+        c("key", "Key", ALL),
+        c("differences", "Differences", ALL),
+    ];
+    let rows = r
+        .rows
+        .iter()
+        .flat_map(|x| x.sample.iter().map(move |s| (x, s)))
+        .map(|(x, s)| {
+            vec![
+                t(&x.map),
+                opt(x.company.as_ref()),
+                t(&s.class),
+                t(&s.key),
+                t(s.differences.join("; ")),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}

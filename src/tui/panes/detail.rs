@@ -204,5 +204,36 @@ fn step_lines(app: &App, s: &StepView) -> Vec<Line<'static>> {
             inst.result
         )));
     }
+    // A reconcile's findings: per map and company, the counts and the keys it sampled.
+    let found: Vec<_> = app.state.rows.iter().filter(|(_, v)| v.step == i.id).collect();
+    if !found.is_empty() {
+        out.push(section(app, "Rows"));
+        for (k, v) in found {
+            out.push(Line::raw(format!(
+                "  {}{}: {} match · {} missing · {} extra · {} different ({} / {} rows)",
+                k.map,
+                k.company.as_ref().map(|c| format!("@{c}")).unwrap_or_default(),
+                v.matching,
+                v.missing,
+                v.extra,
+                v.different,
+                v.source_rows,
+                v.target_rows
+            )));
+            for d in &v.sample {
+                let what = match d.class {
+                    crate::model::event::RowClass::Missing => "missing on the target".to_owned(),
+                    crate::model::event::RowClass::Extra => "extra on the target".to_owned(),
+                    crate::model::event::RowClass::Different => d
+                        .fields
+                        .iter()
+                        .map(|f| format!("{}: {:?} ≠ {:?}", f.field, f.source, f.target))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                out.push(Line::raw(format!("    {} {what}", d.key)));
+            }
+        }
+    }
     out
 }

@@ -271,6 +271,8 @@ fn markdown_has_every_section_and_csv_every_table() {
         ("installs.csv", 1),
         ("preflights.csv", 0),
         ("preflight_checks.csv", 0),
+        ("rows.csv", 0),
+        ("row_sample.csv", 0),
     ] {
         let text = std::fs::read_to_string(out.join(file)).unwrap();
         let records = parse_csv(&text);
@@ -476,4 +478,100 @@ fn the_shipped_schema_is_the_generated_one_and_validates_the_demo_report() {
     let mut errors = Vec::new();
     validate(&schema, &schema, &bad, "$", &mut errors);
     assert_eq!(errors.len(), 3, "{errors:#?}");
+}
+
+#[test]
+fn row_level_parity_is_in_every_format_with_its_sample_keys() {
+    use cutover::engine::event::{FieldDifference, RowClass, RowDifference};
+    use cutover::engine::{Event, event::RunOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rows.journal");
+    let (j, mut r) = support::recorder(&path, "rows-run", support::t0(), None);
+    r.at_min(0.0)
+        .ev(support::run_started("rows-run", "alice", support::t0()));
+    r.at_min(5.0).ev(Event::RowsReconciled {
+        step: "validate.sample".into(),
+        map: "customers".into(),
+        company: Some("USMF".into()),
+        source_rows: 1000,
+        target_rows: 1000,
+        matching: 998,
+        missing: 1,
+        extra: 1,
+        different: 0,
+        sample: vec![
+            RowDifference {
+                class: RowClass::Missing,
+                key: "US-0007".into(),
+                fields: vec![],
+            },
+            RowDifference {
+                class: RowClass::Extra,
+                key: "US-9999".into(),
+                fields: vec![],
+            },
+        ],
+        scratch_bytes: 86_016,
+    });
+    r.at_min(6.0).ev(Event::RowsReconciled {
+        step: "validate.sample".into(),
+        map: "vendors".into(),
+        company: Some("USMF".into()),
+        source_rows: 300,
+        target_rows: 300,
+        matching: 299,
+        missing: 0,
+        extra: 0,
+        different: 1,
+        sample: vec![RowDifference {
+            class: RowClass::Different,
+            key: "V-0042".into(),
+            fields: vec![FieldDifference {
+                field: "VendorOrganizationName".into(),
+                source: "Fabrikam Ltd".into(),
+                target: "Fabrikam Limited".into(),
+            }],
+        }],
+        scratch_bytes: 20_480,
+    });
+    r.at_min(7.0).ev(Event::RunFinished {
+        outcome: RunOutcome::Succeeded,
+    });
+    drop(r);
+    j.close().unwrap();
+
+    let v = json_report(&path, &[]);
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (
+            rows[0]["map"].as_str(),
+            rows[0]["missing"].as_u64(),
+            rows[0]["extra"].as_u64()
+        ),
+        (Some("customers"), Some(1), Some(1))
+    );
+    assert_eq!(
+        rows[1]["sample"][0]["differences"][0],
+        "VendorOrganizationName: Fabrikam Ltd ≠ Fabrikam Limited"
+    );
+    let (code, md, err) = report(&path, &[]);
+    assert_eq!(code, 0, "{err}");
+    let section = md
+        .split("## Row-level parity")
+        .nth(1)
+        .expect("a row-level section");
+    assert!(
+        section.contains("US-0007") && section.contains("missing"),
+        "{section}"
+    );
+    assert!(section.contains("V-0042"), "{section}");
+    let out = dir.path().join("csv");
+    let (code, _, err) = report(&path, &["--format", "csv", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let sample = parse_csv(&std::fs::read_to_string(out.join("row_sample.csv")).unwrap());
+    assert_eq!(sample.len(), 4, "header and three keys: {sample:?}");
+    let key = sample[0].iter().position(|h| h == "key").unwrap();
+    let keys: Vec<&str> = sample[1..].iter().map(|r| r[key].as_str()).collect();
+    assert_eq!(keys, ["US-0007", "US-9999", "V-0042"]);
 }
