@@ -188,6 +188,21 @@ pub fn text_line(env: &Envelope, state: &RunState) -> Option<String> {
             "install {step}: {package} {version} sha256 {} execution {execution_id}: {result}",
             &sha256[..sha256.len().min(12)]
         ),
+        Event::RowsReconciled {
+            step,
+            map,
+            company,
+            source_rows,
+            target_rows,
+            matching,
+            missing,
+            extra,
+            different,
+            ..
+        } => format!(
+            "rows    {step}: {map}{} {source_rows} / {target_rows} rows: {matching} match, {missing} missing, {extra} extra, {different} different",
+            company.as_ref().map(|c| format!("@{c}")).unwrap_or_default()
+        ),
         Event::LeaseTakenOver {
             previous_holder,
             previous_host,

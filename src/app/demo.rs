@@ -36,7 +36,7 @@ pub struct DemoArgs {
     /// Start a new demo run when the journal's last run finished.
     #[arg(long)]
     pub new_run: bool,
-    /// Take the journal over from a holder that looks dead.
+    /// Take the journal over from a holder that looks dead (a stale heartbeat from another host).
     #[arg(long)]
     pub take_over: bool,
     /// Use a simulator already running at this URL instead of an in-process one.

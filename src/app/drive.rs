@@ -53,9 +53,10 @@ pub struct DriveArgs {
     /// a failed step, or a gate still failing after the re-checks its runbook asks for).
     #[arg(long)]
     pub auto_approve: bool,
-    /// Start the simulator in-process (the demo scenario, or a scenario file) and point every
-    /// environment at it.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "demo", value_name = "SCENARIO")]
+    /// Rehearse against the simulator and point every environment (and every `notify`) at it: `--sim` serves
+    /// the runbook's own estate (derived from its maps, companies, row estimates and DMF projects; the demo
+    /// scenario for the demo runbook), `--sim=demo` the demo scenario, `--sim=FILE` a scenario file.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "SCENARIO")]
     pub sim: Option<String>,
     /// Use a simulator already running at this URL.
     #[arg(long, conflicts_with = "sim", value_name = "URL")]
@@ -67,7 +68,8 @@ pub struct DriveArgs {
     /// run already started (it then runs out of the runbook's order). Repeat for each such step.
     #[arg(long, value_name = "STEP_ID", requires = "accept_changed_runbook")]
     pub accept_inserted_step: Vec<String>,
-    /// Take the journal over from a holder that looks dead (journaled).
+    /// Take the journal over from a holder that looks dead: a stale heartbeat from another host (a holder on
+    /// this host whose pid is gone is taken over without it). Journaled.
     #[arg(long)]
     pub take_over: bool,
     /// Start a new run even though the journal's last run finished.
@@ -85,7 +87,11 @@ fn operator_name(given: Option<&String>) -> String {
 
 /// Where the environments are: `--sim-url`, or the journal's detached simulator (`--sim`, or the
 /// one recorded beside the journal by an earlier `--sim`/`demo`), or the runbook's own URLs.
-fn sim_target(d: &DriveArgs, journal: &Path) -> Result<(SimTarget, Option<Detached>), String> {
+fn sim_target(
+    d: &DriveArgs,
+    journal: &Path,
+    runbook: Option<&Path>,
+) -> Result<(SimTarget, Option<Detached>), String> {
     if let Some(u) = &d.sim_url {
         return Ok((SimTarget::Url(u.clone()), None));
     }
@@ -110,10 +116,11 @@ fn sim_target(d: &DriveArgs, journal: &Path) -> Result<(SimTarget, Option<Detach
             };
         }
         None => return Ok((SimTarget::None, None)),
-        Some("" | "demo") => None,
-        Some(path) => Some(Path::new(path)),
+        Some("demo") => None,
+        Some("") => derived_scenario(journal, runbook)?,
+        Some(path) => Some(PathBuf::from(path)),
     };
-    let det = sim_process::ensure(journal, scenario, &mut note)?;
+    let det = sim_process::ensure(journal, scenario.as_deref(), &mut note)?;
     if recorded && !det.reused {
         note(&format!(
             "the simulator this journal used is gone; a fresh one at {} starts from the scenario, \
@@ -122,6 +129,35 @@ fn sim_target(d: &DriveArgs, journal: &Path) -> Result<(SimTarget, Option<Detach
         ));
     }
     Ok((SimTarget::Url(det.url.clone()), Some(det)))
+}
+
+/// `--sim` for a runbook that is not the demo: its own estate, written beside the journal
+/// (`<journal>.scenario.json`) for the detached simulator to serve. The demo runbook (or a resume that names
+/// no runbook) keeps the demo scenario.
+fn derived_scenario(journal: &Path, runbook: Option<&Path>) -> Result<Option<PathBuf>, String> {
+    let Some(path) = runbook else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if super::is_demo_runbook(&text) {
+        return Ok(None);
+    }
+    let file = path.display().to_string();
+    let Some(rb) = crate::runbook::load(&text, &file).runbook else {
+        // Validation reports it with its line when the run starts.
+        return Ok(None);
+    };
+    let scenario = crate::sim::from_runbook::scenario_text(&rb);
+    let out = PathBuf::from(format!("{}.scenario.json", journal.display()));
+    crate::journal::open_private(&out, false)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, scenario.as_bytes()))
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!(
+        "cutover: rehearsing against the simulator with {}'s own estate (derived: {})",
+        rb.runbook,
+        out.display()
+    );
+    Ok(Some(out))
 }
 
 /// After a drive: a finished run no longer needs its simulator; an open one keeps it for the resume.
@@ -248,7 +284,7 @@ pub(super) fn options(
     reason: &str,
 ) -> Result<(RunOptions, Option<Detached>), String> {
     let operator = operator_name(d.operator.as_ref());
-    let (sim, det) = sim_target(d, &journal)?;
+    let (sim, det) = sim_target(d, &journal, runbook.as_deref())?;
     let opts = RunOptions {
         runbook,
         journal,

@@ -9,6 +9,7 @@ mod completions;
 mod demo;
 mod drive;
 pub mod exit;
+mod init;
 mod login;
 mod plan;
 mod preflight;
@@ -61,6 +62,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a first, commented runbook for an estate (common dual-write maps in dependency order).
+    #[command(
+        after_help = "Examples:\n  cutover init\n  cutover init -o contoso.yaml --name contoso-weekend --companies USMF,USRT --maps customers,vendors,sales_order_lines\n  cutover init --list-maps\n\nAt a terminal it asks for what the flags leave out (--no-input takes the defaults). Never overwrites a file."
+    )]
+    Init(init::InitArgs),
     /// Check a runbook and report every problem with its line and column.
     #[command(
         after_help = "Examples:\n  cutover validate runbooks/demo.yaml\n  cutover validate --strict runbooks/*.yaml\n  cutover validate --format json runbooks/contoso-weekend.yaml"
@@ -213,6 +219,7 @@ pub fn run(cli: Cli) -> color_eyre::Result<i32> {
         return Ok(exit::INVALID);
     }
     match cli.command {
+        Command::Init(args) => Ok(init::run(&args)),
         Command::Validate(args) => Ok(validate::run(&args)),
         Command::Plan(args) => Ok(plan::run(&args)),
         Command::Preflight(args) => preflight::run(&args),

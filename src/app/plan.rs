@@ -13,7 +13,7 @@ pub struct PlanArgs {
     /// The runbook to plan.
     pub runbook: PathBuf,
     /// Replace estimates with the step durations measured in a journal's run (a rehearsal), and
-    /// show where the plan would overrun the freeze window.
+    /// show where the plan would overrun the freeze window (exit 1 when it would).
     #[arg(long, value_name = "JOURNAL")]
     pub from_journal: Option<PathBuf>,
     /// The run of `--from-journal` to measure (id or unique prefix; default: the latest).
@@ -102,5 +102,10 @@ fn plan_from_journal(
         super::out!("{}", runbook::plan::render_text(&p));
         super::out!("{}", runbook::plan::render_budget(&budget));
     }
-    exit::OK
+    // An overrun is a finding a rehearsal script must not miss.
+    if budget.past_window.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
 }

@@ -13,9 +13,13 @@ use crate::sim::{Scenario, SimError, start};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// Scenario file (YAML). Without it the demo scenario is served.
+    /// Scenario file (YAML). Without it (and without --from-runbook) the demo scenario is served.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
+    /// Serve the estate a runbook names (its maps, companies, row estimates, DMF projects), to rehearse a
+    /// runbook before writing a scenario for it.
+    #[arg(long, value_name = "RUNBOOK", conflicts_with = "scenario")]
+    pub from_runbook: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
@@ -30,9 +34,32 @@ pub struct SimArgs {
 
 /// `cutover sim`: prints `listening on http://HOST:PORT` first, serves until SIGINT/SIGTERM.
 pub fn run(args: &SimArgs) -> color_eyre::Result<i32> {
-    let scenario = match &args.scenario {
-        None => Scenario::demo(),
-        Some(path) => match std::fs::read_to_string(path)
+    let scenario = match (&args.scenario, &args.from_runbook) {
+        (None, Some(rb)) => {
+            let file = rb.display().to_string();
+            let text = match std::fs::read_to_string(rb) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("cutover: {file}: {e}");
+                    return Ok(exit::INVALID);
+                }
+            };
+            let loaded = crate::runbook::load(&text, &file);
+            let diags = crate::runbook::validate_loaded(&loaded, &file, &crate::runbook::ProcessEnv, false);
+            let Some(runbook) = loaded.runbook.filter(|_| !diags.iter().any(|d| d.is_error())) else {
+                eprintln!("cutover: {file} does not validate (see `cutover validate {file}`)");
+                return Ok(exit::INVALID);
+            };
+            match crate::sim::from_runbook::scenario_from_runbook(&runbook) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("cutover: the estate of {file}: {e}");
+                    return Ok(exit::INVALID);
+                }
+            }
+        }
+        (None, None) => Scenario::demo(),
+        (Some(path), _) => match std::fs::read_to_string(path)
             .map_err(SimError::from)
             .and_then(|t| Scenario::from_yaml(&t))
         {

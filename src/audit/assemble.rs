@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 
 use super::build::{CHART_SERIES, Fold};
 use super::model::{
-    Charts, ErrorTotal, ParityRow, PhaseRow, Report, RunInfo, RunListing, Series, StepRow, Verification,
-    WaveRow,
+    Charts, ErrorTotal, ExceptionRow, ParityRow, PhaseRow, PreflightLine, PreflightRow, Report, RowSampleRow,
+    RowsRow, RunInfo, RunListing, Series, StepRow, Verification, WaveRow,
 };
-use super::text::{at, scrub};
+use super::text::{at, enum_name, scrub};
 use crate::journal::RunSummary;
 use crate::model::event::RunOutcome;
 use crate::state::{ParityStatus, StepStatus, StepView, default_estimate_ms};
@@ -172,6 +172,23 @@ pub fn assemble(
         resumes: h.resumes,
         lease_takeovers: h.lease_takeovers,
         accepted_changed_runbook: h.accepted_changed_runbook,
+        exceptions: st
+            .steps
+            .iter()
+            .filter_map(|s| match &s.status {
+                StepStatus::Waived { reason } => Some(ExceptionRow {
+                    step: s.info.id.0.clone(),
+                    status: "waived".into(),
+                    reason: reason.as_deref().map(scrub),
+                }),
+                StepStatus::Skipped { reason } => Some(ExceptionRow {
+                    step: s.info.id.0.clone(),
+                    status: "skipped".into(),
+                    reason: Some(scrub(reason)),
+                }),
+                _ => None,
+            })
+            .collect(),
         time_scale: scale,
         unsupported: fold.unsupported.clone(),
         events: st.events_applied,
@@ -413,13 +430,44 @@ pub fn assemble(
         waves,
         steps,
         decisions: fold.decisions.clone(),
-        gates: fold.gate_rows(),
+        gates: waived_verdicts(fold.gate_rows(), &st.steps),
         gates_total: fold.gates_total,
         parity,
         errors,
         errors_seen_total: st.errors.seen_total,
         alerts: fold.alerts.clone(),
         installs: fold.installs(),
+        rows: st
+            .rows
+            .iter()
+            .map(|(k, v)| RowsRow {
+                at: at(v.at),
+                step: v.step.0.clone(),
+                map: k.map.clone(),
+                company: k.company.clone(),
+                source_rows: v.source_rows,
+                target_rows: v.target_rows,
+                matching: v.matching,
+                missing: v.missing,
+                extra: v.extra,
+                different: v.different,
+                scratch_bytes: v.scratch_bytes,
+                sample: v
+                    .sample
+                    .iter()
+                    .map(|d| RowSampleRow {
+                        class: enum_name(&d.class),
+                        key: scrub(&d.key),
+                        differences: d
+                            .fields
+                            .iter()
+                            .map(|f| scrub(&format!("{}: {} ≠ {}", f.field, f.source, f.target)))
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        preflights: Vec::new(),
         charts: Charts {
             span_ms: h.elapsed_ms,
             parity: series,
@@ -427,4 +475,65 @@ pub fn assemble(
             errors: fold.error_series.points(),
         },
     }
+}
+
+/// The report's rows for journaled preflights (`envelopes` holds `preflight_checked` events only; anything
+/// else is skipped). Service text is scrubbed like every other message of the report.
+pub fn preflight_rows(envelopes: &[crate::model::Envelope], run_sha256: &str) -> Vec<PreflightRow> {
+    use crate::model::event::{CheckStatus, Event};
+    envelopes
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::PreflightChecked {
+                runbook,
+                version,
+                runbook_sha256,
+                operator,
+                host,
+                target,
+                checks,
+            } => {
+                let n = |s: CheckStatus| checks.iter().filter(|c| c.status == s).count() as u64;
+                Some(PreflightRow {
+                    at: at(e.at),
+                    event_id: e.id,
+                    runbook: scrub(runbook),
+                    version: scrub(version),
+                    runbook_sha256: runbook_sha256.clone(),
+                    same_runbook: runbook_sha256 == run_sha256,
+                    operator: scrub(operator),
+                    host: scrub(host),
+                    target: scrub(target),
+                    ok: n(CheckStatus::Ok),
+                    warnings: n(CheckStatus::Warning),
+                    errors: n(CheckStatus::Error),
+                    skipped: n(CheckStatus::Skipped),
+                    checks: checks
+                        .iter()
+                        .map(|c| PreflightLine {
+                            check: scrub(&c.check),
+                            subject: scrub(&c.subject),
+                            status: c.status.label().to_owned(),
+                            message: scrub(&c.message),
+                            fix: c.fix.as_deref().map(scrub),
+                        })
+                        .collect(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Marks the last verdict of each gate step that ended waived (it failed, and an operator let the run go on).
+fn waived_verdicts(mut gates: Vec<super::model::GateRow>, steps: &[StepView]) -> Vec<super::model::GateRow> {
+    for s in steps {
+        if !matches!(s.status, StepStatus::Waived { .. }) {
+            continue;
+        }
+        if let Some(g) = gates.iter_mut().rev().find(|g| g.step == s.info.id.0) {
+            g.waived = !g.passed;
+        }
+    }
+    gates
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::model::{AlertRow, DecisionRow, GateCount, GateRow, InstallRow, Point, SignedIn};
 use super::series::Downsampler;
 use super::text::{at, enum_name, scrub};
-use crate::model::event::{DecisionKind, Event, GateFailure};
+use crate::model::event::{DecisionKind, Event, GateFailure, StepOutcome};
 use crate::model::{Envelope, StepId};
 use crate::state::ParityKey;
 use crate::state::RunState;
@@ -101,6 +101,11 @@ pub struct Fold {
     names: Interner,
     /// Per gate wave (`None`: every map), the parity rows its verdicts read.
     layouts: HashMap<Option<String>, Layout>,
+    /// The planned initial-sync steps (`dualwrite.run` of one map) and their map.
+    sync_steps: HashMap<StepId, String>,
+    /// Maps whose planned initial sync has not succeeded yet: their parity is the copy's progress, not
+    /// drift, and stays out of the drift chart.
+    unsynced: std::collections::HashSet<String>,
 }
 
 /// The parity rows a wave's gate reads, in report order, valid while the table has `rows_len` rows.
@@ -129,6 +134,8 @@ impl Default for Fold {
             start: None,
             names: Interner::default(),
             layouts: HashMap::new(),
+            sync_steps: HashMap::new(),
+            unsynced: std::collections::HashSet::new(),
         }
     }
 }
@@ -165,6 +172,10 @@ impl Fold {
                     }
                 }
                 for s in steps {
+                    if let (Some(m), "dualwrite.run") = (&s.map, s.kind.as_str()) {
+                        self.sync_steps.insert(s.id.clone(), m.clone());
+                        self.unsynced.insert(m.clone());
+                    }
                     if let (Some(w), Some(m)) = (&s.wave, &s.map) {
                         let maps = self.wave_maps.entry(w.clone()).or_default();
                         if !maps.contains(m) {
@@ -175,6 +186,32 @@ impl Fold {
             }
             Event::StepIntent { step, .. } => {
                 self.first_started.entry(step.clone()).or_insert(env.at);
+            }
+            Event::StepFinished {
+                step,
+                outcome: StepOutcome::Succeeded,
+                ..
+            } => {
+                if let Some(m) = self.sync_steps.get(step).cloned()
+                    && self.unsynced.remove(&m)
+                {
+                    // The drift chart starts at the sync's end, from the map's latest counts.
+                    let from = ParityKey {
+                        map: m.clone(),
+                        company: None,
+                    };
+                    let rows: Vec<(ParityKey, i64)> = self
+                        .state
+                        .parity
+                        .rows
+                        .range(from..)
+                        .take_while(|(k, _)| k.map == m)
+                        .map(|(k, r)| (k.clone(), r.difference))
+                        .collect();
+                    for (key, diff) in rows {
+                        self.chart_point(key, t, diff);
+                    }
+                }
             }
             Event::AwaitingOperator {
                 step,
@@ -257,14 +294,13 @@ impl Fold {
                     map: map.clone(),
                     company: company.clone(),
                 };
+                if self.unsynced.contains(map) {
+                    self.first_parity.entry(key).or_insert((env.at, *source, *target));
+                    return;
+                }
                 let diff = i128::from(*source) - i128::from(*target);
                 let diff = i64::try_from(diff).unwrap_or(if diff < 0 { i64::MIN } else { i64::MAX });
-                let peak = self.peak.entry(key.clone()).or_insert(0);
-                *peak = (*peak).max(diff.unsigned_abs());
-                self.parity_series
-                    .entry(key.clone())
-                    .or_insert_with(|| Downsampler::new(CHART_POINTS))
-                    .push(Point { t_ms: t, value: diff });
+                self.chart_point(key.clone(), t, diff);
                 self.first_parity.entry(key).or_insert((env.at, *source, *target));
             }
             Event::ErrorEntries { entries, .. } if !entries.is_empty() => {
@@ -287,6 +323,16 @@ impl Fold {
             }),
             _ => {}
         }
+    }
+
+    /// One point of the drift chart (and the row's peak, which ranks the rows drawn).
+    fn chart_point(&mut self, key: ParityKey, t_ms: u64, diff: i64) {
+        let peak = self.peak.entry(key.clone()).or_insert(0);
+        *peak = (*peak).max(diff.unsigned_abs());
+        self.parity_series
+            .entry(key)
+            .or_insert_with(|| Downsampler::new(CHART_POINTS))
+            .push(Point { t_ms, value: diff });
     }
 
     /// The counts of the wave's maps (every map when `wave` is unknown) as the reducer has them now,
@@ -373,6 +419,7 @@ impl Fold {
                 step: g.step.clone(),
                 wave: g.wave.clone(),
                 passed: g.passed,
+                waived: false,
                 counts: g
                     .counts
                     .iter()

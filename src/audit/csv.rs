@@ -9,7 +9,7 @@ use super::model::Report;
 use super::tables::{self, Format};
 
 /// The files written, in order.
-pub const FILES: [&str; 10] = [
+pub const FILES: [&str; 14] = [
     "runs.csv",
     "phases.csv",
     "waves.csv",
@@ -20,6 +20,10 @@ pub const FILES: [&str; 10] = [
     "errors.csv",
     "alerts.csv",
     "installs.csv",
+    "preflights.csv",
+    "preflight_checks.csv",
+    "rows.csv",
+    "row_sample.csv",
 ];
 
 /// One field, quoted when RFC 4180 requires it. A cell a spreadsheet would read as a formula (starting
@@ -72,6 +76,10 @@ pub fn render(r: &Report) -> Vec<(&'static str, String)> {
         tables::errors(r),
         tables::alerts(r),
         tables::installs(r),
+        tables::preflights(r),
+        tables::preflight_checks(r, Format::Csv),
+        tables::rows(r),
+        tables::row_sample(r),
     ];
     FILES
         .into_iter()

@@ -147,6 +147,18 @@ pub fn render(r: &Report) -> String {
         p.h2("Runs in this journal");
         p.put(&tables::runs(r));
     }
+    p.h2("Preflight");
+    if r.preflights.is_empty() {
+        p.out.push_str("<p>No preflight in this journal (run <code>cutover preflight RUNBOOK --journal JOURNAL</code> before the weekend).</p>");
+    } else {
+        p.put(&tables::preflights(r));
+        let problems = tables::preflight_checks(r, tables::Format::Html);
+        if problems.rows.is_empty() {
+            p.out.push_str("<p>Every check was ok.</p>");
+        } else {
+            p.put(&problems);
+        }
+    }
     p.h2("Parity drift over time");
     charts(&mut p, r);
     p.h2("Planned vs actual by phase");
@@ -169,6 +181,11 @@ pub fn render(r: &Report) -> String {
     p.put(&tables::gates(r));
     p.h2("Parity before and after");
     p.put(&tables::parity(r));
+    if !r.rows.is_empty() {
+        p.h2("Row-level parity");
+        p.put(&tables::rows(r));
+        p.put(&tables::row_sample(r));
+    }
     p.h2("Dual-write error totals by source");
     let _ = write!(
         p.out,
@@ -191,7 +208,7 @@ pub fn render(r: &Report) -> String {
 fn charts(p: &mut Page, r: &Report) {
     let c = &r.charts;
     p.out.push_str(&svg::line_chart(
-        "Parity difference (source - target) per map over time",
+        "Parity difference (source - target) per map, from its initial sync on",
         &c.parity,
         c.span_ms,
         "source - target",

@@ -106,6 +106,18 @@ pub fn render(r: &Report) -> String {
         h2(&mut out, "Runs in this journal");
         put(&mut out, &tables::runs(r));
     }
+    h2(&mut out, "Preflight");
+    if r.preflights.is_empty() {
+        out.push_str("No preflight in this journal (run `cutover preflight RUNBOOK --journal JOURNAL` before the weekend).\n\n");
+    } else {
+        put(&mut out, &tables::preflights(r));
+        let problems = tables::preflight_checks(r, tables::Format::Md);
+        if problems.rows.is_empty() {
+            out.push_str("Every check was ok.\n\n");
+        } else {
+            put(&mut out, &problems);
+        }
+    }
     h2(&mut out, "Planned vs actual by phase");
     put(&mut out, &tables::phases(r));
     h2(&mut out, "Waves");
@@ -126,6 +138,11 @@ pub fn render(r: &Report) -> String {
     put(&mut out, &tables::gates(r));
     h2(&mut out, "Parity before and after");
     put(&mut out, &tables::parity(r));
+    if !r.rows.is_empty() {
+        h2(&mut out, "Row-level parity");
+        put(&mut out, &tables::rows(r));
+        put(&mut out, &tables::row_sample(r));
+    }
     h2(&mut out, "Dual-write error totals by source");
     let _ = writeln!(out, "{} entries seen during the run.\n", r.errors_seen_total);
     put(&mut out, &tables::errors(r));

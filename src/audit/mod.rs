@@ -34,6 +34,9 @@ use self::model::{Verification, VerifyFailureInfo};
 use crate::journal::{JournalError, JournalReader, RunSummary, VerifyFailure, VerifyReport};
 use crate::model::RunId;
 
+/// Preflights the report keeps (the newest).
+pub const PREFLIGHTS_KEPT: usize = 20;
+
 /// Why an audit command could not do its work.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -179,13 +182,16 @@ pub fn build_report_with(
     let fold = fold?;
     let last_hash = last_event_hash(&reader, &selected.run_id)?;
     let anchoring = evidence::check(&reader, verdict.is_ok(), input)?;
-    Ok(assemble::assemble(
+    let preflights = reader.preflights(PREFLIGHTS_KEPT)?;
+    let mut report = assemble::assemble(
         &fold,
         &runs,
         &selected,
         verification_of(&verdict, anchoring),
         last_hash,
-    ))
+    );
+    report.preflights = assemble::preflight_rows(&preflights, &selected.runbook_sha256);
+    Ok(report)
 }
 
 fn last_event_hash(reader: &JournalReader, run: &RunId) -> Result<Option<String>, AuditError> {

@@ -40,6 +40,11 @@ pub struct Report {
     pub alerts: Vec<AlertRow>,
     /// DMF package install records.
     pub installs: Vec<InstallRow>,
+    /// Row-level parity (`reconcile`): the latest result per map and company.
+    pub rows: Vec<RowsRow>,
+    /// `cutover preflight --journal` results held in the journal (the newest
+    /// [`super::PREFLIGHTS_KEPT`]), oldest first: the read-only checks made before the weekend.
+    pub preflights: Vec<PreflightRow>,
     pub charts: Charts,
 }
 
@@ -88,6 +93,9 @@ pub struct RunInfo {
     pub resumes: u32,
     pub lease_takeovers: u32,
     pub accepted_changed_runbook: bool,
+    /// Steps an operator waived after they failed, and steps skipped, in plan order: a run that
+    /// "succeeded" with any of these says so.
+    pub exceptions: Vec<ExceptionRow>,
     /// Simulator time acceleration (1 on live environments).
     pub time_scale: f64,
     /// What the run used that Microsoft does not support (e.g. the dual-write gateway mode), one label each.
@@ -99,6 +107,15 @@ pub struct RunInfo {
     pub last_event_hash: Option<String>,
     /// Hash of the journal's chain head (covers this run and everything before it).
     pub chain_head_hash: Option<String>,
+}
+
+/// A step that did not succeed and did not stop the run.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct ExceptionRow {
+    pub step: String,
+    /// `waived` or `skipped`.
+    pub status: String,
+    pub reason: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
@@ -230,6 +247,9 @@ pub struct GateRow {
     pub step: String,
     pub wave: Option<String>,
     pub passed: bool,
+    /// True on a failed verdict that an operator then waived (the gate step's last verdict, the step
+    /// ended waived): the run went on past it.
+    pub waived: bool,
     /// The counts of the wave's maps at the moment of the verdict (every map of the run when the
     /// gate names no wave), failing rows included.
     pub counts: Vec<GateCount>,
@@ -305,12 +325,71 @@ pub struct InstallRow {
     pub result: String,
 }
 
+/// The latest row-level parity of one map (and company), with the keys it sampled.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct RowsRow {
+    pub at: String,
+    pub step: String,
+    pub map: String,
+    pub company: Option<String>,
+    pub source_rows: u64,
+    pub target_rows: u64,
+    pub matching: u64,
+    pub missing: u64,
+    pub extra: u64,
+    pub different: u64,
+    pub scratch_bytes: u64,
+    pub sample: Vec<RowSampleRow>,
+}
+
+/// One sampled key: `missing`, `extra` or `different`, and for `different` the fields that differ.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct RowSampleRow {
+    pub class: String,
+    pub key: String,
+    /// `field: source ≠ target`, one per differing field.
+    pub differences: Vec<String>,
+}
+
+/// One `cutover preflight --journal`: who ran it against what, and every line it printed.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct PreflightRow {
+    pub at: String,
+    pub event_id: i64,
+    pub runbook: String,
+    pub version: String,
+    pub runbook_sha256: String,
+    /// True when the preflight checked the very runbook this run ran (the same sha256).
+    pub same_runbook: bool,
+    pub operator: String,
+    pub host: String,
+    /// `live`, or `simulator`.
+    pub target: String,
+    pub ok: u64,
+    pub warnings: u64,
+    pub errors: u64,
+    pub skipped: u64,
+    pub checks: Vec<PreflightLine>,
+}
+
+/// One line of a preflight.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct PreflightLine {
+    pub check: String,
+    pub subject: String,
+    /// `ok`, `warning`, `error` or `skipped`.
+    pub status: String,
+    pub message: String,
+    pub fix: Option<String>,
+}
+
 /// Down-sampled series for the HTML charts (at most [`super::build::CHART_POINTS`] points each).
 #[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct Charts {
     /// Milliseconds from the run's start to its last event (the x axis).
     pub span_ms: u64,
-    /// Parity difference (source - target) over time for the rows that drifted most.
+    /// Parity difference (source - target) over time for the rows that drifted most, each from its map's
+    /// initial sync on (before it, the difference is the copy's progress, not drift).
     pub parity: Vec<Series>,
     /// Parity rows left out of `parity` (they drifted less).
     pub parity_omitted: usize,

@@ -169,9 +169,29 @@ impl Table {
 /// The run summary (human formats only).
 pub fn summary(r: &Report) -> Table {
     let run = &r.run;
+    let waivers = run.exceptions.iter().filter(|e| e.status == "waived").count();
+    let skips = run.exceptions.len() - waivers;
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let outcome = match &run.outcome_detail {
         Some(d) => format!("{}: {d}", run.outcome),
+        None if run.outcome == "succeeded" && !run.exceptions.is_empty() => format!(
+            "succeeded with {}, {}",
+            plural(waivers, "waiver", "waivers"),
+            plural(skips, "skip", "skips")
+        ),
         None => run.outcome.clone(),
+    };
+    let exceptions = if run.exceptions.is_empty() {
+        "none".to_owned()
+    } else {
+        run.exceptions
+            .iter()
+            .map(|e| match &e.reason {
+                Some(r) => format!("{} ({}: {r})", e.step, e.status),
+                None => format!("{} ({})", e.step, e.status),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     let freeze = match (&run.freeze_window_start, &run.freeze_window_end) {
         (Some(a), Some(b)) => format!("{a} to {b}"),
@@ -186,6 +206,7 @@ pub fn summary(r: &Report) -> Table {
         ("Started", opt(run.started_at.as_ref())),
         ("Finished", opt(run.finished_at.as_ref())),
         ("Outcome", t(outcome)),
+        ("Waived and skipped", t(exceptions)),
         (
             "Unsupported by Microsoft",
             t(if run.unsupported.is_empty() {
@@ -422,7 +443,9 @@ pub fn gates(r: &Report) -> Table {
         c("event_id", "", CSV),
         c("gate", "Gate", ALL),
         c("wave", "Wave", ALL),
-        c("passed", "Verdict", ALL),
+        c("passed", "", CSV),
+        c("waived", "", CSV),
+        c("", "Verdict", SHOWN),
         c("map", "", CSV),
         c("", "Map", SHOWN),
         c("company", "Company", ALL),
@@ -441,6 +464,12 @@ pub fn gates(r: &Report) -> Table {
             t(&g.step),
             opt(g.wave.as_ref()),
             Val::Flag(Some(g.passed), "passed", "FAILED"),
+            t(g.waived),
+            t(match (g.passed, g.waived) {
+                (true, _) => "passed",
+                (false, true) => "FAILED, waived",
+                (false, false) => "FAILED",
+            }),
         ];
         if g.counts.is_empty() {
             let mut row = head;
@@ -595,6 +624,141 @@ pub fn installs(r: &Report) -> Table {
                 Val::Code(Some(i.sha256.clone())),
                 t(&i.execution_id),
                 t(&i.result),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+/// Journaled preflights, one row each.
+pub fn preflights(r: &Report) -> Table {
+    let columns = vec![
+        c("at", "Time", ALL),
+        c("event_id", "", CSV),
+        c("operator", "Operator", ALL),
+        c("host", "Host", ALL),
+        c("target", "Against", ALL),
+        c("runbook", "", CSV),
+        c("version", "", CSV),
+        c("", "Runbook", SHOWN),
+        c("runbook_sha256", "", CSV),
+        c("same_runbook", "This run's runbook", ALL),
+        n("ok", "Ok", ALL),
+        n("warnings", "Warnings", ALL),
+        n("errors", "Errors", ALL),
+        n("skipped", "Skipped", ALL),
+    ];
+    let rows = r
+        .preflights
+        .iter()
+        .map(|p| {
+            vec![
+                t(&p.at),
+                t(p.event_id),
+                t(&p.operator),
+                t(&p.host),
+                t(&p.target),
+                t(&p.runbook),
+                t(&p.version),
+                t(format!("{} {}", p.runbook, p.version)),
+                Val::Code(Some(p.runbook_sha256.clone())),
+                Val::Flag(Some(p.same_runbook), "yes", "no (another version)"),
+                t(p.ok),
+                t(p.warnings),
+                t(p.errors),
+                t(p.skipped),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+/// Every line of every journaled preflight (the human formats show the lines that were not ok).
+pub fn preflight_checks(r: &Report, format: Format) -> Table {
+    let columns = vec![
+        c("at", "Preflight", ALL),
+        c("check", "Check", ALL),
+        c("subject", "About", ALL),
+        c("status", "Status", ALL),
+        c("message", "Result", ALL),
+        c("fix", "Fix", ALL),
+    ];
+    let rows = r
+        .preflights
+        .iter()
+        .flat_map(|p| p.checks.iter().map(move |l| (p, l)))
+        .filter(|(_, l)| format == Format::Csv || l.status != "ok")
+        .map(|(p, l)| {
+            vec![
+                t(&p.at),
+                t(&l.check),
+                t(&l.subject),
+                t(&l.status),
+                t(&l.message),
+                opt(l.fix.as_ref()),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+/// Row-level parity per map and company.
+pub fn rows(r: &Report) -> Table {
+    let columns = vec![
+        c("at", "Time", ALL),
+        c("step", "Step", ALL),
+        c("map", "Map", ALL),
+        c("company", "Company", ALL),
+        n("source_rows", "Source rows", ALL),
+        n("target_rows", "Target rows", ALL),
+        n("matching", "Matching", ALL),
+        n("missing", "Missing", ALL),
+        n("extra", "Extra", ALL),
+        n("different", "Different", ALL),
+        n("scratch_bytes", "", CSV),
+    ];
+    let rows = r
+        .rows
+        .iter()
+        .map(|x| {
+            vec![
+                t(&x.at),
+                t(&x.step),
+                t(&x.map),
+                opt(x.company.as_ref()),
+                t(x.source_rows),
+                t(x.target_rows),
+                t(x.matching),
+                t(x.missing),
+                t(x.extra),
+                t(x.different),
+                t(x.scratch_bytes),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+/// The keys row-level parity sampled, per map and company.
+pub fn row_sample(r: &Report) -> Table {
+    let columns = vec![
+        c("map", "Map", ALL),
+        c("company", "Company", ALL),
+        c("class", "Class", ALL),
+        c("key", "Key", ALL),
+        c("differences", "Differences", ALL),
+    ];
+    let rows = r
+        .rows
+        .iter()
+        .flat_map(|x| x.sample.iter().map(move |s| (x, s)))
+        .map(|(x, s)| {
+            vec![
+                t(&x.map),
+                opt(x.company.as_ref()),
+                t(&s.class),
+                t(&s.key),
+                t(s.differences.join("; ")),
             ]
         })
         .collect();

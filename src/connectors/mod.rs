@@ -31,6 +31,7 @@ pub mod net;
 pub mod notify;
 pub mod parse;
 mod request;
+pub mod rows;
 pub mod sample;
 pub mod setup;
 pub mod shell;

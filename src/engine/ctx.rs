@@ -178,6 +178,8 @@ pub struct StepCtx {
     pub runbook: Arc<Runbook>,
     /// The runbook's directory: relative paths (`package_file`) resolve against it.
     pub runbook_dir: PathBuf,
+    /// The journal's directory: a step's scratch files (a reconcile's comparison database) go here.
+    pub work_dir: PathBuf,
     pub envs: Arc<super::envs::Envs>,
     pub emit: Emitter,
     pub clock: Clock,

@@ -394,7 +394,7 @@ impl EnvScope<'_> {
     }
 
     /// An unauthenticated transport for an absolute URL outside the environments (webhooks, bare `http`
-    /// steps). In `--sim` mode the URL is used as written (tests point it at the simulator).
+    /// steps). In `--sim` mode the URL is used as written; `notify` sends to the simulator's webhook itself.
     pub fn bare(&self, url: &str) -> Result<Transport, EnvsError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| invalid("url", format!("invalid URL: {e}")))?;
         let origin = parsed.origin().ascii_serialization();

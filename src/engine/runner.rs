@@ -681,6 +681,11 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         run_operator: opts.operator.clone(),
         runbook: Arc::new(rb),
         runbook_dir: dir,
+        work_dir: opts
+            .journal
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
         plan: Arc::new(plan),
         envs: Arc::new(envs),
         emit,

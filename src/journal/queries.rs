@@ -220,6 +220,22 @@ impl JournalReader {
         Ok(out)
     }
 
+    /// The newest `limit` `cutover preflight --journal` results in the journal (each under a run id of its
+    /// own), oldest first.
+    pub fn preflights(&self, limit: usize) -> Result<Vec<Envelope>, JournalError> {
+        let mut stmt = self.connection().prepare_cached(
+            "SELECT id, seq, at, payload, run_id FROM events WHERE kind = 'preflight_checked' ORDER BY id DESC LIMIT ?1",
+        )?;
+        let mut rows = stmt.query(params![i64::try_from(limit).unwrap_or(i64::MAX)])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let run = RunId(r.get(4)?);
+            out.push(envelope_of(&run, r)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     /// The run's envelope at `seq` (1-based), if the run has that many.
     pub fn envelope_by_seq(&self, run: &RunId, seq: u64) -> Result<Option<Envelope>, JournalError> {
         let mut stmt = self

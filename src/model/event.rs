@@ -236,6 +236,32 @@ impl CheckStatus {
     }
 }
 
+/// Which side a row-level difference is about.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum RowClass {
+    Missing,
+    Extra,
+    Different,
+}
+
+/// One key a `reconcile` found not matching, with its differing fields (for `different`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RowDifference {
+    pub class: RowClass,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldDifference>,
+}
+
+/// A compared field whose values differ: (source field, source value, target value).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FieldDifference {
+    pub field: String,
+    pub source: String,
+    pub target: String,
+}
+
 /// One line of a preflight: which check, about what, how it came out, and what to do about it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct PreflightCheck {
@@ -374,6 +400,25 @@ pub enum Event {
         message: String,
         map: Option<String>,
     },
+    /// Row-level parity of one map (and company), by a `reconcile` step: every key of both sides classified.
+    RowsReconciled {
+        step: StepId,
+        map: String,
+        company: Option<String>,
+        source_rows: u64,
+        target_rows: u64,
+        matching: u64,
+        /// On the source, not on the target.
+        missing: u64,
+        /// On the target, not on the source.
+        extra: u64,
+        /// On both sides with a compared field that differs.
+        different: u64,
+        /// The first keys of each class (at most the step's `sample` per class), with the differing fields.
+        sample: Vec<RowDifference>,
+        /// Size of the scratch database the comparison used (removed afterwards).
+        scratch_bytes: u64,
+    },
     /// The audit row every package import leaves.
     InstallRecord {
         step: StepId,
@@ -465,6 +510,7 @@ impl Event {
             Event::ErrorCounts { .. } => "error_counts",
             Event::Alert { .. } => "alert",
             Event::InstallRecord { .. } => "install_record",
+            Event::RowsReconciled { .. } => "rows_reconciled",
             Event::LeaseTakenOver { .. } => "lease_taken_over",
             Event::Log { .. } => "log",
             Event::RunFinished { .. } => "run_finished",

@@ -8,6 +8,7 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod schema;
+pub mod starter;
 pub mod steps;
 mod structure;
 pub mod tree;

@@ -8,9 +8,11 @@
 //! steps); a gate needs its wave's map steps. `steps` is in a valid execution order: every `needs` entry
 //! appears earlier.
 //!
-//! Estimates (documented for users in the README): manual 10m, wait/monitor their `for` (0 with `until`),
+//! Estimates (documented for users in the README): manual 10m, wait/monitor their `for` (a `monitor` with `until`: the rest of the
+//! freeze window up to it; 0 without a window),
 //! http 1m, shell 2m, parity 5m, error_queue 1m, dmf.export/dmf.import 30m, dualwrite.run with initial
-//! sync 5m + rows/5 s per map (rows 10,000 when unknown), without 2m, pause/resume/stop 2m, roundtrip its
+//! sync 5m + rows/5 s per map (rows 10,000 when unknown; a wave runs `concurrency` maps at once, the
+//! rest queue), without 2m, pause/resume/stop 2m, roundtrip its
 //! `within` (2m), sample 5m, notify 10s, gate 5m.
 
 use std::fmt::Write as _;
@@ -39,6 +41,10 @@ pub struct PlannedStep {
     pub title: Option<String>,
     pub point_of_no_return: bool,
     pub estimate_secs: u64,
+    /// For a wave's map step: how many of the wave's maps run at once (the wave's `concurrency`, else the
+    /// defaults'); the plan's timings queue the maps past it as the engine does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lanes: Option<u32>,
     pub what: PlannedWhat,
 }
 
@@ -89,6 +95,11 @@ pub fn plan(rb: &Runbook) -> Plan {
                     title: Some(format!("Initial sync of {map}")),
                     point_of_no_return: false,
                     estimate_secs: map_sync_secs(rb, map),
+                    lanes: Some(
+                        wave.concurrency
+                            .unwrap_or_else(|| rb.defaults.concurrency())
+                            .max(1),
+                    ),
                     what: PlannedWhat::WaveMap { map: map.clone() },
                 });
                 wave_steps.push(id);
@@ -105,6 +116,7 @@ pub fn plan(rb: &Runbook) -> Plan {
                     title: Some(format!("Gate after {}", wave.id)),
                     point_of_no_return: false,
                     estimate_secs: 300,
+                    lanes: None,
                     what: PlannedWhat::Gate {
                         wave: wave.id.clone(),
                     },
@@ -128,11 +140,13 @@ pub fn plan(rb: &Runbook) -> Plan {
                 title: step.title.clone(),
                 point_of_no_return: step.point_of_no_return,
                 estimate_secs: step.kind.spec().estimate_secs(rb),
+                lanes: None,
                 what: PlannedWhat::Step(Box::new(step.clone())),
             });
             tail = vec![step.id.clone()];
         }
     }
+    monitor_until(rb, &mut steps);
     let (critical_path, critical_path_secs) = critical_path(&steps);
     Plan {
         runbook: rb.runbook.clone(),
@@ -142,25 +156,73 @@ pub fn plan(rb: &Runbook) -> Plan {
     }
 }
 
-/// Longest path by estimates; `steps` are in execution order, so one forward pass suffices.
-fn critical_path(steps: &[PlannedStep]) -> (Vec<StepId>, u64) {
+/// A `monitor` with `until` lasts from its start to that time: with a freeze window (the plan's time 0 is
+/// its start) its estimate is what is left of it then; without one it stays 0 (nothing to measure from).
+fn monitor_until(rb: &Runbook, steps: &mut [PlannedStep]) {
+    let Some(window) = &rb.freeze_window else {
+        return;
+    };
+    let (starts, _) = schedule(steps);
+    for (s, start) in steps.iter_mut().zip(starts) {
+        if let PlannedWhat::Step(step) = &s.what
+            && let super::steps::StepKind::Monitor(m) = &step.kind
+            && let Some(until) = &m.until
+        {
+            let end = (until.at() - window.start.at()).num_seconds();
+            s.estimate_secs = u64::try_from(end).unwrap_or(0).saturating_sub(start);
+        }
+    }
+}
+
+/// When each step starts and which step it waited for last (seconds from the start; `steps` in execution
+/// order, so one forward pass suffices). A wave's map steps also wait for one of the wave's `lanes`: past
+/// its concurrency a map starts when the earliest running one finishes, as the engine's scheduler does.
+fn schedule(steps: &[PlannedStep]) -> (Vec<u64>, Vec<Option<usize>>) {
     let index: std::collections::HashMap<&StepId, usize> =
         steps.iter().enumerate().map(|(i, s)| (&s.id, i)).collect();
+    let mut start = vec![0u64; steps.len()];
     let mut finish = vec![0u64; steps.len()];
     let mut prev: Vec<Option<usize>> = vec![None; steps.len()];
+    // Per wave: when each lane frees up, and which step held it.
+    let mut lanes: std::collections::HashMap<&str, Vec<(u64, Option<usize>)>> =
+        std::collections::HashMap::new();
     for (i, s) in steps.iter().enumerate() {
-        let mut start = 0;
+        let mut at = 0;
         for n in &s.needs {
             if let Some(&j) = index.get(n)
                 && j < i
-                && (finish[j] > start || prev[i].is_none())
+                && (finish[j] > at || prev[i].is_none())
             {
-                start = finish[j];
+                at = finish[j];
                 prev[i] = Some(j);
             }
         }
-        finish[i] = start + s.estimate_secs;
+        if let (Some(n), Some(w)) = (s.lanes, s.wave.as_deref()) {
+            let wave = lanes
+                .entry(w)
+                .or_insert_with(|| vec![(0, None); usize::try_from(n.max(1)).unwrap_or(1)]);
+            if let Some(lane) = wave.iter_mut().min_by_key(|(free, _)| *free) {
+                if lane.0 > at {
+                    at = lane.0;
+                    prev[i] = lane.1;
+                }
+                *lane = (at + s.estimate_secs, Some(i));
+            }
+        }
+        start[i] = at;
+        finish[i] = at + s.estimate_secs;
     }
+    (start, prev)
+}
+
+/// Longest path by estimates, through the waits [`schedule`] found.
+fn critical_path(steps: &[PlannedStep]) -> (Vec<StepId>, u64) {
+    let (start, prev) = schedule(steps);
+    let finish: Vec<u64> = start
+        .iter()
+        .zip(steps)
+        .map(|(a, s)| a + s.estimate_secs)
+        .collect();
     let Some((mut at, total)) = finish.iter().copied().enumerate().max_by_key(|(i, f)| (*f, *i)) else {
         return (Vec::new(), 0);
     };
@@ -224,19 +286,12 @@ pub fn with_measured(
 
 /// Earliest finish of every step (seconds from the start), steps in execution order.
 fn finish_times(steps: &[PlannedStep]) -> Vec<u64> {
-    let index: std::collections::HashMap<&StepId, usize> =
-        steps.iter().enumerate().map(|(i, s)| (&s.id, i)).collect();
-    let mut finish = vec![0u64; steps.len()];
-    for (i, s) in steps.iter().enumerate() {
-        let start = s
-            .needs
-            .iter()
-            .filter_map(|n| index.get(n).copied().filter(|&j| j < i).map(|j| finish[j]))
-            .max()
-            .unwrap_or(0);
-        finish[i] = start + s.estimate_secs;
-    }
-    finish
+    let (start, _) = schedule(steps);
+    start
+        .iter()
+        .zip(steps)
+        .map(|(a, s)| a + s.estimate_secs)
+        .collect()
 }
 
 /// The text `plan --from-journal` adds under the plan.

@@ -394,14 +394,17 @@ fn environments(rb: &Runbook, cx: &mut Ctx<'_>) {
                         ),
                         "the console, plan and report say so; `mode: operator` is the supported way".to_owned(),
                     );
-                    cx.warn(
-                        at,
-                        "gateway-needs-user",
-                        format!(
-                            "gateway mode in `{name}` needs a delegated user sign-in (a token for https://IntegratorApp.com); the gateway takes no app-only client credentials"
-                        ),
-                        "sign-in for a user is not built yet: use `mode: operator` until it is".to_owned(),
-                    );
+                    let delegated = e.auth.as_ref().is_some_and(|a| a.kind().is_delegated());
+                    if !delegated {
+                        cx.warn(
+                            at,
+                            "gateway-needs-user",
+                            format!(
+                                "gateway mode in `{name}` needs a delegated user sign-in (a token for https://IntegratorApp.com); the gateway takes no app-only client credentials"
+                            ),
+                            "give it `auth: { credential: device_code, ..., resource: https://IntegratorApp.com }` and `cutover login` before the weekend, or use `mode: operator`".to_owned(),
+                        );
+                    }
                 }
                 if e.mode == Some(super::model::DualWriteMode::Gateway) && e.url.is_none() {
                     let hint = "add the gateway `url`, or use `mode: operator`".to_owned();

@@ -17,6 +17,7 @@ mod dual_write;
 mod entra_meta;
 pub mod faults;
 mod fno;
+pub mod from_runbook;
 mod inspect;
 mod live;
 pub mod model;

@@ -54,6 +54,8 @@ pub struct RunState {
     pub alerts_total: u64,
     pub gates: VecDeque<GateView>,
     pub installs: Vec<InstallView>,
+    /// The latest row-level parity per map and company (`reconcile`), beside the counts.
+    pub rows: BTreeMap<ParityKey, RowsView>,
     pub logs: VecDeque<LogLine>,
     /// Requests with no step, newest last.
     pub unattached_requests: VecDeque<RequestSummary>,
@@ -454,6 +456,38 @@ impl RunState {
                 self.step_mut(step).install = Some(view.clone());
                 self.installs.push(view);
             }
+            Event::RowsReconciled {
+                step,
+                map,
+                company,
+                source_rows,
+                target_rows,
+                matching,
+                missing,
+                extra,
+                different,
+                sample,
+                scratch_bytes,
+            } => {
+                self.rows.insert(
+                    ParityKey {
+                        map: map.clone(),
+                        company: company.clone(),
+                    },
+                    RowsView {
+                        at,
+                        step: step.clone(),
+                        source_rows: *source_rows,
+                        target_rows: *target_rows,
+                        matching: *matching,
+                        missing: *missing,
+                        extra: *extra,
+                        different: *different,
+                        sample: sample.clone(),
+                        scratch_bytes: *scratch_bytes,
+                    },
+                );
+            }
             Event::LeaseTakenOver { holder, host, .. } => {
                 self.header.lease_takeovers += 1;
                 add_unique(&mut self.header.operators, holder);
@@ -587,3 +621,25 @@ impl RunState {
 
 #[cfg(test)]
 mod tests;
+
+/// The latest row-level parity of one map (and company).
+#[derive(serde::Serialize, Clone, Debug, PartialEq)]
+pub struct RowsView {
+    pub at: DateTime<Utc>,
+    pub step: StepId,
+    pub source_rows: u64,
+    pub target_rows: u64,
+    pub matching: u64,
+    pub missing: u64,
+    pub extra: u64,
+    pub different: u64,
+    pub sample: Vec<crate::model::event::RowDifference>,
+    pub scratch_bytes: u64,
+}
+
+impl RowsView {
+    /// Keys that do not match, whatever the class.
+    pub fn not_matching(&self) -> u64 {
+        self.missing + self.extra + self.different
+    }
+}

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use super::action::{Action, OperatorCommand, PaneId};
@@ -94,10 +94,15 @@ pub struct App {
     pub filter: String,
     pub filter_editing: bool,
     pub detail_scroll: u16,
+    /// The detail pane's largest useful scroll at its last frame (its wrapped lines less its height), so
+    /// `G` lands on the last page, not past it.
+    pub detail_max: std::cell::Cell<u16>,
     pub log_scroll: usize,
     pub log_mode: LogMode,
     pub modal: Option<Modal>,
     pub help: bool,
+    /// The help overlay's scroll, for terminals shorter than it (j/k, arrows, page keys).
+    pub help_scroll: u16,
     pub flash: Option<String>,
     /// Follow the step the engine is working on (off once the operator moves the selection).
     pub follow: bool,
@@ -112,6 +117,9 @@ pub struct App {
     /// and help show the timeline's keys, and no key produces an [`OperatorCommand`].
     pub replay: Option<super::replay::ReplayStatus>,
     outbox: Vec<OperatorCommand>,
+    /// The last command sent, until the journal shows what became of it: the footer says "sending" until
+    /// its decision is journaled (or refused), never "done" before.
+    unacked: Option<OperatorCommand>,
     dirty: bool,
 }
 
@@ -151,11 +159,14 @@ impl App {
             filter: String::new(),
             filter_editing: false,
             detail_scroll: 0,
+            detail_max: std::cell::Cell::new(u16::MAX),
             log_scroll: 0,
             log_mode: LogMode::StepEvents,
             modal: None,
             help: false,
+            help_scroll: 0,
             flash: None,
+            unacked: None,
             follow: true,
             step_events: HashMap::new(),
             last_started: None,
@@ -204,12 +215,46 @@ impl App {
 
     pub(super) fn send(&mut self, cmd: OperatorCommand) {
         self.flash = Some(format!(
-            "sent {:?}{} as {}",
-            cmd.action,
-            cmd.step.as_ref().map(|s| format!(" {s}")).unwrap_or_default(),
+            "sending {} as {}: waiting for the journal",
+            command_label(&cmd),
             cmd.operator
         ));
+        self.unacked = Some(cmd.clone());
         self.outbox.push(cmd);
+    }
+
+    /// What the journal says about the command in flight, once it says it.
+    fn acknowledge(&mut self, env: &Envelope) {
+        let Some(cmd) = &self.unacked else {
+            return;
+        };
+        let text = match &env.event {
+            Event::OperatorDecision {
+                step,
+                action,
+                operator,
+                ..
+            } if *step == cmd.step && (*action == cmd.action || cmd.step.is_some()) => format!(
+                "journaled (event #{}): {} by {operator}",
+                env.id,
+                command_label(&OperatorCommand {
+                    action: *action,
+                    ..cmd.clone()
+                })
+            ),
+            Event::ApprovalRefused { step, reason, .. } if *step == cmd.step => {
+                format!("NOT journaled: {} was refused: {reason}", command_label(cmd))
+            }
+            Event::Log {
+                level: crate::model::event::LogLevel::Warn,
+                message,
+            } if message.starts_with(&format!("{:?} ", cmd.action)) => {
+                format!("NOT journaled: {message}")
+            }
+            _ => return,
+        };
+        self.flash = Some(crate::util::inert_line(&text).into_owned());
+        self.unacked = None;
     }
 
     /// Folds one journaled envelope into the console's state. Cheap: no work proportional to the
@@ -228,6 +273,7 @@ impl App {
             }
         }
         self.state.apply(env);
+        self.acknowledge(env);
         if self.state.steps.len() != self.tree_steps {
             self.rebuild_tree();
         }
@@ -377,8 +423,22 @@ impl App {
             return Flow::Continue;
         }
         if self.help {
-            // Any key closes the help; `q` still quits from there.
+            // Moving keys scroll a help taller than the terminal; any other key closes it (`q` still quits).
+            let step: i32 = match key.code {
+                KeyCode::Down | KeyCode::Char('j') => 1,
+                KeyCode::Up | KeyCode::Char('k') => -1,
+                KeyCode::PageDown | KeyCode::Char(' ') => 10,
+                KeyCode::PageUp => -10,
+                _ => 0,
+            };
+            if step != 0 {
+                let v = i32::from(self.help_scroll) + step;
+                self.help_scroll = u16::try_from(v.max(0)).unwrap_or(0);
+                self.dirty = true;
+                return Flow::Continue;
+            }
             self.help = false;
+            self.help_scroll = 0;
             if keymap::action_for(&key) != Some(Action::Quit) {
                 return Flow::Continue;
             }
@@ -506,7 +566,8 @@ impl App {
             }
             PaneId::Detail => {
                 let d = i64::try_from(delta).unwrap_or(0);
-                let v = (i64::from(self.detail_scroll) + d).clamp(0, i64::from(u16::MAX));
+                let v = (i64::from(self.detail_scroll.min(self.detail_max.get())) + d)
+                    .clamp(0, i64::from(self.detail_max.get()));
                 self.detail_scroll = u16::try_from(v).unwrap_or(0);
             }
             PaneId::Log => {
@@ -607,4 +668,12 @@ fn step_by(cur: usize, delta: isize, len: usize) -> usize {
     }
     let v = isize::try_from(cur).unwrap_or(0).saturating_add(delta);
     usize::try_from(v.max(0)).unwrap_or(0).min(len - 1)
+}
+
+/// `Confirm enable-live-sync` / `Pause the run`.
+fn command_label(cmd: &OperatorCommand) -> String {
+    match &cmd.step {
+        Some(s) => format!("{:?} {s}", cmd.action),
+        None => format!("{:?} the run", cmd.action),
+    }
 }

@@ -68,24 +68,20 @@ fn step_label(app: &App, p: &PendingDecision) -> String {
     }
 }
 
-fn is_pnr(app: &App, p: &PendingDecision) -> bool {
-    p.decision == DecisionKind::PointOfNoReturn
-        || p.step
-            .as_ref()
-            .and_then(|id| app.state.step(id.as_str()))
-            .is_some_and(|s| s.info.point_of_no_return)
-}
-
-fn strong_ask(app: &App, p: &PendingDecision) -> Modal {
+/// The point of no return's own question (the engine's second of two): one red dialog that only `y` passes.
+fn strong_ask(app: &App, p: &PendingDecision, cmd: Option<OperatorCommand>) -> Modal {
     Modal::new(
         "POINT OF NO RETURN",
         vec![
             format!("{} cannot be undone.", step_label(app, p)),
             "After it, rolling back means restoring from backup.".into(),
-            format!("Proceed as {}?", app.cfg.operator),
+            format!(
+                "Press y to start it as {} (journaled before it starts).",
+                app.cfg.operator
+            ),
         ],
         ModalKind::Strong,
-        None,
+        cmd,
     )
 }
 
@@ -147,11 +143,26 @@ pub fn open(app: &mut App, action: Action) {
 fn decision_modal(app: &App, action: Action, p: &PendingDecision, who: &str) -> Modal {
     let label = step_label(app, p);
     let mut lines = vec![label.clone()];
-    if !p.prompt.is_empty() {
-        lines.push(p.prompt.clone());
+    // A manual step's prompt opens with its title, which the label already shows.
+    let title = p
+        .step
+        .as_ref()
+        .and_then(|id| app.state.step(id.as_str()))
+        .map(|s| s.info.title.clone());
+    let prompt = match (&title, p.prompt.split_once('\n')) {
+        (Some(t), Some((first, rest))) if first.trim() == t.trim() => rest.trim_start_matches('\n'),
+        _ => p.prompt.as_str(),
+    };
+    if !prompt.is_empty() {
+        lines.push(String::new());
+        lines.push(prompt.to_owned());
     }
-    let pnr = is_pnr(app, p);
     let m = match action {
+        // The engine asks a point of no return twice (Confirm, then PointOfNoReturn), each journaled: one
+        // dialog per question, the second red.
+        Action::Approve if p.decision == DecisionKind::PointOfNoReturn && p.checklist.is_empty() => {
+            strong_ask(app, p, Some(command(app, OperatorAction::Confirm, Some(p))))
+        }
         Action::Approve => {
             let act = if p.decision == DecisionKind::ApproveManual {
                 OperatorAction::Approve
@@ -205,8 +216,11 @@ fn decision_modal(app: &App, action: Action, p: &PendingDecision, who: &str) -> 
             )
         }
     };
-    if pnr && matches!(action, Action::Approve) {
-        m.then(strong_ask(app, p))
+    if p.decision == DecisionKind::PointOfNoReturn
+        && !p.checklist.is_empty()
+        && matches!(action, Action::Approve)
+    {
+        m.then(strong_ask(app, p, None))
     } else {
         m
     }

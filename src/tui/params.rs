@@ -149,6 +149,22 @@ pub fn event_line(event: &Event) -> Option<(&str, String)> {
             result,
             ..
         } => (step.as_str(), format!("installed {package} {version}: {result}")),
+        Event::RowsReconciled {
+            step,
+            map,
+            company,
+            matching,
+            missing,
+            extra,
+            different,
+            ..
+        } => (
+            step.as_str(),
+            format!(
+                "rows {map}{}: {matching} match, {missing} missing, {extra} extra, {different} different",
+                company.as_ref().map(|c| format!("@{c}")).unwrap_or_default()
+            ),
+        ),
         _ => return None,
     };
     Some(line)

@@ -18,6 +18,7 @@ mod maps;
 mod monitor;
 mod notify;
 mod parity;
+mod reconcile;
 mod roundtrip;
 mod sample;
 mod shell;
@@ -151,6 +152,14 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
         StepKind::Roundtrip(kind::Roundtrip { .. }) => roundtrip::run(ctx, step, handle, mode).await,
         StepKind::Sample(kind::Sample { maps, size, from }) => {
             sample::run(ctx, maps, size.unwrap_or(100), from.as_deref()).await
+        }
+        StepKind::Reconcile(kind::RowReconcile {
+            maps,
+            sample,
+            max_differences,
+        }) => {
+            let sample = usize::try_from(sample.unwrap_or(100)).unwrap_or(100);
+            reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0)).await
         }
         StepKind::Monitor(kind::Monitor { .. }) => monitor::run(ctx, step).await,
         StepKind::Notify(kind::Notify { url, text }) => notify::run(ctx, step, url, text, mode).await,

@@ -23,6 +23,22 @@ pub async fn run(ctx: &StepCtx, step: &Step, url: &str, text: &str, mode: Mode) 
         .title
         .clone()
         .unwrap_or_else(|| format!("{}: {}", ctx.runbook.runbook, step.id));
+    // A rehearsal never posts to a real channel: against the simulator every notify goes to its webhook.
+    let url = match ctx.envs.sim_url() {
+        Some(sim) if !url.starts_with(sim) => {
+            super::log(
+                ctx,
+                crate::engine::event::LogLevel::Info,
+                format!(
+                    "rehearsal: `{}` posted to the simulator's webhook, not to {}",
+                    step.id,
+                    parsed.host_str().unwrap_or("its host")
+                ),
+            );
+            format!("{}/_sim/webhook", sim.trim_end_matches('/'))
+        }
+        _ => url,
+    };
     let t = ctx.envs.scoped(Some(&ctx.step.id)).bare(&url)?;
     post(&t, &url, format, &title, &text, &ctx.cancel).await?;
     Ok(Default::default())

@@ -3,18 +3,16 @@
 //! carries the company lookup to `cdm_company` (`msdyn_company`, read as `_msdyn_company_value`).
 
 use super::{Ctx, fix, line};
+use crate::connectors::dataverse::DEFAULT_COMPANY_LOOKUP;
 use crate::connectors::metadata::{self, DvTable, FnoEntity};
 use crate::model::event::{CheckStatus, PreflightCheck};
 use crate::runbook::{EnvKind, MapSpec};
 
-/// The company lookup Dataverse puts on company-specific tables (the reference's §4).
-pub const DEFAULT_COMPANY_LOOKUP: &str = "msdyn_company";
 const COMPANY_TABLE: &str = "cdm_company";
 
-/// The map's company lookup. The runbook format has no per-map override yet (the connectors' work adds
-/// `company_lookup`); until then every map uses the default.
-fn company_lookup(_map: &MapSpec) -> &str {
-    DEFAULT_COMPANY_LOOKUP
+/// The map's company lookup: its `company_lookup`, else Dataverse's default.
+fn company_lookup(map: &MapSpec) -> &str {
+    map.company_lookup.as_deref().unwrap_or(DEFAULT_COMPANY_LOOKUP)
 }
 
 /// One side of a map: which fields it must have.

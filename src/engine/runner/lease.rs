@@ -1,8 +1,9 @@
 //! The journal lease for the driving process: acquire (or take over with `--take-over`), heartbeat
 //! on a thread, release at the end.
 //!
-//! A holder on this host whose pid no longer runs is dead for certain (a crash, a SIGKILL): it is
-//! treated like a stale heartbeat, so `--take-over` works at once instead of after `STALE_AFTER`.
+//! A holder on this host whose pid no longer runs is dead for certain (a crash, a SIGKILL): the lease is
+//! taken over at once, without `--take-over`, and the takeover journaled like any other. `--take-over` stays
+//! for what cannot be proven from here: a stale heartbeat from another host.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -33,8 +34,9 @@ pub fn acquire(path: &Path, me: &LeaseHolder, take_over: bool) -> Result<(Lease,
     match Lease::acquire(path, me, Utc::now(), stale_after) {
         Ok(l) => Ok((l, None)),
         Err(LeaseError::Held { info, stale }) => {
-            let dead = stale || pid_gone(&info, me);
-            if take_over && dead {
+            let gone = pid_gone(&info, me);
+            let dead = stale || gone;
+            if dead && (take_over || gone) {
                 // The transaction rechecks: stale still, or the very holder whose pid was found gone.
                 let taken = if stale {
                     Lease::take_over(path, me, Utc::now(), stale_after, false)

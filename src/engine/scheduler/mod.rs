@@ -117,6 +117,8 @@ pub struct Scheduler {
     pub run_operator: String,
     pub runbook: Arc<Runbook>,
     pub runbook_dir: PathBuf,
+    /// The journal's directory (see [`crate::engine::ctx::StepCtx::work_dir`]).
+    pub work_dir: PathBuf,
     pub plan: Arc<Plan>,
     pub envs: Arc<Envs>,
     pub emit: Emitter,

@@ -65,6 +65,7 @@ impl Scheduler {
             step: step.clone(),
             runbook: Arc::clone(&self.runbook),
             runbook_dir: self.runbook_dir.clone(),
+            work_dir: self.work_dir.clone(),
             envs: Arc::clone(&self.envs),
             emit: self.emit.clone(),
             clock: self.clock,
@@ -361,11 +362,18 @@ impl Scheduler {
     /// (no `StepFinished`), so nothing is marked done or failed that may have happened. Retry
     /// reconciles the same attempt through its handle; headless halts, and `resume` reconciles.
     async fn in_doubt(self: &Arc<Self>, step: &PlannedStep, attempt: u32, message: &str) -> Next {
-        let prompt = format!(
-            "`{}` could not reach or understand its environment: {message}. Whether its operation happened is unknown: \
-             Retry checks it through its handle and carries on (never starting it twice), or skip it with a reason, or abort.",
-            step.id
-        );
+        let prompt = match nothing_happened(self.executor.reconcile_policy(step), message) {
+            Some(why) => format!(
+                "`{}` could not reach or understand its environment: {message}. {why}: Retry runs it again, \
+                 or skip it with a reason, or abort.",
+                step.id
+            ),
+            None => format!(
+                "`{}` could not reach or understand its environment: {message}. Whether its operation happened is unknown: \
+                 Retry checks it through its handle and carries on (never starting it twice), or skip it with a reason, or abort.",
+                step.id
+            ),
+        };
         match self.ask(step, DecisionKind::StepFailed, prompt).await {
             Err(AskError::NeedsOperator(_)) => Next::End(TaskEnd::Halt(format!(
                 "step `{}` stopped: {message} (not marked done; `cutover resume` checks it through its handle)",
@@ -542,5 +550,58 @@ pub(super) async fn drive(
                 }
             }
         }
+    }
+}
+
+/// Why nothing can have happened on the service, when that is certain: a step that only reads, credentials
+/// refused before any work, or a request that never left this machine (the name did not resolve, the
+/// connection was refused). `None`: the operation may have happened.
+fn nothing_happened(policy: Reconcile, message: &str) -> Option<&'static str> {
+    if policy == Reconcile::Rerun {
+        return Some("It only reads, so nothing changed on the service");
+    }
+    let m = message.to_ascii_lowercase();
+    if m.contains("authentication failed") {
+        return Some("Its credentials were refused, so nothing was done");
+    }
+    let never_sent = [
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+        "no such host",
+        "connection refused",
+    ];
+    if never_sent.iter().any(|p| m.contains(p)) {
+        return Some("The request never reached the service, so nothing was done");
+    }
+    None
+}
+
+#[cfg(test)]
+mod wording_tests {
+    use super::*;
+
+    #[test]
+    fn unknown_is_said_only_where_it_can_be_true() {
+        assert!(nothing_happened(Reconcile::Rerun, "fno: count: timed out after 30000 ms").is_some());
+        assert!(
+            nothing_happened(
+                Reconcile::ByHandle,
+                "notify: still failing after 3 attempts: error sending request: dns error: failed to lookup address information"
+            )
+            .is_some()
+        );
+        assert!(
+            nothing_happened(
+                Reconcile::ByHandle,
+                "fno: start: authentication failed: AADSTS7000222"
+            )
+            .is_some()
+        );
+        assert_eq!(
+            nothing_happened(Reconcile::ByHandle, "fno: dmf.import: timed out after 30000 ms"),
+            None,
+            "a timeout after sending may have taken effect"
+        );
     }
 }

@@ -240,6 +240,7 @@ async fn run_text(
         run_operator: "t".into(),
         runbook: Arc::new(rb),
         runbook_dir: ".".into(),
+        work_dir: std::env::temp_dir(),
         plan: Arc::new(plan),
         envs: Arc::new(envs),
         emit,

@@ -20,6 +20,7 @@ pub mod manual;
 pub mod monitor;
 pub mod notify;
 pub mod parity;
+pub mod reconcile;
 pub mod roundtrip;
 pub mod sample;
 pub mod shell;
@@ -35,7 +36,7 @@ pub use self::{
     dmf_export::DmfExport, dmf_import::DmfImport, dualwrite_maps::DualwritePause,
     dualwrite_maps::DualwriteResume, dualwrite_maps::DualwriteStop, dualwrite_run::DualwriteRun,
     error_queue::ErrorQueue, http::Http, manual::Manual, monitor::Monitor, notify::Notify, parity::Parity,
-    roundtrip::Roundtrip, sample::Sample, shell::Shell, wait::Wait,
+    reconcile::RowReconcile, roundtrip::Roundtrip, sample::Sample, shell::Shell, wait::Wait,
 };
 use super::model::{EnvKind, MapId, Runbook};
 pub use super::validate_flow::StepCheck;
@@ -166,6 +167,10 @@ pub enum StepKind {
     #[serde(rename = "sample")]
     #[strum(serialize = "sample")]
     Sample(sample::Sample),
+    /// Row-level parity: every key of both sides classified as matching, missing, extra or different.
+    #[serde(rename = "reconcile")]
+    #[strum(serialize = "reconcile")]
+    Reconcile(reconcile::RowReconcile),
     /// Repeats parity and error-source reads; raises alerts (exactly one of `for`, `until`).
     #[serde(rename = "monitor")]
     #[strum(serialize = "monitor")]
@@ -197,6 +202,7 @@ impl StepKind {
             StepKind::DualwriteStop(k) => k,
             StepKind::Roundtrip(k) => k,
             StepKind::Sample(k) => k,
+            StepKind::Reconcile(k) => k,
             StepKind::Monitor(k) => k,
             StepKind::Notify(k) => k,
         }
@@ -224,7 +230,7 @@ mod tests {
         let k: StepKind = serde_saphyr::from_str(text).expect("a wait step");
         assert_eq!(k.name(), "wait");
         assert_eq!(serde_json::to_value(&k).expect("serialises")["kind"], "wait");
-        assert_eq!(STEP_KINDS.len(), 16);
+        assert_eq!(STEP_KINDS.len(), 17);
         assert!(STEP_KINDS.contains(&"dualwrite.pause") && STEP_KINDS.contains(&"dmf.import"));
     }
 }

@@ -30,10 +30,11 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
             t.dim(),
         ))],
     };
-    let p = Paragraph::new(lines)
-        .block(b)
-        .wrap(Wrap { trim: false })
-        .scroll((app.detail_scroll, 0));
+    let p = Paragraph::new(lines).block(b).wrap(Wrap { trim: false });
+    // Rows the wrapped text takes (borders included), to keep the scroll on the last page.
+    let max = u16::try_from(p.line_count(r.width).saturating_sub(usize::from(r.height))).unwrap_or(u16::MAX);
+    app.detail_max.set(max);
+    let p = p.scroll((app.detail_scroll.min(max), 0));
     f.render_widget(p, r);
 }
 
@@ -202,6 +203,37 @@ fn step_lines(app: &App, s: &StepView) -> Vec<Line<'static>> {
             inst.execution_id,
             inst.result
         )));
+    }
+    // A reconcile's findings: per map and company, the counts and the keys it sampled.
+    let found: Vec<_> = app.state.rows.iter().filter(|(_, v)| v.step == i.id).collect();
+    if !found.is_empty() {
+        out.push(section(app, "Rows"));
+        for (k, v) in found {
+            out.push(Line::raw(format!(
+                "  {}{}: {} match · {} missing · {} extra · {} different ({} / {} rows)",
+                k.map,
+                k.company.as_ref().map(|c| format!("@{c}")).unwrap_or_default(),
+                v.matching,
+                v.missing,
+                v.extra,
+                v.different,
+                v.source_rows,
+                v.target_rows
+            )));
+            for d in &v.sample {
+                let what = match d.class {
+                    crate::model::event::RowClass::Missing => "missing on the target".to_owned(),
+                    crate::model::event::RowClass::Extra => "extra on the target".to_owned(),
+                    crate::model::event::RowClass::Different => d
+                        .fields
+                        .iter()
+                        .map(|f| format!("{}: {:?} ≠ {:?}", f.field, f.source, f.target))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                out.push(Line::raw(format!("    {} {what}", d.key)));
+            }
+        }
     }
     out
 }

@@ -107,6 +107,24 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
     if s.paused {
         l2.push(Span::styled(" · PAUSED", t.warn()));
     }
+    // Once a point of no return has started, the header says so plainly, with when.
+    if let Some(pnr) = s
+        .steps
+        .iter()
+        .find(|st| st.info.point_of_no_return && st.attempts > 0)
+        && let Some(at) = pnr.started_at
+    {
+        let text = if compact {
+            format!(" · ⚑PNR {}", at.format("%H:%M"))
+        } else {
+            format!(
+                " · ⚑ past the point of no return at {} ({})",
+                super::super::fmt::hms(at),
+                pnr.info.id
+            )
+        };
+        l2.push(Span::styled(text, t.bad()));
+    }
 
     let mut lines = vec![Line::from(l1), Line::from(l2)];
     let max = if compact { 1 } else { WIDE_BANNER_LINES };
@@ -120,6 +138,12 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
                 0
             };
             let text = banner_text(p, now, compact, more, w);
+            // A watcher or an auditor is not the one being waited on, and has no key that answers.
+            let text = if app.replay.is_some() {
+                watcher_text(&text)
+            } else {
+                text
+            };
             lines.push(Line::from(Span::styled(
                 super::super::fmt::pad(&text, w),
                 t.banner(),
@@ -245,6 +269,23 @@ pub fn banner_text(
     };
     let room = width.saturating_sub(line("").chars().count());
     line(&fit(prompt, room.min(60)))
+}
+
+/// The banner as a watcher or a replay shows it: who is waited on, without the keys that answer.
+fn watcher_text(line: &str) -> String {
+    let line = line
+        .replacen("▶ WAITING ON YOU", "▶ WAITING ON THE OPERATOR", 1)
+        .replacen("▶ YOU", "▶ OPERATOR", 1);
+    match line.rfind(" · [") {
+        Some(i) if line[i..].contains(']') => {
+            let end = line[i..].find(']').map_or(line.len(), |j| i + j + 1);
+            format!("{}{}", &line[..i], &line[end..])
+        }
+        _ => match line.rfind(" · ") {
+            Some(i) if line.starts_with(" ▶ OPERATOR") => line[..i].to_owned(),
+            _ => line,
+        },
+    }
 }
 
 fn quiet_line(app: &App, w: usize) -> Line<'static> {

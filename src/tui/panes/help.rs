@@ -34,9 +34,20 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
         "  mouse: click selects, wheel scrolls · any key closes",
     ));
     let width = area.width.min(76);
-    let height = u16::try_from(lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .min(area.height);
+    let full = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let height = full.min(area.height);
+    // Shorter than the help: it scrolls, and the title says so and where.
+    let max = full.saturating_sub(height);
+    let scroll = app.help_scroll.min(max);
+    let title = if max == 0 {
+        " Keys (?) ".to_owned()
+    } else {
+        format!(
+            " Keys (?) · j/k scroll · {}{} ",
+            if scroll > 0 { "↑ " } else { "" },
+            if scroll < max { "more ↓" } else { "end" }
+        )
+    };
     let r = Rect::new(
         area.x + (area.width - width) / 2,
         area.y + (area.height - height) / 2,
@@ -47,6 +58,6 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
     let b = Block::new()
         .borders(Borders::ALL)
         .border_style(t.focus_border())
-        .title(Span::styled(" Keys (?) ", t.title()));
-    f.render_widget(Paragraph::new(lines).block(b), r);
+        .title(Span::styled(title, t.title()));
+    f.render_widget(Paragraph::new(lines).block(b).scroll((scroll, 0)), r);
 }

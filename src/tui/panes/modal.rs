@@ -10,7 +10,13 @@ use super::super::theme::Theme;
 
 pub fn render(f: &mut Frame, area: Rect, m: &Modal, t: Theme) {
     let strong = matches!(m.kind, ModalKind::Strong);
-    let mut lines: Vec<Line> = m.lines.iter().map(|l| Line::raw(l.clone())).collect();
+    // A prompt's own line breaks (a manual step's title, a blank line, its instructions) stay line breaks.
+    let mut lines: Vec<Line> = m
+        .lines
+        .iter()
+        .flat_map(|l| l.split('\n'))
+        .map(|l| Line::raw(l.trim_end_matches('\r').to_owned()))
+        .collect();
     match &m.kind {
         ModalKind::Checklist { items, cursor } => {
             lines.push(Line::raw(""));

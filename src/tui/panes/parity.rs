@@ -168,7 +168,20 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
                 w.saturating_sub(WIDE_ROW + if timed { 9 } else { 0 }),
             )
         };
-        let trend = sparkline(row.history.iter().map(|(_, d)| *d), trend_w);
+        // Row-level parity (`reconcile`), when there is one, says more than the trend: which rows differ.
+        let (trend, trend_style) = match app.state.rows.get(k) {
+            Some(rv) if rv.not_matching() == 0 => ("rows ✓ all match".to_owned(), t.ok()),
+            Some(rv) => (
+                format!(
+                    "rows −{} +{} ≠{}",
+                    thousands(rv.missing),
+                    thousands(rv.extra),
+                    thousands(rv.different)
+                ),
+                t.bad(),
+            ),
+            None => (sparkline(row.history.iter().map(|(_, d)| *d), trend_w), style),
+        };
         let mut spans = vec![
             Span::raw(cells),
             Span::styled(pad(&status, if narrow { 7 } else { 9 }), style),
@@ -177,7 +190,7 @@ pub fn render(f: &mut Frame, r: Rect, app: &App) {
         if !narrow && timed {
             spans.push(Span::styled(format!("{} ", hms(row.at)), t.dim()));
         }
-        spans.push(Span::styled(pad(&trend, trend_w), style));
+        spans.push(Span::styled(pad(&trend, trend_w), trend_style));
         let line = Line::from(spans);
         lines.push(if i == view.selected && app.focus == PaneId::Parity {
             line.patch_style(t.selected())

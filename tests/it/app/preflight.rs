@@ -19,6 +19,11 @@ fn scenario(name: &str) -> cutover::sim::Scenario {
 
 /// Runs the binary off the runtime's threads (the simulator answers on them meanwhile).
 async fn preflight(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    preflight_of(RUNBOOK, url, extra, env).await
+}
+
+async fn preflight_of(runbook: &str, url: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let runbook = runbook.to_owned();
     let mut c = Command::new(env!("CARGO_BIN_EXE_cutover"));
     c.current_dir(env!("CARGO_MANIFEST_DIR")).env("NO_COLOR", "1");
     for v in [
@@ -34,7 +39,7 @@ async fn preflight(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
         c.env_remove(v);
     }
     c.envs(env.iter().copied());
-    c.args(["preflight", RUNBOOK, "--sim-url", url, "--format", "json"])
+    c.args(["preflight", &runbook, "--sim-url", url, "--format", "json"])
         .args(extra);
     tokio::task::spawn_blocking(move || c.output().unwrap())
         .await
@@ -257,5 +262,118 @@ async fn a_journaled_preflight_decodes_and_the_journal_verifies() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fix_it_names_for_a_custom_company_lookup_makes_the_check_pass() {
+    // The runbook follows the fix of the wrong-lookup scenario: customers names the table's own lookup.
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    std::fs::create_dir(dir.path().join("packages")).unwrap();
+    std::fs::copy(
+        format!("{root}/runbooks/packages/reference-data.zip"),
+        dir.path().join("packages/reference-data.zip"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(format!("{root}/{RUNBOOK}")).unwrap();
+    let anchor = "    target: dataverse:accounts\n";
+    assert!(text.contains(anchor));
+    let fixed = text.replacen(
+        anchor,
+        "    target: dataverse:accounts\n    company_lookup: cr123_legalentity\n",
+        1,
+    );
+    let path = dir.path().join("weekend.yaml");
+    std::fs::write(&path, fixed).unwrap();
+
+    let sim = sim_support::start_sim(scenario("preflight-wrong-company-lookup")).await;
+    let out = preflight_of(path.to_str().unwrap(), &sim.url(), &[], &[]).await;
+    let r = report(&out);
+    let line = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "company_lookup" && c["subject"] == "customers: dataverse:accounts")
+        .cloned()
+        .unwrap_or_else(|| panic!("no company_lookup line for customers: {r:#}"));
+    assert_eq!(line["status"], "ok", "{line:#}");
+    assert!(
+        line["message"]
+            .as_str()
+            .unwrap()
+            .contains("_cr123_legalentity_value"),
+        "{line:#}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evidence_pack_shows_the_journaled_preflight_with_its_problem_and_fix() {
+    let sim = sim_support::start_sim(scenario("preflight-missing-dmf-group")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let j = crate::support::audit::build_demo(dir.path(), None);
+    let js = j.to_str().unwrap().to_owned();
+    let out = preflight(&sim.url(), &["--journal", &js], &[]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (code, json, err) = crate::support::audit::cutover(&["report", &js, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&json).unwrap();
+    let p = r["preflights"].as_array().unwrap();
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(
+        (
+            p[0]["target"].as_str(),
+            p[0]["errors"].as_u64(),
+            p[0]["runbook"].as_str()
+        ),
+        (Some("simulator"), Some(1), Some("contoso-weekend"))
+    );
+    // The demo run ran another runbook than the preflight checked: the report says so.
+    assert_eq!(p[0]["same_runbook"], false);
+    let checks = p[0]["checks"].as_array().unwrap();
+    assert!(p[0]["ok"].as_u64().unwrap() > 10 && checks.len() > 10, "{p:#?}");
+
+    let (code, md, err) = crate::support::audit::cutover(&["report", &js, "--format", "md"]);
+    assert_eq!(code, 0, "{err}");
+    let section = md.split("## Preflight").nth(1).expect("no Preflight section");
+    let section = section.split("\n## ").next().unwrap();
+    assert!(
+        section.contains("no data project `CutoverReferenceData`"),
+        "{section}"
+    );
+    assert!(section.contains("Data management → Import"), "{section}");
+    assert!(
+        !section.contains("| ok |"),
+        "ok lines belong to the CSV only: {section}"
+    );
+
+    let csv_dir = dir.path().join("csv");
+    let (code, _, err) =
+        crate::support::audit::cutover(&["report", &js, "--format", "csv", "-o", csv_dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let lines = std::fs::read_to_string(csv_dir.join("preflight_checks.csv")).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        checks.len() + 1,
+        "every line, header first"
+    );
+}
+
+#[test]
+fn a_journal_without_a_preflight_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = crate::support::audit::build_demo(dir.path(), None);
+    let (code, md, err) = crate::support::audit::cutover(&["report", j.to_str().unwrap(), "--format", "md"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        md.contains("## Preflight\n\nNo preflight in this journal"),
+        "{md}"
     );
 }

@@ -42,16 +42,16 @@ fn plan(journal: &Path, json: bool) -> (i32, String) {
 }
 
 #[test]
-fn a_slow_rehearsal_step_shows_the_overrun_and_where() {
+fn a_slow_rehearsal_step_shows_the_overrun_and_where_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let journal = rehearsal(dir.path(), "wave-3:customers", 70.0);
     let (code, out) = plan(&journal, false);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 1, "an overrun fails the rehearsal script: {out}");
     assert!(out.contains("measured: 2 step(s)"), "{out}");
     assert!(out.contains("OVERRUNS the freeze window"), "{out}");
     assert!(out.contains("the first wave-3:customers at +"), "{out}");
     let (code, out) = plan(&journal, true);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 1, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["budget"]["measured_steps"],
@@ -86,4 +86,53 @@ fn a_quick_rehearsal_fits_and_a_bad_journal_is_exit_2() {
     let junk = dir.path().join("junk.journal");
     std::fs::write(&junk, "nope").unwrap();
     assert_eq!(plan(&junk, false).0, 2);
+}
+
+#[test]
+fn a_rehearsal_at_600x_scales_machine_time_but_not_the_time_a_person_took() {
+    use cutover::engine::event::{DecisionKind, OperatorAction};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.journal");
+    let (j, mut r) = recorder(&path, "sim", t0(), None);
+    let mut started = run_started("sim", "alice", t0());
+    if let cutover::engine::Event::RunStarted { time_scale, .. } = &mut started {
+        *time_scale = 600.0;
+    }
+    r.at_min(0.0).ev(started);
+    // The approval: 0.21 min (12.6 s) of the operator reading and pressing a key.
+    r.at_min(1.0).intent("dataverse-admin-mode", 1);
+    r.ask(
+        "dataverse-admin-mode",
+        DecisionKind::ApproveManual,
+        "Admin mode on?",
+    );
+    r.at_min(1.21)
+        .decide("dataverse-admin-mode", OperatorAction::Approve, "alice", "done")
+        .done("dataverse-admin-mode");
+    // Machine work: 0.1 min of simulated time is an hour of the real weekend.
+    r.at_min(2.0)
+        .intent("wave-3:customers", 1)
+        .at_min(2.1)
+        .done("wave-3:customers");
+    drop(r);
+    j.close().unwrap();
+
+    let (_, out) = plan(&path, true);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let est = |id: &str| {
+        v["plan"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()["estimate_secs"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(est("dataverse-admin-mode"), 13, "12.6 s of a person stays 12.6 s");
+    assert_eq!(
+        est("wave-3:customers"),
+        3600,
+        "6 s of the simulator at 600x is an hour"
+    );
 }

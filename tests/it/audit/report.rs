@@ -79,6 +79,33 @@ fn the_json_report_holds_the_evidence() {
     let gates = r["gates"].as_array().unwrap();
     assert_eq!((gates.len(), r["gates_total"].as_u64()), (2, Some(2)));
     assert_eq!(gates[0]["passed"], false);
+    assert_eq!(
+        (gates[0]["waived"].as_bool(), gates[1]["waived"].as_bool()),
+        (Some(true), Some(false)),
+        "bob waived the failed wave-1 gate"
+    );
+    assert_eq!(
+        run["exceptions"],
+        serde_json::json!([{"step": "wave-1:gate", "status": "waived", "reason": "10 blocked vendors, waived by finance (ticket FIN-42)"}])
+    );
+
+    // The drift chart starts at each map's initial sync: the copy's progress (1000 rows behind at
+    // minute 17) is not drift; the 10 vendors left behind at the sync's end are.
+    let series = r["charts"]["parity"].as_array().unwrap();
+    let points = |label: &str| -> Vec<(u64, i64)> {
+        series
+            .iter()
+            .find(|s| s["label"] == label)
+            .unwrap_or_else(|| panic!("no series {label}: {series:#?}"))["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["t_ms"].as_u64().unwrap(), p["value"].as_i64().unwrap()))
+            .collect()
+    };
+    assert_eq!(points("customers/USMF"), vec![(33 * 60_000, 2)]);
+    assert_eq!(points("vendors/USMF"), vec![(33 * 60_000, 10)]);
+    assert_eq!(points("products"), vec![(70 * 60_000, 1)]);
     let counts = gates[0]["counts"].as_array().unwrap();
     let row = |map: &str, co: &str| {
         counts
@@ -172,10 +199,13 @@ fn the_json_report_holds_the_evidence() {
     // Charts: one series per parity row, ending at the last value.
     let series = r["charts"]["parity"].as_array().unwrap();
     assert_eq!(series.len(), 4);
-    assert_eq!(series[0]["label"], "products", "the largest drift comes first");
+    assert_eq!(
+        series[0]["label"], "vendors/USMF",
+        "the largest drift after the sync comes first (not the copy's 2000-row start)"
+    );
     assert_eq!(
         series[0]["points"].as_array().unwrap().last().unwrap()["value"],
-        1
+        10
     );
     assert_eq!(
         r["charts"]["errors"].as_array().unwrap().last().unwrap()["value"],
@@ -208,6 +238,10 @@ fn markdown_has_every_section_and_csv_every_table() {
     assert_eq!(code, 0, "{err}");
     for section in [
         "## Run summary",
+        "| Outcome | succeeded with 1 waiver, 0 skips |",
+        "| Waived and skipped | wave-1:gate (waived: 10 blocked vendors, waived by finance (ticket FIN-42)) |",
+        "| FAILED, waived |",
+        "## Preflight",
         "## Planned vs actual by phase",
         "## Waves",
         "## Timeline of steps",
@@ -236,6 +270,10 @@ fn markdown_has_every_section_and_csv_every_table() {
         ("errors.csv", 2),
         ("alerts.csv", 1),
         ("installs.csv", 1),
+        ("preflights.csv", 0),
+        ("preflight_checks.csv", 0),
+        ("rows.csv", 0),
+        ("row_sample.csv", 0),
     ] {
         let text = std::fs::read_to_string(out.join(file)).unwrap();
         let records = parse_csv(&text);
@@ -562,4 +600,100 @@ fn error_totals_name_their_source_and_an_unreadable_one_is_not_available() {
         md.contains("not available (HTTP 403: missing prvReadPluginTraceLog)"),
         "{md}"
     );
+}
+
+#[test]
+fn row_level_parity_is_in_every_format_with_its_sample_keys() {
+    use cutover::engine::event::{FieldDifference, RowClass, RowDifference};
+    use cutover::engine::{Event, event::RunOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rows.journal");
+    let (j, mut r) = support::recorder(&path, "rows-run", support::t0(), None);
+    r.at_min(0.0)
+        .ev(support::run_started("rows-run", "alice", support::t0()));
+    r.at_min(5.0).ev(Event::RowsReconciled {
+        step: "validate.sample".into(),
+        map: "customers".into(),
+        company: Some("USMF".into()),
+        source_rows: 1000,
+        target_rows: 1000,
+        matching: 998,
+        missing: 1,
+        extra: 1,
+        different: 0,
+        sample: vec![
+            RowDifference {
+                class: RowClass::Missing,
+                key: "US-0007".into(),
+                fields: vec![],
+            },
+            RowDifference {
+                class: RowClass::Extra,
+                key: "US-9999".into(),
+                fields: vec![],
+            },
+        ],
+        scratch_bytes: 86_016,
+    });
+    r.at_min(6.0).ev(Event::RowsReconciled {
+        step: "validate.sample".into(),
+        map: "vendors".into(),
+        company: Some("USMF".into()),
+        source_rows: 300,
+        target_rows: 300,
+        matching: 299,
+        missing: 0,
+        extra: 0,
+        different: 1,
+        sample: vec![RowDifference {
+            class: RowClass::Different,
+            key: "V-0042".into(),
+            fields: vec![FieldDifference {
+                field: "VendorOrganizationName".into(),
+                source: "Fabrikam Ltd".into(),
+                target: "Fabrikam Limited".into(),
+            }],
+        }],
+        scratch_bytes: 20_480,
+    });
+    r.at_min(7.0).ev(Event::RunFinished {
+        outcome: RunOutcome::Succeeded,
+    });
+    drop(r);
+    j.close().unwrap();
+
+    let v = json_report(&path, &[]);
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (
+            rows[0]["map"].as_str(),
+            rows[0]["missing"].as_u64(),
+            rows[0]["extra"].as_u64()
+        ),
+        (Some("customers"), Some(1), Some(1))
+    );
+    assert_eq!(
+        rows[1]["sample"][0]["differences"][0],
+        "VendorOrganizationName: Fabrikam Ltd ≠ Fabrikam Limited"
+    );
+    let (code, md, err) = report(&path, &[]);
+    assert_eq!(code, 0, "{err}");
+    let section = md
+        .split("## Row-level parity")
+        .nth(1)
+        .expect("a row-level section");
+    assert!(
+        section.contains("US-0007") && section.contains("missing"),
+        "{section}"
+    );
+    assert!(section.contains("V-0042"), "{section}");
+    let out = dir.path().join("csv");
+    let (code, _, err) = report(&path, &["--format", "csv", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let sample = parse_csv(&std::fs::read_to_string(out.join("row_sample.csv")).unwrap());
+    assert_eq!(sample.len(), 4, "header and three keys: {sample:?}");
+    let key = sample[0].iter().position(|h| h == "key").unwrap();
+    let keys: Vec<&str> = sample[1..].iter().map(|r| r[key].as_str()).collect();
+    assert_eq!(keys, ["US-0007", "US-9999", "V-0042"]);
 }

@@ -7,6 +7,7 @@ mod exec_demo;
 mod exec_dmf;
 mod exec_dualwrite;
 mod exec_reads;
+mod exec_reconcile;
 mod exec_simple;
 mod fault_matrix;
 mod race;

@@ -94,3 +94,73 @@ fn json_has_the_documented_shape() {
     assert!(first["wave"].is_null());
     assert!(v["critical_path"].is_array());
 }
+
+fn small(wave_concurrency: &str, monitor: &str) -> cutover::runbook::Runbook {
+    let text = format!(
+        r#"runbook: plan-test
+version: 1.0.0
+freeze_window:
+  start: 2026-11-27T18:00:00Z
+  end: 2026-11-30T08:00:00Z
+environments:
+  fno:
+    kind: fno
+    url: https://contoso.operations.dynamics.com
+    auth: {{ tenant: t, client_id: c, client_secret: "${{SECRET}}" }}
+  dataverse:
+    kind: dataverse
+    url: https://contoso.crm.dynamics.com
+    auth: {{ tenant: t, client_id: c, client_secret: "${{SECRET}}" }}
+  dualwrite:
+    kind: dualwrite
+    link: [fno, dataverse]
+    mode: operator
+maps:
+  a: {{ source: "fno:A", target: "dataverse:a", master: fno, rows: 5000 }}
+  b: {{ source: "fno:B", target: "dataverse:b", master: fno, rows: 5000 }}
+  c: {{ source: "fno:C", target: "dataverse:c", master: fno, rows: 5000 }}
+phases:
+  - id: sync
+    waves:
+      - id: wave-1
+        maps: [a, b, c]
+{wave_concurrency}
+  - id: watch
+    steps:
+      - id: watch
+        kind: monitor
+        every: 5m
+        maps: all
+{monitor}
+"#
+    );
+    let loaded = load(&text, "plan-test.yaml");
+    assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
+    loaded.runbook.unwrap()
+}
+
+#[test]
+fn a_wave_runs_concurrency_maps_at_once_and_queues_the_rest() {
+    // Each map: 5m + 5000 rows / 5 per second = 1300 s.
+    let all_at_once = plan(&small("        concurrency: 3", "        for: 1h"));
+    let one_at_a_time = plan(&small("        concurrency: 1", "        for: 1h"));
+    let two = plan(&small("        concurrency: 2", "        for: 1h"));
+    assert_eq!(all_at_once.critical_path_secs, 1300 + 3600);
+    assert_eq!(one_at_a_time.critical_path_secs, 3 * 1300 + 3600);
+    assert_eq!(two.critical_path_secs, 2 * 1300 + 3600);
+    // The path runs through the maps that waited for a lane.
+    let ids: Vec<&str> = one_at_a_time.critical_path.iter().map(StepId::as_str).collect();
+    assert_eq!(ids, ["wave-1:a", "wave-1:b", "wave-1:c", "watch"]);
+}
+
+#[test]
+fn a_monitor_until_lasts_to_its_time_not_zero() {
+    // Starts after the wave (1300 s into the window) and runs to 2 hours after the window opened.
+    let p = plan(&small(
+        "        concurrency: 3",
+        "        until: 2026-11-27T20:00:00Z",
+    ));
+    let watch = p.steps.iter().find(|s| s.id.as_str() == "watch").unwrap();
+    assert_eq!(watch.estimate_secs, 7200 - 1300);
+    assert_eq!(p.critical_path_secs, 7200);
+}

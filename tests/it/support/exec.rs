@@ -211,6 +211,7 @@ impl Harness {
             step: planned,
             runbook: self.runbook.clone(),
             runbook_dir: self.dir.path().to_path_buf(),
+            work_dir: self.dir.path().to_path_buf(),
             envs: self.envs.clone(),
             emit: self.emit.clone(),
             clock: self.clock,

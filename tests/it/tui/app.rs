@@ -128,22 +128,114 @@ fn approve_needs_every_checklist_item_ticked() {
     );
 }
 
+/// The envelope the engine journals for a decision, as the console receives it.
+fn journaled(app: &mut App, id: i64, event: Event) {
+    app.apply(&cutover::engine::Envelope {
+        id,
+        seq: u64::try_from(id).unwrap(),
+        at: at(5 * 60),
+        run_id: "7f3c2a91-5d4e-4b8a-9c1f-0a2b3c4d5e6f".into(),
+        event,
+    });
+    app.after_batch();
+}
+
 #[test]
-fn point_of_no_return_asks_twice_and_the_second_ask_ignores_enter() {
+fn point_of_no_return_is_two_dialogs_one_per_journaled_question() {
     let mut s = mid_run(30 * 3600);
     ask(&mut s, 5, "enable-dualwrite", DecisionKind::Confirm, &[]);
+    let base = s.envelopes.len() as i64;
     let mut app = live_app(&s, true);
+
+    // First question (Confirm): one plain dialog, and the command goes on its confirmation.
     key(&mut app, KeyCode::Char('a'));
+    let m = app.modal.as_ref().expect("the first dialog");
+    assert_eq!((m.title.as_str(), &m.kind), ("Confirm step", &ModalKind::Confirm));
     key(&mut app, KeyCode::Enter);
-    let m = app.modal.as_ref().expect("second ask");
-    assert_eq!(m.kind, ModalKind::Strong);
-    assert!(app.take_commands().is_empty());
+    assert!(app.modal.is_none(), "no second dialog for the first question");
+    let cmd = one_command(&mut app);
+    assert_eq!(cmd.action, OperatorAction::Confirm);
+    // Sent is not done: the footer says so until the journal has it.
+    let flash = app.flash.clone().unwrap();
+    assert!(
+        flash.contains("sending Confirm enable-dualwrite as alice")
+            && flash.contains("waiting for the journal"),
+        "{flash}"
+    );
+    journaled(
+        &mut app,
+        base + 1,
+        Event::OperatorDecision {
+            step: Some("enable-dualwrite".into()),
+            action: OperatorAction::Confirm,
+            operator: "alice".into(),
+            reason: None,
+            checklist_done: vec![],
+            identity: None,
+        },
+    );
+    let flash = app.flash.clone().unwrap();
+    assert_eq!(
+        flash,
+        format!(
+            "journaled (event #{}): Confirm enable-dualwrite by alice",
+            base + 1
+        )
+    );
+
+    // Second question (PointOfNoReturn): one red dialog; Enter does not pass it, y does.
+    journaled(
+        &mut app,
+        base + 2,
+        Event::AwaitingOperator {
+            step: Some("enable-dualwrite".into()),
+            decision: DecisionKind::PointOfNoReturn,
+            prompt: "`enable-dualwrite` is a POINT OF NO RETURN".into(),
+            checklist: vec![],
+            deadline: None,
+        },
+    );
+    key(&mut app, KeyCode::Char('a'));
+    let m = app.modal.as_ref().expect("the second dialog");
+    assert_eq!(
+        (m.title.as_str(), &m.kind),
+        ("POINT OF NO RETURN", &ModalKind::Strong)
+    );
+    assert!(m.then.is_none(), "one dialog, not two");
     key(&mut app, KeyCode::Enter);
-    assert!(app.modal.is_some(), "enter does not pass the second ask");
+    assert!(app.modal.is_some(), "enter does not pass the point of no return");
     key(&mut app, KeyCode::Char('y'));
     let cmd = one_command(&mut app);
     assert_eq!(cmd.action, OperatorAction::Confirm);
     assert_eq!(cmd.step.as_ref().unwrap().as_str(), "enable-dualwrite");
+    assert!(app.flash.clone().unwrap().starts_with("sending"));
+}
+
+#[test]
+fn a_command_the_engine_did_not_take_says_so_instead_of_sent() {
+    let mut s = mid_run(30 * 3600);
+    ask(&mut s, 5, "enable-dualwrite", DecisionKind::Confirm, &[]);
+    let base = s.envelopes.len() as i64;
+    let mut app = live_app(&s, true);
+    key(&mut app, KeyCode::Char('a'));
+    key(&mut app, KeyCode::Enter);
+    one_command(&mut app);
+    journaled(
+        &mut app,
+        base + 1,
+        Event::ApprovalRefused {
+            step: Some("enable-dualwrite".into()),
+            action: OperatorAction::Confirm,
+            operator: "alice".into(),
+            identity: None,
+            reason: "alice may not approve a point of no return".into(),
+        },
+    );
+    let flash = app.flash.clone().unwrap();
+    assert!(
+        flash.starts_with("NOT journaled: Confirm enable-dualwrite was refused"),
+        "{flash}"
+    );
 }
 
 #[test]

@@ -458,7 +458,7 @@ fn a_failing_gate_is_rechecked_as_its_runbook_says_with_a_countdown() {
     let runbook = demo_with_gate(dir.path(), 2, "10h");
     let args = [
         runbook.as_os_str(),
-        "--sim".as_ref(),
+        "--sim=demo".as_ref(),
         "--operator".as_ref(),
         "tester".as_ref(),
         "--journal".as_ref(),

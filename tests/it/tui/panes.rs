@@ -166,8 +166,8 @@ fn help_lists_every_binding_from_the_key_map() {
         assert!(screen.contains(&keys), "{keys} not in help");
         assert!(screen.contains(help), "{help} not in help");
     }
-    key(&mut app, KeyCode::Char('j'));
-    assert!(!app.help, "any key closes the help");
+    key(&mut app, KeyCode::Char('x'));
+    assert!(!app.help, "any key but a scrolling one closes the help");
 }
 
 #[test]
@@ -399,4 +399,117 @@ fn a_gateway_mode_runbook_is_labelled_unsupported_in_the_header() {
             "no gateway, no label"
         );
     }
+}
+
+#[test]
+fn the_header_says_when_the_point_of_no_return_was_passed() {
+    let mut s = mid_run(30 * 3600);
+    let mut app = live_app(&s, false);
+    let before = text(render(&mut app, 200, 60).backend().buffer());
+    assert!(!before.contains("point of no return at"), "{before}");
+    s.push(
+        3 * 3600,
+        cutover::engine::Event::StepIntent {
+            step: "enable-dualwrite".into(),
+            attempt: 1,
+            handle: None,
+        },
+    );
+    let mut app = live_app(&s, false);
+    let after = text(render(&mut app, 200, 60).backend().buffer());
+    assert!(
+        after.contains("⚑ past the point of no return at 23:00:00 (enable-dualwrite)"),
+        "{after}"
+    );
+    let compact = text(render(&mut app, 80, 24).backend().buffer());
+    assert!(compact.contains("⚑PNR 23:00"), "{compact}");
+}
+
+#[test]
+fn a_manual_steps_dialog_keeps_the_instructions_on_their_own_lines() {
+    let mut s = mid_run(30 * 3600);
+    s.push(
+        5,
+        cutover::engine::Event::AwaitingOperator {
+            step: Some("freeze-batch".into()),
+            decision: DecisionKind::ApproveManual,
+            prompt:
+                "Stop the batch jobs\n\nSystem administration → Batch jobs → set every group to Withhold."
+                    .into(),
+            checklist: vec![],
+            deadline: None,
+        },
+    );
+    let mut app = live_app(&s, false);
+    key(&mut app, KeyCode::Char('g'));
+    key(&mut app, KeyCode::Char('a'));
+    let screen = text(render(&mut app, 120, 40).backend().buffer());
+    let rows: Vec<&str> = screen.lines().collect();
+    let label = rows
+        .iter()
+        .position(|r| r.contains("║freeze-batch: Stop the batch jobs"))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(!rows[label].contains("System administration"), "{screen}");
+    assert!(
+        !rows[label + 1].contains("Stop the batch"),
+        "the title is not repeated under the label: {screen}"
+    );
+    assert!(
+        rows[label + 2].contains("System administration → Batch jobs"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn g_in_the_detail_pane_lands_on_its_last_page_not_past_it() {
+    let mut app = live_app(&mid_run(30 * 3600), false);
+    while app.focus != PaneId::Detail {
+        key(&mut app, KeyCode::Tab);
+    }
+    let top = text(render(&mut app, 80, 14).backend().buffer());
+    app.on_key(KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT));
+    let bottom = text(render(&mut app, 80, 14).backend().buffer());
+    assert_ne!(top, bottom, "G scrolled");
+    // The pane's inside (between its borders) still has text on most of its rows.
+    let inside: Vec<&str> = bottom
+        .lines()
+        .filter(|l| l.starts_with('┏') || l.starts_with('┃') || l.starts_with('│'))
+        .collect();
+    let filled = inside
+        .iter()
+        .filter(|l| {
+            l.trim_matches(|c: char| c == '┃' || c == '│' || c.is_whitespace())
+                .chars()
+                .count()
+                > 0
+        })
+        .count();
+    assert!(filled * 2 > inside.len(), "a blank pane after G:\n{bottom}");
+    // And k from there moves up at once (the scroll was not left past the end).
+    key(&mut app, KeyCode::Char('k'));
+    let up = text(render(&mut app, 80, 14).backend().buffer());
+    assert_ne!(up, bottom, "k after G moved:\n{up}");
+}
+
+#[test]
+fn the_help_scrolls_on_a_short_terminal_and_reaches_its_last_line() {
+    let mut app = live_app(&mid_run(30 * 3600), false);
+    key(&mut app, KeyCode::Char('?'));
+    let first = text(render(&mut app, 80, 24).backend().buffer());
+    assert!(first.contains("j/k scroll · more ↓"), "{first}");
+    assert!(
+        !first.contains("any key closes"),
+        "the last line is below: {first}"
+    );
+    for _ in 0..60 {
+        key(&mut app, KeyCode::Char('j'));
+    }
+    assert!(app.help, "scrolling keeps the help open");
+    let last = text(render(&mut app, 80, 24).backend().buffer());
+    assert!(
+        last.contains("any key closes") && last.contains("↑ end"),
+        "{last}"
+    );
+    key(&mut app, KeyCode::Char('x'));
+    assert!(!app.help);
 }

@@ -181,7 +181,7 @@ fn replay_in_a_terminal_steps_jumps_to_a_landmark_and_quits_cleanly() {
 
     // Next landmark: the engine asks for the freeze approval; the banner shows it as it was.
     c.keys("n");
-    let s = c.wait_all(&["landmark 1/", "WAITING ON YOU · APPROVE freeze.approve"]);
+    let s = c.wait_all(&["landmark 1/", "WAITING ON THE OPERATOR · APPROVE freeze.approve"]);
     assert!(header(&s).contains("event 3/"), "{s}");
     // Shown with --nocapture: the README's capture of a replay at a landmark.
     println!("{s}");
@@ -236,7 +236,7 @@ fn watch_in_a_terminal_shows_events_as_another_process_appends_them() {
         DecisionKind::ApproveManual,
         "Confirm the F&O freeze",
     );
-    c.wait_all(&["event 3/3", "WAITING ON YOU · APPROVE freeze.approve"]);
+    c.wait_all(&["event 3/3", "WAITING ON THE OPERATOR · APPROVE freeze.approve"]);
     // Nobody can answer it from here.
     c.keys("a");
     c.wait_for("read-only watch");

@@ -176,7 +176,12 @@ async fn decision_keys_are_inert_and_say_read_only() {
     }
     assert!(r.take_commands().is_empty());
     let s = screen(&r, 120, 36);
-    assert!(s.contains("WAITING ON YOU · APPROVE freeze.approve"), "{s}");
+    // The replay shows who was waited on, not "you", and no key that would answer.
+    assert!(
+        s.contains("WAITING ON THE OPERATOR · APPROVE freeze.approve"),
+        "{s}"
+    );
+    assert!(!s.contains("WAITING ON YOU") && !s.contains("[a approve]"), "{s}");
     assert!(s.contains("REPLAY"), "{s}");
 }
 

@@ -1,0 +1,284 @@
+//! Row-level parity (`reconcile`): rows planted per company through the services' own APIs (a row removed, a
+//! row added, a field gone stale, and a swap that leaves the counts equal) are each found, in their class and
+//! company, and nothing else is; the scratch database is gone afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::support::exec as exec_support;
+
+use cutover::connectors::dataverse::company_filter;
+use cutover::engine::event::{Event, RowClass};
+use exec_support::{assert_ok, environments, failure, start};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const SCENARIO: &str = r#"
+name: rows
+seed: 11
+time_scale: 600
+companies: [USMF, USRT]
+default_company: USMF
+entities:
+  fno:
+    Companies: { key: DataArea, rows: 2, fields: { Name: name } }
+    CustomersV3:
+      key: CustomerAccount
+      rows: { USMF: 60, USRT: 40 }
+      fields: { OrganizationName: name, PartyType: "enum:Organization|Person" }
+  dataverse:
+    cdm_companies: { key: cdm_companycode }
+    accounts: { key: accountnumber }
+maps:
+  - { name: companies, source: Companies, target: cdm_companies, key: { source: DataArea, target: cdm_companycode }, initial: { status: running, preloaded: true } }
+  - name: customers
+    source: CustomersV3
+    target: accounts
+    key: { source: CustomerAccount, target: accountnumber }
+    fields: { OrganizationName: name }
+    filter: "PartyType eq Microsoft.Dynamics.DataEntities.DirPartyBaseType'Organization'"
+    initial: { status: stopped, preloaded: true }   # stopped: the planted rows stay as planted
+"#;
+
+const ORGS: &str = "PartyType eq Microsoft.Dynamics.DataEntities.DirPartyBaseType'Organization'";
+
+fn runbook() -> String {
+    format!(
+        r#"runbook: rows
+version: 1.0.0
+{}
+maps:
+  companies: {{ source: "fno:Companies", target: "dataverse:cdm_companies" }}
+  customers:
+    source: fno:CustomersV3
+    target: dataverse:accounts
+    companies: [USMF, USRT]
+    filter: {{ source: "{ORGS}" }}
+    key: {{ source: CustomerAccount, target: accountnumber }}
+    compare: {{ OrganizationName: name }}
+phases:
+  - id: p
+    steps:
+      - {{ id: rows, kind: reconcile, maps: [customers] }}
+      - {{ id: rows-tolerant, kind: reconcile, maps: [customers], sample: 1, max_differences: 5 }}
+"#,
+        environments(true)
+    )
+}
+
+/// (map, company, matching, missing, extra, different, sample) of one step's results.
+type Found = Vec<(
+    Option<String>,
+    u64,
+    u64,
+    u64,
+    u64,
+    Vec<(RowClass, String, Vec<(String, String, String)>)>,
+)>;
+
+fn found(events: &[cutover::engine::Envelope], step: &str) -> Found {
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::RowsReconciled {
+                step: s,
+                company,
+                matching,
+                missing,
+                extra,
+                different,
+                sample,
+                ..
+            } if s.as_str() == step => Some((
+                company.clone(),
+                *matching,
+                *missing,
+                *extra,
+                *different,
+                sample
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.class,
+                            d.key.clone(),
+                            d.fields
+                                .iter()
+                                .map(|f| (f.field.clone(), f.source.clone(), f.target.clone()))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_planted_row_is_found_in_its_class_and_company_and_nothing_else() {
+    let h = start(Some(SCENARIO), &runbook()).await;
+    let c = CancellationToken::new();
+    let fno = h.envs.fno("fno").unwrap();
+    let dv = h.envs.dataverse("dataverse").unwrap();
+    let org_keys = |rows: Vec<serde_json::Map<String, Value>>| -> Vec<(String, Value)> {
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r["CustomerAccount"].as_str().unwrap().to_owned(),
+                    r["OrganizationName"].clone(),
+                )
+            })
+            .collect()
+    };
+    let usmf = org_keys(
+        fno.read(
+            "CustomersV3",
+            Some(&format!("dataAreaId eq 'usmf' and {ORGS}")),
+            &[],
+            Some("CustomerAccount"),
+            3,
+            &c,
+        )
+        .await
+        .unwrap(),
+    );
+    let usrt = org_keys(
+        fno.read(
+            "CustomersV3",
+            Some(&format!("dataAreaId eq 'usrt' and {ORGS}")),
+            &[],
+            Some("CustomerAccount"),
+            1,
+            &c,
+        )
+        .await
+        .unwrap(),
+    );
+    let id_of = |company: &str| {
+        let dv = dv.clone();
+        let company = company.to_owned();
+        let c = c.clone();
+        async move { dv.company_id(&company, &c).await.unwrap().unwrap() }
+    };
+    let (usmf_id, usrt_id) = (id_of("USMF").await, id_of("USRT").await);
+    let remove = |key: String, company_id: String| {
+        let dv = dv.clone();
+        let c = c.clone();
+        async move {
+            let rows = dv
+                .find_by_key_where(
+                    "accounts",
+                    "accountnumber",
+                    &key,
+                    Some(&company_filter("msdyn_company", &company_id)),
+                    &[],
+                    &c,
+                )
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), 1, "{key}");
+            dv.delete("accounts", rows[0]["accountid"].as_str().unwrap(), &c)
+                .await
+                .unwrap();
+        }
+    };
+    let add = |key: &str, name: &str, company_id: &str| {
+        let dv = dv.clone();
+        let c = c.clone();
+        let body = json!({"accountnumber": key, "name": name, "msdyn_company@odata.bind": format!("/cdm_companies({company_id})")});
+        async move {
+            dv.create("accounts", &body, None, &c).await.unwrap();
+        }
+    };
+    // USMF: one row missing, one row extra, one row whose name went stale.
+    remove(usmf[0].0.clone(), usmf_id.clone()).await;
+    add("ZZ-EXTRA-1", "Nobody Ltd", &usmf_id).await;
+    remove(usmf[1].0.clone(), usmf_id.clone()).await;
+    add(&usmf[1].0, "Stale Name Ltd", &usmf_id).await;
+    // USRT: a swap, so the counts still agree.
+    remove(usrt[0].0.clone(), usrt_id.clone()).await;
+    add("ZZ-SWAP-1", "Swapped In Ltd", &usrt_id).await;
+
+    let msg = failure(&h.run("rows").await);
+    assert!(msg.contains("5 rows do not match (max 0)"), "{msg}");
+    assert!(
+        msg.contains("customers@USMF: 1 missing, 1 extra, 1 different"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("customers@USRT: 1 missing, 1 extra, 0 different"),
+        "{msg}"
+    );
+
+    let got = found(&h.events().await, "rows");
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let (company, _, missing, extra, different, sample) = &got[0];
+    assert_eq!(
+        (company.as_deref(), missing, extra, different),
+        (Some("USMF"), &1, &1, &1)
+    );
+    let stale_name = usmf[1].1.as_str().unwrap().to_owned();
+    let mut sample = sample.clone();
+    sample.sort();
+    assert_eq!(
+        sample,
+        vec![
+            (RowClass::Missing, usmf[0].0.clone(), vec![]),
+            (RowClass::Extra, "ZZ-EXTRA-1".to_owned(), vec![]),
+            (
+                RowClass::Different,
+                usmf[1].0.clone(),
+                vec![(
+                    "OrganizationName".to_owned(),
+                    stale_name,
+                    "Stale Name Ltd".to_owned()
+                )]
+            ),
+        ]
+    );
+    let (company, matching, missing, extra, different, sample) = &got[1];
+    assert_eq!(
+        (company.as_deref(), missing, extra, different),
+        (Some("USRT"), &1, &1, &0)
+    );
+    assert!(*matching > 0);
+    let mut sample = sample.clone();
+    sample.sort();
+    assert_eq!(
+        sample,
+        vec![
+            (RowClass::Missing, usrt[0].0.clone(), vec![]),
+            (RowClass::Extra, "ZZ-SWAP-1".to_owned(), vec![]),
+        ]
+    );
+
+    // Within `max_differences` the step passes, and the sample is bounded per class.
+    let r = h.run("rows-tolerant").await;
+    assert_ok(&r);
+    assert_eq!(r.outputs["missing"], "2");
+    let got = found(&h.events().await, "rows-tolerant");
+    assert!(
+        got.iter()
+            .all(|(.., s)| s.iter().filter(|d| d.0 == RowClass::Missing).count() <= 1)
+    );
+
+    // No scratch database is left beside the journal.
+    let left: Vec<_> = std::fs::read_dir(h.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".reconcile.sqlite"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn an_untouched_estate_reconciles_clean() {
+    let h = start(Some(SCENARIO), &runbook()).await;
+    let r = h.run("rows").await;
+    assert_ok(&r);
+    let got = found(&h.events().await, "rows");
+    assert_eq!(got.len(), 2);
+    for (company, matching, missing, extra, different, sample) in got {
+        assert!(company.is_some() && matching > 0, "{company:?}");
+        assert_eq!((missing, extra, different), (0, 0, 0));
+        assert!(sample.is_empty());
+    }
+}
