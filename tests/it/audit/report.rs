@@ -248,7 +248,7 @@ fn markdown_has_every_section_and_csv_every_table() {
         "## Operator decisions",
         "## Gates",
         "## Parity before and after",
-        "## Error queue totals",
+        "## Dual-write error totals by source",
         "## Alerts",
         "## DMF install records",
     ] {
