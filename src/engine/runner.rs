@@ -460,6 +460,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             run_id,
             started,
             record,
+            state,
             ..
         } => {
             let Event::RunStarted {
@@ -478,12 +479,19 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                     runbook.name, rb.runbook
                 )));
             }
-            let changed = runbook.sha256 != sha;
+            // The text this run runs now: as it started, or as last accepted (`runbook_changed`), so an
+            // accepted change is not asked about again on every resume.
+            let current = state
+                .header
+                .accepted_runbook_sha256
+                .clone()
+                .unwrap_or_else(|| runbook.sha256.clone());
+            let changed = current != sha;
             if changed && !opts.accept_changed_runbook {
                 return Err(invalid(format!(
                     "{}the runbook changed since run {run_id} started (sha256 {} → {}); pass --accept-changed-runbook to continue with the new text",
                     diff_summary(&runbook.text, &text, 20),
-                    &runbook.sha256[..12.min(runbook.sha256.len())],
+                    &current[..12.min(current.len())],
                     &sha[..12]
                 )));
             }
@@ -512,7 +520,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                     )));
                 }
                 Some(Event::RunbookChanged {
-                    old_sha256: runbook.sha256.clone(),
+                    old_sha256: current.clone(),
                     new_sha256: sha.clone(),
                     added: diff.added,
                     removed: diff.removed,

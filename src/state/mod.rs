@@ -495,10 +495,10 @@ impl RunState {
             }
             // Shown through the warning the approver journals with it.
             // A preflight belongs to no run: its id has no RunStarted, and the report reads it from the journal.
-            Event::ApprovalRefused { .. }
-            | Event::PreflightChecked { .. }
-            | Event::Checkpoint { .. }
-            | Event::RunbookChanged { .. } => {}
+            Event::ApprovalRefused { .. } | Event::PreflightChecked { .. } | Event::Checkpoint { .. } => {}
+            Event::RunbookChanged { new_sha256, .. } => {
+                self.header.accepted_runbook_sha256 = Some(new_sha256.clone());
+            }
             Event::Log { level, message } => {
                 push_bounded(
                     &mut self.logs,

@@ -152,6 +152,9 @@ pub struct Header {
     pub time_scale: f64,
     pub resumes: u32,
     pub accepted_changed_runbook: bool,
+    /// The sha256 of the runbook text last accepted for this run (`runbook_changed`), when it changed since
+    /// it started: a resume with that same text needs no new acceptance.
+    pub accepted_runbook_sha256: Option<String>,
     pub lease_takeovers: u32,
     pub outcome: Option<RunOutcome>,
     pub finished_at: Option<DateTime<Utc>>,

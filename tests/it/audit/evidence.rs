@@ -541,3 +541,37 @@ fn a_step_inserted_behind_the_position_is_refused_until_accepted_by_name() {
     assert_eq!(accepted_inserted, added);
     assert_eq!(accepted_inserted[0].0, "early");
 }
+
+/// An accepted change is remembered: the next resume with the same text needs no flag and journals nothing
+/// new; another change is asked about again.
+#[test]
+fn an_accepted_runbook_change_is_not_asked_about_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    stopped_at_b(dir);
+    std::fs::write(dir.join("new.yaml"), staged("", "Cee again", true, "")).unwrap();
+    let resume_at_b = |extra: &[&str]| {
+        let mut args = vec![
+            "resume",
+            "run.journal",
+            "--headless",
+            "--sim",
+            "--runbook",
+            "new.yaml",
+        ];
+        args.extend_from_slice(extra);
+        cutover(dir, &args, None)
+    };
+    // Accepted once: the run goes on and stops at the manual step again.
+    let o = resume_at_b(&["--accept-changed-runbook"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    // The same text again, without the flag: not refused, nothing new journaled.
+    let o = resume_at_b(&[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(runbook_changes(&dir.join("run.journal")).len(), 1);
+    // Another change is a change.
+    std::fs::write(dir.join("new.yaml"), staged("", "Cee once more", true, "")).unwrap();
+    let o = resume_at_b(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--accept-changed-runbook"), "{}", text(&o));
+}
