@@ -53,6 +53,18 @@ async fn pages(
     }
 }
 
+/// A listing of `path` with the optional `$filter` and `$select`.
+fn listing(call: &str, path: String, filter: Option<&str>, select: &[&str]) -> Request {
+    let mut req = Request::get(call, path);
+    if let Some(f) = filter {
+        req = req.query("$filter", f);
+    }
+    if !select.is_empty() {
+        req = req.query("$select", select.join(","));
+    }
+    req
+}
+
 impl FnoClient {
     /// Every row of `set` (cross-company) matching `filter`, `select`ed, a page at a time. Returns the rows read.
     pub async fn read_pages(
@@ -64,13 +76,7 @@ impl FnoClient {
         on_page: &mut (dyn FnMut(Page) -> std::result::Result<(), String> + Send),
     ) -> Result<u64> {
         let call = format!("fno.read_all {set}");
-        let mut req = Request::get(&call, format!("/data/{set}")).query("cross-company", "true");
-        if let Some(f) = filter {
-            req = req.query("$filter", f);
-        }
-        if !select.is_empty() {
-            req = req.query("$select", select.join(","));
-        }
+        let req = listing(&call, format!("/data/{set}"), filter, select).query("cross-company", "true");
         pages(self.transport(), &call, req, None, cancel, on_page).await
     }
 }
@@ -86,13 +92,7 @@ impl DataverseClient {
         on_page: &mut (dyn FnMut(Page) -> std::result::Result<(), String> + Send),
     ) -> Result<u64> {
         let call = format!("dataverse.read_all {set}");
-        let mut req = Request::get(&call, format!("/api/data/v9.2/{set}"));
-        if let Some(f) = filter {
-            req = req.query("$filter", f);
-        }
-        if !select.is_empty() {
-            req = req.query("$select", select.join(","));
-        }
+        let req = listing(&call, format!("/api/data/v9.2/{set}"), filter, select);
         pages(
             self.transport(),
             &call,
