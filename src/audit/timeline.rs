@@ -12,23 +12,12 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::text::{at as fmt_at, enum_name, scrub};
+use super::text::{at as fmt_at, scrub};
 use crate::journal::{JournalError, JournalReader};
-use crate::model::event::StepOutcome;
-use crate::model::{Envelope, Event, RunId};
+use crate::model::{Envelope, RunId};
+use crate::state::wording::{self, Class, Form};
 
-/// Why a replay would stop at an event.
-#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum LandmarkKind {
-    Decision,
-    Question,
-    Gate,
-    Failure,
-    Alert,
-    Resume,
-    Finish,
-}
+pub use crate::state::wording::LandmarkKind;
 
 #[derive(Serialize, Clone, Debug, PartialEq)]
 pub struct Landmark {
@@ -40,88 +29,19 @@ pub struct Landmark {
     pub label: String,
 }
 
-fn landmark_of(env: &Envelope) -> Option<(LandmarkKind, String)> {
-    let step =
-        |s: &Option<crate::model::StepId>| s.as_ref().map_or_else(|| "run".to_owned(), |s| s.0.clone());
-    Some(match &env.event {
-        Event::OperatorDecision {
-            step: s,
-            action,
-            operator,
-            reason,
-            ..
-        } => (
-            LandmarkKind::Decision,
-            format!(
-                "{operator}: {} {}{}",
-                enum_name(action),
-                step(s),
-                reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
-            ),
-        ),
-        Event::ApprovalRefused {
-            step: s,
-            action,
-            operator,
-            reason,
-            ..
-        } => (
-            LandmarkKind::Decision,
-            format!("{operator}: {} {} REFUSED ({reason})", enum_name(action), step(s)),
-        ),
-        Event::AwaitingOperator {
-            step: s, decision, ..
-        } => (
-            LandmarkKind::Question,
-            format!("asks {} for {}", enum_name(decision), step(s)),
-        ),
-        Event::GateEvaluated {
-            step: s,
-            passed,
-            failures,
-            ..
-        } => (
-            LandmarkKind::Gate,
-            if *passed {
-                format!("{s} passed")
-            } else {
-                format!("{s} FAILED for {} row(s)", failures.len())
-            },
-        ),
-        Event::StepFinished {
-            step: s,
-            outcome: StepOutcome::Failed { message, reason },
-            ..
-        } => (
-            LandmarkKind::Failure,
-            format!(
-                "{s} failed: {}",
-                StepOutcome::failure_text(message, reason.as_deref())
-            ),
-        ),
-        Event::Alert {
-            severity, message, ..
-        } => (LandmarkKind::Alert, format!("{}: {message}", enum_name(severity))),
-        Event::RunResumed { operator, host, .. } => {
-            (LandmarkKind::Resume, format!("resumed by {operator} on {host}"))
-        }
-        Event::RunFinished { outcome } => {
-            let (name, detail) = super::assemble::outcome_parts(Some(outcome));
-            let detail = detail.map(|d| format!(": {d}")).unwrap_or_default();
-            (LandmarkKind::Finish, format!("finished: {name}{detail}"))
-        }
-        _ => return None,
-    })
-}
-
 /// The landmark an envelope is, if it is one (the replay checks events a watched run appends).
+/// Its label is the event's wording (see [`crate::state::wording`]), as headless text says it.
 pub fn landmark(env: &Envelope) -> Option<Landmark> {
-    landmark_of(env).map(|(kind, label)| Landmark {
+    let w = wording::describe(env, None, Form::Line);
+    let Class::Landmark(kind) = w.class else {
+        return None;
+    };
+    Some(Landmark {
         event_id: env.id,
         seq: env.seq,
         at: fmt_at(env.at),
         kind,
-        label: scrub(&label),
+        label: scrub(&w.sentence()),
     })
 }
 
@@ -150,6 +70,7 @@ pub fn envelopes_between(
 /// The kinds of event that can be a landmark.
 const LANDMARK_KINDS: &[&str] = &[
     "operator_decision",
+    "approval_refused",
     "awaiting_operator",
     "gate_evaluated",
     "step_finished",

@@ -11,6 +11,7 @@ pub mod errors;
 mod eta;
 pub mod parity;
 mod views;
+pub mod wording;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 

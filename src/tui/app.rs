@@ -277,7 +277,7 @@ impl App {
         if self.state.steps.len() != self.tree_steps {
             self.rebuild_tree();
         }
-        if let Some((step, text)) = super::params::event_line(&env.event) {
+        if let Some((step, text)) = super::params::event_line(env, &self.state) {
             let q = self.step_events.entry(step.to_owned()).or_default();
             if q.len() == EVENTS_PER_STEP {
                 q.pop_front();

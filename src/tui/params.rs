@@ -1,9 +1,10 @@
 //! What the console reads from the runbook (step parameters, the error-rate alert threshold) and
 //! the one-line summaries of a step's journal events for the log pane.
 
-use crate::engine::event::{Event, StepOutcome};
+use crate::engine::{Envelope, RunState};
 use crate::runbook::steps as kind;
 use crate::runbook::{Runbook, StepKind};
+use crate::state::wording::{self, Form};
 
 /// The lowest `alert.errors_per_hour` of the runbook's monitor steps: the rate the error pane
 /// compares with.
@@ -44,128 +45,9 @@ pub fn step_params(rb: &Runbook, id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The step an event belongs to and a one-line summary of it, for the step's event list.
-pub fn event_line(event: &Event) -> Option<(&str, String)> {
-    let line = match event {
-        Event::StepIntent {
-            step,
-            attempt,
-            handle,
-        } => (
-            step.as_str(),
-            match handle {
-                Some(h) => format!("intent attempt {attempt} ({} {})", h.kind, h.id),
-                None => format!("intent attempt {attempt}"),
-            },
-        ),
-        Event::StepProgress {
-            step, done, total, ..
-        } => (
-            step.as_str(),
-            match total {
-                Some(t) => format!("progress {done}/{t}"),
-                None => format!("progress {done}"),
-            },
-        ),
-        Event::Request {
-            step: Some(step),
-            method,
-            path,
-            status,
-            duration_ms,
-            error,
-            ..
-        } => (
-            step.as_str(),
-            format!(
-                "{method} {path} → {} {duration_ms}ms{}",
-                status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
-            ),
-        ),
-        Event::StepFinished { step, outcome, .. } => (
-            step.as_str(),
-            match outcome {
-                StepOutcome::Succeeded => "finished: succeeded".to_owned(),
-                StepOutcome::Failed { message, reason } => format!(
-                    "finished: FAILED: {}",
-                    StepOutcome::failure_text(message, reason.as_deref())
-                ),
-                StepOutcome::Skipped { reason } => format!("finished: skipped: {reason}"),
-            },
-        ),
-        Event::AwaitingOperator {
-            step: Some(step),
-            decision,
-            prompt,
-            ..
-        } => (
-            step.as_str(),
-            format!("waiting for operator ({decision:?}): {prompt}"),
-        ),
-        Event::OperatorDecision {
-            step: Some(step),
-            action,
-            operator,
-            reason,
-            ..
-        } => (
-            step.as_str(),
-            format!(
-                "{action:?} by {operator}{}",
-                reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
-            ),
-        ),
-        Event::GateEvaluated {
-            step,
-            passed,
-            failures,
-            ..
-        } => (
-            step.as_str(),
-            if *passed {
-                "gate passed".to_owned()
-            } else {
-                format!("gate FAILED for {} map(s)", failures.len())
-            },
-        ),
-        Event::ParitySample {
-            step: Some(step),
-            map,
-            company,
-            source,
-            target,
-        } => (
-            step.as_str(),
-            format!(
-                "parity {map}{} {source} / {target}",
-                company.as_ref().map(|c| format!("@{c}")).unwrap_or_default()
-            ),
-        ),
-        Event::InstallRecord {
-            step,
-            package,
-            version,
-            result,
-            ..
-        } => (step.as_str(), format!("installed {package} {version}: {result}")),
-        Event::RowsReconciled {
-            step,
-            map,
-            company,
-            matching,
-            missing,
-            extra,
-            different,
-            ..
-        } => (
-            step.as_str(),
-            format!(
-                "rows {map}{}: {matching} match, {missing} missing, {extra} extra, {different} different",
-                company.as_ref().map(|c| format!("@{c}")).unwrap_or_default()
-            ),
-        ),
-        _ => return None,
-    };
-    Some(line)
+/// The step an event belongs to and its wording under the step's name (see
+/// [`crate::state::wording`]), for the step's event list; `state` has applied `env`.
+pub fn event_line<'a>(env: &'a Envelope, state: &RunState) -> Option<(&'a str, String)> {
+    let w = wording::describe_in(env, state, Form::UnderStep);
+    w.step.map(|s| (s.as_str(), w.sentence()))
 }

@@ -42,13 +42,23 @@ fn landmarks_name_every_decision_gate_failure_and_alert_in_order() {
     assert!(marks.windows(2).all(|w| w[0].seq < w[1].seq));
     let waiver = next_landmark(&marks, marks[2].event_id, &[K::Decision]).unwrap();
     assert!(
-        waiver.label.starts_with("bob: waive wave-1:gate"),
+        waiver.label.starts_with("decided wave-1:gate: waive by bob"),
         "{}",
         waiver.label
     );
     assert_eq!(waiver.at, "2027-01-15T08:52:00.000Z");
     let gate = previous_landmark(&marks, waiver.event_id, &[K::Gate]).unwrap();
-    assert_eq!(gate.label, "wave-1:gate FAILED for 1 row(s)");
+    assert_eq!(
+        gate.label,
+        "gate wave-1:gate FAILED: vendors/USMF source 300 target 290 allowed 0 errors 1"
+    );
+    // The same words as headless text (one wording per event: state::wording).
+    let failure = next_landmark(&marks, gate.event_id, &[K::Failure]).unwrap();
+    assert_eq!(failure.label, "FAILED validate.sample: 3 of 100 records differ");
+    assert_eq!(
+        marks.last().unwrap().label,
+        "run weekend-7f3a finished: succeeded"
+    );
     assert!(next_landmark(&marks, marks.last().unwrap().event_id, &[]).is_none());
 }
 

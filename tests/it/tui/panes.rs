@@ -242,8 +242,9 @@ fn the_detail_and_events_panes_say_why_a_step_failed_in_the_services_words() {
         "the detail pane names the reason\n{screen}"
     );
     // The step's events say it too (the pane cuts lines at its width, so read the line itself).
+    let state = s.state();
     let finished = s.envelopes.iter().rev().find_map(|e| match &e.event {
-        cutover::engine::event::Event::StepFinished { .. } => cutover::tui::params::event_line(&e.event),
+        cutover::engine::event::Event::StepFinished { .. } => cutover::tui::params::event_line(e, &state),
         _ => None,
     });
     let (_, line) = finished.unwrap();
@@ -252,7 +253,7 @@ fn the_detail_and_events_panes_say_why_a_step_failed_in_the_services_words() {
         "{line}"
     );
     assert!(
-        screen.contains("#30 finished: FAILED: the initial sync of vendors"),
+        screen.contains("#30 FAILED after 11m 40s: the initial sync of vendors"),
         "{screen}"
     );
 }

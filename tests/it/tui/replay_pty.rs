@@ -177,7 +177,7 @@ fn replay_in_a_terminal_steps_jumps_to_a_landmark_and_quits_cleanly() {
 
     // Step forward one event: the first step starts.
     c.keys(".");
-    c.wait_all(&["event 2/", "intent attempt 1"]);
+    c.wait_all(&["event 2/", "#2 start"]);
 
     // Next landmark: the engine asks for the freeze approval; the banner shows it as it was.
     c.keys("n");
