@@ -1,5 +1,5 @@
 //! Where dual-write errors can actually be read. There is no error-queue API (the F&O `DualWriteErrorLog`
-//! table is not an OData entity set; `/data/DualWriteErrorLogs` is 404 on a real environment), so each
+//! table is not an OData entity set; asking F&O for it as an entity set is 404 on a real environment), so each
 //! figure the console shows comes from one named source, which is either available (a total, the total per
 //! category, a bounded sample of entries) or not available (with the reason): never a silent zero.
 //!
@@ -204,22 +204,14 @@ pub async fn async_operations(
         super::fno::odata_string(logical),
         odata_instant(since)
     );
-    let read = dataverse_rows(
+    dataverse_source(
         dv,
         "dataverse.asyncoperations",
         "asyncoperations",
         "asyncoperationid,name,message,friendlymessage,statuscode,createdon,primaryentitytype",
         &filter,
         cancel,
-    )
-    .await;
-    let (total, rows) = match read {
-        Ok(r) => r,
-        Err(e) => return unavailable_or(e),
-    };
-    let entries: Vec<SourceEntry> = rows
-        .iter()
-        .map(|r| {
+        |r| {
             let message = Some(text(r, "friendlymessage"))
                 .filter(|m| !m.is_empty())
                 .unwrap_or_else(|| text(r, "message"));
@@ -230,8 +222,27 @@ pub async fn async_operations(
                 category: classify(&message).to_owned(),
                 message,
             }
-        })
-        .collect();
+        },
+    )
+    .await
+}
+
+/// One Dataverse table read as a source: its rows matching `filter` (the total and a bounded sample), each
+/// made an entry by `entry`; a 403/404 is "not available".
+async fn dataverse_source(
+    dv: &DataverseClient,
+    call: &str,
+    set: &str,
+    select: &str,
+    filter: &str,
+    cancel: &CancellationToken,
+    entry: impl Fn(&Value) -> SourceEntry,
+) -> Result<SourceReport> {
+    let (total, rows) = match dataverse_rows(dv, call, set, select, filter, cancel).await {
+        Ok(r) => r,
+        Err(e) => return unavailable_or(e),
+    };
+    let entries: Vec<SourceEntry> = rows.iter().map(entry).collect();
     Ok(SourceReport::Available {
         total,
         by_category: tally(&entries, total),
@@ -251,22 +262,14 @@ pub async fn plugin_trace_logs(
         super::fno::odata_string(logical),
         odata_instant(since)
     );
-    let read = dataverse_rows(
+    dataverse_source(
         dv,
         "dataverse.plugintracelogs",
         "plugintracelogs",
         "plugintracelogid,typename,messagename,primaryentity,exceptiondetails,messageblock,createdon,correlationid",
         &filter,
         cancel,
-    )
-    .await;
-    let (total, rows) = match read {
-        Ok(r) => r,
-        Err(e) => return unavailable_or(e),
-    };
-    let entries: Vec<SourceEntry> = rows
-        .iter()
-        .map(|r| {
+        |r| {
             let message = text(r, "exceptiondetails");
             SourceEntry {
                 id: text(r, "plugintracelogid"),
@@ -277,13 +280,9 @@ pub async fn plugin_trace_logs(
                 category: classify(&message).to_owned(),
                 message,
             }
-        })
-        .collect();
-    Ok(SourceReport::Available {
-        total,
-        by_category: tally(&entries, total),
-        entries,
-    })
+        },
+    )
+    .await
 }
 
 /// `dmf.execution_errors`: `GetExecutionErrors` of an initial-sync (DWM) execution. Every error of the
@@ -343,13 +342,10 @@ pub async fn gateway_initial_sync(
         Err(e) => return unavailable_or(e),
     };
     let total: u64 = companies.iter().map(|c| c.error_count).sum();
-    let mut by_category: BTreeMap<String, u64> = BTreeMap::new();
     let mut entries = Vec::new();
     for c in &companies {
         let request = c.initial_sync_request_id.clone().unwrap_or_default();
         for (i, e) in c.errors().enumerate() {
-            let category = classify(&e.error_message).to_owned();
-            *by_category.entry(category.clone()).or_default() += 1;
             if entries.len() < SAMPLE_MAX {
                 entries.push(SourceEntry {
                     id: format!("{pid}#{request}#{}#{i}", c.legal_entity_id),
@@ -359,20 +355,15 @@ pub async fn gateway_initial_sync(
                     } else {
                         format!("{} ({})", e.record_id, c.legal_entity_id)
                     },
-                    category,
+                    category: classify(&e.error_message).to_owned(),
                     message: e.error_message.clone(),
                 });
             }
         }
     }
-    // Errors a company counts beyond the ones its legs list.
-    let listed: u64 = by_category.values().sum();
-    if total > listed {
-        *by_category.entry("unsampled".into()).or_default() += total - listed;
-    }
     Ok(SourceReport::Available {
         total,
-        by_category,
+        by_category: tally(&entries, total),
         entries,
     })
 }
