@@ -557,6 +557,19 @@ pub struct Gate {
     /// The operator confirms before the next wave starts.
     #[serde(default, skip_serializing_if = "is_false")]
     pub confirm: bool,
+    /// `counts` (built-in): parity compares row counts. `rows`: also row-level parity (as the `reconcile`
+    /// step does) for every map of the wave with a `key`: a missing, extra or different row fails the gate
+    /// even when the counts agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<GateLevel>,
+}
+
+/// How deep a gate's parity looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GateLevel {
+    Counts,
+    Rows,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -3,7 +3,8 @@
 //! `error_sources`), and journals `GateEvaluated`. Failures name each map/company pair outside its
 //! tolerance, and, when the errors of the available sources exceed `max_errors`, every map that has some
 //! with each figure's source. A map none of whose sources can be read is put to the operator (waive, retry,
-//! abort) before the verdict, never counted as zero. The scheduler decides retry/waive/abort on a failure.
+//! abort) before the verdict, never counted as zero. With `level: rows` every keyed map of the wave is also
+//! reconciled row by row (`reconcile`): a missing, extra or different row fails the gate even when counts agree. The scheduler decides retry/waive/abort on a failure.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use super::parity::describe;
 use super::{Res, StepCtx, fail};
 use crate::engine::event::{Event, GateFailure};
 use crate::runbook::Gate;
+use crate::runbook::model::GateLevel;
 
 fn find_wave(ctx: &StepCtx, wave: &str) -> Res<(Gate, Vec<String>)> {
     for phase in &ctx.runbook.phases {
@@ -77,6 +79,45 @@ pub async fn run(ctx: &StepCtx, wave: &str) -> Res {
                     allowed: 0,
                     errors: *n,
                 });
+            }
+        }
+    }
+    if gate.level == Some(GateLevel::Rows) {
+        for m in &maps {
+            if m.spec.key.is_none() {
+                super::log(
+                    ctx,
+                    crate::engine::event::LogLevel::Warn,
+                    format!(
+                        "gate after {wave}: map {} has no key: counted, not reconciled row by row",
+                        m.id
+                    ),
+                );
+                continue;
+            }
+            for company in m.companies() {
+                let c = super::reconcile::reconcile_one(ctx, m, company.as_deref(), 100).await?;
+                if c.not_matching() == 0 {
+                    continue;
+                }
+                lines.push(format!(
+                    "rows {}{}: {} missing, {} extra, {} different",
+                    m.id,
+                    company.as_deref().map(|c| format!("@{c}")).unwrap_or_default(),
+                    c.missing,
+                    c.extra,
+                    c.different
+                ));
+                if !failures.iter().any(|f| f.map == m.id && f.company == company) {
+                    failures.push(GateFailure {
+                        map: m.id.clone(),
+                        company: company.clone(),
+                        source: c.source_rows,
+                        target: c.target_rows,
+                        allowed: 0,
+                        errors: errors.get(&m.id).copied().unwrap_or(0),
+                    });
+                }
             }
         }
     }

@@ -20,13 +20,20 @@ use crate::runbook::{EnvKind, MapSelection};
 
 /// The counts of one map and company.
 #[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    source_rows: u64,
-    target_rows: u64,
-    matching: u64,
-    missing: u64,
-    extra: u64,
-    different: u64,
+pub(super) struct Counts {
+    pub source_rows: u64,
+    pub target_rows: u64,
+    pub matching: u64,
+    pub missing: u64,
+    pub extra: u64,
+    pub different: u64,
+}
+
+impl Counts {
+    /// Keys that do not match, whatever the class.
+    pub fn not_matching(&self) -> u64 {
+        self.missing + self.extra + self.different
+    }
 }
 
 pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64) -> Res {
@@ -45,7 +52,7 @@ pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64) ->
         }
         for company in m.companies() {
             let c = reconcile_one(ctx, m, company.as_deref(), sample).await?;
-            let n = c.missing + c.extra + c.different;
+            let n = c.not_matching();
             bad += n;
             totals.source_rows += c.source_rows;
             totals.target_rows += c.target_rows;
@@ -85,7 +92,13 @@ pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64) ->
     Ok(outputs)
 }
 
-async fn reconcile_one(ctx: &StepCtx, m: &MapRef, company: Option<&str>, sample: usize) -> Res<Counts> {
+/// Row-level parity of one map and company, journaled as `RowsReconciled` (also a gate's `level: rows`).
+pub(super) async fn reconcile_one(
+    ctx: &StepCtx,
+    m: &MapRef,
+    company: Option<&str>,
+    sample: usize,
+) -> Res<Counts> {
     let Some(key) = m.spec.key.clone() else {
         return Ok(Counts::default());
     };

@@ -282,3 +282,88 @@ async fn an_untouched_estate_reconciles_clean() {
         assert!(sample.is_empty());
     }
 }
+
+fn gated(level: &str) -> String {
+    format!(
+        r#"runbook: rows-gate
+version: 1.0.0
+{}
+maps:
+  companies: {{ source: "fno:Companies", target: "dataverse:cdm_companies", initial_sync: none }}
+  customers:
+    source: fno:CustomersV3
+    target: dataverse:accounts
+    companies: [USMF, USRT]
+    filter: {{ source: "{ORGS}" }}
+    key: {{ source: CustomerAccount, target: accountnumber }}
+    compare: {{ OrganizationName: name }}
+phases:
+  - id: sync
+    gate: {{ parity: true{level} }}
+    waves:
+      - {{ id: w1, maps: [customers] }}
+"#,
+        environments(true)
+    )
+}
+
+/// A swap leaves the counts equal: a counts gate passes it, a `level: rows` gate does not, and says where.
+#[tokio::test]
+async fn a_rows_gate_fails_on_a_swap_that_a_counts_gate_passes() {
+    for (level, passes) in [("", true), (", level: rows", false)] {
+        let h = start(Some(SCENARIO), &gated(level)).await;
+        let c = CancellationToken::new();
+        let fno = h.envs.fno("fno").unwrap();
+        let dv = h.envs.dataverse("dataverse").unwrap();
+        let usrt = fno
+            .read(
+                "CustomersV3",
+                Some(&format!("dataAreaId eq 'usrt' and {ORGS}")),
+                &[],
+                Some("CustomerAccount"),
+                1,
+                &c,
+            )
+            .await
+            .unwrap();
+        let key = usrt[0]["CustomerAccount"].as_str().unwrap().to_owned();
+        let usrt_id = dv.company_id("USRT", &c).await.unwrap().unwrap();
+        let rows = dv
+            .find_by_key_where(
+                "accounts",
+                "accountnumber",
+                &key,
+                Some(&company_filter("msdyn_company", &usrt_id)),
+                &[],
+                &c,
+            )
+            .await
+            .unwrap();
+        dv.delete("accounts", rows[0]["accountid"].as_str().unwrap(), &c)
+            .await
+            .unwrap();
+        let body = json!({"accountnumber": "ZZ-SWAP-1", "name": "Swapped In Ltd", "msdyn_company@odata.bind": format!("/cdm_companies({usrt_id})")});
+        dv.create("accounts", &body, None, &c).await.unwrap();
+
+        let r = h.run("w1:gate").await;
+        if passes {
+            assert_ok(&r);
+        } else {
+            let msg = failure(&r);
+            assert!(
+                msg.contains("rows customers@USRT: 1 missing, 1 extra, 0 different"),
+                "{msg}"
+            );
+            assert!(!msg.contains("customers@USMF"), "{msg}");
+            let events = h.events().await;
+            assert!(events.iter().any(|e| matches!(&e.event,
+                Event::GateEvaluated { passed: false, failures, .. }
+                    if failures.iter().any(|f| f.map == "customers" && f.company.as_deref() == Some("USRT")))));
+            assert_eq!(
+                found(&events, "w1:gate").len(),
+                2,
+                "both companies reconciled and journaled"
+            );
+        }
+    }
+}
