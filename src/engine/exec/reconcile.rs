@@ -11,7 +11,7 @@
 //! `max_differences` (0 by default). Maps without a key are skipped with a warning.
 
 use super::maps::{MapRef, dataverse_company_filter, resolve, side_filter};
-use super::{Res, StepCtx, fail, log};
+use super::{Res, StepCtx, fail, log, progress};
 use crate::connectors::dataverse::and_filters;
 use crate::connectors::fno::company_filter as fno_company_filter;
 use crate::engine::event::{Event, LogLevel};
@@ -176,7 +176,19 @@ pub(super) async fn reconcile_one(
 
     let mut fno_select: Vec<&str> = vec![fno_key.as_str()];
     fno_select.extend(fno_fields.iter().map(String::as_str));
-    let mut on_fno = |page| scratch.insert(fno_side, &fno_key, &fno_fields, page);
+    // Progress as pages arrive: rows read on each side so far (journaled batched, shown in the console).
+    let where_ = format!("{}{}", m.id, company.map(|c| format!("@{c}")).unwrap_or_default());
+    let read_so_far = std::sync::atomic::AtomicU64::new(0);
+    let note = |side: &str, n: u64| {
+        progress(ctx, n, None, Some(format!("{where_}: {n} rows read ({side})")));
+    };
+    let mut on_fno = |page: crate::connectors::rows::Page| {
+        let n = read_so_far.fetch_add(page.len() as u64, std::sync::atomic::Ordering::Relaxed)
+            + page.len() as u64;
+        scratch.insert(fno_side, &fno_key, &fno_fields, page)?;
+        note("F&O", n);
+        Ok(())
+    };
     let fno_rows = fno
         .read_pages(
             fno_set,
@@ -186,9 +198,16 @@ pub(super) async fn reconcile_one(
             &mut on_fno,
         )
         .await?;
+    read_so_far.store(0, std::sync::atomic::Ordering::Relaxed);
     let mut dv_select: Vec<&str> = vec![dv_key.as_str()];
     dv_select.extend(dv_fields.iter().map(String::as_str));
-    let mut on_dv = |page| scratch.insert(dv_side, &dv_key, &dv_fields, page);
+    let mut on_dv = |page: crate::connectors::rows::Page| {
+        let n = read_so_far.fetch_add(page.len() as u64, std::sync::atomic::Ordering::Relaxed)
+            + page.len() as u64;
+        scratch.insert(dv_side, &dv_key, &dv_fields, page)?;
+        note("Dataverse", n);
+        Ok(())
+    };
     let dv_rows = dv
         .read_pages(dv_set, dv_filter.as_deref(), &dv_select, &ctx.cancel, &mut on_dv)
         .await?;

@@ -367,3 +367,33 @@ async fn a_rows_gate_fails_on_a_swap_that_a_counts_gate_passes() {
         }
     }
 }
+
+/// Rows read show as progress while both sides are read.
+#[tokio::test]
+async fn reading_both_sides_reports_progress_per_side() {
+    let h = start(Some(SCENARIO), &runbook()).await;
+    assert_ok(&h.run("rows").await);
+    let notes: Vec<String> = h
+        .events()
+        .await
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::StepProgress {
+                step, note: Some(n), ..
+            } if step.as_str() == "rows" => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("customers@USMF: ") && n.ends_with("rows read (F&O)")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("customers@USRT: ") && n.ends_with("rows read (Dataverse)")),
+        "{notes:?}"
+    );
+}
