@@ -57,26 +57,7 @@ fn report(out: &Output) -> Value {
 }
 
 async fn requests(url: &str) -> Vec<(String, String)> {
-    let c = cutover::connectors::net::client().unwrap();
-    let v: Value = c
-        .get(format!("{url}/_sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["method"].as_str().unwrap().to_owned(),
-                r["path"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    sim_support::request_log(url).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -173,20 +173,10 @@ async fn requests_are_the_servers_and_a_refused_transition_keeps_the_services_wo
         Err(ConnectorError::NotFound { .. })
     ));
     // The connection set id was discovered once, for every call above.
-    let log: serde_json::Value = h
-        .client
-        .get(format!("{}/_sim/requests", h.url))
-        .send()
+    let envs = crate::support::sim::request_log(&h.url)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let envs = log["requests"]
-        .as_array()
-        .unwrap()
         .iter()
-        .filter(|r| r["path"] == "/api/DualWriteManagement/1.0/Environments")
+        .filter(|(_, p)| p == "/api/DualWriteManagement/1.0/Environments")
         .count();
     assert_eq!(envs, 1);
 }

@@ -19,7 +19,6 @@ use cutover::engine::scheduler::operator::{
     AutoApprove, HeadlessOperator, InteractiveOperator, Questions, Refusals,
 };
 use exec_support::{Harness, assert_ok, environments, failure, start};
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 /// Three independent maps; `customers` can carry live failures and Dataverse can deny tables.
@@ -79,26 +78,11 @@ phases:
     )
 }
 
-async fn sim_get(h: &Harness, path: &str) -> (u16, Value) {
-    let c = cutover::connectors::net::client().unwrap();
-    let r = c.get(format!("{}/{path}", h.sim.url())).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn requests(h: &Harness) -> Vec<String> {
-    let (_, v) = sim_get(h, "_sim/requests").await;
-    v["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}",
-                r["method"].as_str().unwrap(),
-                r["path"].as_str().unwrap()
-            )
-        })
+    crate::support::sim::request_log(&h.sim.url())
+        .await
+        .into_iter()
+        .map(|(m, p)| format!("{m} {p}"))
         .collect()
 }
 

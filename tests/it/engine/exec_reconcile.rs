@@ -112,90 +112,80 @@ fn found(events: &[cutover::engine::Envelope], step: &str) -> Found {
         .collect()
 }
 
+/// The first `n` organisations of a company in F&O: (account, name).
+async fn organisations(h: &exec_support::Harness, company: &str, n: usize) -> Vec<(String, Value)> {
+    let fno = h.envs.fno("fno").unwrap();
+    fno.read(
+        "CustomersV3",
+        Some(&format!("dataAreaId eq '{company}' and {ORGS}")),
+        &[],
+        Some("CustomerAccount"),
+        n,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| {
+        (
+            r["CustomerAccount"].as_str().unwrap().to_owned(),
+            r["OrganizationName"].clone(),
+        )
+    })
+    .collect()
+}
+
+async fn company_id(h: &exec_support::Harness, code: &str) -> String {
+    let dv = h.envs.dataverse("dataverse").unwrap();
+    dv.company_id(code, &CancellationToken::new())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Removes a company's account through the Web API (planting a row missing on the target).
+async fn remove_account(h: &exec_support::Harness, key: &str, company_id: &str) {
+    let (dv, c) = (h.envs.dataverse("dataverse").unwrap(), CancellationToken::new());
+    let rows = dv
+        .find_by_key_where(
+            "accounts",
+            "accountnumber",
+            key,
+            Some(&company_filter("msdyn_company", company_id)),
+            &[],
+            &c,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{key}");
+    dv.delete("accounts", rows[0]["accountid"].as_str().unwrap(), &c)
+        .await
+        .unwrap();
+}
+
+/// Creates an account in a company through the Web API (planting a row extra on the target).
+async fn add_account(h: &exec_support::Harness, key: &str, name: &str, company_id: &str) {
+    let dv = h.envs.dataverse("dataverse").unwrap();
+    let body = json!({"accountnumber": key, "name": name, "msdyn_company@odata.bind": format!("/cdm_companies({company_id})")});
+    dv.create("accounts", &body, None, &CancellationToken::new())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn every_planted_row_is_found_in_its_class_and_company_and_nothing_else() {
     let h = start(Some(SCENARIO), &runbook()).await;
-    let c = CancellationToken::new();
-    let fno = h.envs.fno("fno").unwrap();
-    let dv = h.envs.dataverse("dataverse").unwrap();
-    let org_keys = |rows: Vec<serde_json::Map<String, Value>>| -> Vec<(String, Value)> {
-        rows.into_iter()
-            .map(|r| {
-                (
-                    r["CustomerAccount"].as_str().unwrap().to_owned(),
-                    r["OrganizationName"].clone(),
-                )
-            })
-            .collect()
-    };
-    let usmf = org_keys(
-        fno.read(
-            "CustomersV3",
-            Some(&format!("dataAreaId eq 'usmf' and {ORGS}")),
-            &[],
-            Some("CustomerAccount"),
-            3,
-            &c,
-        )
-        .await
-        .unwrap(),
-    );
-    let usrt = org_keys(
-        fno.read(
-            "CustomersV3",
-            Some(&format!("dataAreaId eq 'usrt' and {ORGS}")),
-            &[],
-            Some("CustomerAccount"),
-            1,
-            &c,
-        )
-        .await
-        .unwrap(),
-    );
-    let id_of = |company: &str| {
-        let dv = dv.clone();
-        let company = company.to_owned();
-        let c = c.clone();
-        async move { dv.company_id(&company, &c).await.unwrap().unwrap() }
-    };
-    let (usmf_id, usrt_id) = (id_of("USMF").await, id_of("USRT").await);
-    let remove = |key: String, company_id: String| {
-        let dv = dv.clone();
-        let c = c.clone();
-        async move {
-            let rows = dv
-                .find_by_key_where(
-                    "accounts",
-                    "accountnumber",
-                    &key,
-                    Some(&company_filter("msdyn_company", &company_id)),
-                    &[],
-                    &c,
-                )
-                .await
-                .unwrap();
-            assert_eq!(rows.len(), 1, "{key}");
-            dv.delete("accounts", rows[0]["accountid"].as_str().unwrap(), &c)
-                .await
-                .unwrap();
-        }
-    };
-    let add = |key: &str, name: &str, company_id: &str| {
-        let dv = dv.clone();
-        let c = c.clone();
-        let body = json!({"accountnumber": key, "name": name, "msdyn_company@odata.bind": format!("/cdm_companies({company_id})")});
-        async move {
-            dv.create("accounts", &body, None, &c).await.unwrap();
-        }
-    };
+    let usmf = organisations(&h, "usmf", 3).await;
+    let usrt = organisations(&h, "usrt", 1).await;
+    let (usmf_id, usrt_id) = (company_id(&h, "USMF").await, company_id(&h, "USRT").await);
     // USMF: one row missing, one row extra, one row whose name went stale.
-    remove(usmf[0].0.clone(), usmf_id.clone()).await;
-    add("ZZ-EXTRA-1", "Nobody Ltd", &usmf_id).await;
-    remove(usmf[1].0.clone(), usmf_id.clone()).await;
-    add(&usmf[1].0, "Stale Name Ltd", &usmf_id).await;
+    remove_account(&h, &usmf[0].0, &usmf_id).await;
+    add_account(&h, "ZZ-EXTRA-1", "Nobody Ltd", &usmf_id).await;
+    remove_account(&h, &usmf[1].0, &usmf_id).await;
+    add_account(&h, &usmf[1].0, "Stale Name Ltd", &usmf_id).await;
     // USRT: a swap, so the counts still agree.
-    remove(usrt[0].0.clone(), usrt_id.clone()).await;
-    add("ZZ-SWAP-1", "Swapped In Ltd", &usrt_id).await;
+    remove_account(&h, &usrt[0].0, &usrt_id).await;
+    add_account(&h, "ZZ-SWAP-1", "Swapped In Ltd", &usrt_id).await;
 
     let msg = failure(&h.run("rows").await);
     assert!(msg.contains("5 rows do not match (max 0)"), "{msg}");
@@ -312,38 +302,10 @@ phases:
 async fn a_rows_gate_fails_on_a_swap_that_a_counts_gate_passes() {
     for (level, passes) in [("", true), (", level: rows", false)] {
         let h = start(Some(SCENARIO), &gated(level)).await;
-        let c = CancellationToken::new();
-        let fno = h.envs.fno("fno").unwrap();
-        let dv = h.envs.dataverse("dataverse").unwrap();
-        let usrt = fno
-            .read(
-                "CustomersV3",
-                Some(&format!("dataAreaId eq 'usrt' and {ORGS}")),
-                &[],
-                Some("CustomerAccount"),
-                1,
-                &c,
-            )
-            .await
-            .unwrap();
-        let key = usrt[0]["CustomerAccount"].as_str().unwrap().to_owned();
-        let usrt_id = dv.company_id("USRT", &c).await.unwrap().unwrap();
-        let rows = dv
-            .find_by_key_where(
-                "accounts",
-                "accountnumber",
-                &key,
-                Some(&company_filter("msdyn_company", &usrt_id)),
-                &[],
-                &c,
-            )
-            .await
-            .unwrap();
-        dv.delete("accounts", rows[0]["accountid"].as_str().unwrap(), &c)
-            .await
-            .unwrap();
-        let body = json!({"accountnumber": "ZZ-SWAP-1", "name": "Swapped In Ltd", "msdyn_company@odata.bind": format!("/cdm_companies({usrt_id})")});
-        dv.create("accounts", &body, None, &c).await.unwrap();
+        let key = organisations(&h, "usrt", 1).await.remove(0).0;
+        let usrt_id = company_id(&h, "USRT").await;
+        remove_account(&h, &key, &usrt_id).await;
+        add_account(&h, "ZZ-SWAP-1", "Swapped In Ltd", &usrt_id).await;
 
         let r = h.run("w1:gate").await;
         if passes {

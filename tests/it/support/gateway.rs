@@ -181,25 +181,10 @@ pub async fn start_codes(c: &reqwest::Client, url: &str) -> Vec<String> {
 }
 
 /// How many `POST .../Start` requests reached the simulator (`/_sim/requests`, answered or not).
-pub async fn start_posts(c: &reqwest::Client, url: &str) -> usize {
-    let v: Value = c
-        .get(format!("{url}/_sim/requests"))
-        .send()
+pub async fn start_posts(_c: &reqwest::Client, url: &str) -> usize {
+    super::sim::request_log(url)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["requests"]
-        .as_array()
-        .unwrap()
         .iter()
-        .filter(|r| {
-            r["method"] == "POST"
-                && r["path"]
-                    .as_str()
-                    .unwrap_or("")
-                    .ends_with("/DualWriteManagement/1.0/Start")
-        })
+        .filter(|(m, p)| m == "POST" && p.ends_with("/DualWriteManagement/1.0/Start"))
         .count()
 }

@@ -73,3 +73,27 @@ pub async fn sim_with_token(yaml: &str, scope: &str) -> (SimHandle, reqwest::Cli
     let tok = token(&c, &h.url(), "a", "s", scope).await;
     (h, c, tok)
 }
+
+/// The simulator's request log (`GET /_sim/requests`): (method, path) of every request it served, oldest first.
+pub async fn request_log(url: &str) -> Vec<(String, String)> {
+    let c = cutover::connectors::net::client().unwrap();
+    let v: Value = c
+        .get(format!("{}/_sim/requests", url.trim_end_matches('/')))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap_or("").to_owned(),
+                r["path"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
