@@ -1,6 +1,10 @@
 //! Reading whole sets a page at a time (row-level parity): F&O OData across companies and Dataverse at 5,000 rows
 //! a page, each page handed to the caller before the next is asked for, so memory holds one page whatever the
 //! set's size. `@odata.nextLink` is followed on the same origin only, within the page cap.
+//!
+//! A read can start from a `@odata.nextLink` a killed read recorded (see [`Cursor`]): each page is handed over
+//! with the link that follows it, so the caller can keep both in one transaction and resume after the last page
+//! it kept. Dataverse sets can be split into `createdon` ranges read at once ([`DataverseClient::created_bounds`]).
 
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -15,15 +19,25 @@ use super::{ConnectorError, Result};
 /// One page of rows.
 pub type Page = Vec<Map<String, Value>>;
 
+/// What a page callback gets besides the rows: the link of the page after it, `None` on the last page.
+pub type Cursor<'a> = Option<&'a str>;
+
+/// The callback a read hands each page to, with the link that follows it.
+pub type OnPage<'f> = dyn FnMut(Page, Cursor<'_>) -> std::result::Result<(), String> + Send + 'f;
+
 async fn pages(
     t: &Transport,
     call: &str,
     mut req: Request,
     prefer: Option<&str>,
     cancel: &CancellationToken,
-    on_page: &mut (dyn FnMut(Page) -> std::result::Result<(), String> + Send),
+    on_page: &mut OnPage<'_>,
 ) -> Result<u64> {
     let mut bound = t.pages(call);
+    if req.same_origin {
+        // A recorded link counts against the page cap and the repeat check like any other.
+        bound.next(&req.target.clone())?;
+    }
     let mut rows = 0u64;
     loop {
         let sent = match prefer {
@@ -42,7 +56,8 @@ async fn pages(
             })
             .collect();
         rows += rows_here.len() as u64;
-        on_page(rows_here).map_err(|detail| ConnectorError::bad_body(t.env(), call, &detail))?;
+        on_page(rows_here, next.as_deref())
+            .map_err(|detail| ConnectorError::bad_body(t.env(), call, &detail))?;
         match next {
             Some(n) => {
                 bound.next(&n)?;
@@ -65,6 +80,15 @@ fn listing(call: &str, path: String, filter: Option<&str>, select: &[&str]) -> R
     req
 }
 
+/// Where a read starts: the set's first page, or the `@odata.nextLink` a killed read recorded (followed on the
+/// environment's own origin only, like every nextLink).
+#[derive(Debug, Clone, Copy, Default)]
+pub enum From<'a> {
+    #[default]
+    Start,
+    Link(&'a str),
+}
+
 impl FnoClient {
     /// Every row of `set` (cross-company) matching `filter`, `select`ed, a page at a time. Returns the rows read.
     pub async fn read_pages(
@@ -72,11 +96,17 @@ impl FnoClient {
         set: &str,
         filter: Option<&str>,
         select: &[&str],
+        from: From<'_>,
         cancel: &CancellationToken,
-        on_page: &mut (dyn FnMut(Page) -> std::result::Result<(), String> + Send),
+        on_page: &mut OnPage<'_>,
     ) -> Result<u64> {
         let call = format!("fno.read_all {set}");
-        let req = listing(&call, format!("/data/{set}"), filter, select).query("cross-company", "true");
+        let req = match from {
+            From::Start => {
+                listing(&call, format!("/data/{set}"), filter, select).query("cross-company", "true")
+            }
+            From::Link(l) => Request::next_link(&call, l),
+        };
         pages(self.transport(), &call, req, None, cancel, on_page).await
     }
 }
@@ -88,11 +118,15 @@ impl DataverseClient {
         set: &str,
         filter: Option<&str>,
         select: &[&str],
+        from: From<'_>,
         cancel: &CancellationToken,
-        on_page: &mut (dyn FnMut(Page) -> std::result::Result<(), String> + Send),
+        on_page: &mut OnPage<'_>,
     ) -> Result<u64> {
         let call = format!("dataverse.read_all {set}");
-        let req = listing(&call, format!("/api/data/v9.2/{set}"), filter, select);
+        let req = match from {
+            From::Start => listing(&call, format!("/api/data/v9.2/{set}"), filter, select),
+            From::Link(l) => Request::next_link(&call, l),
+        };
         pages(
             self.transport(),
             &call,
@@ -102,5 +136,39 @@ impl DataverseClient {
             on_page,
         )
         .await
+    }
+}
+
+impl DataverseClient {
+    /// The oldest and the newest `createdon` of the rows of `set` matching `filter` (two one-row reads), or
+    /// `None` when no row matches: the bounds a read split into `createdon` ranges divides.
+    pub async fn created_bounds(
+        &self,
+        set: &str,
+        filter: Option<&str>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<(String, String)>> {
+        let call = format!("dataverse.created_bounds {set}");
+        let mut ends = Vec::with_capacity(2);
+        for order in ["createdon asc", "createdon desc"] {
+            let req = listing(&call, format!("/api/data/v9.2/{set}"), filter, &["createdon"])
+                .query("$orderby", order)
+                .query("$top", "1");
+            let resp = self.transport().send(req, cancel).await?;
+            let page = self.transport().parse(&resp, parse::collection)?;
+            let at = page
+                .value
+                .first()
+                .and_then(|r| r.get("createdon"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            match at {
+                Some(a) => ends.push(a),
+                None => return Ok(None),
+            }
+        }
+        let newest = ends.pop().unwrap_or_default();
+        let oldest = ends.pop().unwrap_or_default();
+        Ok(Some((oldest, newest)))
     }
 }

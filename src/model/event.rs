@@ -419,6 +419,19 @@ pub enum Event {
         /// Size of the scratch database the comparison used (removed afterwards).
         scratch_bytes: u64,
     },
+    /// One range of a `reconcile` step's read is wholly in its scratch database (`side` is `source` or
+    /// `target`; `range` the filter that selects it, or `all`). A resumed read does not read it again.
+    RowsRangeRead {
+        step: StepId,
+        map: String,
+        company: Option<String>,
+        side: String,
+        range: String,
+        rows: u64,
+        /// The read went on from a page link a stopped run left.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
+    },
     /// The audit row every package import leaves.
     InstallRecord {
         step: StepId,
@@ -511,6 +524,7 @@ impl Event {
             Event::Alert { .. } => "alert",
             Event::InstallRecord { .. } => "install_record",
             Event::RowsReconciled { .. } => "rows_reconciled",
+            Event::RowsRangeRead { .. } => "rows_range_read",
             Event::LeaseTakenOver { .. } => "lease_taken_over",
             Event::Log { .. } => "log",
             Event::RunFinished { .. } => "run_finished",

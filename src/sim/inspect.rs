@@ -39,12 +39,16 @@ async fn sim_faults(
     }
 }
 
-/// `GET /_sim/requests`: `{"requests":[{"method","path"}]}`, oldest first (no query, header or body).
+/// `GET /_sim/requests`: `{"requests":[{"method","path","query"?}]}`, oldest first (no header or body; the
+/// query of F&O and Dataverse requests only, percent-encoded as sent).
 async fn sim_requests(State(app): State<App>) -> Response {
     let list: Vec<Value> = app.with(|st| {
         st.request_log
             .iter()
-            .map(|(m, p)| json!({"method": m, "path": p}))
+            .map(|(m, p, q)| match q {
+                Some(q) => json!({"method": m, "path": p, "query": q}),
+                None => json!({"method": m, "path": p}),
+            })
             .collect()
     });
     Json(json!({ "requests": list })).into_response()

@@ -30,7 +30,7 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "Rows",
-        "Generated rows are (company, number, revision); values are computed from the seed when a response needs them. Keys are `<prefix>-<number:06>`, numbered across companies, so they are unique per set. The legal entities (an F&O set keyed by `DataArea`, e.g. `Companies`) are the scenario's companies, in order, lower case.",
+        "Generated rows are (company, number, revision); values are computed from the seed when a response needs them. Keys are `<prefix>-<number:06>`, numbered across companies, so they are unique per set. The legal entities (an F&O set keyed by `DataArea`, e.g. `Companies`) are the scenario's companies, in order, lower case. A Dataverse row's `createdon` is 2024-01-01T00:00:00Z plus its row number in seconds: rows are numbered in the order they were created, so `createdon` orders them by creation, though not at the simulated time of it.",
     ),
     (
         "Property types",
@@ -154,7 +154,7 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "Request log",
-        "`GET /_sim/requests` lists the method and path (no query, header or body) of the last 20,000 requests of every service, `/_sim/` included, oldest first.",
+        "`GET /_sim/requests` lists the method and path (with the query of F&O and Dataverse requests, as sent; no header or body, and never a token endpoint's query) of the last 20,000 requests of every service, `/_sim/` included, oldest first.",
     ),
     (
         "Blob storage",

@@ -113,6 +113,7 @@ impl Tables<'_> {
         if t.side == Side::Dataverse {
             add("statecode", ColType::State);
             add("statuscode", ColType::Status);
+            add("createdon", ColType::Date);
             for (l, target) in &t.lookups {
                 add(l, ColType::Lookup(target.clone()));
             }

@@ -205,7 +205,11 @@ async fn pipeline(State(app): State<App>, req: Request, next: Next) -> Response 
     let path = req.uri().path().to_string();
     let ext = Ext::of(req.headers(), &app.base);
     let (service, served_here) = route::service_of(&app, &ext, &path);
-    app.lock().log_request(req.method().as_str(), &path);
+    // The query only of the OData services (`$filter`, `$select`, paging): never a token endpoint's.
+    let query = matches!(service, Service::Fno | Service::Dataverse)
+        .then(|| req.uri().query())
+        .flatten();
+    app.lock().log_request(req.method().as_str(), &path, query);
     if service == Service::Sim {
         return next.run(req).await;
     }

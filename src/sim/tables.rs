@@ -386,9 +386,9 @@ impl Tables<'_> {
             return Some(guid);
         }
         if let Some(o) = &row.owned {
-            return o.get(field).cloned().or_else(|| system_default(t, field));
+            return o.get(field).cloned().or_else(|| system_default(t, row, field));
         }
-        if let Some(v) = system_default(t, field) {
+        if let Some(v) = system_default(t, row, field) {
             return Some(v);
         }
         if row.via_origin {
@@ -473,7 +473,7 @@ impl Tables<'_> {
             let mut m = (**o).clone();
             for f in system_columns(t) {
                 if !m.contains_key(&f) {
-                    if let Some(v) = system_default(t, &f) {
+                    if let Some(v) = system_default(t, row, &f) {
                         m.insert(f, v);
                     }
                 }
@@ -508,15 +508,29 @@ impl Tables<'_> {
     }
 }
 
-/// Columns every row of a Dataverse table has beyond the scenario's: `statecode`, `statuscode`
+/// Columns every row of a Dataverse table has beyond the scenario's: `statecode`, `statuscode`, `createdon`
 /// and one `_<lookup>_value` per lookup.
 pub fn system_columns(t: &Table) -> Vec<String> {
     if t.side != Side::Dataverse {
         return Vec::new();
     }
-    let mut cols = vec!["statecode".to_string(), "statuscode".to_string()];
+    let mut cols = vec![
+        "statecode".to_string(),
+        "statuscode".to_string(),
+        "createdon".to_string(),
+    ];
     cols.extend(t.lookups.iter().map(|(l, _)| lookup_column(l)));
     cols
+}
+
+/// Our model: a Dataverse row's `createdon` is 2024-01-01T00:00:00Z plus its row number in seconds (rows are
+/// numbered in the order they were created; a row created while the simulator runs gets the next number, so
+/// the order of `createdon` is the order of creation, though not the simulated time of it).
+pub fn created_on(n: u32) -> String {
+    let base = chrono::DateTime::<chrono::Utc>::from_timestamp(1_704_067_200, 0).unwrap_or_default();
+    (base + chrono::Duration::seconds(i64::from(n)))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// `_<lookup>_value`, the column a lookup is read from.
@@ -525,14 +539,15 @@ pub fn lookup_column(lookup: &str) -> String {
 }
 
 /// A system column's value on a row that does not set it: every row is active (statecode 0,
-/// statuscode 1) and a lookup nobody set is null.
-fn system_default(t: &Table, field: &str) -> Option<Value> {
+/// statuscode 1), was created [`created_on`] its number, and a lookup nobody set is null.
+fn system_default(t: &Table, row: &Row, field: &str) -> Option<Value> {
     if t.side != Side::Dataverse {
         return None;
     }
     match field {
         "statecode" => Some(json!(0)),
         "statuscode" => Some(json!(1)),
+        "createdon" => Some(json!(created_on(row.n))),
         _ if t.lookups.iter().any(|(l, _)| lookup_column(l) == field) => Some(Value::Null),
         _ => None,
     }

@@ -91,7 +91,8 @@ pub struct SimState {
     pub requests: u64,
     /// The method and path of every request, oldest first, at most [`REQUEST_LOG_CAP`] (`GET /_sim/requests`):
     /// what a test reads to prove a read-only command wrote nothing.
-    pub request_log: std::collections::VecDeque<(String, String)>,
+    /// (method, path, the OData query of an F&O or Dataverse request), oldest first.
+    pub request_log: std::collections::VecDeque<(String, String, Option<String>)>,
     pub snapshot: (f64, HashMap<String, u64>),
     pub webhooks: Vec<Value>,
     pub sp: HashMap<String, SpWindow>,
@@ -453,11 +454,12 @@ impl SimState {
     }
 
     /// Records one request in [`SimState::request_log`].
-    pub fn log_request(&mut self, method: &str, path: &str) {
+    pub fn log_request(&mut self, method: &str, path: &str, query: Option<&str>) {
         if self.request_log.len() >= REQUEST_LOG_CAP {
             self.request_log.pop_front();
         }
-        self.request_log.push_back((method.to_owned(), path.to_owned()));
+        self.request_log
+            .push_back((method.to_owned(), path.to_owned(), query.map(str::to_owned)));
     }
 
     /// The company index of a row given its `dataAreaId`/company-field value.

@@ -496,7 +496,11 @@ impl RunState {
             }
             // Shown through the warning the approver journals with it.
             // A preflight belongs to no run: its id has no RunStarted, and the report reads it from the journal.
-            Event::ApprovalRefused { .. } | Event::PreflightChecked { .. } | Event::Checkpoint { .. } => {}
+            // Progress of a read: its rows count once the map's `RowsReconciled` comes.
+            Event::ApprovalRefused { .. }
+            | Event::PreflightChecked { .. }
+            | Event::Checkpoint { .. }
+            | Event::RowsRangeRead { .. } => {}
             Event::RunbookChanged { new_sha256, .. } => {
                 self.header.accepted_runbook_sha256 = Some(new_sha256.clone());
             }

@@ -426,6 +426,29 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
                 company.as_ref().map(|c| format!("@{c}")).unwrap_or_default()
             ),
         ),
+        Event::RowsRangeRead {
+            step,
+            map,
+            company,
+            side,
+            range,
+            rows,
+            resumed,
+        } => (
+            Some(step),
+            Fact,
+            "rows",
+            format!(
+                "{}: {map}{} {side} range {range} read: {rows} rows{}",
+                who(step),
+                company.as_ref().map(|c| format!("@{c}")).unwrap_or_default(),
+                if *resumed {
+                    " (went on from where a stopped run left it)"
+                } else {
+                    ""
+                }
+            ),
+        ),
         Event::LeaseTakenOver {
             previous_holder,
             previous_host,

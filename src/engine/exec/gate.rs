@@ -96,7 +96,15 @@ pub async fn run(ctx: &StepCtx, wave: &str) -> Res {
                 continue;
             }
             for company in m.companies() {
-                let c = super::reconcile::reconcile_one(ctx, m, company.as_deref(), 100).await?;
+                let (c, _scratch) = super::reconcile::reconcile_one(
+                    ctx,
+                    m,
+                    company.as_deref(),
+                    100,
+                    crate::runbook::steps::reconcile::RANGES_DEFAULT,
+                    super::reconcile::Keep::Fresh,
+                )
+                .await?;
                 if c.not_matching() == 0 {
                     continue;
                 }

@@ -157,9 +157,11 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             maps,
             sample,
             max_differences,
+            ranges,
         }) => {
             let sample = usize::try_from(sample.unwrap_or(100)).unwrap_or(100);
-            reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0)).await
+            let ranges = ranges.unwrap_or(crate::runbook::steps::reconcile::RANGES_DEFAULT);
+            reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0), ranges).await
         }
         StepKind::Monitor(kind::Monitor { .. }) => monitor::run(ctx, step).await,
         StepKind::Notify(kind::Notify { url, text }) => notify::run(ctx, step, url, text, mode).await,

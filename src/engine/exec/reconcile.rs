@@ -1,9 +1,15 @@
 //! `reconcile`: row-level parity. For each map with a `key`, and each of its companies, both sides are read in
 //! full (`$select` of the key and the compare fields, the map's `filter`, the company through `dataAreaId` on
 //! F&O and the company lookup on Dataverse), a page at a time, into a scratch SQLite database beside the
-//! journal ([`RowCompare`]: 0600, never the journal, removed afterwards); one query per class then finds the keys missing on
-//! the target, extra on the target, and present on both with a compared field that differs. Memory holds one
-//! page and the per-class sample, whatever the row count.
+//! journal ([`RowCompare`]: 0600, never the journal, removed when the step ends); one query per class then finds the
+//! keys missing on the target, extra on the target, and present on both with a compared field that differs.
+//! Memory holds a page per range being read and the per-class sample, whatever the row count.
+//!
+//! Dataverse is read in `ranges` `createdon` ranges at once (the bounds from two one-row reads, split in equal
+//! time; the first and last open-ended so no row falls between), F&O a nextLink after another. Each page goes
+//! into the scratch file with its range's next link in one transaction, and each finished range is journaled
+//! (`RowsRangeRead`): a run killed part way is re-run on resume, finds its file (same fingerprint), and reads
+//! only what it had not kept.
 //!
 //! Values compare as text (a JSON string as is, a number or boolean as written, null as empty). Journaled:
 //! one `RowsReconciled` per map and company with the counts and the first `sample` keys of each class, the
@@ -14,9 +20,11 @@ use super::maps::{MapRef, dataverse_company_filter, resolve, side_filter};
 use super::{Res, StepCtx, fail, log, progress};
 use crate::connectors::dataverse::and_filters;
 use crate::connectors::fno::company_filter as fno_company_filter;
+use crate::connectors::rows::{From, Page};
 use crate::engine::event::{Event, LogLevel};
-use crate::journal::scratch::{RowCompare, Side};
+use crate::journal::scratch::{RangeDef, RangeState, RowCompare, Side};
 use crate::runbook::{EnvKind, MapSelection};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The counts of one map and company.
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,8 +44,10 @@ impl Counts {
     }
 }
 
-pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64) -> Res {
+pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64, ranges: u32) -> Res {
     let maps = resolve(ctx, maps)?;
+    // Every map's comparison stays on disk until the step ends: a kill before then resumes from it.
+    let mut held: Vec<RowCompare> = Vec::new();
     let mut bad = 0u64;
     let mut worst: Vec<String> = Vec::new();
     let mut totals = Counts::default();
@@ -51,7 +61,9 @@ pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64) ->
             continue;
         }
         for company in m.companies() {
-            let c = reconcile_one(ctx, m, company.as_deref(), sample).await?;
+            let (c, scratch) =
+                reconcile_one(ctx, m, company.as_deref(), sample, ranges, Keep::Resumable).await?;
+            held.push(scratch);
             let n = c.not_matching();
             bad += n;
             totals.source_rows += c.source_rows;
@@ -92,15 +104,19 @@ pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64) ->
     Ok(outputs)
 }
 
-/// Row-level parity of one map and company, journaled as `RowsReconciled` (also a gate's `level: rows`).
+/// Row-level parity of one map and company, journaled as `RowsReconciled` (also a gate's `level: rows`), with
+/// Dataverse read in `ranges` concurrent `createdon` ranges. The scratch database comes back with the counts: the
+/// caller keeps it until the whole step is done, so a run killed before then goes on from what it had read.
 pub(super) async fn reconcile_one(
     ctx: &StepCtx,
     m: &MapRef,
     company: Option<&str>,
     sample: usize,
-) -> Res<Counts> {
+    ranges: u32,
+    keep: Keep,
+) -> Res<(Counts, RowCompare)> {
     let Some(key) = m.spec.key.clone() else {
-        return Ok(Counts::default());
+        return Err(fail(format!("map {} has no key", m.id)));
     };
     let kind = |e: &str| ctx.envs.info.get(e).map(|i| i.kind);
     let fwd = match (kind(&m.source_env), kind(&m.target_env)) {
@@ -164,8 +180,28 @@ pub(super) async fn reconcile_one(
         m.id,
         company.map(|c| format!("-{c}")).unwrap_or_default()
     );
-    let scratch =
-        RowCompare::create(&ctx.work_dir.join(name)).map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
+    let mut fno_select: Vec<&str> = vec![fno_key.as_str()];
+    fno_select.extend(fno_fields.iter().map(String::as_str));
+    let mut dv_select: Vec<&str> = vec![dv_key.as_str()];
+    dv_select.extend(dv_fields.iter().map(String::as_str));
+    // Everything that decides what the file holds: a kept file with another fingerprint is started afresh.
+    let fingerprint = crate::util::sha256_hex(format!(
+        "reconcile/1|{}|{}|{}|{}|{fno_env}:{fno_set}|{}|{}|{dv_env}:{dv_set}|{}|{}|{ranges}",
+        ctx.run_id.0,
+        ctx.step.id.0,
+        m.id,
+        company.unwrap_or(""),
+        fno_filter.as_deref().unwrap_or(""),
+        fno_select.join(","),
+        dv_filter.as_deref().unwrap_or(""),
+        dv_select.join(","),
+    ));
+    let path = ctx.work_dir.join(name);
+    let (scratch, kept) = match keep {
+        Keep::Resumable => RowCompare::open(&path, &fingerprint),
+        Keep::Fresh => RowCompare::create(&path).map(|c| (c, false)),
+    }
+    .map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
     let scope = ctx.envs.scoped(Some(&ctx.step.id));
     let (fno, dv) = (scope.fno(fno_env)?, scope.dataverse(dv_env)?);
     let (fno_side, dv_side) = if fwd {
@@ -174,48 +210,158 @@ pub(super) async fn reconcile_one(
         (Side::Target, Side::Source)
     };
 
-    let mut fno_select: Vec<&str> = vec![fno_key.as_str()];
-    fno_select.extend(fno_fields.iter().map(String::as_str));
-    // Progress as pages arrive: rows read on each side so far (journaled batched, shown in the console).
+    // The plan: F&O whole; Dataverse in `createdon` ranges read at once. A kept file keeps its plan.
+    let mut plan = scratch
+        .ranges()
+        .map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
+    if !plan.iter().any(|r| r.def.side == dv_side) {
+        let bounds = if ranges > 1 {
+            dv.created_bounds(dv_set, dv_filter.as_deref(), &ctx.cancel)
+                .await?
+        } else {
+            None
+        };
+        let mut defs = vec![RangeDef {
+            side: fno_side,
+            id: "all".into(),
+            filter: None,
+        }];
+        defs.extend(
+            created_ranges(bounds.as_ref(), ranges)
+                .into_iter()
+                .map(|filter| RangeDef {
+                    side: dv_side,
+                    id: filter.clone().unwrap_or_else(|| "all".into()),
+                    filter,
+                }),
+        );
+        plan = scratch
+            .plan(&defs)
+            .map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
+    }
     let where_ = format!("{}{}", m.id, company.map(|c| format!("@{c}")).unwrap_or_default());
-    let read_so_far = std::sync::atomic::AtomicU64::new(0);
+    if kept {
+        let side_of = |s: Side| if s == fno_side { "F&O" } else { "Dataverse" };
+        let done: Vec<String> = plan
+            .iter()
+            .filter(|r| r.done || r.cursor.is_some())
+            .map(|r| {
+                format!(
+                    "{} {} {} ({} rows)",
+                    side_of(r.def.side),
+                    r.def.id,
+                    if r.done { "read" } else { "part read" },
+                    r.rows
+                )
+            })
+            .collect();
+        log(
+            ctx,
+            LogLevel::Info,
+            format!(
+                "{where_}: resuming the read a stopped run left ({} of {} ranges read): {}",
+                plan.iter().filter(|r| r.done).count(),
+                plan.len(),
+                if done.is_empty() {
+                    "nothing kept".to_owned()
+                } else {
+                    done.join("; ")
+                }
+            ),
+        );
+    }
+
+    // Progress as pages arrive: rows read on each side so far (journaled batched, shown in the console).
+    let kept_rows = |side: Side| {
+        plan.iter()
+            .filter(|r| r.def.side == side)
+            .map(|r| r.rows)
+            .sum::<u64>()
+    };
+    let fno_read = AtomicU64::new(kept_rows(fno_side));
+    let dv_read = AtomicU64::new(kept_rows(dv_side));
     let note = |side: &str, n: u64| {
         progress(ctx, n, None, Some(format!("{where_}: {n} rows read ({side})")));
     };
-    let mut on_fno = |page: crate::connectors::rows::Page| {
-        let n = read_so_far.fetch_add(page.len() as u64, std::sync::atomic::Ordering::Relaxed)
-            + page.len() as u64;
-        scratch.insert(fno_side, &fno_key, &fno_fields, page)?;
-        note("F&O", n);
-        Ok(())
+    let read_range = |r: RangeState| {
+        let (scratch, fno, dv) = (&scratch, &fno, &dv);
+        let (fno_select, dv_select) = (&fno_select, &dv_select);
+        let (fno_key, dv_key, fno_fields, dv_fields) = (&fno_key, &dv_key, &fno_fields, &dv_fields);
+        let (fno_filter, dv_filter) = (&fno_filter, &dv_filter);
+        let (fno_read, dv_read, note) = (&fno_read, &dv_read, &note);
+        async move {
+            let resumed = r.cursor.is_some();
+            let from = r.cursor.as_deref().map_or(From::Start, From::Link);
+            let id = r.def.id.clone();
+            let is_fno = r.def.side == fno_side;
+            let (key, fields, counter, label) = if is_fno {
+                (fno_key, fno_fields, fno_read, "F&O")
+            } else {
+                (dv_key, dv_fields, dv_read, "Dataverse")
+            };
+            let mut on_page = |page: Page, next: Option<&str>| {
+                let len = page.len() as u64;
+                scratch.insert_in_range(r.def.side, &id, next, key, fields, page)?;
+                note(label, counter.fetch_add(len, Ordering::Relaxed) + len);
+                Ok(())
+            };
+            let rows = if is_fno {
+                fno.read_pages(
+                    fno_set,
+                    fno_filter.as_deref(),
+                    fno_select,
+                    from,
+                    &ctx.cancel,
+                    &mut on_page,
+                )
+                .await?
+            } else {
+                let filter = and_filters(&[dv_filter.as_deref(), r.def.filter.as_deref()]);
+                dv.read_pages(
+                    dv_set,
+                    filter.as_deref(),
+                    dv_select,
+                    from,
+                    &ctx.cancel,
+                    &mut on_page,
+                )
+                .await?
+            };
+            ctx.emit
+                .durable(Event::RowsRangeRead {
+                    step: ctx.step.id.clone(),
+                    map: m.id.clone(),
+                    company: company.map(str::to_owned),
+                    side: r.def.side.name().to_owned(),
+                    range: r.def.id.clone(),
+                    rows: r.rows + rows,
+                    resumed,
+                })
+                .await?;
+            Res::Ok(())
+        }
     };
-    let fno_rows = fno
-        .read_pages(
-            fno_set,
-            fno_filter.as_deref(),
-            &fno_select,
-            &ctx.cancel,
-            &mut on_fno,
-        )
-        .await?;
-    read_so_far.store(0, std::sync::atomic::Ordering::Relaxed);
-    let mut dv_select: Vec<&str> = vec![dv_key.as_str()];
-    dv_select.extend(dv_fields.iter().map(String::as_str));
-    let mut on_dv = |page: crate::connectors::rows::Page| {
-        let n = read_so_far.fetch_add(page.len() as u64, std::sync::atomic::Ordering::Relaxed)
-            + page.len() as u64;
-        scratch.insert(dv_side, &dv_key, &dv_fields, page)?;
-        note("Dataverse", n);
-        Ok(())
+    let pending = |side: Side| -> Vec<RangeState> {
+        plan.iter()
+            .filter(|r| r.def.side == side && !r.done)
+            .cloned()
+            .collect()
     };
-    let dv_rows = dv
-        .read_pages(dv_set, dv_filter.as_deref(), &dv_select, &ctx.cancel, &mut on_dv)
-        .await?;
-    let (source_rows, target_rows) = if fwd {
-        (fno_rows, dv_rows)
-    } else {
-        (dv_rows, fno_rows)
+    // F&O first (one link after another), then every Dataverse range at once.
+    for r in pending(fno_side) {
+        read_range(r).await?;
+    }
+    futures::future::try_join_all(pending(dv_side).into_iter().map(read_range)).await?;
+    let read = scratch
+        .ranges()
+        .map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
+    let rows_of = |side: Side| {
+        read.iter()
+            .filter(|r| r.def.side == side)
+            .map(|r| r.rows)
+            .sum::<u64>()
     };
+    let (source_rows, target_rows) = (rows_of(Side::Source), rows_of(Side::Target));
 
     let (counts, diffs) = scratch
         .classify(&source_fields, sample)
@@ -243,5 +389,46 @@ pub(super) async fn reconcile_one(
             scratch_bytes: scratch.bytes(),
         })
         .await?;
-    Ok(counts)
+    Ok((counts, scratch))
+}
+
+/// Whether a comparison may go on from a file a killed run left (a `reconcile` step), or always reads afresh
+/// (a gate's `level: rows` check: each check is a new look).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keep {
+    Resumable,
+    Fresh,
+}
+
+/// The `createdon` filters that split `[oldest, newest]` into `n` ranges of equal time: the first open below,
+/// the last open above (rows created while the read runs land in it), each boundary to the second. One range
+/// (no filter) when there is nothing to split.
+fn created_ranges(bounds: Option<&(String, String)>, n: u32) -> Vec<Option<String>> {
+    let parse = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.with_timezone(&chrono::Utc))
+    };
+    let Some((Some(lo), Some(hi))) = bounds.map(|(a, b)| (parse(a), parse(b))) else {
+        return vec![None];
+    };
+    let span = (hi - lo).num_seconds();
+    if n <= 1 || span < i64::from(n) {
+        return vec![None];
+    }
+    let mut cuts: Vec<String> = (1..i64::from(n))
+        .map(|i| {
+            (lo + chrono::Duration::seconds(span * i / i64::from(n)))
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        })
+        .collect();
+    cuts.dedup();
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    out.push(Some(format!("createdon lt {}", cuts[0])));
+    for w in cuts.windows(2) {
+        out.push(Some(format!("createdon ge {} and createdon lt {}", w[0], w[1])));
+    }
+    out.push(Some(format!("createdon ge {}", cuts[cuts.len() - 1])));
+    out
 }

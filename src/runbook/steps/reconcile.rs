@@ -19,7 +19,17 @@ pub struct RowReconcile {
     /// Missing, extra and different keys allowed in all before the step fails (built-in 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_differences: Option<u64>,
+    /// Dataverse is read in this many `createdon` ranges at once (built-in 4; 1 to 16, well inside the service
+    /// protection limit of 52 concurrent requests per user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 16))]
+    pub ranges: Option<u32>,
 }
+
+/// Concurrent Dataverse ranges when the step says nothing.
+pub const RANGES_DEFAULT: u32 = 4;
+/// The most a step may ask for.
+pub const RANGES_MAX: u32 = 16;
 
 impl Kind for RowReconcile {
     fn estimate_secs(&self, rb: &Runbook) -> u64 {
@@ -64,6 +74,13 @@ impl Kind for RowReconcile {
     }
 
     fn validate(&self, check: &mut StepCheck<'_, '_, '_>) {
-        let _ = check;
+        if let Some(n) = self.ranges.filter(|n| !(1..=RANGES_MAX).contains(n)) {
+            check.error(
+                "ranges",
+                "invalid-value",
+                format!("`ranges` must be 1 to {RANGES_MAX} (Dataverse ranges read at once), not {n}"),
+                None,
+            );
+        }
     }
 }

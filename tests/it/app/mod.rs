@@ -4,5 +4,6 @@ mod fuzz_regress;
 mod hostile_output;
 mod init;
 mod preflight;
+mod reconcile_kill;
 mod rehearse;
 mod secrets_scan;

@@ -240,6 +240,43 @@ async fn every_planted_row_is_found_in_its_class_and_company_and_nothing_else() 
         ]
     );
 
+    // Dataverse was read in four `createdon` ranges per company, at once; F&O whole; each range journaled.
+    let ranges: Vec<(Option<String>, String, String, u64)> = h
+        .events()
+        .await
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::RowsRangeRead {
+                step,
+                company,
+                side,
+                range,
+                rows,
+                ..
+            } if step.as_str() == "rows" => Some((company.clone(), side.clone(), range.clone(), *rows)),
+            _ => None,
+        })
+        .collect();
+    for company in ["USMF", "USRT"] {
+        let of: Vec<_> = ranges
+            .iter()
+            .filter(|r| r.0.as_deref() == Some(company))
+            .collect();
+        assert_eq!(of.iter().filter(|r| r.1 == "source").count(), 1, "{of:?}");
+        let target: Vec<_> = of.iter().filter(|r| r.1 == "target").collect();
+        assert_eq!(target.len(), 4, "{of:?}");
+        assert!(target[0].2.starts_with("createdon lt "), "{target:?}");
+        assert!(target[3].2.starts_with("createdon ge "), "{target:?}");
+    }
+    let log = crate::support::sim::request_log_with_query(&h.sim.url()).await;
+    let range_reads = log
+        .iter()
+        .filter(|(_, p, q)| {
+            p.ends_with("/accounts") && q.contains("createdon ge ") && q.contains("createdon lt ")
+        })
+        .count();
+    assert_eq!(range_reads, 4, "two middle ranges per company, one page each");
+
     // Within `max_differences` the step passes, and the sample is bounded per class.
     let r = h.run("rows-tolerant").await;
     assert_ok(&r);

@@ -76,6 +76,15 @@ pub async fn sim_with_token(yaml: &str, scope: &str) -> (SimHandle, reqwest::Cli
 
 /// The simulator's request log (`GET /_sim/requests`): (method, path) of every request it served, oldest first.
 pub async fn request_log(url: &str) -> Vec<(String, String)> {
+    request_log_with_query(url)
+        .await
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect()
+}
+
+/// The request log with each F&O and Dataverse request's query, percent-decoded.
+pub async fn request_log_with_query(url: &str) -> Vec<(String, String, String)> {
     let c = cutover::connectors::net::client().unwrap();
     let v: Value = c
         .get(format!("{}/_sim/requests", url.trim_end_matches('/')))
@@ -93,7 +102,30 @@ pub async fn request_log(url: &str) -> Vec<(String, String)> {
             (
                 r["method"].as_str().unwrap_or("").to_owned(),
                 r["path"].as_str().unwrap_or("").to_owned(),
+                percent_decode(r["query"].as_str().unwrap_or("")),
             )
         })
         .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(v) => {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
