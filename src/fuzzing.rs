@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("dual_write", dual_write),
     ("error_body", error_body),
     ("sim_scenario", sim_scenario),
+    ("caps", caps),
 ];
 
 /// Every `${NAME}` resolves to a fixed value, so validation reaches the checks after variables.
@@ -123,6 +124,55 @@ pub fn error_body(data: &[u8]) {
 pub fn sim_scenario(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = crate::sim::Scenario::from_yaml(&text);
+}
+
+/// The bounds on what a service can make the console read: the body cap (declared length and streamed chunks),
+/// the page cap and repeated-link check of a listing, and the same-origin rule for a next link. The first three
+/// bytes choose the caps (pages 1 to 16, chunk size 1 to 16, body 0 to 65,535 bytes); the rest is streamed as
+/// the body and read, line by line, as next links relative to an environment's URL.
+pub fn caps(data: &[u8]) {
+    use crate::connectors::transport::{CappedBody, Pages, same_origin};
+    let [a, b, c, rest @ ..] = data else { return };
+    let max_pages = 1 + u32::from(*a % 16);
+    let cap = u64::from(u16::from_le_bytes([*b, *c]));
+    let chunk = 1 + usize::from(*a / 16);
+    let declared = (rest.first().is_some_and(|x| x % 2 == 0)).then_some(rest.len() as u64);
+    match CappedBody::new(cap, declared) {
+        Err(n) => assert!(n > cap),
+        Ok(mut body) => {
+            let mut offered = 0u64;
+            for piece in rest.chunks(chunk) {
+                offered += piece.len() as u64;
+                if let Err(over) = body.push(piece) {
+                    assert_eq!(over.0, offered);
+                    assert!(offered > cap, "refused at {offered} bytes under the cap of {cap}");
+                    break;
+                }
+            }
+            assert!(body.len() as u64 <= cap);
+            if offered <= cap {
+                assert_eq!(body.into_inner(), rest);
+            }
+        }
+    }
+    let base = reqwest::Url::parse("https://fuzz.operations.dynamics.com/data/").expect("a fixed URL");
+    let mut pages = Pages::new("fuzz", "fuzz.read_all", max_pages);
+    let mut followed = std::collections::HashSet::new();
+    for line in String::from_utf8_lossy(rest).lines() {
+        if let Ok(u) = base.join(line)
+            && same_origin(&base, &u)
+        {
+            assert_eq!(
+                (u.scheme(), u.host_str(), u.port_or_known_default()),
+                (base.scheme(), base.host_str(), base.port_or_known_default()),
+                "{line}"
+            );
+        }
+        if pages.next(line).is_ok() {
+            assert!(followed.insert(line.to_owned()), "a link followed twice: {line}");
+            assert!(pages.count() <= max_pages);
+        }
+    }
 }
 
 /// A parse error's text must not repeat the body (it may hold a token): a distinctive run of the

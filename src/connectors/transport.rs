@@ -206,13 +206,7 @@ impl Transport {
     }
     /// A bound on one listing's pages: see [`Pages`].
     pub fn pages(&self, call: &str) -> Pages {
-        Pages {
-            env: self.env.clone(),
-            call: call.to_owned(),
-            max: self.limits.max_pages,
-            count: 1,
-            seen: std::collections::HashSet::new(),
-        }
+        Pages::new(&self.env, call, self.limits.max_pages)
     }
     pub fn with_observer(mut self, observer: RequestObserver) -> Self {
         self.observer = Some(observer);
@@ -497,19 +491,13 @@ impl Transport {
                 ),
             ))
         };
-        if let Some(n) = resp.content_length()
-            && n > cap
-        {
-            return Err(too_big(format!("declares {n} bytes, over")));
-        }
-        let mut body = Vec::new();
+        let mut body = CappedBody::new(cap, resp.content_length())
+            .map_err(|n| too_big(format!("declares {n} bytes, over")))?;
         while let Some(chunk) = resp.chunk().await.map_err(Exchange::Http)? {
-            if (body.len() + chunk.len()) as u64 > cap {
-                return Err(too_big("streamed past".to_owned()));
-            }
-            body.extend_from_slice(&chunk);
+            body.push(&chunk)
+                .map_err(|OverCap(_)| too_big("streamed past".to_owned()))?;
         }
-        Ok(body)
+        Ok(body.into_inner())
     }
 
     /// The one rule on destinations: a request carrying this environment's token goes only to the
@@ -734,6 +722,50 @@ fn host_port(url: &Url) -> String {
     )
 }
 
+/// A streamed body went past its cap: the size it would have had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverCap(pub u64);
+
+/// A response body read up to a cap: a declared length over it is refused before any byte is read, and a
+/// chunk that would take the body past it is refused without being kept.
+#[derive(Debug)]
+pub struct CappedBody {
+    cap: u64,
+    body: Vec<u8>,
+}
+
+impl CappedBody {
+    /// A body of at most `cap` bytes; `Err(declared)` when the declared length is over it.
+    pub fn new(cap: u64, declared: Option<u64>) -> std::result::Result<Self, u64> {
+        match declared {
+            Some(n) if n > cap => Err(n),
+            _ => Ok(Self {
+                cap,
+                body: Vec::new(),
+            }),
+        }
+    }
+    /// Adds a streamed chunk, or refuses it with the size the body would have had (over the cap; nothing of
+    /// the chunk is kept).
+    pub fn push(&mut self, chunk: &[u8]) -> std::result::Result<(), OverCap> {
+        let would = (self.body.len() as u64).saturating_add(chunk.len() as u64);
+        if would > self.cap {
+            return Err(OverCap(would));
+        }
+        self.body.extend_from_slice(chunk);
+        Ok(())
+    }
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+    pub fn into_inner(self) -> Vec<u8> {
+        self.body
+    }
+}
+
 /// One listing's pages: [`Pages::next`] before following each nextLink refuses a link already followed (a
 /// self-pointing or cycling `@odata.nextLink`) and a page past the cap.
 #[derive(Debug)]
@@ -746,6 +778,16 @@ pub struct Pages {
 }
 
 impl Pages {
+    /// The pages of one listing of `call` on `env`, at most `max` (the first included).
+    pub fn new(env: &str, call: &str, max: u32) -> Self {
+        Self {
+            env: env.to_owned(),
+            call: call.to_owned(),
+            max,
+            count: 1,
+            seen: std::collections::HashSet::new(),
+        }
+    }
     /// Accepts `link` as the next page to read, or says why not.
     pub fn next(&mut self, link: &str) -> Result<()> {
         if !self.seen.insert(link.to_owned()) {
