@@ -97,22 +97,49 @@ fn comparison_alone() {
 }
 
 fn scenario(n: u64) -> String {
-    format!(
-        "name: rows\nseed: 3\ntime_scale: 1\nlatency: {{ ms: {LATENCY_MS}, jitter_ms: 0 }}\ncompanies: [USMF]\ndefault_company: USMF\n\
-entities:\n  fno:\n    Companies: {{ key: DataArea, rows: 1, fields: {{ Name: name }} }}\n    CustomersV3: {{ key: CustomerAccount, rows: {{ USMF: {n} }}, fields: {{ OrganizationName: name, City: city }} }}\n\
-  dataverse:\n    cdm_companies: {{ key: cdm_companycode }}\n    accounts: {{ key: accountnumber }}\n\
-maps:\n  - {{ name: companies, source: Companies, target: cdm_companies, key: {{ source: DataArea, target: cdm_companycode }}, initial: {{ status: running, preloaded: true }} }}\n\
-  - {{ name: customers, source: CustomersV3, target: accounts, key: {{ source: CustomerAccount, target: accountnumber }}, fields: {{ OrganizationName: name, City: address1_city }}, corrupt_share: 0.001, initial: {{ status: stopped, preloaded: true }} }}\n"
-    )
+    [
+        "name: rows".to_owned(),
+        "seed: 3".to_owned(),
+        "time_scale: 1".to_owned(),
+        format!("latency: {{ ms: {LATENCY_MS}, jitter_ms: 0 }}"),
+        "companies: [USMF]".to_owned(),
+        "default_company: USMF".to_owned(),
+        "entities:".to_owned(),
+        "  fno:".to_owned(),
+        "    Companies: { key: DataArea, rows: 1, fields: { Name: name } }".to_owned(),
+        format!("    CustomersV3: {{ key: CustomerAccount, rows: {{ USMF: {n} }}, fields: {{ OrganizationName: name, City: city }} }}"),
+        "  dataverse:".to_owned(),
+        "    cdm_companies: { key: cdm_companycode }".to_owned(),
+        "    accounts: { key: accountnumber }".to_owned(),
+        "maps:".to_owned(),
+        "  - { name: companies, source: Companies, target: cdm_companies, key: { source: DataArea, target: cdm_companycode }, initial: { status: running, preloaded: true } }".to_owned(),
+        "  - { name: customers, source: CustomersV3, target: accounts, key: { source: CustomerAccount, target: accountnumber }, fields: { OrganizationName: name, City: address1_city }, corrupt_share: 0.001, initial: { status: stopped, preloaded: true } }".to_owned(),
+    ]
+    .join("\n")
 }
 
 fn runbook() -> String {
     let auth = "auth: { tenant: t, client_id: c, client_secret: \"${RECONCILE_SECRET}\" }";
-    format!(
-        "runbook: rows\nversion: 1.0.0\nenvironments:\n  fno: {{ kind: fno, url: https://rows.operations.dynamics.com, {auth} }}\n  dataverse: {{ kind: dataverse, url: https://rows.crm.dynamics.com, {auth} }}\n\
-maps:\n  companies: {{ source: \"fno:Companies\", target: \"dataverse:cdm_companies\" }}\n  customers:\n    source: fno:CustomersV3\n    target: dataverse:accounts\n    companies: [USMF]\n    key: {{ source: CustomerAccount, target: accountnumber }}\n    compare: {{ OrganizationName: name, City: address1_city }}\n\
-phases:\n  - id: p\n    steps:\n      - {{ id: rows, kind: reconcile, maps: [customers], max_differences: 100000000, ranges: {RANGES} }}\n"
-    )
+    [
+        "runbook: rows".to_owned(),
+        "version: 1.0.0".to_owned(),
+        "environments:".to_owned(),
+        format!("  fno: {{ kind: fno, url: https://rows.operations.dynamics.com, {auth} }}"),
+        format!("  dataverse: {{ kind: dataverse, url: https://rows.crm.dynamics.com, {auth} }}"),
+        "maps:".to_owned(),
+        "  companies: { source: \"fno:Companies\", target: \"dataverse:cdm_companies\" }".to_owned(),
+        "  customers:".to_owned(),
+        "    source: fno:CustomersV3".to_owned(),
+        "    target: dataverse:accounts".to_owned(),
+        "    companies: [USMF]".to_owned(),
+        "    key: { source: CustomerAccount, target: accountnumber }".to_owned(),
+        "    compare: { OrganizationName: name, City: address1_city }".to_owned(),
+        "phases:".to_owned(),
+        "  - id: p".to_owned(),
+        "    steps:".to_owned(),
+        format!("      - {{ id: rows, kind: reconcile, maps: [customers], max_differences: 100000000, ranges: {RANGES} }}"),
+    ]
+    .join("\n")
 }
 
 fn through_the_engine(rt: &tokio::runtime::Runtime) {

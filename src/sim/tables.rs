@@ -166,6 +166,56 @@ impl FieldKind {
     }
 }
 
+/// A table's primary ids by position (lower-case text), for finding where a page continues. Built on first
+/// use, dropped whenever a row is added or removed (a row's id never changes in place); a clone starts empty.
+#[derive(Debug, Default)]
+pub struct IdIndex(std::sync::Mutex<Option<std::collections::HashMap<String, usize>>>);
+
+impl Clone for IdIndex {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl IdIndex {
+    fn clear(&mut self) {
+        *self
+            .0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
+/// The row the next page of a paged F&O listing starts at: (the query without `$skip`, the `$skip` of that
+/// next page, its first row). Dropped whenever a row is added or removed; a clone starts empty.
+#[derive(Debug, Default)]
+pub struct SkipHint(std::sync::Mutex<Option<(String, usize, usize)>>);
+
+impl Clone for SkipHint {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl SkipHint {
+    fn clear(&mut self) {
+        *self
+            .0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+    /// The first row of the page at `skip` of `query`, when the last page served said so.
+    pub fn get(&self, query: &str, skip: usize) -> Option<usize> {
+        let g = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.as_ref()
+            .filter(|(q, s, _)| q == query && *s == skip)
+            .map(|(_, _, r)| *r)
+    }
+    pub fn set(&self, query: String, skip: usize, row: usize) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((query, skip, row));
+    }
+}
+
 /// One entity set on one side.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -189,6 +239,10 @@ pub struct Table {
     pub gens: Vec<(String, FieldKind)>,
     pub origin: Option<Origin>,
     pub rows: Vec<Row>,
+    /// Primary id → position, built when a page continues after a row and kept until the rows change.
+    pub id_index: IdIndex,
+    /// Where the next page of the last paged listing starts, kept until the rows change.
+    pub skip_hint: SkipHint,
     /// Rows per company index, last slot for rows without a company.
     pub counts: Vec<u64>,
     pub next_n: u32,
@@ -253,6 +307,8 @@ impl Table {
             gens,
             origin: None,
             rows: Vec::new(),
+            id_index: IdIndex::default(),
+            skip_hint: SkipHint::default(),
             counts: vec![0; companies.len() + 1],
             next_n: 1,
             salt: mix(seed, hash_str(name) ^ side as u64),
@@ -289,10 +345,14 @@ impl Table {
         let slot = self.slot(row.company);
         self.counts[slot] += 1;
         self.rows.push(row);
+        self.id_index.clear();
+        self.skip_hint.clear();
     }
 
     pub fn remove(&mut self, pos: usize) -> Row {
         let row = self.rows.remove(pos);
+        self.id_index.clear();
+        self.skip_hint.clear();
         let slot = self.slot(row.company);
         self.counts[slot] = self.counts[slot].saturating_sub(1);
         row
@@ -355,6 +415,26 @@ impl Table {
         }
         let p = &self.prefixes[self.slot(company)];
         format!("{p}-{n:06}")
+    }
+
+    /// The position of the row whose primary id is `id` (case-insensitive), through the id index.
+    pub fn position_of_id(&self, id: &str, tables: &Tables, companies: &[String]) -> Option<usize> {
+        let field = self.id_field.as_ref()?;
+        let mut idx = self
+            .id_index
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = idx.get_or_insert_with(|| {
+            let mut m = std::collections::HashMap::with_capacity(self.rows.len());
+            for (p, row) in self.rows.iter().enumerate() {
+                if let Some(Value::String(v)) = tables.value_of(self, row, field, companies) {
+                    m.entry(v.to_ascii_lowercase()).or_insert(p);
+                }
+            }
+            m
+        });
+        map.get(&id.to_ascii_lowercase()).copied()
     }
 
     /// A deterministic GUID for generated row `n`.

@@ -277,7 +277,6 @@ fn page_of(
 ) -> (Value, Vec<String>) {
     let t = &st.dv[idx];
     let cap = st.scenario.dataverse.count_cap;
-    let pos = odata::select(tables, t, q, None, &st.companies);
     let id_of = |p: usize| {
         t.id_field
             .as_ref()
@@ -285,15 +284,54 @@ fn page_of(
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default()
     };
-    let (start, pagenumber) = match q.skiptoken.as_deref().and_then(paging::parse_outer) {
-        Some((n, inner)) => {
-            let last = t.id_field.as_ref().and_then(|f| paging::last_of(&inner, f));
-            let ids: Vec<String> = pos.iter().map(|&p| id_of(p)).collect();
-            (paging::resume(&ids, last.as_deref(), n, page), n)
-        }
-        None => (0, 1),
-    };
+    let total_ann = "Microsoft.Dynamics.CRM.totalrecordcount";
+    let exceeded_ann = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded";
     let top = q.top.filter(|_| !paged);
+    let cookie = q.skiptoken.as_deref().and_then(paging::parse_outer);
+    let pagenumber = cookie.as_ref().map_or(1, |(n, _)| *n);
+    let last = cookie
+        .as_ref()
+        .and_then(|(_, inner)| t.id_field.as_ref().and_then(|f| paging::last_of(inner, f)));
+    // In table order, with no total asked for, a page needs only its own rows: the scan starts after the
+    // previous page's last row (found through the id index) and stops one row past the page. Otherwise (an
+    // order, a count, a last row that is gone) every matching row is selected, as before. Same answer.
+    let wants_total = q.count
+        || wire::wants_annotation(headers, total_ann)
+        || wire::wants_annotation(headers, exceeded_ann);
+    let from_row = match (&cookie, &last) {
+        (None, _) => Some(0),
+        (Some(_), Some(l)) => t.position_of_id(l, tables, &st.companies).map(|p| p + 1),
+        (Some(_), None) => None,
+    };
+    let window = match from_row {
+        Some(from) if q.orderby.is_empty() && !wants_total => {
+            let want = top.map_or(page, |t| t.min(5000)).saturating_add(1);
+            Some(odata::select_window(
+                tables,
+                t,
+                q,
+                None,
+                &st.companies,
+                from,
+                want,
+            ))
+        }
+        _ => None,
+    };
+    let (pos, start) = match window {
+        Some(w) => (w, 0),
+        None => {
+            let pos = odata::select(tables, t, q, None, &st.companies);
+            let start = match &cookie {
+                Some((n, _)) => {
+                    let ids: Vec<String> = pos.iter().map(|&p| id_of(p)).collect();
+                    paging::resume(&ids, last.as_deref(), *n, page)
+                }
+                None => 0,
+            };
+            (pos, start)
+        }
+    };
     let take = match top {
         Some(top) => top.min(5000).min(pos.len() - start),
         None => page.min(pos.len() - start),
@@ -312,8 +350,6 @@ fn page_of(
         body.insert("@odata.count".into(), json!(total.min(cap)));
     }
     let mut applied = Vec::new();
-    let total_ann = "Microsoft.Dynamics.CRM.totalrecordcount";
-    let exceeded_ann = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded";
     if wire::wants_annotation(headers, total_ann) {
         let shown = if q.count { total.min(cap) as i64 } else { -1 };
         body.insert(format!("@{total_ann}"), json!(shown));

@@ -158,6 +158,46 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
             return Ok(Value::Object(body));
         }
         let company = (t.company_specific && !q.cross_company).then_some(st.default_company);
+        // A plain listing in table order (no order, count or top) reads only the page and one row more, from
+        // where the previous page of the same query ended when that is known ([`Table::skip_hint`]): a
+        // million-row set paged by nextLink costs the set once, not once per page. Same rows either way.
+        if q.orderby.is_empty() && !q.count && q.top.is_none() {
+            let key = format!("{company:?}|{}", odata::rebuild(&q.pairs, &["$skip"], &[]));
+            let from = match t.skip_hint.get(&key, q.skip) {
+                Some(row) => row,
+                None if q.skip == 0 => 0,
+                None => odata::select_window(&tables, t, &q, company, &st.companies, 0, q.skip)
+                    .last()
+                    .map_or(t.rows.len(), |p| p + 1),
+            };
+            let window = odata::select_window(&tables, t, &q, company, &st.companies, from, page + 1);
+            let take = window.len().min(page);
+            let mut value = Vec::with_capacity(take);
+            for &p in &window[..take] {
+                let row = &t.rows[p];
+                let mut m = Map::new();
+                m.insert("@odata.etag".into(), json!(etag(row)));
+                m.extend(select(
+                    tables.materialize(t, row, &st.companies),
+                    q.select.as_deref(),
+                ));
+                value.push(Value::Object(m));
+            }
+            let ctx = match &q.select {
+                Some(sel) => format!("{base}/data/$metadata#{set}({})", sel.join(",")),
+                None => format!("{base}/data/$metadata#{set}"),
+            };
+            let mut body = Map::new();
+            body.insert("@odata.context".into(), json!(ctx));
+            body.insert("value".into(), Value::Array(value));
+            if window.len() > take {
+                let next = q.skip + take;
+                t.skip_hint.set(key, next, window[take]);
+                let qs = odata::rebuild(&q.pairs, &["$skip", "$top"], &[("$skip", next.to_string())]);
+                body.insert("@odata.nextLink".into(), json!(format!("{base}/data/{set}?{qs}")));
+            }
+            return Ok(Value::Object(body));
+        }
         let pos = odata::select(&tables, t, &q, company, &st.companies);
         let start = q.skip.min(pos.len());
         let want = q.top.map_or(pos.len() - start, |top| top.min(pos.len() - start));

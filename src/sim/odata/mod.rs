@@ -406,6 +406,35 @@ pub fn select(
     pos
 }
 
+/// In table order: the positions of at most `want` rows matching `q`'s filter, from row `from` on (a page and
+/// one more, to know whether there is a next). The same rows [`select`] gives, in the same order, without
+/// evaluating the filter on the rest of the table.
+pub fn select_window(
+    tables: &Tables,
+    t: &Table,
+    q: &Query,
+    company: Option<u16>,
+    companies: &[String],
+    from: usize,
+    want: usize,
+) -> Vec<usize> {
+    (from.min(t.rows.len())..t.rows.len())
+        .filter(|&i| {
+            if company.is_some_and(|c| t.rows[i].company != c) {
+                return false;
+            }
+            q.filter.as_ref().is_none_or(|e| {
+                filter::eval(e, &|f| {
+                    tables
+                        .value_of(t, &t.rows[i], f, companies)
+                        .unwrap_or(Value::Null)
+                })
+            })
+        })
+        .take(want)
+        .collect()
+}
+
 /// A value as `$orderby` compares it, computed once per row.
 enum SortKey {
     Num(f64),
