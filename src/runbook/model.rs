@@ -486,6 +486,11 @@ pub struct MapSpec {
     /// Source field → target field compared by `sample`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub compare: BTreeMap<String, String>,
+    /// Value maps of enum fields: F&O field (a key of `compare`) → {F&O enum member name: Dataverse option
+    /// value}, as the dual-write map's value map transforms them. `cutover preflight` checks them against the
+    /// F&O enumeration and the Dataverse option set; row-level parity compares through them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, BTreeMap<String, i64>>,
     /// Row estimate (source side): informs the plan's durations and the dual-write limit warnings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<Rows>,

@@ -168,6 +168,7 @@ impl SimState {
                 source: src,
                 key: def.key.as_ref().map(|k| (k.source.clone(), k.target.clone())),
                 fields: def.fields.iter().map(|(a, b)| (a.clone(), b.clone())).collect(),
+                values: def.values.clone(),
             });
             if t.company_field.is_none() && self.fno[src].company_specific {
                 t.company_field = Some(super::tables::lookup_column(

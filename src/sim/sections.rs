@@ -341,6 +341,10 @@ pub struct MapDef {
     /// Source field → target field.
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// The map's value maps, by source field: F&O enum member → Dataverse option value. A member the map
+    /// does not list is copied as an empty choice.
+    #[serde(default)]
+    pub values: BTreeMap<String, BTreeMap<String, i64>>,
     /// Initial-sync rate, rows per simulated second.
     #[serde(default = "default_rate")]
     pub rate: f64,

@@ -5,7 +5,13 @@
 //! the target, extra on the target, and present on both with a compared field that differs. Memory holds one
 //! page and the per-class sample, whatever the row count.
 //!
-//! Values compare as text (a JSON string as is, a number or boolean as written, null as empty). Journaled:
+//! Values compare as text (a JSON string as is, a number or boolean as written, null as empty). An F&O enum
+//! field with a value map (`values`) compares through it: its F&O member is replaced by the mapped Dataverse
+//! option before the comparison (a member the map lacks stays as `<member> (unmapped)`, a difference). A
+//! compared Dataverse column that is a choice, a lookup or a state/status (from the table's attribute
+//! metadata) with no value map is *not comparable*: F&O holds a name or code, Dataverse an option number or a
+//! GUID, so it is left out of the comparison and a warning names it, rather than every row counting as
+//! different. Journaled:
 //! one `RowsReconciled` per map and company with the counts and the first `sample` keys of each class, the
 //! differing fields of the "different" ones. The step fails when missing + extra + different exceed
 //! `max_differences` (0 by default). Maps without a key are skipped with a warning.
@@ -168,6 +174,51 @@ pub(super) async fn reconcile_one(
         RowCompare::create(&ctx.work_dir.join(name)).map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
     let scope = ctx.envs.scoped(Some(&ctx.step.id));
     let (fno, dv) = (scope.fno(fno_env)?, scope.dataverse(dv_env)?);
+
+    // Fields compared through a value map, and fields that cannot be compared as they are.
+    let coded = coded_columns(ctx, &dv, dv_set).await;
+    let mut keep: Vec<usize> = Vec::new();
+    let mut not_comparable: Vec<String> = Vec::new();
+    for (i, (sf, tf)) in source_fields.iter().zip(&target_fields).enumerate() {
+        let dv_field = if fwd { tf } else { sf };
+        let what = coded
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(lookup_name(dv_field)));
+        match what {
+            Some((_, ty)) if !m.spec.values.contains_key(sf) => {
+                not_comparable.push(format!("{sf} ↔ {tf} ({ty})"));
+            }
+            _ => keep.push(i),
+        }
+    }
+    if !not_comparable.is_empty() && company.is_none_or(|c| m.spec.companies.first().is_some_and(|f| f == c))
+    {
+        log(
+            ctx,
+            LogLevel::Warn,
+            format!(
+                "map {}: not comparable without a value map, left out of row parity: {} (add `values` for an enum, or compare the lookup's key column)",
+                m.id,
+                not_comparable.join(", ")
+            ),
+        );
+    }
+    let pick = |v: &[String]| -> Vec<String> { keep.iter().map(|&i| v[i].clone()).collect() };
+    let (source_fields, fno_fields, dv_fields) = (pick(&source_fields), pick(&fno_fields), pick(&dv_fields));
+    // F&O field → its value map (through the compare's source field).
+    let value_maps: Vec<(String, &std::collections::BTreeMap<String, i64>)> = m
+        .spec
+        .values
+        .iter()
+        .filter_map(|(sf, vm)| {
+            let fno_field = if fwd {
+                sf.clone()
+            } else {
+                m.spec.compare.get(sf)?.clone()
+            };
+            Some((fno_field, vm))
+        })
+        .collect();
     let (fno_side, dv_side) = if fwd {
         (Side::Source, Side::Target)
     } else {
@@ -185,6 +236,7 @@ pub(super) async fn reconcile_one(
     let mut on_fno = |page: crate::connectors::rows::Page| {
         let n = read_so_far.fetch_add(page.len() as u64, std::sync::atomic::Ordering::Relaxed)
             + page.len() as u64;
+        let page = through_value_maps(page, &value_maps);
         scratch.insert(fno_side, &fno_key, &fno_fields, page)?;
         note("F&O", n);
         Ok(())
@@ -244,4 +296,70 @@ pub(super) async fn reconcile_one(
         })
         .await?;
     Ok(counts)
+}
+
+/// A Dataverse field as the runbook may write it: `_x_value` is the lookup `x`.
+fn lookup_name(field: &str) -> &str {
+    field
+        .strip_prefix('_')
+        .and_then(|f| f.strip_suffix("_value"))
+        .unwrap_or(field)
+}
+
+/// The table's columns whose values are codes (choice, lookup, state, status), with their type; empty when
+/// the attribute metadata cannot be read (a warning says so).
+async fn coded_columns(
+    ctx: &StepCtx,
+    dv: &crate::connectors::dataverse::DataverseClient,
+    set: &str,
+) -> Vec<(String, String)> {
+    match crate::connectors::metadata::dataverse_table(dv.transport(), set, &ctx.cancel).await {
+        Ok(Some(t)) => t
+            .attributes
+            .into_iter()
+            .filter(|a| {
+                matches!(
+                    a.attribute_type.as_str(),
+                    "Picklist" | "Lookup" | "Customer" | "Owner" | "State" | "Status"
+                )
+            })
+            .map(|a| (a.logical_name, a.attribute_type))
+            .collect(),
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            log(
+                ctx,
+                LogLevel::Warn,
+                format!(
+                    "{set}: the attribute metadata could not be read ({e}): choice and lookup columns are compared as they are"
+                ),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Replaces each mapped F&O enum value by its Dataverse option (a value the map lacks: `<value> (unmapped)`).
+fn through_value_maps(
+    mut page: crate::connectors::rows::Page,
+    maps: &[(String, &std::collections::BTreeMap<String, i64>)],
+) -> crate::connectors::rows::Page {
+    if maps.is_empty() {
+        return page;
+    }
+    for row in &mut page {
+        for (field, vm) in maps {
+            if let Some(v) = row.get_mut(field.as_str()) {
+                let mapped = match v.as_str() {
+                    Some(name) => match vm.get(name) {
+                        Some(n) => serde_json::json!(n),
+                        None => serde_json::json!(format!("{name} (unmapped)")),
+                    },
+                    None => continue,
+                };
+                *v = mapped;
+            }
+        }
+    }
+    page
 }

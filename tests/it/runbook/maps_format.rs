@@ -92,3 +92,34 @@ fn the_error_source_fields_are_accepted_and_checked() {
         );
     }
 }
+
+#[test]
+fn value_maps_are_accepted_and_checked() {
+    let ok =
+        "    compare: { SalesStatus: msdyn_status }\n    values: { SalesStatus: { Open: 1, Closed: 2 } }";
+    assert_eq!(codes(&runbook(ok, "operator")), vec![]);
+    let twice =
+        "    compare: { SalesStatus: msdyn_status }\n    values: { SalesStatus: { Open: 1, Closed: 1 } }";
+    assert_eq!(
+        codes(&runbook(twice, "operator")),
+        vec![("value-mapped-twice", Severity::Warning)]
+    );
+    let stray = "    compare: { SalesStatus: msdyn_status }\n    values: { SaleStatus: { Open: 1 } }";
+    let d = validate(&runbook(stray, "operator"), "t.yaml", &NoEnv, false);
+    let bad = d
+        .iter()
+        .find(|d| d.code == "unknown-field")
+        .expect("a field not compared is refused");
+    assert!(
+        bad.hint.as_deref().unwrap_or("").contains("SalesStatus"),
+        "{bad:?}"
+    );
+    let empty = "    compare: { SalesStatus: msdyn_status }\n    values: { SalesStatus: {} }";
+    assert!(codes(&runbook(empty, "operator")).contains(&("invalid-value", Severity::Error)));
+    let text = "    compare: { SalesStatus: msdyn_status }\n    values: { SalesStatus: { Open: one } }";
+    assert!(
+        codes(&runbook(text, "operator"))
+            .iter()
+            .any(|(_, s)| *s == Severity::Error)
+    );
+}

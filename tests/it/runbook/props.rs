@@ -178,6 +178,7 @@ fn map_spec() -> impl Strategy<Value = MapSpec> {
             initial_sync: None,
             key: None,
             compare: BTreeMap::new(),
+            values: BTreeMap::new(),
             rows: rows.map(Rows::Total),
             initial_sync_execution_id: None,
             error_sources: None,
