@@ -370,6 +370,14 @@ impl SimState {
                         "Lookup for '{dep}' could not be resolved: the map it depends on is not running."
                     ),
                 ))
+            } else if let Some(p) = self.throwing_plugin(&map.def.target) {
+                Some((
+                    "plugin_exception".to_string(),
+                    format!(
+                        "Plug-in step '{p}' threw an exception on Create of {}: the record was not written.",
+                        self.dv[map.tgt].logical
+                    ),
+                ))
             } else if map.fail_armed && map.def.fail_at_row == Some(row_no) {
                 let cat = map
                     .def

@@ -41,6 +41,10 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
         "A scenario map's `values` (by source field: F&O member → Dataverse option value) is its dual-write value map: a copied or live-synced enum value becomes its option; a member the map does not list syncs as an empty choice (the real record outcome is not published). A map's target column declared `choice:` on the Dataverse table keeps that type.",
     ),
     (
+        "Automation",
+        "Every estate has the tables `sdkmessages`, `sdkmessagefilters`, `sdkmessageprocessingsteps` and `workflows`, empty unless the scenario declares `dataverse.plugin_steps` / `dataverse.flows`; a step's or flow's id is derived from the seed and its name; `statecode`/`statuscode` are stored as written (any pair is accepted). A flow's `clientdata` holds only its Dataverse trigger. While a plug-in step with `throws_on_dual_write` is enabled (`statecode` 0), an initial sync into its table fails at the next row with `plugin_exception` \"Plug-in step '<name>' threw an exception on Create of <table>: the record was not written.\"; live sync is not affected.",
+    ),
+    (
         "Company striping",
         "A company-specific Dataverse table is striped by a lookup to `cdm_company` (`company_lookup`, default `msdyn_company` for a map's target whose source is per company), read as `_msdyn_company_value`; the `cdm_companyid` it holds is derived from the company code alone. When a scenario stripes a table and declares no `cdm_companies`, that set is added with one row per company (`cdm_companyid`, `cdm_companycode`, `cdm_name`); a declared `cdm_companies` row whose `cdm_companycode` is a scenario company has that company's id. A GUID column compared with a string that is not a GUID (`cdm_companyid eq 'USMF'`) is 400 `0x80060888` \"A binary operator with incompatible types was detected. Found operand types 'Edm.Guid' and 'Edm.String' for operator kind 'Equal'.\"",
     ),

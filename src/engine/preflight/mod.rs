@@ -17,6 +17,7 @@ use crate::connectors::transport::{RetryPolicy, Transport};
 use crate::model::event::{CheckStatus, PreflightCheck};
 use crate::runbook::{CredentialKind, DualWriteMode, EnvKind, EnvLookup, Runbook};
 
+mod automation;
 mod clock;
 mod dmf;
 mod dualwrite;
@@ -91,6 +92,7 @@ pub enum Check {
     Entities,
     Values,
     Lookups,
+    Automation,
     DmfGroups,
     Packages,
     DualWrite,
@@ -100,12 +102,13 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 11] = [
+    pub const ALL: [Check; 12] = [
         Check::Token,
         Check::Reach,
         Check::Entities,
         Check::Values,
         Check::Lookups,
+        Check::Automation,
         Check::DmfGroups,
         Check::Packages,
         Check::DualWrite,
@@ -121,6 +124,7 @@ impl Check {
             Check::Entities => entities::run(cx).await,
             Check::Values => values::run(cx).await,
             Check::Lookups => lookups::run(cx).await,
+            Check::Automation => automation::run(cx).await,
             Check::DmfGroups => dmf::run(cx).await,
             Check::Packages => packages::run(cx),
             Check::DualWrite => dualwrite::run(cx).await,

@@ -400,6 +400,24 @@ async fn the_guardrails_estate_names_each_dual_write_problem_and_the_fixed_runbo
             "a lookup to msdyn_deliverymode, and no map syncs msdyn_deliverymode",
             "add a map for msdyn_deliverymode in an earlier wave",
         ),
+        (
+            "warning",
+            "automation",
+            "plug-in step `Contoso.Plugins.SalesOrderCheck: Create of salesorder` on Create of salesorder is on",
+            "dataverse.disable_automation",
+        ),
+        (
+            "warning",
+            "automation",
+            "plug-in step `Contoso.Plugins.SalesOrderCheck: Update of salesorder` on Update of salesorder is on",
+            "dataverse.disable_automation",
+        ),
+        (
+            "warning",
+            "automation",
+            "cloud flow `Notify sales of a new order` triggered on salesorder is on",
+            "flows: [\"Notify sales of a new order\"]",
+        ),
     ];
     assert_eq!(not_ok.len(), expect.len(), "{not_ok:#?}");
     for (status, check, message, fix) in expect {
@@ -426,7 +444,7 @@ async fn the_guardrails_estate_names_each_dual_write_problem_and_the_fixed_runbo
     let checks = r["checks"].as_array().unwrap();
     let bad: Vec<&Value> = checks.iter().filter(|c| c["status"] != "ok").collect();
     assert!(bad.is_empty(), "not ok: {bad:#?}");
-    for check in ["values", "lookup"] {
+    for check in ["values", "lookup", "automation"] {
         assert!(
             checks.iter().any(|c| c["check"] == check),
             "no {check} line: {checks:#?}"
