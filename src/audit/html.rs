@@ -197,6 +197,10 @@ pub fn render(r: &Report) -> String {
     p.put(&tables::alerts(r));
     p.h2("DMF install records");
     p.put(&tables::installs(r));
+    if r.ownership.iter().any(|o| o.owner != "none") {
+        p.h2("Ownership");
+        p.put(&tables::ownership(r));
+    }
     if !r.automation.is_empty() {
         p.h2("Plug-ins and flows turned off");
         p.put(&tables::automation(r));

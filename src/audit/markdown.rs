@@ -150,6 +150,10 @@ pub fn render(r: &Report) -> String {
     put(&mut out, &tables::alerts(r));
     h2(&mut out, "DMF install records");
     put(&mut out, &tables::installs(r));
+    if r.ownership.iter().any(|o| o.owner != "none") {
+        h2(&mut out, "Ownership");
+        put(&mut out, &tables::ownership(r));
+    }
     if !r.automation.is_empty() {
         h2(&mut out, "Plug-ins and flows turned off");
         put(&mut out, &tables::automation(r));

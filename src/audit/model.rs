@@ -46,6 +46,9 @@ pub struct Report {
     /// before, when it went off, when and by what it was put back, and for how long it was off.
     #[serde(default)]
     pub automation: Vec<AutomationRow>,
+    /// Who owns each map's rows (and the fields owned otherwise) after go-live, as the runbook wrote it down.
+    #[serde(default)]
+    pub ownership: Vec<OwnershipRow>,
     /// `cutover preflight --journal` results held in the journal (the newest
     /// [`super::PREFLIGHTS_KEPT`]), oldest first: the read-only checks made before the weekend.
     pub preflights: Vec<PreflightRow>,
@@ -327,6 +330,19 @@ pub struct InstallRow {
     pub sha256: String,
     pub execution_id: String,
     pub result: String,
+}
+
+/// The owner of one map, or of one field of it.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct OwnershipRow {
+    pub map: String,
+    /// The field; absent for the map's own row.
+    pub field: Option<String>,
+    /// `fno`, `dataverse`, or `none` (a map the runbook gave no owner).
+    pub owner: String,
+    pub why: Option<String>,
+    /// The map's initial-sync master (`fno` by default).
+    pub master: String,
 }
 
 /// One plug-in step or cloud flow the run turned off.

@@ -630,6 +630,35 @@ pub fn installs(r: &Report) -> Table {
     Table { columns, rows }
 }
 
+/// Who owns each map and field after go-live.
+pub fn ownership(r: &Report) -> Table {
+    let columns = vec![
+        c("map", "Map", ALL),
+        c("field", "Field", ALL),
+        c("owner", "Owner", ALL),
+        c("why", "Why", ALL),
+        c("master", "Initial-sync master", ALL),
+    ];
+    let rows = r
+        .ownership
+        .iter()
+        .map(|o| {
+            vec![
+                t(&o.map),
+                t(o.field.as_deref().unwrap_or("(the map)")),
+                t(if o.owner == "none" {
+                    "NONE: not written down"
+                } else {
+                    &o.owner
+                }),
+                t(o.why.as_deref().unwrap_or("")),
+                t(&o.master),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
 /// Plug-in steps and flows the run turned off.
 pub fn automation(r: &Report) -> Table {
     let columns = vec![

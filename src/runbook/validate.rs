@@ -625,6 +625,7 @@ fn maps(rb: &Runbook, cx: &mut Ctx<'_>) {
             }
         }
         value_maps(id, m, cx);
+        ownership(id, m, cx);
         if m.companies.len() > MAX_COMPANIES {
             cx.warn(
                 cx.at(&[base[0], base[1], Key("companies")]),
@@ -635,6 +636,30 @@ fn maps(rb: &Runbook, cx: &mut Ctx<'_>) {
         }
     }
     map_cycles(rb, cx);
+}
+
+/// A map's owner: a warning when it has none; each field owner says why.
+fn ownership(id: &MapId, m: &super::model::MapSpec, cx: &mut Ctx<'_>) {
+    use Seg::Key;
+    if m.owner.is_none() {
+        cx.warn(
+            cx.at(&[Key("maps"), Key(id.as_str())]),
+            "no-owner",
+            format!("map `{id}` names no owner: who changes its rows after go-live is not written down"),
+            "add `owner: fno` or `owner: dataverse` (and `field_owners: { FIELD: { owner, why } }` for the fields the other side owns); dual-write has no conflict rule to fall back on".to_owned(),
+        );
+    }
+    for (field, fo) in &m.field_owners {
+        if fo.why.trim().is_empty() {
+            cx.error(
+                cx.at(&[Key("maps"), Key(id.as_str()), Key("field_owners"), Key(field)]),
+                "invalid-value",
+                format!("map `{id}`: the owner of `{field}` has no `why`"),
+                "one line on who changes it and why there, e.g. `why: credit control is done in Sales`"
+                    .to_owned(),
+            );
+        }
+    }
 }
 
 /// A map's `values`: each field is a compared F&O field with at least one value, and no Dataverse value is

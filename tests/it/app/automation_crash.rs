@@ -31,7 +31,12 @@ environments:
     url: https://contoso-demo.crm.dynamics.com
     auth: { tenant: 00000000-0000-0000-0000-00000000demo, client_id: 00000000-0000-0000-0000-00000000dv01, client_secret: "${DEMO_CLIENT_SECRET}" }
 maps:
-  sales_order_headers: { source: fno:SalesOrderHeadersV2, target: dataverse:salesorders, master: fno }
+  sales_order_headers:
+    source: fno:SalesOrderHeadersV2
+    target: dataverse:salesorders
+    master: fno
+    owner: fno
+    field_owners: { SalesOrderStatus: { owner: dataverse, why: "order desk confirms in Sales" } }
 phases:
   - id: prepare
     steps:
@@ -218,6 +223,14 @@ async fn a_kill_between_disable_and_enable_then_resume_then_abort_puts_every_plu
         };
         assert_eq!(row["before"], before, "{row}");
     }
+    // And the ownership the runbook wrote down.
+    assert_eq!(
+        r["ownership"],
+        serde_json::json!([
+            {"map": "sales_order_headers", "field": null, "owner": "fno", "why": null, "master": "fno"},
+            {"map": "sales_order_headers", "field": "SalesOrderStatus", "owner": "dataverse", "why": "order desk confirms in Sales", "master": "fno"}
+        ])
+    );
     let md = Command::new(env!("CARGO_BIN_EXE_cutover"))
         .arg("report")
         .arg(&journal)

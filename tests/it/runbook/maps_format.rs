@@ -25,6 +25,7 @@ maps:
     source: fno:CustomersV3
     target: dataverse:accounts
     companies: [USMF]
+    owner: fno
 {map_extra}
 phases:
   - id: p
@@ -119,6 +120,26 @@ fn value_maps_are_accepted_and_checked() {
     let text = "    compare: { SalesStatus: msdyn_status }\n    values: { SalesStatus: { Open: one } }";
     assert!(
         codes(&runbook(text, "operator"))
+            .iter()
+            .any(|(_, s)| *s == Severity::Error)
+    );
+}
+
+#[test]
+fn ownership_is_written_down_or_warned_about() {
+    let text = runbook("", "operator").replace("    owner: fno\n", "");
+    assert_eq!(codes(&text), vec![("no-owner", Severity::Warning)]);
+    let fields =
+        "    field_owners: { PrimaryContactPhone: { owner: dataverse, why: \"Sales keeps it current\" } }";
+    assert_eq!(codes(&runbook(fields, "operator")), vec![]);
+    let no_why = "    field_owners: { PrimaryContactPhone: { owner: dataverse, why: \" \" } }";
+    assert_eq!(
+        codes(&runbook(no_why, "operator")),
+        vec![("invalid-value", Severity::Error)]
+    );
+    let bad = "    owner: both";
+    assert!(
+        codes(&runbook(bad, "operator"))
             .iter()
             .any(|(_, s)| *s == Severity::Error)
     );

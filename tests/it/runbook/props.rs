@@ -179,6 +179,8 @@ fn map_spec() -> impl Strategy<Value = MapSpec> {
             key: None,
             compare: BTreeMap::new(),
             values: BTreeMap::new(),
+            owner: None,
+            field_owners: BTreeMap::new(),
             rows: rows.map(Rows::Total),
             initial_sync_execution_id: None,
             error_sources: None,
