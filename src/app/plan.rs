@@ -63,6 +63,7 @@ pub fn run(args: &PlanArgs) -> i32 {
         );
     } else {
         super::out!("{}", runbook::plan::render_text(&p));
+        super::out!("{}", runbook::plan::render_sizing(&p));
     }
     exit::OK
 }
@@ -91,7 +92,8 @@ fn plan_from_journal(
         .freeze_window
         .as_ref()
         .map(|w| u64::try_from((w.end.at() - w.start.at()).num_seconds()).unwrap_or(0));
-    let (p, budget) = runbook::plan::with_measured(p, &secs, window);
+    let (p, budget) =
+        runbook::plan::with_measured_from(Some(rb), p, &secs, window, &journal.display().to_string());
     if args.format == OutputFormat::Json {
         let value = serde_json::json!({"plan": p, "budget": budget});
         super::outln!(
@@ -100,6 +102,7 @@ fn plan_from_journal(
         );
     } else {
         super::out!("{}", runbook::plan::render_text(&p));
+        super::out!("{}", runbook::plan::render_sizing(&p));
         super::out!("{}", runbook::plan::render_budget(&budget));
     }
     // An overrun is a finding a rehearsal script must not miss.

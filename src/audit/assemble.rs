@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::build::{CHART_SERIES, Fold};
 use super::model::{
-    Charts, ErrorTotal, ExceptionRow, ParityRow, PhaseRow, PreflightLine, PreflightRow, Report, RowSampleRow,
-    RowsRow, RunInfo, RunListing, Series, StepRow, Verification, WaveRow,
+    AutomationRow, Charts, ErrorTotal, ExceptionRow, ParityRow, PhaseRow, PreflightLine, PreflightRow,
+    Report, RowSampleRow, RowsRow, RunInfo, RunListing, Series, StepRow, Verification, WaveRow,
 };
 use super::text::{at, enum_name, scrub};
 use crate::journal::RunSummary;
@@ -437,6 +437,32 @@ pub fn assemble(
         errors_seen_total: st.errors.seen_total,
         alerts: fold.alerts.clone(),
         installs: fold.installs(),
+        ownership: fold.ownership.clone(),
+        automation: st
+            .automation
+            .values()
+            .map(|v| {
+                let end = v.restored_at.or(st.header.last_event_at).unwrap_or(v.off_at);
+                AutomationRow {
+                    env: v.env.clone(),
+                    kind: v.kind.clone(),
+                    name: scrub(&v.name),
+                    table: v.table.clone(),
+                    step: v.step.0.clone(),
+                    before: if v.was_on() { "on" } else { "off" }.to_owned(),
+                    off_at: at(v.off_at),
+                    restored_at: v.restored_at.map(at),
+                    restored_by: v.restored_at.map(|_| {
+                        v.restored_by
+                            .as_ref()
+                            .map_or_else(|| "abort".to_owned(), |s| s.0.clone())
+                    }),
+                    off_for: super::text::duration(
+                        u64::try_from((end - v.off_at).num_milliseconds()).unwrap_or(0),
+                    ),
+                }
+            })
+            .collect(),
         rows: st
             .rows
             .iter()

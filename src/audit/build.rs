@@ -97,6 +97,8 @@ pub struct Fold {
     wave_maps: HashMap<String, Vec<String>>,
     /// What the run's runbook uses that Microsoft does not support (the gateway mode's label).
     pub unsupported: Vec<String>,
+    /// The runbook's ownership decisions, one row per map and per field owner.
+    pub ownership: Vec<super::model::OwnershipRow>,
     start: Option<DateTime<Utc>>,
     names: Interner,
     /// Per gate wave (`None`: every map), the parity rows its verdicts read.
@@ -131,6 +133,7 @@ impl Default for Fold {
             asked: HashMap::new(),
             wave_maps: HashMap::new(),
             unsupported: Vec::new(),
+            ownership: Vec::new(),
             start: None,
             names: Interner::default(),
             layouts: HashMap::new(),
@@ -162,6 +165,7 @@ impl Fold {
                 };
                 self.start = Some(*started_at);
                 if let Some(rb) = crate::runbook::load::load(&runbook.text, "runbook").runbook {
+                    self.ownership = ownership_rows(&rb);
                     let envs = rb.gateway_envs();
                     if !envs.is_empty() {
                         self.unsupported.push(format!(
@@ -463,4 +467,34 @@ fn with_identity(operator: &str, id: Option<&crate::model::Identity>) -> String 
         Some(i) => format!("{operator} — signed in as {}", scrub(&i.label())),
         None => operator.to_owned(),
     }
+}
+
+/// The ownership table of a runbook: each map's owner, then its field owners.
+fn ownership_rows(rb: &crate::runbook::Runbook) -> Vec<super::model::OwnershipRow> {
+    use crate::runbook::model::Master;
+    let mut out = Vec::new();
+    for (id, m) in &rb.maps {
+        let master = match m.master {
+            Some(Master::Dataverse) => "dataverse",
+            _ => "fno",
+        }
+        .to_owned();
+        out.push(super::model::OwnershipRow {
+            map: id.0.clone(),
+            field: None,
+            owner: m.owner.map_or("none", |o| o.name()).to_owned(),
+            why: None,
+            master: master.clone(),
+        });
+        for (field, fo) in &m.field_owners {
+            out.push(super::model::OwnershipRow {
+                map: id.0.clone(),
+                field: Some(field.clone()),
+                owner: fo.owner.name().to_owned(),
+                why: Some(super::text::scrub(&fo.why)),
+                master: master.clone(),
+            });
+        }
+    }
+    out
 }

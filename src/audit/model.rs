@@ -42,6 +42,13 @@ pub struct Report {
     pub installs: Vec<InstallRow>,
     /// Row-level parity (`reconcile`): the latest result per map and company.
     pub rows: Vec<RowsRow>,
+    /// Plug-in steps and cloud flows the run turned off (`dataverse.disable_automation`): what each was
+    /// before, when it went off, when and by what it was put back, and for how long it was off.
+    #[serde(default)]
+    pub automation: Vec<AutomationRow>,
+    /// Who owns each map's rows (and the fields owned otherwise) after go-live, as the runbook wrote it down.
+    #[serde(default)]
+    pub ownership: Vec<OwnershipRow>,
     /// `cutover preflight --journal` results held in the journal (the newest
     /// [`super::PREFLIGHTS_KEPT`]), oldest first: the read-only checks made before the weekend.
     pub preflights: Vec<PreflightRow>,
@@ -323,6 +330,41 @@ pub struct InstallRow {
     pub sha256: String,
     pub execution_id: String,
     pub result: String,
+}
+
+/// The owner of one map, or of one field of it.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct OwnershipRow {
+    pub map: String,
+    /// The field; absent for the map's own row.
+    pub field: Option<String>,
+    /// `fno`, `dataverse`, or `none` (a map the runbook gave no owner).
+    pub owner: String,
+    pub why: Option<String>,
+    /// The map's initial-sync master (`fno` by default).
+    pub master: String,
+}
+
+/// One plug-in step or cloud flow the run turned off.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct AutomationRow {
+    pub env: String,
+    /// `plugin_step` or `flow`.
+    pub kind: String,
+    pub name: String,
+    /// The table's logical name.
+    pub table: String,
+    /// The step that turned it off.
+    pub step: String,
+    /// Its state before the run: `on` or `off` (an automation already off stays off).
+    pub before: String,
+    pub off_at: String,
+    /// When it was put back; absent while it is still off.
+    pub restored_at: Option<String>,
+    /// What put it back: a step id, or `abort`.
+    pub restored_by: Option<String>,
+    /// How long it was off (to the end of the journal while still off), readable.
+    pub off_for: String,
 }
 
 /// The latest row-level parity of one map (and company), with the keys it sampled.

@@ -630,6 +630,68 @@ pub fn installs(r: &Report) -> Table {
     Table { columns, rows }
 }
 
+/// Who owns each map and field after go-live.
+pub fn ownership(r: &Report) -> Table {
+    let columns = vec![
+        c("map", "Map", ALL),
+        c("field", "Field", ALL),
+        c("owner", "Owner", ALL),
+        c("why", "Why", ALL),
+        c("master", "Initial-sync master", ALL),
+    ];
+    let rows = r
+        .ownership
+        .iter()
+        .map(|o| {
+            vec![
+                t(&o.map),
+                t(o.field.as_deref().unwrap_or("(the map)")),
+                t(if o.owner == "none" {
+                    "NONE: not written down"
+                } else {
+                    &o.owner
+                }),
+                t(o.why.as_deref().unwrap_or("")),
+                t(&o.master),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+/// Plug-in steps and flows the run turned off.
+pub fn automation(r: &Report) -> Table {
+    let columns = vec![
+        c("env", "Env", ALL),
+        c("kind", "Kind", ALL),
+        c("name", "Name", ALL),
+        c("table", "Table", ALL),
+        c("before", "Before", ALL),
+        c("off_at", "Off at", ALL),
+        c("restored_at", "Back at", ALL),
+        c("restored_by", "Put back by", ALL),
+        c("off_for", "Off for", ALL),
+    ];
+    let rows = r
+        .automation
+        .iter()
+        .map(|a| {
+            vec![
+                t(&a.env),
+                t(a.kind.replace('_', " ")),
+                t(&a.name),
+                t(&a.table),
+                t(&a.before),
+                t(&a.off_at),
+                t(a.restored_at.as_deref().unwrap_or("still off")),
+                t(a.restored_by.as_deref().unwrap_or("")),
+                t(&a.off_for),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
 /// Journaled preflights, one row each.
 pub fn preflights(r: &Report) -> Table {
     let columns = vec![

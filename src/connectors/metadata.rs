@@ -25,12 +25,21 @@ pub struct FnoEntity {
     pub set: String,
     /// (property name, is part of the key).
     pub properties: Vec<(String, bool)>,
+    /// (property name, enumeration name) of the properties whose `DataType` is `Enum`.
+    pub enums: Vec<(String, String)>,
 }
 
 impl FnoEntity {
     /// The property of this name, case-sensitively as F&O matches them.
     pub fn has(&self, property: &str) -> bool {
         self.properties.iter().any(|(p, _)| p == property)
+    }
+    /// The enumeration a property is typed with (`SalesStatus`), if it is an enum.
+    pub fn enum_of(&self, property: &str) -> Option<&str> {
+        self.enums
+            .iter()
+            .find(|(p, _)| p == property)
+            .map(|(_, e)| e.as_str())
     }
     /// The key properties.
     pub fn keys(&self) -> Vec<&str> {
@@ -108,10 +117,26 @@ pub fn parse_fno_entity(body: &[u8]) -> std::result::Result<Option<FnoEntity>, p
                 .collect()
         })
         .unwrap_or_default();
+    let enums = row
+        .get("Properties")
+        .and_then(Value::as_array)
+        .map(|ps| {
+            ps.iter()
+                .filter(|p| text(p, "DataType") == "Enum")
+                .map(|p| {
+                    let ty = text(p, "TypeName");
+                    let short = ty.rsplit('.').next().unwrap_or(&ty).to_owned();
+                    (text(p, "Name"), short)
+                })
+                .filter(|(n, e)| !n.is_empty() && !e.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Some(FnoEntity {
         name: text(&row, "Name"),
         set: text(&row, "EntitySetName"),
         properties,
+        enums,
     }))
 }
 
@@ -168,6 +193,92 @@ pub async fn dataverse_table(
     t.parse(&resp, parse_dv_table)
 }
 
+/// The members (name, value) of the F&O enumeration `name` from the metadata service
+/// (`/Metadata/PublicEnumerations`, rows `{Name, Members[{Name, Value}]}`), or `None` when it lists no such enum.
+pub async fn fno_enum_members(
+    t: &Transport,
+    name: &str,
+    cancel: &CancellationToken,
+) -> Result<Option<Vec<(String, i64)>>> {
+    let req = Request::get("fno.metadata.enum", "/Metadata/PublicEnumerations")
+        .query("$filter", format!("Name eq {}", odata_string(name)));
+    let resp = t.send(req, cancel).await?;
+    t.parse(&resp, parse_enum_members)
+}
+
+/// Parses `PublicEnumerations` (its first row's `Members`).
+pub fn parse_enum_members(body: &[u8]) -> std::result::Result<Option<Vec<(String, i64)>>, parse::ParseError> {
+    let Some(row) = first_row(body)? else {
+        return Ok(None);
+    };
+    let members = row
+        .get("Members")
+        .and_then(Value::as_array)
+        .map(|ms| {
+            ms.iter()
+                .map(|m| {
+                    (
+                        text(m, "Name"),
+                        m.get("Value").and_then(Value::as_i64).unwrap_or(-1),
+                    )
+                })
+                .filter(|(n, _)| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(members))
+}
+
+/// The options (value, label) of a Dataverse choice column: `GET EntityDefinitions(LogicalName='t')/
+/// Attributes(LogicalName='c')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet`
+/// [doc: query metadata using the Web API]. `None` when the column is not a choice (the cast finds nothing: 404).
+pub async fn dataverse_options(
+    t: &Transport,
+    table: &str,
+    column: &str,
+    cancel: &CancellationToken,
+) -> Result<Option<Vec<(i64, String)>>> {
+    let path = format!(
+        "/api/data/v9.2/EntityDefinitions(LogicalName='{}')/Attributes(LogicalName='{}')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata",
+        table.replace('\'', "''"),
+        column.replace('\'', "''")
+    );
+    let req = Request::get("dataverse.metadata.optionset", path)
+        .query("$select", "LogicalName")
+        .query("$expand", "OptionSet");
+    match t.send(req, cancel).await {
+        Ok(resp) => t.parse(&resp, parse_options).map(Some),
+        Err(super::ConnectorError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Parses one `PicklistAttributeMetadata` with its `OptionSet.Options[{Value, Label.UserLocalizedLabel.Label}]`.
+pub fn parse_options(body: &[u8]) -> std::result::Result<Vec<(i64, String)>, parse::ParseError> {
+    let o = parse::object(body)?;
+    let Some(opts) = o
+        .get("OptionSet")
+        .and_then(|s| s.get("Options"))
+        .and_then(Value::as_array)
+    else {
+        return Err(parse::ParseError(
+            "no `OptionSet.Options` in the attribute".into(),
+        ));
+    };
+    Ok(opts
+        .iter()
+        .filter_map(|x| {
+            let v = x.get("Value").and_then(Value::as_i64)?;
+            let label = x
+                .pointer("/Label/UserLocalizedLabel/Label")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            Some((v, label))
+        })
+        .collect())
+}
+
 /// Whether the F&O data project (definition group) `name` exists.
 pub async fn definition_group_exists(t: &Transport, name: &str, cancel: &CancellationToken) -> Result<bool> {
     let req = Request::get("dmf.definition_group", "/data/DataManagementDefinitionGroups")
@@ -194,5 +305,25 @@ mod tests {
         assert_eq!(t.primary_id, "accountid");
         assert_eq!(t.lookups_to("cdm_company")[0].logical_name, "msdyn_company");
         assert!(t.attribute("NAME").is_some() && t.attribute("telephone1").is_none());
+    }
+
+    #[test]
+    fn enum_properties_members_and_options_parse() {
+        let fno = br#"{"value":[{"Name":"SalesOrderHeaderV2","EntitySetName":"SalesOrderHeadersV2","Properties":[{"Name":"SalesOrderStatus","DataType":"Enum","TypeName":"Microsoft.Dynamics.DataEntities.SalesStatus","IsKey":false},{"Name":"SalesOrderNumber","DataType":"String","TypeName":"Edm.String","IsKey":true}]}]}"#;
+        let e = parse_fno_entity(fno).unwrap().unwrap();
+        assert_eq!(e.enum_of("SalesOrderStatus"), Some("SalesStatus"));
+        assert_eq!(e.enum_of("SalesOrderNumber"), None);
+        let members = br#"{"value":[{"Name":"SalesStatus","Members":[{"Name":"Backorder","Value":1},{"Name":"Delivered","Value":2}]}]}"#;
+        assert_eq!(
+            parse_enum_members(members).unwrap().unwrap(),
+            [("Backorder".to_owned(), 1), ("Delivered".to_owned(), 2)]
+        );
+        assert_eq!(parse_enum_members(br#"{"value":[]}"#).unwrap(), None);
+        let options = br#"{"LogicalName":"msdyn_salesstatus","OptionSet":{"Options":[{"Value":192350000,"Label":{"UserLocalizedLabel":{"Label":"Backorder"}}}]}}"#;
+        assert_eq!(
+            parse_options(options).unwrap(),
+            [(192_350_000, "Backorder".to_owned())]
+        );
+        assert!(parse_options(br#"{"LogicalName":"x"}"#).is_err());
     }
 }

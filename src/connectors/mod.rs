@@ -19,6 +19,7 @@
 //! - [`setup`]: one call to build an environment's transport from its runbook settings.
 
 pub mod auth;
+pub mod automation;
 pub mod dataverse;
 pub mod dmf;
 pub mod dual_write;

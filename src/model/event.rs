@@ -432,6 +432,33 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         resumed: bool,
     },
+    /// A plug-in step or cloud flow about to be turned off by `dataverse.disable_automation`, with the state
+    /// it had: journaled before the change, so a resume or an abort puts back exactly what was on.
+    AutomationOff {
+        step: StepId,
+        env: String,
+        /// `plugin_step` or `flow`.
+        what: String,
+        /// `sdkmessageprocessingstepid` / `workflowid`.
+        id: String,
+        name: String,
+        /// The table's logical name.
+        table: String,
+        prior_statecode: i64,
+        prior_statuscode: i64,
+    },
+    /// A plug-in step or flow put back in the state it had before the run turned it off (by
+    /// `dataverse.enable_automation`, or by the abort of the run when `step` is `None`).
+    AutomationRestored {
+        step: Option<StepId>,
+        env: String,
+        /// `plugin_step` or `flow`.
+        what: String,
+        id: String,
+        name: String,
+        statecode: i64,
+        statuscode: i64,
+    },
     /// The audit row every package import leaves.
     InstallRecord {
         step: StepId,
@@ -523,6 +550,8 @@ impl Event {
             Event::ErrorCounts { .. } => "error_counts",
             Event::Alert { .. } => "alert",
             Event::InstallRecord { .. } => "install_record",
+            Event::AutomationOff { .. } => "automation_off",
+            Event::AutomationRestored { .. } => "automation_restored",
             Event::RowsReconciled { .. } => "rows_reconciled",
             Event::RowsRangeRead { .. } => "rows_range_read",
             Event::LeaseTakenOver { .. } => "lease_taken_over",

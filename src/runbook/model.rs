@@ -394,6 +394,32 @@ pub enum Master {
     LastWriteWins,
 }
 
+/// The side that owns a map's rows, or one field, after go-live: where they are changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    Fno,
+    Dataverse,
+}
+
+impl Owner {
+    pub fn name(self) -> &'static str {
+        match self {
+            Owner::Fno => "fno",
+            Owner::Dataverse => "dataverse",
+        }
+    }
+}
+
+/// A field's owner where it is not the map's, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldOwner {
+    pub owner: Owner,
+    /// The decision in one line (who changes it and why there).
+    pub why: String,
+}
+
 /// How a map's rows first reach the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -486,6 +512,19 @@ pub struct MapSpec {
     /// Source field → target field compared by `sample`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub compare: BTreeMap<String, String>,
+    /// Who owns the map's rows after go-live (`fno` or `dataverse`): the side where they are changed. Dual-write
+    /// has no conflict rule (live sync is transactional), so this is the project's decision, written down;
+    /// `validate` warns on a map with none and the report has an ownership table. Not the initial-sync `master`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+    /// Fields owned otherwise than the map (or stated explicitly): field → `{owner, why}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_owners: BTreeMap<String, FieldOwner>,
+    /// Value maps of enum fields: F&O field (a key of `compare`) → {F&O enum member name: Dataverse option
+    /// value}, as the dual-write map's value map transforms them. `cutover preflight` checks them against the
+    /// F&O enumeration and the Dataverse option set; row-level parity compares through them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, BTreeMap<String, i64>>,
     /// Row estimate (source side): informs the plan's durations and the dual-write limit warnings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<Rows>,

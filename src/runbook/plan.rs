@@ -28,6 +28,29 @@ pub struct Plan {
     pub critical_path: Vec<StepId>,
     /// Sum of the estimates along the critical path, in seconds.
     pub critical_path_secs: u64,
+    /// Each wave map's dual-write initial sync: rows, rate, duration, where the rate comes from, and a
+    /// warning when the map is beyond what dual-write's initial sync carries.
+    pub sizing: Vec<MapSizing>,
+}
+
+/// The size of one map's dual-write initial sync.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapSizing {
+    pub map: MapId,
+    /// Source rows: the map's `rows`, else the planner's default.
+    pub rows: u64,
+    /// `rows` is the runbook's estimate (false: the default of 10,000).
+    pub rows_from_runbook: bool,
+    /// Rows per second, low and high (equal when measured).
+    pub rate_low: f64,
+    pub rate_high: f64,
+    /// The initial sync at those rates, seconds (longest first).
+    pub secs_slow: u64,
+    pub secs_fast: u64,
+    /// Where the rate comes from: the documented default, or the rehearsal journal.
+    pub source: String,
+    /// Set when the map's initial sync is beyond the ~100,000 rows dual-write carries: the DMF + delta road.
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,6 +89,71 @@ const DEFAULT_ROWS: u64 = 10_000;
 /// second per map under normal conditions. For a 500,000 record initial sync, that is 14-28 hours"). A weekend
 /// plan budgets the slow end.
 pub const INITIAL_SYNC_ROWS_PER_SEC: u64 = 5;
+
+/// The high end of the field figure (5–10 records per second per map).
+pub const INITIAL_SYNC_ROWS_PER_SEC_HIGH: u64 = 10;
+/// About this many rows is what dual-write's initial sync carries (`shared/seeds/002`: "Dual-write initial
+/// sync: Good for tables under ~100,000 records"); beyond it, DMF + delta.
+pub const DUAL_WRITE_INITIAL_SYNC_ROWS: u64 = 100_000;
+/// Where the default rate comes from, as the plan shows it.
+pub const DEFAULT_RATE_SOURCE: &str = "default 5-10 rows/s/map (field reports, shared/seeds/002)";
+
+fn map_rows(rb: &Runbook, map: &MapId) -> (u64, bool) {
+    match rb.maps.get(map).and_then(|m| m.rows.as_ref()) {
+        Some(r) => (r.total(), true),
+        None => (DEFAULT_ROWS, false),
+    }
+}
+
+fn size_map(rb: &Runbook, map: &MapId, measured: Option<(u64, String)>) -> MapSizing {
+    let (rows, rows_from_runbook) = map_rows(rb, map);
+    let (rate_low, rate_high, secs_slow, secs_fast, source) = match measured {
+        Some((secs, source)) if secs > 0 => {
+            let rate = rows as f64 / secs as f64;
+            (rate, rate, secs, secs, source)
+        }
+        _ => (
+            INITIAL_SYNC_ROWS_PER_SEC as f64,
+            INITIAL_SYNC_ROWS_PER_SEC_HIGH as f64,
+            rows / INITIAL_SYNC_ROWS_PER_SEC,
+            rows / INITIAL_SYNC_ROWS_PER_SEC_HIGH,
+            DEFAULT_RATE_SOURCE.to_owned(),
+        ),
+    };
+    let warning = (rows > DUAL_WRITE_INITIAL_SYNC_ROWS).then(|| {
+        format!(
+            "{rows} rows is beyond the ~{DUAL_WRITE_INITIAL_SYNC_ROWS} rows dual-write's initial sync carries ({}): load them with a DMF package instead (a `dmf.export`/`dmf.import` pair before the weekend, the map `initial_sync: none`), then run the map without initial sync so dual-write carries only the delta",
+            if secs_slow == secs_fast { human(secs_slow) } else { format!("{}-{}", human(secs_fast), human(secs_slow)) }
+        )
+    });
+    MapSizing {
+        map: map.clone(),
+        rows,
+        rows_from_runbook,
+        rate_low,
+        rate_high,
+        secs_slow,
+        secs_fast,
+        source,
+        warning,
+    }
+}
+
+fn sizing(rb: &Runbook, steps: &[PlannedStep]) -> Vec<MapSizing> {
+    let mut out: Vec<MapSizing> = Vec::new();
+    for s in steps {
+        if let PlannedWhat::WaveMap { map } = &s.what
+            && rb
+                .maps
+                .get(map)
+                .is_some_and(|m| m.initial_sync() == super::model::InitialSync::DualWrite)
+            && !out.iter().any(|x| x.map == *map)
+        {
+            out.push(size_map(rb, map, None));
+        }
+    }
+    out
+}
 
 pub(crate) fn map_sync_secs(rb: &Runbook, map: &MapId) -> u64 {
     let rows = rb
@@ -150,6 +238,7 @@ pub fn plan(rb: &Runbook) -> Plan {
     let (critical_path, critical_path_secs) = critical_path(&steps);
     Plan {
         runbook: rb.runbook.clone(),
+        sizing: sizing(rb, &steps),
         steps,
         critical_path,
         critical_path_secs,
@@ -252,15 +341,39 @@ pub struct Budget {
 /// Replace the estimates of the steps `measured` names (seconds, e.g. from a rehearsal's journal),
 /// recompute the critical path, and find what would finish past a window of `window_secs`.
 pub fn with_measured(
+    p: Plan,
+    measured: &std::collections::BTreeMap<String, u64>,
+    window_secs: Option<u64>,
+) -> (Plan, Budget) {
+    with_measured_from(None, p, measured, window_secs, "")
+}
+
+/// [`with_measured`], and each wave map's initial-sync rate re-sized from its measured duration (`from` names
+/// the journal in the rate's source).
+pub fn with_measured_from(
+    rb: Option<&Runbook>,
     mut p: Plan,
     measured: &std::collections::BTreeMap<String, u64>,
     window_secs: Option<u64>,
+    from: &str,
 ) -> (Plan, Budget) {
     let mut measured_steps = Vec::new();
     for s in &mut p.steps {
         if let Some(&secs) = measured.get(s.id.as_str()) {
             s.estimate_secs = secs;
             measured_steps.push(s.id.clone());
+            if let (Some(rb), PlannedWhat::WaveMap { map }) = (rb, &s.what)
+                && let Some(i) = p.sizing.iter().position(|x| x.map == *map)
+            {
+                p.sizing[i] = size_map(
+                    rb,
+                    map,
+                    Some((
+                        secs,
+                        format!("measured in the rehearsal journal {from} (step {})", s.id),
+                    )),
+                );
+            }
         }
     }
     let (path, total) = critical_path(&p.steps);
@@ -328,6 +441,43 @@ pub fn render_budget(b: &Budget) -> String {
 
 fn human(secs: u64) -> String {
     super::duration::Duration::from_secs(secs).to_string()
+}
+
+/// The initial-sync sizing lines under the plan: rows, rate and duration per map, with the rate's source
+/// beside each, and the DMF + delta road for a map beyond what dual-write's initial sync carries.
+pub fn render_sizing(p: &Plan) -> String {
+    if p.sizing.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("initial sync (dual-write), per map:\n");
+    for s in &p.sizing {
+        let rate = if (s.rate_low - s.rate_high).abs() < f64::EPSILON {
+            format!("{:.1} rows/s", s.rate_low)
+        } else {
+            format!("{:.0}-{:.0} rows/s", s.rate_low, s.rate_high)
+        };
+        let time = if s.secs_slow == s.secs_fast {
+            human(s.secs_slow)
+        } else {
+            format!("{}-{}", human(s.secs_fast), human(s.secs_slow))
+        };
+        let rows = if s.rows_from_runbook {
+            format!("{} rows", s.rows)
+        } else {
+            format!("{} rows (default: no `rows`)", s.rows)
+        };
+        let mark = if s.warning.is_some() { '!' } else { ' ' };
+        let _ = writeln!(
+            out,
+            "{mark} {:<26} {rows:<30} ~{time:<14} at {rate:<14} [{}]",
+            s.map.as_str(),
+            s.source
+        );
+        if let Some(w) = &s.warning {
+            let _ = writeln!(out, "    ! {w}");
+        }
+    }
+    out
 }
 
 /// A readable tree: phases, waves, steps, gates; `*` marks the critical path, `!` a point of no return.

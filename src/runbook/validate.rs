@@ -624,6 +624,8 @@ fn maps(rb: &Runbook, cx: &mut Ctx<'_>) {
                 );
             }
         }
+        value_maps(id, m, cx);
+        ownership(id, m, cx);
         if m.companies.len() > MAX_COMPANIES {
             cx.warn(
                 cx.at(&[base[0], base[1], Key("companies")]),
@@ -634,6 +636,75 @@ fn maps(rb: &Runbook, cx: &mut Ctx<'_>) {
         }
     }
     map_cycles(rb, cx);
+}
+
+/// A map's owner: a warning when it has none; each field owner says why.
+fn ownership(id: &MapId, m: &super::model::MapSpec, cx: &mut Ctx<'_>) {
+    use Seg::Key;
+    if m.owner.is_none() {
+        cx.warn(
+            cx.at(&[Key("maps"), Key(id.as_str())]),
+            "no-owner",
+            format!("map `{id}` names no owner: who changes its rows after go-live is not written down"),
+            "add `owner: fno` or `owner: dataverse` (and `field_owners: { FIELD: { owner, why } }` for the fields the other side owns); dual-write has no conflict rule to fall back on".to_owned(),
+        );
+    }
+    for (field, fo) in &m.field_owners {
+        if fo.why.trim().is_empty() {
+            cx.error(
+                cx.at(&[Key("maps"), Key(id.as_str()), Key("field_owners"), Key(field)]),
+                "invalid-value",
+                format!("map `{id}`: the owner of `{field}` has no `why`"),
+                "one line on who changes it and why there, e.g. `why: credit control is done in Sales`"
+                    .to_owned(),
+            );
+        }
+    }
+}
+
+/// A map's `values`: each field is a compared F&O field with at least one value, and no Dataverse value is
+/// the image of two F&O values (the way back would be ambiguous).
+fn value_maps(id: &MapId, m: &super::model::MapSpec, cx: &mut Ctx<'_>) {
+    use Seg::Key;
+    for (field, vals) in &m.values {
+        let pos = cx.at(&[Key("maps"), Key(id.as_str()), Key("values"), Key(field)]);
+        if !m.compare.contains_key(field) {
+            let hint = suggest(field, m.compare.keys().map(String::as_str)).unwrap_or_else(|| {
+                "a value map is for a compared field: add it to `compare` (F&O field: Dataverse column)"
+                    .to_owned()
+            });
+            cx.error(
+                pos,
+                "unknown-field",
+                format!("map `{id}`: `values.{field}` is not a field of `compare`"),
+                hint,
+            );
+        }
+        if vals.is_empty() {
+            cx.error(
+                pos,
+                "invalid-value",
+                format!("map `{id}`: `values.{field}` maps no value"),
+                "list each F&O enum value with its Dataverse option value, e.g. `{ Open: 1, Closed: 2 }`"
+                    .to_owned(),
+            );
+        }
+        let mut seen: BTreeMap<i64, &str> = BTreeMap::new();
+        for (fno, dv) in vals {
+            if let Some(first) = seen.get(dv) {
+                cx.warn(
+                    pos,
+                    "value-mapped-twice",
+                    format!("map `{id}`: `values.{field}` maps both `{first}` and `{fno}` to option {dv}"),
+                    format!(
+                        "a Dataverse option that two F&O values share cannot be written back to F&O unambiguously: give `{fno}` its own option, or confirm the map is one-way"
+                    ),
+                );
+            } else {
+                seen.insert(*dv, fno);
+            }
+        }
+    }
 }
 
 /// Cycles in `depends_on` (named in order), found by depth-first search.

@@ -168,6 +168,7 @@ impl SimState {
                 source: src,
                 key: def.key.as_ref().map(|k| (k.source.clone(), k.target.clone())),
                 fields: def.fields.iter().map(|(a, b)| (a.clone(), b.clone())).collect(),
+                values: def.values.clone(),
             });
             if t.company_field.is_none() && self.fno[src].company_specific {
                 t.company_field = Some(super::tables::lookup_column(
@@ -367,6 +368,14 @@ impl SimState {
                     "missing_lookup".to_string(),
                     format!(
                         "Lookup for '{dep}' could not be resolved: the map it depends on is not running."
+                    ),
+                ))
+            } else if let Some(p) = self.throwing_plugin(&map.def.target) {
+                Some((
+                    "plugin_exception".to_string(),
+                    format!(
+                        "Plug-in step '{p}' threw an exception on Create of {}: the record was not written.",
+                        self.dv[map.tgt].logical
                     ),
                 ))
             } else if map.fail_armed && map.def.fail_at_row == Some(row_no) {

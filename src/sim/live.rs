@@ -95,7 +95,14 @@ pub fn translate(
         }
         for (s, t) in pairs {
             if let Some(v) = obj.get(&s) {
-                out.insert(t, v.clone());
+                let v = match m.def.values.get(&s) {
+                    Some(vm) => v
+                        .as_str()
+                        .and_then(|x| vm.get(x))
+                        .map_or(Value::Null, |n| json!(n)),
+                    None => v.clone(),
+                };
+                out.insert(t, v);
             }
         }
     } else {

@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod automation;
 mod batch;
 mod dataverse;
 mod dmf;

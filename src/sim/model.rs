@@ -34,7 +34,15 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "Property types",
-        "A property's type follows its generator: `amount` decimal, `int` integer, `date` a date, `bool` boolean, `noyes` the F&O `NoYes` enum (`\"Yes\"`/`\"No\"`), `choice:` a Dataverse picklist; every other generator, keys, `dataAreaId` and a text company column are strings; a company lookup is a GUID.",
+        "A property's type follows its generator: `amount` decimal, `int` integer, `date` a date, `bool` boolean, `noyes` the F&O `NoYes` enum (`\"Yes\"`/`\"No\"`), `enum:Name:A|B` the F&O enumeration `Name` (values are the member names; member values are their positions from 0, in `$metadata` and `PublicEnumerations`; the metadata service's property `DataType` is `Enum`, its `TypeName` `Microsoft.Dynamics.DataEntities.Name`), `choice:` a Dataverse picklist; every other generator (`enum:A|B` too), keys, `dataAreaId` and a text company column are strings; a company lookup is a GUID.",
+    ),
+    (
+        "Value maps",
+        "A scenario map's `values` (by source field: F&O member → Dataverse option value) is its dual-write value map: a copied or live-synced enum value becomes its option; a member the map does not list syncs as an empty choice (the real record outcome is not published). A map's target column declared `choice:` on the Dataverse table keeps that type.",
+    ),
+    (
+        "Automation",
+        "Every estate has the tables `sdkmessages`, `sdkmessagefilters`, `sdkmessageprocessingsteps` and `workflows`, empty unless the scenario declares `dataverse.plugin_steps` / `dataverse.flows`; a step's or flow's id is derived from the seed and its name; `statecode`/`statuscode` are stored as written (any pair is accepted). A flow's `clientdata` holds only its Dataverse trigger. While a plug-in step with `throws_on_dual_write` is enabled (`statecode` 0), an initial sync into its table fails at the next row with `plugin_exception` \"Plug-in step '<name>' threw an exception on Create of <table>: the record was not written.\"; live sync is not affected.",
     ),
     (
         "Company striping",

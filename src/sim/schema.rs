@@ -19,6 +19,8 @@ pub enum ColType {
     Date,
     Bool,
     NoYes,
+    /// An F&O enumeration: its name and members (values are the members' positions).
+    Enum(String, Vec<String>),
     Picklist(Vec<(i64, String)>),
     State,
     Status,
@@ -52,6 +54,7 @@ fn of_kind(k: &FieldKind) -> ColType {
         FieldKind::Bool => ColType::Bool,
         FieldKind::NoYes => ColType::NoYes,
         FieldKind::Choice(o) => ColType::Picklist(o.clone()),
+        FieldKind::NamedEnum(n, m) => ColType::Enum(n.clone(), m.clone()),
         _ => ColType::String,
     }
 }
@@ -96,11 +99,18 @@ impl Tables<'_> {
                 add(k, ColType::String);
             }
             for (sf, tf) in &o.fields {
+                // A choice the Dataverse table declares itself (an enum's image through a value map).
+                if let Some((_, k @ FieldKind::Choice(_))) = t.gens.iter().find(|(f, _)| f == tf) {
+                    add(tf, of_kind(k));
+                    continue;
+                }
                 let ty = src.and_then(|s| s.gens.iter().find(|(f, _)| f == sf)).map_or(
                     ColType::String,
                     |(_, k)| match of_kind(k) {
                         // dual-write turns NoYes into a Dataverse boolean.
                         ColType::NoYes => ColType::Bool,
+                        // Without a choice of its own, an enum's image is its member name.
+                        ColType::Enum(..) => ColType::String,
                         ty => ty,
                     },
                 );

@@ -144,6 +144,46 @@ pub struct DataverseConfig {
     /// Entity sets the console's user may not read: 403 `0x80040220` (a missing privilege).
     #[serde(default)]
     pub forbidden: Vec<String>,
+    /// Registered plug-in steps (`sdkmessageprocessingsteps`), one per table and message.
+    #[serde(default)]
+    pub plugin_steps: Vec<PluginStepDef>,
+    /// Cloud flows (`workflows`, category 5) triggered on a table.
+    #[serde(default)]
+    pub flows: Vec<FlowDef>,
+}
+
+/// A plug-in step registered on a table's message.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginStepDef {
+    /// The step's name (`Contoso.Plugins.SalesOrderCheck: Update of salesorder`).
+    pub name: String,
+    /// The Dataverse entity set it is registered on (`salesorders`).
+    pub table: String,
+    /// `Create` or `Update`.
+    pub message: String,
+    /// Enabled when the world starts (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// While enabled, every record dual-write pushes into the table fails with this plug-in's exception.
+    #[serde(default)]
+    pub throws_on_dual_write: bool,
+}
+
+/// A cloud flow triggered when a row of a table is added or modified.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowDef {
+    pub name: String,
+    /// The Dataverse entity set its trigger watches.
+    pub table: String,
+    /// On (activated) when the world starts (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for DataverseConfig {
@@ -155,6 +195,8 @@ impl Default for DataverseConfig {
             snapshot_every: snapshot_every(),
             service_protection: ServiceProtection::default(),
             forbidden: Vec::new(),
+            plugin_steps: Vec::new(),
+            flows: Vec::new(),
         }
     }
 }
@@ -341,6 +383,10 @@ pub struct MapDef {
     /// Source field → target field.
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// The map's value maps, by source field: F&O enum member → Dataverse option value. A member the map
+    /// does not list is copied as an empty choice.
+    #[serde(default)]
+    pub values: BTreeMap<String, BTreeMap<String, i64>>,
     /// Initial-sync rate, rows per simulated second.
     #[serde(default = "default_rate")]
     pub rate: f64,

@@ -45,6 +45,8 @@ pub struct Origin {
     pub source: usize,
     pub key: Option<(String, String)>,
     pub fields: Vec<(String, String)>,
+    /// Value maps by source field: F&O enum member → Dataverse option value.
+    pub values: std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>>,
 }
 
 /// A field generator.
@@ -60,6 +62,9 @@ pub enum FieldKind {
     Bool,
     Text,
     Enum(Vec<String>),
+    /// An F&O enumeration (`enum:SalesStatus:Backorder|Delivered`): its members' names are the values, and
+    /// the metadata service and `$metadata` describe it as an enum type of that name.
+    NamedEnum(String, Vec<String>),
     Const(String),
     /// F&O `NoYes` enum values `"Yes"`/`"No"`.
     NoYes,
@@ -98,12 +103,24 @@ impl FieldKind {
                         .collect::<Result<Vec<_>, String>>()?;
                     FieldKind::Choice(options)
                 } else if let Some(v) = s.strip_prefix("enum:") {
-                    FieldKind::Enum(v.split('|').map(str::to_string).collect())
+                    match v.split_once(':') {
+                        Some((name, members)) if !name.contains('|') => {
+                            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                            {
+                                return Err(format!("enum name `{name}` must be letters, digits and `_`"));
+                            }
+                            FieldKind::NamedEnum(
+                                name.to_string(),
+                                members.split('|').map(str::to_string).collect(),
+                            )
+                        }
+                        _ => FieldKind::Enum(v.split('|').map(str::to_string).collect()),
+                    }
                 } else if let Some(v) = s.strip_prefix("const:") {
                     FieldKind::Const(v.to_string())
                 } else {
                     return Err(format!(
-                        "unknown field kind `{s}` (name, phone, email, city, amount, int, date, bool, text, noyes, enum:A|B, choice:1=A|2=B, const:V)"
+                        "unknown field kind `{s}` (name, phone, email, city, amount, int, date, bool, text, noyes, enum:A|B, enum:Name:A|B, choice:1=A|2=B, const:V)"
                     ));
                 }
             }
@@ -158,6 +175,8 @@ impl FieldKind {
             FieldKind::Text => json!(format!("T{:06x}", h % 0xFF_FFFF)),
             FieldKind::Enum(v) if !v.is_empty() => json!(v[(h % v.len() as u64) as usize]),
             FieldKind::Enum(_) => Value::Null,
+            FieldKind::NamedEnum(_, v) if !v.is_empty() => json!(v[(h % v.len() as u64) as usize]),
+            FieldKind::NamedEnum(..) => Value::Null,
             FieldKind::Const(v) => json!(v),
             FieldKind::NoYes => json!(if h % 2 == 0 { "Yes" } else { "No" }),
             FieldKind::Choice(v) if !v.is_empty() => json!(v[(h % v.len() as u64) as usize].0),
@@ -505,6 +524,15 @@ impl Tables<'_> {
                         sf,
                         companies,
                     );
+                    let v = match origin.values.get(sf) {
+                        // Through the map's value map; a value it does not map leaves the choice empty.
+                        Some(vm) => v.map(|v| {
+                            v.as_str()
+                                .and_then(|s| vm.get(s))
+                                .map_or(Value::Null, |n| json!(n))
+                        }),
+                        None => v,
+                    };
                     return if row.corrupt && idx == 0 {
                         v.map(corrupt_value)
                     } else {

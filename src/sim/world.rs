@@ -155,6 +155,7 @@ impl SimState {
         st.init_maps();
         st.add_legal_entities();
         st.add_system_tables();
+        st.add_automation();
         st.take_snapshot();
         st
     }
@@ -450,6 +451,7 @@ impl SimState {
             "sim_now": self.sim_time(self.now),
             "requests": self.requests,
             "webhooks": self.webhooks.len(),
+            "automation": self.automation_json(),
         })
     }
 

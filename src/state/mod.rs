@@ -55,6 +55,8 @@ pub struct RunState {
     pub alerts_total: u64,
     pub gates: VecDeque<GateView>,
     pub installs: Vec<InstallView>,
+    /// Plug-in steps and flows the run turned off, by `env/kind/id`, first prior state kept.
+    pub automation: BTreeMap<String, AutomationView>,
     /// The latest row-level parity per map and company (`reconcile`), beside the counts.
     pub rows: BTreeMap<ParityKey, RowsView>,
     pub logs: VecDeque<LogLine>,
@@ -456,6 +458,52 @@ impl RunState {
                 };
                 self.step_mut(step).install = Some(view.clone());
                 self.installs.push(view);
+            }
+            Event::AutomationOff {
+                step,
+                env,
+                what: kind,
+                id,
+                name,
+                table,
+                prior_statecode,
+                prior_statuscode,
+            } => {
+                let key = format!("{env}/{kind}/{id}");
+                let fresh = AutomationView {
+                    env: env.clone(),
+                    kind: kind.clone(),
+                    id: id.clone(),
+                    name: name.clone(),
+                    table: table.clone(),
+                    step: step.clone(),
+                    prior_statecode: *prior_statecode,
+                    prior_statuscode: *prior_statuscode,
+                    off_at: at,
+                    restored_at: None,
+                    restored_by: None,
+                };
+                match self.automation.get_mut(&key) {
+                    // Turned off again after it was put back: a new period off, from the state it had then.
+                    Some(v) if v.restored_at.is_some() => *v = fresh,
+                    // Still off: the first prior state is the one to put back.
+                    Some(_) => {}
+                    None => {
+                        self.automation.insert(key, fresh);
+                    }
+                }
+            }
+            Event::AutomationRestored {
+                step,
+                env,
+                what: kind,
+                id,
+                ..
+            } => {
+                if let Some(v) = self.automation.get_mut(&format!("{env}/{kind}/{id}")) {
+                    v.restored_at = Some(at);
+                    v.restored_by = step.clone();
+                }
             }
             Event::RowsReconciled {
                 step,

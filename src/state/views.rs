@@ -213,3 +213,30 @@ pub struct Eta {
     /// How many of those were estimated from measured durations of the same kind.
     pub measured: usize,
 }
+
+/// A plug-in step or flow the run turned off: its state before, and when it was turned off and put back.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct AutomationView {
+    pub env: String,
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    pub table: String,
+    pub step: StepId,
+    pub prior_statecode: i64,
+    pub prior_statuscode: i64,
+    pub off_at: DateTime<Utc>,
+    pub restored_at: Option<DateTime<Utc>>,
+    /// Who put it back: the step, or `None` for the abort.
+    pub restored_by: Option<StepId>,
+}
+
+impl AutomationView {
+    /// Whether it was on (enabled / activated) before the run turned it off.
+    pub fn was_on(&self) -> bool {
+        match self.kind.as_str() {
+            "flow" => self.prior_statecode == 1,
+            _ => self.prior_statecode == 0,
+        }
+    }
+}

@@ -405,6 +405,45 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
                 &sha256[..sha256.len().min(12)]
             ),
         ),
+        Event::AutomationOff {
+            step,
+            env,
+            what: kind,
+            name,
+            table,
+            prior_statecode,
+            ..
+        } => (
+            Some(step),
+            Fact,
+            "automation",
+            format!(
+                "{}: turning off {} `{name}` on {table} ({env}; it was {})",
+                who(step),
+                kind.replace('_', " "),
+                if (kind == "flow" && *prior_statecode == 1) || (kind != "flow" && *prior_statecode == 0) {
+                    "on"
+                } else {
+                    "already off"
+                }
+            ),
+        ),
+        Event::AutomationRestored {
+            step,
+            env,
+            what: kind,
+            name,
+            ..
+        } => (
+            step.as_ref(),
+            Fact,
+            "automation",
+            format!(
+                "{}: {} `{name}` ({env}) is back in the state it had before the run",
+                step.as_ref().map_or_else(|| "abort".to_owned(), who),
+                kind.replace('_', " ")
+            ),
+        ),
         Event::RowsReconciled {
             step,
             map,

@@ -6,6 +6,7 @@
 //! [`MIN_REAL_BUDGET`] of real time, so the real-time retries of a throttled service cannot eat a budget the
 //! simulator's time scale made tiny.
 
+pub(crate) mod automation;
 mod dmf;
 mod dual_write;
 mod error_queue;
@@ -165,6 +166,12 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
         }
         StepKind::Monitor(kind::Monitor { .. }) => monitor::run(ctx, step).await,
         StepKind::Notify(kind::Notify { url, text }) => notify::run(ctx, step, url, text, mode).await,
+        StepKind::DisableAutomation(kind::DisableAutomation {
+            env,
+            plugin_steps,
+            flows,
+        }) => automation::disable(ctx, env, plugin_steps, flows).await,
+        StepKind::EnableAutomation(kind::EnableAutomation { env }) => automation::enable(ctx, env).await,
     }
 }
 

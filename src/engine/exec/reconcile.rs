@@ -11,7 +11,13 @@
 //! (`RowsRangeRead`): a run killed part way is re-run on resume, finds its file (same fingerprint), and reads
 //! only what it had not kept.
 //!
-//! Values compare as text (a JSON string as is, a number or boolean as written, null as empty). Journaled:
+//! Values compare as text (a JSON string as is, a number or boolean as written, null as empty). An F&O enum
+//! field with a value map (`values`) compares through it: its F&O member is replaced by the mapped Dataverse
+//! option before the comparison (a member the map lacks stays as `<member> (unmapped)`, a difference). A
+//! compared Dataverse column that is a choice, a lookup or a state/status (from the table's attribute
+//! metadata) with no value map is *not comparable*: F&O holds a name or code, Dataverse an option number or a
+//! GUID, so it is left out of the comparison and a warning names it, rather than every row counting as
+//! different. Journaled:
 //! one `RowsReconciled` per map and company with the counts and the first `sample` keys of each class, the
 //! differing fields of the "different" ones. The step fails when missing + extra + different exceed
 //! `max_differences` (0 by default). Maps without a key are skipped with a warning.
@@ -180,13 +186,60 @@ pub(super) async fn reconcile_one(
         m.id,
         company.map(|c| format!("-{c}")).unwrap_or_default()
     );
+    let scope = ctx.envs.scoped(Some(&ctx.step.id));
+    let (fno, dv) = (scope.fno(fno_env)?, scope.dataverse(dv_env)?);
+
+    // Fields compared through a value map, and fields that cannot be compared as they are.
+    let coded = coded_columns(ctx, &dv, dv_set).await;
+    let mut compared: Vec<usize> = Vec::new();
+    let mut not_comparable: Vec<String> = Vec::new();
+    for (i, (sf, tf)) in source_fields.iter().zip(&target_fields).enumerate() {
+        let dv_field = if fwd { tf } else { sf };
+        let what = coded
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(lookup_name(dv_field)));
+        match what {
+            Some((_, ty)) if !m.spec.values.contains_key(sf) => {
+                not_comparable.push(format!("{sf} ↔ {tf} ({ty})"));
+            }
+            _ => compared.push(i),
+        }
+    }
+    if !not_comparable.is_empty() && company.is_none_or(|c| m.spec.companies.first().is_some_and(|f| f == c))
+    {
+        log(
+            ctx,
+            LogLevel::Warn,
+            format!(
+                "map {}: not comparable without a value map, left out of row parity: {} (add `values` for an enum, or compare the lookup's key column)",
+                m.id,
+                not_comparable.join(", ")
+            ),
+        );
+    }
+    let pick = |v: &[String]| -> Vec<String> { compared.iter().map(|&i| v[i].clone()).collect() };
+    let (source_fields, fno_fields, dv_fields) = (pick(&source_fields), pick(&fno_fields), pick(&dv_fields));
+    // F&O field → its value map (through the compare's source field).
+    let value_maps: Vec<(String, &std::collections::BTreeMap<String, i64>)> = m
+        .spec
+        .values
+        .iter()
+        .filter_map(|(sf, vm)| {
+            let fno_field = if fwd {
+                sf.clone()
+            } else {
+                m.spec.compare.get(sf)?.clone()
+            };
+            Some((fno_field, vm))
+        })
+        .collect();
     let mut fno_select: Vec<&str> = vec![fno_key.as_str()];
     fno_select.extend(fno_fields.iter().map(String::as_str));
     let mut dv_select: Vec<&str> = vec![dv_key.as_str()];
     dv_select.extend(dv_fields.iter().map(String::as_str));
     // Everything that decides what the file holds: a kept file with another fingerprint is started afresh.
     let fingerprint = crate::util::sha256_hex(format!(
-        "reconcile/1|{}|{}|{}|{}|{fno_env}:{fno_set}|{}|{}|{dv_env}:{dv_set}|{}|{}|{ranges}",
+        "reconcile/1|{}|{}|{}|{}|{fno_env}:{fno_set}|{}|{}|{dv_env}:{dv_set}|{}|{}|{ranges}|{value_maps:?}",
         ctx.run_id.0,
         ctx.step.id.0,
         m.id,
@@ -202,8 +255,6 @@ pub(super) async fn reconcile_one(
         Keep::Fresh => RowCompare::create(&path).map(|c| (c, false)),
     }
     .map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
-    let scope = ctx.envs.scoped(Some(&ctx.step.id));
-    let (fno, dv) = (scope.fno(fno_env)?, scope.dataverse(dv_env)?);
     let (fno_side, dv_side) = if fwd {
         (Side::Source, Side::Target)
     } else {
@@ -288,7 +339,7 @@ pub(super) async fn reconcile_one(
         let (fno_select, dv_select) = (&fno_select, &dv_select);
         let (fno_key, dv_key, fno_fields, dv_fields) = (&fno_key, &dv_key, &fno_fields, &dv_fields);
         let (fno_filter, dv_filter) = (&fno_filter, &dv_filter);
-        let (fno_read, dv_read, note) = (&fno_read, &dv_read, &note);
+        let (fno_read, dv_read, note, value_maps) = (&fno_read, &dv_read, &note, &value_maps);
         async move {
             let resumed = r.cursor.is_some();
             let from = r.cursor.as_deref().map_or(From::Start, From::Link);
@@ -301,6 +352,11 @@ pub(super) async fn reconcile_one(
             };
             let mut on_page = |page: Page, next: Option<&str>| {
                 let len = page.len() as u64;
+                let page = if is_fno {
+                    through_value_maps(page, value_maps)
+                } else {
+                    page
+                };
                 scratch.insert_in_range(r.def.side, &id, next, key, fields, page)?;
                 note(label, counter.fetch_add(len, Ordering::Relaxed) + len);
                 Ok(())
@@ -431,4 +487,70 @@ fn created_ranges(bounds: Option<&(String, String)>, n: u32) -> Vec<Option<Strin
     }
     out.push(Some(format!("createdon ge {}", cuts[cuts.len() - 1])));
     out
+}
+
+/// A Dataverse field as the runbook may write it: `_x_value` is the lookup `x`.
+fn lookup_name(field: &str) -> &str {
+    field
+        .strip_prefix('_')
+        .and_then(|f| f.strip_suffix("_value"))
+        .unwrap_or(field)
+}
+
+/// The table's columns whose values are codes (choice, lookup, state, status), with their type; empty when
+/// the attribute metadata cannot be read (a warning says so).
+async fn coded_columns(
+    ctx: &StepCtx,
+    dv: &crate::connectors::dataverse::DataverseClient,
+    set: &str,
+) -> Vec<(String, String)> {
+    match crate::connectors::metadata::dataverse_table(dv.transport(), set, &ctx.cancel).await {
+        Ok(Some(t)) => t
+            .attributes
+            .into_iter()
+            .filter(|a| {
+                matches!(
+                    a.attribute_type.as_str(),
+                    "Picklist" | "Lookup" | "Customer" | "Owner" | "State" | "Status"
+                )
+            })
+            .map(|a| (a.logical_name, a.attribute_type))
+            .collect(),
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            log(
+                ctx,
+                LogLevel::Warn,
+                format!(
+                    "{set}: the attribute metadata could not be read ({e}): choice and lookup columns are compared as they are"
+                ),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Replaces each mapped F&O enum value by its Dataverse option (a value the map lacks: `<value> (unmapped)`).
+fn through_value_maps(
+    mut page: crate::connectors::rows::Page,
+    maps: &[(String, &std::collections::BTreeMap<String, i64>)],
+) -> crate::connectors::rows::Page {
+    if maps.is_empty() {
+        return page;
+    }
+    for row in &mut page {
+        for (field, vm) in maps {
+            if let Some(v) = row.get_mut(field.as_str()) {
+                let mapped = match v.as_str() {
+                    Some(name) => match vm.get(name) {
+                        Some(n) => serde_json::json!(n),
+                        None => serde_json::json!(format!("{name} (unmapped)")),
+                    },
+                    None => continue,
+                };
+                *v = mapped;
+            }
+        }
+    }
+    page
 }

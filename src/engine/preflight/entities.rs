@@ -33,7 +33,14 @@ impl Found {
     fn has(&self, f: &str) -> bool {
         match self {
             Found::Fno(e) => e.has(f),
-            Found::Dv(t) => t.attribute(f).is_some(),
+            // A lookup is read as `_<name>_value`.
+            Found::Dv(t) => {
+                t.attribute(f).is_some()
+                    || f.strip_prefix('_')
+                        .and_then(|x| x.strip_suffix("_value"))
+                        .and_then(|l| t.attribute(l))
+                        .is_some_and(|a| a.attribute_type == "Lookup")
+            }
         }
     }
 }

@@ -17,15 +17,18 @@ use crate::connectors::transport::{RetryPolicy, Transport};
 use crate::model::event::{CheckStatus, PreflightCheck};
 use crate::runbook::{CredentialKind, DualWriteMode, EnvKind, EnvLookup, Runbook};
 
+mod automation;
 mod clock;
 mod dmf;
 mod dualwrite;
 mod entities;
 mod envs;
 mod headroom;
+mod lookups;
 mod packages;
 mod reach;
 mod token;
+mod values;
 mod webhook;
 
 /// What a preflight needs: the runbook, where it lives, how to resolve its `${VAR}`s, and where the
@@ -87,6 +90,9 @@ pub enum Check {
     Token,
     Reach,
     Entities,
+    Values,
+    Lookups,
+    Automation,
     DmfGroups,
     Packages,
     DualWrite,
@@ -96,10 +102,13 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 9] = [
+    pub const ALL: [Check; 12] = [
         Check::Token,
         Check::Reach,
         Check::Entities,
+        Check::Values,
+        Check::Lookups,
+        Check::Automation,
         Check::DmfGroups,
         Check::Packages,
         Check::DualWrite,
@@ -113,6 +122,9 @@ impl Check {
             Check::Token => token::run(cx).await,
             Check::Reach => reach::run(cx).await,
             Check::Entities => entities::run(cx).await,
+            Check::Values => values::run(cx).await,
+            Check::Lookups => lookups::run(cx).await,
+            Check::Automation => automation::run(cx).await,
             Check::DmfGroups => dmf::run(cx).await,
             Check::Packages => packages::run(cx),
             Check::DualWrite => dualwrite::run(cx).await,

@@ -226,6 +226,7 @@ impl Scheduler {
             if let Some(reason) = this.control.abort_reason() {
                 steps_cancel.cancel();
                 while set.join_next().await.is_some() {}
+                this.restore_automation().await;
                 return this.finish(RunOutcome::Aborted { reason }).await;
             }
             if this.cancel.is_cancelled() {
@@ -341,6 +342,32 @@ impl Scheduler {
                 () = this.control.wake.notified() => {}
                 () = this.cancel.cancelled() => {}
             }
+        }
+    }
+
+    /// An aborted run puts back every plug-in step and flow it turned off (journaled each); a failure is
+    /// journaled as an error and left to the operator (the report lists what is still off).
+    async fn restore_automation(&self) {
+        let open = self
+            .state
+            .read()
+            .automation
+            .values()
+            .any(|v| v.restored_at.is_none());
+        if !open {
+            return;
+        }
+        if let Err(why) =
+            super::exec::automation::restore(&self.envs, &self.emit, &self.state, None, None, &self.cancel)
+                .await
+        {
+            let _ = self
+                .emit
+                .durable(Event::Log {
+                    level: super::event::LogLevel::Error,
+                    message: format!("abort: automation the run turned off is not all back: {why}"),
+                })
+                .await;
         }
     }
 

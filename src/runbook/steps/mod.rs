@@ -10,6 +10,7 @@
 //! A new kind: a file here (fields and `impl Kind`), one variant below, one arm in `spec`, one arm in
 //! the engine's dispatch with its executor; then `cutover schema > assets/runbook.schema.json`.
 
+pub mod automation;
 pub mod dmf_export;
 pub mod dmf_import;
 pub mod dualwrite_maps;
@@ -33,10 +34,11 @@ pub use self::dmf_import::RecordInstall;
 pub use self::http::{HttpExpect, HttpMethod, HttpPoll, PointerMatch, StatusSpec};
 pub use self::monitor::Alert;
 pub use self::{
-    dmf_export::DmfExport, dmf_import::DmfImport, dualwrite_maps::DualwritePause,
-    dualwrite_maps::DualwriteResume, dualwrite_maps::DualwriteStop, dualwrite_run::DualwriteRun,
-    error_queue::ErrorQueue, http::Http, manual::Manual, monitor::Monitor, notify::Notify, parity::Parity,
-    reconcile::RowReconcile, roundtrip::Roundtrip, sample::Sample, shell::Shell, wait::Wait,
+    automation::DisableAutomation, automation::EnableAutomation, dmf_export::DmfExport,
+    dmf_import::DmfImport, dualwrite_maps::DualwritePause, dualwrite_maps::DualwriteResume,
+    dualwrite_maps::DualwriteStop, dualwrite_run::DualwriteRun, error_queue::ErrorQueue, http::Http,
+    manual::Manual, monitor::Monitor, notify::Notify, parity::Parity, reconcile::RowReconcile,
+    roundtrip::Roundtrip, sample::Sample, shell::Shell, wait::Wait,
 };
 use super::model::{EnvKind, MapId, Runbook};
 pub use super::validate_flow::StepCheck;
@@ -175,6 +177,14 @@ pub enum StepKind {
     #[serde(rename = "monitor")]
     #[strum(serialize = "monitor")]
     Monitor(monitor::Monitor),
+    /// Turns named plug-in steps and cloud flows off, journaling each one's state first.
+    #[serde(rename = "dataverse.disable_automation")]
+    #[strum(serialize = "dataverse.disable_automation")]
+    DisableAutomation(automation::DisableAutomation),
+    /// Puts back every plug-in step and flow the run turned off, in the state each had.
+    #[serde(rename = "dataverse.enable_automation")]
+    #[strum(serialize = "dataverse.enable_automation")]
+    EnableAutomation(automation::EnableAutomation),
     /// Posts a message to a webhook (Teams-compatible card).
     #[serde(rename = "notify")]
     #[strum(serialize = "notify")]
@@ -205,6 +215,8 @@ impl StepKind {
             StepKind::Reconcile(k) => k,
             StepKind::Monitor(k) => k,
             StepKind::Notify(k) => k,
+            StepKind::DisableAutomation(k) => k,
+            StepKind::EnableAutomation(k) => k,
         }
     }
 
@@ -230,7 +242,7 @@ mod tests {
         let k: StepKind = serde_saphyr::from_str(text).expect("a wait step");
         assert_eq!(k.name(), "wait");
         assert_eq!(serde_json::to_value(&k).expect("serialises")["kind"], "wait");
-        assert_eq!(STEP_KINDS.len(), 17);
+        assert_eq!(STEP_KINDS.len(), 19);
         assert!(STEP_KINDS.contains(&"dualwrite.pause") && STEP_KINDS.contains(&"dmf.import"));
     }
 }

@@ -72,7 +72,7 @@ fn entity(st: &SimState, t: &Table) -> Map<String, Value> {
 fn type_names(ty: &ColType) -> (&'static str, &'static str) {
     match ty {
         ColType::Guid => ("UniqueIdentifier", "Uniqueidentifier"),
-        ColType::String => ("String", "String"),
+        ColType::String | ColType::Enum(..) => ("String", "String"),
         ColType::Int => ("Integer", "Integer"),
         ColType::Decimal => ("Decimal", "Decimal"),
         ColType::Date => ("DateTime", "DateTime"),
@@ -387,7 +387,7 @@ pub async fn service_document(axum::extract::State(app): axum::extract::State<Ap
 fn edm(ty: &ColType) -> &'static str {
     match ty {
         ColType::Guid | ColType::Lookup(_) => "Edm.Guid",
-        ColType::String => "Edm.String",
+        ColType::String | ColType::Enum(..) => "Edm.String",
         ColType::Int | ColType::Picklist(_) | ColType::State | ColType::Status => "Edm.Int32",
         ColType::Decimal => "Edm.Decimal",
         ColType::Date => "Edm.Date",

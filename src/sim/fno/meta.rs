@@ -36,7 +36,7 @@ pub async fn service_document(State(app): State<App>, ext: Ext) -> Response {
     Json(json!({"@odata.context": format!("{}/data/$metadata", ext.base), "value": value})).into_response()
 }
 
-fn edm(ty: &ColType) -> &'static str {
+fn edm(ty: &ColType) -> String {
     match ty {
         ColType::Guid => "Edm.Guid",
         ColType::Int | ColType::Picklist(_) | ColType::State | ColType::Status => "Edm.Int32",
@@ -44,8 +44,26 @@ fn edm(ty: &ColType) -> &'static str {
         ColType::Date => "Edm.Date",
         ColType::Bool => "Edm.Boolean",
         ColType::NoYes => "Microsoft.Dynamics.DataEntities.NoYes",
+        ColType::Enum(name, _) => return format!("Microsoft.Dynamics.DataEntities.{name}"),
         ColType::String | ColType::Lookup(_) => "Edm.String",
     }
+    .to_owned()
+}
+
+/// The enumerations the entities use: `NoYes`, then each named enum once (name, members in value order).
+fn enums(st: &SimState) -> Vec<(String, Vec<String>)> {
+    let mut out = vec![("NoYes".to_owned(), vec!["No".to_owned(), "Yes".to_owned()])];
+    let tables = st.tables();
+    for t in &st.fno {
+        for c in tables.schema(t) {
+            if let ColType::Enum(n, m) = c.ty
+                && !out.iter().any(|(x, _)| *x == n)
+            {
+                out.push((n, m));
+            }
+        }
+    }
+    out
 }
 
 /// The key of an F&O entity: `dataAreaId` first on a company-specific set, then the key field.
@@ -81,7 +99,13 @@ pub async fn csdl(State(app): State<App>) -> Response {
             }
             x.push_str("</EntityType>");
         }
-        x.push_str("<EnumType Name=\"NoYes\"><Member Name=\"No\" Value=\"0\"/><Member Name=\"Yes\" Value=\"1\"/></EnumType>");
+        for (name, members) in enums(st) {
+            x.push_str(&format!("<EnumType Name=\"{name}\">"));
+            for (i, m) in members.iter().enumerate() {
+                x.push_str(&format!("<Member Name=\"{m}\" Value=\"{i}\"/>"));
+            }
+            x.push_str("</EnumType>");
+        }
         x.push_str("<EntityContainer Name=\"Resources\">");
         for t in &st.fno {
             x.push_str(&format!(
@@ -101,7 +125,7 @@ fn data_type(ty: &ColType) -> &'static str {
         ColType::Decimal => "Decimal",
         ColType::Date => "Date",
         ColType::Bool => "Boolean",
-        ColType::NoYes => "Enum",
+        ColType::NoYes | ColType::Enum(..) => "Enum",
         ColType::Guid => "Guid",
         ColType::String | ColType::Lookup(_) => "String",
     }
@@ -144,11 +168,19 @@ fn public_entity(st: &SimState, t: &Table) -> Map<String, Value> {
     m.as_object().cloned().unwrap_or_default()
 }
 
-fn enumerations() -> Vec<Map<String, Value>> {
-    let m = json!({"Name": "NoYes", "LabelId": null, "Members": [
-        {"Name": "No", "Value": 0, "LabelId": null, "ConfigurationEnabled": false},
-        {"Name": "Yes", "Value": 1, "LabelId": null, "ConfigurationEnabled": false}]});
-    vec![m.as_object().cloned().unwrap_or_default()]
+fn enumerations(st: &SimState) -> Vec<Map<String, Value>> {
+    enums(st)
+        .into_iter()
+        .map(|(name, members)| {
+            let members: Vec<Value> = members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| json!({"Name": m, "Value": i, "LabelId": null, "ConfigurationEnabled": false}))
+                .collect();
+            let m = json!({"Name": name, "LabelId": null, "Members": members});
+            m.as_object().cloned().unwrap_or_default()
+        })
+        .collect()
 }
 
 /// `GET /Metadata/<collection>[('<Name>')]` with `$filter $select $top $skip`.
@@ -162,7 +194,7 @@ pub async fn metadata_service(
     let items: Option<Vec<Map<String, Value>>> = app.with(|st| match name {
         "DataEntities" => Some(st.fno.iter().map(data_entity).collect()),
         "PublicEntities" => Some(st.fno.iter().map(|t| public_entity(st, t)).collect()),
-        "PublicEnumerations" => Some(enumerations()),
+        "PublicEnumerations" => Some(enumerations(st)),
         _ => None,
     });
     let Some(mut items) = items else {

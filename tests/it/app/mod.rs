@@ -1,3 +1,4 @@
+mod automation_crash;
 mod crash;
 mod demo_kill_resume;
 mod fuzz_regress;

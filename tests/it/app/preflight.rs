@@ -358,3 +358,107 @@ fn a_journal_without_a_preflight_says_how_to_make_one() {
         "{md}"
     );
 }
+
+/// The guardrails estate has one of each dual-write problem: the broken runbook's preflight names each with
+/// its fix (a value the map misses, a value that does not exist, an option mapped twice, an option nothing
+/// maps to, a lookup to a table no map syncs); the runbook that fixes them is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guardrails_estate_names_each_dual_write_problem_and_the_fixed_runbook_is_clean() {
+    let sim = sim_support::start_sim(scenario("guardrails")).await;
+    let out = preflight_of("runbooks/guardrails-broken.yaml", &sim.url(), &[], &[]).await;
+    let r = report(&out);
+    let checks = r["checks"].as_array().unwrap();
+    let not_ok: Vec<&Value> = checks.iter().filter(|c| c["status"] != "ok").collect();
+    let expect: &[(&str, &str, &str, &str)] = &[
+        (
+            "warning",
+            "values",
+            "mapped to no option: Canceled",
+            "add them to the dual-write map's value map",
+        ),
+        (
+            "error",
+            "values",
+            "maps `Cancelled`, which enum SalesStatus does not have",
+            "Backorder, Delivered, Invoiced, Canceled",
+        ),
+        (
+            "warning",
+            "values",
+            "option 192350001 is mapped twice: from Delivered and Invoiced",
+            "its own option",
+        ),
+        (
+            "warning",
+            "values",
+            "no F&O value maps to: 192350002 Invoiced",
+            "retire the option",
+        ),
+        (
+            "warning",
+            "lookup",
+            "a lookup to msdyn_deliverymode, and no map syncs msdyn_deliverymode",
+            "add a map for msdyn_deliverymode in an earlier wave",
+        ),
+        (
+            "warning",
+            "automation",
+            "plug-in step `Contoso.Plugins.SalesOrderCheck: Create of salesorder` on Create of salesorder is on",
+            "dataverse.disable_automation",
+        ),
+        (
+            "warning",
+            "automation",
+            "plug-in step `Contoso.Plugins.SalesOrderCheck: Update of salesorder` on Update of salesorder is on",
+            "dataverse.disable_automation",
+        ),
+        (
+            "warning",
+            "automation",
+            "cloud flow `Notify sales of a new order` triggered on salesorder is on",
+            "flows: [\"Notify sales of a new order\"]",
+        ),
+    ];
+    assert_eq!(not_ok.len(), expect.len(), "{not_ok:#?}");
+    for (status, check, message, fix) in expect {
+        assert!(
+            not_ok.iter().any(|c| c["status"] == *status
+                && c["check"] == *check
+                && c["message"].as_str().unwrap().contains(message)
+                && c["fix"].as_str().unwrap_or("").contains(fix)),
+            "no {status} {check} `{message}` with fix `{fix}` in {not_ok:#?}"
+        );
+    }
+    let lookup = not_ok.iter().find(|c| c["check"] == "lookup").unwrap();
+    assert!(
+        lookup["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("sales_order_lines: salesorderdetails.msdyn_deliverymodeid"),
+        "{lookup}"
+    );
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = preflight_of("runbooks/guardrails.yaml", &sim.url(), &[], &[]).await;
+    let r = report(&out);
+    let checks = r["checks"].as_array().unwrap();
+    let bad: Vec<&Value> = checks.iter().filter(|c| c["status"] != "ok").collect();
+    assert!(bad.is_empty(), "not ok: {bad:#?}");
+    for check in ["values", "lookup", "automation"] {
+        assert!(
+            checks.iter().any(|c| c["check"] == check),
+            "no {check} line: {checks:#?}"
+        );
+    }
+    assert_eq!(out.status.code(), Some(0));
+    let log = requests(&sim.url()).await;
+    assert!(
+        log.iter().any(|(m, p)| m == "GET" && p.contains("/Attributes(LogicalName='msdyn_salesstatus')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata")),
+        "the option set was not read from the attribute metadata: {log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|(m, p)| m == "GET" && p.starts_with("/Metadata/PublicEnumerations")),
+        "{log:?}"
+    );
+}

@@ -136,3 +136,94 @@ fn a_rehearsal_at_600x_scales_machine_time_but_not_the_time_a_person_took() {
         "6 s of the simulator at 600x is an hour"
     );
 }
+
+/// The plan sizes each wave map's dual-write initial sync with the rate's source beside it: the documented
+/// 5-10 rows/s/map without a journal, the rehearsal's measured duration with one; a map beyond ~100,000 rows
+/// is flagged with the DMF + delta road.
+#[test]
+fn initial_sync_sizing_shows_where_each_rate_comes_from() {
+    let contoso = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/contoso-weekend.yaml");
+    let (code, out, err) = cutover(&["plan", contoso.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("initial sync (dual-write), per map:"), "{out}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().any(|w| w == name) && l.contains("rows"))
+            .unwrap_or_else(|| panic!("no sizing line for {name}: {out}"))
+            .to_owned()
+    };
+    let sol = line("sales_order_lines");
+    assert!(
+        sol.starts_with('!') && sol.contains("790000 rows") && sol.contains("5-10 rows/s"),
+        "{sol}"
+    );
+    assert!(
+        sol.contains("[default 5-10 rows/s/map (field reports, shared/seeds/002)]"),
+        "{sol}"
+    );
+    assert!(
+        out.contains("790000 rows is beyond the ~100000 rows dual-write's initial sync carries"),
+        "{out}"
+    );
+    assert!(out.contains("load them with a DMF package instead"), "{out}");
+    let vendors = line("vendors");
+    assert!(
+        vendors.starts_with(' ') && vendors.contains("29000 rows"),
+        "{vendors}"
+    );
+
+    let (code, out, _) = cutover(&["plan", contoso.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let s = v["sizing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["map"] == "customers")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            s["rows"].as_u64(),
+            s["rate_low"].as_f64(),
+            s["rate_high"].as_f64()
+        ),
+        (Some(278_000), Some(5.0), Some(10.0))
+    );
+    assert_eq!(
+        (s["secs_slow"].as_u64(), s["secs_fast"].as_u64()),
+        (Some(55_600), Some(27_800))
+    );
+
+    // From a rehearsal journal: the measured map's rate is its rows over the measured time, with its source.
+    let dir = tempfile::tempdir().unwrap();
+    let journal = rehearsal(dir.path(), "wave-3:customers", 2.0);
+    let (_, out) = plan(&journal, true);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sizing = v["plan"]["sizing"].as_array().unwrap();
+    let c = sizing.iter().find(|s| s["map"] == "customers").unwrap();
+    assert_eq!(c["secs_slow"], 7200);
+    let rows = c["rows"].as_f64().unwrap();
+    assert!(
+        (c["rate_low"].as_f64().unwrap() - rows / 7200.0).abs() < 1e-9,
+        "{c}"
+    );
+    assert!(
+        c["source"]
+            .as_str()
+            .unwrap()
+            .contains("measured in the rehearsal journal"),
+        "{c}"
+    );
+    assert!(c["source"].as_str().unwrap().contains("wave-3:customers"), "{c}");
+    let other = sizing.iter().find(|s| s["map"] != "customers").unwrap();
+    assert!(
+        other["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("default 5-10 rows/s/map"),
+        "{other}"
+    );
+    let (_, text) = plan(&journal, false);
+    assert!(text.contains("[measured in the rehearsal journal"), "{text}");
+}

@@ -396,3 +396,93 @@ async fn reading_both_sides_reports_progress_per_side() {
         "{notes:?}"
     );
 }
+
+const VALUES_SCENARIO: &str = r#"
+name: values
+seed: 12
+time_scale: 600
+companies: [USMF]
+default_company: USMF
+entities:
+  fno:
+    Companies: { key: DataArea, rows: 1, fields: { Name: name } }
+    DeliveryModes: { key: ModeCode, rows: { USMF: 3 }, fields: { Txt: text } }
+    SalesOrderHeadersV2:
+      key: SalesOrderNumber
+      rows: { USMF: 50 }
+      fields: { SalesOrderStatus: "enum:SalesStatus:Backorder|Delivered|Invoiced", DeliveryModeCode: "enum:10|20|30" }
+  dataverse:
+    cdm_companies: { key: cdm_companycode }
+    msdyn_deliverymodes: { key: msdyn_code }
+    salesorders:
+      key: ordernumber
+      fields: { msdyn_salesstatus: "choice:192350000=Backorder|192350001=Delivered|192350002=Invoiced" }
+      lookups: { msdyn_deliverymodeid: msdyn_deliverymodes }
+maps:
+  - { name: companies, source: Companies, target: cdm_companies, key: { source: DataArea, target: cdm_companycode }, initial: { status: running, preloaded: true } }
+  - name: orders
+    source: SalesOrderHeadersV2
+    target: salesorders
+    key: { source: SalesOrderNumber, target: ordernumber }
+    fields: { SalesOrderStatus: msdyn_salesstatus }
+    values: { SalesOrderStatus: { Backorder: 192350000, Delivered: 192350001, Invoiced: 192350002 } }
+    initial: { status: stopped, preloaded: true }
+"#;
+
+fn values_runbook(values: &str) -> String {
+    format!(
+        r#"runbook: values
+version: 1.0.0
+{}
+maps:
+  companies: {{ source: "fno:Companies", target: "dataverse:cdm_companies" }}
+  orders:
+    source: fno:SalesOrderHeadersV2
+    target: dataverse:salesorders
+    companies: [USMF]
+    key: {{ source: SalesOrderNumber, target: ordernumber }}
+    compare: {{ SalesOrderStatus: msdyn_salesstatus, DeliveryModeCode: _msdyn_deliverymodeid_value }}
+{values}
+phases:
+  - id: p
+    steps:
+      - {{ id: rows, kind: reconcile, maps: [orders] }}
+"#,
+        environments(true)
+    )
+}
+
+/// An F&O enum member on one side and its mapped option value on the other is no difference; a value the map
+/// gets wrong is; a lookup compared with no mapping is "not comparable", left out and named, not different.
+#[tokio::test]
+async fn value_maps_carry_enums_to_options_and_an_unmapped_lookup_is_not_comparable() {
+    let right = "    values: { SalesOrderStatus: { Backorder: 192350000, Delivered: 192350001, Invoiced: 192350002 } }";
+    let h = start(Some(VALUES_SCENARIO), &values_runbook(right)).await;
+    assert_ok(&h.run("rows").await);
+    let got = found(&h.events().await, "rows");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].1, got[0].2, got[0].3, got[0].4), (50, 0, 0, 0), "{got:?}");
+    let warned = h.events().await.into_iter().any(|e| match &e.event {
+        Event::Log { message, .. } => {
+            message.contains("not comparable")
+                && message.contains("DeliveryModeCode ↔ _msdyn_deliverymodeid_value (Lookup)")
+        }
+        _ => false,
+    });
+    assert!(warned, "no not-comparable warning");
+
+    // Without the value map the enum is not comparable either; with a wrong one, rows differ through it.
+    let h = start(Some(VALUES_SCENARIO), &values_runbook("")).await;
+    assert_ok(&h.run("rows").await);
+    let got = found(&h.events().await, "rows");
+    assert_eq!((got[0].1, got[0].4), (50, 0), "{got:?}");
+    let wrong = "    values: { SalesOrderStatus: { Backorder: 192350000, Delivered: 192350002, Invoiced: 192350001 } }";
+    let h = start(Some(VALUES_SCENARIO), &values_runbook(wrong)).await;
+    let msg = failure(&h.run("rows").await);
+    assert!(msg.contains("different"), "{msg}");
+    let got = found(&h.events().await, "rows");
+    assert!(got[0].4 > 0 && got[0].1 > 0, "{got:?}");
+    let (_, _, fields) = &got[0].5.iter().find(|d| d.0 == RowClass::Different).unwrap();
+    assert_eq!(fields.len(), 1, "{fields:?}");
+    assert_eq!(fields[0].0, "SalesOrderStatus");
+}

@@ -2,6 +2,7 @@ mod demo;
 mod driver_lease;
 mod e2e;
 mod error_sources;
+mod exec_automation;
 mod exec_company;
 mod exec_demo;
 mod exec_dmf;

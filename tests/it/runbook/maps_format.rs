@@ -25,6 +25,7 @@ maps:
     source: fno:CustomersV3
     target: dataverse:accounts
     companies: [USMF]
+    owner: fno
 {map_extra}
 phases:
   - id: p
@@ -91,4 +92,55 @@ fn the_error_source_fields_are_accepted_and_checked() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn value_maps_are_accepted_and_checked() {
+    let ok =
+        "    compare: { SalesStatus: msdyn_status }\n    values: { SalesStatus: { Open: 1, Closed: 2 } }";
+    assert_eq!(codes(&runbook(ok, "operator")), vec![]);
+    let twice =
+        "    compare: { SalesStatus: msdyn_status }\n    values: { SalesStatus: { Open: 1, Closed: 1 } }";
+    assert_eq!(
+        codes(&runbook(twice, "operator")),
+        vec![("value-mapped-twice", Severity::Warning)]
+    );
+    let stray = "    compare: { SalesStatus: msdyn_status }\n    values: { SaleStatus: { Open: 1 } }";
+    let d = validate(&runbook(stray, "operator"), "t.yaml", &NoEnv, false);
+    let bad = d
+        .iter()
+        .find(|d| d.code == "unknown-field")
+        .expect("a field not compared is refused");
+    assert!(
+        bad.hint.as_deref().unwrap_or("").contains("SalesStatus"),
+        "{bad:?}"
+    );
+    let empty = "    compare: { SalesStatus: msdyn_status }\n    values: { SalesStatus: {} }";
+    assert!(codes(&runbook(empty, "operator")).contains(&("invalid-value", Severity::Error)));
+    let text = "    compare: { SalesStatus: msdyn_status }\n    values: { SalesStatus: { Open: one } }";
+    assert!(
+        codes(&runbook(text, "operator"))
+            .iter()
+            .any(|(_, s)| *s == Severity::Error)
+    );
+}
+
+#[test]
+fn ownership_is_written_down_or_warned_about() {
+    let text = runbook("", "operator").replace("    owner: fno\n", "");
+    assert_eq!(codes(&text), vec![("no-owner", Severity::Warning)]);
+    let fields =
+        "    field_owners: { PrimaryContactPhone: { owner: dataverse, why: \"Sales keeps it current\" } }";
+    assert_eq!(codes(&runbook(fields, "operator")), vec![]);
+    let no_why = "    field_owners: { PrimaryContactPhone: { owner: dataverse, why: \" \" } }";
+    assert_eq!(
+        codes(&runbook(no_why, "operator")),
+        vec![("invalid-value", Severity::Error)]
+    );
+    let bad = "    owner: both";
+    assert!(
+        codes(&runbook(bad, "operator"))
+            .iter()
+            .any(|(_, s)| *s == Severity::Error)
+    );
 }
