@@ -314,6 +314,7 @@ impl Fold {
                 severity,
                 message,
                 map,
+                ..
             } => self.alerts.push(AlertRow {
                 at: at(env.at),
                 event_id: env.id,

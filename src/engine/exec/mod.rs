@@ -162,7 +162,9 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0)).await
         }
         StepKind::Monitor(kind::Monitor { .. }) => monitor::run(ctx, step).await,
-        StepKind::Notify(kind::Notify { url, text }) => notify::run(ctx, step, url, text, mode).await,
+        StepKind::Notify(kind::Notify { url, to, text }) => {
+            notify::run(ctx, step, url.as_deref(), to.as_deref(), text, mode).await
+        }
     }
 }
 
@@ -264,14 +266,16 @@ pub(crate) fn poll(ctx: &StepCtx) -> Poll {
 
 /// `${...}` in `text`, against the run's captures and the variables resolved when the environments were built.
 pub(crate) fn interpolate_step(ctx: &StepCtx, text: &str) -> Result<String, VarError> {
-    let captures: BTreeMap<String, BTreeMap<String, String>> = ctx
-        .state
-        .read()
-        .steps
-        .iter()
-        .filter(|v| !v.outputs.is_empty())
-        .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
-        .collect();
+    let (captures, figures) = {
+        let st = ctx.state.read();
+        let captures: BTreeMap<String, BTreeMap<String, String>> = st
+            .steps
+            .iter()
+            .filter(|v| !v.outputs.is_empty())
+            .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
+            .collect();
+        (captures, st.figures(chrono::Utc::now()))
+    };
     let lookup = |n: &str| ctx.envs.var(n);
     let vc = VarContext {
         env: &lookup,
@@ -279,6 +283,7 @@ pub(crate) fn interpolate_step(ctx: &StepCtx, text: &str) -> Result<String, VarE
         run_date: ctx.run_date.clone(),
         run_operator: ctx.run_operator.clone(),
         captures,
+        figures,
     };
     interpolate(text, &vc)
 }
