@@ -152,7 +152,14 @@ async fn tick(
     }
     if let Some(n) = sample_size {
         for m in maps.iter().filter(|m| m.spec.key.is_some()) {
-            if let Some(s) = sample_map(ctx, m, usize::try_from(n).unwrap_or(100), round).await?
+            if let Some(s) = sample_map(
+                ctx,
+                m,
+                usize::try_from(n).unwrap_or(100),
+                round,
+                super::sample::Sides::Fno,
+            )
+            .await?
                 && s.bad > 0
             {
                 let facts = vec![
