@@ -629,6 +629,11 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             })
             .await
             .map_err(journal_err)?;
+            emit.durable(Event::EnvironmentTime {
+                at: envs.env_now(&cancel).await,
+            })
+            .await
+            .map_err(journal_err)?;
             if let Some(ev) = takeover {
                 emit.durable(ev).await.map_err(journal_err)?;
             }
@@ -665,6 +670,11 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             if let Some(ev) = change.clone() {
                 emit.durable(ev).await.map_err(journal_err)?;
             }
+            emit.durable(Event::EnvironmentTime {
+                at: envs.env_now(&cancel).await,
+            })
+            .await
+            .map_err(journal_err)?;
             if let Some(ev) = takeover {
                 emit.durable(ev).await.map_err(journal_err)?;
             }

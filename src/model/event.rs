@@ -319,6 +319,11 @@ pub enum Event {
         /// Simulator time acceleration (1.0 on live environments).
         time_scale: f64,
     },
+    /// The environment's clock when this process started (or resumed) the run: the simulator's clock in a
+    /// rehearsal (a scaled day passes in seconds), else the wall clock. `cutover trend` dates a run by it.
+    EnvironmentTime {
+        at: DateTime<Utc>,
+    },
     /// A process picked up an unfinished run.
     RunResumed {
         operator: String,
@@ -540,6 +545,7 @@ impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
             Event::RunStarted { .. } => "run_started",
+            Event::EnvironmentTime { .. } => "environment_time",
             Event::RunResumed { .. } => "run_resumed",
             Event::StepIntent { .. } => "step_intent",
             Event::StepProgress { .. } => "step_progress",

@@ -427,6 +427,7 @@ impl RunState {
             } => self
                 .errors
                 .set_reported(map, source.as_deref(), unavailable.as_deref(), by_category),
+            Event::EnvironmentTime { .. } => {}
             Event::Notified { delivered, .. } => {
                 if *delivered {
                     self.notify_delivered += 1;

@@ -440,6 +440,12 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
                 "lease taken over by {holder} from {previous_holder} (pid {previous_pid} on {previous_host})"
             ),
         ),
+        Event::EnvironmentTime { at } => (
+            None,
+            Detail,
+            "clock",
+            format!("environment time {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+        ),
         Event::Notified {
             target,
             key,

@@ -108,9 +108,13 @@ pub async fn execute(ctx: &StepCtx, handle: Option<&Handle>, mode: Mode) -> Step
             outputs: BTreeMap::new(),
             in_doubt: false,
         },
-        Err(Stop::Failed { message, reason }) => StepResult {
+        Err(Stop::Failed {
+            message,
+            reason,
+            outputs,
+        }) => StepResult {
             outcome: StepOutcome::Failed { message, reason },
-            outputs: BTreeMap::new(),
+            outputs,
             in_doubt: false,
         },
         Err(Stop::InDoubt(message)) => StepResult {
@@ -138,8 +142,9 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             record_baseline,
             tolerance,
         }) => parity::run(ctx, maps, *record_baseline, tolerance.as_ref()).await,
-        StepKind::ErrorQueue(kind::ErrorQueue { maps, max }) => {
-            error_queue::run(ctx, maps, max.unwrap_or(0)).await
+        StepKind::ErrorQueue(kind::ErrorQueue { maps, max, since }) => {
+            let since = since.as_ref().map(crate::runbook::Duration::as_std);
+            error_queue::run(ctx, maps, max.unwrap_or(0), since).await
         }
         StepKind::DmfExport(kind::DmfExport { .. }) => dmf::export(ctx, step, handle, mode).await,
         StepKind::DmfImport(kind::DmfImport { .. }) => dmf::import(ctx, step, handle, mode).await,
@@ -175,6 +180,8 @@ pub(crate) enum Stop {
     Failed {
         message: String,
         reason: Option<String>,
+        /// What the step measured before it failed (a `sample`'s counts), journaled with the failure.
+        outputs: BTreeMap<String, String>,
     },
     Skipped(String),
     /// The environment could not be reached or understood: see [`StepResult::in_doubt`].
@@ -185,6 +192,7 @@ pub(crate) fn fail(msg: impl Into<String>) -> Stop {
     Stop::Failed {
         message: msg.into(),
         reason: None,
+        outputs: BTreeMap::new(),
     }
 }
 
@@ -193,6 +201,7 @@ pub(crate) fn fail_because(msg: impl Into<String>, reason: Option<String>) -> St
     Stop::Failed {
         message: msg.into(),
         reason,
+        outputs: BTreeMap::new(),
     }
 }
 

@@ -18,7 +18,7 @@ use chrono::Utc;
 
 use super::handle::uuid_like;
 use super::maps::{MapRef, company_lookup, resolve, side_filter};
-use super::{Res, StepCtx, fail, log, sleep_env};
+use super::{Res, StepCtx, Stop, fail, log, sleep_env};
 use crate::connectors::sample::{
     SampleKey, SampleReport, SampleSpec, compare, look_up, reconcile, reconcile_from_target,
 };
@@ -239,17 +239,22 @@ pub async fn run(ctx: &StepCtx, maps: &MapSelection, size: u32, from: Option<&st
             }
         ),
     );
-    if bad > checked / 100 {
-        return Err(fail(format!(
-            "sample: {} (allowed {} of {checked})",
-            lines.join("; "),
-            checked / 100
-        )));
-    }
-    Ok(BTreeMap::from([
+    let outputs = BTreeMap::from([
         ("checked".to_owned(), checked.to_string()),
         ("differ".to_owned(), bad.to_string()),
         ("missing_fno".to_owned(), missing_fno.to_string()),
         ("missing_dataverse".to_owned(), missing_dataverse.to_string()),
-    ]))
+    ]);
+    if bad > checked / 100 {
+        return Err(Stop::Failed {
+            message: format!(
+                "sample: {} (allowed {} of {checked})",
+                lines.join("; "),
+                checked / 100
+            ),
+            reason: None,
+            outputs,
+        });
+    }
+    Ok(outputs)
 }

@@ -102,7 +102,10 @@ async fn run(scenario: &str, runbook: &str) -> (RunEnd, Vec<Envelope>, Value) {
     let (handle, _, _) = start_engine(opts).await.unwrap();
     let end = handle.done.await.unwrap();
     let (_, evs) = events(&f.journal);
-    let cards: Value = reqwest::get(format!("{}/_sim/webhook", s.url()))
+    let cards: Value = cutover::connectors::net::client()
+        .unwrap()
+        .get(format!("{}/_sim/webhook", s.url()))
+        .send()
         .await
         .unwrap()
         .json()
