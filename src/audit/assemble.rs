@@ -474,6 +474,7 @@ pub fn assemble(
             parity_omitted: omitted,
             errors: fold.error_series.points(),
         },
+        trend: Vec::new(),
     }
 }
 

@@ -26,6 +26,7 @@ mod svg;
 pub mod tables;
 pub mod text;
 pub mod timeline;
+pub mod trend;
 
 use std::path::Path;
 
@@ -191,6 +192,9 @@ pub fn build_report_with(
         last_hash,
     );
     report.preflights = assemble::preflight_rows(&preflights, &selected.runbook_sha256);
+    if runs.len() > 1 {
+        report.trend = trend::trend(&[path])?;
+    }
     Ok(report)
 }
 

@@ -46,6 +46,9 @@ pub struct Report {
     /// [`super::PREFLIGHTS_KEPT`]), oldest first: the read-only checks made before the weekend.
     pub preflights: Vec<PreflightRow>,
     pub charts: Charts,
+    /// Per map, run by run, across every run of the journal (`cutover trend`): empty for a journal of one run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trend: Vec<super::trend::TrendRow>,
 }
 
 #[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
