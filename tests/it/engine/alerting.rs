@@ -69,6 +69,11 @@ const FAILING_15M: &str =
 const MONITOR: &str = "      - { id: mon, kind: monitor, every: 5m, for: 45m, maps: [customers], alert: { errors_per_hour: 10 } }";
 
 async fn run(scenario: &str, runbook: &str) -> (RunEnd, Vec<Envelope>, Value) {
+    run_with(scenario, runbook, false).await
+}
+
+/// Interactive: every question is answered (approved) once the webhook has a card about it.
+async fn run_with(scenario: &str, runbook: &str, interactive: bool) -> (RunEnd, Vec<Envelope>, Value) {
     let s = cutover::sim::start(
         cutover::sim::Scenario::from_yaml(scenario).unwrap(),
         "127.0.0.1:0".parse().unwrap(),
@@ -81,11 +86,11 @@ async fn run(scenario: &str, runbook: &str) -> (RunEnd, Vec<Envelope>, Value) {
         runbook: Some(f.runbook.clone()),
         journal: f.journal.clone(),
         operator: "tester".into(),
-        auto_approve: Some(cutover::engine::scheduler::operator::AutoApprove {
+        auto_approve: (!interactive).then(|| cutover::engine::scheduler::operator::AutoApprove {
             operator: "tester".into(),
             reason: "test".into(),
         }),
-        interactive: false,
+        interactive,
         sim: SimTarget::Url(url.clone()),
         accept_changed_runbook: false,
         accept_inserted_steps: Vec::new(),
@@ -99,8 +104,34 @@ async fn run(scenario: &str, runbook: &str) -> (RunEnd, Vec<Envelope>, Value) {
         }),
         follow_delay: None,
     };
-    let (handle, _, _) = start_engine(opts).await.unwrap();
-    let end = handle.done.await.unwrap();
+    let (handle, _, mut sub) = start_engine(opts).await.unwrap();
+    let tx = handle.commands.clone();
+    let mut done = handle.done;
+    let end = loop {
+        tokio::select! {
+            Some(env) = sub.recv() => {
+                if let Event::AwaitingOperator { step, .. } = &env.event {
+                    // The operator answers only once the channel was told the decision is waiting.
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                    loop {
+                        let cards = webhook(&s.url()).await;
+                        if cards["cards"].as_array().unwrap().iter().any(|c| title(c).starts_with("Waiting for a decision")) {
+                            break;
+                        }
+                        assert!(std::time::Instant::now() < deadline, "no card about the waiting decision");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    let cmd = cutover::engine::driver::Command::new(
+                        cutover::engine::event::OperatorAction::Approve,
+                        step.clone(),
+                        "alice",
+                    );
+                    tx.send(cmd).await.unwrap();
+                }
+            }
+            end = &mut done => break end.unwrap(),
+        }
+    };
     let (_, evs) = events(&f.journal);
     let cards: Value = cutover::connectors::net::client()
         .unwrap()
@@ -117,6 +148,18 @@ async fn run(scenario: &str, runbook: &str) -> (RunEnd, Vec<Envelope>, Value) {
         "the webhook's key is never journaled"
     );
     (end, evs, cards)
+}
+
+async fn webhook(url: &str) -> Value {
+    cutover::connectors::net::client()
+        .unwrap()
+        .get(format!("{url}/_sim/webhook"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// The facts of a Teams card, as (title, value).
@@ -284,5 +327,39 @@ async fn a_slow_webhook_delays_no_step() {
             |e| matches!(e, Event::Notified { delivered: true, key, .. } if key == "step:hello")
         ),
         1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_waiting_longer_than_decision_after_is_sent_then_cleared_when_taken() {
+    let text = runbook(
+        "      - { id: sign-off, kind: manual, title: Finance signs off, instructions: Check the trial balance }",
+    )
+    .replace("quiet: 10m }", "quiet: 10m, decision_after: 5m }");
+    let (end, evs, hook) = run_with(&scenario("", ""), &text, true).await;
+    assert_eq!(end, RunEnd::Finished(RunOutcome::Succeeded), "{end:?}");
+    let titles: Vec<String> = hook["cards"].as_array().unwrap().iter().map(title).collect();
+    assert_eq!(
+        titles,
+        [
+            "Waiting for a decision on sign-off",
+            "All clear: sign-off decided"
+        ],
+        "sent once after decision_after, cleared when taken"
+    );
+    let asked = evs
+        .iter()
+        .find(|e| matches!(e.event, Event::AwaitingOperator { .. }))
+        .unwrap()
+        .at;
+    let sent = evs
+        .iter()
+        .find(|e| matches!(&e.event, Event::Notified { key, delivered: true, .. } if key.starts_with("decision_waiting")))
+        .unwrap()
+        .at;
+    // 5 simulated minutes at 600x is half a real second.
+    assert!(
+        (sent - asked).num_milliseconds() >= 450,
+        "sent only after decision_after"
     );
 }
