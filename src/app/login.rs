@@ -96,6 +96,7 @@ pub fn run_login(args: &LoginArgs) -> i32 {
         run_date: String::new(),
         run_operator: String::new(),
         captures: BTreeMap::new(),
+        figures: BTreeMap::new(),
     };
     let resolve = |what: &str, t: &str| {
         crate::runbook::vars::interpolate(t, &ctx).map_err(|e| crate::engine::envs::EnvsError::Invalid {
@@ -186,6 +187,7 @@ pub fn run_logout(args: &LogoutArgs) -> i32 {
                                 run_date: String::new(),
                                 run_operator: String::new(),
                                 captures: BTreeMap::new(),
+                                figures: BTreeMap::new(),
                             },
                         )
                         .unwrap_or_default()

@@ -22,6 +22,7 @@ pub mod runtime;
 mod schema;
 mod sim;
 pub mod sim_process;
+mod trend;
 mod validate;
 mod verify;
 mod watch;
@@ -108,6 +109,11 @@ pub enum Command {
         after_help = "Examples:\n  cutover runs cutover-demo.journal\n  cutover runs weekend.journal --format json"
     )]
     Runs(runs::RunsArgs),
+    /// Per map, day by day: drift, dual-write errors by category, sample results (the weekly review).
+    #[command(
+        after_help = "Examples:\n  cutover trend hypercare.journal\n  cutover trend hypercare.journal --format csv > trend.csv\n  cutover trend weekend.journal hypercare.journal --format json"
+    )]
+    Trend(trend::TrendArgs),
     /// Print the runbook JSON schema (the same as assets/runbook.schema.json), for editors.
     #[command(after_help = "Examples:\n  cutover schema > runbook.schema.json")]
     Schema,
@@ -228,6 +234,7 @@ pub fn run(cli: Cli) -> color_eyre::Result<i32> {
         Command::Resume(args) => resume::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Runs(args) => Ok(runs::run(&args)),
+        Command::Trend(args) => Ok(trend::run(&args)),
         Command::Schema => Ok(schema::run()),
         Command::Completions { shell } => Ok(completions::run(shell)),
         Command::Verify(args) => Ok(verify::run(&args)),

@@ -113,13 +113,22 @@ fn sim_overlay(
     }
     for phase in &rb.phases {
         for step in phase.steps.iter().flatten() {
-            if let StepKind::Notify(n) = &step.kind {
+            if let StepKind::Notify(n) = &step.kind
+                && let Some(url) = &n.url
+            {
                 let mut names = Vec::new();
-                var_names(&n.url, &mut names);
+                var_names(url, &mut names);
                 for v in names.into_iter().filter(|v| unset(v)) {
                     out.insert(v, format!("{}/_sim/webhook", sim_url.trim_end_matches('/')));
                 }
             }
+        }
+    }
+    for t in rb.notify_targets.values() {
+        let mut names = Vec::new();
+        var_names(&t.url, &mut names);
+        for v in names.into_iter().filter(|v| unset(v)) {
+            out.insert(v, format!("{}/_sim/webhook", sim_url.trim_end_matches('/')));
         }
     }
     out

@@ -500,6 +500,7 @@ pub fn assemble(
             parity_omitted: omitted,
             errors: fold.error_series.points(),
         },
+        trend: Vec::new(),
     }
 }
 

@@ -318,6 +318,7 @@ impl Fold {
                 severity,
                 message,
                 map,
+                ..
             } => self.alerts.push(AlertRow {
                 at: at(env.at),
                 event_id: env.id,

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::{Report, Series};
+use super::model::{Point, Report, Series};
 use super::svg;
 use super::tables::{self, Format, Table};
 
@@ -161,6 +161,10 @@ pub fn render(r: &Report) -> String {
     }
     p.h2("Parity drift over time");
     charts(&mut p, r);
+    if !r.trend.is_empty() {
+        p.h2("Trend: day by day, every run of this journal");
+        trend(&mut p, r);
+    }
     p.h2("Planned vs actual by phase");
     p.put(&tables::phases(r));
     p.h2("Waves");
@@ -211,6 +215,72 @@ pub fn render(r: &Report) -> String {
         esc(&r.generated_by)
     );
     p.out
+}
+
+/// The trend across the journal's runs: the drift per map as a chart (x: time since the first run), and
+/// the table `cutover trend` prints.
+fn trend(p: &mut Page, r: &Report) {
+    let rows = &r.trend;
+    let t0 = rows
+        .iter()
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(&t.at).ok())
+        .min();
+    let ms = |at: &str| -> u64 {
+        match (t0, chrono::DateTime::parse_from_rfc3339(at)) {
+            (Some(a), Ok(b)) => u64::try_from((b - a).num_milliseconds()).unwrap_or(0),
+            _ => 0,
+        }
+    };
+    let mut by_map: std::collections::BTreeMap<&str, Vec<Point>> = std::collections::BTreeMap::new();
+    let mut errors: std::collections::BTreeMap<&str, Vec<Point>> = std::collections::BTreeMap::new();
+    for t in rows {
+        if let Some(d) = t.drift {
+            by_map.entry(&t.map).or_default().push(Point {
+                t_ms: ms(&t.at),
+                value: d,
+            });
+        }
+        if let Some(n) = t.errors {
+            errors.entry(&t.map).or_default().push(Point {
+                t_ms: ms(&t.at),
+                value: i64::try_from(n).unwrap_or(i64::MAX),
+            });
+        }
+    }
+    let span = rows.iter().map(|t| ms(&t.at)).max().unwrap_or(0);
+    let series: Vec<Series> = by_map
+        .into_iter()
+        .map(|(m, points)| Series {
+            label: m.to_owned(),
+            points,
+        })
+        .collect();
+    p.out.push_str(&svg::line_chart(
+        "Trend: drift (source - target) per map, run by run",
+        &series,
+        span,
+        "source - target",
+    ));
+    p.out.push_str(&svg::legend(&series));
+    let series: Vec<Series> = errors
+        .into_iter()
+        .map(|(m, points)| Series {
+            label: format!("{m}: dual-write errors"),
+            points,
+        })
+        .collect();
+    p.out.push_str(&svg::line_chart(
+        "Trend: dual-write errors per map, over each run's error sweep (a day in hypercare.yaml)",
+        &series,
+        span,
+        "errors",
+    ));
+    p.out.push_str(&svg::legend(&series));
+    let _ = write!(
+        p.out,
+        "<pre class=\"mono trend\">{}</pre>",
+        esc(&super::trend::text(rows))
+    );
 }
 
 fn charts(p: &mut Page, r: &Report) {

@@ -26,6 +26,7 @@ mod svg;
 pub mod tables;
 pub mod text;
 pub mod timeline;
+pub mod trend;
 
 use std::path::Path;
 
@@ -33,6 +34,9 @@ pub use self::model::Report;
 use self::model::{Verification, VerifyFailureInfo};
 use crate::journal::{JournalError, JournalReader, RunSummary, VerifyFailure, VerifyReport};
 use crate::model::RunId;
+
+/// Runs of the selected run's runbook a journal needs before the report has a Trend section.
+pub const TREND_MIN_RUNS: usize = 3;
 
 /// Preflights the report keeps (the newest).
 pub const PREFLIGHTS_KEPT: usize = 20;
@@ -191,6 +195,11 @@ pub fn build_report_with(
         last_hash,
     );
     report.preflights = assemble::preflight_rows(&preflights, &selected.runbook_sha256);
+    // A trend is days of one runbook (hypercare): a rehearsal and the weekend are two runs, not a trend.
+    if runs.iter().filter(|r| r.runbook == selected.runbook).count() >= TREND_MIN_RUNS {
+        report.trend = trend::trend(&[path])?;
+        report.trend.retain(|t| t.runbook == selected.runbook);
+    }
     Ok(report)
 }
 

@@ -53,6 +53,10 @@ pub struct Report {
     /// [`super::PREFLIGHTS_KEPT`]), oldest first: the read-only checks made before the weekend.
     pub preflights: Vec<PreflightRow>,
     pub charts: Charts,
+    /// Per map, run by run, across the journal's runs of this runbook (`cutover trend`): empty unless the journal
+    /// holds at least [`super::TREND_MIN_RUNS`] of them (a hypercare journal, one run a day).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trend: Vec<super::trend::TrendRow>,
 }
 
 #[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]

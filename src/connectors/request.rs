@@ -143,6 +143,9 @@ pub struct Request {
     /// A link the service handed out (`@odata.nextLink`): followed only on the scheme, host and port the
     /// environment's requests go to, so a hostile or misconfigured link never receives the token.
     pub same_origin: bool,
+    /// Whatever status the first answer has is the result: an answered request is never repeated, a 5xx or a
+    /// 429 included (a webhook post whose every attempt the caller journals itself).
+    pub status_is_final: bool,
 }
 
 impl std::fmt::Debug for Request {
@@ -159,6 +162,7 @@ impl std::fmt::Debug for Request {
             .field("authenticated", &self.authenticated)
             .field("follow_redirects", &self.follow_redirects)
             .field("same_origin", &self.same_origin)
+            .field("status_is_final", &self.status_is_final)
             .finish()
     }
 }
@@ -181,7 +185,14 @@ impl Request {
             authenticated: true,
             follow_redirects: true,
             same_origin: false,
+            status_is_final: false,
         }
+    }
+
+    /// See [`Request::status_is_final`].
+    pub fn status_is_final(mut self) -> Self {
+        self.status_is_final = true;
+        self
     }
     /// A GET of a link the service returned (`@odata.nextLink`): refused unless it has the scheme, host and
     /// port of the environment's URL (see [`Request::same_origin`]).

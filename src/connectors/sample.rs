@@ -1,7 +1,9 @@
 //! Record sampling (the `sample` step's daily 100-record check): N random keys picked on the F&O source, each
 //! looked up on the Dataverse target by the map's alternate key and compared field by field. The comparison is
-//! pure ([`compare`]); [`reconcile`] does the reads. Sampling starts from F&O because Dataverse has no `$skip`, so
-//! random offsets there would need a full id scan.
+//! pure ([`compare`]); [`reconcile`] does the reads. F&O keys are picked by random offsets (`$skip`). Dataverse
+//! has no `$skip`, so [`reconcile_from_target`] picks its keys by one seeded reservoir sample over a key-only
+//! scan (5,000 keys a page, one page in memory): a row that exists only on Dataverse, or whose F&O twin is
+//! gone, can only be found from that side.
 
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -53,12 +55,14 @@ impl std::fmt::Display for SampleKey {
 pub struct SampleReport {
     pub checked: usize,
     pub missing: Vec<SampleKey>,
+    /// Keys picked on the Dataverse side that have no F&O row.
+    pub missing_source: Vec<SampleKey>,
     pub mismatched: Vec<(SampleKey, Vec<FieldMismatch>)>,
 }
 
 impl SampleReport {
     pub fn clean(&self) -> bool {
-        self.missing.is_empty() && self.mismatched.is_empty()
+        self.missing.is_empty() && self.mismatched.is_empty() && self.missing_source.is_empty()
     }
 }
 
@@ -109,6 +113,85 @@ pub async fn reconcile(
                 }
             }
             (None, Some(_)) => {}
+        }
+    }
+    Ok(report)
+}
+
+/// Picks up to `spec.size` random keys on the Dataverse side (deterministic for `spec.seed` and the table's
+/// content: a seeded reservoir sample over a key-only scan), looks each up on F&O and on Dataverse, and compares.
+/// On a company-specific map (`spec.company_lookup`) the keys are drawn per company of `companies` (the size
+/// shared between them), each filtered by its `cdm_companies` id, so each key is looked up with its company.
+pub async fn reconcile_from_target(
+    fno: &FnoClient,
+    dataverse: &DataverseClient,
+    spec: &SampleSpec,
+    companies: &[String],
+    cancel: &CancellationToken,
+) -> Result<SampleReport> {
+    use rand::{Rng, SeedableRng};
+    let mut groups: Vec<(Option<String>, Option<String>)> = Vec::new();
+    match &spec.company_lookup {
+        Some(lookup) if !companies.is_empty() => {
+            for c in companies {
+                if let Some(id) = dataverse.company_id(c, cancel).await? {
+                    groups.push((Some(c.to_ascii_lowercase()), Some(company_filter(lookup, &id))));
+                }
+            }
+        }
+        _ => groups.push((None, None)),
+    }
+    let per = spec.size.div_ceil(groups.len().max(1));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed ^ 0x5a5a_5a5a);
+    let mut report = SampleReport::default();
+    for (company, filter) in groups {
+        let also = and_filters(&[spec.target_filter.as_deref(), filter.as_deref()]);
+        let mut seen = 0usize;
+        let mut pick: Vec<String> = Vec::with_capacity(per);
+        let key = spec.target_key.clone();
+        dataverse
+            .read_pages(
+                &spec.target_set,
+                also.as_deref(),
+                &[key.as_str()],
+                super::rows::From::Start,
+                cancel,
+                &mut |page: super::rows::Page, _next| {
+                    for row in page {
+                        let Some(k) = row.get(&key).and_then(scalar_string) else {
+                            continue;
+                        };
+                        seen += 1;
+                        if pick.len() < per {
+                            pick.push(k);
+                        } else {
+                            let j = rng.random_range(0..seen);
+                            if j < per {
+                                pick[j] = k;
+                            }
+                        }
+                    }
+                    Ok(())
+                },
+            )
+            .await?;
+        pick.sort();
+        for key in pick {
+            let k = SampleKey {
+                key,
+                company: company.clone(),
+            };
+            report.checked += 1;
+            match look_up(fno, dataverse, spec, &k, cancel).await? {
+                (None, _) => report.missing_source.push(k),
+                (Some(_), None) => report.missing.push(k),
+                (Some(s), Some(t)) => {
+                    let diff = compare(&s, &t, &spec.compare);
+                    if !diff.is_empty() {
+                        report.mismatched.push((k, diff));
+                    }
+                }
+            }
         }
     }
     Ok(report)

@@ -320,7 +320,7 @@ impl Transport {
                         bad_json = true;
                         (format!("invalid JSON: {e}"), None, false)
                     } else {
-                        if !transient {
+                        if !transient || req.status_is_final {
                             self.observe(summary);
                             return Ok(Response {
                                 status,

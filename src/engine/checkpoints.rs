@@ -131,6 +131,7 @@ mod tests {
             run_date: "2026-01-01".into(),
             run_operator: "o".into(),
             captures: BTreeMap::new(),
+            figures: BTreeMap::new(),
         };
         let vars: &'static dyn EnvLookup = Box::leak(Box::new(vars));
         let beside = dir.path().join("w.jsonl").display().to_string();

@@ -170,6 +170,7 @@ impl Envs {
             run_date: String::new(),
             run_operator: String::new(),
             captures: BTreeMap::new(),
+            figures: BTreeMap::new(),
         };
         let resolve = |env: &str, what: &str, text: &str| {
             interpolate(text, &ctx).map_err(|e| invalid(env, format!("{what}: {e}")))
@@ -230,6 +231,9 @@ impl Envs {
         }
         let mut names = Vec::new();
         if let Ok(v) = serde_json::to_value(&runbook.phases) {
+            env_refs(&v, &mut names);
+        }
+        if let Ok(v) = serde_json::to_value(&runbook.notify_targets) {
             env_refs(&v, &mut names);
         }
         let mut resolved = BTreeMap::new();

@@ -3,6 +3,7 @@
 //! before acting on it. Its own view of the run is the one reducer's [`RunState`], folded from what
 //! it journaled ([`live::LiveState`]). No UI dependencies.
 
+pub mod alerting;
 pub mod checkpoints;
 pub mod ctx;
 pub mod driver;

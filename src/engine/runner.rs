@@ -297,7 +297,12 @@ pub async fn start_engine(
     let writer = journal.writer();
     let journal_path = opts.journal.clone();
     let done = tokio::spawn(async move {
+        let alerting = scheduler.alerting.clone();
         let end = scheduler.run(starts).await;
+        // A run that halts or is interrupted still sends what its targets are owed (idempotent after `finish`).
+        if let Some(a) = alerting {
+            a.drain().await;
+        }
         let end = match (writer.flush().await, end) {
             (Err(e), RunEnd::Finished(_)) => RunEnd::Broken(e.to_string()),
             (_, end) => end,
@@ -554,6 +559,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             run_date: run_date(started_at),
             run_operator: opts.operator.clone(),
             captures: BTreeMap::new(),
+            figures: BTreeMap::new(),
         };
         super::checkpoints::setup(&rb, &plan, &opts.journal, opts.vars.as_ref(), &var_ctx).map_err(invalid)?
     };
@@ -578,6 +584,20 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     let mut envs = Envs::build(&rb, opts.vars.as_ref(), &target, &redactor, &emit)?;
     // A driver whose heartbeat lapsed (frozen, suspended) sends nothing more: another may own the run now.
     envs.set_guard(heartbeat.guard());
+    let envs = Arc::new(envs);
+    let targets = super::alerting::resolve_targets(&rb, &envs).map_err(invalid)?;
+    let alert_feed = writer
+        .subscribe()
+        .map_err(|e| SetupError::Failed(e.to_string()))?;
+    let alerting = super::alerting::Alerting::start(
+        targets,
+        &rb,
+        run_id.clone(),
+        Arc::clone(&envs),
+        emit.clone(),
+        Clock::scaled(scale),
+        alert_feed,
+    );
     let sub = writer
         .subscribe()
         .map_err(|e| SetupError::Failed(e.to_string()))?;
@@ -606,6 +626,11 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                 steps,
                 maps,
                 time_scale: scale,
+            })
+            .await
+            .map_err(journal_err)?;
+            emit.durable(Event::EnvironmentTime {
+                at: envs.env_now(&cancel).await,
             })
             .await
             .map_err(journal_err)?;
@@ -645,6 +670,11 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             if let Some(ev) = change.clone() {
                 emit.durable(ev).await.map_err(journal_err)?;
             }
+            emit.durable(Event::EnvironmentTime {
+                at: envs.env_now(&cancel).await,
+            })
+            .await
+            .map_err(journal_err)?;
             if let Some(ev) = takeover {
                 emit.durable(ev).await.map_err(journal_err)?;
             }
@@ -695,7 +725,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
         plan: Arc::new(plan),
-        envs: Arc::new(envs),
+        envs,
         emit,
         clock: Clock::scaled(scale),
         cancel: cancel.clone(),
@@ -705,6 +735,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         gate_policy,
         control,
         refusals,
+        alerting,
     };
     Ok((scheduler, starts, journal, (questions, router_approver), initial, sub))
     }

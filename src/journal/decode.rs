@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IntoDeserializer as _, Visitor};
 
 use crate::model::event::{
-    DecisionKind, ErrorEntry, FreezeWindow, GateFailure, Handle, LogLevel, MapInfo, OperatorAction,
-    PlannedStepInfo, RunOutcome, RunbookInfo, Severity, StepOutcome,
+    AlertSubject, DecisionKind, ErrorEntry, FreezeWindow, GateFailure, Handle, LogLevel, MapInfo,
+    OperatorAction, PlannedStepInfo, RunOutcome, RunbookInfo, Severity, StepOutcome,
 };
 use crate::model::{Event, RunId, StepId};
 
@@ -321,6 +321,8 @@ enum Wire {
         severity: Severity,
         message: String,
         map: Option<String>,
+        #[serde(default)]
+        subject: Option<AlertSubject>,
     },
     InstallRecord {
         step: StepId,
@@ -509,10 +511,12 @@ impl From<Wire> for Event {
                 severity,
                 message,
                 map,
+                subject,
             } => Event::Alert {
                 severity,
                 message,
                 map,
+                subject,
             },
             Wire::InstallRecord {
                 step,

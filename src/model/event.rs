@@ -185,6 +185,32 @@ pub struct GateFailure {
     pub errors: u64,
 }
 
+/// What an alert is about: `(kind, map, company)` is its de-duplication key; `clear` marks the all-clear of
+/// an alert of that key raised earlier; `facts` are the figures a notify card shows (name, value).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct AlertSubject {
+    /// `errors_per_hour`, `drift`, `sample`, `errors_unknown`, `gate`, `step_failed`, `decision_waiting`, `notify`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clear: bool,
+}
+
+impl AlertSubject {
+    /// The de-duplication key of an alert of this subject on `map`.
+    pub fn key(&self, map: Option<&str>) -> String {
+        format!(
+            "{}|{}|{}",
+            self.kind,
+            map.unwrap_or("-"),
+            self.company.as_deref().unwrap_or("-")
+        )
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ErrorEntry {
     /// The service's id for the entry (deduplication is the connector's job).
@@ -293,6 +319,11 @@ pub enum Event {
         /// Simulator time acceleration (1.0 on live environments).
         time_scale: f64,
     },
+    /// The environment's clock when this process started (or resumed) the run: the simulator's clock in a
+    /// rehearsal (a scaled day passes in seconds), else the wall clock. `cutover trend` dates a run by it.
+    EnvironmentTime {
+        at: DateTime<Utc>,
+    },
     /// A process picked up an unfinished run.
     RunResumed {
         operator: String,
@@ -399,6 +430,25 @@ pub enum Event {
         severity: Severity,
         message: String,
         map: Option<String>,
+        /// What the alert is about (its kind, company and figures), for de-duplication and the notify card;
+        /// absent in journals written before notify targets and on alerts with no subject.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<AlertSubject>,
+    },
+    /// One delivery attempt of a notification to a runbook `notify_targets` entry, with the answer it got
+    /// (`status`) or why there was none (`error`). The target is named, never its URL.
+    Notified {
+        target: String,
+        /// The de-duplication key: `<kind>|<map>|<company>`, or `step:<id>` for a `notify` step.
+        key: String,
+        /// `firing`, `clear`, `reminder` or `message`.
+        state: String,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        delivered: bool,
     },
     /// Row-level parity of one map (and company), by a `reconcile` step: every key of both sides classified.
     RowsReconciled {
@@ -535,6 +585,7 @@ impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
             Event::RunStarted { .. } => "run_started",
+            Event::EnvironmentTime { .. } => "environment_time",
             Event::RunResumed { .. } => "run_resumed",
             Event::StepIntent { .. } => "step_intent",
             Event::StepProgress { .. } => "step_progress",
@@ -549,6 +600,7 @@ impl Event {
             Event::ErrorEntries { .. } => "error_entries",
             Event::ErrorCounts { .. } => "error_counts",
             Event::Alert { .. } => "alert",
+            Event::Notified { .. } => "notified",
             Event::InstallRecord { .. } => "install_record",
             Event::AutomationOff { .. } => "automation_off",
             Event::AutomationRestored { .. } => "automation_restored",

@@ -66,6 +66,70 @@ pub struct Runbook {
     /// How the journal is kept beyond its hash chain: signed checkpoints and their witnesses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal: Option<JournalSettings>,
+    /// Named places alerts, failed gates, failed steps and decisions waiting on a person are sent to (and
+    /// that a `notify` step can name with `to`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notify_targets: BTreeMap<String, NotifyTarget>,
+}
+
+/// One `notify_targets` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyTarget {
+    /// `teams` (an Adaptive Card, as Teams incoming webhooks and Workflows accept it) or `webhook` (plain JSON).
+    pub kind: NotifyKind,
+    /// The webhook URL, through one `${VAR}`: it carries its own access token.
+    pub url: String,
+    /// What is sent (built-in: all of `alert`, `gate`, `failure`, `decision`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on: Vec<NotifyOn>,
+    /// At most one message per (alert kind, map, company) in this long, the latest state winning (built-in 30m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet: Option<Duration>,
+    /// A decision waiting on a person this long is sent (built-in 15m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_after: Option<Duration>,
+}
+
+impl NotifyTarget {
+    /// Whether this target gets `what`.
+    pub fn wants(&self, what: NotifyOn) -> bool {
+        self.on.is_empty() || self.on.contains(&what)
+    }
+    /// The quiet period (environment time).
+    pub fn quiet(&self) -> std::time::Duration {
+        self.quiet
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(30 * 60), Duration::as_std)
+    }
+    /// How long a decision may wait before it is sent (environment time).
+    pub fn decision_after(&self) -> std::time::Duration {
+        self.decision_after
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(15 * 60), Duration::as_std)
+    }
+}
+
+/// The payload a notify target gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyKind {
+    Teams,
+    Webhook,
+}
+
+/// What a notify target is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyOn {
+    /// `monitor` alerts (and their all-clear).
+    Alert,
+    /// A failed gate (and the gate passing later).
+    Gate,
+    /// A failed step (and the step succeeding later).
+    Failure,
+    /// A decision waiting on a person longer than `decision_after`.
+    Decision,
 }
 
 /// `journal:` at the top of the runbook.

@@ -108,7 +108,34 @@ fn check(rb: &Runbook, tree: &Node, file: &str, env: &dyn EnvLookup, strict: boo
     super::validate_auth::check(rb, &mut cx, env);
     weak_secrets(rb, &mut cx, env);
     checkpoints(rb, &mut cx);
+    notify_targets(rb, &mut cx);
     cx.out
+}
+
+/// `notify_targets`: a URL written literally carries its access token in the file (warning, as for a `notify`
+/// step); a zero `quiet` would page on every tick and a zero `decision_after` on every question.
+fn notify_targets(rb: &Runbook, cx: &mut Ctx<'_>) {
+    use Seg::Key;
+    for (name, t) in &rb.notify_targets {
+        if !t.url.contains("${") {
+            cx.warn(
+                cx.at(&[Key("notify_targets"), Key(name), Key("url")]),
+                "literal-webhook",
+                format!("notify target `{name}`: the webhook URL is written literally; it carries its own access token"),
+                "write `${TEAMS_WEBHOOK_URL}` and set it in the environment".to_owned(),
+            );
+        }
+        for (field, d) in [("quiet", &t.quiet), ("decision_after", &t.decision_after)] {
+            if d.as_ref().is_some_and(|d| d.as_secs() == 0) {
+                cx.error(
+                    cx.at(&[Key("notify_targets"), Key(name), Key(field)]),
+                    "invalid-value",
+                    format!("notify target `{name}`: `{field}` must be longer than 0s"),
+                    None,
+                );
+            }
+        }
+    }
 }
 
 /// `journal.checkpoints`: the key is named through one `${VAR}` (a key path in the file would travel

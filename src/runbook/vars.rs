@@ -1,7 +1,8 @@
 //! `${...}` references: parsing, existence checks (validation) and interpolation (run time).
 //!
 //! Forms: `${NAME}` (process environment, `[A-Za-z_][A-Za-z0-9_]*`), `${run.id}`, `${run.date}`,
-//! `${run.operator}`, and `${steps.<id>.<name>}` (a capture of an earlier `http` step). `$$` is a literal
+//! `${run.operator}`, `${steps.<id>.<name>}` (a capture of an earlier `http` step), and the run's figures
+//! ([`FIGURES`]: `${parity.worst}`, `${errors.per_hour}`, `${sample.differ}`, ...). `$$` is a literal
 //! `$`. Strings stay as written in the model; [`interpolate`] runs when a step starts.
 
 use std::collections::BTreeMap;
@@ -32,8 +33,42 @@ impl<F: Fn(&str) -> Option<String>> EnvLookup for F {
 pub enum VarRef {
     Env(String),
     Run(String),
-    Step { step: String, name: String },
+    Step {
+        step: String,
+        name: String,
+    },
+    /// One of [`FIGURES`], computed from the run's state when the step starts.
+    Figure(String),
 }
+
+/// The run's figures a text may use (`notify` above all), each with what it is. Computed from the run's
+/// state when the step starts; a figure with nothing measured yet reads `n/a`, never 0.
+pub const FIGURES: &[(&str, &str)] = &[
+    (
+        "parity.worst",
+        "the largest |source - target| of the latest counts, any map and company",
+    ),
+    ("parity.worst_map", "the map (and company) of `parity.worst`"),
+    (
+        "parity.drifting",
+        "how many map/company pairs are outside their tolerance",
+    ),
+    ("parity.maps", "how many map/company pairs have been counted"),
+    (
+        "errors.total",
+        "dual-write errors of all maps (the sources' totals)",
+    ),
+    ("errors.per_hour", "error entries seen in the hour up to now"),
+    ("sample.checked", "records checked by this run's `sample` steps"),
+    (
+        "sample.differ",
+        "of those, records that differ or are missing on either side",
+    ),
+    ("alerts.total", "alerts raised in this run"),
+];
+
+/// The figure families: a reference that starts with one of these must name one of [`FIGURES`].
+const FIGURE_FAMILIES: &[&str] = &["parity", "errors", "sample", "alerts"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VarError {
@@ -47,6 +82,12 @@ pub enum VarError {
     UnsetEnv(String),
     #[error("`${{steps.{step}.{name}}}` has no value: step `{step}` has not captured `{name}`")]
     MissingCapture { step: String, name: String },
+    #[error("`${{{0}}}` is not one of the run's figures: {known}", known = figure_names())]
+    UnknownFigure(String),
+}
+
+fn figure_names() -> String {
+    FIGURES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
 /// A piece of a template: literal text or a reference, with its byte offset in the string.
@@ -74,6 +115,15 @@ fn parse_ref(inner: &str) -> Result<VarRef, VarError> {
         return match rest {
             "id" | "date" | "operator" => Ok(VarRef::Run(rest.to_owned())),
             _ => Err(bad()),
+        };
+    }
+    if let Some((family, _)) = inner.split_once('.')
+        && FIGURE_FAMILIES.contains(&family)
+    {
+        return if FIGURES.iter().any(|(n, _)| *n == inner) {
+            Ok(VarRef::Figure(inner.to_owned()))
+        } else {
+            Err(VarError::UnknownFigure(inner.to_owned()))
         };
     }
     if let Some(rest) = inner.strip_prefix("steps.") {
@@ -148,6 +198,7 @@ pub fn shell_var_name(var: &VarRef) -> String {
         VarRef::Env(n) => n.clone(),
         VarRef::Run(n) => format!("CUTOVER_RUN_{}", up(n)),
         VarRef::Step { step, name } => format!("CUTOVER_STEP_{}_{}", up(step), up(name)),
+        VarRef::Figure(n) => format!("CUTOVER_{}", up(&n.replace('.', "_"))),
     }
 }
 
@@ -181,6 +232,8 @@ pub struct VarContext<'a> {
     pub run_operator: String,
     /// Step id → capture name → value.
     pub captures: BTreeMap<String, BTreeMap<String, String>>,
+    /// The run's figures by name ([`FIGURES`]); empty outside a running step.
+    pub figures: BTreeMap<String, String>,
 }
 
 /// Replaces every reference in `text`. Fails on the first unresolvable one, naming it.
@@ -210,6 +263,10 @@ pub fn interpolate(text: &str, ctx: &VarContext<'_>) -> Result<String, VarError>
                 let v = ctx.captures.get(&step).and_then(|c| c.get(&name));
                 out.push_str(v.ok_or(VarError::MissingCapture { step, name })?);
             }
+            Piece::Var {
+                var: VarRef::Figure(name),
+                ..
+            } => out.push_str(ctx.figures.get(&name).map_or("n/a", String::as_str)),
         }
     }
     Ok(out)
@@ -232,6 +289,7 @@ mod tests {
             run_date: "2026-11-27".into(),
             run_operator: "ana".into(),
             captures,
+            figures: BTreeMap::new(),
         }
     }
 

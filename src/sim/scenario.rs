@@ -55,6 +55,18 @@ pub struct Scenario {
     pub live_writes: Vec<LiveWrite>,
     #[serde(default)]
     pub faults: Faults,
+    /// How the `/_sim/webhook` sink answers (also set at run time with `POST /_sim/webhook/behaviour`).
+    #[serde(default)]
+    pub webhook: WebhookBehaviour,
+}
+
+/// How the simulator's webhook sink answers: `status` (default 200, with body `1` as a Teams incoming webhook
+/// answers) after `delay_ms` real milliseconds. A non-2xx status records nothing.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookBehaviour {
+    pub status: Option<u16>,
+    pub delay_ms: u64,
 }
 
 fn default_seed() -> u64 {
@@ -147,6 +159,7 @@ impl Scenario {
             dmf: DmfConfig::default(),
             live_writes: Vec::new(),
             faults: Faults::default(),
+            webhook: WebhookBehaviour::default(),
         }
     }
 

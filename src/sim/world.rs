@@ -95,6 +95,10 @@ pub struct SimState {
     pub request_log: std::collections::VecDeque<(String, String, Option<String>)>,
     pub snapshot: (f64, HashMap<String, u64>),
     pub webhooks: Vec<Value>,
+    /// Posts to the webhook sink, taken or not.
+    pub webhook_attempts: u64,
+    /// How the webhook sink answers (from the scenario; `POST /_sim/webhook/behaviour`).
+    pub webhook: super::scenario::WebhookBehaviour,
     pub sp: HashMap<String, SpWindow>,
     /// Simulated seconds since start, as of the last advance.
     pub now: f64,
@@ -145,6 +149,8 @@ impl SimState {
             request_log: std::collections::VecDeque::new(),
             snapshot: (0.0, HashMap::new()),
             webhooks: Vec::new(),
+            webhook_attempts: 0,
+            webhook: scenario.webhook.clone(),
             sp: HashMap::new(),
             now: 0.0,
             errors: Vec::new(),

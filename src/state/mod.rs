@@ -9,6 +9,7 @@
 
 pub mod errors;
 mod eta;
+mod figures;
 pub mod parity;
 mod views;
 pub mod wording;
@@ -68,6 +69,9 @@ pub struct RunState {
     pub events_applied: u64,
     pub last_seq: u64,
     pub last_event_id: i64,
+    /// Notifications delivered to `notify_targets`, and attempts that were not.
+    pub notify_delivered: u64,
+    pub notify_failed: u64,
     /// Succeeded durations per step kind: (count, total ms), for the ETA.
     durations_by_kind: BTreeMap<String, (u64, u64)>,
 }
@@ -425,10 +429,19 @@ impl RunState {
             } => self
                 .errors
                 .set_reported(map, source.as_deref(), unavailable.as_deref(), by_category),
+            Event::EnvironmentTime { .. } => {}
+            Event::Notified { delivered, .. } => {
+                if *delivered {
+                    self.notify_delivered += 1;
+                } else {
+                    self.notify_failed += 1;
+                }
+            }
             Event::Alert {
                 severity,
                 message,
                 map,
+                ..
             } => {
                 self.alerts_total += 1;
                 let alert = AlertView {

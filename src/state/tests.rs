@@ -510,6 +510,7 @@ fn alerts_logs_installs_resume_and_lease_takeover() {
             severity: Severity::Warning,
             message: "drift".into(),
             map: Some("customers".into()),
+            subject: None,
         },
     );
     f.push(

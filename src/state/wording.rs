@@ -502,6 +502,34 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
                 "lease taken over by {holder} from {previous_holder} (pid {previous_pid} on {previous_host})"
             ),
         ),
+        Event::EnvironmentTime { at } => (
+            None,
+            Detail,
+            "clock",
+            format!("environment time {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+        ),
+        Event::Notified {
+            target,
+            key,
+            state,
+            attempt,
+            status,
+            error,
+            delivered,
+        } => (
+            None,
+            if *delivered { Fact } else { Detail },
+            "notify",
+            format!(
+                "{state} `{key}` to {target} (attempt {attempt}): {}",
+                match (status, error) {
+                    (Some(s), _) if *delivered => format!("delivered, HTTP {s}"),
+                    (Some(s), _) => format!("NOT delivered, HTTP {s}"),
+                    (None, Some(e)) => format!("NOT delivered: {e}"),
+                    (None, None) => "NOT delivered".to_owned(),
+                }
+            ),
+        ),
         Event::Log { level, message } => (
             None,
             if *level >= LogLevel::Info { Fact } else { Detail },
@@ -671,6 +699,7 @@ mod tests {
             severity: Severity::Critical,
             message: "drift".into(),
             map: None,
+            subject: None,
         });
         let w = describe(&a, None, Form::Line);
         assert_eq!(w.class, Class::Landmark(LandmarkKind::Alert));

@@ -270,7 +270,20 @@ pub async fn map_errors(ctx: &StepCtx, m: &MapRef, since: DateTime<Utc>) -> Res<
 
 /// Every map's errors since the run started.
 pub async fn errors_of(ctx: &StepCtx, maps: &[MapRef]) -> Res<Vec<MapErrors>> {
-    let since = run_watermark(ctx).await;
+    errors_since(ctx, maps, None).await
+}
+
+/// Every map's errors since the run started, or over the last `lookback` (environment time: an
+/// `error_queue`'s `since`, e.g. a daily hypercare sweep over the last day).
+pub async fn errors_since(
+    ctx: &StepCtx,
+    maps: &[MapRef],
+    lookback: Option<std::time::Duration>,
+) -> Res<Vec<MapErrors>> {
+    let since = match lookback {
+        Some(d) => ctx.envs.env_now(&ctx.cancel).await - chrono::Duration::from_std(d).unwrap_or_default(),
+        None => run_watermark(ctx).await,
+    };
     let mut out = Vec::with_capacity(maps.len());
     // One line per call: which sources could not be read for which maps (the figures use the others).
     let mut blind: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -304,9 +317,14 @@ pub async fn errors_of(ctx: &StepCtx, maps: &[MapRef]) -> Res<Vec<MapErrors>> {
 /// question: waive to decide without those maps' errors, retry to read again, abort) instead of counting
 /// them as zero or failing quietly. Headless, the question is refused like any gate's and the step fails.
 /// Returns every map's errors and the maps the operator waived.
-pub async fn settle_blind(ctx: &StepCtx, maps: &[MapRef], what: &str) -> Res<(Vec<MapErrors>, Vec<String>)> {
+pub async fn settle_blind(
+    ctx: &StepCtx,
+    maps: &[MapRef],
+    what: &str,
+    lookback: Option<std::time::Duration>,
+) -> Res<(Vec<MapErrors>, Vec<String>)> {
     loop {
-        let errs = errors_of(ctx, maps).await?;
+        let errs = errors_since(ctx, maps, lookback).await?;
         let blind: Vec<&MapErrors> = errs.iter().filter(|e| e.available_total().is_none()).collect();
         if blind.is_empty() {
             return Ok((errs, Vec::new()));

@@ -35,7 +35,7 @@ pub async fn run(ctx: &StepCtx, wave: &str) -> Res {
     let mut lines = Vec::new();
     let mut described: BTreeMap<String, String> = BTreeMap::new();
     let errors: BTreeMap<String, u64> = if gate.max_errors.is_some() {
-        let (errs, _waived) = settle_blind(ctx, &maps, &format!("gate after {wave}")).await?;
+        let (errs, _waived) = settle_blind(ctx, &maps, &format!("gate after {wave}"), None).await?;
         let mut out = BTreeMap::new();
         for e in errs {
             if let Some(n) = e.available_total() {

@@ -109,9 +109,13 @@ pub async fn execute(ctx: &StepCtx, handle: Option<&Handle>, mode: Mode) -> Step
             outputs: BTreeMap::new(),
             in_doubt: false,
         },
-        Err(Stop::Failed { message, reason }) => StepResult {
+        Err(Stop::Failed {
+            message,
+            reason,
+            outputs,
+        }) => StepResult {
             outcome: StepOutcome::Failed { message, reason },
-            outputs: BTreeMap::new(),
+            outputs,
             in_doubt: false,
         },
         Err(Stop::InDoubt(message)) => StepResult {
@@ -139,8 +143,9 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             record_baseline,
             tolerance,
         }) => parity::run(ctx, maps, *record_baseline, tolerance.as_ref()).await,
-        StepKind::ErrorQueue(kind::ErrorQueue { maps, max }) => {
-            error_queue::run(ctx, maps, max.unwrap_or(0)).await
+        StepKind::ErrorQueue(kind::ErrorQueue { maps, max, since }) => {
+            let since = since.as_ref().map(crate::runbook::Duration::as_std);
+            error_queue::run(ctx, maps, max.unwrap_or(0), since).await
         }
         StepKind::DmfExport(kind::DmfExport { .. }) => dmf::export(ctx, step, handle, mode).await,
         StepKind::DmfImport(kind::DmfImport { .. }) => dmf::import(ctx, step, handle, mode).await,
@@ -165,7 +170,9 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0), ranges).await
         }
         StepKind::Monitor(kind::Monitor { .. }) => monitor::run(ctx, step).await,
-        StepKind::Notify(kind::Notify { url, text }) => notify::run(ctx, step, url, text, mode).await,
+        StepKind::Notify(kind::Notify { url, to, text }) => {
+            notify::run(ctx, step, url.as_deref(), to.as_deref(), text, mode).await
+        }
         StepKind::DisableAutomation(kind::DisableAutomation {
             env,
             plugin_steps,
@@ -182,6 +189,8 @@ pub(crate) enum Stop {
     Failed {
         message: String,
         reason: Option<String>,
+        /// What the step measured before it failed (a `sample`'s counts), journaled with the failure.
+        outputs: BTreeMap<String, String>,
     },
     Skipped(String),
     /// The environment could not be reached or understood: see [`StepResult::in_doubt`].
@@ -192,6 +201,7 @@ pub(crate) fn fail(msg: impl Into<String>) -> Stop {
     Stop::Failed {
         message: msg.into(),
         reason: None,
+        outputs: BTreeMap::new(),
     }
 }
 
@@ -200,6 +210,7 @@ pub(crate) fn fail_because(msg: impl Into<String>, reason: Option<String>) -> St
     Stop::Failed {
         message: msg.into(),
         reason,
+        outputs: BTreeMap::new(),
     }
 }
 
@@ -273,14 +284,16 @@ pub(crate) fn poll(ctx: &StepCtx) -> Poll {
 
 /// `${...}` in `text`, against the run's captures and the variables resolved when the environments were built.
 pub(crate) fn interpolate_step(ctx: &StepCtx, text: &str) -> Result<String, VarError> {
-    let captures: BTreeMap<String, BTreeMap<String, String>> = ctx
-        .state
-        .read()
-        .steps
-        .iter()
-        .filter(|v| !v.outputs.is_empty())
-        .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
-        .collect();
+    let (captures, figures) = {
+        let st = ctx.state.read();
+        let captures: BTreeMap<String, BTreeMap<String, String>> = st
+            .steps
+            .iter()
+            .filter(|v| !v.outputs.is_empty())
+            .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
+            .collect();
+        (captures, st.figures(chrono::Utc::now()))
+    };
     let lookup = |n: &str| ctx.envs.var(n);
     let vc = VarContext {
         env: &lookup,
@@ -288,6 +301,7 @@ pub(crate) fn interpolate_step(ctx: &StepCtx, text: &str) -> Result<String, VarE
         run_date: ctx.run_date.clone(),
         run_operator: ctx.run_operator.clone(),
         captures,
+        figures,
     };
     interpolate(text, &vc)
 }

@@ -3,30 +3,54 @@
 //! error sources of every map (`ErrorCounts`/`ErrorEntries` per source, see `error_sources`), and a record
 //! sample of `sample_size` per map when set. Alerts: `drift` when any pair's |source − target| exceeds it
 //! (Warning); `errors_per_hour` when the errors new since the previous tick (the rise of the available
-//! sources' totals), scaled to an hour of environment time, exceed it (Critical), naming the sources; a map
-//! none of whose sources can be read (Warning, once per tick: "not available", never zero); a sample with
-//! persistent differences (Warning). A tick whose reads fail is logged and
-//! the monitor goes on; it only fails when cancelled.
+//! sources' totals), scaled to an hour of environment time, exceed it (Critical, per map, naming the
+//! sources); a map none of whose sources can be read (Warning, once per tick: "not available", never zero);
+//! a sample with persistent differences (Warning). Each alert carries its subject (kind, map, company and
+//! the figures a notify card shows); an alert raised by one tick and not by the next gets an "all clear"
+//! (Info, `clear`), which `engine::alerting` sends on. A tick whose reads fail is logged, clears nothing,
+//! and the monitor goes on; it only fails when cancelled.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::error_sources::errors_of;
 use super::maps::{count_pairs, resolve};
 use super::sample::sample_map;
 use super::{Res, StepCtx, fail, log, progress, sleep_env};
-use crate::engine::event::{Event, LogLevel, Severity};
+use crate::engine::event::{AlertSubject, Event, LogLevel, Severity};
 use crate::runbook::steps as kind;
 use crate::runbook::{Alert, Step, StepKind};
 
-async fn alert(ctx: &StepCtx, severity: Severity, map: Option<String>, message: String) -> Res<()> {
+/// An alert raised this tick: its key (see `AlertSubject::key`), its map and subject.
+type Raised = BTreeMap<String, (Option<String>, AlertSubject)>;
+
+async fn alert(
+    ctx: &StepCtx,
+    raised: &mut Raised,
+    severity: Severity,
+    map: Option<String>,
+    subject: AlertSubject,
+    message: String,
+) -> Res<()> {
+    raised.insert(subject.key(map.as_deref()), (map.clone(), subject.clone()));
     ctx.emit
         .durable(Event::Alert {
             severity,
             message,
             map,
+            subject: Some(subject),
         })
         .await?;
     Ok(())
+}
+
+fn subject(kind: &str, company: Option<&str>, facts: Vec<(&str, String)>) -> AlertSubject {
+    AlertSubject {
+        kind: kind.into(),
+        company: company.map(str::to_owned),
+        facts: facts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        clear: false,
+    }
 }
 
 async fn tick(
@@ -36,15 +60,24 @@ async fn tick(
     sample_size: Option<u32>,
     interval: Duration,
     round: u32,
+    raised: &mut Raised,
 ) -> Res<()> {
     let pairs = count_pairs(ctx, maps, None).await?;
     if let Some(limit) = alerts.drift {
         for p in pairs.iter().filter(|p| p.source.abs_diff(p.target) > limit) {
             let at = p.company.as_deref().map(|c| format!("/{c}")).unwrap_or_default();
+            let facts = vec![
+                ("Source rows", p.source.to_string()),
+                ("Target rows", p.target.to_string()),
+                ("Difference", p.source.abs_diff(p.target).to_string()),
+                ("Alert above", limit.to_string()),
+            ];
             alert(
                 ctx,
+                raised,
                 Severity::Warning,
                 Some(p.map.clone()),
+                subject("drift", p.company.as_deref(), facts),
                 format!(
                     "drift on {}{at}: {} vs {} (alert above {limit})",
                     p.map, p.source, p.target
@@ -58,50 +91,87 @@ async fn tick(
         maps.iter().map(|m| st.errors.total_for_map(&m.id)).collect()
     };
     let errs = errors_of(ctx, maps).await?;
-    let mut new = 0u64;
-    let mut named = Vec::new();
     for (e, prev) in errs.iter().zip(before) {
         match e.available_total() {
             Some(n) => {
-                new += n.saturating_sub(prev);
-                named.push(e.describe());
+                let Some(limit) = alerts.errors_per_hour else {
+                    continue;
+                };
+                let new = n.saturating_sub(prev);
+                let secs = interval.as_secs().max(1);
+                let per_hour = new.saturating_mul(3600) / secs;
+                if per_hour > limit {
+                    let mut facts = vec![
+                        ("Errors per hour", per_hour.to_string()),
+                        ("New errors", format!("{new} in {secs} s")),
+                        ("Errors in all", n.to_string()),
+                        ("Alert above", format!("{limit} per hour")),
+                    ];
+                    let by_cat: Vec<(String, u64)> = {
+                        let st = ctx.state.read();
+                        st.errors
+                            .counts()
+                            .into_iter()
+                            .filter(|((m, _), _)| *m == e.map)
+                            .map(|((_, c), n)| (c, n))
+                            .collect()
+                    };
+                    let by_cat: Vec<(String, String)> = by_cat
+                        .into_iter()
+                        .map(|(c, n)| (format!("Errors: {c}"), n.to_string()))
+                        .collect();
+                    let mut s = subject("errors_per_hour", None, std::mem::take(&mut facts));
+                    s.facts.extend(by_cat);
+                    alert(
+                        ctx,
+                        raised,
+                        Severity::Critical,
+                        Some(e.map.clone()),
+                        s,
+                        format!(
+                            "{}: {new} new dual-write errors in {secs} s: {per_hour} per hour (alert above {limit}); {}",
+                            e.map,
+                            e.describe()
+                        ),
+                    )
+                    .await?;
+                }
             }
             None => {
                 alert(
                     ctx,
+                    raised,
                     Severity::Warning,
                     Some(e.map.clone()),
+                    subject("errors_unknown", None, vec![("Sources", e.describe())]),
                     format!("errors of {} are not known: {}", e.map, e.describe()),
                 )
                 .await?;
             }
         }
     }
-    if let Some(limit) = alerts.errors_per_hour {
-        let secs = interval.as_secs().max(1);
-        let per_hour = new.saturating_mul(3600) / secs;
-        if per_hour > limit {
-            alert(
-                ctx,
-                Severity::Critical,
-                None,
-                format!(
-                    "{new} new dual-write errors in {secs} s: {per_hour} per hour (alert above {limit}); {}",
-                    named.join("; ")
-                ),
-            )
-            .await?;
-        }
-    }
     if let Some(n) = sample_size {
         for m in maps.iter().filter(|m| m.spec.key.is_some()) {
-            if let Some(s) = sample_map(ctx, m, usize::try_from(n).unwrap_or(100), round).await?
+            if let Some(s) = sample_map(
+                ctx,
+                m,
+                usize::try_from(n).unwrap_or(100),
+                round,
+                super::sample::Sides::Fno,
+            )
+            .await?
                 && s.bad > 0
             {
+                let facts = vec![
+                    ("Records checked", s.checked.to_string()),
+                    ("Differ or missing", s.bad.to_string()),
+                ];
                 alert(
                     ctx,
+                    raised,
                     Severity::Warning,
                     Some(m.id.clone()),
+                    subject("sample", None, facts),
                     format!(
                         "sample of {}: {} of {} records differ or are missing",
                         m.id, s.bad, s.checked
@@ -110,6 +180,38 @@ async fn tick(
                 .await?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The all-clear of every alert raised by the previous tick and not by this one.
+async fn clear(ctx: &StepCtx, before: &Raised, now: &Raised) -> Res<()> {
+    for (map, s) in before
+        .iter()
+        .filter(|(k, _)| !now.contains_key(*k))
+        .map(|(_, v)| v)
+    {
+        let at = match (map, &s.company) {
+            (Some(m), Some(c)) => format!(" on {m}/{c}"),
+            (Some(m), None) => format!(" on {m}"),
+            _ => String::new(),
+        };
+        ctx.emit
+            .durable(Event::Alert {
+                severity: Severity::Info,
+                message: format!(
+                    "all clear: {}{at} is back within its limit",
+                    s.kind.replace('_', " ")
+                ),
+                map: map.clone(),
+                subject: Some(AlertSubject {
+                    kind: s.kind.clone(),
+                    company: s.company.clone(),
+                    facts: Vec::new(),
+                    clear: true,
+                }),
+            })
+            .await?;
     }
     Ok(())
 }
@@ -145,10 +247,18 @@ pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
     let ticks = (total.as_secs() / every.as_secs()).max(1);
     let started = Instant::now();
     let mut round = 0u32;
+    let mut active = Raised::new();
     loop {
-        if let Err(super::Stop::Failed { message: e, .. } | super::Stop::InDoubt(e)) =
-            tick(ctx, &maps, &alerts, *sample_size, every, round).await
-        {
+        let mut raised = Raised::new();
+        let outcome = tick(ctx, &maps, &alerts, *sample_size, every, round, &mut raised).await;
+        if outcome.is_ok() {
+            clear(ctx, &active, &raised).await?;
+            active = raised;
+        } else {
+            // A tick that could not read everything clears nothing: what it did not see is not known.
+            active.extend(raised);
+        }
+        if let Err(super::Stop::Failed { message: e, .. } | super::Stop::InDoubt(e)) = outcome {
             if ctx.cancel.is_cancelled() {
                 return Err(fail("cancelled"));
             }

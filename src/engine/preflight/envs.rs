@@ -28,6 +28,7 @@ pub fn build(
         run_date: String::new(),
         run_operator: String::new(),
         captures: BTreeMap::new(),
+        figures: BTreeMap::new(),
     };
     let sim = opts
         .sim_url

@@ -22,17 +22,28 @@ pub async fn run(cx: &mut Ctx<'_>) -> Vec<PreflightCheck> {
         run_date: String::new(),
         run_operator: String::new(),
         captures: BTreeMap::new(),
+        figures: BTreeMap::new(),
     };
     // template → (resolved URL or why not, steps)
     let mut hooks: BTreeMap<String, (Result<String, String>, Vec<String>)> = BTreeMap::new();
     for phase in &cx.opts.runbook.phases {
         for step in phase.steps.iter().flatten() {
             let StepKind::Notify(n) = &step.kind else { continue };
+            let Some(url) = &n.url else { continue };
             let e = hooks
-                .entry(n.url.clone())
-                .or_insert_with(|| (interpolate(&n.url, &ctx).map_err(|e| e.to_string()), Vec::new()));
+                .entry(url.clone())
+                .or_insert_with(|| (interpolate(url, &ctx).map_err(|e| e.to_string()), Vec::new()));
             e.1.push(step.id.to_string());
         }
+    }
+    for (name, target) in &cx.opts.runbook.notify_targets {
+        let e = hooks.entry(target.url.clone()).or_insert_with(|| {
+            (
+                interpolate(&target.url, &ctx).map_err(|e| e.to_string()),
+                Vec::new(),
+            )
+        });
+        e.1.push(format!("notify target {name}"));
     }
     let mut out = Vec::new();
     for (template, (url, steps)) in hooks {

@@ -132,6 +132,8 @@ pub struct Scheduler {
     pub control: Arc<Control>,
     /// Questions the headless operator refused (shared with it).
     pub refusals: Arc<operator::Refusals>,
+    /// The `notify_targets` dispatcher, drained before `RunFinished` (none without targets).
+    pub alerting: Option<Arc<crate::engine::alerting::Alerting>>,
 }
 
 /// How a step's task ended.
@@ -372,6 +374,9 @@ impl Scheduler {
     }
 
     async fn finish(&self, outcome: RunOutcome) -> RunEnd {
+        if let Some(a) = &self.alerting {
+            a.drain().await;
+        }
         match self
             .emit
             .durable(Event::RunFinished {

@@ -254,6 +254,7 @@ async fn run_text(
         gate_policy: policy,
         control,
         refusals,
+        alerting: None,
     };
     let end = sched.run(starts).await;
     j.close().unwrap();

@@ -14,6 +14,10 @@ pub struct ErrorQueue {
     pub maps: MapSelection,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<u64>,
+    /// Count the errors of this long back from now (environment time), instead of since the run started:
+    /// a daily hypercare sweep reads `since: 24h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<crate::runbook::model::Duration>,
 }
 
 impl Kind for ErrorQueue {

@@ -1,4 +1,5 @@
-//! `notify`: posts a message to a webhook (Teams-compatible card).
+//! `notify`: posts a message to a webhook (Teams-compatible card), or to a runbook `notify_targets` entry
+//! named with `to`. The text may use the run's figures (`${parity.worst}`, see `runbook::vars::FIGURES`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,12 @@ use crate::runbook::model::Runbook;
 #[serde(deny_unknown_fields)]
 #[schemars(inline)]
 pub struct Notify {
-    pub url: String,
+    /// The webhook URL (exactly one of `url`, `to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A `notify_targets` entry (exactly one of `url`, `to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
     pub text: String,
 }
 
@@ -46,11 +52,29 @@ impl Kind for Notify {
     }
 
     fn url(&self) -> Option<&str> {
-        Some(&self.url)
+        self.url.as_deref()
     }
 
     fn validate(&self, check: &mut StepCheck<'_, '_, '_>) {
-        if !self.url.contains("${") {
+        check.exactly_one(self.url.is_some(), self.to.is_some(), ("url", "to"));
+        if let Some(to) = &self.to
+            && !check.rb.notify_targets.contains_key(to)
+        {
+            let known: Vec<&str> = check.rb.notify_targets.keys().map(String::as_str).collect();
+            check.error(
+                "to",
+                "unknown-notify-target",
+                format!("no notify target `{to}`"),
+                Some(if known.is_empty() {
+                    "declare it under `notify_targets:` at the top of the runbook".to_owned()
+                } else {
+                    format!("known: {}", known.join(", "))
+                }),
+            );
+        }
+        if let Some(url) = &self.url
+            && !url.contains("${")
+        {
             check.warn(
                 "url",
                 "literal-webhook",

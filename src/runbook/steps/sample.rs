@@ -1,4 +1,5 @@
-//! `sample`: reconciles N random records by the maps' `key`, comparing the `compare` fields.
+//! `sample`: reconciles N random records by the maps' `key`, comparing the `compare` fields; keys from the F&O
+//! side, the Dataverse side, or both (`from: both`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,8 @@ pub struct Sample {
     /// Built-in 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u32>,
+    /// Where keys are picked: the F&O environment (built-in), the Dataverse environment, or `both` (`size` keys
+    /// from each side, so a row missing on either side can be found).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
 }
@@ -45,8 +48,9 @@ impl Kind for Sample {
         Vec::new()
     }
 
+    /// `checked`, `differ` (persisting differences and missing rows), `missing_fno`, `missing_dataverse`.
     fn captures(&self) -> Vec<&str> {
-        Vec::new()
+        vec!["checked", "differ", "missing_fno", "missing_dataverse"]
     }
 
     fn url(&self) -> Option<&str> {
@@ -55,6 +59,7 @@ impl Kind for Sample {
 
     fn validate(&self, check: &mut StepCheck<'_, '_, '_>) {
         if let Some(from) = &self.from
+            && from != "both"
             && !check.rb.environments.contains_key(from.as_str())
         {
             check.known_env("from", from);

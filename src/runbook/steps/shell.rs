@@ -83,10 +83,11 @@ impl Kind for Shell {
                         );
                     }
                 }
-                VarRef::Run(_) | VarRef::Step { .. } => {
+                VarRef::Run(_) | VarRef::Step { .. } | VarRef::Figure(_) => {
                     let text = match &var {
                         VarRef::Run(r) => format!("run.{r}"),
                         VarRef::Step { step, name } => format!("steps.{step}.{name}"),
+                        VarRef::Figure(n) => n.clone(),
                         VarRef::Env(_) => String::new(),
                     };
                     check.error(

@@ -2,4 +2,5 @@ mod evidence;
 mod plan;
 mod report;
 mod timeline;
+mod trend;
 mod verify;

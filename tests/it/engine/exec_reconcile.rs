@@ -1,6 +1,7 @@
 //! Row-level parity (`reconcile`): rows planted per company through the services' own APIs (a row removed, a
 //! row added, a field gone stale, and a swap that leaves the counts equal) are each found, in their class and
-//! company, and nothing else is; the scratch database is gone afterwards.
+//! company, and nothing else is; the scratch database is gone afterwards. A two-sided `sample` finds a row
+//! that only Dataverse has, which a sample picking its keys on F&O cannot see.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::exec as exec_support;
@@ -59,6 +60,8 @@ phases:
     steps:
       - {{ id: rows, kind: reconcile, maps: [customers] }}
       - {{ id: rows-tolerant, kind: reconcile, maps: [customers], sample: 1, max_differences: 5 }}
+      - {{ id: sample-fno, kind: sample, maps: [customers], size: 100 }}
+      - {{ id: sample-both, kind: sample, maps: [customers], size: 100, from: both }}
 "#,
         environments(true)
     )
@@ -485,4 +488,56 @@ async fn value_maps_carry_enums_to_options_and_an_unmapped_lookup_is_not_compara
     let (_, _, fields) = &got[0].5.iter().find(|d| d.0 == RowClass::Different).unwrap();
     assert_eq!(fields.len(), 1, "{fields:?}");
     assert_eq!(fields[0].0, "SalesOrderStatus");
+}
+
+#[tokio::test]
+async fn a_two_sided_sample_finds_a_row_missing_on_the_fno_side() {
+    let h = start(Some(SCENARIO), &runbook()).await;
+    let usmf_id = company_id(&h, "USMF").await;
+    add_account(&h, "ZZ-ONLY-IN-DV", "Nobody Ltd", &usmf_id).await;
+
+    // Keys picked on F&O: every F&O row has its twin, so the Dataverse-only row is not seen.
+    assert_ok(&h.run("sample-fno").await);
+    let msg = failure(&h.run("sample-both").await);
+    assert!(msg.contains("1 not in F&O, 0 not in Dataverse"), "{msg}");
+    let events = h.events().await;
+    let entries: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ErrorEntries {
+                entries,
+                source: Some(s),
+                ..
+            } if s == "sample" => Some(entries.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].key, "ZZ-ONLY-IN-DV (USMF)");
+    assert!(
+        entries[0]
+            .message
+            .contains("is in accounts but not in CustomersV3"),
+        "{}",
+        entries[0].message
+    );
+    let outputs = |step: &str| {
+        events
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::StepFinished { step: s, outputs, .. } if s.as_str() == step => Some(outputs.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let fno_only = outputs("sample-fno");
+    assert_eq!(
+        fno_only.get("differ").map(String::as_str),
+        Some("0"),
+        "{fno_only:?}"
+    );
+    // F&O has 60 + 40 customers of which the filter keeps the organisations; both sides were read.
+    let checked: usize = fno_only["checked"].parse().unwrap();
+    assert!(checked > 0);
 }

@@ -1,3 +1,4 @@
+mod alerting;
 mod demo;
 mod driver_lease;
 mod e2e;

@@ -69,6 +69,12 @@ fn extra_events() -> Vec<Event> {
             severity: Severity::Critical,
             message: "m".into(),
             map: None,
+            subject: Some(cutover::model::event::AlertSubject {
+                kind: "drift".into(),
+                company: Some("usmf".into()),
+                facts: vec![("Map".into(), "customers".into())],
+                clear: true,
+            }),
         },
         Event::InstallRecord {
             step: "i".into(),

@@ -1,5 +1,6 @@
 mod auth;
 mod cli;
+mod figures;
 mod hostile;
 mod malformed;
 mod maps_format;

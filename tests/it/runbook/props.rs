@@ -126,7 +126,11 @@ fn kind() -> impl Strategy<Value = StepKind> {
             alert: None,
             sample_size: Some(5)
         })),
-        (text(), text()).prop_map(|(url, text)| StepKind::Notify(kind::Notify { url, text })),
+        (text(), text()).prop_map(|(url, text)| StepKind::Notify(kind::Notify {
+            url: Some(url),
+            to: None,
+            text
+        })),
         (
             text(),
             proptest::collection::btree_map(id(), text(), 0..2),
@@ -264,6 +268,7 @@ fn runbook() -> impl Strategy<Value = Runbook> {
                 phases,
                 approvals: None,
                 journal: None,
+                notify_targets: BTreeMap::new(),
             }
         })
 }

@@ -351,6 +351,7 @@ pub fn build_demo_live(dir: &Path, secret: Option<&str>) -> (PathBuf, Vec<Envelo
         severity: Severity::Warning,
         message: msg,
         map: Some("vendors".into()),
+        subject: None,
     });
     r.ask(
         "wave-1:gate",

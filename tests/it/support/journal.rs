@@ -195,6 +195,7 @@ impl Gen {
                 severity: Severity::Warning,
                 message: "drift".into(),
                 map: Some(map),
+                subject: None,
             },
             94..=95 => Event::ErrorCounts {
                 map,

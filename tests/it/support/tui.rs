@@ -347,6 +347,7 @@ pub fn mid_run(freeze_end_secs: i64) -> Script {
             severity: Severity::Warning,
             message: "vendors error rate above threshold".into(),
             map: Some("vendors".into()),
+            subject: None,
         },
     );
     s.push(
