@@ -60,6 +60,8 @@ pub struct RunState {
     pub automation: BTreeMap<String, AutomationView>,
     /// The latest row-level parity per map and company (`reconcile`), beside the counts.
     pub rows: BTreeMap<ParityKey, RowsView>,
+    /// Ranges of `reconcile` reads journaled as wholly read: (step, map, company, side, range).
+    pub ranges_read: std::collections::BTreeSet<(String, String, Option<String>, String, String)>,
     pub logs: VecDeque<LogLine>,
     /// Requests with no step, newest last.
     pub unattached_requests: VecDeque<RequestSummary>,
@@ -550,6 +552,22 @@ impl RunState {
                     },
                 );
             }
+            Event::RowsRangeRead {
+                step,
+                map,
+                company,
+                side,
+                range,
+                ..
+            } => {
+                self.ranges_read.insert((
+                    step.0.clone(),
+                    map.clone(),
+                    company.clone(),
+                    side.clone(),
+                    range.clone(),
+                ));
+            }
             Event::LeaseTakenOver { holder, host, .. } => {
                 self.header.lease_takeovers += 1;
                 add_unique(&mut self.header.operators, holder);
@@ -557,11 +575,7 @@ impl RunState {
             }
             // Shown through the warning the approver journals with it.
             // A preflight belongs to no run: its id has no RunStarted, and the report reads it from the journal.
-            // Progress of a read: its rows count once the map's `RowsReconciled` comes.
-            Event::ApprovalRefused { .. }
-            | Event::PreflightChecked { .. }
-            | Event::Checkpoint { .. }
-            | Event::RowsRangeRead { .. } => {}
+            Event::ApprovalRefused { .. } | Event::PreflightChecked { .. } | Event::Checkpoint { .. } => {}
             Event::RunbookChanged { new_sha256, .. } => {
                 self.header.accepted_runbook_sha256 = Some(new_sha256.clone());
             }

@@ -322,6 +322,38 @@ pub(super) async fn reconcile_one(
         );
     }
 
+    // A range the killed run had wholly kept but not yet journaled (killed in between): journaled now.
+    if kept {
+        let unjournaled: Vec<&RangeState> = {
+            let st = ctx.state.read();
+            plan.iter()
+                .filter(|r| r.done)
+                .filter(|r| {
+                    !st.ranges_read.contains(&(
+                        ctx.step.id.0.clone(),
+                        m.id.clone(),
+                        company.map(str::to_owned),
+                        r.def.side.name().to_owned(),
+                        r.def.id.clone(),
+                    ))
+                })
+                .collect()
+        };
+        for r in unjournaled {
+            ctx.emit
+                .durable(Event::RowsRangeRead {
+                    step: ctx.step.id.clone(),
+                    map: m.id.clone(),
+                    company: company.map(str::to_owned),
+                    side: r.def.side.name().to_owned(),
+                    range: r.def.id.clone(),
+                    rows: r.rows,
+                    resumed: true,
+                })
+                .await?;
+        }
+    }
+
     // Progress as pages arrive: rows read on each side so far (journaled batched, shown in the console).
     let kept_rows = |side: Side| {
         plan.iter()
