@@ -5,9 +5,10 @@
 //! `status(executionId)` first; `Unknown` means the service never saw it, so it is submitted with the same id
 //! (the service dedupes anyway); any other status is polled and finished, never re-submitted.
 //!
-//! Imports: `package_file` resolves against the runbook's directory; the package's entities are the data files
-//! named in its zip directory (every file but `Manifest.xml` and `PackageHeader.xml`, extension dropped), each
-//! checked for staging and target errors. "Succeeded" with target errors and "PartiallySucceeded" are failures
+//! Imports: `package_file` resolves against the runbook's directory; before anything is sent the bytes are checked
+//! (`dmf_import::check_package`: the `package_sha256` pin, the manifest's version and entity order) and any error
+//! refuses the step. The package's entities are its manifest's, in import order, each checked for staging and
+//! target errors. "Succeeded" with target errors and "PartiallySucceeded" are failures
 //! with the service's details. Every import that reaches a verdict journals one `InstallRecord` (package name =
 //! file stem, version = `package_version` or `unversioned`, sha256, executionId, result) and, with
 //! `record_install`, writes the same row to that F&O entity (looked up by `ExecutionId` first, so a resumed
@@ -19,53 +20,12 @@ use serde_json::json;
 
 use super::{Mode, Res, StepCtx, fail, fail_because, interpolate_step, log, poll, progress};
 use crate::connectors::ConnectorError;
-use crate::connectors::dmf::{DmfClient, ExecutionStatus, ExportRequest, ImportRequest, package_sha256};
+use crate::connectors::dmf::{DmfClient, ExecutionStatus, ExportRequest, ImportRequest};
 use crate::connectors::fno::eq_filter;
 use crate::connectors::transport::{Idempotency, Request};
 use crate::engine::event::{Event, Handle, LogLevel};
 use crate::runbook::steps as kind;
 use crate::runbook::{Step, StepKind};
-
-/// The data files of a zip package (see the module docs); empty when the central directory is unreadable.
-pub fn package_entities(zip: &[u8]) -> Vec<String> {
-    let u16_at = |i: usize| {
-        zip.get(i..i + 2)
-            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
-    };
-    let u32_at = |i: usize| {
-        zip.get(i..i + 4)
-            .and_then(|b| usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok())
-    };
-    let Some(eocd) = (0..zip.len().saturating_sub(21))
-        .rev()
-        .find(|&i| zip.get(i..i + 4) == Some(&[0x50, 0x4b, 0x05, 0x06][..]))
-    else {
-        return Vec::new();
-    };
-    let (Some(count), Some(mut at)) = (u16_at(eocd + 10), u32_at(eocd + 16)) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for _ in 0..count {
-        if zip.get(at..at + 4) != Some(&[0x50, 0x4b, 0x01, 0x02][..]) {
-            break;
-        }
-        let (Some(n), Some(x), Some(c)) = (u16_at(at + 28), u16_at(at + 30), u16_at(at + 32)) else {
-            break;
-        };
-        if let Some(name) = zip.get(at + 46..at + 46 + n) {
-            let name = String::from_utf8_lossy(name).into_owned();
-            let base = name.rsplit('/').next().unwrap_or(&name).to_owned();
-            let lower = base.to_ascii_lowercase();
-            if !base.is_empty() && lower != "manifest.xml" && lower != "packageheader.xml" {
-                let stem = base.rsplit_once('.').map_or(base.as_str(), |(s, _)| s);
-                out.push(stem.to_owned());
-            }
-        }
-        at += 46 + n + x + c;
-    }
-    out
-}
 
 fn execution_id(handle: Option<&Handle>) -> Res<String> {
     handle
@@ -147,7 +107,10 @@ struct Package {
 }
 
 pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
-    let StepKind::DmfImport(kind::DmfImport {
+    let StepKind::DmfImport(spec) = &step.kind else {
+        return Err(fail("not a dmf.import step"));
+    };
+    let kind::DmfImport {
         env,
         definition_group,
         package_file,
@@ -155,10 +118,8 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         legal_entity,
         overwrite,
         record_install,
-    }) = &step.kind
-    else {
-        return Err(fail("not a dmf.import step"));
-    };
+        ..
+    } = spec;
     let id = execution_id(handle)?;
     if let Some(why) = crate::runbook::steps::dmf_import::package_path_problem(package_file) {
         return Err(fail(format!("package_file `{package_file}` {why}")));
@@ -183,13 +144,28 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
     let bytes = tokio::fs::read(&path)
         .await
         .map_err(|e| fail(format!("cannot read package {}: {e}", path.display())))?;
+    // The pin, the manifest and its order are checked on the very bytes about to be uploaded: the file may have
+    // changed since the run was validated.
+    let check = kind::dmf_import::check_package(&ctx.runbook, spec, &bytes);
+    let errors = check.errors();
+    if !errors.is_empty() {
+        return Err(fail(format!(
+            "package refused, nothing was sent: {}",
+            errors.join("; ")
+        )));
+    }
+    let entities = check
+        .manifest
+        .as_ref()
+        .map(crate::util::dmf_package::Manifest::entity_names)
+        .unwrap_or_default();
     let pkg = Package {
         name: path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
         version: package_version.clone().unwrap_or_else(|| "unversioned".into()),
-        sha256: package_sha256(&bytes),
+        sha256: check.sha256,
         bytes,
     };
     let dmf = ctx.envs.scoped(Some(&ctx.step.id)).dmf(env)?;
@@ -198,7 +174,7 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         execution_id: id.clone(),
         legal_entity: legal_entity.clone().unwrap_or_default(),
         overwrite: *overwrite,
-        entities: package_entities(&pkg.bytes),
+        entities,
     };
     let known =
         mode == Mode::Reconcile && !matches!(dmf.status(&id, &ctx.cancel).await?, ExecutionStatus::Unknown);
@@ -305,18 +281,3 @@ async fn write_record(
         .map_err(|e| e.to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entities_come_from_the_zip_directory() {
-        let zip = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/runbooks/packages/reference-data.zip"
-        ))
-        .unwrap();
-        assert_eq!(package_entities(&zip), vec!["Customer groups".to_owned()]);
-        assert!(package_entities(b"not a zip").is_empty());
-    }
-}

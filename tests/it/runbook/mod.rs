@@ -4,5 +4,6 @@ mod hostile;
 mod malformed;
 mod maps_format;
 mod plan;
+mod packages;
 mod props;
 mod schema;
