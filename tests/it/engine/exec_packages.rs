@@ -61,3 +61,149 @@ async fn a_manifest_version_that_differs_from_package_version_is_refused_before_
     );
     assert!(dmf_requests(&request_log(&h.sim.url()).await).is_empty());
 }
+
+/// A fresh environment: no customer groups and no customers yet; customers depend on customer groups.
+fn fresh_scenario(groups_rows: u64) -> String {
+    format!(
+        r#"
+seed: 5
+time_scale: 600
+companies: [USMF]
+default_company: USMF
+entities:
+  fno:
+    CustomerGroups: {{ key: CustomerGroupId, rows: {groups_rows} }}
+    CustomersV3: {{ key: CustomerAccount, rows: {{ USMF: 0 }} }}
+  dataverse:
+    msdyn_customergroups: {{ key: msdyn_groupid }}
+    accounts: {{ key: accountnumber }}
+maps:
+  - {{ name: customer_groups, source: CustomerGroups, target: msdyn_customergroups }}
+  - {{ name: customers, source: CustomersV3, target: accounts, depends_on: [customer_groups] }}
+dmf:
+  default_job: {{ queued: 10s, duration: 1m, outcome: Succeeded }}
+  definition_groups:
+    MasterData:
+      job: {{ queued: 10s, duration: 1m, outcome: Succeeded }}
+      entities:
+        - {{ name: Customer groups, entity_set: CustomerGroups, rows: 4 }}
+        - {{ name: Customers V3, entity_set: CustomersV3, rows: {{ USMF: 20 }} }}
+"#
+    )
+}
+
+fn master_runbook() -> String {
+    format!(
+        r#"runbook: master-data
+version: 1.0.0
+{}
+maps:
+  customer_groups:
+    source: fno:CustomerGroups
+    target: dataverse:msdyn_customergroups
+  customers:
+    source: fno:CustomersV3
+    target: dataverse:accounts
+    depends_on: [customer_groups]
+phases:
+  - id: p
+    steps:
+      - id: import
+        kind: dmf.import
+        env: fno
+        definition_group: MasterData
+        package_file: packages/master.zip
+        package_version: 1.4.2
+        legal_entity: USMF
+"#,
+        environments(false)
+    )
+}
+
+fn customers_first() -> Vec<u8> {
+    cutover::util::dmf_package::build_package(
+        "MasterData",
+        Some("1.4.2"),
+        &[("Customers V3", 1, 1, 1), ("Customer groups", 1, 2, 1)],
+    )
+}
+
+#[tokio::test]
+async fn customers_before_customer_groups_is_caught_by_validate_and_fails_in_a_fresh_environment() {
+    let text = master_runbook();
+    // validate: at the step's line.
+    let loaded = cutover::runbook::load(&text, "r.yaml");
+    let bytes = customers_first();
+    let d = cutover::runbook::validate::package_diagnostics(&loaded, "r.yaml", &|_| {
+        cutover::runbook::validate::PackageFile::Bytes(bytes.clone())
+    });
+    let step_line = text.lines().position(|l| l.contains("- id: import")).unwrap() as u32 + 1;
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].is_error() && d[0].code == "package-entity-order" && d[0].line == step_line, "{d:?}");
+
+    // The step refuses it before anything is sent...
+    let h = start(Some(&fresh_scenario(0)), &text).await;
+    std::fs::write(h.dir.path().join("packages/master.zip"), customers_first()).unwrap();
+    let msg = failure(&h.run("import").await);
+    assert!(msg.contains("nothing was sent") && msg.contains("before `Customer groups`"), "{msg}");
+    assert!(dmf_requests(&request_log(&h.sim.url()).await).is_empty());
+
+    // ...and the simulator, given the same package through the DMF client (what a tool without the check would
+    // do): customers import first and fail their reference to the still empty customer groups; the groups then
+    // load. The job is PartiallySucceeded, and the per-entity check names Customers V3.
+    let (status, details) = import_directly(&h, customers_first()).await;
+    assert_eq!(status, "PartiallySucceeded", "{details:?}");
+    assert!(
+        details.iter().any(|d| d.contains("Customers V3") && d.contains("related table 'CustomerGroups'")),
+        "{details:?}"
+    );
+    let state = h.sim.state();
+    let count = |set: &str| state["tables"]["fno"][set].as_u64();
+    assert_eq!(count("CustomersV3"), Some(0), "{}", state["tables"]);
+    assert_eq!(count("CustomerGroups"), Some(4));
+
+    // The same package where the groups already exist (the development environment) imports cleanly...
+    let h = start(Some(&fresh_scenario(3)), &text).await;
+    let (status, details) = import_directly(&h, customers_first()).await;
+    assert_eq!(status, "Succeeded", "{details:?}");
+    assert_eq!(h.sim.state()["tables"]["fno"]["CustomersV3"].as_u64(), Some(20));
+
+    // ...and the package in dependency order imports cleanly into the fresh one, through the step.
+    let h = start(Some(&fresh_scenario(0)), &text).await;
+    std::fs::write(
+        h.dir.path().join("packages/master.zip"),
+        cutover::util::dmf_package::build_package(
+            "MasterData",
+            Some("1.4.2"),
+            &[("Customer groups", 1, 1, 1), ("Customers V3", 1, 2, 1)],
+        ),
+    )
+    .unwrap();
+    assert_ok(&h.run("import").await);
+}
+
+/// Uploads and imports `package` into `MasterData` with the DMF client, bypassing the step's checks; returns the
+/// terminal status and the failure's details (empty on success).
+async fn import_directly(h: &exec_support::Harness, package: Vec<u8>) -> (String, Vec<String>) {
+    use cutover::connectors::ConnectorError;
+    use cutover::connectors::dmf::{ImportRequest, Poll};
+    let dmf = h.envs.dmf("fno").unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let names = cutover::util::dmf_package::read(&package).unwrap().entity_names();
+    let req = ImportRequest {
+        definition_group: "MasterData".into(),
+        execution_id: "direct-1".into(),
+        legal_entity: "USMF".into(),
+        overwrite: false,
+        entities: names,
+    };
+    let poll = Poll {
+        every: std::time::Duration::from_millis(50),
+        timeout: std::time::Duration::from_secs(30),
+    };
+    match dmf.import(&req, "master", &package, poll, &cancel).await {
+        Ok(o) => (o.status.as_str().to_owned(), Vec::new()),
+        Err(ConnectorError::JobFailed(j)) => (j.status.clone(), j.details.clone()),
+        Err(e) => panic!("{e}"),
+    }
+}
