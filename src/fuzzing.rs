@@ -134,7 +134,10 @@ pub fn dmf_package(data: &[u8]) {
     let _ = pkg::data_files(data);
     let _ = pkg::read(&pkg::build_zip(&[("Manifest.xml", data)]));
     let _ = pkg::read(&pkg::build_zip(&[
-        ("Manifest.xml", pkg::manifest_xml("G", Some("1"), &[("A", 1, 1, 1)]).as_bytes()),
+        (
+            "Manifest.xml",
+            pkg::manifest_xml("G", Some("1"), &[("A", 1, 1, 1)]).as_bytes(),
+        ),
         ("PackageHeader.xml", data),
     ]));
 }

@@ -100,9 +100,18 @@ pub fn packages_text(rb: &Runbook, dir: &std::path::Path) -> String {
             }
         };
         let check = check_package(rb, imp, &bytes);
-        let pinned = if imp.package_sha256.is_some() { " (pinned)" } else { "" };
+        let pinned = if imp.package_sha256.is_some() {
+            " (pinned)"
+        } else {
+            ""
+        };
         let Some(m) = &check.manifest else {
-            out.push_str(&format!("  {}  {file}  sha256 {}{pinned}: {}\n", step.id, check.sha256, clean(&check.errors().join("; "))));
+            out.push_str(&format!(
+                "  {}  {file}  sha256 {}{pinned}: {}\n",
+                step.id,
+                check.sha256,
+                clean(&check.errors().join("; "))
+            ));
             continue;
         };
         out.push_str(&format!(
@@ -113,7 +122,12 @@ pub fn packages_text(rb: &Runbook, dir: &std::path::Path) -> String {
         ));
         for (i, e) in m.entities.iter().enumerate() {
             let map = map_for_entity(rb, &e.name).map_or_else(|| "no map".to_owned(), |m| format!("map {m}"));
-            out.push_str(&format!("    {:>2}. {:<32} {:<9} {map}\n", i + 1, clean(&e.name), e.position()));
+            out.push_str(&format!(
+                "    {:>2}. {:<32} {:<9} {map}\n",
+                i + 1,
+                clean(&e.name),
+                e.position()
+            ));
         }
         for f in &check.findings {
             out.push_str(&format!(

@@ -329,6 +329,10 @@ enum Wire {
         sha256: String,
         execution_id: String,
         result: String,
+        #[serde(default)]
+        environment: String,
+        #[serde(default)]
+        record_count: Option<u64>,
     },
     LeaseTakenOver {
         previous_holder: String,
@@ -521,6 +525,8 @@ impl From<Wire> for Event {
                 sha256,
                 execution_id,
                 result,
+                environment,
+                record_count,
             } => Event::InstallRecord {
                 step,
                 package,
@@ -528,6 +534,8 @@ impl From<Wire> for Event {
                 sha256,
                 execution_id,
                 result,
+                environment,
+                record_count,
             },
             Wire::LeaseTakenOver {
                 previous_holder,

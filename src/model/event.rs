@@ -427,6 +427,25 @@ pub enum Event {
         sha256: String,
         execution_id: String,
         result: String,
+        /// The F&O environment imported into (`<env>@<host>`); empty in journals written before it was recorded.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        environment: String,
+        /// Data rows in the package's data files, when they could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record_count: Option<u64>,
+    },
+    /// Writing an import's install record (`record_install`), an operation of its own: journaled as `intent`
+    /// before the write, then `written` or `failed`. Its handle is the import's `execution_id` (the record is
+    /// looked up by it before it is written), so a retried step writes the record and never imports again.
+    InstallRecordWrite {
+        step: StepId,
+        execution_id: String,
+        /// `env:table` or `env:Entity`.
+        target: String,
+        /// `intent`, `written` or `failed`.
+        status: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
     },
     /// The journal lease was taken over from a stale holder (see `journal::lease`).
     LeaseTakenOver {
@@ -510,6 +529,7 @@ impl Event {
             Event::ErrorCounts { .. } => "error_counts",
             Event::Alert { .. } => "alert",
             Event::InstallRecord { .. } => "install_record",
+            Event::InstallRecordWrite { .. } => "install_record_write",
             Event::RowsReconciled { .. } => "rows_reconciled",
             Event::LeaseTakenOver { .. } => "lease_taken_over",
             Event::Log { .. } => "log",

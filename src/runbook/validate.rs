@@ -733,7 +733,11 @@ pub enum PackageFile {
 /// (the sha256 pin, the manifest's version, the entity order against the maps' `depends_on`, unexpected
 /// entities). `read` is asked about each `package_file` as written (relative to the runbook's folder); the
 /// caller does the I/O, so this module stays pure.
-pub fn package_diagnostics(loaded: &Loaded, file: &str, read: &dyn Fn(&str) -> PackageFile) -> Vec<Diagnostic> {
+pub fn package_diagnostics(
+    loaded: &Loaded,
+    file: &str,
+    read: &dyn Fn(&str) -> PackageFile,
+) -> Vec<Diagnostic> {
     use kind::dmf_import::PackageField;
     let (Some(rb), Some(tree)) = (&loaded.runbook, &loaded.tree) else {
         return Vec::new();

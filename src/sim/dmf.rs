@@ -147,14 +147,18 @@ impl SimState {
         map.depends_on.iter().find_map(|dep| {
             let d = self.scenario.maps.iter().find(|m| &m.name == dep)?;
             let &idx = self.fno_idx.get(&d.source)?;
-            (self.fno[idx].len() == 0).then(|| d.source.clone())
+            self.fno[idx].is_empty().then(|| d.source.clone())
         })
     }
 
     /// The entities an import runs, in order: the package's (its manifest's import order), each with the
     /// group's definition of that name when it has one, else loading nothing into the F&O set of that name;
     /// then the group's entities the package does not name (our model).
-    fn import_entities(&self, group: Option<&super::sections::GroupDef>, package: &[String]) -> Vec<DmfEntity> {
+    fn import_entities(
+        &self,
+        group: Option<&super::sections::GroupDef>,
+        package: &[String],
+    ) -> Vec<DmfEntity> {
         let defined = group.map(|g| g.entities.as_slice()).unwrap_or_default();
         let norm = |s: &str| {
             s.chars()

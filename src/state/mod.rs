@@ -444,6 +444,8 @@ impl RunState {
                 sha256,
                 execution_id,
                 result,
+                environment,
+                record_count,
             } => {
                 let view = InstallView {
                     at,
@@ -453,9 +455,38 @@ impl RunState {
                     sha256: sha256.clone(),
                     execution_id: execution_id.clone(),
                     result: result.clone(),
+                    environment: environment.clone(),
+                    record_count: *record_count,
+                    record: None,
                 };
                 self.step_mut(step).install = Some(view.clone());
                 self.installs.push(view);
+            }
+            Event::InstallRecordWrite {
+                step,
+                execution_id,
+                target,
+                status,
+                detail,
+            } => {
+                let text = if detail.is_empty() {
+                    format!("{target}: {status}")
+                } else {
+                    format!("{target}: {status}: {detail}")
+                };
+                if let Some(v) = self
+                    .installs
+                    .iter_mut()
+                    .rev()
+                    .find(|i| &i.step == step && &i.execution_id == execution_id)
+                {
+                    v.record = Some(text.clone());
+                }
+                if let Some(v) = self.step_mut(step).install.as_mut()
+                    && &v.execution_id == execution_id
+                {
+                    v.record = Some(text);
+                }
             }
             Event::RowsReconciled {
                 step,

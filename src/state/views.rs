@@ -76,6 +76,11 @@ pub struct InstallView {
     pub sha256: String,
     pub execution_id: String,
     pub result: String,
+    /// The F&O environment imported into (empty for older journals).
+    pub environment: String,
+    pub record_count: Option<u64>,
+    /// The install record's write (`record_install`): `target: written` / `target: failed: ...`, if any.
+    pub record: Option<String>,
 }
 
 #[derive(Serialize, Clone, Debug, PartialEq)]

@@ -388,6 +388,26 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
             "ALERT",
             format!("[{}] {message}", name(severity)),
         ),
+        Event::InstallRecordWrite {
+            step,
+            execution_id,
+            target,
+            status,
+            detail,
+        } => (
+            Some(step),
+            Fact,
+            "install",
+            format!(
+                "{}: install record of execution {execution_id} to {target}: {status}{}",
+                who(step),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            ),
+        ),
         Event::InstallRecord {
             step,
             package,
@@ -395,6 +415,7 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
             sha256,
             execution_id,
             result,
+            ..
         } => (
             Some(step),
             Fact,

@@ -91,7 +91,8 @@ struct Entry {
 }
 
 fn u16_at(b: &[u8], i: usize) -> Option<u16> {
-    b.get(i..i.checked_add(2)?).map(|s| u16::from_le_bytes([s[0], s[1]]))
+    b.get(i..i.checked_add(2)?)
+        .map(|s| u16::from_le_bytes([s[0], s[1]]))
 }
 
 fn u32_at(b: &[u8], i: usize) -> Option<u32> {
@@ -126,7 +127,16 @@ fn entries(zip: &[u8]) -> Result<Vec<Entry>, PackageError> {
         }
         let field = |off: usize| u16_at(zip, at + off).map(usize::from);
         let wide = |off: usize| u32_at(zip, at + off).map(|v| v as usize);
-        let (Some(flags), Some(method), Some(compressed), Some(size), Some(nlen), Some(xlen), Some(clen), Some(local)) = (
+        let (
+            Some(flags),
+            Some(method),
+            Some(compressed),
+            Some(size),
+            Some(nlen),
+            Some(xlen),
+            Some(clen),
+            Some(local),
+        ) = (
             u16_at(zip, at + 8),
             u16_at(zip, at + 10),
             wide(20),
@@ -135,7 +145,8 @@ fn entries(zip: &[u8]) -> Result<Vec<Entry>, PackageError> {
             field(30),
             field(32),
             wide(42),
-        ) else {
+        )
+        else {
             return err(format!("has a truncated central directory (entry {})", n + 1));
         };
         let Some(name) = zip.get(at + 46..at + 46 + nlen) else {
@@ -204,6 +215,30 @@ pub fn data_files(zip: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Data rows in the package's data files (lines after each file's header line), when every data file reads
+/// (stored or deflate, UTF-8 or UTF-16, at most [`MAX_XML`] bytes each); `None` otherwise or without data files.
+pub fn record_count(zip: &[u8]) -> Option<u64> {
+    let list = entries(zip).ok()?;
+    let mut total = 0u64;
+    let mut any = false;
+    for e in &list {
+        let base = e
+            .name
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or(&e.name)
+            .to_ascii_lowercase();
+        if base.is_empty() || base == "manifest.xml" || base == "packageheader.xml" || base.ends_with('/') {
+            continue;
+        }
+        let text = decode(&extract(zip, e).ok()?).ok()?;
+        let lines = text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+        total += lines.saturating_sub(1);
+        any = true;
+    }
+    any.then_some(total)
+}
+
 /// Reads a package's manifest and header. A zip without `Manifest.xml` is an error; one without
 /// `PackageHeader.xml` is read with `header_version: None`; a manifest that lists no entities gets its
 /// entities from the data files' names, all at `0/0/0`.
@@ -223,8 +258,7 @@ pub fn read(zip: &[u8]) -> Result<Manifest, PackageError> {
     let text = decode(&extract(zip, m)?).map_err(|e| PackageError(format!("Manifest.xml {e}")))?;
     let mut manifest = parse_manifest(&text).map_err(|e| PackageError(format!("Manifest.xml: {e}")))?;
     if let Some(h) = find("PackageHeader.xml") {
-        let text =
-            decode(&extract(zip, h)?).map_err(|e| PackageError(format!("PackageHeader.xml {e}")))?;
+        let text = decode(&extract(zip, h)?).map_err(|e| PackageError(format!("PackageHeader.xml {e}")))?;
         manifest.header_version =
             parse_header(&text).map_err(|e| PackageError(format!("PackageHeader.xml: {e}")))?;
     }
@@ -246,9 +280,13 @@ pub fn read(zip: &[u8]) -> Result<Manifest, PackageError> {
 /// UTF-8 (BOM optional) or UTF-16 (BOM, or `<\0` / `\0<` first).
 fn decode(b: &[u8]) -> Result<String, String> {
     let utf16 = |le: bool, body: &[u8]| {
-        let units = body
-            .chunks_exact(2)
-            .map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) });
+        let units = body.chunks_exact(2).map(|c| {
+            if le {
+                u16::from_le_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]])
+            }
+        });
         char::decode_utf16(units)
             .collect::<Result<String, _>>()
             .map_err(|_| "is not valid UTF-16".to_owned())
@@ -337,10 +375,7 @@ fn walk(text: &str, mut on: impl FnMut(&[String], Ev) -> Result<(), String>) -> 
             }
             let empty = tag.ends_with('/');
             let tag = tag.strip_suffix('/').unwrap_or(tag);
-            let raw = tag
-                .split(|c: char| c.is_whitespace())
-                .next()
-                .unwrap_or("");
+            let raw = tag.split(|c: char| c.is_whitespace()).next().unwrap_or("");
             if raw.is_empty() {
                 return Err(format!("has a tag without a name at byte {i}"));
             }
@@ -459,9 +494,14 @@ fn parse_manifest(text: &str) -> Result<Manifest, String> {
                 } else if field("Version") {
                     m.version.get_or_insert_default().push_str(&t);
                 } else if path.len() == 4 && is(&path[..3], &[ROOT, LIST, ITEM]) {
-                    let slot = ["EntityName", "ExecutionUnit", "LevelInExecutionUnit", "SequenceInLevel"]
-                        .iter()
-                        .position(|f| path[3].eq_ignore_ascii_case(f));
+                    let slot = [
+                        "EntityName",
+                        "ExecutionUnit",
+                        "LevelInExecutionUnit",
+                        "SequenceInLevel",
+                    ]
+                    .iter()
+                    .position(|f| path[3].eq_ignore_ascii_case(f));
                     if let (Some(k), Some(e)) = (slot, raw.last_mut()) {
                         if e[k].len() + t.len() > 4096 {
                             return Err(format!("has a <{}> longer than 4096 bytes", path[3]));
@@ -483,9 +523,8 @@ fn parse_manifest(text: &str) -> Result<Manifest, String> {
             if v.is_empty() {
                 return Ok(0);
             }
-            v.parse().map_err(|_| {
-                format!("entity `{name}` has a <{what}> that is not a whole number")
-            })
+            v.parse()
+                .map_err(|_| format!("entity `{name}` has a <{what}> that is not a whole number"))
         };
         m.entities.push(PackageEntity {
             execution_unit: num(&unit, "ExecutionUnit")?,
@@ -566,7 +605,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= u32::from(b);
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -621,7 +664,11 @@ mod tests {
         let zip = build_package(
             "G",
             Some("1.4.2"),
-            &[("Customers V3", 1, 2, 1), ("Customer groups", 1, 1, 1), ("Terms of payment", 1, 1, 2)],
+            &[
+                ("Customers V3", 1, 2, 1),
+                ("Customer groups", 1, 1, 1),
+                ("Terms of payment", 1, 1, 2),
+            ],
         );
         let m = read(&zip).unwrap();
         assert_eq!(m.version.as_deref(), Some("1.4.2"));

@@ -22,6 +22,7 @@ use super::{Mode, Res, StepCtx, fail, fail_because, interpolate_step, log, poll,
 use crate::connectors::ConnectorError;
 use crate::connectors::dmf::{DmfClient, ExecutionStatus, ExportRequest, ImportRequest};
 use crate::connectors::fno::eq_filter;
+use crate::connectors::install_table;
 use crate::connectors::transport::{Idempotency, Request};
 use crate::engine::event::{Event, Handle, LogLevel};
 use crate::runbook::steps as kind;
@@ -168,6 +169,48 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         sha256: check.sha256,
         bytes,
     };
+    let record_count = crate::util::dmf_package::record_count(&pkg.bytes);
+    let environment = {
+        let host = ctx
+            .envs
+            .transport(env)
+            .ok()
+            .and_then(|t| t.base_url().host_str().map(str::to_owned))
+            .unwrap_or_default();
+        format!("{env}@{host}")
+    };
+    // A retry after the install record failed: the import already succeeded (its InstallRecord is journaled), so
+    // only the record is written again, under the import's execution id. The import is never repeated.
+    if let Some(r) = record_install {
+        let done = ctx
+            .state
+            .read()
+            .installs
+            .iter()
+            .rev()
+            .find(|i| i.step == ctx.step.id && i.sha256 == pkg.sha256 && i.result == "Succeeded")
+            .map(|i| i.execution_id.clone());
+        if let Some(done) = done {
+            log(
+                ctx,
+                LogLevel::Info,
+                format!(
+                    "import {done} already succeeded: writing its install record only, not importing again"
+                ),
+            );
+            record(ctx, r, &pkg, &done, "Succeeded", &environment, record_count)
+                .await
+                .map_err(|e| {
+                    fail(format!(
+                        "import {done} succeeded, but its install record could not be written: {e}"
+                    ))
+                })?;
+            return Ok(BTreeMap::from([
+                ("execution_id".to_owned(), done),
+                ("sha256".to_owned(), pkg.sha256),
+            ]));
+        }
+    }
     let dmf = ctx.envs.scoped(Some(&ctx.step.id)).dmf(env)?;
     let req = ImportRequest {
         definition_group: interpolate_step(ctx, definition_group)?,
@@ -219,11 +262,13 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
                 sha256: pkg.sha256.clone(),
                 execution_id: id.clone(),
                 result: result.clone(),
+                environment: environment.clone(),
+                record_count,
             })
             .await?;
     }
     let written = match record_install {
-        Some(r) => write_record(ctx, &r.env, &r.entity, &pkg, &id, &result).await,
+        Some(r) => record(ctx, r, &pkg, &id, &result, &environment, record_count).await,
         None => Ok(()),
     };
     match (failure, written) {
@@ -238,8 +283,79 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
     }
 }
 
+/// Writes the install record as its own journaled operation: `intent` before, `written` or `failed` after. Its
+/// handle is the import's execution id: the target is asked for a row with it before one is written.
+async fn record(
+    ctx: &StepCtx,
+    r: &kind::RecordInstall,
+    pkg: &Package,
+    id: &str,
+    result: &str,
+    environment: &str,
+    record_count: Option<u64>,
+) -> Result<(), String> {
+    let env_kind = ctx
+        .runbook
+        .environments
+        .get(&r.env)
+        .map(|e| e.kind)
+        .ok_or_else(|| format!("no environment `{}`", r.env))?;
+    let target = r.target(env_kind)?;
+    let described = target.describe(&r.env);
+    let journal = |status: &str, detail: String| Event::InstallRecordWrite {
+        step: ctx.step.id.clone(),
+        execution_id: id.to_owned(),
+        target: described.clone(),
+        status: status.to_owned(),
+        detail,
+    };
+    ctx.emit
+        .durable(journal("intent", String::new()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let row = install_table::InstallRow {
+        package: pkg.name.clone(),
+        version: pkg.version.clone(),
+        sha256: pkg.sha256.clone(),
+        execution_id: id.to_owned(),
+        environment: environment.to_owned(),
+        imported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        imported_by: ctx.run_operator.clone(),
+        record_count,
+        status: install_table::status_of(result).to_owned(),
+        notes: format!(
+            "runbook {} run {} step {}: DMF {result}",
+            ctx.runbook.runbook,
+            ctx.run_id.as_str(),
+            ctx.step.id
+        ),
+    };
+    let outcome = match &target {
+        kind::dmf_import::RecordTarget::Fno { entity } => {
+            write_fno(ctx, &r.env, entity, pkg, id, result).await
+        }
+        kind::dmf_import::RecordTarget::Dataverse { table } => {
+            let dv = ctx
+                .envs
+                .scoped(Some(&ctx.step.id))
+                .dataverse(&r.env)
+                .map_err(|e| e.to_string())?;
+            install_table::write(&dv, table, &row, &ctx.cancel)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    };
+    let event = match &outcome {
+        Ok(()) => journal("written", String::new()),
+        Err(e) => journal("failed", e.clone()),
+    };
+    ctx.emit.durable(event).await.map_err(|e| e.to_string())?;
+    outcome
+}
+
 /// Writes the install record to an F&O entity unless a row with this executionId exists.
-async fn write_record(
+async fn write_fno(
     ctx: &StepCtx,
     env: &str,
     entity: &str,
@@ -280,4 +396,3 @@ async fn write_record(
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
-

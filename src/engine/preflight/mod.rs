@@ -23,6 +23,7 @@ mod dualwrite;
 mod entities;
 mod envs;
 mod headroom;
+mod install_table;
 mod packages;
 mod reach;
 mod token;
@@ -39,6 +40,8 @@ pub struct PreflightOptions<'a> {
     pub vars: &'a dyn EnvLookup,
     /// `--sim`/`--sim-url`: every environment's requests and tokens go to this base URL.
     pub sim_url: Option<String>,
+    /// `--create-install-table`: create a missing Dataverse install table (never done otherwise).
+    pub create_install_table: bool,
 }
 
 /// One environment as the checks see it.
@@ -89,6 +92,7 @@ pub enum Check {
     Entities,
     DmfGroups,
     Packages,
+    InstallTable,
     DualWrite,
     Webhook,
     Clock,
@@ -96,12 +100,13 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 9] = [
+    pub const ALL: [Check; 10] = [
         Check::Token,
         Check::Reach,
         Check::Entities,
         Check::DmfGroups,
         Check::Packages,
+        Check::InstallTable,
         Check::DualWrite,
         Check::Webhook,
         Check::Clock,
@@ -115,6 +120,7 @@ impl Check {
             Check::Entities => entities::run(cx).await,
             Check::DmfGroups => dmf::run(cx).await,
             Check::Packages => packages::run(cx),
+            Check::InstallTable => install_table::run(cx).await,
             Check::DualWrite => dualwrite::run(cx).await,
             Check::Webhook => webhook::run(cx).await,
             Check::Clock => clock::run(cx),

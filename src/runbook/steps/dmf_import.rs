@@ -74,6 +74,30 @@ impl Kind for DmfImport {
     }
 
     fn validate(&self, check: &mut StepCheck<'_, '_, '_>) {
+        if let Some(r) = &self.record_install
+            && let Some(env) = check.rb.environments.get(&r.env)
+            && let Err(why) = r.target(env.kind)
+        {
+            check.error(
+                "record_install",
+                "record-install-target",
+                why,
+                "a Dataverse environment takes `table` (default cutover_packageinstall), an F&O one `entity`"
+                    .to_owned(),
+            );
+        }
+        if let Some(t) = self.record_install.as_ref().and_then(|r| r.table.as_deref())
+            && !(t.contains('_')
+                && t.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        {
+            check.error(
+                "record_install",
+                "invalid-value",
+                format!("record_install table `{t}` is not a table logical name (`prefix_name`, lower case)"),
+                None,
+            );
+        }
         if let Some(pin) = &self.package_sha256
             && !is_sha256(pin)
         {
@@ -115,12 +139,69 @@ pub fn package_path_problem(p: &str) -> Option<&'static str> {
     None
 }
 
-/// Where a `dmf.import` writes its install record.
+/// Where a `dmf.import` writes its install record: a Dataverse table (`env` of kind `dataverse`, `table` the
+/// table's logical name, default [`DEFAULT_INSTALL_TABLE`]; see the README for its columns) or an F&O entity
+/// (`env` of kind `fno`, `entity` its entity set, built by the customer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordInstall {
     pub env: String,
-    pub entity: String,
+    /// F&O: the entity set the record is created in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    /// Dataverse: the install table's logical name (its entity set is the name plus `s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+}
+
+/// The Dataverse install table `cutover preflight --create-install-table` creates.
+pub const DEFAULT_INSTALL_TABLE: &str = "cutover_packageinstall";
+
+/// Where a record goes, once the environment's kind is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordTarget {
+    /// F&O entity set.
+    Fno { entity: String },
+    /// Dataverse table logical name (entity set = logical name + `s`).
+    Dataverse { table: String },
+}
+
+impl RecordTarget {
+    /// `fno:Entity` / `dataverse:table`, for the journal and the report.
+    pub fn describe(&self, env: &str) -> String {
+        match self {
+            RecordTarget::Fno { entity } => format!("{env}:{entity}"),
+            RecordTarget::Dataverse { table } => format!("{env}:{table}"),
+        }
+    }
+}
+
+impl RecordInstall {
+    /// The target for an environment of `kind`, or why that kind cannot take a record.
+    pub fn target(&self, kind: EnvKind) -> Result<RecordTarget, String> {
+        match (kind, &self.entity, &self.table) {
+            (EnvKind::Fno, Some(e), None) => Ok(RecordTarget::Fno { entity: e.clone() }),
+            (EnvKind::Fno, None, _) => Err(format!(
+                "record_install on F&O environment `{}` needs `entity` (the F&O entity set built for install records)",
+                self.env
+            )),
+            (EnvKind::Fno, Some(_), Some(_)) => Err(format!(
+                "record_install on F&O environment `{}` takes `entity`, not `table`",
+                self.env
+            )),
+            (EnvKind::Dataverse, None, t) => Ok(RecordTarget::Dataverse {
+                table: t.clone().unwrap_or_else(|| DEFAULT_INSTALL_TABLE.to_owned()),
+            }),
+            (EnvKind::Dataverse, Some(_), _) => Err(format!(
+                "record_install on Dataverse environment `{}` takes `table` (a table's logical name), not `entity`",
+                self.env
+            )),
+            (other, ..) => Err(format!(
+                "record_install cannot go to environment `{}` of kind {other:?}: only an F&O entity or a Dataverse table can take a record",
+                self.env
+            )),
+        }
+    }
 }
 
 fn is_sha256(s: &str) -> bool {
@@ -246,14 +327,18 @@ pub fn check_package(rb: &Runbook, step: &DmfImport, bytes: &[u8]) -> PackageChe
                 PackageField::PackageVersion,
                 true,
                 "package-version-mismatch",
-                format!("package `{file}` is version {have} (its Manifest.xml), but package_version is {want}"),
+                format!(
+                    "package `{file}` is version {have} (its Manifest.xml), but package_version is {want}"
+                ),
                 "import the package built for this version, or correct package_version",
             ),
             None => push(
                 PackageField::PackageVersion,
                 true,
                 "package-unversioned",
-                format!("package_version is {want}, but package `{file}`'s Manifest.xml carries no <Version>"),
+                format!(
+                    "package_version is {want}, but package `{file}`'s Manifest.xml carries no <Version>"
+                ),
                 "stamp <Version> into Manifest.xml when the package is built, or drop package_version",
             ),
         }
@@ -270,7 +355,10 @@ pub fn check_package(rb: &Runbook, step: &DmfImport, bytes: &[u8]) -> PackageChe
                     PackageField::PackageFile,
                     false,
                     "unexpected-package-entity",
-                    format!("package `{file}` holds entity `{}`, which no map and no `entities` of this step expects", e.name),
+                    format!(
+                        "package `{file}` holds entity `{}`, which no map and no `entities` of this step expects",
+                        e.name
+                    ),
                     "add it to the step's `entities` if it belongs in the package, or rebuild the package without it",
                 );
             }

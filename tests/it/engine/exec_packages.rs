@@ -47,7 +47,13 @@ async fn a_package_whose_hash_differs_from_the_pin_is_refused_before_anything_is
     assert!(dmf_requests(&log).is_empty(), "{:?}", dmf_requests(&log));
 
     // The right pin imports.
-    let h = start(None, &runbook(&format!("        package_sha256: {actual}\n        package_version: 1.0.0\n"))).await;
+    let h = start(
+        None,
+        &runbook(&format!(
+            "        package_sha256: {actual}\n        package_version: 1.0.0\n"
+        )),
+    )
+    .await;
     assert_ok(&h.run("import").await);
 }
 
@@ -139,13 +145,19 @@ async fn customers_before_customer_groups_is_caught_by_validate_and_fails_in_a_f
     });
     let step_line = text.lines().position(|l| l.contains("- id: import")).unwrap() as u32 + 1;
     assert_eq!(d.len(), 1, "{d:?}");
-    assert!(d[0].is_error() && d[0].code == "package-entity-order" && d[0].line == step_line, "{d:?}");
+    assert!(
+        d[0].is_error() && d[0].code == "package-entity-order" && d[0].line == step_line,
+        "{d:?}"
+    );
 
     // The step refuses it before anything is sent...
     let h = start(Some(&fresh_scenario(0)), &text).await;
     std::fs::write(h.dir.path().join("packages/master.zip"), customers_first()).unwrap();
     let msg = failure(&h.run("import").await);
-    assert!(msg.contains("nothing was sent") && msg.contains("before `Customer groups`"), "{msg}");
+    assert!(
+        msg.contains("nothing was sent") && msg.contains("before `Customer groups`"),
+        "{msg}"
+    );
     assert!(dmf_requests(&request_log(&h.sim.url()).await).is_empty());
 
     // ...and the simulator, given the same package through the DMF client (what a tool without the check would
@@ -154,7 +166,9 @@ async fn customers_before_customer_groups_is_caught_by_validate_and_fails_in_a_f
     let (status, details) = import_directly(&h, customers_first()).await;
     assert_eq!(status, "PartiallySucceeded", "{details:?}");
     assert!(
-        details.iter().any(|d| d.contains("Customers V3") && d.contains("related table 'CustomerGroups'")),
+        details
+            .iter()
+            .any(|d| d.contains("Customers V3") && d.contains("related table 'CustomerGroups'")),
         "{details:?}"
     );
     let state = h.sim.state();
@@ -206,4 +220,133 @@ async fn import_directly(h: &exec_support::Harness, package: Vec<u8>) -> (String
         Err(ConnectorError::JobFailed(j)) => (j.status.clone(), j.details.clone()),
         Err(e) => panic!("{e}"),
     }
+}
+
+fn imports_seen(h: &exec_support::Harness) -> u64 {
+    h.sim.state()["side_effects"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("dmf.import:"))
+        .map(|(_, v)| v.as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[tokio::test]
+async fn a_failed_install_record_retried_writes_the_record_and_never_imports_again() {
+    let h = start(
+        None,
+        &runbook("        package_version: 1.0.0\n        record_install: { env: dataverse, table: cutover_packageinstall }\n"),
+    )
+    .await;
+    // The table does not exist yet: the import succeeds, the record fails, the step fails saying so.
+    let msg = failure(&h.run("import").await);
+    assert!(
+        msg.contains("succeeded, but its install record could not be written")
+            && msg.contains("cutover_packageinstalls"),
+        "{msg}"
+    );
+    assert_eq!(imports_seen(&h), 1);
+    let writes = |events: &[cutover::engine::Envelope]| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match &e.event {
+                cutover::engine::event::Event::InstallRecordWrite { status, target, .. } => {
+                    Some(format!("{target} {status}"))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        writes(&h.events().await),
+        [
+            "dataverse:cutover_packageinstall intent",
+            "dataverse:cutover_packageinstall failed"
+        ]
+    );
+
+    // What `cutover preflight --create-install-table` does: the table and its columns, through the Web API.
+    let dv = h.envs.dataverse("dataverse").unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    assert!(
+        !cutover::connectors::install_table::exists(&dv, "cutover_packageinstall", &cancel)
+            .await
+            .unwrap()
+    );
+    assert!(
+        cutover::connectors::install_table::create(&dv, "cutover_packageinstall", &cancel)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !cutover::connectors::install_table::create(&dv, "cutover_packageinstall", &cancel)
+            .await
+            .unwrap()
+    );
+
+    // The retry (attempt 2): the record is written under the first import's execution id; no second import.
+    let first = {
+        let ctx = h.ctx("import", 1).await;
+        cutover::engine::exec::handle_for(&ctx.step, &h.run_id, 1)
+            .unwrap()
+            .id
+    };
+    let r = h.run_mode("import", 2, cutover::engine::exec::Mode::Fresh).await;
+    assert_ok(&r);
+    assert_eq!(r.outputs["execution_id"], first);
+    assert_eq!(imports_seen(&h), 1, "the simulator counts exactly one import");
+    let rows = dv
+        .find_by_key(
+            "cutover_packageinstalls",
+            "cutover_executionid",
+            &first,
+            &[],
+            &cancel,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let zip = std::fs::read(h.dir.path().join("packages/reference-data.zip")).unwrap();
+    assert_eq!(rows[0]["cutover_sha256"], cutover::util::sha256_hex(&zip));
+    assert_eq!(rows[0]["cutover_status"], "Succeeded");
+    assert_eq!(rows[0]["cutover_version"], "1.0.0");
+    assert_eq!(rows[0]["cutover_name"], "reference-data");
+    assert_eq!(rows[0]["cutover_recordcount"], 2);
+    assert!(
+        rows[0]["cutover_environment"]
+            .as_str()
+            .unwrap()
+            .starts_with("fno@")
+    );
+    let w = writes(&h.events().await);
+    assert_eq!(
+        w.last().map(String::as_str),
+        Some("dataverse:cutover_packageinstall written")
+    );
+}
+
+#[test]
+fn validation_knows_which_environments_take_a_record() {
+    let case = |ri: &str| -> Vec<String> {
+        let text = runbook(&format!("        record_install: {ri}\n"));
+        cutover::runbook::validate(&text, "r.yaml", &|_: &str| Some("x".to_owned()), false)
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{} {}", d.code, d.message))
+            .collect()
+    };
+    assert!(case("{ env: dataverse }").is_empty());
+    assert!(case("{ env: fno, entity: CutoverInstallRecords }").is_empty());
+    let e = case("{ env: dualwrite, table: cutover_x }");
+    assert!(
+        e.iter()
+            .any(|m| m.contains("record-install-target")
+                && m.contains("only an F&O entity or a Dataverse table")),
+        "{e:?}"
+    );
+    let e = case("{ env: fno }");
+    assert!(e.iter().any(|m| m.contains("needs `entity`")), "{e:?}");
+    let e = case("{ env: dataverse, entity: X }");
+    assert!(e.iter().any(|m| m.contains("takes `table`")), "{e:?}");
 }

@@ -3,7 +3,7 @@ mod cli;
 mod hostile;
 mod malformed;
 mod maps_format;
-mod plan;
 mod packages;
+mod plan;
 mod props;
 mod schema;

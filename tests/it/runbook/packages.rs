@@ -71,7 +71,11 @@ fn a_package_whose_hash_differs_from_the_pin_is_refused_naming_both_hashes() {
     assert_eq!(d[0].code, "package-hash-mismatch");
     assert_eq!(d[0].line, line_of(&text, "package_sha256"));
     let actual = cutover::util::sha256_hex(&bytes);
-    assert!(d[0].message.contains(&actual) && d[0].message.contains(&pin), "{}", d[0].message);
+    assert!(
+        d[0].message.contains(&actual) && d[0].message.contains(&pin),
+        "{}",
+        d[0].message
+    );
 
     let text = runbook(&format!("        package_sha256: {actual}\n"));
     assert!(diags(&text, &bytes).is_empty());
@@ -84,7 +88,11 @@ fn a_manifest_version_that_differs_from_package_version_is_an_error_at_its_line(
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0].code, "package-version-mismatch");
     assert_eq!(d[0].line, line_of(&text, "package_version"));
-    assert!(d[0].message.contains("1.4.2") && d[0].message.contains("1.5.0"), "{}", d[0].message);
+    assert!(
+        d[0].message.contains("1.4.2") && d[0].message.contains("1.5.0"),
+        "{}",
+        d[0].message
+    );
 
     let unversioned = build_package("G", None, &[("Customer groups", 1, 1, 1)]);
     let d = diags(&text, &unversioned);
@@ -105,20 +113,31 @@ fn customers_sequenced_before_customer_groups_is_an_error_at_the_steps_line() {
     assert_eq!(d[0].code, "package-entity-order");
     assert_eq!(d[0].line, line_of(&text, "- id: import"));
     assert!(
-        d[0].message.contains("`Customers V3` (at 1/1/1) before `Customer groups` (at 1/1/2)")
-            && d[0].message.contains("map `customers` depends on `customer_groups`"),
+        d[0].message
+            .contains("`Customers V3` (at 1/1/1) before `Customer groups` (at 1/1/2)")
+            && d[0]
+                .message
+                .contains("map `customers` depends on `customer_groups`"),
         "{}",
         d[0].message
     );
     // Side by side is not "before" either.
-    let same = build_package("G", None, &[("Customer groups", 1, 1, 1), ("Customers V3", 1, 1, 1)]);
+    let same = build_package(
+        "G",
+        None,
+        &[("Customer groups", 1, 1, 1), ("Customers V3", 1, 1, 1)],
+    );
     let d = diags(&text, &same);
     assert!(d[0].message.contains("alongside"), "{d:?}");
 }
 
 #[test]
 fn an_entity_no_map_or_step_expects_is_a_warning() {
-    let pkg = build_package("G", None, &[("Customer groups", 1, 1, 1), ("Sales taxes", 1, 1, 2)]);
+    let pkg = build_package(
+        "G",
+        None,
+        &[("Customer groups", 1, 1, 1), ("Sales taxes", 1, 1, 2)],
+    );
     let text = runbook("");
     let d = diags(&text, &pkg);
     assert_eq!(d.len(), 1, "{d:?}");
@@ -135,7 +154,10 @@ fn a_malformed_zip_is_a_clear_error_not_a_panic() {
     for (bytes, want) in [
         (b"PK".to_vec(), "is not a zip archive"),
         (
-            cutover::util::dmf_package::build_zip(&[("Manifest.xml", b"<DataManagementPackageManifest><PackageEntityList>")]),
+            cutover::util::dmf_package::build_zip(&[(
+                "Manifest.xml",
+                b"<DataManagementPackageManifest><PackageEntityList>",
+            )]),
             "Manifest.xml",
         ),
     ] {
@@ -154,7 +176,11 @@ fn validate_and_plan_read_the_package_from_disk() {
     std::fs::write(dir.path().join("r.yaml"), &text).unwrap();
     std::fs::write(
         dir.path().join("pkg.zip"),
-        build_package("G", Some("1.4.2"), &[("Customers V3", 1, 1, 1), ("Customer groups", 1, 2, 1)]),
+        build_package(
+            "G",
+            Some("1.4.2"),
+            &[("Customers V3", 1, 1, 1), ("Customer groups", 1, 2, 1)],
+        ),
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
