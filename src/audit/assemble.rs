@@ -437,6 +437,7 @@ pub fn assemble(
         errors_seen_total: st.errors.seen_total,
         alerts: fold.alerts.clone(),
         installs: fold.installs(),
+        downloads: fold.downloads(),
         rows: st
             .rows
             .iter()

@@ -40,6 +40,8 @@ pub struct Report {
     pub alerts: Vec<AlertRow>,
     /// DMF package install records.
     pub installs: Vec<InstallRow>,
+    /// Exported packages kept as evidence (`dmf.export` with `download: true`), each with its sha256.
+    pub downloads: Vec<DownloadRow>,
     /// Row-level parity (`reconcile`): the latest result per map and company.
     pub rows: Vec<RowsRow>,
     /// `cutover preflight --journal` results held in the journal (the newest
@@ -323,6 +325,19 @@ pub struct InstallRow {
     pub sha256: String,
     pub execution_id: String,
     pub result: String,
+}
+
+/// An exported package kept beside the journal.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct DownloadRow {
+    pub at: String,
+    pub step: String,
+    pub execution_id: String,
+    pub package: String,
+    /// Relative to the journal's folder.
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
 }
 
 /// The latest row-level parity of one map (and company), with the keys it sampled.

@@ -630,6 +630,35 @@ pub fn installs(r: &Report) -> Table {
     Table { columns, rows }
 }
 
+/// Exported packages kept beside the journal, with their hashes.
+pub fn downloads(r: &Report) -> Table {
+    let columns = vec![
+        c("at", "Time", ALL),
+        c("step", "Step", ALL),
+        c("package", "Package", ALL),
+        c("file", "File", ALL),
+        c("bytes", "Bytes", ALL),
+        c("sha256", "sha256", ALL),
+        c("execution_id", "Execution", ALL),
+    ];
+    let rows = r
+        .downloads
+        .iter()
+        .map(|d| {
+            vec![
+                t(&d.at),
+                t(&d.step),
+                t(&d.package),
+                t(&d.file),
+                t(d.bytes.to_string()),
+                Val::Code(Some(d.sha256.clone())),
+                t(&d.execution_id),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
 /// Journaled preflights, one row each.
 pub fn preflights(r: &Report) -> Table {
     let columns = vec![

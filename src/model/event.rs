@@ -434,6 +434,15 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         record_count: Option<u64>,
     },
+    /// A `dmf.export` with `download: true` kept the exported package: `file` is relative to the journal's folder.
+    PackageDownloaded {
+        step: StepId,
+        execution_id: String,
+        package: String,
+        file: String,
+        sha256: String,
+        bytes: u64,
+    },
     /// Writing an import's install record (`record_install`), an operation of its own: journaled as `intent`
     /// before the write, then `written` or `failed`. Its handle is the import's `execution_id` (the record is
     /// looked up by it before it is written), so a retried step writes the record and never imports again.
@@ -530,6 +539,7 @@ impl Event {
             Event::Alert { .. } => "alert",
             Event::InstallRecord { .. } => "install_record",
             Event::InstallRecordWrite { .. } => "install_record_write",
+            Event::PackageDownloaded { .. } => "package_downloaded",
             Event::RowsReconciled { .. } => "rows_reconciled",
             Event::LeaseTakenOver { .. } => "lease_taken_over",
             Event::Log { .. } => "log",

@@ -14,7 +14,8 @@
 //! - Blob storage: `PUT/GET /_blob/dmf/<name>?sv=..&se=..&sr=b&sp=rw&sig=..`; the signature is a
 //!   hash of the name and expiry under the seed, expiry one real hour; PUT needs
 //!   `x-ms-blob-type: BlockBlob` and answers 201 like Azure Storage.
-//! - The exported package is an empty but valid zip archive.
+//! - The exported package holds a manifest listing the group's entities (1/1/1, 1/1/2, ...), the exported
+//!   packages' header and one header-and-one-row CSV per entity; an empty zip for a group with no entities.
 //! - `GetImportTargetErrorKeysFileUrl` is `""` until `error_file_delay` (simulated) after
 //!   `GenerateImportTargetErrorKeysFile` was called for that entity.
 
@@ -380,7 +381,25 @@ pub async fn action(app: App, base: &str, action: &str, body: Value) -> Response
                 // "Execution Id if it is a rerun" (§3): a known id runs the export again.
                 {
                     st.new_job(id.clone(), false, &group, None, legal);
-                    st.blobs.insert(format!("{id}.zip"), EMPTY_ZIP.to_vec());
+                    let names: Vec<(String, i64)> = st
+                        .jobs
+                        .get(&id)
+                        .map(|j| {
+                            j.entities
+                                .iter()
+                                .zip(1..)
+                                .map(|(e, n)| (e.name.clone(), n))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let entities: Vec<(&str, i64, i64, i64)> =
+                        names.iter().map(|(n, k)| (n.as_str(), 1, 1, *k)).collect();
+                    let zip = if entities.is_empty() {
+                        EMPTY_ZIP.to_vec()
+                    } else {
+                        crate::util::dmf_package::build_package(&group, None, &entities)
+                    };
+                    st.blobs.insert(format!("{id}.zip"), zip);
                     st.effect(format!("dmf.export:{id}"));
                 }
                 id

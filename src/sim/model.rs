@@ -146,7 +146,7 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "DMF",
-        "A job is `NotRun` for `queued`, `Executing` for `duration`, then its `outcome`; an import whose `packageUrl` names no uploaded blob ends `Failed`; unknown ids are `Unknown`. A repeated `ImportFromPackage`/`ExportToPackage` with the same `executionId` returns it without running again. On Succeeded/PartiallySucceeded an import loads its entities' rows minus `target_errors` and the rows flow through Running maps. `GetExecutionErrors` is a JSON string holding an array of `{\"entityName\",\"errorMessage\",\"recordKey\",\"stage\"}`. `GetImportTargetErrorKeysFileUrl` is `\"\"` until `error_file_delay` after the Generate call. The exported package is an empty valid zip.",
+        "A job is `NotRun` for `queued`, `Executing` for `duration`, then its `outcome`; an import whose `packageUrl` names no uploaded blob ends `Failed`; unknown ids are `Unknown`. A repeated `ImportFromPackage`/`ExportToPackage` with the same `executionId` returns it without running again. On Succeeded/PartiallySucceeded an import loads its entities' rows minus `target_errors` and the rows flow through Running maps. `GetExecutionErrors` is a JSON string holding an array of `{\"entityName\",\"errorMessage\",\"recordKey\",\"stage\"}`. `GetImportTargetErrorKeysFileUrl` is `\"\"` until `error_file_delay` after the Generate call. The exported package holds a `Manifest.xml` listing the group's entities (unit 1, level 1, sequences 1, 2, ...), the header exported packages carry and a one-row CSV per entity; a group without entities exports an empty valid zip.",
     ),
     (
         "Table creation",

@@ -55,6 +55,8 @@ pub struct RunState {
     pub alerts_total: u64,
     pub gates: VecDeque<GateView>,
     pub installs: Vec<InstallView>,
+    /// Exported packages kept as evidence, in journal order.
+    pub downloads: Vec<DownloadView>,
     /// The latest row-level parity per map and company (`reconcile`), beside the counts.
     pub rows: BTreeMap<ParityKey, RowsView>,
     pub logs: VecDeque<LogLine>,
@@ -461,6 +463,24 @@ impl RunState {
                 };
                 self.step_mut(step).install = Some(view.clone());
                 self.installs.push(view);
+            }
+            Event::PackageDownloaded {
+                step,
+                execution_id,
+                package,
+                file,
+                sha256,
+                bytes,
+            } => {
+                self.downloads.push(DownloadView {
+                    at,
+                    step: step.clone(),
+                    execution_id: execution_id.clone(),
+                    package: package.clone(),
+                    file: file.clone(),
+                    sha256: sha256.clone(),
+                    bytes: *bytes,
+                });
             }
             Event::InstallRecordWrite {
                 step,

@@ -83,6 +83,19 @@ pub struct InstallView {
     pub record: Option<String>,
 }
 
+/// An exported package kept as evidence (`dmf.export` with `download: true`).
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct DownloadView {
+    pub at: DateTime<Utc>,
+    pub step: StepId,
+    pub execution_id: String,
+    pub package: String,
+    /// Relative to the journal's folder.
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
 #[derive(Serialize, Clone, Debug, PartialEq)]
 pub struct StepView {
     pub info: PlannedStepInfo,

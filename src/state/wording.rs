@@ -388,6 +388,22 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
             "ALERT",
             format!("[{}] {message}", name(severity)),
         ),
+        Event::PackageDownloaded {
+            step,
+            execution_id,
+            package,
+            file,
+            sha256,
+            bytes,
+        } => (
+            Some(step),
+            Fact,
+            "download",
+            format!(
+                "{}: exported package {package} ({execution_id}) kept as {file}, {bytes} bytes, sha256 {sha256}",
+                who(step)
+            ),
+        ),
         Event::InstallRecordWrite {
             step,
             execution_id,

@@ -56,6 +56,7 @@ pub async fn export(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         definition_group,
         package,
         legal_entity,
+        download,
     }) = &step.kind
     else {
         return Err(fail("not a dmf.export step"));
@@ -94,10 +95,80 @@ pub async fn export(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         LogLevel::Info,
         format!("exported {package_name} ({id}) to {path}"),
     );
-    Ok(BTreeMap::from([
-        ("execution_id".to_owned(), id),
+    let mut outputs = BTreeMap::from([
+        ("execution_id".to_owned(), id.clone()),
         ("package_path".to_owned(), path),
-    ]))
+    ]);
+    if *download {
+        let (file, sha256) = keep_export(ctx, &dmf, &out.package_url, &id, &package_name).await?;
+        outputs.insert("package_file".to_owned(), file);
+        outputs.insert("package_sha256".to_owned(), sha256);
+    }
+    Ok(outputs)
+}
+
+/// Downloads an exported package into `evidence/<run>/` beside the journal (written to a `.part` file, then
+/// renamed) and journals it with its sha256. Returns the file (relative to the journal's folder) and the hash.
+async fn keep_export(
+    ctx: &StepCtx,
+    dmf: &DmfClient,
+    url: &str,
+    id: &str,
+    package_name: &str,
+) -> Res<(String, String)> {
+    let bytes = dmf.download(url, &ctx.cancel).await?;
+    let sha256 = crate::util::sha256_hex(&bytes);
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let rel = format!(
+        "evidence/{}/{}-{}.zip",
+        safe(ctx.run_id.as_str()),
+        safe(ctx.step.id.as_str()),
+        safe(package_name)
+    );
+    let path = ctx.work_dir.join(&rel);
+    let dir = path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let io = |e: std::io::Error| {
+        fail(format!(
+            "cannot keep the exported package as {}: {e}",
+            path.display()
+        ))
+    };
+    tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+    let part = path.with_extension("zip.part");
+    tokio::fs::write(&part, &bytes).await.map_err(io)?;
+    tokio::fs::rename(&part, &path).await.map_err(io)?;
+    ctx.emit
+        .durable(Event::PackageDownloaded {
+            step: ctx.step.id.clone(),
+            execution_id: id.to_owned(),
+            package: package_name.to_owned(),
+            file: rel.clone(),
+            sha256: sha256.clone(),
+            bytes: bytes.len() as u64,
+        })
+        .await?;
+    log(
+        ctx,
+        LogLevel::Info,
+        format!(
+            "kept the exported package as {rel} ({} bytes, sha256 {sha256})",
+            bytes.len()
+        ),
+    );
+    Ok((rel, sha256))
 }
 
 struct Package {

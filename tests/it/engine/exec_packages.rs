@@ -350,3 +350,49 @@ fn validation_knows_which_environments_take_a_record() {
     let e = case("{ env: dataverse, entity: X }");
     assert!(e.iter().any(|m| m.contains("takes `table`")), "{e:?}");
 }
+
+#[tokio::test]
+async fn a_downloaded_snapshot_is_kept_beside_the_journal_with_its_hash_in_the_journal_and_the_report() {
+    let text = format!(
+        r#"runbook: snapshot
+version: 1.0.0
+{}
+phases:
+  - id: p
+    steps:
+      - {{ id: snapshot, kind: dmf.export, env: fno, definition_group: CutoverSnapshot, package: Friday, download: true }}
+"#,
+        environments(false)
+    );
+    let h = start(None, &text).await;
+    let r = h.run("snapshot").await;
+    assert_ok(&r);
+    let rel = r.outputs["package_file"].clone();
+    assert_eq!(rel, "evidence/run-0001/snapshot-Friday.zip");
+    let bytes = std::fs::read(h.dir.path().join(&rel)).unwrap();
+    let sha = cutover::util::sha256_hex(&bytes);
+    assert_eq!(r.outputs["package_sha256"], sha);
+    // The very bytes of the snapshot: the exported package's manifest lists the group's entities.
+    let m = cutover::util::dmf_package::read(&bytes).unwrap();
+    assert_eq!(m.entity_names(), ["Customers V3", "Vendors V2"]);
+    // Journaled...
+    let journaled: Vec<(String, String, u64)> = h
+        .events()
+        .await
+        .iter()
+        .filter_map(|e| match &e.event {
+            cutover::engine::event::Event::PackageDownloaded {
+                file, sha256, bytes, ..
+            } => Some((file.clone(), sha256.clone(), *bytes)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(journaled, [(rel.clone(), sha.clone(), bytes.len() as u64)]);
+    // ...and in the report (the JSON model and the Markdown).
+    let report = cutover::audit::build_report(&h.journal_path, None, true).unwrap();
+    assert_eq!(report.downloads.len(), 1);
+    assert_eq!(report.downloads[0].sha256, sha);
+    assert_eq!(report.downloads[0].file, rel);
+    let md = cutover::audit::markdown::render(&report);
+    assert!(md.contains("Exported packages kept") && md.contains(&sha), "{md}");
+}

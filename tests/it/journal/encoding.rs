@@ -80,6 +80,14 @@ fn extra_events() -> Vec<Event> {
             environment: "fno@uat.example.com".into(),
             record_count: Some(3),
         },
+        Event::PackageDownloaded {
+            step: "x".into(),
+            execution_id: "e".into(),
+            package: "Friday".into(),
+            file: "evidence/r/x-Friday.zip".into(),
+            sha256: "cd".into(),
+            bytes: 22,
+        },
         Event::InstallRecordWrite {
             step: "i".into(),
             execution_id: "e".into(),
@@ -155,7 +163,7 @@ fn canonical_writer_equals_the_value_path_for_every_kind() {
         assert_eq!(to_canonical_json(&e).unwrap(), slow, "{e:?}");
         kinds.insert(e.kind());
     }
-    assert_eq!(kinds.len(), 19, "every event kind is covered: {kinds:?}");
+    assert_eq!(kinds.len(), 20, "every event kind is covered: {kinds:?}");
 }
 
 #[test]
