@@ -438,6 +438,8 @@ pub fn assemble(
         alerts: fold.alerts.clone(),
         installs: fold.installs(),
         downloads: fold.downloads(),
+        package_installs: Vec::new(),
+        package_drift: Vec::new(),
         rows: st
             .rows
             .iter()

@@ -197,6 +197,10 @@ pub fn render(r: &Report) -> String {
     p.put(&tables::alerts(r));
     p.h2("DMF install records");
     p.put(&tables::installs(r));
+    if r.package_installs.iter().any(|i| i.run_id != r.run.run_id) || !r.package_drift.is_empty() {
+        p.h2("Package installs in this journal");
+        p.put(&tables::package_installs(r));
+    }
     if !r.downloads.is_empty() {
         p.h2("Exported packages kept");
         p.put(&tables::downloads(r));

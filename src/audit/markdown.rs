@@ -150,6 +150,14 @@ pub fn render(r: &Report) -> String {
     put(&mut out, &tables::alerts(r));
     h2(&mut out, "DMF install records");
     put(&mut out, &tables::installs(r));
+    if r.package_installs.iter().any(|i| i.run_id != r.run.run_id) || !r.package_drift.is_empty() {
+        h2(&mut out, "Package installs in this journal");
+        put(&mut out, &tables::package_installs(r));
+        for d in &r.package_drift {
+            let vs: Vec<String> = d.versions.iter().map(|(e, v)| format!("{e} at {v}")).collect();
+            let _ = writeln!(out, "Drift: {}: {}\n", d.package, vs.join(", "));
+        }
+    }
     if !r.downloads.is_empty() {
         h2(&mut out, "Exported packages kept");
         put(&mut out, &tables::downloads(r));

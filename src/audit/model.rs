@@ -40,6 +40,10 @@ pub struct Report {
     pub alerts: Vec<AlertRow>,
     /// DMF package install records.
     pub installs: Vec<InstallRow>,
+    /// Every package install of every run in this journal, newest first, with drift flagged (the same package's
+    /// latest installs at different versions in two environments).
+    pub package_installs: Vec<super::installs::Install>,
+    pub package_drift: Vec<super::installs::Drift>,
     /// Exported packages kept as evidence (`dmf.export` with `download: true`), each with its sha256.
     pub downloads: Vec<DownloadRow>,
     /// Row-level parity (`reconcile`): the latest result per map and company.

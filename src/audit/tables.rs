@@ -630,6 +630,37 @@ pub fn installs(r: &Report) -> Table {
     Table { columns, rows }
 }
 
+/// Package installs of every run in the journal, newest first, with drift flagged.
+pub fn package_installs(r: &Report) -> Table {
+    let columns = vec![
+        c("at", "Time", ALL),
+        c("environment", "Environment", ALL),
+        c("package", "Package", ALL),
+        c("version", "Version", ALL),
+        c("sha256", "sha256", ALL),
+        c("result", "Result", ALL),
+        c("run_id", "Run", ALL),
+        c("drift", "Drift", ALL),
+    ];
+    let rows = r
+        .package_installs
+        .iter()
+        .map(|i| {
+            vec![
+                t(&i.at),
+                t(&i.environment),
+                t(&i.package),
+                t(&i.version),
+                Val::Code(Some(i.sha256.clone())),
+                t(&i.result),
+                t(&i.run_id),
+                t(if i.drift { "drift" } else { "" }),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
 /// Exported packages kept beside the journal, with their hashes.
 pub fn downloads(r: &Report) -> Table {
     let columns = vec![
