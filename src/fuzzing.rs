@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("error_body", error_body),
     ("sim_scenario", sim_scenario),
     ("caps", caps),
+    ("dmf_package", dmf_package),
 ];
 
 /// Every `${NAME}` resolves to a fixed value, so validation reaches the checks after variables.
@@ -48,7 +49,13 @@ pub fn runbook(data: &[u8]) {
     let loaded = runbook::load(&text, "fuzz.yaml");
     let diags = runbook::validate_loaded(&loaded, "fuzz.yaml", &AnyVar, true);
     let _ = runbook::validate_loaded(&loaded, "fuzz.yaml", &|_: &str| None, false);
-    let _ = runbook::validate::package_diagnostics(&loaded, "fuzz.yaml", &|_| true);
+    let _ = runbook::validate::package_diagnostics(&loaded, "fuzz.yaml", &|_| {
+        runbook::validate::PackageFile::Bytes(crate::util::dmf_package::build_package(
+            "G",
+            Some("1.0.0"),
+            &[("Customer groups", 1, 1, 1), ("Customers V3", 1, 1, 2)],
+        ))
+    });
     for d in &diags {
         let _ = d.render(Some(&text));
     }
@@ -118,6 +125,22 @@ pub fn error_body(data: &[u8]) {
         let _ = parse::retry_after(line, chrono::DateTime::UNIX_EPOCH);
         let _ = parse::retry_after(line, chrono::Utc::now());
     }
+}
+
+/// A DMF package zip: its directory, `Manifest.xml` and `PackageHeader.xml`; the bytes are also tried as the
+/// manifest's own text inside a well-formed zip, so the XML reader is reached without a valid archive.
+pub fn dmf_package(data: &[u8]) {
+    use crate::util::dmf_package as pkg;
+    let _ = pkg::read(data);
+    let _ = pkg::data_files(data);
+    let _ = pkg::read(&pkg::build_zip(&[("Manifest.xml", data)]));
+    let _ = pkg::read(&pkg::build_zip(&[
+        (
+            "Manifest.xml",
+            pkg::manifest_xml("G", Some("1"), &[("A", 1, 1, 1)]).as_bytes(),
+        ),
+        ("PackageHeader.xml", data),
+    ]));
 }
 
 /// Simulator scenario YAML (the simulator is also given files by users: `cutover sim --scenario`).

@@ -10,6 +10,7 @@ mod demo;
 mod drive;
 pub mod exit;
 mod init;
+mod installs;
 mod login;
 mod plan;
 mod preflight;
@@ -104,6 +105,11 @@ pub enum Command {
         after_help = "Examples:\n  cutover demo --headless\n  cutover demo --headless --journal /tmp/demo.journal\n  cutover demo --headless --new-run\n\nA second `cutover demo` on the same journal resumes an unfinished run; when the last run\nfinished it says so and exits, unless --new-run starts another run in the same journal."
     )]
     Demo(demo::DemoArgs),
+    /// List every DMF package install across journals and environments, with drift flagged.
+    #[command(
+        after_help = "Examples:\n  cutover installs uat.journal prod.journal\n  cutover installs uat.journal prod.journal --sort version --format csv\n\nDrift: the same package's latest installs are at different versions in two environments.\nExit codes: 0 no drift, 1 drift, 2 a journal cannot be read."
+    )]
+    Installs(installs::InstallsArgs),
     /// List the runs of a journal (id, runbook, version, started, status).
     #[command(
         after_help = "Examples:\n  cutover runs cutover-demo.journal\n  cutover runs weekend.journal --format json"
@@ -235,6 +241,7 @@ pub fn run(cli: Cli) -> color_eyre::Result<i32> {
         Command::Demo(args) => demo::run(&args),
         Command::Runs(args) => Ok(runs::run(&args)),
         Command::Trend(args) => Ok(trend::run(&args)),
+        Command::Installs(args) => Ok(installs::run(&args)),
         Command::Schema => Ok(schema::run()),
         Command::Completions { shell } => Ok(completions::run(shell)),
         Command::Verify(args) => Ok(verify::run(&args)),

@@ -64,8 +64,81 @@ pub fn run(args: &PlanArgs) -> i32 {
     } else {
         super::out!("{}", runbook::plan::render_text(&p));
         super::out!("{}", runbook::plan::render_sizing(&p));
+        let dir = args
+            .runbook
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        super::out!("{}", packages_text(&rb, &dir));
     }
     exit::OK
+}
+
+/// The plan's package section: each `dmf.import`'s package, its version and hash, and its entities in import
+/// order (ExecutionUnit/LevelInExecutionUnit/SequenceInLevel) with the map each stands for. Empty without imports.
+pub fn packages_text(rb: &Runbook, dir: &std::path::Path) -> String {
+    use crate::runbook::steps::dmf_import::{check_package, map_for_entity};
+    use crate::runbook::{StepKind, validate::PackageFile};
+    let clean = |s: &str| crate::util::inert_line(s).into_owned();
+    let mut out = String::new();
+    for step in rb.phases.iter().flat_map(|p| p.steps.iter().flatten()) {
+        let StepKind::DmfImport(imp) = &step.kind else {
+            continue;
+        };
+        if out.is_empty() {
+            out.push_str("\nPackages (dmf.import, entities in import order: unit/level/sequence)\n");
+        }
+        let file = clean(&imp.package_file);
+        let bytes = match crate::engine::runner::read_package(dir, &imp.package_file) {
+            PackageFile::Bytes(b) => b,
+            PackageFile::Missing => {
+                out.push_str(&format!("  {}  {file}: missing\n", step.id));
+                continue;
+            }
+            PackageFile::Unreadable(e) => {
+                out.push_str(&format!("  {}  {file}: cannot be read: {}\n", step.id, clean(&e)));
+                continue;
+            }
+        };
+        let check = check_package(rb, imp, &bytes);
+        let pinned = if imp.package_sha256.is_some() {
+            " (pinned)"
+        } else {
+            ""
+        };
+        let Some(m) = &check.manifest else {
+            out.push_str(&format!(
+                "  {}  {file}  sha256 {}{pinned}: {}\n",
+                step.id,
+                check.sha256,
+                clean(&check.errors().join("; "))
+            ));
+            continue;
+        };
+        out.push_str(&format!(
+            "  {}  {file}  version {}  sha256 {}{pinned}\n",
+            step.id,
+            clean(m.version.as_deref().unwrap_or("(none in Manifest.xml)")),
+            check.sha256
+        ));
+        for (i, e) in m.entities.iter().enumerate() {
+            let map = map_for_entity(rb, &e.name).map_or_else(|| "no map".to_owned(), |m| format!("map {m}"));
+            out.push_str(&format!(
+                "    {:>2}. {:<32} {:<9} {map}\n",
+                i + 1,
+                clean(&e.name),
+                e.position()
+            ));
+        }
+        for f in &check.findings {
+            out.push_str(&format!(
+                "    {}: {}\n",
+                if f.error { "error" } else { "warning" },
+                clean(&f.message)
+            ));
+        }
+    }
+    out
 }
 
 /// `plan --from-journal`: the journal is read by the audit layer; this module only re-plans with

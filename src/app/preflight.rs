@@ -41,6 +41,10 @@ pub struct PreflightArgs {
     /// Operator name journaled with the results (default: $USER).
     #[arg(long)]
     pub operator: Option<String>,
+    /// Create a missing Dataverse install table that a `dmf.import`'s `record_install` names (columns in the
+    /// README). Without it a missing table is only reported.
+    #[arg(long)]
+    pub create_install_table: bool,
 }
 
 /// The exit code of a preflight's lines.
@@ -290,6 +294,7 @@ pub fn run(args: &PreflightArgs) -> color_eyre::Result<i32> {
             file: file.clone(),
             vars: &vars,
             sim_url: sim_url.clone(),
+            create_install_table: args.create_install_table,
         };
         let checks = preflight::run(&opts, cancel).await.map_err(|e| e.to_string());
         if let Some(s) = sim {

@@ -58,7 +58,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default();
         diags.extend(runbook::validate::package_diagnostics(&loaded, &file, &|p| {
-            dir.join(p).is_file()
+            crate::engine::runner::read_package(&dir, p)
         }));
         for d in diags {
             if d.is_error() {

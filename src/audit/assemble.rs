@@ -463,6 +463,9 @@ pub fn assemble(
                 }
             })
             .collect(),
+        downloads: fold.downloads(),
+        package_installs: Vec::new(),
+        package_drift: Vec::new(),
         rows: st
             .rows
             .iter()

@@ -443,6 +443,23 @@ impl Fold {
             .collect()
     }
 
+    /// The exported packages kept as evidence.
+    pub fn downloads(&self) -> Vec<super::model::DownloadRow> {
+        self.state
+            .downloads
+            .iter()
+            .map(|d| super::model::DownloadRow {
+                at: at(d.at),
+                step: d.step.0.clone(),
+                execution_id: d.execution_id.clone(),
+                package: scrub(&d.package),
+                file: scrub(&d.file),
+                sha256: d.sha256.clone(),
+                bytes: d.bytes,
+            })
+            .collect()
+    }
+
     /// The install records, as the reducer kept them.
     pub fn installs(&self) -> Vec<InstallRow> {
         self.state

@@ -18,6 +18,7 @@ pub mod csv;
 pub mod durations;
 pub mod evidence;
 pub mod html;
+pub mod installs;
 pub mod markdown;
 pub mod model;
 pub mod schema;
@@ -200,6 +201,16 @@ pub fn build_report_with(
         report.trend = trend::trend(&[path])?;
         report.trend.retain(|t| t.runbook == selected.runbook);
     }
+    // Every run's package installs in this journal, newest first, drift flagged (across the environments the
+    // journal's runs imported into); `cutover installs` does the same across journals.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut history = installs::read_with(&reader, &name)?;
+    report.package_drift = installs::flag_drift(&mut history);
+    installs::sort(&mut history, installs::SortBy::Time);
+    report.package_installs = history;
     Ok(report)
 }
 

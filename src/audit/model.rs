@@ -40,6 +40,12 @@ pub struct Report {
     pub alerts: Vec<AlertRow>,
     /// DMF package install records.
     pub installs: Vec<InstallRow>,
+    /// Every package install of every run in this journal, newest first, with drift flagged (the same package's
+    /// latest installs at different versions in two environments).
+    pub package_installs: Vec<super::installs::Install>,
+    pub package_drift: Vec<super::installs::Drift>,
+    /// Exported packages kept as evidence (`dmf.export` with `download: true`), each with its sha256.
+    pub downloads: Vec<DownloadRow>,
     /// Row-level parity (`reconcile`): the latest result per map and company.
     pub rows: Vec<RowsRow>,
     /// Plug-in steps and cloud flows the run turned off (`dataverse.disable_automation`): what each was
@@ -369,6 +375,19 @@ pub struct AutomationRow {
     pub restored_by: Option<String>,
     /// How long it was off (to the end of the journal while still off), readable.
     pub off_for: String,
+}
+
+/// An exported package kept beside the journal.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct DownloadRow {
+    pub at: String,
+    pub step: String,
+    pub execution_id: String,
+    pub package: String,
+    /// Relative to the journal's folder.
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
 }
 
 /// The latest row-level parity of one map (and company), with the keys it sampled.

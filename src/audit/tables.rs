@@ -659,6 +659,37 @@ pub fn ownership(r: &Report) -> Table {
     Table { columns, rows }
 }
 
+/// Package installs of every run in the journal, newest first, with drift flagged.
+pub fn package_installs(r: &Report) -> Table {
+    let columns = vec![
+        c("at", "Time", ALL),
+        c("environment", "Environment", ALL),
+        c("package", "Package", ALL),
+        c("version", "Version", ALL),
+        c("sha256", "sha256", ALL),
+        c("result", "Result", ALL),
+        c("run_id", "Run", ALL),
+        c("drift", "Drift", ALL),
+    ];
+    let rows = r
+        .package_installs
+        .iter()
+        .map(|i| {
+            vec![
+                t(&i.at),
+                t(&i.environment),
+                t(&i.package),
+                t(&i.version),
+                Val::Code(Some(i.sha256.clone())),
+                t(&i.result),
+                t(&i.run_id),
+                t(if i.drift { "drift" } else { "" }),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
 /// Plug-in steps and flows the run turned off.
 pub fn automation(r: &Report) -> Table {
     let columns = vec![
@@ -686,6 +717,35 @@ pub fn automation(r: &Report) -> Table {
                 t(a.restored_at.as_deref().unwrap_or("still off")),
                 t(a.restored_by.as_deref().unwrap_or("")),
                 t(&a.off_for),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+/// Exported packages kept beside the journal, with their hashes.
+pub fn downloads(r: &Report) -> Table {
+    let columns = vec![
+        c("at", "Time", ALL),
+        c("step", "Step", ALL),
+        c("package", "Package", ALL),
+        c("file", "File", ALL),
+        c("bytes", "Bytes", ALL),
+        c("sha256", "sha256", ALL),
+        c("execution_id", "Execution", ALL),
+    ];
+    let rows = r
+        .downloads
+        .iter()
+        .map(|d| {
+            vec![
+                t(&d.at),
+                t(&d.step),
+                t(&d.package),
+                t(&d.file),
+                t(d.bytes.to_string()),
+                Val::Code(Some(d.sha256.clone())),
+                t(&d.execution_id),
             ]
         })
         .collect();

@@ -307,6 +307,15 @@ impl DmfClient {
         self.t.send(req, cancel).await.map(|_| ())
     }
 
+    /// Downloads an exported package from its blob URL (`GET`, SAS in the URL, no bearer token); read-only, retried
+    /// as a read.
+    pub async fn download(&self, blob_url: &str, cancel: &CancellationToken) -> Result<Vec<u8>> {
+        let req = Request::new("dmf.download", reqwest::Method::GET, blob_url)
+            .idempotency(Idempotency::Safe)
+            .unauthenticated();
+        self.t.send(req, cancel).await.map(|r| r.body)
+    }
+
     /// `ImportFromPackage` with the caller's executionId (`execute: true`).
     pub async fn submit_import(
         &self,

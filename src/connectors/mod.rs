@@ -27,6 +27,7 @@ mod error;
 pub mod error_sources;
 pub mod fno;
 pub mod http;
+pub mod install_table;
 pub mod metadata;
 pub mod net;
 pub mod notify;

@@ -127,6 +127,19 @@ fn invalid(e: impl std::fmt::Display) -> SetupError {
 
 pub use crate::util::sha256_hex;
 
+/// A `dmf.import` package file, read for validation (relative to the runbook's folder).
+pub fn read_package(dir: &Path, p: &str) -> crate::runbook::validate::PackageFile {
+    use crate::runbook::validate::PackageFile;
+    let path = dir.join(p);
+    if !path.is_file() {
+        return PackageFile::Missing;
+    }
+    match std::fs::read(&path) {
+        Ok(b) => PackageFile::Bytes(b),
+        Err(e) => PackageFile::Unreadable(e.to_string()),
+    }
+}
+
 /// Loads and strictly validates a runbook; every diagnostic rendered on failure.
 pub fn load_strict(text: &str, file: &str, dir: &Path, vars: &dyn EnvLookup) -> Result<Runbook, SetupError> {
     let loaded = crate::runbook::load(text, file);
@@ -134,7 +147,7 @@ pub fn load_strict(text: &str, file: &str, dir: &Path, vars: &dyn EnvLookup) -> 
     diags.extend(crate::runbook::validate::package_diagnostics(
         &loaded,
         file,
-        &|p| dir.join(p).is_file(),
+        &|p| read_package(dir, p),
     ));
     let errors: Vec<String> = diags
         .iter()

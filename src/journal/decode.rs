@@ -331,6 +331,10 @@ enum Wire {
         sha256: String,
         execution_id: String,
         result: String,
+        #[serde(default)]
+        environment: String,
+        #[serde(default)]
+        record_count: Option<u64>,
     },
     LeaseTakenOver {
         previous_holder: String,
@@ -525,6 +529,8 @@ impl From<Wire> for Event {
                 sha256,
                 execution_id,
                 result,
+                environment,
+                record_count,
             } => Event::InstallRecord {
                 step,
                 package,
@@ -532,6 +538,8 @@ impl From<Wire> for Event {
                 sha256,
                 execution_id,
                 result,
+                environment,
+                record_count,
             },
             Wire::LeaseTakenOver {
                 previous_holder,

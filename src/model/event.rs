@@ -517,6 +517,34 @@ pub enum Event {
         sha256: String,
         execution_id: String,
         result: String,
+        /// The F&O environment imported into (`<env>@<host>`); empty in journals written before it was recorded.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        environment: String,
+        /// Data rows in the package's data files, when they could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record_count: Option<u64>,
+    },
+    /// A `dmf.export` with `download: true` kept the exported package: `file` is relative to the journal's folder.
+    PackageDownloaded {
+        step: StepId,
+        execution_id: String,
+        package: String,
+        file: String,
+        sha256: String,
+        bytes: u64,
+    },
+    /// Writing an import's install record (`record_install`), an operation of its own: journaled as `intent`
+    /// before the write, then `written` or `failed`. Its handle is the import's `execution_id` (the record is
+    /// looked up by it before it is written), so a retried step writes the record and never imports again.
+    InstallRecordWrite {
+        step: StepId,
+        execution_id: String,
+        /// `env:table` or `env:Entity`.
+        target: String,
+        /// `intent`, `written` or `failed`.
+        status: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
     },
     /// The journal lease was taken over from a stale holder (see `journal::lease`).
     LeaseTakenOver {
@@ -604,6 +632,8 @@ impl Event {
             Event::InstallRecord { .. } => "install_record",
             Event::AutomationOff { .. } => "automation_off",
             Event::AutomationRestored { .. } => "automation_restored",
+            Event::InstallRecordWrite { .. } => "install_record_write",
+            Event::PackageDownloaded { .. } => "package_downloaded",
             Event::RowsReconciled { .. } => "rows_reconciled",
             Event::RowsRangeRead { .. } => "rows_range_read",
             Event::LeaseTakenOver { .. } => "lease_taken_over",

@@ -818,9 +818,25 @@ pub(crate) fn step_index(rb: &Runbook) -> BTreeMap<&str, (usize, usize)> {
     out
 }
 
-/// `dmf.import` packages that do not exist. `exists` is asked about each `package_file` as written
-/// (relative to the runbook's folder); the caller does the I/O, so this module stays pure.
-pub fn package_diagnostics(loaded: &Loaded, file: &str, exists: &dyn Fn(&str) -> bool) -> Vec<Diagnostic> {
+/// A `dmf.import` package file as the caller found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageFile {
+    Missing,
+    /// It exists but could not be read (the I/O error's words).
+    Unreadable(String),
+    Bytes(Vec<u8>),
+}
+
+/// `dmf.import` packages: that each exists and reads, and what [`kind::dmf_import::check_package`] finds in it
+/// (the sha256 pin, the manifest's version, the entity order against the maps' `depends_on`, unexpected
+/// entities). `read` is asked about each `package_file` as written (relative to the runbook's folder); the
+/// caller does the I/O, so this module stays pure.
+pub fn package_diagnostics(
+    loaded: &Loaded,
+    file: &str,
+    read: &dyn Fn(&str) -> PackageFile,
+) -> Vec<Diagnostic> {
+    use kind::dmf_import::PackageField;
     let (Some(rb), Some(tree)) = (&loaded.runbook, &loaded.tree) else {
         return Vec::new();
     };
@@ -831,23 +847,55 @@ pub fn package_diagnostics(loaded: &Loaded, file: &str, exists: &dyn Fn(&str) ->
     };
     for (pi, phase) in rb.phases.iter().enumerate() {
         for (si, step) in phase.steps.iter().flatten().enumerate() {
-            if let StepKind::DmfImport(kind::DmfImport { package_file, .. }) = &step.kind
-                && !package_file.contains("${")
-                && !exists(package_file)
-            {
-                let path = [
+            let StepKind::DmfImport(imp) = &step.kind else {
+                continue;
+            };
+            let package_file = &imp.package_file;
+            if package_file.contains("${") || kind::dmf_import::package_path_problem(package_file).is_some() {
+                continue;
+            }
+            let at = |key: &'static str| {
+                [
                     Seg::Key("phases"),
                     Seg::Idx(pi),
                     Seg::Key("steps"),
                     Seg::Idx(si),
-                    Seg::Key("package_file"),
-                ];
-                cx.error(
-                    cx.at(&path),
-                    "missing-package",
-                    format!("package `{package_file}` does not exist"),
-                    "the path is relative to the runbook's folder".to_owned(),
-                );
+                    Seg::Key(key),
+                ]
+            };
+            let bytes = match read(package_file) {
+                PackageFile::Bytes(b) => b,
+                PackageFile::Missing => {
+                    cx.error(
+                        cx.at(&at("package_file")),
+                        "missing-package",
+                        format!("package `{package_file}` does not exist"),
+                        "the path is relative to the runbook's folder".to_owned(),
+                    );
+                    continue;
+                }
+                PackageFile::Unreadable(e) => {
+                    cx.error(
+                        cx.at(&at("package_file")),
+                        "unreadable-package",
+                        format!("package `{package_file}` cannot be read: {e}"),
+                        None,
+                    );
+                    continue;
+                }
+            };
+            for f in kind::dmf_import::check_package(rb, imp, &bytes).findings {
+                let pos = match f.field {
+                    PackageField::Step => cx.at(&at("id")[..4]),
+                    PackageField::PackageFile => cx.at(&at("package_file")),
+                    PackageField::PackageVersion => cx.at(&at("package_version")),
+                    PackageField::PackageSha256 => cx.at(&at("package_sha256")),
+                };
+                if f.error {
+                    cx.error(pos, f.code, f.message, f.hint);
+                } else {
+                    cx.warn(pos, f.code, f.message, f.hint);
+                }
             }
         }
     }

@@ -2,7 +2,9 @@
 //!
 //! Actions answer `{"@odata.context": "<base>/data/$metadata#Edm.<Type>", "value": ...}`.
 //! A job is `NotRun` for the group's `queued` time, `Executing` for `duration`, then its `outcome`
-//! (an import whose package was never uploaded ends `Failed`); an unknown execution id is `Unknown`.
+//! (an import whose package was never uploaded, or cannot be read, ends `Failed`); an unknown execution id is `Unknown`.
+//! An import runs the entities of its package's manifest in import order and fails those whose dependencies have
+//! no rows yet (see "DMF packages" in `docs/simulator.md`).
 //! When an import reaches Succeeded/PartiallySucceeded its entities' rows (minus `target_errors`)
 //! are loaded into the F&O tables (and flow through Running maps). Our models:
 //! - `GetExecutionErrors` value: a JSON string holding a JSON array of
@@ -12,7 +14,8 @@
 //! - Blob storage: `PUT/GET /_blob/dmf/<name>?sv=..&se=..&sr=b&sp=rw&sig=..`; the signature is a
 //!   hash of the name and expiry under the seed, expiry one real hour; PUT needs
 //!   `x-ms-blob-type: BlockBlob` and answers 201 like Azure Storage.
-//! - The exported package is an empty but valid zip archive.
+//! - The exported package holds a manifest listing the group's entities (1/1/1, 1/1/2, ...), the exported
+//!   packages' header and one header-and-one-row CSV per entity; an empty zip for a group with no entities.
 //! - `GetImportTargetErrorKeysFileUrl` is `""` until `error_file_delay` (simulated) after
 //!   `GenerateImportTargetErrorKeysFile` was called for that entity.
 
@@ -41,6 +44,8 @@ pub struct Job {
     pub loaded: bool,
     pub generate: HashMap<String, f64>,
     pub company: Option<String>,
+    /// Entities that failed at load because an entity they depend on had no rows yet: (entity, message).
+    pub failed: Vec<(String, String)>,
 }
 
 impl Job {
@@ -52,6 +57,13 @@ impl Job {
             "Executing"
         } else if !self.package_ok {
             "Failed"
+        } else if !self.failed.is_empty() && b.outcome == super::sections::Outcome::Succeeded {
+            // Our model: an entity that fails its references fails the job only if nothing else loaded.
+            if self.failed.len() < self.entities.len() {
+                "PartiallySucceeded"
+            } else {
+                "Failed"
+            }
         } else {
             b.outcome.as_str()
         }
@@ -89,6 +101,18 @@ impl SimState {
                 let Some(&idx) = self.fno_idx.get(&e.entity_set) else {
                     continue;
                 };
+                // A fresh environment: an entity whose map depends on a map whose F&O set has no rows yet (none
+                // before the import, none loaded by an earlier entity of it) fails, and loads nothing.
+                if let Some(missing) = self.missing_dependency(&e.entity_set) {
+                    let msg = format!(
+                        "The value in a field of '{}' is not found in the related table '{missing}': it has no rows yet (import it first).",
+                        e.name
+                    );
+                    if let Some(job) = self.jobs.get_mut(&id) {
+                        job.failed.push((e.name.clone(), msg));
+                    }
+                    continue;
+                }
                 let mut budget = e.target_errors;
                 let targets: Vec<u16> = if self.fno[idx].company_specific {
                     (0..self.companies.len() as u16).collect()
@@ -114,10 +138,79 @@ impl SimState {
         }
     }
 
-    fn new_job(&mut self, id: String, import: bool, group: &str, package_ok: bool, company: Option<String>) {
+    /// The F&O set of a map that the map loading `entity_set` depends on and that has no rows, if any.
+    fn missing_dependency(&self, entity_set: &str) -> Option<String> {
+        let map = self
+            .scenario
+            .maps
+            .iter()
+            .find(|m| m.source.eq_ignore_ascii_case(entity_set))?;
+        map.depends_on.iter().find_map(|dep| {
+            let d = self.scenario.maps.iter().find(|m| &m.name == dep)?;
+            let &idx = self.fno_idx.get(&d.source)?;
+            self.fno[idx].is_empty().then(|| d.source.clone())
+        })
+    }
+
+    /// The entities an import runs, in order: the package's (its manifest's import order), each with the
+    /// group's definition of that name when it has one, else loading nothing into the F&O set of that name;
+    /// then the group's entities the package does not name (our model).
+    fn import_entities(
+        &self,
+        group: Option<&super::sections::GroupDef>,
+        package: &[String],
+    ) -> Vec<DmfEntity> {
+        let defined = group.map(|g| g.entities.as_slice()).unwrap_or_default();
+        let norm = |s: &str| {
+            s.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .collect::<String>()
+        };
+        let mut out: Vec<DmfEntity> = package
+            .iter()
+            .map(|name| {
+                defined
+                    .iter()
+                    .find(|d| d.name.eq_ignore_ascii_case(name))
+                    .cloned()
+                    .unwrap_or_else(|| DmfEntity {
+                        name: name.clone(),
+                        entity_set: self
+                            .fno_idx
+                            .keys()
+                            .find(|k| norm(k) == norm(name))
+                            .cloned()
+                            .unwrap_or_else(|| name.clone()),
+                        rows: super::scenario::Rows::Shared(0),
+                        target_errors: 0,
+                        staging_errors: 0,
+                    })
+            })
+            .collect();
+        for d in defined {
+            if !out.iter().any(|e| e.name.eq_ignore_ascii_case(&d.name)) {
+                out.push(d.clone());
+            }
+        }
+        out
+    }
+
+    fn new_job(
+        &mut self,
+        id: String,
+        import: bool,
+        group: &str,
+        package: Option<&[String]>,
+        company: Option<String>,
+    ) {
         let g = self.scenario.dmf.definition_groups.get(group);
         let behaviour = g.map_or_else(|| self.scenario.dmf.default_job.clone(), |g| g.job.clone());
-        let entities = g.map(|g| g.entities.clone()).unwrap_or_default();
+        let package_ok = package.is_some() || !import;
+        let entities = match package {
+            Some(p) if import => self.import_entities(g, p),
+            _ => g.map(|g| g.entities.clone()).unwrap_or_default(),
+        };
         let job = Job {
             id: id.clone(),
             import,
@@ -128,6 +221,7 @@ impl SimState {
             loaded: false,
             generate: HashMap::new(),
             company,
+            failed: Vec::new(),
         };
         self.jobs.insert(id, job);
     }
@@ -264,8 +358,13 @@ pub async fn action(app: App, base: &str, action: &str, body: Value) -> Response
                         .nth(1)
                         .and_then(|r| r.split('?').next())
                         .unwrap_or("");
-                    let ok = st.blobs.contains_key(blob);
-                    st.new_job(id.clone(), true, &group, ok, legal);
+                    // The package is read as the service reads it: an unreadable one fails the job.
+                    let package = st
+                        .blobs
+                        .get(blob)
+                        .and_then(|b| crate::util::dmf_package::read(b).ok())
+                        .map(|m| m.entity_names());
+                    st.new_job(id.clone(), true, &group, package.as_deref(), legal);
                     st.effect(format!("dmf.import:{id}"));
                 }
                 id
@@ -281,8 +380,26 @@ pub async fn action(app: App, base: &str, action: &str, body: Value) -> Response
                     .unwrap_or_else(|| st.next_guid());
                 // "Execution Id if it is a rerun" (§3): a known id runs the export again.
                 {
-                    st.new_job(id.clone(), false, &group, true, legal);
-                    st.blobs.insert(format!("{id}.zip"), EMPTY_ZIP.to_vec());
+                    st.new_job(id.clone(), false, &group, None, legal);
+                    let names: Vec<(String, i64)> = st
+                        .jobs
+                        .get(&id)
+                        .map(|j| {
+                            j.entities
+                                .iter()
+                                .zip(1..)
+                                .map(|(e, n)| (e.name.clone(), n))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let entities: Vec<(&str, i64, i64, i64)> =
+                        names.iter().map(|(n, k)| (n.as_str(), 1, 1, *k)).collect();
+                    let zip = if entities.is_empty() {
+                        EMPTY_ZIP.to_vec()
+                    } else {
+                        crate::util::dmf_package::build_package(&group, None, &entities)
+                    };
+                    st.blobs.insert(format!("{id}.zip"), zip);
                     st.effect(format!("dmf.export:{id}"));
                 }
                 id
@@ -322,6 +439,9 @@ pub async fn action(app: App, base: &str, action: &str, body: Value) -> Response
                         }
                     }
                 }
+                for (entity, message) in &j.failed {
+                    out.push(json!({"entityName": entity, "errorMessage": message, "recordKey": "", "stage": "Target"}));
+                }
                 if !j.package_ok {
                     out.push(json!({"entityName": "", "errorMessage": "The package could not be read from the package URL.", "recordKey": "", "stage": "Staging"}));
                 }
@@ -339,7 +459,8 @@ pub async fn action(app: App, base: &str, action: &str, body: Value) -> Response
                 let has = j
                     .entities
                     .iter()
-                    .any(|e| e.name.eq_ignore_ascii_case(&entity) && e.target_errors > 0);
+                    .any(|e| e.name.eq_ignore_ascii_case(&entity) && e.target_errors > 0)
+                    || j.failed.iter().any(|(n, _)| n.eq_ignore_ascii_case(&entity));
                 if has {
                     j.generate.entry(entity.to_lowercase()).or_insert(now);
                 }

@@ -58,6 +58,8 @@ pub struct RunState {
     pub installs: Vec<InstallView>,
     /// Plug-in steps and flows the run turned off, by `env/kind/id`, first prior state kept.
     pub automation: BTreeMap<String, AutomationView>,
+    /// Exported packages kept as evidence, in journal order.
+    pub downloads: Vec<DownloadView>,
     /// The latest row-level parity per map and company (`reconcile`), beside the counts.
     pub rows: BTreeMap<ParityKey, RowsView>,
     /// Ranges of `reconcile` reads journaled as wholly read: (step, map, company, side, range).
@@ -461,6 +463,8 @@ impl RunState {
                 sha256,
                 execution_id,
                 result,
+                environment,
+                record_count,
             } => {
                 let view = InstallView {
                     at,
@@ -470,6 +474,9 @@ impl RunState {
                     sha256: sha256.clone(),
                     execution_id: execution_id.clone(),
                     result: result.clone(),
+                    environment: environment.clone(),
+                    record_count: *record_count,
+                    record: None,
                 };
                 self.step_mut(step).install = Some(view.clone());
                 self.installs.push(view);
@@ -518,6 +525,50 @@ impl RunState {
                 if let Some(v) = self.automation.get_mut(&format!("{env}/{kind}/{id}")) {
                     v.restored_at = Some(at);
                     v.restored_by = step.clone();
+                }
+            }
+            Event::PackageDownloaded {
+                step,
+                execution_id,
+                package,
+                file,
+                sha256,
+                bytes,
+            } => {
+                self.downloads.push(DownloadView {
+                    at,
+                    step: step.clone(),
+                    execution_id: execution_id.clone(),
+                    package: package.clone(),
+                    file: file.clone(),
+                    sha256: sha256.clone(),
+                    bytes: *bytes,
+                });
+            }
+            Event::InstallRecordWrite {
+                step,
+                execution_id,
+                target,
+                status,
+                detail,
+            } => {
+                let text = if detail.is_empty() {
+                    format!("{target}: {status}")
+                } else {
+                    format!("{target}: {status}: {detail}")
+                };
+                if let Some(v) = self
+                    .installs
+                    .iter_mut()
+                    .rev()
+                    .find(|i| &i.step == step && &i.execution_id == execution_id)
+                {
+                    v.record = Some(text.clone());
+                }
+                if let Some(v) = self.step_mut(step).install.as_mut()
+                    && &v.execution_id == execution_id
+                {
+                    v.record = Some(text);
                 }
             }
             Event::RowsReconciled {

@@ -529,6 +529,8 @@ fn alerts_logs_installs_resume_and_lease_takeover() {
             sha256: "ff".into(),
             execution_id: "e1".into(),
             result: "Succeeded".into(),
+            environment: String::new(),
+            record_count: None,
         },
     );
     f.push(

@@ -76,6 +76,24 @@ pub struct InstallView {
     pub sha256: String,
     pub execution_id: String,
     pub result: String,
+    /// The F&O environment imported into (empty for older journals).
+    pub environment: String,
+    pub record_count: Option<u64>,
+    /// The install record's write (`record_install`): `target: written` / `target: failed: ...`, if any.
+    pub record: Option<String>,
+}
+
+/// An exported package kept as evidence (`dmf.export` with `download: true`).
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct DownloadView {
+    pub at: DateTime<Utc>,
+    pub step: StepId,
+    pub execution_id: String,
+    pub package: String,
+    /// Relative to the journal's folder.
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
 }
 
 #[derive(Serialize, Clone, Debug, PartialEq)]

@@ -388,6 +388,42 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
             "ALERT",
             format!("[{}] {message}", name(severity)),
         ),
+        Event::PackageDownloaded {
+            step,
+            execution_id,
+            package,
+            file,
+            sha256,
+            bytes,
+        } => (
+            Some(step),
+            Fact,
+            "download",
+            format!(
+                "{}: exported package {package} ({execution_id}) kept as {file}, {bytes} bytes, sha256 {sha256}",
+                who(step)
+            ),
+        ),
+        Event::InstallRecordWrite {
+            step,
+            execution_id,
+            target,
+            status,
+            detail,
+        } => (
+            Some(step),
+            Fact,
+            "install",
+            format!(
+                "{}: install record of execution {execution_id} to {target}: {status}{}",
+                who(step),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            ),
+        ),
         Event::InstallRecord {
             step,
             package,
@@ -395,6 +431,7 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
             sha256,
             execution_id,
             result,
+            ..
         } => (
             Some(step),
             Fact,

@@ -1,5 +1,6 @@
 //! Small helpers every layer may use; this module depends on nothing of the crate.
 
+pub mod dmf_package;
 pub mod duration;
 
 use base64::Engine as _;

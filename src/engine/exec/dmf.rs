@@ -5,9 +5,10 @@
 //! `status(executionId)` first; `Unknown` means the service never saw it, so it is submitted with the same id
 //! (the service dedupes anyway); any other status is polled and finished, never re-submitted.
 //!
-//! Imports: `package_file` resolves against the runbook's directory; the package's entities are the data files
-//! named in its zip directory (every file but `Manifest.xml` and `PackageHeader.xml`, extension dropped), each
-//! checked for staging and target errors. "Succeeded" with target errors and "PartiallySucceeded" are failures
+//! Imports: `package_file` resolves against the runbook's directory; before anything is sent the bytes are checked
+//! (`dmf_import::check_package`: the `package_sha256` pin, the manifest's version and entity order) and any error
+//! refuses the step. The package's entities are its manifest's, in import order, each checked for staging and
+//! target errors. "Succeeded" with target errors and "PartiallySucceeded" are failures
 //! with the service's details. Every import that reaches a verdict journals one `InstallRecord` (package name =
 //! file stem, version = `package_version` or `unversioned`, sha256, executionId, result) and, with
 //! `record_install`, writes the same row to that F&O entity (looked up by `ExecutionId` first, so a resumed
@@ -19,53 +20,13 @@ use serde_json::json;
 
 use super::{Mode, Res, StepCtx, fail, fail_because, interpolate_step, log, poll, progress};
 use crate::connectors::ConnectorError;
-use crate::connectors::dmf::{DmfClient, ExecutionStatus, ExportRequest, ImportRequest, package_sha256};
+use crate::connectors::dmf::{DmfClient, ExecutionStatus, ExportRequest, ImportRequest};
 use crate::connectors::fno::eq_filter;
+use crate::connectors::install_table;
 use crate::connectors::transport::{Idempotency, Request};
 use crate::engine::event::{Event, Handle, LogLevel};
 use crate::runbook::steps as kind;
 use crate::runbook::{Step, StepKind};
-
-/// The data files of a zip package (see the module docs); empty when the central directory is unreadable.
-pub fn package_entities(zip: &[u8]) -> Vec<String> {
-    let u16_at = |i: usize| {
-        zip.get(i..i + 2)
-            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
-    };
-    let u32_at = |i: usize| {
-        zip.get(i..i + 4)
-            .and_then(|b| usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok())
-    };
-    let Some(eocd) = (0..zip.len().saturating_sub(21))
-        .rev()
-        .find(|&i| zip.get(i..i + 4) == Some(&[0x50, 0x4b, 0x05, 0x06][..]))
-    else {
-        return Vec::new();
-    };
-    let (Some(count), Some(mut at)) = (u16_at(eocd + 10), u32_at(eocd + 16)) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for _ in 0..count {
-        if zip.get(at..at + 4) != Some(&[0x50, 0x4b, 0x01, 0x02][..]) {
-            break;
-        }
-        let (Some(n), Some(x), Some(c)) = (u16_at(at + 28), u16_at(at + 30), u16_at(at + 32)) else {
-            break;
-        };
-        if let Some(name) = zip.get(at + 46..at + 46 + n) {
-            let name = String::from_utf8_lossy(name).into_owned();
-            let base = name.rsplit('/').next().unwrap_or(&name).to_owned();
-            let lower = base.to_ascii_lowercase();
-            if !base.is_empty() && lower != "manifest.xml" && lower != "packageheader.xml" {
-                let stem = base.rsplit_once('.').map_or(base.as_str(), |(s, _)| s);
-                out.push(stem.to_owned());
-            }
-        }
-        at += 46 + n + x + c;
-    }
-    out
-}
 
 fn execution_id(handle: Option<&Handle>) -> Res<String> {
     handle
@@ -95,6 +56,7 @@ pub async fn export(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         definition_group,
         package,
         legal_entity,
+        download,
     }) = &step.kind
     else {
         return Err(fail("not a dmf.export step"));
@@ -133,10 +95,80 @@ pub async fn export(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         LogLevel::Info,
         format!("exported {package_name} ({id}) to {path}"),
     );
-    Ok(BTreeMap::from([
-        ("execution_id".to_owned(), id),
+    let mut outputs = BTreeMap::from([
+        ("execution_id".to_owned(), id.clone()),
         ("package_path".to_owned(), path),
-    ]))
+    ]);
+    if *download {
+        let (file, sha256) = keep_export(ctx, &dmf, &out.package_url, &id, &package_name).await?;
+        outputs.insert("package_file".to_owned(), file);
+        outputs.insert("package_sha256".to_owned(), sha256);
+    }
+    Ok(outputs)
+}
+
+/// Downloads an exported package into `evidence/<run>/` beside the journal (written to a `.part` file, then
+/// renamed) and journals it with its sha256. Returns the file (relative to the journal's folder) and the hash.
+async fn keep_export(
+    ctx: &StepCtx,
+    dmf: &DmfClient,
+    url: &str,
+    id: &str,
+    package_name: &str,
+) -> Res<(String, String)> {
+    let bytes = dmf.download(url, &ctx.cancel).await?;
+    let sha256 = crate::util::sha256_hex(&bytes);
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let rel = format!(
+        "evidence/{}/{}-{}.zip",
+        safe(ctx.run_id.as_str()),
+        safe(ctx.step.id.as_str()),
+        safe(package_name)
+    );
+    let path = ctx.work_dir.join(&rel);
+    let dir = path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let io = |e: std::io::Error| {
+        fail(format!(
+            "cannot keep the exported package as {}: {e}",
+            path.display()
+        ))
+    };
+    tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+    let part = path.with_extension("zip.part");
+    tokio::fs::write(&part, &bytes).await.map_err(io)?;
+    tokio::fs::rename(&part, &path).await.map_err(io)?;
+    ctx.emit
+        .durable(Event::PackageDownloaded {
+            step: ctx.step.id.clone(),
+            execution_id: id.to_owned(),
+            package: package_name.to_owned(),
+            file: rel.clone(),
+            sha256: sha256.clone(),
+            bytes: bytes.len() as u64,
+        })
+        .await?;
+    log(
+        ctx,
+        LogLevel::Info,
+        format!(
+            "kept the exported package as {rel} ({} bytes, sha256 {sha256})",
+            bytes.len()
+        ),
+    );
+    Ok((rel, sha256))
 }
 
 struct Package {
@@ -147,7 +179,10 @@ struct Package {
 }
 
 pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode) -> Res {
-    let StepKind::DmfImport(kind::DmfImport {
+    let StepKind::DmfImport(spec) = &step.kind else {
+        return Err(fail("not a dmf.import step"));
+    };
+    let kind::DmfImport {
         env,
         definition_group,
         package_file,
@@ -155,10 +190,8 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         legal_entity,
         overwrite,
         record_install,
-    }) = &step.kind
-    else {
-        return Err(fail("not a dmf.import step"));
-    };
+        ..
+    } = spec;
     let id = execution_id(handle)?;
     if let Some(why) = crate::runbook::steps::dmf_import::package_path_problem(package_file) {
         return Err(fail(format!("package_file `{package_file}` {why}")));
@@ -183,22 +216,79 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
     let bytes = tokio::fs::read(&path)
         .await
         .map_err(|e| fail(format!("cannot read package {}: {e}", path.display())))?;
+    // The pin, the manifest and its order are checked on the very bytes about to be uploaded: the file may have
+    // changed since the run was validated.
+    let check = kind::dmf_import::check_package(&ctx.runbook, spec, &bytes);
+    let errors = check.errors();
+    if !errors.is_empty() {
+        return Err(fail(format!(
+            "package refused, nothing was sent: {}",
+            errors.join("; ")
+        )));
+    }
+    let entities = check
+        .manifest
+        .as_ref()
+        .map(crate::util::dmf_package::Manifest::entity_names)
+        .unwrap_or_default();
     let pkg = Package {
         name: path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
         version: package_version.clone().unwrap_or_else(|| "unversioned".into()),
-        sha256: package_sha256(&bytes),
+        sha256: check.sha256,
         bytes,
     };
+    let record_count = crate::util::dmf_package::record_count(&pkg.bytes);
+    let environment = {
+        let host = ctx
+            .envs
+            .transport(env)
+            .ok()
+            .and_then(|t| t.base_url().host_str().map(str::to_owned))
+            .unwrap_or_default();
+        format!("{env}@{host}")
+    };
+    // A retry after the install record failed: the import already succeeded (its InstallRecord is journaled), so
+    // only the record is written again, under the import's execution id. The import is never repeated.
+    if let Some(r) = record_install {
+        let done = ctx
+            .state
+            .read()
+            .installs
+            .iter()
+            .rev()
+            .find(|i| i.step == ctx.step.id && i.sha256 == pkg.sha256 && i.result == "Succeeded")
+            .map(|i| i.execution_id.clone());
+        if let Some(done) = done {
+            log(
+                ctx,
+                LogLevel::Info,
+                format!(
+                    "import {done} already succeeded: writing its install record only, not importing again"
+                ),
+            );
+            record(ctx, r, &pkg, &done, "Succeeded", &environment, record_count)
+                .await
+                .map_err(|e| {
+                    fail(format!(
+                        "import {done} succeeded, but its install record could not be written: {e}"
+                    ))
+                })?;
+            return Ok(BTreeMap::from([
+                ("execution_id".to_owned(), done),
+                ("sha256".to_owned(), pkg.sha256),
+            ]));
+        }
+    }
     let dmf = ctx.envs.scoped(Some(&ctx.step.id)).dmf(env)?;
     let req = ImportRequest {
         definition_group: interpolate_step(ctx, definition_group)?,
         execution_id: id.clone(),
         legal_entity: legal_entity.clone().unwrap_or_default(),
         overwrite: *overwrite,
-        entities: package_entities(&pkg.bytes),
+        entities,
     };
     let known =
         mode == Mode::Reconcile && !matches!(dmf.status(&id, &ctx.cancel).await?, ExecutionStatus::Unknown);
@@ -243,11 +333,13 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
                 sha256: pkg.sha256.clone(),
                 execution_id: id.clone(),
                 result: result.clone(),
+                environment: environment.clone(),
+                record_count,
             })
             .await?;
     }
     let written = match record_install {
-        Some(r) => write_record(ctx, &r.env, &r.entity, &pkg, &id, &result).await,
+        Some(r) => record(ctx, r, &pkg, &id, &result, &environment, record_count).await,
         None => Ok(()),
     };
     match (failure, written) {
@@ -262,8 +354,79 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
     }
 }
 
+/// Writes the install record as its own journaled operation: `intent` before, `written` or `failed` after. Its
+/// handle is the import's execution id: the target is asked for a row with it before one is written.
+async fn record(
+    ctx: &StepCtx,
+    r: &kind::RecordInstall,
+    pkg: &Package,
+    id: &str,
+    result: &str,
+    environment: &str,
+    record_count: Option<u64>,
+) -> Result<(), String> {
+    let env_kind = ctx
+        .runbook
+        .environments
+        .get(&r.env)
+        .map(|e| e.kind)
+        .ok_or_else(|| format!("no environment `{}`", r.env))?;
+    let target = r.target(env_kind)?;
+    let described = target.describe(&r.env);
+    let journal = |status: &str, detail: String| Event::InstallRecordWrite {
+        step: ctx.step.id.clone(),
+        execution_id: id.to_owned(),
+        target: described.clone(),
+        status: status.to_owned(),
+        detail,
+    };
+    ctx.emit
+        .durable(journal("intent", String::new()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let row = install_table::InstallRow {
+        package: pkg.name.clone(),
+        version: pkg.version.clone(),
+        sha256: pkg.sha256.clone(),
+        execution_id: id.to_owned(),
+        environment: environment.to_owned(),
+        imported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        imported_by: ctx.run_operator.clone(),
+        record_count,
+        status: install_table::status_of(result).to_owned(),
+        notes: format!(
+            "runbook {} run {} step {}: DMF {result}",
+            ctx.runbook.runbook,
+            ctx.run_id.as_str(),
+            ctx.step.id
+        ),
+    };
+    let outcome = match &target {
+        kind::dmf_import::RecordTarget::Fno { entity } => {
+            write_fno(ctx, &r.env, entity, pkg, id, result).await
+        }
+        kind::dmf_import::RecordTarget::Dataverse { table } => {
+            let dv = ctx
+                .envs
+                .scoped(Some(&ctx.step.id))
+                .dataverse(&r.env)
+                .map_err(|e| e.to_string())?;
+            install_table::write(&dv, table, &row, &ctx.cancel)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    };
+    let event = match &outcome {
+        Ok(()) => journal("written", String::new()),
+        Err(e) => journal("failed", e.clone()),
+    };
+    ctx.emit.durable(event).await.map_err(|e| e.to_string())?;
+    outcome
+}
+
 /// Writes the install record to an F&O entity unless a row with this executionId exists.
-async fn write_record(
+async fn write_fno(
     ctx: &StepCtx,
     env: &str,
     entity: &str,
@@ -303,20 +466,4 @@ async fn write_record(
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entities_come_from_the_zip_directory() {
-        let zip = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/runbooks/packages/reference-data.zip"
-        ))
-        .unwrap();
-        assert_eq!(package_entities(&zip), vec!["Customer groups".to_owned()]);
-        assert!(package_entities(b"not a zip").is_empty());
-    }
 }

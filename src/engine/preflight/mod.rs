@@ -24,6 +24,7 @@ mod dualwrite;
 mod entities;
 mod envs;
 mod headroom;
+mod install_table;
 mod lookups;
 mod packages;
 mod reach;
@@ -42,6 +43,8 @@ pub struct PreflightOptions<'a> {
     pub vars: &'a dyn EnvLookup,
     /// `--sim`/`--sim-url`: every environment's requests and tokens go to this base URL.
     pub sim_url: Option<String>,
+    /// `--create-install-table`: create a missing Dataverse install table (never done otherwise).
+    pub create_install_table: bool,
 }
 
 /// One environment as the checks see it.
@@ -95,6 +98,7 @@ pub enum Check {
     Automation,
     DmfGroups,
     Packages,
+    InstallTable,
     DualWrite,
     Webhook,
     Clock,
@@ -102,7 +106,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 12] = [
+    pub const ALL: [Check; 13] = [
         Check::Token,
         Check::Reach,
         Check::Entities,
@@ -111,6 +115,7 @@ impl Check {
         Check::Automation,
         Check::DmfGroups,
         Check::Packages,
+        Check::InstallTable,
         Check::DualWrite,
         Check::Webhook,
         Check::Clock,
@@ -127,6 +132,7 @@ impl Check {
             Check::Automation => automation::run(cx).await,
             Check::DmfGroups => dmf::run(cx).await,
             Check::Packages => packages::run(cx),
+            Check::InstallTable => install_table::run(cx).await,
             Check::DualWrite => dualwrite::run(cx).await,
             Check::Webhook => webhook::run(cx).await,
             Check::Clock => clock::run(cx),

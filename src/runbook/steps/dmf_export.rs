@@ -17,6 +17,10 @@ pub struct DmfExport {
     pub package: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_entity: Option<String>,
+    /// Download the exported package (its blob link expires in days) into `evidence/<run>/` beside the journal,
+    /// hashed (sha256) and journaled, so the audit holds the very bytes of the snapshot.
+    #[serde(default, skip_serializing_if = "crate::runbook::model::is_false")]
+    pub download: bool,
 }
 
 impl Kind for DmfExport {

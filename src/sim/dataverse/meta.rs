@@ -432,3 +432,121 @@ pub async fn csdl(axum::extract::State(app): axum::extract::State<App>) -> Respo
     });
     (StatusCode::OK, [("content-type", "application/xml")], xml).into_response()
 }
+
+/// `POST EntityDefinitions`: creates a table from an `EntityMetadata` body (Microsoft Learn, "Create and update
+/// table definitions using the Web API"): `SchemaName` and exactly one `StringAttributeMetadata` with
+/// `IsPrimaryName: true` in `Attributes` are required; 204 with `OData-EntityId`. Our model: the logical name is
+/// the schema name in lower case, the entity set is the logical name plus `s`, the primary id column is
+/// `<logical>id`; a name that is taken is 400 `0x80047013`; the other properties are accepted and not kept.
+pub fn create_table(app: &App, base: &str, body: &Value) -> Response {
+    let Some(schema) = body
+        .get("SchemaName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return bad("The SchemaName of the entity is missing.");
+    };
+    let primary: Vec<&Value> = body
+        .get("Attributes")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|c| c.get("IsPrimaryName").and_then(Value::as_bool) == Some(true))
+                .collect()
+        })
+        .unwrap_or_default();
+    let [p] = primary.as_slice() else {
+        return bad("The entity must have exactly one primary name attribute (IsPrimaryName).");
+    };
+    if p.get("@odata.type").and_then(Value::as_str) != Some("Microsoft.Dynamics.CRM.StringAttributeMetadata")
+    {
+        return bad("The primary name attribute must be a StringAttributeMetadata.");
+    }
+    let Some(pname) = p.get("SchemaName").and_then(Value::as_str) else {
+        return bad("The SchemaName of the primary name attribute is missing.");
+    };
+    let logical = schema.to_ascii_lowercase();
+    let pname = pname.to_ascii_lowercase();
+    let made = app.with(|st| {
+        if st.dv.iter().any(|t| t.logical == logical) {
+            return Err(());
+        }
+        let def = crate::sim::sections::EntityDef {
+            id: Some(format!("{logical}id")),
+            logical_name: Some(logical.clone()),
+            primary_name: Some(pname.clone()),
+            fields: std::collections::BTreeMap::from([(pname.clone(), "text".to_owned())]),
+            ..Default::default()
+        };
+        let set = format!("{logical}s");
+        let t = Table::new(
+            &set,
+            crate::sim::scenario::Side::Dataverse,
+            &def,
+            &st.companies,
+            st.scenario.seed,
+        );
+        st.dv_idx.insert(set, st.dv.len());
+        st.dv.push(t);
+        st.effect(format!("dataverse.create_table:{logical}"));
+        Ok(metadata_id(st.scenario.seed, &logical, ""))
+    });
+    match made {
+        Ok(id) => entity_id_response(&format!("{base}/EntityDefinitions({id})")),
+        Err(()) => super::super::server::json_error(
+            StatusCode::BAD_REQUEST,
+            "0x80047013",
+            &format!("An entity with the specified name {schema} already exists."),
+        ),
+    }
+}
+
+/// `POST EntityDefinitions(LogicalName='t')/Attributes`: adds a column (Microsoft Learn, "Create columns"), 204
+/// with `OData-EntityId`. String, Memo, Integer and DateTime columns are modelled; other types are 501.
+pub fn create_column(app: &App, base: &str, seg: &str, body: &Value) -> Response {
+    let ty = body.get("@odata.type").and_then(Value::as_str).unwrap_or("");
+    let kind = match ty.trim_start_matches('#') {
+        "Microsoft.Dynamics.CRM.StringAttributeMetadata" | "Microsoft.Dynamics.CRM.MemoAttributeMetadata" => {
+            crate::sim::tables::FieldKind::Text
+        }
+        "Microsoft.Dynamics.CRM.IntegerAttributeMetadata" => crate::sim::tables::FieldKind::Int,
+        "Microsoft.Dynamics.CRM.DateTimeAttributeMetadata" => crate::sim::tables::FieldKind::Date,
+        "" => return bad("The @odata.type of the attribute is missing."),
+        other => return not_modelled(&format!("Creating a column of type {other}")),
+    };
+    let Some(name) = body
+        .get("SchemaName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return bad("The SchemaName of the attribute is missing.");
+    };
+    let name = name.to_ascii_lowercase();
+    let done = app.with(|st| {
+        let logical = match find_table(st, seg) {
+            Ok(t) => t.logical.clone(),
+            Err(r) => return Err(r),
+        };
+        let seed = st.scenario.seed;
+        let Some(t) = st.dv.iter_mut().find(|t| t.logical == logical) else {
+            return Err(bad("no such table"));
+        };
+        if t.gens.iter().any(|(n, _)| *n == name) {
+            return Err(super::super::server::json_error(
+                StatusCode::BAD_REQUEST,
+                "0x80047013",
+                &format!("An attribute with the specified name {name} already exists."),
+            ));
+        }
+        t.gens.push((name.clone(), kind));
+        Ok(metadata_id(seed, &logical, &name))
+    });
+    match done {
+        Ok(id) => entity_id_response(&format!("{base}/{}/Attributes({id})", seg.trim_end_matches('/'))),
+        Err(r) => r,
+    }
+}
+
+fn entity_id_response(link: &str) -> Response {
+    (StatusCode::NO_CONTENT, [("OData-EntityId", link.to_owned())]).into_response()
+}

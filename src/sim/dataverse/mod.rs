@@ -175,6 +175,10 @@ pub async fn post(
         Err(r) => return r,
     };
     match segs.as_slice() {
+        [s] if s == "EntityDefinitions" => meta::create_table(&app, &base, &body),
+        [s, a] if is_call(s, "EntityDefinitions") && a == "Attributes" => {
+            meta::create_column(&app, &base, s, &body)
+        }
         [s] if is_set(&app, s) && !s.contains('(') => {
             write::create(&app, &base, s, raw.as_deref(), &headers, body)
         }

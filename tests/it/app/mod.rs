@@ -4,6 +4,7 @@ mod demo_kill_resume;
 mod fuzz_regress;
 mod hostile_output;
 mod init;
+mod installs;
 mod preflight;
 mod reconcile_kill;
 mod rehearse;

@@ -462,3 +462,77 @@ async fn the_guardrails_estate_names_each_dual_write_problem_and_the_fixed_runbo
         "{log:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_install_table_is_reported_missing_and_created_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    std::fs::create_dir(dir.path().join("packages")).unwrap();
+    std::fs::copy(
+        format!("{root}/runbooks/packages/reference-data.zip"),
+        dir.path().join("packages/reference-data.zip"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(format!("{root}/{RUNBOOK}")).unwrap();
+    let anchor = "        package_file: packages/reference-data.zip\n";
+    assert!(text.contains(anchor));
+    let with_record = text.replacen(
+        anchor,
+        "        package_file: packages/reference-data.zip\n        record_install: { env: dataverse, table: cutover_packageinstall }\n",
+        1,
+    );
+    let path = dir.path().join("weekend.yaml");
+    std::fs::write(&path, with_record).unwrap();
+    let sim = sim_support::start_sim(scenario("contoso-weekend")).await;
+    let line = |out: &Output| {
+        report(out)["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "install_table")
+            .cloned()
+            .unwrap_or_else(|| panic!("no install_table line: {:#}", report(out)))
+    };
+    let created = || {
+        sim.state()["side_effects"]["dataverse.create_table:cutover_packageinstall"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+
+    let out = preflight_of(path.to_str().unwrap(), &sim.url(), &[], &[]).await;
+    let l = line(&out);
+    assert_eq!(l["status"], "error", "{l:#}");
+    assert!(
+        l["fix"].as_str().unwrap().contains("--create-install-table"),
+        "{l:#}"
+    );
+    assert_eq!(created(), 0, "not created unless asked");
+
+    let out = preflight_of(
+        path.to_str().unwrap(),
+        &sim.url(),
+        &["--create-install-table"],
+        &[],
+    )
+    .await;
+    let l = line(&out);
+    assert_eq!(l["status"], "ok", "{l:#}");
+    assert!(
+        l["message"]
+            .as_str()
+            .unwrap()
+            .contains("table created with its 10 columns"),
+        "{l:#}"
+    );
+    assert_eq!(created(), 1);
+
+    let out = preflight_of(
+        path.to_str().unwrap(),
+        &sim.url(),
+        &["--create-install-table"],
+        &[],
+    )
+    .await;
+    assert!(line(&out)["message"].as_str().unwrap().contains("table exists"));
+    assert_eq!(created(), 1, "an existing table is left alone");
+}

@@ -41,7 +41,10 @@ const POLL: Poll = Poll {
     every: Duration::from_millis(20),
     timeout: Duration::from_secs(20),
 };
-const PACKAGE: &[u8] = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+/// A package the service can read: its manifest names the groups' one entity.
+fn package() -> Vec<u8> {
+    cutover::util::dmf_package::build_package("G", None, &[("Customers V3", 1, 1, 1)])
+}
 
 fn import(group: &str, id: &str) -> ImportRequest {
     ImportRequest {
@@ -61,7 +64,7 @@ async fn a_clean_import_succeeds_once_and_loads_rows() {
         .import(
             &import("CleanImport", "exec-clean-1"),
             "pkg.zip",
-            PACKAGE,
+            &package(),
             POLL,
             &h.cancel,
         )
@@ -78,7 +81,7 @@ async fn a_clean_import_succeeds_once_and_loads_rows() {
             .unwrap(),
         35
     );
-    assert_eq!(package_sha256(PACKAGE).len(), 64);
+    assert_eq!(package_sha256(&package()).len(), 64);
     // The blob upload went out with its SAS, but the journal only has the signature's key.
     let upload = h
         .summaries()
@@ -101,7 +104,7 @@ async fn succeeded_with_target_errors_is_a_failure_with_the_details() {
         .import(
             &import("DirtyImport", "exec-dirty-1"),
             "pkg.zip",
-            PACKAGE,
+            &package(),
             POLL,
             &h.cancel,
         )
@@ -127,7 +130,7 @@ async fn partially_succeeded_is_a_failure() {
         .import(
             &import("PartialImport", "exec-partial-1"),
             "pkg.zip",
-            PACKAGE,
+            &package(),
             POLL,
             &h.cancel,
         )
@@ -148,7 +151,7 @@ async fn a_resumed_engine_polls_a_journaled_import_without_resubmitting() {
         // The first engine uploads and submits, then "dies" before seeing the result.
         let dmf = h.dmf();
         let w = dmf.write_url("exec-resume-1-pkg.zip", &h.cancel).await.unwrap();
-        dmf.upload(&w.blob_url, PACKAGE, &h.cancel).await.unwrap();
+        dmf.upload(&w.blob_url, &package(), &h.cancel).await.unwrap();
         assert_eq!(
             dmf.submit_import(&req, &w.blob_url, &h.cancel).await.unwrap(),
             "exec-resume-1"
@@ -214,7 +217,7 @@ async fn a_submit_with_its_execution_id_is_retried_through_5xx_and_runs_once() {
         .import(
             &import("CleanImport", "exec-5xx-1"),
             "pkg.zip",
-            PACKAGE,
+            &package(),
             POLL,
             &h.cancel,
         )

@@ -83,6 +83,23 @@ fn extra_events() -> Vec<Event> {
             sha256: "ab".into(),
             execution_id: "e".into(),
             result: "Succeeded".into(),
+            environment: "fno@uat.example.com".into(),
+            record_count: Some(3),
+        },
+        Event::PackageDownloaded {
+            step: "x".into(),
+            execution_id: "e".into(),
+            package: "Friday".into(),
+            file: "evidence/r/x-Friday.zip".into(),
+            sha256: "cd".into(),
+            bytes: 22,
+        },
+        Event::InstallRecordWrite {
+            step: "i".into(),
+            execution_id: "e".into(),
+            target: "dataverse:cutover_packageinstall".into(),
+            status: "failed".into(),
+            detail: "404".into(),
         },
         Event::LeaseTakenOver {
             previous_holder: "a".into(),
@@ -152,7 +169,7 @@ fn canonical_writer_equals_the_value_path_for_every_kind() {
         assert_eq!(to_canonical_json(&e).unwrap(), slow, "{e:?}");
         kinds.insert(e.kind());
     }
-    assert_eq!(kinds.len(), 18, "every event kind is covered: {kinds:?}");
+    assert_eq!(kinds.len(), 20, "every event kind is covered: {kinds:?}");
 }
 
 #[test]

@@ -167,6 +167,18 @@ fn a_missing_dmf_package_is_an_error_at_its_line() {
 
     std::fs::create_dir(dir.path().join("packages")).unwrap();
     std::fs::write(dir.path().join("packages/reference-data.zip"), b"PK").unwrap();
+    let bad = cutover().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("cannot be read: it is not a zip archive") && err.contains("but package_sha256 pins"),
+        "{err}"
+    );
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/packages/reference-data.zip"),
+        dir.path().join("packages/reference-data.zip"),
+    )
+    .unwrap();
     let ok = cutover().arg("validate").arg(&path).output().unwrap();
     assert_eq!(
         ok.status.code(),

@@ -4,6 +4,7 @@ mod figures;
 mod hostile;
 mod malformed;
 mod maps_format;
+mod packages;
 mod plan;
 mod props;
 mod schema;

@@ -103,6 +103,7 @@ fn kind() -> impl Strategy<Value = StepKind> {
                 definition_group,
                 package,
                 legal_entity: None,
+                download: false,
             })
         }),
         (maps_sel(), proptest::option::of(any::<bool>())).prop_map(|(maps, initial_sync)| {

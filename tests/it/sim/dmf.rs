@@ -111,10 +111,12 @@ async fn import_round_trip_loads_rows_once_and_reports_target_errors() {
             .await
             .unwrap();
     assert_eq!(r.status(), 403);
+    // A package the service can read: its manifest names the group's entity.
+    let package = cutover::util::dmf_package::build_package("Load", None, &[("Customers V3", 1, 1, 1)]);
     let r =
         d.c.put(&blob)
             .header("x-ms-blob-type", "BlockBlob")
-            .body("PK")
+            .body(package)
             .send()
             .await
             .unwrap();

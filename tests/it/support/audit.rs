@@ -308,6 +308,8 @@ pub fn build_demo_live(dir: &Path, secret: Option<&str>) -> (PathBuf, Vec<Envelo
         sha256: "ab".repeat(32),
         execution_id: "exec-0001".into(),
         result: "Succeeded".into(),
+        environment: String::new(),
+        record_count: None,
     });
     r.done("migrate.import");
     r.at_min(17.0)
