@@ -370,21 +370,37 @@ pub fn classify_keys(
         conn.query_row(sql, [], |r| r.get::<_, i64>(0))
             .map(|n| u64::try_from(n).unwrap_or(0))
     };
+    // One pass over the source side (each key looked up on the target) gives three classes; the target's
+    // size gives the fourth: extra = target keys − matched keys.
+    let (matching, different, missing) = conn.query_row(
+        "SELECT coalesce(sum(t.h = s.h), 0), coalesce(sum(t.h <> s.h), 0), coalesce(sum(t.k IS NULL), 0)
+         FROM src AS s LEFT JOIN tgt AS t ON t.k = s.k",
+        [],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+    )?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let (matching, different, missing) = (n(matching), n(different), n(missing));
+    let target = count("SELECT count(*) FROM tgt")?;
     let counts = ClassCounts {
-        matching: count("SELECT count(*) FROM src JOIN tgt USING (k) WHERE src.h = tgt.h")?,
-        missing: count("SELECT count(*) FROM src WHERE NOT EXISTS (SELECT 1 FROM tgt WHERE tgt.k = src.k)")?,
-        extra: count("SELECT count(*) FROM tgt WHERE NOT EXISTS (SELECT 1 FROM src WHERE src.k = tgt.k)")?,
-        different: count("SELECT count(*) FROM src JOIN tgt USING (k) WHERE src.h <> tgt.h")?,
+        matching,
+        missing,
+        extra: target.saturating_sub(matching + different),
+        different,
     };
     let limit = i64::try_from(sample).unwrap_or(i64::MAX);
     let mut out = Vec::new();
-    let keys = |sql: &str| -> rusqlite::Result<Vec<String>> {
+    // A class with no key needs no sample query (each would scan a whole side to find nothing).
+    let keys = |sql: &str, any: u64| -> rusqlite::Result<Vec<String>> {
+        if any == 0 || limit == 0 {
+            return Ok(Vec::new());
+        }
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt.query_map([limit], |r| r.get::<_, String>(0))?;
         rows.collect()
     };
     for k in keys(
         "SELECT k FROM src WHERE NOT EXISTS (SELECT 1 FROM tgt WHERE tgt.k = src.k) ORDER BY k LIMIT ?1",
+        counts.missing,
     )? {
         out.push(RowDifference {
             class: RowClass::Missing,
@@ -394,6 +410,7 @@ pub fn classify_keys(
     }
     for k in keys(
         "SELECT k FROM tgt WHERE NOT EXISTS (SELECT 1 FROM src WHERE src.k = tgt.k) ORDER BY k LIMIT ?1",
+        counts.extra,
     )? {
         out.push(RowDifference {
             class: RowClass::Extra,
@@ -404,7 +421,9 @@ pub fn classify_keys(
     let mut stmt = conn.prepare(
         "SELECT k, src.v, tgt.v FROM src JOIN tgt USING (k) WHERE src.h <> tgt.h ORDER BY k LIMIT ?1",
     )?;
-    let rows = stmt.query_map([limit], |r| {
+    // LIMIT 0 ends the query before any row is read.
+    let limit_different = if counts.different == 0 { 0 } else { limit };
+    let rows = stmt.query_map([limit_different], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,

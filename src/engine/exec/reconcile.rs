@@ -6,7 +6,8 @@
 //! Memory holds a page per range being read and the per-class sample, whatever the row count.
 //!
 //! Dataverse is read in `ranges` `createdon` ranges at once (the bounds from two one-row reads, split in equal
-//! time; the first and last open-ended so no row falls between), F&O a nextLink after another. Each page goes
+//! time; the first and last open-ended so no row falls between), F&O a nextLink after another, both sides
+//! at the same time. Each page goes
 //! into the scratch file with its range's next link in one transaction, and each finished range is journaled
 //! (`RowsRangeRead`): a run killed part way is re-run on resume, finds its file (same fingerprint), and reads
 //! only what it had not kept.
@@ -435,11 +436,15 @@ pub(super) async fn reconcile_one(
             .cloned()
             .collect()
     };
-    // F&O first (one link after another), then every Dataverse range at once.
-    for r in pending(fno_side) {
-        read_range(r).await?;
-    }
-    futures::future::try_join_all(pending(dv_side).into_iter().map(read_range)).await?;
+    // Both sides at once: F&O one link after another, every Dataverse range at the same time.
+    let fno_chain = async {
+        for r in pending(fno_side) {
+            read_range(r).await?;
+        }
+        Res::Ok(())
+    };
+    let dv_ranges = futures::future::try_join_all(pending(dv_side).into_iter().map(read_range));
+    futures::try_join!(fno_chain, dv_ranges)?;
     let read = scratch
         .ranges()
         .map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;

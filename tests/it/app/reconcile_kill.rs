@@ -1,6 +1,6 @@
 //! A `reconcile` killed part way goes on from what it had read: the real binary is SIGKILLed once in the
-//! middle of the F&O read (slowed by the simulator) and once in the middle of the Dataverse ranges (slowed in
-//! turn), each kill timed by what the step's scratch database says it holds, not by the clock. After each
+//! middle of the F&O read (both sides slowed by the simulator) and once in the middle of the Dataverse ranges
+//! (only they slowed), each kill timed by what the step's scratch database says it holds, not by the clock. After each
 //! resume the simulator's request log shows that nothing already kept was asked for again, and the result
 //! equals an uninterrupted run's over the same data.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -123,13 +123,18 @@ fn kill_when(child: &mut Child, dir: &Path, what: &str, ready: impl Fn(&Ranges) 
     }
 }
 
-fn slow(prefix: &str) -> Faults {
-    Faults(vec![FaultRule {
-        path_prefix: Some(prefix.to_owned()),
-        slow_rate: 1.0,
-        slow_chunk_ms: Some(3),
-        ..FaultRule::default()
-    }])
+fn slow(prefixes: &[&str]) -> Faults {
+    Faults(
+        prefixes
+            .iter()
+            .map(|p| FaultRule {
+                path_prefix: Some((*p).to_owned()),
+                slow_rate: 1.0,
+                slow_chunk_ms: Some(3),
+                ..FaultRule::default()
+            })
+            .collect(),
+    )
 }
 
 /// (source rows, target rows, matching, missing, extra, different, sampled keys) of the journal's reconcile.
@@ -190,7 +195,8 @@ async fn a_killed_reconcile_resumes_from_the_ranges_it_had_read() {
     let journal: PathBuf = dir.join("rows.journal");
 
     // 1. Killed in the middle of the F&O read: some pages in, the next page's link kept.
-    sim.set_faults(slow("/data/CustomersV3"));
+    // Both sides are read at once: both slowed, so neither is done when the F&O range is part read.
+    sim.set_faults(slow(&["/data/CustomersV3", "/api/data/v9.2/accounts"]));
     let mut child = launch(&dir, &url, &journal, false);
     let at_kill = tokio::task::block_in_place(|| {
         kill_when(&mut child, &dir, "a part-read F&O range", |r| {
@@ -214,7 +220,7 @@ async fn a_killed_reconcile_resumes_from_the_ranges_it_had_read() {
     let seen = request_log_with_query(&url).await.len();
 
     // 2. Resumed with the Dataverse ranges slowed: killed once at least one of them is wholly read.
-    sim.set_faults(slow("/api/data/v9.2/accounts"));
+    sim.set_faults(slow(&["/api/data/v9.2/accounts"]));
     let mut child = launch(&dir, &url, &journal, true);
     let at_kill = tokio::task::block_in_place(|| {
         kill_when(&mut child, &dir, "a Dataverse range read", |r| {
