@@ -55,6 +55,9 @@ pub struct Scenario {
     pub live_writes: Vec<LiveWrite>,
     #[serde(default)]
     pub faults: Faults,
+    /// The Synapse Link export of the tables and the Databricks workspace ingesting it (none: no lake).
+    #[serde(default)]
+    pub lake: Option<super::lake::LakeConfig>,
 }
 
 fn default_seed() -> u64 {
@@ -147,6 +150,7 @@ impl Scenario {
             dmf: DmfConfig::default(),
             live_writes: Vec::new(),
             faults: Faults::default(),
+            lake: None,
         }
     }
 
@@ -241,6 +245,29 @@ impl Scenario {
                     "dmf.definition_groups.{g}: unknown F&O entity set {}",
                     e.entity_set
                 ));
+            }
+        }
+        if let Some(l) = &self.lake {
+            if l.interval.0 < 1.0 {
+                return bad("lake.interval must be at least 1s".into());
+            }
+            for c in &l.schema_changes {
+                let defs = match c.side {
+                    Side::Fno => &self.entities.fno,
+                    Side::Dataverse => &self.entities.dataverse,
+                };
+                if !defs.contains_key(&c.entity) {
+                    return bad(format!("lake.schema_changes: unknown {:?} entity {}", c.side, c.entity));
+                }
+                super::tables::FieldKind::parse(&c.kind)
+                    .map_err(|e| SimError::Invalid(format!("lake.schema_changes.{}: {e}", c.field)))?;
+            }
+            if let Some(t) = l
+                .tables
+                .iter()
+                .find(|t| !self.entities.fno.contains_key(*t) && !self.entities.dataverse.contains_key(*t) && t.as_str() != "cdm_companies")
+            {
+                return bad(format!("lake.tables: unknown entity {t}"));
             }
         }
         Ok(())
