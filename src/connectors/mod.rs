@@ -19,6 +19,7 @@
 //! - [`setup`]: one call to build an environment's transport from its runbook settings.
 
 pub mod auth;
+pub mod databricks;
 pub mod dataverse;
 pub mod dmf;
 pub mod dual_write;
@@ -26,6 +27,7 @@ mod error;
 pub mod error_sources;
 pub mod fno;
 pub mod http;
+pub mod lake;
 pub mod metadata;
 pub mod net;
 pub mod notify;

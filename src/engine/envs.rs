@@ -468,6 +468,25 @@ impl EnvScope<'_> {
         Ok(GatewayClient::new(self.of_kind(env, EnvKind::Dualwrite)?).with_identifier(identifier))
     }
 
+    /// The container of an `adls` environment, and its export's root (`folder/` or empty).
+    pub fn blob(&self, env: &str) -> Result<(crate::connectors::lake::BlobClient, String), EnvsError> {
+        let t = self.of_kind(env, EnvKind::Adls)?;
+        let lake = self.envs.info_of(env)?.lake.clone().unwrap_or_default();
+        let root = if lake.folder.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", lake.folder)
+        };
+        Ok((crate::connectors::lake::BlobClient::new(t, &lake.container), root))
+    }
+
+    /// The workspace of a `databricks` environment.
+    pub fn databricks(&self, env: &str) -> Result<crate::connectors::databricks::DatabricksClient, EnvsError> {
+        Ok(crate::connectors::databricks::DatabricksClient::new(
+            self.of_kind(env, EnvKind::Databricks)?,
+        ))
+    }
+
     /// An unauthenticated transport for an absolute URL outside the environments (webhooks, bare `http`
     /// steps). In `--sim` mode the URL is used as written; `notify` sends to the simulator's webhook itself.
     pub fn bare(&self, url: &str) -> Result<Transport, EnvsError> {

@@ -13,6 +13,7 @@ mod error_sources;
 mod gate;
 pub mod handle;
 mod http;
+mod lake;
 mod manual;
 mod maps;
 mod monitor;
@@ -163,6 +164,9 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
         }
         StepKind::Monitor(kind::Monitor { .. }) => monitor::run(ctx, step).await,
         StepKind::Notify(kind::Notify { url, text }) => notify::run(ctx, step, url, text, mode).await,
+        StepKind::LakeCaughtUp(k) => lake::caught_up(ctx, k).await,
+        StepKind::LakeSchemaCheck(k) => lake::schema_check(ctx, k).await,
+        StepKind::LakeFullRefresh(k) => lake::full_refresh(ctx, k, handle, mode).await,
     }
 }
 
@@ -269,8 +273,19 @@ pub(crate) fn interpolate_step(ctx: &StepCtx, text: &str) -> Result<String, VarE
         .read()
         .steps
         .iter()
-        .filter(|v| !v.outputs.is_empty())
-        .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
+        .map(|v| {
+            let mut out = v.outputs.clone();
+            // Every step's times, as `${steps.<id>.started_at}` / `finished_at` (a capture of the same name wins).
+            let rfc = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            if let Some(t) = &v.started_at {
+                out.entry("started_at".into()).or_insert_with(|| rfc(t));
+            }
+            if let Some(t) = &v.finished_at {
+                out.entry("finished_at".into()).or_insert_with(|| rfc(t));
+            }
+            (v.info.id.as_str().to_owned(), out)
+        })
+        .filter(|(_, o)| !o.is_empty())
         .collect();
     let lookup = |n: &str| ctx.envs.var(n);
     let vc = VarContext {

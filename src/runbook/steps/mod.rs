@@ -16,6 +16,7 @@ pub mod dualwrite_maps;
 pub mod dualwrite_run;
 pub mod error_queue;
 pub mod http;
+pub mod lake;
 pub mod manual;
 pub mod monitor;
 pub mod notify;
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::dmf_import::RecordInstall;
 pub use self::http::{HttpExpect, HttpMethod, HttpPoll, PointerMatch, StatusSpec};
+pub use self::lake::{LakeCaughtUp, LakeFullRefresh, LakeSchemaCheck, TableList};
 pub use self::monitor::Alert;
 pub use self::{
     dmf_export::DmfExport, dmf_import::DmfImport, dualwrite_maps::DualwritePause,
@@ -179,6 +181,18 @@ pub enum StepKind {
     #[serde(rename = "notify")]
     #[strum(serialize = "notify")]
     Notify(notify::Notify),
+    /// The Synapse Link export has a closed folder newer than `after`, and the pipeline ingested it.
+    #[serde(rename = "lake.caught_up")]
+    #[strum(serialize = "lake.caught_up")]
+    LakeCaughtUp(lake::LakeCaughtUp),
+    /// The export's `model.json` attributes per table against a baseline: the tables needing a full refresh.
+    #[serde(rename = "lake.schema_check")]
+    #[strum(serialize = "lake.schema_check")]
+    LakeSchemaCheck(lake::LakeSchemaCheck),
+    /// A Lakeflow Connect update refreshing the listed tables in full, confirmed and polled to completion.
+    #[serde(rename = "lake.full_refresh")]
+    #[strum(serialize = "lake.full_refresh")]
+    LakeFullRefresh(lake::LakeFullRefresh),
 }
 
 /// Every `kind:` name, for "did you mean" and the docs.
@@ -205,6 +219,9 @@ impl StepKind {
             StepKind::Reconcile(k) => k,
             StepKind::Monitor(k) => k,
             StepKind::Notify(k) => k,
+            StepKind::LakeCaughtUp(k) => k,
+            StepKind::LakeSchemaCheck(k) => k,
+            StepKind::LakeFullRefresh(k) => k,
         }
     }
 
@@ -230,7 +247,7 @@ mod tests {
         let k: StepKind = serde_saphyr::from_str(text).expect("a wait step");
         assert_eq!(k.name(), "wait");
         assert_eq!(serde_json::to_value(&k).expect("serialises")["kind"], "wait");
-        assert_eq!(STEP_KINDS.len(), 17);
+        assert_eq!(STEP_KINDS.len(), 20);
         assert!(STEP_KINDS.contains(&"dualwrite.pause") && STEP_KINDS.contains(&"dmf.import"));
     }
 }

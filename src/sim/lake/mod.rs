@@ -274,6 +274,20 @@ fn observe(st: &mut super::world::SimState, now: f64) {
     if lake.last_obs.is_some_and(|o| t <= o) {
         return;
     }
+    // Every exported table is known (with its declared columns) before any folder lists the schema.
+    let sides: [(Side, &Vec<Table>); 2] = [(Side::Fno, &st.fno), (Side::Dataverse, &st.dv)];
+    for (side, list) in sides {
+        for (index, table) in list.iter().enumerate() {
+            if exported(&lake.cfg, table) {
+                lake.tables.entry(export_name(table)).or_insert_with(|| ExportTable {
+                    side,
+                    index,
+                    columns: declared_columns(table),
+                    seen: HashMap::new(),
+                });
+            }
+        }
+    }
     let interval = lake.cfg.interval.0.max(1.0);
     let eff = (t - lake.lag).max(0.0);
     let k_now = (eff / interval).floor() as u64;
