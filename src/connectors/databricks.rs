@@ -46,7 +46,10 @@ pub struct StatementInfo {
 
 impl StatementInfo {
     pub fn is_terminal(&self) -> bool {
-        matches!(self.state.as_str(), "SUCCEEDED" | "FAILED" | "CANCELED" | "CLOSED")
+        matches!(
+            self.state.as_str(),
+            "SUCCEEDED" | "FAILED" | "CANCELED" | "CLOSED"
+        )
     }
 }
 
@@ -90,7 +93,10 @@ fn statement(env: &str, call: &str, v: &Value) -> Result<StatementInfo> {
         .as_str()
         .ok_or_else(|| ConnectorError::bad_body(env, call, "no status.state"))?;
     let error = v["status"]["error"]["message"].as_str().map(|m| {
-        match v["status"]["sql_state"].as_str().or(v["status"]["sqlState"].as_str()) {
+        match v["status"]["sql_state"]
+            .as_str()
+            .or(v["status"]["sqlState"].as_str())
+        {
             Some(s) => format!("{m} (SQLSTATE {s})"),
             None => m.to_owned(),
         }
@@ -134,7 +140,12 @@ impl DatabricksClient {
     /// Starts an update; `full_refresh_selection` lists the tables refreshed in full. Not retried (a
     /// second update must not start): the caller journals its intent first and asks the pipeline after a
     /// lost answer.
-    pub async fn start_update(&self, pipeline: &str, tables: &[String], cancel: &CancellationToken) -> Result<String> {
+    pub async fn start_update(
+        &self,
+        pipeline: &str,
+        tables: &[String],
+        cancel: &CancellationToken,
+    ) -> Result<String> {
         let call = "databricks.start_update";
         let body = if tables.is_empty() {
             json!({"full_refresh": false})
@@ -151,7 +162,12 @@ impl DatabricksClient {
     }
 
     /// One update's state.
-    pub async fn get_update(&self, pipeline: &str, update: &str, cancel: &CancellationToken) -> Result<UpdateInfo> {
+    pub async fn get_update(
+        &self,
+        pipeline: &str,
+        update: &str,
+        cancel: &CancellationToken,
+    ) -> Result<UpdateInfo> {
         let call = "databricks.get_update";
         let req = Request::get(
             call,
@@ -172,7 +188,11 @@ impl DatabricksClient {
     }
 
     /// The pipeline's latest updates (`latest_updates`), newest first.
-    pub async fn latest_updates(&self, pipeline: &str, cancel: &CancellationToken) -> Result<Vec<UpdateInfo>> {
+    pub async fn latest_updates(
+        &self,
+        pipeline: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<UpdateInfo>> {
         let call = "databricks.get_pipeline";
         let req = Request::get(call, format!("/api/2.0/pipelines/{}", enc(pipeline)));
         let resp = self.t.send(req, cancel).await?;
@@ -192,7 +212,7 @@ impl DatabricksClient {
                     .collect()
             })
             .unwrap_or_default();
-        out.sort_by(|a, b| b.creation_time.cmp(&a.creation_time));
+        out.sort_by_key(|u| std::cmp::Reverse(u.creation_time));
         Ok(out)
     }
 
@@ -238,12 +258,19 @@ impl DatabricksClient {
     /// Rows of a further result chunk.
     pub async fn chunk(&self, id: &str, index: u64, cancel: &CancellationToken) -> Result<Vec<Vec<Value>>> {
         let call = "databricks.get_chunk";
-        let req = Request::get(call, format!("/api/2.0/sql/statements/{}/result/chunks/{index}", enc(id)));
+        let req = Request::get(
+            call,
+            format!("/api/2.0/sql/statements/{}/result/chunks/{index}", enc(id)),
+        );
         let resp = self.t.send(req, cancel).await?;
         let v = parse_json(self.env(), call, &resp.body)?;
         Ok(v["data_array"]
             .as_array()
-            .map(|r| r.iter().map(|row| row.as_array().cloned().unwrap_or_default()).collect())
+            .map(|r| {
+                r.iter()
+                    .map(|row| row.as_array().cloned().unwrap_or_default())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 

@@ -96,9 +96,7 @@ pub fn parse_listing(xml: &str) -> std::result::Result<(Listing, Option<String>)
             (Some(_), None) => unreachable!("handled by the first arm"),
         }
     }
-    let next = element(xml, "NextMarker")
-        .map(unescape)
-        .filter(|m| !m.is_empty());
+    let next = element(xml, "NextMarker").map(unescape).filter(|m| !m.is_empty());
     Ok((out, next))
 }
 
@@ -116,15 +114,17 @@ impl BlobClient {
     }
 
     fn path(&self, blob: &str) -> String {
-        let enc: Vec<String> = blob
-            .split('/')
-            .map(super::transport::encode_query_part)
-            .collect();
+        let enc: Vec<String> = blob.split('/').map(super::transport::encode_query_part).collect();
         format!("/{}/{}", self.container, enc.join("/"))
     }
 
     /// Every blob (and, with `delimiter`, prefix) under `prefix`, following `NextMarker` within the page cap.
-    pub async fn list(&self, prefix: &str, delimiter: Option<&str>, cancel: &CancellationToken) -> Result<Listing> {
+    pub async fn list(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        cancel: &CancellationToken,
+    ) -> Result<Listing> {
         let call = "storage.list_blobs";
         let mut bound = self.t.pages(call);
         let mut marker: Option<String> = None;
@@ -197,17 +197,23 @@ impl ExportState {
 /// The time a folder name gives (`2026-11-27T18.05.00Z`; also `:` separators), if it is one.
 pub fn folder_time(name: &str) -> Option<DateTime<Utc>> {
     let n = name.trim_end_matches('/');
-    ["%Y-%m-%dT%H.%M.%SZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H.%M.%S%.fZ"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(n, f).ok())
-        .map(|d| d.and_utc())
+    [
+        "%Y-%m-%dT%H.%M.%SZ",
+        "%Y-%m-%dT%H:%M:%SZ",
+        "%Y-%m-%dT%H.%M.%S%.fZ",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(n, f).ok())
+    .map(|d| d.and_utc())
 }
 
 /// A table's attributes in one `model.json`: (name, data type), in column order.
 pub type Attributes = Vec<(String, String)>;
 
 /// Parses a `model.json`: every entity's attributes.
-pub fn parse_model(bytes: &[u8]) -> std::result::Result<std::collections::BTreeMap<String, Attributes>, String> {
+pub fn parse_model(
+    bytes: &[u8],
+) -> std::result::Result<std::collections::BTreeMap<String, Attributes>, String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("model.json is not JSON: {e}"))?;
     let entities = v
         .get("entities")
@@ -226,7 +232,10 @@ pub fn parse_model(bytes: &[u8]) -> std::result::Result<std::collections::BTreeM
                     .filter_map(|x| {
                         Some((
                             x.get("name")?.as_str()?.to_owned(),
-                            x.get("dataType").and_then(Value::as_str).unwrap_or("string").to_owned(),
+                            x.get("dataType")
+                                .and_then(Value::as_str)
+                                .unwrap_or("string")
+                                .to_owned(),
                         ))
                     })
                     .collect()
@@ -293,7 +302,12 @@ impl Export<'_> {
             .get(&format!("{}Changelog/changelog.info", self.root), cancel)
             .await
         {
-            Ok(b) => Some(String::from_utf8_lossy(&b).trim().trim_end_matches('/').to_owned()),
+            Ok(b) => Some(
+                String::from_utf8_lossy(&b)
+                    .trim()
+                    .trim_end_matches('/')
+                    .to_owned(),
+            ),
             Err(ConnectorError::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
@@ -301,7 +315,11 @@ impl Export<'_> {
             .prefixes
             .iter()
             .filter_map(|p| {
-                let name = p.strip_prefix(&self.root).unwrap_or(p).trim_end_matches('/').to_owned();
+                let name = p
+                    .strip_prefix(&self.root)
+                    .unwrap_or(p)
+                    .trim_end_matches('/')
+                    .to_owned();
                 folder_time(&name).map(|at| ExportFolder {
                     name,
                     at,
@@ -310,7 +328,7 @@ impl Export<'_> {
                 })
             })
             .collect();
-        folders.sort_by(|a, b| a.at.cmp(&b.at));
+        folders.sort_by_key(|f| f.at);
         let open_at = open.as_deref().and_then(folder_time);
         let n = folders.len();
         for (i, f) in folders.iter_mut().enumerate() {
@@ -343,11 +361,18 @@ impl Export<'_> {
             .blob
             .get(&format!("{}{folder}/model.json", self.root), cancel)
             .await?;
-        parse_model(&bytes).map_err(|d| ConnectorError::bad_body(self.blob.env(), call, &format!("{folder}/model.json: {d}")))
+        parse_model(&bytes).map_err(|d| {
+            ConnectorError::bad_body(self.blob.env(), call, format!("{folder}/model.json: {d}"))
+        })
     }
 
     /// Every record of one table in one folder (its partitions in name order).
-    pub async fn records(&self, folder: &str, table: &str, cancel: &CancellationToken) -> Result<Vec<Vec<String>>> {
+    pub async fn records(
+        &self,
+        folder: &str,
+        table: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Vec<String>>> {
         let prefix = format!("{}{folder}/{table}/", self.root);
         let listing = self.blob.list(&prefix, None, cancel).await?;
         let mut names: Vec<&String> = listing

@@ -293,8 +293,9 @@ impl Envs {
                 policy: env_policy,
                 dataverse: env.kind == EnvKind::Dataverse,
             };
-            let mut t = crate::connectors::setup::transport(&cfg, &client, &tokens, Some(observer(emit, None)))?
-                .with_limits(limits_of(&runbook.defaults));
+            let mut t =
+                crate::connectors::setup::transport(&cfg, &client, &tokens, Some(observer(emit, None)))?
+                    .with_limits(limits_of(&runbook.defaults));
             if let Some(template) = &env.token {
                 // A Databricks token: sent as the bearer of every request, masked in everything journaled.
                 let token = super::envs_auth::secret_var(name, "token", template, vars)?;
@@ -481,7 +482,10 @@ impl EnvScope<'_> {
     }
 
     /// The workspace of a `databricks` environment.
-    pub fn databricks(&self, env: &str) -> Result<crate::connectors::databricks::DatabricksClient, EnvsError> {
+    pub fn databricks(
+        &self,
+        env: &str,
+    ) -> Result<crate::connectors::databricks::DatabricksClient, EnvsError> {
         Ok(crate::connectors::databricks::DatabricksClient::new(
             self.of_kind(env, EnvKind::Databricks)?,
         ))

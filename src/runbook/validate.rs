@@ -486,8 +486,7 @@ fn lake_storage(name: &str, e: &super::model::Environment, cx: &mut Ctx<'_>) {
             "add `account: <storage account name>`".to_owned(),
         ),
         Some(a)
-            if literal(a)
-                && !(3..=24).contains(&a.len())
+            if literal(a) && !(3..=24).contains(&a.len())
                 || literal(a) && !a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) =>
         {
             let p = cx.key(&path, "account");
@@ -505,7 +504,8 @@ fn lake_storage(name: &str, e: &super::model::Environment, cx: &mut Ctx<'_>) {
             cx.at(&path),
             "missing-field",
             format!("adls environment `{name}` has no `container`"),
-            "add `container: dataverse-<envname>-<orgUniqueName>` (the container Synapse Link exports to)".to_owned(),
+            "add `container: dataverse-<envname>-<orgUniqueName>` (the container Synapse Link exports to)"
+                .to_owned(),
         ),
         Some(c)
             if literal(c)
@@ -513,7 +513,9 @@ fn lake_storage(name: &str, e: &super::model::Environment, cx: &mut Ctx<'_>) {
                     || c.starts_with('-')
                     || c.ends_with('-')
                     || c.contains("--")
-                    || !c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')) =>
+                    || !c
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')) =>
         {
             let p = cx.key(&path, "container");
             cx.error(
@@ -548,7 +550,8 @@ fn lake_workspace(name: &str, e: &super::model::Environment, cx: &mut Ctx<'_>) {
             cx.at(&path),
             "missing-field",
             format!("databricks environment `{name}` has no `url`"),
-            "add the workspace URL, e.g. `url: https://adb-1234567890123456.7.azuredatabricks.net`".to_owned(),
+            "add the workspace URL, e.g. `url: https://adb-1234567890123456.7.azuredatabricks.net`"
+                .to_owned(),
         );
     }
     match (&e.auth, &e.token) {
@@ -558,7 +561,8 @@ fn lake_workspace(name: &str, e: &super::model::Environment, cx: &mut Ctx<'_>) {
                 p,
                 "invalid-field",
                 format!("environment `{name}` has both `auth` and `token`"),
-                "keep `auth` (an Entra token for Azure Databricks) or `token: ${VAR}` (a Databricks token)".to_owned(),
+                "keep `auth` (an Entra token for Azure Databricks) or `token: ${VAR}` (a Databricks token)"
+                    .to_owned(),
             );
         }
         (None, Some(t)) if !super::vars::is_single_env_ref(t) => {

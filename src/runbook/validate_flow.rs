@@ -495,13 +495,14 @@ fn scan(
                     ),
                     // Every step has its start and finish times (RFC 3339) once it ran.
                     (Some((_, names)), _)
-                        if !names.contains(&name.as_str()) && !matches!(name.as_str(), "started_at" | "finished_at") =>
+                        if !names.contains(&name.as_str())
+                            && !matches!(name.as_str(), "started_at" | "finished_at") =>
                     {
                         cx.error(
-                        pos,
-                        "unknown-capture",
-                        format!("step `{step}` has no capture `{name}`"),
-                        "add it under the step's `capture:` (an http step)".to_owned(),
+                            pos,
+                            "unknown-capture",
+                            format!("step `{step}` has no capture `{name}`"),
+                            "add it under the step's `capture:` (an http step)".to_owned(),
                         );
                     }
                     _ => {}

@@ -257,16 +257,19 @@ impl Scenario {
                     Side::Dataverse => &self.entities.dataverse,
                 };
                 if !defs.contains_key(&c.entity) {
-                    return bad(format!("lake.schema_changes: unknown {:?} entity {}", c.side, c.entity));
+                    return bad(format!(
+                        "lake.schema_changes: unknown {:?} entity {}",
+                        c.side, c.entity
+                    ));
                 }
                 super::tables::FieldKind::parse(&c.kind)
                     .map_err(|e| SimError::Invalid(format!("lake.schema_changes.{}: {e}", c.field)))?;
             }
-            if let Some(t) = l
-                .tables
-                .iter()
-                .find(|t| !self.entities.fno.contains_key(*t) && !self.entities.dataverse.contains_key(*t) && t.as_str() != "cdm_companies")
-            {
+            if let Some(t) = l.tables.iter().find(|t| {
+                !self.entities.fno.contains_key(*t)
+                    && !self.entities.dataverse.contains_key(*t)
+                    && t.as_str() != "cdm_companies"
+            }) {
                 return bad(format!("lake.tables: unknown entity {t}"));
             }
         }

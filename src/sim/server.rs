@@ -180,8 +180,14 @@ pub fn router(app: App) -> Router {
         .route("/_blob/dmf/{name}", put(dmf::blob_put).get(dmf::blob_get))
         // The lake: the export's storage account and the Databricks workspace
         .route("/_storage/{account}/{container}", get(lake::blob::container))
-        .route("/_storage/{account}/{container}/{*blob}", get(lake::blob::get_blob))
-        .route("/api/2.0/pipelines/{pipeline_id}", get(lake::databricks::get_pipeline))
+        .route(
+            "/_storage/{account}/{container}/{*blob}",
+            get(lake::blob::get_blob),
+        )
+        .route(
+            "/api/2.0/pipelines/{pipeline_id}",
+            get(lake::databricks::get_pipeline),
+        )
         .route(
             "/api/2.0/pipelines/{pipeline_id}/updates",
             post(lake::databricks::start_update),
@@ -192,7 +198,10 @@ pub fn router(app: App) -> Router {
         )
         .route("/api/2.0/sql/statements", post(lake::databricks::submit))
         .route("/api/2.0/sql/statements/", post(lake::databricks::submit))
-        .route("/api/2.0/sql/statements/{statement_id}", get(lake::databricks::get))
+        .route(
+            "/api/2.0/sql/statements/{statement_id}",
+            get(lake::databricks::get),
+        )
         .route(
             "/api/2.0/sql/statements/{statement_id}/cancel",
             post(lake::databricks::cancel),

@@ -84,13 +84,16 @@ pub async fn caught_up(ctx: &StepCtx, k: &LakeCaughtUp) -> Res {
     let (blob, root) = scope.blob(&k.export)?;
     let export = Export { blob: &blob, root };
     let pipeline = match &k.databricks {
-        Some(env) => Some((scope.databricks(env)?, pipeline_id(ctx, env, k.pipeline.as_deref())?)),
+        Some(env) => Some((
+            scope.databricks(env)?,
+            pipeline_id(ctx, env, k.pipeline.as_deref())?,
+        )),
         None => None,
     };
-    let every = k
-        .every
-        .as_ref()
-        .map_or_else(|| ctx.runbook.defaults.poll().as_std(), crate::runbook::Duration::as_std);
+    let every = k.every.as_ref().map_or_else(
+        || ctx.runbook.defaults.poll().as_std(),
+        crate::runbook::Duration::as_std,
+    );
     // A wait, not a read that may be throttled: the step's timeout as it is (at least 5 looks and 2 s).
     let sched = poll_with(ctx, every);
     let budget = ctx
@@ -113,11 +116,17 @@ pub async fn caught_up(ctx: &StepCtx, k: &LakeCaughtUp) -> Res {
                     cut.format("%Y-%m-%dT%H:%M:%SZ"),
                     newest.as_ref().map_or("none", |n| n.name.as_str()),
                     lag.map_or_else(|| "unknown".to_owned(), minutes),
-                    state.open.as_deref().unwrap_or("unknown (no Changelog/changelog.info)")
+                    state
+                        .open
+                        .as_deref()
+                        .unwrap_or("unknown (no Changelog/changelog.info)")
                 ),
                 None,
             ),
-            (Some(f), None) => (format!("export past the cut: folder {} is closed", f.name), Some(None)),
+            (Some(f), None) => (
+                format!("export past the cut: folder {} is closed", f.name),
+                Some(None),
+            ),
             (Some(f), Some((db, (pname, pid)))) => {
                 let written = export.written(&f.name, &ctx.cancel).await?.unwrap_or(f.at);
                 let updates = db.latest_updates(pid, &ctx.cancel).await?;
@@ -126,16 +135,20 @@ pub async fn caught_up(ctx: &StepCtx, k: &LakeCaughtUp) -> Res {
                     .find(|u| u.state == "COMPLETED" && u.creation_time.is_some_and(|t| t >= written));
                 match done {
                     Some(u) => (
-                        format!("pipeline {pname}: update {} completed after folder {}", u.update_id, f.name),
+                        format!(
+                            "pipeline {pname}: update {} completed after folder {}",
+                            u.update_id, f.name
+                        ),
                         Some(Some(u.update_id.clone())),
                     ),
                     None => (
                         format!(
                             "export past the cut (folder {}); pipeline {pname} has completed no update since (latest: {})",
                             f.name,
-                            updates
-                                .first()
-                                .map_or_else(|| "none".to_owned(), |u| format!("{} {}", u.update_id, u.state))
+                            updates.first().map_or_else(
+                                || "none".to_owned(),
+                                |u| format!("{} {}", u.update_id, u.state)
+                            )
                         ),
                         None,
                     ),
@@ -178,7 +191,10 @@ pub async fn caught_up(ctx: &StepCtx, k: &LakeCaughtUp) -> Res {
 
 /// `name:type,name:type` of a table's attributes.
 fn attrs_text(a: &Attributes) -> String {
-    a.iter().map(|(n, t)| format!("{n}:{t}")).collect::<Vec<_>>().join(",")
+    a.iter()
+        .map(|(n, t)| format!("{n}:{t}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub async fn schema_check(ctx: &StepCtx, k: &LakeSchemaCheck) -> Res {
@@ -330,7 +346,9 @@ pub async fn full_refresh(ctx: &StepCtx, k: &LakeFullRefresh, handle: Option<&Ha
                 log(
                     ctx,
                     LogLevel::Info,
-                    format!("reconciling: pipeline {pname} has no update since the journaled intent: starting it"),
+                    format!(
+                        "reconciling: pipeline {pname} has no update since the journaled intent: starting it"
+                    ),
                 );
             }
         }

@@ -276,7 +276,8 @@ pub(crate) fn interpolate_step(ctx: &StepCtx, text: &str) -> Result<String, VarE
         .map(|v| {
             let mut out = v.outputs.clone();
             // Every step's times, as `${steps.<id>.started_at}` / `finished_at` (a capture of the same name wins).
-            let rfc = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let rfc =
+                |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             if let Some(t) = &v.started_at {
                 out.entry("started_at".into()).or_insert_with(|| rfc(t));
             }

@@ -146,9 +146,7 @@ impl Kind for LakeCaughtUp {
         if self.databricks.is_some() {
             check_pipeline(check, self.databricks.as_deref(), self.pipeline.as_deref());
         }
-        if !self.after.contains("${")
-            && chrono::DateTime::parse_from_rfc3339(self.after.trim()).is_err()
-        {
+        if !self.after.contains("${") && chrono::DateTime::parse_from_rfc3339(self.after.trim()).is_err() {
             check.error(
                 "after",
                 "invalid-timestamp",

@@ -20,6 +20,9 @@ use super::super::server::{App, header};
 use super::super::xml::escape;
 use super::{Folder, LakeRt};
 
+/// A blob's content, creation and last-modified simulated times.
+type BlobEntry = (Vec<u8>, f64, f64);
+
 /// A Blob service error: XML body, `x-ms-error-code`, a request id.
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f0Z");
@@ -77,7 +80,11 @@ fn check(app: &App, headers: &HeaderMap) -> Result<(), Response> {
 }
 
 /// Every blob of the container: name → (content, creation and last-modified simulated time).
-fn blobs(lake: &LakeRt, start: chrono::DateTime<chrono::Utc>, now: f64) -> BTreeMap<String, (Vec<u8>, f64, f64)> {
+fn blobs(
+    lake: &LakeRt,
+    start: chrono::DateTime<chrono::Utc>,
+    now: f64,
+) -> BTreeMap<String, (Vec<u8>, f64, f64)> {
     let root = lake.root();
     let mut out = BTreeMap::new();
     let base = format!(
@@ -234,7 +241,8 @@ pub async fn container(
     if let Err(r) = resolve(&app, &account, &container) {
         return r;
     }
-    if q.get("restype").map(String::as_str) != Some("container") || q.get("comp").map(String::as_str) != Some("list")
+    if q.get("restype").map(String::as_str) != Some("container")
+        || q.get("comp").map(String::as_str) != Some("list")
     {
         return error(
             StatusCode::NOT_IMPLEMENTED,
@@ -266,13 +274,16 @@ pub async fn container(
         )
     });
     // Entries: blobs, or prefixes up to the delimiter, in name order.
-    let mut entries: Vec<(String, Option<&(Vec<u8>, f64, f64)>)> = Vec::new();
+    let mut entries: Vec<(String, Option<&BlobEntry>)> = Vec::new();
     for (name, b) in all.range(prefix.clone()..) {
         if !name.starts_with(&prefix) {
             break;
         }
         let rest = &name[prefix.len()..];
-        match delimiter.as_deref().and_then(|d| rest.find(d).map(|i| (i, d.len()))) {
+        match delimiter
+            .as_deref()
+            .and_then(|d| rest.find(d).map(|i| (i, d.len())))
+        {
             Some((i, dl)) => {
                 let p = format!("{prefix}{}", &rest[..i + dl]);
                 if entries.last().is_none_or(|(n, _)| n != &p) {

@@ -58,9 +58,10 @@ fn check(app: &App, headers: &HeaderMap) -> Result<(), Response> {
             .lake
             .as_ref()
             .is_some_and(|l| l.cfg.databricks.tokens.iter().any(|t| t == token));
-        pat || st.tokens.get(token).is_some_and(|t| {
-            std::time::Instant::now() < t.expires && t.audience == DATABRICKS_RESOURCE
-        })
+        pat || st
+            .tokens
+            .get(token)
+            .is_some_and(|t| std::time::Instant::now() < t.expires && t.audience == DATABRICKS_RESOURCE)
     });
     if ok {
         Ok(())
@@ -205,11 +206,7 @@ pub async fn get_update(
 }
 
 /// `GET /api/2.0/pipelines/{pipeline_id}`.
-pub async fn get_pipeline(
-    State(app): State<App>,
-    Path(pid): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn get_pipeline(State(app): State<App>, Path(pid): Path<String>, headers: HeaderMap) -> Response {
     if let Err(r) = check(&app, &headers) {
         return r;
     }
@@ -381,7 +378,11 @@ pub async fn submit(State(app): State<App>, headers: HeaderMap, body: Bytes) -> 
             outcome,
             canceled: false,
         };
-        let v = statement_json(&id, &s, statement_state(&s, now, lake.cfg.databricks.result_ttl.0));
+        let v = statement_json(
+            &id,
+            &s,
+            statement_state(&s, now, lake.cfg.databricks.result_ttl.0),
+        );
         lake.statements.insert(id, s);
         Ok(v)
     });
@@ -507,7 +508,7 @@ fn execute(
     sql: &str,
     params: &[(String, Value, String)],
     row_limit: Option<u64>,
-) -> Result<(Vec<(String, String)>, Vec<Vec<Value>>), (String, String, String)> {
+) -> super::Outcome {
     let fail = |e: rusqlite::Error| ("BAD_REQUEST".to_owned(), e.to_string(), "42000".to_owned());
     let conn = rusqlite::Connection::open_in_memory().map_err(fail)?;
     register_spark_functions(&conn).map_err(fail)?;

@@ -101,13 +101,16 @@ pub struct Pipeline {
     pub updates: Vec<Update>,
 }
 
+/// A statement's result: (columns with their type names, rows), or (error code, message, SQLSTATE).
+pub type Outcome = Result<(Vec<(String, String)>, Vec<Vec<Value>>), (String, String, String)>;
+
 /// A submitted SQL statement.
 #[derive(Debug, Clone)]
 pub struct Statement {
     pub submitted: f64,
     pub ends: f64,
     /// (columns with their type names, rows) or (error code, message, SQLSTATE).
-    pub outcome: Result<(Vec<(String, String)>, Vec<Vec<Value>>), (String, String, String)>,
+    pub outcome: Outcome,
     pub canceled: bool,
 }
 
@@ -279,12 +282,14 @@ fn observe(st: &mut super::world::SimState, now: f64) {
     for (side, list) in sides {
         for (index, table) in list.iter().enumerate() {
             if exported(&lake.cfg, table) {
-                lake.tables.entry(export_name(table)).or_insert_with(|| ExportTable {
-                    side,
-                    index,
-                    columns: declared_columns(table),
-                    seen: HashMap::new(),
-                });
+                lake.tables
+                    .entry(export_name(table))
+                    .or_insert_with(|| ExportTable {
+                        side,
+                        index,
+                        columns: declared_columns(table),
+                        seen: HashMap::new(),
+                    });
             }
         }
     }
@@ -358,7 +363,11 @@ fn observe(st: &mut super::world::SimState, now: f64) {
                         by_col.insert(c, v);
                     }
                 }
-                let values: Vec<String> = et.columns.iter().map(|(c, _)| text(by_col.get(c).copied())).collect();
+                let values: Vec<String> = et
+                    .columns
+                    .iter()
+                    .map(|(c, _)| text(by_col.get(c).copied()))
+                    .collect();
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 values.hash(&mut h);
                 let hash = h.finish();
@@ -370,15 +379,32 @@ fn observe(st: &mut super::world::SimState, now: f64) {
                 };
                 et.seen.insert(id.clone(), (hash, created.clone(), year));
                 lake.version += 1;
-                let mut line = vec![id, created, stamp.0.clone(), lake.version.to_string(), String::new()];
+                let mut line = vec![
+                    id,
+                    created,
+                    stamp.0.clone(),
+                    lake.version.to_string(),
+                    String::new(),
+                ];
                 line.extend(values);
                 out.push((line, year));
             }
-            let gone: Vec<String> = et.seen.keys().filter(|k| !present.contains_key(*k)).cloned().collect();
+            let gone: Vec<String> = et
+                .seen
+                .keys()
+                .filter(|k| !present.contains_key(*k))
+                .cloned()
+                .collect();
             for id in gone {
                 if let Some((_, created, year)) = et.seen.remove(&id) {
                     lake.version += 1;
-                    let mut line = vec![id, created, stamp.0.clone(), lake.version.to_string(), "True".into()];
+                    let mut line = vec![
+                        id,
+                        created,
+                        stamp.0.clone(),
+                        lake.version.to_string(),
+                        "True".into(),
+                    ];
                     line.extend(et.columns.iter().map(|_| String::new()));
                     out.push((line, year));
                 }
@@ -490,7 +516,11 @@ fn pipelines(st: &mut super::world::SimState, now: f64) {
                     start_update(lake, pid, uid, at, false, Vec::new(), "SCHEDULER_ACTION");
                 }
             }
-            let every = lake.cfg.databricks.schedule.map_or(f64::INFINITY, |d| d.0.max(1.0));
+            let every = lake
+                .cfg
+                .databricks
+                .schedule
+                .map_or(f64::INFINITY, |d| d.0.max(1.0));
             lake.next_schedule += every;
         }
     }

@@ -58,7 +58,11 @@ fn notes(events: &[cutover::engine::Envelope], step: &str) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match &e.event {
-            Event::StepProgress { step: s, note: Some(n), .. } if s.as_str() == step => Some(n.clone()),
+            Event::StepProgress {
+                step: s,
+                note: Some(n),
+                ..
+            } if s.as_str() == step => Some(n.clone()),
             _ => None,
         })
         .collect()
@@ -68,27 +72,35 @@ fn notes(events: &[cutover::engine::Envelope], step: &str) -> Vec<String> {
 async fn an_export_that_lags_is_waited_for_with_its_lag_shown_until_it_and_the_pipeline_pass_the_cut() {
     let steps = r#"      - { id: cut, kind: wait, for: 1m }
       - { id: caught, kind: lake.caught_up, export: lake, after: "${steps.cut.finished_at}", databricks: dbx, every: 20s, timeout: 2h }"#;
-    let h = start(
-        Some(&scenario("  lag: 10m", "    schedule: 2m")),
-        &runbook(steps),
-    )
-    .await;
+    let h = start(Some(&scenario("  lag: 10m", "    schedule: 2m")), &runbook(steps)).await;
     assert_ok(&h.run("cut").await);
     let r = h.run("caught").await;
     assert_ok(&r);
     let events = h.events().await;
     let n = notes(&events, "caught");
     assert!(
-        n.iter().any(|x| x.starts_with("export not past the cut") && x.contains("lag")),
+        n.iter()
+            .any(|x| x.starts_with("export not past the cut") && x.contains("lag")),
         "the lag was shown while waiting: {n:?}"
     );
     assert!(n.last().unwrap().contains("completed after folder"), "{n:?}");
     // The folder it passed is closed and newer than the cut; the update that ingested it completed.
     let lake = lake_state(&h).await;
     let folder = &r.outputs["folder"];
-    assert!(lake["folders"].as_array().unwrap().iter().any(|f| f["name"] == folder.as_str() && f["closed"] == true));
+    assert!(
+        lake["folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == folder.as_str() && f["closed"] == true)
+    );
     let upd = &r.outputs["update_id"];
-    let states: Vec<&Value> = lake["pipelines"]["p-1"]["updates"].as_array().unwrap().iter().filter(|u| u["update_id"] == upd.as_str()).collect();
+    let states: Vec<&Value> = lake["pipelines"]["p-1"]["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["update_id"] == upd.as_str())
+        .collect();
     assert_eq!(states[0]["state"], "COMPLETED");
     // No secret reached the journal.
     let text = serde_json::to_string(&events.iter().map(|e| &e.event).collect::<Vec<_>>()).unwrap();
@@ -97,12 +109,23 @@ async fn an_export_that_lags_is_waited_for_with_its_lag_shown_until_it_and_the_p
 
 async fn lake_state(h: &exec_support::Harness) -> Value {
     let c = cutover::connectors::net::client().unwrap();
-    c.get(format!("{}/_sim/lake", h.sim.url())).send().await.unwrap().json().await.unwrap()
+    c.get(format!("{}/_sim/lake", h.sim.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn lake_control(h: &exec_support::Harness, body: Value) {
     let c = cutover::connectors::net::client().unwrap();
-    let r = c.post(format!("{}/_sim/lake", h.sim.url())).json(&body).send().await.unwrap();
+    let r = c
+        .post(format!("{}/_sim/lake", h.sim.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
 }
 
@@ -114,8 +137,14 @@ async fn a_stopped_synapse_link_fails_the_step_naming_the_folder_it_stopped_at()
     assert_ok(&h.run("cut").await);
     let r = h.run("caught").await;
     let msg = failure(&r);
-    assert!(msg.contains("the newest closed folder is 2026-11-27T18.01.00Z"), "{msg}");
-    assert!(msg.contains("the folder still being written is 2026-11-27T18.02.00Z"), "{msg}");
+    assert!(
+        msg.contains("the newest closed folder is 2026-11-27T18.01.00Z"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("the folder still being written is 2026-11-27T18.02.00Z"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -131,7 +160,11 @@ async fn a_schema_change_is_found_against_the_snapshot_baseline_and_refreshed_in
     let base = h.run("snapshot-schema").await;
     assert_ok(&base);
     assert_eq!(base.outputs["changed"], "");
-    assert!(base.outputs["schema.account"].starts_with("Id:guid,SinkCreatedOn:dateTime"), "{:?}", base.outputs);
+    assert!(
+        base.outputs["schema.account"].starts_with("Id:guid,SinkCreatedOn:dateTime"),
+        "{:?}",
+        base.outputs
+    );
     assert_ok(&h.run("ingest").await);
     // The weekend's package adds a column to accounts.
     lake_control(&h, json!({"add_column": {"side": "dataverse", "entity": "accounts", "field": "cr_rating", "kind": "int"}})).await;
@@ -152,7 +185,11 @@ async fn a_schema_change_is_found_against_the_snapshot_baseline_and_refreshed_in
     // The operator was asked before each update started.
     let asks = h.operator.asks.lock().unwrap();
     assert_eq!(asks.len(), 2);
-    assert!(asks[1].prompt.contains("full refresh of account"), "{}", asks[1].prompt);
+    assert!(
+        asks[1].prompt.contains("full refresh of account"),
+        "{}",
+        asks[1].prompt
+    );
 }
 
 #[tokio::test]
@@ -163,14 +200,24 @@ async fn a_resumed_full_refresh_polls_the_update_it_started_instead_of_starting_
     assert_ok(&h.run("settle").await);
     // A process journaled the intent, started the update, and died before journaling its id.
     let c = cutover::connectors::net::client().unwrap();
-    let tok = crate::support::sim::token(&c, &h.sim.url(), "c-0000", SECRET, "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default").await;
+    let tok = crate::support::sim::token(
+        &c,
+        &h.sim.url(),
+        "c-0000",
+        SECRET,
+        "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default",
+    )
+    .await;
     let now = h.envs.env_now(&tokio_util::sync::CancellationToken::new()).await;
     let intent = json!({"pipeline": "p-1", "tables": ["account"], "at": now});
     h.emit
         .durable(Event::StepIntent {
             step: "refresh".into(),
             attempt: 1,
-            handle: Some(Handle { kind: "lake.update_intent".into(), id: intent.to_string() }),
+            handle: Some(Handle {
+                kind: "lake.update_intent".into(),
+                id: intent.to_string(),
+            }),
         })
         .await
         .unwrap();
@@ -188,12 +235,25 @@ async fn a_resumed_full_refresh_polls_the_update_it_started_instead_of_starting_
     assert_ok(&r);
     assert_eq!(r.outputs["update_id"], started["update_id"].as_str().unwrap());
     let lake = lake_state(&h).await;
-    assert_eq!(lake["pipelines"]["p-1"]["updates"].as_array().unwrap().len(), 1, "no second update");
-    assert!(h.operator.asks.lock().unwrap().is_empty(), "an adopted update is not asked about again");
+    assert_eq!(
+        lake["pipelines"]["p-1"]["updates"].as_array().unwrap().len(),
+        1,
+        "no second update"
+    );
+    assert!(
+        h.operator.asks.lock().unwrap().is_empty(),
+        "an adopted update is not asked about again"
+    );
     // Its id is journaled now: another resume polls it too.
     let r2 = h.run_mode("refresh", 1, Mode::Reconcile).await;
     assert_ok(&r2);
-    assert_eq!(lake_state(&h).await["pipelines"]["p-1"]["updates"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        lake_state(&h).await["pipelines"]["p-1"]["updates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -207,7 +267,10 @@ async fn a_pipeline_update_that_fails_fails_the_step_with_the_reason() {
     assert!(msg.contains("ended FAILED"), "{msg}");
     match &r.outcome {
         StepOutcome::Failed { reason, .. } => {
-            assert!(reason.as_deref().unwrap_or("").contains("simulated failure"), "{reason:?}");
+            assert!(
+                reason.as_deref().unwrap_or("").contains("simulated failure"),
+                "{reason:?}"
+            );
         }
         other => panic!("{other:?}"),
     }

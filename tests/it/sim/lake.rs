@@ -54,15 +54,29 @@ async fn the_export_is_laid_out_as_synapse_link_writes_it_and_served_through_the
     let tok = sim_support::token(&c, &h.url(), "a", "s", "https://storage.azure.com/.default").await;
     let base = format!("{}/_storage/contosolake/dataverse-contoso-unq1", h.url());
     // Without x-ms-version a bearer token is refused; without a token the container does not exist.
-    let r = c.get(format!("{base}?restype=container&comp=list")).bearer_auth(&tok).send().await.unwrap();
+    let r = c
+        .get(format!("{base}?restype=container&comp=list"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = c.get(format!("{base}?restype=container&comp=list")).send().await.unwrap();
+    let r = c
+        .get(format!("{base}?restype=container&comp=list"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-ms-error-code"], "ResourceNotFound");
     // Wait until at least one folder closed (1m interval at 600x: 0.1 s).
     let deadline = Instant::now() + Duration::from_secs(20);
     let listing = loop {
-        let r = storage_get(&c, &format!("{base}?restype=container&comp=list&delimiter=/"), &tok).await;
+        let r = storage_get(
+            &c,
+            &format!("{base}?restype=container&comp=list&delimiter=/"),
+            &tok,
+        )
+        .await;
         assert_eq!(r.status(), 200);
         let xml = r.text().await.unwrap();
         if names(&xml, "BlobPrefix").len() >= 3 {
@@ -77,41 +91,91 @@ async fn the_export_is_laid_out_as_synapse_link_writes_it_and_served_through_the
     assert_eq!(prefixes[0], "2026-11-27T18.00.00Z/", "{prefixes:?}");
     assert!(prefixes.contains(&"Changelog/".to_owned()), "{prefixes:?}");
     // changelog.info names the folder still being written: the newest one.
-    let open = storage_get(&c, &format!("{base}/Changelog/changelog.info"), &tok).await.text().await.unwrap();
-    let folders: Vec<&String> = prefixes.iter().filter(|p| p.as_str() != "Changelog/").collect();
-    assert!(folders.last().unwrap().trim_end_matches('/') >= open.as_str(), "{open} {folders:?}");
-    // The first folder: model.json, and a headerless CSV per table with the system columns first.
-    let first = storage_get(&c, &format!("{base}?restype=container&comp=list&prefix=2026-11-27T18.00.00Z/"), &tok)
+    let open = storage_get(&c, &format!("{base}/Changelog/changelog.info"), &tok)
         .await
         .text()
         .await
         .unwrap();
+    let folders: Vec<&String> = prefixes.iter().filter(|p| p.as_str() != "Changelog/").collect();
+    assert!(
+        folders.last().unwrap().trim_end_matches('/') >= open.as_str(),
+        "{open} {folders:?}"
+    );
+    // The first folder: model.json, and a headerless CSV per table with the system columns first.
+    let first = storage_get(
+        &c,
+        &format!("{base}?restype=container&comp=list&prefix=2026-11-27T18.00.00Z/"),
+        &tok,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let blobs = names(&first, "Blob");
-    assert!(blobs.contains(&"2026-11-27T18.00.00Z/model.json".to_owned()), "{blobs:?}");
+    assert!(
+        blobs.contains(&"2026-11-27T18.00.00Z/model.json".to_owned()),
+        "{blobs:?}"
+    );
     // `accounts` has no row: no partition, but model.json lists its attributes.
     assert!(!blobs.iter().any(|b| b.contains("/account/")), "{blobs:?}");
-    assert!(blobs.contains(&"2026-11-27T18.00.00Z/mserp_customersv3/2026.csv".to_owned()), "{blobs:?}");
+    assert!(
+        blobs.contains(&"2026-11-27T18.00.00Z/mserp_customersv3/2026.csv".to_owned()),
+        "{blobs:?}"
+    );
     let model: Value = storage_get(&c, &format!("{base}/2026-11-27T18.00.00Z/model.json"), &tok)
         .await
         .json()
         .await
         .unwrap();
-    let account = model["entities"].as_array().unwrap().iter().find(|e| e["name"] == "account").unwrap();
-    assert!(account["attributes"].as_array().unwrap().iter().any(|a| a["name"] == "accountnumber"), "{account}");
+    let account = model["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "account")
+        .unwrap();
+    assert!(
+        account["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "accountnumber"),
+        "{account}"
+    );
     let ent = model["entities"]
         .as_array()
         .unwrap()
         .iter()
         .find(|e| e["name"] == "mserp_customersv3")
         .unwrap();
-    let attrs: Vec<&str> = ent["attributes"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
-    assert_eq!(&attrs[..5], &["Id", "SinkCreatedOn", "SinkModifiedOn", "versionnumber", "IsDelete"]);
-    assert!(attrs.contains(&"mserp_customeraccount") && attrs.contains(&"mserp_dataareaid"), "{attrs:?}");
-    let csv = storage_get(&c, &format!("{base}/2026-11-27T18.00.00Z/mserp_customersv3/2026.csv"), &tok)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let attrs: Vec<&str> = ent["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &attrs[..5],
+        &[
+            "Id",
+            "SinkCreatedOn",
+            "SinkModifiedOn",
+            "versionnumber",
+            "IsDelete"
+        ]
+    );
+    assert!(
+        attrs.contains(&"mserp_customeraccount") && attrs.contains(&"mserp_dataareaid"),
+        "{attrs:?}"
+    );
+    let csv = storage_get(
+        &c,
+        &format!("{base}/2026-11-27T18.00.00Z/mserp_customersv3/2026.csv"),
+        &tok,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 50, "every row of the initial export");
     assert!(!csv.contains("Id,"), "headerless");
@@ -128,7 +192,14 @@ async fn the_export_is_laid_out_as_synapse_link_writes_it_and_served_through_the
 async fn a_pipeline_update_ingests_and_the_warehouse_runs_the_sql_it_is_sent() {
     let h = sim_support::start_sim_yaml(LAKE_YAML).await;
     let c = cutover::connectors::net::client().unwrap();
-    let tok = sim_support::token(&c, &h.url(), "a", "s", "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default").await;
+    let tok = sim_support::token(
+        &c,
+        &h.url(),
+        "a",
+        "s",
+        "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default",
+    )
+    .await;
     let api = format!("{}/api/2.0", h.url());
     // Let a folder close, then ingest.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -143,7 +214,13 @@ async fn a_pipeline_update_ingests_and_the_warehouse_runs_the_sql_it_is_sent() {
         .await
         .unwrap();
     let uid = r["update_id"].as_str().unwrap().to_owned();
-    let again = c.post(format!("{api}/pipelines/p-1/updates")).bearer_auth(&tok).json(&json!({})).send().await.unwrap();
+    let again = c
+        .post(format!("{api}/pipelines/p-1/updates"))
+        .bearer_auth(&tok)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 409, "one active update at a time");
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -168,7 +245,15 @@ async fn a_pipeline_update_ingests_and_the_warehouse_runs_the_sql_it_is_sent() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(seen.len() >= 2, "{seen:?}");
-    let p: Value = c.get(format!("{api}/pipelines/p-1")).bearer_auth(&tok).send().await.unwrap().json().await.unwrap();
+    let p: Value = c
+        .get(format!("{api}/pipelines/p-1"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(p["latest_updates"][0]["update_id"], uid.as_str());
     // The warehouse runs what it is sent: Spark SQL functions and a FULL OUTER JOIN, with a named parameter.
     let sql = "SELECT upper(mserp_dataareaid) AS company, count(*) AS n, min(sha2(string(mserp_customeraccount), 256)) AS h \
@@ -177,8 +262,10 @@ async fn a_pipeline_update_ingests_and_the_warehouse_runs_the_sql_it_is_sent() {
     let s: Value = c
         .post(format!("{api}/sql/statements"))
         .bearer_auth(&tok)
-        .json(&json!({"statement": sql, "warehouse_id": "w1", "wait_timeout": "0s",
-            "parameters": [{"name": "min", "value": "3", "type": "INT"}]}))
+        .json(
+            &json!({"statement": sql, "warehouse_id": "w1", "wait_timeout": "0s",
+            "parameters": [{"name": "min", "value": "3", "type": "INT"}]}),
+        )
         .send()
         .await
         .unwrap()
@@ -191,7 +278,15 @@ async fn a_pipeline_update_ingests_and_the_warehouse_runs_the_sql_it_is_sent() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let done = loop {
         assert!(Instant::now() < deadline, "{states:?}");
-        let v: Value = c.get(format!("{api}/sql/statements/{id}")).bearer_auth(&tok).send().await.unwrap().json().await.unwrap();
+        let v: Value = c
+            .get(format!("{api}/sql/statements/{id}"))
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let st = v["status"]["state"].as_str().unwrap().to_owned();
         if states.last() != Some(&st) {
             states.push(st.clone());
@@ -232,19 +327,46 @@ async fn a_pipeline_update_ingests_and_the_warehouse_runs_the_sql_it_is_sent() {
         .await
         .unwrap();
     let cid = cancel_me["statement_id"].as_str().unwrap().to_owned();
-    let r = c.post(format!("{api}/sql/statements/{cid}/cancel")).bearer_auth(&tok).send().await.unwrap();
+    let r = c
+        .post(format!("{api}/sql/statements/{cid}/cancel"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let v: Value = c.get(format!("{api}/sql/statements/{bid}")).bearer_auth(&tok).send().await.unwrap().json().await.unwrap();
+        let v: Value = c
+            .get(format!("{api}/sql/statements/{bid}"))
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if v["status"]["state"] == "FAILED" {
-            assert!(v["status"]["error"]["message"].as_str().unwrap().contains("no such table"), "{v}");
+            assert!(
+                v["status"]["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no such table"),
+                "{v}"
+            );
             break;
         }
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let v: Value = c.get(format!("{api}/sql/statements/{cid}")).bearer_auth(&tok).send().await.unwrap().json().await.unwrap();
+    let v: Value = c
+        .get(format!("{api}/sql/statements/{cid}"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["status"]["state"], "CANCELED");
     let r = c.get(format!("{api}/sql/statements/{id}")).send().await.unwrap();
     assert_eq!(r.status(), 401);
