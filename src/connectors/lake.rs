@@ -361,9 +361,8 @@ impl Export<'_> {
             .blob
             .get(&format!("{}{folder}/model.json", self.root), cancel)
             .await?;
-        parse_model(&bytes).map_err(|d| {
-            ConnectorError::bad_body(self.blob.env(), call, format!("{folder}/model.json: {d}"))
-        })
+        parse_model(&bytes)
+            .map_err(|d| ConnectorError::bad_body(self.blob.env(), call, format!("{folder}/model.json: {d}")))
     }
 
     /// Every record of one table in one folder (its partitions in name order).

@@ -3,6 +3,7 @@ mod demo_kill_resume;
 mod fuzz_regress;
 mod hostile_output;
 mod init;
+mod lake_kill;
 mod preflight;
 mod rehearse;
 mod secrets_scan;
