@@ -14,6 +14,7 @@ mod gate;
 pub mod handle;
 mod http;
 mod lake;
+mod lake_reconcile;
 mod manual;
 mod maps;
 mod monitor;
@@ -158,9 +159,15 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             maps,
             sample,
             max_differences,
+            engine,
+            databricks,
         }) => {
             let sample = usize::try_from(sample.unwrap_or(100)).unwrap_or(100);
-            reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0)).await
+            let lake = match (engine, databricks) {
+                (Some(kind::ReconcileEngine::Lake), Some(db)) => Some(db.as_str()),
+                _ => None,
+            };
+            reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0), lake).await
         }
         StepKind::Monitor(kind::Monitor { .. }) => monitor::run(ctx, step).await,
         StepKind::Notify(kind::Notify { url, text }) => notify::run(ctx, step, url, text, mode).await,

@@ -36,7 +36,7 @@ impl Counts {
     }
 }
 
-pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64) -> Res {
+pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64, lake: Option<&str>) -> Res {
     let maps = resolve(ctx, maps)?;
     let mut bad = 0u64;
     let mut worst: Vec<String> = Vec::new();
@@ -50,8 +50,18 @@ pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64) ->
             );
             continue;
         }
-        for company in m.companies() {
-            let c = reconcile_one(ctx, m, company.as_deref(), sample).await?;
+        let per_company: Vec<(Option<String>, Counts)> = match lake {
+            Some(db) => super::lake_reconcile::map(ctx, m, db, sample).await?,
+            None => {
+                let mut v = Vec::new();
+                for company in m.companies() {
+                    let c = reconcile_one(ctx, m, company.as_deref(), sample).await?;
+                    v.push((company, c));
+                }
+                v
+            }
+        };
+        for (company, c) in per_company {
             let n = c.not_matching();
             bad += n;
             totals.source_rows += c.source_rows;

@@ -38,7 +38,8 @@ pub use self::{
     dmf_export::DmfExport, dmf_import::DmfImport, dualwrite_maps::DualwritePause,
     dualwrite_maps::DualwriteResume, dualwrite_maps::DualwriteStop, dualwrite_run::DualwriteRun,
     error_queue::ErrorQueue, http::Http, manual::Manual, monitor::Monitor, notify::Notify, parity::Parity,
-    reconcile::RowReconcile, roundtrip::Roundtrip, sample::Sample, shell::Shell, wait::Wait,
+    reconcile::ReconcileEngine, reconcile::RowReconcile, roundtrip::Roundtrip, sample::Sample, shell::Shell,
+    wait::Wait,
 };
 use super::model::{EnvKind, MapId, Runbook};
 pub use super::validate_flow::StepCheck;

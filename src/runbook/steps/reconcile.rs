@@ -19,6 +19,21 @@ pub struct RowReconcile {
     /// Missing, extra and different keys allowed in all before the step fails (built-in 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_differences: Option<u64>,
+    /// `api` (built-in): both sides read through the services' APIs. `lake`: one SQL statement per map on
+    /// the tables Lakeflow Connect ingested, through `databricks`' SQL warehouse (`docs/lake.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<ReconcileEngine>,
+    /// `engine: lake`: the `databricks` environment whose SQL warehouse runs the statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub databricks: Option<String>,
+}
+
+/// Where a row-level comparison runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReconcileEngine {
+    Api,
+    Lake,
 }
 
 impl Kind for RowReconcile {
@@ -52,7 +67,11 @@ impl Kind for RowReconcile {
     }
 
     fn envs(&self) -> Vec<(&'static str, &str, Option<EnvKind>)> {
-        Vec::new()
+        self.databricks
+            .as_deref()
+            .map(|e| ("databricks", e, Some(EnvKind::Databricks)))
+            .into_iter()
+            .collect()
     }
 
     fn captures(&self) -> Vec<&str> {
@@ -64,6 +83,23 @@ impl Kind for RowReconcile {
     }
 
     fn validate(&self, check: &mut StepCheck<'_, '_, '_>) {
-        let _ = check;
+        let lake = self.engine == Some(ReconcileEngine::Lake);
+        if lake && self.databricks.is_none() {
+            check.error(
+                "engine",
+                "missing-field",
+                "`engine: lake` needs `databricks` (the workspace whose SQL warehouse runs the comparison)"
+                    .into(),
+                "reading the export folders on this machine without Databricks is not built yet".to_owned(),
+            );
+        }
+        if !lake && self.databricks.is_some() {
+            check.error(
+                "databricks",
+                "invalid-field",
+                "`databricks` applies only to `engine: lake`".into(),
+                None,
+            );
+        }
     }
 }

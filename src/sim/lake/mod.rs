@@ -266,6 +266,9 @@ pub fn advance(st: &mut super::world::SimState, now: f64, force: bool) {
     pipelines(st, now);
 }
 
+/// One table's changes in an observation: its name, attributes, and rows with their partition years.
+type Pending = (String, Vec<(String, String)>, Vec<(Vec<String>, i32)>);
+
 /// One observation of the tables by the exporter (see the module docs).
 fn observe(st: &mut super::world::SimState, now: f64) {
     let start = st.scenario.start;
@@ -293,32 +296,6 @@ fn observe(st: &mut super::world::SimState, now: f64) {
             }
         }
     }
-    let interval = lake.cfg.interval.0.max(1.0);
-    let eff = (t - lake.lag).max(0.0);
-    let k_now = (eff / interval).floor() as u64;
-    let k_last = lake.folders.len() as u64;
-    // Close the open folder and open the ones up to now (at most 10,000 at once).
-    for k in k_last..=k_now.min(k_last + 10_000) {
-        let created = k as f64 * interval;
-        if let Some(open) = lake.folders.last_mut()
-            && open.closed_at.is_none()
-        {
-            open.closed_at = Some((created + lake.lag).min(t));
-        }
-        let schema = lake
-            .tables
-            .iter()
-            .map(|(n, et)| (n.clone(), attributes(et)))
-            .collect();
-        lake.folders.push(Folder {
-            name: folder_name(start, created),
-            start: created,
-            closed_at: None,
-            schema,
-            rows: BTreeMap::new(),
-            years: BTreeMap::new(),
-        });
-    }
     lake.last_obs = Some(t);
     let stamp = {
         let at = start + chrono::Duration::milliseconds((t * 1000.0) as i64);
@@ -327,7 +304,8 @@ fn observe(st: &mut super::world::SimState, now: f64) {
             chrono::Datelike::year(&at),
         )
     };
-    // The changes since the last observation, into the open folder.
+    // The changes since the last observation (new columns found on the way).
+    let mut pending: Vec<Pending> = Vec::new();
     let tables = Tables { fno: &st.fno };
     let sides: [(Side, &Vec<Table>); 2] = [(Side::Fno, &st.fno), (Side::Dataverse, &st.dv)];
     for (side, list) in sides {
@@ -409,16 +387,45 @@ fn observe(st: &mut super::world::SimState, now: f64) {
                     out.push((line, year));
                 }
             }
-            let attrs = attributes(et);
-            if let Some(open) = lake.folders.last_mut()
-                && open.closed_at.is_none()
-            {
-                open.schema.insert(name.clone(), attrs);
-                if !out.is_empty() {
-                    let (rows, years): (Vec<_>, Vec<_>) = out.into_iter().unzip();
-                    open.rows.entry(name.clone()).or_default().extend(rows);
-                    open.years.entry(name).or_default().extend(years);
-                }
+            pending.push((name, attributes(et), out));
+        }
+    }
+    // The folders up to now (their schemas as the tables are now), then the changes into the open one.
+    let interval = lake.cfg.interval.0.max(1.0);
+    let eff = (t - lake.lag).max(0.0);
+    let k_now = (eff / interval).floor() as u64;
+    let k_last = lake.folders.len() as u64;
+    // Close the open folder and open the ones up to now (at most 10,000 at once).
+    for k in k_last..=k_now.min(k_last + 10_000) {
+        let created = k as f64 * interval;
+        if let Some(open) = lake.folders.last_mut()
+            && open.closed_at.is_none()
+        {
+            open.closed_at = Some((created + lake.lag).min(t));
+        }
+        let schema = lake
+            .tables
+            .iter()
+            .map(|(n, et)| (n.clone(), attributes(et)))
+            .collect();
+        lake.folders.push(Folder {
+            name: folder_name(start, created),
+            start: created,
+            closed_at: None,
+            schema,
+            rows: BTreeMap::new(),
+            years: BTreeMap::new(),
+        });
+    }
+    for (name, attrs, out) in pending {
+        if let Some(open) = lake.folders.last_mut()
+            && open.closed_at.is_none()
+        {
+            open.schema.insert(name.clone(), attrs);
+            if !out.is_empty() {
+                let (rows, years): (Vec<_>, Vec<_>) = out.into_iter().unzip();
+                open.rows.entry(name.clone()).or_default().extend(rows);
+                open.years.entry(name).or_default().extend(years);
             }
         }
     }

@@ -275,3 +275,187 @@ async fn a_pipeline_update_that_fails_fails_the_step_with_the_reason() {
         other => panic!("{other:?}"),
     }
 }
+
+const PARITY: &str = r#"
+name: lake-parity
+seed: 11
+time_scale: 600
+companies: [USMF, USRT]
+default_company: USMF
+entities:
+  fno:
+    Companies: { key: DataArea, rows: 2, fields: { Name: name } }
+    CustomersV3:
+      key: CustomerAccount
+      rows: { USMF: 60, USRT: 40 }
+      fields: { OrganizationName: name, CreditLimit: amount }
+  dataverse:
+    cdm_companies: { key: cdm_companycode }
+    accounts: { key: accountnumber }
+maps:
+  - { name: companies, source: Companies, target: cdm_companies, key: { source: DataArea, target: cdm_companycode }, initial: { status: running, preloaded: true } }
+  - name: customers
+    source: CustomersV3
+    target: accounts
+    key: { source: CustomerAccount, target: accountnumber }
+    fields: { OrganizationName: name, CreditLimit: creditlimit }
+    corrupt_share: 0.1
+    initial: { status: stopped, preloaded: true }
+lake:
+  account: contosolake
+  container: dataverse-contoso-unq1
+  interval: 1m
+  databricks:
+    pipelines: [p-1]
+    update_duration: 30s
+    statement_duration: STATEMENT
+"#;
+
+fn parity_runbook() -> String {
+    let auth = "auth: { tenant: t-0000, client_id: c-0000, client_secret: \"${TEST_SECRET}\" }";
+    format!(
+        r#"runbook: lake-parity
+version: 1.0.0
+environments:
+  fno: {{ kind: fno, url: {}, {auth} }}
+  dataverse: {{ kind: dataverse, url: {}, {auth} }}
+  dbx: {{ kind: databricks, url: "https://adb-1234567890123456.7.azuredatabricks.net", warehouse_id: w1, pipelines: {{ d365: p-1 }}, {auth} }}
+maps:
+  customers:
+    source: fno:CustomersV3
+    target: dataverse:accounts
+    companies: [USMF, USRT]
+    key: {{ source: CustomerAccount, target: accountnumber }}
+    compare: {{ OrganizationName: name, CreditLimit: creditlimit }}
+phases:
+  - id: p
+    steps:
+      - {{ id: settle, kind: wait, for: 2m }}
+      - {{ id: ingest, kind: lake.full_refresh, databricks: dbx, tables: [account, cdm_company, mserp_customersv3] }}
+      - {{ id: rows-api, kind: reconcile, maps: [customers], sample: 5, max_differences: 1000 }}
+      - {{ id: rows-lake, kind: reconcile, engine: lake, databricks: dbx, maps: [customers], sample: 5, max_differences: 1000 }}
+"#,
+        exec_support::FNO,
+        exec_support::DV
+    )
+}
+
+/// (company, matching, missing, extra, different, sample keys with their differing fields).
+type Reconciled = (Option<String>, u64, u64, u64, u64, Vec<String>);
+
+/// The `RowsReconciled` of one step.
+fn reconciled(events: &[cutover::engine::Envelope], step: &str) -> Vec<Reconciled> {
+    let mut v: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::RowsReconciled {
+                step: s,
+                company,
+                matching,
+                missing,
+                extra,
+                different,
+                sample,
+                ..
+            } if s.as_str() == step => Some((
+                company.clone(),
+                *matching,
+                *missing,
+                *extra,
+                *different,
+                sample
+                    .iter()
+                    .map(|d| {
+                        let f: Vec<String> = d
+                            .fields
+                            .iter()
+                            .map(|f| format!("{}={}/{}", f.field, f.source, f.target))
+                            .collect();
+                        format!("{:?} {} {}", d.class, d.key, f.join(";"))
+                    })
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn the_lake_engine_finds_what_the_api_engine_finds_in_one_statement_per_map() {
+    let h = start(Some(&PARITY.replace("STATEMENT", "20s")), &parity_runbook()).await;
+    assert_ok(&h.run("settle").await);
+    assert_ok(&h.run("ingest").await);
+    let api = h.run("rows-api").await;
+    assert_ok(&api);
+    let lake = h.run("rows-lake").await;
+    assert_ok(&lake);
+    let events = h.events().await;
+    let (a, l) = (reconciled(&events, "rows-api"), reconciled(&events, "rows-lake"));
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert!(a.iter().any(|r| r.4 > 0), "the corrupt rows are found: {a:?}");
+    assert_eq!(a, l, "the API engine and the lake engine agree row for row");
+    assert_eq!(api.outputs, lake.outputs);
+    // One statement for the map, whatever the number of companies and rows.
+    let statements = crate::support::sim::request_log(&h.sim.url())
+        .await
+        .into_iter()
+        .filter(|(m, p)| m == "POST" && p == "/api/2.0/sql/statements")
+        .count();
+    assert_eq!(statements, 1);
+}
+
+#[tokio::test]
+async fn a_cancelled_lake_reconcile_cancels_its_statement_on_the_warehouse() {
+    let h = start(Some(&PARITY.replace("STATEMENT", "10h")), &parity_runbook()).await;
+    assert_ok(&h.run("settle").await);
+    assert_ok(&h.run("ingest").await);
+    let ctx = h.ctx("rows-lake", 1).await;
+    let cancel = ctx.cancel.clone();
+    let url = h.sim.url();
+    tokio::spawn(async move {
+        // Cancel once the statement is on the warehouse.
+        loop {
+            let log = crate::support::sim::request_log(&url).await;
+            if log
+                .iter()
+                .any(|(m, p)| m == "POST" && p == "/api/2.0/sql/statements")
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        cancel.cancel();
+    });
+    let r = cutover::engine::exec::execute(&ctx, None, Mode::Fresh).await;
+    let msg = failure(&r);
+    assert!(msg.contains("cancelled with the step (cancel sent)"), "{msg}");
+    let log = crate::support::sim::request_log(&h.sim.url()).await;
+    let cancels: Vec<&(String, String)> = log.iter().filter(|(_, p)| p.ends_with("/cancel")).collect();
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    // The warehouse says so.
+    let id = cancels[0]
+        .1
+        .trim_start_matches("/api/2.0/sql/statements/")
+        .trim_end_matches("/cancel");
+    let c = cutover::connectors::net::client().unwrap();
+    let tok = crate::support::sim::token(
+        &c,
+        &h.sim.url(),
+        "c-0000",
+        SECRET,
+        "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default",
+    )
+    .await;
+    let v: Value = c
+        .get(format!("{}/api/2.0/sql/statements/{id}", h.sim.url()))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"]["state"], "CANCELED");
+}
