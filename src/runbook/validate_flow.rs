@@ -290,7 +290,11 @@ fn step_kind(rb: &Runbook, cx: &mut Ctx<'_>, step: &Step, sp: &[Seg<'_>; 4]) {
             let msg = format!(
                 "`{}` needs a{} {want_name} environment; `{env}` is {:?}",
                 step.kind_name(),
-                if want == EnvKind::Adls { "n" } else { "" },
+                if matches!(want, EnvKind::Fno | EnvKind::Adls) {
+                    "n"
+                } else {
+                    ""
+                },
                 e.kind
             );
             cx.error(pos, "wrong-env-kind", msg.to_lowercase(), None);
