@@ -1,6 +1,7 @@
 mod auth;
 mod cli;
 mod hostile;
+mod lake;
 mod malformed;
 mod maps_format;
 mod plan;
