@@ -365,6 +365,25 @@ impl Export<'_> {
             .map_err(|d| ConnectorError::bad_body(self.blob.env(), call, format!("{folder}/model.json: {d}")))
     }
 
+    /// The CSV partitions of one table in one folder, in name order.
+    pub async fn partitions(&self, folder: &str, table: &str, cancel: &CancellationToken) -> Result<Vec<String>> {
+        let prefix = format!("{}{folder}/{table}/", self.root);
+        let listing = self.blob.list(&prefix, None, cancel).await?;
+        let mut names: Vec<String> = listing
+            .blobs
+            .into_iter()
+            .map(|b| b.name)
+            .filter(|n| n.ends_with(".csv"))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The records of one partition (a blob name from [`Self::partitions`]).
+    pub async fn partition(&self, blob: &str, cancel: &CancellationToken) -> Result<Vec<Vec<String>>> {
+        Ok(parse_csv(&self.blob.get(blob, cancel).await?))
+    }
+
     /// Every record of one table in one folder (its partitions in name order).
     pub async fn records(
         &self,
@@ -372,19 +391,9 @@ impl Export<'_> {
         table: &str,
         cancel: &CancellationToken,
     ) -> Result<Vec<Vec<String>>> {
-        let prefix = format!("{}{folder}/{table}/", self.root);
-        let listing = self.blob.list(&prefix, None, cancel).await?;
-        let mut names: Vec<&String> = listing
-            .blobs
-            .iter()
-            .map(|b| &b.name)
-            .filter(|n| n.ends_with(".csv"))
-            .collect();
-        names.sort();
         let mut out = Vec::new();
-        for n in names {
-            let bytes = self.blob.get(n, cancel).await?;
-            out.extend(parse_csv(&bytes));
+        for n in self.partitions(folder, table, cancel).await? {
+            out.extend(self.partition(&n, cancel).await?);
         }
         Ok(out)
     }

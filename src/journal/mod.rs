@@ -49,6 +49,7 @@ pub mod lease;
 mod queries;
 pub mod reader;
 pub mod redact;
+pub mod lake_scratch;
 pub mod scratch;
 mod store;
 pub mod writer;

@@ -14,6 +14,7 @@ mod gate;
 pub mod handle;
 mod http;
 mod lake;
+mod lake_embedded;
 mod lake_reconcile;
 mod manual;
 mod maps;
@@ -161,10 +162,14 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             max_differences,
             engine,
             databricks,
+            export,
         }) => {
             let sample = usize::try_from(sample.unwrap_or(100)).unwrap_or(100);
             let lake = match (engine, databricks) {
-                (Some(kind::ReconcileEngine::Lake), Some(db)) => Some(db.as_str()),
+                (Some(kind::ReconcileEngine::Lake), Some(db)) => Some(lake_embedded::Engine::Databricks(db)),
+                (Some(kind::ReconcileEngine::Lake), None) => Some(lake_embedded::Engine::Export(
+                    lake_embedded::export_env(ctx, export.as_deref())?,
+                )),
                 _ => None,
             };
             reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0), lake).await

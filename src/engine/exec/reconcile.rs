@@ -36,7 +36,13 @@ impl Counts {
     }
 }
 
-pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64, lake: Option<&str>) -> Res {
+pub async fn run(
+    ctx: &StepCtx,
+    maps: &MapSelection,
+    sample: usize,
+    max: u64,
+    lake: Option<super::lake_embedded::Engine<'_>>,
+) -> Res {
     let maps = resolve(ctx, maps)?;
     let mut bad = 0u64;
     let mut worst: Vec<String> = Vec::new();
@@ -50,8 +56,13 @@ pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64, la
             );
             continue;
         }
-        let per_company: Vec<(Option<String>, Counts)> = match lake {
-            Some(db) => super::lake_reconcile::map(ctx, m, db, sample).await?,
+        let per_company: Vec<(Option<String>, Counts)> = match &lake {
+            Some(super::lake_embedded::Engine::Databricks(db)) => {
+                super::lake_reconcile::map(ctx, m, db, sample).await?
+            }
+            Some(super::lake_embedded::Engine::Export(env)) => {
+                super::lake_embedded::map(ctx, m, env, sample).await?
+            }
             None => {
                 let mut v = Vec::new();
                 for company in m.companies() {

@@ -19,13 +19,18 @@ pub struct RowReconcile {
     /// Missing, extra and different keys allowed in all before the step fails (built-in 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_differences: Option<u64>,
-    /// `api` (built-in): both sides read through the services' APIs. `lake`: one SQL statement per map on
-    /// the tables Lakeflow Connect ingested, through `databricks`' SQL warehouse (`docs/lake.md`).
+    /// `api` (built-in): both sides read through the services' APIs. `lake`: from the lake (`docs/lake.md`):
+    /// with `databricks`, one SQL statement per map on the tables Lakeflow Connect ingested, on its SQL
+    /// warehouse; without, the Synapse Link export folders of `export` read and compared on this machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<ReconcileEngine>,
     /// `engine: lake`: the `databricks` environment whose SQL warehouse runs the statements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub databricks: Option<String>,
+    /// `engine: lake` without `databricks`: the `adls` environment holding the Synapse Link export (optional
+    /// when the runbook has one `adls` environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<String>,
 }
 
 /// Where a row-level comparison runs.
@@ -67,11 +72,12 @@ impl Kind for RowReconcile {
     }
 
     fn envs(&self) -> Vec<(&'static str, &str, Option<EnvKind>)> {
-        self.databricks
+        let db = self
+            .databricks
             .as_deref()
-            .map(|e| ("databricks", e, Some(EnvKind::Databricks)))
-            .into_iter()
-            .collect()
+            .map(|e| ("databricks", e, Some(EnvKind::Databricks)));
+        let export = self.export.as_deref().map(|e| ("export", e, Some(EnvKind::Adls)));
+        db.into_iter().chain(export).collect()
     }
 
     fn captures(&self) -> Vec<&str> {
@@ -84,13 +90,31 @@ impl Kind for RowReconcile {
 
     fn validate(&self, check: &mut StepCheck<'_, '_, '_>) {
         let lake = self.engine == Some(ReconcileEngine::Lake);
-        if lake && self.databricks.is_none() {
+        if lake && self.databricks.is_none() && self.export.is_none() {
+            let adls = check
+                .rb
+                .environments
+                .values()
+                .filter(|e| e.kind == EnvKind::Adls)
+                .count();
+            if adls != 1 {
+                check.error(
+                    "engine",
+                    "missing-field",
+                    format!(
+                        "`engine: lake` reads the Synapse Link export of an `adls` environment (or runs on `databricks`): name it with `export` (the runbook has {adls} adls environments)"
+                    ),
+                    "add `export: <adls environment>`, or `databricks: <environment>` for its SQL warehouse"
+                        .to_owned(),
+                );
+            }
+        }
+        if lake && self.databricks.is_some() && self.export.is_some() {
             check.error(
-                "engine",
-                "missing-field",
-                "`engine: lake` needs `databricks` (the workspace whose SQL warehouse runs the comparison)"
-                    .into(),
-                "reading the export folders on this machine without Databricks is not built yet".to_owned(),
+                "export",
+                "invalid-field",
+                "`export` and `databricks` are two ways to run `engine: lake`: name one".into(),
+                None,
             );
         }
         if !lake && self.databricks.is_some() {
@@ -98,6 +122,14 @@ impl Kind for RowReconcile {
                 "databricks",
                 "invalid-field",
                 "`databricks` applies only to `engine: lake`".into(),
+                None,
+            );
+        }
+        if !lake && self.export.is_some() {
+            check.error(
+                "export",
+                "invalid-field",
+                "`export` applies only to `engine: lake`".into(),
                 None,
             );
         }

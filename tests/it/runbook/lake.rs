@@ -15,6 +15,19 @@ phases:
       - { id: later, kind: lake.schema_check, export: fno }
       - { id: caught, kind: lake.caught_up, export: lake, after: yesterday, databricks: dbx }
       - { id: refresh, kind: lake.full_refresh, databricks: dbx, pipeline: c, tables: [account] }
+      - { id: rows, kind: reconcile, maps: all, engine: lake, export: fno }
+      - { id: rows-api, kind: reconcile, maps: all, export: lake }
+      - { id: rows-both, kind: reconcile, maps: all, engine: lake, export: lake, databricks: dbx }
+"#;
+
+/// No `adls` environment: `engine: lake` has nothing to read.
+const NO_EXPORT: &str = r#"runbook: lake-none
+version: 1.0.0
+environments:
+  fno: { kind: fno, url: "https://contoso.operations.dynamics.com" }
+phases:
+  - id: p
+    steps:
       - { id: rows, kind: reconcile, maps: all, engine: lake }
 "#;
 
@@ -31,6 +44,8 @@ phases:
       - { id: later, kind: lake.schema_check, export: lake, baseline: snap }
       - { id: refresh, kind: lake.full_refresh, databricks: dbx, tables: "${steps.later.changed}" }
       - { id: rows, kind: reconcile, maps: all, engine: lake, databricks: dbx }
+      - { id: rows-here, kind: reconcile, maps: all, engine: lake }
+      - { id: rows-named, kind: reconcile, maps: all, engine: lake, export: lake }
 "#;
 
 #[test]
@@ -72,9 +87,32 @@ fn lake_environments_and_steps_are_checked_field_by_field() {
     );
     assert!(has("missing-field", "name the pipeline"), "{errors:#?}");
     assert!(has("unknown-pipeline", "no pipeline `c`"), "{errors:#?}");
+    assert_eq!(
+        errors
+            .iter()
+            .filter(|(_, c, m)| *c == "wrong-env-kind" && m.contains("needs an adls environment; `fno` is fno"))
+            .count(),
+        2,
+        "`export: fno` on the reconcile step too: {errors:#?}"
+    );
     assert!(
-        has("missing-field", "`engine: lake` needs `databricks`"),
+        has("invalid-field", "`export` applies only to `engine: lake`"),
         "{errors:#?}"
+    );
+    assert!(
+        has("invalid-field", "`export` and `databricks` are two ways"),
+        "{errors:#?}"
+    );
+    let none: Vec<_> = validate(NO_EXPORT, "none.yaml", &env, false)
+        .into_iter()
+        .filter(|x| x.severity == Severity::Error)
+        .collect();
+    assert!(
+        none.iter().any(|x| x.code == "missing-field"
+            && x.message.contains("reads the Synapse Link export of an `adls` environment")
+            && x.message.contains("the runbook has 0 adls environments")
+            && x.line == 8),
+        "{none:#?}"
     );
     // Every error points at a line of the file.
     assert!(errors.iter().all(|(l, _, _)| *l > 0), "{errors:#?}");
