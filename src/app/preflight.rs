@@ -97,7 +97,9 @@ fn sim_overlay(
             crate::runbook::EnvKind::Fno => s.auth.resources.fno.clone(),
             crate::runbook::EnvKind::Dataverse => s.auth.resources.dataverse.clone(),
             crate::runbook::EnvKind::Dualwrite => s.auth.resources.dualwrite.clone(),
-            crate::runbook::EnvKind::Http => None,
+            crate::runbook::EnvKind::Http
+            | crate::runbook::EnvKind::Adls
+            | crate::runbook::EnvKind::Databricks => None,
         });
         for n in urls.into_iter().filter(|n| unset(n)) {
             let v = res

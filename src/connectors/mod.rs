@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod automation;
+pub mod databricks;
 pub mod dataverse;
 pub mod dmf;
 pub mod dual_write;
@@ -28,6 +29,7 @@ pub mod error_sources;
 pub mod fno;
 pub mod http;
 pub mod install_table;
+pub mod lake;
 pub mod metadata;
 pub mod net;
 pub mod notify;

@@ -112,7 +112,16 @@ pub struct ServiceMessage {
 /// Reads an error body: OData/Dataverse `{"error":{"code","message"}}` or Entra ID
 /// `{"error":"invalid_client","error_description":"AADSTS..."}`. `None` when neither shape is present.
 pub fn error_message(body: &[u8]) -> Option<ServiceMessage> {
-    let v: Value = serde_json::from_slice(body).ok()?;
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return storage_error(body);
+    };
+    // Databricks: `{"error_code", "message"}`.
+    if let (Some(code), Some(message)) = (
+        v.get("error_code").and_then(scalar_string),
+        v.get("message").and_then(scalar_string),
+    ) {
+        return Some(ServiceMessage { code, message });
+    }
     match v.get("error")? {
         Value::Object(e) => Some(ServiceMessage {
             code: e.get("code").and_then(scalar_string).unwrap_or_default(),
@@ -127,6 +136,27 @@ pub fn error_message(body: &[u8]) -> Option<ServiceMessage> {
         }),
         _ => None,
     }
+}
+
+/// Azure Storage's XML error: `<Error><Code/><Message/></Error>` (the message's first line).
+fn storage_error(body: &[u8]) -> Option<ServiceMessage> {
+    let text = String::from_utf8_lossy(body);
+    let inner = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{tag}>"))? + start;
+        Some(text[start..end].to_owned())
+    };
+    text.contains("<Error>").then_some(())?;
+    Some(ServiceMessage {
+        code: inner("Code").unwrap_or_default(),
+        message: inner("Message")
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    })
 }
 
 /// A string, number or bool as text (keys and ids come as either).

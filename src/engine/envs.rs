@@ -56,6 +56,23 @@ pub struct EnvInfo {
     pub mode: DualWriteMode,
     /// `dualwrite` only: `[fno-env, dataverse-env]`.
     pub link: Vec<String>,
+    /// `adls` and `databricks` only: the lake's own settings, resolved.
+    pub lake: Option<LakeEnv>,
+}
+
+/// What an `adls` or `databricks` environment names besides its URL.
+#[derive(Debug, Clone, Default)]
+pub struct LakeEnv {
+    /// `adls`: the storage account and the container Synapse Link exports to.
+    pub account: String,
+    pub container: String,
+    /// `adls`: the export's folder inside the container, without slashes at either end (empty: the root).
+    pub folder: String,
+    /// `databricks`: the SQL warehouse, the pipelines by name, where the ingested tables are.
+    pub warehouse_id: Option<String>,
+    pub pipelines: BTreeMap<String, String>,
+    pub catalog: Option<String>,
+    pub schema: Option<String>,
 }
 
 /// The environments of a run.
@@ -104,6 +121,42 @@ fn env_refs(value: &serde_json::Value, out: &mut Vec<String>) {
         serde_json::Value::Object(o) => o.values().for_each(|v| env_refs(v, out)),
         _ => {}
     }
+}
+
+/// The lake settings of an `adls` or `databricks` environment, `${VAR}`s resolved.
+fn lake_env(
+    name: &str,
+    env: &crate::runbook::Environment,
+    resolve: &dyn Fn(&str, &str, &str) -> Result<String, EnvsError>,
+) -> Result<Option<LakeEnv>, EnvsError> {
+    let opt = |what: &str, v: &Option<String>| v.as_deref().map(|t| resolve(name, what, t)).transpose();
+    Ok(match env.kind {
+        EnvKind::Adls => Some(LakeEnv {
+            account: opt("account", &env.account)?
+                .ok_or_else(|| invalid(name, "an adls environment needs `account`"))?,
+            container: opt("container", &env.container)?
+                .ok_or_else(|| invalid(name, "an adls environment needs `container`"))?,
+            folder: opt("folder", &env.folder)?
+                .unwrap_or_default()
+                .trim_matches('/')
+                .to_owned(),
+            ..LakeEnv::default()
+        }),
+        EnvKind::Databricks => {
+            let mut pipelines = BTreeMap::new();
+            for (k, v) in &env.pipelines {
+                pipelines.insert(k.clone(), resolve(name, "pipelines", v)?);
+            }
+            Some(LakeEnv {
+                warehouse_id: opt("warehouse_id", &env.warehouse_id)?,
+                pipelines,
+                catalog: opt("catalog", &env.catalog)?,
+                schema: opt("schema", &env.schema)?,
+                ..LakeEnv::default()
+            })
+        }
+        _ => None,
+    })
 }
 
 /// The request observer that journals summaries for `step`.
@@ -184,6 +237,15 @@ impl Envs {
         let mut info = BTreeMap::new();
         for (name, env) in &runbook.environments {
             let url = env.url.as_deref().map(|u| resolve(name, "url", u)).transpose()?;
+            let lake = lake_env(name, env, &resolve)?;
+            // An `adls` account's Blob endpoint; in `--sim` mode the simulator serves it under `/_storage/<account>`.
+            let (url, sim_path) = match (&lake, env.kind) {
+                (Some(l), EnvKind::Adls) => (
+                    Some(url.unwrap_or_else(|| format!("https://{}.blob.core.windows.net", l.account))),
+                    format!("/_storage/{}", l.account),
+                ),
+                _ => (url, String::new()),
+            };
             info.insert(
                 name.clone(),
                 EnvInfo {
@@ -191,6 +253,7 @@ impl Envs {
                     url: url.clone(),
                     mode: env.mode(),
                     link: env.link.clone().unwrap_or_default(),
+                    lake,
                 },
             );
             let Some(url) = url else { continue };
@@ -206,7 +269,11 @@ impl Envs {
                         device_codes: &mut device_codes,
                         resolve: &resolve_here,
                     };
-                    Some(super::envs_auth::env_auth(name, a, &mut cx)?)
+                    let mut ea = super::envs_auth::env_auth(name, a, &mut cx)?;
+                    if ea.scope.is_none() {
+                        ea.scope = env.kind.default_scope().map(str::to_owned);
+                    }
+                    Some(ea)
                 }
                 None => None,
             };
@@ -220,13 +287,22 @@ impl Envs {
             let cfg = EnvConfig {
                 name: name.clone(),
                 resource: url.clone(),
-                send_to: sim_url.clone().unwrap_or_else(|| url.clone()),
+                send_to: sim_url
+                    .clone()
+                    .map_or_else(|| url.clone(), |s| format!("{s}{sim_path}")),
                 auth,
                 policy: env_policy,
                 dataverse: env.kind == EnvKind::Dataverse,
             };
-            let t = crate::connectors::setup::transport(&cfg, &client, &tokens, Some(observer(emit, None)))?
-                .with_limits(limits_of(&runbook.defaults));
+            let mut t =
+                crate::connectors::setup::transport(&cfg, &client, &tokens, Some(observer(emit, None)))?
+                    .with_limits(limits_of(&runbook.defaults));
+            if let Some(template) = &env.token {
+                // A Databricks token: sent as the bearer of every request, masked in everything journaled.
+                let token = super::envs_auth::secret_var(name, "token", template, vars)?;
+                redactor.add_secret(token.expose());
+                t = t.with_header("Authorization", &format!("Bearer {}", token.expose()));
+            }
             transports.insert(name.clone(), t);
         }
         let mut names = Vec::new();
@@ -395,6 +471,28 @@ impl EnvScope<'_> {
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_default();
         Ok(GatewayClient::new(self.of_kind(env, EnvKind::Dualwrite)?).with_identifier(identifier))
+    }
+
+    /// The container of an `adls` environment, and its export's root (`folder/` or empty).
+    pub fn blob(&self, env: &str) -> Result<(crate::connectors::lake::BlobClient, String), EnvsError> {
+        let t = self.of_kind(env, EnvKind::Adls)?;
+        let lake = self.envs.info_of(env)?.lake.clone().unwrap_or_default();
+        let root = if lake.folder.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", lake.folder)
+        };
+        Ok((crate::connectors::lake::BlobClient::new(t, &lake.container), root))
+    }
+
+    /// The workspace of a `databricks` environment.
+    pub fn databricks(
+        &self,
+        env: &str,
+    ) -> Result<crate::connectors::databricks::DatabricksClient, EnvsError> {
+        Ok(crate::connectors::databricks::DatabricksClient::new(
+            self.of_kind(env, EnvKind::Databricks)?,
+        ))
     }
 
     /// An unauthenticated transport for an absolute URL outside the environments (webhooks, bare `http`

@@ -45,6 +45,7 @@ pub mod canon;
 pub mod chain;
 pub mod checkpoint;
 pub mod decode;
+pub mod lake_scratch;
 pub mod lease;
 mod queries;
 pub mod reader;

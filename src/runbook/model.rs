@@ -278,7 +278,28 @@ pub enum EnvKind {
     Dataverse,
     Dualwrite,
     Http,
+    /// An Azure Data Lake Storage Gen2 account holding an Azure Synapse Link for Dataverse export, read
+    /// through the Blob API (so Microsoft's storage emulator serves it too).
+    Adls,
+    /// An Azure Databricks workspace: its Lakeflow Connect pipelines and a SQL warehouse.
+    Databricks,
 }
+
+impl EnvKind {
+    /// The token scope an environment of this kind asks for when its `auth` names none.
+    pub fn default_scope(self) -> Option<&'static str> {
+        match self {
+            Self::Adls => Some(STORAGE_SCOPE),
+            Self::Databricks => Some(DATABRICKS_SCOPE),
+            _ => None,
+        }
+    }
+}
+
+/// Azure Storage's token scope (ADLS Gen2 and the Blob API).
+pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+/// The Azure Databricks resource's scope (its first-party application id).
+pub const DATABRICKS_SCOPE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default";
 
 /// How a `dualwrite` environment is driven.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -306,12 +327,59 @@ pub struct Environment {
     /// `dualwrite` only; `operator` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<DualWriteMode>,
+    /// `adls` only: the storage account name (`https://<account>.blob.core.windows.net`, unless `url` names
+    /// another Blob endpoint, e.g. the storage emulator's `http://127.0.0.1:10000/devstoreaccount1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// `adls` only: the container Synapse Link exports to (`dataverse-<envname>-<orgUniqueName>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// `adls` only: a folder inside the container holding the export (none: the container's root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
+    /// `databricks` only: the SQL warehouse id `reconcile … engine: lake` sends its statements to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse_id: Option<String>,
+    /// `databricks` only: the Lakeflow Connect pipelines by name, `{name: pipeline-id}` (one per Dataverse
+    /// environment).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pipelines: BTreeMap<String, String>,
+    /// `databricks` only: the Unity Catalog catalog and schema the pipeline writes the tables to (sent with
+    /// every statement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// `databricks` only: a Databricks token, as one `${VAR}` (instead of `auth`, which gets an Entra token
+    /// for the Azure Databricks resource).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"))]
+    pub token: Option<String>,
 }
 
 impl Environment {
     /// The dual-write mode (`operator` when absent).
     pub fn mode(&self) -> DualWriteMode {
         self.mode.unwrap_or_default()
+    }
+
+    /// A lake environment's own fields that are set, by name (each applies to one kind only).
+    pub fn lake_fields(&self) -> Vec<(&'static str, EnvKind)> {
+        let mut out = Vec::new();
+        let mut add = |set: bool, name: &'static str, kind: EnvKind| {
+            if set {
+                out.push((name, kind));
+            }
+        };
+        add(self.account.is_some(), "account", EnvKind::Adls);
+        add(self.container.is_some(), "container", EnvKind::Adls);
+        add(self.folder.is_some(), "folder", EnvKind::Adls);
+        add(self.warehouse_id.is_some(), "warehouse_id", EnvKind::Databricks);
+        add(!self.pipelines.is_empty(), "pipelines", EnvKind::Databricks);
+        add(self.catalog.is_some(), "catalog", EnvKind::Databricks);
+        add(self.schema.is_some(), "schema", EnvKind::Databricks);
+        add(self.token.is_some(), "token", EnvKind::Databricks);
+        out
     }
 }
 

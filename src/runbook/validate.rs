@@ -214,8 +214,14 @@ pub fn secret_file_var(name: &str) -> String {
 pub fn secret_vars(rb: &Runbook) -> BTreeSet<String> {
     rb.environments
         .values()
-        .filter_map(|e| e.auth.as_ref())
-        .flat_map(|a| [a.client_secret.as_deref(), a.certificate_password.as_deref()])
+        .flat_map(|e| {
+            let a = e.auth.as_ref();
+            [
+                a.and_then(|a| a.client_secret.as_deref()),
+                a.and_then(|a| a.certificate_password.as_deref()),
+                e.token.as_deref(),
+            ]
+        })
         .flatten()
         .filter_map(|s| match super::vars::parse(s).as_deref() {
             Ok(
@@ -386,7 +392,33 @@ fn environments(rb: &Runbook, cx: &mut Ctx<'_>) {
                     .to_owned(),
             );
         }
+        for (field, kind) in e.lake_fields() {
+            if kind != e.kind {
+                let p = cx.key(&path, field);
+                cx.error(
+                    p,
+                    "invalid-field",
+                    format!(
+                        "`{field}` applies only to {} environments",
+                        format!("{kind:?}").to_lowercase()
+                    ),
+                    None,
+                );
+            }
+        }
+        if matches!(e.kind, EnvKind::Adls | EnvKind::Databricks) && (e.link.is_some() || e.mode.is_some()) {
+            let field = if e.link.is_some() { "link" } else { "mode" };
+            let p = cx.key(&path, field);
+            cx.error(
+                p,
+                "invalid-field",
+                format!("`{field}` applies only to dual-write environments"),
+                None,
+            );
+        }
         match e.kind {
+            EnvKind::Adls => lake_storage(name, e, cx),
+            EnvKind::Databricks => lake_workspace(name, e, cx),
             EnvKind::Dualwrite => {
                 match &e.link {
                     None => cx.error(
@@ -464,6 +496,118 @@ fn environments(rb: &Runbook, cx: &mut Ctx<'_>) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// An `adls` environment: an account and a container named as Azure Storage allows.
+fn lake_storage(name: &str, e: &super::model::Environment, cx: &mut Ctx<'_>) {
+    use Seg::Key;
+    let path = [Key("environments"), Key(name)];
+    let literal = |v: &str| !v.contains("${");
+    match e.account.as_deref() {
+        None => cx.error(
+            cx.at(&path),
+            "missing-field",
+            format!("adls environment `{name}` has no `account`"),
+            "add `account: <storage account name>`".to_owned(),
+        ),
+        Some(a)
+            if literal(a) && !(3..=24).contains(&a.len())
+                || literal(a) && !a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) =>
+        {
+            let p = cx.key(&path, "account");
+            cx.error(
+                p,
+                "invalid-value",
+                format!("`{a}` is not a storage account name"),
+                "3 to 24 lower-case letters and digits".to_owned(),
+            );
+        }
+        Some(_) => {}
+    }
+    match e.container.as_deref() {
+        None => cx.error(
+            cx.at(&path),
+            "missing-field",
+            format!("adls environment `{name}` has no `container`"),
+            "add `container: dataverse-<envname>-<orgUniqueName>` (the container Synapse Link exports to)"
+                .to_owned(),
+        ),
+        Some(c)
+            if literal(c)
+                && (!(3..=63).contains(&c.len())
+                    || c.starts_with('-')
+                    || c.ends_with('-')
+                    || c.contains("--")
+                    || !c
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')) =>
+        {
+            let p = cx.key(&path, "container");
+            cx.error(
+                p,
+                "invalid-value",
+                format!("`{c}` is not a container name"),
+                "3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit"
+                    .to_owned(),
+            );
+        }
+        Some(_) => {}
+    }
+    if let Some(f) = e.folder.as_deref()
+        && (f.contains("..") || f.contains('?') || f.contains('#') || f.trim_matches('/').is_empty())
+    {
+        let p = cx.key(&path, "folder");
+        cx.error(
+            p,
+            "invalid-value",
+            format!("`{f}` is not a folder inside the container"),
+            "a path such as `exports/prod`, without `..`, `?` or `#`".to_owned(),
+        );
+    }
+}
+
+/// A `databricks` environment: a workspace URL, and a token from `auth` or from one `${VAR}`.
+fn lake_workspace(name: &str, e: &super::model::Environment, cx: &mut Ctx<'_>) {
+    use Seg::Key;
+    let path = [Key("environments"), Key(name)];
+    if e.url.is_none() {
+        cx.error(
+            cx.at(&path),
+            "missing-field",
+            format!("databricks environment `{name}` has no `url`"),
+            "add the workspace URL, e.g. `url: https://adb-1234567890123456.7.azuredatabricks.net`"
+                .to_owned(),
+        );
+    }
+    match (&e.auth, &e.token) {
+        (Some(_), Some(_)) => {
+            let p = cx.key(&path, "token");
+            cx.error(
+                p,
+                "invalid-field",
+                format!("environment `{name}` has both `auth` and `token`"),
+                "keep `auth` (an Entra token for Azure Databricks) or `token: ${VAR}` (a Databricks token)"
+                    .to_owned(),
+            );
+        }
+        (None, Some(t)) if !super::vars::is_single_env_ref(t) => {
+            let p = cx.key(&path, "token");
+            cx.error(
+                p,
+                "literal-secret",
+                format!("environment `{name}` has a literal token"),
+                "write `${NAME}` and set NAME in the environment; remove the token from the file (and revoke it)"
+                    .to_owned(),
+            );
+        }
+        _ => {}
+    }
+    for (pname, id) in &e.pipelines {
+        if id.trim().is_empty() {
+            let p = cx.at(&[Key("environments"), Key(name), Key("pipelines"), Key(pname)]);
+            cx.error(p, "invalid-value", format!("pipeline `{pname}` has no id"), None);
         }
     }
 }

@@ -283,9 +283,18 @@ fn step_kind(rb: &Runbook, cx: &mut Ctx<'_>, step: &Step, sp: &[Seg<'_>; 4]) {
             && let (Some(want), Some(e)) = (want, rb.environments.get(env))
             && e.kind != want
         {
+            let want_name = match want {
+                EnvKind::Fno => "F&O".to_owned(),
+                other => format!("{other:?}"),
+            };
             let msg = format!(
-                "`{}` needs an F&O environment; `{env}` is {:?}",
+                "`{}` needs a{} {want_name} environment; `{env}` is {:?}",
                 step.kind_name(),
+                if matches!(want, EnvKind::Fno | EnvKind::Adls) {
+                    "n"
+                } else {
+                    ""
+                },
                 e.kind
             );
             cx.error(pos, "wrong-env-kind", msg.to_lowercase(), None);
@@ -488,12 +497,18 @@ fn scan(
                         format!("`${{steps.{step}.{name}}}` refers to a step that has not run yet"),
                         "a step can only read captures of steps listed before it".to_owned(),
                     ),
-                    (Some((_, names)), _) if !names.contains(&name.as_str()) => cx.error(
-                        pos,
-                        "unknown-capture",
-                        format!("step `{step}` has no capture `{name}`"),
-                        "add it under the step's `capture:` (an http step)".to_owned(),
-                    ),
+                    // Every step has its start and finish times (RFC 3339) once it ran.
+                    (Some((_, names)), _)
+                        if !names.contains(&name.as_str())
+                            && !matches!(name.as_str(), "started_at" | "finished_at") =>
+                    {
+                        cx.error(
+                            pos,
+                            "unknown-capture",
+                            format!("step `{step}` has no capture `{name}`"),
+                            "add it under the step's `capture:` (an http step)".to_owned(),
+                        );
+                    }
                     _ => {}
                 },
                 _ => {}

@@ -14,6 +14,10 @@ pub enum Service {
     Dataverse,
     Dualwrite,
     Blob,
+    /// The export's storage account (Blob API, path-style under `/_storage/<account>/`).
+    Storage,
+    /// The Databricks workspace (`/api/2.0/`).
+    Databricks,
     Sim,
     /// A path no service serves: answered 404 without asking for a token.
     #[serde(skip)]
@@ -28,6 +32,10 @@ impl Service {
             Service::Sim
         } else if path.starts_with("/_blob/") {
             Service::Blob
+        } else if path.starts_with("/_storage/") {
+            Service::Storage
+        } else if path.starts_with("/api/2.0/") {
+            Service::Databricks
         } else if path.starts_with("/api/data/") || path == "/api/data" || path.starts_with("/XRMServices/") {
             Service::Dataverse
         } else if path.starts_with("/api/DualWriteManagement/")

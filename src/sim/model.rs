@@ -208,6 +208,22 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
         "Faults",
         "Rules are tried in order; the first that fires wins. Draws depend on (seed, rule, number of requests the rule matched). A reset is a body that fails before its first byte. `/_sim/` is never faulted.",
     ),
+    (
+        "Lake export",
+        "With a scenario `lake:`, the simulator writes an Azure Synapse Link incremental-update export of its tables. The exporter observes the tables at most every tenth of `interval` (simulated) and on every lake request; each change observed goes into the folder being written then, the one of `now - lag`; a folder closes when the exporter's clock passes its end, and intervals without changes still get a folder (`model.json` only). Folder names are `yyyy-MM-ddTHH.mm.ssZ`; `SinkCreatedOn`/`SinkModifiedOn` are RFC 3339 with milliseconds; `IsDelete` is `True` on a delete and empty otherwise; a partition is named by the year of the row's first export; values are written as the service's JSON gives them (null as an empty field), RFC 4180 quoted where needed. F&O sets are exported as `mserp_<set in lower case>` with columns `mserp_<field in lower case>`, Dataverse sets as their logical name with a lookup `_x_value` as `x`; an F&O row's `Id` is a GUID derived from the set, company and row. `model.json` lists every exported table with `dataType` `guid`, `dateTime`, `int64`, `boolean`, `decimal` or `string` (from the first value seen) and partition locations on `https://<account>.dfs.core.windows.net/`. A stopped export (`stop_at`, or `POST /_sim/lake {\"stopped\": true}`) closes no folder and exports nothing; resumed, it exports what it missed into the folder then open. A schema change (`schema_changes`, or `add_column`) adds the column to the service's rows and to the export at once.",
+    ),
+    (
+        "Lake storage",
+        "The export's account is served path-style under `/_storage/<account>/<container>` (as the storage emulator addresses accounts), List Blobs and Get Blob only (anything else on a container is 501 `NotImplemented`). A request needs a Bearer token for `https://storage.azure.com` and `x-ms-version` 2017-11-09 or later (else 400 `InvalidHeaderValue`); no token is 404 `ResourceNotFound`, a bad one 401 `InvalidAuthenticationInfo`; an unknown account is 404 `ResourceNotFound`. Blobs list in name order, `NextMarker` is the next name, `Etag` a hash of the content; `Content-Type` is `application/json` for `model.json`, `text/csv` for partitions, else `application/octet-stream`; `Changelog/changelog.info` holds the open folder's name and nothing else.",
+    ),
+    (
+        "Lake pipelines",
+        "Databricks errors are `{\"error_code\",\"message\"}`: an unknown pipeline or update 404 `RESOURCE_DOES_NOT_EXIST`, an update started while one is active 409 `RESOURCE_CONFLICT`, a missing or bad token 401 `UNAUTHENTICATED` (Entra tokens for `2ff814a6-3304-4ab8-85cb-cd0e6f879c1d`, or a scenario `databricks.tokens` entry). An update is QUEUED, INITIALIZING, RESETTING (full refresh), SETTING_UP_TABLES, RUNNING by its share of `update_duration`, then COMPLETED or FAILED; it ingests every folder closed by its end into one row per `Id` (SCD type 1, deletes applied). A table whose `model.json` attributes differ from what was ingested, and which is not in `full_refresh_selection`, fails the update naming the table; `fail_updates` fails the next updates. `latest_updates[].creation_time` is RFC 3339, `update.creation_time` epoch ms; a failed update carries `update.error.message`. `schedule` starts an incremental update every interval when none is active.",
+    ),
+    (
+        "Lake statements",
+        "The SQL warehouse runs the statement it is sent on an in-memory SQLite database holding every ingested table (columns as text, empty values null) with Spark's `sha2` and `string` registered; SQL SQLite cannot run is FAILED with SQLite's message, `error_code` `BAD_REQUEST` and `sql_state` `42000`. A statement is PENDING for the first quarter of `statement_duration`, RUNNING to its end, then SUCCEEDED or FAILED; CLOSED `result_ttl` after it succeeded; CANCELED when cancelled before its end. The submit answers at once whatever `wait_timeout` says; only `INLINE` with `JSON_ARRAY` is modelled (else 501), in one chunk; every table is visible whatever `catalog` and `schema` say; a column's `type_name` is `LONG`, `DOUBLE` or `STRING` from SQLite's value in the first row.",
+    ),
 ];
 
 /// `GET /_sim/model`.

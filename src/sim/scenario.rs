@@ -58,6 +58,9 @@ pub struct Scenario {
     /// How the `/_sim/webhook` sink answers (also set at run time with `POST /_sim/webhook/behaviour`).
     #[serde(default)]
     pub webhook: WebhookBehaviour,
+    /// The Synapse Link export of the tables and the Databricks workspace ingesting it (none: no lake).
+    #[serde(default)]
+    pub lake: Option<super::lake::LakeConfig>,
 }
 
 /// How the simulator's webhook sink answers: `status` (default 200, with body `1` as a Teams incoming webhook
@@ -160,6 +163,7 @@ impl Scenario {
             live_writes: Vec::new(),
             faults: Faults::default(),
             webhook: WebhookBehaviour::default(),
+            lake: None,
         }
     }
 
@@ -254,6 +258,32 @@ impl Scenario {
                     "dmf.definition_groups.{g}: unknown F&O entity set {}",
                     e.entity_set
                 ));
+            }
+        }
+        if let Some(l) = &self.lake {
+            if l.interval.0 < 1.0 {
+                return bad("lake.interval must be at least 1s".into());
+            }
+            for c in &l.schema_changes {
+                let defs = match c.side {
+                    Side::Fno => &self.entities.fno,
+                    Side::Dataverse => &self.entities.dataverse,
+                };
+                if !defs.contains_key(&c.entity) {
+                    return bad(format!(
+                        "lake.schema_changes: unknown {:?} entity {}",
+                        c.side, c.entity
+                    ));
+                }
+                super::tables::FieldKind::parse(&c.kind)
+                    .map_err(|e| SimError::Invalid(format!("lake.schema_changes.{}: {e}", c.field)))?;
+            }
+            if let Some(t) = l.tables.iter().find(|t| {
+                !self.entities.fno.contains_key(*t)
+                    && !self.entities.dataverse.contains_key(*t)
+                    && t.as_str() != "cdm_companies"
+            }) {
+                return bad(format!("lake.tables: unknown entity {t}"));
             }
         }
         Ok(())

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::faults::{Decision, FaultState, Faults, Mangle, SIGN_IN_HTML, Service, mix};
 use super::route::{self, Ext};
 use super::world::SimState;
-use super::{auth, batch, dataverse, dmf, dual_write, entra_meta, fno, inspect, wire};
+use super::{auth, batch, dataverse, dmf, dual_write, entra_meta, fno, inspect, lake, wire};
 
 /// Simulated time: real elapsed seconds × scale.
 #[derive(Debug, Clone)]
@@ -178,6 +178,39 @@ pub fn router(app: App) -> Router {
         )
         .route("/_sim/gateway", get(dual_write::sim_requests))
         .route("/_blob/dmf/{name}", put(dmf::blob_put).get(dmf::blob_get))
+        // The lake: the export's storage account and the Databricks workspace
+        .route("/_storage/{account}/{container}", get(lake::blob::container))
+        .route(
+            "/_storage/{account}/{container}/{*blob}",
+            get(lake::blob::get_blob),
+        )
+        .route(
+            "/api/2.0/pipelines/{pipeline_id}",
+            get(lake::databricks::get_pipeline),
+        )
+        .route(
+            "/api/2.0/pipelines/{pipeline_id}/updates",
+            post(lake::databricks::start_update),
+        )
+        .route(
+            "/api/2.0/pipelines/{pipeline_id}/updates/{update_id}",
+            get(lake::databricks::get_update),
+        )
+        .route("/api/2.0/sql/statements", post(lake::databricks::submit))
+        .route("/api/2.0/sql/statements/", post(lake::databricks::submit))
+        .route(
+            "/api/2.0/sql/statements/{statement_id}",
+            get(lake::databricks::get),
+        )
+        .route(
+            "/api/2.0/sql/statements/{statement_id}/cancel",
+            post(lake::databricks::cancel),
+        )
+        .route(
+            "/api/2.0/sql/statements/{statement_id}/result/chunks/{chunk_index}",
+            get(lake::databricks::get_chunk),
+        )
+        .route("/_sim/lake", get(lake_state).post(lake_control))
         .merge(inspect::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_fallback)
@@ -185,6 +218,66 @@ pub fn router(app: App) -> Router {
         .with_state(app.clone());
     let _ = app.router.set(router.clone());
     router
+}
+
+/// `GET /_sim/lake`: the export's folders, the pipelines and their updates.
+async fn lake_state(State(app): State<App>) -> Response {
+    let v = app.with(|st| {
+        let now = st.now;
+        lake::advance(st, now, true);
+        st.lake.as_ref().map(|l| lake::inspect(l, now))
+    });
+    match v {
+        Some(v) => Json(v).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, "NotFound", "the scenario has no lake"),
+    }
+}
+
+/// `POST /_sim/lake`: `{"stopped": bool, "lag": seconds, "fail_updates": n, "add_column": {"side", "entity",
+/// "field", "kind"}}`, each optional: Synapse Link stopped or resumed, its lag, the next updates failing, a
+/// column added now.
+async fn lake_control(State(app): State<App>, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+    };
+    let change = match v.get("add_column") {
+        None => None,
+        Some(c) => match serde_json::from_value::<lake::config::SchemaChange>(c.clone()) {
+            Ok(c) => Some(c),
+            Err(e) => return json_error(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+        },
+    };
+    let ok = app.with(|st| {
+        let now = st.now;
+        lake::advance(st, now, true);
+        let Some(l) = st.lake.as_mut() else {
+            return false;
+        };
+        match v.get("stopped").and_then(Value::as_bool) {
+            Some(true) => l.stop_at = Some(l.stop_at.map_or(now, |s| s.min(now))),
+            Some(false) => l.stop_at = None,
+            None => {}
+        }
+        if let Some(lag) = v.get("lag").and_then(Value::as_f64) {
+            l.lag = lag.max(0.0);
+        }
+        if let Some(n) = v.get("fail_updates").and_then(Value::as_u64) {
+            l.fail_updates = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(mut c) = change {
+            c.at = super::scenario::Dur(now);
+            let at = l.schema_applied;
+            l.cfg.schema_changes.insert(at, c);
+            lake::advance(st, now, true);
+        }
+        true
+    });
+    if ok {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        json_error(StatusCode::NOT_FOUND, "NotFound", "the scenario has no lake")
+    }
 }
 
 /// A path no route serves: the 404 of the service the request is for.

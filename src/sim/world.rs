@@ -106,6 +106,8 @@ pub struct SimState {
     pub errors: Vec<ErrorRecord>,
     /// Creates each map has carried into Dataverse (for `live_fail_every`).
     pub live_to_dv: HashMap<usize, u64>,
+    /// The Synapse Link export and the Databricks workspace (scenario `lake:`).
+    pub lake: Option<super::lake::LakeRt>,
     seq: u64,
 }
 
@@ -155,6 +157,7 @@ impl SimState {
             now: 0.0,
             errors: Vec::new(),
             live_to_dv: HashMap::new(),
+            lake: scenario.lake.clone().map(super::lake::LakeRt::new),
             seq: 0,
             scenario,
         };
@@ -215,6 +218,7 @@ impl SimState {
         self.advance_live(t);
         self.advance_pending(t);
         self.advance_jobs(t);
+        super::lake::advance(self, t, false);
         if t - self.snapshot.0 >= self.scenario.dataverse.snapshot_every.0 {
             self.take_snapshot();
             self.snapshot.0 = t;

@@ -14,6 +14,9 @@ mod error_sources;
 mod gate;
 pub mod handle;
 mod http;
+mod lake;
+mod lake_embedded;
+mod lake_reconcile;
 mod manual;
 mod maps;
 mod monitor;
@@ -164,10 +167,20 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             sample,
             max_differences,
             ranges,
+            engine,
+            databricks,
+            export,
         }) => {
             let sample = usize::try_from(sample.unwrap_or(100)).unwrap_or(100);
             let ranges = ranges.unwrap_or(crate::runbook::steps::reconcile::RANGES_DEFAULT);
-            reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0), ranges).await
+            let lake = match (engine, databricks) {
+                (Some(kind::ReconcileEngine::Lake), Some(db)) => Some(lake_embedded::Engine::Databricks(db)),
+                (Some(kind::ReconcileEngine::Lake), None) => Some(lake_embedded::Engine::Export(
+                    lake_embedded::export_env(ctx, export.as_deref())?,
+                )),
+                _ => None,
+            };
+            reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0), ranges, lake).await
         }
         StepKind::Monitor(kind::Monitor { .. }) => monitor::run(ctx, step).await,
         StepKind::Notify(kind::Notify { url, to, text }) => {
@@ -179,6 +192,9 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             flows,
         }) => automation::disable(ctx, env, plugin_steps, flows).await,
         StepKind::EnableAutomation(kind::EnableAutomation { env }) => automation::enable(ctx, env).await,
+        StepKind::LakeCaughtUp(k) => lake::caught_up(ctx, k).await,
+        StepKind::LakeSchemaCheck(k) => lake::schema_check(ctx, k).await,
+        StepKind::LakeFullRefresh(k) => lake::full_refresh(ctx, k, handle, mode).await,
     }
 }
 
@@ -289,8 +305,21 @@ pub(crate) fn interpolate_step(ctx: &StepCtx, text: &str) -> Result<String, VarE
         let captures: BTreeMap<String, BTreeMap<String, String>> = st
             .steps
             .iter()
-            .filter(|v| !v.outputs.is_empty())
-            .map(|v| (v.info.id.as_str().to_owned(), v.outputs.clone()))
+            .map(|v| {
+                let mut out = v.outputs.clone();
+                // Every step's times, as `${steps.<id>.started_at}` / `finished_at` (a capture of the same name wins).
+                let rfc = |t: &chrono::DateTime<chrono::Utc>| {
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                };
+                if let Some(t) = &v.started_at {
+                    out.entry("started_at".into()).or_insert_with(|| rfc(t));
+                }
+                if let Some(t) = &v.finished_at {
+                    out.entry("finished_at".into()).or_insert_with(|| rfc(t));
+                }
+                (v.info.id.as_str().to_owned(), out)
+            })
+            .filter(|(_, o)| !o.is_empty())
             .collect();
         (captures, st.figures(chrono::Utc::now()))
     };

@@ -51,7 +51,14 @@ impl Counts {
     }
 }
 
-pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64, ranges: u32) -> Res {
+pub async fn run(
+    ctx: &StepCtx,
+    maps: &MapSelection,
+    sample: usize,
+    max: u64,
+    ranges: u32,
+    lake: Option<super::lake_embedded::Engine<'_>>,
+) -> Res {
     let maps = resolve(ctx, maps)?;
     // Every map's comparison stays on disk until the step ends: a kill before then resumes from it.
     let mut held: Vec<RowCompare> = Vec::new();
@@ -67,10 +74,25 @@ pub async fn run(ctx: &StepCtx, maps: &MapSelection, sample: usize, max: u64, ra
             );
             continue;
         }
-        for company in m.companies() {
-            let (c, scratch) =
-                reconcile_one(ctx, m, company.as_deref(), sample, ranges, Keep::Resumable).await?;
-            held.push(scratch);
+        let per_company: Vec<(Option<String>, Counts)> = match &lake {
+            Some(super::lake_embedded::Engine::Databricks(db)) => {
+                super::lake_reconcile::map(ctx, m, db, sample).await?
+            }
+            Some(super::lake_embedded::Engine::Export(env)) => {
+                super::lake_embedded::map(ctx, m, env, sample).await?
+            }
+            None => {
+                let mut v = Vec::new();
+                for company in m.companies() {
+                    let (c, scratch) =
+                        reconcile_one(ctx, m, company.as_deref(), sample, ranges, Keep::Resumable).await?;
+                    held.push(scratch);
+                    v.push((company, c));
+                }
+                v
+            }
+        };
+        for (company, c) in per_company {
             let n = c.not_matching();
             bad += n;
             totals.source_rows += c.source_rows;

@@ -61,7 +61,10 @@ pub fn build(
                         device_codes: &mut device_codes,
                         resolve: &resolve,
                     };
-                    let ea = env_auth(name, a, &mut cx).map_err(|e| e.to_string())?;
+                    let mut ea = env_auth(name, a, &mut cx).map_err(|e| e.to_string())?;
+                    if ea.scope.is_none() {
+                        ea.scope = env.kind.default_scope().map(str::to_owned);
+                    }
                     if a.kind() == CredentialKind::DeviceCode {
                         let authority = ea.authority.as_deref().unwrap_or(DEFAULT_AUTHORITY);
                         device_key = Some(device_code::cache_key(authority, &ea.tenant, &ea.client_id));

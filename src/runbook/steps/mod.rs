@@ -17,6 +17,7 @@ pub mod dualwrite_maps;
 pub mod dualwrite_run;
 pub mod error_queue;
 pub mod http;
+pub mod lake;
 pub mod manual;
 pub mod monitor;
 pub mod notify;
@@ -32,13 +33,14 @@ use serde::{Deserialize, Serialize};
 
 pub use self::dmf_import::RecordInstall;
 pub use self::http::{HttpExpect, HttpMethod, HttpPoll, PointerMatch, StatusSpec};
+pub use self::lake::{LakeCaughtUp, LakeFullRefresh, LakeSchemaCheck, TableList};
 pub use self::monitor::Alert;
 pub use self::{
     automation::DisableAutomation, automation::EnableAutomation, dmf_export::DmfExport,
     dmf_import::DmfImport, dualwrite_maps::DualwritePause, dualwrite_maps::DualwriteResume,
     dualwrite_maps::DualwriteStop, dualwrite_run::DualwriteRun, error_queue::ErrorQueue, http::Http,
-    manual::Manual, monitor::Monitor, notify::Notify, parity::Parity, reconcile::RowReconcile,
-    roundtrip::Roundtrip, sample::Sample, shell::Shell, wait::Wait,
+    manual::Manual, monitor::Monitor, notify::Notify, parity::Parity, reconcile::ReconcileEngine,
+    reconcile::RowReconcile, roundtrip::Roundtrip, sample::Sample, shell::Shell, wait::Wait,
 };
 use super::model::{EnvKind, MapId, Runbook};
 pub use super::validate_flow::StepCheck;
@@ -189,6 +191,18 @@ pub enum StepKind {
     #[serde(rename = "notify")]
     #[strum(serialize = "notify")]
     Notify(notify::Notify),
+    /// The Synapse Link export has a closed folder newer than `after`, and the pipeline ingested it.
+    #[serde(rename = "lake.caught_up")]
+    #[strum(serialize = "lake.caught_up")]
+    LakeCaughtUp(lake::LakeCaughtUp),
+    /// The export's `model.json` attributes per table against a baseline: the tables needing a full refresh.
+    #[serde(rename = "lake.schema_check")]
+    #[strum(serialize = "lake.schema_check")]
+    LakeSchemaCheck(lake::LakeSchemaCheck),
+    /// A Lakeflow Connect update refreshing the listed tables in full, confirmed and polled to completion.
+    #[serde(rename = "lake.full_refresh")]
+    #[strum(serialize = "lake.full_refresh")]
+    LakeFullRefresh(lake::LakeFullRefresh),
 }
 
 /// Every `kind:` name, for "did you mean" and the docs.
@@ -217,6 +231,9 @@ impl StepKind {
             StepKind::Notify(k) => k,
             StepKind::DisableAutomation(k) => k,
             StepKind::EnableAutomation(k) => k,
+            StepKind::LakeCaughtUp(k) => k,
+            StepKind::LakeSchemaCheck(k) => k,
+            StepKind::LakeFullRefresh(k) => k,
         }
     }
 
@@ -242,7 +259,7 @@ mod tests {
         let k: StepKind = serde_saphyr::from_str(text).expect("a wait step");
         assert_eq!(k.name(), "wait");
         assert_eq!(serde_json::to_value(&k).expect("serialises")["kind"], "wait");
-        assert_eq!(STEP_KINDS.len(), 19);
+        assert_eq!(STEP_KINDS.len(), 22);
         assert!(STEP_KINDS.contains(&"dualwrite.pause") && STEP_KINDS.contains(&"dmf.import"));
     }
 }

@@ -24,6 +24,26 @@ pub struct RowReconcile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 16))]
     pub ranges: Option<u32>,
+    /// `api` (built-in): both sides read through the services' APIs. `lake`: from the lake (`docs/lake.md`):
+    /// with `databricks`, one SQL statement per map on the tables Lakeflow Connect ingested, on its SQL
+    /// warehouse; without, the Synapse Link export folders of `export` read and compared on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<ReconcileEngine>,
+    /// `engine: lake`: the `databricks` environment whose SQL warehouse runs the statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub databricks: Option<String>,
+    /// `engine: lake` without `databricks`: the `adls` environment holding the Synapse Link export (optional
+    /// when the runbook has one `adls` environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<String>,
+}
+
+/// Where a row-level comparison runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReconcileEngine {
+    Api,
+    Lake,
 }
 
 /// Concurrent Dataverse ranges when the step says nothing.
@@ -62,7 +82,12 @@ impl Kind for RowReconcile {
     }
 
     fn envs(&self) -> Vec<(&'static str, &str, Option<EnvKind>)> {
-        Vec::new()
+        let db = self
+            .databricks
+            .as_deref()
+            .map(|e| ("databricks", e, Some(EnvKind::Databricks)));
+        let export = self.export.as_deref().map(|e| ("export", e, Some(EnvKind::Adls)));
+        db.into_iter().chain(export).collect()
     }
 
     fn captures(&self) -> Vec<&str> {
@@ -79,6 +104,50 @@ impl Kind for RowReconcile {
                 "ranges",
                 "invalid-value",
                 format!("`ranges` must be 1 to {RANGES_MAX} (Dataverse ranges read at once), not {n}"),
+                None,
+            );
+        }
+        let lake = self.engine == Some(ReconcileEngine::Lake);
+        if lake && self.databricks.is_none() && self.export.is_none() {
+            let adls = check
+                .rb
+                .environments
+                .values()
+                .filter(|e| e.kind == EnvKind::Adls)
+                .count();
+            if adls != 1 {
+                check.error(
+                    "engine",
+                    "missing-field",
+                    format!(
+                        "`engine: lake` reads the Synapse Link export of an `adls` environment (or runs on `databricks`): name it with `export` (the runbook has {adls} adls environments)"
+                    ),
+                    "add `export: <adls environment>`, or `databricks: <environment>` for its SQL warehouse"
+                        .to_owned(),
+                );
+            }
+        }
+        if lake && self.databricks.is_some() && self.export.is_some() {
+            check.error(
+                "export",
+                "invalid-field",
+                "`export` and `databricks` are two ways to run `engine: lake`: name one".into(),
+                None,
+            );
+        }
+        if !lake && self.databricks.is_some() {
+            check.error(
+                "databricks",
+                "invalid-field",
+                "`databricks` applies only to `engine: lake`".into(),
+                None,
+            );
+        }
+        if !lake && self.export.is_some() {
+            check.error(
+                "export",
+                "invalid-field",
+                "`export` applies only to `engine: lake`".into(),
                 None,
             );
         }

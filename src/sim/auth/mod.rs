@@ -186,7 +186,14 @@ pub(super) fn resource_known(app: &App, audience: &str) -> bool {
         .flatten()
         .map(|x| normalise(x))
         .collect();
-    named.is_empty() || named.iter().any(|n| n == &normalise(audience))
+    // Azure Storage and Azure Databricks are Microsoft's first-party resources, in every tenant.
+    let first_party = [
+        "https://storage.azure.com",
+        super::lake::databricks::DATABRICKS_RESOURCE,
+    ];
+    named.is_empty()
+        || named.iter().any(|n| n == &normalise(audience))
+        || first_party.iter().any(|f| normalise(f) == normalise(audience))
 }
 
 pub(super) fn normalise_resource(resource: &str) -> String {

@@ -5,6 +5,7 @@ mod fuzz_regress;
 mod hostile_output;
 mod init;
 mod installs;
+mod lake_kill;
 mod preflight;
 mod reconcile_kill;
 mod rehearse;

@@ -8,6 +8,7 @@ mod exec_company;
 mod exec_demo;
 mod exec_dmf;
 mod exec_dualwrite;
+mod exec_lake;
 mod exec_packages;
 mod exec_reads;
 mod exec_reconcile;

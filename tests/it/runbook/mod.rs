@@ -2,6 +2,7 @@ mod auth;
 mod cli;
 mod figures;
 mod hostile;
+mod lake;
 mod malformed;
 mod maps_format;
 mod packages;

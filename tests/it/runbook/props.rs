@@ -253,6 +253,14 @@ fn runbook() -> impl Strategy<Value = Runbook> {
                     }),
                     link: None,
                     mode: None,
+                    account: None,
+                    container: None,
+                    folder: None,
+                    warehouse_id: None,
+                    pipelines: BTreeMap::new(),
+                    catalog: None,
+                    schema: None,
+                    token: None,
                 },
             );
             Runbook {

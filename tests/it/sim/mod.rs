@@ -6,4 +6,5 @@ mod entra_grants;
 mod faults;
 mod fidelity;
 mod fno;
+mod lake;
 mod real_clients;

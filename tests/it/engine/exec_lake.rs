@@ -1,0 +1,461 @@
+//! The lake's steps against the simulator's Synapse Link export and Databricks stand-ins, over loopback:
+//! an export that lags then catches up (the lag shown while it waits), a stopped Synapse Link (the step
+//! fails naming the folder it stopped at), a schema change found against the snapshot's baseline and its
+//! full refresh, a resumed full refresh that polls the update it started instead of starting another, and
+//! a pipeline update that fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::support::exec as exec_support;
+
+use cutover::engine::event::{Event, Handle, StepOutcome};
+use cutover::engine::exec::Mode;
+use exec_support::{SECRET, assert_ok, failure, start};
+use serde_json::{Value, json};
+
+/// A scenario with the lake; `extra` goes under `lake:` (lag, stop, schema changes), `db` under `databricks:`.
+fn scenario(extra: &str, db: &str) -> String {
+    format!(
+        r#"
+name: lake
+seed: 7
+time_scale: 600
+companies: [USMF]
+entities:
+  fno:
+    CustomersV3: {{ key: CustomerAccount, rows: {{ USMF: 20 }}, fields: {{ OrganizationName: name }} }}
+  dataverse:
+    accounts: {{ key: accountnumber, rows: 10, fields: {{ name: name }} }}
+lake:
+  account: contosolake
+  container: dataverse-contoso-unq1
+  interval: 1m
+{extra}
+  databricks:
+    pipelines: [p-1]
+    update_duration: 30s
+{db}
+"#
+    )
+}
+
+fn runbook(steps: &str) -> String {
+    let auth = "auth: { tenant: t-0000, client_id: c-0000, client_secret: \"${TEST_SECRET}\" }";
+    format!(
+        r#"runbook: lake
+version: 1.0.0
+environments:
+  lake: {{ kind: adls, account: contosolake, container: dataverse-contoso-unq1, {auth} }}
+  dbx: {{ kind: databricks, url: "https://adb-1234567890123456.7.azuredatabricks.net", warehouse_id: w1, pipelines: {{ d365: p-1 }}, {auth} }}
+phases:
+  - id: p
+    steps:
+{steps}
+"#
+    )
+}
+
+fn notes(events: &[cutover::engine::Envelope], step: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::StepProgress {
+                step: s,
+                note: Some(n),
+                ..
+            } if s.as_str() == step => Some(n.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_export_that_lags_is_waited_for_with_its_lag_shown_until_it_and_the_pipeline_pass_the_cut() {
+    let steps = r#"      - { id: cut, kind: wait, for: 1m }
+      - { id: caught, kind: lake.caught_up, export: lake, after: "${steps.cut.finished_at}", databricks: dbx, every: 20s, timeout: 2h }"#;
+    let h = start(Some(&scenario("  lag: 10m", "    schedule: 2m")), &runbook(steps)).await;
+    assert_ok(&h.run("cut").await);
+    let r = h.run("caught").await;
+    assert_ok(&r);
+    let events = h.events().await;
+    let n = notes(&events, "caught");
+    assert!(
+        n.iter()
+            .any(|x| x.starts_with("export not past the cut") && x.contains("lag")),
+        "the lag was shown while waiting: {n:?}"
+    );
+    assert!(n.last().unwrap().contains("completed after folder"), "{n:?}");
+    // The folder it passed is closed and newer than the cut; the update that ingested it completed.
+    let lake = lake_state(&h).await;
+    let folder = &r.outputs["folder"];
+    assert!(
+        lake["folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == folder.as_str() && f["closed"] == true)
+    );
+    let upd = &r.outputs["update_id"];
+    let states: Vec<&Value> = lake["pipelines"]["p-1"]["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["update_id"] == upd.as_str())
+        .collect();
+    assert_eq!(states[0]["state"], "COMPLETED");
+    // No secret reached the journal.
+    let text = serde_json::to_string(&events.iter().map(|e| &e.event).collect::<Vec<_>>()).unwrap();
+    assert!(!text.contains(SECRET));
+}
+
+async fn lake_state(h: &exec_support::Harness) -> Value {
+    let c = cutover::connectors::net::client().unwrap();
+    c.get(format!("{}/_sim/lake", h.sim.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn lake_control(h: &exec_support::Harness, body: Value) {
+    let c = cutover::connectors::net::client().unwrap();
+    let r = c
+        .post(format!("{}/_sim/lake", h.sim.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+#[tokio::test]
+async fn a_stopped_synapse_link_fails_the_step_naming_the_folder_it_stopped_at() {
+    let steps = r#"      - { id: cut, kind: wait, for: 4m }
+      - { id: caught, kind: lake.caught_up, export: lake, after: "${steps.cut.finished_at}", every: 30s, timeout: 10m }"#;
+    let h = start(Some(&scenario("  stop_at: 2m", "")), &runbook(steps)).await;
+    assert_ok(&h.run("cut").await);
+    let r = h.run("caught").await;
+    let msg = failure(&r);
+    assert!(
+        msg.contains("the newest closed folder is 2026-11-27T18.01.00Z"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("the folder still being written is 2026-11-27T18.02.00Z"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_schema_change_is_found_against_the_snapshot_baseline_and_refreshed_in_full() {
+    let steps = r#"      - { id: settle, kind: wait, for: 2m }
+      - { id: snapshot-schema, kind: lake.schema_check, export: lake }
+      - { id: ingest, kind: lake.full_refresh, databricks: dbx, tables: [account, mserp_customersv3] }
+      - { id: package, kind: wait, for: 3m }
+      - { id: monday-schema, kind: lake.schema_check, export: lake, baseline: snapshot-schema }
+      - { id: refresh, kind: lake.full_refresh, databricks: dbx, pipeline: d365, tables: "${steps.monday-schema.changed}" }"#;
+    let h = start(Some(&scenario("", "")), &runbook(steps)).await;
+    assert_ok(&h.run("settle").await);
+    let base = h.run("snapshot-schema").await;
+    assert_ok(&base);
+    assert_eq!(base.outputs["changed"], "");
+    assert!(
+        base.outputs["schema.account"].starts_with("Id:guid,SinkCreatedOn:dateTime"),
+        "{:?}",
+        base.outputs
+    );
+    assert_ok(&h.run("ingest").await);
+    // The weekend's package adds a column to accounts.
+    lake_control(&h, json!({"add_column": {"side": "dataverse", "entity": "accounts", "field": "cr_rating", "kind": "int"}})).await;
+    assert_ok(&h.run("package").await);
+    let check = h.run("monday-schema").await;
+    assert_ok(&check);
+    assert!(check.outputs.contains_key("changed"), "{:?}", check.outputs);
+    assert_eq!(check.outputs["changed"], "account");
+    assert_eq!(check.outputs["changed_count"], "1");
+    // An incremental update now fails on the changed table; the full refresh of it succeeds.
+    let r = h.run("refresh").await;
+    assert_ok(&r);
+    assert_eq!(r.outputs["tables"], "account");
+    let lake = lake_state(&h).await;
+    let updates = lake["pipelines"]["p-1"]["updates"].as_array().unwrap().clone();
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert_eq!(updates[1]["full_refresh_selection"], json!(["account"]));
+    // The operator was asked before each update started.
+    let asks = h.operator.asks.lock().unwrap();
+    assert_eq!(asks.len(), 2);
+    assert!(
+        asks[1].prompt.contains("full refresh of account"),
+        "{}",
+        asks[1].prompt
+    );
+}
+
+#[tokio::test]
+async fn a_resumed_full_refresh_polls_the_update_it_started_instead_of_starting_another() {
+    let steps = r#"      - { id: settle, kind: wait, for: 2m }
+      - { id: refresh, kind: lake.full_refresh, databricks: dbx, tables: [account] }"#;
+    let h = start(Some(&scenario("", "")), &runbook(steps)).await;
+    assert_ok(&h.run("settle").await);
+    // A process journaled the intent, started the update, and died before journaling its id.
+    let c = cutover::connectors::net::client().unwrap();
+    let tok = crate::support::sim::token(
+        &c,
+        &h.sim.url(),
+        "c-0000",
+        SECRET,
+        "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default",
+    )
+    .await;
+    let now = h.envs.env_now(&tokio_util::sync::CancellationToken::new()).await;
+    let intent = json!({"pipeline": "p-1", "tables": ["account"], "at": now});
+    h.emit
+        .durable(Event::StepIntent {
+            step: "refresh".into(),
+            attempt: 1,
+            handle: Some(Handle {
+                kind: "lake.update_intent".into(),
+                id: intent.to_string(),
+            }),
+        })
+        .await
+        .unwrap();
+    let started: Value = c
+        .post(format!("{}/api/2.0/pipelines/p-1/updates", h.sim.url()))
+        .bearer_auth(&tok)
+        .json(&json!({"full_refresh_selection": ["account"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = h.run_mode("refresh", 1, Mode::Reconcile).await;
+    assert_ok(&r);
+    assert_eq!(r.outputs["update_id"], started["update_id"].as_str().unwrap());
+    let lake = lake_state(&h).await;
+    assert_eq!(
+        lake["pipelines"]["p-1"]["updates"].as_array().unwrap().len(),
+        1,
+        "no second update"
+    );
+    assert!(
+        h.operator.asks.lock().unwrap().is_empty(),
+        "an adopted update is not asked about again"
+    );
+    // Its id is journaled now: another resume polls it too.
+    let r2 = h.run_mode("refresh", 1, Mode::Reconcile).await;
+    assert_ok(&r2);
+    assert_eq!(
+        lake_state(&h).await["pipelines"]["p-1"]["updates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_pipeline_update_that_fails_fails_the_step_with_the_reason() {
+    let steps = r#"      - { id: settle, kind: wait, for: 2m }
+      - { id: refresh, kind: lake.full_refresh, databricks: dbx, tables: [account] }"#;
+    let h = start(Some(&scenario("", "    fail_updates: 1")), &runbook(steps)).await;
+    assert_ok(&h.run("settle").await);
+    let r = h.run("refresh").await;
+    let msg = failure(&r);
+    assert!(msg.contains("ended FAILED"), "{msg}");
+    match &r.outcome {
+        StepOutcome::Failed { reason, .. } => {
+            assert!(
+                reason.as_deref().unwrap_or("").contains("simulated failure"),
+                "{reason:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+const PARITY: &str = r#"
+name: lake-parity
+seed: 11
+time_scale: 600
+companies: [USMF, USRT]
+default_company: USMF
+entities:
+  fno:
+    Companies: { key: DataArea, rows: 2, fields: { Name: name } }
+    CustomersV3:
+      key: CustomerAccount
+      rows: { USMF: 60, USRT: 40 }
+      fields: { OrganizationName: name, CreditLimit: amount }
+  dataverse:
+    cdm_companies: { key: cdm_companycode }
+    accounts: { key: accountnumber }
+maps:
+  - { name: companies, source: Companies, target: cdm_companies, key: { source: DataArea, target: cdm_companycode }, initial: { status: running, preloaded: true } }
+  - name: customers
+    source: CustomersV3
+    target: accounts
+    key: { source: CustomerAccount, target: accountnumber }
+    fields: { OrganizationName: name, CreditLimit: creditlimit }
+    corrupt_share: 0.1
+    initial: { status: stopped, preloaded: true }
+lake:
+  account: contosolake
+  container: dataverse-contoso-unq1
+  interval: 1m
+  databricks:
+    pipelines: [p-1]
+    update_duration: 30s
+    statement_duration: STATEMENT
+"#;
+
+fn parity_runbook() -> String {
+    let auth = "auth: { tenant: t-0000, client_id: c-0000, client_secret: \"${TEST_SECRET}\" }";
+    format!(
+        r#"runbook: lake-parity
+version: 1.0.0
+environments:
+  fno: {{ kind: fno, url: {}, {auth} }}
+  dataverse: {{ kind: dataverse, url: {}, {auth} }}
+  dbx: {{ kind: databricks, url: "https://adb-1234567890123456.7.azuredatabricks.net", warehouse_id: w1, pipelines: {{ d365: p-1 }}, {auth} }}
+maps:
+  customers:
+    source: fno:CustomersV3
+    target: dataverse:accounts
+    companies: [USMF, USRT]
+    key: {{ source: CustomerAccount, target: accountnumber }}
+    compare: {{ OrganizationName: name, CreditLimit: creditlimit }}
+phases:
+  - id: p
+    steps:
+      - {{ id: settle, kind: wait, for: 2m }}
+      - {{ id: ingest, kind: lake.full_refresh, databricks: dbx, tables: [account, cdm_company, mserp_customersv3] }}
+      - {{ id: rows-api, kind: reconcile, maps: [customers], sample: 5, max_differences: 1000 }}
+      - {{ id: rows-lake, kind: reconcile, engine: lake, databricks: dbx, maps: [customers], sample: 5, max_differences: 1000 }}
+"#,
+        exec_support::FNO,
+        exec_support::DV
+    )
+}
+
+/// (company, matching, missing, extra, different, sample keys with their differing fields).
+type Reconciled = (Option<String>, u64, u64, u64, u64, Vec<String>);
+
+/// The `RowsReconciled` of one step.
+fn reconciled(events: &[cutover::engine::Envelope], step: &str) -> Vec<Reconciled> {
+    let mut v: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::RowsReconciled {
+                step: s,
+                company,
+                matching,
+                missing,
+                extra,
+                different,
+                sample,
+                ..
+            } if s.as_str() == step => Some((
+                company.clone(),
+                *matching,
+                *missing,
+                *extra,
+                *different,
+                sample
+                    .iter()
+                    .map(|d| {
+                        let f: Vec<String> = d
+                            .fields
+                            .iter()
+                            .map(|f| format!("{}={}/{}", f.field, f.source, f.target))
+                            .collect();
+                        format!("{:?} {} {}", d.class, d.key, f.join(";"))
+                    })
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn the_lake_engine_finds_what_the_api_engine_finds_in_one_statement_per_map() {
+    let h = start(Some(&PARITY.replace("STATEMENT", "20s")), &parity_runbook()).await;
+    assert_ok(&h.run("settle").await);
+    assert_ok(&h.run("ingest").await);
+    let api = h.run("rows-api").await;
+    assert_ok(&api);
+    let lake = h.run("rows-lake").await;
+    assert_ok(&lake);
+    let events = h.events().await;
+    let (a, l) = (reconciled(&events, "rows-api"), reconciled(&events, "rows-lake"));
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert!(a.iter().any(|r| r.4 > 0), "the corrupt rows are found: {a:?}");
+    assert_eq!(a, l, "the API engine and the lake engine agree row for row");
+    assert_eq!(api.outputs, lake.outputs);
+    // One statement for the map, whatever the number of companies and rows.
+    let statements = crate::support::sim::request_log(&h.sim.url())
+        .await
+        .into_iter()
+        .filter(|(m, p)| m == "POST" && p == "/api/2.0/sql/statements")
+        .count();
+    assert_eq!(statements, 1);
+}
+
+#[tokio::test]
+async fn a_cancelled_lake_reconcile_cancels_its_statement_on_the_warehouse() {
+    let h = start(Some(&PARITY.replace("STATEMENT", "10h")), &parity_runbook()).await;
+    assert_ok(&h.run("settle").await);
+    assert_ok(&h.run("ingest").await);
+    let ctx = h.ctx("rows-lake", 1).await;
+    let cancel = ctx.cancel.clone();
+    let url = h.sim.url();
+    tokio::spawn(async move {
+        // Cancel once the statement is on the warehouse.
+        loop {
+            let log = crate::support::sim::request_log(&url).await;
+            if log
+                .iter()
+                .any(|(m, p)| m == "POST" && p == "/api/2.0/sql/statements")
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        cancel.cancel();
+    });
+    let r = cutover::engine::exec::execute(&ctx, None, Mode::Fresh).await;
+    let msg = failure(&r);
+    assert!(msg.contains("cancelled with the step (cancel sent)"), "{msg}");
+    let log = crate::support::sim::request_log(&h.sim.url()).await;
+    let cancels: Vec<&(String, String)> = log.iter().filter(|(_, p)| p.ends_with("/cancel")).collect();
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    // The warehouse says so.
+    let id = cancels[0]
+        .1
+        .trim_start_matches("/api/2.0/sql/statements/")
+        .trim_end_matches("/cancel");
+    let c = cutover::connectors::net::client().unwrap();
+    let tok = crate::support::sim::token(
+        &c,
+        &h.sim.url(),
+        "c-0000",
+        SECRET,
+        "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default",
+    )
+    .await;
+    let v: Value = c
+        .get(format!("{}/api/2.0/sql/statements/{id}", h.sim.url()))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"]["state"], "CANCELED");
+}
