@@ -25,10 +25,21 @@ pub type Cursor<'a> = Option<&'a str>;
 /// The callback a read hands each page to, with the link that follows it.
 pub type OnPage<'f> = dyn FnMut(Page, Cursor<'_>) -> std::result::Result<(), String> + Send + 'f;
 
+/// Aborts the prefetch of the next page when the read ends early (an error, a refused page, a cancelled step).
+struct Prefetch(Option<tokio::task::JoinHandle<Result<super::transport::Response>>>);
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+        }
+    }
+}
+
 async fn pages(
     t: &Transport,
     call: &str,
-    mut req: Request,
+    req: Request,
     prefer: Option<&str>,
     cancel: &CancellationToken,
     on_page: &mut OnPage<'_>,
@@ -38,13 +49,25 @@ async fn pages(
         // A recorded link counts against the page cap and the repeat check like any other.
         bound.next(&req.target.clone())?;
     }
+    let with_prefer = |r: Request| match prefer {
+        Some(p) => r.header("Prefer", p),
+        None => r,
+    };
+    let mut first = Some(with_prefer(req));
+    let mut prefetch = Prefetch(None);
     let mut rows = 0u64;
     loop {
-        let sent = match prefer {
-            Some(p) => req.header("Prefer", p),
-            None => req,
+        let resp = match (prefetch.0.take(), first.take()) {
+            (Some(h), _) => h.await.map_err(|e| {
+                ConnectorError::bad_body(
+                    t.env(),
+                    call,
+                    &format!("the request for the next page stopped: {e}"),
+                )
+            })??,
+            (None, Some(r)) => t.send(r, cancel).await?,
+            (None, None) => return Ok(rows),
         };
-        let resp = t.send(sent, cancel).await?;
         let page = t.parse(&resp, parse::collection)?;
         let next = page.next_link.clone();
         let rows_here: Page = page
@@ -56,14 +79,21 @@ async fn pages(
             })
             .collect();
         rows += rows_here.len() as u64;
+        // The next page is asked for before this one is handed over: the service works on it while the caller
+        // stores this one (one page ahead at most; a page the caller did not keep is asked for again on resume).
+        if let Some(n) = &next {
+            bound.next(n)?;
+            let (t2, c2, r2) = (
+                t.clone(),
+                cancel.clone(),
+                with_prefer(Request::next_link(call, n.clone())),
+            );
+            prefetch.0 = Some(tokio::spawn(async move { t2.send(r2, &c2).await }));
+        }
         on_page(rows_here, next.as_deref())
             .map_err(|detail| ConnectorError::bad_body(t.env(), call, &detail))?;
-        match next {
-            Some(n) => {
-                bound.next(&n)?;
-                req = Request::next_link(call, n);
-            }
-            None => return Ok(rows),
+        if next.is_none() {
+            return Ok(rows);
         }
     }
 }
