@@ -366,7 +366,12 @@ impl Export<'_> {
     }
 
     /// The CSV partitions of one table in one folder, in name order.
-    pub async fn partitions(&self, folder: &str, table: &str, cancel: &CancellationToken) -> Result<Vec<String>> {
+    pub async fn partitions(
+        &self,
+        folder: &str,
+        table: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<String>> {
         let prefix = format!("{}{folder}/{table}/", self.root);
         let listing = self.blob.list(&prefix, None, cancel).await?;
         let mut names: Vec<String> = listing

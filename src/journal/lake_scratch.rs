@@ -23,6 +23,9 @@ pub struct ExportRecord {
     pub values: Vec<String>,
 }
 
+/// A live row as the comparison takes it: (key, the compared values).
+pub type LiveRow = (String, Vec<String>);
+
 /// The latest version of each exported row, per table.
 pub struct ExportRows {
     path: PathBuf,
@@ -83,8 +86,16 @@ impl ExportRows {
                         serde_json::to_string(&rec.values).map_err(|e| e.to_string())?,
                     )
                 };
-                stmt.execute(params![table, rec.id, rec.version, i64::from(rec.delete), c, k, v])
-                    .map_err(|e| e.to_string())?;
+                stmt.execute(params![
+                    table,
+                    rec.id,
+                    rec.version,
+                    i64::from(rec.delete),
+                    c,
+                    k,
+                    v
+                ])
+                .map_err(|e| e.to_string())?;
             }
         }
         tx.commit().map_err(|e| e.to_string())
@@ -97,7 +108,7 @@ impl ExportRows {
         table: &str,
         company: Option<&str>,
         batch: usize,
-        each: &mut dyn FnMut(Vec<(String, Vec<String>)>) -> Result<(), String>,
+        each: &mut dyn FnMut(Vec<LiveRow>) -> Result<(), String>,
     ) -> Result<(), String> {
         let conn = self.lock()?;
         let mut stmt = conn
@@ -152,13 +163,19 @@ mod tests {
     fn the_latest_version_wins_and_a_delete_is_not_undone_by_an_older_record() {
         let dir = tempfile::tempdir().unwrap();
         let s = ExportRows::create(&dir.path().join("x.sqlite")).unwrap();
-        s.apply("t", &[rec("1", 1, false, "A", "a1"), rec("2", 2, false, "B", "b1")])
-            .unwrap();
+        s.apply(
+            "t",
+            &[rec("1", 1, false, "A", "a1"), rec("2", 2, false, "B", "b1")],
+        )
+        .unwrap();
         s.apply("t", &[rec("1", 3, false, "A", "a2"), rec("2", 4, true, "", "")])
             .unwrap();
         // Older records read later change nothing.
-        s.apply("t", &[rec("1", 2, false, "A", "stale"), rec("2", 2, false, "B", "b1")])
-            .unwrap();
+        s.apply(
+            "t",
+            &[rec("1", 2, false, "A", "stale"), rec("2", 2, false, "B", "b1")],
+        )
+        .unwrap();
         let mut all = Vec::new();
         s.rows("t", Some("USMF"), 1, &mut |b| {
             all.extend(b);

@@ -180,7 +180,10 @@ pub async fn map(
     let fno_read = |k: &str, fields: &[String]| TableRead {
         table: format!("mserp_{}", fno_set.to_lowercase()),
         key: format!("mserp_{}", k.to_lowercase()),
-        fields: fields.iter().map(|f| format!("mserp_{}", f.to_lowercase())).collect(),
+        fields: fields
+            .iter()
+            .map(|f| format!("mserp_{}", f.to_lowercase()))
+            .collect(),
         company: if by_company {
             Company::Code("mserp_dataareaid".into())
         } else {

@@ -90,7 +90,9 @@ fn lake_environments_and_steps_are_checked_field_by_field() {
     assert_eq!(
         errors
             .iter()
-            .filter(|(_, c, m)| *c == "wrong-env-kind" && m.contains("needs an adls environment; `fno` is fno"))
+            .filter(
+                |(_, c, m)| *c == "wrong-env-kind" && m.contains("needs an adls environment; `fno` is fno")
+            )
             .count(),
         2,
         "`export: fno` on the reconcile step too: {errors:#?}"
@@ -109,7 +111,8 @@ fn lake_environments_and_steps_are_checked_field_by_field() {
         .collect();
     assert!(
         none.iter().any(|x| x.code == "missing-field"
-            && x.message.contains("reads the Synapse Link export of an `adls` environment")
+            && x.message
+                .contains("reads the Synapse Link export of an `adls` environment")
             && x.message.contains("the runbook has 0 adls environments")
             && x.line == 8),
         "{none:#?}"
