@@ -319,6 +319,7 @@ version: 1.0.0
 environments:
   fno: {{ kind: fno, url: {}, {auth} }}
   dataverse: {{ kind: dataverse, url: {}, {auth} }}
+  lake: {{ kind: adls, account: contosolake, container: dataverse-contoso-unq1, {auth} }}
   dbx: {{ kind: databricks, url: "https://adb-1234567890123456.7.azuredatabricks.net", warehouse_id: w1, pipelines: {{ d365: p-1 }}, {auth} }}
 maps:
   customers:
@@ -386,6 +387,8 @@ fn reconciled(events: &[cutover::engine::Envelope], step: &str) -> Vec<Reconcile
 async fn the_lake_engine_finds_what_the_api_engine_finds_in_one_statement_per_map() {
     let h = start(Some(&PARITY.replace("STATEMENT", "20s")), &parity_runbook()).await;
     assert_ok(&h.run("settle").await);
+    // The exporter looks at the tables when asked: every table's rows in a closed folder before the ingest.
+    until_exported(&h, "mserp_customersv3", "the customers", |_| true).await;
     assert_ok(&h.run("ingest").await);
     let api = h.run("rows-api").await;
     assert_ok(&api);
@@ -410,6 +413,8 @@ async fn the_lake_engine_finds_what_the_api_engine_finds_in_one_statement_per_ma
 async fn a_cancelled_lake_reconcile_cancels_its_statement_on_the_warehouse() {
     let h = start(Some(&PARITY.replace("STATEMENT", "10h")), &parity_runbook()).await;
     assert_ok(&h.run("settle").await);
+    // The exporter looks at the tables when asked: every table's rows in a closed folder before the ingest.
+    until_exported(&h, "mserp_customersv3", "the customers", |_| true).await;
     assert_ok(&h.run("ingest").await);
     let ctx = h.ctx("rows-lake", 1).await;
     let cancel = ctx.cancel.clone();
