@@ -62,7 +62,7 @@ async fn pages(
                 ConnectorError::bad_body(
                     t.env(),
                     call,
-                    &format!("the request for the next page stopped: {e}"),
+                    format!("the request for the next page stopped: {e}"),
                 )
             })??,
             (None, Some(r)) => t.send(r, cancel).await?,

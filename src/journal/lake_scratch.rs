@@ -23,6 +23,9 @@ pub struct ExportRecord {
     pub values: Vec<String>,
 }
 
+/// A live row as the comparison takes it: (key, the compared values).
+pub type LiveRow = (String, Vec<String>);
+
 /// The latest version of each exported row, per table.
 pub struct ExportRows {
     path: PathBuf,
@@ -105,7 +108,7 @@ impl ExportRows {
         table: &str,
         company: Option<&str>,
         batch: usize,
-        each: &mut dyn FnMut(Vec<(String, Vec<String>)>) -> Result<(), String>,
+        each: &mut dyn FnMut(Vec<LiveRow>) -> Result<(), String>,
     ) -> Result<(), String> {
         let conn = self.lock()?;
         let mut stmt = conn

@@ -56,6 +56,16 @@ pub fn export_env(ctx: &StepCtx, named: Option<&str>) -> Res<String> {
     }
 }
 
+/// The export's column of a Dataverse field: a lookup read through the Web API as `_x_value` is the
+/// attribute `x` in the export; any other field is its own name.
+pub fn dv_column(field: &str) -> String {
+    field
+        .strip_prefix('_')
+        .and_then(|f| f.strip_suffix("_value"))
+        .unwrap_or(field)
+        .to_owned()
+}
+
 /// How one side's table is read from the export.
 struct TableRead {
     table: String,
@@ -192,8 +202,8 @@ pub async fn map(
     };
     let dv_read = |k: &str, fields: &[String]| TableRead {
         table: logical.clone(),
-        key: k.to_owned(),
-        fields: fields.to_vec(),
+        key: dv_column(k),
+        fields: fields.iter().map(|f| dv_column(f)).collect(),
         company: if by_company {
             Company::Lookup(company_lookup(m).to_owned())
         } else {
@@ -320,4 +330,14 @@ pub async fn map(
         out.push((company, c));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_lookup_is_read_under_its_attribute_name() {
+        assert_eq!(super::dv_column("_parentaccountid_value"), "parentaccountid");
+        assert_eq!(super::dv_column("name"), "name");
+        assert_eq!(super::dv_column("_value"), "_value");
+    }
 }

@@ -169,8 +169,11 @@ pub async fn map(
         .logical_name;
     let dv_side = |k: &str, fields: &[String]| SideSql {
         table: logical.clone(),
-        key: k.to_owned(),
-        fields: fields.to_vec(),
+        key: super::lake_embedded::dv_column(k),
+        fields: fields
+            .iter()
+            .map(|f| super::lake_embedded::dv_column(f))
+            .collect(),
         company: if by_company {
             CompanySql::Lookup(company_lookup(m).to_owned())
         } else {

@@ -319,6 +319,7 @@ version: 1.0.0
 environments:
   fno: {{ kind: fno, url: {}, {auth} }}
   dataverse: {{ kind: dataverse, url: {}, {auth} }}
+  lake: {{ kind: adls, account: contosolake, container: dataverse-contoso-unq1, {auth} }}
   dbx: {{ kind: databricks, url: "https://adb-1234567890123456.7.azuredatabricks.net", warehouse_id: w1, pipelines: {{ d365: p-1 }}, {auth} }}
 maps:
   customers:
@@ -386,6 +387,8 @@ fn reconciled(events: &[cutover::engine::Envelope], step: &str) -> Vec<Reconcile
 async fn the_lake_engine_finds_what_the_api_engine_finds_in_one_statement_per_map() {
     let h = start(Some(&PARITY.replace("STATEMENT", "20s")), &parity_runbook()).await;
     assert_ok(&h.run("settle").await);
+    // The exporter looks at the tables when asked: every table's rows in a closed folder before the ingest.
+    until_exported(&h, "mserp_customersv3", "the customers", |_| true).await;
     assert_ok(&h.run("ingest").await);
     let api = h.run("rows-api").await;
     assert_ok(&api);
@@ -410,6 +413,8 @@ async fn the_lake_engine_finds_what_the_api_engine_finds_in_one_statement_per_ma
 async fn a_cancelled_lake_reconcile_cancels_its_statement_on_the_warehouse() {
     let h = start(Some(&PARITY.replace("STATEMENT", "10h")), &parity_runbook()).await;
     assert_ok(&h.run("settle").await);
+    // The exporter looks at the tables when asked: every table's rows in a closed folder before the ingest.
+    until_exported(&h, "mserp_customersv3", "the customers", |_| true).await;
     assert_ok(&h.run("ingest").await);
     let ctx = h.ctx("rows-lake", 1).await;
     let cancel = ctx.cancel.clone();
@@ -458,4 +463,250 @@ async fn a_cancelled_lake_reconcile_cancels_its_statement_on_the_warehouse() {
         .await
         .unwrap();
     assert_eq!(v["status"]["state"], "CANCELED");
+}
+
+/// The parity scenario's runbook with the export as an `adls` environment and three reconciles of the same
+/// map: through the APIs, on this machine over the export folders, and on the SQL warehouse.
+fn embedded_runbook() -> String {
+    let auth = "auth: { tenant: t-0000, client_id: c-0000, client_secret: \"${TEST_SECRET}\" }";
+    format!(
+        r#"runbook: lake-embedded
+version: 1.0.0
+environments:
+  fno: {{ kind: fno, url: {}, {auth} }}
+  dataverse: {{ kind: dataverse, url: {}, {auth} }}
+  lake: {{ kind: adls, account: contosolake, container: dataverse-contoso-unq1, {auth} }}
+  dbx: {{ kind: databricks, url: "https://adb-1234567890123456.7.azuredatabricks.net", warehouse_id: w1, pipelines: {{ d365: p-1 }}, {auth} }}
+maps:
+  customers:
+    source: fno:CustomersV3
+    target: dataverse:accounts
+    companies: [USMF, USRT]
+    key: {{ source: CustomerAccount, target: accountnumber }}
+    compare: {{ OrganizationName: name, CreditLimit: creditlimit }}
+phases:
+  - id: p
+    steps:
+      - {{ id: ingest, kind: lake.full_refresh, databricks: dbx, tables: [account, cdm_company, mserp_customersv3] }}
+      - {{ id: rows-api, kind: reconcile, maps: [customers], sample: 1000, max_differences: 1000 }}
+      - {{ id: rows-here, kind: reconcile, engine: lake, maps: [customers], sample: 1000, max_differences: 1000 }}
+      - {{ id: rows-warehouse, kind: reconcile, engine: lake, databricks: dbx, maps: [customers], sample: 1000, max_differences: 1000 }}
+"#,
+        exec_support::FNO,
+        exec_support::DV
+    )
+}
+
+/// The first `n` customer accounts of a company in F&O, in key order.
+async fn customer_keys(h: &exec_support::Harness, company: &str, n: usize) -> Vec<String> {
+    let fno = h.envs.fno("fno").unwrap();
+    fno.read(
+        "CustomersV3",
+        Some(&format!("dataAreaId eq '{company}'")),
+        &[],
+        Some("CustomerAccount"),
+        n,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r["CustomerAccount"].as_str().unwrap().to_owned())
+    .collect()
+}
+
+/// The `accountid` of a company's account, and the company's `cdm_companyid`.
+async fn account_id(h: &exec_support::Harness, key: &str, company: &str) -> (String, String) {
+    let (dv, c) = (
+        h.envs.dataverse("dataverse").unwrap(),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let cid = dv.company_id(company, &c).await.unwrap().unwrap();
+    let rows = dv
+        .find_by_key_where(
+            "accounts",
+            "accountnumber",
+            key,
+            Some(&cutover::connectors::dataverse::company_filter(
+                "msdyn_company",
+                &cid,
+            )),
+            &[],
+            &c,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{key}");
+    (rows[0]["accountid"].as_str().unwrap().to_owned(), cid)
+}
+
+/// Renames an account through the Web API (`PATCH accounts(id)`), as a user would.
+async fn rename_account(h: &exec_support::Harness, id: &str, name: &str) {
+    let c = cutover::connectors::net::client().unwrap();
+    let tok = crate::support::sim::token(
+        &c,
+        &h.sim.url(),
+        "c-0000",
+        SECRET,
+        &format!("{}/.default", exec_support::DV),
+    )
+    .await;
+    let r = c
+        .patch(format!("{}/api/data/v9.2/accounts({id})", h.sim.url()))
+        .bearer_auth(&tok)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{:?}", r.text().await);
+}
+
+/// One exported record: (folder, Id, IsDelete, the record).
+type Exported = (String, String, bool, Vec<String>);
+
+/// Every record of `table` in the export's closed folders, in folder order.
+async fn exported(h: &exec_support::Harness, table: &str) -> Vec<Exported> {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (blob, root) = h.envs.scoped(None).blob("lake").unwrap();
+    let export = cutover::connectors::lake::Export { blob: &blob, root };
+    let mut out = Vec::new();
+    for f in export.state(&cancel).await.unwrap().folders {
+        if !f.closed {
+            continue;
+        }
+        for r in export.records(&f.name, table, &cancel).await.unwrap() {
+            out.push((f.name.clone(), r[0].clone(), r[4] == "True", r));
+        }
+    }
+    out
+}
+
+/// Waits (reading the export is what makes the simulator's exporter look at its tables) until the closed
+/// folders hold a record of `table` that `pred` accepts; returns every record.
+async fn until_exported(
+    h: &exec_support::Harness,
+    table: &str,
+    what: &str,
+    pred: impl Fn(&Exported) -> bool,
+) -> Vec<Exported> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let records = exported(h, table).await;
+        if records.iter().any(&pred) {
+            return records;
+        }
+        assert!(std::time::Instant::now() < deadline, "never exported: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_lake_engine_reads_the_export_folders_and_agrees_with_the_api_and_the_warehouse_row_for_row()
+ {
+    let h = start(Some(&PARITY.replace("STATEMENT", "20s")), &embedded_runbook()).await;
+    let usmf = customer_keys(&h, "usmf", 2).await;
+    let usrt = customer_keys(&h, "usrt", 1).await;
+    let dv = h.envs.dataverse("dataverse").unwrap();
+    let c = tokio_util::sync::CancellationToken::new();
+    let (gone, usmf_id) = account_id(&h, &usmf[0], "USMF").await;
+    let (twice, _) = account_id(&h, &usmf[1], "USMF").await;
+    // Every account is in a closed folder before anything is planted.
+    until_exported(&h, "account", "the account to delete", |r| r.1 == gone).await;
+    // USMF: a row deleted after its export (missing), one created (extra), one renamed twice across folders.
+    dv.delete("accounts", &gone, &c).await.unwrap();
+    let body = json!({"accountnumber": "ZZ-EXTRA-1", "name": "Nobody Ltd", "msdyn_company@odata.bind": format!("/cdm_companies({usmf_id})")});
+    dv.create("accounts", &body, None, &c).await.unwrap();
+    rename_account(&h, &twice, "First Rename Ltd").await;
+    until_exported(&h, "account", "the first rename", |r| {
+        r.3.iter().any(|v| v == "First Rename Ltd")
+    })
+    .await;
+    rename_account(&h, &twice, "Second Rename Ltd").await;
+    // USRT: a swap, so its counts still agree.
+    let (gone2, usrt_id) = account_id(&h, &usrt[0], "USRT").await;
+    dv.delete("accounts", &gone2, &c).await.unwrap();
+    let body = json!({"accountnumber": "ZZ-EXTRA-2", "name": "Swapped In Ltd", "msdyn_company@odata.bind": format!("/cdm_companies({usrt_id})")});
+    dv.create("accounts", &body, None, &c).await.unwrap();
+    let records = until_exported(&h, "account", "the second rename", |r| {
+        r.3.iter().any(|v| v == "Second Rename Ltd")
+    })
+    .await;
+    assert!(records.iter().any(|r| r.1 == gone2 && r.2), "{records:?}");
+
+    // The export holds what the engine must get right: the deleted row exported, then an IsDelete record of
+    // it in a later folder; the renamed row in two later folders, one name each.
+    let of = |id: &str| -> Vec<&Exported> { records.iter().filter(|r| r.1 == id).collect() };
+    let deleted = of(&gone);
+    assert!(deleted.len() >= 2 && !deleted[0].2, "{deleted:?}");
+    assert!(deleted.last().unwrap().2, "an IsDelete record last: {deleted:?}");
+    assert!(
+        deleted.last().unwrap().0 > deleted[0].0,
+        "in a later folder: {deleted:?}"
+    );
+    let renamed = of(&twice);
+    let folder_of = |name: &str| {
+        renamed
+            .iter()
+            .find(|r| r.3.iter().any(|v| v == name))
+            .map(|r| r.0.clone())
+            .unwrap()
+    };
+    assert!(
+        folder_of("First Rename Ltd") < folder_of("Second Rename Ltd"),
+        "two folders: {renamed:?}"
+    );
+
+    assert_ok(&h.run("ingest").await);
+    let api = h.run("rows-api").await;
+    assert_ok(&api);
+    let here = h.run("rows-here").await;
+    assert_ok(&here);
+    let warehouse = h.run("rows-warehouse").await;
+    assert_ok(&warehouse);
+    let events = h.events().await;
+    let (a, e, w) = (
+        reconciled(&events, "rows-api"),
+        reconciled(&events, "rows-here"),
+        reconciled(&events, "rows-warehouse"),
+    );
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(
+        a, e,
+        "the API engine and the embedded lake engine agree row for row"
+    );
+    assert_eq!(e, w, "the embedded engine and the warehouse agree row for row");
+    assert_eq!(api.outputs, here.outputs);
+    // The planted rows, each in its class and company (and the corrupt ones as different).
+    let usmf_row = e.iter().find(|r| r.0.as_deref() == Some("USMF")).unwrap();
+    let usrt_row = e.iter().find(|r| r.0.as_deref() == Some("USRT")).unwrap();
+    assert_eq!((usmf_row.2, usmf_row.3), (1, 1), "{usmf_row:?}");
+    assert_eq!((usrt_row.2, usrt_row.3), (1, 1), "{usrt_row:?}");
+    assert!(usmf_row.4 > 1 && usrt_row.4 > 0, "{usmf_row:?} {usrt_row:?}");
+    assert!(
+        usmf_row.5.contains(&format!("Missing {} ", usmf[0])),
+        "{usmf_row:?}"
+    );
+    assert!(
+        usmf_row.5.contains(&"Extra ZZ-EXTRA-1 ".to_owned()),
+        "{usmf_row:?}"
+    );
+    assert!(
+        usmf_row
+            .5
+            .iter()
+            .any(|s| s.starts_with(&format!("Different {} ", usmf[1])) && s.ends_with("/Second Rename Ltd")),
+        "the latest name wins: {usmf_row:?}"
+    );
+    assert!(
+        usrt_row.5.contains(&format!("Missing {} ", usrt[0])),
+        "{usrt_row:?}"
+    );
+    // Nothing of the comparison is left beside the journal.
+    let left: Vec<_> = std::fs::read_dir(h.dir.path())
+        .unwrap()
+        .filter_map(|d| d.ok())
+        .map(|d| d.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".lake.") || n.contains(".reconcile."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
