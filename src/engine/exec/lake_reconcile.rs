@@ -18,7 +18,6 @@ use super::reconcile::Counts;
 use super::{Res, StepCtx, fail, log, poll, progress};
 use crate::connectors::databricks::StatementRequest;
 use crate::engine::event::{Event, FieldDifference, LogLevel, RowClass, RowDifference};
-use crate::runbook::EnvKind;
 
 /// `` `name` `` (a backquote inside doubled).
 fn ident(s: &str) -> String {
@@ -136,17 +135,7 @@ pub async fn map(
     let Some(key) = m.spec.key.clone() else {
         return Ok(Vec::new());
     };
-    let kind = |e: &str| ctx.envs.info.get(e).map(|i| i.kind);
-    let fwd = match (kind(&m.source_env), kind(&m.target_env)) {
-        (Some(EnvKind::Fno), Some(EnvKind::Dataverse)) => true,
-        (Some(EnvKind::Dataverse), Some(EnvKind::Fno)) => false,
-        _ => {
-            return Err(fail(format!(
-                "map {}: row-level parity needs an fno and a dataverse side",
-                m.id
-            )));
-        }
-    };
+    let fwd = super::reconcile::fno_to_dataverse(ctx, m)?;
     if m.spec.filter.is_some() {
         return Err(fail(format!(
             "map {}: its OData `filter` is not translated to SQL: `engine: lake` cannot reconcile it (use the API engine)",

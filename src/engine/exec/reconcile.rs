@@ -147,17 +147,7 @@ pub(super) async fn reconcile_one(
     let Some(key) = m.spec.key.clone() else {
         return Err(fail(format!("map {} has no key", m.id)));
     };
-    let kind = |e: &str| ctx.envs.info.get(e).map(|i| i.kind);
-    let fwd = match (kind(&m.source_env), kind(&m.target_env)) {
-        (Some(EnvKind::Fno), Some(EnvKind::Dataverse)) => true,
-        (Some(EnvKind::Dataverse), Some(EnvKind::Fno)) => false,
-        _ => {
-            return Err(fail(format!(
-                "map {}: row-level parity needs an fno and a dataverse side",
-                m.id
-            )));
-        }
-    };
+    let fwd = fno_to_dataverse(ctx, m)?;
     // (F&O field, Dataverse field) pairs, source first in the journal's words.
     let source_fields: Vec<String> = m.spec.compare.keys().cloned().collect();
     let target_fields: Vec<String> = m.spec.compare.values().cloned().collect();
@@ -505,6 +495,20 @@ pub(super) async fn reconcile_one(
         })
         .await?;
     Ok((counts, scratch))
+}
+
+/// Whether the map runs F&O → Dataverse (`true`) or Dataverse → F&O (`false`): row-level parity (on any
+/// engine) needs one side of each.
+pub(super) fn fno_to_dataverse(ctx: &StepCtx, m: &MapRef) -> Res<bool> {
+    let kind = |e: &str| ctx.envs.info.get(e).map(|i| i.kind);
+    match (kind(&m.source_env), kind(&m.target_env)) {
+        (Some(EnvKind::Fno), Some(EnvKind::Dataverse)) => Ok(true),
+        (Some(EnvKind::Dataverse), Some(EnvKind::Fno)) => Ok(false),
+        _ => Err(fail(format!(
+            "map {}: row-level parity needs an fno and a dataverse side",
+            m.id
+        ))),
+    }
 }
 
 /// Whether a comparison may go on from a file a killed run left (a `reconcile` step), or always reads afresh
