@@ -148,6 +148,52 @@ async fn load(
     Ok(n)
 }
 
+/// What both lake engines need of a keyed map before they read: its key, its direction, the compared fields
+/// and the Dataverse side's logical name (the export's and the warehouse's table name).
+pub(super) struct LakeMap {
+    pub key: crate::runbook::model::KeyPair,
+    pub fwd: bool,
+    pub source_fields: Vec<String>,
+    pub target_fields: Vec<String>,
+    pub by_company: bool,
+    pub logical: String,
+}
+
+/// [`LakeMap`] of `m`; `None` for a map without a key. A map with an OData `filter` is refused (`why` says
+/// what the engine does not do with it).
+pub(super) async fn lake_map(ctx: &StepCtx, m: &MapRef, why: &str) -> Res<Option<LakeMap>> {
+    let Some(key) = m.spec.key.clone() else {
+        return Ok(None);
+    };
+    let fwd = super::reconcile::fno_to_dataverse(ctx, m)?;
+    if m.spec.filter.is_some() {
+        return Err(fail(format!(
+            "map {}: its OData `filter` {why}: `engine: lake` cannot reconcile it (use the API engine)",
+            m.id
+        )));
+    }
+    let (dv_env, dv_set) = if fwd {
+        (&m.target_env, &m.target_set)
+    } else {
+        (&m.source_env, &m.source_set)
+    };
+    let logical = ctx
+        .envs
+        .scoped(Some(&ctx.step.id))
+        .dataverse(dv_env)?
+        .table(dv_set, &ctx.cancel)
+        .await?
+        .logical_name;
+    Ok(Some(LakeMap {
+        key,
+        fwd,
+        source_fields: m.spec.compare.keys().cloned().collect(),
+        target_fields: m.spec.compare.values().cloned().collect(),
+        by_company: !m.spec.companies.is_empty(),
+        logical,
+    }))
+}
+
 /// Row-level parity of one map on the export folders: one `RowsReconciled` per company.
 pub async fn map(
     ctx: &StepCtx,
@@ -155,27 +201,18 @@ pub async fn map(
     export_env: &str,
     sample: usize,
 ) -> Res<Vec<(Option<String>, Counts)>> {
-    let Some(key) = m.spec.key.clone() else {
+    let Some(LakeMap {
+        key,
+        fwd,
+        source_fields,
+        target_fields,
+        by_company,
+        logical,
+    }) = lake_map(ctx, m, "is not applied to the export's rows").await?
+    else {
         return Ok(Vec::new());
     };
-    let fwd = super::reconcile::fno_to_dataverse(ctx, m)?;
-    if m.spec.filter.is_some() {
-        return Err(fail(format!(
-            "map {}: its OData `filter` is not applied to the export's rows: `engine: lake` cannot reconcile it (use the API engine)",
-            m.id
-        )));
-    }
-    let source_fields: Vec<String> = m.spec.compare.keys().cloned().collect();
-    let target_fields: Vec<String> = m.spec.compare.values().cloned().collect();
-    let by_company = !m.spec.companies.is_empty();
     let scope = ctx.envs.scoped(Some(&ctx.step.id));
-    let dv_set = if fwd { &m.target_set } else { &m.source_set };
-    let dv_env = if fwd { &m.target_env } else { &m.source_env };
-    let logical = scope
-        .dataverse(dv_env)?
-        .table(dv_set, &ctx.cancel)
-        .await?
-        .logical_name;
     let fno_set = if fwd { &m.source_set } else { &m.target_set };
     let fno_read = |k: &str, fields: &[String]| TableRead {
         table: format!("mserp_{}", fno_set.to_lowercase()),

@@ -132,30 +132,18 @@ pub async fn map(
     db_env: &str,
     sample: usize,
 ) -> Res<Vec<(Option<String>, Counts)>> {
-    let Some(key) = m.spec.key.clone() else {
+    let Some(super::lake_embedded::LakeMap {
+        key,
+        fwd,
+        source_fields,
+        target_fields,
+        by_company,
+        logical,
+    }) = super::lake_embedded::lake_map(ctx, m, "is not translated to SQL").await?
+    else {
         return Ok(Vec::new());
     };
-    let fwd = super::reconcile::fno_to_dataverse(ctx, m)?;
-    if m.spec.filter.is_some() {
-        return Err(fail(format!(
-            "map {}: its OData `filter` is not translated to SQL: `engine: lake` cannot reconcile it (use the API engine)",
-            m.id
-        )));
-    }
-    let source_fields: Vec<String> = m.spec.compare.keys().cloned().collect();
-    let target_fields: Vec<String> = m.spec.compare.values().cloned().collect();
-    let by_company = !m.spec.companies.is_empty();
     let scope = ctx.envs.scoped(Some(&ctx.step.id));
-    let (dv_env, dv_set) = if fwd {
-        (&m.target_env, &m.target_set)
-    } else {
-        (&m.source_env, &m.source_set)
-    };
-    let logical = scope
-        .dataverse(dv_env)?
-        .table(dv_set, &ctx.cancel)
-        .await?
-        .logical_name;
     let dv_side = |k: &str, fields: &[String]| SideSql {
         table: logical.clone(),
         key: super::lake_embedded::dv_column(k),
