@@ -187,7 +187,11 @@ pub async fn map(
         schema: lake.schema.clone(),
         parameters: vec![("sample".into(), sample.to_string(), "INT".into())],
     };
-    let submitted = db.submit(&req, &ctx.cancel).await?;
+    // The submit is not cut short by a cancel: a statement the warehouse accepted must be known to be
+    // cancelled (the loop below cancels it at once when the step already is).
+    let submitted = db
+        .submit(&req, &tokio_util::sync::CancellationToken::new())
+        .await?;
     let id = submitted.statement_id.clone();
     log(
         ctx,
@@ -211,28 +215,36 @@ pub async fn map(
             );
             last = info.state.clone();
         }
-        let cancelled = tokio::select! {
+        let mut cancelled = tokio::select! {
             () = ctx.cancel.cancelled() => true,
             () = tokio::time::sleep(sched.every) => false,
         };
-        if cancelled || tokio::time::Instant::now() > deadline {
-            // Nothing is left running on the customer's warehouse.
-            let sent = db.cancel(&id).await;
-            return Err(fail(format!(
-                "map {}: statement {id} {} ({})",
-                m.id,
-                if cancelled {
-                    "cancelled with the step"
-                } else {
-                    "cancelled at the step's timeout"
-                },
-                match sent {
-                    Ok(()) => "cancel sent".to_owned(),
-                    Err(e) => format!("the cancel failed: {e}"),
+        if !cancelled && tokio::time::Instant::now() <= deadline {
+            match db.statement(&id, &ctx.cancel).await {
+                Ok(next) => {
+                    info = next;
+                    continue;
                 }
-            )));
+                // Cancelled while the poll was on the wire: the statement still runs; cancel it below.
+                Err(_) if ctx.cancel.is_cancelled() => cancelled = true,
+                Err(e) => return Err(e.into()),
+            }
         }
-        info = db.statement(&id, &ctx.cancel).await?;
+        // Cancelled or past the step's timeout: nothing is left running on the customer's warehouse.
+        let sent = db.cancel(&id).await;
+        return Err(fail(format!(
+            "map {}: statement {id} {} ({})",
+            m.id,
+            if cancelled {
+                "cancelled with the step"
+            } else {
+                "cancelled at the step's timeout"
+            },
+            match sent {
+                Ok(()) => "cancel sent".to_owned(),
+                Err(e) => format!("the cancel failed: {e}"),
+            }
+        )));
     }
     match info.state.as_str() {
         "SUCCEEDED" => {}
