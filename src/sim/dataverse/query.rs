@@ -70,7 +70,10 @@ pub fn project(
     ann: Ann,
 ) -> Map<String, Value> {
     let tables = st.tables();
-    let full = tables.materialize(t, row, &st.companies);
+    // The columns `$select` drops are not computed; the primary id is always returned, as the service does.
+    let full = tables.materialize_only(t, row, &st.companies, |f| {
+        select.is_none_or(|s| s.iter().any(|c| c == f)) || t.id_field.as_deref() == Some(f)
+    });
     let mut m = Map::new();
     m.insert("@odata.etag".into(), json!(format!("W/\"{}\"", 1000 + row.rev)));
     // Only annotations need the column types.

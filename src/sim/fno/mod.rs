@@ -178,7 +178,7 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
                 let mut m = Map::new();
                 m.insert("@odata.etag".into(), json!(etag(row)));
                 m.extend(select(
-                    tables.materialize(t, row, &st.companies),
+                    tables.materialize_only(t, row, &st.companies, |f| selected(q.select.as_deref(), f)),
                     q.select.as_deref(),
                 ));
                 value.push(Value::Object(m));
@@ -243,6 +243,11 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
         }
         Err(r) => r,
     }
+}
+
+/// Whether `$select` keeps `field` (no `$select`, or `*`, keeps every field).
+fn selected(sel: Option<&[String]>, field: &str) -> bool {
+    sel.is_none_or(|s| s.iter().any(|f| f == "*" || f == field))
 }
 
 fn select(full: Map<String, Value>, sel: Option<&[String]>) -> Map<String, Value> {
