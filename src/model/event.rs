@@ -63,6 +63,10 @@ pub struct PlannedStepInfo {
     /// has been measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate_ms: Option<u64>,
+    /// Where `estimate_ms` was measured: the earlier run (a rehearsal in the same journal) whose
+    /// duration of this step it is; absent when it is the plan's estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_from: Option<String>,
 }
 
 /// Allowed |source - target| at a gate.

@@ -7,6 +7,7 @@
 //! replay all build their state through it, so what a replay shows at event N is what the operator
 //! saw then.
 
+mod durations;
 pub mod errors;
 mod eta;
 mod figures;
@@ -18,6 +19,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
+pub use self::durations::StepDurations;
 pub use self::errors::ErrorQueue;
 pub use self::eta::default_estimate_ms;
 pub use self::parity::{ParityKey, ParityRow, ParityStatus, ParityTable};
@@ -743,6 +745,7 @@ impl RunState {
                     confirm: false,
                     map: None,
                     estimate_ms: None,
+                    estimate_from: None,
                 };
                 self.insert_step(info, false)
             }

@@ -23,6 +23,7 @@ fn step(id: &str, kind: &str, wave: Option<&str>, map: Option<&str>) -> PlannedS
         confirm: false,
         map: map.map(Into::into),
         estimate_ms: None,
+        estimate_from: None,
     }
 }
 

@@ -3,6 +3,7 @@ mod demo;
 mod driver_lease;
 mod e2e;
 mod error_sources;
+mod eta_rehearsed;
 mod exec_automation;
 mod exec_company;
 mod exec_demo;

@@ -44,6 +44,7 @@ fn step(
         confirm: false,
         map: map.map(Into::into),
         estimate_ms: est,
+        estimate_from: None,
     }
 }
 

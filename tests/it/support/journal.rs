@@ -39,6 +39,7 @@ pub fn run_started(run: &str, maps: usize) -> Event {
         confirm: false,
         map: None,
         estimate_ms: None,
+        estimate_from: None,
     }];
     for m in &map_ids {
         steps.push(PlannedStepInfo {
@@ -52,6 +53,7 @@ pub fn run_started(run: &str, maps: usize) -> Event {
             confirm: false,
             map: Some(m.clone()),
             estimate_ms: None,
+            estimate_from: None,
         });
     }
     Event::RunStarted {
