@@ -432,6 +432,7 @@ impl RunState {
                 by_category,
                 source,
                 unavailable,
+                ..
             } => self
                 .errors
                 .set_reported(map, source.as_deref(), unavailable.as_deref(), by_category),
@@ -628,7 +629,12 @@ impl RunState {
             }
             // Shown through the warning the approver journals with it.
             // A preflight belongs to no run: its id has no RunStarted, and the report reads it from the journal.
-            Event::ApprovalRefused { .. } | Event::PreflightChecked { .. } | Event::Checkpoint { .. } => {}
+            // The keys a sample found differing are evidence (the report); the console shows them as the
+            // `sample_mismatch` error entries journaled beside them.
+            Event::ApprovalRefused { .. }
+            | Event::PreflightChecked { .. }
+            | Event::Checkpoint { .. }
+            | Event::SampleDiffered { .. } => {}
             Event::RunbookChanged { new_sha256, .. } => {
                 self.header.accepted_runbook_sha256 = Some(new_sha256.clone());
             }
