@@ -284,6 +284,18 @@ pub async fn start_engine(
     let questions = p.questions.clone();
     let approver = p.approver.clone();
     let router_cancel = cancel.clone();
+    let Prepared {
+        scheduler,
+        starts,
+        journal,
+        lease,
+        questions: _,
+        approver: _,
+        redactor,
+    } = p;
+    // Shared with the router: a map's pause or resume from the console runs as a step of the scheduler's.
+    let scheduler = Arc::new(scheduler);
+    let for_maps = Arc::clone(&scheduler);
     tokio::spawn(async move {
         loop {
             let cmd = tokio::select! {
@@ -297,18 +309,13 @@ pub async fn start_engine(
                 Some(a) if own => a.identity().await,
                 _ => None,
             };
+            if cmd.map.is_some() && matches!(cmd.action, OperatorAction::Pause | OperatorAction::Resume) {
+                for_maps.map_action(cmd, identity).await;
+                continue;
+            }
             route(&emit, &control, questions.as_deref(), cmd, identity).await;
         }
     });
-    let Prepared {
-        scheduler,
-        starts,
-        journal,
-        lease,
-        questions: _,
-        approver: _,
-        redactor,
-    } = p;
     let writer = journal.writer();
     let journal_path = opts.journal.clone();
     let done = tokio::spawn(async move {

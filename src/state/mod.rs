@@ -52,6 +52,9 @@ pub struct RunState {
     /// Decisions the engine is waiting for, oldest first.
     pub pending: Vec<PendingDecision>,
     pub paused: bool,
+    /// Maps paused from the console (a `console:pause:<map>#n` step that succeeded, not yet resumed the
+    /// same way).
+    pub paused_maps: std::collections::BTreeSet<String>,
     pub decisions: VecDeque<DecisionRecord>,
     pub decisions_total: u64,
     pub alerts: VecDeque<AlertView>,
@@ -311,6 +314,16 @@ impl RunState {
                 s.outputs.clone_from(outputs);
                 s.journal.open = false;
                 s.journal.outcome = Some(outcome.clone());
+                if *outcome == StepOutcome::Succeeded
+                    && let Some((pause, map)) = crate::model::parse_console_map_step(step)
+                {
+                    if pause {
+                        self.paused_maps.insert(map.to_owned());
+                    } else {
+                        self.paused_maps.remove(map);
+                    }
+                }
+                let s = &mut self.steps[i];
                 if *outcome == StepOutcome::Succeeded && s.started_at.is_some() {
                     let kind = &s.info.kind;
                     let entry = match self.durations_by_kind.get_mut(kind.as_str()) {
@@ -659,6 +672,10 @@ impl RunState {
     }
 
     fn apply_decision(&mut self, step: Option<&StepId>, action: OperatorAction, reason: Option<&str>) {
+        // A map's pause or resume from the console: the run goes on; its step says how it went.
+        if matches!(action, OperatorAction::Pause | OperatorAction::Resume) && step.is_some() {
+            return;
+        }
         match action {
             OperatorAction::Pause => {
                 self.paused = true;

@@ -15,5 +15,6 @@ mod exec_reads;
 mod exec_reconcile;
 mod exec_simple;
 mod fault_matrix;
+mod map_control;
 mod race;
 mod shell_safety;
