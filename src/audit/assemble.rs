@@ -496,6 +496,9 @@ pub fn assemble(
                     .collect(),
             })
             .collect(),
+        sample_keys: fold.sample_keys.clone(),
+        sample_keys_total: fold.sample_keys_total,
+        errors_resolved: fold.resolved_errors(),
         preflights: Vec::new(),
         charts: Charts {
             span_ms: h.elapsed_ms,

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::model::{AlertRow, DecisionRow, GateCount, GateRow, InstallRow, Point, SignedIn};
+use super::model::{
+    AlertRow, DecisionRow, GateCount, GateRow, InstallRow, Point, ResolvedErrorRow, SampleKeyRow, SignedIn,
+};
 use super::series::Downsampler;
 use super::text::{at, enum_name, scrub};
 use crate::model::event::{DecisionKind, Event, GateFailure, StepOutcome};
@@ -108,6 +110,32 @@ pub struct Fold {
     /// Maps whose planned initial sync has not succeeded yet: their parity is the copy's progress, not
     /// drift, and stays out of the drift chart.
     unsynced: std::collections::HashSet<String>,
+    /// The keys `sample` steps found differing (the first [`SAMPLE_KEYS_KEPT`]), and how many in all.
+    pub sample_keys: Vec<SampleKeyRow>,
+    pub sample_keys_total: u64,
+    /// Per (map, error source): every entry journaled, and whether the source's last read listed all it held.
+    entries: BTreeMap<(String, String), SourceEntries>,
+}
+
+/// Sample keys kept for the report (the total stays exact).
+pub const SAMPLE_KEYS_KEPT: usize = 10_000;
+
+/// What one error source of one map listed over the run.
+#[derive(Default)]
+struct SourceEntries {
+    /// By the source's id: (first journaled at, key, category, message, absent since).
+    seen: BTreeMap<String, SeenEntry>,
+    /// The last read listed every entry the source held.
+    last_complete: bool,
+}
+
+struct SeenEntry {
+    at: DateTime<Utc>,
+    key: String,
+    category: String,
+    message: String,
+    /// The first complete read without it, since it was last listed.
+    absent_since: Option<DateTime<Utc>>,
 }
 
 /// The parity rows a wave's gate reads, in report order, valid while the table has `rows_len` rows.
@@ -139,6 +167,9 @@ impl Default for Fold {
             layouts: HashMap::new(),
             sync_steps: HashMap::new(),
             unsynced: std::collections::HashSet::new(),
+            sample_keys: Vec::new(),
+            sample_keys_total: 0,
+            entries: BTreeMap::new(),
         }
     }
 }
@@ -307,12 +338,69 @@ impl Fold {
                 self.chart_point(key.clone(), t, diff);
                 self.first_parity.entry(key).or_insert((env.at, *source, *target));
             }
-            Event::ErrorEntries { entries, .. } if !entries.is_empty() => {
+            Event::ErrorEntries { map, entries, source } if !entries.is_empty() => {
                 let total = i64::try_from(self.state.errors.seen_total).unwrap_or(i64::MAX);
                 self.error_series.push(Point {
                     t_ms: t,
                     value: total,
                 });
+                // A sample's mismatches have no source reads to be resolved by: they are the sample keys.
+                if let Some(source) = source.as_ref().filter(|s| s.as_str() != "sample") {
+                    let seen = &mut self
+                        .entries
+                        .entry((map.clone(), source.clone()))
+                        .or_default()
+                        .seen;
+                    for e in entries {
+                        seen.entry(e.id.clone()).or_insert_with(|| SeenEntry {
+                            at: e.at,
+                            key: e.key.clone(),
+                            category: e.category.clone(),
+                            message: e.message.clone(),
+                            absent_since: None,
+                        });
+                    }
+                }
+            }
+            Event::ErrorCounts {
+                map,
+                source: Some(source),
+                present,
+                ..
+            } => {
+                if let Some(src) = self.entries.get_mut(&(map.clone(), source.clone())) {
+                    src.last_complete = present.is_some();
+                    if let Some(ids) = present {
+                        let ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+                        for (id, e) in &mut src.seen {
+                            if ids.contains(id.as_str()) {
+                                e.absent_since = None;
+                            } else if e.absent_since.is_none() {
+                                e.absent_since = Some(env.at);
+                            }
+                        }
+                    }
+                }
+            }
+            Event::SampleDiffered { step, map, keys } => {
+                for k in keys {
+                    self.sample_keys_total += 1;
+                    if self.sample_keys.len() < SAMPLE_KEYS_KEPT {
+                        self.sample_keys.push(SampleKeyRow {
+                            at: at(env.at),
+                            step: step.0.clone(),
+                            map: map.clone(),
+                            company: k.company.clone(),
+                            class: enum_name(&k.class),
+                            key: scrub(&k.key),
+                            differences: k
+                                .fields
+                                .iter()
+                                .map(|f| scrub(&format!("{}: {} ≠ {}", f.field, f.source, f.target)))
+                                .collect(),
+                        });
+                    }
+                }
             }
             Event::Alert {
                 severity,
@@ -328,6 +416,34 @@ impl Fold {
             }),
             _ => {}
         }
+    }
+
+    /// The errors seen and gone by the end: absent from their source's last read, which listed every
+    /// entry it held. By map, source, then when first seen.
+    pub fn resolved_errors(&self) -> Vec<ResolvedErrorRow> {
+        let mut out = Vec::new();
+        for ((map, source), src) in &self.entries {
+            if !src.last_complete {
+                continue;
+            }
+            let mut gone: Vec<_> = src
+                .seen
+                .iter()
+                .filter_map(|(id, e)| e.absent_since.map(|t| (e.at, id, e, t)))
+                .collect();
+            gone.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            out.extend(gone.into_iter().map(|(_, id, e, t)| ResolvedErrorRow {
+                map: map.clone(),
+                source: source.clone(),
+                id: scrub(id),
+                key: scrub(&e.key),
+                category: e.category.clone(),
+                message: scrub(&e.message),
+                seen_at: at(e.at),
+                resolved_by: at(t),
+            }));
+        }
+        out
     }
 
     /// One point of the drift chart (and the row's peak, which ranks the rows drawn).

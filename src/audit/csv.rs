@@ -9,7 +9,7 @@ use super::model::Report;
 use super::tables::{self, Format};
 
 /// The files written, in order.
-pub const FILES: [&str; 14] = [
+pub const FILES: [&str; 16] = [
     "runs.csv",
     "phases.csv",
     "waves.csv",
@@ -24,6 +24,8 @@ pub const FILES: [&str; 14] = [
     "preflight_checks.csv",
     "rows.csv",
     "row_sample.csv",
+    "sample_keys.csv",
+    "errors_resolved.csv",
 ];
 
 /// One field, quoted when RFC 4180 requires it. A cell a spreadsheet would read as a formula (starting
@@ -80,6 +82,8 @@ pub fn render(r: &Report) -> Vec<(&'static str, String)> {
         tables::preflight_checks(r, Format::Csv),
         tables::rows(r),
         tables::row_sample(r),
+        tables::sample_keys(r),
+        tables::errors_resolved(r),
     ];
     FILES
         .into_iter()

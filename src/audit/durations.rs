@@ -1,74 +1,18 @@
 //! Measured step durations from a recorded run (a rehearsal), for `plan --from-journal`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-
 use super::{AuditError, open, select_run};
-use crate::model::event::Event;
-use crate::model::{Envelope, StepId};
-use crate::state::{RunState, StepStatus};
+use crate::state::StepDurations;
 
 /// The duration of every step of `run` (default: the latest run) that succeeded, by step id, in
-/// milliseconds of the run's own clock. A simulated run's machine time is multiplied back by its
-/// `time_scale` so it is a real-time estimate; the time a step waited for a person (from the question to
-/// the decision) is not: a 12-second approval in a rehearsal at 600× is 12 seconds, not 2 hours. Only the
-/// latest attempt counts.
+/// milliseconds of real time ([`StepDurations::measured`]: the same measure as the live ETA's).
 pub fn measured_step_durations(path: &Path, run: Option<&str>) -> Result<BTreeMap<String, u64>, AuditError> {
     let reader = open(path)?;
     let runs = reader.runs()?;
     let selected = select_run(&runs, run)?;
-    let mut m = Measure::default();
+    let mut m = StepDurations::default();
     reader.for_each_envelope(&selected.run_id, |env| m.apply(env))?;
-    let scale = if m.state.header.time_scale > 0.0 {
-        m.state.header.time_scale
-    } else {
-        1.0
-    };
-    let mut out = BTreeMap::new();
-    for s in &m.state.steps {
-        if let (StepStatus::Succeeded, Some(ms)) = (&s.status, s.duration_ms) {
-            let human = m.human_ms.get(&s.info.id).copied().unwrap_or(0).min(ms);
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
-            let machine = ((ms - human) as f64 * scale) as u64;
-            out.insert(s.info.id.0.clone(), machine.saturating_add(human));
-        }
-    }
-    Ok(out)
-}
-
-/// The reducer, plus each step's time waiting on a person in its latest attempt.
-#[derive(Default)]
-struct Measure {
-    state: RunState,
-    asked: HashMap<StepId, DateTime<Utc>>,
-    human_ms: HashMap<StepId, u64>,
-}
-
-impl Measure {
-    fn apply(&mut self, env: &Envelope) {
-        self.state.apply(env);
-        match &env.event {
-            Event::StepIntent { step, .. } => {
-                // A new attempt: only the latest counts, its waits included.
-                self.human_ms.remove(step);
-                self.asked.remove(step);
-            }
-            Event::AwaitingOperator { step: Some(step), .. } => {
-                self.asked.entry(step.clone()).or_insert(env.at);
-            }
-            Event::OperatorDecision { step: Some(step), .. } => {
-                if let Some(since) = self.asked.remove(step) {
-                    let ms = u64::try_from((env.at - since).num_milliseconds()).unwrap_or(0);
-                    *self.human_ms.entry(step.clone()).or_default() += ms;
-                }
-            }
-            _ => {}
-        }
-    }
+    Ok(m.measured())
 }

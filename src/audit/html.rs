@@ -197,6 +197,30 @@ pub fn render(r: &Report) -> String {
         r.errors_seen_total
     );
     p.put(&tables::errors(r));
+    p.h2("Sample keys that differed");
+    if r.sample_keys.is_empty() {
+        p.out.push_str("<p>No sampled key differed.</p>");
+    } else {
+        if r.sample_keys_total > r.sample_keys.len() as u64 {
+            let _ = write!(
+                p.out,
+                "<p>The first {} of {} sampled keys that differed.</p>",
+                r.sample_keys.len(),
+                r.sample_keys_total
+            );
+        }
+        p.put(&tables::sample_keys(r));
+    }
+    p.h2("Errors resolved during the run");
+    if r.errors_resolved.is_empty() {
+        p.out
+            .push_str("<p>No error seen during the run was gone from its source by the end.</p>");
+    } else {
+        p.out.push_str(
+            "<p>Seen during the run, and absent from the last read of their source (a read that listed every entry it held).</p>",
+        );
+        p.put(&tables::errors_resolved(r));
+    }
     p.h2("Alerts");
     p.put(&tables::alerts(r));
     p.h2("DMF install records");

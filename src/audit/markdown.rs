@@ -146,6 +146,29 @@ pub fn render(r: &Report) -> String {
     h2(&mut out, "Dual-write error totals by source");
     let _ = writeln!(out, "{} entries seen during the run.\n", r.errors_seen_total);
     put(&mut out, &tables::errors(r));
+    h2(&mut out, "Sample keys that differed");
+    if r.sample_keys.is_empty() {
+        out.push_str("No sampled key differed.\n\n");
+    } else {
+        if r.sample_keys_total > r.sample_keys.len() as u64 {
+            let _ = writeln!(
+                out,
+                "The first {} of {} sampled keys that differed.\n",
+                r.sample_keys.len(),
+                r.sample_keys_total
+            );
+        }
+        put(&mut out, &tables::sample_keys(r));
+    }
+    h2(&mut out, "Errors resolved during the run");
+    if r.errors_resolved.is_empty() {
+        out.push_str("No error seen during the run was gone from its source by the end.\n\n");
+    } else {
+        out.push_str(
+            "Seen during the run, and absent from the last read of their source (a read that listed every entry it held).\n\n",
+        );
+        put(&mut out, &tables::errors_resolved(r));
+    }
     h2(&mut out, "Alerts");
     put(&mut out, &tables::alerts(r));
     h2(&mut out, "DMF install records");

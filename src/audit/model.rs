@@ -48,6 +48,17 @@ pub struct Report {
     pub downloads: Vec<DownloadRow>,
     /// Row-level parity (`reconcile`): the latest result per map and company.
     pub rows: Vec<RowsRow>,
+    /// Per map, the keys `sample` steps found still differing or missing after the settle (at most
+    /// [`super::build::SAMPLE_KEYS_KEPT`], oldest first; `sample_keys_total` counts them all), values
+    /// redacted as every text of the report.
+    #[serde(default)]
+    pub sample_keys: Vec<SampleKeyRow>,
+    #[serde(default)]
+    pub sample_keys_total: u64,
+    /// Dual-write errors seen during the run and later resolved: journaled as an entry of a source, and
+    /// absent from that source's last read, which listed every entry it held.
+    #[serde(default)]
+    pub errors_resolved: Vec<ResolvedErrorRow>,
     /// Plug-in steps and cloud flows the run turned off (`dataverse.disable_automation`): what each was
     /// before, when it went off, when and by what it was put back, and for how long it was off.
     #[serde(default)]
@@ -405,6 +416,37 @@ pub struct RowsRow {
     pub different: u64,
     pub scratch_bytes: u64,
     pub sample: Vec<RowSampleRow>,
+}
+
+/// One key a `sample` step found differing: `missing` (on the map's source, not its target), `extra` (the
+/// other way round) or `different`, with the fields that differ.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct SampleKeyRow {
+    pub at: String,
+    pub step: String,
+    pub map: String,
+    pub company: Option<String>,
+    pub class: String,
+    pub key: String,
+    /// `field: source ≠ target`, one per differing field.
+    pub differences: Vec<String>,
+}
+
+/// A dual-write error seen during the run and gone from its source by the end.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct ResolvedErrorRow {
+    pub map: String,
+    /// The error source that listed it, then no longer did.
+    pub source: String,
+    /// The source's id of the entry.
+    pub id: String,
+    pub key: String,
+    pub category: String,
+    pub message: String,
+    /// When it was first journaled.
+    pub seen_at: String,
+    /// The first read of the source (that listed every entry) without it, after which it never came back.
+    pub resolved_by: String,
 }
 
 /// One sampled key: `missing`, `extra` or `different`, and for `different` the fields that differ.

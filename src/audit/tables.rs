@@ -886,3 +886,63 @@ pub fn row_sample(r: &Report) -> Table {
         .collect();
     Table { columns, rows }
 }
+
+/// The keys `sample` steps found still differing or missing after the settle, per map.
+pub fn sample_keys(r: &Report) -> Table {
+    let columns = vec![
+        c("at", "Time", ALL),
+        c("step", "Step", ALL),
+        c("map", "Map", ALL),
+        c("company", "Company", ALL),
+        c("class", "Class", ALL),
+        c("key", "Key", ALL),
+        c("differences", "Differences", ALL),
+    ];
+    let rows = r
+        .sample_keys
+        .iter()
+        .map(|s| {
+            vec![
+                t(&s.at),
+                t(&s.step),
+                t(&s.map),
+                opt(s.company.as_ref()),
+                t(&s.class),
+                t(&s.key),
+                t(s.differences.join("; ")),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+/// Dual-write errors seen during the run and gone from their source by the end.
+pub fn errors_resolved(r: &Report) -> Table {
+    let columns = vec![
+        c("map", "Map", ALL),
+        c("source", "Source", ALL),
+        c("id", "Id", CSV),
+        c("key", "Key", ALL),
+        c("category", "Category", ALL),
+        c("message", "Message", ALL),
+        c("seen_at", "Seen", ALL),
+        c("resolved_by", "Gone at", ALL),
+    ];
+    let rows = r
+        .errors_resolved
+        .iter()
+        .map(|e| {
+            vec![
+                t(&e.map),
+                t(&e.source),
+                t(&e.id),
+                t(&e.key),
+                t(&e.category),
+                t(&e.message),
+                t(&e.seen_at),
+                t(&e.resolved_by),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}

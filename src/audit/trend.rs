@@ -72,6 +72,7 @@ pub fn trend(journals: &[&Path]) -> Result<Vec<TrendRow>, JournalError> {
                         by_category,
                         source,
                         unavailable,
+                        ..
                     } => {
                         let key = (map, source.unwrap_or_default());
                         errors.insert(key, unavailable.is_none().then_some(by_category));

@@ -30,6 +30,8 @@ pub struct Command {
     pub reason: Option<String>,
     /// Checklist items the operator ticked (manual steps).
     pub checklist_done: Vec<String>,
+    /// With `Pause`/`Resume`: the one map to pause or resume (dual-write), not the run.
+    pub map: Option<String>,
 }
 
 impl Command {
@@ -41,6 +43,20 @@ impl Command {
             operator: operator.into(),
             reason: None,
             checklist_done: Vec::new(),
+            map: None,
+        }
+    }
+
+    /// Pause (`pause`) or resume one dual-write map, from the console.
+    pub fn for_map(pause: bool, map: impl Into<String>, operator: impl Into<String>) -> Self {
+        let action = if pause {
+            OperatorAction::Pause
+        } else {
+            OperatorAction::Resume
+        };
+        Self {
+            map: Some(map.into()),
+            ..Self::new(action, None, operator)
         }
     }
 

@@ -29,6 +29,7 @@ use crate::runbook::{EnvLookup, Runbook};
 
 mod choose;
 pub mod lease;
+mod rehearsed;
 
 use choose::{Chosen, choose};
 
@@ -204,6 +205,7 @@ pub fn plan_info(rb: &Runbook, plan: &Plan) -> (Vec<PlannedStepInfo>, Vec<MapInf
                     _ => None,
                 },
                 estimate_ms: Some(s.estimate_secs.saturating_mul(1000)),
+                estimate_from: None,
             }
         })
         .collect();
@@ -282,6 +284,18 @@ pub async fn start_engine(
     let questions = p.questions.clone();
     let approver = p.approver.clone();
     let router_cancel = cancel.clone();
+    let Prepared {
+        scheduler,
+        starts,
+        journal,
+        lease,
+        questions: _,
+        approver: _,
+        redactor,
+    } = p;
+    // Shared with the router: a map's pause or resume from the console runs as a step of the scheduler's.
+    let scheduler = Arc::new(scheduler);
+    let for_maps = Arc::clone(&scheduler);
     tokio::spawn(async move {
         loop {
             let cmd = tokio::select! {
@@ -295,18 +309,13 @@ pub async fn start_engine(
                 Some(a) if own => a.identity().await,
                 _ => None,
             };
+            if cmd.map.is_some() && matches!(cmd.action, OperatorAction::Pause | OperatorAction::Resume) {
+                for_maps.map_action(cmd, identity).await;
+                continue;
+            }
             route(&emit, &control, questions.as_deref(), cmd, identity).await;
         }
     });
-    let Prepared {
-        scheduler,
-        starts,
-        journal,
-        lease,
-        questions: _,
-        approver: _,
-        redactor,
-    } = p;
     let writer = journal.writer();
     let journal_path = opts.journal.clone();
     let done = tokio::spawn(async move {
@@ -619,7 +628,9 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     };
     let starts = match &chosen {
         Chosen::New => {
-            let (steps, maps) = plan_info(&rb, &plan);
+            let earlier = rehearsed::earlier_durations(&opts.journal, &rb.runbook);
+            let (steps, maps) = rehearsed::planned_steps(&rb, &plan, &earlier);
+            let learned = rehearsed::source_note(&steps);
             let fw = rb.freeze_window.as_ref().map(|f| super::event::FreezeWindow {
                 start: f.start.at().with_timezone(&Utc),
                 end: f.end.at().with_timezone(&Utc),
@@ -649,6 +660,14 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             .map_err(journal_err)?;
             if let Some(ev) = takeover {
                 emit.durable(ev).await.map_err(journal_err)?;
+            }
+            if let Some(message) = learned {
+                emit.durable(Event::Log {
+                    level: LogLevel::Info,
+                    message,
+                })
+                .await
+                .map_err(journal_err)?;
             }
             for (level, message) in &checkpoint_notes {
                 emit.durable(Event::Log {

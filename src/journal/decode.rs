@@ -316,6 +316,8 @@ enum Wire {
         source: Option<String>,
         #[serde(default)]
         unavailable: Option<String>,
+        #[serde(default)]
+        present: Option<Vec<String>>,
     },
     Alert {
         severity: Severity,
@@ -505,11 +507,13 @@ impl From<Wire> for Event {
                 by_category,
                 source,
                 unavailable,
+                present,
             } => Event::ErrorCounts {
                 map,
                 by_category,
                 source,
                 unavailable,
+                present,
             },
             Wire::Alert {
                 severity,

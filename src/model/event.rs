@@ -63,6 +63,10 @@ pub struct PlannedStepInfo {
     /// has been measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate_ms: Option<u64>,
+    /// Where `estimate_ms` was measured: the earlier run (a rehearsal in the same journal) whose
+    /// duration of this step it is; absent when it is the plan's estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_from: Option<String>,
 }
 
 /// Allowed |source - target| at a gate.
@@ -280,6 +284,19 @@ pub struct RowDifference {
     pub fields: Vec<FieldDifference>,
 }
 
+/// One key a `sample` step found differing: its company (for a map with companies), its class
+/// (`missing`: on the map's source, not on its target; `extra`: the other way round; `different`), and
+/// the compared fields that differ.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SampledKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    pub class: RowClass,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldDifference>,
+}
+
 /// A compared field whose values differ: (source field, source value, target value).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct FieldDifference {
@@ -425,6 +442,18 @@ pub enum Event {
         source: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unavailable: Option<String>,
+        /// The ids of every entry the source holds at this read, when the read listed them all (its total
+        /// is no more than the entries it returned): an entry seen earlier and absent here was resolved.
+        /// Absent when the read listed only a sample, the source is not available, and in older journals.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        present: Option<Vec<String>>,
+    },
+    /// The keys a `sample` step found still differing or missing after the settle, for one map: the
+    /// evidence of what differed (its `ErrorEntries` carry the same keys as `sample_mismatch` entries).
+    SampleDiffered {
+        step: StepId,
+        map: String,
+        keys: Vec<SampledKey>,
     },
     Alert {
         severity: Severity,
@@ -627,6 +656,7 @@ impl Event {
             Event::ParitySample { .. } => "parity_sample",
             Event::ErrorEntries { .. } => "error_entries",
             Event::ErrorCounts { .. } => "error_counts",
+            Event::SampleDiffered { .. } => "sample_differed",
             Event::Alert { .. } => "alert",
             Event::Notified { .. } => "notified",
             Event::InstallRecord { .. } => "install_record",
@@ -676,6 +706,21 @@ mod tests {
                 by_category: BTreeMap::new(),
                 source: Some("dataverse.asyncoperations".into()),
                 unavailable: Some("HTTP 403".into()),
+                present: None,
+            },
+            Event::SampleDiffered {
+                step: "s".into(),
+                map: "m".into(),
+                keys: vec![SampledKey {
+                    company: Some("USMF".into()),
+                    class: RowClass::Different,
+                    key: "K".into(),
+                    fields: vec![FieldDifference {
+                        field: "Name".into(),
+                        source: "a".into(),
+                        target: "b".into(),
+                    }],
+                }],
             },
         ];
         for e in events {

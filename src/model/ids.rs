@@ -58,3 +58,23 @@ pub(crate) use id_impls;
 
 id_impls!(RunId);
 id_impls!(StepId);
+
+/// The step a map's pause or resume from the console runs as: `console:pause:<map>#<n>` or
+/// `console:resume:<map>#<n>` (the colon keeps it apart from every runbook step id; `n` makes each
+/// action a step of its own).
+pub fn console_map_step(pause: bool, map: &str, n: u32) -> StepId {
+    let verb = if pause { "pause" } else { "resume" };
+    StepId(format!("console:{verb}:{map}#{n}"))
+}
+
+/// The (pause?, map) of a [`console_map_step`] id; `None` for every other step.
+pub fn parse_console_map_step(id: &StepId) -> Option<(bool, &str)> {
+    let rest = id.0.strip_prefix("console:")?;
+    let (pause, rest) = if let Some(r) = rest.strip_prefix("pause:") {
+        (true, r)
+    } else {
+        (false, rest.strip_prefix("resume:")?)
+    };
+    let (map, n) = rest.rsplit_once('#')?;
+    (!map.is_empty() && n.parse::<u32>().is_ok()).then_some((pause, map))
+}

@@ -11,4 +11,4 @@ mod ids;
 pub use event::{Envelope, Event};
 pub use identity::Identity;
 pub(crate) use ids::id_impls;
-pub use ids::{RunId, StepId};
+pub use ids::{RunId, StepId, console_map_step, parse_console_map_step};

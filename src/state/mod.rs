@@ -7,6 +7,7 @@
 //! replay all build their state through it, so what a replay shows at event N is what the operator
 //! saw then.
 
+mod durations;
 pub mod errors;
 mod eta;
 mod figures;
@@ -18,6 +19,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
+pub use self::durations::StepDurations;
 pub use self::errors::ErrorQueue;
 pub use self::eta::default_estimate_ms;
 pub use self::parity::{ParityKey, ParityRow, ParityStatus, ParityTable};
@@ -50,6 +52,9 @@ pub struct RunState {
     /// Decisions the engine is waiting for, oldest first.
     pub pending: Vec<PendingDecision>,
     pub paused: bool,
+    /// Maps paused from the console (a `console:pause:<map>#n` step that succeeded, not yet resumed the
+    /// same way).
+    pub paused_maps: std::collections::BTreeSet<String>,
     pub decisions: VecDeque<DecisionRecord>,
     pub decisions_total: u64,
     pub alerts: VecDeque<AlertView>,
@@ -309,6 +314,16 @@ impl RunState {
                 s.outputs.clone_from(outputs);
                 s.journal.open = false;
                 s.journal.outcome = Some(outcome.clone());
+                if *outcome == StepOutcome::Succeeded
+                    && let Some((pause, map)) = crate::model::parse_console_map_step(step)
+                {
+                    if pause {
+                        self.paused_maps.insert(map.to_owned());
+                    } else {
+                        self.paused_maps.remove(map);
+                    }
+                }
+                let s = &mut self.steps[i];
                 if *outcome == StepOutcome::Succeeded && s.started_at.is_some() {
                     let kind = &s.info.kind;
                     let entry = match self.durations_by_kind.get_mut(kind.as_str()) {
@@ -430,6 +445,7 @@ impl RunState {
                 by_category,
                 source,
                 unavailable,
+                ..
             } => self
                 .errors
                 .set_reported(map, source.as_deref(), unavailable.as_deref(), by_category),
@@ -626,7 +642,12 @@ impl RunState {
             }
             // Shown through the warning the approver journals with it.
             // A preflight belongs to no run: its id has no RunStarted, and the report reads it from the journal.
-            Event::ApprovalRefused { .. } | Event::PreflightChecked { .. } | Event::Checkpoint { .. } => {}
+            // The keys a sample found differing are evidence (the report); the console shows them as the
+            // `sample_mismatch` error entries journaled beside them.
+            Event::ApprovalRefused { .. }
+            | Event::PreflightChecked { .. }
+            | Event::Checkpoint { .. }
+            | Event::SampleDiffered { .. } => {}
             Event::RunbookChanged { new_sha256, .. } => {
                 self.header.accepted_runbook_sha256 = Some(new_sha256.clone());
             }
@@ -651,6 +672,10 @@ impl RunState {
     }
 
     fn apply_decision(&mut self, step: Option<&StepId>, action: OperatorAction, reason: Option<&str>) {
+        // A map's pause or resume from the console: the run goes on; its step says how it went.
+        if matches!(action, OperatorAction::Pause | OperatorAction::Resume) && step.is_some() {
+            return;
+        }
         match action {
             OperatorAction::Pause => {
                 self.paused = true;
@@ -743,6 +768,7 @@ impl RunState {
                     confirm: false,
                     map: None,
                     estimate_ms: None,
+                    estimate_from: None,
                 };
                 self.insert_step(info, false)
             }

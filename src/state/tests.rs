@@ -23,6 +23,7 @@ fn step(id: &str, kind: &str, wave: Option<&str>, map: Option<&str>) -> PlannedS
         confirm: false,
         map: map.map(Into::into),
         estimate_ms: None,
+        estimate_from: None,
     }
 }
 
@@ -496,6 +497,7 @@ fn error_entries_and_counts_feed_the_queue() {
             by_category: BTreeMap::from([("lookup".to_string(), 5)]),
             source: None,
             unavailable: None,
+            present: None,
         },
     );
     assert_eq!(f.state.errors.total_for_map("customers"), 5);

@@ -230,6 +230,35 @@ pub struct Eta {
     pub remaining_steps: usize,
     /// How many of those were estimated from measured durations of the same kind.
     pub measured: usize,
+    /// How many of those were estimated from their own duration in an earlier run in the same journal
+    /// (a rehearsal; `PlannedStepInfo::estimate_from`).
+    pub rehearsed: usize,
+}
+
+/// Where a step's estimate comes from.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", tag = "source", content = "run")]
+pub enum EstimateSource {
+    /// The step's own duration in an earlier run in the same journal (a rehearsal), by run id.
+    EarlierRun(String),
+    /// The mean of this run's succeeded steps of the same kind.
+    ThisRun,
+    /// The plan's estimate.
+    Plan,
+    /// Nothing measured or planned: the kind's typical duration.
+    Default,
+}
+
+impl EstimateSource {
+    /// How the console says it, after the duration.
+    pub fn words(&self) -> String {
+        match self {
+            Self::EarlierRun(run) => format!("measured in earlier run {run}"),
+            Self::ThisRun => "measured in this run".into(),
+            Self::Plan => "the plan's".into(),
+            Self::Default => "the kind's default".into(),
+        }
+    }
 }
 
 /// A plug-in step or flow the run turned off: its state before, and when it was turned off and put back.

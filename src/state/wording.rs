@@ -365,6 +365,7 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
             by_category,
             source,
             unavailable,
+            ..
         } => {
             // Only what a source said is worth a line: an available zero is not, and neither are the
             // old error queue's totals (its entries are).
@@ -500,6 +501,16 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
                 "{}: {map}{} {source_rows} / {target_rows} rows: {matching} match, {missing} missing, {extra} extra, {different} different",
                 who(step),
                 company.as_ref().map(|c| format!("@{c}")).unwrap_or_default()
+            ),
+        ),
+        Event::SampleDiffered { step, map, keys } => (
+            Some(step),
+            Fact,
+            "sample",
+            format!(
+                "{}: {map}: {} sampled key(s) still differ or are missing after the settle",
+                who(step),
+                keys.len()
             ),
         ),
         Event::RowsRangeRead {
@@ -764,6 +775,7 @@ mod tests {
             by_category: BTreeMap::new(),
             source: Some("dmf.execution_errors".into()),
             unavailable: None,
+            present: None,
         });
         assert_eq!(describe(&counts, None, Form::Line).class, Class::Detail);
     }

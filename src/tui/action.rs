@@ -73,6 +73,8 @@ pub enum Action {
     Skip,
     Waive,
     PauseResume,
+    /// Pause or resume the dual-write map of the selected step (a wave's map step), not the run.
+    MapPauseResume,
     Abort,
     /// Cycle the parity table's sort order.
     Sort,
@@ -97,6 +99,8 @@ pub struct OperatorCommand {
     pub reason: Option<String>,
     /// The checklist items the operator ticked (approve of a manual step).
     pub checklist_done: Vec<String>,
+    /// With pause/resume: the one dual-write map to pause or resume, not the run.
+    pub map: Option<String>,
 }
 
 #[cfg(test)]

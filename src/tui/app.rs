@@ -519,6 +519,7 @@ impl App {
             | Action::Skip
             | Action::Waive
             | Action::PauseResume
+            | Action::MapPauseResume
             | Action::Abort => super::decide::open(self, action),
         }
         self.sync_scroll();

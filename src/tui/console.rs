@@ -26,6 +26,7 @@ pub fn forward_commands(
                 operator: c.operator,
                 reason: c.reason,
                 checklist_done: c.checklist_done,
+                map: c.map,
             };
             if to.send(cmd).await.is_err() {
                 break;

@@ -7,7 +7,7 @@ use super::action::{Action, OperatorCommand};
 use super::app::{App, Flow, ListView};
 use super::modal::{Modal, ModalKind};
 use crate::engine::event::{DecisionKind, OperatorAction};
-use crate::engine::state::PendingDecision;
+use crate::engine::state::{PendingDecision, StepStatus};
 
 fn kinds_for(action: Action) -> &'static [DecisionKind] {
     match action {
@@ -55,7 +55,64 @@ fn command(app: &App, action: OperatorAction, p: Option<&PendingDecision>) -> Op
         operator: app.cfg.operator.clone(),
         reason: None,
         checklist_done: Vec::new(),
+        map: None,
     }
+}
+
+/// The dialog that pauses or resumes the selected step's map, or why there is none (the footer says so):
+/// the engine checks the same again and journals a refusal.
+fn map_modal(app: &App, who: &str) -> Result<Modal, String> {
+    if app.state.header.outcome.is_some() {
+        return Err("the run has finished".into());
+    }
+    let Some(step) = app.selected_step() else {
+        return Err("select a wave's map step to pause or resume its map".into());
+    };
+    let Some(map) = step.info.map.clone() else {
+        return Err(format!(
+            "`{}` is not a map's step: select a wave's map step to pause or resume its map",
+            step.info.id
+        ));
+    };
+    if step.status != StepStatus::Succeeded {
+        return Err(format!(
+            "map {map} is not live yet (`{}` has not succeeded): nothing to pause",
+            step.info.id
+        ));
+    }
+    let pause = !app.state.paused_maps.contains(&map);
+    let (title, what) = if pause {
+        (
+            format!("Pause map {map}?"),
+            "Dual-write stops syncing this map (its changes queue) until it is resumed; the run goes on.",
+        )
+    } else {
+        (
+            format!("Resume map {map}?"),
+            "Dual-write syncs this map again, catching up what queued while it was paused.",
+        )
+    };
+    let cmd = OperatorCommand {
+        map: Some(map),
+        ..command(
+            app,
+            if pause {
+                OperatorAction::Pause
+            } else {
+                OperatorAction::Resume
+            },
+            None,
+        )
+    };
+    Ok(Modal::new(
+        &title,
+        vec![
+            what.into(),
+            format!("Journaled {who} before the call; runs as a step of its own."),
+        ],
+        ModalKind::Confirm,
+        Some(cmd),
+    ))
 }
 
 fn step_label(app: &App, p: &PendingDecision) -> String {
@@ -123,6 +180,13 @@ pub fn open(app: &mut App, action: Action) {
                 None,
             )))
         }
+        Action::MapPauseResume => match map_modal(app, &who) {
+            Ok(m) => Some(m),
+            Err(why) => {
+                app.flash = Some(why);
+                return;
+            }
+        },
         _ => target(app, action).map(|p| decision_modal(app, action, &p, &who)),
     };
     match modal {

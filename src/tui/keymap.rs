@@ -180,6 +180,12 @@ pub const KEYMAP: &[Binding] = &[
         help: "pause / resume the run",
     },
     Binding {
+        keys: &[k('P')],
+        action: Action::MapPauseResume,
+        group: "Decide",
+        help: "pause / resume the selected step's map (a live map)",
+    },
+    Binding {
         keys: &[k('X')],
         action: Action::Abort,
         group: "Decide",
@@ -408,6 +414,7 @@ mod tests {
             (KeyCode::Char('s'), KeyModifiers::NONE, Action::Skip),
             (KeyCode::Char('w'), KeyModifiers::NONE, Action::Waive),
             (KeyCode::Char('p'), KeyModifiers::NONE, Action::PauseResume),
+            (KeyCode::Char('P'), KeyModifiers::SHIFT, Action::MapPauseResume),
             (KeyCode::Char('X'), KeyModifiers::SHIFT, Action::Abort),
             (KeyCode::Enter, KeyModifiers::NONE, Action::Select),
             (KeyCode::Char('d'), KeyModifiers::CONTROL, Action::PageDown),

@@ -222,9 +222,11 @@ pub async fn map_errors(ctx: &StepCtx, m: &MapRef, since: DateTime<Utc>) -> Res<
     let mut reports = Vec::new();
     for s in sources_for(ctx, m) {
         let r = read(ctx, m, s, since).await?;
-        let (by_category, unavailable) = match &r {
+        let (by_category, unavailable, present) = match &r {
             SourceReport::Available {
-                by_category, entries, ..
+                by_category,
+                entries,
+                total,
             } => {
                 let new: Vec<ErrorEntry> = entries
                     .iter()
@@ -248,9 +250,12 @@ pub async fn map_errors(ctx: &StepCtx, m: &MapRef, since: DateTime<Utc>) -> Res<
                         })
                         .await?;
                 }
-                (by_category.clone(), None)
+                // Every entry the source holds, when the read listed them all: what is gone since was resolved.
+                let complete = u64::try_from(entries.len()).unwrap_or(u64::MAX) >= *total;
+                let present = complete.then(|| entries.iter().map(|e| e.id.clone()).collect());
+                (by_category.clone(), None, present)
             }
-            SourceReport::Unavailable { reason } => (BTreeMap::new(), Some(reason.clone())),
+            SourceReport::Unavailable { reason } => (BTreeMap::new(), Some(reason.clone()), None),
         };
         ctx.emit
             .durable(Event::ErrorCounts {
@@ -258,6 +263,7 @@ pub async fn map_errors(ctx: &StepCtx, m: &MapRef, since: DateTime<Utc>) -> Res<
                 by_category,
                 source: Some(s.name().to_owned()),
                 unavailable,
+                present,
             })
             .await?;
         reports.push((s, r));

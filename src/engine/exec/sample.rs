@@ -22,7 +22,7 @@ use super::{Res, StepCtx, Stop, fail, log, sleep_env};
 use crate::connectors::sample::{
     SampleKey, SampleReport, SampleSpec, compare, look_up, reconcile, reconcile_from_target,
 };
-use crate::engine::event::{ErrorEntry, Event, LogLevel};
+use crate::engine::event::{ErrorEntry, Event, FieldDifference, LogLevel, RowClass, SampledKey};
 use crate::runbook::{EnvKind, MapSelection};
 
 /// How long a differing record gets to catch up before it counts (environment time).
@@ -147,16 +147,31 @@ pub async fn sample_map(
     }
     sleep_env(ctx, SETTLE).await?;
     let mut entries = Vec::new();
+    let mut keys = Vec::new();
     let (mut missing_fno, mut missing_dataverse) = (0usize, 0usize);
+    // The map's own direction: `missing` is on the map's source and not on its target.
+    let (only_fno, only_dv) = if fwd {
+        (RowClass::Missing, RowClass::Extra)
+    } else {
+        (RowClass::Extra, RowClass::Missing)
+    };
     for k in suspects {
         let (s, t) = look_up(&fno, &dv, &spec, &k, &ctx.cancel).await?;
+        let mut differed = SampledKey {
+            company: k.company.clone(),
+            class: RowClass::Different,
+            key: k.key.clone(),
+            fields: Vec::new(),
+        };
         let message = match (s, t) {
             (Some(_), None) => {
                 missing_dataverse += 1;
+                differed.class = only_fno;
                 format!("{k} is in {fno_set} but not in {dv_set}")
             }
             (None, Some(_)) => {
                 missing_fno += 1;
+                differed.class = only_dv;
                 format!("{k} is in {dv_set} but not in {fno_set}")
             }
             (Some(s), Some(t)) => {
@@ -164,6 +179,21 @@ pub async fn sample_map(
                 if diff.is_empty() {
                     continue;
                 }
+                differed.fields = diff
+                    .iter()
+                    .map(|d| {
+                        let (field, source, target) = if fwd {
+                            (&d.source_field, &d.source, &d.target)
+                        } else {
+                            (&d.target_field, &d.target, &d.source)
+                        };
+                        FieldDifference {
+                            field: field.clone(),
+                            source: source.clone(),
+                            target: target.clone(),
+                        }
+                    })
+                    .collect();
                 diff.iter()
                     .map(|d| {
                         format!(
@@ -176,6 +206,7 @@ pub async fn sample_map(
             }
             (None, None) => continue,
         };
+        keys.push(differed);
         entries.push(ErrorEntry {
             id: format!("sample:{}:{}:{round}:{k}", ctx.step.id, ctx.attempt),
             at: Utc::now(),
@@ -187,6 +218,13 @@ pub async fn sample_map(
     }
     let bad = entries.len();
     if bad > 0 {
+        ctx.emit
+            .durable(Event::SampleDiffered {
+                step: ctx.step.id.clone(),
+                map: m.id.clone(),
+                keys,
+            })
+            .await?;
         ctx.emit
             .durable(Event::ErrorEntries {
                 map: m.id.clone(),

@@ -87,6 +87,10 @@ pub struct Control {
     paused: AtomicBool,
     abort: Mutex<Option<String>>,
     wake: Notify,
+    /// Maps with a pause or resume from the console in flight (one at a time per map).
+    maps_busy: Mutex<std::collections::HashSet<String>>,
+    /// The last console map step number this process gave (see `Scheduler::map_action`).
+    map_actions: std::sync::atomic::AtomicU32,
 }
 
 impl Control {
@@ -175,8 +179,8 @@ impl Scheduler {
     /// Drives the run until it finishes, halts, waits for a person, or is cancelled. `starts` says
     /// how each step not yet done begins (all `Start::Fresh { attempt: 1 }` for a new run; resume
     /// computes it from the journal); steps absent from `starts` are done already.
-    pub async fn run(self, starts: BTreeMap<StepId, Start>) -> RunEnd {
-        let this = Arc::new(self);
+    pub async fn run(self: Arc<Self>, starts: BTreeMap<StepId, Start>) -> RunEnd {
+        let this = self;
         let steps_cancel = this.cancel.child_token();
         // Every decision below costs O(what changed), never O(steps): a run of 100,000 steps is
         // not slower per step than a run of ten (see benches/steps.rs).
@@ -387,6 +391,173 @@ impl Scheduler {
             Ok(_) => RunEnd::Finished(outcome),
             Err(e) => RunEnd::Broken(e.to_string()),
         }
+    }
+}
+
+impl Scheduler {
+    /// Why the console may not pause (`pause`) or resume `map` now, or `None`: the runbook has the map,
+    /// it is live (a step that starts it, its wave's map step or a `dualwrite.run` selecting it, succeeded),
+    /// no other console action on it is in flight, and a pause is not of a map paused from the console.
+    fn map_refusal(&self, map: &str, pause: bool) -> Option<String> {
+        if !self.runbook.maps.keys().any(|m| m.as_str() == map) {
+            return Some(format!("the runbook has no map `{map}`"));
+        }
+        let st = self.state.read();
+        let starters: Vec<&PlannedStep> = self
+            .plan
+            .steps
+            .iter()
+            .filter(|s| match &s.what {
+                PlannedWhat::WaveMap { map: m } => m.as_str() == map,
+                PlannedWhat::Step(step) => match &step.kind {
+                    crate::runbook::StepKind::DualwriteRun(r) => r
+                        .maps
+                        .resolve(self.runbook.maps.keys())
+                        .iter()
+                        .any(|m| m.as_str() == map),
+                    _ => false,
+                },
+                PlannedWhat::Gate { .. } => false,
+            })
+            .collect();
+        let live = starters.iter().any(|s| {
+            st.step(s.id.as_str())
+                .is_some_and(|v| v.status == crate::state::StepStatus::Succeeded)
+        });
+        if !live {
+            return Some(match starters.first() {
+                Some(s) => format!("map `{map}` is not live yet: `{}` has not succeeded", s.id),
+                None => format!("map `{map}` is not live: no step of the runbook starts it"),
+            });
+        }
+        if pause && st.paused_maps.contains(map) {
+            return Some(format!("map `{map}` is already paused from the console"));
+        }
+        if !pause && !st.paused_maps.contains(map) {
+            return Some(format!(
+                "map `{map}` was not paused from the console (a runbook step resumes what a runbook step paused)"
+            ));
+        }
+        None
+    }
+
+    /// Pauses or resumes one map from the console (`cmd.map`), as a step of its own
+    /// ([`crate::model::console_map_step`]) run by the same executor and checks as `dualwrite.pause` /
+    /// `dualwrite.resume`: a refusal is journaled (a warning) and nothing is sent; otherwise the decision is
+    /// journaled, then the step runs (intent, the call, its result; a failure is asked about like any step's).
+    pub async fn map_action(
+        self: &Arc<Self>,
+        cmd: crate::engine::driver::Command,
+        identity: Option<crate::model::Identity>,
+    ) {
+        let Some(map) = cmd.map.clone() else { return };
+        let pause = cmd.action == OperatorAction::Pause;
+        let verb = if pause { "pause" } else { "resume" };
+        let refusal = self.map_refusal(&map, pause).or_else(|| {
+            let mut busy = self
+                .control
+                .maps_busy
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            (!busy.insert(map.clone())).then(|| format!("a console action on map `{map}` is still running"))
+        });
+        if let Some(why) = refusal {
+            let _ = self
+                .emit
+                .durable(Event::Log {
+                    level: crate::model::event::LogLevel::Warn,
+                    message: format!(
+                        "console: {verb} of map `{map}` by {} refused: {why}",
+                        cmd.operator
+                    ),
+                })
+                .await;
+            return;
+        }
+        let journaled = {
+            let st = self.state.read();
+            st.steps
+                .iter()
+                .filter(|s| crate::model::parse_console_map_step(&s.info.id).is_some())
+                .count()
+        };
+        // Past every console step journaled and every number this process gave: unique, in order.
+        let journaled = u32::try_from(journaled).unwrap_or(u32::MAX);
+        let next = |c: u32| Some(c.max(journaled).saturating_add(1));
+        let n = self
+            .control
+            .map_actions
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, next)
+            .map_or(journaled.saturating_add(1), |c| {
+                c.max(journaled).saturating_add(1)
+            });
+        let id = crate::model::console_map_step(pause, &map, n);
+        let decided = self
+            .emit
+            .durable(Event::OperatorDecision {
+                step: Some(id.clone()),
+                action: cmd.action,
+                operator: cmd.operator.clone(),
+                reason: Some(
+                    cmd.reason
+                        .clone()
+                        .unwrap_or_else(|| format!("{verb} map {map} from the console")),
+                ),
+                checklist_done: Vec::new(),
+                identity,
+            })
+            .await;
+        if decided.is_err() {
+            self.control.request_abort("the journal refused a write".into());
+            return;
+        }
+        let maps = crate::runbook::steps::MapSelection::List(vec![map.as_str().into()]);
+        let kind = if pause {
+            crate::runbook::StepKind::DualwritePause(crate::runbook::steps::DualwritePause { maps })
+        } else {
+            crate::runbook::StepKind::DualwriteResume(crate::runbook::steps::DualwriteResume { maps })
+        };
+        let title = format!(
+            "{} map {map} (from the console, by {})",
+            if pause { "Pause" } else { "Resume" },
+            cmd.operator
+        );
+        let step = crate::runbook::Step {
+            id: id.clone(),
+            title: Some(title.clone()),
+            needs: Vec::new(),
+            timeout: None,
+            retries: None,
+            on_failure: None,
+            confirm: false,
+            point_of_no_return: false,
+            kind,
+        };
+        let planned = PlannedStep {
+            id,
+            phase: "console".into(),
+            wave: None,
+            kind: step.kind_name().to_owned(),
+            needs: Vec::new(),
+            title: Some(title),
+            point_of_no_return: false,
+            estimate_secs: 0,
+            lanes: None,
+            what: PlannedWhat::Step(Box::new(step)),
+        };
+        let me = Arc::clone(self);
+        let cancel = self.cancel.child_token();
+        tokio::spawn(async move {
+            let end = step::drive(Arc::clone(&me), planned, Start::Fresh { attempt: 1 }, cancel).await;
+            me.control
+                .maps_busy
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&map);
+            if let TaskEnd::Abort(reason) = end {
+                me.control.request_abort(reason);
+            }
+        });
     }
 }
 

@@ -256,7 +256,7 @@ async fn run_text(
         refusals,
         alerting: None,
     };
-    let end = sched.run(starts).await;
+    let end = Arc::new(sched).run(starts).await;
     j.close().unwrap();
     let reader = JournalReader::open_read_only(journal).unwrap();
     let v = reader.verify().unwrap();

@@ -13,7 +13,7 @@ use super::super::fmt::{bar, countdown, duration_ms, hms, since_ms, thousands};
 use super::super::params::step_params;
 use super::header::decision_keys;
 use super::{block, status_style, status_symbol};
-use crate::engine::state::{StepStatus, StepView};
+use crate::engine::state::{EstimateSource, StepStatus, StepView};
 
 /// Requests listed (newest first).
 const REQUESTS_SHOWN: usize = 20;
@@ -83,12 +83,13 @@ fn step_lines(app: &App, s: &StepView) -> Vec<Line<'static>> {
     if let Some(d) = s.duration_ms {
         timing.push_str(&format!(" · took {}", duration_ms(d)));
     }
-    let (est, measured) = app.state.estimate_ms(s);
-    timing.push_str(&format!(
-        " · estimate {}{}",
-        duration_ms(est),
-        if measured { " (measured)" } else { "" }
-    ));
+    let (est, source) = app.state.estimate(s);
+    // A measured estimate says where it was measured; the plan's and the default say nothing.
+    let from = match &source {
+        EstimateSource::EarlierRun(_) | EstimateSource::ThisRun => format!(" ({})", source.words()),
+        EstimateSource::Plan | EstimateSource::Default => String::new(),
+    };
+    timing.push_str(&format!(" · estimate {}{from}", duration_ms(est)));
     out.push(Line::raw(timing));
     if let (StepStatus::Failed { .. }, Some(c)) = (&s.status, s.next_check) {
         out.push(Line::raw(format!(

@@ -91,6 +91,11 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
             let eta = s.eta();
             let left = if compact {
                 String::new()
+            } else if eta.rehearsed > 0 {
+                format!(
+                    " ({} left, {} from an earlier run)",
+                    eta.remaining_steps, eta.rehearsed
+                )
             } else {
                 format!(" ({} left)", eta.remaining_steps)
             };

@@ -127,7 +127,19 @@ fn step_line(app: &App, s: &StepView, w: usize) -> Line<'static> {
     let t = app.theme();
     let indent = if s.info.wave.is_some() { "    " } else { "  " };
     let (sym, _) = status_symbol(&s.status, app.spinner);
-    let pnr = if s.info.point_of_no_return { " ⚑PNR" } else { "" };
+    // A map paused from the console says so on its map step, beside the step's own status.
+    let pnr = if s.info.point_of_no_return {
+        " ⚑PNR"
+    } else if s
+        .info
+        .map
+        .as_ref()
+        .is_some_and(|m| app.state.paused_maps.contains(m))
+    {
+        " ⏸map paused"
+    } else {
+        ""
+    };
     let right = right_text(app, s, w < 50);
     let rw = right.chars().count();
     let title = if s.info.title.is_empty() {
@@ -141,7 +153,14 @@ fn step_line(app: &App, s: &StepView, w: usize) -> Line<'static> {
         Span::raw(indent),
         Span::styled(format!("{sym} "), style),
         Span::raw(pad(&fit(title, left_w), left_w)),
-        Span::styled(pnr, t.bad()),
+        Span::styled(
+            pnr,
+            if s.info.point_of_no_return {
+                t.bad()
+            } else {
+                t.warn()
+            },
+        ),
         Span::raw(" "),
         Span::styled(right, style),
     ])

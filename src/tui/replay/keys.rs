@@ -48,6 +48,7 @@ impl Replay {
                 | Action::Skip
                 | Action::Waive
                 | Action::PauseResume
+                | Action::MapPauseResume
                 | Action::Abort),
             ) => {
                 self.app.flash = Some(format!(

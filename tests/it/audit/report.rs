@@ -274,6 +274,8 @@ fn markdown_has_every_section_and_csv_every_table() {
         ("preflight_checks.csv", 0),
         ("rows.csv", 0),
         ("row_sample.csv", 0),
+        ("sample_keys.csv", 0),
+        ("errors_resolved.csv", 0),
     ] {
         let text = std::fs::read_to_string(out.join(file)).unwrap();
         let records = parse_csv(&text);
@@ -564,12 +566,14 @@ fn error_totals_name_their_source_and_an_unreadable_one_is_not_available() {
             by_category: BTreeMap::from([("plugin_exception".to_string(), 2)]),
             source: Some("dataverse.asyncoperations".into()),
             unavailable: None,
+            present: None,
         });
         r.ev(Event::ErrorCounts {
             map: "customers".into(),
             by_category: BTreeMap::new(),
             source: Some("dataverse.plugintracelogs".into()),
             unavailable: Some("HTTP 403: missing prvReadPluginTraceLog".into()),
+            present: None,
         });
         drop(r);
         j.close().unwrap();
@@ -696,4 +700,160 @@ fn row_level_parity_is_in_every_format_with_its_sample_keys() {
     let key = sample[0].iter().position(|h| h == "key").unwrap();
     let keys: Vec<&str> = sample[1..].iter().map(|r| r[key].as_str()).collect();
     assert_eq!(keys, ["US-0007", "US-9999", "V-0042"]);
+}
+
+#[test]
+fn sample_keys_that_differed_and_errors_later_resolved_are_in_every_format() {
+    use cutover::engine::event::{ErrorEntry, FieldDifference, RowClass, RunOutcome, SampledKey};
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evidence.journal");
+    let secret = "sample-secret-value-123";
+    let (j, mut r) = support::recorder(&path, "ev-run", support::t0(), Some(secret));
+    r.at_min(0.0)
+        .ev(support::run_started("ev-run", "alice", support::t0()));
+    r.at_min(5.0).ev(Event::SampleDiffered {
+        step: "validate.sample".into(),
+        map: "customers".into(),
+        keys: vec![
+            SampledKey {
+                company: Some("USRT".into()),
+                class: RowClass::Different,
+                key: "US-0042".into(),
+                fields: vec![FieldDifference {
+                    field: "CustomerGroupId".into(),
+                    source: "30".into(),
+                    target: format!("10 {secret}"),
+                }],
+            },
+            SampledKey {
+                company: Some("DEMF".into()),
+                class: RowClass::Missing,
+                key: "DE-0007".into(),
+                fields: vec![],
+            },
+        ],
+    });
+    let entry = |id: &str, key: &str| ErrorEntry {
+        id: id.into(),
+        at: support::t0(),
+        map: "vendors".into(),
+        key: key.into(),
+        category: "missing_lookup".into(),
+        message: format!("Lookup for 'parents' could not be resolved ({key})"),
+    };
+    let counts = |present: Option<Vec<&str>>, n: u64| Event::ErrorCounts {
+        map: "vendors".into(),
+        by_category: BTreeMap::from([("missing_lookup".to_string(), n)]),
+        source: Some("dataverse.asyncoperations".into()),
+        unavailable: None,
+        present: present.map(|v| v.into_iter().map(str::to_owned).collect()),
+    };
+    // Two errors seen; a later read lists only one of them (and every entry it holds); the last read
+    // lists the same one again: the other was resolved.
+    r.at_min(6.0).ev(Event::ErrorEntries {
+        map: "vendors".into(),
+        entries: vec![entry("job-1", "V-1"), entry("job-2", "V-2")],
+        source: Some("dataverse.asyncoperations".into()),
+    });
+    r.ev(counts(Some(vec!["job-1", "job-2"]), 2));
+    r.at_min(20.0).ev(counts(Some(vec!["job-2"]), 1));
+    r.at_min(30.0).ev(counts(Some(vec!["job-2"]), 1));
+    // A source whose last read listed only a sample: nothing can be said resolved.
+    r.ev(Event::ErrorEntries {
+        map: "vendors".into(),
+        entries: vec![entry("dmf-1", "V-3")],
+        source: Some("dmf.execution_errors".into()),
+    });
+    r.ev(Event::ErrorCounts {
+        map: "vendors".into(),
+        by_category: BTreeMap::from([("missing_lookup".to_string(), 70)]),
+        source: Some("dmf.execution_errors".into()),
+        unavailable: None,
+        present: None,
+    });
+    r.at_min(31.0).ev(Event::RunFinished {
+        outcome: RunOutcome::Succeeded,
+    });
+    drop(r);
+    j.close().unwrap();
+
+    let v = json_report(&path, &[]);
+    let keys = v["sample_keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(v["sample_keys_total"], 2);
+    assert_eq!(
+        (
+            keys[0]["map"].as_str(),
+            keys[0]["company"].as_str(),
+            keys[0]["class"].as_str(),
+            keys[0]["key"].as_str()
+        ),
+        (
+            Some("customers"),
+            Some("USRT"),
+            Some("different"),
+            Some("US-0042")
+        )
+    );
+    assert_eq!(keys[0]["differences"][0], "CustomerGroupId: 30 ≠ 10 [REDACTED]");
+    assert_eq!(keys[1]["class"], "missing");
+    let resolved = v["errors_resolved"].as_array().unwrap();
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!(
+        (
+            resolved[0]["id"].as_str(),
+            resolved[0]["key"].as_str(),
+            resolved[0]["source"].as_str()
+        ),
+        (Some("job-1"), Some("V-1"), Some("dataverse.asyncoperations"))
+    );
+    assert!(
+        resolved[0]["resolved_by"].as_str().unwrap() < v["run"]["finished_at"].as_str().unwrap(),
+        "{resolved:?}"
+    );
+
+    let (code, md, err) = report(&path, &[]);
+    assert_eq!(code, 0, "{err}");
+    let section = md
+        .split("## Sample keys that differed")
+        .nth(1)
+        .expect("a sample-keys section");
+    let section = section.split("\n## ").next().unwrap();
+    assert!(
+        section.contains("US-0042")
+            && section.contains("USRT")
+            && section.contains("CustomerGroupId: 30 ≠ 10"),
+        "{section}"
+    );
+    assert!(
+        section.contains("DE-0007") && section.contains("DEMF"),
+        "{section}"
+    );
+    let section = md
+        .split("## Errors resolved during the run")
+        .nth(1)
+        .expect("a resolved-errors section");
+    let section = section.split("\n## ").next().unwrap();
+    assert!(
+        section.contains("V-1") && !section.contains("V-2") && !section.contains("V-3"),
+        "{section}"
+    );
+    assert!(!md.contains(secret), "the secret reached the report");
+
+    let (code, html, err) = report(&path, &["--format", "html"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(html.contains("Sample keys that differed") && html.contains("DE-0007"));
+    assert!(html.contains("Errors resolved during the run") && html.contains("V-1"));
+    assert!(!html.contains(secret));
+
+    let out = dir.path().join("csv");
+    let (code, _, err) = report(&path, &["--format", "csv", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let keys = parse_csv(&std::fs::read_to_string(out.join("sample_keys.csv")).unwrap());
+    assert_eq!(keys.len(), 3, "header and two keys: {keys:?}");
+    let resolved = parse_csv(&std::fs::read_to_string(out.join("errors_resolved.csv")).unwrap());
+    let id = resolved[0].iter().position(|h| h == "id").unwrap();
+    assert_eq!(resolved.len(), 2);
+    assert_eq!(resolved[1][id], "job-1");
 }

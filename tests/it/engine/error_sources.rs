@@ -144,7 +144,7 @@ async fn operator_mode_runs_a_whole_wave_without_the_invented_error_queue() {
         for source in ["dataverse.asyncoperations", "dataverse.plugintracelogs"] {
             assert!(
                 events.iter().any(|e| matches!(&e.event,
-                    Event::ErrorCounts { map: m, source: Some(s), unavailable: None, by_category }
+                    Event::ErrorCounts { map: m, source: Some(s), unavailable: None, by_category, .. }
                         if m == map && s == source && by_category.is_empty())),
                 "{map} {source}"
             );

@@ -191,7 +191,7 @@ async fn parity_error_queue_sample_and_monitor() {
         "each entry journaled once"
     );
     assert!(events.iter().any(|e| matches!(&e.event,
-        Event::ErrorCounts { map, by_category, source: Some(s), unavailable: None } if map == "vendors" && s == "dmf.execution_errors" && by_category.get("enum_conversion") == Some(&1))));
+        Event::ErrorCounts { map, by_category, source: Some(s), unavailable: None, .. } if map == "vendors" && s == "dmf.execution_errors" && by_category.get("enum_conversion") == Some(&1))));
 
     assert_ok(&h.run("sample-customers").await);
     let msg = failure(&h.run("sample-products").await);
@@ -199,6 +199,37 @@ async fn parity_error_queue_sample_and_monitor() {
     let events = h.events().await;
     assert!(events.iter().any(|e| matches!(&e.event,
         Event::ErrorEntries { map, entries, .. } if map == "products" && entries.iter().all(|x| x.category == "sample_mismatch"))));
+    // The same keys, with their company, class and differing fields, for the evidence pack.
+    let mismatches: usize = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ErrorEntries {
+                map,
+                entries,
+                source: Some(s),
+            } if map == "products" && s == "sample" => Some(entries.len()),
+            _ => None,
+        })
+        .sum();
+    let differed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::SampleDiffered { map, keys, .. } if map == "products" => Some(keys.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(mismatches > 0);
+    assert_eq!(differed.len(), mismatches, "{differed:?}");
+    assert!(
+        differed
+            .iter()
+            .all(|k| k.class != cutover::engine::event::RowClass::Different || !k.fields.is_empty()),
+        "{differed:?}"
+    );
+    // The error sources' reads that listed every entry say which ids they held.
+    assert!(events.iter().any(|e| matches!(&e.event,
+        Event::ErrorCounts { map, source: Some(s), present: Some(ids), .. } if map == "vendors" && s == "dmf.execution_errors" && ids.len() == 1)));
 
     // 30 environment minutes at 600x: 3 real seconds, longer than a token lives (2 s).
     let fno = h.envs.transport("fno").unwrap();

@@ -57,6 +57,7 @@ fn error_figures_name_their_source_and_not_available_is_said_not_zeroed() {
         },
         source: Some(source.into()),
         unavailable: unavailable.map(str::to_owned),
+        present: None,
     };
     let mut s = mid_run(30 * 3600);
     s.push(-400, counts("dataverse.asyncoperations", 2, None));

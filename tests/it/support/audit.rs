@@ -44,6 +44,7 @@ fn step(
         confirm: false,
         map: map.map(Into::into),
         estimate_ms: est,
+        estimate_from: None,
     }
 }
 
@@ -332,6 +333,7 @@ pub fn build_demo_live(dir: &Path, secret: Option<&str>) -> (PathBuf, Vec<Envelo
         by_category: BTreeMap::from([("lookup".to_string(), 3)]),
         source: None,
         unavailable: None,
+        present: None,
     });
     r.done("wave-1:customers").done("wave-1:vendors");
     r.at_min(34.0).intent("wave-1:gate", 1);

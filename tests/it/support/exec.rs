@@ -173,6 +173,7 @@ fn run_started(rb: &Runbook, p: &Plan, text: &str, run_id: &RunId) -> Event {
                 confirm: false,
                 map: None,
                 estimate_ms: None,
+                estimate_from: None,
             })
             .collect(),
         maps: rb

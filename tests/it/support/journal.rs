@@ -39,6 +39,7 @@ pub fn run_started(run: &str, maps: usize) -> Event {
         confirm: false,
         map: None,
         estimate_ms: None,
+        estimate_from: None,
     }];
     for m in &map_ids {
         steps.push(PlannedStepInfo {
@@ -52,6 +53,7 @@ pub fn run_started(run: &str, maps: usize) -> Event {
             confirm: false,
             map: Some(m.clone()),
             estimate_ms: None,
+            estimate_from: None,
         });
     }
     Event::RunStarted {
@@ -202,6 +204,7 @@ impl Gen {
                 by_category: BTreeMap::from([("lookup".to_string(), self.n % 50)]),
                 source: (self.n % 2 == 0).then(|| "dmf.execution_errors".to_string()),
                 unavailable: (self.n % 3 == 0).then(|| "HTTP 403".to_string()),
+                present: (self.n % 5 == 0).then(|| vec![format!("e{}", self.n)]),
             },
             96 => Event::AwaitingOperator {
                 step: Some(self.step()),

@@ -72,6 +72,7 @@ pub fn step(id: &str, phase: &str, wave: Option<&str>, kind: &str, title: &str) 
         confirm: false,
         map: None,
         estimate_ms: None,
+        estimate_from: None,
     }
 }
 

@@ -411,3 +411,86 @@ fn help_closes_on_any_key_without_acting_on_it() {
         "the key that closes the help does nothing else"
     );
 }
+
+#[test]
+fn shift_p_pauses_and_resumes_the_selected_live_map_not_the_run() {
+    use cutover::engine::event::StepOutcome;
+    let mut s = mid_run(30 * 3600);
+    let mut app = live_app(&s, true);
+    // The failed vendors step is selected: its map is not live, nothing opens.
+    assert_eq!(app.selected_step().unwrap().info.id.as_str(), "wave-1:vendors");
+    key(&mut app, KeyCode::Char('P'));
+    assert!(app.modal.is_none());
+    assert!(
+        app.flash.as_deref().unwrap_or("").contains("not live yet"),
+        "{:?}",
+        app.flash
+    );
+    assert!(app.take_commands().is_empty());
+
+    s.push(
+        2,
+        Event::StepFinished {
+            step: "wave-1:customers".into(),
+            outcome: StepOutcome::Succeeded,
+            outputs: std::collections::BTreeMap::new(),
+        },
+    );
+    let mut app = live_app(&s, true);
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.selected_step().unwrap().info.id.as_str(), "wave-1:customers");
+    key(&mut app, KeyCode::Char('P'));
+    assert!(app.modal.is_some(), "{:?}", app.flash);
+    assert!(
+        app.take_commands().is_empty(),
+        "nothing is sent before confirming"
+    );
+    key(&mut app, KeyCode::Char('y'));
+    let cmd = one_command(&mut app);
+    assert_eq!(
+        (cmd.action, cmd.step, cmd.map.as_deref()),
+        (OperatorAction::Pause, None, Some("customers"))
+    );
+
+    // The engine journaled the decision and ran the console's pause step: the map shows paused.
+    let id = cutover::model::console_map_step(true, "customers", 1);
+    s.push(
+        3,
+        Event::OperatorDecision {
+            step: Some(id.clone()),
+            action: OperatorAction::Pause,
+            operator: "alice".into(),
+            reason: None,
+            checklist_done: Vec::new(),
+            identity: None,
+        },
+    );
+    s.push(
+        4,
+        Event::StepIntent {
+            step: id.clone(),
+            attempt: 1,
+            handle: None,
+        },
+    );
+    s.push(
+        5,
+        Event::StepFinished {
+            step: id,
+            outcome: StepOutcome::Succeeded,
+            outputs: std::collections::BTreeMap::new(),
+        },
+    );
+    let mut app = live_app(&s, true);
+    assert!(app.state.paused_maps.contains("customers"));
+    assert!(!app.state.paused, "the run is not paused");
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.selected_step().unwrap().info.id.as_str(), "wave-1:customers");
+    key(&mut app, KeyCode::Char('P'));
+    key(&mut app, KeyCode::Char('y'));
+    let cmd = one_command(&mut app);
+    assert_eq!(
+        (cmd.action, cmd.map.as_deref()),
+        (OperatorAction::Resume, Some("customers"))
+    );
+}

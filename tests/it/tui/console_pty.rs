@@ -263,9 +263,13 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
         "quit (the run resumes next time)",
         "approve a manual step",
         "waive a failed gate",
+        "pause / resume the selected step's map",
     ]);
     c.keys(ESC);
     c.wait_gone("filter the error queue by map or category");
+    // `P` pauses one map, from a map's step: on the manual step it says so and opens nothing.
+    c.keys("P");
+    c.wait_for("is not a map's step: select a wave's map step");
 
     // Approve the manual step: enter is refused until every item is ticked.
     c.keys("a");

@@ -96,7 +96,7 @@ async fn a_replay_with_every_key_changes_nothing_and_sends_no_command() {
     let (keys, input) = fmpsc::unbounded::<io::Result<TermEvent>>();
     let mut script: Vec<KeyCode> = ".n.NN".chars().map(KeyCode::Char).collect();
     // Every decision key, with the keys that would confirm a dialog after each.
-    for c in ['a', 'r', 's', 'w', 'p', 'X'] {
+    for c in ['a', 'r', 's', 'w', 'p', 'P', 'X'] {
         script.extend([KeyCode::Char(c), KeyCode::Char('y'), KeyCode::Enter]);
     }
     script.extend([
@@ -166,7 +166,7 @@ async fn decision_keys_are_inert_and_say_read_only() {
     assert!(settle(&mut r, &mut replies).await);
     assert_eq!(r.app.state.pending.len(), 1);
     assert_eq!(r.app.state.pending[0].decision, DecisionKind::ApproveManual);
-    for c in ['a', 'r', 's', 'w', 'p', 'X'] {
+    for c in ['a', 'r', 's', 'w', 'p', 'P', 'X'] {
         r.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
         assert!(r.app.modal.is_none(), "{c} opened a dialog");
         let flash = r.app.flash.clone().unwrap_or_default();
