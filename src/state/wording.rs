@@ -496,7 +496,8 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
                 who(step),
                 maps.join(", "),
                 match (phase.as_str(), by_abort) {
-                    ("paused", _) => "paused for the batch window (dual-write queues their changes, for at most 1 day)",
+                    ("paused", _) =>
+                        "paused for the batch window (dual-write queues their changes, for at most 1 day)",
                     ("confirmed", _) => "still paused: the operator confirmed the batch job",
                     ("resumed", true) => "resumed by the abort of the run (the queued changes play back)",
                     ("resumed", false) => "resumed (the queued changes play back)",

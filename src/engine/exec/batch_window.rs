@@ -59,7 +59,10 @@ pub async fn run(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode
             log(
                 ctx,
                 LogLevel::Info,
-                format!("carrying on with the batch window from its journaled phase `{}`", v.phase),
+                format!(
+                    "carrying on with the batch window from its journaled phase `{}`",
+                    v.phase
+                ),
             );
             (v.phase, v.paused_at)
         }
@@ -75,12 +78,13 @@ pub async fn run(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode
     } else {
         paused_at.unwrap_or_else(Utc::now)
     };
+    let raised = Raised::default();
     if phase != CONFIRMED {
         let work = async {
             confirm(ctx, step, k).await?;
             phase_event(ctx, CONFIRMED, &names, None, false).await
         };
-        if let Err(stop) = watched(ctx, k, paused_at, work).await {
+        if let Err(stop) = watched(ctx, k, paused_at, &raised, work).await {
             return Err(resume_after(ctx, &maps, &names, &mut pending, stop).await);
         }
     }
@@ -91,7 +95,7 @@ pub async fn run(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode
         let id = derive_id(&base, "import");
         // Known to the service already (a resumed run): polled, not submitted again.
         let work = super::dmf::import_spec(ctx, spec, id, Mode::Reconcile);
-        match watched(ctx, k, paused_at, work).await {
+        match watched(ctx, k, paused_at, &raised, work).await {
             Ok(o) => outputs = o,
             Err(stop) => return Err(resume_after(ctx, &maps, &names, &mut pending, stop).await),
         }
@@ -160,12 +164,20 @@ async fn watched<T>(
     ctx: &StepCtx,
     k: &BatchWindow,
     paused_at: DateTime<Utc>,
+    raised: &Raised,
     work: impl std::future::Future<Output = Res<T>>,
 ) -> Res<T> {
     tokio::select! {
         r = work => r,
-        Err(stop) = watch(ctx, k, paused_at) => Err(stop),
+        Err(stop) = watch(ctx, k, paused_at, raised) => Err(stop),
     }
+}
+
+/// The alerts this step raised (the state it was given may be a snapshot without them).
+type Raised = std::sync::Mutex<std::collections::BTreeSet<&'static str>>;
+
+fn lock(r: &Raised) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<&'static str>> {
+    r.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The alerts a pause of `age_secs` has earned: (key, severity, message).
@@ -206,7 +218,7 @@ fn due_alerts(step: &str, age_secs: u64, window_secs: u64) -> Vec<(&'static str,
 }
 
 /// Every `poll` (environment time): the pause's age against the limits; returns only when cancelled.
-async fn watch(ctx: &StepCtx, k: &BatchWindow, paused_at: DateTime<Utc>) -> Res<()> {
+async fn watch(ctx: &StepCtx, k: &BatchWindow, paused_at: DateTime<Utc>, raised_here: &Raised) -> Res<()> {
     let every = ctx.runbook.defaults.poll().as_std().max(Duration::from_secs(1));
     let step = ctx.step.id.as_str().to_owned();
     let tag = |key: &str| format!("[{key}]");
@@ -215,12 +227,15 @@ async fn watch(ctx: &StepCtx, k: &BatchWindow, paused_at: DateTime<Utc>) -> Res<
         let age = u64::try_from((now - paused_at).num_seconds()).unwrap_or(0);
         for (key, severity, message) in due_alerts(&step, age, k.max_window.as_secs()) {
             let message = format!("{message} {}", tag(key));
-            let raised = ctx.state.read().alerts.iter().any(|a| {
-                a.message.starts_with(&format!("{step}: ")) && a.message.ends_with(&tag(key))
-            });
+            let raised =
+                lock(raised_here).contains(key)
+                    || ctx.state.read().alerts.iter().any(|a| {
+                        a.message.starts_with(&format!("{step}: ")) && a.message.ends_with(&tag(key))
+                    });
             if raised {
                 continue;
             }
+            lock(raised_here).insert(key);
             ctx.emit
                 .durable(Event::Alert {
                     severity,
@@ -230,7 +245,10 @@ async fn watch(ctx: &StepCtx, k: &BatchWindow, paused_at: DateTime<Utc>) -> Res<
                         kind: key.to_owned(),
                         company: None,
                         facts: vec![
-                            ("Paused for".to_owned(), crate::runbook::Duration::from_secs(age).to_string()),
+                            (
+                                "Paused for".to_owned(),
+                                crate::runbook::Duration::from_secs(age).to_string(),
+                            ),
                             ("Pause limit".to_owned(), "1d (documented)".to_owned()),
                             ("Planned window".to_owned(), k.max_window.to_string()),
                         ],

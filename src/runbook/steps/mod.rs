@@ -37,11 +37,12 @@ pub use self::http::{HttpExpect, HttpMethod, HttpPoll, PointerMatch, StatusSpec}
 pub use self::lake::{LakeCaughtUp, LakeFullRefresh, LakeSchemaCheck, TableList};
 pub use self::monitor::Alert;
 pub use self::{
-    automation::DisableAutomation, batch_window::BatchWindow, automation::EnableAutomation, dmf_export::DmfExport,
-    dmf_import::DmfImport, dualwrite_maps::DualwritePause, dualwrite_maps::DualwriteResume,
-    dualwrite_maps::DualwriteStop, dualwrite_run::DualwriteRun, error_queue::ErrorQueue, http::Http,
-    manual::Manual, monitor::Monitor, notify::Notify, parity::Parity, reconcile::ReconcileEngine,
-    reconcile::RowReconcile, roundtrip::Roundtrip, sample::Sample, shell::Shell, wait::Wait,
+    automation::DisableAutomation, automation::EnableAutomation, batch_window::BatchWindow,
+    dmf_export::DmfExport, dmf_import::DmfImport, dualwrite_maps::DualwritePause,
+    dualwrite_maps::DualwriteResume, dualwrite_maps::DualwriteStop, dualwrite_run::DualwriteRun,
+    error_queue::ErrorQueue, http::Http, manual::Manual, monitor::Monitor, notify::Notify, parity::Parity,
+    reconcile::ReconcileEngine, reconcile::RowReconcile, roundtrip::Roundtrip, sample::Sample, shell::Shell,
+    wait::Wait,
 };
 use super::model::{EnvKind, MapId, Runbook};
 pub use super::validate_flow::StepCheck;

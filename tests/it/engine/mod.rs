@@ -4,6 +4,7 @@ mod driver_lease;
 mod e2e;
 mod error_sources;
 mod exec_automation;
+mod exec_batch_window;
 mod exec_company;
 mod exec_demo;
 mod exec_dmf;
