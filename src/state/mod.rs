@@ -548,10 +548,12 @@ impl RunState {
                             opened_at: at,
                             resumed_at: None,
                             resumed_by_abort: false,
+                            confirmed: false,
                         };
                     }
                     Some(v) => {
                         v.phase.clone_from(phase);
+                        v.confirmed |= phase == "confirmed";
                         if resumed {
                             v.resumed_at = Some(at);
                             v.resumed_by_abort = *by_abort;
@@ -567,6 +569,7 @@ impl RunState {
                                 opened_at: at,
                                 resumed_at: resumed.then_some(at),
                                 resumed_by_abort: *by_abort,
+                                confirmed: phase == "confirmed",
                             },
                         );
                     }

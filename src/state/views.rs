@@ -244,6 +244,8 @@ pub struct BatchWindowView {
     pub opened_at: DateTime<Utc>,
     pub resumed_at: Option<DateTime<Utc>>,
     pub resumed_by_abort: bool,
+    /// The operator confirmed the batch job in this window (a window resumed without it did not do its work).
+    pub confirmed: bool,
 }
 
 impl BatchWindowView {

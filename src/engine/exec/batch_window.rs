@@ -10,7 +10,9 @@
 //! handle (`derive_id(handle, "import")`): a reconciled import is polled, never submitted twice.
 //!
 //! A failure while the maps are paused (the operator refuses, the import fails) resumes them before the step
-//! fails; an operator's skip resumes them too. The abort of the run resumes every window still open
+//! fails; an operator's skip resumes them too, and so does headless mode's refusal of the question (the
+//! attempt stays open for a person: the next process finds a window closed without a confirmation and opens a
+//! new one, so maps are never left paused while nobody is there to confirm). The abort of the run resumes every window still open
 //! (`close_open`, from the scheduler), as it restores automation. A cancellation (shutdown, a kill) leaves them
 //! paused for resume to reconcile.
 //!
@@ -45,14 +47,18 @@ pub async fn run(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode
     let journaled = (mode == Mode::Reconcile)
         .then(|| ctx.state.read().batch_windows.get(ctx.step.id.as_str()).cloned())
         .flatten();
-    if journaled.as_ref().is_some_and(|v| !v.open()) {
+    if journaled.as_ref().is_some_and(|v| !v.open() && v.confirmed) {
         log(
             ctx,
             LogLevel::Info,
-            "the batch window's maps were resumed before the process stopped: nothing more to do".to_owned(),
+            "the batch window was done and its maps resumed before the process stopped: nothing more to do"
+                .to_owned(),
         );
         return Ok(Default::default());
     }
+    // A window closed before the operator confirmed (headless refused the question and the maps were resumed
+    // meanwhile): a new window, from the pause.
+    let journaled = journaled.filter(crate::state::BatchWindowView::open);
     let mut pending = pending_intent(handle, mode);
     let (phase, paused_at) = match journaled {
         Some(v) => {

@@ -1,4 +1,5 @@
 mod automation_crash;
+mod batch_window_kill;
 mod crash;
 mod demo_kill_resume;
 mod fuzz_regress;

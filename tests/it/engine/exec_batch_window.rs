@@ -251,6 +251,13 @@ async fn a_refusal_while_paused_resumes_the_maps_and_fails_the_step() {
         phases(&h, "plain").await,
         [("paused".to_owned(), false), ("resumed".to_owned(), false)]
     );
+    // Headless refuses a question and leaves the attempt open for the next process: its window was closed
+    // without the batch job, so reconciling it opens a new one (paused again, asked again), never "done".
+    let op = watcher(&h, None, OperatorAction::Approve);
+    assert_ok(&run_with(&h, "plain", Mode::Reconcile, op.clone()).await);
+    assert_eq!(*op.asks.lock().unwrap(), 1);
+    assert_eq!(h.effect("dualwrite.pause:customers"), 2);
+    assert_eq!(h.effect("dualwrite.resume:customers"), 2);
 }
 
 /// Journals what a process killed inside the window had journaled: the step's intent, the pause sent (as the
