@@ -3,6 +3,7 @@ mod batch_window_kill;
 mod crash;
 mod demo_kill_resume;
 mod fuzz_regress;
+mod guardrails_run;
 mod hostile_output;
 mod init;
 mod installs;
