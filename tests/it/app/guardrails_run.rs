@@ -130,6 +130,23 @@ async fn the_fixed_guardrails_runbook_runs_clean_and_the_broken_one_fails_where_
         assert_eq!(sim.state()["maps"][map]["statusName"], "Running", "{map}");
     }
     assert_eq!(sim.state()["tables"]["dataverse"]["salesorderdetails"], 500);
+    // The price update's batch window paused the order headers once and resumed them once.
+    assert_eq!(
+        sim.state()["side_effects"]["dualwrite.pause:sales_order_headers"],
+        1
+    );
+    assert_eq!(
+        sim.state()["side_effects"]["dualwrite.resume:sales_order_headers"],
+        1
+    );
+    let windows: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BatchWindow { phase, .. } => Some(phase.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(windows, ["paused", "confirmed", "resumed"]);
     assert_eq!(sim.state()["automation"], before, "automation is back as it was");
     let gates = events
         .iter()
