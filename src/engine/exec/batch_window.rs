@@ -75,8 +75,17 @@ pub async fn run(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mode
         None => (String::new(), None),
     };
     let paused_at = if phase.is_empty() {
-        for m in &maps {
-            run_map(ctx, m, &mut pending, Kind::Pause).await?;
+        for (i, m) in maps.iter().enumerate() {
+            if let Err(stop) = run_map(ctx, m, &mut pending, Kind::Pause).await {
+                // The maps paused before this one are resumed: a window that did not open holds nothing.
+                let paused = &maps[..i];
+                let names: Vec<String> = paused.iter().map(|m| m.id.clone()).collect();
+                return Err(if paused.is_empty() {
+                    stop
+                } else {
+                    resume_after(ctx, paused, &names, &mut pending, stop).await
+                });
+            }
         }
         let at = ctx.envs.env_now(&ctx.cancel).await;
         phase_event(ctx, PAUSED, &names, Some(at), false).await?;

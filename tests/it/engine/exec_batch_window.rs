@@ -28,9 +28,11 @@ entities:
   fno:
     Companies: { key: DataArea, rows: 1, fields: { Name: name } }
     CustomersV3: { key: CustomerAccount, rows: { USMF: 40 }, fields: { OrganizationName: name } }
+    VendorsV2: { key: VendorAccountNumber, rows: { USMF: 10 } }
   dataverse:
     cdm_companies: { key: cdm_companycode }
     accounts: { key: accountnumber }
+    msdyn_vendors: { key: msdyn_vendoraccountnumber }
 maps:
   - { name: companies, source: Companies, target: cdm_companies, key: { source: DataArea, target: cdm_companycode }, initial: { status: running, preloaded: true } }
   - name: customers
@@ -40,6 +42,7 @@ maps:
     key: { source: CustomerAccount, target: accountnumber }
     fields: { OrganizationName: name }
     initial: { status: running, preloaded: true }
+  - { name: vendors, source: VendorsV2, target: msdyn_vendors, depends_on: [companies], initial: { status: stopped, preloaded: true } }
 live_writes:
   - { side: fno, entity: CustomersV3, burst: 0, creates_per_hour: 0, updates_per_hour: 60, start: 0s }
 "#;
@@ -53,6 +56,7 @@ defaults: {{ poll: 10m }}
 maps:
   companies: {{ source: "fno:Companies", target: "dataverse:cdm_companies" }}
   customers: {{ source: "fno:CustomersV3", target: "dataverse:accounts", key: {{ source: CustomerAccount, target: accountnumber }} }}
+  vendors: {{ source: "fno:VendorsV2", target: "dataverse:msdyn_vendors" }}
 phases:
   - id: p
     steps:
@@ -64,6 +68,7 @@ phases:
         checklist: [batch job ended]
         import: {{ env: fno, definition_group: CutoverReferenceData, package_file: packages/reference-data.zip }}
       - {{ id: plain, kind: dualwrite.batch_window, maps: [customers], max_window: 2h }}
+      - {{ id: both, kind: dualwrite.batch_window, maps: [customers, vendors], max_window: 2h }}
 "#,
         environments(false)
     )
@@ -326,4 +331,21 @@ async fn a_resumed_window_carries_on_from_its_journaled_phase() {
     assert_eq!(*op.asks.lock().unwrap(), 1);
     assert_eq!(h.effect("dualwrite.pause:customers"), 1);
     assert_eq!(h.effect("dualwrite.resume:customers"), 1);
+}
+
+#[tokio::test]
+async fn a_map_that_cannot_be_paused_resumes_the_ones_paused_before_it() {
+    let h = start(Some(SCENARIO), &runbook()).await;
+    let op = watcher(&h, None, OperatorAction::Approve);
+    let msg = failure(&run_with(&h, "both", Mode::Fresh, op.clone()).await);
+    assert_eq!(*op.asks.lock().unwrap(), 0, "no window, no question: {msg}");
+    assert!(
+        msg.contains("409") || msg.to_lowercase().contains("transition"),
+        "{msg}"
+    );
+    assert_eq!(h.effect("dualwrite.pause:customers"), 1);
+    assert_eq!(h.effect("dualwrite.resume:customers"), 1, "{msg}");
+    assert_eq!(h.effect("dualwrite.pause:vendors"), 0, "{msg}");
+    assert_eq!(h.map_state("customers")["statusName"], "Running");
+    assert_eq!(phases(&h, "both").await, [("resumed".to_owned(), false)]);
 }
