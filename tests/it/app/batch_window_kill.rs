@@ -1,7 +1,8 @@
 //! A batch window's maps do not stay paused because the console died: the real binary pauses the map, the
 //! operator confirms (headless auto-approval), the package's import runs, and the process is killed with
 //! SIGKILL while the map is paused; the run is resumed (the import is polled, not submitted again) and then
-//! aborted, and the abort resumes the map. The simulator shows one pause, one resume, one import.
+//! aborted, and the abort resumes the map. The simulator shows one pause, one resume, one import; the report
+//! names the window and that the abort resumed it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -211,4 +212,30 @@ async fn a_kill_inside_a_batch_window_then_resume_then_abort_resumes_the_map_onc
     );
     let r = JournalReader::open_read_only(&journal).unwrap();
     assert!(r.verify().unwrap().is_ok());
+
+    // The report names the window, what resumed it and how long the map was paused.
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .arg("report")
+        .arg(&journal)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let w = &r["batch_windows"][0];
+    assert_eq!(w["step"], "prices", "{w}");
+    assert_eq!(w["maps"], serde_json::json!(["customers"]), "{w}");
+    assert_eq!(w["resumed_by"], "abort", "{w}");
+    assert_eq!(w["confirmed"], true, "{w}");
+    assert!(w["paused_for"].as_str().is_some_and(|s| !s.is_empty()), "{w}");
+    let md = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .arg("report")
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        md.contains("Maps paused for batch jobs") && md.contains("abort"),
+        "{md}"
+    );
 }
