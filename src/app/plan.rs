@@ -64,6 +64,7 @@ pub fn run(args: &PlanArgs) -> i32 {
     } else {
         super::out!("{}", runbook::plan::render_text(&p));
         super::out!("{}", runbook::plan::render_sizing(&p));
+        super::out!("{}", runbook::plan::render_batch_windows(&p));
         let dir = args
             .runbook
             .parent()
@@ -176,6 +177,7 @@ fn plan_from_journal(
     } else {
         super::out!("{}", runbook::plan::render_text(&p));
         super::out!("{}", runbook::plan::render_sizing(&p));
+        super::out!("{}", runbook::plan::render_batch_windows(&p));
         super::out!("{}", runbook::plan::render_budget(&budget));
     }
     // An overrun is a finding a rehearsal script must not miss.

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::build::{CHART_SERIES, Fold};
 use super::model::{
-    AutomationRow, Charts, ErrorTotal, ExceptionRow, ParityRow, PhaseRow, PreflightLine, PreflightRow,
-    Report, RowSampleRow, RowsRow, RunInfo, RunListing, Series, StepRow, Verification, WaveRow,
+    AutomationRow, BatchWindowRow, Charts, ErrorTotal, ExceptionRow, ParityRow, PhaseRow, PreflightLine,
+    PreflightRow, Report, RowSampleRow, RowsRow, RunInfo, RunListing, Series, StepRow, Verification, WaveRow,
 };
 use super::text::{at, enum_name, scrub};
 use crate::journal::RunSummary;
@@ -459,6 +459,30 @@ pub fn assemble(
                     }),
                     off_for: super::text::duration(
                         u64::try_from((end - v.off_at).num_milliseconds()).unwrap_or(0),
+                    ),
+                }
+            })
+            .collect(),
+        batch_windows: st
+            .batch_windows
+            .iter()
+            .map(|(step, v)| {
+                let end = v.resumed_at.or(st.header.last_event_at).unwrap_or(v.opened_at);
+                BatchWindowRow {
+                    step: step.clone(),
+                    maps: v.maps.clone(),
+                    paused_at: at(v.opened_at),
+                    resumed_at: v.resumed_at.map(at),
+                    resumed_by: v.resumed_at.map(|_| {
+                        if v.resumed_by_abort {
+                            "abort".to_owned()
+                        } else {
+                            step.clone()
+                        }
+                    }),
+                    confirmed: v.confirmed,
+                    paused_for: super::text::duration(
+                        u64::try_from((end - v.opened_at).num_milliseconds()).unwrap_or(0),
                     ),
                 }
             })

@@ -233,6 +233,10 @@ pub fn render(r: &Report) -> String {
         p.h2("Plug-ins and flows turned off");
         p.put(&tables::automation(r));
     }
+    if !r.batch_windows.is_empty() {
+        p.h2("Maps paused for batch jobs");
+        p.put(&tables::batch_windows(r));
+    }
     if r.package_installs.iter().any(|i| i.run_id != r.run.run_id) || !r.package_drift.is_empty() {
         p.h2("Package installs in this journal");
         p.put(&tables::package_installs(r));

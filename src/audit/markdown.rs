@@ -181,6 +181,10 @@ pub fn render(r: &Report) -> String {
         h2(&mut out, "Plug-ins and flows turned off");
         put(&mut out, &tables::automation(r));
     }
+    if !r.batch_windows.is_empty() {
+        h2(&mut out, "Maps paused for batch jobs");
+        put(&mut out, &tables::batch_windows(r));
+    }
     if r.package_installs.iter().any(|i| i.run_id != r.run.run_id) || !r.package_drift.is_empty() {
         h2(&mut out, "Package installs in this journal");
         put(&mut out, &tables::package_installs(r));

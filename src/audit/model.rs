@@ -63,6 +63,9 @@ pub struct Report {
     /// before, when it went off, when and by what it was put back, and for how long it was off.
     #[serde(default)]
     pub automation: Vec<AutomationRow>,
+    /// Maps paused for a batch job (`dualwrite.batch_window`): when, for how long, and what resumed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_windows: Vec<BatchWindowRow>,
     /// Who owns each map's rows (and the fields owned otherwise) after go-live, as the runbook wrote it down.
     #[serde(default)]
     pub ownership: Vec<OwnershipRow>,
@@ -386,6 +389,23 @@ pub struct AutomationRow {
     pub restored_by: Option<String>,
     /// How long it was off (to the end of the journal while still off), readable.
     pub off_for: String,
+}
+
+/// One `dualwrite.batch_window`: the maps it paused, when, for how long, and what resumed them.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct BatchWindowRow {
+    pub step: String,
+    pub maps: Vec<String>,
+    pub paused_at: String,
+    /// When the maps were resumed; absent while they are still paused.
+    pub resumed_at: Option<String>,
+    /// What resumed them: the step, or `abort`.
+    pub resumed_by: Option<String>,
+    /// Whether the operator confirmed the batch job in the window.
+    pub confirmed: bool,
+    /// How long the maps were paused (to the end of the journal while still paused), readable; dual-write
+    /// queues a paused map's changes for at most 1 day.
+    pub paused_for: String,
 }
 
 /// An exported package kept beside the journal.

@@ -723,6 +723,35 @@ pub fn automation(r: &Report) -> Table {
     Table { columns, rows }
 }
 
+/// Maps paused for batch jobs.
+pub fn batch_windows(r: &Report) -> Table {
+    let columns = vec![
+        c("step", "Step", ALL),
+        c("maps", "Maps", ALL),
+        c("paused_at", "Paused at", ALL),
+        c("resumed_at", "Resumed at", ALL),
+        c("resumed_by", "Resumed by", ALL),
+        c("confirmed", "Batch job confirmed", ALL),
+        c("paused_for", "Paused for", ALL),
+    ];
+    let rows = r
+        .batch_windows
+        .iter()
+        .map(|w| {
+            vec![
+                t(&w.step),
+                t(w.maps.join(", ")),
+                t(&w.paused_at),
+                t(w.resumed_at.as_deref().unwrap_or("still paused")),
+                t(w.resumed_by.as_deref().unwrap_or("")),
+                t(if w.confirmed { "yes" } else { "no" }),
+                t(&w.paused_for),
+            ]
+        })
+        .collect();
+    Table { columns, rows }
+}
+
 /// Exported packages kept beside the journal, with their hashes.
 pub fn downloads(r: &Report) -> Table {
     let columns = vec![

@@ -538,6 +538,19 @@ pub enum Event {
         statecode: i64,
         statuscode: i64,
     },
+    /// A `dualwrite.batch_window` step reached a phase, journaled when its actions are done and before
+    /// the next begins: `paused` (every map paused; `paused_at` is the environments' time of it, which the
+    /// pause limit counts from), `confirmed` (the operator confirmed the batch job), `resumed` (every map
+    /// resumed: by the step, or by the abort of the run when `step` is the window's and `by_abort`).
+    BatchWindow {
+        step: StepId,
+        phase: String,
+        maps: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paused_at: Option<DateTime<Utc>>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_abort: bool,
+    },
     /// The audit row every package import leaves.
     InstallRecord {
         step: StepId,
@@ -662,6 +675,7 @@ impl Event {
             Event::InstallRecord { .. } => "install_record",
             Event::AutomationOff { .. } => "automation_off",
             Event::AutomationRestored { .. } => "automation_restored",
+            Event::BatchWindow { .. } => "batch_window",
             Event::InstallRecordWrite { .. } => "install_record_write",
             Event::PackageDownloaded { .. } => "package_downloaded",
             Event::RowsReconciled { .. } => "rows_reconciled",

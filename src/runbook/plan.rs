@@ -31,6 +31,20 @@ pub struct Plan {
     /// Each wave map's dual-write initial sync: rows, rate, duration, where the rate comes from, and a
     /// warning when the map is beyond what dual-write's initial sync carries.
     pub sizing: Vec<MapSizing>,
+    /// Each `dualwrite.batch_window`: its maps and planned window, with a warning when the window exceeds
+    /// dual-write's documented 1-day pause limit.
+    pub batch_windows: Vec<WindowPlan>,
+}
+
+/// One planned `dualwrite.batch_window`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowPlan {
+    pub step: StepId,
+    pub maps: Vec<MapId>,
+    /// `max_window`, seconds.
+    pub max_window_secs: u64,
+    /// Set when the window exceeds the pause limit.
+    pub warning: Option<String>,
 }
 
 /// The size of one map's dual-write initial sync.
@@ -239,10 +253,32 @@ pub fn plan(rb: &Runbook) -> Plan {
     Plan {
         runbook: rb.runbook.clone(),
         sizing: sizing(rb, &steps),
+        batch_windows: batch_windows(rb, &steps),
         steps,
         critical_path,
         critical_path_secs,
     }
+}
+
+fn batch_windows(rb: &Runbook, steps: &[PlannedStep]) -> Vec<WindowPlan> {
+    steps
+        .iter()
+        .filter_map(|s| match &s.what {
+            PlannedWhat::Step(step) => match &step.kind {
+                super::StepKind::DualwriteBatchWindow(k) => {
+                    let secs = k.max_window.as_secs();
+                    Some(WindowPlan {
+                        step: s.id.clone(),
+                        maps: k.maps.resolve(rb.maps.keys()),
+                        max_window_secs: secs,
+                        warning: super::steps::batch_window::window_warning(secs),
+                    })
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// A `monitor` with `until` lasts from its start to that time: with a freeze window (the plan's time 0 is
@@ -475,6 +511,31 @@ pub fn render_sizing(p: &Plan) -> String {
         );
         if let Some(w) = &s.warning {
             let _ = writeln!(out, "    ! {w}");
+        }
+    }
+    out
+}
+
+/// The batch-window lines under the plan: each window's maps and planned pause against dual-write's
+/// 1-day pause limit.
+pub fn render_batch_windows(p: &Plan) -> String {
+    if p.batch_windows.is_empty() {
+        return String::new();
+    }
+    let mut out =
+        String::from("batch windows (maps paused; dual-write queues their changes for at most 1 day):\n");
+    for w in &p.batch_windows {
+        let maps: Vec<&str> = w.maps.iter().map(MapId::as_str).collect();
+        let mark = if w.warning.is_some() { '!' } else { ' ' };
+        let _ = writeln!(
+            out,
+            "{mark} {:<26} paused up to {:<10} {}",
+            w.step.as_str(),
+            human(w.max_window_secs),
+            maps.join(", ")
+        );
+        if let Some(warn) = &w.warning {
+            let _ = writeln!(out, "    ! {warn}");
         }
     }
     out

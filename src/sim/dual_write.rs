@@ -19,7 +19,8 @@
 //! before it copied. There is no "continue from the failed row" (the tool has none): a new pass (start with
 //! initial sync, or "8") starts at row 1 and upserts: rows this map copied before count as updated, rows on
 //! the target that it did not copy are `duplicate_key` errors. An initial sync started while a `depends_on`
-//! map is not Running fails at row 1 with `missing_lookup`. Resume plays a paused map's queue back in
+//! map is not Running fails at row 1 with `missing_lookup`, and so does one into a table whose lookup points at
+//! a table that holds no rows (nothing to resolve it to). Resume plays a paused map's queue back in
 //! CatchUp ("3", from the tool's enum) and then shows Running.
 
 use std::collections::{BTreeMap, HashSet};
@@ -340,6 +341,22 @@ impl SimState {
         }
     }
 
+    /// A lookup of Dataverse table `tgt` (scenario `lookups:`) to a table that holds no rows (no map has loaded
+    /// it): no record it could point at, so a record written through the lookup cannot be resolved. Lookups to
+    /// `cdm_companies` are the company striping's, modelled by it (a company without its row has no rows).
+    pub(super) fn unresolved_lookup(&self, tgt: usize) -> Option<(String, String)> {
+        self.dv[tgt].lookups.iter().find_map(|(lookup, set)| {
+            if set == "cdm_companies" {
+                return None;
+            }
+            let idx = *self.dv_idx.get(set)?;
+            self.dv[idx]
+                .rows
+                .is_empty()
+                .then(|| (lookup.clone(), set.clone()))
+        })
+    }
+
     fn run_sync(&mut self, m: usize, t: f64) {
         let key_field = self.maps[m]
             .def
@@ -368,6 +385,14 @@ impl SimState {
                     "missing_lookup".to_string(),
                     format!(
                         "Lookup for '{dep}' could not be resolved: the map it depends on is not running."
+                    ),
+                ))
+            } else if let Some((lookup, set)) = self.unresolved_lookup(map.tgt) {
+                Some((
+                    "missing_lookup".to_string(),
+                    format!(
+                        "Lookup for '{lookup}' could not be resolved: {set} has no record to point at (no map has \
+                         loaded it)."
                     ),
                 ))
             } else if let Some(p) = self.throwing_plugin(&map.def.target) {

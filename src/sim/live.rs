@@ -272,6 +272,50 @@ impl SimState {
     /// Counts a create carried into Dataverse by map `m`; every `live_fail_every`th fails: it is not
     /// written and is recorded as a failed system job (our model of a live-sync failure).
     fn live_fails(&mut self, m: usize, obj: Option<&Map<String, Value>>) -> bool {
+        let key_of = |st: &Self, n: u64| {
+            st.maps[m]
+                .def
+                .key
+                .as_ref()
+                .and_then(|k| obj.and_then(|o| o.get(&k.source)))
+                .map_or_else(
+                    || format!("change {n}"),
+                    |v| v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                )
+        };
+        // A lookup to a table no map has loaded cannot be resolved: every create through it fails.
+        if let Some((lookup, set)) = self.unresolved_lookup(self.maps[m].tgt) {
+            let n = self.live_to_dv.get(&m).copied().unwrap_or(0) + 1;
+            let key = key_of(self, n);
+            let msg = format!(
+                "Lookup for '{lookup}' could not be resolved: {set} has no record to point at (no map has loaded it)."
+            );
+            self.record_error(
+                m,
+                super::world::ErrorOrigin::Live { plugin: false },
+                &key,
+                "missing_lookup",
+                &msg,
+            );
+            return true;
+        }
+        // An enabled plug-in step that throws on what dual-write pushes fails every create into its table.
+        if let Some(p) = self.throwing_plugin(&self.maps[m].def.target) {
+            let n = self.live_to_dv.get(&m).copied().unwrap_or(0) + 1;
+            let key = key_of(self, n);
+            let msg = format!(
+                "Plug-in step '{p}' threw an exception on Create of {}: the record was not written.",
+                self.dv[self.maps[m].tgt].logical
+            );
+            self.record_error(
+                m,
+                super::world::ErrorOrigin::Live { plugin: true },
+                &key,
+                "plugin_exception",
+                &msg,
+            );
+            return true;
+        }
         let Some(every) = self.maps[m].def.live_fail_every.filter(|e| *e > 0) else {
             return false;
         };
@@ -280,15 +324,8 @@ impl SimState {
         if *n % every != 0 {
             return false;
         }
-        let key = self.maps[m]
-            .def
-            .key
-            .as_ref()
-            .and_then(|k| obj.and_then(|o| o.get(&k.source)))
-            .map_or_else(
-                || format!("change {n}"),
-                |v| v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-            );
+        let n = *n;
+        let key = key_of(self, n);
         let plugin = self.maps[m].def.live_fail_plugin;
         let (cat, msg) = match (&self.maps[m].def.category, &self.maps[m].def.message) {
             (c, Some(msg)) => (

@@ -42,7 +42,7 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "Automation",
-        "Every estate has the tables `sdkmessages`, `sdkmessagefilters`, `sdkmessageprocessingsteps` and `workflows`, empty unless the scenario declares `dataverse.plugin_steps` / `dataverse.flows`; a step's or flow's id is derived from the seed and its name; `statecode`/`statuscode` are stored as written (any pair is accepted). A flow's `clientdata` holds only its Dataverse trigger. While a plug-in step with `throws_on_dual_write` is enabled (`statecode` 0), an initial sync into its table fails at the next row with `plugin_exception` \"Plug-in step '<name>' threw an exception on Create of <table>: the record was not written.\"; live sync is not affected.",
+        "Every estate has the tables `sdkmessages`, `sdkmessagefilters`, `sdkmessageprocessingsteps` and `workflows`, empty unless the scenario declares `dataverse.plugin_steps` / `dataverse.flows`; a step's or flow's id is derived from the seed and its name; `statecode`/`statuscode` are stored as written (any pair is accepted). A flow's `clientdata` holds only its Dataverse trigger. While a plug-in step with `throws_on_dual_write` is enabled (`statecode` 0), an initial sync into its table fails at the next row with `plugin_exception` \"Plug-in step '<name>' threw an exception on Create of <table>: the record was not written.\", and every create live sync carries into the table fails with the same message and is not written: a failed system job in `asyncoperations` and a `plugintracelogs` row (the error sources the console reads), until the step is disabled.",
     ),
     (
         "Company striping",
@@ -190,7 +190,7 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "Initial sync",
-        "Copies source rows in table order at `rate`; `fail_at_row` fails the first pass only. There is no \"continue from the failed row\" (the tool has none): every pass starts at row 1 and upserts: a row this map copied before (or preloaded) counts as updated, a row on the target that it did not copy is a `duplicate_key` error (the pass then ends in Error). A sync started while a `depends_on` map is not Running fails at row 1 with `missing_lookup`. Rows created in the source during the sync are copied at its end.",
+        "Copies source rows in table order at `rate`; `fail_at_row` fails the first pass only. There is no \"continue from the failed row\" (the tool has none): every pass starts at row 1 and upserts: a row this map copied before (or preloaded) counts as updated, a row on the target that it did not copy is a `duplicate_key` error (the pass then ends in Error). A sync started while a `depends_on` map is not Running fails at row 1 with `missing_lookup`. A sync into a Dataverse table with a lookup (`lookups:`) to a table that holds no rows (no map has loaded it; lookups to `cdm_companies` are the company striping's) fails at row 1 with `missing_lookup` \"Lookup for '<lookup>' could not be resolved: <set> has no record to point at (no map has loaded it).\", and every create live sync carries into it fails with that message (a failed system job), whatever the row's own value. Rows created in the source during the sync are copied at its end.",
     ),
     (
         "Initial-sync details",

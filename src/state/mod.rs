@@ -63,6 +63,8 @@ pub struct RunState {
     pub installs: Vec<InstallView>,
     /// Plug-in steps and flows the run turned off, by `env/kind/id`, first prior state kept.
     pub automation: BTreeMap<String, AutomationView>,
+    /// `dualwrite.batch_window` steps that paused their maps, by step id.
+    pub batch_windows: BTreeMap<String, BatchWindowView>,
     /// Exported packages kept as evidence, in journal order.
     pub downloads: Vec<DownloadView>,
     /// The latest row-level parity per map and company (`reconcile`), beside the counts.
@@ -541,6 +543,52 @@ impl RunState {
                 if let Some(v) = self.automation.get_mut(&format!("{env}/{kind}/{id}")) {
                     v.restored_at = Some(at);
                     v.restored_by = step.clone();
+                }
+            }
+            Event::BatchWindow {
+                step,
+                phase,
+                maps,
+                paused_at,
+                by_abort,
+            } => {
+                let key = step.as_str().to_owned();
+                let resumed = phase == "resumed";
+                match self.batch_windows.get_mut(&key) {
+                    // A new window after one that was closed (a retry): paused again from now.
+                    Some(v) if !v.open() && phase == "paused" => {
+                        *v = BatchWindowView {
+                            maps: maps.clone(),
+                            phase: phase.clone(),
+                            paused_at: *paused_at,
+                            opened_at: at,
+                            resumed_at: None,
+                            resumed_by_abort: false,
+                            confirmed: false,
+                        };
+                    }
+                    Some(v) => {
+                        v.phase.clone_from(phase);
+                        v.confirmed |= phase == "confirmed";
+                        if resumed {
+                            v.resumed_at = Some(at);
+                            v.resumed_by_abort = *by_abort;
+                        }
+                    }
+                    None => {
+                        self.batch_windows.insert(
+                            key,
+                            BatchWindowView {
+                                maps: maps.clone(),
+                                phase: phase.clone(),
+                                paused_at: *paused_at,
+                                opened_at: at,
+                                resumed_at: resumed.then_some(at),
+                                resumed_by_abort: *by_abort,
+                                confirmed: phase == "confirmed",
+                            },
+                        );
+                    }
                 }
             }
             Event::PackageDownloaded {

@@ -261,6 +261,29 @@ impl EstimateSource {
     }
 }
 
+/// A `dualwrite.batch_window`'s maps paused for a batch job: the last phase and its times.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct BatchWindowView {
+    pub maps: Vec<String>,
+    /// The last phase journaled: `paused`, `confirmed` or `resumed`.
+    pub phase: String,
+    /// The environments' time the maps were paused (the pause limit counts from it).
+    pub paused_at: Option<DateTime<Utc>>,
+    /// When the maps were paused and resumed (journal time).
+    pub opened_at: DateTime<Utc>,
+    pub resumed_at: Option<DateTime<Utc>>,
+    pub resumed_by_abort: bool,
+    /// The operator confirmed the batch job in this window (a window resumed without it did not do its work).
+    pub confirmed: bool,
+}
+
+impl BatchWindowView {
+    /// The maps are paused by the window and not resumed yet.
+    pub fn open(&self) -> bool {
+        self.phase != "resumed"
+    }
+}
+
 /// A plug-in step or flow the run turned off: its state before, and when it was turned off and put back.
 #[derive(Serialize, Clone, Debug, PartialEq)]
 pub struct AutomationView {

@@ -482,6 +482,30 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
                 kind.replace('_', " ")
             ),
         ),
+        Event::BatchWindow {
+            step,
+            phase,
+            maps,
+            by_abort,
+            ..
+        } => (
+            Some(step),
+            Fact,
+            "batch window",
+            format!(
+                "{}: {} {}",
+                who(step),
+                maps.join(", "),
+                match (phase.as_str(), by_abort) {
+                    ("paused", _) =>
+                        "paused for the batch window (dual-write queues their changes, for at most 1 day)",
+                    ("confirmed", _) => "still paused: the operator confirmed the batch job",
+                    ("resumed", true) => "resumed by the abort of the run (the queued changes play back)",
+                    ("resumed", false) => "resumed (the queued changes play back)",
+                    _ => "in an unknown phase of the batch window",
+                }
+            ),
+        ),
         Event::RowsReconciled {
             step,
             map,

@@ -182,6 +182,12 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
     let StepKind::DmfImport(spec) = &step.kind else {
         return Err(fail("not a dmf.import step"));
     };
+    import_spec(ctx, spec, execution_id(handle)?, mode).await
+}
+
+/// The import of `spec` under the executionId `id` (a `dmf.import` step's handle, or the id a
+/// `dualwrite.batch_window` derives for its package): see the module docs.
+pub async fn import_spec(ctx: &StepCtx, spec: &kind::DmfImport, id: String, mode: Mode) -> Res {
     let kind::DmfImport {
         env,
         definition_group,
@@ -192,7 +198,6 @@ pub async fn import(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: M
         record_install,
         ..
     } = spec;
-    let id = execution_id(handle)?;
     if let Some(why) = crate::runbook::steps::dmf_import::package_path_problem(package_file) {
         return Err(fail(format!("package_file `{package_file}` {why}")));
     }

@@ -81,7 +81,7 @@ fn master(ctx: &StepCtx, m: &MapRef) -> Master {
 }
 
 /// The action intent in flight when a step is reconciled: the step's latest journaled handle, when it is one.
-fn pending_intent(handle: Option<&Handle>, mode: Mode) -> Option<ActionIntent> {
+pub(super) fn pending_intent(handle: Option<&Handle>, mode: Mode) -> Option<ActionIntent> {
     match handle {
         Some(h) if mode == Mode::Reconcile && h.kind == INTENT_KIND => ActionIntent::decode(&h.id),
         _ => None,
@@ -98,7 +98,7 @@ pub async fn wave_map(ctx: &StepCtx, map: &str, handle: Option<&Handle>, mode: M
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Run { with_sync: bool },
     Pause,
     Resume,
@@ -147,7 +147,12 @@ fn dependency_order(mut rest: Vec<MapRef>) -> Vec<MapRef> {
     out
 }
 
-async fn run_map(ctx: &StepCtx, m: &MapRef, pending: &mut Option<ActionIntent>, kind: Kind) -> Res<()> {
+pub(super) async fn run_map(
+    ctx: &StepCtx,
+    m: &MapRef,
+    pending: &mut Option<ActionIntent>,
+    kind: Kind,
+) -> Res<()> {
     let (env, info) = dw_env(ctx, m)?;
     if info.mode == DualWriteMode::Operator {
         let action = match kind {

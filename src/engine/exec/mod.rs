@@ -7,6 +7,7 @@
 //! simulator's time scale made tiny.
 
 pub(crate) mod automation;
+pub(crate) mod batch_window;
 mod dmf;
 mod dual_write;
 mod error_queue;
@@ -157,6 +158,9 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
         | StepKind::DualwriteResume(kind::DualwriteResume { .. })
         | StepKind::DualwriteStop(kind::DualwriteStop { .. }) => {
             dual_write::step(ctx, step, handle, mode).await
+        }
+        StepKind::DualwriteBatchWindow(kind::BatchWindow { .. }) => {
+            batch_window::run(ctx, step, handle, mode).await
         }
         StepKind::Roundtrip(kind::Roundtrip { .. }) => roundtrip::run(ctx, step, handle, mode).await,
         StepKind::Sample(kind::Sample { maps, size, from }) => {

@@ -233,6 +233,7 @@ impl Scheduler {
                 steps_cancel.cancel();
                 while set.join_next().await.is_some() {}
                 this.restore_automation().await;
+                this.close_batch_windows().await;
                 return this.finish(RunOutcome::Aborted { reason }).await;
             }
             if this.cancel.is_cancelled() {
@@ -374,6 +375,41 @@ impl Scheduler {
                     message: format!("abort: automation the run turned off is not all back: {why}"),
                 })
                 .await;
+        }
+    }
+
+    /// An aborted run resumes the maps of every `dualwrite.batch_window` it left paused (journaled each); a
+    /// failure is journaled as an error and left to the operator.
+    async fn close_batch_windows(self: &Arc<Self>) {
+        let open: Vec<String> = self
+            .state
+            .read()
+            .batch_windows
+            .iter()
+            .filter(|(_, v)| v.open())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in open {
+            let Some(step) = self.plan.steps.iter().find(|s| s.id.as_str() == id) else {
+                continue;
+            };
+            let attempt = self
+                .state
+                .read()
+                .steps
+                .iter()
+                .find(|v| v.info.id.as_str() == id)
+                .map_or(1, |v| v.attempts.max(1));
+            let ctx = self.ctx(step, attempt, &self.cancel);
+            if let Err(why) = super::exec::batch_window::close(&ctx).await {
+                let _ = self
+                    .emit
+                    .durable(Event::Log {
+                        level: super::event::LogLevel::Error,
+                        message: format!("abort: {id}: the batch window's maps are not all resumed: {why}"),
+                    })
+                    .await;
+            }
         }
     }
 

@@ -57,7 +57,12 @@ fn runbook_step(step: &PlannedStep) -> Option<&crate::runbook::Step> {
 }
 
 impl Scheduler {
-    fn ctx(self: &Arc<Self>, step: &PlannedStep, attempt: u32, cancel: &CancellationToken) -> StepCtx {
+    pub(super) fn ctx(
+        self: &Arc<Self>,
+        step: &PlannedStep,
+        attempt: u32,
+        cancel: &CancellationToken,
+    ) -> StepCtx {
         StepCtx {
             run_id: self.run_id.clone(),
             run_date: self.run_date.clone(),

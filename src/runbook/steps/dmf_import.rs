@@ -204,7 +204,7 @@ impl RecordInstall {
     }
 }
 
-fn is_sha256(s: &str) -> bool {
+pub fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -11,6 +11,7 @@
 //! the engine's dispatch with its executor; then `cutover schema > assets/runbook.schema.json`.
 
 pub mod automation;
+pub mod batch_window;
 pub mod dmf_export;
 pub mod dmf_import;
 pub mod dualwrite_maps;
@@ -36,11 +37,12 @@ pub use self::http::{HttpExpect, HttpMethod, HttpPoll, PointerMatch, StatusSpec}
 pub use self::lake::{LakeCaughtUp, LakeFullRefresh, LakeSchemaCheck, TableList};
 pub use self::monitor::Alert;
 pub use self::{
-    automation::DisableAutomation, automation::EnableAutomation, dmf_export::DmfExport,
-    dmf_import::DmfImport, dualwrite_maps::DualwritePause, dualwrite_maps::DualwriteResume,
-    dualwrite_maps::DualwriteStop, dualwrite_run::DualwriteRun, error_queue::ErrorQueue, http::Http,
-    manual::Manual, monitor::Monitor, notify::Notify, parity::Parity, reconcile::ReconcileEngine,
-    reconcile::RowReconcile, roundtrip::Roundtrip, sample::Sample, shell::Shell, wait::Wait,
+    automation::DisableAutomation, automation::EnableAutomation, batch_window::BatchWindow,
+    dmf_export::DmfExport, dmf_import::DmfImport, dualwrite_maps::DualwritePause,
+    dualwrite_maps::DualwriteResume, dualwrite_maps::DualwriteStop, dualwrite_run::DualwriteRun,
+    error_queue::ErrorQueue, http::Http, manual::Manual, monitor::Monitor, notify::Notify, parity::Parity,
+    reconcile::ReconcileEngine, reconcile::RowReconcile, roundtrip::Roundtrip, sample::Sample, shell::Shell,
+    wait::Wait,
 };
 use super::model::{EnvKind, MapId, Runbook};
 pub use super::validate_flow::StepCheck;
@@ -163,6 +165,11 @@ pub enum StepKind {
     #[serde(rename = "dualwrite.stop")]
     #[strum(serialize = "dualwrite.stop")]
     DualwriteStop(dualwrite_maps::DualwriteStop),
+    /// Pauses maps for an F&O batch job: the operator runs it, an optional DMF package loads the changed rows,
+    /// the maps resume; warned and alerted against dual-write's 1-day pause limit.
+    #[serde(rename = "dualwrite.batch_window")]
+    #[strum(serialize = "dualwrite.batch_window")]
+    DualwriteBatchWindow(batch_window::BatchWindow),
     /// A canary written on one side, polled on the other, deleted.
     #[serde(rename = "roundtrip")]
     #[strum(serialize = "roundtrip")]
@@ -224,6 +231,7 @@ impl StepKind {
             StepKind::DualwritePause(k) => k,
             StepKind::DualwriteResume(k) => k,
             StepKind::DualwriteStop(k) => k,
+            StepKind::DualwriteBatchWindow(k) => k,
             StepKind::Roundtrip(k) => k,
             StepKind::Sample(k) => k,
             StepKind::Reconcile(k) => k,
@@ -259,7 +267,7 @@ mod tests {
         let k: StepKind = serde_saphyr::from_str(text).expect("a wait step");
         assert_eq!(k.name(), "wait");
         assert_eq!(serde_json::to_value(&k).expect("serialises")["kind"], "wait");
-        assert_eq!(STEP_KINDS.len(), 22);
+        assert_eq!(STEP_KINDS.len(), 23);
         assert!(STEP_KINDS.contains(&"dualwrite.pause") && STEP_KINDS.contains(&"dmf.import"));
     }
 }

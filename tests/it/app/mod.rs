@@ -1,7 +1,9 @@
 mod automation_crash;
+mod batch_window_kill;
 mod crash;
 mod demo_kill_resume;
 mod fuzz_regress;
+mod guardrails_run;
 mod hostile_output;
 mod init;
 mod installs;

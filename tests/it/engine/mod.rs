@@ -5,6 +5,7 @@ mod e2e;
 mod error_sources;
 mod eta_rehearsed;
 mod exec_automation;
+mod exec_batch_window;
 mod exec_company;
 mod exec_demo;
 mod exec_dmf;

@@ -1,4 +1,5 @@
 mod auth;
+mod batch_window;
 mod cli;
 mod figures;
 mod hostile;

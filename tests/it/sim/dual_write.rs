@@ -385,3 +385,138 @@ async fn the_gateway_wants_a_bearer_token_for_its_audience() {
     );
     assert_eq!(get(Some(gw_tok), project).await.status(), 404);
 }
+
+fn guardrails(extra: &str) -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/runbooks/scenarios/guardrails.yaml"
+    ))
+    .unwrap();
+    format!("{text}\n{extra}")
+}
+
+const LINES: (&str, &str) = ("SalesOrderLines", "salesorderdetails");
+const MODES: (&str, &str) = ("DeliveryModes", "msdyn_deliverymodes");
+const HEADERS: (&str, &str) = ("SalesOrderHeadersV2", "salesorders");
+
+/// Starts a map with initial sync and waits for its request's outcome.
+async fn sync(g: &Gw, (l, r): (&str, &str)) -> Value {
+    let id = g.act_ok(l, r, "1", false).await;
+    g.settle(&id).await
+}
+
+#[tokio::test]
+async fn a_lookup_to_a_table_no_map_has_loaded_fails_the_initial_sync_until_it_is_loaded() {
+    let g = Gw::new(&guardrails("")).await;
+    assert_eq!(sync(&g, C).await["state"], "2");
+    // Headers need the throwing plug-in off: turn it off in the estate.
+    let steps = g
+        .get("api/data/v9.2/sdkmessageprocessingsteps?$select=sdkmessageprocessingstepid,name")
+        .await;
+    for s in steps["value"].as_array().unwrap() {
+        let r =
+            g.c.patch(format!(
+                "{}/api/data/v9.2/sdkmessageprocessingsteps({})",
+                g.h.url(),
+                s["sdkmessageprocessingstepid"].as_str().unwrap()
+            ))
+            .bearer_auth(&g.tok)
+            .json(&json!({"statecode": 1, "statuscode": 2}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    assert_eq!(sync(&g, HEADERS).await["state"], "2");
+
+    // msdyn_deliverymodes holds nothing: the lines' lookup to it cannot be resolved.
+    let r = sync(&g, LINES).await;
+    assert_eq!(r["state"], "3", "{r}");
+    let msg = r["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("Lookup for 'msdyn_deliverymodeid' could not be resolved")
+            && msg.contains("msdyn_deliverymodes"),
+        "{msg}"
+    );
+    let lines = g.inspect("sales_order_lines");
+    assert_eq!(lines["initialSync"]["category"], "missing_lookup", "{lines}");
+    assert_eq!(lines["initialSync"]["failedAtRow"], 1, "{lines}");
+    assert_eq!(g.table("dataverse", "salesorderdetails"), 0);
+
+    // Loaded, the lookup resolves and a new pass copies every line.
+    assert_eq!(sync(&g, MODES).await["state"], "2");
+    assert_eq!(sync(&g, LINES).await["state"], "2");
+    assert_eq!(g.table("dataverse", "salesorderdetails"), 500);
+}
+
+#[tokio::test]
+async fn a_throwing_plug_in_fails_live_sync_too_until_it_is_disabled() {
+    // Three orders created in F&O once the headers map is live (live sync only: no initial sync).
+    let live = "live_writes:\n  - { side: fno, entity: SalesOrderHeadersV2, burst: 3, creates_per_hour: 0, after_running: [sales_order_headers] }\n";
+    let g = Gw::new(&guardrails(live)).await;
+    assert_eq!(sync(&g, C).await["state"], "2");
+    let id = g.act_ok(HEADERS.0, HEADERS.1, "1", true).await;
+    assert_eq!(g.settle(&id).await["state"], "2");
+    let failed = |g: &Gw| g.table("dataverse", "asyncoperations");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while failed(&g) < 3 {
+        assert!(Instant::now() < deadline, "{}", g.h.state()["tables"]);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        g.table("dataverse", "salesorders"),
+        0,
+        "no pushed order was written"
+    );
+    let jobs = g
+        .get("api/data/v9.2/asyncoperations?$select=message,statuscode")
+        .await;
+    for j in jobs["value"].as_array().unwrap() {
+        assert_eq!(j["statuscode"], 31);
+        assert!(
+            j["message"]
+                .as_str()
+                .unwrap()
+                .contains("Plug-in step 'Contoso.Plugins.SalesOrderCheck: Create of salesorder' threw"),
+            "{j}"
+        );
+    }
+    assert_eq!(g.table("dataverse", "plugintracelogs"), 3);
+
+    // Disabled, the next order created in F&O reaches Dataverse.
+    let steps = g
+        .get("api/data/v9.2/sdkmessageprocessingsteps?$select=sdkmessageprocessingstepid&$filter=name eq 'Contoso.Plugins.SalesOrderCheck: Create of salesorder'")
+        .await;
+    let sid = steps["value"][0]["sdkmessageprocessingstepid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r =
+        g.c.patch(format!(
+            "{}/api/data/v9.2/sdkmessageprocessingsteps({sid})",
+            g.h.url()
+        ))
+        .bearer_auth(&g.tok)
+        .json(&json!({"statecode": 1, "statuscode": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = g
+        .c
+        .post(format!("{}/data/SalesOrderHeadersV2", g.h.url()))
+        .bearer_auth(&g.tok)
+        .json(
+            &json!({"SalesOrderNumber": "SO-LIVE-1", "dataAreaId": "usmf", "SalesOrderStatus": "Backorder"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while g.table("dataverse", "salesorders") < 1 {
+        assert!(Instant::now() < deadline, "{}", g.h.state()["tables"]);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(failed(&g), 3, "no new failure once the plug-in is off");
+}
