@@ -14,5 +14,6 @@ mod exec_reads;
 mod exec_reconcile;
 mod exec_simple;
 mod fault_matrix;
+mod lake_spark;
 mod race;
 mod shell_safety;
