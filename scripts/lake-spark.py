@@ -13,7 +13,7 @@ model.json. Every column is a string (an empty field null), as the simulator's w
 
 SQL_FILE is the statement the console generates (its `:sample` marker bound to SAMPLE). OUT_FILE gets one
 JSON array per result row, each cell a string or null, as the Statement Execution API returns them. Timings
-go to stderr as `spark-load-seconds=` and `spark-statement-seconds=`. Nothing here takes a secret.
+go to stdout as `spark-load-seconds=` and `spark-statement-seconds=`. Nothing here takes a secret.
 """
 
 import json
@@ -121,9 +121,9 @@ def main():
     with open(out_file, "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps([None if v is None else str(v) for v in r]) + "\n")
-    print(f"spark-load-seconds={loaded - started:.2f}", file=sys.stderr)
-    print(f"spark-statement-seconds={done - loaded:.2f}", file=sys.stderr)
-    print(f"spark-rows={len(rows)}", file=sys.stderr)
+    print(f"spark-load-seconds={loaded - started:.2f}", flush=True)
+    print(f"spark-statement-seconds={done - loaded:.2f}", flush=True)
+    print(f"spark-rows={len(rows)}", flush=True)
     spark.stop()
 
 

@@ -127,7 +127,11 @@ pub(crate) async fn run_spark(
         .await
         .expect("spark finished within 5 minutes")
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "spark failed: {stderr}");
     let rows = std::fs::read_to_string(&out_file)
         .unwrap()
@@ -228,4 +232,147 @@ async fn spark_runs_the_generated_statement_over_the_export_and_agrees_with_the_
             .any(|s| s.starts_with(&format!("Different {} ", usmf[1])) && s.ends_with("/Second Rename Ltd")),
         "the latest version of a row renamed in two folders wins: {usmf_row:?}"
     );
+}
+
+/// The sizes of [`one_million_rows_a_side`]: `CUTOVER_LAKE_ROWS` rows a side (default 1,000,000), 60% USMF.
+fn bench_rows() -> u64 {
+    std::env::var("CUTOVER_LAKE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+async fn lake_json(h: &exec_support::Harness, body: Option<serde_json::Value>) -> serde_json::Value {
+    let c = cutover::connectors::net::client().unwrap();
+    let url = format!("{}/_sim/lake", h.sim.url());
+    match body {
+        None => c.get(url).send().await.unwrap().json().await.unwrap(),
+        Some(b) => {
+            let r = c.post(url).json(&b).send().await.unwrap();
+            assert_eq!(r.status(), 204);
+            serde_json::Value::Null
+        }
+    }
+}
+
+/// The folder being written now.
+async fn open_folder(h: &exec_support::Harness) -> String {
+    let v = lake_json(h, None).await;
+    v["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|f| f["closed"] == false)
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// A measurement, not a timed test (`scripts/lake-spark-bench` runs it in release mode and prints its
+/// lines): `CUTOVER_LAKE_ROWS` customers a side (default 1,000,000), a hundredth of them corrupted on the
+/// Dataverse side, plus 20 deleted (missing), 20 created (extra) and 5 renamed after the first export. Both
+/// engines read the same closed folders (Synapse Link is stopped once the changes are in one); it asserts
+/// their agreement and prints both times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement of minutes: scripts/lake-spark-bench runs it"]
+async fn one_million_rows_a_side() {
+    if !spark_or_skip("one_million_rows_a_side") {
+        return;
+    }
+    let n = bench_rows();
+    let (usmf_n, usrt_n) = (n * 6 / 10, n - n * 6 / 10);
+    let scenario = PARITY
+        .replace("STATEMENT", "20s")
+        .replace(
+            "rows: { USMF: 60, USRT: 40 }",
+            &format!("rows: {{ USMF: {usmf_n}, USRT: {usrt_n} }}"),
+        )
+        .replace("corrupt_share: 0.1", "corrupt_share: 0.01")
+        .replace("interval: 1m", "interval: 10m");
+    let t0 = std::time::Instant::now();
+    let h = start(Some(&scenario), &runbook()).await;
+    // The first export of every row, then the planted changes into a later folder.
+    let first = open_folder(&h).await;
+    eprintln!(
+        "LAKE-BENCH first export into {first} in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    // Synapse Link stopped while the changes are made (each look at the tables reads every row), then
+    // resumed: the changes land in one folder.
+    lake_json(&h, Some(serde_json::json!({"stopped": true}))).await;
+    let keys = super::exec_lake::customer_keys(&h, "usmf", 25).await;
+    let dv = h.envs.dataverse("dataverse").unwrap();
+    let c = tokio_util::sync::CancellationToken::new();
+    let mut company = String::new();
+    for (i, k) in keys.iter().enumerate() {
+        let (id, cid) = super::exec_lake::account_id(&h, k, "USMF").await;
+        company = cid;
+        if i < 20 {
+            dv.delete("accounts", &id, &c).await.unwrap();
+        } else {
+            super::exec_lake::rename_account(&h, &id, &format!("Renamed {i} Ltd")).await;
+        }
+    }
+    for i in 0..20 {
+        let body = serde_json::json!({"accountnumber": format!("ZZ-EXTRA-{i:02}"), "name": "Nobody Ltd", "msdyn_company@odata.bind": format!("/cdm_companies({company})")});
+        dv.create("accounts", &body, None, &c).await.unwrap();
+    }
+    lake_json(&h, Some(serde_json::json!({"stopped": false}))).await;
+    let planted_in = open_folder(&h).await;
+    assert!(planted_in > first, "{planted_in} after {first}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while open_folder(&h).await == planted_in {
+        assert!(std::time::Instant::now() < deadline, "{planted_in} never closed");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    lake_json(&h, Some(serde_json::json!({"stopped": true}))).await;
+    eprintln!(
+        "LAKE-BENCH planted and closed in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    let t = std::time::Instant::now();
+    let here = h.run("rows-here").await;
+    let embedded_s = t.elapsed().as_secs_f64();
+    assert_ok(&here);
+    let events = h.events().await;
+    let embedded = reconciled(&events, "rows-here");
+
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    let t = std::time::Instant::now();
+    let blobs = copy_export(&h, &export).await;
+    let copy_s = t.elapsed().as_secs_f64();
+    let ctx = h.ctx("rows-here", 1).await;
+    let sql = cutover::engine::exec::lake_statement(&ctx, "customers")
+        .await
+        .unwrap()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let (rows, log) = run_spark(&export, &sql, SAMPLE).await;
+    let spark_s = t.elapsed().as_secs_f64();
+    let spark_events = cutover::engine::exec::lake_result(&ctx, "customers", SAMPLE, &rows)
+        .await
+        .unwrap();
+    let spark = reconciled_of(spark_events.iter(), "rows-here");
+    let counts: Vec<_> = embedded
+        .iter()
+        .map(|r| (r.0.clone(), r.1, r.2, r.3, r.4))
+        .collect();
+    eprintln!("LAKE-BENCH rows a side: {n}; per company (matching, missing, extra, different): {counts:?}");
+    eprintln!(
+        "LAKE-BENCH embedded engine (reconcile step, engine: lake, over the Blob API): {embedded_s:.1} s"
+    );
+    eprintln!(
+        "LAKE-BENCH export copied to disk for Spark: {blobs} blobs in {copy_s:.1} s (not counted in Spark's time)"
+    );
+    let spark_lines: Vec<&str> = log.lines().filter(|l| l.starts_with("spark-")).collect();
+    eprintln!(
+        "LAKE-BENCH Spark (python3 + JVM start, load as Lakeflow lands it, the statement): {spark_s:.1} s; {}",
+        spark_lines.join(" ")
+    );
+    let agree = spark == embedded;
+    eprintln!("LAKE-BENCH agreement row for row: {agree}");
+    assert!(agree, "Spark {spark:?}\nembedded {embedded:?}");
+    let usmf = embedded.iter().find(|r| r.0.as_deref() == Some("USMF")).unwrap();
+    assert_eq!((usmf.2, usmf.3), (20, 20), "{usmf:?}");
 }
