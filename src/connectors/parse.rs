@@ -63,12 +63,22 @@ impl Classify for serde_json::Error {
     }
 }
 
-/// True when a body is an HTML page: by content type, or by its first non-blank byte being `<`.
+/// True when a body is an HTML page: by content type, or by its first non-blank byte being `<`. An XML
+/// answer (Azure Storage's listings: `application/xml`, or a body opening with `<?xml`) is not one, with or
+/// without the byte-order mark the service puts before it (Azurite sends none).
 pub fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
-    if content_type.is_some_and(|c| c.to_ascii_lowercase().contains("text/html")) {
+    let ct = content_type.map(str::to_ascii_lowercase);
+    if ct.as_deref().is_some_and(|c| c.contains("html")) {
         return true;
     }
-    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+    if ct.as_deref().is_some_and(|c| c.contains("xml")) {
+        return false;
+    }
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&[][..], |i| &body[i..]);
+    start.first() == Some(&b'<') && !start.starts_with(b"<?xml")
 }
 
 /// The `<title>` of an HTML page, trimmed and at most 120 characters.

@@ -116,6 +116,13 @@ fn html_is_detected_with_its_title() {
     assert!(is_html(None, page));
     assert!(is_html(Some("text/html; charset=utf-8"), b"{}"));
     assert!(!is_html(Some("application/json"), b"{}"));
+    // Azure Storage answers XML (Azurite without the byte-order mark the service sends).
+    assert!(!is_html(
+        None,
+        b"<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults/>"
+    ));
+    assert!(!is_html(Some("application/xml"), b"<EnumerationResults/>"));
+    assert!(is_html(Some("application/xhtml+xml"), b"<html/>"));
     assert_eq!(html_title(page).as_deref(), Some("Sign in to your account"));
     assert!(looks_like_sign_in(page));
     assert!(!looks_like_sign_in(

@@ -130,6 +130,9 @@ pub struct Transport {
     allow_imds: bool,
     limits: Limits,
     guard: Option<SendGuard>,
+    /// A shared access signature appended to every request to the base's origin (never journaled: the
+    /// journal keeps a request's own query keys only).
+    signature: Option<Arc<str>>,
 }
 
 /// Why one exchange (a request and its redirects) produced no response.
@@ -166,6 +169,7 @@ impl Transport {
             allow_imds: false,
             limits: Limits::default(),
             guard: None,
+            signature: None,
         })
     }
 
@@ -210,6 +214,13 @@ impl Transport {
     }
     pub fn with_observer(mut self, observer: RequestObserver) -> Self {
         self.observer = Some(observer);
+        self
+    }
+    /// A shared access signature (a query string, already encoded, without `?`) appended to every request to
+    /// this transport's origin.
+    pub fn with_signature(mut self, sas: &str) -> Self {
+        let sas = sas.trim().trim_start_matches('?');
+        self.signature = (!sas.is_empty()).then(|| Arc::from(sas));
         self
     }
     /// A header sent on every request (the Dataverse OData headers).
@@ -637,9 +648,20 @@ impl Transport {
                 .collect();
             text.push_str(&q.join("&"));
         }
+        let unsigned = text.clone();
+        if let Some(sas) = &self.signature
+            && Url::parse(&text).is_ok_and(|u| same_origin(&self.base, &u))
+        {
+            text.push(if text.contains('?') { '&' } else { '?' });
+            text.push_str(sas);
+        }
         let url = Url::parse(&text).map_err(|e| ConnectorError::Config {
             env: self.env.clone(),
-            detail: format!("{}: invalid URL for {}: {e}", req.call, summary_path_str(&text)),
+            detail: format!(
+                "{}: invalid URL for {}: {e}",
+                req.call,
+                summary_path_str(&unsigned)
+            ),
         })?;
         check_url(&self.env, &url, self.allow_imds)?;
         if req.same_origin && !same_origin(&self.base, &url) {

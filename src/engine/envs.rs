@@ -303,6 +303,19 @@ impl Envs {
                 redactor.add_secret(token.expose());
                 t = t.with_header("Authorization", &format!("Bearer {}", token.expose()));
             }
+            if let Some(template) = &env.sas {
+                // A shared access signature (adls): appended to every request, masked in everything journaled.
+                let sas = super::envs_auth::secret_var(name, "sas", template, vars)?;
+                redactor.add_secret(sas.expose());
+                if let Some(sig) = sas
+                    .expose()
+                    .split('&')
+                    .find_map(|p| p.trim_start_matches('?').strip_prefix("sig="))
+                {
+                    redactor.add_secret(sig);
+                }
+                t = t.with_signature(sas.expose());
+            }
             transports.insert(name.clone(), t);
         }
         let mut names = Vec::new();

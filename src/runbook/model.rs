@@ -355,6 +355,13 @@ pub struct Environment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"))]
     pub token: Option<String>,
+    /// `adls` only: a shared access signature (the query string the portal or `az storage ... generate-sas`
+    /// gives, read-and-list on the container), as one `${VAR}`, appended to every request to the account
+    /// instead of an Entra token from `auth`. For an account that allows SAS, and for Microsoft's storage
+    /// emulator (Azurite), which takes no Entra token over plain http.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"))]
+    pub sas: Option<String>,
 }
 
 impl Environment {
@@ -374,6 +381,7 @@ impl Environment {
         add(self.account.is_some(), "account", EnvKind::Adls);
         add(self.container.is_some(), "container", EnvKind::Adls);
         add(self.folder.is_some(), "folder", EnvKind::Adls);
+        add(self.sas.is_some(), "sas", EnvKind::Adls);
         add(self.warehouse_id.is_some(), "warehouse_id", EnvKind::Databricks);
         add(!self.pipelines.is_empty(), "pipelines", EnvKind::Databricks);
         add(self.catalog.is_some(), "catalog", EnvKind::Databricks);

@@ -505,6 +505,29 @@ fn lake_storage(name: &str, e: &super::model::Environment, cx: &mut Ctx<'_>) {
     use Seg::Key;
     let path = [Key("environments"), Key(name)];
     let literal = |v: &str| !v.contains("${");
+    match (&e.auth, &e.sas) {
+        (Some(_), Some(_)) => {
+            let p = cx.key(&path, "sas");
+            cx.error(
+                p,
+                "invalid-field",
+                format!("environment `{name}` has both `auth` and `sas`"),
+                "keep `auth` (an Entra token for Azure Storage) or `sas: ${VAR}` (a shared access signature)"
+                    .to_owned(),
+            );
+        }
+        (None, Some(t)) if !super::vars::is_single_env_ref(t) => {
+            let p = cx.key(&path, "sas");
+            cx.error(
+                p,
+                "literal-secret",
+                format!("environment `{name}` has a literal shared access signature"),
+                "write `${NAME}` and set NAME in the environment; remove the signature from the file (and rotate the key it was signed with)"
+                    .to_owned(),
+            );
+        }
+        _ => {}
+    }
     match e.account.as_deref() {
         None => cx.error(
             cx.at(&path),

@@ -125,13 +125,10 @@ fn fno_side(set: &str, key: &str, fields: &[String], by_company: bool) -> SideSq
     }
 }
 
-/// Row-level parity of one map on the lake: one statement, one `RowsReconciled` per company.
-pub async fn map(
-    ctx: &StepCtx,
-    m: &MapRef,
-    db_env: &str,
-    sample: usize,
-) -> Res<Vec<(Option<String>, Counts)>> {
+/// The one statement of a keyed map (`None` for a map without a key) and its compared source fields, in
+/// the order of the result's `s0, t0, ...` columns. Apache Spark runs the same text in the tests
+/// (`tests/it/engine/lake_spark.rs`) and in `scripts/lake-spark-bench`.
+pub async fn map_statement(ctx: &StepCtx, m: &MapRef) -> Res<Option<(String, Vec<String>)>> {
     let Some(super::lake_embedded::LakeMap {
         key,
         fwd,
@@ -141,9 +138,8 @@ pub async fn map(
         logical,
     }) = super::lake_embedded::lake_map(ctx, m, "is not translated to SQL").await?
     else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    let scope = ctx.envs.scoped(Some(&ctx.step.id));
     let dv_side = |k: &str, fields: &[String]| SideSql {
         table: logical.clone(),
         key: super::lake_embedded::dv_column(k),
@@ -168,7 +164,23 @@ pub async fn map(
             fno_side(&m.target_set, &key.target, &target_fields, by_company),
         )
     };
-    let sql = statement(&source, &target, &m.spec.companies);
+    Ok(Some((
+        statement(&source, &target, &m.spec.companies),
+        source_fields,
+    )))
+}
+
+/// Row-level parity of one map on the lake: one statement, one `RowsReconciled` per company.
+pub async fn map(
+    ctx: &StepCtx,
+    m: &MapRef,
+    db_env: &str,
+    sample: usize,
+) -> Res<Vec<(Option<String>, Counts)>> {
+    let Some((sql, source_fields)) = map_statement(ctx, m).await? else {
+        return Ok(Vec::new());
+    };
+    let scope = ctx.envs.scoped(Some(&ctx.step.id));
     let lake = ctx
         .envs
         .info
@@ -265,6 +277,24 @@ pub async fn map(
     for c in 1..info.chunks {
         rows.extend(db.chunk(&id, c, &ctx.cancel).await?);
     }
+    let mut out = Vec::new();
+    for (company, c, event) in result_events(ctx, m, &id, &source_fields, sample, &rows)? {
+        ctx.emit.durable(event).await?;
+        out.push((company, c));
+    }
+    Ok(out)
+}
+
+/// The statement's result rows read as the step journals them: one `RowsReconciled` per company (with its
+/// counts), not yet emitted. `id` names the statement in errors.
+pub fn result_events(
+    ctx: &StepCtx,
+    m: &MapRef,
+    id: &str,
+    source_fields: &[String],
+    sample: usize,
+    rows: &[Vec<serde_json::Value>],
+) -> Res<Vec<(Option<String>, Counts, Event)>> {
     let text = |v: Option<&serde_json::Value>| match v {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(serde_json::Value::Null) | None => String::new(),
@@ -280,7 +310,7 @@ pub async fn map(
         per.entry(String::new()).or_default();
     }
     let n_fields = source_fields.len();
-    for r in &rows {
+    for r in rows {
         let company = text(r.first());
         let class = text(r.get(1));
         let n = num(r.get(2));
@@ -347,22 +377,20 @@ pub async fn map(
                 .cloned()
                 .unwrap_or(company)
         });
-        ctx.emit
-            .durable(Event::RowsReconciled {
-                step: ctx.step.id.clone(),
-                map: m.id.clone(),
-                company: company.clone(),
-                source_rows: c.source_rows,
-                target_rows: c.target_rows,
-                matching: c.matching,
-                missing: c.missing,
-                extra: c.extra,
-                different: c.different,
-                sample: sample_rows,
-                scratch_bytes: 0,
-            })
-            .await?;
-        out.push((company, c));
+        let event = Event::RowsReconciled {
+            step: ctx.step.id.clone(),
+            map: m.id.clone(),
+            company: company.clone(),
+            source_rows: c.source_rows,
+            target_rows: c.target_rows,
+            matching: c.matching,
+            missing: c.missing,
+            extra: c.extra,
+            different: c.different,
+            sample: sample_rows,
+            scratch_bytes: 0,
+        };
+        out.push((company, c, event));
     }
     Ok(out)
 }

@@ -202,6 +202,45 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
     }
 }
 
+/// `reconcile … engine: lake` on another engine than the warehouse (Apache Spark in the tests and in
+/// `scripts/lake-spark-bench`): the statement the step sends for map `map` (`None` for a map without a key),
+/// with the `:sample` marker it binds.
+pub async fn lake_statement(ctx: &StepCtx, map: &str) -> Result<Option<String>, String> {
+    let m = maps::map_ref(ctx, map).map_err(stop_text)?;
+    Ok(lake_reconcile::map_statement(ctx, &m)
+        .await
+        .map_err(stop_text)?
+        .map(|(sql, _)| sql))
+}
+
+/// The `RowsReconciled` events the step journals for map `map` from the statement's result `rows` (each
+/// cell a JSON string or null, as the Statement Execution API returns them), one per company.
+pub async fn lake_result(
+    ctx: &StepCtx,
+    map: &str,
+    sample: usize,
+    rows: &[Vec<serde_json::Value>],
+) -> Result<Vec<Event>, String> {
+    let m = maps::map_ref(ctx, map).map_err(stop_text)?;
+    let (_, fields) = lake_reconcile::map_statement(ctx, &m)
+        .await
+        .map_err(stop_text)?
+        .ok_or_else(|| format!("map {map} has no key"))?;
+    Ok(
+        lake_reconcile::result_events(ctx, &m, "(elsewhere)", &fields, sample, rows)
+            .map_err(stop_text)?
+            .into_iter()
+            .map(|(_, _, e)| e)
+            .collect(),
+    )
+}
+
+fn stop_text(s: Stop) -> String {
+    match s {
+        Stop::Failed { message, .. } | Stop::Skipped(message) | Stop::InDoubt(message) => message,
+    }
+}
+
 /// Why a step did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Stop {

@@ -79,11 +79,13 @@ fn check(app: &App, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-/// Every blob of the container: name → (content, creation and last-modified simulated time).
+/// Every blob of the container whose name starts with `prefix`: name → (content, creation and last-modified
+/// simulated time). Only those are rendered (a request for one folder's blobs does not pay for the others).
 fn blobs(
     lake: &LakeRt,
     start: chrono::DateTime<chrono::Utc>,
     now: f64,
+    prefix: &str,
 ) -> BTreeMap<String, (Vec<u8>, f64, f64)> {
     let root = lake.root();
     let mut out = BTreeMap::new();
@@ -92,21 +94,27 @@ fn blobs(
         lake.cfg.account, lake.cfg.container
     );
     for f in &lake.folders {
+        let dir = format!("{root}{}/", f.name);
+        if !(dir.starts_with(prefix) || prefix.starts_with(&dir)) {
+            continue;
+        }
         let modified = f.closed_at.unwrap_or(now);
         let parts = partitions(f);
-        let model = model_json(f, &base, &parts);
-        out.insert(
-            format!("{root}{}/model.json", f.name),
-            (model.into_bytes(), f.start, modified),
-        );
+        let model_name = format!("{dir}model.json");
+        if model_name.starts_with(prefix) {
+            let model = model_json(f, &base, &parts);
+            out.insert(model_name, (model.into_bytes(), f.start, modified));
+        }
         for ((table, year), rows) in parts {
-            out.insert(
-                format!("{root}{}/{table}/{year}.csv", f.name),
-                (csv(&rows), f.start, modified),
-            );
+            let name = format!("{dir}{table}/{year}.csv");
+            if name.starts_with(prefix) {
+                out.insert(name, (csv(&rows), f.start, modified));
+            }
         }
     }
-    if let Some(open) = lake.open_folder() {
+    if let Some(open) = lake.open_folder()
+        && format!("{root}Changelog/changelog.info").starts_with(prefix)
+    {
         out.insert(
             format!("{root}Changelog/changelog.info"),
             (open.name.clone().into_bytes(), 0.0, open.start),
@@ -269,7 +277,10 @@ pub async fn container(
         super::advance(st, now, true);
         let start = st.scenario.start;
         (
-            st.lake.as_ref().map(|l| blobs(l, start, now)).unwrap_or_default(),
+            st.lake
+                .as_ref()
+                .map(|l| blobs(l, start, now, &prefix))
+                .unwrap_or_default(),
             start,
         )
     });
@@ -363,7 +374,7 @@ pub async fn get_blob(
         let start = st.scenario.start;
         st.lake
             .as_ref()
-            .and_then(|l| blobs(l, start, now).remove(&name))
+            .and_then(|l| blobs(l, start, now, &name).remove(&name))
             .map(|b| (b, start))
     });
     let Some(((bytes, _, modified), start)) = found else {

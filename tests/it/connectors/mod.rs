@@ -1,4 +1,5 @@
 mod auth;
+mod azurite;
 mod bad_json;
 mod counts;
 mod dmf;

@@ -276,7 +276,7 @@ async fn a_pipeline_update_that_fails_fails_the_step_with_the_reason() {
     }
 }
 
-const PARITY: &str = r#"
+pub(crate) const PARITY: &str = r#"
 name: lake-parity
 seed: 11
 time_scale: 600
@@ -342,13 +342,17 @@ phases:
 }
 
 /// (company, matching, missing, extra, different, sample keys with their differing fields).
-type Reconciled = (Option<String>, u64, u64, u64, u64, Vec<String>);
+pub(crate) type Reconciled = (Option<String>, u64, u64, u64, u64, Vec<String>);
 
 /// The `RowsReconciled` of one step.
-fn reconciled(events: &[cutover::engine::Envelope], step: &str) -> Vec<Reconciled> {
+pub(crate) fn reconciled(events: &[cutover::engine::Envelope], step: &str) -> Vec<Reconciled> {
+    reconciled_of(events.iter().map(|e| &e.event), step)
+}
+
+/// [`reconciled`] of events not (yet) journaled.
+pub(crate) fn reconciled_of<'a>(events: impl Iterator<Item = &'a Event>, step: &str) -> Vec<Reconciled> {
     let mut v: Vec<_> = events
-        .iter()
-        .filter_map(|e| match &e.event {
+        .filter_map(|e| match e {
             Event::RowsReconciled {
                 step: s,
                 company,
@@ -498,7 +502,7 @@ phases:
 }
 
 /// The first `n` customer accounts of a company in F&O, in key order.
-async fn customer_keys(h: &exec_support::Harness, company: &str, n: usize) -> Vec<String> {
+pub(crate) async fn customer_keys(h: &exec_support::Harness, company: &str, n: usize) -> Vec<String> {
     let fno = h.envs.fno("fno").unwrap();
     fno.read(
         "CustomersV3",
@@ -516,7 +520,7 @@ async fn customer_keys(h: &exec_support::Harness, company: &str, n: usize) -> Ve
 }
 
 /// The `accountid` of a company's account, and the company's `cdm_companyid`.
-async fn account_id(h: &exec_support::Harness, key: &str, company: &str) -> (String, String) {
+pub(crate) async fn account_id(h: &exec_support::Harness, key: &str, company: &str) -> (String, String) {
     let (dv, c) = (
         h.envs.dataverse("dataverse").unwrap(),
         tokio_util::sync::CancellationToken::new(),
@@ -541,7 +545,7 @@ async fn account_id(h: &exec_support::Harness, key: &str, company: &str) -> (Str
 }
 
 /// Renames an account through the Web API (`PATCH accounts(id)`), as a user would.
-async fn rename_account(h: &exec_support::Harness, id: &str, name: &str) {
+pub(crate) async fn rename_account(h: &exec_support::Harness, id: &str, name: &str) {
     let c = cutover::connectors::net::client().unwrap();
     let tok = crate::support::sim::token(
         &c,
@@ -562,10 +566,10 @@ async fn rename_account(h: &exec_support::Harness, id: &str, name: &str) {
 }
 
 /// One exported record: (folder, Id, IsDelete, the record).
-type Exported = (String, String, bool, Vec<String>);
+pub(crate) type Exported = (String, String, bool, Vec<String>);
 
 /// Every record of `table` in the export's closed folders, in folder order.
-async fn exported(h: &exec_support::Harness, table: &str) -> Vec<Exported> {
+pub(crate) async fn exported(h: &exec_support::Harness, table: &str) -> Vec<Exported> {
     let cancel = tokio_util::sync::CancellationToken::new();
     let (blob, root) = h.envs.scoped(None).blob("lake").unwrap();
     let export = cutover::connectors::lake::Export { blob: &blob, root };
@@ -583,7 +587,7 @@ async fn exported(h: &exec_support::Harness, table: &str) -> Vec<Exported> {
 
 /// Waits (reading the export is what makes the simulator's exporter look at its tables) until the closed
 /// folders hold a record of `table` that `pred` accepts; returns every record.
-async fn until_exported(
+pub(crate) async fn until_exported(
     h: &exec_support::Harness,
     table: &str,
     what: &str,
@@ -604,34 +608,14 @@ async fn until_exported(
 async fn the_embedded_lake_engine_reads_the_export_folders_and_agrees_with_the_api_and_the_warehouse_row_for_row()
  {
     let h = start(Some(&PARITY.replace("STATEMENT", "20s")), &embedded_runbook()).await;
-    let usmf = customer_keys(&h, "usmf", 2).await;
-    let usrt = customer_keys(&h, "usrt", 1).await;
-    let dv = h.envs.dataverse("dataverse").unwrap();
-    let c = tokio_util::sync::CancellationToken::new();
-    let (gone, usmf_id) = account_id(&h, &usmf[0], "USMF").await;
-    let (twice, _) = account_id(&h, &usmf[1], "USMF").await;
-    // Every account is in a closed folder before anything is planted.
-    until_exported(&h, "account", "the account to delete", |r| r.1 == gone).await;
-    // USMF: a row deleted after its export (missing), one created (extra), one renamed twice across folders.
-    dv.delete("accounts", &gone, &c).await.unwrap();
-    let body = json!({"accountnumber": "ZZ-EXTRA-1", "name": "Nobody Ltd", "msdyn_company@odata.bind": format!("/cdm_companies({usmf_id})")});
-    dv.create("accounts", &body, None, &c).await.unwrap();
-    rename_account(&h, &twice, "First Rename Ltd").await;
-    until_exported(&h, "account", "the first rename", |r| {
-        r.3.iter().any(|v| v == "First Rename Ltd")
-    })
-    .await;
-    rename_account(&h, &twice, "Second Rename Ltd").await;
-    // USRT: a swap, so its counts still agree.
-    let (gone2, usrt_id) = account_id(&h, &usrt[0], "USRT").await;
-    dv.delete("accounts", &gone2, &c).await.unwrap();
-    let body = json!({"accountnumber": "ZZ-EXTRA-2", "name": "Swapped In Ltd", "msdyn_company@odata.bind": format!("/cdm_companies({usrt_id})")});
-    dv.create("accounts", &body, None, &c).await.unwrap();
-    let records = until_exported(&h, "account", "the second rename", |r| {
-        r.3.iter().any(|v| v == "Second Rename Ltd")
-    })
-    .await;
-    assert!(records.iter().any(|r| r.1 == gone2 && r.2), "{records:?}");
+    let Planted {
+        usmf,
+        usrt,
+        gone,
+        twice,
+        records,
+        ..
+    } = plant(&h).await;
 
     // The export holds what the engine must get right: the deleted row exported, then an IsDelete record of
     // it in a later folder; the renamed row in two later folders, one name each.
@@ -709,4 +693,56 @@ async fn the_embedded_lake_engine_reads_the_export_folders_and_agrees_with_the_a
         .filter(|n| n.contains(".lake.") || n.contains(".reconcile."))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// What [`plant`] planted: the first USMF and USRT keys, the ids of the deleted and renamed accounts, and
+/// every exported account record (USRT's deleted row among them, its `IsDelete` record exported) once the last change is in a closed folder.
+pub(crate) struct Planted {
+    pub usmf: Vec<String>,
+    pub usrt: Vec<String>,
+    pub gone: String,
+    pub twice: String,
+    pub records: Vec<Exported>,
+}
+
+/// Plants differences on the Dataverse side of the parity scenario, each exported before the next:
+/// USMF: a row deleted after its export (missing), one created (extra), one renamed twice across folders;
+/// USRT: a swap (one deleted, one created).
+pub(crate) async fn plant(h: &exec_support::Harness) -> Planted {
+    let usmf = customer_keys(h, "usmf", 2).await;
+    let usrt = customer_keys(h, "usrt", 1).await;
+    let dv = h.envs.dataverse("dataverse").unwrap();
+    let c = tokio_util::sync::CancellationToken::new();
+    let (gone, usmf_id) = account_id(h, &usmf[0], "USMF").await;
+    let (twice, _) = account_id(h, &usmf[1], "USMF").await;
+    // Every account is in a closed folder before anything is planted.
+    until_exported(h, "account", "the account to delete", |r| r.1 == gone).await;
+    // USMF: a row deleted after its export (missing), one created (extra), one renamed twice across folders.
+    dv.delete("accounts", &gone, &c).await.unwrap();
+    let body = json!({"accountnumber": "ZZ-EXTRA-1", "name": "Nobody Ltd", "msdyn_company@odata.bind": format!("/cdm_companies({usmf_id})")});
+    dv.create("accounts", &body, None, &c).await.unwrap();
+    rename_account(h, &twice, "First Rename Ltd").await;
+    until_exported(h, "account", "the first rename", |r| {
+        r.3.iter().any(|v| v == "First Rename Ltd")
+    })
+    .await;
+    rename_account(h, &twice, "Second Rename Ltd").await;
+    // USRT: a swap, so its counts still agree.
+    let (gone2, usrt_id) = account_id(h, &usrt[0], "USRT").await;
+    dv.delete("accounts", &gone2, &c).await.unwrap();
+    let body = json!({"accountnumber": "ZZ-EXTRA-2", "name": "Swapped In Ltd", "msdyn_company@odata.bind": format!("/cdm_companies({usrt_id})")});
+    dv.create("accounts", &body, None, &c).await.unwrap();
+    let records = until_exported(h, "account", "the second rename", |r| {
+        r.3.iter().any(|v| v == "Second Rename Ltd")
+    })
+    .await;
+    assert!(records.iter().any(|r| r.1 == gone2 && r.2), "{records:?}");
+
+    Planted {
+        usmf,
+        usrt,
+        gone,
+        twice,
+        records,
+    }
 }

@@ -16,6 +16,7 @@ mod exec_reads;
 mod exec_reconcile;
 mod exec_simple;
 mod fault_matrix;
+mod lake_spark;
 mod map_control;
 mod race;
 mod shell_safety;

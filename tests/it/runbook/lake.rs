@@ -125,3 +125,66 @@ fn lake_environments_and_steps_are_checked_field_by_field() {
         .collect();
     assert!(good.is_empty(), "{good:#?}");
 }
+
+#[test]
+fn an_adls_shared_access_signature_is_a_var_and_not_beside_auth() {
+    let bad = r#"runbook: lake-sas
+version: 1.0.0
+environments:
+  literal: { kind: adls, account: lakeone, container: exports, sas: "sv=2021-08-06&sp=rl&sig=c2VjcmV0" }
+  both: { kind: adls, account: laketwo, container: exports, sas: "${LAKE_SAS}", auth: { tenant: t, client_id: c, client_secret: "${S}" } }
+  dbx: { kind: databricks, url: "https://adb-1.azuredatabricks.net", token: "${DBX_TOKEN}", sas: "${LAKE_SAS}" }
+phases:
+  - id: p
+    steps:
+      - { id: snap, kind: lake.schema_check, export: literal }
+"#;
+    let env = |_: &str| Some("x".repeat(24));
+    let errors: Vec<(u32, &str, String)> = validate(bad, "sas.yaml", &env, false)
+        .into_iter()
+        .filter(|x| x.severity == Severity::Error)
+        .map(|x| (x.line, x.code, x.message))
+        .collect();
+    let at = |code: &str, text: &str, line: u32| {
+        errors
+            .iter()
+            .any(|(l, c, m)| *c == code && m.contains(text) && *l == line)
+    };
+    assert!(
+        at(
+            "literal-secret",
+            "`literal` has a literal shared access signature",
+            4
+        ),
+        "{errors:#?}"
+    );
+    assert!(
+        at("invalid-field", "`both` has both `auth` and `sas`", 5),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|(l, c, m)| *c == "invalid-field" && m.contains("`sas`") && m.contains("adls") && *l == 6),
+        "{errors:#?}"
+    );
+    // The signature's text is not repeated in any message.
+    assert!(
+        errors.iter().all(|(_, _, m)| !m.contains("c2VjcmV0")),
+        "{errors:#?}"
+    );
+    let good = r#"runbook: lake-sas
+version: 1.0.0
+environments:
+  lake: { kind: adls, url: "http://127.0.0.1:10000/devstoreaccount1", account: devstoreaccount1, container: exports, sas: "${LAKE_SAS}" }
+phases:
+  - id: p
+    steps:
+      - { id: snap, kind: lake.schema_check, export: lake }
+"#;
+    let good: Vec<_> = validate(good, "good.yaml", &env, false)
+        .into_iter()
+        .filter(|x| x.severity == Severity::Error)
+        .collect();
+    assert!(good.is_empty(), "{good:#?}");
+}

@@ -261,6 +261,7 @@ fn runbook() -> impl Strategy<Value = Runbook> {
                     catalog: None,
                     schema: None,
                     token: None,
+                    sas: None,
                 },
             );
             Runbook {

@@ -93,6 +93,17 @@ pub struct Harness {
 
 /// Starts `scenario` (YAML, or the demo when `None`) and builds the run of `runbook` (YAML).
 pub async fn start(scenario: Option<&str>, runbook: &str) -> Harness {
+    start_with(scenario, runbook, &[], false).await
+}
+
+/// [`start`] with more `${VAR}`s (`extra`), and with `live` the environments built for their own URLs
+/// (`Target::Live`, real time) instead of the simulator's: for a test against another local service (Azurite).
+pub async fn start_with(
+    scenario: Option<&str>,
+    runbook: &str,
+    extra: &[(&str, &str)],
+    live: bool,
+) -> Harness {
     let scenario = match scenario {
         Some(y) => cutover::sim::Scenario::from_yaml(y).expect("scenario"),
         None => cutover::sim::Scenario::demo(),
@@ -127,10 +138,19 @@ pub async fn start(scenario: Option<&str>, runbook: &str) -> Harness {
         "TEST_SECRET" => Some(SECRET.to_owned()),
         "HOOK_URL" => Some(format!("{}/_sim/webhook", sim.url())),
         "SIM_URL" => Some(sim.url()),
-        _ => None,
+        _ => extra.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()),
     };
-    let envs = Envs::build(&rb, &vars, &Target::Sim { url: sim.url() }, &redactor, &emit).expect("envs");
-    let clock = Clock::scaled(sim.time_scale());
+    let target = if live {
+        Target::Live
+    } else {
+        Target::Sim { url: sim.url() }
+    };
+    let envs = Envs::build(&rb, &vars, &target, &redactor, &emit).expect("envs");
+    let clock = if live {
+        Clock::real()
+    } else {
+        Clock::scaled(sim.time_scale())
+    };
     Harness {
         sim,
         dir,
