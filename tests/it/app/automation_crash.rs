@@ -6,13 +6,10 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cutover::engine::RunEnd;
-use cutover::engine::driver::Command as EngineCommand;
-use cutover::engine::event::{Event, OperatorAction, RunOutcome, StepOutcome};
-use cutover::engine::runner::{RunOptions, SimTarget, start_engine};
+use cutover::engine::event::{Event, RunOutcome, StepOutcome};
 use cutover::journal::JournalReader;
 
 use crate::support::sim as sim_support;
@@ -139,34 +136,9 @@ async fn a_kill_between_disable_and_enable_then_resume_then_abort_puts_every_plu
     assert_eq!(statecode(&off, "workflows", "Old order export"), 0, "{off}");
 
     // Resume, then abort: the abort puts back what the killed process turned off.
-    let opts = RunOptions {
-        runbook: None,
-        journal: journal.clone(),
-        operator: "tester".into(),
-        auto_approve: None,
-        interactive: true,
-        sim: SimTarget::Url(sim.url()),
-        accept_changed_runbook: false,
-        accept_inserted_steps: Vec::new(),
-        take_over: true,
-        new_run: false,
-        resume_only: true,
-        vars: Arc::new(|name: &str| (name == "DEMO_CLIENT_SECRET").then(|| SECRET.to_owned())),
-        follow_delay: None,
-    };
-    let (handle, _state, _sub) = start_engine(opts).await.unwrap();
-    handle
-        .commands
-        .send(
-            EngineCommand::new(OperatorAction::Abort, None, "tester")
-                .with_reason("test: abort after the crash"),
-        )
-        .await
-        .unwrap();
-    let end = tokio::time::timeout(Duration::from_secs(60), handle.done)
-        .await
-        .unwrap()
-        .unwrap();
+    let end =
+        crate::support::engine::resume_and_abort(&journal, sim.url(), SECRET, "test: abort after the crash")
+            .await;
     assert!(
         matches!(end, RunEnd::Finished(RunOutcome::Aborted { .. })),
         "{end:?}"

@@ -98,3 +98,35 @@ pub fn assert_no_secret(journal: &Path, secrets: &[&str]) {
 pub fn count<F: Fn(&Event) -> bool>(evs: &[Envelope], f: F) -> usize {
     evs.iter().filter(|e| f(&e.event)).count()
 }
+
+/// Resumes the run a killed process left in `journal` (taking its lease over) and aborts it at once, as an
+/// operator would after a crash; returns how the run ended. `secret` is the value `${DEMO_CLIENT_SECRET}` has.
+pub async fn resume_and_abort(journal: &Path, sim_url: String, secret: &'static str, reason: &str) -> RunEnd {
+    use cutover::engine::driver::Command as EngineCommand;
+    use cutover::engine::event::OperatorAction;
+    let opts = RunOptions {
+        runbook: None,
+        journal: journal.to_path_buf(),
+        operator: "tester".into(),
+        auto_approve: None,
+        interactive: true,
+        sim: SimTarget::Url(sim_url),
+        accept_changed_runbook: false,
+        accept_inserted_steps: Vec::new(),
+        take_over: true,
+        new_run: false,
+        resume_only: true,
+        vars: Arc::new(move |name: &str| (name == "DEMO_CLIENT_SECRET").then(|| secret.to_owned())),
+        follow_delay: None,
+    };
+    let (handle, _state, _sub) = start_engine(opts).await.unwrap();
+    handle
+        .commands
+        .send(EngineCommand::new(OperatorAction::Abort, None, "tester").with_reason(reason))
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(60), handle.done)
+        .await
+        .unwrap()
+        .unwrap()
+}
