@@ -95,6 +95,7 @@ fn headless_demo_finishes_with_every_step_and_parity_per_map_per_wave() {
             );
         }
     }
+    the_lake_steps_ran_and_found_the_package_change(&reader, &runs[0].run_id, &st);
     // The secret never reaches the journal.
     for ext in ["", "-wal"] {
         if let Ok(bytes) = std::fs::read(format!("{}{ext}", journal.display())) {
@@ -108,7 +109,23 @@ fn headless_demo_finishes_with_every_step_and_parity_per_map_per_wave() {
         assert_eq!(mode, 0o600);
     }
 
-    evidence_of_the_real_demo(dir.path(), &journal);
+    let report = evidence_of_the_real_demo(dir.path(), &journal);
+    // The lake reconcile reaches the report's row-level parity: every warehouse matched, per company.
+    let rows: Vec<&serde_json::Value> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["step"] == "lake-warehouses")
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for r in rows {
+        assert_eq!(r["map"], "warehouses");
+        assert_eq!(
+            (r["matching"].as_u64(), r["different"].as_u64()),
+            (Some(40), Some(0)),
+            "{r}"
+        );
+    }
 
     // Again on the same journal: already finished, nothing re-run.
     let again = Command::new(env!("CARGO_BIN_EXE_cutover"))
@@ -275,7 +292,7 @@ fn invalid_runbook_exits_2_and_an_unanswered_manual_step_exits_3() {
 /// report renders in headless Chromium with its charts and no console error
 /// (`scripts/check-report-html`, which installs Debian's chromium when missing; `.ci/run` installs
 /// it first). Without Chromium and without a way to install it, this fails rather than skipping.
-fn evidence_of_the_real_demo(dir: &std::path::Path, journal: &std::path::Path) {
+fn evidence_of_the_real_demo(dir: &std::path::Path, journal: &std::path::Path) -> serde_json::Value {
     let json = Command::new(env!("CARGO_BIN_EXE_cutover"))
         .args(["report", "--format", "json"])
         .arg(journal)
@@ -328,6 +345,91 @@ fn evidence_of_the_real_demo(dir: &std::path::Path, journal: &std::path::Path) {
     assert!(
         std::fs::metadata(&png).unwrap().len() > 10_000,
         "a tiny screenshot: {said}"
+    );
+    report
+}
+
+/// The lake in the demo, from the journal: the snapshot phase journals the export's F&O schemas; after
+/// delta enable the export is past the cut, the check flags the one table the weekend's package changed
+/// (the scenario adds `WarehouseCapacityClass` to F&O's warehouses an hour in), its full refresh runs on
+/// the pipeline with that table alone, and the monitor phase reconciles the warehouses through the export.
+fn the_lake_steps_ran_and_found_the_package_change(
+    reader: &JournalReader,
+    run_id: &cutover::model::RunId,
+    st: &cutover::state::RunState,
+) {
+    let outputs = |id: &str| {
+        st.steps
+            .iter()
+            .find(|s| s.info.id.as_str() == id)
+            .unwrap_or_else(|| panic!("no step {id}"))
+            .outputs
+            .clone()
+    };
+    let base = outputs("lake-baseline");
+    assert!(
+        base["schema.mserp_warehouses"].contains("mserp_warehouseid:string")
+            && !base["schema.mserp_warehouses"].contains("mserp_warehousecapacityclass"),
+        "{base:?}"
+    );
+    let caught = outputs("lake-caught-up");
+    assert!(caught["folder"].starts_with("20"), "{caught:?}");
+    let check = outputs("lake-schema");
+    assert_eq!(check["changed"], "mserp_warehouses", "{check:?}");
+    assert_eq!(check["changed_count"], "1");
+    assert!(check["schema.mserp_warehouses"].contains("mserp_warehousecapacityclass:string"));
+    assert_eq!(
+        check["schema.mserp_operationalsites"],
+        base["schema.mserp_operationalsites"]
+    );
+    assert_eq!(outputs("lake-full-refresh")["tables"], "mserp_warehouses");
+    let events: Vec<Event> = reader.events(run_id).map(|e| e.unwrap().event).collect();
+    // The update the refresh started is journaled (a resume polls it rather than start another).
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::StepIntent { step, handle: Some(h), .. }
+            if step.as_str() == "lake-full-refresh" && h.kind == "lake.update")),
+        "no journaled lake.update for the refresh"
+    );
+    let mut companies = BTreeSet::new();
+    for e in &events {
+        if let Event::RowsReconciled {
+            step,
+            map,
+            company,
+            source_rows,
+            target_rows,
+            matching,
+            missing,
+            extra,
+            different,
+            ..
+        } = e
+            && step.as_str() == "lake-warehouses"
+        {
+            assert_eq!(map, "warehouses");
+            assert_eq!(
+                (
+                    *source_rows,
+                    *target_rows,
+                    *matching,
+                    *missing,
+                    *extra,
+                    *different
+                ),
+                (40, 40, 40, 0, 0, 0),
+                "{company:?}"
+            );
+            companies.insert(company.clone().unwrap_or_default());
+        }
+    }
+    assert_eq!(
+        companies,
+        ["DEMF", "USMF", "USRT"]
+            .map(str::to_owned)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
     );
 }
 
