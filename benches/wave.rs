@@ -27,6 +27,9 @@
 //!   so nothing is sent).
 //! - roundtrip: the canary's propagation, `dual_write.lag` (1 min).
 //! - monitor: its `for` (6 h; the last tick's reads are the engine's cost).
+//! - lake.caught_up: at most the export's `interval` + `lag` (the first folder begun after the cut
+//!   closes); less when the steps before it took simulated time. lake.full_refresh: the pipeline's
+//!   `update_duration`. lake.schema_check and the lake reconcile: reads only (the engine's cost).
 //!
 //! Per step, the bench prints the model's start and duration next to the journal's, so an overhead
 //! shows where it is.
@@ -158,6 +161,10 @@ fn model(rb: &Runbook, sc: &Scenario) -> (Vec<(String, Span)>, f64, f64) {
                     }
                     StepKind::Wait(kind::Wait { for_: Some(d), .. }) => d.as_std().as_secs_f64(),
                     StepKind::Roundtrip(kind::Roundtrip { .. }) => sc.dual_write.lag.0,
+                    StepKind::LakeCaughtUp(_) => sc.lake.as_ref().map_or(0.0, |l| l.interval.0 + l.lag.0),
+                    StepKind::LakeFullRefresh(_) => {
+                        sc.lake.as_ref().map_or(0.0, |l| l.databricks.update_duration.0)
+                    }
                     StepKind::Monitor(kind::Monitor { every, for_, .. }) => {
                         for_.as_ref().map_or(every.as_std(), |d| d.as_std()).as_secs_f64()
                     }
