@@ -27,8 +27,9 @@
 //!   so nothing is sent).
 //! - roundtrip: the canary's propagation, `dual_write.lag` (1 min).
 //! - monitor: its `for` (6 h; the last tick's reads are the engine's cost).
-//! - lake.caught_up: at most the export's `interval` + `lag` (the first folder begun after the cut
-//!   closes); less when the steps before it took simulated time. lake.full_refresh: the pipeline's
+//! - lake.caught_up: until the first export folder begun after the cut (the end of the step its
+//!   `after` names) closes, the exporter running `lag` behind: (floor(cut / interval) + 2) × interval +
+//!   lag, from the simulator's start (the run's, here). lake.full_refresh: the pipeline's
 //!   `update_duration`. lake.schema_check and the lake reconcile: reads only (the engine's cost).
 //!
 //! Per step, the bench prints the model's start and duration next to the journal's, so an overhead
@@ -161,7 +162,18 @@ fn model(rb: &Runbook, sc: &Scenario) -> (Vec<(String, Span)>, f64, f64) {
                     }
                     StepKind::Wait(kind::Wait { for_: Some(d), .. }) => d.as_std().as_secs_f64(),
                     StepKind::Roundtrip(kind::Roundtrip { .. }) => sc.dual_write.lag.0,
-                    StepKind::LakeCaughtUp(_) => sc.lake.as_ref().map_or(0.0, |l| l.interval.0 + l.lag.0),
+                    StepKind::LakeCaughtUp(k) => sc.lake.as_ref().map_or(0.0, |l| {
+                        // The cut: the end of the step `after` names (else this step's start). The
+                        // first folder begun after it closes when the exporter, `lag` behind, ends it.
+                        let cut = k
+                            .after
+                            .strip_prefix("${steps.")
+                            .and_then(|r| r.strip_suffix(".finished_at}"))
+                            .and_then(|id| policy.get(id))
+                            .map_or(start, |sp| sp.end);
+                        let i = l.interval.0.max(1.0);
+                        (((cut / i).floor() + 2.0) * i + l.lag.0 - start).max(0.0)
+                    }),
                     StepKind::LakeFullRefresh(_) => {
                         sc.lake.as_ref().map_or(0.0, |l| l.databricks.update_duration.0)
                     }
