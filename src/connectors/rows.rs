@@ -206,8 +206,7 @@ impl FnoClient {
         &self,
         set: &str,
         filter: Option<&str>,
-        key: &str,
-        fields: &[KeyedField<'_>],
+        keyed: Keyed<'_>,
         from: From<'_>,
         cancel: &CancellationToken,
         on_page: F,
@@ -217,6 +216,7 @@ impl FnoClient {
         Fut: std::future::Future<Output = std::result::Result<(), String>>,
     {
         let call = format!("fno.read_all {set}");
+        let Keyed { key, fields } = keyed;
         let select = keyed_select(key, fields);
         let req = match from {
             From::Start => {
@@ -236,8 +236,7 @@ impl DataverseClient {
         &self,
         set: &str,
         filter: Option<&str>,
-        key: &str,
-        fields: &[KeyedField<'_>],
+        keyed: Keyed<'_>,
         from: From<'_>,
         cancel: &CancellationToken,
         on_page: F,
@@ -247,6 +246,7 @@ impl DataverseClient {
         Fut: std::future::Future<Output = std::result::Result<(), String>>,
     {
         let call = format!("dataverse.read_all {set}");
+        let Keyed { key, fields } = keyed;
         let select = keyed_select(key, fields);
         let req = match from {
             From::Start => listing(&call, format!("/api/data/v9.2/{set}"), filter, &select),
@@ -264,6 +264,13 @@ impl DataverseClient {
         )
         .await
     }
+}
+
+/// What a keyed read keeps of each row: its key, and the fields in this order.
+#[derive(Debug, Clone, Copy)]
+pub struct Keyed<'a> {
+    pub key: &'a str,
+    pub fields: &'a [KeyedField<'a>],
 }
 
 /// `$select` of a keyed read: the key, then each field once.

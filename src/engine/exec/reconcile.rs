@@ -28,7 +28,7 @@ use super::{Res, StepCtx, fail, log, progress};
 use crate::connectors::dataverse::and_filters;
 use crate::connectors::fno::company_filter as fno_company_filter;
 use crate::connectors::parse::{KeyedField, KeyedRow};
-use crate::connectors::rows::From;
+use crate::connectors::rows::{From, Keyed};
 use crate::engine::event::{Event, LogLevel};
 use crate::journal::scratch::{RangeDef, RangeState, RowCompare, Side};
 use crate::runbook::{EnvKind, MapSelection};
@@ -466,8 +466,10 @@ pub(super) async fn reconcile_one(
                 fno.read_keyed(
                     fno_set,
                     fno_filter.as_deref(),
-                    fno_key,
-                    fno_keyed,
+                    Keyed {
+                        key: fno_key,
+                        fields: fno_keyed,
+                    },
                     from,
                     &ctx.cancel,
                     on_page,
@@ -478,8 +480,10 @@ pub(super) async fn reconcile_one(
                 dv.read_keyed(
                     dv_set,
                     filter.as_deref(),
-                    dv_key,
-                    dv_keyed,
+                    Keyed {
+                        key: dv_key,
+                        fields: dv_keyed,
+                    },
                     from,
                     &ctx.cancel,
                     on_page,
