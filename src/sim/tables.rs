@@ -604,34 +604,44 @@ impl Tables<'_> {
             }
             return m;
         }
+        // Id, company, key, the origin's columns (a copied row), the generated ones, then the system columns,
+        // without building that list for every row; a column named twice is computed once (its value depends
+        // on its name alone).
         let mut m = Map::new();
-        for f in self.columns(t, row) {
-            if !keep(&f) {
-                continue;
+        let mut add = |f: &str| {
+            if keep(f) && !m.contains_key(f) {
+                if let Some(v) = self.value_of(t, row, f, companies) {
+                    m.insert(f.to_owned(), v);
+                }
             }
-            if let Some(v) = self.value_of(t, row, &f, companies) {
-                m.insert(f, v);
+        };
+        for f in t.id_field.iter().chain(&t.company_field).chain(&t.key) {
+            add(f);
+        }
+        if row.via_origin {
+            if let Some(o) = &t.origin {
+                for f in o
+                    .key
+                    .iter()
+                    .map(|(_, k)| k)
+                    .chain(o.fields.iter().map(|(_, f)| f))
+                {
+                    add(f);
+                }
+            }
+        }
+        for (f, _) in &t.gens {
+            add(f);
+        }
+        if t.side == Side::Dataverse {
+            for f in ["statecode", "statuscode", "createdon"] {
+                add(f);
+            }
+            for (l, _) in &t.lookups {
+                add(&lookup_column(l));
             }
         }
         m
-    }
-
-    fn columns(&self, t: &Table, row: &Row) -> Vec<String> {
-        let mut cols: Vec<String> = Vec::new();
-        cols.extend(t.id_field.clone());
-        cols.extend(t.company_field.clone());
-        cols.extend(t.key.clone());
-        if row.via_origin {
-            if let Some(o) = &t.origin {
-                cols.extend(o.key.as_ref().map(|(_, k)| k.clone()));
-                cols.extend(o.fields.iter().map(|(_, f)| f.clone()));
-            }
-        }
-        cols.extend(t.gens.iter().map(|(f, _)| f.clone()));
-        cols.extend(system_columns(t));
-        let mut seen = std::collections::HashSet::new();
-        cols.retain(|c| seen.insert(c.clone()));
-        cols
     }
 }
 
@@ -722,11 +732,24 @@ fn company_value(t: &Table, company: u16, companies: &[String]) -> Value {
 /// The `cdm_companyid` (a GUID) of the `cdm_company` row whose `cdm_companycode` is `code`: what a company
 /// lookup (`_msdyn_company_value`) holds. Our model: derived from the code alone, so it is stable across runs.
 pub fn company_guid(code: &str) -> String {
-    let up = code.to_ascii_uppercase();
-    guid_from(
-        hash_str(&format!("cdm_company:{up}")),
-        hash_str(&up).rotate_left(29),
-    )
+    // Asked for once per row a company filter scans: the few companies' GUIDs are kept per thread.
+    thread_local! {
+        static KNOWN: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    KNOWN.with_borrow_mut(|known| {
+        if let Some((_, g)) = known.iter().find(|(c, _)| c == code) {
+            return g.clone();
+        }
+        let up = code.to_ascii_uppercase();
+        let g = guid_from(
+            hash_str(&format!("cdm_company:{up}")),
+            hash_str(&up).rotate_left(29),
+        );
+        if known.len() < 64 {
+            known.push((code.to_owned(), g.clone()));
+        }
+        g
+    })
 }
 
 /// The company lookup Dataverse puts on company-specific tables (`msdyn_company`).
