@@ -185,10 +185,51 @@ impl FieldKind {
     }
 }
 
-/// A table's primary ids by position (lower-case text), for finding where a page continues. Built on first
-/// use, dropped whenever a row is added or removed (a row's id never changes in place); a clone starts empty.
+/// A table's primary ids by position, for finding where a page continues. Built on first use, dropped whenever
+/// a row is added or removed (a row's id never changes in place); a clone starts empty.
 #[derive(Debug, Default)]
-pub struct IdIndex(std::sync::Mutex<Option<std::collections::HashMap<String, usize>>>);
+pub struct IdIndex(std::sync::Mutex<Option<Ids>>);
+
+/// The ids of an [`IdIndex`]: a GUID as its 128 bits (a million-row table's index is a fraction of what its ids
+/// as text would take), anything else as lower-case text.
+#[derive(Debug, Default)]
+pub struct Ids {
+    guids: std::collections::HashMap<u128, usize>,
+    other: std::collections::HashMap<String, usize>,
+}
+
+impl Ids {
+    fn insert(&mut self, id: &str, p: usize) {
+        match guid_bits(id) {
+            Some(g) => self.guids.entry(g).or_insert(p),
+            None => self.other.entry(id.to_ascii_lowercase()).or_insert(p),
+        };
+    }
+
+    fn get(&self, id: &str) -> Option<usize> {
+        match guid_bits(id) {
+            Some(g) => self.guids.get(&g).copied(),
+            None => self.other.get(&id.to_ascii_lowercase()).copied(),
+        }
+    }
+}
+
+/// The 128 bits of a GUID written as 32 hex digits in the 8-4-4-4-12 form (either case), `None` for anything else.
+fn guid_bits(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        let d = (c as char).to_digit(16)?;
+        v = (v << 4) | u128::from(d);
+    }
+    Some(v)
+}
 
 impl Clone for IdIndex {
     fn clone(&self) -> Self {
@@ -444,16 +485,19 @@ impl Table {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let map = idx.get_or_insert_with(|| {
-            let mut m = std::collections::HashMap::with_capacity(self.rows.len());
+        let ids = idx.get_or_insert_with(|| {
+            let mut ids = Ids {
+                guids: std::collections::HashMap::with_capacity(self.rows.len()),
+                other: std::collections::HashMap::new(),
+            };
             for (p, row) in self.rows.iter().enumerate() {
                 if let Some(Value::String(v)) = tables.value_of(self, row, field, companies) {
-                    m.entry(v.to_ascii_lowercase()).or_insert(p);
+                    ids.insert(&v, p);
                 }
             }
-            m
+            ids
         });
-        map.get(&id.to_ascii_lowercase()).copied()
+        ids.get(id)
     }
 
     /// A deterministic GUID for generated row `n`.
@@ -790,6 +834,20 @@ pub fn guid_from(a: u64, b: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_id_is_found_whatever_its_case_and_a_non_guid_id_too() {
+        let mut ids = super::Ids::default();
+        ids.insert("0A1B2C3D-0000-4000-8000-00000000abcd", 7);
+        ids.insert("not-a-guid", 9);
+        ids.insert("0a1b2c3d-0000-4000-8000-00000000ABCD", 8); // the first position is kept
+        assert_eq!(ids.get("0a1b2c3d-0000-4000-8000-00000000abcd"), Some(7));
+        assert_eq!(ids.get("NOT-A-GUID"), Some(9));
+        assert_eq!(ids.get("0a1b2c3d-0000-4000-8000-00000000abce"), None);
+        assert_eq!(super::guid_bits("0a1b2c3d00004000800000000000abcd"), None);
+        assert_eq!(super::guid_bits("0a1b2c3d-0000-4000-8000-00000000abcg"), None);
+        assert_eq!(super::guid_bits("00000000-0000-0000-0000-000000000010"), Some(16));
+    }
+
     use super::*;
 
     #[test]
