@@ -3,7 +3,12 @@
 //! F&O and the company lookup on Dataverse), a page at a time, into a scratch SQLite database beside the
 //! journal ([`RowCompare`]: 0600, never the journal, removed when the step ends); one query per class then finds the
 //! keys missing on the target, extra on the target, and present on both with a compared field that differs.
-//! Memory holds a page per range being read and the per-class sample, whatever the row count.
+//! Memory holds a page per range being read, a few pages queued for the writer, and the per-class sample,
+//! whatever the row count.
+//!
+//! Pages are parsed straight into (key, compared values' text) rows ([`crate::connectors::parse::keyed_collection`],
+//! value maps applied on the way) and stored by a writer of their own (a blocking thread), so reading, parsing and
+//! storing overlap: F&O's link chain, which sets the step's pace, never waits for SQLite.
 //!
 //! Dataverse is read in `ranges` `createdon` ranges at once (the bounds from two one-row reads, split in equal
 //! time; the first and last open-ended so no row falls between), F&O a nextLink after another, both sides
