@@ -166,6 +166,7 @@ proptest! {
         let _ = error_message(&bytes);
         let _ = token_response(&bytes);
         let _ = collection(&bytes);
+        let _ = keyed_collection(&bytes, "k", &[KeyedField { name: "a", values: None }]);
         let _ = count_text(&bytes);
         let _ = dmf_value_string(&bytes);
         let _ = dmf_value_bool(&bytes);
@@ -185,7 +186,9 @@ proptest! {
     fn no_parser_panics_on_json_like_text(s in r#"[{}\[\]":,0-9a-zA-Z. \\<>/-]{0,200}"#) {
         let b = s.as_bytes();
         let _ = token_response(b);
-        let _ = collection(b);
+        // The keyed parser refuses what the whole-page parser refuses.
+        let keyed = keyed_collection(b, "k", &[KeyedField { name: "a", values: None }]);
+        prop_assert_eq!(keyed.is_err(), collection(b).is_err());
         let _ = dmf_value_string(b);
         let _ = dmf_write_url(b);
         let _ = dmf_execution_errors(b);
@@ -201,4 +204,101 @@ proptest! {
         prop_assert_eq!(dmf_value_string(flat.as_bytes()).unwrap(), s.clone());
         prop_assert_eq!(dmf_value_string(nested.as_bytes()).unwrap(), s);
     }
+}
+
+#[test]
+fn a_keyed_page_keeps_what_a_parsed_page_would_compare() {
+    let body = br#"{"@odata.context":"x","value":[
+        {"@odata.etag":"W/\"1\"","k":"C-1","name":"Caf\u00e9 \"A\"","n":1.50,"b":true,"z":null,"o":{"a":[1,2]},"e":"Active"},
+        {"k":"C-2","e":"Gone","n":-3,"name":"x"},
+        7,
+        {"name":"no key"},
+        {"k":"C-3","e":5}
+    ],"@odata.nextLink":"https://h/data/X?$skip=3"}"#;
+    let vm: std::collections::BTreeMap<String, i64> = [("Active".to_owned(), 1)].into();
+    let fields = [
+        KeyedField {
+            name: "name",
+            values: None,
+        },
+        KeyedField {
+            name: "n",
+            values: None,
+        },
+        KeyedField {
+            name: "b",
+            values: None,
+        },
+        KeyedField {
+            name: "z",
+            values: None,
+        },
+        KeyedField {
+            name: "o",
+            values: None,
+        },
+        KeyedField {
+            name: "missing",
+            values: None,
+        },
+        KeyedField {
+            name: "e",
+            values: Some(&vm),
+        },
+    ];
+    let (rows, next) = keyed_collection(body, "k", &fields).unwrap();
+    assert_eq!(next.as_deref(), Some("https://h/data/X?$skip=3"));
+    // What the row-by-row path gives: a parsed page, each field's text, the enum through its value map.
+    let page = collection(body).unwrap();
+    let expected: Vec<KeyedRow> = page
+        .value
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|r| KeyedRow {
+            key: value_text(r.get("k")),
+            values: fields
+                .iter()
+                .map(|f| match (f.values, r.get(f.name).and_then(Value::as_str)) {
+                    (Some(vm), Some(s)) => vm.get(s).map_or(format!("{s} (unmapped)"), i64::to_string),
+                    _ => value_text(r.get(f.name)),
+                })
+                .collect(),
+        })
+        .collect();
+    assert_eq!(rows, expected);
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0].values[0], "Café \"A\"");
+    assert_eq!(rows[0].values[1], "1.5");
+    assert_eq!(rows[0].values[6], "1");
+    assert_eq!(rows[1].values[6], "Gone (unmapped)");
+    assert_eq!(
+        rows[3].values[6], "5",
+        "a number is not looked up in the value map"
+    );
+    assert_eq!(
+        rows[2].key, "",
+        "a row without its key is kept with an empty key (the store leaves it out)"
+    );
+}
+
+#[test]
+fn a_keyed_page_is_refused_as_a_parsed_page_would_be() {
+    let f = [KeyedField {
+        name: "a",
+        values: None,
+    }];
+    for body in [
+        &b"[1,2]"[..],
+        b"{\"value\":3}",
+        b"{\"x\":1}",
+        b"  ",
+        b"{\"value\":[{\"k\":1}",
+        b"{\"value\":[]} x",
+    ] {
+        let keyed = keyed_collection(body, "k", &f).map(|_| ()).unwrap_err();
+        let parsed = collection(body).map(|_| ()).unwrap_err();
+        assert_eq!(keyed, parsed, "{}", String::from_utf8_lossy(body));
+    }
+    let (rows, next) = keyed_collection(b"{\"value\":[]}", "k", &f).unwrap();
+    assert!(rows.is_empty() && next.is_none());
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dataverse::DataverseClient;
 use super::fno::FnoClient;
-use super::parse;
+use super::parse::{self, KeyedField, KeyedRow};
 use super::request::Request;
 use super::transport::Transport;
 use super::{ConnectorError, Result};
@@ -44,6 +44,42 @@ async fn pages(
     cancel: &CancellationToken,
     on_page: &mut OnPage<'_>,
 ) -> Result<u64> {
+    let parse = |body: &[u8]| {
+        let page = parse::collection(body)?;
+        let rows: Page = page
+            .value
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::Object(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        Ok((rows, page.next_link))
+    };
+    pages_with(t, call, req, prefer, cancel, parse, |rows, next| {
+        std::future::ready(on_page(rows, next.as_deref()))
+    })
+    .await
+}
+
+/// The paging loop behind every whole-set read: `parse` turns a body into its rows and its next link, and
+/// `on_page` gets each page with the link that follows it. `on_page` may wait (a writer busy with the page
+/// before): the next page is already asked for by then, so a slow consumer and the service overlap, one page
+/// ahead at most.
+async fn pages_with<R, P, F, Fut>(
+    t: &Transport,
+    call: &str,
+    req: Request,
+    prefer: Option<&str>,
+    cancel: &CancellationToken,
+    parse: P,
+    mut on_page: F,
+) -> Result<u64>
+where
+    P: Fn(&[u8]) -> std::result::Result<(Vec<R>, Option<String>), parse::ParseError>,
+    F: FnMut(Vec<R>, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), String>>,
+{
     let mut bound = t.pages(call);
     if req.same_origin {
         // A recorded link counts against the page cap and the repeat check like any other.
@@ -68,16 +104,8 @@ async fn pages(
             (None, Some(r)) => t.send(r, cancel).await?,
             (None, None) => return Ok(rows),
         };
-        let page = t.parse(&resp, parse::collection)?;
-        let next = page.next_link.clone();
-        let rows_here: Page = page
-            .value
-            .into_iter()
-            .filter_map(|v| match v {
-                Value::Object(o) => Some(o),
-                _ => None,
-            })
-            .collect();
+        let (rows_here, next) = t.parse(&resp, &parse)?;
+        drop(resp);
         rows += rows_here.len() as u64;
         // The next page is asked for before this one is handed over: the service works on it while the caller
         // stores this one (one page ahead at most; a page the caller did not keep is asked for again on resume).
@@ -90,9 +118,11 @@ async fn pages(
             );
             prefetch.0 = Some(tokio::spawn(async move { t2.send(r2, &c2).await }));
         }
-        on_page(rows_here, next.as_deref())
+        let last = next.is_none();
+        on_page(rows_here, next)
+            .await
             .map_err(|detail| ConnectorError::bad_body(t.env(), call, &detail))?;
-        if next.is_none() {
+        if last {
             return Ok(rows);
         }
     }
@@ -167,6 +197,91 @@ impl DataverseClient {
         )
         .await
     }
+}
+
+impl FnoClient {
+    /// Every row of `set` (cross-company) matching `filter`, as [`KeyedRow`]s of `key` and `fields` (`$select`ed,
+    /// parsed without building JSON values), a page at a time; `on_page` may wait. Returns the rows read.
+    pub async fn read_keyed<F, Fut>(
+        &self,
+        set: &str,
+        filter: Option<&str>,
+        keyed: Keyed<'_>,
+        from: From<'_>,
+        cancel: &CancellationToken,
+        on_page: F,
+    ) -> Result<u64>
+    where
+        F: FnMut(Vec<KeyedRow>, Option<String>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<(), String>>,
+    {
+        let call = format!("fno.read_all {set}");
+        let Keyed { key, fields } = keyed;
+        let select = keyed_select(key, fields);
+        let req = match from {
+            From::Start => {
+                listing(&call, format!("/data/{set}"), filter, &select).query("cross-company", "true")
+            }
+            From::Link(l) => Request::next_link(&call, l),
+        };
+        let parse = |b: &[u8]| parse::keyed_collection(b, key, fields);
+        pages_with(self.transport(), &call, req, None, cancel, parse, on_page).await
+    }
+}
+
+impl DataverseClient {
+    /// Every row of `set` matching `filter`, as [`KeyedRow`]s of `key` and `fields`, 5,000 a page; `on_page` may
+    /// wait. Returns the rows read.
+    pub async fn read_keyed<F, Fut>(
+        &self,
+        set: &str,
+        filter: Option<&str>,
+        keyed: Keyed<'_>,
+        from: From<'_>,
+        cancel: &CancellationToken,
+        on_page: F,
+    ) -> Result<u64>
+    where
+        F: FnMut(Vec<KeyedRow>, Option<String>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<(), String>>,
+    {
+        let call = format!("dataverse.read_all {set}");
+        let Keyed { key, fields } = keyed;
+        let select = keyed_select(key, fields);
+        let req = match from {
+            From::Start => listing(&call, format!("/api/data/v9.2/{set}"), filter, &select),
+            From::Link(l) => Request::next_link(&call, l),
+        };
+        let parse = |b: &[u8]| parse::keyed_collection(b, key, fields);
+        pages_with(
+            self.transport(),
+            &call,
+            req,
+            Some("odata.maxpagesize=5000"),
+            cancel,
+            parse,
+            on_page,
+        )
+        .await
+    }
+}
+
+/// What a keyed read keeps of each row: its key, and the fields in this order.
+#[derive(Debug, Clone, Copy)]
+pub struct Keyed<'a> {
+    pub key: &'a str,
+    pub fields: &'a [KeyedField<'a>],
+}
+
+/// `$select` of a keyed read: the key, then each field once.
+fn keyed_select<'a>(key: &'a str, fields: &[KeyedField<'a>]) -> Vec<&'a str> {
+    let mut select = vec![key];
+    for f in fields {
+        if !select.contains(&f.name) {
+            select.push(f.name);
+        }
+    }
+    select
 }
 
 impl DataverseClient {

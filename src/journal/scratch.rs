@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
+use crate::connectors::parse::{KeyedRow, value_text};
 use crate::model::event::{FieldDifference, RowClass, RowDifference};
 
 /// Which side a page is from.
@@ -249,14 +250,6 @@ impl Drop for RowCompare {
 }
 
 /// A value as compared: a string as is, null as empty, anything else as JSON writes it.
-fn text(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
 /// FNV-1a over the values, each followed by a unit separator: fixed across builds (unlike `DefaultHasher`), so a
 /// kept file compares the same after an upgrade.
 fn values_hash(values: &[String]) -> i64 {
@@ -282,39 +275,53 @@ pub fn insert_page(
     page: Vec<Map<String, Value>>,
     range: Option<(&str, Option<&str>)>,
 ) -> Result<(), String> {
+    let rows = page.into_iter().map(|row| KeyedRow {
+        key: value_text(row.get(key)),
+        values: fields.iter().map(|f| value_text(row.get(f))).collect(),
+    });
+    insert_keyed(conn, side, rows, range)
+}
+
+/// Inserts rows already reduced to their key and compared values' text (see [`insert_page`]); a row with an
+/// empty key is left out.
+pub fn insert_keyed(
+    conn: &std::sync::Mutex<Connection>,
+    side: Side,
+    rows: impl IntoIterator<Item = KeyedRow>,
+    range: Option<(&str, Option<&str>)>,
+) -> Result<(), String> {
     let table = side.table();
     let conn = conn
         .lock()
         .map_err(|_| "the scratch database lock is poisoned".to_owned())?;
     let tx = conn.unchecked_transaction().map_err(|e| e.to_string())?;
-    let n = page.len();
+    let mut n = 0i64;
     {
         let mut stmt = tx
             .prepare_cached(&format!(
                 "INSERT OR IGNORE INTO {table} (k, h, v) VALUES (?1, ?2, ?3)"
             ))
             .map_err(|e| e.to_string())?;
-        for row in page {
-            let k = text(row.get(key));
-            if k.is_empty() {
+        // The values are kept as a JSON array of strings (for the sample's field-by-field differences), written
+        // into one buffer kept between rows.
+        let mut v: Vec<u8> = Vec::new();
+        for row in rows {
+            n += 1;
+            if row.key.is_empty() {
                 continue;
             }
-            let values: Vec<String> = fields.iter().map(|f| text(row.get(f))).collect();
-            let hash = values_hash(&values);
-            let v = serde_json::to_string(&values).map_err(|e| e.to_string())?;
-            stmt.execute(params![k, hash, v]).map_err(|e| e.to_string())?;
+            let hash = values_hash(&row.values);
+            v.clear();
+            serde_json::to_writer(&mut v, &row.values).map_err(|e| e.to_string())?;
+            let v = std::str::from_utf8(&v).map_err(|e| e.to_string())?;
+            stmt.execute(params![row.key, hash, v])
+                .map_err(|e| e.to_string())?;
         }
     }
     if let Some((id, next)) = range {
         tx.execute(
             "UPDATE ranges SET cursor = ?3, done = ?4, rows = rows + ?5 WHERE side = ?1 AND id = ?2",
-            params![
-                side.name(),
-                id,
-                next,
-                i64::from(next.is_none()),
-                i64::try_from(n).unwrap_or(i64::MAX)
-            ],
+            params![side.name(), id, next, i64::from(next.is_none()), n],
         )
         .map_err(|e| e.to_string())?;
     }
@@ -322,6 +329,23 @@ pub fn insert_page(
 }
 
 impl RowCompare {
+    /// Rows of one side, already keyed (see [`insert_keyed`]).
+    pub fn insert_keyed(&self, side: Side, rows: Vec<KeyedRow>) -> Result<(), String> {
+        insert_keyed(&self.conn, side, rows, None)
+    }
+
+    /// One page of one range of one side, already keyed, with the link of the range's next page (`None`: the
+    /// range is read): the rows and the cursor in one transaction.
+    pub fn insert_keyed_in_range(
+        &self,
+        side: Side,
+        range: &str,
+        next: Option<&str>,
+        rows: Vec<KeyedRow>,
+    ) -> Result<(), String> {
+        insert_keyed(&self.conn, side, rows, Some((range, next)))
+    }
+
     /// One page of one side (see [`insert_page`]).
     pub fn insert(
         &self,

@@ -185,10 +185,51 @@ impl FieldKind {
     }
 }
 
-/// A table's primary ids by position (lower-case text), for finding where a page continues. Built on first
-/// use, dropped whenever a row is added or removed (a row's id never changes in place); a clone starts empty.
+/// A table's primary ids by position, for finding where a page continues. Built on first use, dropped whenever
+/// a row is added or removed (a row's id never changes in place); a clone starts empty.
 #[derive(Debug, Default)]
-pub struct IdIndex(std::sync::Mutex<Option<std::collections::HashMap<String, usize>>>);
+pub struct IdIndex(std::sync::Mutex<Option<Ids>>);
+
+/// The ids of an [`IdIndex`]: a GUID as its 128 bits (a million-row table's index is a fraction of what its ids
+/// as text would take), anything else as lower-case text.
+#[derive(Debug, Default)]
+pub struct Ids {
+    guids: std::collections::HashMap<u128, usize>,
+    other: std::collections::HashMap<String, usize>,
+}
+
+impl Ids {
+    fn insert(&mut self, id: &str, p: usize) {
+        match guid_bits(id) {
+            Some(g) => self.guids.entry(g).or_insert(p),
+            None => self.other.entry(id.to_ascii_lowercase()).or_insert(p),
+        };
+    }
+
+    fn get(&self, id: &str) -> Option<usize> {
+        match guid_bits(id) {
+            Some(g) => self.guids.get(&g).copied(),
+            None => self.other.get(&id.to_ascii_lowercase()).copied(),
+        }
+    }
+}
+
+/// The 128 bits of a GUID written as 32 hex digits in the 8-4-4-4-12 form (either case), `None` for anything else.
+fn guid_bits(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        let d = (c as char).to_digit(16)?;
+        v = (v << 4) | u128::from(d);
+    }
+    Some(v)
+}
 
 impl Clone for IdIndex {
     fn clone(&self) -> Self {
@@ -444,16 +485,19 @@ impl Table {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let map = idx.get_or_insert_with(|| {
-            let mut m = std::collections::HashMap::with_capacity(self.rows.len());
+        let ids = idx.get_or_insert_with(|| {
+            let mut ids = Ids {
+                guids: std::collections::HashMap::with_capacity(self.rows.len()),
+                other: std::collections::HashMap::new(),
+            };
             for (p, row) in self.rows.iter().enumerate() {
                 if let Some(Value::String(v)) = tables.value_of(self, row, field, companies) {
-                    m.entry(v.to_ascii_lowercase()).or_insert(p);
+                    ids.insert(&v, p);
                 }
             }
-            m
+            ids
         });
-        map.get(&id.to_ascii_lowercase()).copied()
+        ids.get(id)
     }
 
     /// A deterministic GUID for generated row `n`.
@@ -604,34 +648,44 @@ impl Tables<'_> {
             }
             return m;
         }
+        // Id, company, key, the origin's columns (a copied row), the generated ones, then the system columns,
+        // without building that list for every row; a column named twice is computed once (its value depends
+        // on its name alone).
         let mut m = Map::new();
-        for f in self.columns(t, row) {
-            if !keep(&f) {
-                continue;
+        let mut add = |f: &str| {
+            if keep(f) && !m.contains_key(f) {
+                if let Some(v) = self.value_of(t, row, f, companies) {
+                    m.insert(f.to_owned(), v);
+                }
             }
-            if let Some(v) = self.value_of(t, row, &f, companies) {
-                m.insert(f, v);
+        };
+        for f in t.id_field.iter().chain(&t.company_field).chain(&t.key) {
+            add(f);
+        }
+        if row.via_origin {
+            if let Some(o) = &t.origin {
+                for f in o
+                    .key
+                    .iter()
+                    .map(|(_, k)| k)
+                    .chain(o.fields.iter().map(|(_, f)| f))
+                {
+                    add(f);
+                }
+            }
+        }
+        for (f, _) in &t.gens {
+            add(f);
+        }
+        if t.side == Side::Dataverse {
+            for f in ["statecode", "statuscode", "createdon"] {
+                add(f);
+            }
+            for (l, _) in &t.lookups {
+                add(&lookup_column(l));
             }
         }
         m
-    }
-
-    fn columns(&self, t: &Table, row: &Row) -> Vec<String> {
-        let mut cols: Vec<String> = Vec::new();
-        cols.extend(t.id_field.clone());
-        cols.extend(t.company_field.clone());
-        cols.extend(t.key.clone());
-        if row.via_origin {
-            if let Some(o) = &t.origin {
-                cols.extend(o.key.as_ref().map(|(_, k)| k.clone()));
-                cols.extend(o.fields.iter().map(|(_, f)| f.clone()));
-            }
-        }
-        cols.extend(t.gens.iter().map(|(f, _)| f.clone()));
-        cols.extend(system_columns(t));
-        let mut seen = std::collections::HashSet::new();
-        cols.retain(|c| seen.insert(c.clone()));
-        cols
     }
 }
 
@@ -654,20 +708,45 @@ pub fn system_columns(t: &Table) -> Vec<String> {
 /// numbered in the order they were created; a row created while the simulator runs gets the next number, so
 /// the order of `createdon` is the order of creation, though not the simulated time of it).
 pub fn created_on(n: u32) -> String {
-    use chrono::{Datelike, Timelike};
-    let base = chrono::DateTime::<chrono::Utc>::from_timestamp(1_704_067_200, 0).unwrap_or_default();
-    let at = base + chrono::Duration::seconds(i64::from(n));
-    // Formatted field by field: a strftime pattern is parsed again on every call, and a million-row range read
-    // asks for this once per row scanned.
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        at.year(),
-        at.month(),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+    // Asked for once or twice per row a `createdon` range scans: the date is worked out from the day number
+    // (Hinnant's days-to-civil) and written digit by digit, not through chrono and `format!`.
+    let secs = 1_704_067_200u64 + u64::from(n);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    let mut out = [0u8; 20];
+    let mut put = |at: usize, v: u64, width: usize| {
+        let mut v = v;
+        for k in (0..width).rev() {
+            // A digit: the cast cannot truncate.
+            out[at + k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, month, 2);
+    put(8, day, 2);
+    put(11, rem / 3_600, 2);
+    put(14, rem / 60 % 60, 2);
+    put(17, rem % 60, 2);
+    for (at, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'Z'),
+    ] {
+        out[at] = c;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `_<lookup>_value`, the column a lookup is read from.
@@ -722,11 +801,24 @@ fn company_value(t: &Table, company: u16, companies: &[String]) -> Value {
 /// The `cdm_companyid` (a GUID) of the `cdm_company` row whose `cdm_companycode` is `code`: what a company
 /// lookup (`_msdyn_company_value`) holds. Our model: derived from the code alone, so it is stable across runs.
 pub fn company_guid(code: &str) -> String {
-    let up = code.to_ascii_uppercase();
-    guid_from(
-        hash_str(&format!("cdm_company:{up}")),
-        hash_str(&up).rotate_left(29),
-    )
+    // Asked for once per row a company filter scans: the few companies' GUIDs are kept per thread.
+    thread_local! {
+        static KNOWN: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    KNOWN.with_borrow_mut(|known| {
+        if let Some((_, g)) = known.iter().find(|(c, _)| c == code) {
+            return g.clone();
+        }
+        let up = code.to_ascii_uppercase();
+        let g = guid_from(
+            hash_str(&format!("cdm_company:{up}")),
+            hash_str(&up).rotate_left(29),
+        );
+        if known.len() < 64 {
+            known.push((code.to_owned(), g.clone()));
+        }
+        g
+    })
 }
 
 /// The company lookup Dataverse puts on company-specific tables (`msdyn_company`).
@@ -767,6 +859,45 @@ pub fn guid_from(a: u64, b: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn created_on_writes_what_chrono_would() {
+        let base = chrono::DateTime::<chrono::Utc>::from_timestamp(1_704_067_200, 0).unwrap();
+        for n in [
+            0u32,
+            1,
+            59,
+            86_399,
+            86_400,
+            5_097_600,
+            31_622_399,
+            31_622_400,
+            1_000_000,
+            123_456_789,
+            u32::MAX,
+        ] {
+            let at = base + chrono::Duration::seconds(i64::from(n));
+            assert_eq!(
+                super::created_on(n),
+                at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "row {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_id_is_found_whatever_its_case_and_a_non_guid_id_too() {
+        let mut ids = super::Ids::default();
+        ids.insert("0A1B2C3D-0000-4000-8000-00000000abcd", 7);
+        ids.insert("not-a-guid", 9);
+        ids.insert("0a1b2c3d-0000-4000-8000-00000000ABCD", 8); // the first position is kept
+        assert_eq!(ids.get("0a1b2c3d-0000-4000-8000-00000000abcd"), Some(7));
+        assert_eq!(ids.get("NOT-A-GUID"), Some(9));
+        assert_eq!(ids.get("0a1b2c3d-0000-4000-8000-00000000abce"), None);
+        assert_eq!(super::guid_bits("0a1b2c3d00004000800000000000abcd"), None);
+        assert_eq!(super::guid_bits("0a1b2c3d-0000-4000-8000-00000000abcg"), None);
+        assert_eq!(super::guid_bits("00000000-0000-0000-0000-000000000010"), Some(16));
+    }
+
     use super::*;
 
     #[test]

@@ -19,6 +19,7 @@ use super::maps::{MapRef, company_lookup};
 use super::reconcile::Counts;
 use super::{Res, StepCtx, fail, progress};
 use crate::connectors::lake::Export;
+use crate::connectors::parse::KeyedRow;
 use crate::engine::event::Event;
 use crate::journal::lake_scratch::{ExportRecord, ExportRows};
 use crate::journal::scratch::{RowCompare, Side};
@@ -309,22 +310,14 @@ pub async fn map(
         );
         let cmp = RowCompare::create(&ctx.work_dir.join(cmp_name))
             .map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
-        let names: Vec<String> = (0..source_fields.len()).map(|i| i.to_string()).collect();
         for (tag, side) in [("source", Side::Source), ("target", Side::Target)] {
             store
                 .rows(tag, code.as_deref().or(Some("")), BATCH, &mut |b| {
-                    let page = b
+                    let rows = b
                         .into_iter()
-                        .map(|(k, v)| {
-                            let mut row = serde_json::Map::new();
-                            row.insert("k".into(), k.into());
-                            for (n, x) in names.iter().zip(v) {
-                                row.insert(n.clone(), x.into());
-                            }
-                            row
-                        })
+                        .map(|(key, values)| KeyedRow { key, values })
                         .collect();
-                    cmp.insert(side, "k", &names, page)
+                    cmp.insert_keyed(side, rows)
                 })
                 .map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
         }

@@ -3,7 +3,12 @@
 //! F&O and the company lookup on Dataverse), a page at a time, into a scratch SQLite database beside the
 //! journal ([`RowCompare`]: 0600, never the journal, removed when the step ends); one query per class then finds the
 //! keys missing on the target, extra on the target, and present on both with a compared field that differs.
-//! Memory holds a page per range being read and the per-class sample, whatever the row count.
+//! Memory holds a page per range being read, a few pages queued for the writer, and the per-class sample,
+//! whatever the row count.
+//!
+//! Pages are parsed straight into (key, compared values' text) rows ([`crate::connectors::parse::keyed_collection`],
+//! value maps applied on the way) and stored by a writer of their own (a blocking thread), so reading, parsing and
+//! storing overlap: F&O's link chain, which sets the step's pace, never waits for SQLite.
 //!
 //! Dataverse is read in `ranges` `createdon` ranges at once (the bounds from two one-row reads, split in equal
 //! time; the first and last open-ended so no row falls between), F&O a nextLink after another, both sides
@@ -27,11 +32,25 @@ use super::maps::{MapRef, dataverse_company_filter, resolve, side_filter};
 use super::{Res, StepCtx, fail, log, progress};
 use crate::connectors::dataverse::and_filters;
 use crate::connectors::fno::company_filter as fno_company_filter;
-use crate::connectors::rows::{From, Page};
+use crate::connectors::parse::{KeyedField, KeyedRow};
+use crate::connectors::rows::{From, Keyed};
 use crate::engine::event::{Event, LogLevel};
 use crate::journal::scratch::{RangeDef, RangeState, RowCompare, Side};
 use crate::runbook::{EnvKind, MapSelection};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the readers hand the scratch file's writer.
+enum Write {
+    /// One page of one range, with the link of the range's next page.
+    Page {
+        side: Side,
+        range: String,
+        next: Option<String>,
+        rows: Vec<KeyedRow>,
+    },
+    /// Answered once every page sent before it is stored.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
 
 /// The counts of one map and company.
 #[derive(Debug, Default, Clone, Copy)]
@@ -379,61 +398,118 @@ pub(super) async fn reconcile_one(
     let note = |side: &str, n: u64| {
         progress(ctx, n, None, Some(format!("{where_}: {n} rows read ({side})")));
     };
+    // The F&O fields go through the map's value maps as they are read; Dataverse's are read as they are.
+    let fno_keyed: Vec<KeyedField<'_>> = fno_fields
+        .iter()
+        .map(|f| KeyedField {
+            name: f,
+            values: value_maps.iter().find(|(vf, _)| vf == f).map(|(_, vm)| *vm),
+        })
+        .collect();
+    let dv_keyed: Vec<KeyedField<'_>> = dv_fields
+        .iter()
+        .map(|f| KeyedField {
+            name: f,
+            values: None,
+        })
+        .collect();
+    // Pages are stored by a writer of their own, so that reading (and parsing) both sides and storing them
+    // overlap: a few pages queue at most, and each is kept with its range's next link in one transaction.
+    let scratch = std::sync::Arc::new(scratch);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Write>(4);
+    let writer = {
+        let scratch = std::sync::Arc::clone(&scratch);
+        tokio::task::spawn_blocking(move || -> Result<(), String> {
+            while let Some(w) = rx.blocking_recv() {
+                match w {
+                    Write::Page {
+                        side,
+                        range,
+                        next,
+                        rows,
+                    } => scratch.insert_keyed_in_range(side, &range, next.as_deref(), rows)?,
+                    Write::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+            Ok(())
+        })
+    };
     let read_range = |r: RangeState| {
-        let (scratch, fno, dv) = (&scratch, &fno, &dv);
-        let (fno_select, dv_select) = (&fno_select, &dv_select);
-        let (fno_key, dv_key, fno_fields, dv_fields) = (&fno_key, &dv_key, &fno_fields, &dv_fields);
+        let (fno, dv, tx) = (&fno, &dv, &tx);
+        let (fno_key, dv_key, fno_keyed, dv_keyed) = (&fno_key, &dv_key, &fno_keyed, &dv_keyed);
         let (fno_filter, dv_filter) = (&fno_filter, &dv_filter);
-        let (fno_read, dv_read, note, value_maps) = (&fno_read, &dv_read, &note, &value_maps);
+        let (fno_read, dv_read, note) = (&fno_read, &dv_read, &note);
         async move {
             let resumed = r.cursor.is_some();
             let from = r.cursor.as_deref().map_or(From::Start, From::Link);
-            let id = r.def.id.clone();
-            let is_fno = r.def.side == fno_side;
-            let (key, fields, counter, label) = if is_fno {
-                (fno_key, fno_fields, fno_read, "F&O")
+            let side = r.def.side;
+            let is_fno = side == fno_side;
+            let (counter, label) = if is_fno {
+                (fno_read, "F&O")
             } else {
-                (dv_key, dv_fields, dv_read, "Dataverse")
+                (dv_read, "Dataverse")
             };
-            let mut on_page = |page: Page, next: Option<&str>| {
-                let len = page.len() as u64;
-                let page = if is_fno {
-                    through_value_maps(page, value_maps)
-                } else {
-                    page
-                };
-                scratch.insert_in_range(r.def.side, &id, next, key, fields, page)?;
+            let on_page = |rows: Vec<KeyedRow>, next: Option<String>| {
+                let len = rows.len() as u64;
                 note(label, counter.fetch_add(len, Ordering::Relaxed) + len);
-                Ok(())
+                let page = Write::Page {
+                    side,
+                    range: r.def.id.clone(),
+                    next,
+                    rows,
+                };
+                let tx = tx.clone();
+                async move {
+                    tx.send(page)
+                        .await
+                        .map_err(|_| "the scratch file's writer stopped".to_owned())
+                }
             };
             let rows = if is_fno {
-                fno.read_pages(
+                fno.read_keyed(
                     fno_set,
                     fno_filter.as_deref(),
-                    fno_select,
+                    Keyed {
+                        key: fno_key,
+                        fields: fno_keyed,
+                    },
                     from,
                     &ctx.cancel,
-                    &mut on_page,
+                    on_page,
                 )
                 .await?
             } else {
                 let filter = and_filters(&[dv_filter.as_deref(), r.def.filter.as_deref()]);
-                dv.read_pages(
+                dv.read_keyed(
                     dv_set,
                     filter.as_deref(),
-                    dv_select,
+                    Keyed {
+                        key: dv_key,
+                        fields: dv_keyed,
+                    },
                     from,
                     &ctx.cancel,
-                    &mut on_page,
+                    on_page,
                 )
                 .await?
             };
+            // The range is journaled as read once its last page is stored.
+            let (done, stored) = tokio::sync::oneshot::channel();
+            let flushed = tx.send(Write::Flush(done)).await.is_ok() && stored.await.is_ok();
+            if !flushed {
+                return Err(fail(format!(
+                    "reconcile {}: the scratch file's writer stopped",
+                    m.id
+                )));
+            }
             ctx.emit
                 .durable(Event::RowsRangeRead {
                     step: ctx.step.id.clone(),
                     map: m.id.clone(),
                     company: company.map(str::to_owned),
-                    side: r.def.side.name().to_owned(),
+                    side: side.name().to_owned(),
                     range: r.def.id.clone(),
                     rows: r.rows + rows,
                     resumed,
@@ -456,7 +532,22 @@ pub(super) async fn reconcile_one(
         Res::Ok(())
     };
     let dv_ranges = futures::future::try_join_all(pending(dv_side).into_iter().map(read_range));
-    futures::try_join!(fno_chain, dv_ranges)?;
+    let read = futures::try_join!(fno_chain, dv_ranges);
+    drop(tx);
+    // The writer's own error says more than a reader's "the writer stopped".
+    match writer.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(fail(format!("reconcile {}: storing the rows: {e}", m.id))),
+        Err(e) => {
+            return Err(fail(format!(
+                "reconcile {}: the scratch file's writer failed: {e}",
+                m.id
+            )));
+        }
+    }
+    read?;
+    let scratch = std::sync::Arc::try_unwrap(scratch)
+        .map_err(|_| fail(format!("reconcile {}: the scratch file is still in use", m.id)))?;
     let read = scratch
         .ranges()
         .map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
@@ -591,29 +682,4 @@ async fn coded_columns(
             Vec::new()
         }
     }
-}
-
-/// Replaces each mapped F&O enum value by its Dataverse option (a value the map lacks: `<value> (unmapped)`).
-fn through_value_maps(
-    mut page: crate::connectors::rows::Page,
-    maps: &[(String, &std::collections::BTreeMap<String, i64>)],
-) -> crate::connectors::rows::Page {
-    if maps.is_empty() {
-        return page;
-    }
-    for row in &mut page {
-        for (field, vm) in maps {
-            if let Some(v) = row.get_mut(field.as_str()) {
-                let mapped = match v.as_str() {
-                    Some(name) => match vm.get(name) {
-                        Some(n) => serde_json::json!(n),
-                        None => serde_json::json!(format!("{name} (unmapped)")),
-                    },
-                    None => continue,
-                };
-                *v = mapped;
-            }
-        }
-    }
-    page
 }
