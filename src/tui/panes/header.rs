@@ -77,6 +77,26 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         let label = if compact { "" } else { "elapsed " };
         l2.push(Span::raw(format!(" · {label}{}", clock_ms(since_ms(start, end)))));
     }
+    // Once a point of no return has started, the header says so plainly, with when: early on the line, so a
+    // narrow terminal cuts the ETA and the freeze window before it.
+    if let Some(pnr) = s
+        .steps
+        .iter()
+        .find(|st| st.info.point_of_no_return && st.attempts > 0)
+        && let Some(at) = pnr.started_at
+    {
+        let text = if compact {
+            format!(" · ⚑PNR {}", at.format("%H:%M"))
+        } else {
+            format!(
+                " · ⚑ past the point of no return at {} ({})",
+                super::super::fmt::hms(at),
+                pnr.info.id
+            )
+        };
+        l2.push(Span::styled(text, t.bad()));
+    }
+
     match &h.outcome {
         Some(o) => {
             let (text, style) = match o {
@@ -112,25 +132,6 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
     if s.paused {
         l2.push(Span::styled(" · PAUSED", t.warn()));
     }
-    // Once a point of no return has started, the header says so plainly, with when.
-    if let Some(pnr) = s
-        .steps
-        .iter()
-        .find(|st| st.info.point_of_no_return && st.attempts > 0)
-        && let Some(at) = pnr.started_at
-    {
-        let text = if compact {
-            format!(" · ⚑PNR {}", at.format("%H:%M"))
-        } else {
-            format!(
-                " · ⚑ past the point of no return at {} ({})",
-                super::super::fmt::hms(at),
-                pnr.info.id
-            )
-        };
-        l2.push(Span::styled(text, t.bad()));
-    }
-
     let mut lines = vec![Line::from(l1), Line::from(l2)];
     let max = if compact { 1 } else { WIDE_BANNER_LINES };
     if s.pending.is_empty() {
