@@ -74,7 +74,10 @@ impl Resumable {
         Self::from_state(&state)
     }
 
-    /// How each step that is not done starts (steps absent are done and never re-run).
+    /// How each step that is not done starts (steps absent are done and never re-run): the plan's
+    /// steps, and the map pauses and resumes from the console ([`crate::model::console_map_step`]) the
+    /// journal left in flight or failed without a decision (a console step never journaled, or done, has
+    /// nothing to carry on).
     pub fn starts(&self, plan: &Plan) -> BTreeMap<StepId, Start> {
         let mut out = BTreeMap::new();
         for s in &plan.steps {
@@ -83,33 +86,47 @@ impl Resumable {
                 continue;
             };
             let is_gate = matches!(s.what, PlannedWhat::Gate { .. });
-            let start = if r.settled {
-                None
-            } else if r.open {
-                Some(Start::Reconcile {
-                    attempt: r.attempts.max(1),
-                    handle: r.handle.clone(),
-                })
-            } else {
-                match &r.outcome {
-                    Some(StepOutcome::Succeeded | StepOutcome::Skipped { .. }) => None,
-                    Some(StepOutcome::Failed { .. }) if r.retry_decided || is_gate => Some(Start::Fresh {
-                        attempt: r.attempts + 1,
-                    }),
-                    Some(StepOutcome::Failed { message, reason }) => Some(Start::AfterFailure {
-                        attempt: r.attempts,
-                        message: StepOutcome::failure_text(message, reason.as_deref()),
-                    }),
-                    None => Some(Start::Fresh {
-                        attempt: r.attempts + 1,
-                    }),
-                }
-            };
-            if let Some(start) = start {
+            if let Some(start) = Self::start_of(r, is_gate) {
                 out.insert(s.id.clone(), start);
             }
         }
+        for (id, r) in &self.steps {
+            // A console action whose decision is journaled but whose intent is not sent nothing: it is
+            // not carried out behind the operator's back.
+            if crate::model::parse_console_map_step(id).is_some()
+                && r.attempts > 0
+                && let Some(start) = Self::start_of(r, false)
+            {
+                out.insert(id.clone(), start);
+            }
+        }
         out
+    }
+
+    /// How a step the journal mentions carries on (`None`: it is done).
+    fn start_of(r: &StepRecord, is_gate: bool) -> Option<Start> {
+        if r.settled {
+            None
+        } else if r.open {
+            Some(Start::Reconcile {
+                attempt: r.attempts.max(1),
+                handle: r.handle.clone(),
+            })
+        } else {
+            match &r.outcome {
+                Some(StepOutcome::Succeeded | StepOutcome::Skipped { .. }) => None,
+                Some(StepOutcome::Failed { .. }) if r.retry_decided || is_gate => Some(Start::Fresh {
+                    attempt: r.attempts + 1,
+                }),
+                Some(StepOutcome::Failed { message, reason }) => Some(Start::AfterFailure {
+                    attempt: r.attempts,
+                    message: StepOutcome::failure_text(message, reason.as_deref()),
+                }),
+                None => Some(Start::Fresh {
+                    attempt: r.attempts + 1,
+                }),
+            }
+        }
     }
 
     /// Steps in flight (for the resume message).

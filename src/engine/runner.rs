@@ -447,7 +447,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             (
                 f.clone(),
                 text,
-                f.parent().map(Path::to_path_buf).unwrap_or_default(),
+                folder_of(f),
                 None,
             )
         }
@@ -460,11 +460,11 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                 .and_then(|f| std::fs::read_to_string(f).ok().map(|t| (f.clone(), t)))
             {
                 Some((f, t)) => {
-                    let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
+                    let dir = folder_of(&f);
                     (f, t, dir, Some(runbook.clone()))
                 }
                 None => {
-                    let dir = opts.journal.parent().map(Path::to_path_buf).unwrap_or_default();
+                    let dir = folder_of(&opts.journal);
                     (
                         PathBuf::from(format!("{} (journaled)", runbook.name)),
                         runbook.text.clone(),
@@ -802,7 +802,29 @@ pub fn journal_failure(journal: &Path, cause: &str) -> String {
     )
 }
 
+/// The folder a file named on the command line is in: `.` for a bare file name (whose parent is the empty
+/// path, which the file system cannot canonicalise: a `dmf.import` of `cutover run runbook.yaml` could not
+/// find its package).
+fn folder_of(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// When a run started, for `${run.date}` (UTC).
 pub fn run_date(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d").to_string()
+}
+
+#[cfg(test)]
+mod folder_tests {
+    #[test]
+    fn a_bare_file_name_is_in_the_current_folder() {
+        use std::path::Path;
+        assert_eq!(super::folder_of(Path::new("runbook.yaml")), Path::new("."));
+        assert!(std::fs::canonicalize(super::folder_of(Path::new("runbook.yaml"))).is_ok());
+        assert_eq!(super::folder_of(Path::new("a/runbook.yaml")), Path::new("a"));
+        assert_eq!(super::folder_of(Path::new("/r.yaml")), Path::new("/"));
+    }
 }

@@ -225,6 +225,27 @@ impl Scheduler {
             .filter(|&i| unmet[i] == 0 && matches!(status[i], Status::Waiting(_)))
             .collect();
         let mut set: JoinSet<(usize, TaskEnd)> = JoinSet::new();
+        // A map's pause or resume from the console that the journal left in flight (or failed without a
+        // decision) is carried on as the plan's steps are, before anything new starts: asked of the
+        // environment through its handle, never sent blind. Task `n + k` is `console[k]`.
+        let console: Vec<(StepId, String)> = starts
+            .iter()
+            .filter_map(|(id, start)| {
+                let (pause, map) = crate::model::parse_console_map_step(id)?;
+                let verb = if pause { "Pause" } else { "Resume" };
+                let title = format!("{verb} map {map} (from the console, carried on by resume)");
+                let planned = console_step(id.clone(), pause, map, title);
+                this.control
+                    .maps_busy
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(map.to_owned());
+                let k = n + set.len();
+                let (me, start, cancel) = (Arc::clone(&this), start.clone(), steps_cancel.child_token());
+                set.spawn(async move { (k, step::drive(me, planned, start, cancel).await) });
+                Some((id.clone(), map.to_owned()))
+            })
+            .collect();
         let mut running_per_wave: HashMap<String, usize> = HashMap::new();
         let mut stop: Option<RunEnd> = None;
         let mut failed_continue: Vec<StepId> = Vec::new();
@@ -304,6 +325,28 @@ impl Scheduler {
                             continue;
                         }
                     };
+                    if let Some((id, map)) = i.checked_sub(n).and_then(|k| console.get(k)) {
+                        this.control
+                            .maps_busy
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(map);
+                        match end {
+                            TaskEnd::Done { .. } | TaskEnd::Cancelled => {}
+                            TaskEnd::Halt(message) => {
+                                stop.get_or_insert(RunEnd::Halted { step: id.clone(), message });
+                            }
+                            TaskEnd::Waiting(message) => {
+                                stop.get_or_insert(RunEnd::Waiting { step: Some(id.clone()), message });
+                            }
+                            TaskEnd::Abort(reason) => this.control.request_abort(reason),
+                            TaskEnd::Broken(message) => {
+                                stop.get_or_insert(RunEnd::Broken(message));
+                                steps_cancel.cancel();
+                            }
+                        }
+                        continue;
+                    }
                     let s = &this.plan.steps[i];
                     let id = s.id.clone();
                     if let (PlannedWhat::WaveMap { .. }, Some(w)) = (&s.what, &s.wave)
@@ -547,40 +590,12 @@ impl Scheduler {
             self.control.request_abort("the journal refused a write".into());
             return;
         }
-        let maps = crate::runbook::steps::MapSelection::List(vec![map.as_str().into()]);
-        let kind = if pause {
-            crate::runbook::StepKind::DualwritePause(crate::runbook::steps::DualwritePause { maps })
-        } else {
-            crate::runbook::StepKind::DualwriteResume(crate::runbook::steps::DualwriteResume { maps })
-        };
         let title = format!(
             "{} map {map} (from the console, by {})",
             if pause { "Pause" } else { "Resume" },
             cmd.operator
         );
-        let step = crate::runbook::Step {
-            id: id.clone(),
-            title: Some(title.clone()),
-            needs: Vec::new(),
-            timeout: None,
-            retries: None,
-            on_failure: None,
-            confirm: false,
-            point_of_no_return: false,
-            kind,
-        };
-        let planned = PlannedStep {
-            id,
-            phase: "console".into(),
-            wave: None,
-            kind: step.kind_name().to_owned(),
-            needs: Vec::new(),
-            title: Some(title),
-            point_of_no_return: false,
-            estimate_secs: 0,
-            lanes: None,
-            what: PlannedWhat::Step(Box::new(step)),
-        };
+        let planned = console_step(id, pause, &map, title);
         let me = Arc::clone(self);
         let cancel = self.cancel.child_token();
         tokio::spawn(async move {
@@ -594,6 +609,40 @@ impl Scheduler {
                 me.control.request_abort(reason);
             }
         });
+    }
+}
+
+/// The step a map's pause or resume from the console runs as: the `dualwrite.pause` / `dualwrite.resume`
+/// executor over that one map, outside the plan (phase `console`).
+fn console_step(id: StepId, pause: bool, map: &str, title: String) -> PlannedStep {
+    let maps = crate::runbook::steps::MapSelection::List(vec![map.into()]);
+    let kind = if pause {
+        crate::runbook::StepKind::DualwritePause(crate::runbook::steps::DualwritePause { maps })
+    } else {
+        crate::runbook::StepKind::DualwriteResume(crate::runbook::steps::DualwriteResume { maps })
+    };
+    let step = crate::runbook::Step {
+        id: id.clone(),
+        title: Some(title.clone()),
+        needs: Vec::new(),
+        timeout: None,
+        retries: None,
+        on_failure: None,
+        confirm: false,
+        point_of_no_return: false,
+        kind,
+    };
+    PlannedStep {
+        id,
+        phase: "console".into(),
+        wave: None,
+        kind: step.kind_name().to_owned(),
+        needs: Vec::new(),
+        title: Some(title),
+        point_of_no_return: false,
+        estimate_secs: 0,
+        lanes: None,
+        what: PlannedWhat::Step(Box::new(step)),
     }
 }
 

@@ -77,42 +77,17 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         let label = if compact { "" } else { "elapsed " };
         l2.push(Span::raw(format!(" · {label}{}", clock_ms(since_ms(start, end)))));
     }
-    match &h.outcome {
-        Some(o) => {
-            let (text, style) = match o {
-                RunOutcome::Succeeded => ("FINISHED ✓ succeeded".to_owned(), t.ok()),
-                RunOutcome::Failed { message } => (format!("FINISHED ✗ failed: {message}"), t.bad()),
-                RunOutcome::Aborted { reason } => (format!("ABORTED: {reason}"), t.bad()),
-            };
-            l2.push(Span::raw(" · "));
-            l2.push(Span::styled(text, style));
-        }
-        None => {
-            let eta = s.eta();
-            let left = if compact {
-                String::new()
-            } else if eta.rehearsed > 0 {
-                format!(
-                    " ({} left, {} from an earlier run)",
-                    eta.remaining_steps, eta.rehearsed
-                )
-            } else {
-                format!(" ({} left)", eta.remaining_steps)
-            };
-            l2.push(Span::raw(format!(
-                " · ETA ≤{}{left}",
-                duration_ms(eta.remaining_ms)
-            )));
-        }
-    }
-    if let Some(fw) = &h.freeze_window {
+    // How the run ended comes first; then, once a point of no return has started, that it has and when; then the
+    // ETA and the freeze window, which a narrow terminal cuts first.
+    if let Some(o) = &h.outcome {
+        let (text, style) = match o {
+            RunOutcome::Succeeded => ("FINISHED ✓ succeeded".to_owned(), t.ok()),
+            RunOutcome::Failed { message } => (format!("FINISHED ✗ failed: {message}"), t.bad()),
+            RunOutcome::Aborted { reason } => (format!("ABORTED: {reason}"), t.bad()),
+        };
         l2.push(Span::raw(" · "));
-        l2.push(freeze_span(fw.start, fw.end, now, t));
+        l2.push(Span::styled(text, style));
     }
-    if s.paused {
-        l2.push(Span::styled(" · PAUSED", t.warn()));
-    }
-    // Once a point of no return has started, the header says so plainly, with when.
     if let Some(pnr) = s
         .steps
         .iter()
@@ -130,7 +105,30 @@ pub fn render(f: &mut Frame, r: Rect, app: &App, compact: bool) {
         };
         l2.push(Span::styled(text, t.bad()));
     }
-
+    if h.outcome.is_none() {
+        let eta = s.eta();
+        let left = if compact {
+            String::new()
+        } else if eta.rehearsed > 0 {
+            format!(
+                " ({} left, {} from an earlier run)",
+                eta.remaining_steps, eta.rehearsed
+            )
+        } else {
+            format!(" ({} left)", eta.remaining_steps)
+        };
+        l2.push(Span::raw(format!(
+            " · ETA ≤{}{left}",
+            duration_ms(eta.remaining_ms)
+        )));
+    }
+    if let Some(fw) = &h.freeze_window {
+        l2.push(Span::raw(" · "));
+        l2.push(freeze_span(fw.start, fw.end, now, t));
+    }
+    if s.paused {
+        l2.push(Span::styled(" · PAUSED", t.warn()));
+    }
     let mut lines = vec![Line::from(l1), Line::from(l2)];
     let max = if compact { 1 } else { WIDE_BANNER_LINES };
     if s.pending.is_empty() {

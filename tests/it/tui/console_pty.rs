@@ -248,7 +248,7 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
         "APPROVE announce-freeze",
         "▶ WAITING ON YOU",
         "contoso-demo",
-        "freeze ends in",
+        "freeze ends in 2d1",
     ]);
     // The demo's freeze window starts when the demo does: inside it, not days past its end.
     assert!(!first.contains("freeze ENDED"), "{first}");
@@ -385,13 +385,15 @@ fn drive_the_demo_with_keys_quit_mid_run_and_resume() {
     c.keys("vendors");
     c.wait_for("/vendors▏");
     c.keys(ENTER);
-    let filtered = c.wait_gone("/vendors▏");
+    // A complete frame: the filter kept (no cursor), its count and the entry it matches, all drawn.
+    let filtered = c.until("the vendors filter kept with its count and entry", |s| {
+        let text = s.contents();
+        !text.contains("/vendors▏")
+            && line_with(&text, "/vendors").contains("match")
+            && line_with(&text, "missing_lookup").contains("vendors")
+    });
     let line = line_with(&filtered, "/vendors");
-    assert!(line.contains("match") && !line.contains(" 0 match"), "{filtered}");
-    assert!(
-        line_with(&filtered, "missing_lookup").contains("vendors"),
-        "{filtered}"
-    );
+    assert!(!line.contains(" 0 match"), "{filtered}");
 
     assert_eq!(c.quit(), 130);
     assert!(!c.parser.lock().unwrap().screen().alternate_screen());
@@ -514,5 +516,186 @@ fn abort_says_why_in_words_not_debug_text() {
         "{screen}"
     );
     assert!(!screen.contains("Aborted {"), "{screen}");
+    verify(&journal);
+}
+
+/// A map's pause from the console, in flight when the console dies: the real binary's `P` (confirmed) pauses
+/// `customers` through the gateway, whose request stays Waiting for simulated hours; the process is killed
+/// with SIGKILL once the step's intent is journaled and the gateway has the request. `resume` asks the
+/// gateway what became of it (the request is adopted, never sent again), the pause step succeeds, and the map
+/// is still paused: in the simulator, and in the run's state the console shows.
+#[test]
+fn a_console_pause_in_flight_across_a_kill_is_resolved_and_the_map_stays_paused() {
+    use cutover::engine::event::{Event, StepOutcome};
+    const SCENARIO: &str = r#"
+name: console-pause-kill
+seed: 5
+time_scale: 600
+companies: [USMF]
+default_company: USMF
+entities:
+  fno:
+    Companies: { key: DataArea, rows: 1, fields: { Name: name } }
+    CustomersV3: { key: CustomerAccount, rows: { USMF: 30 }, fields: { OrganizationName: name } }
+  dataverse:
+    cdm_companies: { key: cdm_companycode }
+    accounts: { key: accountnumber }
+maps:
+  - { name: companies, source: Companies, target: cdm_companies, key: { source: DataArea, target: cdm_companycode }, initial: { status: running, preloaded: true } }
+  - name: customers
+    source: CustomersV3
+    target: accounts
+    depends_on: [companies]
+    key: { source: CustomerAccount, target: accountnumber }
+    fields: { OrganizationName: name }
+    initial: { status: running, preloaded: true }
+dual_write:
+  request_delay: 2h
+"#;
+    const RUNBOOK: &str = r#"runbook: console-pause-kill
+version: 1.0.0
+defaults: { poll: 30s }
+environments:
+  fno:
+    kind: fno
+    url: https://contoso-demo.operations.dynamics.com
+    auth: { tenant: 00000000-0000-0000-0000-00000000demo, client_id: 00000000-0000-0000-0000-0000000fno01, client_secret: "${DEMO_CLIENT_SECRET}" }
+  dataverse:
+    kind: dataverse
+    url: https://contoso-demo.crm.dynamics.com
+    auth: { tenant: 00000000-0000-0000-0000-00000000demo, client_id: 00000000-0000-0000-0000-00000000dv01, client_secret: "${DEMO_CLIENT_SECRET}" }
+  dualwrite:
+    kind: dualwrite
+    link: [fno, dataverse]
+    mode: gateway
+    url: https://contoso-demo.dualwrite.dynamics.com
+    auth: { tenant: 00000000-0000-0000-0000-00000000demo, client_id: 00000000-0000-0000-0000-00000000dw01, client_secret: "${DEMO_CLIENT_SECRET}" }
+maps:
+  customers: { source: "fno:CustomersV3", target: "dataverse:accounts", owner: fno }
+phases:
+  - id: sync
+    waves:
+      - { id: w1, maps: [customers] }
+  - id: after
+    steps:
+      - { id: hold, kind: manual, title: Hold, instructions: Look at the maps }
+"#;
+    /// The run's events so far (none while the journal cannot be read).
+    fn journaled(journal: &Path) -> Vec<Event> {
+        let Ok(r) = cutover::journal::JournalReader::open_read_only(journal) else {
+            return Vec::new();
+        };
+        let Some(run) = r.runs().ok().and_then(|v| v.last().cloned()) else {
+            return Vec::new();
+        };
+        r.events(&run.run_id)
+            .filter_map(Result::ok)
+            .map(|e| e.event)
+            .collect()
+    }
+    let pause_id = cutover::model::console_map_step(true, "customers", 1);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(crate::support::sim::start_sim_yaml(SCENARIO));
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = dir.path().join("runbook.yaml");
+    std::fs::write(&runbook, RUNBOOK).unwrap();
+    let journal = dir.path().join("run.journal");
+    let url = sim.url();
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "run".as_ref(),
+        runbook.as_os_str(),
+        "--journal".as_ref(),
+        journal.as_os_str(),
+        "--operator".as_ref(),
+        "tester".as_ref(),
+        "--sim-url".as_ref(),
+        url.as_ref(),
+    ];
+    let mut c = Console::start_with(dir.path(), &args, 120, 40);
+    // The wave's map step succeeded and the manual step waits: select the map's step and pause it.
+    c.wait_for("APPROVE hold");
+    c.keys("\x1b[A");
+    c.keys("P");
+    c.wait_for("Pause map customers?");
+    c.keys("y");
+    let stop = Instant::now() + DEADLINE;
+    let sent = |evs: &[Event]| {
+        evs.iter()
+            .any(|e| matches!(e, Event::StepIntent { step, .. } if *step == pause_id))
+    };
+    while !(sent(&journaled(&journal)) && sim.state()["side_effects"]["dualwrite.pause:customers"] == 1) {
+        assert!(
+            Instant::now() < stop,
+            "the pause was never sent; the screen:\n{}",
+            c.screen()
+        );
+        assert!(c.child.try_wait().unwrap().is_none(), "the console ended early");
+        thread::sleep(POLL);
+    }
+    let pid = c.child.process_id().unwrap();
+    // SIGKILL: nothing of the process's own runs after this.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    c.exit_code();
+    let before = journaled(&journal);
+    assert!(
+        !before
+            .iter()
+            .any(|e| matches!(e, Event::StepFinished { step, .. } if *step == pause_id)),
+        "the pause's result was journaled before the kill: the test did not kill it in flight"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .arg("resume")
+        .arg(&journal)
+        .args([
+            "--headless",
+            "--auto-approve",
+            "--take-over",
+            "--operator",
+            "tester",
+            "--sim-url",
+            &url,
+        ])
+        .env("DEMO_CLIENT_SECRET", "pty-test-secret")
+        .output()
+        .unwrap();
+    let after = journaled(&journal);
+    let finished: Vec<&StepOutcome> = after
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepFinished { step, outcome, .. } if *step == pause_id => Some(outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        finished,
+        [&StepOutcome::Succeeded],
+        "resume: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Asked of the gateway, not sent again; the map is paused and the run knows it.
+    assert_eq!(sim.state()["side_effects"]["dualwrite.pause:customers"], 1);
+    assert_eq!(sim.state()["maps"]["customers"]["statusName"], "Paused");
+    let r = cutover::journal::JournalReader::open_read_only(&journal).unwrap();
+    let run = r.runs().unwrap().last().unwrap().run_id.clone();
+    let mut state = cutover::engine::RunState::default();
+    for e in r.events(&run) {
+        state.apply(&e.unwrap());
+    }
+    assert!(state.paused_maps.contains("customers"), "{:?}", state.paused_maps);
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, Event::Log { message, .. } if message.contains("not sent again"))),
+        "the resumed step adopted the gateway's request"
+    );
     verify(&journal);
 }

@@ -422,6 +422,13 @@ fn the_header_says_when_the_point_of_no_return_was_passed() {
         after.contains("⚑ past the point of no return at 23:00:00 (enable-dualwrite)"),
         "{after}"
     );
+    // At 120 columns the ETA and the freeze window give way, not the point of no return (it came last and was
+    // cut to "⚑ past the point of n" in a real terminal).
+    let wide = text(render(&mut app, 120, 36).backend().buffer());
+    assert!(
+        wide.contains("⚑ past the point of no return at 23:00:00 (enable-dualwrite)"),
+        "{wide}"
+    );
     let compact = text(render(&mut app, 80, 24).backend().buffer());
     assert!(compact.contains("⚑PNR 23:00"), "{compact}");
 }

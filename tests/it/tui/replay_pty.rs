@@ -169,7 +169,7 @@ fn replay_in_a_terminal_steps_jumps_to_a_landmark_and_quits_cleanly() {
     let mut c = Pty::start(&["replay", journal.to_str().unwrap()], 120, 36);
 
     // The latest run (the weekend), at its first event.
-    let first = c.wait_all(&["event 1/", "contoso-weekend v2.1.0", "q quit"]);
+    let first = c.wait_all(&["event 1/", "contoso-weekend v2.1.0", " REPLAY ", "q quit"]);
     let top = header(&first);
     assert!(top.contains(" REPLAY "), "{first}");
     assert!(!top.contains("UNVERIFIED"), "{first}");
@@ -181,7 +181,11 @@ fn replay_in_a_terminal_steps_jumps_to_a_landmark_and_quits_cleanly() {
 
     // Next landmark: the engine asks for the freeze approval; the banner shows it as it was.
     c.keys("n");
-    let s = c.wait_all(&["landmark 1/", "WAITING ON THE OPERATOR · APPROVE freeze.approve"]);
+    let s = c.wait_all(&[
+        "landmark 1/",
+        "event 3/",
+        "WAITING ON THE OPERATOR · APPROVE freeze.approve",
+    ]);
     assert!(header(&s).contains("event 3/"), "{s}");
     // Shown with --nocapture: the README's capture of a replay at a landmark.
     println!("{s}");
@@ -203,7 +207,7 @@ fn replay_in_a_terminal_steps_jumps_to_a_landmark_and_quits_cleanly() {
 
     // The end of the run.
     c.keys("\x1b[F");
-    let s = c.wait_all(&["FINISHED ✓ succeeded", "q quit"]);
+    let s = c.wait_all(&["FINISHED ✓ succeeded", " REPLAY ", "q quit"]);
     assert!(header(&s).contains(" REPLAY "), "{s}");
 
     c.keys("q");
@@ -227,7 +231,7 @@ fn watch_in_a_terminal_shows_events_as_another_process_appends_them() {
     rec.at_min(0.5).intent("freeze.approve", 1);
 
     let mut c = Pty::start(&["watch", path.to_str().unwrap()], 120, 36);
-    let s = c.wait_all(&["event 2/2", "contoso-weekend v2.1.0", "q quit"]);
+    let s = c.wait_all(&["event 2/2", "contoso-weekend v2.1.0", " WATCH ", "q quit"]);
     assert!(header(&s).contains(" WATCH "), "{s}");
 
     // The driving process asks for an approval: the watch shows the question as it is journaled.
