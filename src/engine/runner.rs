@@ -325,7 +325,16 @@ pub async fn start_engine(
         if let Some(a) = alerting {
             a.drain().await;
         }
-        let end = match (writer.flush().await, end) {
+        // A run that stops without finishing is signed up to its last event (a finished one was at `run_finished`).
+        let flushed = match end {
+            RunEnd::Halted { .. } | RunEnd::Waiting { .. } | RunEnd::Interrupted => {
+                writer
+                    .checkpoint_head(crate::journal::checkpoint::reason::HALT)
+                    .await
+            }
+            RunEnd::Finished(_) | RunEnd::Broken(_) => writer.flush().await,
+        };
+        let end = match (flushed, end) {
             (Err(e), RunEnd::Finished(_)) => RunEnd::Broken(e.to_string()),
             (_, end) => end,
         };
