@@ -214,3 +214,30 @@ async fn a_failing_notify_witness_is_a_journaled_warning_and_the_run_finishes() 
         "the webhook's key is never journaled"
     );
 }
+
+/// `validate`: a witness is a `file:` or a `notify:` naming a target the runbook has, exactly one.
+#[test]
+fn validate_takes_a_notify_witness_only_when_its_target_exists() {
+    let check = |text: &str| -> Vec<(&'static str, String)> {
+        cutover::runbook::validate(
+            text,
+            "w.yaml",
+            &|n: &str| (n == "TEST_SECRET").then(|| SECRET.to_owned()),
+            false,
+        )
+        .into_iter()
+        .filter(|d| d.message.contains("witness"))
+        .map(|d| (d.code, d.message.clone()))
+        .collect()
+    };
+    let good = runbook("CP_KEY");
+    assert!(check(&good).is_empty(), "{:?}", check(&good));
+    let unknown = good.replace("- notify: auditors", "- notify: nobody");
+    let d = check(&unknown);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].0, "unknown-notify-target");
+    let both = good.replace("- notify: auditors", "- { notify: auditors, file: /tmp/w.jsonl }");
+    let d = check(&both);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].1.contains("exactly one"), "{d:?}");
+}
