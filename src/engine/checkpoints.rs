@@ -15,6 +15,8 @@ pub struct Setup {
     pub warnings: Vec<String>,
     /// What to journal about the key and the witnesses (fingerprint, public key, files).
     pub summary: String,
+    /// The `notify_targets` entries that witness each checkpoint ([`super::alerting::witness`]).
+    pub notify: Vec<String>,
 }
 
 /// `None` when the runbook sets no checkpoints.
@@ -51,10 +53,14 @@ pub fn setup(
         .unwrap_or_default();
     let mut warnings = Vec::new();
     let journal_dir = absolute_dir(journal);
+    let mut notify = Vec::new();
     for w in &c.witness {
-        let path = PathBuf::from(
-            interpolate(&w.file, ctx).map_err(|e| format!("journal.checkpoints.witness: {e}"))?,
-        );
+        let Some(file) = &w.file else {
+            notify.extend(w.notify.clone());
+            continue;
+        };
+        let path =
+            PathBuf::from(interpolate(file, ctx).map_err(|e| format!("journal.checkpoints.witness: {e}"))?);
         if absolute_dir(&path) == journal_dir {
             warnings.push(format!(
                 "checkpoint witness {} is in the journal's own directory: whoever can rewrite the journal can rewrite it too; keep a witness on another disk or host",
@@ -77,12 +83,13 @@ pub fn setup(
         cp.key.fingerprint(),
         cp.key.public_hex(),
         cp.every,
-        if cp.witnesses.is_empty() {
+        if cp.witnesses.is_empty() && notify.is_empty() {
             "none".to_owned()
         } else {
             cp.witnesses
                 .iter()
                 .map(|p| p.display().to_string())
+                .chain(notify.iter().map(|t| format!("notify target `{t}`")))
                 .collect::<Vec<_>>()
                 .join(", ")
         }
@@ -91,6 +98,7 @@ pub fn setup(
         checkpointer: cp,
         warnings,
         summary,
+        notify,
     }))
 }
 

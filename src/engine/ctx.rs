@@ -113,6 +113,17 @@ impl Emitter {
         Ok(env)
     }
 
+    /// [`Emitter::durable`] without waiting for the disk ([`JournalWriter::append_committed`]): for the
+    /// intent and result of a step that acts on nothing outside this process. Ordered as `durable` is, and
+    /// folded into the engine state the same way.
+    pub async fn committed(&self, event: Event) -> Result<Envelope, JournalError> {
+        let env = self.writer.append_committed(self.run_id.clone(), event).await?;
+        if let Some(live) = &self.live {
+            live.catch_up();
+        }
+        Ok(env)
+    }
+
     /// Journals a high-rate event (request summaries, progress) with the next group commit.
     pub fn batched(&self, event: Event) -> Result<(), JournalError> {
         self.writer.append_batched(self.run_id.clone(), event)

@@ -521,6 +521,20 @@ impl EnvScope<'_> {
         };
         Ok(t.with_observer(observer(&self.envs.emit, self.step.clone())))
     }
+
+    /// [`EnvScope::bare`] without journaling a request summary per call: for the checkpoint witnesses,
+    /// whose posts follow the checkpoint they send (a run's last checkpoint stays its last event); what
+    /// failed is journaled by the caller.
+    pub fn bare_unjournaled(&self, url: &str) -> Result<Transport, EnvsError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| invalid("url", format!("invalid URL: {e}")))?;
+        let origin = parsed.origin().ascii_serialization();
+        let t = Transport::new("url", self.envs.client.clone(), &origin, self.envs.policy.clone())?
+            .with_limits(self.envs.limits);
+        Ok(match &self.envs.guard {
+            Some(g) => t.with_guard(g.clone()),
+            None => t,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -262,6 +262,8 @@ struct Prepared {
     approver: Option<Arc<Approver>>,
     /// The run's secrets: the end's message passes through it before it reaches stderr or the screen.
     redactor: Redactor,
+    /// The sender of checkpoints to `notify` witnesses, drained at the run's end.
+    witnesses: Option<Arc<super::witness::Witnesses>>,
 }
 
 /// Starts the engine: sets the run up, then drives it on its own task. Returns the handle, the
@@ -292,6 +294,7 @@ pub async fn start_engine(
         questions: _,
         approver: _,
         redactor,
+        witnesses,
     } = p;
     // Shared with the router: a map's pause or resume from the console runs as a step of the scheduler's.
     let scheduler = Arc::new(scheduler);
@@ -325,7 +328,20 @@ pub async fn start_engine(
         if let Some(a) = alerting {
             a.drain().await;
         }
-        let end = match (writer.flush().await, end) {
+        // A run that stops without finishing is signed up to its last event (a finished one was at `run_finished`).
+        let flushed = match end {
+            RunEnd::Halted { .. } | RunEnd::Waiting { .. } | RunEnd::Interrupted => {
+                writer
+                    .checkpoint_head(crate::journal::checkpoint::reason::HALT)
+                    .await
+            }
+            RunEnd::Finished(_) | RunEnd::Broken(_) => writer.flush().await,
+        };
+        // The last checkpoint is committed: send what the notify witnesses are still owed (bounded wait).
+        if let Some(w) = witnesses {
+            w.drain().await;
+        }
+        let end = match (flushed, end) {
             (Err(e), RunEnd::Finished(_)) => RunEnd::Broken(e.to_string()),
             (_, end) => end,
         };
@@ -574,6 +590,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     let live = Arc::new(LiveState::following(initial.clone(), mine));
     let emit = Emitter::new(writer.clone(), run_id.clone()).with_state(Arc::clone(&live));
     let mut checkpoint_notes: Vec<(LogLevel, String)> = Vec::new();
+    let mut witness_targets: Vec<String> = Vec::new();
     let checkpoints = {
         let var_ctx = crate::runbook::vars::VarContext {
             env: opts.vars.as_ref(),
@@ -587,6 +604,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     };
     if let Some(cp) = checkpoints {
         checkpoint_notes.push((LogLevel::Info, cp.summary));
+        witness_targets = cp.notify;
         checkpoint_notes.extend(cp.warnings.into_iter().map(|w| (LogLevel::Warn, w)));
         writer
             .set_checkpoints(cp.checkpointer)
@@ -608,6 +626,31 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     envs.set_guard(heartbeat.guard());
     let envs = Arc::new(envs);
     let targets = super::alerting::resolve_targets(&rb, &envs).map_err(invalid)?;
+    let witness_to: Vec<super::alerting::Resolved> = targets
+        .iter()
+        .filter(|t| witness_targets.contains(&t.name))
+        .cloned()
+        .collect();
+    let witnesses = if witness_to.is_empty() {
+        None
+    } else {
+        let feed = writer
+            .subscribe()
+            .map_err(|e| SetupError::Failed(e.to_string()))?;
+        let journal_name = opts
+            .journal
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        super::witness::Witnesses::start(
+            witness_to,
+            &rb.runbook,
+            journal_name,
+            Arc::clone(&envs),
+            emit.clone(),
+            feed,
+        )
+    };
     let alert_feed = writer
         .subscribe()
         .map_err(|e| SetupError::Failed(e.to_string()))?;
@@ -769,11 +812,11 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         refusals,
         alerting,
     };
-    Ok((scheduler, starts, journal, (questions, router_approver), initial, sub))
+    Ok((scheduler, starts, journal, (questions, router_approver, witnesses), initial, sub))
     }
     .await;
     match held {
-        Ok((scheduler, starts, journal, (questions, approver), initial, sub)) => Ok((
+        Ok((scheduler, starts, journal, (questions, approver, witnesses), initial, sub)) => Ok((
             Prepared {
                 scheduler,
                 starts,
@@ -782,6 +825,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                 questions,
                 approver,
                 redactor,
+                witnesses,
             },
             initial,
             sub,

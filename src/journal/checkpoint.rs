@@ -165,6 +165,8 @@ pub mod reason {
     pub const RESUME: &str = "resume";
     pub const RUNBOOK_CHANGED: &str = "runbook_changed";
     pub const RUN_END: &str = "run_end";
+    /// The run stopped without finishing (halted, waiting for a person, interrupted): its last event.
+    pub const HALT: &str = "halt";
 }
 
 /// One line of a witness file: what a checkpoint signed, plus the signature. `cutover verify

@@ -5,7 +5,10 @@
 //!   is committed with `synchronous=FULL` (journal first: the engine acts after it returns), and
 //!   hands back the exact [`Envelope`](crate::model::Envelope) it wrote, for the reducer.
 //!   [`JournalWriter::append_batched`] is for high-rate events; they are committed with the next
-//!   durable append or within the batch window (50 ms). The writer group-commits: everything queued
+//!   durable append or within the batch window (50 ms). [`JournalWriter::append_committed`] returns once
+//!   the event is committed but before its fsync (for events that precede no side effect: a `wait`
+//!   step's); the next synced commit, or the writer within the batch window, fsyncs it (WAL order: no
+//!   synced event can follow an unsynced one). The writer group-commits: everything queued
 //!   goes into one transaction, then every waiter is acknowledged.
 //! - [`JournalReader`] opens a journal read-only (also while another process writes) to list runs,
 //!   stream a run's envelopes, rebuild the state at any event, and [`verify`](JournalReader::verify).

@@ -275,6 +275,8 @@ pub(crate) struct Store {
     pub(crate) lease: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     /// Signed checkpoints of the chain head, once a run set them up.
     pub(crate) checkpoints: Option<Box<super::checkpoint::Checkpointer>>,
+    /// Whether the connection is at `synchronous=FULL` (as opened).
+    full_sync: bool,
 }
 
 impl Store {
@@ -293,6 +295,7 @@ impl Store {
             last_at,
             lease: std::sync::Arc::default(),
             checkpoints: None,
+            full_sync: true,
         })
     }
 
@@ -470,6 +473,70 @@ impl Store {
         self.head_id = last_id;
         self.last_at = last_at;
         Ok(out)
+    }
+}
+
+impl Store {
+    /// `synchronous=FULL` (every commit fsyncs the WAL) or `NORMAL` (a commit only writes it; the next
+    /// FULL commit or checkpoint fsyncs everything before it) for the next commits.
+    pub(crate) fn set_sync(&mut self, full: bool) -> Result<(), JournalError> {
+        if self.full_sync != full {
+            self.conn.execute_batch(if full {
+                "PRAGMA synchronous=FULL"
+            } else {
+                "PRAGMA synchronous=NORMAL"
+            })?;
+            self.full_sync = full;
+        }
+        Ok(())
+    }
+
+    /// Fsync what was committed without it: a passive WAL checkpoint syncs the WAL before it copies
+    /// anything (SQLite does so at `synchronous=NORMAL` and above).
+    pub(crate) fn sync_wal(&mut self) -> Result<(), JournalError> {
+        self.set_sync(true)?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// A checkpoint of the chain head's row, in a transaction of its own (through [`Store::append`]:
+    /// the lease is checked, the chain extended, the witnesses told). Nothing when no checkpoints are
+    /// set up, the journal is empty, or the head row is a checkpoint already.
+    pub(crate) fn checkpoint_head(
+        &mut self,
+        why: &str,
+        now: &dyn Fn() -> DateTime<Utc>,
+    ) -> Result<Option<Envelope>, JournalError> {
+        let Some(cp) = self.checkpoints.as_ref() else {
+            return Ok(None);
+        };
+        let head: Option<(i64, String, String, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT e.id, e.run_id, e.at, e.hash, e.kind FROM chain_head h JOIN events e ON e.id = h.last_id WHERE h.id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let Some((id, run_id, at, hash, kind)) = head else {
+            return Ok(None);
+        };
+        if kind == "checkpoint" {
+            return Ok(None);
+        }
+        let run_id = RunId(run_id);
+        let event = cp.checkpoint(&run_id, id, &at, &hash, why);
+        let payload = to_canonical_json(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
+        let written = self.append(
+            vec![Encoded {
+                run_id,
+                event,
+                payload,
+            }],
+            now,
+        )?;
+        Ok(written.into_iter().next().map(|(e, _)| e))
     }
 }
 

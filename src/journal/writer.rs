@@ -88,8 +88,16 @@ impl FlushAck {
 // Appends dominate the channel, so boxing the event would only add an allocation per append.
 #[allow(clippy::large_enum_variant)]
 enum Msg {
-    Append { item: Encoded, ack: Option<Ack> },
+    /// `sync`: the commit that carries it is fsynced before `ack` is answered; otherwise it is committed
+    /// (a killed process keeps it) and made power-safe by the next synced commit, at most a batch window later.
+    Append {
+        item: Encoded,
+        ack: Option<Ack>,
+        sync: bool,
+    },
     Flush(FlushAck),
+    /// Commit what is queued, then sign a checkpoint of the chain head unless the head already is one.
+    CheckpointHead(&'static str, FlushAck),
     Subscribe(tmpsc::UnboundedSender<Envelope>),
     Checkpoints(Box<super::checkpoint::Checkpointer>),
     Shutdown,
@@ -226,7 +234,27 @@ impl JournalWriter {
     /// writer's inserts (the writer only assigns ids, times and hashes, and writes).
     fn send_event(&self, run_id: RunId, event: Event, ack: Option<Ack>) -> Result<(), JournalError> {
         let item = encode(&self.redactor, run_id, event)?;
-        self.send(Msg::Append { item, ack })
+        self.send(Msg::Append {
+            item,
+            ack,
+            sync: true,
+        })
+    }
+
+    /// Journal `event` and return once its transaction is committed, without waiting for the disk: a
+    /// killed process keeps it (WAL), a power cut may lose it, and never anything after it that was
+    /// synced ([`JournalWriter::append`] and flushes fsync every frame before theirs). The writer syncs it
+    /// within the batch window on its own. For events that precede no side effect of their own: the
+    /// intent and result of a step that acts on nothing outside this process (a `wait`).
+    pub async fn append_committed(&self, run_id: RunId, event: Event) -> Result<Envelope, JournalError> {
+        let (tx, rx) = oneshot::channel();
+        let item = encode(&self.redactor, run_id, event)?;
+        self.send(Msg::Append {
+            item,
+            ack: Some(Ack::Async(tx)),
+            sync: false,
+        })?;
+        rx.await.map_err(|_| JournalError::Closed)?
     }
 
     /// Journal `event` durably: returns after its transaction committed with `synchronous=FULL`,
@@ -263,6 +291,15 @@ impl JournalWriter {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send(Msg::Flush(FlushAck::Blocking(tx)))?;
         rx.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    /// [`JournalWriter::flush`], then a signed checkpoint of the last event (reason `why`) unless the
+    /// last event already is a checkpoint or no checkpoints are set up: a run that stops without
+    /// finishing (halted, waiting for a person, interrupted) is covered up to its last event.
+    pub async fn checkpoint_head(&self, why: &'static str) -> Result<(), JournalError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::CheckpointHead(why, FlushAck::Async(tx)))?;
+        rx.await.map_err(|_| JournalError::Closed)?
     }
 
     /// Every envelope committed after this call, in journal order (durable and batched alike):
@@ -368,6 +405,13 @@ fn limit_growth_for_tests(conn: &rusqlite::Connection) -> Result<(), JournalErro
 struct Pending {
     /// Checkpoint settings to hand the store before the next commit.
     checkpoints: Option<Box<super::checkpoint::Checkpointer>>,
+    /// A checkpoint of the head to sign after this batch commits (its reason).
+    checkpoint_head: Option<&'static str>,
+    /// Something in this batch must be on disk before it is acknowledged (a durable append, a flush,
+    /// a batch whose window ran out).
+    sync: bool,
+    /// Since when a commit has been waiting for its fsync (made without one).
+    unsynced: Option<Instant>,
     items: Vec<(Encoded, Option<Ack>)>,
     flushes: Vec<FlushAck>,
     urgent: bool,
@@ -383,6 +427,9 @@ fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed
     let mut subscribers: Vec<tmpsc::UnboundedSender<Envelope>> = Vec::new();
     let mut p = Pending {
         checkpoints: None,
+        checkpoint_head: None,
+        sync: false,
+        unsynced: None,
         items: Vec::new(),
         flushes: Vec::new(),
         urgent: false,
@@ -396,7 +443,19 @@ fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed
     let mut last_waiters = 0usize;
     while !closing {
         let first = if p.items.is_empty() && p.flushes.is_empty() {
-            rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            match p.unsynced {
+                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(t) => {
+                    let r =
+                        rx.recv_timeout((t + opts.batch_window).saturating_duration_since(Instant::now()));
+                    if matches!(r, Err(mpsc::RecvTimeoutError::Timeout)) {
+                        // Nothing came to carry the fsync: make the unsynced commits power-safe now.
+                        sync_now(&mut store, &mut p, failed);
+                        continue;
+                    }
+                    r
+                }
+            }
         } else {
             let deadline = p.oldest.map_or_else(Instant::now, |t| t + opts.batch_window);
             rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -422,11 +481,15 @@ fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed
                     }
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => p.urgent = true,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                p.urgent = true;
+                p.sync = true;
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => closing = true,
         }
         let window_over = p.oldest.is_some_and(|t| t.elapsed() >= opts.batch_window);
         if p.urgent || closing || window_over || p.items.len() >= opts.max_batch {
+            p.sync |= closing || window_over || p.items.len() >= opts.max_batch;
             last_waiters = p.waiters;
             commit(&mut store, &mut p, &mut subscribers, opts, failed);
         }
@@ -436,8 +499,9 @@ fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed
 /// Add one message to the pending batch; true on shutdown.
 fn take(msg: Msg, p: &mut Pending, subs: &mut Vec<tmpsc::UnboundedSender<Envelope>>) -> bool {
     match msg {
-        Msg::Append { item, ack } => {
+        Msg::Append { item, ack, sync } => {
             p.urgent |= ack.is_some();
+            p.sync |= sync && ack.is_some();
             p.waiters += usize::from(ack.is_some());
             if p.oldest.is_none() {
                 p.oldest = Some(Instant::now());
@@ -446,17 +510,38 @@ fn take(msg: Msg, p: &mut Pending, subs: &mut Vec<tmpsc::UnboundedSender<Envelop
         }
         Msg::Flush(ack) => {
             p.urgent = true;
+            p.sync = true;
             p.waiters += 1;
+            p.flushes.push(ack);
+        }
+        Msg::CheckpointHead(why, ack) => {
+            p.urgent = true;
+            p.sync = true;
+            p.waiters += 1;
+            p.checkpoint_head = Some(why);
             p.flushes.push(ack);
         }
         Msg::Subscribe(tx) => subs.push(tx),
         Msg::Checkpoints(c) => {
             p.urgent = true;
+            p.sync = true;
             p.checkpoints = Some(c);
         }
         Msg::Shutdown => return true,
     }
     false
+}
+
+/// Make the commits made without an fsync power-safe (a passive WAL checkpoint syncs the WAL first).
+fn sync_now(store: &mut Store, p: &mut Pending, failed: &Failure) {
+    p.unsynced = None;
+    if failed.is_set() {
+        return;
+    }
+    if let Err(e) = store.sync_wal() {
+        failed.fail(e.to_string());
+        tracing::error!(error = %e, "journal sync failed; the writer refuses further events");
+    }
 }
 
 fn commit(
@@ -468,6 +553,8 @@ fn commit(
 ) {
     let items = std::mem::take(&mut p.items);
     let checkpoints = p.checkpoints.take();
+    let head = p.checkpoint_head.take();
+    let sync = std::mem::take(&mut p.sync);
     let flushes = std::mem::take(&mut p.flushes);
     p.urgent = false;
     p.oldest = None;
@@ -486,6 +573,20 @@ fn commit(
         store.checkpoints = checkpoints;
     }
     let (encoded, acks): (Vec<Encoded>, Vec<Option<Ack>>) = items.into_iter().unzip();
+    // A synced commit fsyncs the WAL, every earlier unsynced frame included.
+    if let Err(e) = store.set_sync(sync) {
+        failed.fail(e.to_string());
+        tracing::error!(error = %e, "journal commit failed; the writer refuses further events");
+        let e = JournalError::WriteFailed(e.to_string());
+        acks.into_iter().flatten().for_each(|a| a.send(Err(e.clone())));
+        flushes.into_iter().for_each(|f| f.send(Err(e.clone())));
+        return;
+    }
+    if sync {
+        p.unsynced = None;
+    } else if !encoded.is_empty() && p.unsynced.is_none() {
+        p.unsynced = Some(Instant::now());
+    }
     let result = if encoded.is_empty() {
         Ok(Vec::new())
     } else {
@@ -500,7 +601,25 @@ fn commit(
                     ack.send(Ok(env));
                 }
             }
-            flushes.into_iter().for_each(|f| f.send(Ok(())));
+            // The batch is committed; a checkpoint of its head is one more transaction.
+            let signed = match head {
+                Some(why) => store.checkpoint_head(why, opts.clock.as_ref()),
+                None => Ok(None),
+            };
+            match signed {
+                Ok(made) => {
+                    if let Some(env) = made {
+                        subs.retain(|s| s.send(env.clone()).is_ok());
+                    }
+                    flushes.into_iter().for_each(|f| f.send(Ok(())));
+                }
+                Err(e) => {
+                    failed.fail(e.to_string());
+                    tracing::error!(error = %e, "journal commit failed; the writer refuses further events");
+                    let e = JournalError::WriteFailed(e.to_string());
+                    flushes.into_iter().for_each(|f| f.send(Err(e.clone())));
+                }
+            }
         }
         Err(e) => {
             failed.fail(e.to_string());

@@ -158,13 +158,19 @@ pub struct Checkpoints {
     pub witness: Vec<Witness>,
 }
 
-/// One witness of the checkpoints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// One witness of the checkpoints: a `file` or a `notify` target (exactly one).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Witness {
     /// A file (`${VAR}`s allowed) that gets one JSON line per checkpoint; keep it off the journal's disk
     /// (a witness in the journal's own directory is warned about). `cutover verify --anchors` reads it.
-    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// A `notify_targets` entry that gets each checkpoint as it is made, best-effort on its own task (a
+    /// `webhook` target the witness line as the JSON body, a `teams` target a card with its facts); a
+    /// delivery that fails is a journaled warning and the run carries on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
 }
 
 /// The label the console header, the plan and the report show when a run drives the dual-write gateway.

@@ -162,6 +162,25 @@ fn checkpoints(rb: &Runbook, cx: &mut Ctx<'_>) {
             None,
         );
     }
+    for (i, w) in c.witness.iter().enumerate() {
+        let at = cx.at(&[Key("journal"), Key("checkpoints"), Key("witness"), Seg::Idx(i)]);
+        match (&w.file, &w.notify) {
+            (Some(_), None) => {}
+            (None, Some(t)) if rb.notify_targets.contains_key(t) => {}
+            (None, Some(t)) => cx.error(
+                at,
+                "unknown-notify-target",
+                format!("witness `notify: {t}` names no `notify_targets` entry"),
+                "add it under `notify_targets` (kind and url), or name one that is there".to_owned(),
+            ),
+            _ => cx.error(
+                at,
+                "invalid-value",
+                "a witness is either `file:` or `notify:`, exactly one".into(),
+                "write `- file: /mnt/witness/run.jsonl` or `- notify: oncall`".to_owned(),
+            ),
+        }
+    }
 }
 
 /// `weak-secret`: a secret shorter than 12 characters. It is still masked everywhere, but masking a short

@@ -196,6 +196,9 @@ impl RunState {
                 h.elapsed_ms = millis_between(*started_at, at);
                 h.freeze_window.clone_from(freeze_window);
                 h.time_scale = if *time_scale > 0.0 { *time_scale } else { 1.0 };
+                // Exactly as many as planned: a run of 100,000 steps keeps no doubling slack.
+                self.steps.reserve_exact(steps.len());
+                self.step_index.reserve(steps.len());
                 for info in steps {
                     self.insert_step(info.clone(), true);
                 }
@@ -496,7 +499,7 @@ impl RunState {
                     record_count: *record_count,
                     record: None,
                 };
-                self.step_mut(step).install = Some(view.clone());
+                self.step_mut(step).install = Some(Box::new(view.clone()));
                 self.installs.push(view);
             }
             Event::AutomationOff {

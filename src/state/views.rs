@@ -115,7 +115,7 @@ pub struct StepView {
     pub requests: VecDeque<RequestSummary>,
     pub request_count: u64,
     pub outputs: BTreeMap<String, String>,
-    pub install: Option<InstallView>,
+    pub install: Option<Box<InstallView>>,
     /// A failed gate's next automatic re-check, until its next attempt starts.
     pub next_check: Option<Recheck>,
     /// Where the step's latest attempt stands in the journal, for resume.

@@ -2,6 +2,8 @@
 //!
 //! Journal first: the `StepIntent` is durable before the executor runs, and the `StepFinished` is
 //! durable before the task reports back (so before the next step can start or the UI can show it).
+//! A step that acts on nothing outside this process (a `wait`) has both committed before, fsynced by
+//! the next durable event (see `acts_on_nothing`).
 //! When the task is cancelled mid-step nothing more is journaled: the intent stays open and resume
 //! reconciles it through its handle.
 
@@ -46,6 +48,17 @@ fn ask_err(e: AskError, failing: bool) -> TaskEnd {
         AskError::Cancelled => TaskEnd::Cancelled,
         AskError::Journal(e) => journal_err(&e),
     }
+}
+
+/// A step that acts on nothing outside this process (a `wait`): its intent and result are committed
+/// without waiting for an fsync of their own (a killed process keeps them; the next durable event, at
+/// most a batch window later, makes them power-safe). A step with a side effect journals its intent
+/// durably before acting, always.
+fn acts_on_nothing(step: &PlannedStep) -> bool {
+    matches!(
+        runbook_step(step).map(|s| &s.kind),
+        Some(crate::runbook::StepKind::Wait(_))
+    )
 }
 
 /// The runbook step behind a planned step (none for wave maps and gates).
@@ -126,15 +139,18 @@ impl Scheduler {
         outcome: StepOutcome,
         outputs: BTreeMap<String, String>,
     ) -> Result<(), TaskEnd> {
-        self.emit
-            .durable(Event::StepFinished {
-                step: step.id.clone(),
-                outcome,
-                outputs,
-            })
-            .await
-            .map(|_| ())
-            .map_err(|e| journal_err(&e))
+        let event = Event::StepFinished {
+            step: step.id.clone(),
+            outcome,
+            outputs,
+        };
+        if acts_on_nothing(step) {
+            self.emit.committed(event).await
+        } else {
+            self.emit.durable(event).await
+        }
+        .map(|_| ())
+        .map_err(|e| journal_err(&e))
     }
 
     /// Confirmations before attempt 1: `confirm` asks once, `point_of_no_return` twice.
@@ -183,14 +199,17 @@ impl Scheduler {
         mode: Mode,
         cancel: &CancellationToken,
     ) -> Result<Option<StepResult>, TaskEnd> {
-        self.emit
-            .durable(Event::StepIntent {
-                step: step.id.clone(),
-                attempt,
-                handle: handle.clone(),
-            })
-            .await
-            .map_err(|e| journal_err(&e))?;
+        let intent = Event::StepIntent {
+            step: step.id.clone(),
+            attempt,
+            handle: handle.clone(),
+        };
+        if acts_on_nothing(step) {
+            self.emit.committed(intent).await
+        } else {
+            self.emit.durable(intent).await
+        }
+        .map_err(|e| journal_err(&e))?;
         let ctx = self.ctx(step, attempt, cancel);
         let run = self.executor.execute(&ctx, handle.as_ref(), mode);
         let timeout = self.timeout(step);

@@ -575,3 +575,75 @@ fn an_accepted_runbook_change_is_not_asked_about_again() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--accept-changed-runbook"), "{}", text(&o));
 }
+
+/// A run that halts (a failed step, headless) is signed at its last event, not only a run that finishes:
+/// the last row of the journal is a `halt` checkpoint of the row before it, the witness has it, and
+/// `verify --key --anchors` passes on it.
+#[test]
+fn a_halted_run_is_checkpointed_at_its_last_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    std::fs::create_dir_all(dir.join("witness")).unwrap();
+    let keys = keys(&dir);
+    // every: 1000, so no `every` checkpoint lands at the end by chance.
+    let rb = runbook(2, true).replace("every: 25", "every: 1000").replace(
+        "      - { id: last, kind: wait, for: 1s }\n",
+        "      - { id: broken, kind: shell, run: \"exit 3\" }\n      - { id: last, kind: wait, for: 1s }\n",
+    );
+    std::fs::write(dir.join("rb.yaml"), rb).unwrap();
+    let o = cutover(
+        &dir,
+        &[
+            "run",
+            "rb.yaml",
+            "--headless",
+            "--auto-approve",
+            "--operator",
+            "olive",
+            "--sim",
+            "--journal",
+            "run.journal",
+        ],
+        Some(&keys),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the run halts on the failed step: {}",
+        text(&o)
+    );
+    let journal = dir.join("run.journal");
+    let reader = JournalReader::open_read_only(&journal).unwrap();
+    let run_id = reader.runs().unwrap()[0].run_id.clone();
+    let events: Vec<_> = reader.events(&run_id).map(Result::unwrap).collect();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e.event, Event::RunFinished { .. })),
+        "the run did not finish"
+    );
+    let (tip, _) = reader.chain_tip().unwrap();
+    let last = events.last().unwrap();
+    let Event::Checkpoint { event_id, reason, .. } = &last.event else {
+        panic!("the journal's last event is not a checkpoint: {:?}", last.event);
+    };
+    assert_eq!(reason, "halt");
+    assert_eq!(last.id, tip);
+    assert_eq!(*event_id, tip - 1, "it signs the event before it");
+    let witness = std::fs::read_to_string(dir.join("witness/witness.jsonl")).unwrap();
+    let w: serde_json::Value = serde_json::from_str(witness.lines().last().unwrap()).unwrap();
+    assert_eq!(w["event_id"].as_i64(), Some(*event_id), "{witness}");
+    let o = cutover(
+        &dir,
+        &[
+            "verify",
+            "run.journal",
+            "--key",
+            keys.public_file.to_str().unwrap(),
+            "--anchors",
+            dir.join("witness/witness.jsonl").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
