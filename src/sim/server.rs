@@ -1,7 +1,7 @@
 //! The HTTP server: routes, the request pipeline (latency → faults → auth → service protection →
 //! handler → response mangling) and the `/_sim/` inspection API.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -34,7 +34,7 @@ impl Clock {
 
 /// What every handler shares. The state mutex is never held across an await.
 pub struct Shared {
-    state: Mutex<SimState>,
+    state: RwLock<SimState>,
     faults: Mutex<FaultState>,
     pub clock: Clock,
     pub base: String,
@@ -71,13 +71,13 @@ impl Shared {
             scenario_resources,
             resources: res.clone(),
             router: std::sync::OnceLock::new(),
-            state: Mutex::new(state),
+            state: RwLock::new(state),
         }
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, SimState> {
+    pub fn lock(&self) -> RwLockWriteGuard<'_, SimState> {
         self.state
-            .lock()
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -86,6 +86,18 @@ impl Shared {
         let mut st = self.lock();
         st.advance(self.clock.now());
         f(&mut st)
+    }
+
+    /// Advances the world to now, then runs `f` on it beside other readers, as the real services answer reads
+    /// at the same time: a listing page (the most the simulator computes for one request) no longer holds up
+    /// every other request. What `f` caches goes through the tables' own locks (skip hints, id indexes).
+    pub fn read<R>(&self, f: impl FnOnce(&SimState) -> R) -> R {
+        self.lock().advance(self.clock.now());
+        let st = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&st)
     }
 
     /// The fault rules and how many faults they injected (`GET /_sim/faults`).

@@ -209,7 +209,7 @@ pub fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: 
     let server_page = app.with(|st| st.scenario.dataverse.page_size);
     let maxpage = header_maxpage(headers);
     let page = page_size(headers, server_page);
-    let out = app.with(|st| -> Result<(Value, Vec<String>), Response> {
+    let out = app.read(|st| -> Result<(Value, Vec<String>), Response> {
         let idx = *st.dv_idx.get(set).ok_or_else(|| segment_not_found(set))?;
         let t = &st.dv[idx];
         let tables = st.tables();

@@ -134,7 +134,7 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
     };
     let server_page = app.with(|st| st.scenario.fno.page_size);
     let page = page_size(headers, server_page);
-    let out = app.with(|st| -> Result<Value, Response> {
+    let out = app.read(|st| -> Result<Value, Response> {
         let idx = *st.fno_idx.get(set).ok_or_else(|| unknown_set(seg))?;
         let t = &st.fno[idx];
         let tables = st.tables();
