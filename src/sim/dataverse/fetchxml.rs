@@ -199,7 +199,7 @@ fn rows(
         orderby: orderby.clone(),
         ..Default::default()
     };
-    let pos = odata::select(&tables, t, &q, None, &st.companies);
+    let pos = odata::select(&tables, t, &q, None, &st.companies, None);
     let num = |k: &str| {
         doc.attr(k).map(|v| {
             v.parse::<usize>()

@@ -324,7 +324,9 @@ fn page_of(
     let (pos, start) = match window {
         Some(w) => (w, 0),
         None => {
-            let pos = odata::select(tables, t, q, None, &st.companies);
+            // A first page with a `$top` shows at most `$top` rows; a continued one needs every row in order.
+            let first = top.filter(|_| cookie.is_none()).map(|t| t.min(5000));
+            let pos = odata::select(tables, t, q, None, &st.companies, first);
             let start = match &cookie {
                 Some((n, _)) => {
                     let ids: Vec<String> = pos.iter().map(|&p| id_of(p)).collect();

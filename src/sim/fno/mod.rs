@@ -198,7 +198,9 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
             }
             return Ok(Value::Object(body));
         }
-        let pos = odata::select(&tables, t, &q, company, &st.companies);
+        // Rows from `$skip` up to `$top` are all a page can show.
+        let first = q.top.map(|top| q.skip.saturating_add(top));
+        let pos = odata::select(&tables, t, &q, company, &st.companies, first);
         let start = q.skip.min(pos.len());
         let want = q.top.map_or(pos.len() - start, |top| top.min(pos.len() - start));
         let take = want.min(page);

@@ -351,12 +351,16 @@ fn split_top(v: &str, sep: char) -> Vec<String> {
 
 /// The rows a query selects, before `$skip`/`$top`: positions into `t.rows`, ordered.
 /// `company` restricts to one company index (F&O without cross-company).
+///
+/// `first`: only the first `n` positions will be read (the caller still sees how many match): with an
+/// `$orderby`, the rest are left in no particular order.
 pub fn select(
     tables: &Tables,
     t: &Table,
     q: &Query,
     company: Option<u16>,
     companies: &[String],
+    first: Option<usize>,
 ) -> Vec<usize> {
     let mut pos: Vec<usize> = (0..t.rows.len())
         .filter(|&i| {
@@ -391,7 +395,9 @@ pub fn select(
             })
             .collect();
         let mut idx: Vec<usize> = (0..pos.len()).collect();
-        idx.sort_by(|&a, &b| {
+        // Ties keep table order (the position decides last): a total order, so a partial sort below gives the
+        // same first rows a full stable sort would.
+        let order = |&a: &usize, &b: &usize| {
             for (k, (_, desc)) in q.orderby.iter().enumerate() {
                 let o = keys[a][k].cmp(&keys[b][k]);
                 let o = if *desc { o.reverse() } else { o };
@@ -399,8 +405,17 @@ pub fn select(
                     return o;
                 }
             }
-            std::cmp::Ordering::Equal
-        });
+            a.cmp(&b)
+        };
+        match first {
+            // Only the first `n` are read (a `$top`, e.g. the oldest and newest `createdon` of a million-row
+            // table): those are found in linear time and sorted; the rest stay in no particular order.
+            Some(n) if n < idx.len() / 2 => {
+                idx.select_nth_unstable_by(n, order);
+                idx[..n].sort_unstable_by(order);
+            }
+            _ => idx.sort_unstable_by(order),
+        }
         pos = idx.into_iter().map(|i| pos[i]).collect();
     }
     pos
@@ -497,7 +512,7 @@ pub fn count(tables: &Tables, t: &Table, q: &Query, company: Option<u16>, compan
     match company_only {
         Some(None) => t.len(),
         Some(Some(c)) => t.count_company(c),
-        None => select(tables, t, q, company, companies).len() as u64,
+        None => select(tables, t, q, company, companies, None).len() as u64,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Hypercare (issue 21): seven simulated days of `runbooks/hypercare.yaml`, each `--new-run` into the same
-//! journal against one simulator (`hypercare-drift`: a day passes in 8 real seconds, customers start drifting
+//! journal against one simulator (`hypercare-drift`: a day passes in 16 real seconds, customers start drifting
 //! early on day 4), then `cutover trend` shows the drift appear on day 4 and grow (table and CSV), the chain
 //! verifies across the seven runs, and the HTML report's trend chart renders in headless Chromium.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -732,11 +732,21 @@ pub(crate) async fn plant(h: &exec_support::Harness) -> Planted {
     dv.delete("accounts", &gone2, &c).await.unwrap();
     let body = json!({"accountnumber": "ZZ-EXTRA-2", "name": "Swapped In Ltd", "msdyn_company@odata.bind": format!("/cdm_companies({usrt_id})")});
     dv.create("accounts", &body, None, &c).await.unwrap();
-    let records = until_exported(h, "account", "the second rename", |r| {
+    until_exported(h, "account", "the second rename", |r| {
         r.3.iter().any(|v| v == "Second Rename Ltd")
     })
     .await;
-    assert!(records.iter().any(|r| r.1 == gone2 && r.2), "{records:?}");
+    // The delete came after the rename and may land in a later folder: waited for on its own.
+    let records = until_exported(h, "account", "the swapped-out row's delete", |r| {
+        r.1 == gone2 && r.2
+    })
+    .await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r.3.iter().any(|v| v == "Second Rename Ltd")),
+        "{records:?}"
+    );
 
     Planted {
         usmf,
