@@ -151,8 +151,16 @@ fn model(rb: &Runbook, sc: &Scenario) -> (Vec<(String, Span)>, f64, f64) {
             }
             PlannedWhat::Step(step) => {
                 let d = match &step.kind {
-                    StepKind::DmfExport(kind::DmfExport { definition_group, .. })
-                    | StepKind::DmfImport(kind::DmfImport { definition_group, .. }) => {
+                    StepKind::DmfExport(kind::DmfExport { definition_group, .. }) => {
+                        let job = sc
+                            .dmf
+                            .definition_groups
+                            .get(definition_group)
+                            .map_or(&sc.dmf.default_job, |g| &g.job);
+                        job.queued.0 + job.duration.0
+                    }
+                    StepKind::DmfImport(imp) => {
+                        let definition_group = &imp.definition_group;
                         let job = sc
                             .dmf
                             .definition_groups
@@ -177,9 +185,11 @@ fn model(rb: &Runbook, sc: &Scenario) -> (Vec<(String, Span)>, f64, f64) {
                     StepKind::LakeFullRefresh(_) => {
                         sc.lake.as_ref().map_or(0.0, |l| l.databricks.update_duration.0)
                     }
-                    StepKind::Monitor(kind::Monitor { every, for_, .. }) => {
-                        for_.as_ref().map_or(every.as_std(), |d| d.as_std()).as_secs_f64()
-                    }
+                    StepKind::Monitor(m) => m
+                        .for_
+                        .as_ref()
+                        .map_or(m.every.as_std(), |d| d.as_std())
+                        .as_secs_f64(),
                     StepKind::DualwritePause(kind::DualwritePause { .. })
                     | StepKind::DualwriteResume(kind::DualwriteResume { .. })
                     | StepKind::DualwriteStop(kind::DualwriteStop { .. }) => sc.dual_write.request_delay.0,

@@ -2,7 +2,6 @@
 //! the one-line summaries of a step's journal events for the log pane.
 
 use crate::engine::{Envelope, RunState};
-use crate::runbook::steps as kind;
 use crate::runbook::{Runbook, StepKind};
 use crate::state::wording::{self, Form};
 
@@ -13,7 +12,7 @@ pub fn error_rate_threshold(rb: &Runbook) -> Option<u64> {
         .iter()
         .flat_map(|p| p.steps.iter().flatten())
         .filter_map(|s| match &s.kind {
-            StepKind::Monitor(kind::Monitor { alert: Some(a), .. }) => a.errors_per_hour,
+            StepKind::Monitor(m) => m.alert.as_ref().and_then(|a| a.errors_per_hour),
             _ => None,
         })
         .min()

@@ -32,7 +32,10 @@ fn body_interpolated(ctx: &StepCtx, v: &Value) -> Res<Value> {
 }
 
 pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
-    let StepKind::Http(kind::Http {
+    let StepKind::Http(h) = &step.kind else {
+        return Err(fail("not an http step"));
+    };
+    let kind::Http {
         env,
         method,
         path,
@@ -41,10 +44,7 @@ pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
         expect,
         poll,
         capture,
-    }) = &step.kind
-    else {
-        return Err(fail("not an http step"));
-    };
+    } = &**h;
     let method = match method.unwrap_or(HttpMethod::Get) {
         HttpMethod::Get => Method::GET,
         HttpMethod::Post => Method::POST,

@@ -140,7 +140,7 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             checklist,
         }) => manual::run(ctx, step, instructions.as_deref(), checklist).await,
         StepKind::Wait(kind::Wait { until, for_ }) => wait::run(ctx, until.as_ref(), for_.as_ref()).await,
-        StepKind::Http(kind::Http { .. }) => http::run(ctx, step).await,
+        StepKind::Http(_) => http::run(ctx, step).await,
         StepKind::Shell(kind::Shell { run, env, pass_env }) => shell::run(ctx, run, env, pass_env).await,
         StepKind::Parity(kind::Parity {
             maps,
@@ -152,16 +152,14 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             error_queue::run(ctx, maps, max.unwrap_or(0), since).await
         }
         StepKind::DmfExport(kind::DmfExport { .. }) => dmf::export(ctx, step, handle, mode).await,
-        StepKind::DmfImport(kind::DmfImport { .. }) => dmf::import(ctx, step, handle, mode).await,
+        StepKind::DmfImport(_) => dmf::import(ctx, step, handle, mode).await,
         StepKind::DualwriteRun(kind::DualwriteRun { .. })
         | StepKind::DualwritePause(kind::DualwritePause { .. })
         | StepKind::DualwriteResume(kind::DualwriteResume { .. })
         | StepKind::DualwriteStop(kind::DualwriteStop { .. }) => {
             dual_write::step(ctx, step, handle, mode).await
         }
-        StepKind::DualwriteBatchWindow(kind::BatchWindow { .. }) => {
-            batch_window::run(ctx, step, handle, mode).await
-        }
+        StepKind::DualwriteBatchWindow(_) => batch_window::run(ctx, step, handle, mode).await,
         StepKind::Roundtrip(kind::Roundtrip { .. }) => roundtrip::run(ctx, step, handle, mode).await,
         StepKind::Sample(kind::Sample { maps, size, from }) => {
             sample::run(ctx, maps, size.unwrap_or(100), from.as_deref()).await
@@ -186,7 +184,7 @@ async fn run_step(ctx: &StepCtx, step: &Step, handle: Option<&Handle>, mode: Mod
             };
             reconcile::run(ctx, maps, sample, max_differences.unwrap_or(0), ranges, lake).await
         }
-        StepKind::Monitor(kind::Monitor { .. }) => monitor::run(ctx, step).await,
+        StepKind::Monitor(_) => monitor::run(ctx, step).await,
         StepKind::Notify(kind::Notify { url, to, text }) => {
             notify::run(ctx, step, url.as_deref(), to.as_deref(), text, mode).await
         }

@@ -217,17 +217,17 @@ async fn clear(ctx: &StepCtx, before: &Raised, now: &Raised) -> Res<()> {
 }
 
 pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
-    let StepKind::Monitor(kind::Monitor {
+    let StepKind::Monitor(m) = &step.kind else {
+        return Err(fail("not a monitor step"));
+    };
+    let kind::Monitor {
         every,
         for_,
         until,
         maps,
         alert: alerts,
         sample_size,
-    }) = &step.kind
-    else {
-        return Err(fail("not a monitor step"));
-    };
+    } = &**m;
     let maps = resolve(ctx, maps)?;
     let every = every.as_std().max(Duration::from_secs(1));
     let total = match (for_, until) {

@@ -131,7 +131,7 @@ pub enum StepKind {
     /// One request, optionally polled until a JSON pointer matches.
     #[serde(rename = "http")]
     #[strum(serialize = "http")]
-    Http(http::Http),
+    Http(Box<http::Http>),
     /// A local command; exit 0 is success.
     #[serde(rename = "shell")]
     #[strum(serialize = "shell")]
@@ -151,7 +151,7 @@ pub enum StepKind {
     /// GetAzureWriteUrl, upload, ImportFromPackage, poll, per-entity error check; journaled as an install record.
     #[serde(rename = "dmf.import")]
     #[strum(serialize = "dmf.import")]
-    DmfImport(dmf_import::DmfImport),
+    DmfImport(Box<dmf_import::DmfImport>),
     /// Starts maps (with initial sync unless `initial_sync: false`) and waits for Running.
     #[serde(rename = "dualwrite.run")]
     #[strum(serialize = "dualwrite.run")]
@@ -169,7 +169,7 @@ pub enum StepKind {
     /// the maps resume; warned and alerted against dual-write's 1-day pause limit.
     #[serde(rename = "dualwrite.batch_window")]
     #[strum(serialize = "dualwrite.batch_window")]
-    DualwriteBatchWindow(batch_window::BatchWindow),
+    DualwriteBatchWindow(Box<batch_window::BatchWindow>),
     /// A canary written on one side, polled on the other, deleted.
     #[serde(rename = "roundtrip")]
     #[strum(serialize = "roundtrip")]
@@ -185,7 +185,7 @@ pub enum StepKind {
     /// Repeats parity and error-source reads; raises alerts (exactly one of `for`, `until`).
     #[serde(rename = "monitor")]
     #[strum(serialize = "monitor")]
-    Monitor(monitor::Monitor),
+    Monitor(Box<monitor::Monitor>),
     /// Turns named plug-in steps and cloud flows off, journaling each one's state first.
     #[serde(rename = "dataverse.disable_automation")]
     #[strum(serialize = "dataverse.disable_automation")]
@@ -201,7 +201,7 @@ pub enum StepKind {
     /// The Synapse Link export has a closed folder newer than `after`, and the pipeline ingested it.
     #[serde(rename = "lake.caught_up")]
     #[strum(serialize = "lake.caught_up")]
-    LakeCaughtUp(lake::LakeCaughtUp),
+    LakeCaughtUp(Box<lake::LakeCaughtUp>),
     /// The export's `model.json` attributes per table against a baseline: the tables needing a full refresh.
     #[serde(rename = "lake.schema_check")]
     #[strum(serialize = "lake.schema_check")]
@@ -221,25 +221,25 @@ impl StepKind {
         match self {
             StepKind::Manual(k) => k,
             StepKind::Wait(k) => k,
-            StepKind::Http(k) => k,
+            StepKind::Http(k) => &**k,
             StepKind::Shell(k) => k,
             StepKind::Parity(k) => k,
             StepKind::ErrorQueue(k) => k,
             StepKind::DmfExport(k) => k,
-            StepKind::DmfImport(k) => k,
+            StepKind::DmfImport(k) => &**k,
             StepKind::DualwriteRun(k) => k,
             StepKind::DualwritePause(k) => k,
             StepKind::DualwriteResume(k) => k,
             StepKind::DualwriteStop(k) => k,
-            StepKind::DualwriteBatchWindow(k) => k,
+            StepKind::DualwriteBatchWindow(k) => &**k,
             StepKind::Roundtrip(k) => k,
             StepKind::Sample(k) => k,
             StepKind::Reconcile(k) => k,
-            StepKind::Monitor(k) => k,
+            StepKind::Monitor(k) => &**k,
             StepKind::Notify(k) => k,
             StepKind::DisableAutomation(k) => k,
             StepKind::EnableAutomation(k) => k,
-            StepKind::LakeCaughtUp(k) => k,
+            StepKind::LakeCaughtUp(k) => &**k,
             StepKind::LakeSchemaCheck(k) => k,
             StepKind::LakeFullRefresh(k) => k,
         }

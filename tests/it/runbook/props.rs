@@ -119,14 +119,16 @@ fn kind() -> impl Strategy<Value = StepKind> {
             within: Some(within),
             record: None
         })),
-        (duration(), duration(), maps_sel()).prop_map(|(every, f, maps)| StepKind::Monitor(kind::Monitor {
-            every,
-            for_: Some(f),
-            until: None,
-            maps,
-            alert: None,
-            sample_size: Some(5)
-        })),
+        (duration(), duration(), maps_sel()).prop_map(|(every, f, maps)| StepKind::Monitor(Box::new(
+            kind::Monitor {
+                every,
+                for_: Some(f),
+                until: None,
+                maps,
+                alert: None,
+                sample_size: Some(5)
+            }
+        ))),
         (text(), text()).prop_map(|(url, text)| StepKind::Notify(kind::Notify {
             url: Some(url),
             to: None,
