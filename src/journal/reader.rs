@@ -309,12 +309,12 @@ impl JournalReader {
         let mut last_seq = 0i64;
         let by_id = self.fold(run_id, |after| {
             let page = self.raw_page(ID_ORDER, run_id, after.unwrap_or(start), upto)?;
-            let ordered = page.iter().all(|r| {
+            let ordered = page.rows.iter().all(|r| {
                 let ok = r.seq > last_seq;
                 last_seq = r.seq;
                 ok
             });
-            let after = page.last().map(|r| r.id);
+            let after = page.rows.last().map(|r| r.id);
             Ok(ordered.then_some((page, after)))
         })?;
         if let Some(state) = by_id {
@@ -322,7 +322,7 @@ impl JournalReader {
         }
         let by_seq = self.fold(run_id, |after| {
             let page = self.raw_page(SEQ_ORDER, run_id, after.unwrap_or(0), upto)?;
-            let after = page.last().map(|r| r.seq);
+            let after = page.rows.last().map(|r| r.seq);
             Ok(Some((page, after)))
         })?;
         by_seq.ok_or_else(|| JournalError::Db("replay in seq order was interrupted".into()))
@@ -333,7 +333,7 @@ impl JournalReader {
     fn fold(
         &self,
         run_id: &RunId,
-        next: impl FnMut(Option<i64>) -> Result<Option<(Vec<RawRow>, Option<i64>)>, JournalError>,
+        next: impl FnMut(Option<i64>) -> Result<Option<(RawPage, Option<i64>)>, JournalError>,
     ) -> Result<Option<RunState>, JournalError> {
         let mut state = RunState::default();
         let completed = self.pipeline(run_id, next, |env| state.apply(env))?;
@@ -348,7 +348,7 @@ impl JournalReader {
             run_id,
             |after| {
                 let page = self.raw_page(SEQ_ORDER, run_id, after.unwrap_or(0), i64::MAX)?;
-                let after = page.last().map(|r| r.seq);
+                let after = page.rows.last().map(|r| r.seq);
                 Ok(Some((page, after)))
             },
             f,
@@ -361,16 +361,17 @@ impl JournalReader {
     fn pipeline(
         &self,
         run_id: &RunId,
-        mut next: impl FnMut(Option<i64>) -> Result<Option<(Vec<RawRow>, Option<i64>)>, JournalError>,
+        mut next: impl FnMut(Option<i64>) -> Result<Option<(RawPage, Option<i64>)>, JournalError>,
         mut apply: impl FnMut(&Envelope),
     ) -> Result<bool, JournalError> {
         type Decoded = Result<Vec<Envelope>, JournalError>;
         std::thread::scope(|scope| -> Result<bool, JournalError> {
-            let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<RawRow>>(2);
+            let (raw_tx, raw_rx) = mpsc::sync_channel::<RawPage>(2);
             let (dec_tx, dec_rx) = mpsc::sync_channel::<Decoded>(2);
             scope.spawn(move || {
                 for page in raw_rx {
-                    let decoded: Decoded = page.into_iter().map(|r| r.decode(run_id)).collect();
+                    let RawPage { rows, text } = page;
+                    let decoded: Decoded = rows.into_iter().map(|r| r.decode(run_id, &text)).collect();
                     if dec_tx.send(decoded).is_err() {
                         break;
                     }
@@ -385,8 +386,8 @@ impl JournalReader {
                     let Some((page, next_after)) = next(after)? else {
                         return Ok(false);
                     };
-                    finished = i64::try_from(page.len()).unwrap_or(0) < PAGE;
-                    if !page.is_empty() {
+                    finished = i64::try_from(page.rows.len()).unwrap_or(0) < PAGE;
+                    if !page.rows.is_empty() {
                         after = next_after;
                         raw_tx.send(page).map_err(|_| stopped())?;
                         in_flight += 1;
@@ -405,16 +406,13 @@ impl JournalReader {
     }
 
     /// One page of the run's rows after `after` (an id or a seq, per `sql`), with `id <= upto`.
-    fn raw_page(
-        &self,
-        sql: &str,
-        run_id: &RunId,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<RawRow>, JournalError> {
+    fn raw_page(&self, sql: &str, run_id: &RunId, after: i64, upto: i64) -> Result<RawPage, JournalError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let mut rows = stmt.query(params![run_id.0, after, upto, PAGE])?;
         let mut out = Vec::with_capacity(usize::try_from(PAGE).unwrap_or(0));
+        // Every payload of the page goes into one buffer (one allocation and one free per page,
+        // not per row: the per-row Strings were a visible share of the rebuild's malloc/free).
+        let mut text = String::new();
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             // Parsed here, from SQLite's own buffer; an error surfaces when the row is decoded.
@@ -427,11 +425,19 @@ impl JournalReader {
                 id,
                 seq: r.get(1)?,
                 at,
-                payload: r.get(3)?,
+                payload: {
+                    let from = text.len();
+                    match r.get_ref(3)?.as_str() {
+                        Ok(p) => text.push_str(p),
+                        // Not text: fails here exactly as reading it as a String always did.
+                        Err(_) => text.push_str(&r.get::<_, String>(3)?),
+                    }
+                    from..text.len()
+                },
                 kind: row_kind(r, 4),
             });
         }
-        Ok(out)
+        Ok(RawPage { rows: out, text })
     }
 
     /// Recompute the whole chain (see the [module docs](super) for the rule). The outer error is
@@ -556,19 +562,27 @@ impl JournalReader {
     }
 }
 
+/// One page of rows as read: the rows, and their payloads one after another in `text`.
+struct RawPage {
+    rows: Vec<RawRow>,
+    text: String,
+}
+
 /// A row as read, before its JSON is decoded (decoding happens on another thread in `state_at`).
 struct RawRow {
     id: i64,
     seq: i64,
     at: Result<DateTime<Utc>, JournalError>,
-    payload: String,
+    /// Where the payload is in its page's `text`.
+    payload: std::ops::Range<usize>,
     kind: &'static str,
 }
 
 impl RawRow {
-    fn decode(self, run_id: &RunId) -> Result<Envelope, JournalError> {
+    fn decode(self, run_id: &RunId, text: &str) -> Result<Envelope, JournalError> {
         let id = self.id;
-        let event: Event = decode_event(self.kind, &self.payload).map_err(|e| JournalError::Corrupt {
+        let payload = text.get(self.payload).unwrap_or_default();
+        let event: Event = decode_event(self.kind, payload).map_err(|e| JournalError::Corrupt {
             id,
             message: format!("payload does not decode: {e}"),
         })?;
