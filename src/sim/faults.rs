@@ -18,6 +18,8 @@ pub enum Service {
     Storage,
     /// The Databricks workspace (`/api/2.0/`).
     Databricks,
+    /// Azure Key Vault (`/_keyvault/`).
+    Keyvault,
     Sim,
     /// A path no service serves: answered 404 without asking for a token.
     #[serde(skip)]
@@ -34,6 +36,8 @@ impl Service {
             Service::Blob
         } else if path.starts_with("/_storage/") {
             Service::Storage
+        } else if path.starts_with("/_keyvault/") {
+            Service::Keyvault
         } else if path.starts_with("/api/2.0/") {
             Service::Databricks
         } else if path.starts_with("/api/data/") || path == "/api/data" || path.starts_with("/XRMServices/") {

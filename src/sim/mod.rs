@@ -20,6 +20,7 @@ pub mod faults;
 mod fno;
 pub mod from_runbook;
 mod inspect;
+mod keyvault;
 pub mod lake;
 mod live;
 pub mod model;

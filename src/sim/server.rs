@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::faults::{Decision, FaultState, Faults, Mangle, SIGN_IN_HTML, Service, mix};
 use super::route::{self, Ext};
 use super::world::SimState;
-use super::{auth, batch, dataverse, dmf, dual_write, entra_meta, fno, inspect, lake, wire};
+use super::{auth, batch, dataverse, dmf, dual_write, entra_meta, fno, inspect, keyvault, lake, wire};
 
 /// Simulated time: real elapsed seconds × scale.
 #[derive(Debug, Clone)]
@@ -46,6 +46,8 @@ pub struct Shared {
     pub resources: super::scenario::Resources,
     /// The router itself, for the requests inside a `$batch`.
     pub router: std::sync::OnceLock<Router>,
+    /// The Key Vault stand-in's keys and knobs (`keyvault.rs`).
+    pub keyvault: Mutex<super::keyvault::Vault>,
 }
 
 pub type App = Arc<Shared>;
@@ -71,6 +73,7 @@ impl Shared {
             scenario_resources,
             resources: res.clone(),
             router: std::sync::OnceLock::new(),
+            keyvault: Mutex::new(super::keyvault::Vault::default()),
             state: RwLock::new(state),
         }
     }
@@ -223,6 +226,11 @@ pub fn router(app: App) -> Router {
             get(lake::databricks::get_chunk),
         )
         .route("/_sim/lake", get(lake_state).post(lake_control))
+        // Azure Key Vault: a vault's keys and their sign operation (a `keyvault` environment in `--sim` mode).
+        .route("/_keyvault/keys/{name}", get(keyvault::get_key))
+        .route("/_keyvault/keys/{name}/{version}", get(keyvault::get_key_version))
+        .route("/_keyvault/keys/{name}/{version}/sign", post(keyvault::sign))
+        .route("/_sim/keyvault", get(keyvault::inspect).post(keyvault::control))
         .merge(inspect::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_fallback)

@@ -186,10 +186,11 @@ pub(super) fn resource_known(app: &App, audience: &str) -> bool {
         .flatten()
         .map(|x| normalise(x))
         .collect();
-    // Azure Storage and Azure Databricks are Microsoft's first-party resources, in every tenant.
+    // Azure Storage, Azure Databricks and Azure Key Vault are Microsoft's first-party resources, in every tenant.
     let first_party = [
         "https://storage.azure.com",
         super::lake::databricks::DATABRICKS_RESOURCE,
+        super::keyvault::RESOURCE,
     ];
     named.is_empty()
         || named.iter().any(|n| n == &normalise(audience))
