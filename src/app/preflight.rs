@@ -99,7 +99,8 @@ fn sim_overlay(
             crate::runbook::EnvKind::Dualwrite => s.auth.resources.dualwrite.clone(),
             crate::runbook::EnvKind::Http
             | crate::runbook::EnvKind::Adls
-            | crate::runbook::EnvKind::Databricks => None,
+            | crate::runbook::EnvKind::Databricks
+            | crate::runbook::EnvKind::Keyvault => None,
         });
         for n in urls.into_iter().filter(|n| unset(n)) {
             let v = res

@@ -25,10 +25,10 @@ pub struct EvidenceArgs {
     /// writes it; `HASH@EVENT` lines too): every line is an anchor. Repeatable.
     #[arg(long = "anchors", value_name = "FILE")]
     pub anchors: Vec<PathBuf>,
-    /// A public key the checkpoints must be signed by: a file (PEM `PUBLIC KEY`, raw 32 bytes or 64
-    /// hex digits) or its fingerprint `sha256:<hex>`. Repeatable. Fails when a checkpoint does not
+    /// A public key the checkpoints must be signed by: a file (Ed25519: PEM `PUBLIC KEY`, raw 32 bytes
+    /// or 64 hex digits; Azure Key Vault: the key's public JWK as JSON) or its fingerprint `sha256:<hex>`. Repeatable. Fails when a checkpoint does not
     /// verify or is signed by another key, or when no checkpoint is signed by it.
-    #[arg(long = "key", value_name = "PUBKEY_FILE|FINGERPRINT")]
+    #[arg(long = "key", value_name = "PUBKEY_FILE|JWK_FILE|FINGERPRINT")]
     pub key: Vec<String>,
 }
 
@@ -150,7 +150,11 @@ fn print_anchoring(a: &Anchoring, input: &EvidenceInput) {
             .max();
         match last {
             Some(last) => super::outln!(
-                "  key {} ({}): {n} checkpoint(s) verified, the last signing event {last}",
+                "  {} key {} ({}): {n} checkpoint(s) verified, the last signing event {last}",
+                a.checkpoints
+                    .iter()
+                    .find(|c| c.valid && c.key_fingerprint == k.fingerprint)
+                    .map_or("", |c| c.alg.as_str()),
                 k.fingerprint,
                 k.source
             ),

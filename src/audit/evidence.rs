@@ -13,7 +13,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::journal::checkpoint::{self, Anchor, fingerprint};
+use crate::journal::checkpoint::{self, Anchor, EcJwk, fingerprint};
 use crate::journal::{JournalError, JournalReader};
 use crate::model::Event;
 
@@ -23,6 +23,9 @@ pub struct TrustedKey {
     pub fingerprint: String,
     /// Where it came from (the file, or "fingerprint").
     pub source: String,
+    /// A Key Vault key's public JWK (a JWK file given): ES256 checkpoints are checked with it rather
+    /// than with the JWK the journal holds.
+    pub jwk: Option<EcJwk>,
 }
 
 impl TrustedKey {
@@ -37,14 +40,25 @@ impl TrustedKey {
             return Ok(Self {
                 fingerprint: format!("sha256:{}", hex.to_ascii_lowercase()),
                 source: "fingerprint".into(),
+                jwk: None,
             });
         }
         let bytes = std::fs::read(arg).map_err(|e| format!("--key {arg}: {e}"))?;
+        if bytes.trim_ascii_start().starts_with(b"{") {
+            // A Key Vault key's public JWK (or the whole `GET key` answer).
+            let jwk = EcJwk::from_json(&bytes).map_err(|e| format!("--key {arg}: {e}"))?;
+            return Ok(Self {
+                fingerprint: jwk.fingerprint(),
+                source: arg.to_owned(),
+                jwk: Some(jwk),
+            });
+        }
         let public = checkpoint::public_key_from_bytes(&bytes).map_err(|e| format!("--key {arg}: {e}"))?;
         let raw = hex::decode(&public).map_err(|e| format!("--key {arg}: {e}"))?;
         Ok(Self {
             fingerprint: fingerprint(&raw),
             source: arg.to_owned(),
+            jwk: None,
         })
     }
 }
@@ -65,6 +79,8 @@ pub struct CheckpointCheck {
     pub event_id: i64,
     pub reason: String,
     pub key_fingerprint: String,
+    /// The signature's algorithm: `Ed25519` (a key file) or `ES256` (an Azure Key Vault key).
+    pub alg: String,
     /// The signature is valid and the signed event's hash and time are the journal's.
     pub valid: bool,
     /// Its key is one the auditor gave (`--key`).
@@ -109,6 +125,17 @@ impl Anchoring {
         self.checkpoints.iter().filter(|c| c.valid && c.trusted).count()
     }
 
+    /// The algorithms of the checkpoints that verified with a trusted key (`Ed25519`, `ES256`), each once.
+    pub fn trusted_algs(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in self.checkpoints.iter().filter(|c| c.valid && c.trusted) {
+            if !out.contains(&c.alg) {
+                out.push(c.alg.clone());
+            }
+        }
+        out
+    }
+
     /// Fingerprints of the keys that signed the journal's checkpoints, each once, in order.
     pub fn signing_keys(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -134,9 +161,19 @@ pub fn check(
         ..Anchoring::default()
     };
     let (last_id, _) = reader.chain_tip()?;
+    // The vault keys' JWKs: the auditor's own first, then the ones the journal holds (whose fingerprint
+    // is recomputed, so a JWK swapped in the journal names another key).
+    let mut jwks: Vec<EcJwk> = input.keys.iter().filter_map(|k| k.jwk.clone()).collect();
+    for payload in reader.checkpoint_key_rows()? {
+        if let Ok(Event::CheckpointKey { jwk, .. }) = serde_json::from_str::<Event>(&payload)
+            && let Ok(j) = serde_json::from_value::<EcJwk>(jwk)
+        {
+            jwks.push(j);
+        }
+    }
     for (id, _run, payload) in reader.checkpoint_rows()? {
         a.checkpoints
-            .push(check_one(reader, id, &payload, &a.trusted_keys)?);
+            .push(check_one(reader, id, &payload, &a.trusted_keys, &jwks)?);
     }
     for anchor in &input.anchors {
         let problem = if anchor.event_id > last_id {
@@ -207,6 +244,7 @@ fn check_one(
     id: i64,
     payload: &str,
     trusted: &[String],
+    jwks: &[EcJwk],
 ) -> Result<CheckpointCheck, JournalError> {
     let Ok(Event::Checkpoint {
         event_id,
@@ -216,6 +254,7 @@ fn check_one(
         public_key,
         signature,
         reason,
+        alg,
     }) = serde_json::from_str::<Event>(payload)
     else {
         return Ok(CheckpointCheck {
@@ -223,24 +262,43 @@ fn check_one(
             event_id: 0,
             reason: String::new(),
             key_fingerprint: String::new(),
+            alg: String::new(),
             valid: false,
             trusted: false,
             problem: Some("its payload does not decode".into()),
         });
     };
     let is_trusted = trusted.contains(&key_fingerprint);
+    let alg = alg.unwrap_or_else(|| "Ed25519".to_owned());
     let problem = match reader.row_place(event_id)? {
         None => Some(format!("the signed event {event_id} is not in the journal")),
         Some((run_id, row_at, hash)) => {
-            let public_ok = hex::decode(&public_key).is_ok_and(|raw| fingerprint(&raw) == key_fingerprint);
             let message = checkpoint::message(&run_id, event_id, &hash, &row_at, &key_fingerprint);
+            // Ed25519: the public key is in the checkpoint. ES256: the JWK with that fingerprint.
+            let (public_ok, signature_ok) = match alg.as_str() {
+                "Ed25519" => (
+                    hex::decode(&public_key).is_ok_and(|raw| fingerprint(&raw) == key_fingerprint),
+                    checkpoint::signature_ok(&public_key, &message, &signature),
+                ),
+                checkpoint::ES256 => match jwks.iter().find(|j| j.fingerprint() == key_fingerprint) {
+                    Some(jwk) => (true, checkpoint::es256_ok(jwk, &message, &signature)),
+                    None => (false, false),
+                },
+                _ => (true, false),
+            };
             if hash != chain_hash || row_at != at {
                 Some(format!(
                     "it signed chain hash {chain_hash} for event {event_id}, which now has {hash}: rewritten after it was signed"
                 ))
+            } else if !public_ok && alg == checkpoint::ES256 {
+                Some(format!(
+                    "no public JWK with fingerprint {key_fingerprint} (neither given with --key nor journaled as the run's checkpoint key)"
+                ))
             } else if !public_ok {
                 Some("its public key does not have the fingerprint it names".into())
-            } else if !checkpoint::signature_ok(&public_key, &message, &signature) {
+            } else if !matches!(alg.as_str(), "Ed25519" | checkpoint::ES256) {
+                Some(format!("its algorithm {alg:?} is not one cutover signs with"))
+            } else if !signature_ok {
                 Some(format!(
                     "its signature does not verify with key {key_fingerprint}"
                 ))
@@ -258,6 +316,7 @@ fn check_one(
         event_id,
         reason,
         key_fingerprint,
+        alg,
         valid: problem.is_none(),
         trusted: is_trusted,
         problem,
@@ -277,8 +336,9 @@ fn statement(a: &Anchoring, chain_ok: bool) -> String {
     let mut parts = vec!["chain consistent".to_owned()];
     if let Some(through) = a.signed_through {
         parts.push(format!(
-            "{} checkpoint(s) signed by trusted key {} verified, the last at event {through} (no rewrite before it without the key)",
+            "{} checkpoint(s) signed by trusted {} key {} verified, the last at event {through} (no rewrite before it without the key)",
             a.trusted_count(),
+            a.trusted_algs().join("/"),
             a.trusted_keys.join(", ")
         ));
     }

@@ -82,8 +82,9 @@ pub fn checkpoint_keys(a: &super::evidence::Anchoring) -> String {
             "journaled key, not checked against a trusted one"
         };
         let last = of_key.iter().filter(|c| c.valid).map(|c| c.event_id).max();
+        let alg = of_key.first().map_or("", |c| c.alg.as_str());
         out.push_str(&format!(
-            " Checkpoints: {valid} of {} verified with key {key} ({trusted}){}.",
+            " Checkpoints: {valid} of {} verified with {alg} key {key} ({trusted}){}.",
             of_key.len(),
             last.map(|l| format!(", the last signing event {l}"))
                 .unwrap_or_default()

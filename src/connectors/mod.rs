@@ -29,6 +29,7 @@ pub mod error_sources;
 pub mod fno;
 pub mod http;
 pub mod install_table;
+pub mod keyvault;
 pub mod lake;
 pub mod metadata;
 pub mod net;

@@ -216,6 +216,11 @@ impl Transport {
         self.observer = Some(observer);
         self
     }
+    /// No request summaries (the checkpoint signer's calls follow the checkpoints they make).
+    pub fn without_observer(mut self) -> Self {
+        self.observer = None;
+        self
+    }
     /// A shared access signature (a query string, already encoded, without `?`) appended to every request to
     /// this transport's origin.
     pub fn with_signature(mut self, sas: &str) -> Self {

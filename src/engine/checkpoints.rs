@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::journal::checkpoint::{Checkpointer, DEFAULT_EVERY, SigningKey};
+use crate::journal::checkpoint::{Checkpointer, DEFAULT_EVERY, SignRequest, Signer, SigningKey};
 use crate::runbook::Runbook;
 use crate::runbook::plan::Plan;
 use crate::runbook::vars::{EnvLookup, Piece, VarContext, VarRef, interpolate, parse};
@@ -17,6 +17,16 @@ pub struct Setup {
     pub summary: String,
     /// The `notify_targets` entries that witness each checkpoint ([`super::alerting::witness`]).
     pub notify: Vec<String>,
+    /// `key_vault`: the key to read once the environments are built, and the queue its signer takes the
+    /// rows from ([`super::vault_signer`]). The checkpointer's signer is a placeholder until then.
+    pub vault: Option<VaultSetup>,
+}
+
+/// A vault key that signs the checkpoints, before its public key is read.
+pub struct VaultSetup {
+    pub spec: crate::runbook::KeyVaultKey,
+    pub requests: tokio::sync::mpsc::UnboundedSender<SignRequest>,
+    pub queue: tokio::sync::mpsc::UnboundedReceiver<SignRequest>,
 }
 
 /// `None` when the runbook sets no checkpoints.
@@ -30,23 +40,26 @@ pub fn setup(
     let Some(c) = rb.journal.as_ref().and_then(|j| j.checkpoints.as_ref()) else {
         return Ok(None);
     };
-    let var = match parse(&c.key).as_deref() {
-        Ok(
-            [
-                Piece::Var {
-                    var: VarRef::Env(name),
-                    ..
-                },
-            ],
-        ) => name.clone(),
-        _ => return Err("journal.checkpoints.key must be one `${VAR}` naming the key file".into()),
+    let (signer, vault) = match (&c.key, &c.key_vault) {
+        (Some(key), None) => (Signer::Local(key_file(key, vars)?), None),
+        (None, Some(kv)) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let signer = Signer::Vault {
+                fingerprint: String::new(),
+                requests: tx.clone(),
+            };
+            (
+                signer,
+                Some(VaultSetup {
+                    spec: kv.clone(),
+                    requests: tx,
+                    queue: rx,
+                }),
+            )
+        }
+        _ => return Err("journal.checkpoints: name exactly one of `key` and `key_vault`".into()),
     };
-    let file = vars
-        .get(&var)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("journal.checkpoints.key: environment variable `{var}` is not set"))?;
-    let key = SigningKey::from_file(Path::new(&file))?;
-    let mut cp = Checkpointer::new(key, c.every.map_or(DEFAULT_EVERY, u64::from));
+    let mut cp = Checkpointer::with_signer(signer, c.every.map_or(DEFAULT_EVERY, u64::from));
     cp.journal_name = journal
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -78,28 +91,61 @@ pub fn setup(
         }
     }
     cp.phase_ends = last.into_iter().map(|(_, s)| s.to_owned()).collect();
+    let witnesses = if cp.witnesses.is_empty() && notify.is_empty() {
+        "none".to_owned()
+    } else {
+        cp.witnesses
+            .iter()
+            .map(|p| p.display().to_string())
+            .chain(notify.iter().map(|t| format!("notify target `{t}`")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let by = match (&cp.signer, &vault) {
+        (Signer::Local(k), _) => format!("Ed25519 key {} (public key {})", k.fingerprint(), k.public_hex()),
+        (Signer::Vault { .. }, Some(v)) => format!(
+            "ES256 by Key Vault key `{}`{} of environment `{}` (its public key is the `checkpoint_key` event)",
+            v.spec.key,
+            v.spec
+                .version
+                .as_deref()
+                .map(|v| format!(" version {v}"))
+                .unwrap_or_default(),
+            v.spec.environment
+        ),
+        (Signer::Vault { .. }, None) => String::new(),
+    };
     let summary = format!(
-        "checkpoints: signed with Ed25519 key {} (public key {}), every {} events and at decisions, gates, phase ends and the run's end; witnesses: {}",
-        cp.key.fingerprint(),
-        cp.key.public_hex(),
+        "checkpoints: signed with {by}, every {} events and at decisions, gates, phase ends and the run's end; witnesses: {witnesses}",
         cp.every,
-        if cp.witnesses.is_empty() && notify.is_empty() {
-            "none".to_owned()
-        } else {
-            cp.witnesses
-                .iter()
-                .map(|p| p.display().to_string())
-                .chain(notify.iter().map(|t| format!("notify target `{t}`")))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
     );
     Ok(Some(Setup {
         checkpointer: cp,
         warnings,
         summary,
         notify,
+        vault,
     }))
+}
+
+/// The Ed25519 key file `key` names (one `${VAR}`), read.
+fn key_file(key: &str, vars: &dyn EnvLookup) -> Result<SigningKey, String> {
+    let var = match parse(key).as_deref() {
+        Ok(
+            [
+                Piece::Var {
+                    var: VarRef::Env(name),
+                    ..
+                },
+            ],
+        ) => name.clone(),
+        _ => return Err("journal.checkpoints.key must be one `${VAR}` naming the key file".into()),
+    };
+    let file = vars
+        .get(&var)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("journal.checkpoints.key: environment variable `{var}` is not set"))?;
+    SigningKey::from_file(Path::new(&file))
 }
 
 /// The directory a file is in, made absolute (and canonical when it exists) for comparison.
@@ -152,7 +198,7 @@ mod tests {
         ends.sort();
         assert_eq!(ends, ["b", "c"]);
         // The summary names the public key and fingerprint, never the private bytes.
-        assert!(s.summary.contains(s.checkpointer.key.fingerprint()));
+        assert!(s.summary.contains(s.checkpointer.signer.fingerprint()));
         assert!(!s.summary.contains(&hex::encode([5u8; 32])));
         let other = tempfile::tempdir().unwrap();
         let away = other.path().join("w.jsonl").display().to_string();

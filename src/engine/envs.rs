@@ -244,6 +244,8 @@ impl Envs {
                     Some(url.unwrap_or_else(|| format!("https://{}.blob.core.windows.net", l.account))),
                     format!("/_storage/{}", l.account),
                 ),
+                // A vault: in `--sim` mode the simulator's Key Vault stand-in under `/_keyvault`.
+                (_, EnvKind::Keyvault) => (url, "/_keyvault".to_owned()),
                 _ => (url, String::new()),
             };
             info.insert(
@@ -505,6 +507,15 @@ impl EnvScope<'_> {
     ) -> Result<crate::connectors::databricks::DatabricksClient, EnvsError> {
         Ok(crate::connectors::databricks::DatabricksClient::new(
             self.of_kind(env, EnvKind::Databricks)?,
+        ))
+    }
+
+    /// The keys of a `keyvault` environment, without request summaries: the checkpoint signer's calls
+    /// follow the checkpoints they make (a run's last checkpoint stays its last event); what failed is
+    /// journaled by the signer.
+    pub fn keyvault(&self, env: &str) -> Result<crate::connectors::keyvault::KeyVaultClient, EnvsError> {
+        Ok(crate::connectors::keyvault::KeyVaultClient::new(
+            self.of_kind(env, EnvKind::Keyvault)?.without_observer(),
         ))
     }
 

@@ -15,6 +15,7 @@ pub mod preflight;
 pub mod resume;
 pub mod runner;
 pub mod scheduler;
+pub mod vault_signer;
 pub mod witness;
 
 /// The engine speaks the model's types and folds with the one reducer; re-exported so its callers

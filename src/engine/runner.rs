@@ -264,6 +264,8 @@ struct Prepared {
     redactor: Redactor,
     /// The sender of checkpoints to `notify` witnesses, drained at the run's end.
     witnesses: Option<Arc<super::witness::Witnesses>>,
+    /// The task that has a vault sign the checkpoints, drained at the run's end (before the witnesses).
+    signer: Option<Arc<super::vault_signer::VaultSigner>>,
 }
 
 /// Starts the engine: sets the run up, then drives it on its own task. Returns the handle, the
@@ -295,6 +297,7 @@ pub async fn start_engine(
         approver: _,
         redactor,
         witnesses,
+        signer,
     } = p;
     // Shared with the router: a map's pause or resume from the console runs as a step of the scheduler's.
     let scheduler = Arc::new(scheduler);
@@ -337,6 +340,10 @@ pub async fn start_engine(
             }
             RunEnd::Finished(_) | RunEnd::Broken(_) => writer.flush().await,
         };
+        // A vault signs the last checkpoint on its own task: wait for it (bounded).
+        if let Some(s) = signer {
+            s.drain().await;
+        }
         // The last checkpoint is committed: send what the notify witnesses are still owed (bounded wait).
         if let Some(w) = witnesses {
             w.drain().await;
@@ -602,13 +609,19 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         };
         super::checkpoints::setup(&rb, &plan, &opts.journal, opts.vars.as_ref(), &var_ctx).map_err(invalid)?
     };
-    if let Some(cp) = checkpoints {
-        checkpoint_notes.push((LogLevel::Info, cp.summary));
-        witness_targets = cp.notify;
-        checkpoint_notes.extend(cp.warnings.into_iter().map(|w| (LogLevel::Warn, w)));
-        writer
-            .set_checkpoints(cp.checkpointer)
-            .map_err(|e| SetupError::Failed(e.to_string()))?;
+    // A vault key is read once the environments are built; a key file's checkpointer starts now.
+    let mut vault_checkpoints = None;
+    if let Some(mut cp) = checkpoints {
+        checkpoint_notes.push((LogLevel::Info, std::mem::take(&mut cp.summary)));
+        witness_targets = std::mem::take(&mut cp.notify);
+        checkpoint_notes.extend(cp.warnings.drain(..).map(|w| (LogLevel::Warn, w)));
+        if cp.vault.is_some() {
+            vault_checkpoints = Some(cp);
+        } else {
+            writer
+                .set_checkpoints(cp.checkpointer)
+                .map_err(|e| SetupError::Failed(e.to_string()))?;
+        }
     }
     let (target, scale) = match &opts.sim {
         SimTarget::None => (Target::Live, 1.0),
@@ -625,6 +638,44 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
     // A driver whose heartbeat lapsed (frozen, suspended) sends nothing more: another may own the run now.
     envs.set_guard(heartbeat.guard());
     let envs = Arc::new(envs);
+    // Checkpoints signed in a vault: its key read (an EC P-256 key that may sign) before anything runs.
+    let mut key_event = None;
+    let signer = match vault_checkpoints {
+        None => None,
+        Some(mut cp) => {
+            let Some(v) = cp.vault.take() else {
+                return Err(SetupError::Failed("checkpoints: the vault setup is missing".into()));
+            };
+            let where_ = format!(
+                "journal.checkpoints.key_vault: key `{}` of environment `{}`",
+                v.spec.key, v.spec.environment
+            );
+            let client = envs
+                .scoped(None)
+                .keyvault(&v.spec.environment)
+                .map_err(|e| invalid(format!("{where_}: {e}")))?;
+            let key = client
+                .get_key(&v.spec.key, v.spec.version.as_deref(), &cancel)
+                .await
+                .map_err(|e| invalid(format!("{where_}: {e}")))?;
+            let key = super::vault_signer::KeyInfo::from_vault(&v.spec.key, key)
+                .map_err(|e| invalid(format!("{where_}: {e}")))?;
+            cp.checkpointer.signer = crate::journal::checkpoint::Signer::Vault {
+                fingerprint: key.fingerprint.clone(),
+                requests: v.requests,
+            };
+            writer
+                .set_checkpoints(cp.checkpointer)
+                .map_err(|e| SetupError::Failed(e.to_string()))?;
+            key_event = Some(key.event());
+            Some(super::vault_signer::VaultSigner::start(
+                client,
+                key,
+                emit.clone(),
+                v.queue,
+            ))
+        }
+    };
     let targets = super::alerting::resolve_targets(&rb, &envs).map_err(invalid)?;
     let witness_to: Vec<super::alerting::Resolved> = targets
         .iter()
@@ -712,6 +763,9 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                 .await
                 .map_err(journal_err)?;
             }
+            if let Some(ev) = key_event.take() {
+                emit.durable(ev).await.map_err(journal_err)?;
+            }
             for (level, message) in &checkpoint_notes {
                 emit.durable(Event::Log {
                     level: *level,
@@ -751,6 +805,9 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
             .await
             .map_err(journal_err)?;
             if let Some(ev) = takeover {
+                emit.durable(ev).await.map_err(journal_err)?;
+            }
+            if let Some(ev) = key_event.take() {
                 emit.durable(ev).await.map_err(journal_err)?;
             }
             for (level, message) in &checkpoint_notes {
@@ -812,11 +869,11 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
         refusals,
         alerting,
     };
-    Ok((scheduler, starts, journal, (questions, router_approver, witnesses), initial, sub))
+    Ok((scheduler, starts, journal, (questions, router_approver, witnesses, signer), initial, sub))
     }
     .await;
     match held {
-        Ok((scheduler, starts, journal, (questions, approver, witnesses), initial, sub)) => Ok((
+        Ok((scheduler, starts, journal, (questions, approver, witnesses, signer), initial, sub)) => Ok((
             Prepared {
                 scheduler,
                 starts,
@@ -826,6 +883,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                 approver,
                 redactor,
                 witnesses,
+                signer,
             },
             initial,
             sub,

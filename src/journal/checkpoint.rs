@@ -17,12 +17,26 @@
 //! resume, runbook change and run end; after the commit it appends the same facts as one JSON line
 //! to every witness file ([`WitnessLine`]). The key's bytes never leave this module: only the
 //! public key and its fingerprint are journaled.
+//!
+//! A checkpoint signed by an Azure Key Vault key ([`Signer::Vault`]) signs the same message with ES256
+//! (ECDSA P-256 over its SHA-256; the vault is sent the digest):
+//!
+//! ```text
+//! signature   = lowercase hex of the raw 64-byte R || S (the JWS form Key Vault returns)
+//! fingerprint = "sha256:" || lowercase hex(sha256(JWK thumbprint input)), the input being the RFC 7638
+//!               canonical JSON of the public key: {"crv":"P-256","kty":"EC","x":"<b64url>","y":"<b64url>"}
+//! ```
+//!
+//! The writer never waits on the vault: it hands the row to sign to a task ([`SignRequest`]) and the
+//! task journals the `checkpoint` event when the signature returns, a few events later. The key's
+//! public JWK and fingerprint are journaled once at the run's start (`checkpoint_key`), and each
+//! checkpoint names the fingerprint, the algorithm (`alg: ES256`) and the event it signs.
 
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+use ring::signature::{ECDSA_P256_SHA256_FIXED, ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -100,6 +114,84 @@ pub fn message(run_id: &str, event_id: i64, chain_hash: &str, at: &str, key: &st
         "at": at, "chain_hash": chain_hash, "event_id": event_id, "key": key, "run_id": run_id,
     });
     format!("{MESSAGE_PREFIX}{}", canonical_json(&body))
+}
+
+/// The algorithm of an Azure Key Vault checkpoint (journaled as the checkpoint's `alg`).
+pub const ES256: &str = "ES256";
+
+/// An EC P-256 public key as a JWK (the members Key Vault's `GET key` returns that identify it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcJwk {
+    pub kty: String,
+    pub crv: String,
+    /// base64url (no padding) of the 32-byte x coordinate.
+    pub x: String,
+    /// base64url (no padding) of the 32-byte y coordinate.
+    pub y: String,
+}
+
+impl EcJwk {
+    /// Checks it is an EC P-256 key with 32-byte coordinates; returns the SEC1 uncompressed point
+    /// (`04 || x || y`) ring verifies with.
+    pub fn point(&self) -> Result<Vec<u8>, String> {
+        use base64::Engine as _;
+        if self.kty != "EC" && self.kty != "EC-HSM" {
+            return Err(format!("the key type is {:?}, not EC", self.kty));
+        }
+        if self.crv != "P-256" {
+            return Err(format!(
+                "the curve is {:?}, not P-256 (ES256 checkpoints need a P-256 key)",
+                self.crv
+            ));
+        }
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let coord = |name: &str, v: &str| {
+            b64.decode(v.trim_end_matches('='))
+                .ok()
+                .filter(|b| b.len() == 32)
+                .ok_or_else(|| format!("`{name}` is not 32 bytes of base64url"))
+        };
+        let (x, y) = (coord("x", &self.x)?, coord("y", &self.y)?);
+        Ok([&[4u8][..], &x, &y].concat())
+    }
+
+    /// The RFC 7638 thumbprint input: `{"crv","kty","x","y"}` in that order, no whitespace (`kty` always
+    /// `EC`: an HSM-backed key has the same public key as a software one).
+    pub fn canonical(&self) -> String {
+        canonical_json(&serde_json::json!({
+            "crv": self.crv, "kty": "EC", "x": self.x.trim_end_matches('='), "y": self.y.trim_end_matches('='),
+        }))
+    }
+
+    /// `sha256:` and the hex sha256 of [`EcJwk::canonical`].
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(self.canonical().as_bytes()))
+        )
+    }
+
+    /// Reads a public JWK: the key itself, or Key Vault's `GET key` answer (`{"key": {...}}`).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a JWK (JSON): {e}"))?;
+        let k = v.get("key").filter(|k| k.is_object()).unwrap_or(&v);
+        let jwk: Self =
+            serde_json::from_value(k.clone()).map_err(|e| format!("not an EC JWK (kty, crv, x, y): {e}"))?;
+        jwk.point()?;
+        Ok(jwk)
+    }
+}
+
+/// Whether `signature_hex` (the raw 64-byte R || S, hex) is an ES256 signature of `message` by `jwk`.
+/// ring's `ECDSA_P256_SHA256_FIXED` hashes the message itself: the same as a signature over its digest.
+pub fn es256_ok(jwk: &EcJwk, message: &str, signature_hex: &str) -> bool {
+    let (Ok(point), Ok(sig)) = (jwk.point(), hex::decode(signature_hex)) else {
+        return false;
+    };
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+        .verify(message.as_bytes(), &sig)
+        .is_ok()
 }
 
 /// Whether `signature` (hex) is `public`'s (hex) signature of `message`.
@@ -188,9 +280,52 @@ pub struct WitnessLine {
     pub signature: String,
 }
 
+/// A row the writer wants signed by a vault key: handed to the signing task, which journals the
+/// `checkpoint` event when the signature returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignRequest {
+    pub run_id: RunId,
+    pub event_id: i64,
+    pub at: String,
+    pub chain_hash: String,
+    pub reason: &'static str,
+}
+
+/// Who signs: a key in this process, or a vault reached by a task of its own.
+pub enum Signer {
+    /// Ed25519, signed in the writer's transaction.
+    Local(SigningKey),
+    /// ES256 by an Azure Key Vault key: the writer only queues the row ([`SignRequest`]).
+    Vault {
+        /// The key's fingerprint ([`EcJwk::fingerprint`]), part of every signed message.
+        fingerprint: String,
+        requests: tokio::sync::mpsc::UnboundedSender<SignRequest>,
+    },
+}
+
+impl Signer {
+    pub fn fingerprint(&self) -> &str {
+        match self {
+            Self::Local(k) => k.fingerprint(),
+            Self::Vault { fingerprint, .. } => fingerprint,
+        }
+    }
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local(k) => write!(f, "{k:?}"),
+            Self::Vault { fingerprint, .. } => write!(f, "Vault({fingerprint})"),
+        }
+    }
+}
+
 /// What the writer does about checkpoints: the key, when, and whom to tell.
 pub struct Checkpointer {
-    pub key: SigningKey,
+    pub signer: Signer,
+    /// The last row handed to a vault to sign (a `halt` checkpoint of it is not asked for twice).
+    pub(crate) requested: i64,
     /// A checkpoint after this many events without one (at least 1).
     pub every: u64,
     /// Steps whose end closes a phase: a checkpoint after each one's `step_finished`.
@@ -206,7 +341,7 @@ pub struct Checkpointer {
 impl std::fmt::Debug for Checkpointer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Checkpointer")
-            .field("key", &self.key)
+            .field("signer", &self.signer)
             .field("every", &self.every)
             .field("witnesses", &self.witnesses)
             .finish_non_exhaustive()
@@ -215,8 +350,13 @@ impl std::fmt::Debug for Checkpointer {
 
 impl Checkpointer {
     pub fn new(key: SigningKey, every: u64) -> Self {
+        Self::with_signer(Signer::Local(key), every)
+    }
+
+    pub fn with_signer(signer: Signer, every: u64) -> Self {
         Self {
-            key,
+            signer,
+            requested: 0,
             every: every.max(1),
             phase_ends: HashSet::new(),
             witnesses: Vec::new(),
@@ -228,7 +368,10 @@ impl Checkpointer {
     /// After journaling `event`: the reason to checkpoint now, if any. Counts the event.
     pub(crate) fn due(&mut self, event: &Event) -> Option<&'static str> {
         if matches!(event, Event::Checkpoint { .. }) {
-            self.since = 0;
+            // A vault's checkpoint lands after the events it was asked for; those counted already.
+            if matches!(self.signer, Signer::Local(_)) {
+                self.since = 0;
+            }
             return None;
         }
         self.since += 1;
@@ -250,25 +393,44 @@ impl Checkpointer {
         why
     }
 
-    /// The checkpoint event over the row (`run_id`, `event_id`, `at`, `chain_hash`).
+    /// The checkpoint event over the row (`run_id`, `event_id`, `at`, `chain_hash`), to journal right
+    /// after it; `None` when a vault signs it (the row is queued for the signing task, which journals
+    /// the checkpoint when the vault answers).
     pub(crate) fn checkpoint(
-        &self,
+        &mut self,
         run_id: &RunId,
         event_id: i64,
         at: &str,
         chain_hash: &str,
-        why: &str,
-    ) -> Event {
-        let key = self.key.fingerprint().to_owned();
-        let signature = self.key.sign(&message(&run_id.0, event_id, chain_hash, at, &key));
-        Event::Checkpoint {
-            event_id,
-            chain_hash: chain_hash.to_owned(),
-            at: at.to_owned(),
-            key_fingerprint: key,
-            public_key: self.key.public_hex(),
-            signature,
-            reason: why.to_owned(),
+        why: &'static str,
+    ) -> Option<Event> {
+        match &self.signer {
+            Signer::Local(k) => {
+                let key = k.fingerprint().to_owned();
+                let signature = k.sign(&message(&run_id.0, event_id, chain_hash, at, &key));
+                Some(Event::Checkpoint {
+                    event_id,
+                    chain_hash: chain_hash.to_owned(),
+                    at: at.to_owned(),
+                    key_fingerprint: key,
+                    public_key: k.public_hex(),
+                    signature,
+                    reason: why.to_owned(),
+                    alg: None,
+                })
+            }
+            Signer::Vault { requests, .. } => {
+                self.requested = self.requested.max(event_id);
+                // A signing task that is gone (the run is ending) leaves this row to the chain alone.
+                let _ = requests.send(SignRequest {
+                    run_id: run_id.clone(),
+                    event_id,
+                    at: at.to_owned(),
+                    chain_hash: chain_hash.to_owned(),
+                    reason: why,
+                });
+                None
+            }
         }
     }
 

@@ -124,6 +124,15 @@ impl JournalReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every `checkpoint_key` row's payload (the vault keys' public JWKs), in id order.
+    pub fn checkpoint_key_rows(&self) -> Result<Vec<String>, JournalError> {
+        let mut stmt = self
+            .connection()
+            .prepare("SELECT payload FROM events WHERE kind = 'checkpoint_key' ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The file's last row as (id, hash); (0, the genesis hash) when it holds none.
     pub fn chain_tip(&self) -> Result<(i64, String), JournalError> {
         let row = self

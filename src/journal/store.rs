@@ -423,8 +423,8 @@ impl Store {
                 }
                 if let Some(cp) = self.checkpoints.as_mut()
                     && let Some(why) = cp.due(&item.event)
+                    && let Some(event) = cp.checkpoint(&item.run_id, last_id, &at, &hash, why)
                 {
-                    let event = cp.checkpoint(&item.run_id, last_id, &at, &hash, why);
                     let payload =
                         to_canonical_json(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
                     let run_id = item.run_id.clone();
@@ -505,12 +505,12 @@ impl Store {
     /// set up, the journal is empty, or the head row is a checkpoint already.
     pub(crate) fn checkpoint_head(
         &mut self,
-        why: &str,
+        why: &'static str,
         now: &dyn Fn() -> DateTime<Utc>,
     ) -> Result<Option<Envelope>, JournalError> {
-        let Some(cp) = self.checkpoints.as_ref() else {
+        if self.checkpoints.is_none() {
             return Ok(None);
-        };
+        }
         let head: Option<(i64, String, String, String, String)> = self
             .conn
             .query_row(
@@ -522,11 +522,17 @@ impl Store {
         let Some((id, run_id, at, hash, kind)) = head else {
             return Ok(None);
         };
-        if kind == "checkpoint" {
+        let Some(cp) = self.checkpoints.as_mut() else {
+            return Ok(None);
+        };
+        // The head is signed already, or a vault was asked to sign it.
+        if kind == "checkpoint" || kind == "checkpoint_key" || cp.requested >= id {
             return Ok(None);
         }
         let run_id = RunId(run_id);
-        let event = cp.checkpoint(&run_id, id, &at, &hash, why);
+        let Some(event) = cp.checkpoint(&run_id, id, &at, &hash, why) else {
+            return Ok(None);
+        };
         let payload = to_canonical_json(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
         let written = self.append(
             vec![Encoded {

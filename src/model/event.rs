@@ -620,6 +620,20 @@ pub enum Event {
         signature: String,
         /// `every`, `decision`, `gate`, `phase_end`, `resume`, `runbook_changed` or `run_end`.
         reason: String,
+        /// `ES256` for a checkpoint an Azure Key Vault key signed (then `public_key` is empty: the key's
+        /// JWK is the run's `checkpoint_key` event with the same fingerprint; `signature` is the raw
+        /// 64-byte R || S in hex); absent for Ed25519.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alg: Option<String>,
+    },
+    /// The public key that signs this run's checkpoints in a vault, journaled once at the run's start
+    /// (before any checkpoint it signs): its fingerprint (see `journal::checkpoint`), the algorithm, the
+    /// public JWK (`kty`, `crv`, `x`, `y`) and the key's identifier in the vault. Never a token.
+    CheckpointKey {
+        key_fingerprint: String,
+        alg: String,
+        jwk: serde_json::Value,
+        kid: String,
     },
     /// `resume --accept-changed-runbook` with a runbook that differs from the one the run started with:
     /// journaled before anything acts on the new text. Step ids by plan order.
@@ -685,6 +699,7 @@ impl Event {
             Event::RunFinished { .. } => "run_finished",
             Event::PreflightChecked { .. } => "preflight_checked",
             Event::Checkpoint { .. } => "checkpoint",
+            Event::CheckpointKey { .. } => "checkpoint_key",
             Event::RunbookChanged { .. } => "runbook_changed",
         }
     }

@@ -141,21 +141,44 @@ pub struct JournalSettings {
     pub checkpoints: Option<Checkpoints>,
 }
 
-/// `journal.checkpoints`: a checkpoint (event id, chain hash, time, key fingerprint, Ed25519 signature)
-/// is journaled every `every` events and after every operator decision, gate verdict, phase end,
-/// resume, runbook change and run end, and appended to every `witness` file as it is made.
+/// `journal.checkpoints`: a checkpoint (event id, chain hash, time, key fingerprint, signature) is
+/// journaled every `every` events and after every operator decision, gate verdict, phase end, resume,
+/// runbook change and run end, and appended to every `witness` file as it is made. Signed either
+/// in-process with an Ed25519 key file (`key`) or by an Azure Key Vault EC P-256 key (`key_vault`, ES256):
+/// exactly one of the two.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoints {
     /// The Ed25519 private key FILE, named through one `${VAR}` (PEM or DER PKCS#8, the raw 32-byte
     /// seed, or 64 hex digits). Its bytes are never journaled; its public key and fingerprint are.
-    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// An Azure Key Vault key that signs the checkpoints (ES256; the private key never leaves the vault):
+    /// a `keyvault` environment and the key's name (and version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_vault: Option<KeyVaultKey>,
     /// A checkpoint after this many events without one (built-in 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<u32>,
     /// Where each checkpoint is also sent as it is made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witness: Vec<Witness>,
+}
+
+/// `journal.checkpoints.key_vault`: the Key Vault key that signs the checkpoints. It must be an EC key on
+/// P-256 whose `key_ops` include `sign`; its public JWK and fingerprint are journaled at the run's start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyVaultKey {
+    /// A `keyvault` environment (its `url` is the vault, `https://NAME.vault.azure.net`; its `auth` gets a
+    /// token for `https://vault.azure.net/.default`).
+    pub environment: String,
+    /// The key's name in the vault.
+    pub key: String,
+    /// The key's version (32 hex digits); none: the version current at the run's start, which is then
+    /// the one every checkpoint of the run is signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// One witness of the checkpoints: a `file` or a `notify` target (exactly one).
@@ -289,6 +312,9 @@ pub enum EnvKind {
     Adls,
     /// An Azure Databricks workspace: its Lakeflow Connect pipelines and a SQL warehouse.
     Databricks,
+    /// An Azure Key Vault (`https://NAME.vault.azure.net`) whose key signs the journal's checkpoints
+    /// (`journal.checkpoints.key_vault`).
+    Keyvault,
 }
 
 impl EnvKind {
@@ -297,6 +323,7 @@ impl EnvKind {
         match self {
             Self::Adls => Some(STORAGE_SCOPE),
             Self::Databricks => Some(DATABRICKS_SCOPE),
+            Self::Keyvault => Some(KEYVAULT_SCOPE),
             _ => None,
         }
     }
@@ -304,6 +331,8 @@ impl EnvKind {
 
 /// Azure Storage's token scope (ADLS Gen2 and the Blob API).
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+/// Azure Key Vault's token scope (every vault, public cloud).
+pub const KEYVAULT_SCOPE: &str = "https://vault.azure.net/.default";
 /// The Azure Databricks resource's scope (its first-party application id).
 pub const DATABRICKS_SCOPE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default";
 

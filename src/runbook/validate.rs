@@ -145,14 +145,30 @@ fn checkpoints(rb: &Runbook, cx: &mut Ctx<'_>) {
     let Some(c) = rb.journal.as_ref().and_then(|j| j.checkpoints.as_ref()) else {
         return;
     };
-    if !super::vars::is_single_env_ref(&c.key) {
-        cx.error(
+    match (&c.key, &c.key_vault) {
+        (Some(key), None) if !super::vars::is_single_env_ref(key) => cx.error(
             cx.at(&[Key("journal"), Key("checkpoints"), Key("key")]),
             "literal-secret",
             "`journal.checkpoints.key` must name the key file through one `${VAR}`".into(),
             "write `key: ${CUTOVER_CHECKPOINT_KEY}` and set CUTOVER_CHECKPOINT_KEY to the key file's path"
                 .to_owned(),
-        );
+        ),
+        (Some(_), None) => {}
+        (None, Some(kv)) => key_vault(rb, kv, cx),
+        (Some(_), Some(_)) => cx.error(
+            cx.at(&[Key("journal"), Key("checkpoints"), Key("key_vault")]),
+            "invalid-value",
+            "checkpoints are signed with `key` (an Ed25519 key file) or `key_vault` (an Azure Key Vault key), not both"
+                .into(),
+            "keep one of the two".to_owned(),
+        ),
+        (None, None) => cx.error(
+            cx.at(&[Key("journal"), Key("checkpoints")]),
+            "missing-field",
+            "`journal.checkpoints` needs a signing key: `key` or `key_vault`".into(),
+            "write `key: ${CUTOVER_CHECKPOINT_KEY}` (an Ed25519 key file) or `key_vault: { environment: vault, key: checkpoint-key }`"
+                .to_owned(),
+        ),
     }
     if c.every == Some(0) {
         cx.error(
@@ -180,6 +196,51 @@ fn checkpoints(rb: &Runbook, cx: &mut Ctx<'_>) {
                 "write `- file: /mnt/witness/run.jsonl` or `- notify: oncall`".to_owned(),
             ),
         }
+    }
+}
+
+/// `journal.checkpoints.key_vault`: a `keyvault` environment of the runbook, a key name as Key Vault
+/// allows it (1-127 letters, digits and dashes) and a version of 32 hex digits.
+fn key_vault(rb: &Runbook, kv: &super::model::KeyVaultKey, cx: &mut Ctx<'_>) {
+    use Seg::Key;
+    let here = [Key("journal"), Key("checkpoints"), Key("key_vault")];
+    match rb.environments.get(&kv.environment) {
+        None => {
+            let at = cx.key(&here, "environment");
+            unknown_env(rb, cx, &kv.environment, at);
+        }
+        Some(e) if e.kind != EnvKind::Keyvault => cx.error(
+            cx.key(&here, "environment"),
+            "invalid-value",
+            format!(
+                "`key_vault.environment: {}` is a {} environment, not a keyvault one",
+                kv.environment,
+                format!("{:?}", e.kind).to_lowercase()
+            ),
+            "name an environment of `kind: keyvault` (url `https://NAME.vault.azure.net`)".to_owned(),
+        ),
+        Some(_) => {}
+    }
+    let name_ok =
+        (1..=127).contains(&kv.key.len()) && kv.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !name_ok {
+        cx.error(
+            cx.key(&here, "key"),
+            "invalid-value",
+            format!("`key_vault.key: {}` is not a Key Vault key name", kv.key),
+            "a key name is 1-127 letters, digits and dashes".to_owned(),
+        );
+    }
+    if let Some(v) = &kv.version
+        && !(v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        cx.error(
+            cx.key(&here, "version"),
+            "invalid-value",
+            format!("`key_vault.version: {v}` is not a key version (32 hex digits)"),
+            "copy the version from the key's identifier (`.../keys/NAME/VERSION`), or leave it out for the current one"
+                .to_owned(),
+        );
     }
 }
 
@@ -438,6 +499,25 @@ fn environments(rb: &Runbook, cx: &mut Ctx<'_>) {
         match e.kind {
             EnvKind::Adls => lake_storage(name, e, cx),
             EnvKind::Databricks => lake_workspace(name, e, cx),
+            EnvKind::Keyvault => {
+                if e.url.is_none() {
+                    cx.error(
+                        cx.at(&path),
+                        "missing-field",
+                        format!("keyvault environment `{name}` has no `url`"),
+                        "add `url: https://NAME.vault.azure.net` (the vault's URI)".to_owned(),
+                    );
+                }
+                if e.link.is_some() || e.mode.is_some() {
+                    let field = if e.link.is_some() { "link" } else { "mode" };
+                    cx.error(
+                        cx.key(&path, field),
+                        "invalid-field",
+                        format!("`{field}` applies only to dual-write environments"),
+                        None,
+                    );
+                }
+            }
             EnvKind::Dualwrite => {
                 match &e.link {
                     None => cx.error(

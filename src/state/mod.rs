@@ -698,6 +698,7 @@ impl RunState {
             Event::ApprovalRefused { .. }
             | Event::PreflightChecked { .. }
             | Event::Checkpoint { .. }
+            | Event::CheckpointKey { .. }
             | Event::SampleDiffered { .. } => {}
             Event::RunbookChanged { new_sha256, .. } => {
                 self.header.accepted_runbook_sha256 = Some(new_sha256.clone());

@@ -625,6 +625,17 @@ pub fn describe(env: &Envelope, ran_ms: Option<u64>, form: Form) -> Wording<'_> 
             "",
             format!("checkpoint of event {event_id} ({reason}) signed by key {key_fingerprint}"),
         ),
+        Event::CheckpointKey {
+            key_fingerprint,
+            alg,
+            kid,
+            ..
+        } => (
+            None,
+            Detail,
+            "",
+            format!("checkpoints are signed in the vault with {alg} key {key_fingerprint} ({kid})"),
+        ),
         Event::RunbookChanged {
             old_sha256,
             new_sha256,

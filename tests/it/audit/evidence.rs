@@ -223,7 +223,7 @@ fn an_untampered_run_passes_with_its_anchors_and_key_and_says_so() {
     let md = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
         md.contains(&format!(
-            "{n} of {n} verified with key {fp} (trusted",
+            "{n} of {n} verified with Ed25519 key {fp} (trusted",
             n = lines.len()
         )),
         "{md}"

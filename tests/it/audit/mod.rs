@@ -1,4 +1,5 @@
 mod evidence;
+mod keyvault;
 mod notify_witness;
 mod plan;
 mod report;
