@@ -10,7 +10,8 @@
 //! retries with backoff ([`BACKOFF_FIRST`] doubling to [`BACKOFF_MAX`]) and, while it fails, moves on to
 //! the newest row waiting (a checkpoint of a later row covers every row before it through the chain).
 //! The run carries on meanwhile. At the run's end the driver waits at most [`DRAIN`] for the last
-//! checkpoint (its `run_end` or `halt`); what is still unsigned then is a journaled warning. The vault's
+//! checkpoint (its `run_end` or `halt`), skipping the rows still queued before it (it covers them);
+//! what is still unsigned then is a journaled warning. The vault's
 //! calls are not journaled as request summaries (the token never is), so a run's last event stays its
 //! last checkpoint.
 
@@ -140,10 +141,13 @@ impl Task {
         let mut finishing = false;
         loop {
             let mut req = if finishing {
-                match queue.try_recv() {
-                    Ok(r) => r,
-                    Err(_) => break,
+                // The run is ending: its last row's checkpoint covers every row before it through the
+                // chain, so a backlog (a slow vault) is not signed one by one within the bounded wait.
+                let Ok(mut r) = queue.try_recv() else { break };
+                while let Ok(newer) = queue.try_recv() {
+                    r = newer;
                 }
+                r
             } else {
                 tokio::select! {
                     r = queue.recv() => match r {

@@ -598,6 +598,52 @@ mod tests {
     }
 
     #[test]
+    fn an_es256_signature_of_the_digest_verifies_over_the_message_with_its_jwk_only() {
+        use base64::Engine as _;
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let jwk_of = |k: &p256::ecdsa::SigningKey| {
+            let p = k.verifying_key().to_encoded_point(false);
+            EcJwk {
+                kty: "EC".into(),
+                crv: "P-256".into(),
+                x: b64.encode(p.x().unwrap()),
+                y: b64.encode(p.y().unwrap()),
+            }
+        };
+        let key = p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+        let jwk = jwk_of(&key);
+        assert!(jwk.fingerprint().starts_with("sha256:") && jwk.fingerprint().len() == 71);
+        // The canonical form is RFC 7638's: members in order, no whitespace.
+        assert!(
+            jwk.canonical()
+                .starts_with("{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"")
+        );
+        let m = message(
+            "r",
+            5,
+            &"a".repeat(64),
+            "2026-01-01T00:00:00.000Z",
+            &jwk.fingerprint(),
+        );
+        // What the vault does: sign the SHA-256 digest; ring verifies over the message itself.
+        let digest = Sha256::digest(m.as_bytes());
+        let sig: p256::ecdsa::Signature = key.sign_prehash(&digest).unwrap();
+        let raw = hex::encode(sig.to_bytes());
+        assert!(es256_ok(&jwk, &m, &raw));
+        assert!(!es256_ok(&jwk, &m.replace("\"r\"", "\"q\""), &raw));
+        // DER is not the JWS form the vault returns.
+        assert!(!es256_ok(&jwk, &m, &hex::encode(sig.to_der().as_bytes())));
+        let other = jwk_of(&p256::ecdsa::SigningKey::from_bytes(&[8u8; 32].into()).unwrap());
+        assert!(!es256_ok(&other, &m, &raw));
+        // A `GET key` answer is read as its key.
+        let answer = serde_json::json!({"key": {"kid": "k", "kty": "EC", "crv": "P-256", "x": jwk.x, "y": jwk.y, "key_ops": ["sign"]}});
+        assert_eq!(EcJwk::from_json(answer.to_string().as_bytes()).unwrap(), jwk);
+        let rsa = serde_json::json!({"kty": "RSA", "crv": "", "x": "", "y": ""});
+        assert!(EcJwk::from_json(rsa.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
     fn anchors_parse() {
         let h = "ab".repeat(32);
         let a = Anchor::parse(&format!("{h}@12")).unwrap();

@@ -288,6 +288,31 @@ async fn a_vault_that_fails_for_a_while_signs_the_newest_row_once_it_answers() {
     assert_eq!(code, 0, "{out}");
 }
 
+/// A slow vault does not hold the journal up: the rows go on being journaled while it signs, so a
+/// checkpoint lands events after the row it signs, and `verify` takes it there. At the end the last
+/// row's checkpoint is signed (the backlog before it skipped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_vault_signs_behind_the_journal_and_the_late_checkpoints_verify() {
+    let r = run(Some(json!({"sign_delay_ms": 700}))).await;
+    assert_eq!(r.end, RunEnd::Finished(RunOutcome::Succeeded), "{:?}", r.end);
+    let late: Vec<(i64, i64)> = r
+        .evs
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Checkpoint { event_id, .. } => Some((*event_id, e.id)),
+            _ => None,
+        })
+        .collect();
+    assert!(!late.is_empty());
+    assert!(
+        late.iter().any(|(signed, at)| at - signed > 1),
+        "a checkpoint landed after later events: {late:?}"
+    );
+    assert_eq!(checkpoints(&r.evs).last().unwrap().2, "run_end");
+    let (code, out) = verify(&r.f.journal, &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
 /// `validate`: exactly one of `key` and `key_vault`, naming a `keyvault` environment, each mistake on its line.
 #[test]
 fn validate_names_the_line_of_each_key_vault_mistake() {
@@ -324,4 +349,55 @@ fn validate_names_the_line_of_each_key_vault_mistake() {
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(d[0].1.contains("has no `url`"), "{d:?}");
     assert_eq!(d[0].0, line_of(&no_url, "  vault: {"), "{d:?}");
+}
+
+/// A key the vault does not have stops the run before it starts (invalid input), naming the key and the
+/// vault's own error; without a token the vault answers 401 with its challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_vault_key_stops_the_run_before_it_starts_and_no_token_is_challenged() {
+    let s = cutover::sim::start(cutover::sim::Scenario::demo(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = s.url();
+    let r = http()
+        .get(format!("{url}/_keyvault/keys/checkpoint-key?api-version=7.4"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let www = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        www.starts_with("Bearer authorization=\"https://login.microsoftonline.com/")
+            && www.contains("resource=\"https://vault.azure.net\""),
+        "{www}"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "Unauthorized", "{body}");
+
+    let f = fixture(&runbook("no-such-key"));
+    let opts = RunOptions {
+        runbook: Some(f.runbook.clone()),
+        journal: f.journal.clone(),
+        operator: "tester".into(),
+        auto_approve: None,
+        interactive: false,
+        sim: SimTarget::Url(url.clone()),
+        accept_changed_runbook: false,
+        accept_inserted_steps: Vec::new(),
+        take_over: true,
+        new_run: false,
+        resume_only: false,
+        vars: Arc::new(move |n: &str| (n == "TEST_SECRET").then(|| SECRET.to_owned())),
+        follow_delay: None,
+    };
+    let Err(e) = start_engine(opts).await else {
+        panic!("the run started without its checkpoint key");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("journal.checkpoints.key_vault: key `no-such-key` of environment `vault`")
+            && e.contains("was not found in this key vault"),
+        "{e}"
+    );
+    assert!(!e.contains(SECRET), "{e}");
 }
