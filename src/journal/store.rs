@@ -502,22 +502,32 @@ impl Store {
 
     /// A checkpoint of the chain head's row, in a transaction of its own (through [`Store::append`]:
     /// the lease is checked, the chain extended, the witnesses told). Nothing when no checkpoints are
-    /// set up, the journal is empty, or the head row is a checkpoint already.
+    /// set up, the journal is empty, or the head row is a checkpoint already. With a vault signing, the
+    /// row is the last one that is not a checkpoint, and nothing is done when the vault was asked for it.
     pub(crate) fn checkpoint_head(
         &mut self,
         why: &'static str,
         now: &dyn Fn() -> DateTime<Utc>,
     ) -> Result<Option<Envelope>, JournalError> {
-        if self.checkpoints.is_none() {
+        let Some(vault) = self
+            .checkpoints
+            .as_ref()
+            .map(|c| matches!(c.signer, super::checkpoint::Signer::Vault { .. }))
+        else {
             return Ok(None);
-        }
+        };
+        // A vault's checkpoints land after the rows they sign: one at the head may sign an earlier
+        // row, so the row to sign is the last one that is not a checkpoint.
+        let sql = if vault {
+            "SELECT id, run_id, at, hash, kind FROM events WHERE kind <> 'checkpoint' ORDER BY id DESC LIMIT 1"
+        } else {
+            "SELECT e.id, e.run_id, e.at, e.hash, e.kind FROM chain_head h JOIN events e ON e.id = h.last_id WHERE h.id = 1"
+        };
         let head: Option<(i64, String, String, String, String)> = self
             .conn
-            .query_row(
-                "SELECT e.id, e.run_id, e.at, e.hash, e.kind FROM chain_head h JOIN events e ON e.id = h.last_id WHERE h.id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
+            .query_row(sql, [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .optional()?;
         let Some((id, run_id, at, hash, kind)) = head else {
             return Ok(None);
@@ -526,7 +536,7 @@ impl Store {
             return Ok(None);
         };
         // The head is signed already, or a vault was asked to sign it.
-        if kind == "checkpoint" || kind == "checkpoint_key" || cp.requested >= id {
+        if kind == "checkpoint" || cp.requested >= id {
             return Ok(None);
         }
         let run_id = RunId(run_id);

@@ -20,9 +20,15 @@ use crate::support::rechain::rechain;
 const VAULT_URL: &str = "https://contoso-cutover.vault.azure.net";
 
 fn runbook(key: &str) -> String {
+    runbook_with(key, "")
+}
+
+/// [`runbook`] with `more` (step lines) after the six waits.
+fn runbook_with(key: &str, more: &str) -> String {
     let steps: String = (1..=6)
         .map(|i| format!("      - {{ id: w{i}, kind: wait, for: 0s }}\n"))
-        .collect();
+        .collect::<String>()
+        + more;
     format!(
         r#"runbook: kv-checkpoints
 version: 1.0.0
@@ -76,6 +82,12 @@ struct Ran {
 
 /// A fresh simulator (with `setup` posted to its vault first) and the runbook run to its end.
 async fn run(setup: Option<Value>) -> Ran {
+    run_with(setup, "", true).await
+}
+
+/// [`run`] with more steps, and an operator who approves (or none: a run that reaches a manual step
+/// stops there, waiting for a person).
+async fn run_with(setup: Option<Value>, more: &str, approve: bool) -> Ran {
     let s = cutover::sim::start(cutover::sim::Scenario::demo(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -83,12 +95,12 @@ async fn run(setup: Option<Value>) -> Ran {
     if let Some(body) = setup {
         sim_post(&format!("{url}/_sim/keyvault"), body).await;
     }
-    let f = fixture(&runbook("checkpoint-key"));
+    let f = fixture(&runbook_with("checkpoint-key", more));
     let opts = RunOptions {
         runbook: Some(f.runbook.clone()),
         journal: f.journal.clone(),
         operator: "tester".into(),
-        auto_approve: Some(cutover::engine::scheduler::operator::AutoApprove {
+        auto_approve: approve.then(|| cutover::engine::scheduler::operator::AutoApprove {
             operator: "tester".into(),
             reason: "test".into(),
         }),
@@ -309,6 +321,48 @@ async fn a_slow_vault_signs_behind_the_journal_and_the_late_checkpoints_verify()
         "a checkpoint landed after later events: {late:?}"
     );
     assert_eq!(checkpoints(&r.evs).last().unwrap().2, "run_end");
+    let (code, out) = verify(&r.f.journal, &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// A run that stops waiting for a person is signed up to its last event by the vault (a `halt`
+/// checkpoint, unless that event was due one already), the end waiting for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_stops_for_a_person_gets_a_vault_signed_halt_checkpoint_of_its_last_event() {
+    let r = run_with(
+        None,
+        "      - { id: sign-off, kind: manual, title: Sign off }\n",
+        false,
+    )
+    .await;
+    assert!(matches!(r.end, RunEnd::Waiting { .. }), "{:?}", r.end);
+    let last = r.evs.last().unwrap();
+    let Event::Checkpoint {
+        event_id,
+        reason,
+        alg,
+        ..
+    } = &last.event
+    else {
+        panic!("the journal ends with {:?}", last.event.kind());
+    };
+    let tail: Vec<(i64, &str)> = r
+        .evs
+        .iter()
+        .rev()
+        .take(8)
+        .map(|e| (e.id, e.event.kind()))
+        .collect();
+    // `halt`, or the checkpoint already asked for when that last event was due one (`every`).
+    assert!(["halt", "every"].contains(&reason.as_str()), "{reason} {tail:?}");
+    assert_eq!(alg.as_deref(), Some("ES256"));
+    let last_fact = r
+        .evs
+        .iter()
+        .rev()
+        .find(|e| !matches!(e.event, Event::Checkpoint { .. }))
+        .unwrap();
+    assert_eq!(*event_id, last_fact.id, "it signs the run's last event: {tail:?}");
     let (code, out) = verify(&r.f.journal, &[]);
     assert_eq!(code, 0, "{out}");
 }
