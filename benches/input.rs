@@ -130,7 +130,7 @@ impl Stream for Pulled {
 /// Envelope numbering shared by the poll tasks (ids and seqs stay increasing in send order).
 struct Feed {
     next: u64,
-    tx: mpsc::UnboundedSender<Envelope>,
+    tx: mpsc::UnboundedSender<Arc<Envelope>>,
     run: cutover::engine::RunId,
     sent: Vec<Instant>,
 }
@@ -145,7 +145,7 @@ impl Feed {
             run_id: self.run.clone(),
             event,
         };
-        if self.tx.send(env).is_ok() {
+        if self.tx.send(Arc::new(env)).is_ok() {
             self.sent.push(Instant::now());
         }
     }

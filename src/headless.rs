@@ -62,7 +62,7 @@ pub async fn drive(
             Some(env) = sub.recv() => {
                 state.apply(&env);
                 let line = match format {
-                    Format::Jsonl => serde_json::to_string(&env).ok(),
+                    Format::Jsonl => serde_json::to_string(&*env).ok(),
                     Format::Text => text_line(&env, &state),
                 };
                 if let Some(l) = line {
@@ -77,7 +77,7 @@ pub async fn drive(
     while let Ok(env) = sub.try_recv() {
         state.apply(&env);
         let line = match format {
-            Format::Jsonl => serde_json::to_string(&env).ok(),
+            Format::Jsonl => serde_json::to_string(&*env).ok(),
             Format::Text => text_line(&env, &state),
         };
         if let Some(l) = line {

@@ -470,6 +470,42 @@ pub fn value_text(v: Option<&Value>) -> String {
     }
 }
 
+/// The `@odata.nextLink` of a page whose last member it is, as the services write it (`…],"@odata.nextLink":
+/// "…"}`), found from the end of the body without parsing the rows: the next page can be asked for while this
+/// one is parsed. `None` when the body does not end that way (no link, or another layout); the caller still
+/// takes the link the full parse finds, so this is only ever a head start.
+pub fn trailing_next_link(body: &[u8]) -> Option<String> {
+    const NAME: &[u8] = b"\"@odata.nextLink\"";
+    let trim = |b: &[u8]| -> usize {
+        b.iter()
+            .rposition(|c| !c.is_ascii_whitespace())
+            .map_or(0, |i| i + 1)
+    };
+    let end = trim(body);
+    let body = body.get(..end)?;
+    let body = body.strip_suffix(b"}")?;
+    let body = &body[..trim(body)];
+    // The link's closing quote, then back to its opening quote (one not escaped by an odd run of `\\`).
+    let close = body.len().checked_sub(1).filter(|&i| body[i] == b'"')?;
+    let mut open = close;
+    loop {
+        open = body[..open].iter().rposition(|&c| c == b'"')?;
+        let slashes = body[..open].iter().rev().take_while(|&&c| c == b'\\').count();
+        if slashes % 2 == 0 {
+            break;
+        }
+    }
+    let before = &body[..trim(&body[..open])];
+    let before = before.strip_suffix(b":")?;
+    let before = &before[..trim(before)];
+    let before = before.strip_suffix(NAME)?;
+    let before = &before[..trim(before)];
+    if !before.ends_with(b",") && !before.ends_with(b"{") {
+        return None;
+    }
+    serde_json::from_slice::<String>(&body[open..=close]).ok()
+}
+
 /// Parses an OData collection page straight into [`KeyedRow`]s, with its `@odata.nextLink`: only the key and the
 /// wanted fields of each row are kept (as [`value_text`] gives them), without building the rows as JSON values
 /// first, so a 10,000-row page costs a few strings a row. Same errors as [`collection`]; a row that is not an
@@ -500,6 +536,31 @@ mod keyed {
     use serde_json::Value;
     use std::borrow::Cow;
     use std::fmt;
+
+    /// A visitor's answer to any scalar (a string, a number, a boolean or null): `$v`, the "not what was wanted"
+    /// value of that visitor.
+    macro_rules! scalars_are {
+        ($v:expr) => {
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+        };
+    }
 
     pub enum Page {
         NotObject,
@@ -550,24 +611,7 @@ mod keyed {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
             Ok(Page::NotObject)
         }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Page, E> {
-            Ok(Page::NotObject)
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Page, E> {
-            Ok(Page::NotObject)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Page, E> {
-            Ok(Page::NotObject)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Page, E> {
-            Ok(Page::NotObject)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Page, E> {
-            Ok(Page::NotObject)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Page, E> {
-            Ok(Page::NotObject)
-        }
+        scalars_are!(Page::NotObject);
     }
 
     /// The `value` member: `Some(rows)` for an array, `None` for anything else.
@@ -602,24 +646,7 @@ mod keyed {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             Ok(None)
         }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
+        scalars_are!(None);
     }
 
     /// One row: `Some` for an object, `None` (skipped) for anything else.
@@ -673,24 +700,7 @@ mod keyed {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
             Ok(None)
         }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
+        scalars_are!(None);
     }
 
     /// A value's text ([`value_text`]) and whether it was a JSON string.

@@ -302,3 +302,37 @@ fn a_keyed_page_is_refused_as_a_parsed_page_would_be() {
     let (rows, next) = keyed_collection(b"{\"value\":[]}", "k", &f).unwrap();
     assert!(rows.is_empty() && next.is_none());
 }
+
+#[test]
+fn a_next_link_written_last_is_found_from_the_end_and_agrees_with_the_parse() {
+    let fields = [];
+    for body in [
+        r#"{"@odata.context":"c","value":[{"k":"a"}],"@odata.nextLink":"https://h/data/S?$skip=1"}"#,
+        "{\"value\":[{\"k\":\"a\"}] , \"@odata.nextLink\" : \"https://h/data/S?$skip=1\" }\n",
+        r#"{"value":[{"k":"a\\"}],"@odata.nextLink":"https:\/\/h\/data\/S?$skip=1"}"#,
+    ] {
+        let early = trailing_next_link(body.as_bytes());
+        let (_, parsed) = keyed_collection(body.as_bytes(), "k", &fields).unwrap();
+        assert_eq!(early.as_deref(), Some("https://h/data/S?$skip=1"), "{body}");
+        assert_eq!(early, parsed, "{body}");
+    }
+}
+
+#[test]
+fn no_next_link_is_guessed_where_the_page_does_not_end_with_one() {
+    for body in [
+        // The link before the rows (a layout the services do not use): the parse finds it, the scan does not.
+        r#"{"@odata.nextLink":"https://h/n","value":[]}"#,
+        // A row value that looks like a link member, inside a string.
+        r#"{"value":[{"k":"x\",\"@odata.nextLink\":\"https://evil/\"}"}]}"#,
+        // A nested object's member, not the page's.
+        r#"{"value":[{"k":"a","@odata.nextLink":"https://h/n"}]}"#,
+        r#"{"value":[]}"#,
+        r#"{"value":[],"@odata.nextLink":"unterminated}"#,
+        "",
+        "}",
+        r#""@odata.nextLink":"x"}"#,
+    ] {
+        assert_eq!(trailing_next_link(body.as_bytes()), None, "{body}");
+    }
+}

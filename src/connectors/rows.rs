@@ -104,19 +104,33 @@ where
             (None, Some(r)) => t.send(r, cancel).await?,
             (None, None) => return Ok(rows),
         };
-        let (rows_here, next) = t.parse(&resp, &parse)?;
-        drop(resp);
-        rows += rows_here.len() as u64;
         // The next page is asked for before this one is handed over: the service works on it while the caller
         // stores this one (one page ahead at most; a page the caller did not keep is asked for again on resume).
-        if let Some(n) = &next {
+        // A link the services write last is found before the rows are parsed, so the parse overlaps the wait.
+        let mut ask = |n: &String| -> Result<_> {
             bound.next(n)?;
             let (t2, c2, r2) = (
                 t.clone(),
                 cancel.clone(),
                 with_prefer(Request::next_link(call, n.clone())),
             );
-            prefetch.0 = Some(tokio::spawn(async move { t2.send(r2, &c2).await }));
+            Ok(Some(tokio::spawn(async move { t2.send(r2, &c2).await })))
+        };
+        let early = parse::trailing_next_link(&resp.body);
+        if let Some(n) = &early {
+            prefetch.0 = ask(n)?;
+        }
+        let (rows_here, next) = t.parse(&resp, &parse)?;
+        drop(resp);
+        rows += rows_here.len() as u64;
+        if next != early {
+            // Not the link the page ends with after all: the parse is what counts.
+            if let Some(h) = prefetch.0.take() {
+                h.abort();
+            }
+            if let Some(n) = &next {
+                prefetch.0 = ask(n)?;
+            }
         }
         let last = next.is_none();
         on_page(rows_here, next)
@@ -216,16 +230,16 @@ impl FnoClient {
         Fut: std::future::Future<Output = std::result::Result<(), String>>,
     {
         let call = format!("fno.read_all {set}");
-        let Keyed { key, fields } = keyed;
-        let select = keyed_select(key, fields);
-        let req = match from {
-            From::Start => {
-                listing(&call, format!("/data/{set}"), filter, &select).query("cross-company", "true")
-            }
-            From::Link(l) => Request::next_link(&call, l),
+        let first = |select: &[&str]| {
+            listing(&call, format!("/data/{set}"), filter, select).query("cross-company", "true")
         };
-        let parse = |b: &[u8]| parse::keyed_collection(b, key, fields);
-        pages_with(self.transport(), &call, req, None, cancel, parse, on_page).await
+        let read = KeyedRead {
+            call: &call,
+            keyed,
+            from,
+            prefer: None,
+        };
+        read.pages(self.transport(), first, cancel, on_page).await
     }
 }
 
@@ -246,23 +260,45 @@ impl DataverseClient {
         Fut: std::future::Future<Output = std::result::Result<(), String>>,
     {
         let call = format!("dataverse.read_all {set}");
-        let Keyed { key, fields } = keyed;
-        let select = keyed_select(key, fields);
-        let req = match from {
-            From::Start => listing(&call, format!("/api/data/v9.2/{set}"), filter, &select),
-            From::Link(l) => Request::next_link(&call, l),
+        let first = |select: &[&str]| listing(&call, format!("/api/data/v9.2/{set}"), filter, select);
+        let read = KeyedRead {
+            call: &call,
+            keyed,
+            from,
+            prefer: Some("odata.maxpagesize=5000"),
+        };
+        read.pages(self.transport(), first, cancel, on_page).await
+    }
+}
+
+/// One keyed read, whichever service: where it starts, what it keeps and how it asks for pages.
+struct KeyedRead<'a> {
+    call: &'a str,
+    keyed: Keyed<'a>,
+    from: From<'a>,
+    prefer: Option<&'a str>,
+}
+
+impl KeyedRead<'_> {
+    /// `first` builds the set's first page from the `$select`; a recorded link is followed as it is.
+    async fn pages<F, Fut>(
+        self,
+        t: &Transport,
+        first: impl FnOnce(&[&str]) -> Request,
+        cancel: &CancellationToken,
+        on_page: F,
+    ) -> Result<u64>
+    where
+        F: FnMut(Vec<KeyedRow>, Option<String>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<(), String>>,
+    {
+        let Keyed { key, fields } = self.keyed;
+        let req = match self.from {
+            From::Start => first(&keyed_select(key, fields)),
+            From::Link(l) => Request::next_link(self.call, l),
         };
         let parse = |b: &[u8]| parse::keyed_collection(b, key, fields);
-        pages_with(
-            self.transport(),
-            &call,
-            req,
-            Some("odata.maxpagesize=5000"),
-            cancel,
-            parse,
-            on_page,
-        )
-        .await
+        pages_with(t, self.call, req, self.prefer, cancel, parse, on_page).await
     }
 }
 

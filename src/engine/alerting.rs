@@ -204,7 +204,7 @@ impl Alerting {
         envs: Arc<Envs>,
         emit: Emitter,
         clock: Clock,
-        feed: UnboundedReceiver<Envelope>,
+        feed: UnboundedReceiver<Arc<Envelope>>,
     ) -> Option<Arc<Self>> {
         if targets.is_empty() {
             return None;
@@ -251,7 +251,7 @@ fn severity_name(s: Severity) -> &'static str {
 }
 
 impl Dispatcher {
-    async fn run(mut self, mut feed: UnboundedReceiver<Envelope>, finish: CancellationToken) {
+    async fn run(mut self, mut feed: UnboundedReceiver<Arc<Envelope>>, finish: CancellationToken) {
         let tick = Duration::from_millis(200);
         loop {
             tokio::select! {

@@ -105,7 +105,7 @@ impl Emitter {
     /// decisions, gate evaluations, parity samples and anything the next action depends on.
     /// When an engine state is attached ([`Emitter::with_state`]), it holds the envelope (and every
     /// one before it) by the time this returns: the engine reads its own writes.
-    pub async fn durable(&self, event: Event) -> Result<Envelope, JournalError> {
+    pub async fn durable(&self, event: Event) -> Result<Arc<Envelope>, JournalError> {
         let env = self.writer.append(self.run_id.clone(), event).await?;
         if let Some(live) = &self.live {
             live.catch_up();
@@ -116,7 +116,7 @@ impl Emitter {
     /// [`Emitter::durable`] without waiting for the disk ([`JournalWriter::append_committed`]): for the
     /// intent and result of a step that acts on nothing outside this process. Ordered as `durable` is, and
     /// folded into the engine state the same way.
-    pub async fn committed(&self, event: Event) -> Result<Envelope, JournalError> {
+    pub async fn committed(&self, event: Event) -> Result<Arc<Envelope>, JournalError> {
         let env = self.writer.append_committed(self.run_id.clone(), event).await?;
         if let Some(live) = &self.live {
             live.catch_up();

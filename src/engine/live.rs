@@ -10,7 +10,7 @@
 //! the append, so when `durable` returns, the state holds that envelope and everything before it.
 //! Nothing waits on an asynchronous follower, and the journal's writer thread does no extra work.
 
-use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -21,12 +21,12 @@ use super::{Envelope, RunState};
 pub struct LiveState {
     state: RwLock<RunState>,
     /// `None`: a fixed state (tests that build a step context by hand).
-    feed: Option<Mutex<UnboundedReceiver<Envelope>>>,
+    feed: Option<Mutex<UnboundedReceiver<Arc<Envelope>>>>,
 }
 
 impl LiveState {
     /// `initial` (the state before the subscription started), then every envelope of `feed`.
-    pub fn following(initial: RunState, feed: UnboundedReceiver<Envelope>) -> Self {
+    pub fn following(initial: RunState, feed: UnboundedReceiver<Arc<Envelope>>) -> Self {
         Self {
             state: RwLock::new(initial),
             feed: Some(Mutex::new(feed)),

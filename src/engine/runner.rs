@@ -273,7 +273,7 @@ struct Prepared {
 /// subscription to every envelope this process journals, in order (fold them into that state).
 pub async fn start_engine(
     opts: RunOptions,
-) -> Result<(EngineHandle, RunState, mpsc::UnboundedReceiver<Envelope>), SetupError> {
+) -> Result<(EngineHandle, RunState, mpsc::UnboundedReceiver<Arc<Envelope>>), SetupError> {
     let cancel = CancellationToken::new();
     let (p, initial, sub) = prepare(&opts, cancel.clone()).await?;
     let state = Arc::clone(&p.scheduler.state);
@@ -384,9 +384,9 @@ pub async fn start_engine(
 
 /// `sub`, each envelope held for `d` first (see [`RunOptions::follow_delay`]).
 fn delayed(
-    mut sub: mpsc::UnboundedReceiver<Envelope>,
+    mut sub: mpsc::UnboundedReceiver<Arc<Envelope>>,
     d: std::time::Duration,
-) -> mpsc::UnboundedReceiver<Envelope> {
+) -> mpsc::UnboundedReceiver<Arc<Envelope>> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(env) = sub.recv().await {
@@ -444,7 +444,7 @@ async fn route(
     }
 }
 
-type PrepareOut = (Prepared, RunState, mpsc::UnboundedReceiver<Envelope>);
+type PrepareOut = (Prepared, RunState, mpsc::UnboundedReceiver<Arc<Envelope>>);
 
 async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<PrepareOut, SetupError> {
     let redactor = Redactor::new();

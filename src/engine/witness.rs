@@ -89,7 +89,7 @@ impl Witnesses {
         journal_name: String,
         envs: Arc<Envs>,
         emit: Emitter,
-        feed: UnboundedReceiver<Envelope>,
+        feed: UnboundedReceiver<Arc<Envelope>>,
     ) -> Option<Arc<Self>> {
         if targets.is_empty() {
             return None;
@@ -126,7 +126,7 @@ impl Witnesses {
 }
 
 impl Sender {
-    async fn run(self, mut feed: UnboundedReceiver<Envelope>, finish: CancellationToken) {
+    async fn run(self, mut feed: UnboundedReceiver<Arc<Envelope>>, finish: CancellationToken) {
         loop {
             tokio::select! {
                 env = feed.recv() => match env {

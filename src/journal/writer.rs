@@ -57,12 +57,12 @@ impl Default for JournalOptions {
 type Reply<T> = Result<T, JournalError>;
 
 enum Ack {
-    Async(oneshot::Sender<Reply<Envelope>>),
-    Blocking(mpsc::SyncSender<Reply<Envelope>>),
+    Async(oneshot::Sender<Reply<Arc<Envelope>>>),
+    Blocking(mpsc::SyncSender<Reply<Arc<Envelope>>>),
 }
 
 impl Ack {
-    fn send(self, r: Reply<Envelope>) {
+    fn send(self, r: Reply<Arc<Envelope>>) {
         // A caller that stopped waiting is not an error for the writer.
         match self {
             Ack::Async(tx) => drop(tx.send(r)),
@@ -98,7 +98,7 @@ enum Msg {
     Flush(FlushAck),
     /// Commit what is queued, then sign a checkpoint of the chain head unless the head already is one.
     CheckpointHead(&'static str, FlushAck),
-    Subscribe(tmpsc::UnboundedSender<Envelope>),
+    Subscribe(tmpsc::UnboundedSender<Arc<Envelope>>),
     Checkpoints(Box<super::checkpoint::Checkpointer>),
     Shutdown,
 }
@@ -246,7 +246,7 @@ impl JournalWriter {
     /// synced ([`JournalWriter::append`] and flushes fsync every frame before theirs). The writer syncs it
     /// within the batch window on its own. For events that precede no side effect of their own: the
     /// intent and result of a step that acts on nothing outside this process (a `wait`).
-    pub async fn append_committed(&self, run_id: RunId, event: Event) -> Result<Envelope, JournalError> {
+    pub async fn append_committed(&self, run_id: RunId, event: Event) -> Result<Arc<Envelope>, JournalError> {
         let (tx, rx) = oneshot::channel();
         let item = encode(&self.redactor, run_id, event)?;
         self.send(Msg::Append {
@@ -259,14 +259,14 @@ impl JournalWriter {
 
     /// Journal `event` durably: returns after its transaction committed with `synchronous=FULL`,
     /// with the envelope as written (redacted, with id, seq and time). Act on it only after this.
-    pub async fn append(&self, run_id: RunId, event: Event) -> Result<Envelope, JournalError> {
+    pub async fn append(&self, run_id: RunId, event: Event) -> Result<Arc<Envelope>, JournalError> {
         let (tx, rx) = oneshot::channel();
         self.send_event(run_id, event, Some(Ack::Async(tx)))?;
         rx.await.map_err(|_| JournalError::Closed)?
     }
 
     /// [`JournalWriter::append`] for threads that are not async (blocks the calling thread).
-    pub fn append_blocking(&self, run_id: RunId, event: Event) -> Result<Envelope, JournalError> {
+    pub fn append_blocking(&self, run_id: RunId, event: Event) -> Result<Arc<Envelope>, JournalError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send_event(run_id, event, Some(Ack::Blocking(tx)))?;
         rx.recv().map_err(|_| JournalError::Closed)?
@@ -304,7 +304,7 @@ impl JournalWriter {
 
     /// Every envelope committed after this call, in journal order (durable and batched alike):
     /// what a live console feeds its reducer so that it equals a replay.
-    pub fn subscribe(&self) -> Result<tmpsc::UnboundedReceiver<Envelope>, JournalError> {
+    pub fn subscribe(&self) -> Result<tmpsc::UnboundedReceiver<Arc<Envelope>>, JournalError> {
         let (tx, rx) = tmpsc::unbounded_channel();
         self.send(Msg::Subscribe(tx))?;
         Ok(rx)
@@ -424,7 +424,7 @@ struct Pending {
 const LINGER: Duration = Duration::from_millis(1);
 
 fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed: &Failure) {
-    let mut subscribers: Vec<tmpsc::UnboundedSender<Envelope>> = Vec::new();
+    let mut subscribers: Vec<tmpsc::UnboundedSender<Arc<Envelope>>> = Vec::new();
     let mut p = Pending {
         checkpoints: None,
         checkpoint_head: None,
@@ -497,7 +497,7 @@ fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed
 }
 
 /// Add one message to the pending batch; true on shutdown.
-fn take(msg: Msg, p: &mut Pending, subs: &mut Vec<tmpsc::UnboundedSender<Envelope>>) -> bool {
+fn take(msg: Msg, p: &mut Pending, subs: &mut Vec<tmpsc::UnboundedSender<Arc<Envelope>>>) -> bool {
     match msg {
         Msg::Append { item, ack, sync } => {
             p.urgent |= ack.is_some();
@@ -547,7 +547,7 @@ fn sync_now(store: &mut Store, p: &mut Pending, failed: &Failure) {
 fn commit(
     store: &mut Store,
     p: &mut Pending,
-    subs: &mut Vec<tmpsc::UnboundedSender<Envelope>>,
+    subs: &mut Vec<tmpsc::UnboundedSender<Arc<Envelope>>>,
     opts: &JournalOptions,
     failed: &Failure,
 ) {
@@ -596,7 +596,10 @@ fn commit(
         Ok(envelopes) => {
             let mut acks = acks.into_iter();
             for (env, is_item) in envelopes {
-                subs.retain(|s| s.send(env.clone()).is_ok());
+                // One shared envelope for every subscriber: a `RunStarted` of a large plan is not copied
+                // once per subscriber.
+                let env = Arc::new(env);
+                subs.retain(|s| s.send(Arc::clone(&env)).is_ok());
                 if is_item && let Some(Some(ack)) = acks.next() {
                     ack.send(Ok(env));
                 }
@@ -609,7 +612,8 @@ fn commit(
             match signed {
                 Ok(made) => {
                     if let Some(env) = made {
-                        subs.retain(|s| s.send(env.clone()).is_ok());
+                        let env = Arc::new(env);
+                        subs.retain(|s| s.send(Arc::clone(&env)).is_ok());
                     }
                     flushes.into_iter().for_each(|f| f.send(Ok(())));
                 }

@@ -313,8 +313,23 @@ async fn method_fallback(State(app): State<App>, req: Request) -> Response {
     route::method_not_allowed(service, req.method().as_str(), req.uri().path())
 }
 
-/// The request pipeline every route goes through.
+/// The request pipeline every route goes through. The scenario's latency is the service's response time
+/// counted from the request's arrival. A read's answer is built within it, as a real service builds its
+/// page within its response time (building a 10,000-row page takes the simulator tens of milliseconds,
+/// which would otherwise be added on top of the modelled latency); any other request waits the latency out
+/// before it acts, so a client that gives up or dies during that time leaves nothing done.
 async fn pipeline(State(app): State<App>, req: Request, next: Next) -> Response {
+    let arrived = tokio::time::Instant::now();
+    let read = req.method() == axum::http::Method::GET;
+    let mut latency = Duration::ZERO;
+    let resp = answer(app, req, next, read, &mut latency).await;
+    if read {
+        tokio::time::sleep_until(arrived + latency).await;
+    }
+    resp
+}
+
+async fn answer(app: App, req: Request, next: Next, read: bool, latency: &mut Duration) -> Response {
     let path = req.uri().path().to_string();
     let ext = Ext::of(req.headers(), &app.base);
     let (service, served_here) = route::service_of(&app, &ext, &path);
@@ -342,7 +357,10 @@ async fn pipeline(State(app): State<App>, req: Request, next: Next) -> Response 
         } else {
             0
         };
-        tokio::time::sleep(Duration::from_millis(ms + extra)).await;
+        *latency = Duration::from_millis(ms + extra);
+        if !read {
+            tokio::time::sleep(*latency).await;
+        }
     }
     let decision = app
         .faults

@@ -128,6 +128,54 @@ pub fn preference_applied(r: &mut Response, applied: &[String]) {
     }
 }
 
+/// A collection (or entity) body as the services lay it out: `@odata.context` first, the other annotations
+/// (`@odata.count`, `@Microsoft.Dynamics.CRM.totalrecordcount`, ...), then the properties (`value`), and
+/// `@odata.nextLink` last, as in Microsoft's examples (reference §2 for F&O; for Dataverse, "Page results by using
+/// OData", learn.microsoft.com/power-apps/developer/data-platform/webapi/query/page-results). A `serde_json` map would write
+/// its keys sorted, putting the next link before the rows.
+pub fn odata_json(body: serde_json::Value) -> Response {
+    use axum::response::IntoResponse;
+    match serde_json::to_vec(&Ordered(&body)) {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [("content-type", "application/json; odata.metadata=minimal")],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            &format!("the simulator could not write its answer: {e}"),
+        ),
+    }
+}
+
+struct Ordered<'a>(&'a serde_json::Value);
+
+impl serde::Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let serde_json::Value::Object(m) = self.0 else {
+            return self.0.serialize(s);
+        };
+        const CONTEXT: &str = "@odata.context";
+        const NEXT: &str = "@odata.nextLink";
+        let rank = |k: &str| match k {
+            CONTEXT => 0,
+            NEXT => 3,
+            k if k.starts_with('@') => 1,
+            _ => 2,
+        };
+        let mut out = s.serialize_map(Some(m.len()))?;
+        for r in 0..4 {
+            for (k, v) in m.iter().filter(|(k, _)| rank(k) == r) {
+                out.serialize_entry(k, v)?;
+            }
+        }
+        out.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,8 @@
 //! drives the console over it; [`drive_console`] is the whole interactive `run`/`resume`/`demo`
 //! (start the engine with questions routed to the console, run it, stop the engine cleanly).
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +43,7 @@ pub fn forward_commands(
 pub async fn run_console(
     handle: EngineHandle,
     initial: RunState,
-    subscription: mpsc::UnboundedReceiver<Envelope>,
+    subscription: mpsc::UnboundedReceiver<Arc<Envelope>>,
     cfg: ConsoleConfig,
     cancel: CancellationToken,
 ) -> Result<(ConsoleExit, RunEnd), ConsoleError> {

@@ -11,6 +11,7 @@
 //! with scripted keys.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{Event as TermEvent, KeyEvent, MouseEvent};
@@ -169,7 +170,7 @@ struct Live<'a> {
 }
 
 impl Screen for Live<'_> {
-    type Item = Envelope;
+    type Item = Arc<Envelope>;
     const BATCH: usize = BATCH;
     const SOURCE_ENDED: &'static str = "the journal subscription ended";
 
@@ -190,7 +191,7 @@ impl Screen for Live<'_> {
             self.app.on_tick();
         }
     }
-    fn item(&mut self, env: Envelope) {
+    fn item(&mut self, env: Arc<Envelope>) {
         self.app.apply(&env);
     }
     fn after_items(&mut self) {
@@ -216,7 +217,7 @@ pub async fn drive<B, S>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     input: S,
-    envelopes: UnboundedReceiver<Envelope>,
+    envelopes: UnboundedReceiver<Arc<Envelope>>,
     commands: mpsc::Sender<OperatorCommand>,
     cancel: CancellationToken,
     timing: Timing,

@@ -29,6 +29,8 @@ pub mod terminal;
 pub mod theme;
 pub mod view;
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use crossterm::event::EventStream;
 use tokio::sync::mpsc;
@@ -62,7 +64,7 @@ pub enum ConsoleError {
 pub async fn run(
     cfg: ConsoleConfig,
     initial: RunState,
-    envelopes: mpsc::UnboundedReceiver<Envelope>,
+    envelopes: mpsc::UnboundedReceiver<Arc<Envelope>>,
     commands: mpsc::Sender<OperatorCommand>,
     cancel: CancellationToken,
 ) -> Result<ConsoleExit, ConsoleError> {

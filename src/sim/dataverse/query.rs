@@ -5,7 +5,6 @@
 //! table order unless `$orderby` says otherwise; the formatted value of `statecode`/`statuscode`
 //! is `Active`.
 
-use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -246,7 +245,7 @@ pub fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: 
     });
     match out {
         Ok((v, mut applied)) => {
-            let mut r = Json(v).into_response();
+            let mut r = wire::odata_json(v);
             if maxpage.is_some() && q.fetch_xml.is_none() {
                 applied.insert(0, format!("odata.maxpagesize={page}"));
             }

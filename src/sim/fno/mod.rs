@@ -237,7 +237,7 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
     });
     match out {
         Ok(v) => {
-            let mut r = Json(v).into_response();
+            let mut r = wire::odata_json(v);
             if header(headers, "prefer").is_some_and(|p| p.contains("odata.maxpagesize")) {
                 wire::preference_applied(&mut r, &[format!("odata.maxpagesize={page}")]);
             }

@@ -27,10 +27,10 @@ async fn append_returns_committed_envelopes_that_read_back_equal() {
     let w = journal.writer();
     let r1 = run_id("r1");
     let mut live = Vec::new();
-    live.push(w.append(r1.clone(), run_started("r1", 3)).await.unwrap());
+    live.push((*w.append(r1.clone(), run_started("r1", 3)).await.unwrap()).clone());
     let mut g = Gen::new(1, 3);
     for _ in 0..50 {
-        live.push(w.append(r1.clone(), g.next_event()).await.unwrap());
+        live.push((*w.append(r1.clone(), g.next_event()).await.unwrap()).clone());
     }
     // Durable: a separate read-only connection sees every acknowledged event while the writer is open.
     let reader = JournalReader::open_read_only(&path).unwrap();
@@ -144,7 +144,7 @@ async fn batched_events_commit_within_the_window_or_with_the_next_durable_append
     w.flush().await.unwrap();
     let mut seen = Vec::new();
     while let Ok(e) = sub.try_recv() {
-        seen.push(e);
+        seen.push((*e).clone());
     }
     let read: Vec<_> = reader.events(&r).map(Result::unwrap).collect();
     assert_eq!(seen, read, "subscribers get every committed envelope in order");

@@ -676,3 +676,58 @@ async fn the_served_our_model_list_is_the_code_list() {
     assert_eq!(items.len(), cutover::sim::model::OUR_MODEL.len());
     assert!(items.iter().any(|i| i["area"] == "Not modelled"));
 }
+
+/// Where each member starts in a body's text (its first occurrence as a key).
+fn member_at(text: &str, name: &str) -> usize {
+    text.find(&format!("\"{name}\":"))
+        .unwrap_or_else(|| panic!("no {name} in {text:.300}"))
+}
+
+#[tokio::test]
+async fn a_page_is_laid_out_as_the_services_write_it_with_the_next_link_last() {
+    let (h, c) = sim().await;
+    let (dv, fno) = (token(&c, &h, DV).await, token(&c, &h, FNO).await);
+    let url = h.url();
+    let count_ann = (
+        "prefer",
+        "odata.maxpagesize=10,odata.include-annotations=\"Microsoft.Dynamics.CRM.totalrecordcount\"",
+    );
+    for (what, link, tok, headers) in [
+        (
+            "dataverse",
+            format!("{url}/api/data/v9.2/accounts?$select=accountid&$count=true"),
+            &dv,
+            vec![count_ann],
+        ),
+        (
+            "fno",
+            format!("{url}/data/CustomersV3?cross-company=true&$count=true"),
+            &fno,
+            vec![("prefer", "odata.maxpagesize=10")],
+        ),
+        (
+            "fno plain listing",
+            format!("{url}/data/CustomersV3?cross-company=true&$select=CustomerAccount"),
+            &fno,
+            vec![("prefer", "odata.maxpagesize=10")],
+        ),
+    ] {
+        let (s, _, v, text) = get(&c, &link, tok, &headers).await;
+        assert_eq!(s, 200, "{what}: {text:.300}");
+        assert!(v["@odata.nextLink"].is_string(), "{what}: a partial page");
+        let context = member_at(&text, "@odata.context");
+        let value = member_at(&text, "value");
+        let next = member_at(&text, "@odata.nextLink");
+        assert!(context < value && value < next, "{what}: {text:.300}");
+        assert!(text.trim_end().ends_with("\"}"), "{what}: the link ends the body");
+        if v.get("@odata.count").is_some() {
+            assert!(member_at(&text, "@odata.count") < value, "{what}");
+        }
+        // The console's reader finds the link from the end, before parsing the rows, and agrees with a parse.
+        assert_eq!(
+            cutover::connectors::parse::trailing_next_link(text.as_bytes()).as_deref(),
+            v["@odata.nextLink"].as_str(),
+            "{what}"
+        );
+    }
+}

@@ -190,7 +190,11 @@ async fn the_export_is_laid_out_as_synapse_link_writes_it_and_served_through_the
 
 #[tokio::test]
 async fn a_pipeline_update_ingests_and_the_warehouse_runs_the_sql_it_is_sent() {
-    let h = sim_support::start_sim_yaml(LAKE_YAML).await;
+    // An update of 10 simulated minutes is a real second: long enough that a loaded machine's first poll still
+    // finds it running (30 s, 50 ms real, was once seen only after it had completed).
+    let yaml = LAKE_YAML.replace("update_duration: 30s", "update_duration: 10m");
+    assert_ne!(yaml, LAKE_YAML);
+    let h = sim_support::start_sim_yaml(&yaml).await;
     let c = cutover::connectors::net::client().unwrap();
     let tok = sim_support::token(
         &c,

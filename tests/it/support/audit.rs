@@ -144,7 +144,7 @@ impl Rec {
     }
     pub fn ev(&mut self, e: Event) -> &mut Self {
         let env = self.w.append_blocking(self.run.clone(), e).unwrap();
-        self.written.push(env);
+        self.written.push(std::sync::Arc::unwrap_or_clone(env));
         self
     }
     fn leak(&self, s: &str) -> String {

@@ -49,7 +49,7 @@ struct Console {
     /// The environment of the run; stops when the console is dropped.
     _sim: cutover::sim::SimHandle,
     app: App,
-    sub: mpsc::UnboundedReceiver<Envelope>,
+    sub: mpsc::UnboundedReceiver<Arc<Envelope>>,
     commands: mpsc::Sender<OperatorCommand>,
     handle: EngineHandle,
 }

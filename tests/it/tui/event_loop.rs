@@ -79,7 +79,7 @@ async fn envelopes_are_folded_then_a_decision_answers_them_and_cancel_ends_the_l
     let script = mid_run(30 * 3600);
     let n = script.envelopes.len() as u64;
     for e in script.envelopes {
-        env_tx.send(e).unwrap();
+        env_tx.send(std::sync::Arc::new(e)).unwrap();
     }
     let stop = cancel.clone();
     let mut app = app(RunState::default(), true);
