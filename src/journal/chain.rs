@@ -135,14 +135,20 @@ pub fn chain_digest(prev: &[u8; 32], canonical: &str) -> [u8; 32] {
 
 /// Lowercase hex of a digest (what `hex::encode` gives, without its per-char iterator).
 pub fn hex_lower(bytes: &[u8; 32]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 64];
+    hex_lower_into(bytes, &mut out).to_owned()
+}
+
+/// [`hex_lower`] into a caller's 64-byte buffer, borrowed back as text: no allocation (the writer
+/// binds it straight into its insert).
+pub fn hex_lower_into<'a>(bytes: &[u8; 32], out: &'a mut [u8; 64]) -> &'a str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in bytes.iter().enumerate() {
         out[2 * i] = DIGITS[usize::from(b >> 4)];
         out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
     }
     // Only ASCII hex digits were written, so this never takes the empty branch.
-    std::str::from_utf8(&out).map_or_else(|_| String::new(), str::to_owned)
+    std::str::from_utf8(out).unwrap_or_default()
 }
 
 /// Hex sha256 of a text (the runbook's, checked by `verify`).

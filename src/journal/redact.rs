@@ -82,12 +82,22 @@ pub fn encoded_forms(secret: &str) -> Vec<String> {
 /// Its `Debug` prints only how many secrets it holds.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    secrets: Arc<RwLock<Vec<String>>>,
+    secrets: Arc<RwLock<Secrets>>,
+}
+
+/// The secret values (each with its encoded forms) and, beside them, how each reads inside JSON text.
+#[derive(Default)]
+struct Secrets {
+    /// Longest first, so a secret that contains another is masked whole.
+    values: Vec<String>,
+    /// Every value JSON-escaped, without quotes (deduplicated): what
+    /// [`Redactor::may_redact_canonical`] looks for, escaped once here rather than per event.
+    escaped: Vec<String>,
 }
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.secrets.read().map_or(0, |s| s.len());
+        let n = self.secrets.read().map_or(0, |s| s.values.len());
         write!(f, "Redactor({n} secrets)")
     }
 }
@@ -115,25 +125,36 @@ impl Redactor {
         if secret.len() < MIN_SECRET_LEN {
             return;
         }
-        let mut s = self.secrets.write().unwrap_or_else(PoisonError::into_inner);
-        if s.contains(&secret) {
+        let mut guard = self.secrets.write().unwrap_or_else(PoisonError::into_inner);
+        let Secrets { values, escaped } = &mut *guard;
+        if values.contains(&secret) {
             return;
         }
         let forms = encoded_forms(&secret);
-        s.push(secret);
+        values.push(secret);
         for f in forms {
-            if !s.contains(&f) {
-                s.push(f);
+            if !values.contains(&f) {
+                values.push(f);
             }
         }
         // Longest first, so a secret that contains another is masked whole.
-        s.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        values.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        escaped.clear();
+        for v in values.iter() {
+            let mut json = String::with_capacity(v.len() + 2);
+            super::chain::push_json_str(&mut json, v);
+            // Without its quotes: the secret may sit anywhere inside a longer string.
+            let inner = &json[1..json.len() - 1];
+            if !escaped.iter().any(|e| e == inner) {
+                escaped.push(inner.to_owned());
+            }
+        }
     }
 
     /// The masked text, or `None` when `text` holds nothing to mask.
     pub fn redact_str(&self, text: &str) -> Option<String> {
         let secrets = self.secrets.read().unwrap_or_else(PoisonError::into_inner);
-        redact_with(&secrets, text)
+        redact_with(&secrets.values, text)
     }
 
     /// False only when masking cannot change any string of the value whose canonical JSON is
@@ -147,19 +168,16 @@ impl Redactor {
             return true;
         }
         let secrets = self.secrets.read().unwrap_or_else(PoisonError::into_inner);
-        secrets.iter().any(|secret| {
-            let mut escaped = String::with_capacity(secret.len() + 2);
-            super::chain::push_json_str(&mut escaped, secret);
-            // Without its quotes: the secret may sit anywhere inside a longer string.
-            let inner = &escaped[1..escaped.len() - 1];
-            canonical.contains(inner)
-        })
+        secrets
+            .escaped
+            .iter()
+            .any(|inner| canonical.contains(inner.as_str()))
     }
 
     /// Mask every string (and object key) inside `value` in place; true when anything changed.
     pub fn redact_value(&self, value: &mut Value) -> bool {
         let secrets = self.secrets.read().unwrap_or_else(PoisonError::into_inner);
-        redact_value_with(&secrets, value)
+        redact_value_with(&secrets.values, value)
     }
 }
 

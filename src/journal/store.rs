@@ -9,7 +9,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::JournalError;
 use super::canon::to_canonical_json;
-use super::chain::{canonical_envelope_into, canonical_json, chain_digest, chain_hash, format_at, hex_lower};
+use super::chain::{
+    canonical_envelope_into, canonical_json, chain_digest, chain_hash, format_at, hex_lower_into,
+};
 use super::redact::Redactor;
 use crate::model::{Envelope, Event, RunId};
 
@@ -339,7 +341,7 @@ impl Store {
                 return Err(JournalError::LeaseLost);
             }
         }
-        let (mut last_id, mut prev_hash): (i64, String) =
+        let (mut last_id, head_hash): (i64, String) =
             tx.query_row("SELECT last_id, hash FROM chain_head WHERE id = 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
@@ -355,8 +357,13 @@ impl Store {
         // digits: that row then hashes the head's text, as `chain_hash` does.
         let mut prev_raw: Option<[u8; 32]> = {
             let mut raw = [0u8; 32];
-            hex::decode_to_slice(&prev_hash, &mut raw).ok().map(|()| raw)
+            hex::decode_to_slice(&head_hash, &mut raw).ok().map(|()| raw)
         };
+        // The previous row's hash as hex, once a row of this batch has been hashed (before that,
+        // the head's text): two stack buffers, so no row allocates its hashes.
+        let mut prev_hex = [0u8; 64];
+        let mut hex_buf = [0u8; 64];
+        let mut hashed_one = false;
         let mut canonical = String::with_capacity(1024);
         // `at` changes at most once per millisecond: format it only then.
         let mut at = String::new();
@@ -367,9 +374,17 @@ impl Store {
             )?;
             let mut max_seq =
                 tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?1")?;
-            let mut queue: std::collections::VecDeque<(Encoded, bool)> =
-                items.into_iter().map(|i| (i, true)).collect();
-            while let Some((item, is_item)) = queue.pop_front() {
+            let mut items = items.into_iter();
+            // A checkpoint the previous row made due: written next, before the following item.
+            let mut checkpoint: Option<Encoded> = None;
+            loop {
+                let (item, is_item) = match checkpoint.take() {
+                    Some(c) => (c, false),
+                    None => match items.next() {
+                        Some(i) => (i, true),
+                        None => break,
+                    },
+                };
                 let seq = match seqs.get_mut(&item.run_id) {
                     Some(s) => {
                         *s += 1;
@@ -391,18 +406,21 @@ impl Store {
                 }
                 let kind = item.event.kind();
                 canonical_envelope_into(&mut canonical, &item.run_id.0, seq, &at, kind, &item.payload);
-                let (hash, raw) = match prev_raw {
-                    Some(p) => {
-                        let d = chain_digest(&p, &canonical);
-                        (hex_lower(&d), d)
-                    }
+                let prev_hash: &str = if hashed_one {
+                    std::str::from_utf8(&prev_hex).unwrap_or_default()
+                } else {
+                    &head_hash
+                };
+                let raw = match prev_raw {
+                    Some(p) => chain_digest(&p, &canonical),
                     None => {
-                        let h = chain_hash(&prev_hash, &canonical);
+                        let h = chain_hash(prev_hash, &canonical);
                         let mut d = [0u8; 32];
                         hex::decode_to_slice(&h, &mut d).map_err(|e| JournalError::Encode(e.to_string()))?;
-                        (h, d)
+                        d
                     }
                 };
+                let hash = hex_lower_into(&raw, &mut hex_buf);
                 prev_raw = Some(raw);
                 last_id += 1;
                 let seq_i = i64::try_from(seq).map_err(|e| JournalError::Encode(e.to_string()))?;
@@ -423,21 +441,19 @@ impl Store {
                 }
                 if let Some(cp) = self.checkpoints.as_mut()
                     && let Some(why) = cp.due(&item.event)
-                    && let Some(event) = cp.checkpoint(&item.run_id, last_id, &at, &hash, why)
+                    && let Some(event) = cp.checkpoint(&item.run_id, last_id, &at, hash, why)
                 {
                     let payload =
                         to_canonical_json(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
                     let run_id = item.run_id.clone();
-                    queue.push_front((
-                        Encoded {
-                            run_id,
-                            event,
-                            payload,
-                        },
-                        false,
-                    ));
+                    checkpoint = Some(Encoded {
+                        run_id,
+                        event,
+                        payload,
+                    });
                 }
-                prev_hash = hash;
+                prev_hex = hex_buf;
+                hashed_one = true;
                 out.push((
                     Envelope {
                         id: last_id,
@@ -450,6 +466,11 @@ impl Store {
                 ));
             }
         }
+        let prev_hash: &str = if hashed_one {
+            std::str::from_utf8(&prev_hex).unwrap_or_default()
+        } else {
+            &head_hash
+        };
         for (run, id) in &touched {
             tx.execute(
                 "UPDATE runs SET last_event_id = ?1 WHERE run_id = ?2",

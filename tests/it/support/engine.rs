@@ -9,7 +9,7 @@ use std::sync::Arc;
 use cutover::engine::event::Event;
 use cutover::engine::runner::{RunOptions, SimTarget, start_engine};
 use cutover::engine::scheduler::operator::AutoApprove;
-use cutover::engine::{Envelope, RunEnd, RunId};
+use cutover::engine::{EngineHandle, Envelope, RunEnd, RunId};
 use cutover::journal::JournalReader;
 
 pub const SECRET: &str = "engine-test-secret-value";
@@ -99,17 +99,25 @@ pub fn count<F: Fn(&Event) -> bool>(evs: &[Envelope], f: F) -> usize {
     evs.iter().filter(|e| f(&e.event)).count()
 }
 
-/// Resumes the run a killed process left in `journal` (taking its lease over) and aborts it at once, as an
-/// operator would after a crash; returns how the run ended. `secret` is the value `${DEMO_CLIENT_SECRET}` has.
-pub async fn resume_and_abort(journal: &Path, sim_url: String, secret: &'static str, reason: &str) -> RunEnd {
-    use cutover::engine::driver::Command as EngineCommand;
-    use cutover::engine::event::OperatorAction;
+/// Starts the engine on the run a killed process left in `journal`, taking its lease over, as
+/// `cutover resume --take-over` would: `auto_approve` answers every decision as `tester` (as
+/// `--headless --auto-approve` does), otherwise decisions wait for commands. `secret` is the value
+/// `${DEMO_CLIENT_SECRET}` has.
+pub async fn resume(
+    journal: &Path,
+    sim_url: String,
+    secret: &'static str,
+    auto_approve: bool,
+) -> EngineHandle {
     let opts = RunOptions {
         runbook: None,
         journal: journal.to_path_buf(),
         operator: "tester".into(),
-        auto_approve: None,
-        interactive: true,
+        auto_approve: auto_approve.then(|| AutoApprove {
+            operator: "tester".into(),
+            reason: "auto-approved (test)".into(),
+        }),
+        interactive: !auto_approve,
         sim: SimTarget::Url(sim_url),
         accept_changed_runbook: false,
         accept_inserted_steps: Vec::new(),
@@ -120,6 +128,15 @@ pub async fn resume_and_abort(journal: &Path, sim_url: String, secret: &'static 
         follow_delay: None,
     };
     let (handle, _state, _sub) = start_engine(opts).await.unwrap();
+    handle
+}
+
+/// Resumes the run a killed process left in `journal` ([`resume`], no auto-approval) and aborts it
+/// at once, as an operator would after a crash; returns how the run ended.
+pub async fn resume_and_abort(journal: &Path, sim_url: String, secret: &'static str, reason: &str) -> RunEnd {
+    use cutover::engine::driver::Command as EngineCommand;
+    use cutover::engine::event::OperatorAction;
+    let handle = resume(journal, sim_url, secret, false).await;
     handle
         .commands
         .send(EngineCommand::new(OperatorAction::Abort, None, "tester").with_reason(reason))

@@ -526,7 +526,7 @@ fn abort_says_why_in_words_not_debug_text() {
 /// is still paused: in the simulator, and in the run's state the console shows.
 #[test]
 fn a_console_pause_in_flight_across_a_kill_is_resolved_and_the_map_stays_paused() {
-    use cutover::engine::event::{Event, StepOutcome};
+    use cutover::engine::event::{Event, RunOutcome, StepOutcome};
     const SCENARIO: &str = r#"
 name: console-pause-kill
 seed: 5
@@ -645,21 +645,14 @@ phases:
         "the pause's result was journaled before the kill: the test did not kill it in flight"
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
-        .arg("resume")
-        .arg(&journal)
-        .args([
-            "--headless",
-            "--auto-approve",
-            "--take-over",
-            "--operator",
-            "tester",
-            "--sim-url",
-            &url,
-        ])
-        .env("DEMO_CLIENT_SECRET", "pty-test-secret")
-        .output()
-        .unwrap();
+    // Resumed headless with auto-approval (as `cutover resume --headless --auto-approve --take-over`).
+    let end = rt.block_on(async {
+        let handle = crate::support::engine::resume(&journal, url.clone(), "pty-test-secret", true).await;
+        tokio::time::timeout(DEADLINE, handle.done)
+            .await
+            .unwrap()
+            .unwrap()
+    });
     let after = journaled(&journal);
     let finished: Vec<&StepOutcome> = after
         .iter()
@@ -668,18 +661,10 @@ phases:
             _ => None,
         })
         .collect();
-    assert_eq!(
-        finished,
-        [&StepOutcome::Succeeded],
-        "resume: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_eq!(finished, [&StepOutcome::Succeeded], "resume: {end:?}");
+    assert!(
+        matches!(end, cutover::engine::RunEnd::Finished(RunOutcome::Succeeded)),
+        "{end:?}"
     );
     // Asked of the gateway, not sent again; the map is paused and the run knows it.
     assert_eq!(sim.state()["side_effects"]["dualwrite.pause:customers"], 1);
