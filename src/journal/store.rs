@@ -9,7 +9,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::JournalError;
 use super::canon::to_canonical_json;
-use super::chain::{canonical_envelope_into, canonical_json, chain_digest, chain_hash, format_at, hex_lower};
+use super::chain::{
+    canonical_envelope_into, canonical_json, chain_hash, envelope_digest, format_at, hex_lower,
+};
 use super::redact::Redactor;
 use crate::model::{Envelope, Event, RunId};
 
@@ -390,13 +392,20 @@ impl Store {
                     at_ms = last_at.timestamp_millis();
                 }
                 let kind = item.event.kind();
-                canonical_envelope_into(&mut canonical, &item.run_id.0, seq, &at, kind, &item.payload);
                 let (hash, raw) = match prev_raw {
                     Some(p) => {
-                        let d = chain_digest(&p, &canonical);
+                        let d = envelope_digest(&p, &item.run_id.0, seq, &at, kind, &item.payload);
                         (hex_lower(&d), d)
                     }
                     None => {
+                        canonical_envelope_into(
+                            &mut canonical,
+                            &item.run_id.0,
+                            seq,
+                            &at,
+                            kind,
+                            &item.payload,
+                        );
                         let h = chain_hash(&prev_hash, &canonical);
                         let mut d = [0u8; 32];
                         hex::decode_to_slice(&h, &mut d).map_err(|e| JournalError::Encode(e.to_string()))?;
