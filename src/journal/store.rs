@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::JournalError;
 use super::canon::to_canonical_json;
 use super::chain::{
-    canonical_envelope_into, canonical_json, chain_digest, chain_hash, format_at, hex_lower_into,
+    canonical_envelope_into, canonical_json, chain_hash, envelope_digest, format_at, hex_lower_into,
 };
 use super::redact::Redactor;
 use crate::model::{Envelope, Event, RunId};
@@ -405,15 +405,22 @@ impl Store {
                     at_ms = last_at.timestamp_millis();
                 }
                 let kind = item.event.kind();
-                canonical_envelope_into(&mut canonical, &item.run_id.0, seq, &at, kind, &item.payload);
                 let prev_hash: &str = if hashed_one {
                     std::str::from_utf8(&prev_hex).unwrap_or_default()
                 } else {
                     &head_hash
                 };
                 let raw = match prev_raw {
-                    Some(p) => chain_digest(&p, &canonical),
+                    Some(p) => envelope_digest(&p, &item.run_id.0, seq, &at, kind, &item.payload),
                     None => {
+                        canonical_envelope_into(
+                            &mut canonical,
+                            &item.run_id.0,
+                            seq,
+                            &at,
+                            kind,
+                            &item.payload,
+                        );
                         let h = chain_hash(prev_hash, &canonical);
                         let mut d = [0u8; 32];
                         hex::decode_to_slice(&h, &mut d).map_err(|e| JournalError::Encode(e.to_string()))?;
