@@ -22,12 +22,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::ctx::{Clock, Emitter};
 use super::envs::Envs;
 use super::event::{AlertSubject, Event, Severity, StepOutcome};
+use super::follower::Follower;
 use super::{Envelope, RunId};
 use crate::connectors::notify::{Notice, post_once, teams_card, webhook_json};
 use crate::runbook::vars::{VarContext, interpolate};
@@ -191,8 +191,7 @@ struct Dispatcher {
 
 /// The dispatcher's task and the signal that ends it.
 pub struct Alerting {
-    finish: CancellationToken,
-    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    follower: Follower,
 }
 
 impl Alerting {
@@ -209,7 +208,6 @@ impl Alerting {
         if targets.is_empty() {
             return None;
         }
-        let finish = CancellationToken::new();
         let d = Dispatcher {
             targets,
             envs,
@@ -222,23 +220,15 @@ impl Alerting {
             told: BTreeMap::new(),
             waiting: BTreeMap::new(),
         };
-        let task = tokio::spawn(d.run(feed, finish.clone()));
         Some(Arc::new(Self {
-            finish,
-            task: tokio::sync::Mutex::new(Some(task)),
+            follower: Follower::spawn(|finish| d.run(feed, finish)),
         }))
     }
 
     /// Sends what is still to be sent (held back, or not yet read from the journal) and stops; waits at
     /// most [`DRAIN`]. Idempotent.
     pub async fn drain(&self) {
-        self.finish.cancel();
-        let task = self.task.lock().await.take();
-        if let Some(mut t) = task
-            && tokio::time::timeout(DRAIN, &mut t).await.is_err()
-        {
-            t.abort();
-        }
+        self.follower.drain(DRAIN).await;
     }
 }
 

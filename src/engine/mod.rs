@@ -10,6 +10,7 @@ pub mod driver;
 pub mod envs;
 pub mod envs_auth;
 pub mod exec;
+pub mod follower;
 pub mod live;
 pub mod preflight;
 pub mod resume;

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Envelope;
@@ -22,6 +21,7 @@ use super::alerting::Resolved;
 use super::ctx::Emitter;
 use super::envs::Envs;
 use super::event::{Event, LogLevel};
+use super::follower::Follower;
 use crate::connectors::notify::{Notice, post_once, teams_card};
 use crate::journal::checkpoint::WitnessLine;
 use crate::runbook::NotifyKind;
@@ -37,8 +37,7 @@ pub const DRAIN: Duration = Duration::from_secs(15);
 
 /// The sender's task and the signal that ends it.
 pub struct Witnesses {
-    finish: CancellationToken,
-    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    follower: Follower,
 }
 
 struct Sender {
@@ -94,7 +93,6 @@ impl Witnesses {
         if targets.is_empty() {
             return None;
         }
-        let finish = CancellationToken::new();
         let s = Sender {
             failing: targets.iter().map(|_| AtomicBool::new(false)).collect(),
             targets,
@@ -104,22 +102,15 @@ impl Witnesses {
             runbook: runbook.to_owned(),
             cancel: CancellationToken::new(),
         };
-        let task = tokio::spawn(s.run(feed, finish.clone()));
         Some(Arc::new(Self {
-            finish,
-            task: tokio::sync::Mutex::new(Some(task)),
+            follower: Follower::spawn(|finish| s.run(feed, finish)),
         }))
     }
 
     /// Sends the checkpoints already committed and not yet sent, then stops; waits at most [`DRAIN`]
     /// (what is left then is not sent). Idempotent.
     pub async fn drain(&self) {
-        self.finish.cancel();
-        let task = self.task.lock().await.take();
-        if let Some(mut t) = task
-            && tokio::time::timeout(DRAIN, &mut t).await.is_err()
-        {
-            t.abort();
+        if !self.follower.drain(DRAIN).await {
             tracing::warn!("checkpoint witnesses: gave up sending after {DRAIN:?} at the run's end");
         }
     }
