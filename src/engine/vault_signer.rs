@@ -20,11 +20,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::ctx::Emitter;
 use super::event::{Event, LogLevel};
+use super::follower::Follower;
 use crate::connectors::keyvault::{KeyVaultClient, VaultKey};
 use crate::journal::checkpoint::{ES256, EcJwk, SignRequest, es256_ok, message};
 
@@ -78,8 +78,7 @@ impl KeyInfo {
 
 /// The signing task and the signal that ends it.
 pub struct VaultSigner {
-    finish: CancellationToken,
-    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    follower: Follower,
     emit: Emitter,
 }
 
@@ -98,17 +97,14 @@ impl VaultSigner {
         emit: Emitter,
         queue: UnboundedReceiver<SignRequest>,
     ) -> Arc<Self> {
-        let finish = CancellationToken::new();
         let t = Task {
             client,
             key,
             emit: emit.clone(),
             cancel: CancellationToken::new(),
         };
-        let task = tokio::spawn(t.run(queue, finish.clone()));
         Arc::new(Self {
-            finish,
-            task: tokio::sync::Mutex::new(Some(task)),
+            follower: Follower::spawn(|finish| t.run(queue, finish)),
             emit,
         })
     }
@@ -116,12 +112,7 @@ impl VaultSigner {
     /// Signs the rows already queued, then stops; waits at most [`DRAIN`] (a warning is journaled for
     /// what is left unsigned then). Idempotent.
     pub async fn drain(&self) {
-        self.finish.cancel();
-        let task = self.task.lock().await.take();
-        if let Some(mut t) = task
-            && tokio::time::timeout(DRAIN, &mut t).await.is_err()
-        {
-            t.abort();
+        if !self.follower.drain(DRAIN).await {
             let _ = self
                 .emit
                 .durable(Event::Log {
