@@ -13,7 +13,7 @@ use cutover::engine::runner::{RunOptions, SimTarget, start_engine};
 use serde_json::{Value, json};
 
 use crate::support::audit::{cutover, tamper};
-use crate::support::engine::{Fixture, assert_no_secret, events, fixture};
+use crate::support::engine::{Fixture, assert_no_secret, events, fixture, options};
 use crate::support::exec::{SECRET, environments};
 use crate::support::rechain::rechain;
 
@@ -96,23 +96,11 @@ async fn run_with(setup: Option<Value>, more: &str, approve: bool) -> Ran {
         sim_post(&format!("{url}/_sim/keyvault"), body).await;
     }
     let f = fixture(&runbook_with("checkpoint-key", more));
+    // Approved by the test operator, or by nobody (headless: a manual step waits for a person).
     let opts = RunOptions {
-        runbook: Some(f.runbook.clone()),
-        journal: f.journal.clone(),
-        operator: "tester".into(),
-        auto_approve: approve.then(|| cutover::engine::scheduler::operator::AutoApprove {
-            operator: "tester".into(),
-            reason: "test".into(),
-        }),
         interactive: false,
-        sim: SimTarget::Url(url.clone()),
-        accept_changed_runbook: false,
-        accept_inserted_steps: Vec::new(),
-        take_over: true,
-        new_run: false,
-        resume_only: false,
         vars: Arc::new(move |n: &str| (n == "TEST_SECRET").then(|| SECRET.to_owned())),
-        follow_delay: None,
+        ..options(&f, SimTarget::Url(url.clone()), !approve)
     };
     let (handle, _, _) = start_engine(opts).await.unwrap();
     let end = tokio::time::timeout(std::time::Duration::from_secs(120), handle.done)
@@ -430,19 +418,9 @@ async fn an_unknown_vault_key_stops_the_run_before_it_starts_and_no_token_is_cha
 
     let f = fixture(&runbook("no-such-key"));
     let opts = RunOptions {
-        runbook: Some(f.runbook.clone()),
-        journal: f.journal.clone(),
-        operator: "tester".into(),
-        auto_approve: None,
         interactive: false,
-        sim: SimTarget::Url(url.clone()),
-        accept_changed_runbook: false,
-        accept_inserted_steps: Vec::new(),
-        take_over: true,
-        new_run: false,
-        resume_only: false,
         vars: Arc::new(move |n: &str| (n == "TEST_SECRET").then(|| SECRET.to_owned())),
-        follow_delay: None,
+        ..options(&f, SimTarget::Url(url.clone()), true)
     };
     let Err(e) = start_engine(opts).await else {
         panic!("the run started without its checkpoint key");
