@@ -170,9 +170,14 @@ fn shape(items: Vec<Map<String, Value>>, q: &Query, what: &str) -> Result<Vec<Va
                     return Err(not_modelled(&format!("The {what} property {top}")));
                 }
             }
+            // Walked by reference: only the value the filter names is copied, not the whole entity per field.
             let get = |path: &str| {
-                path.split('/')
-                    .try_fold(Value::Object(m.clone()), |v, p| v.get(p).cloned())
+                let mut parts = path.split('/');
+                let first = parts.next().and_then(|p| m.get(p));
+                parts
+                    .try_fold(first, |v, p| Some(v?.get(p)))
+                    .flatten()
+                    .cloned()
                     .unwrap_or(Value::Null)
             };
             if !filter::eval(f, &get) {
