@@ -160,6 +160,18 @@ fn keys(st: &SimState, t: &Table) -> Vec<Value> {
 }
 
 /// Applies `$filter` and `$select` (and named nested expansions) to metadata objects.
+/// The property at `path` (`Name` or `Nav/Name`) of an item, walked by reference: only the value a filter
+/// names is copied, not the whole item for every field it names.
+fn property(m: &Map<String, Value>, path: &str) -> Value {
+    let mut parts = path.split('/');
+    let first = parts.next().and_then(|p| m.get(p));
+    parts
+        .try_fold(first, |v, p| Some(v?.get(p)))
+        .flatten()
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 fn shape(items: Vec<Map<String, Value>>, q: &Query, what: &str) -> Result<Vec<Value>, Response> {
     let mut out = Vec::new();
     for m in items {
@@ -170,17 +182,7 @@ fn shape(items: Vec<Map<String, Value>>, q: &Query, what: &str) -> Result<Vec<Va
                     return Err(not_modelled(&format!("The {what} property {top}")));
                 }
             }
-            // Walked by reference: only the value the filter names is copied, not the whole entity per field.
-            let get = |path: &str| {
-                let mut parts = path.split('/');
-                let first = parts.next().and_then(|p| m.get(p));
-                parts
-                    .try_fold(first, |v, p| Some(v?.get(p)))
-                    .flatten()
-                    .cloned()
-                    .unwrap_or(Value::Null)
-            };
-            if !filter::eval(f, &get) {
+            if !filter::eval(f, &|path: &str| property(&m, path)) {
                 continue;
             }
         }
@@ -293,8 +295,26 @@ pub fn entity_definitions(app: &App, base: &str, segs: &[String], raw: Option<&s
         let is_cast = |s: &str| s.starts_with("Microsoft.Dynamics.CRM.") && s.ends_with("AttributeMetadata");
         match segs {
             [all] if all == "EntityDefinitions" => {
+                // A filter on the table's own properties is tried before its attributes and keys are expanded:
+                // a read of one table by its set name (asked once per map) does not build every table's
+                // metadata. What the filter names that is not there is left to `shape` to refuse.
+                let own = q.filter.as_ref().filter(|f| {
+                    filter::fields(f).iter().all(|n| {
+                        let top = n.split('/').next().unwrap_or(n);
+                        !q.expand.iter().any(|e| e.nav == top)
+                    })
+                });
                 let mut items = Vec::new();
                 for t in &st.dv {
+                    if let Some(f) = own {
+                        let m = entity(st, t);
+                        let known = filter::fields(f)
+                            .iter()
+                            .all(|n| m.contains_key(n.split('/').next().unwrap_or(n)));
+                        if known && !filter::eval(f, &|path: &str| property(&m, path)) {
+                            continue;
+                        }
+                    }
                     items.push(with_expansions(st, t, &q)?);
                 }
                 let value = shape(items, &q, "EntityMetadata")?;
