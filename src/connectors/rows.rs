@@ -25,13 +25,94 @@ pub type Cursor<'a> = Option<&'a str>;
 /// The callback a read hands each page to, with the link that follows it.
 pub type OnPage<'f> = dyn FnMut(Page, Cursor<'_>) -> std::result::Result<(), String> + Send + 'f;
 
-/// Aborts the prefetch of the next page when the read ends early (an error, a refused page, a cancelled step).
-struct Prefetch(Option<tokio::task::JoinHandle<Result<super::transport::Response>>>);
+/// Aborts a spawned task when dropped: a read that ends early (an error, a refused page, a cancelled step) leaves
+/// no request of its own running.
+struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
 
-impl Drop for Prefetch {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         if let Some(h) = self.0.take() {
             h.abort();
+        }
+    }
+}
+
+/// A page as the chain hands it over: the response, and the link it was found to end with (already asked for).
+type Fetched = Result<(super::transport::Response, Option<String>)>;
+
+/// The chain of page requests of one listing, run by a task of its own: as soon as a page arrives, the link it
+/// ends with ([`parse::trailing_next_link`]) is checked against the listing's bounds and asked for, before the
+/// page is handed to the reader. The next request therefore never waits for the reader, which may be busy
+/// parsing another listing's page on the same task. One page waits in the channel, one is held and one is in
+/// flight at most: each chain keeps one request at a time with the service, as a plain loop would.
+struct Chain {
+    rx: tokio::sync::mpsc::Receiver<Fetched>,
+    _task: AbortOnDrop<()>,
+}
+
+impl Chain {
+    fn start(
+        t: &Transport,
+        call: &str,
+        first: Request,
+        prefer: Option<&str>,
+        bound: std::sync::Arc<std::sync::Mutex<super::transport::Pages>>,
+        cancel: &CancellationToken,
+    ) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Fetched>(1);
+        let (t, call, prefer, cancel) = (
+            t.clone(),
+            call.to_owned(),
+            prefer.map(str::to_owned),
+            cancel.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let send = |r: Request| {
+                let r = match &prefer {
+                    Some(p) => r.header("Prefer", p.as_str()),
+                    None => r,
+                };
+                let (t, cancel) = (t.clone(), cancel.clone());
+                AbortOnDrop(Some(tokio::spawn(async move { t.send(r, &cancel).await })))
+            };
+            let mut inflight = send(first);
+            while let Some(h) = inflight.0.take() {
+                let resp = match h.await {
+                    Ok(Ok(resp)) => resp,
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                    Err(e) => {
+                        let stopped = ConnectorError::bad_body(
+                            t.env(),
+                            &call,
+                            format!("the request for the next page stopped: {e}"),
+                        );
+                        let _ = tx.send(Err(stopped)).await;
+                        return;
+                    }
+                };
+                let early = parse::trailing_next_link(&resp.body);
+                if let Some(n) = &early {
+                    let accepted = bound
+                        .lock()
+                        .map_err(|_| ConnectorError::bad_body(t.env(), &call, "the page bound was poisoned"))
+                        .and_then(|mut b| b.next(n));
+                    if let Err(e) = accepted {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                    inflight = send(Request::next_link(&call, n.clone()));
+                }
+                if tx.send(Ok((resp, early))).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            rx,
+            _task: AbortOnDrop(Some(task)),
         }
     }
 }
@@ -64,8 +145,8 @@ async fn pages(
 
 /// The paging loop behind every whole-set read: `parse` turns a body into its rows and its next link, and
 /// `on_page` gets each page with the link that follows it. `on_page` may wait (a writer busy with the page
-/// before): the next page is already asked for by then, so a slow consumer and the service overlap, one page
-/// ahead at most.
+/// before): the pages are asked for by a [`Chain`] of their own, so a slow consumer and the service overlap, a
+/// few pages ahead at most and one request at a time.
 async fn pages_with<R, P, F, Fut>(
     t: &Transport,
     call: &str,
@@ -85,52 +166,43 @@ where
         // A recorded link counts against the page cap and the repeat check like any other.
         bound.next(&req.target.clone())?;
     }
-    let with_prefer = |r: Request| match prefer {
-        Some(p) => r.header("Prefer", p),
-        None => r,
-    };
-    let mut first = Some(with_prefer(req));
-    let mut prefetch = Prefetch(None);
+    let bound = std::sync::Arc::new(std::sync::Mutex::new(bound));
+    let mut chain = Chain::start(t, call, req, prefer, std::sync::Arc::clone(&bound), cancel);
     let mut rows = 0u64;
     loop {
-        let resp = match (prefetch.0.take(), first.take()) {
-            (Some(h), _) => h.await.map_err(|e| {
-                ConnectorError::bad_body(
-                    t.env(),
-                    call,
-                    format!("the request for the next page stopped: {e}"),
-                )
-            })??,
-            (None, Some(r)) => t.send(r, cancel).await?,
-            (None, None) => return Ok(rows),
+        let Some(fetched) = chain.rx.recv().await else {
+            return Err(ConnectorError::bad_body(
+                t.env(),
+                call,
+                "the chain of page requests stopped",
+            ));
         };
-        // The next page is asked for before this one is handed over: the service works on it while the caller
-        // stores this one (one page ahead at most; a page the caller did not keep is asked for again on resume).
-        // A link the services write last is found before the rows are parsed, so the parse overlaps the wait.
-        let mut ask = |n: &String| -> Result<_> {
-            bound.next(n)?;
-            let (t2, c2, r2) = (
-                t.clone(),
-                cancel.clone(),
-                with_prefer(Request::next_link(call, n.clone())),
-            );
-            Ok(Some(tokio::spawn(async move { t2.send(r2, &c2).await })))
-        };
-        let early = parse::trailing_next_link(&resp.body);
-        if let Some(n) = &early {
-            prefetch.0 = ask(n)?;
-        }
+        let (resp, early) = fetched?;
         let (rows_here, next) = t.parse(&resp, &parse)?;
         drop(resp);
         rows += rows_here.len() as u64;
         if next != early {
-            // Not the link the page ends with after all: the parse is what counts.
-            if let Some(h) = prefetch.0.take() {
-                h.abort();
-            }
-            if let Some(n) = &next {
-                prefetch.0 = ask(n)?;
-            }
+            // Not the link the page ends with after all (or none was found): the parse is what counts. The chain
+            // stops (with whatever it asked for) and starts again from the parsed link.
+            drop(chain);
+            let Some(n) = &next else {
+                on_page(rows_here, next)
+                    .await
+                    .map_err(|detail| ConnectorError::bad_body(t.env(), call, &detail))?;
+                return Ok(rows);
+            };
+            bound
+                .lock()
+                .map_err(|_| ConnectorError::bad_body(t.env(), call, "the page bound was poisoned"))?
+                .next(n)?;
+            chain = Chain::start(
+                t,
+                call,
+                Request::next_link(call, n.clone()),
+                prefer,
+                std::sync::Arc::clone(&bound),
+                cancel,
+            );
         }
         let last = next.is_none();
         on_page(rows_here, next)
@@ -330,26 +402,25 @@ impl DataverseClient {
         cancel: &CancellationToken,
     ) -> Result<Option<(String, String)>> {
         let call = format!("dataverse.created_bounds {set}");
-        let mut ends = Vec::with_capacity(2);
-        for order in ["createdon asc", "createdon desc"] {
-            let req = listing(&call, format!("/api/data/v9.2/{set}"), filter, &["createdon"])
-                .query("$orderby", order)
-                .query("$top", "1");
-            let resp = self.transport().send(req, cancel).await?;
-            let page = self.transport().parse(&resp, parse::collection)?;
-            let at = page
-                .value
-                .first()
-                .and_then(|r| r.get("createdon"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            match at {
-                Some(a) => ends.push(a),
-                None => return Ok(None),
+        // Both ends at once: two independent one-row reads, one round trip.
+        let end = |order: &'static str| {
+            let call = &call;
+            async move {
+                let req = listing(call, format!("/api/data/v9.2/{set}"), filter, &["createdon"])
+                    .query("$orderby", order)
+                    .query("$top", "1");
+                let resp = self.transport().send(req, cancel).await?;
+                let page = self.transport().parse(&resp, parse::collection)?;
+                Ok::<_, ConnectorError>(
+                    page.value
+                        .first()
+                        .and_then(|r| r.get("createdon"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                )
             }
-        }
-        let newest = ends.pop().unwrap_or_default();
-        let oldest = ends.pop().unwrap_or_default();
-        Ok(Some((oldest, newest)))
+        };
+        let (oldest, newest) = futures::try_join!(end("createdon asc"), end("createdon desc"))?;
+        Ok(oldest.zip(newest))
     }
 }

@@ -384,78 +384,75 @@ impl RowCompare {
     }
 }
 
-/// One query per class; the sample keeps the first `sample` keys of each (in key order).
+/// One merge of the two sides in key order: both tables are read once, front to back along their primary keys
+/// (no lookup per key), and every key is classified as the cursors pass it. The sample keeps the first `sample`
+/// keys of each class in key order: the missing ones, then the extra ones, then the different ones with their
+/// fields.
 pub fn classify_keys(
     conn: &Connection,
     fields: &[String],
     sample: usize,
 ) -> rusqlite::Result<(ClassCounts, Vec<RowDifference>)> {
-    let count = |sql: &str| {
-        conn.query_row(sql, [], |r| r.get::<_, i64>(0))
-            .map(|n| u64::try_from(n).unwrap_or(0))
-    };
-    // One pass over the source side (each key looked up on the target) gives three classes; the target's
-    // size gives the fourth: extra = target keys − matched keys.
-    let (matching, different, missing) = conn.query_row(
-        "SELECT coalesce(sum(t.h = s.h), 0), coalesce(sum(t.h <> s.h), 0), coalesce(sum(t.k IS NULL), 0)
-         FROM src AS s LEFT JOIN tgt AS t ON t.k = s.k",
-        [],
-        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
-    )?;
-    let n = |v: i64| u64::try_from(v).unwrap_or(0);
-    let (matching, different, missing) = (n(matching), n(different), n(missing));
-    let target = count("SELECT count(*) FROM tgt")?;
-    let counts = ClassCounts {
-        matching,
-        missing,
-        extra: target.saturating_sub(matching + different),
-        different,
-    };
-    let limit = i64::try_from(sample).unwrap_or(i64::MAX);
-    let mut out = Vec::new();
-    // A class with no key needs no sample query (each would scan a whole side to find nothing).
-    let keys = |sql: &str, any: u64| -> rusqlite::Result<Vec<String>> {
-        if any == 0 || limit == 0 {
-            return Ok(Vec::new());
+    use std::cmp::Ordering;
+    let mut src = conn.prepare("SELECT k, h, v FROM src ORDER BY k")?;
+    let mut tgt = conn.prepare("SELECT k, h, v FROM tgt ORDER BY k")?;
+    let mut src_rows = src.query([])?;
+    let mut tgt_rows = tgt.query([])?;
+    let mut counts = ClassCounts::default();
+    let (mut missing, mut extra, mut different) = (Vec::new(), Vec::new(), Vec::new());
+    let key = |r: &rusqlite::Row<'_>| -> rusqlite::Result<String> { r.get::<_, String>(0) };
+    let mut s = src_rows.next()?;
+    let mut t = tgt_rows.next()?;
+    loop {
+        let order = match (s, t) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(a), Some(b)) => a.get_ref(0)?.as_bytes()?.cmp(b.get_ref(0)?.as_bytes()?),
+        };
+        match order {
+            Ordering::Less => {
+                counts.missing += 1;
+                if let (Some(a), true) = (s, missing.len() < sample) {
+                    missing.push(key(a)?);
+                }
+                s = src_rows.next()?;
+            }
+            Ordering::Greater => {
+                counts.extra += 1;
+                if let (Some(b), true) = (t, extra.len() < sample) {
+                    extra.push(key(b)?);
+                }
+                t = tgt_rows.next()?;
+            }
+            Ordering::Equal => {
+                if let (Some(a), Some(b)) = (s, t) {
+                    if a.get::<_, i64>(1)? == b.get::<_, i64>(1)? {
+                        counts.matching += 1;
+                    } else {
+                        counts.different += 1;
+                        if different.len() < sample {
+                            different.push((key(a)?, a.get::<_, String>(2)?, b.get::<_, String>(2)?));
+                        }
+                    }
+                }
+                s = src_rows.next()?;
+                t = tgt_rows.next()?;
+            }
         }
-        let mut stmt = conn.prepare(sql)?;
-        let rows = stmt.query_map([limit], |r| r.get::<_, String>(0))?;
-        rows.collect()
-    };
-    for k in keys(
-        "SELECT k FROM src WHERE NOT EXISTS (SELECT 1 FROM tgt WHERE tgt.k = src.k) ORDER BY k LIMIT ?1",
-        counts.missing,
-    )? {
-        out.push(RowDifference {
-            class: RowClass::Missing,
-            key: k,
-            fields: Vec::new(),
-        });
     }
-    for k in keys(
-        "SELECT k FROM tgt WHERE NOT EXISTS (SELECT 1 FROM src WHERE src.k = tgt.k) ORDER BY k LIMIT ?1",
-        counts.extra,
-    )? {
-        out.push(RowDifference {
-            class: RowClass::Extra,
-            key: k,
-            fields: Vec::new(),
-        });
-    }
-    let mut stmt = conn.prepare(
-        "SELECT k, src.v, tgt.v FROM src JOIN tgt USING (k) WHERE src.h <> tgt.h ORDER BY k LIMIT ?1",
-    )?;
-    // LIMIT 0 ends the query before any row is read.
-    let limit_different = if counts.different == 0 { 0 } else { limit };
-    let rows = stmt.query_map([limit_different], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (k, sv, tv) = row?;
+    let mut out: Vec<RowDifference> = Vec::with_capacity(missing.len() + extra.len() + different.len());
+    out.extend(missing.into_iter().map(|key| RowDifference {
+        class: RowClass::Missing,
+        key,
+        fields: Vec::new(),
+    }));
+    out.extend(extra.into_iter().map(|key| RowDifference {
+        class: RowClass::Extra,
+        key,
+        fields: Vec::new(),
+    }));
+    for (k, sv, tv) in different {
         let s: Vec<String> = serde_json::from_str(&sv).unwrap_or_default();
         let t: Vec<String> = serde_json::from_str(&tv).unwrap_or_default();
         let fields_differing = fields

@@ -221,8 +221,22 @@ pub(super) async fn reconcile_one(
     let scope = ctx.envs.scoped(Some(&ctx.step.id));
     let (fno, dv) = (scope.fno(fno_env)?, scope.dataverse(dv_env)?);
 
-    // Fields compared through a value map, and fields that cannot be compared as they are.
-    let coded = coded_columns(ctx, &dv, dv_set).await;
+    let path = ctx.work_dir.join(name);
+    // Fields compared through a value map, and fields that cannot be compared as they are. The Dataverse
+    // `createdon` bounds the ranges need are read in the same round trip, unless a kept file (a resume) may
+    // already hold the plan: then they are read only if it does not.
+    let speculate = ranges > 1 && !(matches!(keep, Keep::Resumable) && path.exists());
+    let bounds_read = async {
+        if speculate {
+            dv.created_bounds(dv_set, dv_filter.as_deref(), &ctx.cancel)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (coded, read_bounds) = tokio::join!(coded_columns(ctx, &dv, dv_set), bounds_read);
+    let read_bounds = read_bounds?;
     let mut compared: Vec<usize> = Vec::new();
     let mut not_comparable: Vec<String> = Vec::new();
     for (i, (sf, tf)) in source_fields.iter().zip(&target_fields).enumerate() {
@@ -281,7 +295,6 @@ pub(super) async fn reconcile_one(
         dv_filter.as_deref().unwrap_or(""),
         dv_select.join(","),
     ));
-    let path = ctx.work_dir.join(name);
     let (scratch, kept) = match keep {
         Keep::Resumable => RowCompare::open(&path, &fingerprint),
         Keep::Fresh => RowCompare::create(&path).map(|c| (c, false)),
@@ -298,11 +311,13 @@ pub(super) async fn reconcile_one(
         .ranges()
         .map_err(|e| fail(format!("reconcile {}: {e}", m.id)))?;
     if !plan.iter().any(|r| r.def.side == dv_side) {
-        let bounds = if ranges > 1 {
-            dv.created_bounds(dv_set, dv_filter.as_deref(), &ctx.cancel)
-                .await?
-        } else {
-            None
+        let bounds = match read_bounds {
+            Some(b) => b,
+            None if ranges > 1 => {
+                dv.created_bounds(dv_set, dv_filter.as_deref(), &ctx.cancel)
+                    .await?
+            }
+            None => None,
         };
         let mut defs = vec![RangeDef {
             side: fno_side,
