@@ -6,7 +6,8 @@
 //!    `reconcile classify` in keys classified per second (target >= 1,000,000 on this 2-core machine); the
 //!    load rate and the file's size are printed.
 //! 2. **A 1,000,000-row map per side through the engine** (100,000 with `CUTOVER_BENCH_QUICK`): a `reconcile`
-//!    step against the simulator with 100 ms per response (`CUTOVER_BENCH_LATENCY_MS`), F&O 10,000 rows a page (one link after
+//!    step against the simulator (serving from a runtime of its own, as a remote service would not share the
+//!    console's async workers) with 100 ms per response (`CUTOVER_BENCH_LATENCY_MS`), F&O 10,000 rows a page (one link after
 //!    another), Dataverse 5,000 a page in 4 `createdon` ranges, both sides at once. The ideal is what the
 //!    service imposes: the longer of F&O pages × latency (they cannot overlap: each link comes with the page
 //!    before it) and the Dataverse pages of the longest range (after the two bound reads) × latency; the service protection limits (52
@@ -149,7 +150,7 @@ fn runbook() -> String {
     .join("\n")
 }
 
-fn through_the_engine(rt: &tokio::runtime::Runtime) {
+fn through_the_engine(rt: &tokio::runtime::Runtime, sim_rt: &tokio::runtime::Runtime) {
     let n: u64 = if quick() { 100_000 } else { 1_000_000 };
     let dir = tempfile::tempdir().unwrap();
     let rb = dir.path().join("rows.yaml");
@@ -158,10 +159,13 @@ fn through_the_engine(rt: &tokio::runtime::Runtime) {
     let sc = cutover::sim::Scenario::from_yaml(&scenario(n)).unwrap();
     let rss0 = figure::peak_rss_mb();
     let cpu0 = figure::process_cpu();
+    // The simulator stands in for services on other machines: it serves from a runtime of its own, so that
+    // its page building never holds up the console's tasks on the console's workers (the two still share the
+    // machine's two cores, as the process's CPU time below shows).
+    let sim = sim_rt
+        .block_on(cutover::sim::start(sc, "127.0.0.1:0".parse().unwrap()))
+        .unwrap();
     rt.block_on(async {
-        let sim = cutover::sim::start(sc, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
         let opts = RunOptions {
             runbook: Some(rb),
             journal: journal.clone(),
@@ -182,8 +186,8 @@ fn through_the_engine(rt: &tokio::runtime::Runtime) {
         };
         let (h, _, _) = start_engine(opts).await.unwrap();
         h.done.await.unwrap();
-        sim.shutdown().await;
     });
+    sim_rt.block_on(sim.shutdown());
     // CPU time of the whole process (simulator included): on a loaded machine the step's wall time says
     // little, and this says what the run cost.
     let cpu_s = match (cpu0, figure::process_cpu()) {
@@ -284,7 +288,12 @@ fn main() {
     // CUTOVER_BENCH_PART=engine or =compare runs one half (when profiling one of them).
     let part = std::env::var("CUTOVER_BENCH_PART").unwrap_or_default();
     if part != "compare" {
-        through_the_engine(&rt);
+        let sim_rt = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("sim")
+            .enable_all()
+            .build()
+            .unwrap();
+        through_the_engine(&rt, &sim_rt);
     }
     if part != "engine" {
         comparison_alone();

@@ -235,7 +235,14 @@ pub(super) async fn reconcile_one(
             Ok(None)
         }
     };
-    let (coded, read_bounds) = tokio::join!(coded_columns(ctx, &dv, dv_set), bounds_read);
+    // F&O's token is asked for in the same round trip, so that F&O's first page waits on nothing else. A token
+    // that cannot be had is asked for again by the read, which reports it.
+    let fno_token = async {
+        if let Some(ts) = fno.transport().token_source() {
+            let _ = ts.token(&ctx.cancel).await;
+        }
+    };
+    let (coded, read_bounds, ()) = tokio::join!(coded_columns(ctx, &dv, dv_set), bounds_read, fno_token);
     let read_bounds = read_bounds?;
     let mut compared: Vec<usize> = Vec::new();
     let mut not_comparable: Vec<String> = Vec::new();
