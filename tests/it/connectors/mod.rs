@@ -7,4 +7,5 @@ mod dual_write;
 mod faults;
 mod hostile;
 mod next_link;
+mod table_meta;
 mod tls;
