@@ -223,10 +223,23 @@ pub async fn count_pairs(ctx: &StepCtx, maps: &[MapRef], tol: Option<Tolerance>)
         }
     }
     let conc = usize::try_from(ctx.runbook.defaults.concurrency().max(1)).unwrap_or(1);
-    prefetch_tables(ctx, maps, conc).await?;
+    // The first Dataverse count reads every table's metadata (batched) and the others wait for it, while the
+    // F&O counts go on: the metadata round trip overlaps with them instead of delaying the whole step.
+    let tables_read = tokio::sync::OnceCell::new();
+    let tables_read = &tables_read;
+    let is_dataverse = |env: &str| ctx.envs.info.get(env).map(|i| i.kind) == Some(EnvKind::Dataverse);
     let results: Vec<_> = futures::stream::iter(jobs)
         .map(|(i, j, src, c)| async move {
-            let n = count_side(ctx, &maps[i], src, c.as_deref()).await;
+            let m = &maps[i];
+            let env = if src { &m.source_env } else { &m.target_env };
+            if is_dataverse(env)
+                && let Err(e) = tables_read
+                    .get_or_try_init(|| prefetch_tables(ctx, maps, conc))
+                    .await
+            {
+                return (i, j, src, Err(e));
+            }
+            let n = count_side(ctx, m, src, c.as_deref()).await;
             (i, j, src, n)
         })
         .buffer_unordered(conc)
