@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use futures::StreamExt;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -131,17 +132,17 @@ impl DataverseClient {
         self
     }
 
-    /// The table behind entity set `set`, from `EntityDefinitions` (asked once per environment). A set no table
-    /// has is [`ConnectorError::NotFound`].
+    /// The table behind entity set `set`, from `EntityDefinitions` (asked once per environment, unless
+    /// [`Self::tables`] already read it). A set no table has is [`ConnectorError::NotFound`].
     pub async fn table(&self, set: &str, cancel: &CancellationToken) -> Result<TableMeta> {
         if let Some(m) = self.cache.with(|c| c.tables.get(set).cloned()) {
             return Ok(m);
         }
         let call = format!("dataverse.metadata {set}");
         let req = Request::get(&call, format!("{API}/EntityDefinitions"))
-            .query("$select", "LogicalName,EntitySetName,PrimaryIdAttribute")
+            .query("$select", TABLE_SELECT)
             .query("$filter", eq_filter("EntitySetName", set))
-            .query("$expand", "Keys($select=KeyAttributes)");
+            .query("$expand", TABLE_EXPAND);
         let resp = self.t.send(req, cancel).await?;
         let page = self.t.parse(&resp, parse::collection)?;
         let Some(o) = page.value.first().and_then(Value::as_object) else {
@@ -151,32 +152,89 @@ impl DataverseClient {
                 message: format!("no table has the entity set name `{set}` (EntityDefinitions)"),
             });
         };
-        let s = |k: &str| o.get(k).and_then(parse::scalar_string).unwrap_or_default();
-        let keys = o
-            .get("Keys")
-            .and_then(Value::as_array)
-            .map(|ks| {
-                ks.iter()
-                    .filter_map(|k| k.get("KeyAttributes").and_then(Value::as_array))
-                    .map(|a| a.iter().filter_map(parse::scalar_string).collect())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let meta = TableMeta {
-            logical_name: s("LogicalName"),
-            entity_set_name: s("EntitySetName"),
-            primary_id: s("PrimaryIdAttribute"),
-            keys,
-        };
-        if meta.primary_id.is_empty() || meta.logical_name.is_empty() {
+        let Some(meta) = table_meta(o) else {
             return Err(ConnectorError::bad_body(
                 self.t.env(),
                 &call,
                 "the table definition has no LogicalName or PrimaryIdAttribute",
             ));
-        }
+        };
         self.cache.with(|c| c.tables.insert(set.to_owned(), meta.clone()));
         Ok(meta)
+    }
+
+    /// Reads the metadata of every table behind `sets` that is not cached yet in a few requests instead of
+    /// one per table: `EntityDefinitions?$filter=EntitySetName eq 'a' or EntitySetName eq 'b' ...` (an `or`
+    /// of `eq` on a string property, which metadata queries accept; `in` they do not), chunked so that each
+    /// filter stays under [`METADATA_FILTER_CHARS`] percent-encoded characters, at most `concurrency`
+    /// chunks at once. What the answers hold is cached for [`Self::table`]; a set missing from them is left
+    /// to [`Self::table`]'s own read (which says when no table has it). Returns how many requests were sent.
+    /// A chunk that fails is logged and left to the per-table reads too; only cancellation is an error.
+    pub async fn tables(
+        &self,
+        sets: &[&str],
+        concurrency: usize,
+        cancel: &CancellationToken,
+    ) -> Result<usize> {
+        let mut wanted: Vec<&str> = self.cache.with(|c| {
+            sets.iter()
+                .copied()
+                .filter(|s| !s.is_empty() && !c.tables.contains_key(*s))
+                .collect()
+        });
+        wanted.sort_unstable();
+        wanted.dedup();
+        // Owned, so that the chunk futures borrow nothing of the caller's (they must be `Send` for any lifetime).
+        let chunks: Vec<Vec<String>> = metadata_chunks(&wanted)
+            .into_iter()
+            .map(|c| c.into_iter().map(str::to_owned).collect())
+            .collect();
+        let n = chunks.len();
+        let results: Vec<Result<()>> = futures::stream::iter(chunks)
+            .map(|chunk| self.tables_chunk(chunk, cancel))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        for r in results {
+            match r {
+                Err(e @ ConnectorError::Cancelled { .. }) => return Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "batched table metadata read failed: reading per table")
+                }
+                Ok(()) => {}
+            }
+        }
+        Ok(n)
+    }
+
+    async fn tables_chunk(&self, chunk: Vec<String>, cancel: &CancellationToken) -> Result<()> {
+        let call = format!("dataverse.metadata {} tables", chunk.len());
+        let filter = chunk
+            .iter()
+            .map(|s| eq_filter("EntitySetName", s))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let req = Request::get(&call, format!("{API}/EntityDefinitions"))
+            .query("$select", TABLE_SELECT)
+            .query("$filter", filter)
+            .query("$expand", TABLE_EXPAND);
+        let resp = self.t.send(req, cancel).await?;
+        let page = self.t.parse(&resp, parse::collection)?;
+        let found: Vec<TableMeta> = page
+            .value
+            .iter()
+            .filter_map(Value::as_object)
+            .filter_map(table_meta)
+            .collect();
+        self.cache.with(|c| {
+            for m in found {
+                // Keyed by the set name as asked (the service compares it without regard to case).
+                if let Some(asked) = chunk.iter().find(|s| s.eq_ignore_ascii_case(&m.entity_set_name)) {
+                    c.tables.insert(asked.clone(), m);
+                }
+            }
+        });
+        Ok(())
     }
 
     /// The `cdm_companyid` (GUID) of the legal entity with `cdm_companycode` `code`, from `cdm_companies` (asked
@@ -494,4 +552,99 @@ impl DataverseClient {
 /// An OData string literal (re-exported for callers building Dataverse filters).
 pub fn literal(v: &str) -> String {
     odata_string(v)
+}
+
+/// What a table's metadata read selects and expands (one table or many).
+const TABLE_SELECT: &str = "LogicalName,EntitySetName,PrimaryIdAttribute";
+const TABLE_EXPAND: &str = "Keys($select=KeyAttributes)";
+
+/// The most percent-encoded characters one batched metadata `$filter` may take. The Web API accepts URLs
+/// up to 32,768 characters (Microsoft Learn, "Compose HTTP requests and handle errors": maximum URL
+/// length); 2,048 keeps each request far below that and below what proxies commonly refuse.
+pub const METADATA_FILTER_CHARS: usize = 2_048;
+
+/// The length of `s` once percent-encoded (unreserved characters stay, every other byte takes three).
+fn encoded_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
+/// Splits `sets` into chunks whose `EntitySetName eq '..' or ...` filter stays within
+/// [`METADATA_FILTER_CHARS`] encoded characters (a set too long for any chunk goes alone).
+fn metadata_chunks<'a>(sets: &[&'a str]) -> Vec<Vec<&'a str>> {
+    let sep = encoded_len(" or ");
+    let mut out: Vec<Vec<&'a str>> = Vec::new();
+    let mut len = 0;
+    for s in sets {
+        let term = encoded_len(&eq_filter("EntitySetName", s));
+        match out.last_mut() {
+            Some(cur) if len + sep + term <= METADATA_FILTER_CHARS => {
+                cur.push(s);
+                len += sep + term;
+            }
+            _ => {
+                out.push(vec![s]);
+                len = term;
+            }
+        }
+    }
+    out
+}
+
+/// A table definition row (`LogicalName`, `EntitySetName`, `PrimaryIdAttribute`, `Keys`); `None` without a
+/// logical name or primary id.
+fn table_meta(o: &Map<String, Value>) -> Option<TableMeta> {
+    let s = |k: &str| o.get(k).and_then(parse::scalar_string).unwrap_or_default();
+    let keys = o
+        .get("Keys")
+        .and_then(Value::as_array)
+        .map(|ks| {
+            ks.iter()
+                .filter_map(|k| k.get("KeyAttributes").and_then(Value::as_array))
+                .map(|a| a.iter().filter_map(parse::scalar_string).collect())
+                .collect()
+        })
+        .unwrap_or_default();
+    let meta = TableMeta {
+        logical_name: s("LogicalName"),
+        entity_set_name: s("EntitySetName"),
+        primary_id: s("PrimaryIdAttribute"),
+        keys,
+    };
+    (!meta.primary_id.is_empty() && !meta.logical_name.is_empty()).then_some(meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_chunks_stay_under_the_limit_and_keep_every_set() {
+        let names: Vec<String> = (0..500).map(|i| format!("set{i}s")).collect();
+        let sets: Vec<&str> = names.iter().map(String::as_str).collect();
+        let chunks = metadata_chunks(&sets);
+        assert!(chunks.len() > 1 && chunks.len() < 20, "{} chunks", chunks.len());
+        for c in &chunks {
+            let filter = c
+                .iter()
+                .map(|s| eq_filter("EntitySetName", s))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            assert!(
+                encoded_len(&filter) <= METADATA_FILTER_CHARS,
+                "{}",
+                encoded_len(&filter)
+            );
+        }
+        let flat: Vec<&str> = chunks.concat();
+        assert_eq!(flat, sets);
+        assert!(metadata_chunks(&[]).is_empty());
+    }
 }

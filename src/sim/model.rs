@@ -134,7 +134,7 @@ pub const OUR_MODEL: &[(&str, &str)] = &[
     ),
     (
         "Dataverse metadata",
-        "`EntityDefinitions`, `Attributes` (with cast segments and `$expand=OptionSet`) and `Keys` for every scenario table: `SchemaName` is the logical name with its first letter upper-cased, display names are derived from logical names, `MetadataId`s are stable GUIDs from the seed, a key's `LogicalName` is `<entity>_<key column>`, `PrimaryNameAttribute` is the scenario's `primary_name`, else `name`, else the first string column ending in `name`. Properties not in these documents are 501. The CSDL's container is `System` and lists entity types and sets only. Only API version v9.2 is served; `RetrieveVersion` answers `9.2.0.0`.",
+        "`EntityDefinitions`, `Attributes` (with cast segments and `$expand=OptionSet`) and `Keys` for every scenario table: `SchemaName` is the logical name with its first letter upper-cased, display names are derived from logical names, `MetadataId`s are stable GUIDs from the seed, a key's `LogicalName` is `<entity>_<key column>`, `PrimaryNameAttribute` is the scenario's `primary_name`, else `name`, else the first string column ending in `name`. Properties not in these documents are 501. The CSDL's container is `System` and lists entity types and sets only. Only API version v9.2 is served; `RetrieveVersion` answers `9.2.0.0`. Ours: the `in` operator in a metadata `$filter` is 400 `0x80060888` with our message (metadata queries take `eq`, `ne`, `not`, `and`, `or`; the real answer to `in` is not public); an `or` of `EntitySetName eq`/`LogicalName eq` returns the tables it names.",
     ),
     (
         "F&O metadata",

@@ -4,7 +4,9 @@
 //! - Entity sets come from `MapSpec.source`/`target` (`env:EntitySet`); the side's environment kind decides
 //!   how it is counted (F&O OData `$count` cross-company, Dataverse exact count).
 //! - A Dataverse table's primary id is read from its metadata (`EntityDefinitions` by `EntitySetName`:
-//!   `PrimaryIdAttribute`), once per environment and run, never guessed from the set name.
+//!   `PrimaryIdAttribute`), once per environment and run, never guessed from the set name. Counting many maps
+//!   reads every table's metadata first, in a few batched requests (an `or` of `EntitySetName eq`), not one
+//!   per table.
 //! - A Dataverse company filter goes through the map's company lookup (`company_lookup`, default
 //!   `msdyn_company`): `_msdyn_company_value eq <cdm_companyid>`, the id read once per environment from
 //!   `cdm_companies` by `cdm_companycode`; F&O's is `dataAreaId eq '<company>'`. A company that has no
@@ -173,6 +175,27 @@ pub async fn count_side(ctx: &StepCtx, m: &MapRef, source: bool, company: Option
     }
 }
 
+/// Reads the metadata of every Dataverse table the maps count in a few batched requests per environment
+/// (see `DataverseClient::tables`), so that each count does not first read its own table's definition.
+pub async fn prefetch_tables(ctx: &StepCtx, maps: &[MapRef], concurrency: usize) -> Res<()> {
+    let mut by_env: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for m in maps {
+        for (env, set) in [(&m.source_env, &m.source_set), (&m.target_env, &m.target_set)] {
+            if ctx.envs.info.get(env.as_str()).map(|i| i.kind) == Some(EnvKind::Dataverse) {
+                by_env.entry(env.as_str()).or_default().push(set.as_str());
+            }
+        }
+    }
+    let scope = ctx.envs.scoped(Some(&ctx.step.id));
+    for (env, sets) in by_env {
+        scope
+            .dataverse(env)?
+            .tables(&sets, concurrency, &ctx.cancel)
+            .await?;
+    }
+    Ok(())
+}
+
 /// One parity figure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pair {
@@ -200,9 +223,23 @@ pub async fn count_pairs(ctx: &StepCtx, maps: &[MapRef], tol: Option<Tolerance>)
         }
     }
     let conc = usize::try_from(ctx.runbook.defaults.concurrency().max(1)).unwrap_or(1);
+    // The first Dataverse count reads every table's metadata (batched) and the others wait for it, while the
+    // F&O counts go on: the metadata round trip overlaps with them instead of delaying the whole step.
+    let tables_read = tokio::sync::OnceCell::new();
+    let tables_read = &tables_read;
+    let is_dataverse = |env: &str| ctx.envs.info.get(env).map(|i| i.kind) == Some(EnvKind::Dataverse);
     let results: Vec<_> = futures::stream::iter(jobs)
         .map(|(i, j, src, c)| async move {
-            let n = count_side(ctx, &maps[i], src, c.as_deref()).await;
+            let m = &maps[i];
+            let env = if src { &m.source_env } else { &m.target_env };
+            if is_dataverse(env)
+                && let Err(e) = tables_read
+                    .get_or_try_init(|| prefetch_tables(ctx, maps, conc))
+                    .await
+            {
+                return (i, j, src, Err(e));
+            }
+            let n = count_side(ctx, m, src, c.as_deref()).await;
             (i, j, src, n)
         })
         .buffer_unordered(conc)

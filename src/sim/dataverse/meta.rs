@@ -212,6 +212,18 @@ fn select(
         .collect())
 }
 
+/// The table whose `EntitySetName` (or `LogicalName`) is `v`, compared without regard to case as the
+/// service compares strings: the set index first, a scan only when the exact name is not in it.
+fn table_index(st: &SimState, prop: &str, v: &str) -> Option<usize> {
+    if prop == "EntitySetName" {
+        if let Some(&i) = st.dv_idx.get(v) {
+            return Some(i);
+        }
+        return st.dv.iter().position(|t| t.name.eq_ignore_ascii_case(v));
+    }
+    st.dv.iter().position(|t| t.logical.eq_ignore_ascii_case(v))
+}
+
 fn find_table<'a>(st: &'a SimState, seg: &str) -> Result<&'a Table, Response> {
     let (_, key) = split_key(seg);
     let Some(key) = key else {
@@ -304,8 +316,23 @@ pub fn entity_definitions(app: &App, base: &str, segs: &[String], raw: Option<&s
                         !q.expand.iter().any(|e| e.nav == top)
                     })
                 });
+                // An `or` of `EntitySetName eq` / `LogicalName eq` (a sweep asking for its tables in a few requests)
+                // reads only the tables it names, through the set index: a request costs the tables it asks for,
+                // not every table of the scenario.
+                let picked = own
+                    .and_then(|f| filter::eq_candidates(f, &["EntitySetName", "LogicalName"]))
+                    .map(|keys| {
+                        let mut ix: Vec<usize> = keys.iter().filter_map(|(p, v)| table_index(st, p, v)).collect();
+                        ix.sort_unstable();
+                        ix.dedup();
+                        ix
+                    });
+                let tables: Vec<&Table> = match &picked {
+                    Some(ix) => ix.iter().map(|&i| &st.dv[i]).collect(),
+                    None => st.dv.iter().collect(),
+                };
                 let mut items = Vec::new();
-                for t in &st.dv {
+                for t in tables {
                     if let Some(f) = own {
                         let m = entity(st, t);
                         let known = filter::fields(f)

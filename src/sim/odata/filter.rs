@@ -404,6 +404,40 @@ fn tok_text(t: &Tok) -> String {
     }
 }
 
+/// Whether the expression uses the `in` operator anywhere.
+pub fn uses_in(e: &Expr) -> bool {
+    match e {
+        Expr::And(a, b) | Expr::Or(a, b) => uses_in(a) || uses_in(b),
+        Expr::Not(a) => uses_in(a),
+        Expr::In(..) => true,
+        Expr::Cmp(..) | Expr::Call(..) | Expr::Truth(_) => false,
+    }
+}
+
+/// The (property, string value) pairs of an `or` of `<property> eq '<value>'` terms over `props`, when every
+/// row the expression can match has one of them: the keys an index lookup can start from (the whole
+/// expression still decides). `a and b` takes either side's; any other shape is `None` (scan every row).
+pub fn eq_candidates(e: &Expr, props: &[&str]) -> Option<Vec<(String, String)>> {
+    match e {
+        Expr::Cmp(Op::Eq, Operand::Field(f), Operand::Lit(Value::String(v)))
+        | Expr::Cmp(Op::Eq, Operand::Lit(Value::String(v)), Operand::Field(f))
+            if props.contains(&f.as_str()) =>
+        {
+            Some(vec![(f.clone(), v.clone())])
+        }
+        Expr::Or(a, b) => {
+            let mut out = eq_candidates(a, props)?;
+            out.extend(eq_candidates(b, props)?);
+            Some(out)
+        }
+        Expr::And(a, b) => match (eq_candidates(a, props), eq_candidates(b, props)) {
+            (Some(x), Some(y)) => Some(if x.len() <= y.len() { x } else { y }),
+            (x, y) => x.or(y),
+        },
+        _ => None,
+    }
+}
+
 /// Every property an expression names (for validation against the entity's properties).
 pub fn fields(e: &Expr) -> Vec<String> {
     fn op(o: &Operand, out: &mut Vec<String>) {
@@ -544,6 +578,28 @@ mod tests {
             "x eq Microsoft.Dynamics.CRM.AttributeTypeCode'Picklist' or amount ne 1"
         ));
         assert_eq!(fields(&parse("a eq 1 or startswith(b,'x')").unwrap()), ["a", "b"]);
+    }
+
+    #[test]
+    fn an_or_of_eq_names_its_candidates_and_in_is_found() {
+        let e = parse("EntitySetName eq 'a' or 'b' eq LogicalName or EntitySetName eq 'c'").unwrap();
+        let got = eq_candidates(&e, &["EntitySetName", "LogicalName"]).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1], ("LogicalName".to_owned(), "b".to_owned()));
+        let e = parse("(EntitySetName eq 'a' or EntitySetName eq 'b') and IsActivity eq false").unwrap();
+        assert_eq!(eq_candidates(&e, &["EntitySetName"]).unwrap().len(), 2);
+        for text in [
+            "EntitySetName eq 'a' or IsActivity eq false",
+            "EntitySetName ne 'a'",
+            "not (EntitySetName eq 'a')",
+        ] {
+            assert!(
+                eq_candidates(&parse(text).unwrap(), &["EntitySetName"]).is_none(),
+                "{text}"
+            );
+        }
+        assert!(uses_in(&parse("a eq 1 or not (b in (1,2))").unwrap()));
+        assert!(!uses_in(&parse("a eq 1 or b eq 2").unwrap()));
     }
 
     #[test]

@@ -164,7 +164,17 @@ impl Query {
         let mut q = Query::default();
         for (k, v) in &pairs {
             match k.as_str() {
-                "$filter" => q.filter = Some(filter::parse(v)?),
+                "$filter" => {
+                    let f = filter::parse(v)?;
+                    // Our model of the refusal (status, code and message): metadata queries take `eq`, `ne`, `not`,
+                    // `and` and `or`; several tables are asked for with an `or` of `eq`.
+                    if dialect == Dialect::Metadata && filter::uses_in(&f) {
+                        return Err(QueryError::bad(
+                            "The 'in' operator is not supported in a metadata query's $filter: use 'or' of 'eq'.",
+                        ));
+                    }
+                    q.filter = Some(f);
+                }
                 "$select" => q.select = Some(list(v)),
                 "$orderby" => q.orderby = orderby(v)?,
                 "$expand" => q.expand = expand(v, dialect)?,

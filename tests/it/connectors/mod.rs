@@ -8,4 +8,5 @@ mod faults;
 mod hostile;
 mod next_link;
 mod paging;
+mod table_meta;
 mod tls;

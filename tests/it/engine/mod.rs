@@ -15,6 +15,7 @@ mod exec_packages;
 mod exec_reads;
 mod exec_reconcile;
 mod exec_simple;
+mod exec_sweep;
 mod fault_matrix;
 mod lake_spark;
 mod map_control;

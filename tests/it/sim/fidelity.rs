@@ -731,3 +731,79 @@ async fn a_page_is_laid_out_as_the_services_write_it_with_the_next_link_last() {
         );
     }
 }
+
+/// Many tables' definitions in one request (what a parity sweep sends): an `or` of `eq` on
+/// `EntitySetName` answers every table named and only those, with their keys expanded; a set no
+/// table has is simply absent. `in` on a metadata property is refused (metadata queries accept
+/// `eq`, `ne`, `not`, `and` and `or`), with the Web API's error shape.
+#[tokio::test]
+async fn entity_definitions_answers_an_or_of_set_names_and_refuses_in() {
+    let (h, c) = sim().await;
+    let tok = token(&c, &h, DV).await;
+    let api = format!("{}/api/data/v9.2", h.url());
+    let (s, _, v, text) = get(
+        &c,
+        &format!("{api}/EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute&$filter=EntitySetName eq 'contacts' or EntitySetName eq 'accounts' or EntitySetName eq 'nosuchs'&$expand=Keys($select=KeyAttributes)"),
+        &tok,
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let mut got: Vec<(String, String, Value)> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            assert!(t["MetadataId"].is_string(), "{t}");
+            assert!(t.get("SchemaName").is_none(), "only what is selected: {t}");
+            (
+                t["EntitySetName"].as_str().unwrap().to_owned(),
+                t["PrimaryIdAttribute"].as_str().unwrap().to_owned(),
+                t["Keys"].clone(),
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0].0.as_str(), got[0].1.as_str()), ("accounts", "accountid"));
+    assert_eq!(got[0].2[0]["KeyAttributes"], json!(["accountnumber"]));
+    assert_eq!((got[1].0.as_str(), got[1].1.as_str()), ("contacts", "contactid"));
+    // LogicalName works the same way, and a set name compares without regard to case.
+    let (_, _, v, _) = get(
+        &c,
+        &format!("{api}/EntityDefinitions?$select=EntitySetName&$filter=LogicalName eq 'contact' or EntitySetName eq 'ACCOUNTS'"),
+        &tok,
+        &[],
+    )
+    .await;
+    let mut sets: Vec<&str> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["EntitySetName"].as_str().unwrap())
+        .collect();
+    sets.sort_unstable();
+    assert_eq!(sets, ["accounts", "contacts"]);
+    // Still a filter, not only a lookup: a further condition on the same tables applies.
+    let (_, _, v, _) = get(
+        &c,
+        &format!("{api}/EntityDefinitions?$select=EntitySetName&$filter=(EntitySetName eq 'accounts' or EntitySetName eq 'contacts') and PrimaryIdAttribute eq 'contactid'"),
+        &tok,
+        &[],
+    )
+    .await;
+    assert_eq!(v["value"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["value"][0]["EntitySetName"], "contacts");
+    let (s, _, v, _) = get(
+        &c,
+        &format!(
+            "{api}/EntityDefinitions?$select=LogicalName&$filter=EntitySetName in ('accounts','contacts')"
+        ),
+        &tok,
+        &[],
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "0x80060888", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("in"), "{v}");
+}
