@@ -105,6 +105,12 @@ pub struct Fold {
     names: Interner,
     /// Per gate wave (`None`: every map), the parity rows its verdicts read.
     layouts: HashMap<Option<String>, Layout>,
+    /// Events folded so far (the clock of `changed`).
+    folded: u64,
+    /// Per interned map, the `folded` count at the last event that could change its parity rows or its
+    /// error total (a `ParitySample`, `ErrorEntries` or `ErrorCounts` of the map: the only events the
+    /// reducer changes those with), so a gate re-reads only the rows of maps changed since the last.
+    changed: Vec<u64>,
     /// The planned initial-sync steps (`dualwrite.run` of one map) and their map.
     sync_steps: HashMap<StepId, String>,
     /// Maps whose planned initial sync has not succeeded yet: their parity is the copy's progress, not
@@ -138,11 +144,18 @@ struct SeenEntry {
     absent_since: Option<DateTime<Utc>>,
 }
 
-/// The parity rows a wave's gate reads, in report order, valid while the table has `rows_len` rows.
+/// A parity row's (source, target, difference, allowed) and its map's error total.
+type RowCounts = (u64, u64, i64, u64, u64);
+
+/// The parity rows a wave's gate reads, in report order, valid while the table has `rows_len` rows,
+/// with their counts as last read (at `read_at`, a [`Fold::folded`] count).
 #[derive(Default)]
 struct Layout {
     rows_len: Option<usize>,
     entries: Vec<(u32, u32, ParityKey)>,
+    /// Per entry, its counts; `None` when the row is gone.
+    counts: Vec<Option<RowCounts>>,
+    read_at: u64,
 }
 
 impl Default for Fold {
@@ -165,6 +178,8 @@ impl Default for Fold {
             start: None,
             names: Interner::default(),
             layouts: HashMap::new(),
+            folded: 0,
+            changed: Vec::new(),
             sync_steps: HashMap::new(),
             unsynced: std::collections::HashSet::new(),
             sample_keys: Vec::new(),
@@ -182,6 +197,20 @@ impl Fold {
     /// Fold one envelope of the run (journal order).
     pub fn apply(&mut self, env: &Envelope) {
         self.state.apply(env);
+        self.folded += 1;
+        match &env.event {
+            Event::ParitySample { map, .. } | Event::ErrorCounts { map, .. } => self.mark_changed(map),
+            Event::ErrorEntries { map, entries, .. } => {
+                // The reducer counts each entry under its own map.
+                self.mark_changed(map);
+                for e in entries {
+                    if e.map != *map {
+                        self.mark_changed(&e.map);
+                    }
+                }
+            }
+            _ => {}
+        }
         let t = since(self.start, env.at);
         match &env.event {
             Event::RunStarted {
@@ -446,6 +475,15 @@ impl Fold {
         out
     }
 
+    /// Note that `map`'s parity rows or error total may have changed now.
+    fn mark_changed(&mut self, map: &str) {
+        let i = self.names.intern(map) as usize;
+        if self.changed.len() <= i {
+            self.changed.resize(i + 1, 0);
+        }
+        self.changed[i] = self.folded;
+    }
+
     /// One point of the drift chart (and the row's peak, which ranks the rows drawn).
     fn chart_point(&mut self, key: ParityKey, t_ms: u64, diff: i64) {
         let peak = self.peak.entry(key.clone()).or_insert(0);
@@ -459,19 +497,23 @@ impl Fold {
     /// The counts of the wave's maps (every map when `wave` is unknown) as the reducer has them now,
     /// as compact rows (names interned). The parity rows a gate reads are laid out once per wave
     /// and laid out again only when the parity table gained a row, so a verdict allocates nothing
-    /// per row.
+    /// per row; and a row's counts are read again only when its map changed since the wave's last
+    /// verdict (a million-event run has thousands of verdicts over hundreds of maps).
     fn gate_counts(&mut self, wave: Option<&str>, failures: &[GateFailure]) -> Vec<CountRow> {
         let Self {
             state,
             wave_maps,
             names,
             layouts,
+            changed,
+            folded,
             ..
         } = self;
         let wave_key = wave.filter(|w| wave_maps.contains_key(*w)).map(str::to_owned);
         let rows_now = state.parity.rows.len();
         let layout = layouts.entry(wave_key.clone()).or_default();
-        if layout.rows_len != Some(rows_now) {
+        let relaid = layout.rows_len != Some(rows_now);
+        if relaid {
             layout.entries.clear();
             let maps: Vec<&String> = match wave_key.as_deref().and_then(|w| wave_maps.get(w)) {
                 Some(m) => m.iter().collect(),
@@ -489,10 +531,31 @@ impl Fold {
                 }
             }
             layout.rows_len = Some(rows_now);
+            layout.counts.clear();
+            layout.counts.resize(layout.entries.len(), None);
         }
+        let read = |k: &ParityKey| {
+            state.parity.rows.get(k).map(|r| {
+                (
+                    r.source,
+                    r.target,
+                    r.difference,
+                    r.allowed,
+                    state.errors.total_for_map(&k.map),
+                )
+            })
+        };
+        for ((map_i, _, k), counts) in layout.entries.iter().zip(layout.counts.iter_mut()) {
+            let since = changed.get(*map_i as usize).copied().unwrap_or(0);
+            if relaid || since > layout.read_at {
+                *counts = read(k);
+            }
+            debug_assert_eq!(*counts, read(k), "the counts of {k:?} changed unnoticed");
+        }
+        layout.read_at = *folded;
         let mut out = Vec::with_capacity(layout.entries.len() + failures.len());
-        for (map_i, company, k) in &layout.entries {
-            let Some(r) = state.parity.rows.get(k) else {
+        for ((map_i, company, k), counts) in layout.entries.iter().zip(&layout.counts) {
+            let Some((source, target, difference, allowed, errors)) = *counts else {
                 continue;
             };
             let failed = failures
@@ -501,11 +564,11 @@ impl Fold {
             out.push(CountRow {
                 map: *map_i,
                 company: *company,
-                source: r.source,
-                target: r.target,
-                difference: r.difference,
-                allowed: r.allowed,
-                errors: state.errors.total_for_map(&k.map),
+                source,
+                target,
+                difference,
+                allowed,
+                errors,
                 failed,
             });
         }

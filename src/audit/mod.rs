@@ -4,8 +4,8 @@
 //! - [`verify_journal`] recomputes the hash chain and every run's runbook hash
 //!   ([`JournalReader::verify`]) and lists the runs.
 //! - [`build_report`] folds one run's envelopes (streamed, never all in memory) through the one
-//!   reducer plus an audit fold ([`build::Fold`]) into a [`Report`], verifying the journal on a
-//!   second read-only connection at the same time; it refuses a journal that fails verification
+//!   reducer plus an audit fold ([`build::Fold`]) into a [`Report`], verifying the journal in the
+//!   same read of the table; it refuses a journal that fails verification
 //!   unless `allow_unverified`, and then the report says UNVERIFIED everywhere.
 //! - [`markdown`], [`html`], [`csv`] render it; JSON is the [`Report`] serialised, described by
 //!   `assets/report.schema.json` ([`schema::generate`]).
@@ -152,9 +152,9 @@ fn verification_of(
 
 /// Build the evidence pack for one run (`run`: id or unique prefix; `None`: the latest run).
 ///
-/// The chain is verified on a second read-only connection while this thread folds the run, so
-/// the report costs about the longer of the two. With `allow_unverified` false a journal that
-/// fails verification is refused with [`AuditError::Unverified`].
+/// The chain is verified in the same read of the table that folds the run
+/// ([`JournalReader::verify_and_for_each`]). With `allow_unverified` false a journal that fails
+/// verification is refused with [`AuditError::Unverified`]; with it true the run is folded on its own.
 pub fn build_report(path: &Path, run: Option<&str>, allow_unverified: bool) -> Result<Report, AuditError> {
     build_report_with(path, run, allow_unverified, &evidence::EvidenceInput::default())
 }
@@ -170,21 +170,25 @@ pub fn build_report_with(
     let reader = open(path)?;
     let runs = reader.runs()?;
     let selected = select_run(&runs, run)?;
-    let verifier = open(path)?;
-    let (verdict, fold) = std::thread::scope(|scope| {
-        let handle = scope.spawn(move || verifier.verify());
-        let mut fold = build::Fold::default();
-        let folded = reader.for_each_envelope(&selected.run_id, |env| fold.apply(env));
-        let verdict = handle
-            .join()
-            .unwrap_or_else(|_| Err(JournalError::Db("the verifier thread panicked".into())));
-        (verdict, folded.map(|()| fold))
-    });
-    let verdict = verdict?;
+    // One read of the table verifies the chain and folds the run, while a second connection runs
+    // SQLite's own check of the file.
+    let checker = open(path)?;
+    let mut fold = build::Fold::default();
+    let pass = reader.verify_and_for_each(&selected.run_id, Some(checker), |env| fold.apply(env))?;
+    let verdict = pass.verdict;
     if let (Err(f), false) = (&verdict, allow_unverified) {
         return Err(AuditError::Unverified(f.clone()));
     }
-    let fold = fold?;
+    let fold = match pass.folded {
+        Some(folded) => folded.map(|()| fold)?,
+        // The journal does not verify and the pass stopped there: an unverified report folds the
+        // run in `seq` order on its own.
+        None => {
+            let mut fold = build::Fold::default();
+            reader.for_each_envelope(&selected.run_id, |env| fold.apply(env))?;
+            fold
+        }
+    };
     let last_hash = last_event_hash(&reader, &selected.run_id)?;
     let anchoring = evidence::check(&reader, verdict.is_ok(), input)?;
     let preflights = reader.preflights(PREFLIGHTS_KEPT)?;

@@ -59,7 +59,7 @@ pub mod writer;
 
 pub use lease::{Lease, LeaseError, LeaseHolder, LeaseInfo};
 pub use queries::{IndexEntry, RawRow, decode_row};
-pub use reader::{EventIter, JournalReader, RunSummary, VerifyFailure, VerifyReport};
+pub use reader::{EventIter, JournalReader, RunSummary, VerifiedFold, VerifyFailure, VerifyReport};
 pub use redact::Redactor;
 pub use store::open_private;
 pub use writer::{Clock, Journal, JournalOptions, JournalWriter};

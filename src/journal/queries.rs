@@ -229,6 +229,21 @@ impl JournalReader {
         Ok(out)
     }
 
+    /// Every envelope whose `kind` is `kind`, of any run, in id order: one scan of the table that
+    /// decodes only those rows (each envelope carries its own run).
+    pub fn envelopes_of_kind(&self, kind: &str) -> Result<Vec<Envelope>, JournalError> {
+        let mut stmt = self
+            .connection()
+            .prepare_cached("SELECT id, seq, at, payload, run_id FROM events WHERE kind = ?1 ORDER BY id")?;
+        let mut rows = stmt.query([kind])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let run = RunId(r.get(4)?);
+            out.push(envelope_of(&run, r)?);
+        }
+        Ok(out)
+    }
+
     /// The newest `limit` `cutover preflight --journal` results in the journal (each under a run id of its
     /// own), oldest first.
     pub fn preflights(&self, limit: usize) -> Result<Vec<Envelope>, JournalError> {

@@ -1,5 +1,6 @@
 //! Read-only access: runs, envelopes, state at any event, and chain verification.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
@@ -9,7 +10,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::JournalError;
-use super::chain::{GENESIS_HASH, canonical_envelope_into, chain_digest, chain_hash, hex_lower, sha256_hex};
+use super::chain::{
+    GENESIS_HASH, canonical_envelope_into, chain_hash, envelope_digest, hex_lower_into, sha256_hex,
+};
 use super::decode::{decode_event, known_kind};
 use super::store::{known_version, user_version};
 use crate::model::event::RunOutcome;
@@ -315,7 +318,8 @@ impl JournalReader {
                 ok
             });
             let after = page.rows.last().map(|r| r.id);
-            Ok(ordered.then_some((page, after)))
+            let last = page.is_short();
+            Ok(ordered.then_some((page, after, last)))
         })?;
         if let Some(state) = by_id {
             return Ok(state);
@@ -323,18 +327,19 @@ impl JournalReader {
         let by_seq = self.fold(run_id, |after, buf| {
             let page = self.raw_page(SEQ_ORDER, run_id, after.unwrap_or(0), upto, buf)?;
             let after = page.rows.last().map(|r| r.seq);
-            Ok(Some((page, after)))
+            let last = page.is_short();
+            Ok(Some((page, after, last)))
         })?;
         by_seq.ok_or_else(|| JournalError::Db("replay in seq order was interrupted".into()))
     }
 
     /// Fold the pages `next(after, buffer)` returns (`after` is `None` for the first page, then
-    /// what the previous call returned; `buffer` an emptied page to fill) until a short page;
-    /// `None` when `next` gives up (returns `None`).
+    /// what the previous call returned; `buffer` an emptied page to fill) until the page `next`
+    /// marks as the last; `None` when `next` gives up (returns `None`).
     fn fold(
         &self,
         run_id: &RunId,
-        next: impl FnMut(Option<i64>, RawPage) -> Result<Option<(RawPage, Option<i64>)>, JournalError>,
+        next: impl FnMut(Option<i64>, RawPage) -> Result<Option<NextPage>, JournalError>,
     ) -> Result<Option<RunState>, JournalError> {
         let mut state = RunState::default();
         let completed = self.pipeline(run_id, next, |env| state.apply(env))?;
@@ -350,11 +355,152 @@ impl JournalReader {
             |after, buf| {
                 let page = self.raw_page(SEQ_ORDER, run_id, after.unwrap_or(0), i64::MAX, buf)?;
                 let after = page.rows.last().map(|r| r.seq);
-                Ok(Some((page, after)))
+                let last = page.is_short();
+                Ok(Some((page, after, last)))
             },
             f,
         )
         .map(|_| ())
+    }
+
+    /// [`Self::verify`] and [`Self::for_each_envelope`] in one read of the table (what `report` needs):
+    /// every row is read once, in `id` order, and checked against the chain, and the rows of `run_id`
+    /// are decoded on a helper thread and handed to `apply` in order.
+    ///
+    /// The verdict is the one [`Self::verify`] gives. The fold's result is the one
+    /// `for_each_envelope` gives, and is there only when every row passed the chain's checks: then
+    /// every run's `seq` follows `id` order, so the run's rows met in `id` order are the run in `seq`
+    /// order. Otherwise the pass stops at the first row that fails, `apply` has seen part of the run
+    /// at most, and a caller that wants the fold anyway reads the run again with `for_each_envelope`.
+    /// A row of the run that does not decode ends the fold (with `for_each_envelope`'s error; what
+    /// `apply` saw before it is a prefix of the run, not necessarily the same one), not the check:
+    /// the rest of the table is still verified, so the verdict never depends on the fold.
+    ///
+    /// The pass is one read transaction: one snapshot of a journal another process is appending to.
+    /// `beside`, a second reader of the same file, runs SQLite's own check (the first thing `verify`
+    /// does, `PRAGMA quick_check`) on a thread of its own meanwhile; without it the check runs here
+    /// first. A file that fails that check has its verdict, whatever the pass met.
+    pub fn verify_and_for_each(
+        &self,
+        run_id: &RunId,
+        beside: Option<JournalReader>,
+        apply: impl FnMut(&Envelope),
+    ) -> Result<VerifiedFold, JournalError> {
+        let damaged = |f| VerifiedFold {
+            verdict: Err(f),
+            folded: None,
+        };
+        let Some(other) = beside else {
+            if let Some(f) = self.damaged() {
+                return Ok(damaged(f));
+            }
+            return self.snapshot(|r| r.verify_and_for_each_now(run_id, apply))?;
+        };
+        std::thread::scope(|scope| {
+            let check = scope.spawn(move || other.damaged());
+            let pass = self.snapshot(|r| r.verify_and_for_each_now(run_id, apply));
+            let found = check
+                .join()
+                .map_err(|_| JournalError::Db("the SQLite check stopped".into()))?;
+            match found {
+                Some(f) => Ok(damaged(f)),
+                None => pass?,
+            }
+        })
+    }
+
+    /// The pass of [`Self::verify_and_for_each`], after SQLite's own check.
+    fn verify_and_for_each_now(
+        &self,
+        run_id: &RunId,
+        apply: impl FnMut(&Envelope),
+    ) -> Result<VerifiedFold, JournalError> {
+        let mut check = ChainCheck::default();
+        // The last id read; `None` before the first page.
+        let mut scanned: Option<i64> = None;
+        // One page of the table after `scanned`: each row checked, the run's rows kept in `buf` for
+        // decoding; the first row that fails, else whether it was the last page.
+        let mut chain_page =
+            |buf: &mut Option<RawPage>| -> Result<Result<bool, VerifyFailure>, JournalError> {
+                let mut stmt = match scanned {
+                    None => self.conn.prepare_cached(CHAIN_FIRST)?,
+                    Some(_) => self.conn.prepare_cached(CHAIN_AFTER)?,
+                };
+                let mut rows = match scanned {
+                    None => stmt.query([PAGE])?,
+                    Some(after) => stmt.query([after, PAGE])?,
+                };
+                let mut n = 0i64;
+                while let Some(r) = rows.next()? {
+                    n += 1;
+                    let row = ChainRow::read(r)?;
+                    scanned = Some(row.id);
+                    if let Err(f) = check.row(&row) {
+                        return Ok(Err(f));
+                    }
+                    if let Some(page) = buf.as_mut()
+                        && row.run_id == run_id.0.as_str()
+                    {
+                        let from = page.text.len();
+                        page.text.push_str(&row.payload);
+                        page.rows.push(RawRow {
+                            id: row.id,
+                            seq: i64::try_from(row.seq).unwrap_or(i64::MAX),
+                            at: parse_at(row.id, &row.at),
+                            payload: from..page.text.len(),
+                            kind: known_kind(&row.kind).unwrap_or(""),
+                        });
+                    }
+                }
+                Ok(Ok(n < PAGE))
+            };
+        let mut failure: Option<VerifyFailure> = None;
+        let folded = self.pipeline(
+            run_id,
+            |_, buf| {
+                let mut buf = Some(buf);
+                if let Some(page) = buf.as_mut() {
+                    page.rows.clear();
+                    page.text.clear();
+                }
+                match chain_page(&mut buf)? {
+                    Ok(last) => Ok(buf.map(|page| (page, None, last))),
+                    Err(f) => {
+                        failure = Some(f);
+                        Ok(None)
+                    }
+                }
+            },
+            apply,
+        );
+        let folded = match folded {
+            Ok(true) => Ok(()),
+            // The chain failed (`failure` says where): the fold stops there.
+            Ok(false) => Ok(()),
+            Err(e) => {
+                // Either a row of the run that does not decode (the check goes on over the rest of
+                // the table) or a read that failed (which the check meets again, and returns).
+                let mut none = None;
+                while failure.is_none() {
+                    match chain_page(&mut none)? {
+                        Ok(true) => break,
+                        Ok(false) => {}
+                        Err(f) => failure = Some(f),
+                    }
+                }
+                Err(e)
+            }
+        };
+        if let Some(f) = failure {
+            return Ok(VerifiedFold {
+                verdict: Err(f),
+                folded: None,
+            });
+        }
+        Ok(VerifiedFold {
+            verdict: check.finish(&self.conn)?,
+            folded: Some(folded),
+        })
     }
 
     /// Reads the pages `next` gives on this thread while a helper thread decodes them, and hands
@@ -368,7 +514,7 @@ impl JournalReader {
     fn pipeline(
         &self,
         run_id: &RunId,
-        mut next: impl FnMut(Option<i64>, RawPage) -> Result<Option<(RawPage, Option<i64>)>, JournalError>,
+        mut next: impl FnMut(Option<i64>, RawPage) -> Result<Option<NextPage>, JournalError>,
         mut apply: impl FnMut(&Envelope),
     ) -> Result<bool, JournalError> {
         type Decoded = Result<Vec<Envelope>, JournalError>;
@@ -412,10 +558,10 @@ impl JournalReader {
             while !finished || in_flight > 0 {
                 if !finished {
                     let buf = spare.pop().unwrap_or_default();
-                    let Some((page, next_after)) = next(after, buf)? else {
+                    let Some((page, next_after, last)) = next(after, buf)? else {
                         return Ok(false);
                     };
-                    finished = i64::try_from(page.rows.len()).unwrap_or(0) < PAGE;
+                    finished = last;
                     if page.rows.is_empty() {
                         spare.push(page);
                     } else {
@@ -492,121 +638,228 @@ impl JournalReader {
     /// Recompute the whole chain (see the [module docs](super) for the rule). The outer error is
     /// for I/O; the inner one names the first event that does not verify.
     pub fn verify(&self) -> Result<Result<VerifyReport, VerifyFailure>, JournalError> {
-        // SQLite's own check first: a flipped bit in a page the chain never reads (an index, free space,
-        // a page header) is damage too.
+        if let Some(damaged) = self.damaged() {
+            return Ok(Err(damaged));
+        }
+        let mut stmt = self.conn.prepare(CHAIN_ORDER)?;
+        let mut rows = stmt.query([])?;
+        let mut check = ChainCheck::default();
+        while let Some(r) = rows.next()? {
+            if let Err(f) = check.row(&ChainRow::read(r)?) {
+                return Ok(Err(f));
+            }
+        }
+        check.finish(&self.conn)
+    }
+
+    /// SQLite's own check, before the chain's: a flipped bit in a page the chain never reads (an index,
+    /// free space, a page header) is damage too. `None` when the file is sound.
+    fn damaged(&self) -> Option<VerifyFailure> {
         let check = || -> Result<Vec<String>, rusqlite::Error> {
             let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             rows.collect()
         };
         let problems = check().unwrap_or_else(|e| vec![e.to_string()]);
-        if problems.iter().any(|p| p != "ok") {
-            return Ok(Err(VerifyFailure {
-                event_id: 0,
-                seq: None,
-                run_id: None,
-                reason: format!(
-                    "the SQLite file is damaged (quick_check: {})",
-                    problems.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
-                ),
-            }));
+        problems.iter().any(|p| p != "ok").then(|| VerifyFailure {
+            event_id: 0,
+            seq: None,
+            run_id: None,
+            reason: format!(
+                "the SQLite file is damaged (quick_check: {})",
+                problems.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+            ),
+        })
+    }
+}
+
+/// Every row of the file in `id` order, with what the chain rule reads.
+const CHAIN_ORDER: &str =
+    "SELECT id, run_id, seq, at, kind, payload, prev_hash, hash FROM events ORDER BY id";
+/// [`CHAIN_ORDER`] a page at a time: the first page, then the page after an id.
+const CHAIN_FIRST: &str =
+    "SELECT id, run_id, seq, at, kind, payload, prev_hash, hash FROM events ORDER BY id LIMIT ?1";
+const CHAIN_AFTER: &str = "SELECT id, run_id, seq, at, kind, payload, prev_hash, hash FROM events WHERE id > ?1 ORDER BY id LIMIT ?2";
+
+/// What [`JournalReader::verify_and_for_each`] found.
+#[derive(Debug)]
+pub struct VerifiedFold {
+    /// What [`JournalReader::verify`] says.
+    pub verdict: Result<VerifyReport, VerifyFailure>,
+    /// The fold's result (`Err`: the first row of the run that does not decode) when every row passed
+    /// the chain's checks (the verdict can still fail after them, on the chain head); `None` when the
+    /// pass stopped at a row that failed, or the file failed SQLite's check.
+    pub folded: Option<Result<(), JournalError>>,
+}
+
+/// A text column borrowed from SQLite's buffer; any other value fails exactly as reading it as a
+/// `String` does.
+fn text_col<'a>(r: &'a Row<'_>, i: usize) -> Result<Cow<'a, str>, rusqlite::Error> {
+    match r.get_ref(i)?.as_str() {
+        Ok(s) => Ok(Cow::Borrowed(s)),
+        Err(_) => r.get::<_, String>(i).map(Cow::Owned),
+    }
+}
+
+/// One row of [`CHAIN_ORDER`], its text borrowed from SQLite.
+struct ChainRow<'a> {
+    id: i64,
+    run_id: Cow<'a, str>,
+    seq: u64,
+    at: Cow<'a, str>,
+    kind: Cow<'a, str>,
+    payload: Cow<'a, str>,
+    prev: Cow<'a, str>,
+    hash: Cow<'a, str>,
+}
+
+impl<'a> ChainRow<'a> {
+    fn read(r: &'a Row<'_>) -> Result<Self, rusqlite::Error> {
+        Ok(Self {
+            id: r.get(0)?,
+            run_id: text_col(r, 1)?,
+            seq: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            at: text_col(r, 3)?,
+            kind: text_col(r, 4)?,
+            payload: text_col(r, 5)?,
+            prev: text_col(r, 6)?,
+            hash: text_col(r, 7)?,
+        })
+    }
+}
+
+/// The chain rule, one row at a time in `id` order: what [`JournalReader::verify`] applies to every row.
+struct ChainCheck {
+    /// The previous row's `hash` (the genesis hash before the first row).
+    head: String,
+    /// `head` as its 32 bytes, when it is 64 hex digits.
+    head_raw: Option<[u8; 32]>,
+    last_id: i64,
+    events: u64,
+    /// The last `seq` of each run seen.
+    seqs: HashMap<String, u64>,
+    /// The canonical envelope, built only for a `prev_hash` that is not 64 hex digits.
+    canonical: String,
+}
+
+impl Default for ChainCheck {
+    fn default() -> Self {
+        Self {
+            head: GENESIS_HASH.to_owned(),
+            head_raw: Some([0u8; 32]),
+            last_id: 0,
+            events: 0,
+            seqs: HashMap::new(),
+            canonical: String::new(),
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, run_id, seq, at, kind, payload, prev_hash, hash FROM events ORDER BY id")?;
-        let mut rows = stmt.query([])?;
-        let mut head = GENESIS_HASH.to_owned();
-        let mut head_raw: Option<[u8; 32]> = Some([0u8; 32]);
-        let mut canonical = String::with_capacity(1024);
-        let mut last_id = 0i64;
-        let mut events = 0u64;
-        let mut seqs: HashMap<String, u64> = HashMap::new();
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let run_id: String = r.get(1)?;
-            let seq = u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0);
-            let fail = |reason: String| {
-                Ok(Err(VerifyFailure {
-                    event_id: id,
-                    seq: Some(seq),
-                    run_id: Some(RunId(run_id.clone())),
-                    reason,
-                }))
-            };
-            let at: String = r.get(3)?;
-            let kind: String = r.get(4)?;
-            let payload: String = r.get(5)?;
-            let prev: String = r.get(6)?;
-            let hash: String = r.get(7)?;
-            if id != last_id + 1 {
-                return fail(format!("event(s) {} to {} are missing", last_id + 1, id - 1));
-            }
-            if prev != head {
-                return fail(
-                    "its prev_hash is not the previous event's hash (rows removed, inserted or reordered)"
-                        .into(),
-                );
-            }
-            canonical_envelope_into(&mut canonical, &run_id, seq, &at, &kind, &payload);
-            // `prev` equals `head`, which is always 64 hex digits after the first row; the rule
-            // for any other text is `chain_hash`'s.
-            let recomputed = match head_raw {
-                Some(raw) => hex_lower(&chain_digest(&raw, &canonical)),
-                None => chain_hash(&prev, &canonical),
-            };
-            if recomputed != hash {
-                return fail("its hash does not match its contents (the row was edited)".into());
-            }
-            let expected = seqs.get(&run_id).map_or(1, |s| s + 1);
-            if seq != expected {
-                return fail(format!("seq {seq} where {expected} was expected in run {run_id}"));
-            }
-            if kind == "run_started" {
-                match serde_json::from_str::<Event>(&payload) {
-                    Ok(Event::RunStarted { runbook, .. }) if sha256_hex(&runbook.text) == runbook.sha256 => {}
-                    Ok(_) => return fail("the runbook text does not match its recorded sha256".into()),
-                    Err(e) => return fail(format!("the payload does not decode: {e}")),
-                }
-            }
-            match seqs.get_mut(run_id.as_str()) {
-                Some(s) => *s = seq,
-                None => {
-                    seqs.insert(run_id, seq);
-                }
-            }
-            head_raw = {
-                let mut raw = [0u8; 32];
-                hex::decode_to_slice(&hash, &mut raw).ok().map(|()| raw)
-            };
-            head = hash;
-            last_id = id;
-            events += 1;
+    }
+}
+
+impl ChainCheck {
+    /// Check the next row; the failure names it.
+    fn row(&mut self, r: &ChainRow<'_>) -> Result<(), VerifyFailure> {
+        let fail = |reason: String| VerifyFailure {
+            event_id: r.id,
+            seq: Some(r.seq),
+            run_id: Some(RunId(r.run_id.clone().into_owned())),
+            reason,
+        };
+        if r.id != self.last_id + 1 {
+            return Err(fail(format!(
+                "event(s) {} to {} are missing",
+                self.last_id + 1,
+                r.id - 1
+            )));
         }
+        if r.prev != self.head {
+            return Err(fail(
+                "its prev_hash is not the previous event's hash (rows removed, inserted or reordered)".into(),
+            ));
+        }
+        // `prev` equals `head`, which is always 64 hex digits after the first row; the rule for any
+        // other text is `chain_hash`'s. The envelope is hashed piece by piece (the same bytes as
+        // `canonical_envelope`), not copied.
+        // With the recomputed digest, when the row's `hash` is its lowercase hex.
+        let (matches, digest) = match self.head_raw {
+            Some(raw) => {
+                let digest = envelope_digest(&raw, &r.run_id, r.seq, &r.at, &r.kind, &r.payload);
+                let mut hex = [0u8; 64];
+                (hex_lower_into(&digest, &mut hex) == r.hash, Some(digest))
+            }
+            None => {
+                canonical_envelope_into(&mut self.canonical, &r.run_id, r.seq, &r.at, &r.kind, &r.payload);
+                (chain_hash(&r.prev, &self.canonical) == r.hash, None)
+            }
+        };
+        if !matches {
+            return Err(fail(
+                "its hash does not match its contents (the row was edited)".into(),
+            ));
+        }
+        let expected = self.seqs.get(r.run_id.as_ref()).map_or(1, |s| s + 1);
+        if r.seq != expected {
+            return Err(fail(format!(
+                "seq {} where {expected} was expected in run {}",
+                r.seq, r.run_id
+            )));
+        }
+        if r.kind == "run_started" {
+            match serde_json::from_str::<Event>(&r.payload) {
+                Ok(Event::RunStarted { runbook, .. }) if sha256_hex(&runbook.text) == runbook.sha256 => {}
+                Ok(_) => return Err(fail("the runbook text does not match its recorded sha256".into())),
+                Err(e) => return Err(fail(format!("the payload does not decode: {e}"))),
+            }
+        }
+        match self.seqs.get_mut(r.run_id.as_ref()) {
+            Some(s) => *s = r.seq,
+            None => {
+                self.seqs.insert(r.run_id.clone().into_owned(), r.seq);
+            }
+        }
+        // The hash matched: it is the hex of `digest` when there is one, which needs no decoding.
+        self.head_raw = digest.or_else(|| {
+            let mut raw = [0u8; 32];
+            hex::decode_to_slice(r.hash.as_bytes(), &mut raw)
+                .ok()
+                .map(|()| raw)
+        });
+        self.head.clear();
+        self.head.push_str(&r.hash);
+        self.last_id = r.id;
+        self.events += 1;
+        Ok(())
+    }
+
+    /// After the last row: `chain_head` must name it and its hash.
+    fn finish(self, conn: &Connection) -> Result<Result<VerifyReport, VerifyFailure>, JournalError> {
         let (head_id, head_hash): (i64, String) =
-            self.conn
-                .query_row("SELECT last_id, hash FROM chain_head WHERE id = 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-        if head_id != last_id || head_hash != head {
-            let reason = if head_id > last_id {
+            conn.query_row("SELECT last_id, hash FROM chain_head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        if head_id != self.last_id || head_hash != self.head {
+            let reason = if head_id > self.last_id {
                 format!(
-                    "the chain head names event {head_id} but the journal ends at {last_id} (tail truncated)"
+                    "the chain head names event {head_id} but the journal ends at {} (tail truncated)",
+                    self.last_id
                 )
             } else {
-                format!("the chain head (event {head_id}) does not match the last event {last_id}")
+                format!(
+                    "the chain head (event {head_id}) does not match the last event {}",
+                    self.last_id
+                )
             };
             return Ok(Err(VerifyFailure {
-                event_id: last_id + 1,
+                event_id: self.last_id + 1,
                 seq: None,
                 run_id: None,
                 reason,
             }));
         }
         Ok(Ok(VerifyReport {
-            events,
-            runs: seqs.len(),
-            last_id,
-            head_hash: head,
+            events: self.events,
+            runs: self.seqs.len(),
+            last_id: self.last_id,
+            head_hash: self.head,
         }))
     }
 }
@@ -617,6 +870,16 @@ struct RawPage {
     rows: Vec<RawRow>,
     text: String,
 }
+
+impl RawPage {
+    /// Fewer rows than a query's [`PAGE`]: the query's last page.
+    fn is_short(&self) -> bool {
+        i64::try_from(self.rows.len()).unwrap_or(0) < PAGE
+    }
+}
+
+/// What a pipeline's `next` hands over: a page, where the next one starts, and whether it is the last.
+type NextPage = (RawPage, Option<i64>, bool);
 
 /// A row as read, before its JSON is decoded (decoding happens on another thread in `state_at`).
 struct RawRow {

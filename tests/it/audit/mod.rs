@@ -1,6 +1,7 @@
 mod evidence;
 mod keyvault;
 mod notify_witness;
+mod one_pass;
 mod plan;
 mod report;
 mod timeline;
