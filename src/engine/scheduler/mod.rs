@@ -642,7 +642,7 @@ fn console_step(id: StepId, pause: bool, map: &str, title: String) -> PlannedSte
         point_of_no_return: false,
         estimate_secs: 0,
         lanes: None,
-        what: PlannedWhat::Step(Box::new(step)),
+        what: PlannedWhat::Step(std::sync::Arc::new(step)),
     }
 }
 
