@@ -246,6 +246,8 @@ impl Scheduler {
                 Some((id.clone(), map.to_owned()))
             })
             .collect();
+        // Read in full by now: not held (one entry a step) for the rest of the run.
+        drop(starts);
         let mut running_per_wave: HashMap<String, usize> = HashMap::new();
         let mut stop: Option<RunEnd> = None;
         let mut failed_continue: Vec<StepId> = Vec::new();
