@@ -176,7 +176,7 @@ fn tolerance(t: Option<&crate::runbook::Tolerance>) -> Tolerance {
 }
 
 /// The plan as `RunStarted` lists it.
-pub fn plan_info(rb: &Runbook, plan: &Plan) -> (Vec<PlannedStepInfo>, Vec<MapInfo>) {
+pub fn plan_info(rb: &Runbook, plan: &Plan) -> (Vec<Arc<PlannedStepInfo>>, Vec<MapInfo>) {
     let steps = plan
         .steps
         .iter()
@@ -191,7 +191,7 @@ pub fn plan_info(rb: &Runbook, plan: &Plan) -> (Vec<PlannedStepInfo>, Vec<MapInf
                     .is_some_and(|g| g.confirm),
                 PlannedWhat::WaveMap { .. } => false,
             };
-            PlannedStepInfo {
+            Arc::new(PlannedStepInfo {
                 id: s.id.clone(),
                 phase: s.phase.clone(),
                 wave: s.wave.clone(),
@@ -206,7 +206,7 @@ pub fn plan_info(rb: &Runbook, plan: &Plan) -> (Vec<PlannedStepInfo>, Vec<MapInf
                 },
                 estimate_ms: Some(s.estimate_secs.saturating_mul(1000)),
                 estimate_from: None,
-            }
+            })
         })
         .collect();
     let maps = rb

@@ -226,7 +226,7 @@ enum Wire {
         host: String,
         started_at: DateTime<Utc>,
         freeze_window: Option<FreezeWindow>,
-        steps: Vec<PlannedStepInfo>,
+        steps: Vec<std::sync::Arc<PlannedStepInfo>>,
         maps: Vec<MapInfo>,
         time_scale: f64,
     },

@@ -7,6 +7,7 @@
 //! anything that could hold a secret stays out, and the journal's redactor masks what slips in.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -331,7 +332,9 @@ pub enum Event {
         host: String,
         started_at: DateTime<Utc>,
         freeze_window: Option<FreezeWindow>,
-        steps: Vec<PlannedStepInfo>,
+        /// Shared with the reducer's step table (`state::StepView::info`): a plan of 100,000 steps is
+        /// held once. Serialised as the plain list.
+        steps: Vec<Arc<PlannedStepInfo>>,
         maps: Vec<MapInfo>,
         /// Simulator time acceleration (1.0 on live environments).
         time_scale: f64,

@@ -147,7 +147,16 @@ pub fn load(text: &str, file: &str) -> Loaded {
         DuplicateKeyPolicy::Error
     };
     match serde_saphyr::from_str_with_options::<Runbook>(text, options(policy)) {
-        Ok(rb) => out.runbook = Some(rb),
+        Ok(mut rb) => {
+            // serde grows each list by doubling: a phase of 10,000 steps would keep room for 16,384
+            // (240 bytes each) for the whole run.
+            for p in &mut rb.phases {
+                if let Some(s) = p.steps.as_mut() {
+                    s.shrink_to_fit();
+                }
+            }
+            out.runbook = Some(rb);
+        }
         Err(e) => {
             // serde stops at the first structural error, and may place it on the key after the
             // value it is about: the structural check finds every one at its own node. The typed

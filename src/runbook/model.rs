@@ -745,8 +745,9 @@ pub struct Phase {
     /// Checked after every wave before the next starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<Gate>,
+    // Each shared with the plan (`PlannedWhat::Step`), not copied into it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub steps: Option<Vec<Step>>,
+    pub steps: Option<Vec<std::sync::Arc<Step>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waves: Option<Vec<Wave>>,
 }

@@ -88,8 +88,8 @@ pub struct PlannedStep {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PlannedWhat {
-    /// An ordinary step, as written.
-    Step(Box<Step>),
+    /// An ordinary step, as written (the runbook's own, shared).
+    Step(std::sync::Arc<Step>),
     /// The `dualwrite.run` with initial sync of one map of a wave.
     WaveMap { map: MapId },
     /// The phase gate checked after a wave.
@@ -243,12 +243,14 @@ pub fn plan(rb: &Runbook) -> Plan {
                 point_of_no_return: step.point_of_no_return,
                 estimate_secs: step.kind.spec().estimate_secs(rb),
                 lanes: None,
-                what: PlannedWhat::Step(Box::new(step.clone())),
+                what: PlannedWhat::Step(std::sync::Arc::clone(step)),
             });
             tail = vec![step.id.clone()];
         }
     }
     monitor_until(rb, &mut steps);
+    // Kept for the whole run: no doubling slack.
+    steps.shrink_to_fit();
     let (critical_path, critical_path_secs) = critical_path(&steps);
     Plan {
         runbook: rb.runbook.clone(),

@@ -45,7 +45,7 @@ pub struct RunState {
     pub header: Header,
     /// In plan order, unplanned steps appended as they appear.
     pub steps: Vec<StepView>,
-    step_index: HashMap<StepId, usize>,
+    step_index: HashMap<StepKey, usize>,
     pub maps: BTreeMap<String, MapInfo>,
     pub parity: ParityTable,
     pub errors: ErrorQueue,
@@ -85,6 +85,31 @@ pub struct RunState {
     pub notify_failed: u64,
     /// Succeeded durations per step kind: (count, total ms), for the ETA.
     durations_by_kind: BTreeMap<String, (u64, u64)>,
+}
+
+/// The step table's index key: the id of the step's shared plan entry, so a run of 100,000 steps keeps
+/// no second copy of each id. Hashes and compares as the id's `str`, so the table is looked up by `&str`.
+#[derive(Clone, Debug)]
+struct StepKey(std::sync::Arc<PlannedStepInfo>);
+
+impl PartialEq for StepKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for StepKey {}
+
+impl std::hash::Hash for StepKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.id.as_str().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for StepKey {
+    fn borrow(&self) -> &str {
+        self.0.id.as_str()
+    }
 }
 
 fn push_bounded<T>(q: &mut VecDeque<T>, cap: usize, item: T) {
@@ -200,7 +225,7 @@ impl RunState {
                 self.steps.reserve_exact(steps.len());
                 self.step_index.reserve(steps.len());
                 for info in steps {
-                    self.insert_step(info.clone(), true);
+                    self.insert_step(std::sync::Arc::clone(info), true);
                 }
                 self.maps = maps.iter().map(|m| (m.id.clone(), m.clone())).collect();
             }
@@ -248,12 +273,12 @@ impl RunState {
                 note,
             } => {
                 let s = self.step_mut(step);
-                s.progress = Some(Progress {
+                s.progress = Some(Box::new(Progress {
                     done: *done,
                     total: *total,
                     note: note.clone(),
                     at,
-                });
+                }));
             }
             Event::Request {
                 step,
@@ -777,9 +802,9 @@ impl RunState {
         }
     }
 
-    fn insert_step(&mut self, info: PlannedStepInfo, planned: bool) -> usize {
+    fn insert_step(&mut self, info: std::sync::Arc<PlannedStepInfo>, planned: bool) -> usize {
         let i = self.steps.len();
-        self.step_index.insert(info.id.clone(), i);
+        self.step_index.insert(StepKey(std::sync::Arc::clone(&info)), i);
         self.steps.push(StepView {
             info,
             planned,
@@ -806,7 +831,7 @@ impl RunState {
     }
 
     fn step_idx(&mut self, id: &StepId) -> usize {
-        match self.step_index.get(id) {
+        match self.step_index.get(id.as_str()) {
             Some(&i) => i,
             None => {
                 let info = PlannedStepInfo {
@@ -822,7 +847,7 @@ impl RunState {
                     estimate_ms: None,
                     estimate_from: None,
                 };
-                self.insert_step(info, false)
+                self.insert_step(std::sync::Arc::new(info), false)
             }
         }
     }

@@ -11,8 +11,8 @@ fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
 }
 
-fn step(id: &str, kind: &str, wave: Option<&str>, map: Option<&str>) -> PlannedStepInfo {
-    PlannedStepInfo {
+fn step(id: &str, kind: &str, wave: Option<&str>, map: Option<&str>) -> std::sync::Arc<PlannedStepInfo> {
+    std::sync::Arc::new(PlannedStepInfo {
         id: id.into(),
         phase: "p1".into(),
         wave: wave.map(Into::into),
@@ -24,7 +24,7 @@ fn step(id: &str, kind: &str, wave: Option<&str>, map: Option<&str>) -> PlannedS
         map: map.map(Into::into),
         estimate_ms: None,
         estimate_from: None,
-    }
+    })
 }
 
 struct Feed {

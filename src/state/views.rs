@@ -98,7 +98,8 @@ pub struct DownloadView {
 
 #[derive(Serialize, Clone, Debug, PartialEq)]
 pub struct StepView {
-    pub info: PlannedStepInfo,
+    /// The plan's entry, shared with `RunStarted`'s list (serialised as the plain struct).
+    pub info: std::sync::Arc<PlannedStepInfo>,
     /// False for a step the engine reported that was not in `RunStarted`'s plan.
     pub planned: bool,
     pub status: StepStatus,
@@ -109,7 +110,8 @@ pub struct StepView {
     pub finished_at: Option<DateTime<Utc>>,
     /// Duration of the latest finished attempt.
     pub duration_ms: Option<u64>,
-    pub progress: Option<Progress>,
+    /// Boxed: most steps never report progress, and a pending step should be small.
+    pub progress: Option<Box<Progress>>,
     pub handle: Option<Handle>,
     /// The last [`REQUESTS_PER_STEP`] requests, oldest first.
     pub requests: VecDeque<RequestSummary>,

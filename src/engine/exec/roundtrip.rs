@@ -217,7 +217,7 @@ fn journaled_stage(ctx: &StepCtx) -> u64 {
     ctx.state
         .read()
         .step(ctx.step.id.as_str())
-        .and_then(|v| v.progress.as_ref())
+        .and_then(|v| v.progress.as_deref())
         .filter(|p| p.note.as_deref().is_some_and(|n| n.starts_with("canary ")))
         .map_or(0, |p| p.done)
 }

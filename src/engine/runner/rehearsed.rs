@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::engine::event::PlannedStepInfo;
 use crate::journal::JournalReader;
@@ -41,7 +42,7 @@ pub(super) fn planned_steps(
     rb: &Runbook,
     plan: &Plan,
     earlier: &BTreeMap<String, (u64, String)>,
-) -> (Vec<PlannedStepInfo>, Vec<crate::engine::event::MapInfo>) {
+) -> (Vec<Arc<PlannedStepInfo>>, Vec<crate::engine::event::MapInfo>) {
     if earlier.is_empty() {
         return super::plan_info(rb, plan);
     }
@@ -55,7 +56,8 @@ pub(super) fn planned_steps(
         if budget.measured_steps.contains(&s.id)
             && let Some((ms, run)) = earlier.get(s.id.as_str())
         {
-            // The measure itself, not the plan's whole seconds.
+            // The measure itself, not the plan's whole seconds (each entry is still this list's alone).
+            let s = Arc::make_mut(s);
             s.estimate_ms = Some(*ms);
             s.estimate_from = Some(run.clone());
         }
@@ -64,7 +66,7 @@ pub(super) fn planned_steps(
 }
 
 /// The log line that says where the ETA's estimates come from, when any came from an earlier run.
-pub(super) fn source_note(steps: &[PlannedStepInfo]) -> Option<String> {
+pub(super) fn source_note(steps: &[Arc<PlannedStepInfo>]) -> Option<String> {
     let from: std::collections::BTreeSet<&str> =
         steps.iter().filter_map(|s| s.estimate_from.as_deref()).collect();
     let n = steps.iter().filter(|s| s.estimate_from.is_some()).count();

@@ -246,6 +246,8 @@ impl Scheduler {
                 Some((id.clone(), map.to_owned()))
             })
             .collect();
+        // Read in full by now: not held (one entry a step) for the rest of the run.
+        drop(starts);
         let mut running_per_wave: HashMap<String, usize> = HashMap::new();
         let mut stop: Option<RunEnd> = None;
         let mut failed_continue: Vec<StepId> = Vec::new();
@@ -642,7 +644,7 @@ fn console_step(id: StepId, pause: bool, map: &str, title: String) -> PlannedSte
         point_of_no_return: false,
         estimate_secs: 0,
         lanes: None,
-        what: PlannedWhat::Step(Box::new(step)),
+        what: PlannedWhat::Step(std::sync::Arc::new(step)),
     }
 }
 

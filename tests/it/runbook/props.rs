@@ -200,7 +200,7 @@ fn phase() -> impl Strategy<Value = Phase> {
             id,
             title: None,
             gate: None,
-            steps: Some(steps),
+            steps: Some(steps.into_iter().map(std::sync::Arc::new).collect()),
             waves: None
         }),
         (

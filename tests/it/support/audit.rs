@@ -32,8 +32,8 @@ fn step(
     kind: &str,
     map: Option<&str>,
     est: Option<u64>,
-) -> PlannedStepInfo {
-    PlannedStepInfo {
+) -> std::sync::Arc<PlannedStepInfo> {
+    std::sync::Arc::new(PlannedStepInfo {
         id: id.into(),
         phase: phase.into(),
         wave: wave.map(Into::into),
@@ -45,7 +45,7 @@ fn step(
         map: map.map(Into::into),
         estimate_ms: est,
         estimate_from: None,
-    }
+    })
 }
 
 pub fn run_started(run: &str, operator: &str, start: DateTime<Utc>) -> Event {

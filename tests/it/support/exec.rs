@@ -195,6 +195,7 @@ fn run_started(rb: &Runbook, p: &Plan, text: &str, run_id: &RunId) -> Event {
                 estimate_ms: None,
                 estimate_from: None,
             })
+            .map(std::sync::Arc::new)
             .collect(),
         maps: rb
             .maps

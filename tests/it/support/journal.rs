@@ -68,7 +68,7 @@ pub fn run_started(run: &str, maps: usize) -> Event {
         host: "laptop".into(),
         started_at: t0(),
         freeze_window: None,
-        steps,
+        steps: steps.into_iter().map(std::sync::Arc::new).collect(),
         maps: map_ids
             .iter()
             .map(|m| MapInfo {

@@ -92,7 +92,7 @@ pub fn run_started(steps: Vec<PlannedStepInfo>, maps: Vec<MapInfo>, freeze_end_s
             start: at(-7200),
             end: at(freeze_end_secs),
         }),
-        steps,
+        steps: steps.into_iter().map(std::sync::Arc::new).collect(),
         maps,
         time_scale: 1.0,
     }
