@@ -53,6 +53,7 @@ fn subject(kind: &str, company: Option<&str>, facts: Vec<(&str, String)>) -> Ale
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one tick's inputs and the two things it keeps between ticks
 async fn tick(
     ctx: &StepCtx,
     maps: &[super::maps::MapRef],
@@ -61,6 +62,7 @@ async fn tick(
     interval: Duration,
     round: u32,
     raised: &mut Raised,
+    seen: &mut BTreeMap<String, u64>,
 ) -> Res<()> {
     let pairs = count_pairs(ctx, maps, None).await?;
     if let Some(limit) = alerts.drift {
@@ -86,12 +88,24 @@ async fn tick(
             .await?;
         }
     }
+    // The errors new since this monitor last read them: its own figure from the previous tick, not the run
+    // state's, which applies the journaled counts a moment later (a busy machine saw one tick's errors counted
+    // twice, and an alert that cleared, fired and cleared again). The first tick starts from the run state.
     let before: Vec<u64> = {
         let st = ctx.state.read();
-        maps.iter().map(|m| st.errors.total_for_map(&m.id)).collect()
+        maps.iter()
+            .map(|m| {
+                seen.get(&m.id)
+                    .copied()
+                    .unwrap_or_else(|| st.errors.total_for_map(&m.id))
+            })
+            .collect()
     };
     let errs = errors_of(ctx, maps).await?;
     for (e, prev) in errs.iter().zip(before) {
+        if let Some(n) = e.available_total() {
+            seen.insert(e.map.clone(), n);
+        }
         match e.available_total() {
             Some(n) => {
                 let Some(limit) = alerts.errors_per_hour else {
@@ -248,9 +262,20 @@ pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
     let started = Instant::now();
     let mut round = 0u32;
     let mut active = Raised::new();
+    let mut seen = BTreeMap::new();
     loop {
         let mut raised = Raised::new();
-        let outcome = tick(ctx, &maps, &alerts, *sample_size, every, round, &mut raised).await;
+        let outcome = tick(
+            ctx,
+            &maps,
+            &alerts,
+            *sample_size,
+            every,
+            round,
+            &mut raised,
+            &mut seen,
+        )
+        .await;
         if outcome.is_ok() {
             clear(ctx, &active, &raised).await?;
             active = raised;
