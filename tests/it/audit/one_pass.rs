@@ -6,7 +6,7 @@
 
 use crate::support::audit::tamper;
 use crate::support::journal::{Gen, run_id, run_started};
-use crate::support::rechain::rechain;
+use crate::support::rechain::{damage_an_index_root_page, rechain};
 
 use std::path::{Path, PathBuf};
 
@@ -173,21 +173,7 @@ fn an_undecodable_row_ends_the_fold_not_the_check() {
 fn a_damaged_file_fails_the_report_as_verify_says() {
     let dir = tempfile::tempdir().unwrap();
     let path = build(dir.path());
-    let (page_size, root): (i64, i64) = {
-        let c = Connection::open(&path).unwrap();
-        let ps = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
-        let root = c
-            .query_row(
-                "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY rootpage DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        (ps, root)
-    };
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[usize::try_from((root - 1) * page_size).unwrap()] = 0x01;
-    std::fs::write(&path, &bytes).unwrap();
+    damage_an_index_root_page(&path);
     let expected = reader(&path).verify().unwrap().expect_err("damaged");
     assert!(expected.reason.contains("quick_check"), "{}", expected.reason);
     let (pass, _) = one_pass(&path, "b");

@@ -106,23 +106,7 @@ async fn verify_runs_sqlites_own_check() {
     }
     j.writer().flush().await.unwrap();
     j.close().unwrap();
-    // Damage a page the chain never reads: an index's root page (its page-type byte).
-    let (page_size, root): (i64, i64) = {
-        let c = rusqlite::Connection::open(&path).unwrap();
-        let ps = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
-        let root = c
-            .query_row(
-                "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY rootpage DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        (ps, root)
-    };
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = usize::try_from((root - 1) * page_size).unwrap();
-    bytes[at] = 0x01;
-    std::fs::write(&path, &bytes).unwrap();
+    crate::support::rechain::damage_an_index_root_page(&path);
     let r = JournalReader::open_read_only(&path).unwrap();
     let verdict = r.verify().unwrap();
     let f = verdict.expect_err("a damaged SQLite file must not verify");

@@ -32,3 +32,23 @@ pub fn rechain(c: &Connection) {
     }
     c.execute("UPDATE chain_head SET hash = ?1", [&prev]).unwrap();
 }
+
+/// Damages a page the chain never reads: the root page of the `events` table's last index (its page-type
+/// byte), so that only SQLite's own check can find it.
+pub fn damage_an_index_root_page(path: &std::path::Path) {
+    let (page_size, root): (i64, i64) = {
+        let c = Connection::open(path).unwrap();
+        let ps = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        let root = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY rootpage DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (ps, root)
+    };
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[usize::try_from((root - 1) * page_size).unwrap()] = 0x01;
+    std::fs::write(path, &bytes).unwrap();
+}
