@@ -5,6 +5,8 @@
 //! kilobytes and a count is a cached integer. Rows created through the API (canaries, error-log
 //! entries) are stored as JSON objects.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use super::faults::{hash_str, mix};
@@ -158,9 +160,20 @@ impl FieldKind {
         const CITY: [&str; 8] = [
             "Seattle", "Chicago", "Munich", "Berlin", "Dallas", "Atlanta", "Hamburg", "Denver",
         ];
-        let pick = |list: &[&str], k: u64| list[(mix(h, k) % list.len() as u64) as usize].to_string();
+        let pick = |list: &[&'static str], k: u64| list[(mix(h, k) % list.len() as u64) as usize];
         match self {
-            FieldKind::Name => json!(format!("{} {} {}", pick(&A, 1), pick(&B, 2), pick(&C, 3))),
+            FieldKind::Name => {
+                // Built in place: a million-row page asks for this once a row.
+                let (a, b, c) = (pick(&A, 1), pick(&B, 2), pick(&C, 3));
+                let mut s = String::with_capacity(a.len() + b.len() + c.len() + 2);
+                for (i, part) in [a, b, c].into_iter().enumerate() {
+                    if i > 0 {
+                        s.push(' ');
+                    }
+                    s.push_str(part);
+                }
+                Value::String(s)
+            }
             FieldKind::Phone => json!(format!("+1 555 {:03} {:04}", h % 1000, (h >> 10) % 10_000)),
             FieldKind::Email => json!(format!(
                 "contact{}@{}.example",
@@ -474,7 +487,19 @@ impl Table {
             return code.to_lowercase();
         }
         let p = &self.prefixes[self.slot(company)];
-        format!("{p}-{n:06}")
+        // `{p}-{n:06}`, written without the formatting machinery (once a row of every page).
+        let mut s = String::with_capacity(p.len() + 11);
+        s.push_str(p);
+        s.push('-');
+        push_padded(&mut s, u64::from(n), 6);
+        s
+    }
+
+    /// Builds the id index now if it is not built ([`Table::position_of_id`]).
+    pub fn warm_id_index(&self, tables: &Tables, companies: &[String]) {
+        if self.id_field.is_some() && !self.rows.is_empty() {
+            self.position_of_id("", tables, companies);
+        }
     }
 
     /// The position of the row whose primary id is `id` (case-insensitive), through the id index.
@@ -633,34 +658,50 @@ impl Tables<'_> {
         companies: &[String],
         keep: impl Fn(&str) -> bool,
     ) -> Map<String, Value> {
+        let mut fields = Vec::new();
+        self.fields_only(t, row, companies, keep, &mut fields);
+        fields.into_iter().map(|(k, v)| (k.into_owned(), v)).collect()
+    }
+
+    /// What [`Tables::materialize_only`] gives, as (name, value) pairs appended to `out`, each name once, in
+    /// no particular order: a page writer sorts them as the map would, without a map per row
+    /// ([`crate::sim::wire::write_object`]).
+    pub fn fields_only<'t>(
+        &self,
+        t: &'t Table,
+        row: &'t Row,
+        companies: &[String],
+        keep: impl Fn(&str) -> bool,
+        out: &mut Vec<(Cow<'t, str>, Value)>,
+    ) {
         if let Some(o) = &row.owned {
-            let mut m: Map<String, Value> = o
-                .iter()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            out.extend(
+                o.iter()
+                    .filter(|(k, _)| keep(k))
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), v.clone())),
+            );
             for f in system_columns(t) {
-                if keep(&f) && !m.contains_key(&f) {
+                if keep(&f) && !o.contains_key(&f) {
                     if let Some(v) = system_default(t, row, &f) {
-                        m.insert(f, v);
+                        out.push((Cow::Owned(f), v));
                     }
                 }
             }
-            return m;
+            return;
         }
         // Id, company, key, the origin's columns (a copied row), the generated ones, then the system columns,
         // without building that list for every row; a column named twice is computed once (its value depends
         // on its name alone).
-        let mut m = Map::new();
-        let mut add = |f: &str| {
-            if keep(f) && !m.contains_key(f) {
-                if let Some(v) = self.value_of(t, row, f, companies) {
-                    m.insert(f.to_owned(), v);
+        let first = out.len();
+        let mut add = |f: Cow<'t, str>| {
+            if keep(&f) && !out[first..].iter().any(|(k, _)| *k == f) {
+                if let Some(v) = self.value_of(t, row, &f, companies) {
+                    out.push((f, v));
                 }
             }
         };
         for f in t.id_field.iter().chain(&t.company_field).chain(&t.key) {
-            add(f);
+            add(Cow::Borrowed(f));
         }
         if row.via_origin {
             if let Some(o) = &t.origin {
@@ -670,22 +711,21 @@ impl Tables<'_> {
                     .map(|(_, k)| k)
                     .chain(o.fields.iter().map(|(_, f)| f))
                 {
-                    add(f);
+                    add(Cow::Borrowed(f));
                 }
             }
         }
         for (f, _) in &t.gens {
-            add(f);
+            add(Cow::Borrowed(f));
         }
         if t.side == Side::Dataverse {
             for f in ["statecode", "statuscode", "createdon"] {
-                add(f);
+                add(Cow::Borrowed(f));
             }
             for (l, _) in &t.lookups {
-                add(&lookup_column(l));
+                add(Cow::Owned(lookup_column(l)));
             }
         }
-        m
     }
 }
 
@@ -764,7 +804,13 @@ fn system_default(t: &Table, row: &Row, field: &str) -> Option<Value> {
         "statecode" => Some(json!(0)),
         "statuscode" => Some(json!(1)),
         "createdon" => Some(json!(created_on(row.n))),
-        _ if t.lookups.iter().any(|(l, _)| lookup_column(l) == field) => Some(Value::Null),
+        _ if field
+            .strip_prefix('_')
+            .and_then(|f| f.strip_suffix("_value"))
+            .is_some_and(|l| t.lookups.iter().any(|(x, _)| x == l)) =>
+        {
+            Some(Value::Null)
+        }
         _ => None,
     }
 }
@@ -847,18 +893,77 @@ pub fn logical_of(set: &str) -> String {
 
 /// Formats two 64-bit draws as a GUID.
 pub fn guid_from(a: u64, b: u64) -> String {
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xffff,
-        b >> 48,
-        b & 0xffff_ffff_ffff
-    )
+    // `{:08x}-{:04x}-{:04x}-{:04x}-{:012x}` of (a >> 32, a >> 16, a, b >> 48, b), written digit by digit: a
+    // Dataverse page asks for one or two a row.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; 36];
+    let mut put = |at: usize, v: u64, width: usize| {
+        for k in 0..width {
+            // A nibble: the cast cannot truncate.
+            out[at + k] = HEX[((v >> (4 * (width - 1 - k))) & 0xf) as usize];
+        }
+    };
+    put(0, a >> 32, 8);
+    put(9, (a >> 16) & 0xffff, 4);
+    put(14, a & 0xffff, 4);
+    put(19, b >> 48, 4);
+    put(24, b & 0xffff_ffff_ffff, 12);
+    // Hex digits and dashes: always UTF-8.
+    std::str::from_utf8(&out).unwrap_or_default().to_owned()
+}
+
+/// Appends `n` in decimal, zero-padded to `width` digits (more when it needs them): `{n:0width$}`.
+pub fn push_padded(s: &mut String, n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    let mut v = n;
+    loop {
+        // A digit: the cast cannot truncate.
+        digits[len] = b'0' + (v % 10) as u8;
+        len += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for _ in len..width {
+        s.push('0');
+    }
+    digits[..len].reverse();
+    // Decimal digits: always UTF-8.
+    s.push_str(std::str::from_utf8(&digits[..len]).unwrap_or_default());
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn guids_and_padded_numbers_are_what_format_writes() {
+        let mut h = 0x1234_5678_9abc_def0u64;
+        for i in 0..10_000u64 {
+            h = super::mix(h, i);
+            let (a, b) = (h, super::mix(h, 7));
+            let want = format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                a >> 32,
+                (a >> 16) & 0xffff,
+                a & 0xffff,
+                b >> 48,
+                b & 0xffff_ffff_ffff
+            );
+            assert_eq!(super::guid_from(a, b), want);
+            for (n, width) in [(h % 1_000_000_000, 6), (h % 100, 6), (h, 0), (0, 6), (i, 9)] {
+                let mut s = String::from("x");
+                super::push_padded(&mut s, n, width);
+                assert_eq!(s, format!("x{n:0width$}"), "{n} to {width}");
+            }
+        }
+        assert_eq!(super::guid_from(0, 0), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            super::guid_from(u64::MAX, u64::MAX),
+            "ffffffff-ffff-ffff-ffff-ffffffffffff"
+        );
+    }
+
     #[test]
     fn created_on_writes_what_chrono_would() {
         let base = chrono::DateTime::<chrono::Utc>::from_timestamp(1_704_067_200, 0).unwrap();

@@ -8,6 +8,7 @@
 //! "not modelled by the simulator", never ignored. Our model: string comparison and ordering are
 //! case-insensitive (the services' default SQL collation).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use serde_json::{Value, json};
@@ -466,17 +467,18 @@ pub fn fields(e: &Expr) -> Vec<String> {
     out
 }
 
-fn value(o: &Operand, get: &dyn Fn(&str) -> Value) -> Value {
+fn value<'e>(o: &'e Operand, get: &dyn Fn(&str) -> Value) -> Cow<'e, Value> {
+    // A literal is compared where it stands: a filter evaluated over a million rows copies none.
     match o {
-        Operand::Field(f) => get(f),
-        Operand::Lit(v) => v.clone(),
-        Operand::Lower(x) => match value(x, get) {
-            Value::String(s) => json!(s.to_lowercase()),
-            v => v,
+        Operand::Field(f) => Cow::Owned(get(f)),
+        Operand::Lit(v) => Cow::Borrowed(v),
+        Operand::Lower(x) => match value(x, get).into_owned() {
+            Value::String(s) => Cow::Owned(json!(s.to_lowercase())),
+            v => Cow::Owned(v),
         },
-        Operand::Upper(x) => match value(x, get) {
-            Value::String(s) => json!(s.to_uppercase()),
-            v => v,
+        Operand::Upper(x) => match value(x, get).into_owned() {
+            Value::String(s) => Cow::Owned(json!(s.to_uppercase())),
+            v => Cow::Owned(v),
         },
     }
 }
@@ -497,6 +499,12 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
 pub fn order(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        // Case-insensitively; ASCII (ids, codes, dates) without lower-cased copies.
+        (Value::String(x), Value::String(y)) if x.is_ascii() && y.is_ascii() => Some(
+            x.bytes()
+                .map(|c| c.to_ascii_lowercase())
+                .cmp(y.bytes().map(|c| c.to_ascii_lowercase())),
+        ),
         (Value::String(x), Value::String(y)) => Some(x.to_lowercase().cmp(&y.to_lowercase())),
         (Value::String(x), Value::Number(y)) => x.parse::<f64>().ok()?.partial_cmp(&y.as_f64()?),
         (Value::Number(x), Value::String(y)) => x.as_f64()?.partial_cmp(&y.parse::<f64>().ok()?),
@@ -511,13 +519,14 @@ pub fn eval(e: &Expr, get: &dyn Fn(&str) -> Value) -> bool {
         Expr::And(a, b) => eval(a, get) && eval(b, get),
         Expr::Or(a, b) => eval(a, get) || eval(b, get),
         Expr::Not(a) => !eval(a, get),
-        Expr::Truth(a) => value(a, get) == json!(true),
+        Expr::Truth(a) => *value(a, get) == Value::Bool(true),
         Expr::In(a, list) => {
             let v = value(a, get);
             list.iter().any(|x| values_equal(&v, x))
         }
         Expr::Call(f, a, b) => {
-            let (Value::String(x), Value::String(y)) = (value(a, get), value(b, get)) else {
+            let (a, b) = (value(a, get), value(b, get));
+            let (Value::String(x), Value::String(y)) = (&*a, &*b) else {
                 return false;
             };
             let (x, y) = (x.to_lowercase(), y.to_lowercase());
