@@ -5,6 +5,8 @@
 //! table order unless `$orderby` says otherwise; the formatted value of `statecode`/`statuscode`
 //! is `Active`.
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -15,7 +17,7 @@ use crate::sim::odata::{self, Dialect, Expand, Query, QueryError};
 use crate::sim::schema::{ColType, no_property};
 use crate::sim::server::App;
 use crate::sim::tables::{Row, Table, Tables};
-use crate::sim::wire;
+use crate::sim::wire::{self, Body};
 use crate::sim::world::SimState;
 
 /// The annotations a request asked for.
@@ -74,7 +76,7 @@ pub fn project(
         select.is_none_or(|s| s.iter().any(|c| c == f)) || t.id_field.as_deref() == Some(f)
     });
     let mut m = Map::new();
-    m.insert("@odata.etag".into(), json!(format!("W/\"{}\"", 1000 + row.rev)));
+    m.insert("@odata.etag".into(), Value::String(etag(row)));
     // Only annotations need the column types.
     let schema = if ann.formatted || ann.lookup {
         tables.schema(t)
@@ -208,7 +210,7 @@ pub fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: 
     let server_page = app.with(|st| st.scenario.dataverse.page_size);
     let maxpage = header_maxpage(headers);
     let page = page_size(headers, server_page);
-    let out = app.read(|st| -> Result<(Value, Vec<String>), Response> {
+    let out = app.read(|st| -> Result<(Body, Vec<String>), Response> {
         let idx = *st.dv_idx.get(set).ok_or_else(|| segment_not_found(set))?;
         let t = &st.dv[idx];
         let tables = st.tables();
@@ -225,10 +227,11 @@ pub fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: 
                 )),
             );
             body.extend(project(st, t, &t.rows[pos], q.select.as_deref(), &q.expand, ann));
-            return Ok((Value::Object(body), Vec::new()));
+            return Ok((Body::Value(Value::Object(body)), Vec::new()));
         }
         if let Some(fetch) = &q.fetch_xml {
-            return super::fetchxml::run(st, idx, fetch, base, set, headers);
+            return super::fetchxml::run(st, idx, fetch, base, set, headers)
+                .map(|(v, applied)| (Body::Value(v), applied));
         }
         Ok(page_of(
             st,
@@ -245,7 +248,7 @@ pub fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: 
     });
     match out {
         Ok((v, mut applied)) => {
-            let mut r = wire::odata_json(v);
+            let mut r = v.into_response();
             if maxpage.is_some() && q.fetch_xml.is_none() {
                 applied.insert(0, format!("odata.maxpagesize={page}"));
             }
@@ -276,7 +279,7 @@ fn page_of(
     headers: &HeaderMap,
     tables: &Tables,
     ann: Ann,
-) -> (Value, Vec<String>) {
+) -> (Body, Vec<String>) {
     let t = &st.dv[idx];
     let cap = st.scenario.dataverse.count_cap;
     let id_of = |p: usize| {
@@ -340,10 +343,34 @@ fn page_of(
         Some(top) => top.min(5000).min(pos.len() - start),
         None => page.min(pos.len() - start),
     };
-    let value: Vec<Value> = pos[start..start + take]
-        .iter()
-        .map(|&p| Value::Object(project(st, t, &t.rows[p], q.select.as_deref(), &q.expand, ann)))
-        .collect();
+    let rows = &pos[start..start + take];
+    // Without annotations or an expansion a row is its selected columns and the primary id, written as they
+    // are computed with no map per row (`wire::odata_page`); otherwise through [`project`].
+    let plain = !ann.formatted && !ann.lookup && q.expand.is_empty();
+    let mut written = Vec::new();
+    let mut value = Vec::new();
+    if plain {
+        let select = q.select.as_deref();
+        let mut fields = Vec::new();
+        for &p in rows {
+            let row = &t.rows[p];
+            fields.clear();
+            fields.push((Cow::Borrowed("@odata.etag"), Value::String(etag(row))));
+            tables.fields_only(
+                t,
+                row,
+                &st.companies,
+                |f| select.is_none_or(|s| s.iter().any(|c| c == f)) || t.id_field.as_deref() == Some(f),
+                &mut fields,
+            );
+            wire::write_object(&mut written, &mut fields);
+        }
+    } else {
+        value = rows
+            .iter()
+            .map(|&p| Value::Object(project(st, t, &t.rows[p], q.select.as_deref(), &q.expand, ann)))
+            .collect();
+    }
     let total = pos.len() as u64;
     let mut body = Map::new();
     body.insert(
@@ -364,7 +391,9 @@ fn page_of(
     if let Some(a) = wire::include_annotations(headers) {
         applied.push(a);
     }
-    body.insert("value".into(), Value::Array(value));
+    if !plain {
+        body.insert("value".into(), Value::Array(value));
+    }
     if top.is_none() && start + take < pos.len() && take > 0 {
         let first = id_of(pos[start]);
         let last = id_of(pos[start + take - 1]);
@@ -373,7 +402,21 @@ fn page_of(
         let qs = odata::rebuild(&q.pairs, &["$skiptoken"], &[("$skiptoken", token)]);
         body.insert("@odata.nextLink".into(), json!(format!("{base}/{set}?{qs}")));
     }
-    (Value::Object(body), applied)
+    let body = if plain {
+        Body::Page(body, written)
+    } else {
+        Body::Value(Value::Object(body))
+    };
+    (body, applied)
+}
+
+/// A row's `@odata.etag`: `W/"<1000 + revision>"`.
+fn etag(row: &Row) -> String {
+    let mut s = String::with_capacity(12);
+    s.push_str("W/\"");
+    crate::sim::tables::push_padded(&mut s, 1000 + u64::from(row.rev), 0);
+    s.push('"');
+    s
 }
 
 /// `GET <set>/$count`: text/plain, capped like `$count=true`.
@@ -395,5 +438,87 @@ pub fn count(app: &App, set: &str, raw: Option<&str>) -> Response {
         )
             .into_response(),
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use serde_json::Value;
+
+    use super::{Ann, etag, project};
+    use crate::sim::scenario::Scenario;
+    use crate::sim::wire;
+    use crate::sim::world::SimState;
+
+    /// A page's plain rows are written without a map per row: byte for byte what [`project`]'s map serialises
+    /// to, for copied rows (through an origin map with a value map and a corrupted share), generated ones and
+    /// rows with lookups, with and without `$select`.
+    #[test]
+    fn rows_written_directly_are_the_rows_project_gives() {
+        let sc = Scenario::from_yaml(
+            "name: w\nseed: 5\ncompanies: [USMF, DEMF]\ndefault_company: USMF\nentities:\n  fno:\n    \
+             Companies: { key: DataArea, rows: 2, fields: { Name: name } }\n    \
+             CustomersV3: { key: CustomerAccount, rows: { USMF: 40, DEMF: 30 }, fields: { OrganizationName: name, \
+             City: city, Group: \"enum:A|B|C\", Phone: phone } }\n  dataverse:\n    \
+             cdm_companies: { key: cdm_companycode }\n    \
+             accounts: { key: accountnumber, fields: { telephone1: phone, Odd\\\"name: text }, lookups: { parentaccountid: accounts } }\n\
+             maps:\n  - { name: companies, source: Companies, target: cdm_companies, key: { source: DataArea, target: cdm_companycode }, \
+             initial: { status: running, preloaded: true } }\n  - { name: customers, source: CustomersV3, target: accounts, \
+             key: { source: CustomerAccount, target: accountnumber }, fields: { OrganizationName: name, City: address1_city, Group: category }, \
+             values: { Group: { A: 1, B: 2 } }, corrupt_share: 0.1, initial: { status: stopped, preloaded: true } }\n",
+        )
+        .unwrap();
+        let st = SimState::new(sc);
+        let tables = st.tables();
+        let mut seen = 0;
+        for t in &st.dv {
+            let Some(first) = t.rows.first() else {
+                continue;
+            };
+            let all: Vec<String> = tables
+                .materialize(t, first, &st.companies)
+                .keys()
+                .cloned()
+                .collect();
+            let some: Vec<String> = all.iter().rev().take(2).cloned().collect();
+            for select in [None, Some(all.as_slice()), Some(some.as_slice())] {
+                let mut written = Vec::new();
+                let mut fields = Vec::new();
+                let mut want = Vec::new();
+                for row in &t.rows {
+                    fields.clear();
+                    fields.push((Cow::Borrowed("@odata.etag"), Value::String(etag(row))));
+                    tables.fields_only(
+                        t,
+                        row,
+                        &st.companies,
+                        |f| {
+                            select.is_none_or(|s| s.iter().any(|c| c == f))
+                                || t.id_field.as_deref() == Some(f)
+                        },
+                        &mut fields,
+                    );
+                    wire::write_object(&mut written, &mut fields);
+                    want.push(Value::Object(project(&st, t, row, select, &[], Ann::default())));
+                    seen += 1;
+                }
+                let want = serde_json::to_vec(&want).unwrap();
+                assert_eq!(
+                    format!("[{}]", String::from_utf8(written).unwrap()),
+                    String::from_utf8(want).unwrap(),
+                    "{} with $select {select:?}",
+                    t.name
+                );
+            }
+        }
+        assert!(seen > 200, "only {seen} rows were compared");
+        assert!(
+            st.dv
+                .iter()
+                .any(|t| t.rows.iter().any(|r| r.via_origin && r.corrupt)),
+            "no copied row with a corrupted field was compared"
+        );
     }
 }

@@ -12,6 +12,8 @@
 
 pub mod meta;
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -27,7 +29,7 @@ use super::scenario::Side;
 use super::schema::type_name;
 use super::server::{App, header, json_error};
 use super::tables::{NO_COMPANY, Row};
-use super::wire;
+use super::wire::{self, Body};
 use super::world::SimState;
 
 fn unknown_set(set: &str) -> Response {
@@ -134,7 +136,7 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
     };
     let server_page = app.with(|st| st.scenario.fno.page_size);
     let page = page_size(headers, server_page);
-    let out = app.read(|st| -> Result<Value, Response> {
+    let out = app.read(|st| -> Result<Body, Response> {
         let idx = *st.fno_idx.get(set).ok_or_else(|| unknown_set(seg))?;
         let t = &st.fno[idx];
         let tables = st.tables();
@@ -155,7 +157,7 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
                 json!(format!("{base}/data/$metadata#{set}/$entity")),
             );
             body.extend(row);
-            return Ok(Value::Object(body));
+            return Ok(Body::Value(Value::Object(body)));
         }
         let company = (t.company_specific && !q.cross_company).then_some(st.default_company);
         // A plain listing in table order (no order, count or top) reads only the page and one row more, from
@@ -172,31 +174,36 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
             };
             let window = odata::select_window(&tables, t, &q, company, &st.companies, from, page + 1);
             let take = window.len().min(page);
-            let mut value = Vec::with_capacity(take);
+            // Rows are written as they are computed, with no map per row (see `wire::odata_page`).
+            let mut rows = Vec::new();
+            let mut fields = Vec::new();
             for &p in &window[..take] {
                 let row = &t.rows[p];
-                let mut m = Map::new();
-                m.insert("@odata.etag".into(), json!(etag(row)));
+                fields.clear();
+                fields.push((Cow::Borrowed("@odata.etag"), Value::String(etag(row))));
                 // Only the selected fields are computed, so nothing is left to drop.
-                m.extend(
-                    tables.materialize_only(t, row, &st.companies, |f| selected(q.select.as_deref(), f)),
+                tables.fields_only(
+                    t,
+                    row,
+                    &st.companies,
+                    |f| selected(q.select.as_deref(), f),
+                    &mut fields,
                 );
-                value.push(Value::Object(m));
+                wire::write_object(&mut rows, &mut fields);
             }
             let ctx = match &q.select {
                 Some(sel) => format!("{base}/data/$metadata#{set}({})", sel.join(",")),
                 None => format!("{base}/data/$metadata#{set}"),
             };
-            let mut body = Map::new();
-            body.insert("@odata.context".into(), json!(ctx));
-            body.insert("value".into(), Value::Array(value));
+            let mut head = Map::new();
+            head.insert("@odata.context".into(), json!(ctx));
             if window.len() > take {
                 let next = q.skip + take;
                 t.skip_hint.set(key, next, window[take]);
                 let qs = odata::rebuild(&q.pairs, &["$skip", "$top"], &[("$skip", next.to_string())]);
-                body.insert("@odata.nextLink".into(), json!(format!("{base}/data/{set}?{qs}")));
+                head.insert("@odata.nextLink".into(), json!(format!("{base}/data/{set}?{qs}")));
             }
-            return Ok(Value::Object(body));
+            return Ok(Body::Page(head, rows));
         }
         // Rows from `$skip` up to `$top` are all a page can show.
         let first = q.top.map(|top| q.skip.saturating_add(top));
@@ -233,11 +240,11 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
             let qs = odata::rebuild(&q.pairs, &["$skip", "$top"], &add);
             body.insert("@odata.nextLink".into(), json!(format!("{base}/data/{set}?{qs}")));
         }
-        Ok(Value::Object(body))
+        Ok(Body::Value(Value::Object(body)))
     });
     match out {
         Ok(v) => {
-            let mut r = wire::odata_json(v);
+            let mut r = v.into_response();
             if header(headers, "prefer").is_some_and(|p| p.contains("odata.maxpagesize")) {
                 wire::preference_applied(&mut r, &[format!("odata.maxpagesize={page}")]);
             }
@@ -263,10 +270,16 @@ fn select(full: Map<String, Value>, sel: Option<&[String]>) -> Map<String, Value
 }
 
 fn etag(row: &Row) -> String {
-    format!(
-        "W/\"{}\"",
-        super::faults::mix(u64::from(row.n), u64::from(row.rev)) % 1_000_000_007
-    )
+    // `W/"<n>"`, written without the formatting machinery: a page asks for one a row.
+    let mut s = String::with_capacity(16);
+    s.push_str("W/\"");
+    super::tables::push_padded(
+        &mut s,
+        super::faults::mix(u64::from(row.n), u64::from(row.rev)) % 1_000_000_007,
+        0,
+    );
+    s.push('"');
+    s
 }
 
 /// Finds a row by its key predicate (named fields, or the key field for a single value).
