@@ -177,12 +177,12 @@ pub fn assemble(
             .iter()
             .filter_map(|s| match &s.status {
                 StepStatus::Waived { reason } => Some(ExceptionRow {
-                    step: s.info.id.0.clone(),
+                    step: s.info.id.0.to_string(),
                     status: "waived".into(),
                     reason: reason.as_deref().map(scrub),
                 }),
                 StepStatus::Skipped { reason } => Some(ExceptionRow {
-                    step: s.info.id.0.clone(),
+                    step: s.info.id.0.to_string(),
                     status: "skipped".into(),
                     reason: Some(scrub(reason)),
                 }),
@@ -215,7 +215,7 @@ pub fn assemble(
     let mut phase_order: Vec<&str> = Vec::new();
     let mut wave_order: Vec<(&str, &str)> = Vec::new();
     for s in &st.steps {
-        if !phase_order.contains(&s.info.phase.as_str()) {
+        if !phase_order.contains(&&*s.info.phase) {
             phase_order.push(&s.info.phase);
         }
         if let Some(w) = &s.info.wave
@@ -227,7 +227,7 @@ pub fn assemble(
     let phases = phase_order
         .iter()
         .map(|p| {
-            let in_phase = || st.steps.iter().filter(move |s| s.info.phase == *p);
+            let in_phase = || st.steps.iter().filter(move |s| *s.info.phase == **p);
             let sp = span(fold, in_phase());
             let actual = match (sp.start, sp.end, sp.all_finished) {
                 (Some(a), Some(b), true) => Some(ms_between(a, b)),
@@ -289,10 +289,10 @@ pub fn assemble(
             let (status, detail) = status_parts(&s.status);
             let first = fold.first_started.get(&s.info.id).copied();
             StepRow {
-                id: s.info.id.0.clone(),
-                phase: s.info.phase.clone(),
+                id: s.info.id.0.to_string(),
+                phase: s.info.phase.to_string(),
                 wave: s.info.wave.clone(),
-                kind: s.info.kind.clone(),
+                kind: s.info.kind.to_string(),
                 title: scrub(&s.info.title),
                 map: s.info.map.clone(),
                 planned: s.planned,
@@ -448,14 +448,14 @@ pub fn assemble(
                     kind: v.kind.clone(),
                     name: scrub(&v.name),
                     table: v.table.clone(),
-                    step: v.step.0.clone(),
+                    step: v.step.0.to_string(),
                     before: if v.was_on() { "on" } else { "off" }.to_owned(),
                     off_at: at(v.off_at),
                     restored_at: v.restored_at.map(at),
                     restored_by: v.restored_at.map(|_| {
                         v.restored_by
                             .as_ref()
-                            .map_or_else(|| "abort".to_owned(), |s| s.0.clone())
+                            .map_or_else(|| "abort".to_owned(), |s| s.0.to_string())
                     }),
                     off_for: super::text::duration(
                         u64::try_from((end - v.off_at).num_milliseconds()).unwrap_or(0),
@@ -495,7 +495,7 @@ pub fn assemble(
             .iter()
             .map(|(k, v)| RowsRow {
                 at: at(v.at),
-                step: v.step.0.clone(),
+                step: v.step.0.to_string(),
                 map: k.map.clone(),
                 company: k.company.clone(),
                 source_rows: v.source_rows,
@@ -588,7 +588,7 @@ fn waived_verdicts(mut gates: Vec<super::model::GateRow>, steps: &[StepView]) ->
         if !matches!(s.status, StepStatus::Waived { .. }) {
             continue;
         }
-        if let Some(g) = gates.iter_mut().rev().find(|g| g.step == s.info.id.0) {
+        if let Some(g) = gates.iter_mut().rev().find(|g| g.step == s.info.id.as_str()) {
             g.waived = !g.passed;
         }
     }

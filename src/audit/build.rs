@@ -236,7 +236,7 @@ impl Fold {
                     }
                 }
                 for s in steps {
-                    if let (Some(m), "dualwrite.run") = (&s.map, s.kind.as_str()) {
+                    if let (Some(m), "dualwrite.run") = (&s.map, &*s.kind) {
                         self.sync_steps.insert(s.id.clone(), m.clone());
                         self.unsynced.insert(m.clone());
                     }
@@ -297,7 +297,7 @@ impl Fold {
                 self.decisions.push(DecisionRow {
                     at: at(env.at),
                     event_id: env.id,
-                    step: step.as_ref().map(|s| s.0.clone()),
+                    step: step.as_ref().map(|s| s.0.to_string()),
                     asked: asked.as_ref().map(|(k, _)| enum_name(k)),
                     prompt: asked.map(|(_, p)| p),
                     action: enum_name(action),
@@ -317,7 +317,7 @@ impl Fold {
                 self.decisions.push(DecisionRow {
                     at: at(env.at),
                     event_id: env.id,
-                    step: step.as_ref().map(|s| s.0.clone()),
+                    step: step.as_ref().map(|s| s.0.to_string()),
                     asked: self.asked.get(step).map(|(k, _)| enum_name(k)),
                     prompt: None,
                     action: format!("refused {}", enum_name(action)),
@@ -337,7 +337,7 @@ impl Fold {
                 let row = GateSnap {
                     at: at(env.at),
                     event_id: env.id,
-                    step: step.0.clone(),
+                    step: step.0.to_string(),
                     wave: wave.clone(),
                     passed: *passed,
                     counts: self.gate_counts(wave.as_deref(), failures),
@@ -417,7 +417,7 @@ impl Fold {
                     if self.sample_keys.len() < SAMPLE_KEYS_KEPT {
                         self.sample_keys.push(SampleKeyRow {
                             at: at(env.at),
-                            step: step.0.clone(),
+                            step: step.0.to_string(),
                             map: map.clone(),
                             company: k.company.clone(),
                             class: enum_name(&k.class),
@@ -629,7 +629,7 @@ impl Fold {
             .iter()
             .map(|d| super::model::DownloadRow {
                 at: at(d.at),
-                step: d.step.0.clone(),
+                step: d.step.0.to_string(),
                 execution_id: d.execution_id.clone(),
                 package: scrub(&d.package),
                 file: scrub(&d.file),
@@ -646,7 +646,7 @@ impl Fold {
             .iter()
             .map(|i| InstallRow {
                 at: at(i.at),
-                step: i.step.0.clone(),
+                step: i.step.0.to_string(),
                 package: scrub(&i.package),
                 version: i.version.clone(),
                 sha256: i.sha256.clone(),

@@ -85,7 +85,7 @@ pub fn setup(
     // The last planned step of each phase closes it.
     let mut last: Vec<(&str, &str)> = Vec::new();
     for s in &plan.steps {
-        match last.iter_mut().find(|(p, _)| *p == s.phase) {
+        match last.iter_mut().find(|(p, _)| *p == &*s.phase) {
             Some(e) => e.1 = &s.id.0,
             None => last.push((&s.phase, &s.id.0)),
         }

@@ -186,17 +186,17 @@ pub fn plan_info(rb: &Runbook, plan: &Plan) -> (Vec<Arc<PlannedStepInfo>>, Vec<M
                 PlannedWhat::Gate { .. } => rb
                     .phases
                     .iter()
-                    .find(|p| p.id == s.phase)
+                    .find(|p| *p.id == *s.phase)
                     .and_then(|p| p.gate.as_ref())
                     .is_some_and(|g| g.confirm),
                 PlannedWhat::WaveMap { .. } => false,
             };
             Arc::new(PlannedStepInfo {
                 id: s.id.clone(),
-                phase: s.phase.clone(),
+                phase: Arc::clone(&s.phase),
                 wave: s.wave.clone(),
-                kind: s.kind.clone(),
-                title: s.title.clone().unwrap_or_else(|| s.id.0.clone()),
+                kind: std::borrow::Cow::Borrowed(s.kind),
+                title: s.title.as_deref().map_or_else(|| Arc::clone(&s.id.0), Arc::from),
                 needs: s.needs.clone(),
                 point_of_no_return: s.point_of_no_return,
                 confirm,
@@ -551,7 +551,7 @@ async fn prepare(opts: &RunOptions, cancel: CancellationToken) -> Result<Prepare
                 let refused: Vec<String> = diff
                     .inserted_behind
                     .iter()
-                    .filter(|(id, _)| !opts.accept_inserted_steps.contains(&id.0))
+                    .filter(|(id, _)| !opts.accept_inserted_steps.iter().any(|a| a == id.as_str()))
                     .map(|(id, pos)| {
                         format!("step `{id}` was added before `{pos}`, which run {run_id} has already started")
                     })

@@ -381,7 +381,7 @@ impl Checkpointer {
             Event::RunFinished { .. } => Some(reason::RUN_END),
             Event::RunResumed { .. } => Some(reason::RESUME),
             Event::RunbookChanged { .. } => Some(reason::RUNBOOK_CHANGED),
-            Event::StepFinished { step, .. } if self.phase_ends.contains(step.0.as_str()) => {
+            Event::StepFinished { step, .. } if self.phase_ends.contains(step.as_str()) => {
                 Some(reason::PHASE_END)
             }
             _ if self.since >= self.every => Some(reason::EVERY),

@@ -6,6 +6,7 @@
 //! assigned by the journal writer. Events never carry a header value or a request/response body:
 //! anything that could hold a secret stays out, and the journal's redactor masks what slips in.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -48,11 +49,14 @@ pub struct FreezeWindow {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct PlannedStepInfo {
     pub id: StepId,
-    pub phase: String,
+    /// Shared with the plan (one allocation per phase).
+    pub phase: Arc<str>,
     pub wave: Option<String>,
-    /// The runbook step kind (`manual`, `dmf.import`, `dualwrite.run`, `gate`, ...).
-    pub kind: String,
-    pub title: String,
+    /// The runbook step kind (`manual`, `dmf.import`, `dualwrite.run`, `gate`, ...): the step kind's
+    /// own name when planned, allocated only when read back from a journal.
+    pub kind: Cow<'static, str>,
+    /// The step's title, else its id (then shared with it).
+    pub title: Arc<str>,
     #[serde(default)]
     pub needs: Vec<StepId>,
     #[serde(default)]

@@ -33,6 +33,12 @@ pub struct MapId(pub String);
 
 crate::model::id_impls!(MapId);
 
+impl From<MapId> for String {
+    fn from(id: MapId) -> String {
+        id.0
+    }
+}
+
 pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }

@@ -71,9 +71,10 @@ pub struct MapSizing {
 pub struct PlannedStep {
     /// The user's step id, or `<wave-id>:<map-id>` / `<wave-id>:gate` for what a wave expands into.
     pub id: StepId,
-    pub phase: String,
+    /// The phase's id, one allocation shared by its steps.
+    pub phase: std::sync::Arc<str>,
     pub wave: Option<String>,
-    pub kind: String,
+    pub kind: &'static str,
     pub needs: Vec<StepId>,
     pub title: Option<String>,
     pub point_of_no_return: bool,
@@ -183,16 +184,17 @@ pub fn plan(rb: &Runbook) -> Plan {
     let mut steps: Vec<PlannedStep> = Vec::new();
     let mut tail: Vec<StepId> = Vec::new(); // what the next thing in order must wait for
     for phase in &rb.phases {
+        let phase_id: std::sync::Arc<str> = phase.id.as_str().into();
         for wave in phase.waves.iter().flatten() {
             let entry = tail.clone();
             let mut wave_steps = Vec::new();
             for map in &wave.maps {
-                let id = StepId(format!("{}:{}", wave.id, map));
+                let id = StepId(format!("{}:{}", wave.id, map).into());
                 steps.push(PlannedStep {
                     id: id.clone(),
-                    phase: phase.id.clone(),
+                    phase: std::sync::Arc::clone(&phase_id),
                     wave: Some(wave.id.clone()),
-                    kind: "dualwrite.run".into(),
+                    kind: "dualwrite.run",
                     needs: entry.clone(),
                     title: Some(format!("Initial sync of {map}")),
                     point_of_no_return: false,
@@ -208,12 +210,12 @@ pub fn plan(rb: &Runbook) -> Plan {
             }
             tail = wave_steps.clone();
             if phase.gate.is_some() {
-                let id = StepId(format!("{}:gate", wave.id));
+                let id = StepId(format!("{}:gate", wave.id).into());
                 steps.push(PlannedStep {
                     id: id.clone(),
-                    phase: phase.id.clone(),
+                    phase: std::sync::Arc::clone(&phase_id),
                     wave: Some(wave.id.clone()),
-                    kind: "gate".into(),
+                    kind: "gate",
                     needs: wave_steps,
                     title: Some(format!("Gate after {}", wave.id)),
                     point_of_no_return: false,
@@ -235,9 +237,9 @@ pub fn plan(rb: &Runbook) -> Plan {
             }
             steps.push(PlannedStep {
                 id: step.id.clone(),
-                phase: phase.id.clone(),
+                phase: std::sync::Arc::clone(&phase_id),
                 wave: None,
-                kind: step.kind_name().into(),
+                kind: step.kind_name(),
                 needs,
                 title: step.title.clone(),
                 point_of_no_return: step.point_of_no_return,
@@ -555,7 +557,7 @@ pub fn render_text(p: &Plan) -> String {
     );
     let (mut phase, mut wave): (Option<&str>, Option<&str>) = (None, None);
     for s in &p.steps {
-        if phase != Some(s.phase.as_str()) {
+        if phase != Some(&*s.phase) {
             let _ = writeln!(out, "phase {}", s.phase);
             phase = Some(&s.phase);
             wave = None;
@@ -575,7 +577,7 @@ pub fn render_text(p: &Plan) -> String {
         };
         let label = match &s.what {
             PlannedWhat::Gate { .. } => "── gate ──".to_owned(),
-            _ => s.kind.clone(),
+            _ => s.kind.to_owned(),
         };
         let title = s.title.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
         let _ = writeln!(

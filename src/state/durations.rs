@@ -59,7 +59,7 @@ impl StepDurations {
                     clippy::cast_precision_loss
                 )]
                 let machine = ((ms - human) as f64 * scale) as u64;
-                out.insert(s.info.id.0.clone(), machine.saturating_add(human));
+                out.insert(s.info.id.0.to_string(), machine.saturating_add(human));
             }
         }
         out

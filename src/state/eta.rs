@@ -38,7 +38,7 @@ impl RunState {
         if let (Some(e), Some(run)) = (step.info.estimate_ms, &step.info.estimate_from) {
             return (e, EstimateSource::EarlierRun(run.clone()));
         }
-        if let Some(&(n, total)) = self.durations_by_kind.get(step.info.kind.as_str())
+        if let Some(&(n, total)) = self.durations_by_kind.get(&*step.info.kind)
             && n > 0
         {
             return (total / n, EstimateSource::ThisRun);

@@ -263,7 +263,7 @@ impl RunState {
                     retry_decided: false,
                 };
                 let (phase, wave) = (s.info.phase.clone(), s.info.wave.clone());
-                self.header.phase = Some(phase);
+                self.header.phase = Some(phase.to_string());
                 self.header.wave = wave;
             }
             Event::StepProgress {
@@ -356,9 +356,9 @@ impl RunState {
                 let s = &mut self.steps[i];
                 if *outcome == StepOutcome::Succeeded && s.started_at.is_some() {
                     let kind = &s.info.kind;
-                    let entry = match self.durations_by_kind.get_mut(kind.as_str()) {
+                    let entry = match self.durations_by_kind.get_mut(&**kind) {
                         Some(e) => e,
-                        None => self.durations_by_kind.entry(kind.clone()).or_default(),
+                        None => self.durations_by_kind.entry(kind.to_string()).or_default(),
                     };
                     entry.0 += 1;
                     entry.1 += duration;
@@ -704,7 +704,7 @@ impl RunState {
                 ..
             } => {
                 self.ranges_read.insert((
-                    step.0.clone(),
+                    step.0.to_string(),
                     map.clone(),
                     company.clone(),
                     side.clone(),
@@ -836,7 +836,7 @@ impl RunState {
             None => {
                 let info = PlannedStepInfo {
                     id: id.clone(),
-                    phase: String::new(),
+                    phase: "".into(),
                     wave: None,
                     kind: "unplanned".into(),
                     title: id.0.clone(),

@@ -16,7 +16,7 @@ fn step(id: &str, kind: &str, wave: Option<&str>, map: Option<&str>) -> std::syn
         id: id.into(),
         phase: "p1".into(),
         wave: wave.map(Into::into),
-        kind: kind.into(),
+        kind: kind.to_owned().into(),
         title: id.into(),
         needs: vec![],
         point_of_no_return: false,

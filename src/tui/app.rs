@@ -356,7 +356,7 @@ impl App {
             let name = if phase.is_empty() {
                 "unplanned".to_owned()
             } else {
-                phase.clone()
+                phase.to_string()
             };
             self.tree.push(TreeRow::Phase { name, steps: i..end });
             let mut j = i;

@@ -118,7 +118,7 @@ fn map_modal(app: &App, who: &str) -> Result<Modal, String> {
 fn step_label(app: &App, p: &PendingDecision) -> String {
     match &p.step {
         Some(id) => match app.state.step(id.as_str()) {
-            Some(s) if s.info.title != id.as_str() => format!("{id}: {}", s.info.title),
+            Some(s) if &*s.info.title != id.as_str() => format!("{id}: {}", s.info.title),
             _ => id.to_string(),
         },
         None => "the run".to_owned(),

@@ -384,7 +384,7 @@ pub(super) async fn reconcile_one(
                 .filter(|r| r.done)
                 .filter(|r| {
                     !st.ranges_read.contains(&(
-                        ctx.step.id.0.clone(),
+                        ctx.step.id.0.to_string(),
                         m.id.clone(),
                         company.map(str::to_owned),
                         r.def.side.name().to_owned(),

@@ -312,7 +312,7 @@ impl Scheduler {
                         .map(|(s, _)| s.id.as_str())
                         .collect();
                     return RunEnd::Halted {
-                        step: StepId(blocked.first().copied().unwrap_or("").to_owned()),
+                        step: StepId(blocked.first().copied().unwrap_or("").into()),
                         message: format!("no step can start; blocked: {}", blocked.join(", ")),
                     };
                 }
@@ -638,7 +638,7 @@ fn console_step(id: StepId, pause: bool, map: &str, title: String) -> PlannedSte
         id,
         phase: "console".into(),
         wave: None,
-        kind: step.kind_name().to_owned(),
+        kind: step.kind_name(),
         needs: Vec::new(),
         title: Some(title),
         point_of_no_return: false,

@@ -98,7 +98,7 @@ impl Scheduler {
         self.runbook
             .phases
             .iter()
-            .find(|p| p.id == step.phase)
+            .find(|p| *p.id == *step.phase)
             .and_then(|p| p.gate.as_ref())
     }
 
@@ -157,7 +157,7 @@ impl Scheduler {
     /// `Ok(None)` to go on, `Ok(Some(end))` when the operator skipped or aborted.
     async fn confirm(self: &Arc<Self>, step: &PlannedStep) -> Result<Option<TaskEnd>, TaskEnd> {
         let confirm = runbook_step(step).is_some_and(|s| s.confirm);
-        let title = step.title.clone().unwrap_or_else(|| step.id.0.clone());
+        let title = step.title.clone().unwrap_or_else(|| step.id.0.to_string());
         let mut asks = Vec::new();
         if confirm || step.point_of_no_return {
             asks.push((DecisionKind::Confirm, format!("Start `{}`: {title}?", step.id)));
@@ -283,7 +283,7 @@ impl Scheduler {
             .runbook
             .phases
             .iter()
-            .find(|p| p.id == step.phase)
+            .find(|p| *p.id == *step.phase)
             .and_then(|p| p.gate.as_ref());
         let retries = gate.and_then(|g| g.retries).unwrap_or(0);
         let every = gate

@@ -83,7 +83,7 @@ impl Executor for Fake {
         mode: Mode,
     ) -> Pin<Box<dyn Future<Output = StepResult> + Send + 'a>> {
         Box::pin(async move {
-            let id = ctx.step.id.0.clone();
+            let id = ctx.step.id.0.to_string();
             self.calls
                 .lock()
                 .unwrap()
@@ -289,10 +289,10 @@ fn assert_journal_first(events: &[Event]) {
     for e in events {
         match e {
             Event::StepIntent { step, .. } => {
-                open.insert(step.0.clone(), true);
+                open.insert(step.0.to_string(), true);
             }
             Event::StepFinished { step, outcome, .. } => {
-                let was_open = open.insert(step.0.clone(), false).unwrap_or(false);
+                let was_open = open.insert(step.0.to_string(), false).unwrap_or(false);
                 let decided_skip = matches!(outcome, StepOutcome::Skipped { .. });
                 assert!(was_open || decided_skip, "{step} finished without an open intent");
             }

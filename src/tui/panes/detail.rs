@@ -46,7 +46,7 @@ fn step_lines(app: &App, s: &StepView) -> Vec<Line<'static>> {
     let t = app.theme();
     let now = app.now();
     let i = &s.info;
-    let mut out = vec![Line::from(Span::styled(i.title.clone(), t.title()))];
+    let mut out = vec![Line::from(Span::styled(i.title.to_string(), t.title()))];
     let mut facts = format!("kind {} · phase {}", i.kind, i.phase);
     if let Some(w) = &i.wave {
         facts.push_str(&format!(" · wave {w}"));

@@ -145,7 +145,7 @@ fn step_line(app: &App, s: &StepView, w: usize) -> Line<'static> {
     let title = if s.info.title.is_empty() {
         s.info.id.as_str()
     } else {
-        s.info.title.as_str()
+        &s.info.title
     };
     let left_w = w.saturating_sub(rw + 1 + indent.len() + 2 + pnr.chars().count());
     let style = status_style(&s.status, t);

@@ -62,7 +62,7 @@ fn finished(journal: &Path, step: &str) -> bool {
         return false;
     };
     r.events(&run.run_id).filter_map(Result::ok).any(|e| {
-        matches!(&e.event, Event::StepFinished { step: s, outcome: StepOutcome::Succeeded, .. } if s.0 == step)
+        matches!(&e.event, Event::StepFinished { step: s, outcome: StepOutcome::Succeeded, .. } if s.as_str() == step)
     })
 }
 

@@ -257,7 +257,7 @@ fn summary(journal: &Path, sim: &Value) -> Value {
             ..
         } = env.unwrap().event
         {
-            *finishes.entry(step.0).or_default() += 1;
+            *finishes.entry(step.0.to_string()).or_default() += 1;
         }
     }
     let steps: Vec<Value> = st

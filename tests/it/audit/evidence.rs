@@ -474,7 +474,7 @@ fn a_changed_runbook_is_journaled_step_by_step_before_it_is_acted_on() {
     assert_eq!(*old_sha256, cutover::util::sha256_hex(&old));
     assert_eq!(*new_sha256, cutover::util::sha256_hex(&new));
     assert_eq!(*journaled, new);
-    let ids = |v: &[cutover::model::StepId]| v.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
+    let ids = |v: &[cutover::model::StepId]| v.iter().map(|s| s.0.to_string()).collect::<Vec<_>>();
     assert_eq!(ids(added), ["b2"]);
     assert_eq!(ids(removed), ["d"]);
     assert_eq!(ids(changed), ["c"]);
@@ -487,7 +487,7 @@ fn a_changed_runbook_is_journaled_step_by_step_before_it_is_acted_on() {
         .map(|e| {
             let e = e.unwrap().event;
             let step = match &e {
-                Event::StepIntent { step, .. } => Some(step.0.clone()),
+                Event::StepIntent { step, .. } => Some(step.0.to_string()),
                 _ => None,
             };
             (e.kind().to_owned(), step)
@@ -539,7 +539,7 @@ fn a_step_inserted_behind_the_position_is_refused_until_accepted_by_name() {
     };
     assert_eq!(added.len(), 1);
     assert_eq!(accepted_inserted, added);
-    assert_eq!(accepted_inserted[0].0, "early");
+    assert_eq!(accepted_inserted[0].as_str(), "early");
 }
 
 /// An accepted change is remembered: the next resume with the same text needs no flag and journals nothing

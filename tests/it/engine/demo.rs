@@ -82,7 +82,7 @@ fn headless_demo_finishes_with_every_step_and_parity_per_map_per_wave() {
                 step: Some(step),
                 map,
                 ..
-            } => Some((step.0, map)),
+            } => Some((step.0.to_string(), map)),
             _ => None,
         })
         .collect();

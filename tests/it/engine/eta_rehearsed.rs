@@ -34,7 +34,7 @@ async fn a_second_run_estimates_from_the_first_runs_durations_and_says_so() {
         panic!("{:?}", first_evs[0].event)
     };
     assert!(steps.iter().all(|s| s.estimate_from.is_none()), "{steps:?}");
-    let one_planned = steps.iter().find(|s| s.id.0 == "one").unwrap().estimate_ms;
+    let one_planned = steps.iter().find(|s| s.id.as_str() == "one").unwrap().estimate_ms;
 
     // What the rehearsal measured, by the same measure as `plan --from-journal`.
     let measured = cutover::audit::durations::measured_step_durations(&f.journal, None).unwrap();
@@ -61,9 +61,9 @@ async fn a_second_run_estimates_from_the_first_runs_durations_and_says_so() {
     let Event::RunStarted { steps, .. } = &evs[0].event else {
         panic!("{:?}", evs[0].event)
     };
-    let one = steps.iter().find(|s| s.id.0 == "one").unwrap();
+    let one = steps.iter().find(|s| s.id.as_str() == "one").unwrap();
     assert_eq!(one.estimate_ms, Some(one_ms));
-    let two = steps.iter().find(|s| s.id.0 == "two").unwrap();
+    let two = steps.iter().find(|s| s.id.as_str() == "two").unwrap();
     assert_eq!(two.estimate_ms, Some(wait_ms));
     assert_eq!(two.estimate_from.as_deref(), Some(first.0.as_str()));
     // The run says which source its ETA uses.

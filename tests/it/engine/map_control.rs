@@ -145,7 +145,9 @@ async fn one_map_is_paused_and_resumed_from_the_console_with_the_steps_checks() 
     let mut console_steps: Vec<String> = evs
         .iter()
         .filter_map(|e| match &e.event {
-            Event::StepIntent { step, .. } if step.as_str().starts_with("console:") => Some(step.0.clone()),
+            Event::StepIntent { step, .. } if step.as_str().starts_with("console:") => {
+                Some(step.0.to_string())
+            }
             _ => None,
         })
         .collect();

@@ -153,9 +153,9 @@ fn step() -> impl Strategy<Value = Step> {
         kind(),
     )
         .prop_map(|(id, title, needs, timeout, pnr, kind)| Step {
-            id: StepId(id),
+            id: StepId::from(id),
             title,
-            needs: needs.into_iter().map(StepId).collect(),
+            needs: needs.into_iter().map(StepId::from).collect(),
             timeout,
             retries: None,
             on_failure: None,

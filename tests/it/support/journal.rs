@@ -47,7 +47,7 @@ pub fn run_started(run: &str, maps: usize) -> Event {
             phase: "initial-sync".into(),
             wave: Some("wave-1".into()),
             kind: "dualwrite.run".into(),
-            title: format!("Sync {m}"),
+            title: format!("Sync {m}").into(),
             needs: vec![],
             point_of_no_return: false,
             confirm: false,

@@ -65,7 +65,7 @@ pub fn step(id: &str, phase: &str, wave: Option<&str>, kind: &str, title: &str) 
         id: id.into(),
         phase: phase.into(),
         wave: wave.map(str::to_owned),
-        kind: kind.into(),
+        kind: kind.to_owned().into(),
         title: title.into(),
         needs: Vec::new(),
         point_of_no_return: false,
