@@ -279,6 +279,9 @@ pub(crate) struct Store {
     pub(crate) checkpoints: Option<Box<super::checkpoint::Checkpointer>>,
     /// Whether the connection is at `synchronous=FULL` (as opened).
     full_sync: bool,
+    /// The payloads of the rows written since the writer last took them: freed off the writer
+    /// thread (see `writer::Spent`), where dropping them one by one cost as much as hashing them.
+    pub(crate) spent: Vec<String>,
 }
 
 impl Store {
@@ -298,6 +301,7 @@ impl Store {
             lease: std::sync::Arc::default(),
             checkpoints: None,
             full_sync: true,
+            spent: Vec::new(),
         })
     }
 
@@ -471,6 +475,7 @@ impl Store {
                     },
                     is_item,
                 ));
+                self.spent.push(item.payload);
             }
         }
         let prev_hash: &str = if hashed_one {

@@ -412,12 +412,54 @@ struct Pending {
     sync: bool,
     /// Since when a commit has been waiting for its fsync (made without one).
     unsynced: Option<Instant>,
-    items: Vec<(Encoded, Option<Ack>)>,
+    /// The events of this batch, and beside them (same order) who waits for each: two vectors, so
+    /// the events are not moved once more to be split from their acknowledgements.
+    items: Vec<Encoded>,
+    acks: Vec<Option<Ack>>,
     flushes: Vec<FlushAck>,
     urgent: bool,
     oldest: Option<Instant>,
     /// Durable appends and flushes waiting in this batch.
     waiters: usize,
+}
+
+/// What a committed batch leaves behind: the envelopes nobody waits for or listens to, and the
+/// payloads written. Freeing them row by row (memory the appenders allocated) cost the writer
+/// thread about as much as hashing the rows, so a large batch's are handed to a thread of their
+/// own, started with the first large batch. A small batch (durable appends) frees them in place.
+#[derive(Default)]
+struct Spent {
+    tx: Option<mpsc::Sender<Box<dyn Send>>>,
+}
+
+/// Batches of at least this many rows free what they leave behind off the writer thread.
+const SPENT_OFF_THREAD: usize = 256;
+
+impl Spent {
+    fn discard(&mut self, rows: usize, garbage: Box<dyn Send>) {
+        if rows < SPENT_OFF_THREAD {
+            drop(garbage);
+            return;
+        }
+        if self.tx.is_none() {
+            let (tx, rx) = mpsc::channel::<Box<dyn Send>>();
+            let started = std::thread::Builder::new()
+                .name("cutover-jr-free".into())
+                // Ends when the writer thread (the only sender) ends.
+                .spawn(move || rx.into_iter().for_each(drop));
+            if started.is_ok() {
+                self.tx = Some(tx);
+            }
+        }
+        match &self.tx {
+            Some(tx) => {
+                if let Err(mpsc::SendError(garbage)) = tx.send(garbage) {
+                    drop(garbage);
+                }
+            }
+            None => drop(garbage),
+        }
+    }
 }
 
 /// The longest a durable batch lingers for more concurrent appenders (see `run`).
@@ -431,11 +473,13 @@ fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed
         sync: false,
         unsynced: None,
         items: Vec::new(),
+        acks: Vec::new(),
         flushes: Vec::new(),
         urgent: false,
         oldest: None,
         waiters: 0,
     };
+    let mut spent = Spent::default();
     let mut closing = false;
     // Waiters in the previous commit: when several appenders were waiting together, the next
     // batch lingers up to LINGER for as many (they are being woken by the last acknowledgement),
@@ -491,7 +535,7 @@ fn run(mut store: Store, rx: &mpsc::Receiver<Msg>, opts: &JournalOptions, failed
         if p.urgent || closing || window_over || p.items.len() >= opts.max_batch {
             p.sync |= closing || window_over || p.items.len() >= opts.max_batch;
             last_waiters = p.waiters;
-            commit(&mut store, &mut p, &mut subscribers, opts, failed);
+            commit(&mut store, &mut p, &mut subscribers, opts, failed, &mut spent);
         }
     }
 }
@@ -506,7 +550,8 @@ fn take(msg: Msg, p: &mut Pending, subs: &mut Vec<tmpsc::UnboundedSender<Arc<Env
             if p.oldest.is_none() {
                 p.oldest = Some(Instant::now());
             }
-            p.items.push((item, ack));
+            p.items.push(item);
+            p.acks.push(ack);
         }
         Msg::Flush(ack) => {
             p.urgent = true;
@@ -550,8 +595,10 @@ fn commit(
     subs: &mut Vec<tmpsc::UnboundedSender<Arc<Envelope>>>,
     opts: &JournalOptions,
     failed: &Failure,
+    spent: &mut Spent,
 ) {
-    let items = std::mem::take(&mut p.items);
+    let encoded = std::mem::take(&mut p.items);
+    let acks = std::mem::take(&mut p.acks);
     let checkpoints = p.checkpoints.take();
     let head = p.checkpoint_head.take();
     let sync = std::mem::take(&mut p.sync);
@@ -561,10 +608,7 @@ fn commit(
     p.waiters = 0;
     if let Some(cause) = failed.cause() {
         let e = JournalError::WriteFailed(format!("an earlier commit failed: {cause}"));
-        items
-            .into_iter()
-            .filter_map(|(_, a)| a)
-            .for_each(|a| a.send(Err(e.clone())));
+        acks.into_iter().flatten().for_each(|a| a.send(Err(e.clone())));
         flushes.into_iter().for_each(|f| f.send(Err(e.clone())));
         return;
     }
@@ -572,7 +616,6 @@ fn commit(
         // The batch it arrived in is signed too (the run's first events follow it at once).
         store.checkpoints = checkpoints;
     }
-    let (encoded, acks): (Vec<Encoded>, Vec<Option<Ack>>) = items.into_iter().unzip();
     // A synced commit fsyncs the WAL, every earlier unsynced frame included.
     if let Err(e) = store.set_sync(sync) {
         failed.fail(e.to_string());
@@ -592,44 +635,72 @@ fn commit(
     } else {
         store.append(encoded, opts.clock.as_ref())
     };
+    let payloads = std::mem::take(&mut store.spent);
     match result {
         Ok(envelopes) => {
+            let rows = envelopes.len();
+            if subs.is_empty() && acks.iter().all(Option::is_none) {
+                // Batched events nobody listens to (a burst of appends before any subscriber): the
+                // envelopes go as they are, without a pass over them.
+                spent.discard(rows, Box::new((envelopes, payloads)));
+                return finish_batch(store, head, flushes, subs, opts, failed);
+            }
+            let mut unheard = Vec::new();
             let mut acks = acks.into_iter();
             for (env, is_item) in envelopes {
+                let ack = if is_item { acks.next().flatten() } else { None };
+                if ack.is_none() && subs.is_empty() {
+                    // A batched event nobody listens to: nothing to share.
+                    unheard.push(env);
+                    continue;
+                }
                 // One shared envelope for every subscriber: a `RunStarted` of a large plan is not copied
                 // once per subscriber.
                 let env = Arc::new(env);
                 subs.retain(|s| s.send(Arc::clone(&env)).is_ok());
-                if is_item && let Some(Some(ack)) = acks.next() {
+                if let Some(ack) = ack {
                     ack.send(Ok(env));
                 }
             }
-            // The batch is committed; a checkpoint of its head is one more transaction.
-            let signed = match head {
-                Some(why) => store.checkpoint_head(why, opts.clock.as_ref()),
-                None => Ok(None),
-            };
-            match signed {
-                Ok(made) => {
-                    if let Some(env) = made {
-                        let env = Arc::new(env);
-                        subs.retain(|s| s.send(Arc::clone(&env)).is_ok());
-                    }
-                    flushes.into_iter().for_each(|f| f.send(Ok(())));
-                }
-                Err(e) => {
-                    failed.fail(e.to_string());
-                    tracing::error!(error = %e, "journal commit failed; the writer refuses further events");
-                    let e = JournalError::WriteFailed(e.to_string());
-                    flushes.into_iter().for_each(|f| f.send(Err(e.clone())));
-                }
-            }
+            spent.discard(rows, Box::new((unheard, payloads)));
+            finish_batch(store, head, flushes, subs, opts, failed);
         }
         Err(e) => {
             failed.fail(e.to_string());
             tracing::error!(error = %e, "journal commit failed; the writer refuses further events");
             let e = JournalError::WriteFailed(e.to_string());
             acks.into_iter().flatten().for_each(|a| a.send(Err(e.clone())));
+            flushes.into_iter().for_each(|f| f.send(Err(e.clone())));
+        }
+    }
+}
+
+/// After a batch committed: the checkpoint of its head when one was asked for (one more
+/// transaction), then the flushes waiting on it.
+fn finish_batch(
+    store: &mut Store,
+    head: Option<&'static str>,
+    flushes: Vec<FlushAck>,
+    subs: &mut Vec<tmpsc::UnboundedSender<Arc<Envelope>>>,
+    opts: &JournalOptions,
+    failed: &Failure,
+) {
+    let signed = match head {
+        Some(why) => store.checkpoint_head(why, opts.clock.as_ref()),
+        None => Ok(None),
+    };
+    match signed {
+        Ok(made) => {
+            if let Some(env) = made {
+                let env = Arc::new(env);
+                subs.retain(|s| s.send(Arc::clone(&env)).is_ok());
+            }
+            flushes.into_iter().for_each(|f| f.send(Ok(())));
+        }
+        Err(e) => {
+            failed.fail(e.to_string());
+            tracing::error!(error = %e, "journal commit failed; the writer refuses further events");
+            let e = JournalError::WriteFailed(e.to_string());
             flushes.into_iter().for_each(|f| f.send(Err(e.clone())));
         }
     }
