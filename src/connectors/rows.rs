@@ -95,11 +95,7 @@ impl Chain {
                 };
                 let early = parse::trailing_next_link(&resp.body);
                 if let Some(n) = &early {
-                    let accepted = bound
-                        .lock()
-                        .map_err(|_| ConnectorError::bad_body(t.env(), &call, "the page bound was poisoned"))
-                        .and_then(|mut b| b.next(n));
-                    if let Err(e) = accepted {
+                    if let Err(e) = accept_link(&bound, &t, &call, n) {
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
@@ -115,6 +111,19 @@ impl Chain {
             _task: AbortOnDrop(Some(task)),
         }
     }
+}
+
+/// Counts `link` against the listing's page bound (which refuses a loop or a runaway listing) before it is asked for.
+fn accept_link(
+    bound: &std::sync::Mutex<super::transport::Pages>,
+    t: &Transport,
+    call: &str,
+    link: &str,
+) -> Result<()> {
+    bound
+        .lock()
+        .map_err(|_| ConnectorError::bad_body(t.env(), call, "the page bound was poisoned"))?
+        .next(link)
 }
 
 async fn pages(
@@ -191,10 +200,7 @@ where
                     .map_err(|detail| ConnectorError::bad_body(t.env(), call, &detail))?;
                 return Ok(rows);
             };
-            bound
-                .lock()
-                .map_err(|_| ConnectorError::bad_body(t.env(), call, "the page bound was poisoned"))?
-                .next(n)?;
+            accept_link(&bound, t, call, n)?;
             chain = Chain::start(
                 t,
                 call,
