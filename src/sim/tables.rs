@@ -663,6 +663,27 @@ impl Tables<'_> {
         fields.into_iter().map(|(k, v)| (k.into_owned(), v)).collect()
     }
 
+    /// Writes the rows at `positions` of `t` as a page's `value` items ([`crate::sim::wire::write_object`]): each
+    /// its `@odata.etag` and the fields `keep` names, with no map per row.
+    pub fn write_rows(
+        &self,
+        t: &Table,
+        positions: &[usize],
+        companies: &[String],
+        etag: impl Fn(&Row) -> String,
+        keep: impl Fn(&str) -> bool,
+        out: &mut Vec<u8>,
+    ) {
+        let mut fields = Vec::new();
+        for &p in positions {
+            let row = &t.rows[p];
+            fields.clear();
+            fields.push((Cow::Borrowed("@odata.etag"), Value::String(etag(row))));
+            self.fields_only(t, row, companies, &keep, &mut fields);
+            super::wire::write_object(out, &mut fields);
+        }
+    }
+
     /// What [`Tables::materialize_only`] gives, as (name, value) pairs appended to `out`, each name once, in
     /// no particular order: a page writer sorts them as the map would, without a map per row
     /// ([`crate::sim::wire::write_object`]).

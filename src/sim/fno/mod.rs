@@ -12,8 +12,6 @@
 
 pub mod meta;
 
-use std::borrow::Cow;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -175,22 +173,16 @@ fn collection(app: &App, base: &str, seg: &str, raw: Option<&str>, headers: &Hea
             let window = odata::select_window(&tables, t, &q, company, &st.companies, from, page + 1);
             let take = window.len().min(page);
             // Rows are written as they are computed, with no map per row (see `wire::odata_page`).
+            // Only the selected fields are computed, so nothing is left to drop.
             let mut rows = Vec::new();
-            let mut fields = Vec::new();
-            for &p in &window[..take] {
-                let row = &t.rows[p];
-                fields.clear();
-                fields.push((Cow::Borrowed("@odata.etag"), Value::String(etag(row))));
-                // Only the selected fields are computed, so nothing is left to drop.
-                tables.fields_only(
-                    t,
-                    row,
-                    &st.companies,
-                    |f| selected(q.select.as_deref(), f),
-                    &mut fields,
-                );
-                wire::write_object(&mut rows, &mut fields);
-            }
+            tables.write_rows(
+                t,
+                &window[..take],
+                &st.companies,
+                etag,
+                |f| selected(q.select.as_deref(), f),
+                &mut rows,
+            );
             let ctx = match &q.select {
                 Some(sel) => format!("{base}/data/$metadata#{set}({})", sel.join(",")),
                 None => format!("{base}/data/$metadata#{set}"),
