@@ -7,7 +7,8 @@
 //! sources); a map none of whose sources can be read (Warning, once per tick: "not available", never zero);
 //! a sample with persistent differences (Warning). Each alert carries its subject (kind, map, company and
 //! the figures a notify card shows); an alert raised by one tick and not by the next gets an "all clear"
-//! (Info, `clear`), which `engine::alerting` sends on. A tick whose reads fail is logged, clears nothing,
+//! (Info, `clear`), which `engine::alerting` sends on; an `errors_per_hour` alert only after two ticks in a
+//! row without it, as errors arrive in bursts. A tick whose reads fail is logged, clears nothing,
 //! and the monitor goes on; it only fails when cancelled.
 
 use std::collections::BTreeMap;
@@ -20,6 +21,9 @@ use super::{Res, StepCtx, fail, log, progress, sleep_env};
 use crate::engine::event::{AlertSubject, Event, LogLevel, Severity};
 use crate::runbook::steps as kind;
 use crate::runbook::{Alert, Step, StepKind};
+
+/// An `errors_per_hour` alert is cleared after this many ticks in a row without it (see `run`).
+const QUIET_TICKS_TO_CLEAR_A_RATE: u32 = 2;
 
 /// An alert raised this tick: its key (see `AlertSubject::key`), its map and subject.
 type Raised = BTreeMap<String, (Option<String>, AlertSubject)>;
@@ -198,6 +202,26 @@ async fn tick(
     Ok(())
 }
 
+/// Keeps in `raised` the error-rate alerts of `active` this tick did not raise, until their second quiet tick
+/// in a row (`quiet` counts them). Errors arrive in bursts (dual-write's system jobs fail in batches, and a
+/// tick's window may end before the next batch), so one tick without new errors amid a failing run is not the
+/// condition gone. Every other alert (a level, not a rate) clears at the first tick without it.
+fn hold_quiet_rates(active: &Raised, raised: &mut Raised, quiet: &mut BTreeMap<String, u32>) {
+    for (key, entry) in active {
+        if raised.contains_key(key) {
+            quiet.remove(key);
+        } else if entry.1.kind == "errors_per_hour" {
+            let n = quiet.entry(key.clone()).or_insert(0);
+            *n += 1;
+            if *n < QUIET_TICKS_TO_CLEAR_A_RATE {
+                raised.insert(key.clone(), entry.clone());
+            } else {
+                quiet.remove(key);
+            }
+        }
+    }
+}
+
 /// The all-clear of every alert raised by the previous tick and not by this one.
 async fn clear(ctx: &StepCtx, before: &Raised, now: &Raised) -> Res<()> {
     for (map, s) in before
@@ -263,6 +287,8 @@ pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
     let mut round = 0u32;
     let mut active = Raised::new();
     let mut seen = BTreeMap::new();
+    // Quiet ticks in a row of each raised error-rate alert.
+    let mut quiet: BTreeMap<String, u32> = BTreeMap::new();
     loop {
         let mut raised = Raised::new();
         let outcome = tick(
@@ -277,6 +303,7 @@ pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
         )
         .await;
         if outcome.is_ok() {
+            hold_quiet_rates(&active, &mut raised, &mut quiet);
             clear(ctx, &active, &raised).await?;
             active = raised;
         } else {
@@ -307,4 +334,52 @@ pub async fn run(ctx: &StepCtx, step: &Step) -> Res {
         sleep_env(ctx, every.min(total - elapsed)).await?;
     }
     Ok(Default::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{Raised, hold_quiet_rates, subject};
+
+    /// Which alerts each tick clears, given which kinds it raised: a rate alert survives one quiet tick amid
+    /// a burst and clears after two in a row; a drift alert clears at the first.
+    #[test]
+    fn a_rate_alert_clears_after_two_quiet_ticks_and_a_drift_alert_after_one() {
+        let ticks: [&[&str]; 8] = [
+            &["errors_per_hour", "drift"],
+            &["errors_per_hour"],
+            &[],
+            &["errors_per_hour"],
+            &[],
+            &[],
+            &[],
+            &["drift"],
+        ];
+        let mut active = Raised::new();
+        let mut quiet = BTreeMap::new();
+        let mut cleared = Vec::new();
+        for (i, kinds) in ticks.iter().enumerate() {
+            let mut raised: Raised = kinds
+                .iter()
+                .map(|k| {
+                    let s = subject(k, None, Vec::new());
+                    (s.key(Some("customers")), (Some("customers".to_owned()), s))
+                })
+                .collect();
+            hold_quiet_rates(&active, &mut raised, &mut quiet);
+            for (_, s) in active.values() {
+                if !raised.contains_key(&s.key(Some("customers"))) {
+                    cleared.push((i, s.kind.clone()));
+                }
+            }
+            active = raised;
+        }
+        assert_eq!(
+            cleared,
+            [(1, "drift".to_owned()), (5, "errors_per_hour".to_owned())],
+            "cleared at (tick, kind)"
+        );
+        assert_eq!(active.len(), 1, "only the last drift is still raised: {active:?}");
+    }
 }

@@ -184,6 +184,25 @@ fn title(card: &Value) -> String {
         .to_owned()
 }
 
+/// The run's alerts (with their figures) and warnings, one a line with the time it was journaled: what a
+/// failed assertion about alerts prints.
+fn timeline(evs: &[Envelope]) -> String {
+    evs.iter()
+        .filter_map(|e| match &e.event {
+            Event::Alert { message, subject, .. } => Some(format!(
+                "{} alert: {message} {:?}",
+                e.at.format("%H:%M:%S%.3f"),
+                subject.as_ref().map(|s| &s.facts)
+            )),
+            Event::Log { level, message, .. } if *level != cutover::engine::event::LogLevel::Info => {
+                Some(format!("{} log: {message}", e.at.format("%H:%M:%S%.3f")))
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn rate_alerts(evs: &[Envelope], clear: bool) -> usize {
     count(evs, |e| {
         matches!(e, Event::Alert { subject: Some(s), map: Some(m), .. }
@@ -203,7 +222,12 @@ async fn an_error_rate_alert_reaches_the_webhook_once_then_an_all_clear_with_the
         "the rate stays above the limit for several ticks: {}",
         rate_alerts(&evs, false)
     );
-    assert_eq!(rate_alerts(&evs, true), 1, "one all-clear when the failures stop");
+    assert_eq!(
+        rate_alerts(&evs, true),
+        1,
+        "one all-clear when the failures stop; the alerts and logs in order:\n{}",
+        timeline(&evs)
+    );
     let cards = hook["cards"].as_array().unwrap();
     let about_customers: Vec<&Value> = cards
         .iter()
