@@ -54,6 +54,7 @@ mod queries;
 pub mod reader;
 pub mod redact;
 pub mod scratch;
+mod sequence;
 mod store;
 pub mod writer;
 

@@ -9,10 +9,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::JournalError;
 use super::canon::to_canonical_json;
-use super::chain::{
-    canonical_envelope_into, canonical_json, chain_hash, envelope_digest, format_at, hex_lower_into,
-};
+use super::chain::{canonical_json, format_at};
 use super::redact::Redactor;
+use super::sequence::{Chain, Placed};
 use crate::model::{Envelope, Event, RunId};
 
 /// Migrations in order; `PRAGMA user_version` is the number applied.
@@ -230,6 +229,10 @@ pub(crate) struct Encoded {
     pub payload: String,
 }
 
+/// An [`Encoded`] event as it travels to the writer thread and through it: boxed, so that thread
+/// moves a pointer, not 300 bytes, through the channel, its batch and the rows written.
+pub(crate) type Item = Box<Encoded>;
+
 /// Redact and canonicalise an event. When redaction changed anything, the returned event is the
 /// redacted one, so the caller's reducer sees exactly what was written.
 ///
@@ -237,7 +240,7 @@ pub(crate) struct Encoded {
 /// of that text proves there is nothing to mask ([`Redactor::may_redact_canonical`]); the text is
 /// then exactly what the `Value` path below would produce. Otherwise (something may need masking,
 /// or the writer refused the value) the `Value` path masks every string and re-serialises.
-pub(crate) fn encode(redactor: &Redactor, run_id: RunId, event: Event) -> Result<Encoded, JournalError> {
+pub(crate) fn encode(redactor: &Redactor, run_id: RunId, event: Event) -> Result<Item, JournalError> {
     let run_id = match redactor.redact_str(&run_id.0) {
         Some(r) => RunId(r),
         None => run_id,
@@ -245,11 +248,11 @@ pub(crate) fn encode(redactor: &Redactor, run_id: RunId, event: Event) -> Result
     if let Ok(payload) = to_canonical_json(&event)
         && !redactor.may_redact_canonical(&payload)
     {
-        return Ok(Encoded {
+        return Ok(Box::new(Encoded {
             run_id,
             event,
             payload,
-        });
+        }));
     }
     let mut value = serde_json::to_value(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
     let event = if redactor.redact_value(&mut value) {
@@ -258,11 +261,11 @@ pub(crate) fn encode(redactor: &Redactor, run_id: RunId, event: Event) -> Result
     } else {
         event
     };
-    Ok(Encoded {
+    Ok(Box::new(Encoded {
         run_id,
         event,
         payload: canonical_json(&value),
-    })
+    }))
 }
 
 /// The writer's connection plus what it remembers between batches.
@@ -279,9 +282,6 @@ pub(crate) struct Store {
     pub(crate) checkpoints: Option<Box<super::checkpoint::Checkpointer>>,
     /// Whether the connection is at `synchronous=FULL` (as opened).
     full_sync: bool,
-    /// The payloads of the rows written since the writer last took them: freed off the writer
-    /// thread (see `writer::Spent`), where dropping them one by one cost as much as hashing them.
-    pub(crate) spent: Vec<String>,
 }
 
 impl Store {
@@ -301,18 +301,17 @@ impl Store {
             lease: std::sync::Arc::default(),
             checkpoints: None,
             full_sync: true,
-            spent: Vec::new(),
         })
     }
 
     /// Append `items` in one transaction (ids, seqs, times and hashes assigned here) and move the
-    /// chain head; returns every row written in order, each with whether it is one of `items` (the
-    /// others are the checkpoints the writer added). On error nothing was written.
+    /// chain head; returns the rows written (`items` and the checkpoints the writer added). On error
+    /// nothing was written.
     pub(crate) fn append(
         &mut self,
-        items: Vec<Encoded>,
+        items: Vec<Item>,
         now: &dyn Fn() -> DateTime<Utc>,
-    ) -> Result<Vec<(Envelope, bool)>, JournalError> {
+    ) -> Result<Written, JournalError> {
         let since = self.checkpoints.as_ref().map(|c| c.since);
         let written = self.append_inner(items, now);
         // Nothing was written: count again from where the batch started.
@@ -324,9 +323,9 @@ impl Store {
 
     fn append_inner(
         &mut self,
-        items: Vec<Encoded>,
+        items: Vec<Item>,
         now: &dyn Fn() -> DateTime<Utc>,
-    ) -> Result<Vec<(Envelope, bool)>, JournalError> {
+    ) -> Result<Written, JournalError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -345,7 +344,7 @@ impl Store {
                 return Err(JournalError::LeaseLost);
             }
         }
-        let (mut last_id, head_hash): (i64, String) =
+        let (last_id, head_hash): (i64, String) =
             tx.query_row("SELECT last_id, hash FROM chain_head WHERE id = 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
@@ -353,137 +352,72 @@ impl Store {
             // Someone else appended (or this is the first batch): forget cached seqs.
             self.seqs.clear();
         }
-        let mut seqs = self.seqs.clone();
-        let mut last_at = self.last_at;
-        let mut out = Vec::with_capacity(items.len());
-        let mut touched: Vec<(RunId, i64)> = Vec::new();
-        // The previous hash as bytes (what the rule hashes), `None` when the head is not 64 hex
-        // digits: that row then hashes the head's text, as `chain_hash` does.
-        let mut prev_raw: Option<[u8; 32]> = {
-            let mut raw = [0u8; 32];
-            hex::decode_to_slice(&head_hash, &mut raw).ok().map(|()| raw)
-        };
-        // The previous row's hash as hex, once a row of this batch has been hashed (before that,
-        // the head's text): two stack buffers, so no row allocates its hashes.
-        let mut prev_hex = [0u8; 64];
-        let mut hex_buf = [0u8; 64];
-        let mut hashed_one = false;
-        let mut canonical = String::with_capacity(1024);
-        // `at` changes at most once per millisecond: format it only then.
-        let mut at = String::new();
-        let mut at_ms = i64::MIN;
+        let mut chain = Chain::new(self.seqs.clone(), self.last_at, last_id, head_hash);
+        // What each item became, in item order, and the checkpoint rows added after the items they
+        // sign (by index).
+        let mut placed: Vec<Placed> = Vec::with_capacity(items.len());
+        let mut added: Vec<(usize, Item, Placed)> = Vec::new();
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO events (id, run_id, seq, at, kind, payload, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
+            let mut insert = Inserter::new(&tx)?;
             let mut max_seq =
                 tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?1")?;
-            let mut items = items.into_iter();
-            // A checkpoint the previous row made due: written next, before the following item.
-            let mut checkpoint: Option<Encoded> = None;
-            loop {
-                let (item, is_item) = match checkpoint.take() {
-                    Some(c) => (c, false),
-                    None => match items.next() {
-                        Some(i) => (i, true),
-                        None => break,
-                    },
-                };
-                let seq = match seqs.get_mut(&item.run_id) {
-                    Some(s) => {
-                        *s += 1;
-                        *s
+            let mut last_seq = |run: &RunId| -> Result<u64, JournalError> {
+                let s: i64 = max_seq.query_row([&run.0], |r| r.get(0))?;
+                Ok(u64::try_from(s).unwrap_or(0))
+            };
+            let mut start = 0;
+            while start < items.len() {
+                // A segment: the items up to and including the next one a checkpoint is due after.
+                // They chain on one another alone, so they are numbered and timed first and hashed
+                // beside their inserts (see `sequence`).
+                let mut plans = Vec::new();
+                let mut due = None;
+                for item in &items[start..] {
+                    plans.push(chain.plan(&item.run_id, now, &mut last_seq)?);
+                    due = self.checkpoints.as_mut().and_then(|cp| cp.due(&item.event));
+                    if due.is_some() {
+                        break;
                     }
-                    None => {
-                        let s: i64 = max_seq.query_row([&item.run_id.0], |r| r.get(0))?;
-                        let s = u64::try_from(s).unwrap_or(0) + 1;
-                        seqs.insert(item.run_id.clone(), s);
-                        s
+                }
+                let segment = &items[start..start + plans.len()];
+                start += plans.len();
+                chain.write(segment, &plans, &mut placed, |row, item| {
+                    insert.push(row, &segment[row.index])?;
+                    if indexed(&item.event) {
+                        // `runs` refers to the row: it goes in first.
+                        insert.flush()?;
+                        index_run(&tx, row.id, &item.run_id, &item.event, row.at)?;
                     }
+                    Ok(())
+                })?;
+                insert.flush()?;
+                // The checkpoint due after the segment's last item, signed over its hash, is the next row.
+                let (Some(why), Some(cp)) = (due, self.checkpoints.as_mut()) else {
+                    continue;
                 };
-                let t = now();
-                let t = DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t);
-                last_at = last_at.max(t);
-                if last_at.timestamp_millis() != at_ms || at.is_empty() {
-                    at = format_at(last_at);
-                    at_ms = last_at.timestamp_millis();
-                }
-                let kind = item.event.kind();
-                let prev_hash: &str = if hashed_one {
-                    std::str::from_utf8(&prev_hex).unwrap_or_default()
-                } else {
-                    &head_hash
+                let (signed, at) = (placed[start - 1], chain.last_at_text().to_owned());
+                let run_id = &items[start - 1].run_id;
+                let Some(event) = cp.checkpoint(run_id, signed.id, &at, chain.head_hex(), why) else {
+                    continue;
                 };
-                let raw = match prev_raw {
-                    Some(p) => envelope_digest(&p, &item.run_id.0, seq, &at, kind, &item.payload),
-                    None => {
-                        canonical_envelope_into(
-                            &mut canonical,
-                            &item.run_id.0,
-                            seq,
-                            &at,
-                            kind,
-                            &item.payload,
-                        );
-                        let h = chain_hash(prev_hash, &canonical);
-                        let mut d = [0u8; 32];
-                        hex::decode_to_slice(&h, &mut d).map_err(|e| JournalError::Encode(e.to_string()))?;
-                        d
-                    }
-                };
-                let hash = hex_lower_into(&raw, &mut hex_buf);
-                prev_raw = Some(raw);
-                last_id += 1;
-                let seq_i = i64::try_from(seq).map_err(|e| JournalError::Encode(e.to_string()))?;
-                insert.execute(params![
-                    last_id,
-                    item.run_id.0,
-                    seq_i,
-                    at,
-                    kind,
-                    item.payload,
-                    prev_hash,
-                    hash
-                ])?;
-                index_run(&tx, last_id, &item.run_id, &item.event, &at)?;
-                match touched.iter_mut().find(|(r, _)| *r == item.run_id) {
-                    Some(t) => t.1 = last_id,
-                    None => touched.push((item.run_id.clone(), last_id)),
-                }
-                if let Some(cp) = self.checkpoints.as_mut()
-                    && let Some(why) = cp.due(&item.event)
-                    && let Some(event) = cp.checkpoint(&item.run_id, last_id, &at, hash, why)
-                {
-                    let payload =
-                        to_canonical_json(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
-                    let run_id = item.run_id.clone();
-                    checkpoint = Some(Encoded {
-                        run_id,
-                        event,
-                        payload,
-                    });
-                }
-                prev_hex = hex_buf;
-                hashed_one = true;
-                out.push((
-                    Envelope {
-                        id: last_id,
-                        seq,
-                        at: last_at,
-                        run_id: item.run_id,
-                        event: item.event,
-                    },
-                    is_item,
-                ));
-                self.spent.push(item.payload);
+                let payload = to_canonical_json(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
+                let row = Box::new(Encoded {
+                    run_id: run_id.clone(),
+                    event,
+                    payload,
+                });
+                let plan = chain.plan(&row.run_id, now, &mut last_seq)?;
+                let mut one = Vec::with_capacity(1);
+                chain.write(std::slice::from_ref(&row), &[plan], &mut one, |r, item| {
+                    insert.insert_now(r, item)
+                })?;
+                // A checkpoint row is counted too (it restarts a local signer's count).
+                cp.due(&row.event);
+                added.push((start - 1, row, one[0]));
             }
         }
-        let prev_hash: &str = if hashed_one {
-            std::str::from_utf8(&prev_hex).unwrap_or_default()
-        } else {
-            &head_hash
-        };
-        for (run, id) in &touched {
+        let last_id = chain.last_id();
+        for (run, id) in chain.touched() {
             tx.execute(
                 "UPDATE runs SET last_event_id = ?1 WHERE run_id = ?2",
                 params![id, run.0],
@@ -491,21 +425,92 @@ impl Store {
         }
         tx.execute(
             "UPDATE chain_head SET last_id = ?1, hash = ?2 WHERE id = 1",
-            params![last_id, prev_hash],
+            params![last_id, chain.head_hex()],
         )?;
         tx.commit()?;
         if let Some(cp) = self.checkpoints.as_ref() {
-            let made: Vec<(RunId, &Event)> = out
+            let made: Vec<(RunId, &Event)> = items
                 .iter()
-                .filter(|(e, _)| matches!(e.event, Event::Checkpoint { .. }))
-                .map(|(e, _)| (e.run_id.clone(), &e.event))
+                .chain(added.iter().map(|(_, row, _)| row))
+                .filter(|row| matches!(row.event, Event::Checkpoint { .. }))
+                .map(|row| (row.run_id.clone(), &row.event))
                 .collect();
             cp.witness(&made);
         }
+        let (seqs, last_at) = chain.finish();
         self.seqs = seqs;
         self.head_id = last_id;
         self.last_at = last_at;
-        Ok(out)
+        Ok(Written { items, placed, added })
+    }
+}
+
+/// The rows one transaction wrote: the items appended and the checkpoint rows the writer added,
+/// each after the item (by index) it signs. Envelopes are made of them only for those who hear of
+/// them ([`Written::envelopes`]): a batch nobody waits for or listens to is discarded as it is.
+#[derive(Default)]
+pub(crate) struct Written {
+    items: Vec<Item>,
+    placed: Vec<Placed>,
+    added: Vec<(usize, Item, Placed)>,
+}
+
+impl Written {
+    pub(crate) fn len(&self) -> usize {
+        self.items.len() + self.added.len()
+    }
+
+    /// Every row as an envelope, in journal order, each with whether it is one of the items (the
+    /// others are checkpoints the writer added). The payloads go to `payloads`, to be freed elsewhere.
+    pub(crate) fn envelopes(self, payloads: &mut Vec<String>) -> Envelopes<'_> {
+        Envelopes {
+            items: self.items.into_iter().zip(self.placed).enumerate(),
+            added: self.added.into_iter().peekable(),
+            after: None,
+            payloads,
+        }
+    }
+}
+
+/// See [`Written::envelopes`].
+pub(crate) struct Envelopes<'a> {
+    items: std::iter::Enumerate<std::iter::Zip<std::vec::IntoIter<Item>, std::vec::IntoIter<Placed>>>,
+    added: std::iter::Peekable<std::vec::IntoIter<(usize, Item, Placed)>>,
+    /// The index of the last item given out.
+    after: Option<usize>,
+    payloads: &'a mut Vec<String>,
+}
+
+impl Iterator for Envelopes<'_> {
+    type Item = (Envelope, bool);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(i) = self.after
+            && let Some((_, row, p)) = self.added.next_if(|(after, _, _)| *after == i)
+        {
+            return Some((self.envelope(row, p), false));
+        }
+        let (i, (item, p)) = self.items.next()?;
+        self.after = Some(i);
+        Some((self.envelope(item, p), true))
+    }
+}
+
+impl Envelopes<'_> {
+    fn envelope(&mut self, row: Item, p: Placed) -> Envelope {
+        let Encoded {
+            run_id,
+            event,
+            payload,
+        } = *row;
+        self.payloads.push(payload);
+        Envelope {
+            id: p.id,
+            seq: p.seq,
+            at: p.at,
+            run_id,
+            event,
+        }
     }
 }
 
@@ -578,15 +583,142 @@ impl Store {
         };
         let payload = to_canonical_json(&event).map_err(|e| JournalError::Encode(e.to_string()))?;
         let written = self.append(
-            vec![Encoded {
+            vec![Box::new(Encoded {
                 run_id,
                 event,
                 payload,
-            }],
+            })],
             now,
         )?;
-        Ok(written.into_iter().next().map(|(e, _)| e))
+        let mut payloads = Vec::new();
+        Ok(written.envelopes(&mut payloads).next().map(|(e, _)| e))
     }
+}
+
+/// Rows are inserted this many to a statement: one statement of many rows costs SQLite much less
+/// per row (one step, one program run, one reset) than as many statements of one row.
+const ROWS_PER_INSERT: usize = 32;
+
+const INSERT_COLUMNS: &str =
+    "INSERT INTO events (id, run_id, seq, at, kind, payload, prev_hash, hash) VALUES ";
+
+/// The `events` inserts of one transaction: rows are held until [`ROWS_PER_INSERT`] of them go
+/// in one statement, or until [`Inserter::flush`] (the end of a segment, or a row that another
+/// table refers to), which inserts the rest one statement each.
+struct Inserter<'c, 'i> {
+    many: rusqlite::CachedStatement<'c>,
+    one: rusqlite::CachedStatement<'c>,
+    /// The rows held, and how many of `held` are in use (the strings are reused).
+    held: Vec<Held<'i>>,
+    len: usize,
+}
+
+struct Held<'i> {
+    id: i64,
+    seq: i64,
+    at: std::sync::Arc<str>,
+    item: Option<&'i Encoded>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl<'c, 'i> Inserter<'c, 'i> {
+    fn new(tx: &'c rusqlite::Transaction<'_>) -> Result<Self, JournalError> {
+        let one = format!("{INSERT_COLUMNS}(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        let mut many = String::from(INSERT_COLUMNS);
+        for i in 0..ROWS_PER_INSERT {
+            if i > 0 {
+                many.push_str(", ");
+            }
+            many.push_str("(?, ?, ?, ?, ?, ?, ?, ?)");
+        }
+        Ok(Self {
+            many: tx.prepare_cached(&many)?,
+            one: tx.prepare_cached(&one)?,
+            held: Vec::with_capacity(ROWS_PER_INSERT),
+            len: 0,
+        })
+    }
+
+    fn push(&mut self, row: &super::sequence::Row<'_>, item: &'i Encoded) -> Result<(), JournalError> {
+        let seq = row.seq_i64()?;
+        if self.len == self.held.len() {
+            self.held.push(Held {
+                id: 0,
+                seq: 0,
+                at: std::sync::Arc::from(""),
+                item: None,
+                prev_hash: String::with_capacity(64),
+                hash: String::with_capacity(64),
+            });
+        }
+        let h = &mut self.held[self.len];
+        h.id = row.id;
+        h.seq = seq;
+        h.at = std::sync::Arc::clone(row.at);
+        h.item = Some(item);
+        h.prev_hash.clear();
+        h.prev_hash.push_str(row.prev_hash);
+        h.hash.clear();
+        h.hash.push_str(row.hash);
+        self.len += 1;
+        if self.len == ROWS_PER_INSERT {
+            bind_rows(&mut self.many, &self.held[..self.len])?;
+            self.many.raw_execute()?;
+            self.len = 0;
+        }
+        Ok(())
+    }
+
+    /// Insert every row held, then `row` (which is not held: its item need not outlive the call).
+    fn insert_now(&mut self, row: &super::sequence::Row<'_>, item: &Encoded) -> Result<(), JournalError> {
+        self.flush()?;
+        let one = &mut self.one;
+        one.raw_bind_parameter(1, row.id)?;
+        one.raw_bind_parameter(2, item.run_id.0.as_str())?;
+        one.raw_bind_parameter(3, row.seq_i64()?)?;
+        one.raw_bind_parameter(4, &**row.at)?;
+        one.raw_bind_parameter(5, item.event.kind())?;
+        one.raw_bind_parameter(6, item.payload.as_str())?;
+        one.raw_bind_parameter(7, row.prev_hash)?;
+        one.raw_bind_parameter(8, row.hash)?;
+        one.raw_execute()?;
+        Ok(())
+    }
+
+    /// Insert every row held.
+    fn flush(&mut self) -> Result<(), JournalError> {
+        for h in &self.held[..self.len] {
+            bind_rows(&mut self.one, std::slice::from_ref(h))?;
+            self.one.raw_execute()?;
+        }
+        self.len = 0;
+        Ok(())
+    }
+}
+
+fn bind_rows(stmt: &mut rusqlite::Statement<'_>, rows: &[Held<'_>]) -> Result<(), JournalError> {
+    let mut i = 0;
+    for h in rows {
+        let Some(item) = h.item else {
+            return Err(JournalError::Encode("a held row lost its event".into()));
+        };
+        stmt.raw_bind_parameter(i + 1, h.id)?;
+        stmt.raw_bind_parameter(i + 2, item.run_id.0.as_str())?;
+        stmt.raw_bind_parameter(i + 3, h.seq)?;
+        stmt.raw_bind_parameter(i + 4, &*h.at)?;
+        stmt.raw_bind_parameter(i + 5, item.event.kind())?;
+        stmt.raw_bind_parameter(i + 6, item.payload.as_str())?;
+        stmt.raw_bind_parameter(i + 7, h.prev_hash.as_str())?;
+        stmt.raw_bind_parameter(i + 8, h.hash.as_str())?;
+        i += 8;
+    }
+    Ok(())
+}
+
+/// Whether writing `event` also writes the `runs` index (see [`index_run`]).
+fn indexed(event: &Event) -> bool {
+    matches!(event, Event::RunStarted { .. } | Event::RunFinished { .. })
 }
 
 fn index_run(

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc as tmpsc, oneshot};
 
 use super::JournalError;
 use super::redact::Redactor;
-use super::store::{Encoded, Store, encode, open_rw};
+use super::store::{Item, Store, encode, open_rw};
 use crate::model::{Envelope, Event, RunId};
 
 /// The time source for envelope timestamps (injectable for tests). Times are truncated to
@@ -85,13 +85,13 @@ impl FlushAck {
     }
 }
 
-// Appends dominate the channel, so boxing the event would only add an allocation per append.
-#[allow(clippy::large_enum_variant)]
+/// An append's event travels boxed: the writer thread moves a pointer, not 300 bytes, through the
+/// channel, its batch and the rows written, and a large batch's boxes are freed off that thread.
 enum Msg {
     /// `sync`: the commit that carries it is fsynced before `ack` is answered; otherwise it is committed
     /// (a killed process keeps it) and made power-safe by the next synced commit, at most a batch window later.
     Append {
-        item: Encoded,
+        item: Item,
         ack: Option<Ack>,
         sync: bool,
     },
@@ -414,7 +414,7 @@ struct Pending {
     unsynced: Option<Instant>,
     /// The events of this batch, and beside them (same order) who waits for each: two vectors, so
     /// the events are not moved once more to be split from their acknowledgements.
-    items: Vec<Encoded>,
+    items: Vec<Item>,
     acks: Vec<Option<Ack>>,
     flushes: Vec<FlushAck>,
     urgent: bool,
@@ -423,8 +423,8 @@ struct Pending {
     waiters: usize,
 }
 
-/// What a committed batch leaves behind: the envelopes nobody waits for or listens to, and the
-/// payloads written. Freeing them row by row (memory the appenders allocated) cost the writer
+/// What a committed batch leaves behind: the rows nobody waits for or listens to (as written, or
+/// as envelopes), and the payloads written. Freeing them row by row (memory the appenders allocated) cost the writer
 /// thread about as much as hashing the rows, so a large batch's are handed to a thread of their
 /// own, started with the first large batch. A small batch (durable appends) frees them in place.
 #[derive(Default)]
@@ -631,23 +631,23 @@ fn commit(
         p.unsynced = Some(Instant::now());
     }
     let result = if encoded.is_empty() {
-        Ok(Vec::new())
+        Ok(super::store::Written::default())
     } else {
         store.append(encoded, opts.clock.as_ref())
     };
-    let payloads = std::mem::take(&mut store.spent);
     match result {
-        Ok(envelopes) => {
-            let rows = envelopes.len();
+        Ok(written) => {
+            let rows = written.len();
             if subs.is_empty() && acks.iter().all(Option::is_none) {
                 // Batched events nobody listens to (a burst of appends before any subscriber): the
-                // envelopes go as they are, without a pass over them.
-                spent.discard(rows, Box::new((envelopes, payloads)));
+                // rows go as they are, no envelope made.
+                spent.discard(rows, Box::new(written));
                 return finish_batch(store, head, flushes, subs, opts, failed);
             }
             let mut unheard = Vec::new();
+            let mut payloads = Vec::with_capacity(rows);
             let mut acks = acks.into_iter();
-            for (env, is_item) in envelopes {
+            for (env, is_item) in written.envelopes(&mut payloads) {
                 let ack = if is_item { acks.next().flatten() } else { None };
                 if ack.is_none() && subs.is_empty() {
                     // A batched event nobody listens to: nothing to share.
