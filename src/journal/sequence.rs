@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::JournalError;
 use super::chain::{canonical_envelope, chain_hash, envelope_digest, format_at};
-use super::store::{Encoded, Item};
+use super::store::Encoded;
 use crate::model::RunId;
 
 /// Segments of at least this many rows are hashed on a helper thread beside their inserts.
@@ -27,6 +27,8 @@ pub(super) const HASH_BESIDE: usize = 512;
 /// A row's number and time, fixed before it is hashed.
 #[derive(Clone)]
 pub(super) struct Plan {
+    /// Its run's place in [`Chain::runs`].
+    run: usize,
     seq: u64,
     when: DateTime<Utc>,
     at: Arc<str>,
@@ -68,8 +70,10 @@ struct RunMark {
 pub(super) struct Chain {
     /// Last seq per run before this batch (valid while the chain head is this writer's).
     seqs: HashMap<RunId, u64>,
-    /// The runs this batch writes: few (usually one), so a list beats hashing every row's run id.
+    /// The runs this batch writes, in the order met, and where each is in that list: a row of the
+    /// same run as the row before it (nearly every row) finds its run without hashing its id.
     runs: Vec<RunMark>,
+    run_index: HashMap<RunId, usize>,
     last_hit: usize,
     last_at: DateTime<Utc>,
     at: Option<Arc<str>>,
@@ -90,6 +94,7 @@ impl Chain {
         Self {
             seqs,
             runs: Vec::new(),
+            run_index: HashMap::new(),
             last_hit: 0,
             last_at,
             at: None,
@@ -110,40 +115,46 @@ impl Chain {
         now: &dyn Fn() -> DateTime<Utc>,
         last_seq: &mut dyn FnMut(&RunId) -> Result<u64, JournalError>,
     ) -> Result<Plan, JournalError> {
-        let seq = self.next_seq(run, last_seq)?;
+        let (index, seq) = self.next_seq(run, last_seq)?;
         let (when, at) = self.stamp(now);
-        Ok(Plan { seq, when, at })
+        Ok(Plan {
+            run: index,
+            seq,
+            when,
+            at,
+        })
     }
 
-    fn mark(&self, run: &RunId) -> Option<usize> {
-        if self.runs.get(self.last_hit).is_some_and(|m| m.run == *run) {
-            return Some(self.last_hit);
-        }
-        self.runs.iter().position(|m| m.run == *run)
-    }
-
+    /// The run's place in `runs` and its next seq.
     fn next_seq(
         &mut self,
         run: &RunId,
         last_seq: &mut dyn FnMut(&RunId) -> Result<u64, JournalError>,
-    ) -> Result<u64, JournalError> {
-        if let Some(i) = self.mark(run) {
+    ) -> Result<(usize, u64), JournalError> {
+        let known = if self.runs.get(self.last_hit).is_some_and(|m| m.run == *run) {
+            Some(self.last_hit)
+        } else {
+            self.run_index.get(run).copied()
+        };
+        if let Some(i) = known {
             self.last_hit = i;
             let m = &mut self.runs[i];
             m.seq += 1;
-            return Ok(m.seq);
+            return Ok((i, m.seq));
         }
         let seq = match self.seqs.get(run) {
             Some(s) => *s,
             None => last_seq(run)?,
         } + 1;
-        self.last_hit = self.runs.len();
+        let i = self.runs.len();
+        self.last_hit = i;
+        self.run_index.insert(run.clone(), i);
         self.runs.push(RunMark {
             run: run.clone(),
             seq,
             last_id: None,
         });
-        Ok(seq)
+        Ok((i, seq))
     }
 
     /// The clock, truncated to milliseconds and never going backwards; the text is made only when
@@ -167,7 +178,7 @@ impl Chain {
     /// Hash and insert `segment` (planned by [`Chain::plan`], in order), recording each row in `placed`.
     pub fn write(
         &mut self,
-        segment: &[Item],
+        segment: &[Encoded],
         plans: &[Plan],
         placed: &mut Vec<Placed>,
         mut insert: impl FnMut(&Row<'_>, &Encoded) -> Result<(), JournalError>,
@@ -252,8 +263,8 @@ impl Chain {
         self.last_id = id;
         self.head_raw = Some(raw);
         std::mem::swap(&mut self.head_hex, &mut self.scratch);
-        if let Some(i) = self.mark(&item.run_id) {
-            self.runs[i].last_id = Some(id);
+        if let Some(m) = self.runs.get_mut(plan.run) {
+            m.last_id = Some(id);
         }
         placed.push(Placed {
             id,
@@ -303,7 +314,7 @@ fn digest(prev: [u8; 32], item: &Encoded, plan: &Plan) -> [u8; 32] {
 }
 
 /// The helper: the segment's hashes, in order, each published as soon as it is made.
-fn hash_rows(mut prev: [u8; 32], items: &[Item], plans: &[Plan], slots: &[OnceLock<[u8; 32]>]) {
+fn hash_rows(mut prev: [u8; 32], items: &[Encoded], plans: &[Plan], slots: &[OnceLock<[u8; 32]>]) {
     for ((item, plan), slot) in items.iter().zip(plans).zip(slots) {
         prev = digest(prev, item, plan);
         // Each slot is set once, here.
@@ -344,7 +355,7 @@ mod tests {
     use super::*;
     use crate::model::Event;
 
-    fn items(n: usize) -> Vec<Item> {
+    fn items(n: usize) -> Vec<Encoded> {
         (0..n)
             .map(|i| {
                 let run_id = RunId(if i % 3 == 0 { "a".into() } else { "b".into() });
@@ -353,11 +364,11 @@ mod tests {
                     message: format!("row {i}"),
                 };
                 let payload = super::super::canon::to_canonical_json(&event).unwrap_or_default();
-                Box::new(Encoded {
+                Encoded {
                     run_id,
                     event,
                     payload,
-                })
+                }
             })
             .collect()
     }

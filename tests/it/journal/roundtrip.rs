@@ -309,3 +309,101 @@ fn lease_one_driver_heartbeat_stale_takeover_and_lost() {
     lb.release().unwrap();
     assert!(Lease::current(&path).unwrap().is_none());
 }
+
+/// Large batches take the writer's bulk path: many rows to an INSERT statement, hashes made on a
+/// helper thread beside the inserts, and (once checkpoints are on) segments that end at each
+/// checkpoint. A second run starts and finishes inside a batch (its `runs` row refers to rows of
+/// the same statement batch). Everything must verify, and each checkpoint must name the row just
+/// before it with that row's hash and time.
+#[test]
+fn large_batches_with_runs_and_checkpoints_inside_them_verify() {
+    use cutover::journal::checkpoint::{Checkpointer, SigningKey};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bulk.journal");
+    let options = JournalOptions {
+        clock: stepping_clock(),
+        // Nothing commits until a flush: each phase below is one transaction of thousands of rows.
+        batch_window: StdDuration::from_secs(600),
+        ..JournalOptions::default()
+    };
+    let journal = Journal::open_with(&path, Redactor::new(), options).unwrap();
+    let w = journal.writer();
+    let (a, b) = (run_id("a"), run_id("b"));
+    w.append_blocking(a.clone(), run_started("a", 3)).unwrap();
+    let mut g = Gen::new(17, 3);
+    let mut b_started = false;
+    for phase in 0..2 {
+        if phase == 1 {
+            let key = SigningKey::from_bytes(&[7u8; 32]).unwrap();
+            w.set_checkpoints(Checkpointer::new(key, 100)).unwrap();
+        }
+        for i in 0..3_000 {
+            w.append_batched(a.clone(), g.next_event()).unwrap();
+            if phase == 0 && i == 1_000 {
+                w.append_batched(b.clone(), run_started("b", 2)).unwrap();
+                b_started = true;
+            }
+            if b_started && i % 2 == 0 {
+                w.append_batched(b.clone(), g.next_event()).unwrap();
+            }
+            if phase == 1 && i == 2_000 {
+                let done = Event::RunFinished {
+                    outcome: RunOutcome::Succeeded,
+                };
+                w.append_batched(b.clone(), done).unwrap();
+                b_started = false;
+            }
+        }
+        w.flush_blocking().unwrap();
+    }
+    journal.close().unwrap();
+
+    let reader = JournalReader::open_read_only(&path).unwrap();
+    let report = reader.verify().unwrap().unwrap();
+    let c = reader.connection();
+    let rows: i64 = c
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(u64::try_from(rows).unwrap(), report.events);
+    // Checkpoints: after every 100th event of the second phase (and after b's RunFinished).
+    let mut stmt = c
+        .prepare("SELECT id, payload FROM events WHERE kind = 'checkpoint' ORDER BY id")
+        .unwrap();
+    let checkpoints: Vec<(i64, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(checkpoints.len() >= 40, "{} checkpoints", checkpoints.len());
+    for (id, payload) in &checkpoints {
+        let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+        let body = &v;
+        let signed = body["event_id"].as_i64().unwrap();
+        assert_eq!(signed, id - 1, "checkpoint {id} signs the row before it");
+        let (hash, at): (String, String) = c
+            .query_row("SELECT hash, at FROM events WHERE id = ?1", [signed], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(
+            body["chain_hash"].as_str(),
+            Some(hash.as_str()),
+            "checkpoint {id}"
+        );
+        assert_eq!(body["at"].as_str(), Some(at.as_str()), "checkpoint {id}");
+    }
+    // The runs index: b's first row is its RunStarted, written in the middle of the first batch.
+    let runs = reader.runs().unwrap();
+    let rb = runs.iter().find(|r| r.run_id == b).unwrap();
+    let kind: String = c
+        .query_row(
+            "SELECT kind FROM events WHERE id = ?1",
+            [rb.first_event_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kind, "run_started");
+    assert!(rb.first_event_id > 1_000 && rb.finished_at.is_some());
+    let ra = runs.iter().find(|r| r.run_id == a).unwrap();
+    assert_eq!(ra.last_event_id, report.last_id);
+}
