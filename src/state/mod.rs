@@ -156,16 +156,36 @@ impl RunState {
             .collect()
     }
 
-    /// Maps whose initial sync the plan runs (a wave's map step) and that has not finished yet
-    /// (not started, running, or waiting on the operator): their counts are expected to be apart,
-    /// so the console shows them as pending, not drifting. A failed sync is not pending: its gap is
-    /// what the operator must see.
+    /// Maps whose counts are expected to be apart, so the console shows them as pending, not
+    /// drifting:
+    /// - the plan runs a step of the map (its initial sync, a wave's map step) that has not
+    ///   finished yet (not started, running, or waiting on the operator);
+    /// - or such a step finished after the map's last count: that count compares the target as it
+    ///   was before the sync filled it, until the next count (the wave's gate) replaces it.
+    ///
+    /// A failed sync is not pending: its gap is what the operator must see.
     pub fn awaiting_initial_sync(&self) -> std::collections::BTreeSet<&str> {
-        self.steps
-            .iter()
-            .filter(|s| !s.status.is_done() && !matches!(s.status, StepStatus::Failed { .. }))
-            .filter_map(|s| s.info.map.as_deref())
-            .collect()
+        let mut pending = std::collections::BTreeSet::new();
+        let mut finished: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+        for s in &self.steps {
+            let Some(map) = s.info.map.as_deref() else {
+                continue;
+            };
+            if s.status.is_done() {
+                if let Some(t) = s.finished_at {
+                    let last = finished.entry(map).or_insert(t);
+                    *last = (*last).max(t);
+                }
+            } else if !matches!(s.status, StepStatus::Failed { .. }) {
+                pending.insert(map);
+            }
+        }
+        for (k, row) in &self.parity.rows {
+            if finished.get(k.map.as_str()).is_some_and(|t| row.at < *t) {
+                pending.insert(k.map.as_str());
+            }
+        }
+        pending
     }
 
     /// Parity rows outside tolerance, leaving out the maps still awaiting their initial sync.

@@ -371,6 +371,62 @@ fn maps_not_yet_synced_are_pending_not_drifting_and_keep_their_company_at_80x24(
     assert!(first_row < first_pending, "{screen}");
 }
 
+/// A map whose initial sync has just finished still has its last count from before the sync (3,000
+/// against 0): pending until the next count, not red. The next count then decides: level, or a
+/// real drift.
+#[test]
+fn a_map_just_synced_is_pending_until_it_is_counted_again() {
+    use cutover::engine::event::{Event, StepOutcome};
+    let finished = |s: &mut Script, secs| {
+        s.push(
+            secs,
+            Event::StepFinished {
+                step: "wave-3:sales_order_headers".into(),
+                outcome: StepOutcome::Succeeded,
+                outputs: std::collections::BTreeMap::new(),
+            },
+        );
+    };
+    let headers_row = |screen: &str| -> String {
+        screen
+            .lines()
+            .find(|l| l.contains("sales…aders@USMF"))
+            .unwrap_or_else(|| panic!("no headers row\n{screen}"))
+            .to_owned()
+    };
+    let sample = |target| Event::ParitySample {
+        step: None,
+        map: "sales_order_headers".into(),
+        company: Some("USMF".into()),
+        source: 3_000,
+        target,
+    };
+
+    let mut s = wave_three();
+    finished(&mut s, -10);
+    let mut app = live_app(&s, true);
+    let screen = text(render(&mut app, 80, 24).backend().buffer());
+    let row = headers_row(&screen);
+    assert!(row.contains("pending") && !row.contains('✗'), "{row}\n{screen}");
+    assert!(screen.contains("1 drifting"), "only customers drift\n{screen}");
+
+    s.push(-5, sample(3_000));
+    let mut app = live_app(&s, true);
+    let screen = text(render(&mut app, 80, 24).backend().buffer());
+    let row = headers_row(&screen);
+    assert!(row.contains('✓') && !row.contains("pending"), "{row}\n{screen}");
+
+    s.push(-2, sample(2_990));
+    let mut app = live_app(&s, true);
+    let screen = text(render(&mut app, 80, 24).backend().buffer());
+    let row = headers_row(&screen);
+    assert!(
+        row.contains('✗'),
+        "a drift after the sync is shown\n{row}\n{screen}"
+    );
+    assert!(screen.contains("2 drifting"), "{screen}");
+}
+
 /// A runbook that drives the dual-write gateway is labelled unsupported in the header, wide and compact.
 #[test]
 fn a_gateway_mode_runbook_is_labelled_unsupported_in_the_header() {
