@@ -37,6 +37,8 @@ use super::world::SimState;
 pub struct Job {
     pub id: String,
     pub import: bool,
+    /// The definition group it runs.
+    pub group: String,
     pub created: f64,
     pub behaviour: JobBehaviour,
     pub entities: Vec<DmfEntity>,
@@ -97,6 +99,8 @@ impl SimState {
             if !loads {
                 continue;
             }
+            let group = job.group.clone();
+            super::lake::import_loaded(self, &group, t);
             for e in entities {
                 let Some(&idx) = self.fno_idx.get(&e.entity_set) else {
                     continue;
@@ -214,6 +218,7 @@ impl SimState {
         let job = Job {
             id: id.clone(),
             import,
+            group: group.to_owned(),
             created: self.now,
             behaviour,
             entities,

@@ -42,9 +42,14 @@ pub struct LakeConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaChange {
-    /// Simulated time after the start.
+    /// Simulated time after the start, or after the import named by `after_import`.
     #[serde(default)]
     pub at: Dur,
+    /// The DMF definition group whose import brings the change (the weekend's package): the column
+    /// appears `at` after the first import of that group loads its rows, however long the run took
+    /// to get there. Until then the change waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_import: Option<String>,
     pub side: Side,
     pub entity: String,
     pub field: String,

@@ -179,7 +179,7 @@ pub fn folder_name(start: chrono::DateTime<chrono::Utc>, t: f64) -> String {
 
 impl LakeRt {
     pub fn new(mut cfg: LakeConfig) -> LakeRt {
-        cfg.schema_changes.sort_by(|a, b| a.at.0.total_cmp(&b.at.0));
+        cfg.schema_changes.sort_by(schema_order);
         let pipelines = cfg
             .databricks
             .pipelines
@@ -230,6 +230,36 @@ fn exported(cfg: &LakeConfig, t: &Table) -> bool {
     }
 }
 
+/// Schema changes in the order they happen: by time, those waiting on an import last.
+fn schema_order(a: &config::SchemaChange, b: &config::SchemaChange) -> std::cmp::Ordering {
+    (a.after_import.is_some(), a.at.0)
+        .partial_cmp(&(b.after_import.is_some(), b.at.0))
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// An import of DMF definition group `group` loaded its rows at simulated time `now`: the schema
+/// changes waiting on it are due `at` from now.
+pub fn import_loaded(st: &mut super::world::SimState, group: &str, now: f64) {
+    let Some(lake) = st.lake.as_mut() else {
+        return;
+    };
+    let waiting = &mut lake.cfg.schema_changes[lake.schema_applied..];
+    let mut moved = false;
+    for c in waiting.iter_mut() {
+        if c.after_import
+            .as_deref()
+            .is_some_and(|g| g.eq_ignore_ascii_case(group))
+        {
+            c.at = super::scenario::Dur(now + c.at.0);
+            c.after_import = None;
+            moved = true;
+        }
+    }
+    if moved {
+        waiting.sort_by(schema_order);
+    }
+}
+
 /// The world's side of the lake: schema changes, the export, the pipelines' updates, up to simulated time `now`.
 pub fn advance(st: &mut super::world::SimState, now: f64, force: bool) {
     let Some(lake) = st.lake.as_mut() else {
@@ -241,7 +271,7 @@ pub fn advance(st: &mut super::world::SimState, now: f64, force: bool) {
         .schema_changes
         .iter()
         .skip(lake.schema_applied)
-        .take_while(|c| c.at.0 <= now)
+        .take_while(|c| c.after_import.is_none() && c.at.0 <= now)
         .cloned()
         .collect();
     lake.schema_applied += due.len();

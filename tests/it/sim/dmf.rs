@@ -224,3 +224,94 @@ async fn every_summary_status_value_is_reachable() {
     assert_eq!(&r.bytes().await.unwrap()[..4], b"PK\x05\x06");
     assert_eq!(d.h.state()["side_effects"]["dmf.export:e"], 1);
 }
+
+/// A scenario's schema change can wait for the weekend's package: `after_import` adds the column only
+/// once an import of that definition group has loaded, however much simulated time passed before it
+/// (the demo's lake check found nothing when a lead took longer than "an hour in" to approve the
+/// freeze). A change at a plain time, beside it, shows that time did pass.
+#[tokio::test]
+async fn a_schema_change_after_an_import_waits_for_the_import_not_the_clock() {
+    let yaml = r#"
+seed: 3
+time_scale: 36000
+companies: [USMF]
+entities:
+  fno:
+    CustomersV3: { key: CustomerAccount, rows: { USMF: 5 } }
+  dataverse: {}
+dmf:
+  definition_groups:
+    Load:
+      job: { queued: 30s, duration: 10m, outcome: Succeeded }
+      entities:
+        - { name: Customers V3, entity_set: CustomersV3, rows: { USMF: 1 } }
+lake:
+  account: acct
+  container: cont
+  tables: [CustomersV3]
+  schema_changes:
+    - { at: 1h, side: fno, entity: CustomersV3, field: ByTheClock, kind: int }
+    - { after_import: Load, side: fno, entity: CustomersV3, field: ByThePackage, kind: int }
+"#;
+    let (h, c, tok) = sim_support::sim_with_token(yaml, "https://x.operations.dynamics.com/.default").await;
+    let d = Dmf { h, c, tok };
+    let fields = |d: &Dmf| {
+        let url = format!("{}/data/CustomersV3?cross-company=true&$top=1", d.h.url());
+        let (c, tok) = (d.c.clone(), d.tok.clone());
+        async move {
+            let v: Value = c
+                .get(url)
+                .bearer_auth(tok)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["value"][0]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<String>>()
+        }
+    };
+    let until = |want: &'static str| {
+        let d = &d;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let f = fields(d).await;
+                if f.iter().any(|k| k == want) {
+                    return f;
+                }
+                assert!(Instant::now() < deadline, "{want} never appeared: {f:?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    // An hour of simulated time and more: the clock's change is there, the package's is not.
+    let f = until("ByTheClock").await;
+    assert!(!f.iter().any(|k| k == "ByThePackage"), "{f:?}");
+    let package = cutover::util::dmf_package::build_package("Load", None, &[("Customers V3", 1, 1, 1)]);
+    let v = d
+        .action("GetAzureWriteUrl", json!({"uniqueFileName": "pkg"}))
+        .await;
+    let inner: Value = serde_json::from_str(v["value"].as_str().unwrap()).unwrap();
+    let blob = inner["BlobUrl"].as_str().unwrap().to_string();
+    let r =
+        d.c.put(&blob)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(package)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 201);
+    let body = json!({"packageUrl": blob, "definitionGroupId": "Load", "executionId": "", "execute": true, "overwrite": true, "legalEntityId": "USMF"});
+    let id = d.action("ImportFromPackage", body).await["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(d.wait_terminal(&id).await, "Succeeded");
+    until("ByThePackage").await;
+}
