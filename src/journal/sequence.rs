@@ -373,6 +373,21 @@ mod tests {
             .collect()
     }
 
+    /// Every item planned in order; a run not met before starts after `file_seq`.
+    fn plan_all(
+        chain: &mut Chain,
+        items: &[Encoded],
+        now: &dyn Fn() -> DateTime<Utc>,
+        file_seq: u64,
+    ) -> Vec<Plan> {
+        let mut last_seq = |_: &RunId| Ok(file_seq);
+        items
+            .iter()
+            .map(|i| chain.plan(&i.run_id, now, &mut last_seq))
+            .collect::<Result<_, _>>()
+            .unwrap_or_default()
+    }
+
     /// What a row's hash covers besides the previous hash: run id, seq, time, kind, payload.
     type Input = (String, u64, String, &'static str, String);
 
@@ -403,12 +418,7 @@ mod tests {
         );
         chain.beside = beside;
         let items = items(n);
-        let mut last_seq = |_: &RunId| Ok(7);
-        let plans: Vec<Plan> = items
-            .iter()
-            .map(|i| chain.plan(&i.run_id, &now, &mut last_seq))
-            .collect::<Result<_, _>>()
-            .unwrap_or_default();
+        let plans = plan_all(&mut chain, &items, &now, 7);
         let mut placed = Vec::new();
         let mut inputs = Vec::new();
         let mut written = Vec::new();
@@ -470,13 +480,7 @@ mod tests {
         let mut chain = Chain::new(HashMap::new(), DateTime::<Utc>::MIN_UTC, 0, "00".repeat(32));
         chain.beside = 8;
         let items = items(100);
-        let now = Utc::now;
-        let mut last_seq = |_: &RunId| Ok(0);
-        let plans: Vec<Plan> = items
-            .iter()
-            .map(|i| chain.plan(&i.run_id, &now, &mut last_seq))
-            .collect::<Result<_, _>>()
-            .unwrap_or_default();
+        let plans = plan_all(&mut chain, &items, &Utc::now, 0);
         let mut placed = Vec::new();
         let mut calls = 0;
         let r = chain.write(&items, &plans, &mut placed, |row, _| {

@@ -74,6 +74,20 @@ impl Dmf {
             .to_string()
     }
 
+    /// Upload a package the service can read (its manifest names group `Load`'s entity) to `blob`.
+    async fn put_load_package(&self, blob: &str) {
+        let package = cutover::util::dmf_package::build_package("Load", None, &[("Customers V3", 1, 1, 1)]);
+        let r = self
+            .c
+            .put(blob)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(package)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+
     async fn wait_terminal(&self, id: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -112,15 +126,7 @@ async fn import_round_trip_loads_rows_once_and_reports_target_errors() {
             .unwrap();
     assert_eq!(r.status(), 403);
     // A package the service can read: its manifest names the group's entity.
-    let package = cutover::util::dmf_package::build_package("Load", None, &[("Customers V3", 1, 1, 1)]);
-    let r =
-        d.c.put(&blob)
-            .header("x-ms-blob-type", "BlockBlob")
-            .body(package)
-            .send()
-            .await
-            .unwrap();
-    assert_eq!(r.status(), 201);
+    d.put_load_package(&blob).await;
     let body = json!({"packageUrl": blob, "definitionGroupId": "Load", "executionId": "exec-42", "execute": true, "overwrite": true, "legalEntityId": "USMF"});
     let v = d.action("ImportFromPackage", body.clone()).await;
     assert_eq!(v["value"], "exec-42");
@@ -293,20 +299,12 @@ lake:
     // An hour of simulated time and more: the clock's change is there, the package's is not.
     let f = until("ByTheClock").await;
     assert!(!f.iter().any(|k| k == "ByThePackage"), "{f:?}");
-    let package = cutover::util::dmf_package::build_package("Load", None, &[("Customers V3", 1, 1, 1)]);
     let v = d
         .action("GetAzureWriteUrl", json!({"uniqueFileName": "pkg"}))
         .await;
     let inner: Value = serde_json::from_str(v["value"].as_str().unwrap()).unwrap();
     let blob = inner["BlobUrl"].as_str().unwrap().to_string();
-    let r =
-        d.c.put(&blob)
-            .header("x-ms-blob-type", "BlockBlob")
-            .body(package)
-            .send()
-            .await
-            .unwrap();
-    assert_eq!(r.status(), 201);
+    d.put_load_package(&blob).await;
     let body = json!({"packageUrl": blob, "definitionGroupId": "Load", "executionId": "", "execute": true, "overwrite": true, "legalEntityId": "USMF"});
     let id = d.action("ImportFromPackage", body).await["value"]
         .as_str()
