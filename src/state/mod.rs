@@ -164,7 +164,7 @@ impl RunState {
     ///   was before the sync filled it, until the next count (the wave's gate) replaces it.
     ///
     /// A failed sync is not pending: its gap is what the operator must see.
-    pub fn awaiting_initial_sync(&self) -> std::collections::BTreeSet<&str> {
+    pub fn parity_pending_maps(&self) -> std::collections::BTreeSet<&str> {
         let mut pending = std::collections::BTreeSet::new();
         let mut finished: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
         for s in &self.steps {
@@ -188,9 +188,9 @@ impl RunState {
         pending
     }
 
-    /// Parity rows outside tolerance, leaving out the maps still awaiting their initial sync.
+    /// Parity rows outside tolerance, leaving out the pending maps ([`RunState::parity_pending_maps`]).
     pub fn parity_drifting(&self) -> usize {
-        let pending = self.awaiting_initial_sync();
+        let pending = self.parity_pending_maps();
         self.parity
             .rows
             .iter()

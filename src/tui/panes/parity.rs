@@ -21,7 +21,7 @@ pub fn ordered(app: &App) -> Vec<(&ParityKey, &ParityRow)> {
     let table = &app.state.parity;
     match app.parity_sort {
         ParitySort::Worst => {
-            table.worst_first_pending(&app.state.gate_failing(), &app.state.awaiting_initial_sync())
+            table.worst_first_pending(&app.state.gate_failing(), &app.state.parity_pending_maps())
         }
         sort => {
             let mut v: Vec<_> = table.rows.iter().collect();
@@ -78,7 +78,7 @@ const WIDE_ROW: usize = 22 + 11 + 11 + 8 + 7 + 5 + 10;
 pub fn render(f: &mut Frame, r: Rect, app: &App) {
     let t = app.theme();
     let table = &app.state.parity;
-    let pending = app.state.awaiting_initial_sync();
+    let pending = app.state.parity_pending_maps();
     let pending_rows = table
         .rows
         .keys()
